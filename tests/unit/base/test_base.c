@@ -1,0 +1,145 @@
+/* test_base.c: errors, allocator accounting and failure injection, arenas, buffers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base.h"
+
+static void fail_formats_message_and_returns_code(void **state) {
+  qb_err err;
+  (void)state;
+  assert_int_equal(qb_fail(&err, QB_MALFORMED, "section %d at offset 0x%x", 7, 0x1a3), QB_MALFORMED);
+  assert_int_equal(err.code, QB_MALFORMED);
+  assert_string_equal(err.msg, "section 7 at offset 0x1a3");
+  assert_int_equal(qb_fail(NULL, QB_IO, "ignored"), QB_IO);
+}
+
+static void wrap_prefixes_message_and_keeps_code(void **state) {
+  qb_err err;
+  (void)state;
+  qb_fail(&err, QB_TRAP, "integer divide by zero");
+  qb_wrap(&err, "udf %s v%d: ", "custom_score", 3);
+  assert_int_equal(err.code, QB_TRAP);
+  assert_string_equal(err.msg, "udf custom_score v3: integer divide by zero");
+}
+
+static void long_messages_are_truncated_not_overflowed(void **state) {
+  qb_err err;
+  char big[1000];
+  (void)state;
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  qb_fail(&err, QB_INVAL, "%s", big);
+  assert_int_equal(strlen(err.msg), sizeof err.msg - 1);
+  qb_wrap(&err, "%s", big);
+  assert_int_equal(strlen(err.msg), sizeof err.msg - 1);
+}
+
+static void code_names_come_from_the_table(void **state) {
+  (void)state;
+  assert_string_equal(qb_code_name(QB_OK), "OK");
+  assert_string_equal(qb_code_name(QB_NOTFOUND), "NOTFOUND");
+  assert_string_equal(qb_code_name((qb_code)999), "?");
+}
+
+static void allocator_counts_live_bytes(void **state) {
+  size_t before = qb_alloc_live_bytes();
+  char *p;
+  (void)state;
+  p = qb_malloc(100);
+  assert_non_null(p);
+  assert_int_equal(qb_alloc_live_bytes(), before + 100);
+  p = qb_realloc(p, 100, 300);
+  assert_non_null(p);
+  assert_int_equal(qb_alloc_live_bytes(), before + 300);
+  qb_free(p, 300);
+  assert_int_equal(qb_alloc_live_bytes(), before);
+  assert_null(qb_calloc(SIZE_MAX / 2, 4));
+}
+
+static void fail_after_n_fails_exactly_the_nth_allocation(void **state) {
+  void *a, *b;
+  (void)state;
+  qb_alloc_fail_after(2);
+  a = qb_malloc(8);
+  b = qb_malloc(8);
+  qb_alloc_fail_after(0);
+  assert_non_null(a);
+  assert_null(b);
+  qb_free(a, 8);
+}
+
+static void arena_allocates_zeroed_aligned_memory_and_frees_all(void **state) {
+  qb_arena a;
+  size_t before = qb_alloc_live_bytes();
+  int i;
+  (void)state;
+  qb_arena_init(&a);
+  for (i = 0; i < 1000; i++) {
+    unsigned char *p = qb_arena_alloc(&a, (size_t)i + 1);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    assert_int_equal(p[i], 0);
+    memset(p, 0xab, (size_t)i + 1);
+  }
+  assert_non_null(qb_arena_alloc(&a, 3u << 20)); /* bigger than a chunk */
+  assert_string_equal(qb_arena_strndup(&a, "hello world", 5), "hello");
+  assert_null(qb_arena_array(&a, SIZE_MAX / 2, 4));
+  qb_arena_fini(&a);
+  assert_int_equal(qb_alloc_live_bytes(), before);
+}
+
+static void arena_limit_fails_allocation(void **state) {
+  qb_arena a;
+  (void)state;
+  qb_arena_init(&a);
+  a.limit_bytes = 1024;
+  assert_non_null(qb_arena_alloc(&a, 512));
+  assert_null(qb_arena_alloc(&a, 1024));
+  qb_arena_fini(&a);
+}
+
+static void buf_appends_and_formats(void **state) {
+  qb_buf b;
+  int i;
+  (void)state;
+  qb_buf_init(&b);
+  for (i = 0; i < 100; i++) assert_int_equal(qb_buf_printf(&b, "%d,", i), QB_OK);
+  assert_int_equal(strncmp(b.data, "0,1,2,", 6), 0);
+  assert_int_equal(b.data[b.len], 0);
+  qb_buf_reset(&b);
+  qb_buf_puts(&b, "x");
+  assert_string_equal(b.data, "x");
+  qb_buf_fini(&b);
+}
+
+static void buf_failure_is_sticky(void **state) {
+  qb_buf b;
+  (void)state;
+  qb_buf_init(&b);
+  qb_alloc_fail_after(1);
+  assert_int_equal(qb_buf_puts(&b, "abc"), QB_NOMEM);
+  qb_alloc_fail_after(0);
+  assert_int_equal(qb_buf_puts(&b, "abc"), QB_NOMEM);
+  assert_true(b.failed);
+  qb_buf_fini(&b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(fail_formats_message_and_returns_code),
+      cmocka_unit_test(wrap_prefixes_message_and_keeps_code),
+      cmocka_unit_test(long_messages_are_truncated_not_overflowed),
+      cmocka_unit_test(code_names_come_from_the_table),
+      cmocka_unit_test(allocator_counts_live_bytes),
+      cmocka_unit_test(fail_after_n_fails_exactly_the_nth_allocation),
+      cmocka_unit_test(arena_allocates_zeroed_aligned_memory_and_frees_all),
+      cmocka_unit_test(arena_limit_fails_allocation),
+      cmocka_unit_test(buf_appends_and_formats),
+      cmocka_unit_test(buf_failure_is_sticky),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
