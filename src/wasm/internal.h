@@ -1,0 +1,291 @@
+/* internal.h: the engine's shared internals: the decoded module (decode.c fills it,
+** validate.c checks it, compile.c translates its bodies), the runtime objects (instance.c,
+** memory.c, table.c, link.c build them; interp.c runs on them), traps and the execution
+** context. Names are qw__ (double underscore). Nothing outside src/wasm includes this file.
+**
+** Who writes what:
+**   decode.c    qw_module fields below, from bytes; no semantic checks beyond the binary format
+**   validate.c  checks the decoded module; sets m->validated; compile.c may trust everything
+**   compile.c   qw__func_decl.code (lazily, CAS-published); interp.c runs it
+**   instance.c  qw_instance: link, allocate, initialise, start; exports
+**   interp.c    qw__invoke(): runs a function on an execution context
+**   wasi.c      the WASI preview1 host functions */
+#ifndef QW_INTERNAL_H
+#define QW_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "wasm.h"
+
+/* ---- implementation limits (checked by decode.c; exceeding one is QB_LIMIT) ---------------- */
+#define QW_MAX_TYPES 1000000u
+#define QW_MAX_FUNCS 1000000u
+#define QW_MAX_IMPORTS 100000u
+#define QW_MAX_EXPORTS 100000u
+#define QW_MAX_GLOBALS 1000000u
+#define QW_MAX_TABLES 100000u
+#define QW_MAX_ELEMS 100000u
+#define QW_MAX_DATAS 100000u
+#define QW_MAX_PARAMS 1000u
+#define QW_MAX_RESULTS 1000u
+#define QW_MAX_LOCALS 50000u   /* per function, params included */
+#define QW_MAX_FUNC_SIZE (7654321u)
+#define QW_PAGE_SIZE 65536u
+#define QW_MAX_PAGES 65536u    /* spec maximum for a 32-bit memory */
+
+/* ---- the decoded module -------------------------------------------------------------------- */
+
+typedef struct qw__functype {
+  uint32_t nparams, nresults;
+  uint8_t *types;     /* nparams params, then nresults results (qw_type) */
+  uint32_t canon;     /* engine-wide id: equal ids <=> structurally equal types */
+} qw__functype;
+
+typedef struct qw__limits {
+  uint32_t min, max;
+  bool has_max;
+} qw__limits;
+
+typedef struct qw__tabletype {
+  uint8_t elem;       /* QW_FUNCREF or QW_EXTERNREF */
+  qw__limits lim;
+} qw__tabletype;
+
+typedef struct qw__globaltype {
+  uint8_t type;
+  bool mut;
+} qw__globaltype;
+
+/* A constant expression. WebAssembly 2.0 allows exactly one instruction before `end`. */
+typedef enum qw__cop {
+  QW_C_I32, QW_C_I64, QW_C_F32, QW_C_F64, /* .bits */
+  QW_C_REF_NULL,                          /* .idx = the ref type */
+  QW_C_REF_FUNC,                          /* .idx = function index */
+  QW_C_GLOBAL_GET                         /* .idx = global index (an import, spec 2.0) */
+} qw__cop;
+typedef struct qw__cexpr {
+  uint8_t op;         /* qw__cop */
+  uint32_t idx;
+  uint64_t bits;
+  uint32_t offset;    /* byte offset of the expression, for messages */
+} qw__cexpr;
+
+typedef struct qw__import {
+  char *module, *name;       /* NUL-terminated; validated UTF-8 */
+  uint8_t kind;              /* qw_kind */
+  uint32_t type_idx;         /* QW_KFUNC */
+  qw__tabletype table;       /* QW_KTABLE */
+  qw__limits mem;            /* QW_KMEMORY */
+  qw__globaltype global;     /* QW_KGLOBAL */
+} qw__import;
+
+typedef struct qw__export {
+  char *name;
+  uint8_t kind;
+  uint32_t index;
+} qw__export;
+
+typedef struct qw__code qw__code; /* compile.c's output, opaque to everyone else */
+
+/* A function defined in the module (not imported). */
+typedef struct qw__func_decl {
+  uint32_t type_idx;
+  uint32_t nlocals;            /* declared locals, params excluded */
+  uint8_t *local_types;        /* nlocals entries */
+  const uint8_t *body;         /* first instruction (after the local declarations) */
+  const uint8_t *body_end;     /* one past the final `end` */
+  uint32_t body_offset;        /* offset of BODY within the module bytes, for messages */
+  _Atomic(qw__code *) code;    /* NULL until compiled; set once with CAS (compile.c) */
+} qw__func_decl;
+
+typedef struct qw__global_decl {
+  qw__globaltype type;
+  qw__cexpr init;
+} qw__global_decl;
+
+enum { QW_SEG_ACTIVE, QW_SEG_PASSIVE, QW_SEG_DECLARATIVE };
+
+typedef struct qw__elem {
+  uint8_t mode;              /* QW_SEG_* */
+  uint8_t type;              /* QW_FUNCREF or QW_EXTERNREF */
+  uint32_t table;            /* active only */
+  qw__cexpr offset;          /* active only */
+  uint32_t count;
+  qw__cexpr *items;          /* count expressions (ref.func f / ref.null t / global.get g) */
+} qw__elem;
+
+typedef struct qw__data {
+  uint8_t mode;              /* QW_SEG_ACTIVE or QW_SEG_PASSIVE */
+  uint32_t mem;
+  qw__cexpr offset;
+  const uint8_t *bytes;      /* into the module's copy of the binary */
+  uint32_t len;
+} qw__data;
+
+struct qw_module {
+  qw_engine *engine;
+  qb_arena arena;            /* everything below lives here (and dies with the module) */
+  uint8_t *bytes;            /* the module's own copy of the binary */
+  size_t len;
+
+  uint32_t ntypes;           qw__functype *types;
+  uint32_t nimports;         qw__import *imports;
+  /* index spaces: imports first, then definitions */
+  uint32_t nfuncs, nfunc_imports;       uint32_t *func_types;   /* type index per function */
+  uint32_t ndefined;                    qw__func_decl *funcs;   /* nfuncs - nfunc_imports */
+  uint32_t ntables, ntable_imports;     qw__tabletype *tables;
+  uint32_t nmems, nmem_imports;         qw__limits *mems;
+  uint32_t nglobals, nglobal_imports;   qw__globaltype *global_types;
+  qw__global_decl *globals;                                     /* nglobals - nglobal_imports */
+  uint32_t nexports;         qw__export *exports;
+  int64_t start;             /* -1 when none */
+  uint32_t nelems;           qw__elem *elems;
+  uint32_t ndatas;           qw__data *datas;
+  bool has_datacount;        uint32_t datacount;
+  uint32_t code_bytes;       /* size of the code section */
+  bool validated;
+  /* functions referenced outside function bodies (exports, elems, global inits): the only
+  ** ones ref.func may name in a body (spec: C.refs) */
+  uint8_t *declared_refs;    /* nfuncs bytes, 1 = declared */
+};
+
+/* LEB128 readers shared by decode.c and validate.c/compile.c. Advance *P; return false when
+** the encoding is malformed or runs past END. */
+bool qw__leb_u32(const uint8_t **p, const uint8_t *end, uint32_t *out);
+bool qw__leb_s32(const uint8_t **p, const uint8_t *end, int32_t *out);
+bool qw__leb_s64(const uint8_t **p, const uint8_t *end, int64_t *out);
+bool qw__leb_s33(const uint8_t **p, const uint8_t *end, int64_t *out);
+
+/* Canonical id for a function type (engine-wide intern table, thread-safe). */
+qb_code qw__engine_canon(qw_engine *e, const uint8_t *types, uint32_t nparams,
+                         uint32_t nresults, uint32_t *out, qb_err *err);
+
+qb_code qw__decode(qw_module *m, qb_err *err);   /* decode.c: fills M from m->bytes */
+qb_code qw__validate(qw_module *m, qb_err *err); /* validate.c */
+
+/* ---- traps --------------------------------------------------------------------------------- */
+
+struct qw_trap {
+  qb_code code;       /* QB_TRAP, or QB_LIMIT for fuel/interrupt */
+  const char *msg;    /* the spec's wording */
+};
+/* Static descriptors (trap.c), compared by pointer. */
+extern const qw_trap QW_TRAP_DIV_ZERO[1], QW_TRAP_INT_OVERFLOW[1], QW_TRAP_BAD_CONVERSION[1],
+    QW_TRAP_OOB_MEMORY[1], QW_TRAP_OOB_TABLE[1], QW_TRAP_UNDEFINED_ELEMENT[1],
+    QW_TRAP_UNINIT_ELEMENT[1], QW_TRAP_INDIRECT_MISMATCH[1], QW_TRAP_STACK_EXHAUSTED[1],
+    QW_TRAP_FUEL[1], QW_TRAP_INTERRUPTED[1], QW_TRAP_NULL_REF[1];
+
+/* ---- runtime objects ----------------------------------------------------------------------- */
+
+/* A linear memory. DATA is reserved (mmap PROT_NONE) up to MAX_BYTES once, and committed as it
+** grows, so DATA never moves: the interpreter may cache it across calls. */
+typedef struct qw__memory {
+  uint8_t *data;
+  uint64_t size_bytes;       /* current size (pages * 64 KiB) */
+  uint32_t pages, max_pages; /* max_pages = min(declared max, the limit) */
+  uint32_t decl_max;         /* declared maximum (for import matching); has_max below */
+  bool has_max;
+  size_t reserved_bytes;
+} qw__memory;
+
+/* A table of references (qw_func* or externref pointers; NULL = null). */
+typedef struct qw__table {
+  uint8_t elem;              /* QW_FUNCREF / QW_EXTERNREF */
+  uint32_t size, max;        /* max = min(declared max, the limit) */
+  uint32_t decl_max;
+  bool has_max;
+  void **elems;
+  uint32_t cap;
+} qw__table;
+
+/* A global's cell. Imported globals point at the exporter's cell. */
+typedef struct qw__global {
+  uint8_t type;
+  bool mut;
+  uint64_t val;              /* i32 low half, floats as bits, refs as pointers */
+} qw__global;
+
+/* A function instance: what a funcref points at. */
+struct qw_func {
+  const qw__functype *type;  /* owned by the defining module, or by the host function */
+  uint32_t canon;            /* = type->canon; call_indirect compares these */
+  qw_instance *inst;         /* defining instance; NULL for host functions */
+  qw__func_decl *decl;       /* defined functions: the declaration (decl->code lazily) */
+  uint32_t index;            /* index in the defining module's function space */
+  qw_host_fn host;           /* host functions only */
+  void *host_ud;
+};
+
+struct qw_extern {
+  uint8_t kind;              /* qw_kind */
+  union {
+    qw_func *func;
+    qw__table *table;
+    qw__memory *mem;
+    qw__global *global;
+  } of;
+};
+
+/* Execution context of one host->wasm call: the value stack and the budgets. Lives in the
+** entered instance and is shared by every instance the call passes through. */
+typedef struct qw__exec {
+  uint64_t *stack;           /* value stack (slots) */
+  uint64_t *stack_end;
+  uint32_t depth, max_depth;
+  int64_t fuel;              /* units left; < 0 traps. INT64_MAX when unlimited */
+  _Atomic int interrupt;     /* set by another thread; checked with fuel */
+  uint32_t trap_func;        /* where the last trap happened (function index, byte offset) */
+  uint32_t trap_offset;
+  qw_instance *trap_inst;
+} qw__exec;
+
+struct qw_instance {
+  /* hot fields first: the interpreter reads these */
+  uint8_t *mem0;             /* memory 0's data (stable) or NULL */
+  qw__memory *mem0_obj;
+  qw__global **globals;      /* nglobals cells (imported ones point elsewhere) */
+  qw__table **tables;
+  qw_func **funcs;           /* nfuncs function instances (imports point elsewhere) */
+  qw__memory **mems;
+  qw__exec *exec;            /* the current call's context (own one, or the caller's) */
+  qw__exec own_exec;
+  const qw_module *mod;
+  qw_limits limits;
+  uint8_t *elem_dropped;     /* per elem segment (elem.drop; active segments after init) */
+  uint8_t *data_dropped;     /* per data segment */
+  qw_extern *exports;        /* nexports, in module order */
+  qw_func *own_funcs;        /* the ndefined function instances */
+  qw__global *own_globals;
+  qw__table *own_tables;
+  qw__memory *own_mems;
+  int exit_code;             /* WASI proc_exit */
+  char trap_where[96];
+  void *wasi;                /* wasi.c state (output sink, rate limit), or NULL */
+};
+
+/* memory.c / table.c */
+qb_code qw__memory_init(qw__memory *mem, uint32_t min, uint32_t decl_max, bool has_max,
+                        uint32_t cap_pages, qb_err *err);
+void qw__memory_fini(qw__memory *mem);
+/* spec: returns the old page count, or -1 (not a trap) when growing is impossible */
+int32_t qw__memory_grow(qw__memory *mem, uint32_t delta_pages);
+qb_code qw__table_init(qw__table *t, uint8_t elem, uint32_t min, uint32_t decl_max,
+                       bool has_max, uint32_t cap, qb_err *err);
+void qw__table_fini(qw__table *t);
+int32_t qw__table_grow(qw__table *t, uint32_t delta, void *init);
+
+/* interp.c: run F with its arguments in EX's stack at ARGS (nparams slots); results are written
+** to ARGS[0..nresults). Compiles F on first use. Returns NULL or the trap. Cross-instance and
+** host calls go through here too. */
+const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args);
+
+/* compile.c: translate function DEFINED_IDX of M into threaded code (idempotent; thread-safe:
+** the first finished translation is published with CAS, others are freed). */
+qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb_err *err);
+void qw__code_free(qw__code *c);
+
+/* instance.c: evaluate a constant expression in INST (globals already initialised). */
+uint64_t qw__cexpr_eval(qw_instance *inst, const qw__cexpr *c);
+
+#endif
