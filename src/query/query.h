@@ -1,0 +1,271 @@
+/* query.h: the query layer's public surface. An Elasticsearch `_search` body (JSON) becomes a
+** parse tree, then a plan per shard, then a mergeable partial result per shard, then the
+** `_search` response. Also the script plug-in point (qq_script_provider / qq_script) through
+** which expressions and, later, WebAssembly UDFs score, filter, transform and aggregate blocks
+** of documents. The layer knows nothing of HTTP, the cluster or WebAssembly.
+**
+** Pipeline (docs/query.md):
+**   qq_request_parse   body -> qq_request (parse tree, scripts resolved+compiled; shard-free)
+**   qq_shard_search    qq_request x one shard snapshot -> qq_partial (top-k with sort values,
+**                      total hits, partial aggregations) -- the data-node half
+**   qq_response_render qq_request x partials[] -> the `_search` response -- the coordinator half
+**   qq_search          the three above for local snapshots, in one call
+**
+** Errors: every call returns a qb_code and fills a qb_err; qq_error_json maps it to the
+** Elasticsearch error body and HTTP status (table above qq_error_json).
+**
+** Threads: a qq_request is used by one thread at a time; qq_shard_search may run for different
+** shards of one request one after the other, not concurrently (scripts are per request).
+** Partials are independent objects and may be built on different threads from *different*
+** qq_request objects parsed from the same body (what a data node does per shard request). */
+#ifndef QQ_QUERY_H
+#define QQ_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+typedef struct qi_snapshot qi_snapshot; /* src/index/index.h */
+
+/* jansson's json_t, without including jansson.h here (the server and tests include it). */
+struct json_t;
+
+/* Documents per block: scripts and vector expressions see at most this many docs per call. */
+#define QQ_BLOCK_MAX 256
+
+/* ==== the script plug-in point =============================================================== */
+
+/* What a script is used for. The same source may be resolved for several kinds. */
+typedef enum qq_script_kind {
+  QQ_SCRIPT_SCORE,     /* function_score.script_score, script_score query: f64 per doc */
+  QQ_SCRIPT_FILTER,    /* script query (bool.filter): keep mask per doc */
+  QQ_SCRIPT_TRANSFORM, /* script_fields: f64 or string per doc */
+  QQ_SCRIPT_METRIC     /* metric aggregation `script`: f64 per doc */
+} qq_script_kind;
+
+/* Field types, as the shard's mapping declares them (DESIGN §6). */
+typedef enum qq_field_type {
+  QQ_FIELD_NONE = 0, /* not mapped */
+  QQ_FIELD_TEXT,     /* analyzed, no doc values */
+  QQ_FIELD_KEYWORD,
+  QQ_FIELD_LONG,
+  QQ_FIELD_INTEGER,
+  QQ_FIELD_DOUBLE,
+  QQ_FIELD_FLOAT,
+  QQ_FIELD_BOOLEAN,
+  QQ_FIELD_DATE /* milliseconds since the epoch, as i64 */
+} qq_field_type;
+
+/* Column element types a script may ask for. */
+typedef enum qq_col_type {
+  QQ_COL_F64, /* numeric fields converted to double; booleans 0/1; dates in ms */
+  QQ_COL_I64, /* numeric fields truncated toward zero; booleans 0/1; dates in ms */
+  QQ_COL_STR  /* keyword fields (bytes, not NUL-terminated) */
+} qq_col_type;
+
+/* A string: LEN bytes at PTR (not NUL-terminated). PTR is NULL for "no value". */
+typedef struct qq_str {
+  const char *ptr;
+  size_t len;
+} qq_str;
+
+/* Where an argument column's values come from. */
+typedef enum qq_arg_kind {
+  QQ_ARG_FIELD, /* the doc value of FIELD for each doc (first value when multi-valued) */
+  QQ_ARG_SCORE, /* the doc's _score as computed so far (f64; 0 where there is no scoring) */
+  QQ_ARG_CONST, /* one value for every doc, filled once, never refilled */
+  QQ_ARG_DOCID  /* the shard-local doc id (i64 or f64) */
+} qq_arg_kind;
+
+/* One argument column a script needs, declared by qq_script_vtable.bind. */
+typedef struct qq_arg {
+  qq_arg_kind kind;
+  qq_col_type type;   /* wanted element type; the query layer converts */
+  const char *field;  /* QQ_ARG_FIELD: field name; owned by the script, valid until its free */
+  int has_missing;    /* QQ_ARG_FIELD: 1 = docs without a value get MISSING_* (present = 0) */
+  double missing_f64; /* values used for docs without a value (and QQ_ARG_CONST's value): */
+  int64_t missing_i64;   /* 0 / 0 / {NULL,0} unless has_missing (or CONST) says otherwise */
+  qq_str missing_str;    /* bytes owned by the script */
+} qq_arg;
+
+#define QQ_BIND_MAX_ARGS 32
+
+/* Result element type of a TRANSFORM script (others always give f64 / keep). */
+typedef enum qq_result_type { QQ_RESULT_F64, QQ_RESULT_STR } qq_result_type;
+
+/* Filled in by bind. The query layer zeroes it before the call. */
+typedef struct qq_bind {
+  size_t nargs;                    /* 0..QQ_BIND_MAX_ARGS */
+  qq_arg args[QQ_BIND_MAX_ARGS];   /* block columns, in this order, in qq_block.cols */
+  qq_result_type result;           /* TRANSFORM only */
+} qq_bind;
+
+/* What a script can know about the shard it is bound to. Valid during bind only. */
+typedef struct qq_shard_info {
+  const char *index_name; /* may be "" */
+  uint32_t shard_id;
+  uint64_t doc_count;     /* live documents */
+  /* The mapped type of FIELD in this shard (QQ_FIELD_NONE when unmapped). */
+  qq_field_type (*field_type)(const struct qq_shard_info *info, const char *field);
+  const void *impl;       /* for field_type; do not touch */
+} qq_shard_info;
+
+/* One column of a block. Exactly one of f64/i64/str is set, per qq_arg.type. */
+typedef struct qq_col {
+  qq_col_type type;
+  const double *f64;       /* n values; missing ones hold the arg's missing value (default 0) */
+  const int64_t *i64;
+  const qq_str *str;
+  const uint8_t *present;  /* n bytes: 1 = the doc has a value, 0 = missing; never NULL */
+} qq_col;
+
+/* The input of one run: N documents (ascending doc ids) with their columns. Everything is
+** borrowed for the duration of the call. */
+typedef struct qq_block {
+  size_t n;                /* 1..QQ_BLOCK_MAX */
+  const uint32_t *doc_ids; /* shard-local doc ids */
+  const double *score;     /* current _score per doc (0 when the context does not score) */
+  size_t ncols;            /* == bind's nargs */
+  const qq_col *cols;
+} qq_block;
+
+/* The output of one run: the query layer provides arrays of QQ_BLOCK_MAX entries; the script
+** fills the first n of the one its kind uses. */
+typedef struct qq_result_block {
+  double *f64;    /* SCORE, METRIC, TRANSFORM with QQ_RESULT_F64 */
+  uint8_t *keep;  /* FILTER: non-zero keeps the doc */
+  qq_str *str;    /* TRANSFORM with QQ_RESULT_STR: bytes owned by the script, valid until its
+                  ** next run or free; {NULL,0} gives a null value */
+  uint8_t *present; /* METRIC, TRANSFORM: 0 = no value for this doc (skipped by the metric /
+                  ** null in script_fields); the query layer sets all to 1 before the call */
+} qq_result_block;
+
+typedef struct qq_script qq_script;
+
+/* The vtable every script implementation provides. */
+typedef struct qq_script_vtable {
+  /* Declare the argument columns (OUT, zeroed by the caller) for the shard INFO. Called once
+  ** per shard before the first run on that shard; may be called again for the next shard.
+  ** Errors: QB_INVAL (e.g. a field of the wrong type: the request fails with
+  ** illegal_argument_exception), QB_INVALID (script_exception), QB_NOMEM. */
+  qb_code (*bind)(qq_script *s, const qq_shard_info *info, qq_bind *out, qb_err *err);
+  /* Compute the results for the docs of IN into OUT (see qq_result_block). Must not keep IN's
+  ** pointers. Errors: QB_TRAP (the script failed: reason names the script and the cause),
+  ** QB_LIMIT (ran out of its budget); both fail the request with script_exception. */
+  qb_code (*run)(qq_script *s, const qq_block *in, qq_result_block *out, qb_err *err);
+  /* Release the script; NULL does nothing. */
+  void (*free)(qq_script *s);
+} qq_script_vtable;
+
+/* A resolved script: implementations embed this as their first member. One request, one
+** thread at a time. */
+struct qq_script {
+  const qq_script_vtable *vt;
+  const char *name;  /* for error messages ("custom_score v3"); owned by the script */
+};
+
+/* A source of scripts other than expressions (the UDF layer's adapter, tests). */
+typedef struct qq_script_provider qq_script_provider;
+struct qq_script_provider {
+  /* Resolve SOURCE for KIND. LANG is the script's "lang" (NULL when absent). PARAMS is the
+  ** script's "params" object (or NULL); REQUEST_CONTEXT the request's top-level "context"
+  ** object (or NULL); both are borrowed for the call only (copy what you keep). On success
+  ** *OUT is a new script owned by the query layer (freed through its vtable at the end of the
+  ** request). Return QB_NOTFOUND (without a message) when SOURCE is not one of yours: the
+  ** query layer then compiles it as an expression, unless LANG is "wasm" (then the request
+  ** fails: script_exception "unknown udf [SOURCE]"). Other errors fail the request: QB_INVAL
+  ** -> illegal_argument_exception (bad params), QB_INVALID/QB_TRAP/QB_LIMIT ->
+  ** script_exception. Called from the request's thread. */
+  qb_code (*resolve)(qq_script_provider *p, const char *source, const char *lang,
+                     qq_script_kind kind, const struct json_t *params,
+                     const struct json_t *request_context, qq_script **out, qb_err *err);
+  void *ud; /* for the provider */
+};
+
+/* ---- expressions (the built-in script implementation) ---------------------------------------- */
+
+/* Compile SOURCE (an expression, docs/query.md) for KIND with PARAMS (an object or NULL;
+** numeric and boolean values are folded in as constants). *OUT is owned by the caller (free
+** it with (*out)->vt->free). Errors: QB_INVALID with "<reason> at position N" (script_exception),
+** QB_NOMEM. */
+qb_code qq_expr_compile(const char *source, qq_script_kind kind, const struct json_t *params,
+                        qq_script **out, qb_err *err);
+
+/* For benchmarks and tests: disassembly of a compiled expression's vector program into BUF. */
+qb_code qq_expr_disasm(const qq_script *s, qb_buf *buf);
+
+/* ==== requests, shard partials, responses ===================================================== */
+
+typedef struct qq_env {
+  qq_script_provider *scripts; /* NULL: expressions only */
+  size_t arena_limit_bytes;    /* per request; 0 = 512 MiB */
+  uint32_t max_result_window;  /* from + size limit; 0 = 10000 (as index.max_result_window) */
+} qq_env;
+
+typedef struct qq_request qq_request;
+typedef struct qq_partial qq_partial;
+
+/* Parse the `_search` (or `_count` when FOR_COUNT) body BODY/LEN (not kept; LEN == 0 means an
+** empty body = match_all) and resolve its scripts through ENV (ENV is borrowed for the life of
+** the request). *OUT: free with qq_request_free. Errors: QB_CORRUPT (not JSON:
+** x_content_parse_exception), QB_MALFORMED (parsing_exception), QB_INVAL
+** (illegal_argument_exception), QB_INVALID/QB_TRAP (script_exception), QB_NOMEM. */
+qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int for_count,
+                         qq_request **out, qb_err *err);
+void qq_request_free(qq_request *req);
+
+/* Run REQ on one shard snapshot SNAP (borrowed during the call) of index INDEX_NAME, shard
+** SHARD_ID. *OUT holds the shard's top from+size hits (doc ids, scores, sort values, their
+** _source and fields already rendered), its total hit count and its partial aggregations;
+** it is independent of SNAP afterwards. Free with qq_partial_free.
+** Errors: those of qq_request_parse's script kinds, QB_TRAP/QB_LIMIT (a script failed:
+** script_exception), QB_IO/QB_CORRUPT (index), QB_NOMEM. The coordinator may turn a failed
+** shard into a `_shards.failures` entry with qq_partial_failed. */
+qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
+                        uint32_t shard_id, qq_partial **out, qb_err *err);
+
+/* A partial standing for a shard that failed with ERR (rendered in _shards.failures). */
+qb_code qq_partial_failed(const char *index_name, uint32_t shard_id, const qb_err *err,
+                          qq_partial **out, qb_err *err_out);
+void qq_partial_free(qq_partial *p);
+
+/* Serialise a partial (for the wire between data node and coordinator) and read it back. The
+** JSON is an internal format: both ends must run the same version. */
+qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
+qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
+
+/* Merge PARTS (N >= 1, borrowed) and render the `_search` response into *OUT (a new json_t
+** the caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. When every
+** shard failed, fails with the first shard's error instead. For a `_count` request, renders
+** {"count", "_shards"}. */
+qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n,
+                           uint64_t took_ms, struct json_t **out, qb_err *err);
+
+/* All of the above for local snapshots: parse BODY, search each of SNAPS[0..N) (shard i has
+** id i), merge, render into *OUT. */
+qb_code qq_search(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps,
+                  size_t n, const char *body, size_t len, struct json_t **out, qb_err *err);
+/* The `_count` API: {"count": N, "_shards": {...}} (BODY may hold only "query"). */
+qb_code qq_count(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps,
+                 size_t n, const char *body, size_t len, struct json_t **out, qb_err *err);
+
+/* ==== errors ================================================================================= */
+
+/* The Elasticsearch error for ERR: returns a new object
+**   {"error": {"root_cause": [{"type": T, "reason": R}], "type": T, "reason": R}, "status": S}
+** and sets *STATUS (may be NULL) to S. The code picks T and S:
+**   QB_CORRUPT                       x_content_parse_exception    400  (body is not JSON)
+**   QB_MALFORMED                     parsing_exception            400  (unknown query, bad shape)
+**   QB_INVAL                         illegal_argument_exception   400
+**   QB_INVALID, QB_TRAP, QB_LIMIT    script_exception             400  (compile / runtime)
+**   QB_NOTFOUND                      index_not_found_exception    404  (the server's)
+**   QB_NOMEM, QB_EXHAUSTED           circuit_breaking_exception   429
+**   QB_UNAVAILABLE                   unavailable_shards_exception 503
+**   anything else                    exception                    500
+** Returns NULL only when out of memory. */
+struct json_t *qq_error_json(const qb_err *err, int *status);
+/* The type name and status for CODE, as in the table above. */
+const char *qq_error_type(qb_code code, int *status);
+
+#endif
