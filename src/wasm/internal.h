@@ -166,10 +166,7 @@ qb_code qw__validate(qw_module *m, qb_err *err); /* validate.c */
 
 /* ---- traps --------------------------------------------------------------------------------- */
 
-struct qw_trap {
-  qb_code code;       /* QB_TRAP, or QB_LIMIT for fuel/interrupt */
-  const char *msg;    /* the spec's wording */
-};
+/* struct qw_trap { code, msg } is defined in wasm.h (the static arrays need it complete). */
 /* Static descriptors (trap.c), compared by pointer. */
 extern const qw_trap QW_TRAP_DIV_ZERO[1], QW_TRAP_INT_OVERFLOW[1], QW_TRAP_BAD_CONVERSION[1],
     QW_TRAP_OOB_MEMORY[1], QW_TRAP_OOB_TABLE[1], QW_TRAP_UNDEFINED_ELEMENT[1],
@@ -287,5 +284,68 @@ void qw__code_free(qw__code *c);
 
 /* instance.c: evaluate a constant expression in INST (globals already initialised). */
 uint64_t qw__cexpr_eval(qw_instance *inst, const qw__cexpr *c);
+
+
+/* ---- added by engine-front: engine, LEB diagnostics, opcode table, import lists ----------- */
+
+/* Default sandbox limits (wasm.h qw_limits: a zero field means these). */
+#define QW_DEFAULT_MAX_PAGES 256u
+#define QW_DEFAULT_CALL_DEPTH 10000u
+#define QW_DEFAULT_STACK_BYTES (1u << 20)
+#define QW_DEFAULT_TABLE_ELEMS 1000000u
+
+/* engine.c. OUT = IN with zero fields taken from DFLT (NULL = the built-in defaults above);
+** IN may be NULL (= DFLT). max_memory_pages is clamped to QW_MAX_PAGES. */
+void qw__limits_resolve(qw_limits *out, const qw_limits *in, const qw_limits *dflt);
+const qw_limits *qw__engine_limits(const qw_engine *e); /* resolved defaults */
+/* Note: qw__engine_canon's ids are process-wide (E may be NULL), so host functions made
+** without an engine compare with any module's types. */
+
+/* leb.c: why a qw__leb_* read of a BITS-wide integer at P failed, in the spec's wording:
+** "unexpected end", "integer representation too long" or "integer too large". */
+const char *qw__leb_why(const uint8_t *p, const uint8_t *end, unsigned bits);
+
+/* opcodes.def, expanded. QW_OP_<ident> is the opcode as in opcodes.def (0xfc00|n for the
+** 0xFC-prefixed ones), so switch on it directly. */
+enum qw__imm {
+  QW_IMM_NONE, QW_IMM_BLOCK, QW_IMM_LABEL, QW_IMM_BR_TABLE, QW_IMM_FUNC, QW_IMM_CALL_INDIRECT,
+  QW_IMM_LOCAL, QW_IMM_GLOBAL, QW_IMM_TABLE, QW_IMM_MEM, QW_IMM_MEMIDX, QW_IMM_I32,
+  QW_IMM_I64, QW_IMM_F32, QW_IMM_F64, QW_IMM_SELECT_T, QW_IMM_REFTYPE, QW_IMM_MEMINIT,
+  QW_IMM_DATA, QW_IMM_MEMCOPY, QW_IMM_TABLEINIT, QW_IMM_ELEM, QW_IMM_TABLECOPY
+};
+enum qw__sig {
+  QW_SIG_SPECIAL,
+#define QW_SIG(id, np, p0, p1, p2, nr, r0) QW_SIG_##id,
+#include "opcodes.def"
+  QW_SIG_COUNT
+};
+enum qw__op {
+#define QW_OP(code, ident, name, imm, sig, align) QW_OP_##ident = code,
+#include "opcodes.def"
+};
+/* engine.c: "i32.add" for an opcode as above; NULL when there is no such instruction. */
+const char *qw__op_name(uint32_t code);
+
+/* link.c: an import list. Entries are searched from the back, so later ones win. */
+typedef struct qw__import_entry {
+  char *module, *name;       /* NUL-terminated copies (qb_malloc'd) */
+  qw_extern ext;             /* what the entry provides */
+  qw_func *host;             /* a host function owned by the list (ext.of.func == host), with
+                                its private qw__functype (host->type) and canon id; or NULL */
+} qw__import_entry;
+
+struct qw_imports {
+  qw__import_entry *v;
+  uint32_t n, cap;
+  /* wasi.c's: qw_wasi_set_output's sink, and its per-list state (freed with the list by
+  ** wasi_free when set). qw_instance_new copies WASI into inst->wasi (borrowed). */
+  qw_wasi_output_fn wasi_out;
+  void *wasi_out_ud;
+  void *wasi;
+  void (*wasi_free)(void *wasi);
+};
+/* link.c: the entry for (MODULE, NAME), or NULL. */
+const qw__import_entry *qw__imports_find(const qw_imports *im, const char *module,
+                                         const char *name);
 
 #endif

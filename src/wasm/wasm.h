@@ -142,7 +142,12 @@ void qw_module_get_info(const qw_module *m, qw_module_info *out);
 ** bits, refs as pointers); the function writes its results to RESULTS (may alias ARGS). CALLER
 ** is the calling instance (for its memory: qw_instance_memory), or NULL when called from the
 ** embedder. Return NULL on success, or a trap: qw_trap_new_host / a static QW_TRAP_*. */
-typedef struct qw_trap qw_trap;
+/* A trap descriptor. Defined here (not opaque) because the static QW_TRAP_* arrays below
+** need a complete type; compare traps by pointer, read them with qw_trap_message/code. */
+typedef struct qw_trap {
+  qb_code code;       /* QB_TRAP, or QB_LIMIT for fuel/interrupt */
+  const char *msg;    /* the spec's wording */
+} qw_trap;
 typedef const qw_trap *(*qw_host_fn)(void *ud, qw_instance *caller, const uint64_t *args,
                                      uint64_t *results);
 
