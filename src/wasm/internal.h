@@ -235,6 +235,16 @@ typedef struct qw__exec {
   uint32_t trap_func;        /* where the last trap happened (function index, byte offset) */
   uint32_t trap_offset;
   qw_instance *trap_inst;
+  /* added by engine-exec (call.c/interp.c own these; zero-initialised = not set up yet):
+  ** qw__exec_setup() fills them, qw__exec_fini() frees them. */
+  struct qw__frame *frames;  /* return records, max_depth entries */
+  struct qw__frame *frames_end;
+  struct qw__frame *fr;      /* innermost record while a call runs */
+  uint64_t *top;             /* first free stack slot while a host function runs (re-entry) */
+  uintptr_t cstack_limit;    /* native stack floor for nested qw__invoke (cross-instance) */
+  size_t alloc_bytes;        /* bytes allocated for stack + frames */
+  bool ready;                /* qw__exec_setup has run */
+  bool fuel_limited;         /* false: fuel is INT64_MAX and never reported as spent */
 } qw__exec;
 
 struct qw_instance {
@@ -347,5 +357,45 @@ struct qw_imports {
 /* link.c: the entry for (MODULE, NAME), or NULL. */
 const qw__import_entry *qw__imports_find(const qw_imports *im, const char *module,
                                          const char *name);
+
+/* ---- added by engine-exec: the execution tier (compile.c, interp.c, call.c) --------------- */
+
+/* Threaded code of one defined function (compile.c makes it, interp.c runs it; layout in
+** docs/interpreter.md). Immutable once published in qw__func_decl.code. */
+struct qw__code {
+  const uint32_t *ops;       /* instructions: [handler][operands...] in 32-bit units */
+  uint32_t nops;             /* units in OPS */
+  uint32_t nparams;          /* parameter slots */
+  uint32_t nlocals;          /* declared locals (zeroed at entry), after the params */
+  uint32_t nresults;
+  uint32_t nslots;           /* frame size in 64-bit slots (locals + operand stack, >= nresults) */
+  uint32_t func_index;       /* in the module's function space (for trap locations) */
+  uint32_t npc;              /* pairs in PCMAP */
+  const uint32_t *pcmap;     /* (unit offset of an instruction, its wasm byte offset), sorted */
+};
+
+/* A return record of one wasm frame (interp.c). */
+typedef struct qw__frame {
+  const uint32_t *ret_pc;    /* where the caller resumes; NULL = back to qw__invoke's caller */
+  uint64_t *fp;              /* the caller's frame */
+  const qw__code *code;      /* the caller's code */
+} qw__frame;
+
+/* call.c: give EX its value stack (LIMITS->max_stack_bytes) and return records
+** (max_call_depth), fuel and depth limit from LIMITS (zero fields = defaults). Idempotent.
+** instance.c may call it at instantiation; qw_func_call/qw__invoke call it lazily otherwise.
+** Errors: QB_NOMEM. */
+qb_code qw__exec_setup(qw__exec *ex, const qw_limits *limits, qb_err *err);
+/* call.c: free what qw__exec_setup allocated (NULL-safe, idempotent). instance.c: call it on
+** &inst->own_exec in qw_instance_free. */
+void qw__exec_fini(qw__exec *ex);
+
+/* trap.c: allocation failed while running (lazy compilation): QB_NOMEM "out of memory". */
+extern const qw_trap QW_TRAP_NOMEM[1];
+
+/* interp.c: in computed-goto builds, the handler of each internal op as an offset from the
+** first one (compile.c stores these in the code); NULL in switch builds (QW_DISPATCH_SWITCH),
+** where the code stores op numbers. */
+const int32_t *qw__interp_optable(void);
 
 #endif
