@@ -335,6 +335,13 @@ enum qw__op {
 };
 /* engine.c: "i32.add" for an opcode as above; NULL when there is no such instruction. */
 const char *qw__op_name(uint32_t code);
+/* decode.c: the immediate kind (QW_IMM_*) of an opcode as above; -1 when it is illegal. */
+int qw__imm_kind(uint32_t code);
+
+/* decode.c: a constant expression that is not one constant instruction + `end` (e.g. an
+** arithmetic op, several instructions, nothing): qw__cexpr.op == QW_C_OTHER and validate.c
+** re-walks the bytes at .offset to report the spec's error. Never present after validation. */
+#define QW_C_OTHER 0xff
 
 /* link.c: an import list. Entries are searched from the back, so later ones win. */
 typedef struct qw__import_entry {
@@ -372,6 +379,7 @@ struct qw__code {
   uint32_t func_index;       /* in the module's function space (for trap locations) */
   uint32_t npc;              /* pairs in PCMAP */
   const uint32_t *pcmap;     /* (unit offset of an instruction, its wasm byte offset), sorted */
+  size_t alloc_bytes;        /* one allocation holds the struct, OPS and PCMAP */
 };
 
 /* A return record of one wasm frame (interp.c). */
