@@ -1,0 +1,10 @@
+;; fib.wat: recursive Fibonacci, the smallest useful thing to run.
+;;   qwasm run build/examples/fib.wasm --invoke fib 20     =>  6765 : i32
+(module
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else
+        (i32.add
+          (call $fib (i32.sub (local.get $n) (i32.const 1)))
+          (call $fib (i32.sub (local.get $n) (i32.const 2))))))))

@@ -1,0 +1,12 @@
+;; hello.wat: a WASI command. Writes a line to stdout through fd_write, then exits with code 3
+;; through proc_exit.   qwasm run build/examples/hello.wasm ; echo $?   =>  hello, sandbox / 3
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello, sandbox\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))   ;; iov.buf
+    (i32.store (i32.const 4) (i32.const 15))   ;; iov.len
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 3))))
