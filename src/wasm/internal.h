@@ -148,6 +148,10 @@ struct qw_module {
   /* functions referenced outside function bodies (exports, elems, global inits): the only
   ** ones ref.func may name in a body (spec: C.refs) */
   uint8_t *declared_refs;    /* nfuncs bytes, 1 = declared */
+  /* added by engine-front (instance.c): instances whose instantiation trapped after writing
+  ** their own function references into an imported table (spec 2.0 keeps those writes, so the
+  ** functions must stay callable); freed with the module. Pushed with CAS. */
+  _Atomic(qw_instance *) zombies;
 };
 
 /* LEB128 readers shared by decode.c and validate.c/compile.c. Advance *P; return false when
@@ -269,6 +273,10 @@ struct qw_instance {
   int exit_code;             /* WASI proc_exit */
   char trap_where[96];
   void *wasi;                /* wasi.c state (output sink, rate limit), or NULL */
+  /* added by engine-front (instance.c): */
+  qw_imports *imports;       /* the list linked against (a reference is held), or NULL */
+  size_t block_bytes;        /* the one allocation holding the instance and its arrays */
+  qw_instance *next_zombie;  /* see qw_module.zombies */
 };
 
 /* memory.c / table.c */
@@ -360,10 +368,14 @@ struct qw_imports {
   void *wasi_out_ud;
   void *wasi;
   void (*wasi_free)(void *wasi);
+  _Atomic uint32_t refs;     /* qw_imports_free drops one; each linked instance holds one */
 };
 /* link.c: the entry for (MODULE, NAME), or NULL. */
 const qw__import_entry *qw__imports_find(const qw_imports *im, const char *module,
                                          const char *name);
+void qw__imports_ref(qw_imports *im); /* instance.c: keep IM alive (qw_imports_free drops it) */
+/* instance.c: free M's zombie instances (module.c calls it from qw_module_free). */
+void qw__module_free_zombies(qw_module *m);
 
 /* ---- added by engine-exec: the execution tier (compile.c, interp.c, call.c) --------------- */
 

@@ -55,6 +55,7 @@ qb_code qw_module_load(qw_engine *e, const uint8_t *bytes, size_t len, qw_module
 void qw_module_free(qw_module *m) {
   uint32_t i;
   if (!m) return;
+  qw__module_free_zombies(m);
   for (i = 0; m->funcs && i < m->ndefined; i++) {
     qw__code *c = atomic_load_explicit(&m->funcs[i].code, memory_order_acquire);
     if (c && qw__code_free) qw__code_free(c);
