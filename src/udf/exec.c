@@ -1,0 +1,508 @@
+/* exec.c: the executor. A qu_plan is compiled once (qu_exec_new) into one op per param that
+** says where its slot value comes from; qu_exec_run then fills a preallocated slot array per
+** document and calls qw_func_call_raw (no allocation, lookup or lock per call), or calls the
+** batch export once per block with the columns copied into the guest. Invariant: the instance
+** an exec holds has never trapped; any failure of a block discards it (qu__inst_checkin with
+** discard), so the next block starts on a fresh one. */
+#include "udf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef enum opk {
+  OP_CONST,      /* slots[s] = bits */
+  OP_SCORE_F64,  /* the block's _score, converted to the param type */
+  OP_SCORE_F32,
+  OP_SCORE_I32,
+  OP_SCORE_I64,
+  OP_COL_F64,    /* F64 column -> f64 param (missing: bits) */
+  OP_COL_F32,    /* F64 column -> f32 param */
+  OP_COL_I64,    /* I64 column -> i64 param */
+  OP_COL_I32,    /* I64 column -> i32 param (wraps, as i32.wrap_i64) */
+  OP_STR_CONST,  /* slots[s], slots[s+1] = guest ptr, len (placed per block) */
+  OP_STR_COL     /* guest ptr/len per document from the block's staging arrays */
+} opk;
+
+typedef struct op {
+  uint8_t kind;
+  uint8_t type;     /* qu_type of the param */
+  uint32_t slot;    /* first wasm param slot */
+  uint32_t col;     /* column index (OP_COL_*, OP_STR_COL) */
+  uint32_t sidx;    /* OP_STR_*: index into the string staging arrays */
+  uint64_t bits;    /* OP_CONST: the value; OP_COL_*: the missing value */
+  qu_str str;       /* OP_STR_CONST: the bytes; OP_STR_COL: the missing bytes */
+  uint32_t gptr;    /* OP_STR_CONST: guest address for this block */
+} op;
+
+struct qu_exec {
+  qu_udf *u;
+  const qu_plan *plan;
+  qu__inst *inst;         /* checked out at the first run; NULL after a failure */
+  uint32_t nops;
+  op *ops;
+  uint32_t nslots;        /* max(wasm params, results, 3 for the batch call) */
+  uint64_t *slots;
+  uint32_t nstr;          /* string params */
+  uint32_t *gptr, *glen;  /* [nstr * QU_BLOCK_MAX] guest ptr/len of each doc's string */
+  qb_buf strout;          /* string results of the last run */
+  size_t *stroff;         /* [QU_BLOCK_MAX] offsets into strout, SIZE_MAX = null */
+  size_t *strlen_;        /* [QU_BLOCK_MAX] their lengths */
+  uint32_t nrun;          /* blocks run, for timing samples */
+};
+
+static uint64_t f64_bits(double d) {
+  uint64_t b;
+  memcpy(&b, &d, 8);
+  return b;
+}
+static uint64_t f32_bits(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  return b;
+}
+static double bits_f64(uint64_t b) {
+  double d;
+  memcpy(&d, &b, 8);
+  return d;
+}
+static float bits_f32(uint64_t b) {
+  uint32_t w = (uint32_t)b;
+  float f;
+  memcpy(&f, &w, 4);
+  return f;
+}
+
+/* A numeric value of TYPE as a slot (i32 zero-extended, floats as bits). */
+static uint64_t slot_of(qu_type t, int64_t i, double f) {
+  switch (t) {
+  case QU_I32: return (uint32_t)(int32_t)i;
+  case QU_I64: return (uint64_t)i;
+  case QU_F32: return f32_bits((float)f);
+  default: return f64_bits(f);
+  }
+}
+
+qb_code qu_exec_new(qu_udf *u, const qu_plan *plan, qu_exec **out, qb_err *err) {
+  const qu_manifest *m = u->m;
+  qu_exec *x;
+  *out = NULL;
+  if (plan->m->nparams != m->nparams || strcmp(plan->m->name, m->name) ||
+      strcmp(plan->m->export_name, m->export_name))
+    return qb_fail(err, QB_INVAL, "udf %s: the plan was made for another manifest", u->label);
+  for (uint32_t i = 0; i < m->nparams; i++)
+    if (plan->m->params[i].type != m->params[i].type)
+      return qb_fail(err, QB_INVAL, "udf %s: the plan was made for another manifest",
+                     u->label);
+  if (!(x = qb_calloc(1, sizeof *x))) goto nomem;
+  x->u = u;
+  x->plan = plan;
+  x->nops = m->nparams;
+  x->nslots = m->nslots > 3 ? m->nslots : 3;
+  qb_buf_init(&x->strout);
+  if ((x->nops && !(x->ops = qb_calloc(x->nops, sizeof *x->ops))) ||
+      !(x->slots = qb_calloc(x->nslots, sizeof *x->slots)))
+    goto nomem_x;
+  uint32_t slot = 0;
+  for (uint32_t i = 0; i < m->nparams; i++) {
+    const qu__bound *b = &plan->params[i];
+    op *o = &x->ops[i];
+    qu_type t = m->params[i].type;
+    o->type = (uint8_t)t;
+    o->slot = slot;
+    slot += t == QU_STRING ? 2 : 1;
+    if (t == QU_STRING) {
+      o->sidx = x->nstr++;
+      if (b->src == QU__COL) {
+        const qu_colspec *c = &plan->cols[b->col];
+        o->kind = OP_STR_COL;
+        o->col = b->col;
+        if (c->has_missing) o->str = c->missing_str;
+      } else {
+        /* _score for a string param: the plan only allows literals and fields */
+        o->kind = OP_STR_CONST;
+        o->str = b->s;
+      }
+      continue;
+    }
+    switch (b->src) {
+    case QU__CONST:
+      o->kind = OP_CONST;
+      o->bits = slot_of(t, b->i, b->f);
+      break;
+    case QU__SCORE:
+      o->kind = t == QU_F64 ? OP_SCORE_F64 : t == QU_F32 ? OP_SCORE_F32
+                : t == QU_I32 ? OP_SCORE_I32 : OP_SCORE_I64;
+      break;
+    case QU__COL: {
+      const qu_colspec *c = &plan->cols[b->col];
+      o->col = b->col;
+      o->kind = t == QU_F64 ? OP_COL_F64 : t == QU_F32 ? OP_COL_F32
+                : t == QU_I32 ? OP_COL_I32 : OP_COL_I64;
+      o->bits = c->has_missing ? slot_of(t, c->missing_i64, c->missing_f64) : 0;
+      break;
+    }
+    }
+  }
+  if (x->nstr && (!(x->gptr = qb_calloc((size_t)x->nstr * QU_BLOCK_MAX, sizeof(uint32_t))) ||
+                  !(x->glen = qb_calloc((size_t)x->nstr * QU_BLOCK_MAX, sizeof(uint32_t)))))
+    goto nomem_x;
+  if (m->returns == QU_STRING && (!(x->stroff = qb_calloc(QU_BLOCK_MAX, sizeof(size_t))) ||
+                                  !(x->strlen_ = qb_calloc(QU_BLOCK_MAX, sizeof(size_t)))))
+    goto nomem_x;
+  x->u = qu_udf_retain(u);
+  *out = x;
+  return QB_OK;
+nomem_x:
+  x->u = NULL;
+  qu_exec_free(x);
+nomem:
+  return qb_fail(err, QB_NOMEM, "udf %s: out of memory", u->label);
+}
+
+void qu_exec_free(qu_exec *x) {
+  if (!x) return;
+  if (x->u) {
+    qu__inst_checkin(x->u, x->inst, 0);
+    qu_udf_release(x->u);
+  }
+  qb_free(x->ops, x->nops * sizeof *x->ops);
+  qb_free(x->slots, x->nslots * sizeof *x->slots);
+  qb_free(x->gptr, (size_t)x->nstr * QU_BLOCK_MAX * sizeof(uint32_t));
+  qb_free(x->glen, (size_t)x->nstr * QU_BLOCK_MAX * sizeof(uint32_t));
+  qb_free(x->stroff, x->stroff ? QU_BLOCK_MAX * sizeof(size_t) : 0);
+  qb_free(x->strlen_, x->strlen_ ? QU_BLOCK_MAX * sizeof(size_t) : 0);
+  qb_buf_fini(&x->strout);
+  qb_free(x, sizeof *x);
+}
+
+/* ---- failures -------------------------------------------------------------------------------- */
+
+static qb_code trap_fail(qu_exec *x, const qw_trap *t, qb_err *err) {
+  const char *msg = qw_trap_message(t);
+  qb_code code = qw_trap_code(t);
+  if (t == QW_TRAP_EXIT)
+    return qb_fail(err, QB_TRAP, "UDF %s trapped: proc_exit(%d)", x->u->label,
+                   qw_instance_exit_code(x->inst->wi));
+  if (code == QB_LIMIT) {
+    if (strstr(msg, "fuel")) return qb_fail(err, QB_LIMIT, "UDF %s exceeded its fuel budget",
+                                            x->u->label);
+    if (strstr(msg, "interrupt"))
+      return qb_fail(err, QB_LIMIT, "UDF %s exceeded its time budget", x->u->label);
+    return qb_fail(err, QB_LIMIT, "UDF %s exceeded a limit: %s", x->u->label, msg);
+  }
+  return qb_fail(err, code == QB_OK ? QB_TRAP : code, "UDF %s trapped: %s", x->u->label, msg);
+}
+
+/* ---- guest memory ---------------------------------------------------------------------------- */
+
+/* qd_reset(), then qd_alloc(TOTAL) -> *BASE, checked against the memory's size. */
+static qb_code guest_alloc(qu_exec *x, size_t total, uint32_t *base, qb_err *err) {
+  qu__inst *in = x->inst;
+  const qw_trap *t;
+  size_t msize;
+  *base = 0;
+  if (in->reset && (t = qw_func_call_raw(in->reset, x->slots))) return trap_fail(x, t, err);
+  if (!total) return QB_OK;
+  if (total > INT32_MAX)
+    return qb_fail(err, QB_LIMIT, "UDF %s: a block's arguments need %zu bytes (at most 2 GiB)",
+                   x->u->label, total);
+  x->slots[0] = (uint32_t)total;
+  if ((t = qw_func_call_raw(in->alloc, x->slots))) return trap_fail(x, t, err);
+  uint32_t p = (uint32_t)x->slots[0];
+  qw_instance_memory(in->wi, &msize);
+  if (!p || (uint64_t)p + total > msize)
+    return qb_fail(err, QB_LIMIT,
+                   "UDF %s could not allocate %zu bytes for its arguments (qd_alloc returned %u)",
+                   x->u->label, total, p);
+  *base = p;
+  return QB_OK;
+}
+
+/* The string of op O for document I (missing docs take the op's missing bytes). */
+static qu_str doc_str(const op *o, const qu_block *in, size_t i) {
+  const qu_col *c = &in->cols[o->col];
+  if ((c->present && !c->present[i]) || !c->str[i].ptr) return o->str;
+  return c->str[i];
+}
+
+/* Copy the block's string arguments into the guest and fill gptr/glen (per-doc mode). */
+static qb_code stage_strings(qu_exec *x, const qu_block *in, qb_err *err) {
+  size_t total = 0;
+  uint32_t base;
+  qb_code rc;
+  for (uint32_t k = 0; k < x->nops; k++) {
+    const op *o = &x->ops[k];
+    if (o->kind == OP_STR_CONST) total += o->str.len;
+    else if (o->kind == OP_STR_COL)
+      for (size_t i = 0; i < in->n; i++) total += doc_str(o, in, i).len;
+  }
+  if ((rc = guest_alloc(x, total, &base, err))) return rc;
+  uint8_t *mem = qw_instance_memory(x->inst->wi, NULL);
+  uint32_t at = base;
+  for (uint32_t k = 0; k < x->nops; k++) {
+    op *o = &x->ops[k];
+    if (o->kind == OP_STR_CONST) {
+      if (o->str.len) memcpy(mem + at, o->str.ptr, o->str.len);
+      o->gptr = at;
+      at += (uint32_t)o->str.len;
+    } else if (o->kind == OP_STR_COL) {
+      uint32_t *gp = x->gptr + (size_t)o->sidx * QU_BLOCK_MAX;
+      uint32_t *gl = x->glen + (size_t)o->sidx * QU_BLOCK_MAX;
+      for (size_t i = 0; i < in->n; i++) {
+        qu_str s = doc_str(o, in, i);
+        if (s.len) memcpy(mem + at, s.ptr, s.len);
+        gp[i] = at;
+        gl[i] = (uint32_t)s.len;
+        at += (uint32_t)s.len;
+      }
+    }
+  }
+  return QB_OK;
+}
+
+/* The slot value of numeric op O for document I. */
+QB_INLINE uint64_t op_value(const op *o, const qu_block *in, size_t i) {
+  const qu_col *c;
+  switch (o->kind) {
+  case OP_SCORE_F64: return f64_bits(in->score[i]);
+  case OP_SCORE_F32: return f32_bits((float)in->score[i]);
+  case OP_SCORE_I32: return (uint32_t)(int32_t)(int64_t)in->score[i];
+  case OP_SCORE_I64: return (uint64_t)(int64_t)in->score[i];
+  case OP_COL_F64:
+    c = &in->cols[o->col];
+    return (c->present && !c->present[i]) ? o->bits : f64_bits(c->f64[i]);
+  case OP_COL_F32:
+    c = &in->cols[o->col];
+    return (c->present && !c->present[i]) ? o->bits : f32_bits((float)c->f64[i]);
+  case OP_COL_I64:
+    c = &in->cols[o->col];
+    return (c->present && !c->present[i]) ? o->bits : (uint64_t)c->i64[i];
+  case OP_COL_I32:
+    c = &in->cols[o->col];
+    return (c->present && !c->present[i]) ? o->bits : (uint32_t)c->i64[i];
+  default: return o->bits; /* OP_CONST */
+  }
+}
+
+/* Fill the call slots of document I. */
+QB_INLINE void fill_slots(const qu_exec *x, const qu_block *in, size_t i, uint64_t *slots) {
+  for (uint32_t k = 0; k < x->nops; k++) {
+    const op *o = &x->ops[k];
+    if (o->kind == OP_STR_CONST) {
+      slots[o->slot] = o->gptr;
+      slots[o->slot + 1] = o->str.len;
+    } else if (o->kind == OP_STR_COL) {
+      slots[o->slot] = x->gptr[(size_t)o->sidx * QU_BLOCK_MAX + i];
+      slots[o->slot + 1] = x->glen[(size_t)o->sidx * QU_BLOCK_MAX + i];
+    } else {
+      slots[o->slot] = op_value(o, in, i);
+    }
+  }
+}
+
+/* Store the result slot R of document I into OUT. String results are copied out of the guest
+** (into strout; pointers fixed up at the end of the block). */
+static qb_code put_result(qu_exec *x, uint64_t r, size_t i, qu_out *out, qb_err *err) {
+  const qu_manifest *m = x->u->m;
+  double v;
+  switch (m->returns) {
+  case QU_I32: v = (double)(int32_t)(uint32_t)r; break;
+  case QU_I64: v = (double)(int64_t)r; break;
+  case QU_F32: v = (double)bits_f32(r); break;
+  case QU_F64: v = bits_f64(r); break;
+  default: {
+    if (r == UINT64_MAX) {
+      x->stroff[i] = SIZE_MAX;
+      if (out->present) out->present[i] = 0;
+      return QB_OK;
+    }
+    uint32_t p = (uint32_t)(r >> 32), len = (uint32_t)r;
+    size_t msize;
+    uint8_t *mem = qw_instance_memory(x->inst->wi, &msize);
+    if ((uint64_t)p + len > msize)
+      return qb_fail(err, QB_TRAP,
+                     "UDF %s trapped: its string result (ptr %u, len %u) is out of bounds of "
+                     "its memory", x->u->label, p, len);
+    x->stroff[i] = x->strout.len;
+    x->strlen_[i] = len;
+    if (qb_buf_append(&x->strout, mem + p, len))
+      return qb_fail(err, QB_NOMEM, "udf %s: out of memory", x->u->label);
+    if (out->present) out->present[i] = 1;
+    return QB_OK;
+  }
+  }
+  if (m->kind == QU_FILTER) out->keep[i] = (uint32_t)r != 0;
+  else out->f64[i] = v;
+  if (out->present) out->present[i] = 1;
+  return QB_OK;
+}
+
+static void fix_strings(qu_exec *x, size_t n, qu_out *out) {
+  for (size_t i = 0; i < n; i++) {
+    if (x->stroff[i] == SIZE_MAX) {
+      out->str[i].ptr = NULL;
+      out->str[i].len = 0;
+    } else {
+      out->str[i].ptr = x->strout.data ? x->strout.data + x->stroff[i] : "";
+      out->str[i].len = x->strlen_[i];
+    }
+  }
+}
+
+/* ---- per-document mode ------------------------------------------------------------------------ */
+
+static qb_code run_docs(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
+  qb_code rc;
+  qw_func *fn = x->inst->fn;
+  uint64_t *slots = x->slots;
+  size_t n = in->n;
+  if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
+  if (x->u->m->returns != QU_STRING && x->u->m->kind != QU_FILTER) {
+    /* the hot loop for numbers: fill, call, convert */
+    qu_type rt = x->u->m->returns;
+    double *f = out->f64;
+    for (size_t i = 0; i < n; i++) {
+      fill_slots(x, in, i, slots);
+      const qw_trap *t = qw_func_call_raw(fn, slots);
+      if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
+      uint64_t r = slots[0];
+      f[i] = rt == QU_F64 ? bits_f64(r) : rt == QU_F32 ? (double)bits_f32(r)
+             : rt == QU_I32 ? (double)(int32_t)(uint32_t)r : (double)(int64_t)r;
+    }
+    if (out->present) memset(out->present, 1, n);
+    return QB_OK;
+  }
+  for (size_t i = 0; i < n; i++) {
+    fill_slots(x, in, i, slots);
+    const qw_trap *t = qw_func_call_raw(fn, slots);
+    if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
+    if ((rc = put_result(x, slots[0], i, out, err))) return rc;
+  }
+  if (x->u->m->returns == QU_STRING) fix_strings(x, n, out);
+  return QB_OK;
+}
+
+/* ---- batch mode (SDK ABI v1: name__batch(i32 n, i32 args, i32 out)) -------------------------- */
+
+static size_t elem_size(qu_type t) { return (t == QU_I32 || t == QU_F32) ? 4 : 8; }
+static size_t align8(size_t v) { return (v + 7) & ~(size_t)7; }
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static qb_code run_batch(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
+  const qu_manifest *m = x->u->m;
+  size_t n = in->n, total, strbytes = 0, args_off = 0, out_off, str_off;
+  size_t col_off[64];
+  uint32_t base;
+  qb_code rc;
+  /* layout: [args: nparams u32][col 0]...[col k-1][out][string bytes], each part 8-aligned */
+  total = align8(m->nparams * 4);
+  for (uint32_t k = 0; k < m->nparams; k++) {
+    col_off[k] = total;
+    total += align8(n * elem_size(m->params[k].type));
+    const op *o = &x->ops[k];
+    if (o->kind == OP_STR_CONST) strbytes += o->str.len * n;
+    else if (o->kind == OP_STR_COL)
+      for (size_t i = 0; i < n; i++) strbytes += doc_str(o, in, i).len;
+  }
+  out_off = total;
+  total += align8(n * (m->returns == QU_STRING ? 8 : elem_size(m->returns)));
+  str_off = total;
+  total += strbytes;
+  if ((rc = guest_alloc(x, total, &base, err))) return rc;
+  uint8_t *mem = qw_instance_memory(x->inst->wi, NULL) + base;
+  uint32_t sat = (uint32_t)(base + str_off);
+  for (uint32_t k = 0; k < m->nparams; k++) {
+    const op *o = &x->ops[k];
+    uint8_t *col = mem + col_off[k];
+    put32(mem + args_off + 4 * k, (uint32_t)(base + col_off[k]));
+    for (size_t i = 0; i < n; i++) {
+      if (o->type == QU_STRING) {
+        qu_str s = o->kind == OP_STR_CONST ? o->str : doc_str(o, in, i);
+        if (s.len) memcpy(mem + (sat - base), s.ptr, s.len);
+        put32(col + 8 * i, sat);
+        put32(col + 8 * i + 4, (uint32_t)s.len);
+        sat += (uint32_t)s.len;
+        continue;
+      }
+      uint64_t v = op_value(o, in, i);
+      if (elem_size((qu_type)o->type) == 4) put32(col + 4 * i, (uint32_t)v);
+      else put64(col + 8 * i, v);
+    }
+  }
+  x->slots[0] = (uint32_t)n;
+  x->slots[1] = base + (uint32_t)args_off;
+  x->slots[2] = base + (uint32_t)out_off;
+  const qw_trap *t = qw_func_call_raw(x->inst->batch, x->slots);
+  if (t) return trap_fail(x, t, err);
+  mem = qw_instance_memory(x->inst->wi, NULL) + base + out_off;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t r;
+    if (m->returns == QU_STRING || elem_size(m->returns) == 8) {
+      memcpy(&r, mem + 8 * i, 8);
+    } else {
+      uint32_t w;
+      memcpy(&w, mem + 4 * i, 4);
+      r = w;
+    }
+    if ((rc = put_result(x, r, i, out, err))) return rc;
+  }
+  if (m->returns == QU_STRING) fix_strings(x, n, out);
+  return QB_OK;
+}
+
+/* ---- the entry --------------------------------------------------------------------------------- */
+
+static qb_code check_block(const qu_exec *x, const qu_block *in, const qu_out *out,
+                           qb_err *err) {
+  const qu_plan *p = x->plan;
+  const qu_manifest *m = x->u->m;
+  if (in->n > QU_BLOCK_MAX || in->ncols != p->ncols || (p->ncols && !in->cols) ||
+      (p->uses_score && !in->score))
+    return qb_fail(err, QB_INVAL, "udf %s: malformed block (n %zu, %zu columns, plan has %u)",
+                   x->u->label, in->n, in->ncols, p->ncols);
+  for (uint32_t c = 0; c < p->ncols; c++) {
+    const qu_col *col = &in->cols[c];
+    const void *arr = p->cols[c].type == QU_COL_F64 ? (const void *)col->f64
+                      : p->cols[c].type == QU_COL_I64 ? (const void *)col->i64
+                                                       : (const void *)col->str;
+    if (!arr)
+      return qb_fail(err, QB_INVAL, "udf %s: block column %u (%s) has no values", x->u->label,
+                     c, p->cols[c].field);
+  }
+  int ok = m->returns == QU_STRING ? out->str != NULL
+           : m->kind == QU_FILTER  ? out->keep != NULL
+                                   : out->f64 != NULL;
+  if (!ok) return qb_fail(err, QB_INVAL, "udf %s: no output array for its kind", x->u->label);
+  return QB_OK;
+}
+
+qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
+  qu_udf *u = x->u;
+  qb_code rc;
+  uint64_t t0 = 0;
+  if (!in->n) return QB_OK;
+  if ((rc = check_block(x, in, out, err))) return rc;
+  if (!x->inst && (rc = qu__inst_checkout(u, &x->inst, err))) goto count;
+  int timed = (x->nrun++ % u->opts.timing_sample) == 0;
+  if (timed) t0 = qb_now_ns();
+  qb_buf_reset(&x->strout);
+  uint64_t fuel;
+  if (__builtin_mul_overflow(u->opts.fuel_per_doc, (uint64_t)in->n + 1, &fuel)) fuel = UINT64_MAX;
+  qw_instance_set_fuel(x->inst->wi, fuel);
+  rc = x->inst->batch ? run_batch(x, in, out, err) : run_docs(x, in, out, err);
+  if (rc) {
+    qu__inst_checkin(u, x->inst, 1); /* never reuse an instance that failed mid-call */
+    x->inst = NULL;
+  } else if (timed) {
+    qu__stats_observe(u->stats, QU_TIER_INTERP, (qb_now_ns() - t0) / in->n);
+  }
+count:
+  atomic_fetch_add_explicit(&u->stats->blocks[QU_TIER_INTERP], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&u->stats->calls[QU_TIER_INTERP], in->n, memory_order_relaxed);
+  if (rc) atomic_fetch_add_explicit(&u->stats->errors[QU_TIER_INTERP], 1, memory_order_relaxed);
+  return rc;
+}

@@ -1,0 +1,574 @@
+/* registry.c: UDF versions persisted in SQLite (WAL) and the cache of loaded versions.
+** Schema (docs/udf.md):
+**   qu_udfs(name PRIMARY KEY, current, last_version)
+**   qu_versions(name, version, manifest, wasm, sha256, size, created_ms, kind, export)
+** The cache is a list of qu_udf under MU. The registry holds one reference on each name's
+** current version (reg_current); searches hold their own. Invariant: an entry is in the list
+** exactly while its refcount is > 0, and refcounts of registry entries only change under MU,
+** so acquire never revives a version that is being freed. */
+#include "udf.h"
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct qu_registry {
+  pthread_mutex_t mu;
+  sqlite3 *db;
+  qw_engine *engine;
+  qu_options opts;
+  qu_udf *cache;      /* loaded versions */
+  qu__stats *stats;   /* per name, kept until close */
+};
+
+static const char *const schema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS qu_udfs("
+    "  name TEXT PRIMARY KEY, current INTEGER NOT NULL, last_version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS qu_versions("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, manifest TEXT NOT NULL,"
+    "  wasm BLOB NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL, kind TEXT NOT NULL, export TEXT NOT NULL,"
+    "  PRIMARY KEY(name, version));";
+
+static qb_code db_fail(qu_registry *r, qb_err *err, const char *what) {
+  int ec = sqlite3_errcode(r->db);
+  qb_code code = (ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB) ? QB_CORRUPT
+                 : ec == SQLITE_NOMEM ? QB_NOMEM : QB_IO;
+  return qb_fail(err, code, "udf registry: %s: %s", what, sqlite3_errmsg(r->db));
+}
+
+qb_code qu_registry_open(qw_engine *engine, const char *path, const qu_options *opts,
+                         qu_registry **out, qb_err *err) {
+  qu_registry *r;
+  *out = NULL;
+  if (sodium_init() < 0) return qb_fail(err, QB_INTERNAL, "udf registry: libsodium init failed");
+  if (!(r = qb_calloc(1, sizeof *r))) return qb_fail(err, QB_NOMEM, "udf registry: out of memory");
+  pthread_mutex_init(&r->mu, NULL);
+  r->engine = engine;
+  if (opts) r->opts = *opts;
+  int rc = sqlite3_open_v2(path, &r->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           NULL);
+  if (rc != SQLITE_OK) {
+    qb_code c = qb_fail(err, QB_IO, "udf registry: cannot open %s: %s", path,
+                        r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+    qu_registry_close(r);
+    return c;
+  }
+  sqlite3_busy_timeout(r->db, 5000);
+  if (sqlite3_exec(r->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    qb_code c = db_fail(r, err, path);
+    qu_registry_close(r);
+    return c;
+  }
+  *out = r;
+  return QB_OK;
+}
+
+void qu_registry_close(qu_registry *r) {
+  if (!r) return;
+  /* drop the registry's own references; every search handle must be gone already */
+  while (r->cache) {
+    qu_udf *u = r->cache;
+    r->cache = u->next;
+    u->reg = NULL;
+    qu__udf_destroy(u);
+  }
+  while (r->stats) {
+    qu__stats *s = r->stats;
+    r->stats = s->next;
+    qb_free(s, sizeof *s);
+  }
+  if (r->db) sqlite3_close(r->db);
+  pthread_mutex_destroy(&r->mu);
+  qb_free(r, sizeof *r);
+}
+
+/* ---- the cache (callers hold r->mu) -------------------------------------------------------- */
+
+static void unlink_entry(qu_registry *r, qu_udf *u) {
+  for (qu_udf **pp = &r->cache; *pp; pp = &(*pp)->next)
+    if (*pp == u) {
+      *pp = u->next;
+      return;
+    }
+}
+
+/* Drop one reference under MU; the last one unlinks and frees. */
+static void release_locked(qu_registry *r, qu_udf *u) {
+  if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) == 1) {
+    unlink_entry(r, u);
+    u->reg = NULL;
+    qu__udf_destroy(u);
+  }
+}
+
+void qu__registry_release(qu_registry *r, qu_udf *u) {
+  pthread_mutex_lock(&r->mu);
+  release_locked(r, u);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* NAME's current version is no longer current (deploy, rollback, delete). DEAD: also make
+** every loaded version of NAME unreachable (delete: a later v1 is different bytes). */
+static void drop_current(qu_registry *r, const char *name, int dead) {
+  qu_udf *u = r->cache, *next;
+  for (; u; u = next) {
+    next = u->next;
+    if (strcmp(u->m->name, name)) continue;
+    if (dead) u->dead = 1;
+    if (u->reg_current) {
+      u->reg_current = 0;
+      release_locked(r, u);
+    }
+  }
+}
+
+static qu__stats *stats_for(qu_registry *r, const char *name) {
+  qu__stats *s;
+  for (s = r->stats; s; s = s->next)
+    if (!strcmp(s->name, name)) return s;
+  if (!(s = qb_calloc(1, sizeof *s))) return NULL;
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->next = r->stats;
+  r->stats = s;
+  return s;
+}
+
+/* ---- SQL helpers ------------------------------------------------------------------------------ */
+
+static qb_code prep(qu_registry *r, const char *sql, sqlite3_stmt **st, qb_err *err) {
+  if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK) return db_fail(r, err, "prepare");
+  return QB_OK;
+}
+
+/* Current and last version of NAME; QB_NOTFOUND when unknown. */
+static qb_code head(qu_registry *r, const char *name, uint32_t *current, uint32_t *last,
+                    qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  if ((rc = prep(r, "SELECT current, last_version FROM qu_udfs WHERE name = ?", &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) {
+    *current = (uint32_t)sqlite3_column_int64(st, 0);
+    *last = (uint32_t)sqlite3_column_int64(st, 1);
+    rc = QB_OK;
+  } else if (s == SQLITE_DONE) {
+    rc = qb_fail(err, QB_NOTFOUND, "udf %.64s: no such udf", name);
+  } else {
+    rc = db_fail(r, err, "read");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static void fill_info(sqlite3_stmt *st, uint32_t current, qu_version_info *info) {
+  /* columns: name, version, sha256, size, created_ms, kind, export */
+  memset(info, 0, sizeof *info);
+  snprintf(info->name, sizeof info->name, "%s", (const char *)sqlite3_column_text(st, 0));
+  info->version = (uint32_t)sqlite3_column_int64(st, 1);
+  snprintf(info->sha256, sizeof info->sha256, "%s", (const char *)sqlite3_column_text(st, 2));
+  info->size_bytes = (uint64_t)sqlite3_column_int64(st, 3);
+  info->created_ms = sqlite3_column_int64(st, 4);
+  const char *k = (const char *)sqlite3_column_text(st, 5);
+  for (int i = 0; i < 4; i++)
+    if (k && !strcmp(k, qu_kind_name((qu_kind)i))) info->kind = (qu_kind)i;
+  snprintf(info->export_name, sizeof info->export_name, "%s",
+           (const char *)sqlite3_column_text(st, 6));
+  info->current = info->version == current;
+}
+
+#define INFO_COLS "name, version, sha256, size, created_ms, kind, export"
+
+static void sha256_hex(const uint8_t *p, size_t n, char hex[65]) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, p, n);
+  sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+/* Insert VERSION (and the head row) inside a transaction the caller opened. */
+static qb_code insert_version(qu_registry *r, const qu_manifest *m, const char *manifest_text,
+                              uint32_t version, const uint8_t *wasm, size_t len,
+                              const char *sha, int64_t now_ms, int make_current, qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  if ((rc = prep(r,
+                 "INSERT INTO qu_versions(name, version, manifest, wasm, sha256, size, "
+                 "created_ms, kind, export) VALUES(?,?,?,?,?,?,?,?,?)",
+                 &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, m->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, version);
+  sqlite3_bind_text(st, 3, manifest_text, -1, SQLITE_STATIC);
+  sqlite3_bind_blob64(st, 4, wasm, len, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)len);
+  sqlite3_bind_int64(st, 7, now_ms);
+  sqlite3_bind_text(st, 8, qu_kind_name(m->kind), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 9, m->export_name, -1, SQLITE_STATIC);
+  int s = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (s != SQLITE_DONE) return db_fail(r, err, "insert version");
+  if ((rc = prep(r,
+                 "INSERT INTO qu_udfs(name, current, last_version) VALUES(?1, ?2, ?2) "
+                 "ON CONFLICT(name) DO UPDATE SET "
+                 "current = CASE WHEN ?3 THEN ?2 ELSE current END, "
+                 "last_version = max(last_version, ?2)",
+                 &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, m->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, version);
+  sqlite3_bind_int(st, 3, make_current);
+  s = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (s != SQLITE_DONE) return db_fail(r, err, "update head");
+  return QB_OK;
+}
+
+static qb_code begin(qu_registry *r, qb_err *err) {
+  if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(r, err, "begin");
+  return QB_OK;
+}
+static qb_code commit(qu_registry *r, qb_code rc, qb_err *err) {
+  if (rc) {
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    rc = db_fail(r, err, "commit");
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  return rc;
+}
+
+/* ---- deploy / install ------------------------------------------------------------------------ */
+
+/* Decode + validate + complete + check, outside the lock. */
+static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mjson,
+                                size_t mlen, const uint8_t *wasm, size_t len, qu_manifest **m,
+                                qb_buf *text, qb_err *err) {
+  qw_module *mod;
+  qb_code rc;
+  *m = NULL;
+  if (name && !qu__name_ok(name))
+    return qb_fail(err, QB_INVAL, "udf: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 "
+                   "_ . -)", name);
+  if ((rc = qw_module_load(r->engine, wasm, len, &mod, err))) {
+    qb_wrap(err, "udf %s: module: ", name ? name : "");
+    return rc;
+  }
+  rc = qu_manifest_complete(mjson, mjson ? mlen : 0, name, mod, m, err);
+  qw_module_free(mod);
+  if (rc) return rc;
+  if (qu_manifest_json(*m, text)) {
+    qu_manifest_free(*m);
+    *m = NULL;
+    return qb_fail(err, QB_NOMEM, "udf: out of memory");
+  }
+  return QB_OK;
+}
+
+qb_code qu_registry_deploy(qu_registry *r, const char *name, const char *manifest_json,
+                           size_t manifest_len, const uint8_t *wasm, size_t len,
+                           qu_version_info *info, qb_err *err) {
+  qu_manifest *m;
+  qb_buf text;
+  qb_code rc;
+  char sha[65];
+  uint32_t cur = 0, last = 0, v = 0;
+  qb_buf_init(&text);
+  if ((rc = prepare_manifest(r, name, manifest_json, manifest_len, wasm, len, &m, &text, err))) {
+    qb_buf_fini(&text);
+    return rc;
+  }
+  sha256_hex(wasm, len, sha);
+  int64_t now = qb_wall_ms();
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = begin(r, err))) {
+    rc = head(r, m->name, &cur, &last, err);
+    if (rc == QB_NOTFOUND) rc = QB_OK;
+    v = last + 1;
+    if (!rc) rc = insert_version(r, m, text.data, v, wasm, len, sha, now, 1, err);
+    rc = commit(r, rc, err);
+  }
+  if (!rc) {
+    drop_current(r, m->name, 0);
+    if (info) {
+      memset(info, 0, sizeof *info);
+      snprintf(info->name, sizeof info->name, "%s", m->name);
+      info->version = v;
+      info->current = 1;
+      memcpy(info->sha256, sha, sizeof sha);
+      info->size_bytes = len;
+      info->created_ms = now;
+      info->kind = m->kind;
+      snprintf(info->export_name, sizeof info->export_name, "%s", m->export_name);
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (!rc)
+    qb_log(QB_INFO, "UDF deployed: %s (v%u, %zu KB)", m->name, v, (len + 1023) / 1024);
+  qu_manifest_free(m);
+  qb_buf_fini(&text);
+  return rc;
+}
+
+qb_code qu_registry_install(qu_registry *r, const char *manifest_json, size_t manifest_len,
+                            uint32_t version, const uint8_t *wasm, size_t len, int current,
+                            qb_err *err) {
+  qu_manifest *m;
+  qb_buf text;
+  qb_code rc;
+  char sha[65];
+  sqlite3_stmt *st;
+  if (!version) return qb_fail(err, QB_INVAL, "udf: version must be 1 or more");
+  qb_buf_init(&text);
+  if ((rc = prepare_manifest(r, NULL, manifest_json, manifest_len, wasm, len, &m, &text, err))) {
+    qb_buf_fini(&text);
+    return rc;
+  }
+  sha256_hex(wasm, len, sha);
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = begin(r, err))) {
+    if (!(rc = prep(r, "SELECT sha256 FROM qu_versions WHERE name = ? AND version = ?", &st,
+                    err))) {
+      sqlite3_bind_text(st, 1, m->name, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 2, version);
+      int s = sqlite3_step(st);
+      int exists = s == SQLITE_ROW;
+      if (exists && strcmp((const char *)sqlite3_column_text(st, 0), sha))
+        rc = qb_fail(err, QB_CONFLICT, "udf %s: v%u is already stored with other bytes",
+                     m->name, version);
+      else if (s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = db_fail(r, err, "read");
+      sqlite3_finalize(st);
+      if (!rc && !exists)
+        rc = insert_version(r, m, text.data, version, wasm, len, sha, qb_wall_ms(), current,
+                            err);
+      if (!rc && exists && current) {
+        if (!(rc = prep(r, "UPDATE qu_udfs SET current = ? WHERE name = ?", &st, err))) {
+          sqlite3_bind_int64(st, 1, version);
+          sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+          if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "update head");
+          sqlite3_finalize(st);
+        }
+      }
+    }
+    rc = commit(r, rc, err);
+  }
+  if (!rc && current) drop_current(r, m->name, 0);
+  pthread_mutex_unlock(&r->mu);
+  qu_manifest_free(m);
+  qb_buf_fini(&text);
+  return rc;
+}
+
+/* ---- reads ------------------------------------------------------------------------------------ */
+
+qb_code qu_registry_list(qu_registry *r, qu_version_fn fn, void *ud, qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = prep(r,
+                  "SELECT v.name, v.version, v.sha256, v.size, v.created_ms, v.kind, v.export "
+                  "FROM qu_udfs u JOIN qu_versions v ON v.name = u.name AND v.version = "
+                  "u.current ORDER BY u.name",
+                  &st, err))) {
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+      qu_version_info info;
+      fill_info(st, (uint32_t)sqlite3_column_int64(st, 1), &info);
+      if (fn(ud, &info)) {
+        s = SQLITE_DONE;
+        break;
+      }
+    }
+    if (s != SQLITE_DONE) rc = db_fail(r, err, "list");
+    sqlite3_finalize(st);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+qb_code qu_registry_versions(qu_registry *r, const char *name, qu_version_fn fn, void *ud,
+                             qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  uint32_t cur, last;
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = head(r, name, &cur, &last, err)) &&
+      !(rc = prep(r, "SELECT " INFO_COLS " FROM qu_versions WHERE name = ? ORDER BY version",
+                  &st, err))) {
+    int s;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+      qu_version_info info;
+      fill_info(st, cur, &info);
+      if (fn(ud, &info)) {
+        s = SQLITE_DONE;
+        break;
+      }
+    }
+    if (s != SQLITE_DONE) rc = db_fail(r, err, "versions");
+    sqlite3_finalize(st);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+/* Read VERSION (0 = current) of NAME under MU. */
+static qb_code get_locked(qu_registry *r, const char *name, uint32_t version,
+                          qu_version_info *info, qb_buf *manifest, qb_buf *wasm, qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  uint32_t cur, last;
+  if ((rc = head(r, name, &cur, &last, err))) return rc;
+  if (!version) version = cur;
+  if ((rc = prep(r,
+                 "SELECT " INFO_COLS ", manifest, wasm FROM qu_versions "
+                 "WHERE name = ? AND version = ?",
+                 &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, version);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) {
+    if (info) fill_info(st, cur, info);
+    if (manifest && qb_buf_append(manifest, sqlite3_column_text(st, 7),
+                                  (size_t)sqlite3_column_bytes(st, 7)))
+      rc = qb_fail(err, QB_NOMEM, "udf: out of memory");
+    if (!rc && wasm && qb_buf_append(wasm, sqlite3_column_blob(st, 8),
+                                     (size_t)sqlite3_column_bytes(st, 8)))
+      rc = qb_fail(err, QB_NOMEM, "udf: out of memory");
+  } else if (s == SQLITE_DONE) {
+    rc = qb_fail(err, QB_NOTFOUND, "udf %.64s: no version v%u", name, version);
+  } else {
+    rc = db_fail(r, err, "read");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+qb_code qu_registry_get(qu_registry *r, const char *name, uint32_t version,
+                        qu_version_info *info, qb_buf *manifest_json, qb_buf *wasm,
+                        qb_err *err) {
+  pthread_mutex_lock(&r->mu);
+  qb_code rc = get_locked(r, name, version, info, manifest_json, wasm, err);
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+/* ---- changes ---------------------------------------------------------------------------------- */
+
+qb_code qu_registry_rollback(qu_registry *r, const char *name, uint32_t version, qb_err *err) {
+  qb_code rc;
+  qu_version_info info;
+  sqlite3_stmt *st;
+  if (!version) return qb_fail(err, QB_INVAL, "udf %.64s: rollback needs a version (v1, v2, ...)",
+                               name);
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = get_locked(r, name, version, &info, NULL, NULL, err)) &&
+      !(rc = prep(r, "UPDATE qu_udfs SET current = ? WHERE name = ?", &st, err))) {
+    sqlite3_bind_int64(st, 1, version);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "rollback");
+    sqlite3_finalize(st);
+    if (!rc && !info.current) drop_current(r, name, 0);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (!rc) qb_log(QB_INFO, "UDF rolled back: %s (now v%u)", name, version);
+  return rc;
+}
+
+qb_code qu_registry_delete(qu_registry *r, const char *name, qb_err *err) {
+  qb_code rc;
+  uint32_t cur, last;
+  pthread_mutex_lock(&r->mu);
+  if (!(rc = begin(r, err))) {
+    rc = head(r, name, &cur, &last, err);
+    const char *sql[2] = {"DELETE FROM qu_versions WHERE name = ?",
+                          "DELETE FROM qu_udfs WHERE name = ?"};
+    for (int i = 0; i < 2 && !rc; i++) {
+      sqlite3_stmt *st;
+      if ((rc = prep(r, sql[i], &st, err))) break;
+      sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+      if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "delete");
+      sqlite3_finalize(st);
+    }
+    rc = commit(r, rc, err);
+  }
+  if (!rc) drop_current(r, name, 1);
+  pthread_mutex_unlock(&r->mu);
+  if (!rc) qb_log(QB_INFO, "UDF deleted: %s", name);
+  return rc;
+}
+
+qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, qu_udf **out,
+                            qb_err *err) {
+  qu_udf *u;
+  qb_code rc;
+  qb_buf mtext, wasm;
+  qu_version_info info;
+  qu_manifest *m = NULL;
+  *out = NULL;
+  pthread_mutex_lock(&r->mu);
+  for (u = r->cache; u; u = u->next) {
+    if (u->dead || strcmp(u->m->name, name)) continue;
+    if (version ? u->version == version : u->reg_current) {
+      atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+      *out = u;
+      pthread_mutex_unlock(&r->mu);
+      return QB_OK;
+    }
+  }
+  qb_buf_init(&mtext);
+  qb_buf_init(&wasm);
+  if ((rc = get_locked(r, name, version, &info, &mtext, &wasm, err))) goto done;
+  if ((rc = qu_manifest_parse(mtext.data, mtext.len, &m, err))) {
+    qb_wrap(err, "udf %s v%u: stored manifest: ", name, info.version);
+    rc = QB_CORRUPT;
+    if (err) err->code = QB_CORRUPT;
+    goto done;
+  }
+  qu__stats *stats = stats_for(r, name);
+  if (!stats) {
+    rc = qb_fail(err, QB_NOMEM, "udf: out of memory");
+    goto done;
+  }
+  if ((rc = qu__udf_new(r->engine, m, info.version, (const uint8_t *)wasm.data, wasm.len,
+                        &r->opts, stats, &u, err)))
+    goto done;
+  u->reg = r;
+  u->next = r->cache;
+  r->cache = u;
+  if (info.current) {
+    atomic_store(&stats->version, info.version);
+    u->reg_current = 1; /* the registry's reference */
+    atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+  }
+  *out = u;
+done:
+  pthread_mutex_unlock(&r->mu);
+  qu_manifest_free(m);
+  qb_buf_fini(&mtext);
+  qb_buf_fini(&wasm);
+  return rc;
+}
+
+void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud) {
+  pthread_mutex_lock(&r->mu);
+  for (qu__stats *s = r->stats; s; s = s->next) {
+    qu_stats snap;
+    qu__stats_snapshot(s, &snap);
+    fn(ud, &snap);
+  }
+  pthread_mutex_unlock(&r->mu);
+}

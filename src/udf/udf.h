@@ -1,0 +1,350 @@
+/* udf.h: the UDF layer (prefix qu_): a WebAssembly module plus a manifest, deployed by name
+** with versions, bound to a search request's params and context, and run over blocks of
+** documents on pooled instances of the engine (src/wasm). Knows nothing of HTTP, the cluster
+** or the query syntax: the server's adapter turns a qq_script call into the calls below
+** (docs/udf.md has the design, docs/udf-authoring.md the guest ABI).
+**
+** Objects and threads:
+**   qu_manifest  a parsed + validated manifest. Immutable after parse: share freely.
+**   qu_registry  the versioned store (SQLite, WAL) plus the cache of loaded versions and the
+**                per-UDF statistics. Any thread (one internal mutex; SQLite in serialized
+**                mode). Close it only after every qu_udf from it has been released.
+**   qu_udf       one loaded version of one UDF: its manifest, its immutable qw_module, a pool
+**                of instances and its statistics. Refcounted, any thread. A search pins the
+**                version it started with by holding a qu_udf; a deploy during the search does
+**                not change what that handle runs; the version is freed with its last handle.
+**   qu_plan      a manifest bound to one request's params and context: constants resolved,
+**                the document columns listed. Immutable after creation: share freely.
+**   qu_exec      a plan running on one instance: one thread at a time (a script of one
+**                request). Holds one instance, checked out of the udf's pool at its first
+**                run and given back at qu_exec_free.
+**
+** Errors (base.h): every call returns a qb_code and fills a caller-owned qb_err.
+**   QB_INVAL     bad input from a user: manifest, params, context, args ("udf x: ...")
+**   QB_INVALID   the module does not fit its manifest (signature, imports, exports) or does
+**                not validate; QB_MALFORMED when the bytes are not WebAssembly
+**   QB_NOTFOUND  no such UDF or version
+**   QB_TRAP      the UDF trapped: "UDF custom_score v3 trapped: integer divide by zero"
+**   QB_LIMIT     the UDF ran out of its budget: "UDF custom_score v3 exceeded its fuel budget"
+**   QB_IO/QB_CORRUPT  the registry's SQLite file; QB_NOMEM */
+#ifndef QU_UDF_H
+#define QU_UDF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+#include "wasm.h"
+
+/* jansson's json_t, without including jansson.h here (callers that pass JSON include it). */
+struct json_t;
+
+typedef struct qu_manifest qu_manifest;
+typedef struct qu_registry qu_registry;
+typedef struct qu_udf qu_udf;
+typedef struct qu_plan qu_plan;
+typedef struct qu_exec qu_exec;
+
+/* ==== manifests ============================================================================== */
+
+/* What a UDF is for (DESIGN §5). */
+typedef enum qu_kind {
+  QU_SCORE,     /* returns a number: the document's score */
+  QU_FILTER,    /* returns i32: non-zero keeps the document */
+  QU_TRANSFORM, /* returns a number or a string (script_fields) */
+  QU_METRIC     /* returns a number fed to a metric aggregation */
+} qu_kind;
+
+/* Parameter and return types. A string is (ptr i32, len i32) in the module's memory. */
+typedef enum qu_type { QU_I32, QU_I64, QU_F32, QU_F64, QU_STRING } qu_type;
+
+const char *qu_kind_name(qu_kind k); /* "score", "filter", "transform", "metric" */
+const char *qu_type_name(qu_type t); /* "i32", "i64", "f32", "f64", "string" */
+
+/* A string: LEN bytes at PTR, not NUL-terminated (same layout as the query layer's qq_str).
+** PTR NULL means "no value". */
+typedef struct qu_str {
+  const char *ptr;
+  size_t len;
+} qu_str;
+
+/* One declared parameter. DFLT and MISSING are the manifest's JSON text ("_score", "3",
+** "\"abc\"", ...), NULL when absent. Borrowed from the manifest. */
+typedef struct qu_param {
+  const char *name;
+  qu_type type;
+  const char *dflt;    /* "default": a literal or a source ("_score", "_source.F", ...) */
+  const char *missing; /* "missing": the value for documents without the field */
+} qu_param;
+
+/* Parse and validate manifest JSON (DESIGN §5): "name" (1-64 of [A-Za-z0-9_.-]), "export"
+** (default: name), "kind" (default "score"), "description", "params" [{name, type, default,
+** missing}], "returns" (i32|i64|f32|f64|string). Rules: a filter returns i32; only a transform
+** may return a string; parameter names are unique; a default/missing fits its type. *OUT is
+** owned by the caller (qu_manifest_free). Errors: QB_INVAL with the field named
+** ("manifest: params[1].type: unknown type \"float\" (expected i32, i64, f32, f64 or
+** string)"), QB_NOMEM. */
+qb_code qu_manifest_parse(const char *json, size_t len, qu_manifest **out, qb_err *err);
+
+/* What `qctl udf deploy` does when the user gives only some fields: complete GIVEN (manifest
+** JSON, may lack params/returns/kind/export; "name" is required unless NAME is given) from the
+** export's WASM signature in MODULE: params p0..pN with the signature's types, returns from its
+** result. What GIVEN names explicitly wins (and must then match the signature: see
+** qu_manifest_check). NAME, when not NULL, overrides/sets "name". *OUT as qu_manifest_parse. */
+qb_code qu_manifest_complete(const char *given, size_t len, const char *name,
+                             const qw_module *module, qu_manifest **out, qb_err *err);
+
+/* Deploy-time checks of M against MODULE: the export exists and is a function; its signature
+** matches the params (a string param = two i32: ptr, len) and the result (a string result =
+** one i64: ptr << 32 | len, UINT64_MAX for "no value"); every import is a function of
+** "wasi_snapshot_preview1"; qd_alloc (i32 -> i32) is exported when a param is a string; a
+** `<export>__batch` export, when present, is (i32 n, i32 args, i32 out) -> () (SDK ABI v1,
+** docs/udf-authoring.md); qd_abi_version, when exported, is () -> i32.
+** Errors: QB_INVALID naming the rule ("export custom_score: param 2 (recency_days) is i32 in
+** the manifest but f64 in the module"). */
+qb_code qu_manifest_check(const qu_manifest *m, const qw_module *module, qb_err *err);
+
+void qu_manifest_free(qu_manifest *m);
+
+/* Accessors: borrowed, valid until qu_manifest_free. */
+const char *qu_manifest_name(const qu_manifest *m);
+const char *qu_manifest_export(const qu_manifest *m);
+const char *qu_manifest_description(const qu_manifest *m); /* "" when absent */
+qu_kind qu_manifest_kind(const qu_manifest *m);
+qu_type qu_manifest_returns(const qu_manifest *m);
+uint32_t qu_manifest_nparams(const qu_manifest *m);
+const qu_param *qu_manifest_param(const qu_manifest *m, uint32_t i);
+/* The manifest as canonical JSON (every field spelled out), appended to OUT. */
+qb_code qu_manifest_json(const qu_manifest *m, qb_buf *out);
+
+/* ==== binding: request params + context -> a call plan ====================================== */
+
+/* Document column element types the plan asks for (same values as the query layer's
+** qq_col_type: F64, I64, STR). i32/i64 params read I64 columns, f32/f64 params F64 columns,
+** string params STR columns. */
+typedef enum qu_col_type { QU_COL_F64, QU_COL_I64, QU_COL_STR } qu_col_type;
+
+/* One document column the plan needs; the caller fills column I of every block with it. */
+typedef struct qu_colspec {
+  const char *field;   /* document field name (from "_source.F", "doc['F']" or {"field"}) */
+  qu_col_type type;
+  int has_missing;     /* 1: documents without a value take the MISSING_* value */
+  double missing_f64;  /* QU_COL_F64 */
+  int64_t missing_i64; /* QU_COL_I64 */
+  qu_str missing_str;  /* QU_COL_STR; bytes owned by the plan */
+  uint32_t param;      /* which manifest param it feeds */
+} qu_colspec;
+
+/* Bind manifest M (borrowed: must outlive the plan) to a request. PARAMS is the script's
+** "params" object, CONTEXT the request's top-level "context" object (both may be NULL;
+** borrowed for the call only). Each param's source, first match wins:
+**   PARAMS[name]: a literal (number, boolean, string for string params), or a source:
+**     "_score", "_source.F", "doc['F']" (or doc["F"]): the document's field F,
+**     "_context.a.b": CONTEXT.a.b, resolved now (absent: the manifest "missing", then a
+**       literal "default", else an error), {"field": "F", "missing": v}
+**   the manifest "default" (a literal or a source, as above)
+**   else the error: QB_INVAL "udf custom_score: param boost_factor: no value (not in params
+**   and no default)".
+** A document without a value for a field column gets the binding's "missing", else the
+** manifest's "missing", else 0 ("" for strings). Unknown keys in PARAMS are an error.
+** *OUT owned by the caller (qu_plan_free). Errors: QB_INVAL naming the UDF and param, QB_NOMEM. */
+qb_code qu_plan_new(const qu_manifest *m, const struct json_t *params,
+                    const struct json_t *context, qu_plan **out, qb_err *err);
+void qu_plan_free(qu_plan *p);
+/* The document columns, in the order the blocks must carry them. Borrowed from the plan. */
+uint32_t qu_plan_ncols(const qu_plan *p);
+const qu_colspec *qu_plan_col(const qu_plan *p, uint32_t i);
+/* 1 when some param reads _score (the caller then passes scores in qu_block.score). */
+int qu_plan_uses_score(const qu_plan *p);
+
+/* ==== blocks: the executor's input and output ================================================ */
+
+/* Up to this many documents per qu_exec_run (the query layer sends at most QQ_BLOCK_MAX). */
+#define QU_BLOCK_MAX 1024
+
+/* One column of a block (qq_col without its type: the plan says it). Exactly the array of the
+** plan's colspec type is read. PRESENT: n bytes, 1 = the doc has a value; NULL = all present. */
+typedef struct qu_col {
+  const double *f64;
+  const int64_t *i64;
+  const qu_str *str;
+  const uint8_t *present;
+} qu_col;
+
+/* N documents with the plan's columns (borrowed for the call). */
+typedef struct qu_block {
+  size_t n;             /* 1..QU_BLOCK_MAX */
+  const double *score;  /* n current scores; may be NULL when !qu_plan_uses_score */
+  size_t ncols;         /* == qu_plan_ncols */
+  const qu_col *cols;
+} qu_block;
+
+/* Where results go: arrays of at least n entries, provided by the caller; the executor fills
+** the one the kind uses:
+**   score, metric, transform returning a number: F64 (an integer result converted)
+**   filter: KEEP (1 = keep, 0 = drop)
+**   transform returning a string: STR (bytes owned by the qu_exec, valid until its next run
+**     or free)
+** PRESENT (may be NULL) is set to 1 per filled doc. */
+typedef struct qu_out {
+  double *f64;
+  uint8_t *keep;
+  qu_str *str;
+  uint8_t *present;
+} qu_out;
+
+/* ==== options, loaded versions, execution ==================================================== */
+
+/* Sandbox and pool settings; a zeroed struct means the defaults shown. */
+typedef struct qu_options {
+  uint64_t fuel_per_doc;       /* 0 = 10,000,000 units (loop back-edges + calls) per document;
+                                  a block gets n times this */
+  uint32_t max_memory_pages;   /* 0 = 256 (16 MiB) per instance */
+  uint32_t max_idle_instances; /* idle instances kept per version; 0 = 16 */
+  uint32_t timing_sample;      /* time 1 block in N for the latency histogram; 0 = 64, 1 = all */
+  int no_batch;                /* 1 = ignore `<export>__batch` exports (tests, benchmarks) */
+} qu_options;
+
+/* Load one version outside any registry (tests, `qwasm`, the _test entry of a node): checks
+** the manifest against the module (qu_manifest_check), keeps a copy of WASM. ENGINE must
+** outlive the handle. M is copied. *OUT has one reference. Errors: those of qw_module_load
+** and qu_manifest_check, QB_NOMEM. Any thread. */
+qb_code qu_udf_load(qw_engine *engine, const qu_manifest *m, uint32_t version,
+                    const uint8_t *wasm, size_t len, const qu_options *opts, qu_udf **out,
+                    qb_err *err);
+/* References. Any thread. The last release frees the version (its instances and module). */
+qu_udf *qu_udf_retain(qu_udf *u);
+void qu_udf_release(qu_udf *u);
+/* Borrowed from the handle, valid while it is held. */
+const qu_manifest *qu_udf_manifest(const qu_udf *u);
+const char *qu_udf_name(const qu_udf *u);
+uint32_t qu_udf_version(const qu_udf *u);
+const char *qu_udf_label(const qu_udf *u); /* "custom_score v3", for messages */
+const qw_module *qu_udf_module(const qu_udf *u);
+/* 1 when the module exports the batch form and the options allow it. */
+int qu_udf_has_batch(const qu_udf *u);
+
+/* A plan running on U. Takes a reference on U (released by qu_exec_free); PLAN is borrowed
+** and must outlive the exec and be made from U's manifest. The instance is checked out
+** lazily. One thread at a time. Errors: QB_INVAL (plan of another manifest), QB_NOMEM. */
+qb_code qu_exec_new(qu_udf *u, const qu_plan *plan, qu_exec **out, qb_err *err);
+/* Gives the instance back to U's pool; NULL does nothing. */
+void qu_exec_free(qu_exec *x);
+
+/* Run the UDF over the N documents of IN into OUT: one qw_func_call_raw per document on a
+** preallocated slot array (no allocation, no lookup per call), or one call of
+** `<export>__batch` per block. Strings are copied into the guest with qd_alloc after a
+** qd_reset per block. The block gets fuel_per_doc * n of fuel. Errors: QB_TRAP / QB_LIMIT with
+** "UDF custom_score v3 trapped: integer divide by zero", "UDF custom_score v3 exceeded its
+** fuel budget" (the instance is discarded, never reused; the next run gets a fresh one),
+** QB_INVAL (a malformed block), QB_NOMEM. OUT is undefined after an error. */
+qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err);
+
+/* Run U once with ARGS_BODY (`{"args": {"boost_factor": 1.2, ...}}` or the args object
+** itself; DESIGN §6 POST /_udf/{name}/_test): each arg is bound like a search param; a field
+** source reads ARGS[field] (absent: missing); "_score" reads ARGS["_score"] (default 0).
+** Appends the result's JSON (a number, a string, or true/false for a filter) to RESULT_JSON.
+** Errors: those of qu_plan_new and qu_exec_run. Any thread. */
+qb_code qu_udf_test(qu_udf *u, const struct json_t *args_body, qb_buf *result_json,
+                    qb_err *err);
+
+/* ==== statistics (for /metrics: the server formats them) ===================================== */
+
+/* Execution tiers, the `mode` label. */
+typedef enum qu_tier { QU_TIER_INTERP, QU_TIER_NATIVE, QU_TIER_COUNT } qu_tier;
+const char *qu_tier_name(qu_tier t); /* "interpreter", "native" */
+
+/* Histogram bucket upper bounds in seconds (Prometheus `le`), +Inf implied after the last. */
+#define QU_HIST_BUCKETS 12
+extern const double qu_hist_bounds[QU_HIST_BUCKETS];
+
+/* A snapshot of one UDF's counters (summed over its versions in a registry). Durations are of
+** one call per document (a sampled block's time divided by its documents). */
+typedef struct qu_stats {
+  const char *name;                          /* borrowed for the callback */
+  uint32_t version;                          /* current (registry) or loaded version */
+  uint64_t calls[QU_TIER_COUNT];             /* documents evaluated: quidditch_udf_calls_total */
+  uint64_t errors[QU_TIER_COUNT];            /* failed blocks (traps, budgets) */
+  uint64_t blocks[QU_TIER_COUNT];            /* qu_exec_run calls */
+  uint64_t hist[QU_TIER_COUNT][QU_HIST_BUCKETS + 1]; /* sampled observations per bucket
+                                                       (not cumulative; last = +Inf) */
+  uint64_t hist_count[QU_TIER_COUNT];        /* sampled observations */
+  double hist_sum_seconds[QU_TIER_COUNT];
+  uint64_t module_bytes;                     /* wasm bytes of loaded versions: {type="module"} */
+  uint64_t instance_bytes;                   /* live instances' memory: {type="instances"} */
+  uint64_t instances;                        /* live instances (pooled + in use) */
+} qu_stats;
+
+/* Snapshot of a standalone handle's counters. */
+void qu_udf_stats(const qu_udf *u, qu_stats *out);
+
+/* ==== the registry ============================================================================ */
+
+/* One stored version. Strings are copies in the struct. */
+typedef struct qu_version_info {
+  char name[65];
+  uint32_t version;        /* 1, 2, ... */
+  int current;             /* 1 for the version searches use */
+  char sha256[65];         /* lowercase hex of the wasm bytes */
+  uint64_t size_bytes;     /* wasm bytes */
+  int64_t created_ms;      /* wall clock, ms since the epoch */
+  qu_kind kind;
+  char export_name[65];
+} qu_version_info;
+
+/* Open (creating when needed) the registry at PATH, a SQLite file in WAL mode. ENGINE must
+** outlive the registry; OPTS (may be NULL) applies to every version loaded from it. Errors:
+** QB_IO (cannot open/create), QB_CORRUPT (not our schema), QB_NOMEM. */
+qb_code qu_registry_open(qw_engine *engine, const char *path, const qu_options *opts,
+                         qu_registry **out, qb_err *err);
+/* Close; every qu_udf acquired from it must have been released. NULL does nothing. */
+void qu_registry_close(qu_registry *r);
+
+/* Validate and store a new version of the UDF MANIFEST_JSON names (completed from the
+** signature as qu_manifest_complete does; NAME, when not NULL, overrides the manifest's) and
+** make it current: v1 for a new name, else one past the highest version ever stored. Nothing
+** is stored when a check fails. Stores the wasm, the completed manifest, the SHA-256, the size
+** and the time. INFO (may be NULL) describes the new version. Logs
+** "UDF deployed: custom_score (v3, 75 KB)". Errors: those of qu_manifest_complete/_check and
+** qw_module_load, QB_IO. */
+qb_code qu_registry_deploy(qu_registry *r, const char *name, const char *manifest_json,
+                           size_t manifest_len, const uint8_t *wasm, size_t len,
+                           qu_version_info *info, qb_err *err);
+/* Store VERSION exactly as given (a data node mirroring its coordinator's versions); make it
+** current when CURRENT. Storing the same bytes again is a no-op; different bytes under an
+** existing version are QB_CONFLICT. */
+qb_code qu_registry_install(qu_registry *r, const char *manifest_json, size_t manifest_len,
+                            uint32_t version, const uint8_t *wasm, size_t len, int current,
+                            qb_err *err);
+
+/* Called once per row by list/versions; INFO is valid for the call only. Non-zero stops. */
+typedef int (*qu_version_fn)(void *ud, const qu_version_info *info);
+/* Every UDF's current version, by name. */
+qb_code qu_registry_list(qu_registry *r, qu_version_fn fn, void *ud, qb_err *err);
+/* Every version of NAME, oldest first. QB_NOTFOUND when the name is unknown. */
+qb_code qu_registry_versions(qu_registry *r, const char *name, qu_version_fn fn, void *ud,
+                             qb_err *err);
+/* VERSION of NAME (0 = current) into INFO; MANIFEST_JSON and WASM (each may be NULL) get the
+** stored manifest text and bytes appended. QB_NOTFOUND: "udf x: no such udf" / "udf x: no
+** version v7". */
+qb_code qu_registry_get(qu_registry *r, const char *name, uint32_t version,
+                        qu_version_info *info, qb_buf *manifest_json, qb_buf *wasm,
+                        qb_err *err);
+/* Make VERSION of NAME current. QB_NOTFOUND when absent. */
+qb_code qu_registry_rollback(qu_registry *r, const char *name, uint32_t version, qb_err *err);
+/* Delete NAME and all its versions. Handles already acquired keep working until released.
+** QB_NOTFOUND when absent. */
+qb_code qu_registry_delete(qu_registry *r, const char *name, qb_err *err);
+
+/* The loaded version of NAME (VERSION 0 = the current one) as a pinned handle with one
+** reference (qu_udf_release). Loads and caches the module on first use; later calls share it.
+** Errors: QB_NOTFOUND ("udf x: no such udf"), the load errors. Any thread. */
+qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, qu_udf **out,
+                            qb_err *err);
+
+/* Statistics of every UDF seen since open (calls survive deploys and rollbacks). FN is called
+** with the registry's lock held: do not call back into the registry. */
+typedef void (*qu_stats_fn)(void *ud, const qu_stats *s);
+void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud);
+
+#endif
