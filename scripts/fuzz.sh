@@ -1,0 +1,55 @@
+#!/bin/sh
+# fuzz.sh SECONDS: `make fuzz`. Builds the libFuzzer targets with clang-19 into build/fuzz
+# (QD_FUZZ=ON, ASan + UBSan) and runs each for SECONDS, seeded from tests/fuzz/corpus/<x>/ and,
+# for fuzz_module, the spec suite's .wasm files copied into a scratch corpus (never into the
+# repo). A crash, leak, timeout or OOM input is copied to tests/data/regress/ and fails the run.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+SECONDS_EACH=${1:-60}
+SPEC=${SPEC:-$(cd .. && pwd)/shared/wasm-spec}
+OUT=build/fuzz
+command -v clang-19 >/dev/null || { echo "fuzz: clang-19 not installed" >&2; exit 2; }
+cmake -S . -B "$OUT" -DCMAKE_C_COMPILER=clang-19 -DCMAKE_BUILD_TYPE=Debug -DQD_FUZZ=ON \
+  -DQD_SANITIZE=ON -DQD_WASM_SPEC_DIR="$SPEC" >/dev/null || exit 2
+targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | sed 's#.*/##; s#\.c$##')
+[ -n "$targets" ] || { echo "fuzz: no targets" >&2; exit 2; }
+# shellcheck disable=SC2086
+cmake --build "$OUT" -j"$(nproc)" --target $targets || exit 2
+
+fail=0
+for t in $targets; do
+  bin="$OUT/tests/$t"
+  [ -x "$bin" ] || { echo "fuzz: $bin was not built" >&2; fail=1; continue; }
+  input=${t#fuzz_}
+  corpus="$OUT/corpus/$input"
+  artifacts="$OUT/artifacts/$t"
+  mkdir -p "$corpus" "$artifacts"
+  rm -f "$artifacts"/*
+  [ -d "tests/fuzz/corpus/$input" ] && cp -n tests/fuzz/corpus/"$input"/* "$corpus"/ 2>/dev/null
+  if [ "$input" = module ] && [ -d "$SPEC/json" ]; then
+    # the spec suite's modules: valid, invalid and malformed ones, the best seeds there are
+    for f in "$SPEC"/json/*/*.wasm "$SPEC"/fallback-wg-2.0.draft1/json/*/*.wasm; do
+      [ -f "$f" ] && cp -n "$f" "$corpus/spec-$(basename "$f")"
+    done
+  fi
+  echo "fuzz: $t for ${SECONDS_EACH}s, corpus $corpus ($(ls "$corpus" | wc -l) files)"
+  "$bin" -max_total_time="$SECONDS_EACH" -max_len=100000 -rss_limit_mb=2048 -timeout=10 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" 2>"$OUT/$t.log"
+  status=$?
+  tail -n 15 "$OUT/$t.log" | grep -E 'stat::|Done|ERROR|SUMMARY|crash|timeout|leak' || true
+  found=0
+  for a in "$artifacts"/*; do
+    [ -f "$a" ] || continue
+    found=1
+    dest="tests/data/regress/$t-$(basename "$a")"
+    cp "$a" "$dest"
+    echo "fuzz: $t: FOUND $(basename "$a") -> $dest"
+  done
+  if [ $status != 0 ] || [ $found = 1 ]; then
+    echo "fuzz: $t FAILED (status $status); log: $OUT/$t.log"
+    fail=1
+  else
+    echo "fuzz: $t: no findings in ${SECONDS_EACH}s"
+  fi
+done
+exit $fail
