@@ -25,8 +25,7 @@
 #include <stdint.h>
 
 #include "base.h"
-
-typedef struct qi_snapshot qi_snapshot; /* src/index/index.h */
+#include "index.h"
 
 /* jansson's json_t, without including jansson.h here (the server and tests include it). */
 struct json_t;

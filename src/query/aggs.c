@@ -1,0 +1,604 @@
+/* aggs.c: aggregations. On a shard: terms (keyword ordinals per segment mapped to shard buckets,
+** or numeric keys) with metric sub-aggregations, and the metrics avg/sum/min/max/stats/
+** value_count over a field or a METRIC script, collected a block of matching docs at a time.
+** A shard's result is a partial JSON (count/sum/min/max per metric; every bucket of a terms
+** agg, so the merge is exact: doc_count_error_upper_bound is always 0). The coordinator merges
+** partials and renders Elasticsearch's response shapes. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mstate {
+  uint64_t count;
+  double sum, min, max;
+} mstate;
+
+typedef struct bucket {
+  const char *key; /* keyword: bytes (arena) */
+  size_t klen;
+  int64_t ikey;    /* long/date/boolean */
+  double dkey;     /* double */
+  uint64_t doc_count;
+  mstate *subs;    /* nsubs */
+} bucket;
+
+typedef enum { KEY_STR, KEY_LONG, KEY_DOUBLE, KEY_DATE, KEY_BOOL } keykind;
+
+typedef struct agst {
+  const qq__agg *a;
+  qi_field_info fi;
+  int mapped;
+  mstate m;
+  /* terms */
+  keykind kk;
+  bucket *b;
+  size_t nb, capb;
+  uint32_t *slots; /* bucket index + 1, open addressing */
+  size_t nslots;
+  int32_t *ord2b;  /* current segment: ordinal -> bucket, -1 = not yet */
+  uint32_t nords;
+  struct agst *subs;
+  double *vals;    /* per sub: QQ_BLOCK_MAX values */
+  uint8_t *pres;
+} agst;
+
+struct qq__aggs_state {
+  qq__shard *sh;
+  agst *ag;
+  size_t n;
+};
+
+static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of memory"); }
+
+static const char *agg_type_name(qq__agg_kind k) {
+  static const char *const n[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count"};
+  return n[k];
+}
+
+static qb_code init_one(qq__shard *sh, const qq__agg *a, agst *s, qb_err *err) {
+  s->a = a;
+  s->m.min = INFINITY;
+  s->m.max = -INFINITY;
+  if (a->field) {
+    s->mapped = !qi_snapshot_field(sh->snap, a->field, &s->fi);
+    if (s->mapped && s->fi.type == QI_TEXT)
+      return qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field data "
+                     "like aggregations and sorting, so these operations are disabled by default. Please use a keyword "
+                     "field instead. Alternatively, set fielddata=true on [%s] in order to load field data by "
+                     "uninverting the inverted index.", a->field);
+    if (s->mapped && s->fi.dv == QI_DV_KEYWORD && a->kind != AG_TERMS && a->kind != AG_VALUE_COUNT)
+      return qb_fail(err, QB_INVAL, "Field [%s] of type [keyword] is not supported for aggregation [%s]", a->field,
+                     agg_type_name(a->kind));
+    if (s->mapped) {
+      switch (s->fi.type) {
+      case QI_KEYWORD: s->kk = KEY_STR; break;
+      case QI_DOUBLE: case QI_FLOAT: s->kk = KEY_DOUBLE; break;
+      case QI_DATE: s->kk = KEY_DATE; break;
+      case QI_BOOLEAN: s->kk = KEY_BOOL; break;
+      default: s->kk = KEY_LONG; break;
+      }
+    }
+  }
+  if (a->nsubs) {
+    if (!(s->subs = qb_arena_array(sh->ar, a->nsubs, sizeof *s->subs)) ||
+        !(s->vals = qb_arena_array(sh->ar, a->nsubs * QQ_BLOCK_MAX, sizeof *s->vals)) ||
+        !(s->pres = qb_arena_array(sh->ar, a->nsubs * QQ_BLOCK_MAX, 1)))
+      return nomem(err);
+    for (size_t i = 0; i < a->nsubs; i++) {
+      qb_code rc = init_one(sh, &a->subs[i], &s->subs[i], err);
+      if (rc) return rc;
+    }
+  }
+  return QB_OK;
+}
+
+qb_code qq__aggs_new(qq_request *req, qq__shard *sh, qq__aggs_state **out, qb_err *err) {
+  qq__aggs_state *st = qb_arena_alloc(sh->ar, sizeof *st);
+  *out = NULL;
+  if (!st || !(st->ag = qb_arena_array(sh->ar, req->naggs, sizeof *st->ag))) return nomem(err);
+  st->sh = sh;
+  st->n = req->naggs;
+  for (size_t i = 0; i < st->n; i++) {
+    qb_code rc = init_one(sh, &req->aggs[i], &st->ag[i], err);
+    if (rc) {
+      qq__aggs_free(st);
+      return rc;
+    }
+  }
+  *out = st;
+  return QB_OK;
+}
+
+static void free_one(agst *s) {
+  qb_free(s->b, s->capb * sizeof *s->b);
+  qb_free(s->slots, s->nslots * sizeof *s->slots);
+  qb_free(s->ord2b, s->nords * sizeof *s->ord2b);
+  s->b = NULL;
+  s->slots = NULL;
+  s->ord2b = NULL;
+}
+
+void qq__aggs_free(qq__aggs_state *st) {
+  if (!st) return;
+  for (size_t i = 0; i < st->n; i++) free_one(&st->ag[i]);
+}
+
+/* Metric values of a block: VALS/PRES (n each) from the field or the script */
+static qb_code metric_values(qq__aggs_state *st, agst *s, const qi_segment *seg, uint64_t base,
+                             const uint32_t *docs, const double *scores, size_t n, double *vals,
+                             uint8_t *pres, qb_err *err) {
+  const qq__agg *a = s->a;
+  if (a->script) {
+    qb_code rc = qq__script_run(a->script, st->sh, seg, (uint32_t)base, docs, scores, n, err);
+    if (rc) return rc;
+    memcpy(vals, a->script->res, n * sizeof *vals);
+    memcpy(pres, a->script->res_present, n);
+  } else if (!s->mapped || s->fi.dv == QI_DV_NONE) {
+    memset(pres, 0, n);
+  } else if (s->fi.dv == QI_DV_KEYWORD) { /* value_count: docs with a value count their values */
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t *o;
+      uint32_t c = qi_dv_doc_ords(seg, s->fi.id, docs[i], &o);
+      pres[i] = c ? 1 : 0;
+      vals[i] = c;
+    }
+    return QB_OK;
+  } else {
+    qi_dv_read_f64(seg, s->fi.id, docs, n, vals, pres);
+  }
+  if (a->missing) {
+    double mv = 0;
+    if (json_is_number(a->missing)) mv = json_number_value(a->missing);
+    else if (json_is_string(a->missing) && s->fi.type == QI_DATE) {
+      int64_t ms;
+      if (qq__parse_date(json_string_value(a->missing), &ms) == QB_OK) mv = (double)ms;
+    }
+    for (size_t i = 0; i < n; i++)
+      if (!pres[i]) {
+        vals[i] = mv;
+        pres[i] = 1;
+      }
+  }
+  return QB_OK;
+}
+
+static inline void madd(mstate *m, double v) {
+  m->count++;
+  m->sum += v;
+  if (v < m->min) m->min = v;
+  if (v > m->max) m->max = v;
+}
+
+static uint64_t hkey(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
+  return h ^ (h >> 29);
+}
+
+static int bucket_eq(const agst *s, const bucket *b, const char *k, size_t kl, int64_t ik, double dk) {
+  if (s->kk == KEY_STR) return b->klen == kl && !memcmp(b->key, k, kl);
+  if (s->kk == KEY_DOUBLE) return b->dkey == dk || (b->dkey != b->dkey && dk != dk);
+  return b->ikey == ik;
+}
+
+static uint64_t bucket_hash(const agst *s, const char *k, size_t kl, int64_t ik, double dk) {
+  if (s->kk == KEY_STR) return hkey(k, kl);
+  if (s->kk == KEY_DOUBLE) {
+    if (dk == 0) dk = 0; /* -0 and 0 are one key */
+    return hkey(&dk, sizeof dk);
+  }
+  return hkey(&ik, sizeof ik);
+}
+
+/* Find or add the bucket of a key; returns its index or -1 when out of memory */
+static long bucket_get(qq__aggs_state *st, agst *s, const char *k, size_t kl, int64_t ik, double dk) {
+  if (s->nb * 2 >= s->nslots) { /* grow the table */
+    size_t ns = s->nslots ? s->nslots * 2 : 64;
+    uint32_t *sl = qb_calloc(ns, sizeof *sl);
+    if (!sl) return -1;
+    for (size_t i = 0; i < s->nb; i++) {
+      const bucket *b = &s->b[i];
+      size_t h = bucket_hash(s, b->key, b->klen, b->ikey, b->dkey) & (ns - 1);
+      while (sl[h]) h = (h + 1) & (ns - 1);
+      sl[h] = (uint32_t)i + 1;
+    }
+    qb_free(s->slots, s->nslots * sizeof *s->slots);
+    s->slots = sl;
+    s->nslots = ns;
+  }
+  size_t h = bucket_hash(s, k, kl, ik, dk) & (s->nslots - 1);
+  while (s->slots[h]) {
+    bucket *b = &s->b[s->slots[h] - 1];
+    if (bucket_eq(s, b, k, kl, ik, dk)) return (long)(s->slots[h] - 1);
+    h = (h + 1) & (s->nslots - 1);
+  }
+  if (s->nb == s->capb) {
+    size_t nc = s->capb ? s->capb * 2 : 32;
+    bucket *nb = qb_realloc(s->b, s->capb * sizeof *nb, nc * sizeof *nb);
+    if (!nb) return -1;
+    s->b = nb;
+    s->capb = nc;
+  }
+  bucket *b = &s->b[s->nb];
+  memset(b, 0, sizeof *b);
+  if (s->kk == KEY_STR) {
+    if (!(b->key = qb_arena_strndup(st->sh->ar, k, kl))) return -1;
+    b->klen = kl;
+  }
+  b->ikey = ik;
+  b->dkey = dk;
+  if (s->a->nsubs) {
+    if (!(b->subs = qb_arena_array(st->sh->ar, s->a->nsubs, sizeof *b->subs))) return -1;
+    for (size_t i = 0; i < s->a->nsubs; i++) {
+      b->subs[i].min = INFINITY;
+      b->subs[i].max = -INFINITY;
+    }
+  }
+  s->slots[h] = (uint32_t)s->nb + 1;
+  return (long)s->nb++;
+}
+
+static void bucket_hit(agst *s, long bi, size_t doc_i) {
+  bucket *b = &s->b[bi];
+  b->doc_count++;
+  for (size_t k = 0; k < s->a->nsubs; k++)
+    if (s->pres[k * QQ_BLOCK_MAX + doc_i]) madd(&b->subs[k], s->vals[k * QQ_BLOCK_MAX + doc_i]);
+}
+
+static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg, uint64_t base,
+                             const uint32_t *docs, const double *scores, size_t n, qb_err *err) {
+  qb_code rc;
+  if (!s->mapped || s->fi.dv == QI_DV_NONE) return QB_OK;
+  for (size_t k = 0; k < s->a->nsubs; k++)
+    if ((rc = metric_values(st, &s->subs[k], seg, base, docs, scores, n, s->vals + k * QQ_BLOCK_MAX,
+                            s->pres + k * QQ_BLOCK_MAX, err)))
+      return rc;
+  if (s->kk == KEY_STR) {
+    if (!s->ord2b) {
+      uint32_t no = qi_dv_ord_count(seg, s->fi.id);
+      if (!(s->ord2b = qb_malloc((no ? no : 1) * sizeof *s->ord2b))) return nomem(err);
+      memset(s->ord2b, 0xff, (no ? no : 1) * sizeof *s->ord2b);
+      s->nords = no ? no : 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t *ords;
+      uint32_t c = qi_dv_doc_ords(seg, s->fi.id, docs[i], &ords);
+      for (uint32_t j = 0; j < c; j++) {
+        uint32_t o = ords[j];
+        if (o >= s->nords) continue;
+        if (s->ord2b[o] < 0) {
+          size_t len;
+          const char *t = qi_dv_ord_term(seg, s->fi.id, o, &len);
+          long bi = bucket_get(st, s, t, len, 0, 0);
+          if (bi < 0) return nomem(err);
+          s->ord2b[o] = (int32_t)bi;
+        }
+        bucket_hit(s, s->ord2b[o], i);
+      }
+    }
+    return QB_OK;
+  }
+  uint8_t pr[QQ_BLOCK_MAX];
+  if (s->kk == KEY_DOUBLE) {
+    double v[QQ_BLOCK_MAX];
+    qi_dv_read_f64(seg, s->fi.id, docs, n, v, pr);
+    for (size_t i = 0; i < n; i++) {
+      if (!pr[i]) continue;
+      long bi = bucket_get(st, s, NULL, 0, 0, v[i]);
+      if (bi < 0) return nomem(err);
+      bucket_hit(s, bi, i);
+    }
+  } else {
+    int64_t v[QQ_BLOCK_MAX];
+    qi_dv_read_i64(seg, s->fi.id, docs, n, v, pr);
+    for (size_t i = 0; i < n; i++) {
+      if (!pr[i]) continue;
+      long bi = bucket_get(st, s, NULL, 0, v[i], 0);
+      if (bi < 0) return nomem(err);
+      bucket_hit(s, bi, i);
+    }
+  }
+  return QB_OK;
+}
+
+qb_code qq__aggs_collect(qq__aggs_state *st, const qi_segment *seg, uint32_t seg_index, uint64_t base,
+                         const uint32_t *docs, const double *scores, size_t n, qb_err *err) {
+  double vals[QQ_BLOCK_MAX];
+  uint8_t pres[QQ_BLOCK_MAX];
+  qb_code rc;
+  (void)seg_index;
+  for (size_t i = 0; i < st->n; i++) {
+    agst *s = &st->ag[i];
+    if (s->a->kind == AG_TERMS) {
+      if ((rc = collect_terms(st, s, seg, base, docs, scores, n, err))) return rc;
+      continue;
+    }
+    if ((rc = metric_values(st, s, seg, base, docs, scores, n, vals, pres, err))) return rc;
+    if (s->a->kind == AG_VALUE_COUNT) {
+      for (size_t j = 0; j < n; j++)
+        if (pres[j]) s->m.count += s->fi.dv == QI_DV_KEYWORD && !s->a->script ? (uint64_t)vals[j] : 1;
+    } else {
+      for (size_t j = 0; j < n; j++)
+        if (pres[j]) madd(&s->m, vals[j]);
+    }
+  }
+  return QB_OK;
+}
+
+qb_code qq__aggs_segment_done(qq__aggs_state *st, const qi_segment *seg, qb_err *err) {
+  (void)seg;
+  (void)err;
+  for (size_t i = 0; i < st->n; i++) {
+    agst *s = &st->ag[i];
+    qb_free(s->ord2b, s->nords * sizeof *s->ord2b);
+    s->ord2b = NULL;
+    s->nords = 0;
+  }
+  return QB_OK;
+}
+
+/* ---- partials ------------------------------------------------------------------------------------ */
+
+static json_t *mstate_json(const agst *s, const mstate *m) {
+  json_t *j = json_pack("{s:I, s:f, s:o, s:o}", "count", (json_int_t)m->count, "sum", m->sum, "min",
+                        m->count ? json_real(m->min) : json_null(), "max", m->count ? json_real(m->max) : json_null());
+  if (j && s->mapped && !s->a->script && s->fi.type == QI_DATE && json_object_set_new(j, "date", json_true())) {
+    json_decref(j);
+    return NULL;
+  }
+  return j;
+}
+
+static const char *kind_name(keykind k) {
+  static const char *const n[] = {"string", "long", "double", "date", "boolean"};
+  return n[k];
+}
+
+static json_t *key_json(const agst *s, const bucket *b) {
+  switch (s->kk) {
+  case KEY_STR: return json_stringn(b->key, b->klen);
+  case KEY_DOUBLE: return json_real(b->dkey);
+  default: return json_integer(b->ikey);
+  }
+}
+
+qb_code qq__aggs_partial(qq__aggs_state *st, json_t **out, qb_err *err) {
+  json_t *o = json_object();
+  *out = NULL;
+  if (!o) return nomem(err);
+  for (size_t i = 0; i < st->n; i++) {
+    agst *s = &st->ag[i];
+    json_t *aj;
+    if (s->a->kind != AG_TERMS) {
+      aj = mstate_json(s, &s->m);
+    } else {
+      json_t *bs = json_array();
+      aj = json_pack("{s:s, s:o}", "kind", kind_name(s->kk), "buckets", bs);
+      for (size_t k = 0; aj && k < s->nb; k++) {
+        const bucket *b = &s->b[k];
+        json_t *bj = json_pack("{s:o, s:I}", "key", key_json(s, b), "doc_count", (json_int_t)b->doc_count);
+        if (!bj || json_array_append_new(bs, bj)) {
+          json_decref(aj);
+          aj = NULL;
+          break;
+        }
+        if (s->a->nsubs) {
+          json_t *sj = json_object();
+          if (!sj || json_object_set_new(bj, "subs", sj)) { json_decref(aj); aj = NULL; break; }
+          for (size_t k2 = 0; k2 < s->a->nsubs; k2++)
+            if (json_object_set_new(sj, s->a->subs[k2].name, mstate_json(&s->subs[k2], &b->subs[k2]))) { json_decref(aj); aj = NULL; break; }
+        }
+      }
+    }
+    if (!aj || json_object_set_new(o, s->a->name, aj)) {
+      json_decref(o);
+      return nomem(err);
+    }
+  }
+  *out = o;
+  return QB_OK;
+}
+
+/* ---- merge + render -------------------------------------------------------------------------------- */
+
+static void mmerge(mstate *m, const json_t *p, int *is_date) {
+  if (!json_is_object(p)) return;
+  if (json_is_true(json_object_get(p, "date"))) *is_date = 1;
+  uint64_t c = (uint64_t)json_integer_value(json_object_get(p, "count"));
+  if (!c) return;
+  m->count += c;
+  m->sum += json_number_value(json_object_get(p, "sum"));
+  double mn = json_number_value(json_object_get(p, "min")), mx = json_number_value(json_object_get(p, "max"));
+  if (mn < m->min) m->min = mn;
+  if (mx > m->max) m->max = mx;
+}
+
+static void fmt_date(int64_t ms, char *buf, size_t cap) {
+  int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+  int64_t rem = ms - days * 86400000;
+  /* civil_from_days (H. Hinnant) */
+  int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t y = (int64_t)yoe + era * 400;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+  snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, (int)(rem / 3600000),
+           (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+}
+
+static int set_value(json_t *o, const char *k, int has, double v, int is_date) {
+  if (json_object_set_new(o, k, has ? json_real(v) : json_null())) return -1;
+  if (is_date && has) {
+    char buf[48], name[64];
+    fmt_date((int64_t)llround(v), buf, sizeof buf);
+    snprintf(name, sizeof name, "%s_as_string", k);
+    if (json_object_set_new(o, name, json_string(buf))) return -1;
+  }
+  return 0;
+}
+
+static json_t *render_metric(const qq__agg *a, const mstate *m, int is_date) {
+  json_t *o = json_object();
+  int rc = 0;
+  if (!o) return NULL;
+  switch (a->kind) {
+  case AG_AVG: rc = set_value(o, "value", m->count > 0, m->count ? m->sum / (double)m->count : 0, is_date); break;
+  case AG_SUM: rc = set_value(o, "value", 1, m->sum, is_date); break;
+  case AG_MIN: rc = set_value(o, "value", m->count > 0, m->min, is_date); break;
+  case AG_MAX: rc = set_value(o, "value", m->count > 0, m->max, is_date); break;
+  case AG_VALUE_COUNT: rc = json_object_set_new(o, "value", json_integer((json_int_t)m->count)); break;
+  case AG_STATS:
+    rc = json_object_set_new(o, "count", json_integer((json_int_t)m->count)) ||
+         set_value(o, "min", m->count > 0, m->min, 0) || set_value(o, "max", m->count > 0, m->max, 0) ||
+         set_value(o, "avg", m->count > 0, m->count ? m->sum / (double)m->count : 0, 0) ||
+         set_value(o, "sum", 1, m->sum, 0);
+    if (!rc && is_date && m->count) {
+      char buf[48];
+      fmt_date((int64_t)llround(m->min), buf, sizeof buf);
+      rc = json_object_set_new(o, "min_as_string", json_string(buf));
+      fmt_date((int64_t)llround(m->max), buf, sizeof buf);
+      rc = rc || json_object_set_new(o, "max_as_string", json_string(buf));
+      fmt_date((int64_t)llround(m->sum / (double)m->count), buf, sizeof buf);
+      rc = rc || json_object_set_new(o, "avg_as_string", json_string(buf));
+    }
+    break;
+  default: break;
+  }
+  if (rc) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+typedef struct mbucket {
+  json_t *key;
+  char *kstr; /* canonical key string for lookup */
+  uint64_t doc_count;
+  mstate *subs;
+} mbucket;
+
+static int cmp_mbucket(const void *a, const void *b) {
+  const mbucket *x = a, *y = b;
+  if (x->doc_count != y->doc_count) return x->doc_count > y->doc_count ? -1 : 1;
+  if (json_is_string(x->key)) return strcmp(json_string_value(x->key), json_string_value(y->key));
+  double p = json_number_value(x->key), q = json_number_value(y->key);
+  return p < q ? -1 : p > q;
+}
+
+static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
+  int sub_date[64] = {0}; /* a->nsubs <= 64: checked by the parser */
+  json_t *index = json_object(), *out = NULL;
+  mbucket *mb = NULL;
+  size_t nb = 0, cap = 0;
+  const char *kind = NULL;
+  uint64_t all = 0;
+  if (!index) return NULL;
+  for (size_t p = 0; p < n; p++) {
+    const json_t *pa = parts[p] ? json_object_get(parts[p], a->name) : NULL;
+    const json_t *bs = json_object_get(pa, "buckets");
+    if (!kind && json_is_string(json_object_get(pa, "kind"))) kind = json_string_value(json_object_get(pa, "kind"));
+    for (size_t i = 0; i < json_array_size(bs); i++) {
+      const json_t *b = json_array_get(bs, i);
+      json_t *key = json_object_get(b, "key");
+      char kbuf[64];
+      const char *ks;
+      if (json_is_string(key)) ks = json_string_value(key);
+      else if (json_is_integer(key)) { snprintf(kbuf, sizeof kbuf, "\x01%lld", (long long)json_integer_value(key)); ks = kbuf; }
+      else { snprintf(kbuf, sizeof kbuf, "\x02%.17g", json_number_value(key)); ks = kbuf; }
+      json_t *slot = json_object_get(index, ks);
+      size_t bi;
+      if (slot) {
+        bi = (size_t)json_integer_value(slot);
+      } else {
+        if (nb == cap) {
+          size_t nc = cap ? cap * 2 : 64;
+          mbucket *nm = qb_realloc(mb, cap * sizeof *nm, nc * sizeof *nm);
+          if (!nm) goto fail;
+          mb = nm;
+          cap = nc;
+        }
+        bi = nb++;
+        memset(&mb[bi], 0, sizeof mb[bi]);
+        mb[bi].key = key;
+        if (a->nsubs) {
+          if (!(mb[bi].subs = qb_calloc(a->nsubs, sizeof *mb[bi].subs))) { nb--; goto fail; }
+          for (size_t k = 0; k < a->nsubs; k++) {
+            mb[bi].subs[k].min = INFINITY;
+            mb[bi].subs[k].max = -INFINITY;
+          }
+        }
+        if (json_object_set_new(index, ks, json_integer((json_int_t)bi))) goto fail;
+      }
+      uint64_t dc = (uint64_t)json_integer_value(json_object_get(b, "doc_count"));
+      mb[bi].doc_count += dc;
+      all += dc;
+      const json_t *subs = json_object_get(b, "subs");
+      for (size_t k = 0; k < a->nsubs; k++) mmerge(&mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &sub_date[k]);
+    }
+  }
+  qsort(mb, nb, sizeof *mb, cmp_mbucket);
+  json_t *buckets = json_array();
+  uint64_t shown = 0;
+  out = json_pack("{s:i, s:I, s:o}", "doc_count_error_upper_bound", 0, "sum_other_doc_count", (json_int_t)0,
+                  "buckets", buckets);
+  if (!out) goto fail;
+  int is_date = kind && !strcmp(kind, "date"), is_bool = kind && !strcmp(kind, "boolean");
+  for (size_t i = 0; i < nb && i < a->size; i++) {
+    json_t *bj = json_pack("{s:O}", "key", mb[i].key);
+    if (!bj || json_array_append_new(buckets, bj)) goto fail;
+    if (is_date || is_bool) {
+      char buf[48];
+      if (is_date) fmt_date(json_integer_value(mb[i].key), buf, sizeof buf);
+      else snprintf(buf, sizeof buf, "%s", json_integer_value(mb[i].key) ? "true" : "false");
+      if (json_object_set_new(bj, "key_as_string", json_string(buf))) goto fail;
+    }
+    if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)mb[i].doc_count))) goto fail;
+    shown += mb[i].doc_count;
+    for (size_t k = 0; k < a->nsubs; k++) {
+      json_t *mj = render_metric(&a->subs[k], &mb[i].subs[k], sub_date[k]);
+      if (!mj || json_object_set_new(bj, a->subs[k].name, mj)) goto fail;
+    }
+  }
+  json_object_set_new(out, "sum_other_doc_count", json_integer((json_int_t)(all - shown)));
+  goto done;
+fail:
+  json_decref(out);
+  out = NULL;
+done:
+  for (size_t i = 0; i < nb; i++) qb_free(mb[i].subs, a->nsubs * sizeof *mb[i].subs);
+  qb_free(mb, cap * sizeof *mb);
+  json_decref(index);
+  return out;
+}
+
+qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t **out, qb_err *err) {
+  json_t *o = json_object();
+  *out = NULL;
+  if (!o) return nomem(err);
+  for (size_t i = 0; i < req->naggs; i++) {
+    const qq__agg *a = &req->aggs[i];
+    json_t *aj;
+    if (a->kind == AG_TERMS) {
+      aj = render_terms(a, parts, n);
+    } else {
+      mstate m = {0, 0, INFINITY, -INFINITY};
+      int is_date = 0;
+      for (size_t p = 0; p < n; p++)
+        if (parts[p]) mmerge(&m, json_object_get(parts[p], a->name), &is_date);
+      aj = render_metric(a, &m, is_date);
+    }
+    if (!aj || json_object_set_new(o, a->name, aj)) {
+      json_decref(o);
+      return nomem(err);
+    }
+  }
+  *out = o;
+  return QB_OK;
+}

@@ -1,0 +1,823 @@
+/* dsl.c: the `_search` body (JSON, already parsed) -> the request's parse tree (internal.h):
+** queries, sort, _source, script_fields, aggregations, paging; scripts are resolved through
+** the provider or compiled as expressions here, once per request. Errors follow Elasticsearch:
+** QB_MALFORMED (parsing_exception) for unknown names and wrong shapes, QB_INVAL
+** (illegal_argument_exception) for bad values; each message names the place in the body. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_QUERY_DEPTH 64
+
+typedef struct pctx {
+  qq_request *req;
+  qb_err *err;
+  int depth;
+} pctx;
+
+static qb_code nomem(pctx *p) { return qb_fail(p->err, QB_NOMEM, "query: out of memory"); }
+
+static void *alloc(pctx *p, size_t n) { return qb_arena_alloc(&p->req->arena, n); }
+
+static const char *jtype(const json_t *j) {
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: return "START_OBJECT";
+  case JSON_ARRAY: return "START_ARRAY";
+  case JSON_STRING: return "VALUE_STRING";
+  case JSON_INTEGER: case JSON_REAL: return "VALUE_NUMBER";
+  case JSON_TRUE: case JSON_FALSE: return "VALUE_BOOLEAN";
+  default: return "VALUE_NULL";
+  }
+}
+
+static int getnum(const json_t *j, double *out) {
+  if (json_is_number(j)) { *out = json_number_value(j); return 1; }
+  if (json_is_string(j)) { /* Elasticsearch accepts numbers as strings ("1.5") */
+    char *end;
+    const char *s = json_string_value(j);
+    double d = strtod(s, &end);
+    if (*s && !*end) { *out = d; return 1; }
+  }
+  return 0;
+}
+
+static qb_code get_boost(pctx *p, const json_t *o, const char *qname, float *boost) {
+  json_t *b = json_object_get(o, "boost");
+  double d;
+  *boost = 1.0f;
+  if (!b) return QB_OK;
+  if (!getnum(b, &d)) return qb_fail(p->err, QB_MALFORMED, "[%s] query: [boost] must be a number", qname);
+  if (d < 0) return qb_fail(p->err, QB_INVAL, "[%s] query: negative [boost] are not allowed", qname);
+  *boost = (float)d;
+  return QB_OK;
+}
+
+/* ---- scripts ----------------------------------------------------------------------------------- */
+
+static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const char *where,
+                            qq__script **out) {
+  qq_request *req = p->req;
+  const char *source = NULL, *lang = NULL;
+  const json_t *params = NULL;
+  qq_script *s = NULL;
+  qb_code rc;
+  if (json_is_string(j)) {
+    source = json_string_value(j);
+  } else if (json_is_object(j)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v) {
+      if (!strcmp(k, "source") || !strcmp(k, "inline")) {
+        if (!json_is_string(v)) return qb_fail(p->err, QB_MALFORMED, "[%s] script: [source] must be a string", where);
+        source = json_string_value(v);
+      } else if (!strcmp(k, "lang")) {
+        if (!json_is_string(v)) return qb_fail(p->err, QB_MALFORMED, "[%s] script: [lang] must be a string", where);
+        lang = json_string_value(v);
+      } else if (!strcmp(k, "params")) {
+        if (!json_is_object(v)) return qb_fail(p->err, QB_MALFORMED, "[%s] script: [params] must be an object", where);
+        params = v;
+      } else if (!strcmp(k, "id")) {
+        return qb_fail(p->err, QB_INVAL, "[%s] script: stored scripts ([id]) are not supported; "
+                       "use [source] with a deployed udf's name", where);
+      } else {
+        return qb_fail(p->err, QB_MALFORMED, "[%s] script: unknown field [%s]", where, k);
+      }
+    }
+  } else {
+    return qb_fail(p->err, QB_MALFORMED, "[%s] script: expected an object or a string, got %s", where, jtype(j));
+  }
+  if (!source) return qb_fail(p->err, QB_MALFORMED, "[%s] script: must specify [source]", where);
+  if (lang && strcmp(lang, "expression") && strcmp(lang, "wasm") && strcmp(lang, "painless"))
+    return qb_fail(p->err, QB_INVAL, "[%s] script: script_lang not supported [%s]", where, lang);
+  rc = QB_NOTFOUND;
+  if (req->env && req->env->scripts && (!lang || strcmp(lang, "expression"))) {
+    qq_script_provider *pv = req->env->scripts;
+    qb_err_clear(p->err);
+    rc = pv->resolve(pv, source, lang, kind, params, json_object_get(req->body, "context"), &s, p->err);
+    if (rc && rc != QB_NOTFOUND) {
+      qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
+      return rc;
+    }
+  }
+  if (rc == QB_NOTFOUND) {
+    if (lang && !strcmp(lang, "wasm"))
+      return qb_fail(p->err, QB_INVALID, "[%s] script: unknown udf [%.80s]", where, source);
+    if ((rc = qq_expr_compile(source, kind, params, &s, p->err))) {
+      qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
+      return rc;
+    }
+  }
+  qq__script *sc = alloc(p, sizeof *sc);
+  if (!sc) {
+    s->vt->free(s);
+    return nomem(p);
+  }
+  sc->s = s;
+  sc->kind = kind;
+  sc->source = source;
+  sc->next = req->scripts;
+  req->scripts = sc;
+  *out = sc;
+  return QB_OK;
+}
+
+/* ---- queries ------------------------------------------------------------------------------------ */
+
+static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__query **out);
+
+static qq__query *newq(pctx *p, qq__qkind k) {
+  qq__query *q = alloc(p, sizeof *q);
+  if (q) {
+    q->kind = k;
+    q->boost = 1.0f;
+    q->max_boost = 3.4028234663852886e38; /* Float.MAX_VALUE */
+  }
+  return q;
+}
+
+/* {"field": value} or {"field": {"value"/"query": v, ...}} -> field name and options object */
+static qb_code field_body(pctx *p, const json_t *j, const char *qname, const char **field,
+                          const json_t **opts) {
+  const char *k;
+  json_t *v;
+  *field = NULL;
+  *opts = NULL;
+  if (!json_is_object(j))
+    return qb_fail(p->err, QB_MALFORMED, "[%s] query malformed, no start_object after query name", qname);
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "boost") || !strcmp(k, "_name")) continue;
+    if (*field)
+      return qb_fail(p->err, QB_MALFORMED, "[%s] query doesn't support multiple fields, found [%s] and [%s]",
+                     qname, *field, k);
+    *field = k;
+    *opts = v;
+  }
+  if (!*field) return qb_fail(p->err, QB_MALFORMED, "[%s] query: no field specified", qname);
+  return QB_OK;
+}
+
+static qb_code parse_term(pctx *p, const json_t *j, qq__query *q) {
+  const json_t *o;
+  qb_code rc;
+  if ((rc = field_body(p, j, "term", &q->field, &o))) return rc;
+  if (json_is_object(o)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) {
+      if (!strcmp(k, "value")) q->value = v;
+      else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, "term", &q->boost))) return rc; }
+      else if (!strcmp(k, "case_insensitive") || !strcmp(k, "_name")) continue;
+      else return qb_fail(p->err, QB_MALFORMED, "[term] query does not support [%s]", k);
+    }
+    if (!q->value) return qb_fail(p->err, QB_MALFORMED, "[term] query: no [value] for field [%s]", q->field);
+  } else {
+    q->value = o;
+  }
+  if (!json_is_string(q->value) && !json_is_number(q->value) && !json_is_boolean(q->value))
+    return qb_fail(p->err, QB_MALFORMED, "[term] query: [value] of field [%s] must be a string, number or boolean", q->field);
+  return QB_OK;
+}
+
+static qb_code parse_terms(pctx *p, const json_t *j, qq__query *q) {
+  const char *k;
+  json_t *v;
+  qb_code rc;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[terms] query malformed, no start_object after query name");
+  if ((rc = get_boost(p, j, "terms", &q->boost))) return rc;
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "boost") || !strcmp(k, "_name")) continue;
+    if (q->field) return qb_fail(p->err, QB_MALFORMED, "[terms] query does not support multiple fields");
+    if (!json_is_array(v))
+      return qb_fail(p->err, QB_MALFORMED, "[terms] query: the value of field [%s] must be an array, got %s", k, jtype(v));
+    q->field = k;
+    q->value = v;
+  }
+  if (!q->field) return qb_fail(p->err, QB_MALFORMED, "[terms] query requires a field");
+  return QB_OK;
+}
+
+static qb_code parse_match(pctx *p, const json_t *j, qq__query *q) {
+  const json_t *o;
+  qb_code rc;
+  if ((rc = field_body(p, j, "match", &q->field, &o))) return rc;
+  const json_t *text = o;
+  if (json_is_object(o)) {
+    const char *k;
+    json_t *v;
+    text = NULL;
+    json_object_foreach((json_t *)o, k, v) {
+      if (!strcmp(k, "query")) text = v;
+      else if (!strcmp(k, "operator")) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (!strcasecmp(s, "and")) q->op_and = 1;
+        else if (!strcasecmp(s, "or")) q->op_and = 0;
+        else return qb_fail(p->err, QB_INVAL, "[match] query: unknown operator [%s], expected [and] or [or]", s);
+      } else if (!strcmp(k, "minimum_should_match")) {
+        if (json_is_integer(v)) {
+          char buf[32];
+          snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+          if (!(q->msm = qb_arena_strdup(&p->req->arena, buf))) return nomem(p);
+        } else if (json_is_string(v)) q->msm = json_string_value(v);
+        else return qb_fail(p->err, QB_MALFORMED, "[match] query: [minimum_should_match] must be a number or string");
+      } else if (!strcmp(k, "boost")) {
+        if ((rc = get_boost(p, o, "match", &q->boost))) return rc;
+      } else if (!strcmp(k, "analyzer") || !strcmp(k, "zero_terms_query") || !strcmp(k, "_name") ||
+                 !strcmp(k, "lenient") || !strcmp(k, "auto_generate_synonyms_phrase_query")) {
+        continue;
+      } else {
+        return qb_fail(p->err, QB_MALFORMED, "[match] query does not support [%s]", k);
+      }
+    }
+    if (!text) return qb_fail(p->err, QB_MALFORMED, "[match] query: no [query] for field [%s]", q->field);
+  }
+  if (json_is_string(text)) q->text = json_string_value(text);
+  else if (json_is_number(text) || json_is_boolean(text)) q->value = text;
+  else return qb_fail(p->err, QB_MALFORMED, "[match] query: [query] of field [%s] must be a string, number or boolean", q->field);
+  return QB_OK;
+}
+
+static qb_code parse_range(pctx *p, const json_t *j, qq__query *q) {
+  const json_t *o;
+  qb_code rc;
+  const char *k;
+  json_t *v;
+  if ((rc = field_body(p, j, "range", &q->field, &o))) return rc;
+  if (!json_is_object(o)) return qb_fail(p->err, QB_MALFORMED, "[range] query malformed, no start_object after field name [%s]", q->field);
+  json_object_foreach((json_t *)o, k, v) {
+    if (!strcmp(k, "gt")) q->gt = v;
+    else if (!strcmp(k, "gte") || !strcmp(k, "from")) q->gte = v;
+    else if (!strcmp(k, "lt")) q->lt = v;
+    else if (!strcmp(k, "lte") || !strcmp(k, "to")) q->lte = v;
+    else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, "range", &q->boost))) return rc; }
+    else if (!strcmp(k, "format") || !strcmp(k, "time_zone") || !strcmp(k, "relation") || !strcmp(k, "_name")) continue;
+    else return qb_fail(p->err, QB_MALFORMED, "[range] query does not support [%s]", k);
+  }
+  return QB_OK;
+}
+
+static qb_code parse_list(pctx *p, const json_t *v, const char *where, qq__query ***out, size_t *n) {
+  qb_code rc;
+  if (json_is_object(v)) {
+    if (!(*out = alloc(p, sizeof **out))) return nomem(p);
+    *n = 1;
+    return parse_query(p, v, where, &(*out)[0]);
+  }
+  if (!json_is_array(v)) return qb_fail(p->err, QB_MALFORMED, "[bool] query: [%s] must be an object or an array", where);
+  *n = json_array_size(v);
+  if (!(*out = qb_arena_array(&p->req->arena, *n ? *n : 1, sizeof **out))) return nomem(p);
+  for (size_t i = 0; i < *n; i++) {
+    const json_t *c = json_array_get(v, i);
+    if (!json_is_object(c)) return qb_fail(p->err, QB_MALFORMED, "[bool] query: [%s][%zu] must be an object", where, i);
+    if ((rc = parse_query(p, c, where, &(*out)[i]))) return rc;
+  }
+  return QB_OK;
+}
+
+static qb_code parse_bool(pctx *p, const json_t *j, qq__query *q) {
+  const char *k;
+  json_t *v;
+  qb_code rc;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[bool] query malformed, no start_object after query name");
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "must")) rc = parse_list(p, v, "must", &q->must, &q->nmust);
+    else if (!strcmp(k, "should")) rc = parse_list(p, v, "should", &q->should, &q->nshould);
+    else if (!strcmp(k, "must_not") || !strcmp(k, "mustNot")) rc = parse_list(p, v, "must_not", &q->must_not, &q->nmust_not);
+    else if (!strcmp(k, "filter")) rc = parse_list(p, v, "filter", &q->filter, &q->nfilter);
+    else if (!strcmp(k, "boost")) rc = get_boost(p, j, "bool", &q->boost);
+    else if (!strcmp(k, "minimum_should_match")) {
+      rc = QB_OK;
+      if (json_is_integer(v)) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        if (!(q->msm = qb_arena_strdup(&p->req->arena, buf))) return nomem(p);
+      } else if (json_is_string(v)) q->msm = json_string_value(v);
+      else return qb_fail(p->err, QB_MALFORMED, "[bool] query: [minimum_should_match] must be a number or string");
+    } else if (!strcmp(k, "_name") || !strcmp(k, "adjust_pure_negative")) rc = QB_OK;
+    else return qb_fail(p->err, QB_MALFORMED, "[bool] query does not support [%s]", k);
+    if (rc) return rc;
+  }
+  return QB_OK;
+}
+
+static qb_code parse_fvf(pctx *p, const json_t *j, qq__func *f) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] must be an object");
+  f->kind = FN_FVF;
+  f->factor = 1;
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "field")) {
+      if (!json_is_string(v)) return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] [field] must be a string");
+      f->field = json_string_value(v);
+    } else if (!strcmp(k, "factor")) {
+      if (!getnum(v, &f->factor)) return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] [factor] must be a number");
+    } else if (!strcmp(k, "missing")) {
+      if (!getnum(v, &f->missing)) return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] [missing] must be a number");
+      f->has_missing = 1;
+    } else if (!strcmp(k, "modifier")) {
+      static const char *const mods[] = {"none", "log", "log1p", "log2p", "ln", "ln1p", "ln2p", "square", "sqrt", "reciprocal"};
+      const char *s = json_is_string(v) ? json_string_value(v) : "";
+      size_t m;
+      for (m = 0; m < QB_COUNTOF(mods); m++)
+        if (!strcasecmp(s, mods[m])) break;
+      if (m == QB_COUNTOF(mods)) return qb_fail(p->err, QB_INVAL, "[field_value_factor] illegal modifier [%s]", s);
+      f->modifier = (qq__fvmod)m;
+    } else {
+      return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] query does not support [%s]", k);
+    }
+  }
+  if (!f->field) return qb_fail(p->err, QB_MALFORMED, "[field_value_factor] required field 'field' missing");
+  return QB_OK;
+}
+
+/* One function of function_score (from functions[] or the shorthand at the top level). Returns
+** 1 in *FOUND when J had a function key. */
+static qb_code parse_func_key(pctx *p, const char *k, const json_t *v, qq__func *f, int *found) {
+  qb_code rc;
+  *found = 1;
+  if (!strcmp(k, "script_score")) {
+    if (!json_is_object(v) || !json_object_get(v, "script"))
+      return qb_fail(p->err, QB_MALFORMED, "[script_score] requires a [script]");
+    f->kind = FN_SCRIPT;
+    return parse_script(p, json_object_get(v, "script"), QQ_SCRIPT_SCORE, "function_score.script_score", &f->script);
+  }
+  if (!strcmp(k, "field_value_factor")) return parse_fvf(p, v, f);
+  if (!strcmp(k, "weight")) {
+    if (!getnum(v, &f->weight)) return qb_fail(p->err, QB_MALFORMED, "[function_score] [weight] must be a number");
+    return QB_OK;
+  }
+  if (!strcmp(k, "gauss") || !strcmp(k, "linear") || !strcmp(k, "exp") || !strcmp(k, "random_score"))
+    return qb_fail(p->err, QB_INVAL, "[function_score] function [%s] is not supported", k);
+  (void)rc;
+  *found = 0;
+  return QB_OK;
+}
+
+static qb_code parse_fscore(pctx *p, const json_t *j, qq__query *q) {
+  const char *k;
+  json_t *v;
+  qb_code rc;
+  int found;
+  qq__func top;
+  int has_top = 0;
+  memset(&top, 0, sizeof top);
+  top.weight = 1;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[function_score] malformed query, expected a START_OBJECT");
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "query")) {
+      if ((rc = parse_query(p, v, "function_score.query", &q->child))) return rc;
+    } else if (!strcmp(k, "functions")) {
+      if (!json_is_array(v)) return qb_fail(p->err, QB_MALFORMED, "[function_score] [functions] must be an array");
+      q->nfuncs = json_array_size(v);
+      if (!(q->funcs = qb_arena_array(&p->req->arena, q->nfuncs + 1, sizeof *q->funcs))) return nomem(p);
+      for (size_t i = 0; i < q->nfuncs; i++) {
+        const json_t *fo = json_array_get(v, i);
+        const char *fk;
+        json_t *fv;
+        qq__func *f = &q->funcs[i];
+        int any = 0;
+        f->weight = 1;
+        f->kind = FN_WEIGHT;
+        if (!json_is_object(fo)) return qb_fail(p->err, QB_MALFORMED, "[function_score] functions[%zu] must be an object", i);
+        json_object_foreach((json_t *)fo, fk, fv) {
+          if (!strcmp(fk, "filter")) {
+            if ((rc = parse_query(p, fv, "function_score.functions.filter", &f->filter))) return rc;
+            continue;
+          }
+          if ((rc = parse_func_key(p, fk, fv, f, &found))) return rc;
+          if (!found) return qb_fail(p->err, QB_MALFORMED, "[function_score] functions[%zu]: unknown field [%s]", i, fk);
+          any = 1;
+        }
+        if (!any) return qb_fail(p->err, QB_MALFORMED, "[function_score] functions[%zu] has no function", i);
+      }
+    } else if (!strcmp(k, "score_mode")) {
+      static const char *const m[] = {"multiply", "sum", "avg", "first", "max", "min"};
+      const char *s = json_is_string(v) ? json_string_value(v) : "";
+      size_t i;
+      for (i = 0; i < QB_COUNTOF(m); i++)
+        if (!strcmp(s, m[i])) break;
+      if (i == QB_COUNTOF(m)) return qb_fail(p->err, QB_INVAL, "[function_score] illegal score_mode [%s]", s);
+      q->score_mode = (qq__score_mode)i;
+    } else if (!strcmp(k, "boost_mode")) {
+      static const char *const m[] = {"multiply", "replace", "sum", "avg", "max", "min"};
+      const char *s = json_is_string(v) ? json_string_value(v) : "";
+      size_t i;
+      for (i = 0; i < QB_COUNTOF(m); i++)
+        if (!strcmp(s, m[i])) break;
+      if (i == QB_COUNTOF(m)) return qb_fail(p->err, QB_INVAL, "[function_score] illegal boost_mode [%s]", s);
+      q->boost_mode = (qq__boost_mode)i;
+    } else if (!strcmp(k, "max_boost")) {
+      if (!getnum(v, &q->max_boost)) return qb_fail(p->err, QB_MALFORMED, "[function_score] [max_boost] must be a number");
+    } else if (!strcmp(k, "min_score")) {
+      if (!getnum(v, &q->min_score)) return qb_fail(p->err, QB_MALFORMED, "[function_score] [min_score] must be a number");
+      q->has_min_score = 1;
+    } else if (!strcmp(k, "boost")) {
+      if ((rc = get_boost(p, j, "function_score", &q->boost))) return rc;
+    } else if (!strcmp(k, "_name")) {
+      continue;
+    } else {
+      if ((rc = parse_func_key(p, k, v, &top, &found))) return rc;
+      if (!found) return qb_fail(p->err, QB_MALFORMED, "[function_score] query does not support [%s]", k);
+      has_top = 1;
+    }
+  }
+  if (has_top) {
+    if (q->nfuncs)
+      return qb_fail(p->err, QB_MALFORMED, "[function_score] already found [functions] array, now encountering a function at the top level");
+    if (!(q->funcs = alloc(p, sizeof *q->funcs))) return nomem(p);
+    q->funcs[0] = top;
+    q->nfuncs = 1;
+  }
+  if (!q->child && !(q->child = newq(p, QK_MATCH_ALL))) return nomem(p);
+  return QB_OK;
+}
+
+static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__query **out) {
+  const char *name;
+  json_t *body;
+  qq__query *q;
+  qb_code rc = QB_OK;
+  *out = NULL;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[%s] query malformed, expected START_OBJECT but found [%s]", where, jtype(j));
+  if (json_object_size(j) == 0) /* {} is match_all in a bool clause, as in Elasticsearch */
+    return (*out = newq(p, QK_MATCH_ALL)) ? QB_OK : nomem(p);
+  if (json_object_size(j) != 1) {
+    void *it = json_object_iter((json_t *)j);
+    const char *k1 = json_object_iter_key(it);
+    const char *k2 = json_object_iter_key(json_object_iter_next((json_t *)j, it));
+    return qb_fail(p->err, QB_MALFORMED, "[%s] malformed query, expected [END_OBJECT] but found [FIELD_NAME]: "
+                   "one query per object, got [%s] and [%s]", k1, k1, k2);
+  }
+  if (++p->depth > MAX_QUERY_DEPTH)
+    return qb_fail(p->err, QB_MALFORMED, "query nested deeper than %d levels", MAX_QUERY_DEPTH);
+  name = json_object_iter_key(json_object_iter((json_t *)j));
+  body = json_object_iter_value(json_object_iter((json_t *)j));
+  if (!strcmp(name, "match_all") || !strcmp(name, "match_none")) {
+    if (!(q = newq(p, name[6] == 'a' ? QK_MATCH_ALL : QK_MATCH_NONE))) return nomem(p);
+    if (!json_is_object(body)) return qb_fail(p->err, QB_MALFORMED, "[%s] query malformed, no start_object after query name", name);
+    rc = get_boost(p, body, name, &q->boost);
+  } else if (!strcmp(name, "term")) {
+    if (!(q = newq(p, QK_TERM))) return nomem(p);
+    rc = parse_term(p, body, q);
+  } else if (!strcmp(name, "terms")) {
+    if (!(q = newq(p, QK_TERMS))) return nomem(p);
+    rc = parse_terms(p, body, q);
+  } else if (!strcmp(name, "match")) {
+    if (!(q = newq(p, QK_MATCH))) return nomem(p);
+    rc = parse_match(p, body, q);
+  } else if (!strcmp(name, "range")) {
+    if (!(q = newq(p, QK_RANGE))) return nomem(p);
+    rc = parse_range(p, body, q);
+  } else if (!strcmp(name, "exists")) {
+    json_t *f = json_is_object(body) ? json_object_get(body, "field") : NULL;
+    if (!(q = newq(p, QK_EXISTS))) return nomem(p);
+    if (!json_is_string(f)) return qb_fail(p->err, QB_MALFORMED, "[exists] must be provided with a [field]");
+    q->field = json_string_value(f);
+    rc = get_boost(p, body, "exists", &q->boost);
+  } else if (!strcmp(name, "ids")) {
+    json_t *v = json_is_object(body) ? json_object_get(body, "values") : NULL;
+    if (!(q = newq(p, QK_IDS))) return nomem(p);
+    if (!json_is_array(v)) return qb_fail(p->err, QB_MALFORMED, "[ids] query: [values] must be an array");
+    q->value = v;
+    rc = get_boost(p, body, "ids", &q->boost);
+  } else if (!strcmp(name, "bool")) {
+    if (!(q = newq(p, QK_BOOL))) return nomem(p);
+    if (!(rc = parse_bool(p, body, q))) rc = get_boost(p, body, "bool", &q->boost);
+  } else if (!strcmp(name, "constant_score")) {
+    json_t *f = json_is_object(body) ? json_object_get(body, "filter") : NULL;
+    if (!(q = newq(p, QK_CONST))) return nomem(p);
+    if (!f) return qb_fail(p->err, QB_MALFORMED, "[constant_score] requires a 'filter' element");
+    if (!(rc = parse_query(p, f, "constant_score.filter", &q->child))) rc = get_boost(p, body, "constant_score", &q->boost);
+  } else if (!strcmp(name, "function_score")) {
+    if (!(q = newq(p, QK_FSCORE))) return nomem(p);
+    rc = parse_fscore(p, body, q);
+  } else if (!strcmp(name, "script_score")) {
+    json_t *iq = json_is_object(body) ? json_object_get(body, "query") : NULL;
+    json_t *sc = json_is_object(body) ? json_object_get(body, "script") : NULL;
+    json_t *ms = json_is_object(body) ? json_object_get(body, "min_score") : NULL;
+    if (!(q = newq(p, QK_SCRIPT_SCORE))) return nomem(p);
+    if (!iq) return qb_fail(p->err, QB_MALFORMED, "[script_score] requires a [query]");
+    if (!sc) return qb_fail(p->err, QB_MALFORMED, "[script_score] requires a [script]");
+    if (ms) {
+      if (!getnum(ms, &q->min_score)) return qb_fail(p->err, QB_MALFORMED, "[script_score] [min_score] must be a number");
+      q->has_min_score = 1;
+    }
+    if (!(rc = parse_query(p, iq, "script_score.query", &q->child)) &&
+        !(rc = parse_script(p, sc, QQ_SCRIPT_SCORE, "script_score", &q->script)))
+      rc = get_boost(p, body, "script_score", &q->boost);
+  } else if (!strcmp(name, "script")) {
+    json_t *sc = json_is_object(body) ? json_object_get(body, "script") : NULL;
+    if (!(q = newq(p, QK_SCRIPT))) return nomem(p);
+    if (!sc) return qb_fail(p->err, QB_MALFORMED, "[script] query requires a [script]");
+    if (!(rc = parse_script(p, sc, QQ_SCRIPT_FILTER, "script", &q->script)))
+      rc = get_boost(p, body, "script", &q->boost);
+  } else {
+    return qb_fail(p->err, QB_MALFORMED, "unknown query [%s]", name);
+  }
+  if (rc) return rc;
+  q->path = where;
+  p->depth--;
+  *out = q;
+  return QB_OK;
+}
+
+/* ---- dates ------------------------------------------------------------------------------------- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) { /* H. Hinnant's algorithm */
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = (unsigned)(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+qb_code qq__parse_date(const char *s, int64_t *ms) {
+  int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, frac = 0, n = 0, tzh = 0, tzm = 0, sign = 0;
+  const char *p = s;
+  char *end;
+  if (!*s) return QB_INVAL;
+  /* all digits: epoch millis */
+  long long v = strtoll(s, &end, 10);
+  if (!*end && (end - s) > 4) { *ms = v; return QB_OK; }
+  if (sscanf(p, "%4d%n", &y, &n) != 1 || n != 4) return QB_INVAL;
+  p += n;
+  if (*p == '-') {
+    if (sscanf(p, "-%2d%n", &mo, &n) != 1 || n != 3) return QB_INVAL;
+    p += n;
+    if (*p == '-') {
+      if (sscanf(p, "-%2d%n", &d, &n) != 1 || n != 3) return QB_INVAL;
+      p += n;
+    }
+  }
+  if (*p == 'T' || *p == ' ') {
+    p++;
+    if (sscanf(p, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) return QB_INVAL;
+    p += n;
+    if (*p == ':') {
+      if (sscanf(p, ":%2d%n", &sec, &n) != 1 || n != 3) return QB_INVAL;
+      p += n;
+      if (*p == '.') {
+        int digits = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+          if (digits < 3) frac = frac * 10 + (*p - '0');
+          digits++;
+          p++;
+        }
+        if (!digits) return QB_INVAL;
+        for (; digits < 3; digits++) frac *= 10;
+      }
+    }
+  }
+  if (*p == 'Z') p++;
+  else if (*p == '+' || *p == '-') {
+    sign = *p == '-' ? -1 : 1;
+    p++;
+    if (sscanf(p, "%2d:%2d%n", &tzh, &tzm, &n) == 2 && n == 5) p += n;
+    else if (sscanf(p, "%2d%2d%n", &tzh, &tzm, &n) == 2 && n == 4) p += n;
+    else return QB_INVAL;
+  }
+  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return QB_INVAL;
+  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+  *ms = ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + frac - sign * (tzh * 60 + tzm) * 60000LL;
+  return QB_OK;
+}
+
+/* ---- the rest of the body ------------------------------------------------------------------------ */
+
+static qb_code parse_sort_one(pctx *p, const json_t *v, qq__sort *s) {
+  const char *k;
+  json_t *o;
+  memset(s, 0, sizeof *s);
+  if (json_is_string(v)) {
+    k = json_string_value(v);
+    o = NULL;
+  } else if (json_is_object(v) && json_object_size(v) == 1) {
+    k = json_object_iter_key(json_object_iter((json_t *)v));
+    o = json_object_iter_value(json_object_iter((json_t *)v));
+  } else {
+    return qb_fail(p->err, QB_MALFORMED, "[sort] each element must be a field name or an object with one field");
+  }
+  if (!strcmp(k, "_score")) { s->kind = SK_SCORE; s->desc = 1; }
+  else if (!strcmp(k, "_doc")) s->kind = SK_DOC;
+  else { s->kind = SK_FIELD; s->field = k; }
+  if (json_is_string(o)) {
+    const char *d = json_string_value(o);
+    if (!strcmp(d, "desc")) s->desc = 1;
+    else if (!strcmp(d, "asc")) s->desc = 0;
+    else return qb_fail(p->err, QB_INVAL, "[sort] unknown order [%s] for [%s], expected [asc] or [desc]", d, k);
+  } else if (json_is_object(o)) {
+    const char *ok;
+    json_t *ov;
+    json_object_foreach(o, ok, ov) {
+      if (!strcmp(ok, "order")) {
+        const char *d = json_is_string(ov) ? json_string_value(ov) : "";
+        if (!strcmp(d, "desc")) s->desc = 1;
+        else if (!strcmp(d, "asc")) s->desc = 0;
+        else return qb_fail(p->err, QB_INVAL, "[sort] unknown order [%s] for [%s], expected [asc] or [desc]", d, k);
+      } else if (!strcmp(ok, "missing")) {
+        if (json_is_string(ov) && !strcmp(json_string_value(ov), "_last")) s->missing = MISSING_LAST;
+        else if (json_is_string(ov) && !strcmp(json_string_value(ov), "_first")) s->missing = MISSING_FIRST;
+        else { s->missing = MISSING_VALUE; s->missing_value = ov; }
+      } else if (!strcmp(ok, "unmapped_type") || !strcmp(ok, "mode") || !strcmp(ok, "format")) {
+        continue;
+      } else {
+        return qb_fail(p->err, QB_MALFORMED, "[sort] option [%s] of [%s] is not supported", ok, k);
+      }
+    }
+  } else if (o) {
+    return qb_fail(p->err, QB_MALFORMED, "[sort] [%s] must be an order string or an object", k);
+  }
+  return QB_OK;
+}
+
+static qb_code parse_patterns(pctx *p, const json_t *v, const char ***out, size_t *n) {
+  if (json_is_string(v)) {
+    if (!(*out = alloc(p, sizeof **out))) return nomem(p);
+    (*out)[0] = json_string_value(v);
+    *n = 1;
+    return QB_OK;
+  }
+  if (!json_is_array(v)) return qb_fail(p->err, QB_MALFORMED, "[_source] patterns must be a string or an array of strings");
+  *n = json_array_size(v);
+  if (!(*out = qb_arena_array(&p->req->arena, *n + 1, sizeof **out))) return nomem(p);
+  for (size_t i = 0; i < *n; i++) {
+    if (!json_is_string(json_array_get(v, i))) return qb_fail(p->err, QB_MALFORMED, "[_source] patterns must be strings");
+    (*out)[i] = json_string_value(json_array_get(v, i));
+  }
+  return QB_OK;
+}
+
+static qb_code parse_source(pctx *p, const json_t *v) {
+  qq_request *r = p->req;
+  qb_code rc;
+  if (json_is_boolean(v)) { r->source_mode = json_is_true(v); return QB_OK; }
+  r->source_mode = 2;
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *o;
+    json_object_foreach((json_t *)v, k, o) {
+      if (!strcmp(k, "includes") || !strcmp(k, "include")) rc = parse_patterns(p, o, &r->src_incl, &r->nsrc_incl);
+      else if (!strcmp(k, "excludes") || !strcmp(k, "exclude")) rc = parse_patterns(p, o, &r->src_excl, &r->nsrc_excl);
+      else return qb_fail(p->err, QB_MALFORMED, "[_source] unknown key [%s]", k);
+      if (rc) return rc;
+    }
+    return QB_OK;
+  }
+  return parse_patterns(p, v, &r->src_incl, &r->nsrc_incl);
+}
+
+static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, size_t *n) {
+  const char *name;
+  json_t *a;
+  size_t i = 0;
+  qb_code rc;
+  if (!json_is_object(v)) return qb_fail(p->err, QB_MALFORMED, "[aggregations] must be an object");
+  *n = json_object_size(v);
+  if (!(*out = qb_arena_array(&p->req->arena, *n + 1, sizeof **out))) return nomem(p);
+  json_object_foreach((json_t *)v, name, a) {
+    qq__agg *g = &(*out)[i++];
+    const char *k, *type = NULL;
+    json_t *o, *body = NULL, *subs = NULL;
+    g->name = name;
+    if (!json_is_object(a)) return qb_fail(p->err, QB_MALFORMED, "aggregation [%s] must be an object", name);
+    json_object_foreach(a, k, o) {
+      if (!strcmp(k, "aggs") || !strcmp(k, "aggregations")) subs = o;
+      else if (!strcmp(k, "meta")) continue;
+      else if (type) return qb_fail(p->err, QB_MALFORMED, "found two aggregation type definitions in [%s]: [%s] and [%s]", name, type, k);
+      else { type = k; body = o; }
+    }
+    if (!type) return qb_fail(p->err, QB_MALFORMED, "missing definition of the aggregation type in [%s]", name);
+    static const char *const kinds[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count"};
+    size_t t;
+    for (t = 0; t < QB_COUNTOF(kinds); t++)
+      if (!strcmp(type, kinds[t])) break;
+    if (t == QB_COUNTOF(kinds)) return qb_fail(p->err, QB_MALFORMED, "unknown aggregation type [%s] in [%s]", type, name);
+    g->kind = (qq__agg_kind)t;
+    if (!json_is_object(body)) return qb_fail(p->err, QB_MALFORMED, "aggregation [%s]: [%s] must be an object", name, type);
+    g->size = 10;
+    json_object_foreach(body, k, o) {
+      if (!strcmp(k, "field")) {
+        if (!json_is_string(o)) return qb_fail(p->err, QB_MALFORMED, "aggregation [%s]: [field] must be a string", name);
+        g->field = json_string_value(o);
+      } else if (!strcmp(k, "script") && g->kind != AG_TERMS) {
+        if ((rc = parse_script(p, o, QQ_SCRIPT_METRIC, name, &g->script))) return rc;
+      } else if (!strcmp(k, "size") && g->kind == AG_TERMS) {
+        if (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 65536)
+          return qb_fail(p->err, QB_INVAL, "[size] must be greater than 0. Found [%s] in [%s]", json_is_integer(o) ? "negative" : jtype(o), name);
+        g->size = (uint32_t)json_integer_value(o);
+        if (!g->size) return qb_fail(p->err, QB_INVAL, "[size] must be greater than 0. Found [0] in [%s]", name);
+      } else if (!strcmp(k, "missing") && g->kind != AG_TERMS) {
+        g->missing = o;
+      } else if (!strcmp(k, "order") && g->kind == AG_TERMS) {
+        /* only the default order is supported: _count desc, then _key asc */
+        json_t *c = json_is_object(o) ? json_object_get(o, "_count") : NULL;
+        if (!c || json_object_size(o) != 1 || !json_is_string(c) || strcmp(json_string_value(c), "desc"))
+          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only \"order\": {\"_count\": \"desc\"} is supported", name);
+      } else if (!strcmp(k, "shard_size") || !strcmp(k, "format")) {
+        continue;
+      } else {
+        return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
+      }
+    }
+    if (!g->field && !g->script)
+      return qb_fail(p->err, QB_INVAL, "aggregation [%s]: required one of fields [field, script], but none were specified", name);
+    if (subs) {
+      if (g->kind != AG_TERMS) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
+      if (nested) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", name);
+      if ((rc = parse_aggs(p, subs, 1, &g->subs, &g->nsubs))) return rc;
+      if (g->nsubs > 64) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: at most 64 sub-aggregations", name);
+      for (size_t s = 0; s < g->nsubs; s++)
+        if (g->subs[s].kind == AG_TERMS)
+          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", g->subs[s].name);
+    }
+  }
+  return QB_OK;
+}
+
+static qb_code get_uint(pctx *p, const json_t *v, const char *what, uint32_t *out) {
+  if (!json_is_integer(v)) return qb_fail(p->err, QB_MALFORMED, "[%s] must be an integer, got %s", what, jtype(v));
+  json_int_t i = json_integer_value(v);
+  if (i < 0) return qb_fail(p->err, QB_INVAL, "[%s] parameter cannot be negative, found [%lld]", what, (long long)i);
+  if (i > INT32_MAX) return qb_fail(p->err, QB_INVAL, "[%s] is too large: %lld", what, (long long)i);
+  *out = (uint32_t)i;
+  return QB_OK;
+}
+
+qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
+  pctx p = {req, err, 0};
+  const char *k;
+  json_t *v;
+  qb_code rc = QB_OK;
+  req->size = 10;
+  req->source_mode = 1;
+  req->track_total = 10000;
+  if (!json_is_object(body)) return qb_fail(err, QB_CORRUPT, "request body must be a JSON object");
+  json_object_foreach((json_t *)body, k, v) {
+    if (!strcmp(k, "query")) rc = parse_query(&p, v, "query", &req->query);
+    else if (!strcmp(k, "context")) {
+      if (!json_is_object(v)) rc = qb_fail(err, QB_MALFORMED, "[context] must be an object");
+    } else if (req->for_count) {
+      if (strcmp(k, "min_score")) rc = qb_fail(err, QB_MALFORMED, "request does not support [%s]", k);
+      else if (!getnum(v, &req->min_score)) rc = qb_fail(err, QB_MALFORMED, "[min_score] must be a number");
+      else req->has_min_score = 1;
+    } else if (!strcmp(k, "from")) rc = get_uint(&p, v, "from", &req->from);
+    else if (!strcmp(k, "size")) rc = get_uint(&p, v, "size", &req->size);
+    else if (!strcmp(k, "sort")) {
+      if (json_is_array(v)) {
+        req->nsort = json_array_size(v);
+        if (!(req->sort = qb_arena_array(&req->arena, req->nsort + 1, sizeof *req->sort))) return nomem(&p);
+        for (size_t i = 0; i < req->nsort && !rc; i++) rc = parse_sort_one(&p, json_array_get(v, i), &req->sort[i]);
+      } else {
+        req->nsort = 1;
+        if (!(req->sort = alloc(&p, sizeof *req->sort))) return nomem(&p);
+        rc = parse_sort_one(&p, v, &req->sort[0]);
+      }
+    } else if (!strcmp(k, "_source")) rc = parse_source(&p, v);
+    else if (!strcmp(k, "track_total_hits")) {
+      if (json_is_true(v)) req->track_total = -1;
+      else if (json_is_false(v)) req->track_total = 0;
+      else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        req->track_total = json_integer_value(v);
+        if (req->track_total == INT32_MAX) req->track_total = -1;
+      } else if (json_is_integer(v) && json_integer_value(v) == -1) req->track_total = -1;
+      else rc = qb_fail(err, QB_INVAL, "[track_total_hits] must be a boolean or a non-negative integer");
+    } else if (!strcmp(k, "track_scores")) {
+      if (!json_is_boolean(v)) rc = qb_fail(err, QB_MALFORMED, "[track_scores] must be a boolean");
+      req->track_scores = json_is_true(v);
+    } else if (!strcmp(k, "min_score")) {
+      if (!getnum(v, &req->min_score)) rc = qb_fail(err, QB_MALFORMED, "[min_score] must be a number");
+      req->has_min_score = 1;
+    } else if (!strcmp(k, "script_fields")) {
+      const char *fk;
+      json_t *fv;
+      size_t i = 0;
+      if (!json_is_object(v)) return qb_fail(err, QB_MALFORMED, "[script_fields] must be an object");
+      req->nscript_fields = json_object_size(v);
+      if (!(req->script_fields = qb_arena_array(&req->arena, req->nscript_fields + 1, sizeof *req->script_fields)))
+        return nomem(&p);
+      json_object_foreach(v, fk, fv) {
+        json_t *sc = json_is_object(fv) ? json_object_get(fv, "script") : NULL;
+        if (!sc) return qb_fail(err, QB_MALFORMED, "[script_fields] [%s] must have a [script]", fk);
+        req->script_fields[i].name = fk;
+        if ((rc = parse_script(&p, sc, QQ_SCRIPT_TRANSFORM, fk, &req->script_fields[i].script))) return rc;
+        i++;
+      }
+    } else if (!strcmp(k, "aggs") || !strcmp(k, "aggregations")) rc = parse_aggs(&p, v, 0, &req->aggs, &req->naggs);
+    else if (!strcmp(k, "timeout") || !strcmp(k, "explain") || !strcmp(k, "version") ||
+             !strcmp(k, "stored_fields") || !strcmp(k, "seq_no_primary_term") || !strcmp(k, "profile"))
+      continue;
+    else rc = qb_fail(err, QB_MALFORMED, "unknown key for a %s in [%s].", jtype(v), k);
+    if (rc) return rc;
+  }
+  if (!req->query && !(req->query = newq(&p, QK_MATCH_ALL))) return nomem(&p);
+  uint32_t window = req->env && req->env->max_result_window ? req->env->max_result_window : 10000;
+  if ((uint64_t)req->from + req->size > window)
+    return qb_fail(err, QB_INVAL, "Result window is too large, from + size must be less than or equal to: [%u] "
+                   "but was [%llu]. See the scroll api for a more efficient way to request large data sets.",
+                   window, (unsigned long long)req->from + req->size);
+  return QB_OK;
+}

@@ -1,0 +1,210 @@
+/* internal.h: what the files of src/query share (qq__ names). Not for other layers.
+** The request owns one arena (parse tree, plan, scripts' column buffers) and the parsed body
+** (json_t), which the tree points into: both die together in qq_request_free.
+** Partials are JSON documents (the wire format between data node and coordinator is the
+** in-memory format), so merge and render work on one representation. */
+#ifndef QQ_INTERNAL_H
+#define QQ_INTERNAL_H
+
+#include "query.h"
+
+#include <jansson.h>
+
+/* ---- scripts as the plan uses them ------------------------------------------------------------ */
+
+typedef struct qq__script {
+  qq_script *s;           /* owned; freed with the request */
+  qq_script_kind kind;
+  const char *source;     /* for messages */
+  qq_bind bind;           /* for the current shard */
+  int bound;
+  uint32_t field_id[QQ_BIND_MAX_ARGS]; /* resolved per shard; UINT32_MAX = unmapped */
+  qq_col cols[QQ_BIND_MAX_ARGS];
+  /* per-arg buffers of QQ_BLOCK_MAX elements (arena) */
+  double *f64[QQ_BIND_MAX_ARGS];
+  int64_t *i64[QQ_BIND_MAX_ARGS];
+  qq_str *str[QQ_BIND_MAX_ARGS];
+  uint8_t *present[QQ_BIND_MAX_ARGS];
+  int64_t *ords;          /* scratch for keyword reads */
+  double *res;            /* results */
+  uint8_t *keep, *res_present;
+  qq_str *res_str;
+  struct qq__script *next; /* all scripts of the request */
+} qq__script;
+
+/* ---- the parse tree ----------------------------------------------------------------------------- */
+
+typedef enum qq__qkind {
+  QK_MATCH_ALL, QK_MATCH_NONE, QK_TERM, QK_TERMS, QK_MATCH, QK_RANGE, QK_EXISTS, QK_IDS, QK_BOOL,
+  QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT
+} qq__qkind;
+
+typedef enum { FV_NONE, FV_LOG, FV_LOG1P, FV_LOG2P, FV_LN, FV_LN1P, FV_LN2P, FV_SQUARE, FV_SQRT,
+               FV_RECIPROCAL } qq__fvmod;
+typedef enum { SM_MULTIPLY, SM_SUM, SM_AVG, SM_FIRST, SM_MAX, SM_MIN } qq__score_mode;
+typedef enum { BM_MULTIPLY, BM_REPLACE, BM_SUM, BM_AVG, BM_MAX, BM_MIN } qq__boost_mode;
+
+typedef struct qq__query qq__query;
+
+typedef struct qq__func {
+  qq__query *filter;       /* NULL = every doc */
+  double weight;           /* 1 when absent */
+  enum { FN_WEIGHT, FN_SCRIPT, FN_FVF } kind;
+  qq__script *script;
+  const char *field;       /* FN_FVF */
+  double factor;
+  qq__fvmod modifier;
+  int has_missing;
+  double missing;
+} qq__func;
+
+struct qq__query {
+  qq__qkind kind;
+  float boost;             /* 1 unless given */
+  const char *field;
+  const char *path;        /* where in the body, for messages ("query.bool.must[1].term") */
+  /* term / terms / ids / range / match */
+  const json_t *value;     /* term: the value; terms/ids: the array */
+  const json_t *gt, *gte, *lt, *lte;
+  const char *text;        /* match */
+  int op_and;
+  const char *msm;         /* minimum_should_match as written (NULL = default) */
+  /* bool */
+  qq__query **must, **should, **must_not, **filter;
+  size_t nmust, nshould, nmust_not, nfilter;
+  /* constant_score, function_score, script_score: the wrapped query */
+  qq__query *child;
+  /* function_score */
+  qq__func *funcs;
+  size_t nfuncs;
+  qq__score_mode score_mode;
+  qq__boost_mode boost_mode;
+  double max_boost;
+  int has_min_score;
+  double min_score;
+  /* script_score, script */
+  qq__script *script;
+};
+
+/* ---- sort, source filter, script fields, aggregations ------------------------------------------- */
+
+typedef enum { SK_SCORE, SK_DOC, SK_FIELD } qq__sort_kind;
+typedef struct qq__sort {
+  qq__sort_kind kind;
+  const char *field;
+  int desc;
+  enum { MISSING_LAST, MISSING_FIRST, MISSING_VALUE } missing;
+  const json_t *missing_value;
+} qq__sort;
+
+typedef struct qq__script_field {
+  const char *name;
+  qq__script *script;
+} qq__script_field;
+
+typedef enum { AG_TERMS, AG_AVG, AG_SUM, AG_MIN, AG_MAX, AG_STATS, AG_VALUE_COUNT } qq__agg_kind;
+
+typedef struct qq__agg {
+  const char *name;
+  qq__agg_kind kind;
+  const char *field;       /* or NULL with a script */
+  qq__script *script;      /* METRIC kind */
+  const json_t *missing;   /* metric "missing" value */
+  uint32_t size;           /* terms */
+  struct qq__agg *subs;    /* terms: metric sub-aggregations */
+  size_t nsubs;
+} qq__agg;
+
+/* ---- the request --------------------------------------------------------------------------------- */
+
+struct qq_request {
+  qb_arena arena;
+  const qq_env *env;
+  json_t *body;             /* parsed body; the tree points into it */
+  int for_count;
+  qq__query *query;
+  uint32_t from, size;
+  qq__sort *sort;
+  size_t nsort;             /* 0 = by score */
+  int track_scores;
+  int64_t track_total;      /* -1 = exact (true), 0 = don't (false), N = lower bound */
+  int source_mode;          /* 1 = whole, 0 = none, 2 = filtered */
+  const char **src_incl, **src_excl;
+  size_t nsrc_incl, nsrc_excl;
+  qq__script_field *script_fields;
+  size_t nscript_fields;
+  qq__agg *aggs;
+  size_t naggs;
+  int has_min_score;
+  double min_score;
+  qq__script *scripts;      /* all scripts, for free */
+};
+
+/* dsl.c */
+qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
+/* dates: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms numbers -> *MS */
+qb_code qq__parse_date(const char *s, int64_t *ms);
+
+/* scripts.c: per-shard binding and block evaluation */
+typedef struct qq__shard qq__shard;
+qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err);
+/* Run SC over docs DOCS[0..n) of segment SEG with scores SCORE (may be NULL); results in sc->res /
+** keep / res_str / res_present. */
+qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uint32_t seg_base,
+                       const uint32_t *docs, const double *score, size_t n, qb_err *err);
+
+struct qq__shard {
+  qq_request *req;
+  const qi_snapshot *snap;
+  const char *index_name;
+  uint32_t shard_id;
+  qb_arena *ar;             /* the request's */
+  qq_shard_info info;
+};
+
+/* exec.c: matching + scoring iterators over one segment */
+typedef struct qq__it qq__it;
+struct qq__it {
+  uint32_t doc;             /* current doc; QI_NO_MORE_DOCS past the end */
+  uint32_t (*next)(qq__it *);
+  uint32_t (*advance)(qq__it *, uint32_t target);
+  double (*score)(qq__it *);
+  uint64_t cost;
+};
+
+typedef struct qq__seg_ctx {
+  qq__shard *sh;
+  const qi_segment *seg;
+  uint32_t seg_index;
+  uint64_t base;            /* doc base of the segment in the snapshot */
+  uint32_t max_doc;
+  qb_code rc;               /* sticky failure from inside an iterator (scripts) */
+  qb_err *err;
+  qi_postings **postings;   /* to free */
+  size_t npostings, cap_postings;
+} qq__seg_ctx;
+
+/* Build the iterator of Q for one segment. SCORING = 0: scores are not needed. */
+qb_code qq__it_build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+void qq__seg_ctx_fini(qq__seg_ctx *cx);
+
+/* aggs.c */
+typedef struct qq__aggs_state qq__aggs_state;
+qb_code qq__aggs_new(qq_request *req, qq__shard *sh, qq__aggs_state **out, qb_err *err);
+qb_code qq__aggs_collect(qq__aggs_state *st, const qi_segment *seg, uint32_t seg_index,
+                         uint64_t base, const uint32_t *docs, const double *scores, size_t n,
+                         qb_err *err);
+qb_code qq__aggs_segment_done(qq__aggs_state *st, const qi_segment *seg, qb_err *err);
+/* The shard's partial aggregations as JSON (new reference) */
+qb_code qq__aggs_partial(qq__aggs_state *st, json_t **out, qb_err *err);
+void qq__aggs_free(qq__aggs_state *st);
+/* Merge partial agg JSONs (N) and render the final "aggregations" object */
+qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t **out, qb_err *err);
+
+/* source.c */
+json_t *qq__source_filter(const qq_request *req, json_t *src);
+
+/* small helpers */
+qq_field_type qq__field_type(const qi_field_info *fi);
+
+#endif

@@ -1,0 +1,246 @@
+/* response.c: the coordinator half: merge shard partials (top hits by the request's sort, then
+** shard, then doc; totals; aggregations) and render Elasticsearch's `_search` / `_count` bodies;
+** the all-local qq_search / qq_count; and the error mapping (qb_code -> ES type + status). */
+#define _GNU_SOURCE /* qsort_r */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *qq__partial_json(const qq_partial *p);
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+const char *qq_error_type(qb_code code, int *status) {
+  const char *t;
+  int s;
+  switch (code) {
+  case QB_CORRUPT: t = "x_content_parse_exception"; s = 400; break;
+  case QB_MALFORMED: t = "parsing_exception"; s = 400; break;
+  case QB_INVAL: t = "illegal_argument_exception"; s = 400; break;
+  case QB_INVALID: case QB_TRAP: case QB_LIMIT: t = "script_exception"; s = 400; break;
+  case QB_NOTFOUND: t = "index_not_found_exception"; s = 404; break;
+  case QB_NOMEM: case QB_EXHAUSTED: t = "circuit_breaking_exception"; s = 429; break;
+  case QB_UNAVAILABLE: t = "unavailable_shards_exception"; s = 503; break;
+  default: t = "exception"; s = 500; break;
+  }
+  if (status) *status = s;
+  return t;
+}
+
+json_t *qq_error_json(const qb_err *err, int *status) {
+  int s;
+  qb_code code = err ? err->code : QB_INTERNAL;
+  const char *reason = err && err->msg[0] ? err->msg : qb_code_name(code);
+  const char *t = qq_error_type(code, &s);
+  if (status) *status = s;
+  return json_pack("{s:{s:[{s:s,s:s}],s:s,s:s},s:i}", "error", "root_cause", "type", t, "reason", reason,
+                   "type", t, "reason", reason, "status", s);
+}
+
+/* ---- merging hits ---------------------------------------------------------------------------- */
+
+typedef struct mhit {
+  json_t *h;      /* borrowed from the partial */
+  size_t shard;   /* position of its partial */
+} mhit;
+
+static int cmp_json_val(const qq__sort *s, const json_t *a, const json_t *b) {
+  int am = !a || json_is_null(a), bm = !b || json_is_null(b);
+  if (am || bm) {
+    if (am && bm) return 0;
+    int first = s->missing == MISSING_FIRST;
+    return am ? (first ? -1 : 1) : (first ? 1 : -1);
+  }
+  int c;
+  if (json_is_string(a) && json_is_string(b)) {
+    size_t la = json_string_length(a), lb = json_string_length(b), m = la < lb ? la : lb;
+    c = memcmp(json_string_value(a), json_string_value(b), m);
+    if (!c) c = la < lb ? -1 : la > lb;
+  } else if (json_is_integer(a) && json_is_integer(b)) {
+    json_int_t x = json_integer_value(a), y = json_integer_value(b);
+    c = x < y ? -1 : x > y;
+  } else {
+    double x = json_number_value(a), y = json_number_value(b);
+    c = x < y ? -1 : x > y;
+  }
+  return s->desc ? -c : c;
+}
+
+static int cmp_mhit(const void *pa, const void *pb, void *ud) {
+  const qq_request *req = ud;
+  const mhit *a = pa, *b = pb;
+  if (!req->nsort) {
+    double x = json_number_value(json_object_get(a->h, "_score"));
+    double y = json_number_value(json_object_get(b->h, "_score"));
+    if (x != y) return x > y ? -1 : 1;
+  } else {
+    const json_t *sa = json_object_get(a->h, "sort"), *sb = json_object_get(b->h, "sort");
+    for (size_t i = 0; i < req->nsort; i++) {
+      qq__sort s = req->sort[i];
+      if (s.kind == SK_SCORE) s.missing = MISSING_LAST;
+      int c = cmp_json_val(&s, json_array_get(sa, i), json_array_get(sb, i));
+      if (c) return c;
+    }
+  }
+  if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
+  json_int_t x = json_integer_value(json_object_get(a->h, "_doc"));
+  json_int_t y = json_integer_value(json_object_get(b->h, "_doc"));
+  return x < y ? -1 : x > y;
+}
+
+qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
+                           json_t **out, qb_err *err) {
+  json_t *res = NULL, *failures = NULL, **aggparts = NULL;
+  mhit *all = NULL;
+  size_t nall = 0, cap = 0, nfail = 0, first_fail = SIZE_MAX;
+  uint64_t total = 0;
+  double max_score = -INFINITY;
+  int has_max = 0;
+  qb_code rc = QB_OK;
+  *out = NULL;
+  if (!(failures = json_array())) goto nomem;
+  if (!(aggparts = qb_calloc(n ? n : 1, sizeof *aggparts))) goto nomem;
+  for (size_t i = 0; i < n; i++) {
+    json_t *p = qq__partial_json(parts[i]);
+    json_t *f = json_object_get(p, "failure");
+    if (f) {
+      int st;
+      qb_code code = (qb_code)json_integer_value(json_object_get(f, "code"));
+      const char *reason = json_string_value(json_object_get(f, "reason"));
+      const char *type = qq_error_type(code, &st);
+      json_t *fj = json_pack("{s:O, s:O, s:s, s:{s:s, s:s}}", "shard", json_object_get(p, "shard"), "index",
+                             json_object_get(p, "index"), "node", "local", "reason", "type", type, "reason",
+                             reason ? reason : "");
+      if (!fj || json_array_append_new(failures, fj)) goto nomem;
+      if (first_fail == SIZE_MAX) first_fail = i;
+      nfail++;
+      continue;
+    }
+    total += (uint64_t)json_integer_value(json_object_get(p, "total"));
+    json_t *ms = json_object_get(p, "max_score");
+    if (json_is_number(ms)) {
+      double v = json_number_value(ms);
+      if (!has_max || v > max_score) max_score = v;
+      has_max = 1;
+    }
+    aggparts[i] = json_object_get(p, "aggs");
+    json_t *hs = json_object_get(p, "hits");
+    for (size_t k = 0; k < json_array_size(hs); k++) {
+      if (nall == cap) {
+        size_t nc = cap ? cap * 2 : 64;
+        mhit *na = qb_realloc(all, cap * sizeof *na, nc * sizeof *na);
+        if (!na) goto nomem;
+        all = na;
+        cap = nc;
+      }
+      all[nall++] = (mhit){json_array_get(hs, k), i};
+    }
+  }
+  if (n && nfail == n) { /* every shard failed: the request fails with the first error */
+    json_t *f = json_object_get(qq__partial_json(parts[first_fail]), "failure");
+    rc = qb_fail(err, (qb_code)json_integer_value(json_object_get(f, "code")), "%s",
+                 json_string_value(json_object_get(f, "reason")));
+    goto done;
+  }
+  json_t *shards = json_pack("{s:I, s:I, s:i, s:I}", "total", (json_int_t)n, "successful", (json_int_t)(n - nfail),
+                             "skipped", 0, "failed", (json_int_t)nfail);
+  if (!shards) goto nomem;
+  if (nfail && json_object_set(shards, "failures", failures)) {
+    json_decref(shards);
+    goto nomem;
+  }
+  if (req->for_count) {
+    res = json_pack("{s:I, s:o}", "count", (json_int_t)total, "_shards", shards);
+    if (!res) goto nomem;
+    goto ok;
+  }
+  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", 0, "_shards", shards);
+  json_t *hits = json_object(), *harr = json_array();
+  if (!res || !hits || json_object_set_new(res, "hits", hits) || !harr) {
+    json_decref(harr);
+    goto nomem;
+  }
+  if (req->track_total) {
+    json_t *t;
+    if (req->track_total > 0 && total > (uint64_t)req->track_total)
+      t = json_pack("{s:I, s:s}", "value", (json_int_t)req->track_total, "relation", "gte");
+    else
+      t = json_pack("{s:I, s:s}", "value", (json_int_t)total, "relation", "eq");
+    if (!t || json_object_set_new(hits, "total", t)) {
+      json_decref(harr);
+      goto nomem;
+    }
+  }
+  if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null()) ||
+      json_object_set_new(hits, "hits", harr))
+    goto nomem;
+  qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+  for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
+    json_t *h = json_copy(all[i].h);
+    if (!h) goto nomem;
+    json_object_del(h, "_doc");
+    if (json_array_append_new(harr, h)) goto nomem;
+  }
+  if (req->naggs) {
+    json_t *aj;
+    if ((rc = qq__aggs_render(req, aggparts, n, &aj, err))) goto done;
+    if (json_object_set_new(res, "aggregations", aj)) goto nomem;
+  }
+ok:
+  *out = res;
+  res = NULL;
+  goto done;
+nomem:
+  rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+done:
+  json_decref(res);
+  json_decref(failures);
+  qb_free(aggparts, (n ? n : 1) * sizeof *aggparts);
+  qb_free(all, cap * sizeof *all);
+  return rc;
+}
+
+/* ---- all-local entry points ------------------------------------------------------------------- */
+
+static qb_code run_local(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps,
+                         size_t n, const char *body, size_t len, int for_count, json_t **out, qb_err *err) {
+  uint64_t t0 = qb_now_ns();
+  qq_request *req;
+  qq_partial **parts;
+  qb_code rc;
+  *out = NULL;
+  if ((rc = qq_request_parse(env, body, len, for_count, &req, err))) return rc;
+  if (!(parts = qb_calloc(n ? n : 1, sizeof *parts))) {
+    qq_request_free(req);
+    return qb_fail(err, QB_NOMEM, "query: out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    qb_err e;
+    qb_err_clear(&e);
+    if ((rc = qq_shard_search(req, snaps[i], index_name, (uint32_t)i, &parts[i], &e))) {
+      if (rc == QB_NOMEM || rc == QB_INVAL || rc == QB_MALFORMED) { /* the request's fault: fail it */
+        if (err) *err = e;
+        goto done;
+      }
+      if ((rc = qq_partial_failed(index_name, (uint32_t)i, &e, &parts[i], err))) goto done;
+    }
+  }
+  rc = qq_response_render(req, parts, n, (qb_now_ns() - t0) / 1000000, out, err);
+done:
+  for (size_t i = 0; i < n; i++) qq_partial_free(parts[i]);
+  qb_free(parts, (n ? n : 1) * sizeof *parts);
+  qq_request_free(req);
+  return rc;
+}
+
+qb_code qq_search(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps, size_t n,
+                  const char *body, size_t len, json_t **out, qb_err *err) {
+  return run_local(env, index_name, snaps, n, body, len, 0, out, err);
+}
+
+qb_code qq_count(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps, size_t n,
+                 const char *body, size_t len, json_t **out, qb_err *err) {
+  return run_local(env, index_name, snaps, n, body, len, 1, out, err);
+}

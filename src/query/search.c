@@ -1,0 +1,515 @@
+/* search.c: one request on one shard: per segment, drive the plan's iterator, gather matches in
+** blocks of QQ_BLOCK_MAX (for aggregations and sort values), keep the top from+size in a
+** bounded heap, then fetch the winners (_id, filtered _source, script_fields) into the
+** shard's partial result (JSON, see internal.h). Also the request's parse entry point.
+** Invariant: hits are ranked by the request's sort keys, then by snapshot doc number (Lucene's
+** tie-break), so results are deterministic. */
+#define _GNU_SOURCE /* qsort_r */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int for_count,
+                         qq_request **out, qb_err *err) {
+  qq_request *req;
+  json_error_t je;
+  qb_code rc;
+  *out = NULL;
+  if (!(req = qb_malloc(sizeof *req))) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  memset(req, 0, sizeof *req);
+  qb_arena_init(&req->arena);
+  req->arena.limit_bytes = env && env->arena_limit_bytes ? env->arena_limit_bytes : ((size_t)512 << 20);
+  req->env = env;
+  req->for_count = for_count;
+  if (len == 0 || !body) {
+    req->body = json_object();
+  } else {
+    /* DECODE_ANY so "[1]" and "3" are found and rejected below with the right type */
+    req->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!req->body) {
+      rc = qb_fail(err, QB_CORRUPT, "failed to parse the request body: %s at line %d, column %d (position %d)",
+                   je.text, je.line, je.column, je.position);
+      goto fail;
+    }
+  }
+  if (!req->body) {
+    rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+    goto fail;
+  }
+  if ((rc = qq__parse(req, req->body, err))) goto fail;
+  *out = req;
+  return QB_OK;
+fail:
+  qq_request_free(req);
+  return rc;
+}
+
+void qq_request_free(qq_request *req) {
+  if (!req) return;
+  for (qq__script *s = req->scripts; s; s = s->next) s->s->vt->free(s->s);
+  json_decref(req->body);
+  qb_arena_fini(&req->arena);
+  qb_free(req, sizeof *req);
+}
+
+/* ---- partials --------------------------------------------------------------------------------- */
+
+struct qq_partial {
+  json_t *j;
+};
+
+void qq_partial_free(qq_partial *p) {
+  if (!p) return;
+  json_decref(p->j);
+  qb_free(p, sizeof *p);
+}
+
+static qb_code partial_wrap(json_t *j, qq_partial **out, qb_err *err) {
+  qq_partial *p;
+  *out = NULL;
+  if (!j || !(p = qb_malloc(sizeof *p))) {
+    json_decref(j);
+    return qb_fail(err, QB_NOMEM, "query: out of memory");
+  }
+  p->j = j;
+  *out = p;
+  return QB_OK;
+}
+
+qb_code qq_partial_failed(const char *index_name, uint32_t shard_id, const qb_err *e,
+                          qq_partial **out, qb_err *err) {
+  json_t *j = json_pack("{s:s, s:i, s:{s:s, s:i}}", "index", index_name ? index_name : "", "shard",
+                        (json_int_t)shard_id, "failure", "reason", e ? e->msg : "unknown", "code",
+                        (json_int_t)(e ? e->code : QB_INTERNAL));
+  return partial_wrap(j, out, err);
+}
+
+qb_code qq_partial_to_json(const qq_partial *p, json_t **out, qb_err *err) {
+  if (!(*out = json_deep_copy(p->j))) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  return QB_OK;
+}
+
+qb_code qq_partial_from_json(const json_t *j, qq_partial **out, qb_err *err) {
+  *out = NULL;
+  if (!json_is_object(j) || !json_is_integer(json_object_get(j, "shard")))
+    return qb_fail(err, QB_CORRUPT, "shard result: not a partial result object");
+  if (!json_object_get(j, "failure") && !json_is_array(json_object_get(j, "hits")))
+    return qb_fail(err, QB_CORRUPT, "shard result: [hits] missing");
+  return partial_wrap(json_deep_copy(j), out, err);
+}
+
+json_t *qq__partial_json(const qq_partial *p);
+json_t *qq__partial_json(const qq_partial *p) { return p->j; }
+
+/* ---- the top-k heap ------------------------------------------------------------------------------ */
+
+typedef struct sval {
+  uint8_t missing;
+  uint8_t is_str;
+  uint8_t is_int;
+  double num;
+  int64_t i64;
+  const char *str;
+  size_t len;
+} sval;
+
+typedef struct hit {
+  double score;
+  uint64_t gdoc;
+  uint32_t seg, doc;
+  sval *sv; /* nsort values */
+} hit;
+
+typedef struct topk {
+  const qq_request *req;
+  hit *h;   /* binary heap, the worst hit at the root */
+  size_t n, k;
+  sval *svpool;
+} topk;
+
+static int cmp_sval(const qq__sort *s, const sval *a, const sval *b) {
+  if (a->missing || b->missing) {
+    if (a->missing && b->missing) return 0;
+    int first = s->missing == MISSING_FIRST;
+    return a->missing ? (first ? -1 : 1) : (first ? 1 : -1); /* independent of the order */
+  }
+  int c;
+  if (a->is_str) {
+    size_t m = a->len < b->len ? a->len : b->len;
+    c = memcmp(a->str, b->str, m);
+    if (!c) c = a->len < b->len ? -1 : a->len > b->len;
+  } else if (a->is_int && b->is_int) {
+    c = a->i64 < b->i64 ? -1 : a->i64 > b->i64;
+  } else {
+    c = a->num < b->num ? -1 : a->num > b->num;
+  }
+  return s->desc ? -c : c;
+}
+
+/* <0: A ranks before B */
+static int cmp_hit(const qq_request *req, const hit *a, const hit *b) {
+  if (!req->nsort) {
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  } else {
+    for (size_t i = 0; i < req->nsort; i++) {
+      const qq__sort *s = &req->sort[i];
+      int c = 0;
+      if (s->kind == SK_SCORE) c = a->score == b->score ? 0 : (a->score > b->score) == s->desc ? -1 : 1;
+      else if (s->kind == SK_DOC) c = a->gdoc == b->gdoc ? 0 : (a->gdoc < b->gdoc) != s->desc ? -1 : 1;
+      else c = cmp_sval(s, &a->sv[i], &b->sv[i]);
+      if (c) return c;
+    }
+  }
+  return a->gdoc < b->gdoc ? -1 : a->gdoc > b->gdoc;
+}
+
+static void heap_swap(topk *t, size_t i, size_t j) {
+  hit x = t->h[i];
+  t->h[i] = t->h[j];
+  t->h[j] = x;
+}
+
+/* heap order: parent ranks after children (worst at root) */
+static void sift_up(topk *t, size_t i) {
+  while (i) {
+    size_t p = (i - 1) / 2;
+    if (cmp_hit(t->req, &t->h[p], &t->h[i]) >= 0) break;
+    heap_swap(t, p, i);
+    i = p;
+  }
+}
+static void sift_down(topk *t, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, w = i;
+    if (l < t->n && cmp_hit(t->req, &t->h[l], &t->h[w]) > 0) w = l;
+    if (r < t->n && cmp_hit(t->req, &t->h[r], &t->h[w]) > 0) w = r;
+    if (w == i) break;
+    heap_swap(t, i, w);
+    i = w;
+  }
+}
+
+static void topk_add(topk *t, const hit *c) {
+  size_t ns = t->req->nsort;
+  if (!t->k) return;
+  if (t->n < t->k) {
+    hit *dst = &t->h[t->n];
+    sval *keep = t->svpool + t->n * ns;
+    *dst = *c;
+    dst->sv = keep;
+    if (ns) memcpy(keep, c->sv, ns * sizeof *keep);
+    t->n++;
+    sift_up(t, t->n - 1);
+    return;
+  }
+  if (cmp_hit(t->req, c, &t->h[0]) >= 0) return; /* not better than the worst kept */
+  sval *keep = t->h[0].sv;
+  t->h[0] = *c;
+  t->h[0].sv = keep;
+  if (ns) memcpy(keep, c->sv, ns * sizeof *keep);
+  sift_down(t, 0);
+}
+
+static int cmp_hit_qsort_req(const void *a, const void *b, void *req) {
+  return cmp_hit(req, a, b);
+}
+
+/* ---- per-block sort values ------------------------------------------------------------------------ */
+
+typedef struct sortcol {
+  qi_field_info fi;
+  int mapped;
+} sortcol;
+
+static void read_sort_values(const qq_request *req, const sortcol *sc, const qi_segment *seg,
+                             const uint32_t *docs, size_t n, sval *out /* n * nsort */) {
+  size_t ns = req->nsort;
+  double f[QQ_BLOCK_MAX];
+  int64_t iv[QQ_BLOCK_MAX];
+  uint8_t pr[QQ_BLOCK_MAX];
+  for (size_t k = 0; k < ns; k++) {
+    const qq__sort *s = &req->sort[k];
+    if (s->kind != SK_FIELD) continue;
+    const sortcol *c = &sc[k];
+    if (!c->mapped || c->fi.dv == QI_DV_NONE) {
+      memset(pr, 0, n);
+    } else if (c->fi.dv == QI_DV_I64) {
+      qi_dv_read_i64(seg, c->fi.id, docs, n, iv, pr);
+    } else if (c->fi.dv == QI_DV_F64) {
+      qi_dv_read_f64(seg, c->fi.id, docs, n, f, pr);
+    } else {
+      qi_dv_read_ord(seg, c->fi.id, docs, n, iv);
+      for (size_t i = 0; i < n; i++) pr[i] = iv[i] >= 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+      sval *v = &out[i * ns + k];
+      memset(v, 0, sizeof *v);
+      if (!pr[i]) {
+        if (s->missing == MISSING_VALUE && s->missing_value) {
+          const json_t *mv = s->missing_value;
+          if (json_is_string(mv)) {
+            v->is_str = 1;
+            v->str = json_string_value(mv);
+            v->len = json_string_length(mv);
+          } else if (json_is_integer(mv)) {
+            v->is_int = 1;
+            v->i64 = json_integer_value(mv);
+            v->num = (double)v->i64;
+          } else {
+            v->num = json_number_value(mv);
+          }
+        } else {
+          v->missing = 1;
+        }
+        continue;
+      }
+      if (c->fi.dv == QI_DV_I64) {
+        v->is_int = 1;
+        v->i64 = iv[i];
+        v->num = (double)iv[i];
+      } else if (c->fi.dv == QI_DV_F64) {
+        v->num = f[i];
+      } else {
+        v->is_str = 1;
+        v->str = qi_dv_ord_term(seg, c->fi.id, (uint32_t)iv[i], &v->len);
+      }
+    }
+  }
+}
+
+/* ---- fetch ------------------------------------------------------------------------------------------ */
+
+static json_t *sval_json(const qq__sort *s, const hit *h, const sval *v) {
+  if (s->kind == SK_SCORE) return json_real((float)h->score);
+  if (s->kind == SK_DOC) return json_integer((json_int_t)h->gdoc);
+  if (v->missing) return json_null();
+  if (v->is_str) return json_stringn(v->str, v->len);
+  if (v->is_int) return json_integer(v->i64);
+  return json_real(v->num);
+}
+
+typedef struct sfpair {
+  uint32_t doc;
+  size_t hit;
+} sfpair;
+
+static int cmp_pair(const void *a, const void *b) {
+  const sfpair *x = a, *y = b;
+  return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **fields, qb_err *err) {
+  const qq_request *req = sh->req;
+  size_t nseg = qi_snapshot_segment_count(sh->snap);
+  sfpair *pairs = qb_arena_array(sh->ar, n + 1, sizeof *pairs);
+  uint32_t docs[QQ_BLOCK_MAX];
+  double scores[QQ_BLOCK_MAX];
+  qb_code rc;
+  if (!pairs) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  for (size_t s = 0; s < nseg; s++) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+      if (hits[i].seg == s) pairs[m++] = (sfpair){hits[i].doc, i};
+    if (!m) continue;
+    qsort(pairs, m, sizeof *pairs, cmp_pair);
+    const qi_segment *seg = qi_snapshot_segment(sh->snap, s);
+    for (size_t off = 0; off < m; off += QQ_BLOCK_MAX) {
+      size_t b = m - off < QQ_BLOCK_MAX ? m - off : QQ_BLOCK_MAX;
+      for (size_t i = 0; i < b; i++) {
+        docs[i] = pairs[off + i].doc;
+        scores[i] = hits[pairs[off + i].hit].score;
+      }
+      for (size_t f = 0; f < req->nscript_fields; f++) {
+        qq__script *sc = req->script_fields[f].script;
+        if ((rc = qq__script_run(sc, sh, seg, (uint32_t)qi_snapshot_doc_base(sh->snap, s), docs, scores, b, err)))
+          return rc;
+        for (size_t i = 0; i < b; i++) {
+          json_t *v;
+          size_t hi = pairs[off + i].hit;
+          if (!sc->res_present[i]) v = json_null();
+          else if (sc->bind.result == QQ_RESULT_STR)
+            v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, sc->res_str[i].len) : json_null();
+          else v = json_real(sc->res[i]);
+          if (!fields[hi] && !(fields[hi] = json_object())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+          if (!v || json_object_set_new(fields[hi], req->script_fields[f].name, json_pack("[o]", v)))
+            return qb_fail(err, QB_NOMEM, "query: out of memory");
+        }
+      }
+    }
+  }
+  return QB_OK;
+}
+
+/* ---- the shard search ------------------------------------------------------------------------------- */
+
+qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
+                        uint32_t shard_id, qq_partial **out, qb_err *err) {
+  qq__shard sh;
+  topk tk;
+  qb_code rc = QB_OK;
+  json_t *res = NULL, *hits_j = NULL, **fields = NULL;
+  qq__aggs_state *aggs = NULL;
+  uint64_t total = 0;
+  double max_score = -INFINITY;
+  size_t ns = req->nsort;
+  int need_scores = !ns || req->track_scores || req->has_min_score;
+  qb_buf src;
+  qq__seg_ctx cx;
+  *out = NULL;
+  memset(&sh, 0, sizeof sh);
+  memset(&tk, 0, sizeof tk);
+  memset(&cx, 0, sizeof cx);
+  qb_buf_init(&src);
+  sh.req = req;
+  sh.snap = snap;
+  sh.index_name = index_name;
+  sh.shard_id = shard_id;
+  sh.ar = &req->arena;
+  for (size_t i = 0; i < ns; i++)
+    if (req->sort[i].kind == SK_SCORE) need_scores = 1;
+  for (qq__script *s = req->scripts; s; s = s->next) s->bound = 0;
+  tk.req = req;
+  tk.k = req->for_count ? 0 : (size_t)req->from + req->size;
+  tk.h = qb_arena_array(&req->arena, tk.k + 1, sizeof *tk.h);
+  tk.svpool = qb_arena_array(&req->arena, (tk.k + 1) * (ns + 1), sizeof *tk.svpool);
+  sortcol *scol = qb_arena_array(&req->arena, ns + 1, sizeof *scol);
+  sval *bsv = qb_arena_array(&req->arena, QQ_BLOCK_MAX * (ns + 1), sizeof *bsv);
+  uint32_t *bdocs = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *bdocs);
+  double *bscores = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *bscores);
+  if (!tk.h || !tk.svpool || !scol || !bsv || !bdocs || !bscores) {
+    rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < ns; i++)
+    if (req->sort[i].kind == SK_FIELD) {
+      scol[i].mapped = !qi_snapshot_field(snap, req->sort[i].field, &scol[i].fi);
+      if (scol[i].mapped && scol[i].fi.type == QI_TEXT) {
+        rc = qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field "
+                     "data like aggregations and sorting, so these operations are disabled by default. Please use "
+                     "a keyword field instead. Alternatively, set fielddata=true on [%s] in order to load field "
+                     "data by uninverting the inverted index.", req->sort[i].field);
+        goto done;
+      }
+    }
+  if (req->naggs && !req->for_count && (rc = qq__aggs_new(req, &sh, &aggs, err))) goto done;
+
+  size_t nseg = qi_snapshot_segment_count(snap);
+  for (size_t s = 0; s < nseg; s++) {
+    qq__it *it;
+    memset(&cx, 0, sizeof cx);
+    cx.sh = &sh;
+    cx.seg = qi_snapshot_segment(snap, s);
+    cx.seg_index = (uint32_t)s;
+    cx.base = qi_snapshot_doc_base(snap, s);
+    cx.max_doc = qi_segment_max_doc(cx.seg);
+    cx.err = err;
+    if (!qi_segment_live_count(cx.seg)) continue;
+    if ((rc = qq__it_build(&cx, req->query, need_scores, &it, err))) goto done;
+    size_t n = 0;
+    for (uint32_t d = it->next(it);; d = it->next(it)) {
+      if (d != QI_NO_MORE_DOCS) {
+        double sc = need_scores ? it->score(it) : NAN;
+        if (req->has_min_score && !(sc >= req->min_score)) continue;
+        bdocs[n] = d;
+        bscores[n] = sc;
+        n++;
+      }
+      if (n && (n == QQ_BLOCK_MAX || d == QI_NO_MORE_DOCS)) {
+        total += n;
+        if (ns) read_sort_values(req, scol, cx.seg, bdocs, n, bsv);
+        if (aggs && (rc = qq__aggs_collect(aggs, cx.seg, (uint32_t)s, cx.base, bdocs, need_scores ? bscores : NULL, n, err)))
+          goto done;
+        for (size_t i = 0; i < n; i++) {
+          hit h = {bscores[i], cx.base + bdocs[i], (uint32_t)s, bdocs[i], bsv + i * ns};
+          if (need_scores && bscores[i] > max_score) max_score = bscores[i];
+          topk_add(&tk, &h);
+        }
+        n = 0;
+      }
+      if (d == QI_NO_MORE_DOCS) break;
+    }
+    if (cx.rc) {
+      rc = cx.rc;
+      goto done;
+    }
+    if (aggs && (rc = qq__aggs_segment_done(aggs, cx.seg, err))) goto done;
+    qq__seg_ctx_fini(&cx);
+  }
+
+  /* fetch the winners, best first */
+  qsort_r(tk.h, tk.n, sizeof *tk.h, cmp_hit_qsort_req, req);
+  if (!(res = json_object()) || !(hits_j = json_array())) goto nomem;
+  /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
+  if (tk.n && req->nscript_fields) {
+    if (!(fields = qb_arena_array(&req->arena, tk.n, sizeof *fields))) goto nomem;
+    if ((rc = fetch_script_fields(&sh, tk.h, tk.n, fields, err))) goto done;
+  }
+  for (size_t i = 0; i < tk.n; i++) {
+    const hit *h = &tk.h[i];
+    const qi_segment *seg = qi_snapshot_segment(snap, h->seg);
+    size_t idlen;
+    const char *id = qi_segment_doc_id(seg, h->doc, &idlen);
+    json_t *hj = json_object();
+    if (!hj || json_array_append_new(hits_j, hj)) goto nomem;
+    if (json_object_set_new(hj, "_index", json_string(index_name ? index_name : "")) ||
+        json_object_set_new(hj, "_id", json_stringn(id ? id : "", id ? idlen : 0)) ||
+        json_object_set_new(hj, "_score", need_scores && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
+                                              ? json_real((float)h->score) : json_null()))
+      goto nomem;
+    if (req->source_mode) {
+      json_error_t je;
+      qb_buf_reset(&src);
+      if ((rc = qi_snapshot_source(snap, seg, h->doc, &src, err))) {
+        if (rc != QB_NOTFOUND) goto done;
+        rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
+      } else {
+        json_t *sj = json_loadb(src.data, src.len, 0, &je);
+        if (!sj) {
+          rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
+          goto done;
+        }
+        if (req->source_mode == 2) sj = qq__source_filter(req, sj);
+        if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
+      }
+    }
+    if (fields && fields[i] && json_object_set_new(hj, "fields", fields[i])) goto nomem;
+    if (fields) fields[i] = NULL;
+    if (ns) {
+      json_t *sa = json_array();
+      if (!sa || json_object_set_new(hj, "sort", sa)) goto nomem;
+      for (size_t k = 0; k < ns; k++)
+        if (json_array_append_new(sa, sval_json(&req->sort[k], h, &h->sv[k]))) goto nomem;
+    }
+    if (json_object_set_new(hj, "_doc", json_integer((json_int_t)h->gdoc))) goto nomem;
+  }
+  if (json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
+      json_object_set_new(res, "shard", json_integer(shard_id)) ||
+      json_object_set_new(res, "total", json_integer((json_int_t)total)) ||
+      json_object_set_new(res, "max_score", need_scores && total && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
+                                                ? json_real((float)max_score) : json_null()) ||
+      json_object_set(res, "hits", hits_j))
+    goto nomem;
+  if (aggs) {
+    json_t *aj;
+    if ((rc = qq__aggs_partial(aggs, &aj, err))) goto done;
+    if (json_object_set_new(res, "aggs", aj)) goto nomem;
+  }
+  rc = partial_wrap(res, out, err);
+  res = NULL;
+  goto done;
+nomem:
+  rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+done:
+  if (fields)
+    for (size_t i = 0; i < tk.n; i++) json_decref(fields[i]);
+  qq__seg_ctx_fini(&cx);
+  qq__aggs_free(aggs);
+  json_decref(hits_j);
+  json_decref(res);
+  qb_buf_fini(&src);
+  return rc;
+}

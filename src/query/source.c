@@ -1,0 +1,119 @@
+/* source.c: `_source` filtering as Elasticsearch's XContentMapValues.filter does it: includes
+** and excludes are patterns over full dotted paths with `*` wildcards; an object is kept when its
+** path is included (then only excludes apply below it) or when an include pattern can still
+** match something inside it; excludes win. Objects inside arrays are filtered with the array's
+** path. */
+#include "internal.h"
+
+#include <string.h>
+
+/* 1 when glob PAT matches all of S */
+static int glob(const char *p, const char *s) {
+  for (; *p; p++, s++) {
+    if (*p == '*') {
+      while (p[1] == '*') p++;
+      if (!p[1]) return 1;
+      for (; *s; s++)
+        if (glob(p + 1, s)) return 1;
+      return glob(p + 1, s);
+    }
+    if (*p != *s) return 0;
+  }
+  return !*s;
+}
+
+/* 1 when glob PAT matches some string that starts with S */
+static int glob_prefix(const char *p, const char *s) {
+  for (; *s; p++, s++) {
+    if (!*p) return 0;
+    if (*p == '*') return 1;
+    if (*p != *s) return 0;
+  }
+  return 1;
+}
+
+typedef struct filt {
+  const char **incl, **excl;
+  size_t nincl, nexcl;
+} filt;
+
+static int any(const char **pats, size_t n, const char *path) {
+  for (size_t i = 0; i < n; i++)
+    if (glob(pats[i], path)) return 1;
+  return 0;
+}
+
+static int any_deeper(const char **pats, size_t n, const char *path) {
+  char buf[1024];
+  size_t l = strlen(path);
+  if (l + 2 > sizeof buf) return 1;
+  memcpy(buf, path, l);
+  buf[l] = '.';
+  buf[l + 1] = 0;
+  for (size_t i = 0; i < n; i++)
+    if (glob_prefix(pats[i], buf)) return 1;
+  return 0;
+}
+
+static json_t *filter_value(const filt *f, json_t *v, const char *path, int included);
+
+static json_t *filter_obj(const filt *f, json_t *obj, const char *prefix, int included) {
+  json_t *out = json_object();
+  const char *k;
+  json_t *v;
+  char path[1024];
+  if (!out) return NULL;
+  json_object_foreach(obj, k, v) {
+    int n = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", k);
+    if (n < 0 || (size_t)n >= sizeof path) continue;
+    if (any(f->excl, f->nexcl, path)) continue;
+    int inc = included || !f->nincl || any(f->incl, f->nincl, path);
+    json_t *r = NULL;
+    if (inc) {
+      r = filter_value(f, v, path, 1);
+    } else if ((json_is_object(v) || json_is_array(v)) && any_deeper(f->incl, f->nincl, path)) {
+      r = filter_value(f, v, path, 0);
+      if (r && ((json_is_object(r) && !json_object_size(r)) || (json_is_array(r) && !json_array_size(r)))) {
+        json_decref(r);
+        r = NULL;
+      }
+      if (!r) continue;
+    } else {
+      continue;
+    }
+    if (!r || json_object_set_new(out, k, r)) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+static json_t *filter_value(const filt *f, json_t *v, const char *path, int included) {
+  if (json_is_object(v)) return filter_obj(f, v, path, included);
+  if (json_is_array(v)) {
+    json_t *out = json_array();
+    if (!out) return NULL;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      json_t *e = json_array_get(v, i), *r;
+      if (json_is_object(e) || json_is_array(e)) r = filter_value(f, e, path, included);
+      else if (included) r = json_incref(e);
+      else continue;
+      if (!r || json_array_append_new(out, r)) {
+        json_decref(out);
+        return NULL;
+      }
+    }
+    return out;
+  }
+  return json_incref(v);
+}
+
+json_t *qq__source_filter(const qq_request *req, json_t *src) {
+  filt f = {req->src_incl, req->src_excl, req->nsrc_incl, req->nsrc_excl};
+  json_t *out;
+  if (!json_is_object(src)) return src;
+  out = filter_obj(&f, src, "", 0);
+  json_decref(src);
+  return out;
+}
