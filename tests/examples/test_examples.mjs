@@ -360,6 +360,32 @@ function refSlug(s) { // on UTF-8 bytes, as title_slug.c describes
   }
 }
 
+// ---- title_upper: Rust std on wasm32-wasi (imports WASI, served here by ENOSYS stubs) ---------
+
+{
+  const f = built.title_upper?.rust;
+  if (!f) skip("title_upper.rust", "not built (needs Rust's wasm32-wasi std)");
+  else {
+    const m = load(f);
+    const cases = [["Crème brûlée", "CRÈME BRÛLÉE"], ["", ""], ["straße", "STRASSE"],
+                   ["abc 123 xyz", "ABC 123 XYZ"], ["ωμέγα", "ΩΜΈΓΑ"], ["x".repeat(300000), "X".repeat(300000)]];
+    let bad = null;
+    for (const [t, want] of cases) {
+      m.x.qd_reset();
+      const [p, n] = putString(m, t);
+      const got = getString(m, m.x.title_upper(p, n));
+      if (got !== want) { bad = `title_upper(${JSON.stringify(t.slice(0, 20))}) = ${JSON.stringify(got?.slice(0, 20))}`; break; }
+    }
+    ok(!bad, `title_upper.rust: std's to_uppercase through the string ABI (${cases.length} cases, up to 300 KB)`, bad);
+    m.x.qd_reset();
+    const p = putBytes(m, new Uint8Array([0x61, 0xff, 0x62]));
+    ok(getString(m, m.x.title_upper(p, 3)) === null, "title_upper.rust: bytes that are not UTF-8 give no value (-1)");
+    const got = callBatch(m, "title_upper", ["string"], "string", cases.map(([t]) => [t]));
+    ok(got.every((g, k) => g === cases[k][1]), "title_upper.rust: batch form");
+    checkAllocator(m, "title_upper.rust (after std allocations)");
+  }
+}
+
 // ---- margin: metric (built with wasi-libc) ----------------------------------------------------
 
 {
