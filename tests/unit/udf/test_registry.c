@@ -1,0 +1,249 @@
+/* test_registry.c: the versioned registry on a real SQLite file in a temp dir: deploy, list,
+** versions, get, rollback, delete, all persisted across a reopen; pinned handles across
+** deploys; the cache sharing one loaded version. */
+#include "udf_test_util.h"
+
+#include <sys/stat.h>
+
+typedef struct fixture {
+  char dir[64], path[96];
+  qw_engine *e;
+  qu_registry *r;
+  uint8_t *v1, *v2;
+  size_t v1_len, v2_len;
+} fixture;
+
+/* Two versions of the same UDF: constant results 1 and 2 (plus the param, to use it). */
+static const char v1_wat[] =
+    "(module (func (export \"answer\") (param f64) (result f64)"
+    " (f64.add (local.get 0) (f64.const 1))))";
+static const char v2_wat[] =
+    "(module (func (export \"answer\") (param f64) (result f64)"
+    " (f64.add (local.get 0) (f64.const 2))))";
+static const char answer_manifest[] =
+    "{\"name\": \"answer\", \"returns\": \"f64\", \"params\": [{\"name\": \"x\", \"type\": "
+    "\"f64\", \"default\": 0}]}";
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  qb_err err = {0};
+  strcpy(f->dir, "/tmp/qu_regXXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof f->path, "%s/udf.db", f->dir);
+  f->e = engine_new();
+  if (qu_registry_open(f->e, f->path, NULL, &f->r, &err)) fail_msg("open: %s", err.msg);
+  f->v1 = wat(v1_wat, &f->v1_len);
+  f->v2 = wat(v2_wat, &f->v2_len);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  char cmd[128];
+  qu_registry_close(f->r);
+  qw_engine_free(f->e);
+  free(f->v1);
+  free(f->v2);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static void reopen(fixture *f) {
+  qb_err err = {0};
+  qu_registry_close(f->r);
+  f->r = NULL;
+  if (qu_registry_open(f->e, f->path, NULL, &f->r, &err)) fail_msg("reopen: %s", err.msg);
+}
+
+static uint32_t deploy(fixture *f, const uint8_t *wasm, size_t len) {
+  qu_version_info info;
+  qb_err err = {0};
+  if (qu_registry_deploy(f->r, NULL, answer_manifest, strlen(answer_manifest), wasm, len, &info,
+                         &err))
+    fail_msg("deploy: %s", err.msg);
+  assert_string_equal(info.name, "answer");
+  assert_int_equal(info.current, 1);
+  assert_int_equal(info.size_bytes, len);
+  assert_int_equal(strlen(info.sha256), 64);
+  return info.version;
+}
+
+typedef struct rows {
+  int n;
+  qu_version_info info[8];
+} rows;
+
+static int collect(void *ud, const qu_version_info *info) {
+  rows *r = ud;
+  if (r->n < 8) r->info[r->n++] = *info;
+  return 0;
+}
+
+static void deploys_number_versions_and_survive_reopen(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  assert_int_equal(deploy(f, f->v1, f->v1_len), 1);
+  assert_int_equal(deploy(f, f->v2, f->v2_len), 2);
+  reopen(f);
+  rows r = {0};
+  assert_int_equal(qu_registry_versions(f->r, "answer", collect, &r, &err), QB_OK);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(r.info[0].version, 1);
+  assert_int_equal(r.info[0].current, 0);
+  assert_int_equal(r.info[1].version, 2);
+  assert_int_equal(r.info[1].current, 1);
+  assert_int_equal(r.info[0].kind, QU_SCORE);
+  assert_string_equal(r.info[0].export_name, "answer");
+  assert_string_not_equal(r.info[0].sha256, r.info[1].sha256);
+  assert_true(r.info[1].created_ms >= r.info[0].created_ms);
+  rows l = {0};
+  assert_int_equal(qu_registry_list(f->r, collect, &l, &err), QB_OK);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.info[0].version, 2);
+  /* get: the stored manifest is the completed one, and the bytes are the deployed ones */
+  qb_buf man, wasm;
+  qu_version_info info;
+  qb_buf_init(&man);
+  qb_buf_init(&wasm);
+  assert_int_equal(qu_registry_get(f->r, "answer", 1, &info, &man, &wasm, &err), QB_OK);
+  assert_int_equal(info.version, 1);
+  assert_int_equal(wasm.len, f->v1_len);
+  assert_memory_equal(wasm.data, f->v1, f->v1_len);
+  assert_non_null(strstr(man.data, "\"export\":\"answer\""));
+  qb_buf_fini(&man);
+  qb_buf_fini(&wasm);
+  assert_int_equal(qu_registry_get(f->r, "answer", 7, &info, NULL, NULL, &err), QB_NOTFOUND);
+  assert_string_equal(err.msg, "udf answer: no version v7");
+  assert_int_equal(qu_registry_get(f->r, "nope", 0, &info, NULL, NULL, &err), QB_NOTFOUND);
+  assert_string_equal(err.msg, "udf nope: no such udf");
+}
+
+static void rollback_makes_an_old_version_current_and_persists(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_version_info info;
+  deploy(f, f->v1, f->v1_len);
+  deploy(f, f->v2, f->v2_len);
+  assert_int_equal(qu_registry_rollback(f->r, "answer", 1, &err), QB_OK);
+  reopen(f);
+  assert_int_equal(qu_registry_get(f->r, "answer", 0, &info, NULL, NULL, &err), QB_OK);
+  assert_int_equal(info.version, 1);
+  assert_int_equal(info.current, 1);
+  /* a new deploy goes past the highest version, not past the current one */
+  assert_int_equal(deploy(f, f->v2, f->v2_len), 3);
+  assert_int_equal(qu_registry_rollback(f->r, "answer", 9, &err), QB_NOTFOUND);
+  assert_string_equal(err.msg, "udf answer: no version v9");
+  assert_int_equal(qu_registry_rollback(f->r, "ghost", 1, &err), QB_NOTFOUND);
+}
+
+static void delete_removes_every_version_and_persists(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_version_info info;
+  deploy(f, f->v1, f->v1_len);
+  deploy(f, f->v2, f->v2_len);
+  assert_int_equal(qu_registry_delete(f->r, "answer", &err), QB_OK);
+  reopen(f);
+  assert_int_equal(qu_registry_get(f->r, "answer", 0, &info, NULL, NULL, &err), QB_NOTFOUND);
+  rows l = {0};
+  assert_int_equal(qu_registry_list(f->r, collect, &l, &err), QB_OK);
+  assert_int_equal(l.n, 0);
+  assert_int_equal(qu_registry_delete(f->r, "answer", &err), QB_NOTFOUND);
+  /* the name can be deployed again, from v1 */
+  assert_int_equal(deploy(f, f->v2, f->v2_len), 1);
+}
+
+static void failed_deploy_stores_nothing(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  const char *bad = "{\"name\": \"answer\", \"returns\": \"i32\"}";
+  assert_int_equal(qu_registry_deploy(f->r, NULL, bad, strlen(bad), f->v1, f->v1_len, NULL, &err),
+                   QB_INVALID);
+  assert_string_equal(err.msg, "export answer: returns i32 in the manifest but f64 in the module");
+  uint8_t junk[] = {0, 'a', 's', 'm', 9, 9, 9, 9};
+  assert_int_equal(qu_registry_deploy(f->r, NULL, answer_manifest, strlen(answer_manifest), junk,
+                                      sizeof junk, NULL, &err),
+                   QB_MALFORMED);
+  rows l = {0};
+  assert_int_equal(qu_registry_list(f->r, collect, &l, &err), QB_OK);
+  assert_int_equal(l.n, 0);
+}
+
+static void deploy_with_only_a_name_fills_the_manifest(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_version_info info;
+  qb_buf man;
+  /* the export is named answer, so the name alone finds it */
+  assert_int_equal(qu_registry_deploy(f->r, "answer", NULL, 0, f->v1, f->v1_len, &info, &err),
+                   QB_OK);
+  qb_buf_init(&man);
+  assert_int_equal(qu_registry_get(f->r, "answer", 0, NULL, &man, NULL, &err), QB_OK);
+  assert_string_equal(man.data,
+                      "{\"name\":\"answer\",\"export\":\"answer\",\"kind\":\"score\","
+                      "\"description\":\"\",\"params\":[{\"name\":\"p0\",\"type\":\"f64\"}],"
+                      "\"returns\":\"f64\"}");
+  qb_buf_fini(&man);
+}
+
+static void acquire_shares_the_loaded_version_and_pins_it(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_udf *a, *b, *c, *old;
+  deploy(f, f->v1, f->v1_len);
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &a, &err), QB_OK);
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &b, &err), QB_OK);
+  assert_ptr_equal(a, b); /* one loaded module per version */
+  assert_int_equal(qu_udf_version(a), 1);
+  assert_string_equal(qu_udf_label(a), "answer v1");
+  deploy(f, f->v2, f->v2_len);
+  /* the search that holds A still has v1; a new search gets v2 */
+  assert_int_equal(qu_udf_version(a), 1);
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &c, &err), QB_OK);
+  assert_int_equal(qu_udf_version(c), 2);
+  /* the coordinator may pin an explicit version */
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 1, &old, &err), QB_OK);
+  assert_ptr_equal(old, a);
+  qu_udf_release(old);
+  qu_udf_release(b);
+  qu_udf_release(a); /* v1 is freed here (ASan would see a leak otherwise) */
+  assert_int_equal(qu_registry_acquire(f->r, "ghost", 0, &b, &err), QB_NOTFOUND);
+  assert_string_equal(err.msg, "udf ghost: no such udf");
+  /* a deleted udf keeps working for the search that holds it */
+  assert_int_equal(qu_registry_delete(f->r, "answer", &err), QB_OK);
+  assert_int_equal(qu_udf_version(c), 2);
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &b, &err), QB_NOTFOUND);
+  qu_udf_release(c);
+}
+
+static void install_mirrors_a_given_version(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_version_info info;
+  assert_int_equal(qu_registry_install(f->r, answer_manifest, strlen(answer_manifest), 5, f->v1,
+                                       f->v1_len, 1, &err), QB_OK);
+  assert_int_equal(qu_registry_install(f->r, answer_manifest, strlen(answer_manifest), 5, f->v1,
+                                       f->v1_len, 1, &err), QB_OK);
+  assert_int_equal(qu_registry_install(f->r, answer_manifest, strlen(answer_manifest), 5, f->v2,
+                                       f->v2_len, 1, &err), QB_CONFLICT);
+  assert_int_equal(qu_registry_get(f->r, "answer", 0, &info, NULL, NULL, &err), QB_OK);
+  assert_int_equal(info.version, 5);
+  assert_int_equal(deploy(f, f->v2, f->v2_len), 6);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(deploys_number_versions_and_survive_reopen),
+      T(rollback_makes_an_old_version_current_and_persists),
+      T(delete_removes_every_version_and_persists),
+      T(failed_deploy_stores_nothing),
+      T(deploy_with_only_a_name_fills_the_manifest),
+      T(acquire_shares_the_loaded_version_and_pins_it),
+      T(install_mirrors_a_given_version),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
