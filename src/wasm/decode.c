@@ -7,6 +7,7 @@
 ** limits (internal.h), QB_NOMEM. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 typedef struct rd {
@@ -92,13 +93,14 @@ static bool utf8_ok(const uint8_t *s, size_t n) {
   return true;
 }
 
-static qb_code name(rd *r, char **out) {
+static qb_code name(rd *r, char **out, uint32_t *len) {
   uint32_t n;
   const uint8_t *at = r->p;
   TRY(u32(r, &n));
   if (n > (size_t)(r->end - r->p)) return bad(r, at, "length out of bounds");
   if (!utf8_ok(r->p, n)) return bad(r, r->p, "malformed UTF-8 encoding");
   if (out && !(*out = qb_arena_strndup(&r->m->arena, (const char *)r->p, n))) return nomem(r);
+  if (len) *len = n;
   r->p += n;
   return QB_OK;
 }
@@ -156,18 +158,18 @@ static qb_code globaltype(rd *r, qw__globaltype *out) {
 
 /* Immediate kind per opcode, from opcodes.def; 0xff = no such instruction. */
 static uint8_t imm1[256], immfc[32];
-static atomic_int tables_ready;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-static void init_tables(void) {
-  if (atomic_load_explicit(&tables_ready, memory_order_acquire)) return;
+static void fill_tables(void) {
   memset(imm1, 0xff, sizeof imm1);
   memset(immfc, 0xff, sizeof immfc);
 #define QW_OP(code, ident, name, imm, sig, align)                                               \
   if ((code) < 0x100) imm1[(code)&0xff] = QW_IMM_##imm;                                        \
   else immfc[(code)&0x1f] = QW_IMM_##imm;
 #include "opcodes.def"
-  atomic_store_explicit(&tables_ready, 1, memory_order_release);
 }
+
+static void init_tables(void) { pthread_once(&tables_once, fill_tables); }
 
 int qw__imm_kind(uint32_t code) {
   init_tables();
@@ -334,8 +336,8 @@ static qb_code read_imports(rd *r) {
   for (i = 0; i < n; i++) {
     qw__import *im = &m->imports[i];
     const uint8_t *at;
-    TRY(name(r, &im->module));
-    TRY(name(r, &im->name));
+    TRY(name(r, &im->module, NULL));
+    TRY(name(r, &im->name, NULL));
     at = r->p;
     TRY(u8(r, &im->kind));
     switch (im->kind) {
@@ -442,7 +444,7 @@ static qb_code read_exports(rd *r) {
   for (i = 0; i < n; i++) {
     qw__export *x = &m->exports[i];
     const uint8_t *at;
-    TRY(name(r, &x->name));
+    TRY(name(r, &x->name, &x->name_len));
     at = r->p;
     TRY(u8(r, &x->kind));
     if (x->kind > QW_KGLOBAL) return bad(r, at, "malformed export kind");
@@ -599,7 +601,7 @@ static qb_code read_datas(rd *r) {
 }
 
 static qb_code read_custom(rd *r) {
-  TRY(name(r, NULL));
+  TRY(name(r, NULL, NULL));
   r->p = r->end;
   return QB_OK;
 }

@@ -84,6 +84,7 @@ typedef struct qw__export {
   char *name;
   uint8_t kind;
   uint32_t index;
+  uint32_t name_len;         /* bytes in NAME (names may contain NUL; added by engine-front) */
 } qw__export;
 
 typedef struct qw__code qw__code; /* compile.c's output, opaque to everyone else */
