@@ -167,8 +167,8 @@ qb_code qi_index_delete(qi_index *ix, const char *id, qi_write_result *res, qb_e
 /* A bulk batch: many puts and deletes in ONE SQLite transaction, acked together by
 ** qi_bulk_commit. Each item succeeds or fails on its own (as _bulk items do); a failed item
 ** changes nothing. The batch holds the index's writer lock from begin to commit/abort, so keep
-** it short and use it from one thread. Items are visible to qi_index_get (in this process)
-** before commit; they are durable only after qi_bulk_commit returns QB_OK. */
+** it short and use it from one thread. Items become visible to qi_index_get and durable when
+** qi_bulk_commit returns QB_OK. */
 typedef struct qi_bulk qi_bulk;
 qb_code qi_bulk_begin(qi_index *ix, qi_bulk **out, qb_err *err);
 qb_code qi_bulk_put(qi_bulk *b, const char *id, const char *json, size_t len,

@@ -1,0 +1,1026 @@
+/* index.c: one shard's writer: puts, deletes and bulk batches (SQLite first, then the
+** in-memory buffer), the _id map, refresh (buffer -> segment, deletes -> live bitmaps, merges,
+** publish a snapshot), and open/rebuild. Invariant: every write happens under ix->lock; the
+** published snapshot pointer changes only under ix->snap_lock, so taking a snapshot never
+** waits for a write. A live document's _id maps to exactly one (segment, doc). */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct wseg {
+  qi__seg *core;
+  uint64_t *bits;  /* writer's live bitmap (NULL: all live) */
+  uint32_t ndel;
+  uint8_t dirty;   /* bits changed since the last publish */
+  qi__live *pub;   /* last published bitmap, NULL when none */
+} wseg;
+
+typedef struct ident {
+  char *id;        /* NULL: empty slot */
+  uint32_t len;
+  uint32_t seg_no, doc;
+  uint64_t hash;
+  uint64_t version;
+} ident;
+
+struct qi_index {
+  atomic_uint refs;
+  char *dir;
+  qi_options opt;
+  pthread_mutex_t lock;      /* writer state below */
+  pthread_mutex_t snap_lock; /* cur */
+  qi__store st;
+  qi__mapping map;
+  char *settings;            /* JSON text, qb_malloc'd */
+  size_t settings_len;
+  int failed;
+  int remove_on_free;
+  uint64_t next_seq;
+  uint32_t next_seg_no;
+  uint64_t id_counter, id_seed;
+  wseg *segs;
+  size_t nseg, segcap;
+  qi__builder *buf;
+  uint64_t *bdel;            /* deletes of buffered docs */
+  size_t bdelcap;            /* words */
+  ident *ids;
+  size_t idcap, nids;        /* power-of-two table, live entries */
+  qi_snapshot *cur;
+  uint64_t merges, refreshes;
+};
+
+struct qi_bulk {
+  qi_index *ix;
+};
+
+/* ---- _id map (linear probing, backward-shift deletion) ---------------------------------------- */
+
+static uint64_t hash_id(const char *s, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+  return h ^ (h >> 31);
+}
+
+static ident *id_find(qi_index *ix, const char *id, size_t len) {
+  uint64_t h;
+  size_t k;
+  if (!ix->idcap) return NULL;
+  h = hash_id(id, len);
+  for (k = h & (ix->idcap - 1); ix->ids[k].id; k = (k + 1) & (ix->idcap - 1))
+    if (ix->ids[k].hash == h && ix->ids[k].len == len && !memcmp(ix->ids[k].id, id, len))
+      return &ix->ids[k];
+  return NULL;
+}
+
+static qb_code id_grow(qi_index *ix) {
+  size_t ncap = ix->idcap ? ix->idcap * 2 : 1024, i, k;
+  ident *t = qb_calloc(ncap, sizeof *t);
+  if (!t) return QB_NOMEM;
+  for (i = 0; i < ix->idcap; i++) {
+    if (!ix->ids[i].id) continue;
+    for (k = ix->ids[i].hash & (ncap - 1); t[k].id; k = (k + 1) & (ncap - 1)) {
+    }
+    t[k] = ix->ids[i];
+  }
+  qb_free(ix->ids, ix->idcap * sizeof *ix->ids);
+  ix->ids = t;
+  ix->idcap = ncap;
+  return QB_OK;
+}
+
+/* Insert ID (not present); returns the entry or NULL when out of memory. */
+static ident *id_insert(qi_index *ix, const char *id, size_t len) {
+  uint64_t h = hash_id(id, len);
+  size_t k;
+  char *copy;
+  if ((ix->nids + 1) * 4 > ix->idcap * 3 && id_grow(ix)) return NULL;
+  if (!(copy = qb_malloc(len + 1))) return NULL;
+  memcpy(copy, id, len);
+  copy[len] = 0;
+  for (k = h & (ix->idcap - 1); ix->ids[k].id; k = (k + 1) & (ix->idcap - 1)) {
+  }
+  ix->ids[k] = (ident){copy, (uint32_t)len, 0, 0, h, 0};
+  ix->nids++;
+  return &ix->ids[k];
+}
+
+static void id_remove(qi_index *ix, ident *e) {
+  size_t mask = ix->idcap - 1, i = (size_t)(e - ix->ids), j = i, k;
+  qb_free(e->id, e->len + 1);
+  e->id = NULL;
+  ix->nids--;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (!ix->ids[j].id) break;
+    k = ix->ids[j].hash & mask;
+    /* move j back to i unless its home k lies cyclically in (i, j] */
+    if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j)) continue;
+    ix->ids[i] = ix->ids[j];
+    ix->ids[j].id = NULL;
+    i = j;
+  }
+}
+
+/* ---- deletes -------------------------------------------------------------------------------- */
+
+static wseg *wseg_by_no(qi_index *ix, uint32_t seg_no) {
+  size_t i;
+  for (i = 0; i < ix->nseg; i++)
+    if (ix->segs[i].core->seg_no == seg_no) return &ix->segs[i];
+  return NULL;
+}
+
+static qb_code mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
+  wseg *w;
+  if (ix->buf && seg_no == ix->next_seg_no) {
+    size_t need = (size_t)doc / 64 + 1;
+    if (qi__grow((void **)&ix->bdel, &ix->bdelcap, need, sizeof *ix->bdel)) return QB_NOMEM;
+    ix->bdel[doc / 64] |= 1ull << (doc % 64);
+    return QB_OK;
+  }
+  if (!(w = wseg_by_no(ix, seg_no))) return QB_INTERNAL;
+  if (!w->bits) {
+    size_t nw = ((size_t)w->core->max_doc + 63) / 64, i;
+    if (!(w->bits = qb_malloc(nw * sizeof *w->bits))) return QB_NOMEM;
+    for (i = 0; i < nw; i++) w->bits[i] = ~0ull;
+    if (w->core->max_doc % 64) w->bits[nw - 1] = (1ull << (w->core->max_doc % 64)) - 1;
+  }
+  if ((w->bits[doc / 64] >> (doc % 64)) & 1) {
+    w->bits[doc / 64] &= ~(1ull << (doc % 64));
+    w->ndel++;
+    w->dirty = 1;
+  }
+  return QB_OK;
+}
+
+static void wseg_fini(wseg *w) {
+  if (w->bits) qb_free(w->bits, (((size_t)w->core->max_doc + 63) / 64) * sizeof *w->bits);
+  qi__live_release(w->pub);
+  qi__seg_release(w->core);
+}
+
+/* ---- buffer -> segment, merges, publish ----------------------------------------------------- */
+
+static qb_code flush_buffer(qi_index *ix, qb_err *err) {
+  qi__seg *s;
+  qi__builder *nb;
+  qb_code rc;
+  uint32_t n;
+  if (!ix->buf || !(n = qi__builder_docs(ix->buf))) return QB_OK;
+  if (!(nb = qi__builder_new(ix->next_seg_no + 1)))
+    return qb_fail(err, QB_NOMEM, "refresh: out of memory");
+  if (qi__grow((void **)&ix->segs, &ix->segcap, ix->nseg + 1, sizeof *ix->segs)) {
+    qi__builder_free(nb);
+    return qb_fail(err, QB_NOMEM, "refresh: out of memory");
+  }
+  if ((rc = qi__builder_freeze(ix->buf, (uint32_t)ix->map.nfields, &s, err))) {
+    qi__builder_free(nb);
+    return rc;
+  }
+  ix->segs[ix->nseg] = (wseg){s, NULL, 0, 1, NULL};
+  ix->nseg++;
+  qi__builder_free(ix->buf);
+  ix->buf = nb;
+  ix->next_seg_no++;
+  if (ix->bdel) {
+    uint32_t d;
+    for (d = 0; d < n; d++)
+      if (d / 64 < ix->bdelcap && (ix->bdel[d / 64] >> (d % 64)) & 1 &&
+          mark_deleted(ix, s->seg_no, d))
+        ix->failed = 1; /* out of memory: a deleted doc would come back; stop writes */
+    memset(ix->bdel, 0, ix->bdelcap * sizeof *ix->bdel);
+  }
+  return QB_OK;
+}
+
+/* Merge segments [A, B) of the writer's list into one. */
+static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
+  size_t n = b - a, i;
+  qi__seg **cores = NULL, *out = NULL;
+  const uint64_t **live = NULL;
+  uint32_t **maps = NULL, seg_no;
+  qb_code rc = QB_NOMEM;
+  if (n < 1) return QB_OK;
+  if (!(cores = qb_calloc(n, sizeof *cores)) || !(live = qb_calloc(n, sizeof *live)) ||
+      !(maps = qb_calloc(n, sizeof *maps)))
+    goto done;
+  for (i = 0; i < n; i++) {
+    cores[i] = ix->segs[a + i].core;
+    live[i] = ix->segs[a + i].bits;
+    if (!(maps[i] = qb_malloc(((size_t)cores[i]->max_doc + 1) * sizeof **maps))) goto done;
+  }
+  /* the buffer keeps next_seg_no; merged segments take numbers from a separate high range */
+  seg_no = 0x80000000u | (uint32_t)(ix->merges + 1);
+  if ((rc = qi__merge(cores, live, n, (uint32_t)ix->map.nfields, seg_no, &out, maps, err)))
+    goto done;
+  /* repoint the _id map at the merged segment */
+  for (i = 0; i < n; i++) {
+    uint32_t d;
+    for (d = 0; d < cores[i]->max_doc; d++) {
+      const char *id;
+      size_t len;
+      ident *e;
+      if (maps[i][d] == UINT32_MAX) continue;
+      id = cores[i]->ids + cores[i]->id_off[d];
+      len = cores[i]->id_off[d + 1] - cores[i]->id_off[d] - 1;
+      if ((e = id_find(ix, id, len)) && e->seg_no == cores[i]->seg_no && e->doc == d) {
+        e->seg_no = seg_no;
+        e->doc = maps[i][d];
+      }
+    }
+  }
+  for (i = a; i < b; i++) wseg_fini(&ix->segs[i]);
+  if (out) {
+    ix->segs[a] = (wseg){out, NULL, 0, 1, NULL};
+    memmove(ix->segs + a + 1, ix->segs + b, (ix->nseg - b) * sizeof *ix->segs);
+    ix->nseg -= n - 1;
+  } else {
+    memmove(ix->segs + a, ix->segs + b, (ix->nseg - b) * sizeof *ix->segs);
+    ix->nseg -= n;
+  }
+  ix->merges++;
+  rc = QB_OK;
+done:
+  if (maps)
+    for (i = 0; i < n; i++)
+      if (maps[i]) qb_free(maps[i], ((size_t)cores[i]->max_doc + 1) * sizeof **maps);
+  qb_free(maps, n * sizeof *maps);
+  qb_free(live, n * sizeof *live);
+  qb_free(cores, n * sizeof *cores);
+  if (rc == QB_NOMEM && err && err->code != QB_NOMEM) qb_fail(err, QB_NOMEM, "merge: out of memory");
+  return rc;
+}
+
+static uint64_t live_docs_of(const wseg *w) { return w->core->max_doc - w->ndel; }
+
+/* Merge the adjacent window of up to WIDTH segments with the fewest live documents. */
+static qb_code merge_smallest(qi_index *ix, size_t width, qb_err *err) {
+  size_t best = 0, i, k;
+  uint64_t best_sum = UINT64_MAX;
+  if (width > ix->nseg) width = ix->nseg;
+  for (i = 0; i + width <= ix->nseg; i++) {
+    uint64_t sum = 0;
+    for (k = i; k < i + width; k++) sum += live_docs_of(&ix->segs[k]);
+    if (sum < best_sum) {
+      best_sum = sum;
+      best = i;
+    }
+  }
+  return merge_range(ix, best, best + width, err);
+}
+
+static qb_code maybe_merge(qi_index *ix, qb_err *err) {
+  size_t maxs = ix->opt.max_segments ? ix->opt.max_segments : 12;
+  size_t mf = ix->opt.merge_factor ? ix->opt.merge_factor : 8;
+  qb_code rc;
+  size_t i;
+  if (ix->opt.no_auto_merge) return QB_OK;
+  /* segments with nothing live go at once */
+  for (i = 0; i < ix->nseg; i++)
+    if (!live_docs_of(&ix->segs[i])) {
+      wseg_fini(&ix->segs[i]);
+      memmove(ix->segs + i, ix->segs + i + 1, (ix->nseg - i - 1) * sizeof *ix->segs);
+      ix->nseg--;
+      i--;
+    }
+  if (mf < 2) mf = 2;
+  while (ix->nseg > maxs)
+    if ((rc = merge_smallest(ix, mf, err))) return rc;
+  return QB_OK;
+}
+
+static void snapshot_free(qi_snapshot *s) {
+  size_t i;
+  for (i = 0; i < s->nseg; i++) {
+    qi__seg_release(s->segs[i].core);
+    qi__live_release(s->segs[i].live);
+  }
+  qb_free(s->segs, s->nseg * sizeof *s->segs);
+  qb_free(s->base, (s->nseg + 1) * sizeof *s->base);
+  qb_free(s->fields, s->nfields * sizeof *s->fields);
+  qb_free(s->stats, s->nfields * sizeof *s->stats);
+  qb_free(s, sizeof *s);
+}
+
+void qi_snapshot_release(qi_snapshot *s) {
+  if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+  snapshot_free(s);
+}
+
+static qb_code publish(qi_index *ix, qb_err *err) {
+  qi_snapshot *s = qb_calloc(1, sizeof *s), *old;
+  size_t i, f, n = ix->nseg, nf = ix->map.nfields;
+  if (!s) return qb_fail(err, QB_NOMEM, "refresh: out of memory");
+  atomic_init(&s->refs, 1);
+  s->ix = ix;
+  s->nseg = n;
+  s->nfields = nf;
+  if (!(s->segs = qb_calloc(n ? n : 1, sizeof *s->segs)) ||
+      !(s->base = qb_calloc(n + 1, sizeof *s->base)) ||
+      !(s->fields = qb_calloc(nf ? nf : 1, sizeof *s->fields)) ||
+      !(s->stats = qb_calloc(nf ? nf : 1, sizeof *s->stats))) {
+    qb_free(s->segs, (n ? n : 1) * sizeof *s->segs);
+    qb_free(s->base, (n + 1) * sizeof *s->base);
+    qb_free(s->fields, (nf ? nf : 1) * sizeof *s->fields);
+    qb_free(s, sizeof *s);
+    return qb_fail(err, QB_NOMEM, "refresh: out of memory");
+  }
+  /* allocate every new bitmap first, so failure leaves the writer as it was */
+  for (i = 0; i < n; i++) {
+    wseg *w = &ix->segs[i];
+    if (w->bits && (w->dirty || !w->pub)) {
+      qi__live *l = qi__live_new(w->core->max_doc, w->bits);
+      if (!l) {
+        s->nseg = i;
+        snapshot_free(s);
+        return qb_fail(err, QB_NOMEM, "refresh: out of memory");
+      }
+      l->ndel = w->ndel;
+      qi__live_release(w->pub);
+      w->pub = l;
+    }
+    w->dirty = 0;
+    s->segs[i].core = qi__seg_retain(w->core);
+    s->segs[i].live = w->pub;
+    if (w->pub) atomic_fetch_add_explicit(&w->pub->refs, 1, memory_order_relaxed);
+    s->segs[i].snap = s;
+    s->base[i] = s->max_doc;
+    s->max_doc += w->core->max_doc;
+    s->live_docs += w->core->max_doc - w->ndel;
+    for (f = 0; f < nf && f < w->core->nfields; f++) {
+      const qi__fseg *fs = &w->core->f[f];
+      s->stats[f].doc_count += fs->doc_count;
+      s->stats[f].sum_total_term_freq += fs->sum_ttf;
+      s->stats[f].sum_doc_freq += fs->sum_df;
+    }
+  }
+  s->base[n] = s->max_doc;
+  if (nf) memcpy(s->fields, ix->map.fields, nf * sizeof *s->fields);
+  pthread_mutex_lock(&ix->snap_lock);
+  old = ix->cur;
+  ix->cur = s;
+  pthread_mutex_unlock(&ix->snap_lock);
+  qi_snapshot_release(old);
+  ix->refreshes++;
+  return QB_OK;
+}
+
+static qb_code refresh_locked(qi_index *ix, qb_err *err) {
+  qb_code rc;
+  if ((rc = flush_buffer(ix, err)) || (rc = maybe_merge(ix, err))) return rc;
+  return publish(ix, err);
+}
+
+qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
+  qb_code rc;
+  pthread_mutex_lock(&ix->lock);
+  rc = refresh_locked(ix, err);
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
+  qb_code rc;
+  if (!max_segments) max_segments = 1;
+  pthread_mutex_lock(&ix->lock);
+  rc = flush_buffer(ix, err);
+  while (!rc && ix->nseg > max_segments) rc = merge_smallest(ix, ix->nseg - max_segments + 1, err);
+  if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
+    rc = merge_range(ix, 0, 1, err);
+  if (!rc) rc = publish(ix, err);
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+qi_snapshot *qi_index_snapshot(qi_index *ix) {
+  qi_snapshot *s;
+  pthread_mutex_lock(&ix->snap_lock);
+  s = qi_snapshot_retain(ix->cur);
+  pthread_mutex_unlock(&ix->snap_lock);
+  return s;
+}
+
+qb_code qi_snapshot_source(const qi_snapshot *s, const qi_segment *seg, uint32_t doc, qb_buf *out,
+                           qb_err *err) {
+  const char *id = qi_segment_doc_id(seg, doc, NULL);
+  if (!id) return qb_fail(err, QB_INVAL, "document %u out of range", doc);
+  return qi__store_get(&s->ix->st, id, out, NULL, NULL, err);
+}
+
+/* ---- writes --------------------------------------------------------------------------------- */
+
+static qb_code check_id(const char *id, qb_err *err) {
+  size_t n = strlen(id);
+  if (!n) return qb_fail(err, QB_INVAL, "if _id is specified it must not be empty");
+  if (n > QI_ID_MAX)
+    return qb_fail(err, QB_INVAL, "id [%.32s...] is too long, must be no longer than 512 bytes but was: %zu", id, n);
+  return QB_OK;
+}
+
+static void gen_id(qi_index *ix, char out[21]) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  uint8_t raw[15];
+  uint64_t t = (uint64_t)qb_wall_ms(), c = ++ix->id_counter, r = ix->id_seed ^ (c * 0x9e3779b97f4a7c15ull);
+  int i;
+  r ^= r >> 29;
+  r *= 0xbf58476d1ce4e5b9ull;
+  r ^= r >> 32;
+  for (i = 0; i < 6; i++) raw[i] = (uint8_t)(t >> (40 - 8 * i));
+  for (i = 0; i < 3; i++) raw[6 + i] = (uint8_t)(c >> (16 - 8 * i));
+  for (i = 0; i < 6; i++) raw[9 + i] = (uint8_t)(r >> (8 * i));
+  for (i = 0; i < 5; i++) {
+    uint32_t v = (uint32_t)raw[3 * i] << 16 | (uint32_t)raw[3 * i + 1] << 8 | raw[3 * i + 2];
+    out[4 * i] = b64[v >> 18];
+    out[4 * i + 1] = b64[(v >> 12) & 63];
+    out[4 * i + 2] = b64[(v >> 6) & 63];
+    out[4 * i + 3] = b64[v & 63];
+  }
+  out[20] = 0;
+}
+
+/* After a failed statement inside a transaction: SQLite may have rolled it all back. */
+static void check_txn(qi_index *ix) {
+  if (ix->st.in_txn && sqlite3_get_autocommit(ix->st.db)) {
+    ix->failed = 1;
+    qb_log(QB_ERROR, "index %s: transaction rolled back by the store; reopen the index", ix->dir);
+  }
+}
+
+/* One put inside an open transaction, applied to memory once its statements succeeded. */
+static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t len,
+                        qi_write_result *res, qb_err *err) {
+  char gid[21];
+  json_t *doc;
+  json_error_t jerr;
+  qi__parsed p;
+  ident *e;
+  uint64_t version, seq;
+  size_t nnew;
+  qb_code rc;
+  if (ix->failed) return qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
+  if (!id) {
+    gen_id(ix, gid);
+    id = gid;
+  } else if ((rc = check_id(id, err))) {
+    return rc;
+  }
+  if (!json) return qb_fail(err, QB_INVAL, "failed to parse: document is empty");
+  if (!(doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr)))
+    return qb_fail(err, QB_INVAL, "failed to parse: %s at line %d column %d", jerr.text,
+                   jerr.line, jerr.column);
+  qi__parsed_init(&p);
+  if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
+  e = id_find(ix, id, strlen(id));
+  version = e ? e->version + 1 : 1;
+  seq = ix->next_seq;
+  if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
+    check_txn(ix);
+    goto done;
+  }
+  nnew = p.nnew;
+  if (nnew) {
+    qb_buf mj;
+    if ((rc = qi__mapping_commit(&ix->map, &p, err))) goto fail_undo;
+    qb_buf_init(&mj);
+    rc = qi__mapping_to_json(&ix->map, &mj, err);
+    if (!rc) rc = qi__store_meta_put(&ix->st, "mappings", mj.data, err);
+    qb_buf_fini(&mj);
+    if (rc) {
+      /* give the fields back: they are the last NNEW of the mapping */
+      size_t i;
+      for (i = 0; i < nnew; i++) {
+        qi__field *f = ix->map.fields[--ix->map.nfields];
+        qb_free(f->name, f->name_len + 1);
+        qb_free(f, sizeof *f);
+      }
+      goto fail_undo;
+    }
+  }
+  /* durable-to-be: now apply to memory */
+  if (e && (rc = mark_deleted(ix, e->seg_no, e->doc))) goto mem_fail;
+  if (!e && !(e = id_insert(ix, id, strlen(id)))) {
+    rc = QB_NOMEM;
+    goto mem_fail;
+  }
+  if ((rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, version, err))) goto mem_fail;
+  e->seg_no = ix->next_seg_no;
+  e->doc = qi__builder_docs(ix->buf) - 1;
+  e->version = version;
+  ix->next_seq++;
+  if (res) {
+    snprintf(res->id, sizeof res->id, "%s", id);
+    res->version = version;
+    res->seq_no = seq;
+    res->created = version == 1;
+  }
+  if (qi__builder_docs(ix->buf) >=
+      (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
+    flush_buffer(ix, NULL); /* on failure the buffer just keeps growing */
+  rc = QB_OK;
+  goto done;
+fail_undo:
+  /* the statement ran: undo it by deleting what we wrote; a failure here fails the index */
+  if (qi__store_delete(&ix->st, id, NULL)) ix->failed = 1;
+  goto done;
+mem_fail:
+  ix->failed = 1;
+  if (rc == QB_NOMEM) qb_fail(err, QB_NOMEM, "index %s: out of memory while indexing; reopen it", ix->dir);
+done:
+  qi__parsed_fini(&p);
+  json_decref(doc);
+  return rc;
+}
+
+static qb_code delete_item(qi_index *ix, const char *id, qi_write_result *res, qb_err *err) {
+  ident *e;
+  qb_code rc;
+  if (res) memset(res, 0, sizeof *res);
+  if (ix->failed) return qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
+  if (!id) return qb_fail(err, QB_INVAL, "delete needs an _id");
+  if ((rc = check_id(id, err))) return rc;
+  if (res) snprintf(res->id, sizeof res->id, "%s", id);
+  if (!(e = id_find(ix, id, strlen(id)))) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
+  if ((rc = qi__store_delete(&ix->st, id, err))) {
+    check_txn(ix);
+    return rc;
+  }
+  if ((rc = mark_deleted(ix, e->seg_no, e->doc))) {
+    ix->failed = 1;
+    return qb_fail(err, rc, "index %s: out of memory while deleting; reopen it", ix->dir);
+  }
+  if (res) {
+    res->version = e->version + 1;
+    res->seq_no = ix->next_seq;
+    res->created = 1;
+  }
+  ix->next_seq++;
+  id_remove(ix, e);
+  return QB_OK;
+}
+
+static qb_code commit_locked(qi_index *ix, qb_err *err) {
+  char v[32];
+  qb_code rc;
+  snprintf(v, sizeof v, "%llu", (unsigned long long)ix->next_seq);
+  if (!ix->st.in_txn) {
+    ix->failed = 1;
+    return qb_fail(err, QB_IO, "index %s: transaction lost; reopen the index", ix->dir);
+  }
+  if ((rc = qi__store_meta_put(&ix->st, "next_seq", v, err)) ||
+      (rc = qi__store_commit(&ix->st, err))) {
+    qi__store_rollback(&ix->st);
+    ix->failed = 1;
+    return rc;
+  }
+  return QB_OK;
+}
+
+qb_code qi_index_put(qi_index *ix, const char *id, const char *json, size_t len,
+                     qi_write_result *res, qb_err *err) {
+  qb_code rc;
+  pthread_mutex_lock(&ix->lock);
+  if (ix->failed) {
+    rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
+  } else if (!(rc = qi__store_begin(&ix->st, err))) {
+    rc = put_item(ix, id, json, len, res, err);
+    if (rc) {
+      qi__store_rollback(&ix->st);
+    } else {
+      rc = commit_locked(ix, err);
+    }
+  }
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+qb_code qi_index_delete(qi_index *ix, const char *id, qi_write_result *res, qb_err *err) {
+  qb_code rc;
+  pthread_mutex_lock(&ix->lock);
+  if (ix->failed) {
+    rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
+  } else if (!(rc = qi__store_begin(&ix->st, err))) {
+    rc = delete_item(ix, id, res, err);
+    if (rc) {
+      qi__store_rollback(&ix->st);
+    } else {
+      rc = commit_locked(ix, err);
+    }
+  }
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+qb_code qi_bulk_begin(qi_index *ix, qi_bulk **out, qb_err *err) {
+  qi_bulk *b;
+  qb_code rc;
+  *out = NULL;
+  if (!(b = qb_malloc(sizeof *b))) return qb_fail(err, QB_NOMEM, "bulk: out of memory");
+  b->ix = ix;
+  pthread_mutex_lock(&ix->lock);
+  if (ix->failed) rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
+  else rc = qi__store_begin(&ix->st, err);
+  if (rc) {
+    pthread_mutex_unlock(&ix->lock);
+    qb_free(b, sizeof *b);
+    return rc;
+  }
+  *out = b;
+  return QB_OK;
+}
+
+qb_code qi_bulk_put(qi_bulk *b, const char *id, const char *json, size_t len,
+                    qi_write_result *res, qb_err *err) {
+  return put_item(b->ix, id, json, len, res, err);
+}
+
+qb_code qi_bulk_delete(qi_bulk *b, const char *id, qi_write_result *res, qb_err *err) {
+  return delete_item(b->ix, id, res, err);
+}
+
+qb_code qi_bulk_commit(qi_bulk *b, qb_err *err) {
+  qi_index *ix = b->ix;
+  qb_code rc = ix->failed ? qb_fail(err, QB_IO, "index %s failed during the batch; reopen it", ix->dir)
+                          : commit_locked(ix, err);
+  if (rc) qi__store_rollback(&ix->st);
+  pthread_mutex_unlock(&ix->lock);
+  qb_free(b, sizeof *b);
+  return rc;
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+qb_code qi_index_get(qi_index *ix, const char *id, qb_buf *source, uint64_t *version,
+                     uint64_t *seq_no, qb_err *err) {
+  qb_code rc;
+  if (!id || (rc = check_id(id, err))) return id ? rc : qb_fail(err, QB_INVAL, "get needs an _id");
+  return qi__store_get(&ix->st, id, source, version, seq_no, err);
+}
+
+uint64_t qi_index_doc_count(qi_index *ix) {
+  uint64_t n;
+  pthread_mutex_lock(&ix->lock);
+  n = ix->nids;
+  pthread_mutex_unlock(&ix->lock);
+  return n;
+}
+
+qb_code qi_index_mapping_json(qi_index *ix, qb_buf *out, qb_err *err) {
+  qb_code rc;
+  pthread_mutex_lock(&ix->lock);
+  rc = qi__mapping_to_json(&ix->map, out, err);
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len, qb_err *err) {
+  json_t *j;
+  json_error_t jerr;
+  qb_code rc;
+  size_t before;
+  qb_buf mj;
+  if (!(j = json_loadb(mapping_json, len, JSON_REJECT_DUPLICATES, &jerr)))
+    return qb_fail(err, QB_INVAL, "failed to parse mapping: %s", jerr.text);
+  pthread_mutex_lock(&ix->lock);
+  before = ix->map.nfields;
+  rc = qi__mapping_merge_json(&ix->map, j, err);
+  if (!rc && ix->map.nfields != before) {
+    qb_buf_init(&mj);
+    if (!(rc = qi__mapping_to_json(&ix->map, &mj, err)) &&
+        !(rc = qi__store_begin(&ix->st, err))) {
+      if ((rc = qi__store_meta_put(&ix->st, "mappings", mj.data, err)))
+        qi__store_rollback(&ix->st);
+      else
+        rc = qi__store_commit(&ix->st, err);
+    }
+    qb_buf_fini(&mj);
+    if (rc) {
+      while (ix->map.nfields > before) {
+        qi__field *f = ix->map.fields[--ix->map.nfields];
+        qb_free(f->name, f->name_len + 1);
+        qb_free(f, sizeof *f);
+      }
+    } else {
+      rc = publish(ix, err); /* snapshots see the new fields */
+    }
+  }
+  pthread_mutex_unlock(&ix->lock);
+  json_decref(j);
+  return rc;
+}
+
+qb_code qi_index_settings_json(qi_index *ix, qb_buf *out, qb_err *err) {
+  if (qb_buf_append(out, ix->settings, ix->settings_len))
+    return qb_fail(err, QB_NOMEM, "settings: out of memory");
+  return QB_OK;
+}
+
+void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
+  pthread_mutex_lock(&ix->lock);
+  out->live_docs = ix->nids;
+  out->buffered_docs = ix->buf ? qi__builder_docs(ix->buf) : 0;
+  out->merges = ix->merges;
+  out->refreshes = ix->refreshes;
+  pthread_mutex_unlock(&ix->lock);
+  pthread_mutex_lock(&ix->snap_lock);
+  out->segments = (uint32_t)ix->cur->nseg;
+  pthread_mutex_unlock(&ix->snap_lock);
+}
+
+qb_code qi_index_flush(qi_index *ix, qb_err *err) {
+  qb_code rc;
+  pthread_mutex_lock(&ix->lock);
+  rc = qi__store_checkpoint(&ix->st, err);
+  pthread_mutex_unlock(&ix->lock);
+  return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void index_free(qi_index *ix) {
+  size_t i;
+  if (!ix) return;
+  qi_snapshot_release(ix->cur);
+  for (i = 0; i < ix->nseg; i++) wseg_fini(&ix->segs[i]);
+  qb_free(ix->segs, ix->segcap * sizeof *ix->segs);
+  qi__builder_free(ix->buf);
+  qb_free(ix->bdel, ix->bdelcap * sizeof *ix->bdel);
+  for (i = 0; i < ix->idcap; i++)
+    if (ix->ids[i].id) qb_free(ix->ids[i].id, ix->ids[i].len + 1);
+  qb_free(ix->ids, ix->idcap * sizeof *ix->ids);
+  qi__mapping_fini(&ix->map);
+  qi__store_close(&ix->st);
+  if (ix->remove_on_free) qi_index_destroy(ix->dir, NULL);
+  qb_free(ix->settings, ix->settings_len + 1);
+  qb_free(ix->dir, strlen(ix->dir) + 1);
+  pthread_mutex_destroy(&ix->lock);
+  pthread_mutex_destroy(&ix->snap_lock);
+  qb_free(ix, sizeof *ix);
+}
+
+qi_index *qi_index_retain(qi_index *ix) {
+  atomic_fetch_add_explicit(&ix->refs, 1, memory_order_relaxed);
+  return ix;
+}
+
+void qi_index_release(qi_index *ix) {
+  if (!ix || atomic_fetch_sub_explicit(&ix->refs, 1, memory_order_acq_rel) != 1) return;
+  index_free(ix);
+}
+
+void qi_index_close(qi_index *ix) { qi_index_release(ix); }
+
+void qi__index_remove_on_free(qi_index *ix) {
+  pthread_mutex_lock(&ix->lock);
+  ix->remove_on_free = 1;
+  pthread_mutex_unlock(&ix->lock);
+}
+
+static qi_index *index_alloc(const char *dir, const qi_options *opt) {
+  qi_index *ix = qb_calloc(1, sizeof *ix);
+  size_t n = strlen(dir);
+  int fd;
+  if (!ix) return NULL;
+  if (!(ix->dir = qb_malloc(n + 1))) {
+    qb_free(ix, sizeof *ix);
+    return NULL;
+  }
+  memcpy(ix->dir, dir, n + 1);
+  atomic_init(&ix->refs, 1);
+  if (opt) ix->opt = *opt;
+  pthread_mutex_init(&ix->lock, NULL);
+  pthread_mutex_init(&ix->snap_lock, NULL);
+  ix->id_seed = (uint64_t)qb_now_ns() ^ ((uint64_t)getpid() << 32);
+  if ((fd = open("/dev/urandom", O_RDONLY)) >= 0) {
+    if (read(fd, &ix->id_seed, sizeof ix->id_seed) < 0) ix->id_seed ^= 0x5bd1e995;
+    close(fd);
+  }
+  return ix;
+}
+
+static qb_code set_settings(qi_index *ix, const char *s, size_t n, qb_err *err) {
+  if (!(ix->settings = qb_malloc(n + 1))) return qb_fail(err, QB_NOMEM, "settings: out of memory");
+  memcpy(ix->settings, s, n);
+  ix->settings[n] = 0;
+  ix->settings_len = n;
+  return QB_OK;
+}
+
+/* Rebuild the in-memory index from the store, in _seq_no order. */
+static qb_code replay(qi_index *ix, qb_err *err) {
+  sqlite3_stmt *s = NULL;
+  qb_code rc = QB_OK;
+  int r;
+  uint64_t max_seq = 0, skipped = 0;
+  if (sqlite3_prepare_v2(ix->st.db, "SELECT seq,id,version,source FROM docs ORDER BY seq", -1, &s,
+                         NULL) != SQLITE_OK)
+    return qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
+    const char *id = (const char *)sqlite3_column_text(s, 1);
+    uint64_t ver = (uint64_t)sqlite3_column_int64(s, 2);
+    const char *src = (const char *)sqlite3_column_blob(s, 3);
+    size_t len = (size_t)sqlite3_column_bytes(s, 3);
+    json_t *doc;
+    qi__parsed p;
+    ident *e;
+    qb_err ierr;
+    if (!id || !src || check_id(id, NULL)) {
+      skipped++;
+      continue;
+    }
+    if (seq + 1 > max_seq) max_seq = seq + 1;
+    if (!(doc = json_loadb(src, len, 0, NULL))) {
+      skipped++;
+      continue;
+    }
+    qi__parsed_init(&p);
+    if (qi__parse_doc(&ix->map, doc, id, &p, &ierr)) {
+      qb_log(QB_WARN, "index %s: stored document [%s] no longer fits the mapping: %s", ix->dir,
+             id, ierr.msg);
+      skipped++;
+    } else if ((rc = qi__mapping_commit(&ix->map, &p, err)) ||
+               (!(e = id_find(ix, id, strlen(id))) && !(e = id_insert(ix, id, strlen(id)))) ||
+               (rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, ver, err))) {
+      if (!rc) rc = qb_fail(err, QB_NOMEM, "open: out of memory");
+    } else {
+      e->seg_no = ix->next_seg_no;
+      e->doc = qi__builder_docs(ix->buf) - 1;
+      e->version = ver;
+      if (qi__builder_docs(ix->buf) >=
+              (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
+        rc = flush_buffer(ix, err);
+    }
+    qi__parsed_fini(&p);
+    json_decref(doc);
+    if (rc) break;
+  }
+  if (!rc && r != SQLITE_DONE)
+    rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
+  sqlite3_finalize(s);
+  if (max_seq > ix->next_seq) ix->next_seq = max_seq;
+  if (skipped) qb_log(QB_WARN, "index %s: %llu stored documents skipped", ix->dir, (unsigned long long)skipped);
+  return rc;
+}
+
+static qb_code open_common(qi_index *ix, qb_err *err) {
+  qb_buf b;
+  qb_code rc;
+  json_t *j;
+  qb_buf_init(&b);
+  if (!(ix->buf = qi__builder_new(ix->next_seg_no)))
+    return qb_fail(err, QB_NOMEM, "open: out of memory");
+  rc = qi__store_meta_get(&ix->st, "next_seq", &b, err);
+  if (!rc) ix->next_seq = strtoull(b.data, NULL, 10);
+  else if (rc != QB_NOTFOUND) goto done;
+  qb_buf_reset(&b);
+  rc = qi__store_meta_get(&ix->st, "settings", &b, err);
+  if (rc == QB_NOTFOUND) rc = set_settings(ix, "{}", 2, err);
+  else if (!rc) rc = set_settings(ix, b.data, b.len, err);
+  if (rc) goto done;
+  qb_buf_reset(&b);
+  rc = qi__store_meta_get(&ix->st, "mappings", &b, err);
+  if (rc == QB_NOTFOUND) {
+    rc = QB_OK;
+  } else if (!rc) {
+    if (!(j = json_loadb(b.data, b.len, 0, NULL))) {
+      rc = qb_fail(err, QB_CORRUPT, "index %s: stored mapping is not JSON", ix->dir);
+      goto done;
+    }
+    rc = qi__mapping_merge_json(&ix->map, j, err);
+    json_decref(j);
+    if (rc) {
+      qb_wrap(err, "index %s: stored mapping: ", ix->dir);
+      rc = QB_CORRUPT;
+      if (err) err->code = QB_CORRUPT;
+      goto done;
+    }
+  }
+  if ((rc = replay(ix, err))) goto done;
+  rc = refresh_locked(ix, err);
+done:
+  qb_buf_fini(&b);
+  return rc;
+}
+
+qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb_err *err) {
+  qi_index *ix;
+  qb_code rc;
+  struct stat stt;
+  char path[4096];
+  *out = NULL;
+  snprintf(path, sizeof path, "%s/docs.db", dir);
+  if (stat(path, &stt)) return qb_fail(err, QB_NOTFOUND, "no such index [%s]", dir);
+  if (!(ix = index_alloc(dir, opt))) return qb_fail(err, QB_NOMEM, "open: out of memory");
+  if ((rc = qi__store_open(&ix->st, dir, 0, ix->opt.sync_normal, err)) ||
+      (rc = open_common(ix, err))) {
+    index_free(ix);
+    return rc;
+  }
+  *out = ix;
+  return QB_OK;
+}
+
+qb_code qi_index_create(const char *dir, const char *body_json, const qi_options *opt,
+                        qi_index **out, qb_err *err) {
+  qi_index *ix = NULL;
+  json_t *body = NULL, *settings, *mappings;
+  json_error_t jerr;
+  qi__mapping probe = {0};
+  struct stat stt;
+  char path[4096], *sj = NULL, *mj = NULL;
+  qb_code rc;
+  qb_buf mb;
+  *out = NULL;
+  if (body_json && *body_json) {
+    const char *k;
+    json_t *v;
+    if (!(body = json_loads(body_json, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(body)) {
+      json_decref(body);
+      return qb_fail(err, QB_INVAL, "failed to parse index body: %s",
+                     body ? "not a JSON object" : jerr.text);
+    }
+    json_object_foreach(body, k, v) {
+      if (strcmp(k, "settings") && strcmp(k, "mappings") && strcmp(k, "aliases")) {
+        json_decref(body);
+        return qb_fail(err, QB_INVAL, "unknown key [%s] for create index", k);
+      }
+    }
+  }
+  settings = body ? json_object_get(body, "settings") : NULL;
+  mappings = body ? json_object_get(body, "mappings") : NULL;
+  if (settings && !json_is_object(settings)) {
+    json_decref(body);
+    return qb_fail(err, QB_INVAL, "settings must be a JSON object");
+  }
+  /* validate the mapping before touching the disk */
+  if ((rc = qi__mapping_merge_json(&probe, mappings, err))) {
+    qi__mapping_fini(&probe);
+    json_decref(body);
+    return rc;
+  }
+  qi__mapping_fini(&probe);
+  if (mkdir(dir, 0755) && errno != EEXIST) {
+    json_decref(body);
+    return qb_fail(err, QB_IO, "cannot create index directory %s: %s", dir, strerror(errno));
+  }
+  snprintf(path, sizeof path, "%s/docs.db", dir);
+  if (!stat(path, &stt)) {
+    json_decref(body);
+    return qb_fail(err, QB_CONFLICT, "index [%s] already exists", dir);
+  }
+  if (!(ix = index_alloc(dir, opt))) {
+    json_decref(body);
+    return qb_fail(err, QB_NOMEM, "create: out of memory");
+  }
+  sj = settings ? json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}");
+  qb_buf_init(&mb);
+  if ((rc = qi__mapping_merge_json(&ix->map, mappings, err)) ||
+      (rc = qi__mapping_to_json(&ix->map, &mb, err)))
+    goto fail;
+  if (!sj) {
+    rc = qb_fail(err, QB_NOMEM, "create: out of memory");
+    goto fail;
+  }
+  if ((rc = qi__store_open(&ix->st, dir, 1, ix->opt.sync_normal, err)) ||
+      (rc = qi__store_begin(&ix->st, err)) ||
+      (rc = qi__store_meta_put(&ix->st, "settings", sj, err)) ||
+      (rc = qi__store_meta_put(&ix->st, "mappings", mb.data, err)) ||
+      (rc = qi__store_commit(&ix->st, err)))
+    goto fail;
+  qi__mapping_fini(&ix->map);
+  if ((rc = open_common(ix, err))) goto fail;
+  free(sj);
+  free(mj);
+  qb_buf_fini(&mb);
+  json_decref(body);
+  *out = ix;
+  return QB_OK;
+fail:
+  free(sj);
+  qb_buf_fini(&mb);
+  json_decref(body);
+  index_free(ix);
+  return rc;
+}
+
+qb_code qi_index_destroy(const char *dir, qb_err *err) {
+  static const char *const files[] = {"docs.db", "docs.db-wal", "docs.db-shm", "docs.db-journal"};
+  char path[4096];
+  size_t i;
+  for (i = 0; i < QB_COUNTOF(files); i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    if (unlink(path) && errno != ENOENT)
+      return qb_fail(err, QB_IO, "cannot remove %s: %s", path, strerror(errno));
+  }
+  if (rmdir(dir) && errno != ENOENT)
+    return qb_fail(err, QB_IO, "cannot remove %s: %s", dir, strerror(errno));
+  return QB_OK;
+}

@@ -1,0 +1,248 @@
+/* internal.h: what the files of src/index share (qi__ names). Not for other layers.
+** Invariant: a qi__seg is immutable once built (freeze or merge) and lives in its own arena;
+** only its refcount changes. Field structs are immutable once added to a mapping. */
+#ifndef QI_INTERNAL_H
+#define QI_INTERNAL_H
+
+#include "index.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+/* ---- varints ---------------------------------------------------------------------------- */
+
+static inline size_t qi__put_varint(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+/* Decodes from trusted (self-built) memory only. */
+static inline const uint8_t *qi__get_varint(const uint8_t *p, uint64_t *out) {
+  uint64_t v = 0;
+  unsigned shift = 0;
+  while (*p & 0x80) {
+    v |= (uint64_t)(*p++ & 0x7f) << shift;
+    shift += 7;
+  }
+  *out = v | ((uint64_t)*p++ << shift);
+  return p;
+}
+
+/* memcpy that accepts (NULL, 0). */
+static inline void qi__cpy(void *d, const void *s, size_t n) {
+  if (n) memcpy(d, s, n);
+}
+
+/* ---- growable arrays through qb_realloc ------------------------------------------------- */
+
+/* Ensure *PTR (of *CAP elements of ELEM bytes) holds at least NEED elements; new room zeroed. */
+qb_code qi__grow(void **ptr, size_t *cap, size_t need, size_t elem);
+
+/* ---- mapping ---------------------------------------------------------------------------- */
+
+typedef struct qi__field {
+  char *name;            /* full dotted path, qb_malloc'd */
+  size_t name_len;
+  uint32_t id;
+  qi_type type;
+  qi_analyzer analyzer;
+  qi_dv_kind dv;
+  uint8_t indexed, has_norms;
+  int32_t parent;        /* multi-field ("title.keyword"): the id of "title"; else -1 */
+  uint32_t ignore_above; /* keyword: longer values (in chars) are skipped; 0 = no limit */
+} qi__field;
+
+typedef struct qi__mapping {
+  qi__field **fields; /* by id */
+  size_t nfields, cap;
+} qi__mapping;
+
+void qi__mapping_fini(qi__mapping *m);
+qi__field *qi__mapping_find(const qi__mapping *m, const char *name, size_t len);
+/* Parse {"properties":{...}} into M (adds fields). All-or-nothing. */
+qb_code qi__mapping_merge_json(qi__mapping *m, json_t *mappings, qb_err *err);
+qb_code qi__mapping_to_json(const qi__mapping *m, qb_buf *out, qb_err *err);
+
+/* One value of a parsed document. */
+typedef struct qi__value {
+  uint32_t field;
+  uint8_t is_float;   /* numeric: 1 = f (double), 0 = i */
+  const char *s;      /* text/keyword value (borrowed from the JSON or the scratch) */
+  size_t len;
+  int64_t i;
+  double f;
+} qi__value;
+
+/* A document parsed against a mapping: values in field order of appearance, plus the fields
+** the dynamic mapping would add (not yet in the mapping: ids from m->nfields on). */
+typedef struct qi__parsed {
+  qi__value *vals;
+  size_t nvals, cap;
+  qi__field **newf;   /* owned until committed into the mapping */
+  size_t nnew, newcap;
+  qb_arena scratch;   /* strings made from numbers etc. */
+} qi__parsed;
+
+void qi__parsed_init(qi__parsed *p);
+void qi__parsed_fini(qi__parsed *p);
+/* Parse DOC (a JSON object) against M. On error nothing changes in M. ID names the doc in
+** messages. */
+qb_code qi__parse_doc(const qi__mapping *m, json_t *doc, const char *id, qi__parsed *p,
+                      qb_err *err);
+/* Move P's new fields into M (cannot fail after qi__mapping_reserve). */
+qb_code qi__mapping_commit(qi__mapping *m, qi__parsed *p, qb_err *err);
+
+/* "2015-01-01T12:10:30Z" etc. (strict_date_optional_time) -> epoch ms. 0 on success. */
+int qi__parse_date(const char *s, size_t len, int64_t *ms);
+
+/* ---- segments --------------------------------------------------------------------------- */
+
+typedef struct qi__skip {
+  uint32_t first_doc, last_doc;
+  uint32_t offset;    /* byte offset of the block in the term's postings */
+  uint32_t max_freq;
+  uint8_t min_norm;
+} qi__skip;
+
+typedef struct qi__term {
+  uint64_t post_off;  /* into fseg.post */
+  uint64_t ttf;
+  uint32_t df;
+  uint32_t skip;      /* first skip entry in fseg.skips */
+  uint32_t nskips;
+  uint32_t max_freq;
+  uint8_t min_norm;
+} qi__term;
+
+typedef struct qi__fseg {
+  uint8_t present;     /* the field occurs in this segment */
+  qi_dv_kind dv;
+  /* inverted index */
+  uint32_t nterms;
+  uint32_t *term_off;  /* nterms + 1 offsets into term_bytes */
+  char *term_bytes;
+  qi__term *terms;
+  uint8_t *post;
+  size_t post_len;
+  qi__skip *skips;
+  uint8_t *norms;      /* max_doc bytes or NULL */
+  uint64_t doc_count, sum_ttf, sum_df;
+  /* doc values */
+  int64_t *i64;
+  double *f64;
+  uint8_t *dv_present;
+  uint32_t *ord_off;   /* keyword: max_doc + 1 offsets into ords */
+  uint32_t *ords;
+} qi__fseg;
+
+typedef struct qi__seg {
+  atomic_uint refs;
+  uint32_t seg_no;     /* unique within the index, increasing */
+  uint32_t max_doc;
+  uint32_t nfields;    /* fields known when built; ids >= nfields are absent */
+  qi__fseg *f;
+  uint32_t *id_off;    /* max_doc + 1 offsets into ids (each id NUL-terminated) */
+  char *ids;
+  uint64_t *seq;
+  uint64_t *ver;
+  qb_arena arena;      /* everything above */
+} qi__seg;
+
+qi__seg *qi__seg_retain(qi__seg *s);
+void qi__seg_release(qi__seg *s);
+int64_t qi__fseg_find(const qi__fseg *f, const char *term, size_t len);
+uint32_t qi__fseg_seek(const qi__fseg *f, const char *term, size_t len);
+
+/* Immutable, refcounted live-docs bitmap of one segment. */
+typedef struct qi__live {
+  atomic_uint refs;
+  uint32_t ndel;
+  size_t nwords;
+  uint64_t bits[];
+} qi__live;
+
+qi__live *qi__live_new(uint32_t max_doc, const uint64_t *copy_from);
+void qi__live_release(qi__live *l);
+
+/* A segment as a snapshot sees it (this is what qi_segment is). */
+struct qi_segment {
+  qi__seg *core;
+  qi__live *live;      /* NULL: all live */
+  const struct qi_snapshot *snap;
+};
+
+/* ---- segment builder (the in-memory buffer) --------------------------------------------- */
+
+typedef struct qi__builder qi__builder;
+qi__builder *qi__builder_new(uint32_t seg_no);
+void qi__builder_free(qi__builder *b);
+uint32_t qi__builder_docs(const qi__builder *b);
+/* Add a parsed document as local doc number qi__builder_docs(b). On failure (NOMEM) the
+** builder is unusable. */
+qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *p, const char *id,
+                        uint64_t seq, uint64_t ver, qb_err *err);
+/* Build the immutable segment (NULL *OUT if the builder is empty). */
+qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_err *err);
+
+/* Merge segments SEGS (with live-docs bitmaps LIVE[i], NULL = all live) into one new segment
+** numbered SEG_NO with NFIELDS fields. DOCMAP[i] (caller-allocated, segs[i]->max_doc entries)
+** gets the new number of each doc or UINT32_MAX when it was deleted. *OUT is NULL when no
+** document is live. */
+qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
+                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err);
+
+/* ---- snapshot --------------------------------------------------------------------------- */
+
+struct qi_snapshot {
+  atomic_uint refs;
+  qi_index *ix;
+  size_t nseg;
+  qi_segment *segs;
+  uint64_t *base;
+  uint64_t max_doc, live_docs;
+  size_t nfields;
+  qi__field **fields;   /* copy of the pointer array (fields themselves owned by the index) */
+  qi_field_stats *stats;
+};
+
+/* Delete the index's files when its last reference goes (catalog delete). */
+void qi__index_remove_on_free(qi_index *ix);
+
+/* ---- store (SQLite) --------------------------------------------------------------------- */
+
+typedef struct qi__store {
+  sqlite3 *db;           /* writer connection (under the index writer lock) */
+  sqlite3 *rdb;          /* reader connection (under rlock) */
+  pthread_mutex_t rlock;
+  sqlite3_stmt *ins, *del, *sel_id, *meta_put, *rsel;
+  int in_txn;
+} qi__store;
+
+qb_code qi__store_open(qi__store *st, const char *dir, int create, int sync_normal, qb_err *err);
+void qi__store_close(qi__store *st);
+qb_code qi__store_begin(qi__store *st, qb_err *err);
+qb_code qi__store_commit(qi__store *st, qb_err *err);
+void qi__store_rollback(qi__store *st);
+qb_code qi__store_meta_put(qi__store *st, const char *key, const char *val, qb_err *err);
+/* Value of KEY (qb_buf appended) or QB_NOTFOUND. Writer connection. */
+qb_code qi__store_meta_get(qi__store *st, const char *key, qb_buf *out, qb_err *err);
+/* Put/replace doc ID with SEQ (its rowid), VERSION, SOURCE. */
+qb_code qi__store_put(qi__store *st, const char *id, uint64_t seq, uint64_t version,
+                      const char *src, size_t len, qb_err *err);
+qb_code qi__store_delete(qi__store *st, const char *id, qb_err *err);
+/* Reader connection: source, version, seq of ID. */
+qb_code qi__store_get(qi__store *st, const char *id, qb_buf *src, uint64_t *version, uint64_t *seq,
+                      qb_err *err);
+qb_code qi__store_checkpoint(qi__store *st, qb_err *err);
+
+#endif

@@ -1,0 +1,323 @@
+/* merge.c: merge adjacent segments into one, dropping deleted documents. Documents keep their
+** order (segment order, then doc order), so ties in top-k stay where they were; term
+** dictionaries are merged in byte order and postings re-encoded in the block format of
+** builder.c. Keyword ordinals are remapped through a per-segment old->new ordinal table. */
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct enc {
+  uint8_t *post;
+  size_t len, cap;
+  qi__skip *sk;
+  size_t nsk, skcap;
+  qi__term *terms;
+  size_t nterms, tcap;
+  char *tb;
+  size_t tblen, tbcap;
+  uint32_t *toff;
+  size_t toffcap;
+  /* term being written */
+  qi__term cur;
+  uint32_t last, blk_n, blk_first, blk_off, blk_max;
+  uint8_t blk_min;
+} enc;
+
+static void enc_free(enc *e) {
+  qb_free(e->post, e->cap);
+  qb_free(e->sk, e->skcap * sizeof *e->sk);
+  qb_free(e->terms, e->tcap * sizeof *e->terms);
+  qb_free(e->tb, e->tbcap);
+  qb_free(e->toff, e->toffcap * sizeof *e->toff);
+}
+
+static void term_begin(enc *e) {
+  memset(&e->cur, 0, sizeof e->cur);
+  e->cur.post_off = e->len;
+  e->cur.skip = (uint32_t)e->nsk;
+  e->cur.min_norm = 255;
+  e->blk_n = 0;
+}
+
+static qb_code flush_blk(enc *e) {
+  if (qi__grow((void **)&e->sk, &e->skcap, e->nsk + 1, sizeof *e->sk)) return QB_NOMEM;
+  e->sk[e->nsk++] = (qi__skip){e->blk_first, e->last, e->blk_off, e->blk_max,
+                               e->blk_min == 255 ? 1 : e->blk_min};
+  e->blk_n = 0;
+  return QB_OK;
+}
+
+static qb_code term_add(enc *e, uint32_t doc, uint32_t freq, uint8_t norm) {
+  uint32_t delta = doc - (e->cur.df ? e->last : UINT32_MAX);
+  if (qi__grow((void **)&e->post, &e->cap, e->len + 24, 1)) return QB_NOMEM;
+  if (!e->blk_n) {
+    e->blk_first = doc;
+    e->blk_off = (uint32_t)(e->len - e->cur.post_off);
+    e->blk_max = 0;
+    e->blk_min = 255;
+  }
+  e->len += qi__put_varint(e->post + e->len, ((uint64_t)delta << 1) | (freq == 1));
+  if (freq != 1) e->len += qi__put_varint(e->post + e->len, freq);
+  if (freq > e->blk_max) e->blk_max = freq;
+  if (norm && norm < e->blk_min) e->blk_min = norm;
+  if (freq > e->cur.max_freq) e->cur.max_freq = freq;
+  if (norm && norm < e->cur.min_norm) e->cur.min_norm = norm;
+  e->cur.df++;
+  e->cur.ttf += freq;
+  e->last = doc;
+  if (++e->blk_n == QI_BLOCK_SIZE) return flush_blk(e);
+  return QB_OK;
+}
+
+/* Finish the term (dropped when no live posting was written). 1 when kept. */
+static qb_code term_end(enc *e, const char *t, size_t n, int *kept) {
+  *kept = 0;
+  if (!e->cur.df) return QB_OK;
+  if (e->blk_n && flush_blk(e)) return QB_NOMEM;
+  e->cur.nskips = (uint32_t)(e->nsk - e->cur.skip);
+  if (e->cur.min_norm == 255) e->cur.min_norm = 1;
+  if (qi__grow((void **)&e->terms, &e->tcap, e->nterms + 1, sizeof *e->terms) ||
+      qi__grow((void **)&e->toff, &e->toffcap, e->nterms + 2, sizeof *e->toff) ||
+      qi__grow((void **)&e->tb, &e->tbcap, e->tblen + n + 1, 1))
+    return QB_NOMEM;
+  e->toff[e->nterms] = (uint32_t)e->tblen;
+  qi__cpy(e->tb + e->tblen, t, n);
+  e->tblen += n;
+  e->toff[e->nterms + 1] = (uint32_t)e->tblen;
+  e->terms[e->nterms++] = e->cur;
+  *kept = 1;
+  return QB_OK;
+}
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn) {
+  size_t m = an < bn ? an : bn;
+  int r = m ? memcmp(a, b, m) : 0;
+  if (r) return r;
+  return an < bn ? -1 : an > bn;
+}
+
+static const char *term_at(const qi__fseg *f, uint32_t o, size_t *n) {
+  *n = f->term_off[o + 1] - f->term_off[o];
+  return f->term_bytes + f->term_off[o];
+}
+
+static inline int is_live(const uint64_t *l, uint32_t d) {
+  return !l || (l[d >> 6] >> (d & 63)) & 1;
+}
+
+qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
+                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err) {
+  qi__seg *s = NULL;
+  uint32_t total = 0, *cursor = NULL, **ordmap = NULL;
+  uint8_t *seen = NULL;
+  size_t i, f = 0, idbytes = 0;
+  enc e;
+  memset(&e, 0, sizeof e);
+  *out = NULL;
+  for (i = 0; i < n; i++) {
+    uint32_t d;
+    for (d = 0; d < segs[i]->max_doc; d++) {
+      if (is_live(live[i], d)) {
+        docmap[i][d] = total++;
+        idbytes += segs[i]->id_off[d + 1] - segs[i]->id_off[d];
+      } else {
+        docmap[i][d] = UINT32_MAX;
+      }
+    }
+  }
+  if (!total) return QB_OK;
+  if (!(s = qb_calloc(1, sizeof *s))) goto oom;
+  qb_arena_init(&s->arena);
+  atomic_init(&s->refs, 1);
+  s->seg_no = seg_no;
+  s->max_doc = total;
+  s->nfields = nfields;
+  if (!(s->f = qb_arena_array(&s->arena, nfields ? nfields : 1, sizeof *s->f)) ||
+      !(s->id_off = qb_arena_array(&s->arena, (size_t)total + 1, sizeof *s->id_off)) ||
+      !(s->ids = qb_arena_alloc(&s->arena, idbytes)) ||
+      !(s->seq = qb_arena_array(&s->arena, total, sizeof *s->seq)) ||
+      !(s->ver = qb_arena_array(&s->arena, total, sizeof *s->ver)) ||
+      !(cursor = qb_calloc(n, sizeof *cursor)) || !(ordmap = qb_calloc(n, sizeof *ordmap)) ||
+      !(seen = qb_malloc(total)))
+    goto oom;
+  {
+    size_t off = 0;
+    for (i = 0; i < n; i++) {
+      uint32_t d;
+      for (d = 0; d < segs[i]->max_doc; d++) {
+        uint32_t nd = docmap[i][d], l;
+        if (nd == UINT32_MAX) continue;
+        l = segs[i]->id_off[d + 1] - segs[i]->id_off[d];
+        s->id_off[nd] = (uint32_t)off;
+        qi__cpy(s->ids + off, segs[i]->ids + segs[i]->id_off[d], l);
+        off += l;
+        s->seq[nd] = segs[i]->seq[d];
+        s->ver[nd] = segs[i]->ver[d];
+      }
+    }
+    s->id_off[total] = (uint32_t)off;
+  }
+  for (f = 0; f < nfields; f++) {
+    qi__fseg *fs = &s->f[f];
+    int any = 0, norms = 0;
+    for (i = 0; i < n; i++) {
+      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+      if (!in || !in->present) continue;
+      any = 1;
+      fs->dv = in->dv;
+      norms |= in->norms != NULL;
+    }
+    if (!any) continue;
+    fs->present = 1;
+    memset(seen, 0, total);
+    /* inverted index: k-way merge of the term dictionaries */
+    memset(&e.cur, 0, sizeof e.cur);
+    e.len = e.nsk = e.nterms = e.tblen = 0;
+    for (i = 0; i < n; i++) {
+      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+      cursor[i] = 0;
+      if (in && in->present && in->nterms && fs->dv == QI_DV_KEYWORD &&
+          !(ordmap[i] = qb_malloc((size_t)in->nterms * sizeof **ordmap)))
+        goto oom;
+    }
+    for (;;) {
+      const char *best = NULL, *t;
+      size_t bn = 0, tn;
+      int kept;
+      for (i = 0; i < n; i++) {
+        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+        if (!in || !in->present || cursor[i] >= in->nterms) continue;
+        t = term_at(in, cursor[i], &tn);
+        if (!best || cmp_bytes(t, tn, best, bn) < 0) {
+          best = t;
+          bn = tn;
+        }
+      }
+      if (!best) break;
+      term_begin(&e);
+      for (i = 0; i < n; i++) {
+        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+        const qi__term *te;
+        const uint8_t *p;
+        uint32_t prev = UINT32_MAX, k;
+        if (!in || !in->present || cursor[i] >= in->nterms) continue;
+        t = term_at(in, cursor[i], &tn);
+        if (cmp_bytes(t, tn, best, bn)) continue;
+        te = &in->terms[cursor[i]];
+        p = in->post + te->post_off;
+        for (k = 0; k < te->df; k++) {
+          uint64_t v, fq = 1;
+          uint32_t nd;
+          p = qi__get_varint(p, &v);
+          prev += (uint32_t)(v >> 1);
+          if (!(v & 1)) p = qi__get_varint(p, &fq);
+          if ((nd = docmap[i][prev]) == UINT32_MAX) continue;
+          seen[nd] = 1;
+          if (term_add(&e, nd, (uint32_t)fq, in->norms ? in->norms[prev] : 1)) goto oom;
+        }
+      }
+      /* best points into an input segment, still valid */
+      if (term_end(&e, best, bn, &kept)) goto oom;
+      for (i = 0; i < n; i++) {
+        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+        if (!in || !in->present || cursor[i] >= in->nterms) continue;
+        t = term_at(in, cursor[i], &tn);
+        if (cmp_bytes(t, tn, best, bn)) continue;
+        if (ordmap[i]) ordmap[i][cursor[i]] = kept ? (uint32_t)(e.nterms - 1) : UINT32_MAX;
+        cursor[i]++;
+      }
+    }
+    if (e.nterms) {
+      size_t k;
+      fs->nterms = (uint32_t)e.nterms;
+      if (!(fs->term_off = qb_arena_array(&s->arena, e.nterms + 1, sizeof *fs->term_off)) ||
+          !(fs->term_bytes = qb_arena_alloc(&s->arena, e.tblen + 1)) ||
+          !(fs->terms = qb_arena_array(&s->arena, e.nterms, sizeof *fs->terms)) ||
+          !(fs->post = qb_arena_alloc(&s->arena, e.len + 8)) ||
+          !(fs->skips = qb_arena_array(&s->arena, e.nsk, sizeof *fs->skips)))
+        goto oom;
+      qi__cpy(fs->term_off, e.toff, (e.nterms + 1) * sizeof *fs->term_off);
+      qi__cpy(fs->term_bytes, e.tb, e.tblen);
+      qi__cpy(fs->terms, e.terms, e.nterms * sizeof *fs->terms);
+      qi__cpy(fs->post, e.post, e.len);
+      qi__cpy(fs->skips, e.sk, e.nsk * sizeof *fs->skips);
+      fs->post_len = e.len;
+      for (k = 0; k < e.nterms; k++) {
+        fs->sum_ttf += e.terms[k].ttf;
+        fs->sum_df += e.terms[k].df;
+      }
+      for (k = 0; k < total; k++) fs->doc_count += seen[k];
+    }
+    /* per-document columns */
+    if (norms && !(fs->norms = qb_arena_alloc(&s->arena, total))) goto oom;
+    if ((fs->dv == QI_DV_I64 || fs->dv == QI_DV_F64) &&
+        (!(fs->dv_present = qb_arena_alloc(&s->arena, total)) ||
+         (fs->dv == QI_DV_I64 && !(fs->i64 = qb_arena_array(&s->arena, total, 8))) ||
+         (fs->dv == QI_DV_F64 && !(fs->f64 = qb_arena_array(&s->arena, total, 8)))))
+      goto oom;
+    if (fs->dv == QI_DV_KEYWORD) {
+      size_t cnt = 0;
+      for (i = 0; i < n; i++) {
+        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+        if (in && in->present && in->ord_off) cnt += in->ord_off[segs[i]->max_doc];
+      }
+      if (!(fs->ord_off = qb_arena_array(&s->arena, (size_t)total + 1, sizeof *fs->ord_off)) ||
+          !(fs->ords = qb_arena_array(&s->arena, cnt + 1, sizeof *fs->ords)))
+        goto oom;
+    }
+    {
+      uint32_t w = 0, nd = 0;
+      for (i = 0; i < n; i++) {
+        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+        uint32_t d;
+        int has = in && in->present;
+        for (d = 0; d < segs[i]->max_doc; d++) {
+          if (docmap[i][d] == UINT32_MAX) continue;
+          nd = docmap[i][d];
+          if (fs->norms) fs->norms[nd] = has && in->norms ? in->norms[d] : 0;
+          if (fs->dv_present && has && in->dv_present && in->dv_present[d]) {
+            fs->dv_present[nd] = 1;
+            if (fs->i64) fs->i64[nd] = in->i64 ? in->i64[d] : (int64_t)in->f64[d];
+            else fs->f64[nd] = in->f64 ? in->f64[d] : (double)in->i64[d];
+          }
+          if (fs->ord_off) {
+            fs->ord_off[nd] = w;
+            if (has && in->ord_off && ordmap[i]) {
+              uint32_t a;
+              for (a = in->ord_off[d]; a < in->ord_off[d + 1]; a++)
+                if (ordmap[i][in->ords[a]] != UINT32_MAX) fs->ords[w++] = ordmap[i][in->ords[a]];
+            }
+          }
+        }
+      }
+      if (fs->ord_off) fs->ord_off[total] = w;
+    }
+    for (i = 0; i < n; i++) {
+      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
+      if (ordmap[i]) qb_free(ordmap[i], (size_t)in->nterms * sizeof **ordmap);
+      ordmap[i] = NULL;
+    }
+  }
+  enc_free(&e);
+  qb_free(cursor, n * sizeof *cursor);
+  qb_free(ordmap, n * sizeof *ordmap);
+  qb_free(seen, total);
+  *out = s;
+  return QB_OK;
+oom:
+  enc_free(&e);
+  if (ordmap)
+    for (i = 0; i < n; i++)
+      if (ordmap[i]) {
+        const qi__fseg *in = &segs[i]->f[f];
+        qb_free(ordmap[i], (size_t)in->nterms * sizeof **ordmap);
+      }
+  qb_free(cursor, n * sizeof *cursor);
+  qb_free(ordmap, n * sizeof *ordmap);
+  if (seen) qb_free(seen, total);
+  if (s) {
+    qb_arena_fini(&s->arena);
+    qb_free(s, sizeof *s);
+  }
+  return qb_fail(err, QB_NOMEM, "merge: out of memory");
+}

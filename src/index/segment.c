@@ -1,0 +1,242 @@
+/* segment.c: read-side accessors of snapshots and segments: fields, statistics, term
+** dictionaries, document metadata, norms and doc values (block reads over plain arrays).
+** Everything here reads immutable data and takes no lock. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static const qi__fseg *fseg(const qi_segment *seg, uint32_t field) {
+  const qi__fseg *f;
+  if (field >= seg->core->nfields) return NULL;
+  f = &seg->core->f[field];
+  return f->present ? f : NULL;
+}
+
+/* ---- snapshot -------------------------------------------------------------------------------- */
+
+qi_snapshot *qi_snapshot_retain(qi_snapshot *s) {
+  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  return s;
+}
+
+uint64_t qi_snapshot_doc_count(const qi_snapshot *s) { return s->live_docs; }
+uint64_t qi_snapshot_max_doc(const qi_snapshot *s) { return s->max_doc; }
+size_t qi_snapshot_segment_count(const qi_snapshot *s) { return s->nseg; }
+const qi_segment *qi_snapshot_segment(const qi_snapshot *s, size_t i) {
+  return i < s->nseg ? &s->segs[i] : NULL;
+}
+uint64_t qi_snapshot_doc_base(const qi_snapshot *s, size_t i) {
+  return i < s->nseg ? s->base[i] : s->max_doc;
+}
+
+static void fill_info(const qi__field *f, qi_field_info *out) {
+  out->name = f->name;
+  out->id = f->id;
+  out->type = f->type;
+  out->analyzer = f->analyzer;
+  out->dv = f->dv;
+  out->indexed = f->indexed;
+  out->has_norms = f->has_norms;
+}
+
+qb_code qi_snapshot_field(const qi_snapshot *s, const char *name, qi_field_info *out) {
+  size_t i;
+  for (i = 0; i < s->nfields; i++)
+    if (!strcmp(s->fields[i]->name, name)) {
+      fill_info(s->fields[i], out);
+      return QB_OK;
+    }
+  return QB_NOTFOUND;
+}
+
+size_t qi_snapshot_field_count(const qi_snapshot *s) { return s->nfields; }
+
+qb_code qi_snapshot_field_by_id(const qi_snapshot *s, uint32_t id, qi_field_info *out) {
+  if (id >= s->nfields) return QB_NOTFOUND;
+  fill_info(s->fields[id], out);
+  return QB_OK;
+}
+
+void qi_snapshot_field_stats(const qi_snapshot *s, uint32_t field, qi_field_stats *out) {
+  if (field >= s->nfields) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  *out = s->stats[field];
+}
+
+uint64_t qi_snapshot_doc_freq(const qi_snapshot *s, uint32_t field, const char *term,
+                              size_t len) {
+  uint64_t n = 0;
+  size_t i;
+  for (i = 0; i < s->nseg; i++) {
+    const qi__fseg *f = fseg(&s->segs[i], field);
+    int64_t o;
+    if (f && (o = qi__fseg_find(f, term, len)) >= 0) n += f->terms[o].df;
+  }
+  return n;
+}
+
+/* ---- segment --------------------------------------------------------------------------------- */
+
+uint32_t qi_segment_max_doc(const qi_segment *seg) { return seg->core->max_doc; }
+uint32_t qi_segment_live_count(const qi_segment *seg) {
+  return seg->core->max_doc - (seg->live ? seg->live->ndel : 0);
+}
+int qi_segment_is_live(const qi_segment *seg, uint32_t doc) {
+  if (doc >= seg->core->max_doc) return 0;
+  return !seg->live || (int)((seg->live->bits[doc >> 6] >> (doc & 63)) & 1);
+}
+const uint64_t *qi_segment_live_bits(const qi_segment *seg) {
+  return seg->live ? seg->live->bits : NULL;
+}
+
+const char *qi_segment_doc_id(const qi_segment *seg, uint32_t doc, size_t *len) {
+  const qi__seg *c = seg->core;
+  if (doc >= c->max_doc) return NULL;
+  if (len) *len = c->id_off[doc + 1] - c->id_off[doc] - 1;
+  return c->ids + c->id_off[doc];
+}
+uint64_t qi_segment_doc_seq_no(const qi_segment *seg, uint32_t doc) {
+  return doc < seg->core->max_doc ? seg->core->seq[doc] : 0;
+}
+uint64_t qi_segment_doc_version(const qi_segment *seg, uint32_t doc) {
+  return doc < seg->core->max_doc ? seg->core->ver[doc] : 0;
+}
+
+const uint8_t *qi_segment_norms(const qi_segment *seg, uint32_t field) {
+  const qi__fseg *f = fseg(seg, field);
+  return f ? f->norms : NULL;
+}
+
+uint32_t qi_segment_term_count(const qi_segment *seg, uint32_t field) {
+  const qi__fseg *f = fseg(seg, field);
+  return f ? f->nterms : 0;
+}
+const char *qi_segment_term(const qi_segment *seg, uint32_t field, uint32_t ord, size_t *len) {
+  const qi__fseg *f = fseg(seg, field);
+  if (!f || ord >= f->nterms) return NULL;
+  if (len) *len = f->term_off[ord + 1] - f->term_off[ord];
+  return f->term_bytes + f->term_off[ord];
+}
+uint32_t qi_segment_term_seek(const qi_segment *seg, uint32_t field, const char *term, size_t len) {
+  const qi__fseg *f = fseg(seg, field);
+  return f ? qi__fseg_seek(f, term, len) : 0;
+}
+int64_t qi_segment_term_find(const qi_segment *seg, uint32_t field, const char *term, size_t len) {
+  const qi__fseg *f = fseg(seg, field);
+  return f ? qi__fseg_find(f, term, len) : -1;
+}
+uint32_t qi_segment_term_doc_freq(const qi_segment *seg, uint32_t field, uint32_t ord) {
+  const qi__fseg *f = fseg(seg, field);
+  return f && ord < f->nterms ? f->terms[ord].df : 0;
+}
+uint64_t qi_segment_term_total_freq(const qi_segment *seg, uint32_t field, uint32_t ord) {
+  const qi__fseg *f = fseg(seg, field);
+  return f && ord < f->nterms ? f->terms[ord].ttf : 0;
+}
+
+/* ---- doc values ------------------------------------------------------------------------------ */
+
+qi_dv_kind qi_dv_kind_of(const qi_segment *seg, uint32_t field) {
+  const qi__fseg *f = fseg(seg, field);
+  return f ? f->dv : QI_DV_NONE;
+}
+
+void qi_dv_read_f64(const qi_segment *seg, uint32_t field, const uint32_t *docs, size_t n,
+                    double *out, uint8_t *present) {
+  const qi__fseg *f = fseg(seg, field);
+  size_t i;
+  if (f && f->f64) {
+    const double *v = f->f64;
+    const uint8_t *p = f->dv_present;
+    for (i = 0; i < n; i++) out[i] = v[docs[i]]; /* missing values are stored as 0 */
+    if (present)
+      for (i = 0; i < n; i++) present[i] = p[docs[i]];
+  } else if (f && f->i64) {
+    const int64_t *v = f->i64;
+    const uint8_t *p = f->dv_present;
+    for (i = 0; i < n; i++) out[i] = (double)v[docs[i]];
+    if (present)
+      for (i = 0; i < n; i++) present[i] = p[docs[i]];
+  } else {
+    memset(out, 0, n * sizeof *out);
+    if (present) memset(present, 0, n);
+  }
+}
+
+static int64_t sat(double d) {
+  if (d != d) return 0;
+  if (d >= 9.2233720368547758e18) return INT64_MAX;
+  if (d <= -9.2233720368547758e18) return INT64_MIN;
+  return (int64_t)d;
+}
+
+void qi_dv_read_i64(const qi_segment *seg, uint32_t field, const uint32_t *docs, size_t n,
+                    int64_t *out, uint8_t *present) {
+  const qi__fseg *f = fseg(seg, field);
+  size_t i;
+  if (f && f->i64) {
+    const int64_t *v = f->i64;
+    const uint8_t *p = f->dv_present;
+    for (i = 0; i < n; i++) out[i] = v[docs[i]];
+    if (present)
+      for (i = 0; i < n; i++) present[i] = p[docs[i]];
+  } else if (f && f->f64) {
+    const double *v = f->f64;
+    const uint8_t *p = f->dv_present;
+    for (i = 0; i < n; i++) out[i] = sat(v[docs[i]]);
+    if (present)
+      for (i = 0; i < n; i++) present[i] = p[docs[i]];
+  } else {
+    memset(out, 0, n * sizeof *out);
+    if (present) memset(present, 0, n);
+  }
+}
+
+const int64_t *qi_dv_i64_column(const qi_segment *seg, uint32_t field, const uint8_t **present) {
+  const qi__fseg *f = fseg(seg, field);
+  if (present) *present = f && f->i64 ? f->dv_present : NULL;
+  return f ? f->i64 : NULL;
+}
+
+const double *qi_dv_f64_column(const qi_segment *seg, uint32_t field, const uint8_t **present) {
+  const qi__fseg *f = fseg(seg, field);
+  if (present) *present = f && f->f64 ? f->dv_present : NULL;
+  return f ? f->f64 : NULL;
+}
+
+uint32_t qi_dv_ord_count(const qi_segment *seg, uint32_t field) {
+  const qi__fseg *f = fseg(seg, field);
+  return f && f->ord_off ? f->nterms : 0;
+}
+
+uint32_t qi_dv_doc_ords(const qi_segment *seg, uint32_t field, uint32_t doc,
+                        const uint32_t **ords) {
+  const qi__fseg *f = fseg(seg, field);
+  if (!f || !f->ord_off || doc >= seg->core->max_doc) {
+    *ords = NULL;
+    return 0;
+  }
+  *ords = f->ords + f->ord_off[doc];
+  return f->ord_off[doc + 1] - f->ord_off[doc];
+}
+
+const char *qi_dv_ord_term(const qi_segment *seg, uint32_t field, uint32_t ord, size_t *len) {
+  return qi_segment_term(seg, field, ord, len);
+}
+
+void qi_dv_read_ord(const qi_segment *seg, uint32_t field, const uint32_t *docs, size_t n,
+                    int64_t *out) {
+  const qi__fseg *f = fseg(seg, field);
+  size_t i;
+  if (!f || !f->ord_off) {
+    for (i = 0; i < n; i++) out[i] = -1;
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    uint32_t a = f->ord_off[docs[i]], b = f->ord_off[docs[i] + 1];
+    out[i] = a < b ? (int64_t)f->ords[a] : -1;
+  }
+}
