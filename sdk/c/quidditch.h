@@ -153,6 +153,43 @@ __attribute__((weak)) void qd_reset(void) {
 
 __attribute__((weak)) int32_t qd_abi_version(void) { return QD_ABI_VERSION; }
 
+/* ---- memcpy & co. without libc ------------------------------------------------------------- */
+
+/* clang turns struct copies, array zeroing, some loops and __builtin_memcpy into calls to these;
+** without libc (--target=wasm32 -nostdlib) nobody else defines them. Weak and byte-wise (the
+** no_builtin attribute stops clang from turning these loops back into calls to themselves).
+** With --target=wasm32-wasi, wasi-libc's faster ones are used instead. Define
+** QD_NO_MEM_FUNCTIONS to supply your own. */
+#if !defined(__wasi__) && !defined(QD_NO_MEM_FUNCTIONS)
+__attribute__((weak, no_builtin)) void *memcpy(void *restrict dst, const void *restrict src,
+                                              size_t n) {
+  unsigned char *d = (unsigned char *)dst;
+  const unsigned char *s = (const unsigned char *)src;
+  while (n--) *d++ = *s++;
+  return dst;
+}
+__attribute__((weak, no_builtin)) void *memmove(void *dst, const void *src, size_t n) {
+  unsigned char *d = (unsigned char *)dst;
+  const unsigned char *s = (const unsigned char *)src;
+  if (d < s)
+    while (n--) *d++ = *s++;
+  else
+    while (n--) d[n] = s[n];
+  return dst;
+}
+__attribute__((weak, no_builtin)) void *memset(void *dst, int c, size_t n) {
+  unsigned char *d = (unsigned char *)dst;
+  while (n--) *d++ = (unsigned char)c;
+  return dst;
+}
+__attribute__((weak, no_builtin)) int memcmp(const void *a, const void *b, size_t n) {
+  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+  for (; n; n--, x++, y++)
+    if (*x != *y) return *x - *y;
+  return 0;
+}
+#endif
+
 /* ---- Math without libc (each is one WebAssembly instruction) --------------------------------- */
 
 static inline double qd_sqrt(double x) { return __builtin_sqrt(x); }

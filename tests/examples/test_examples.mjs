@@ -1,6 +1,6 @@
 // test_examples.mjs: checks the example UDFs (examples/udfs) against the UDF ABI v1
 // (docs/udf-authoring.md) on node's WebAssembly engine, which shares no code with ours.
-// Usage: node test_examples.mjs <build>/examples/udfs
+// Usage: node test_examples.mjs <build>/examples/udfs [<path>/sdk_batch.c.wasm]
 // The folder's examples.txt lists "<name> <lang> <file>" for every module the build made; a
 // language whose toolchain was missing is reported as skipped, a listed file that is missing
 // fails. Prints one line per check and closes with "N passed, N failed".
@@ -447,6 +447,46 @@ function refSlug(s) { // on UTF-8 bytes, as title_slug.c describes
     });
     ok(msgs.length === 1 && msgs[0] === "entered", "infinite_loop.wat: spin(1) does not return", msgs.join("; "));
     await w.terminate();
+  }
+}
+
+// ---- The C SDK's QD_BATCH: every arity (1..8) and type token --------------------------------
+
+{
+  const f = process.argv[3];
+  if (!f) skip("sdk_batch.c", "not built (no clang)");
+  else if (ok(existsSync(f), "sdk_batch.c.wasm was built")) {
+    const m = load(f);
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / (1 << 24); // [0, 1)
+    const gen = {
+      i32: () => Math.floor(rnd() * 2000) - 1000,
+      i64: () => BigInt(Math.floor(rnd() * 2e6) - 1e6),
+      f32: () => Math.fround(rnd() * 100 - 50),
+      f64: () => rnd() * 1e6 - 5e5,
+      string: () => { const n = Math.floor(rnd() * (rnd() < 0.1 ? 5000 : 12)); let s = ""; for (let i = 0; i < n; i++) s += "aé€😀z-"[Math.floor(rnd() * 6)]; return s; },
+    };
+    const sigs = {
+      f1: [["i32"], "f64"], f2: [["f32", "i64"], "f32"], f3: [["i64", "i32", "string"], "i64"],
+      f4: [["i32", "i32", "i32", "i32"], "i32"], f5: [["f64", "f32", "i64", "i32", "f64"], "f64"],
+      f6: [["f64", "f64", "f64", "f64", "f64", "f64"], "f64"],
+      f7: [["i32", "i64", "i32", "i64", "i32", "i64", "i32"], "i64"],
+      f8: [["string", "i32", "i32", "i32", "i32", "i32", "i32", "string"], "string"],
+    };
+    for (const [fn, [types, ret]] of Object.entries(sigs)) {
+      const rows = Array.from({ length: 257 }, () => types.map((t) => gen[t]()));
+      const scalar = rows.map((r) => {
+        m.x.qd_reset();
+        const args = r.flatMap((v, j) => (types[j] === "string" ? putString(m, v) : [v]));
+        const v = m.x[fn](...args);
+        return ret === "string" ? getString(m, v) : v;
+      });
+      const batch = callBatch(m, fn, types, ret, rows);
+      const i = batch.findIndex((b, k) => !(typeof b === "number" ? same(b, scalar[k]) : b === scalar[k]));
+      ok(i < 0 && new Set(batch.map(String)).size > 1,
+         `sdk_batch.c: QD_BATCH(${fn}, ${ret}, ${types.join(", ")}) equals the scalar calls on ${rows.length} rows`,
+         i >= 0 && `row ${i}: batch ${batch[i]} scalar ${scalar[i]}`);
+    }
   }
 }
 
