@@ -543,7 +543,7 @@ static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
       for (size_t k = 0; k < a->nsubs; k++) mmerge(&mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &sub_date[k]);
     }
   }
-  qsort(mb, nb, sizeof *mb, cmp_mbucket);
+  if (nb) qsort(mb, nb, sizeof *mb, cmp_mbucket);
   json_t *buckets = json_array();
   uint64_t shown = 0;
   out = json_pack("{s:i, s:I, s:o}", "doc_count_error_upper_bound", 0, "sum_other_doc_count", (json_int_t)0,

@@ -136,6 +136,7 @@ static int cmp_u32(const void *a, const void *b) {
 /* sort + dedupe */
 static void dl_norm(dlist *l) {
   size_t i, j = 0;
+  if (!l->n) return;
   qsort(l->d, l->n, sizeof *l->d, cmp_u32);
   for (i = 0; i < l->n; i++)
     if (!j || l->d[j - 1] != l->d[i]) l->d[j++] = l->d[i];

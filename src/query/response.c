@@ -176,7 +176,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null()) ||
       json_object_set_new(hits, "hits", harr))
     goto nomem;
-  qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+  if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = json_copy(all[i].h);
     if (!h) goto nomem;

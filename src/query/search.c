@@ -441,7 +441,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   }
 
   /* fetch the winners, best first */
-  qsort_r(tk.h, tk.n, sizeof *tk.h, cmp_hit_qsort_req, req);
+  if (tk.n) qsort_r(tk.h, tk.n, sizeof *tk.h, cmp_hit_qsort_req, req);
   if (!(res = json_object()) || !(hits_j = json_array())) goto nomem;
   /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
   if (tk.n && req->nscript_fields) {
