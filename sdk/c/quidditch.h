@@ -17,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* C++ UDFs: export with extern "C" QD_EXPORT(name) ... too */
+#endif
+
 #define QD_ABI_VERSION 1
 
 /* ---- Exports ------------------------------------------------------------------------------ */
@@ -161,8 +165,8 @@ __attribute__((weak)) int32_t qd_abi_version(void) { return QD_ABI_VERSION; }
 ** With --target=wasm32-wasi, wasi-libc's faster ones are used instead. Define
 ** QD_NO_MEM_FUNCTIONS to supply your own. */
 #if !defined(__wasi__) && !defined(QD_NO_MEM_FUNCTIONS)
-__attribute__((weak, no_builtin)) void *memcpy(void *restrict dst, const void *restrict src,
-                                              size_t n) {
+__attribute__((weak, no_builtin)) void *memcpy(void *__restrict dst,
+                                              const void *__restrict src, size_t n) {
   unsigned char *d = (unsigned char *)dst;
   const unsigned char *s = (const unsigned char *)src;
   while (n--) *d++ = *s++;
@@ -290,4 +294,7 @@ static inline double qd_max(double a, double b) { return __builtin_wasm_max_f64(
              QD__ARG(5, t5), QD__ARG(6, t6), QD__ARG(7, t7), QD__ARG(8, t8))               \
   }
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* QUIDDITCH_H */
