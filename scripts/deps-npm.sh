@@ -4,7 +4,10 @@
 # file test. Nothing is installed globally or into the source tree.
 # Usage: deps-npm.sh [DIR]   (default: <repo>/build/npm; prints DIR/node_modules/.bin/asc)
 set -e
-ASC_VERSION="${QD_ASC_VERSION:-0.28.20}"
+# AssemblyScript 0.28 needs node >= 20; Debian 12's nodejs is 18, which 0.27 supports.
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$NODE_MAJOR" -ge 20 ]; then DEFAULT_ASC=0.28.20; else DEFAULT_ASC=0.27.37; fi
+ASC_VERSION="${QD_ASC_VERSION:-$DEFAULT_ASC}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR="${1:-$ROOT/build/npm}"
 ASC="$DIR/node_modules/.bin/asc"
