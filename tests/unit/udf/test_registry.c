@@ -189,6 +189,20 @@ static void deploy_with_only_a_name_fills_the_manifest(void **state) {
   qb_buf_fini(&man);
 }
 
+/* The result of U with x = 0, as JSON text (static buffer). */
+static const char *run_once(qu_udf *u) {
+  static char text[64];
+  json_t *body = json_of("{\"args\": {\"x\": 0}}");
+  qb_buf out;
+  qb_err err = {0};
+  qb_buf_init(&out);
+  if (qu_udf_test(u, body, &out, &err)) fail_msg("test: %s", err.msg);
+  snprintf(text, sizeof text, "%s", out.data);
+  qb_buf_fini(&out);
+  json_decref(body);
+  return text;
+}
+
 static void acquire_shares_the_loaded_version_and_pins_it(void **state) {
   fixture *f = *state;
   qb_err err = {0};
@@ -204,6 +218,9 @@ static void acquire_shares_the_loaded_version_and_pins_it(void **state) {
   assert_int_equal(qu_udf_version(a), 1);
   assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &c, &err), QB_OK);
   assert_int_equal(qu_udf_version(c), 2);
+  /* and each runs its own code */
+  assert_string_equal(run_once(a), "1");
+  assert_string_equal(run_once(c), "2");
   /* the coordinator may pin an explicit version */
   assert_int_equal(qu_registry_acquire(f->r, "answer", 1, &old, &err), QB_OK);
   assert_ptr_equal(old, a);
@@ -215,6 +232,7 @@ static void acquire_shares_the_loaded_version_and_pins_it(void **state) {
   /* a deleted udf keeps working for the search that holds it */
   assert_int_equal(qu_registry_delete(f->r, "answer", &err), QB_OK);
   assert_int_equal(qu_udf_version(c), 2);
+  assert_string_equal(run_once(c), "2");
   assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &b, &err), QB_NOTFOUND);
   qu_udf_release(c);
 }

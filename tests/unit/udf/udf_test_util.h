@@ -107,7 +107,7 @@ static const char custom_score_manifest[] =
 #define QD_ALLOC_WAT                                                                           \
   "  (memory (export \"memory\") 1)\n"                                                         \
   "  (global $heap (mut i32) (i32.const 1024))\n"                                              \
-  "  (func (export \"qd_alloc\") (param $n i32) (result i32) (local $p i32)\n"                 \
+  "  (func $qd_alloc (export \"qd_alloc\") (param $n i32) (result i32) (local $p i32)\n"                 \
   "    (local.set $p (global.get $heap))\n"                                                    \
   "    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $n))\n"          \
   "                                        (i32.const 7)) (i32.const -8)))\n"                  \
