@@ -237,7 +237,10 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
       }
     }
   }
-  for (i = a; i < b; i++) wseg_fini(&ix->segs[i]);
+  for (i = a; i < b; i++) {
+    maps[i - a] = (qb_free(maps[i - a], ((size_t)cores[i - a]->max_doc + 1) * sizeof **maps), NULL);
+    wseg_fini(&ix->segs[i]);
+  }
   if (out) {
     ix->segs[a] = (wseg){out, NULL, 0, 1, NULL};
     memmove(ix->segs + a + 1, ix->segs + b, (ix->nseg - b) * sizeof *ix->segs);
