@@ -357,7 +357,8 @@ static int cmd_run(int argc, char **argv) {
       status = qw_instance_exit_code(inst) & 0xff;
     } else {
       const char *where = qw_instance_trap_where(inst);
-      status = die(1, "%s: %s: %s%s%s", file, rc == QB_TRAP ? "trap" : qb_code_name(rc),
+      status = die(1, "%s: %s: %s%s%s", file,
+                   rc == QB_TRAP ? "trap" : rc == QB_LIMIT ? "limit" : qb_code_name(rc),
                    err.msg, where[0] ? " at " : "", where);
     }
     free(args);
