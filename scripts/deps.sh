@@ -3,7 +3,7 @@
 # Skips what is already installed, so a second run costs a dpkg query. Usage: deps.sh [build|test|all]
 set -e
 BUILD="cmake make gcc pkg-config libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev"
-TEST="libcmocka-dev wabt binaryen clang-19 lld-19 libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc nodejs wamerican libxapian-dev"
+TEST="libcmocka-dev wabt binaryen clang-19 lld-19 libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc nodejs wamerican libxapian-dev rustc libstd-rust-dev-wasm32"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;
   test|all) WANT="$BUILD $TEST" ;;
@@ -15,6 +15,9 @@ for p in $WANT; do
     MISSING="$MISSING $p"
   fi
 done
+# npm comes with nodesource's nodejs; Debian's npm package conflicts with it, so ask for npm
+# only when there is no npm at all.
+if [ "${1:-all}" != build ] && ! command -v npm >/dev/null 2>&1; then MISSING="$MISSING npm"; fi
 if [ -z "$MISSING" ]; then echo "deps: all packages present"; exit 0; fi
 echo "deps: installing:$MISSING"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
