@@ -344,8 +344,10 @@ qb_code qq__aggs_segment_done(qq__aggs_state *st, const qi_segment *seg, qb_err 
 /* ---- partials ------------------------------------------------------------------------------------ */
 
 static json_t *mstate_json(const agst *s, const mstate *m) {
-  json_t *j = json_pack("{s:I, s:f, s:o, s:o}", "count", (json_int_t)m->count, "sum", m->sum, "min",
-                        m->count ? json_real(m->min) : json_null(), "max", m->count ? json_real(m->max) : json_null());
+  /* value_count counts without values: min/max stay infinite there, and JSON has no infinity */
+  json_t *j = json_pack("{s:I, s:f, s:o, s:o}", "count", (json_int_t)m->count, "sum", isfinite(m->sum) ? m->sum : 0.0,
+                        "min", m->count && isfinite(m->min) ? json_real(m->min) : json_null(), "max",
+                        m->count && isfinite(m->max) ? json_real(m->max) : json_null());
   if (j && s->mapped && !s->a->script && s->fi.type == QI_DATE && json_object_set_new(j, "date", json_true())) {
     json_decref(j);
     return NULL;
@@ -412,9 +414,9 @@ static void mmerge(mstate *m, const json_t *p, int *is_date) {
   if (!c) return;
   m->count += c;
   m->sum += json_number_value(json_object_get(p, "sum"));
-  double mn = json_number_value(json_object_get(p, "min")), mx = json_number_value(json_object_get(p, "max"));
-  if (mn < m->min) m->min = mn;
-  if (mx > m->max) m->max = mx;
+  const json_t *mn = json_object_get(p, "min"), *mx = json_object_get(p, "max");
+  if (json_is_number(mn) && json_number_value(mn) < m->min) m->min = json_number_value(mn);
+  if (json_is_number(mx) && json_number_value(mx) > m->max) m->max = json_number_value(mx);
 }
 
 static void fmt_date(int64_t ms, char *buf, size_t cap) {

@@ -1,0 +1,140 @@
+/* test_errors.c: bad requests get Elasticsearch's error shape, type and status, naming what is
+** wrong and where; the code -> type mapping; partials survive the wire format. */
+#include "fixture.h"
+
+static void expect_error(void **st, const char *body, const char *type, const char *reason_part) {
+  int status;
+  json_t *e = fx_search_error(*st, NULL, body, &status);
+  assert_int_equal(status, 400);
+  assert_json_str(e, "error.type", type);
+  assert_json_str(e, "error.root_cause.0.type", type);
+  assert_json_num(e, "status", 400);
+  const char *reason = json_string_value(fx_path(e, "error.reason"));
+  if (!reason || !strstr(reason, reason_part)) fail_msg("reason [%s] lacks [%s]", reason ? reason : "", reason_part);
+  json_decref(e);
+}
+
+static void bad_json_is_an_x_content_parse_exception(void **st) {
+  expect_error(st, "{\"query\": {", "x_content_parse_exception", "failed to parse the request body");
+  expect_error(st, "[1,2]", "x_content_parse_exception", "must be a JSON object");
+}
+
+static void unknown_queries_and_keys_are_parsing_exceptions(void **st) {
+  expect_error(st, "{\"query\":{\"fuzzy_wuzzy\":{}}}", "parsing_exception", "unknown query [fuzzy_wuzzy]");
+  expect_error(st, "{\"query\":{\"bool\":{\"must\":[{\"nope\":{}}]}}}", "parsing_exception", "unknown query [nope]");
+  expect_error(st, "{\"query\":{\"match\":{\"title\":\"a\"},\"term\":{\"tag\":\"b\"}}}", "parsing_exception", "[match] and [term]");
+  expect_error(st, "{\"querry\":{}}", "parsing_exception", "[querry]");
+  expect_error(st, "{\"query\":{\"bool\":{\"shoud\":[]}}}", "parsing_exception", "[bool] query does not support [shoud]");
+  expect_error(st, "{\"query\":{\"match\":[1]}}", "parsing_exception", "[match] query malformed");
+  expect_error(st, "{\"query\":{\"term\":{\"tag\":{\"value\":\"a\",\"x\":1}}}}", "parsing_exception", "[term] query does not support [x]");
+  expect_error(st, "{\"aggs\":{\"a\":{\"histogramm\":{\"field\":\"x\"}}}}", "parsing_exception", "unknown aggregation type [histogramm]");
+}
+
+static void bad_values_are_illegal_argument_exceptions(void **st) {
+  expect_error(st, "{\"from\":9995,\"size\":10}", "illegal_argument_exception", "Result window is too large");
+  expect_error(st, "{\"size\":-1}", "illegal_argument_exception", "[size] parameter cannot be negative");
+  expect_error(st, "{\"query\":{\"match\":{\"title\":{\"query\":\"a\",\"operator\":\"xor\"}}}}", "illegal_argument_exception", "unknown operator [xor]");
+  expect_error(st, "{\"query\":{\"range\":{\"date\":{\"gte\":\"yesterday-ish\"}}}}", "illegal_argument_exception", "failed to parse date field");
+  expect_error(st, "{\"query\":{\"term\":{\"popularity\":\"abc\"}}}", "illegal_argument_exception", "abc");
+  expect_error(st, "{\"sort\":[{\"title\":\"asc\"}]}", "illegal_argument_exception", "Text fields are not optimised");
+  expect_error(st, "{\"aggs\":{\"a\":{\"avg\":{\"field\":\"tag\"}}}}", "illegal_argument_exception", "[keyword] is not supported for aggregation [avg]");
+  expect_error(st, "{\"query\":{\"function_score\":{\"boost_mode\":\"twice\"}}}", "illegal_argument_exception", "illegal boost_mode [twice]");
+}
+
+static void script_compile_errors_are_script_exceptions_with_positions(void **st) {
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"_score * (2 +\"}}}",
+               "script_exception", "unexpected end of expression at position 13");
+  expect_error(st, "{\"query\":{\"function_score\":{\"script_score\":{\"script\":{\"source\":\"nope + 1\"}}}}}",
+               "script_exception", "unknown variable [nope] at position 0");
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"doc['tag'].value\"}}}",
+               "illegal_argument_exception", "field [tag] is not numeric");
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"-_score\"}}}",
+               "script_exception", "invalid score");
+}
+
+static void error_codes_map_to_types_and_statuses(void **st) {
+  (void)st;
+  static const struct { qb_code code; const char *type; int status; } m[] = {
+      {QB_CORRUPT, "x_content_parse_exception", 400}, {QB_MALFORMED, "parsing_exception", 400},
+      {QB_INVAL, "illegal_argument_exception", 400},  {QB_INVALID, "script_exception", 400},
+      {QB_TRAP, "script_exception", 400},             {QB_LIMIT, "script_exception", 400},
+      {QB_NOTFOUND, "index_not_found_exception", 404}, {QB_NOMEM, "circuit_breaking_exception", 429},
+      {QB_IO, "exception", 500},
+  };
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    int status;
+    assert_string_equal(qq_error_type(m[i].code, &status), m[i].type);
+    assert_int_equal(status, m[i].status);
+  }
+}
+
+static void failed_shards_show_up_in_shards_failures(void **st) {
+  fx *f = *st;
+  qq_request *req;
+  qq_partial *parts[2];
+  qb_err err, e2;
+  json_t *out;
+  const char *body = "{\"query\":{\"match\":{\"title\":\"fox\"}}}";
+  assert_int_equal(qq_request_parse(NULL, body, strlen(body), 0, &req, &err), QB_OK);
+  assert_int_equal(qq_shard_search(req, f->snap, "test", 0, &parts[0], &err), QB_OK);
+  qb_fail(&e2, QB_TRAP, "udf custom_score v3: wasm trap: out of bounds memory access");
+  assert_int_equal(qq_partial_failed("test", 1, &e2, &parts[1], &err), QB_OK);
+  /* through the wire format */
+  json_t *wire;
+  qq_partial *back;
+  assert_int_equal(qq_partial_to_json(parts[0], &wire, &err), QB_OK);
+  assert_int_equal(qq_partial_from_json(wire, &back, &err), QB_OK);
+  json_decref(wire);
+  qq_partial_free(parts[0]);
+  parts[0] = back;
+  assert_int_equal(qq_response_render(req, parts, 2, 5, &out, &err), QB_OK);
+  assert_json_num(out, "_shards.total", 2);
+  assert_json_num(out, "_shards.failed", 1);
+  assert_json_num(out, "_shards.failures.0.shard", 1);
+  assert_json_str(out, "_shards.failures.0.reason.type", "script_exception");
+  assert_json_num(out, "hits.total.value", 2);
+  assert_json_num(out, "took", 5);
+  json_decref(out);
+  /* all shards failed: the request fails */
+  qq_partial_free(parts[0]);
+  assert_int_equal(qq_partial_failed("test", 0, &e2, &parts[0], &err), QB_OK);
+  assert_int_equal(qq_response_render(req, parts, 2, 5, &out, &err), QB_TRAP);
+  assert_non_null(strstr(err.msg, "out of bounds"));
+  qq_partial_free(parts[0]);
+  qq_partial_free(parts[1]);
+  qq_request_free(req);
+}
+
+static void allocation_failures_return_nomem_and_leak_nothing(void **st) {
+  fx *f = *st;
+  const char *body = "{\"query\":{\"bool\":{\"must\":{\"match\":{\"title\":\"quick dog\"}},\"filter\":{\"range\":{\"days\":{\"gte\":1}}}}},"
+                     "\"sort\":[\"_score\"],\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"a\":{\"avg\":{\"field\":\"price\"}}}}},"
+                     "\"script_fields\":{\"x\":{\"script\":\"doc['days'].value + 1\"}}}";
+  const qi_snapshot *snaps[1] = {f->snap};
+  for (uint64_t k = 1; k < 100000; k++) {
+    json_t *out = NULL;
+    qb_err err;
+    size_t before = qb_alloc_live_bytes();
+    qb_alloc_fail_after(k);
+    qb_code rc = qq_search(NULL, "test", snaps, 1, body, strlen(body), &out, &err);
+    qb_alloc_fail_after(0);
+    json_decref(out);
+    if (rc == QB_OK) return;
+    if (rc != QB_NOMEM) fail_msg("allocation %llu: %s (%s)", (unsigned long long)k, err.msg, qb_code_name(rc));
+    assert_int_equal(qb_alloc_live_bytes(), before);
+  }
+  fail_msg("never succeeded");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(bad_json_is_an_x_content_parse_exception),
+      cmocka_unit_test(unknown_queries_and_keys_are_parsing_exceptions),
+      cmocka_unit_test(bad_values_are_illegal_argument_exceptions),
+      cmocka_unit_test(script_compile_errors_are_script_exceptions_with_positions),
+      cmocka_unit_test(error_codes_map_to_types_and_statuses),
+      cmocka_unit_test(failed_shards_show_up_in_shards_failures),
+      cmocka_unit_test(allocation_failures_return_nomem_and_leak_nothing),
+  };
+  return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
+}
