@@ -50,6 +50,7 @@ struct qu_exec {
   size_t *stroff;         /* [QU_BLOCK_MAX] offsets into strout, SIZE_MAX = null */
   size_t *strlen_;        /* [QU_BLOCK_MAX] their lengths */
   uint32_t nrun;          /* blocks run, for timing samples */
+  int alloc_failed;       /* the last guest_alloc got 0 from qd_alloc */
 };
 
 static uint64_t f64_bits(double d) {
@@ -212,6 +213,7 @@ static qb_code guest_alloc(qu_exec *x, size_t total, uint32_t *base, qb_err *err
   if ((t = qw_func_call_raw(in->alloc, x->slots))) return trap_fail(x, t, err);
   uint32_t p = (uint32_t)x->slots[0];
   qw_instance_memory(in->wi, &msize);
+  if (!p) x->alloc_failed = 1;
   if (!p || (uint64_t)p + total > msize)
     return qb_fail(err, QB_LIMIT,
                    "UDF %s could not allocate %zu bytes for its arguments (qd_alloc returned %u)",
@@ -492,8 +494,17 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   qb_buf_reset(&x->strout);
   uint64_t fuel;
   if (__builtin_mul_overflow(u->opts.fuel_per_doc, (uint64_t)in->n + 1, &fuel)) fuel = UINT64_MAX;
-  qw_instance_set_fuel(x->inst->wi, fuel);
-  rc = x->inst->batch ? run_batch(x, in, out, err) : run_docs(x, in, out, err);
+  for (int attempt = 0;; attempt++) {
+    qw_instance_set_fuel(x->inst->wi, fuel);
+    x->alloc_failed = 0;
+    rc = x->inst->batch ? run_batch(x, in, out, err) : run_docs(x, in, out, err);
+    /* ABI v1 2.1: a module whose memory ran out (qd_alloc gave 0) is re-instantiated, once */
+    if (!rc || !x->alloc_failed || attempt) break;
+    qu__inst_checkin(u, x->inst, 1);
+    x->inst = NULL;
+    if ((rc = qu__inst_checkout(u, &x->inst, err))) goto count;
+    qb_buf_reset(&x->strout);
+  }
   if (rc) {
     qu__inst_checkin(u, x->inst, 1); /* never reuse an instance that failed mid-call */
     x->inst = NULL;

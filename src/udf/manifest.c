@@ -395,8 +395,14 @@ qb_code qu_manifest_check(const qu_manifest *m, const qw_module *mod, qb_err *er
                                            : qu_type_name(m->returns),
                    p.sig.nresults == 1 ? wtype(p.sig.results[0]) : "",
                    p.sig.nresults == 1 ? "" : p.sig.nresults ? "several results" : "nothing");
-  int has_string = 0;
+  int has_string = m->returns == QU_STRING;
   for (uint32_t i = 0; i < m->nparams; i++) has_string |= m->params[i].type == QU_STRING;
+  if (find_export(mod, "_start", &p))
+    return qb_fail(err, QB_INVALID,
+                   "export _start: a udf is a library, not a WASI command (build with "
+                   "-Wl,--no-entry or -mexec-model=reactor)");
+  if (find_export(mod, "_initialize", &p) && (p.kind != QW_KFUNC || !sig_is(&p.sig, "", "")))
+    return qb_fail(err, QB_INVALID, "export _initialize: must be a function () -> ()");
   int has_alloc = find_export(mod, "qd_alloc", &p);
   if (has_alloc && (p.kind != QW_KFUNC || !sig_is(&p.sig, "i", "i")))
     return qb_fail(err, QB_INVALID, "export qd_alloc: must be a function (i32) -> i32");
@@ -404,6 +410,9 @@ qb_code qu_manifest_check(const qu_manifest *m, const qw_module *mod, qb_err *er
     return qb_fail(err, QB_INVALID,
                    "export qd_alloc: missing (a udf with string params must export "
                    "qd_alloc(len) -> ptr, as the SDKs do)");
+  if (has_string && !(find_export(mod, "memory", &p) && p.kind == QW_KMEMORY))
+    return qb_fail(err, QB_INVALID,
+                   "export memory: missing (a udf with strings must export its memory)");
   if (find_export(mod, "qd_reset", &p) && (p.kind != QW_KFUNC || !sig_is(&p.sig, "", "")))
     return qb_fail(err, QB_INVALID, "export qd_reset: must be a function () -> ()");
   if (find_export(mod, "qd_abi_version", &p) && (p.kind != QW_KFUNC || !sig_is(&p.sig, "", "i")))
@@ -418,6 +427,9 @@ qb_code qu_manifest_check(const qu_manifest *m, const qw_module *mod, qb_err *er
     if (!has_alloc)
       return qb_fail(err, QB_INVALID,
                      "export %.70s: the batch form needs qd_alloc to pass its columns", bname);
+    if (!(find_export(mod, "memory", &p) && p.kind == QW_KMEMORY))
+      return qb_fail(err, QB_INVALID,
+                     "export memory: missing (a udf with a batch form must export its memory)");
   }
   return QB_OK;
 }

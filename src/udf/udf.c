@@ -177,6 +177,28 @@ static qb_code inst_new(qu_udf *u, qu__inst **out, qb_err *err) {
     qb_free(in, sizeof *in);
     return QB_NEVER(err); /* qu_manifest_check found it in the module */
   }
+  /* ABI v1 (docs/udf-authoring.md 2.1): a WASI reactor's _initialize runs once, first; a
+  ** module that says it speaks another ABI is refused. Both under a budget. */
+  qw_func *init = qw_instance_func(in->wi, "_initialize");
+  qw_func *abi = qw_instance_func(in->wi, "qd_abi_version");
+  uint64_t slots[1] = {0};
+  const qw_trap *t = NULL;
+  qw_instance_set_fuel(in->wi, u->opts.fuel_per_doc * QU_BLOCK_MAX);
+  if (init && (t = qw_func_call_raw(init, slots))) {
+    rc = qb_fail(err, qw_trap_code(t) == QB_LIMIT ? QB_LIMIT : QB_TRAP,
+                 "UDF %s trapped in _initialize: %s", u->label, qw_trap_message(t));
+  } else if (abi && (t = qw_func_call_raw(abi, slots))) {
+    rc = qb_fail(err, qw_trap_code(t) == QB_LIMIT ? QB_LIMIT : QB_TRAP,
+                 "UDF %s trapped in qd_abi_version: %s", u->label, qw_trap_message(t));
+  } else if (abi && (uint32_t)slots[0] != 1) {
+    rc = qb_fail(err, QB_INVALID, "UDF %s speaks ABI %d (qd_abi_version); this host speaks 1",
+                 u->label, (int32_t)(uint32_t)slots[0]);
+  }
+  if (rc) {
+    qw_instance_free(in->wi);
+    qb_free(in, sizeof *in);
+    return rc;
+  }
   in->bytes = qw_instance_memory_bytes(in->wi);
   atomic_fetch_add(&u->stats->instance_bytes, in->bytes);
   atomic_fetch_add(&u->stats->instances, 1);
