@@ -137,7 +137,7 @@ static int ours_open(const char *file, qw_engine **e, qw_module **m, qw_instance
   *e = NULL, *m = NULL, *inst = NULL;
   snprintf(path, sizeof path, "%s/%s.wasm", BENCH_WASM_DIR, file);
   if (read_file(path, &buf, &len)) {
-    snprintf(err.msg, sizeof err.msg, "cannot read %s", path);
+    snprintf(err.msg, sizeof err.msg, "cannot read %.200s", path);
     goto fail;
   }
   if (qw_engine_new(&lim, e, &err) || qw_module_load(*e, buf, len, m, &err) ||
@@ -441,7 +441,7 @@ int main(int argc, char **argv) {
   for (i = 0; i < (int)QB_COUNTOF(kernels); i++) {
     const kernel *k = &kernels[i];
     stat5 nat = time_native(k), ours = time_ours(k), v8 = time_v8(k);
-    char v8s[32] = "n/a", warn[64] = "";
+    char v8s[32] = "n/a", warn[160] = "";
     if (v8.ok) snprintf(v8s, sizeof v8s, "%.3fs", v8.med);
     if ((ours.ok && !same_result(ours.result, nat.result)) ||
         (v8.ok && !same_result(v8.result, nat.result)))

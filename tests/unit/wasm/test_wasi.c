@@ -228,6 +228,7 @@ static void wasi_command_prints_argv_and_exits_with_its_code(void **state) {
   t = qw_func_call_raw(start, slots);
   assert_ptr_equal(t, QW_TRAP_EXIT);
   assert_int_equal(qw_instance_exit_code(w.inst), 7);
+  print_message("captured: %s\n", captured);
   assert_non_null(strstr(captured, "hello from wasi, argc=3\n"));
   assert_non_null(strstr(captured, "argv[0]=prog\n"));
   assert_non_null(strstr(captured, "argv[2]=be ta\n"));
