@@ -268,6 +268,19 @@ static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mj
   rc = qu_manifest_complete(mjson, mjson ? mlen : 0, name, mod, m, err);
   qw_module_free(mod);
   if (rc) return rc;
+  /* a trial instance: linking (WASI signatures), the start function, _initialize, the ABI
+  ** version and the memory cap are checked now, not at the first search */
+  qu_udf *trial;
+  qu__inst *in;
+  if (!(rc = qu__udf_new(r->engine, *m, 0, wasm, len, &r->opts, NULL, &trial, err))) {
+    if (!(rc = qu__inst_checkout(trial, &in, err))) qu__inst_checkin(trial, in, 1);
+    qu__udf_destroy(trial);
+  }
+  if (rc) {
+    qu_manifest_free(*m);
+    *m = NULL;
+    return rc;
+  }
   if (qu_manifest_json(*m, text)) {
     qu_manifest_free(*m);
     *m = NULL;

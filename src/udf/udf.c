@@ -69,7 +69,8 @@ qb_code qu__udf_new(qw_engine *e, const qu_manifest *m, uint32_t version, const 
   u->limits.max_memory_pages = u->opts.max_memory_pages;
   pthread_mutex_init(&u->pool_mu, NULL);
   if ((rc = qu__manifest_clone(m, &u->m, err))) goto fail;
-  snprintf(u->label, sizeof u->label, "%s v%u", m->name, version);
+  if (version) snprintf(u->label, sizeof u->label, "%s v%u", m->name, version);
+  else snprintf(u->label, sizeof u->label, "%s", m->name); /* a deploy's trial instance */
   if (!(u->idle = qb_calloc(u->opts.max_idle_instances, sizeof *u->idle))) {
     rc = qb_fail(err, QB_NOMEM, "udf: out of memory");
     goto fail;

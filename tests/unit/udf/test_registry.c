@@ -172,6 +172,47 @@ static void failed_deploy_stores_nothing(void **state) {
   assert_int_equal(l.n, 0);
 }
 
+static qb_code deploy_wat(fixture *f, const char *text, qb_err *err) {
+  size_t len;
+  uint8_t *b = wat(text, &len);
+  qb_code rc = qu_registry_deploy(f->r, "answer", NULL, 0, b, len, NULL, err);
+  free(b);
+  return rc;
+}
+
+static void deploy_instantiates_once_to_check_linking_start_and_abi(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  /* a WASI function imported with the wrong signature does not link */
+  assert_int_equal(deploy_wat(f,
+                              "(module (import \"wasi_snapshot_preview1\" \"random_get\""
+                              " (func (param f64))) (func (export \"answer\") (result f64)"
+                              " (f64.const 1)))", &err),
+                   QB_UNLINKABLE);
+  assert_non_null(strstr(err.msg, "UDF answer failed to instantiate: "));
+  /* a module speaking another ABI is refused */
+  assert_int_equal(deploy_wat(f,
+                              "(module (func (export \"qd_abi_version\") (result i32)"
+                              " (i32.const 2)) (func (export \"answer\") (result f64)"
+                              " (f64.const 1)))", &err),
+                   QB_INVALID);
+  assert_string_equal(err.msg, "UDF answer speaks ABI 2 (qd_abi_version); this host speaks 1");
+  /* a start function that traps */
+  assert_int_equal(deploy_wat(f,
+                              "(module (func $s unreachable) (start $s)"
+                              " (func (export \"answer\") (result f64) (f64.const 1)))", &err),
+                   QB_TRAP);
+  /* _initialize runs before anything else */
+  assert_int_equal(deploy_wat(f,
+                              "(module (func (export \"_initialize\") unreachable)"
+                              " (func (export \"answer\") (result f64) (f64.const 1)))", &err),
+                   QB_TRAP);
+  assert_string_equal(err.msg, "UDF answer trapped in _initialize: unreachable");
+  rows l = {0};
+  assert_int_equal(qu_registry_list(f->r, collect, &l, &err), QB_OK);
+  assert_int_equal(l.n, 0);
+}
+
 static void deploy_with_only_a_name_fills_the_manifest(void **state) {
   fixture *f = *state;
   qb_err err = {0};
@@ -260,6 +301,7 @@ int main(void) {
       T(delete_removes_every_version_and_persists),
       T(failed_deploy_stores_nothing),
       T(deploy_with_only_a_name_fills_the_manifest),
+      T(deploy_instantiates_once_to_check_linking_start_and_abi),
       T(acquire_shares_the_loaded_version_and_pins_it),
       T(install_mirrors_a_given_version),
   };
