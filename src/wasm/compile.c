@@ -58,6 +58,9 @@ typedef struct C {
   uint32_t npt, ptcap;
   uint32_t *tmp; /* br_table labels */
   uint32_t tmpcap;
+  uint64_t *kv; /* constant slots' values: slot kbase + i holds kv[i] */
+  uint32_t nk, kcap, kbase;
+  bool kfrozen; /* second pass: the constant table is fixed */
   bool oom;
   uint32_t wofs; /* wasm offset of the instruction being translated */
   /* peephole state: the last emitted instruction */
@@ -152,10 +155,26 @@ static void mat(C *c, uint32_t i) {
   e->kind = K_HOME;
   e->slot = h;
 }
-/* Give the top N entries a slot (constants go home; locals may stay). */
+/* The constant slot holding K (copied into the frame at entry), or UINT32_MAX. */
+#define MAX_KSLOTS 256
+static uint32_t kslot(C *c, uint64_t k) {
+  for (uint32_t i = 0; i < c->nk; i++)
+    if (c->kv[i] == k) return c->kbase + i;
+  if (c->kfrozen || c->nk >= MAX_KSLOTS || !GROW(c, c->kv, c->kcap, (uint64_t)c->nk + 1))
+    return UINT32_MAX;
+  c->kv[c->nk] = k;
+  return c->kbase + c->nk++;
+}
+
+/* Give the top N entries a slot: constants get a constant slot (or go home); locals stay. */
 static void need_slots(C *c, uint32_t n) {
-  for (uint32_t i = c->sp - n; i < c->sp; i++)
-    if (c->st[i].kind == K_CONST) mat(c, i);
+  for (uint32_t i = c->sp - n; i < c->sp; i++) {
+    ent *e = &c->st[i];
+    if (e->kind != K_CONST) continue;
+    uint32_t ks = kslot(c, e->k);
+    if (ks != UINT32_MAX) e->slot = ks;
+    else mat(c, i);
+  }
 }
 static uint32_t slot_at(C *c, uint32_t fromtop) { return c->st[c->sp - fromtop].slot; }
 
@@ -206,6 +225,14 @@ static void moves(C *c, uint32_t n, uint32_t height) {
 ** stack is not changed (this may run on one path only, e.g. br_if). */
 static void ret(C *c) {
   uint32_t n = c->nresults;
+  if (n == 1) {
+    const ent *e = &c->st[c->sp - 1];
+    uint32_t src = e->kind == K_CONST ? kslot(c, e->k) : e->slot;
+    if (src == UINT32_MAX) movk(c, 0, e->k);
+    if (src == UINT32_MAX || src == 0) E0(c, OP_RET);
+    else E(c, OP_RET1, src);
+    return;
+  }
   for (uint32_t i = 0; i < n; i++) {
     const ent *e = &c->st[c->sp - n + i];
     if (e->kind == K_LOCAL && e->slot < i) E(c, OP_MOV, home(c, c->sp - n + i), e->slot);
@@ -951,6 +978,7 @@ static void c_fini(C *c) {
   qb_free(c->cs, (size_t)c->cscap * sizeof *c->cs);
   qb_free(c->pt, (size_t)c->ptcap * sizeof *c->pt);
   qb_free(c->tmp, (size_t)c->tmpcap * sizeof *c->tmp);
+  qb_free(c->kv, (size_t)c->kcap * sizeof *c->kv);
 }
 
 qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb_err *err) {
@@ -965,24 +993,35 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
   C c = {0};
   c.m = m;
   c.xlat = qw__interp_optable();
-  c.s0 = ft->nparams + d->nlocals;
+  c.s0 = c.kbase = ft->nparams + d->nlocals;
   c.barrier = UINT32_MAX;
   qb_code rc = translate(&c, d, err);
+  if (!rc && c.nk) {
+    /* constants got slots: translate again with them between the locals and the stack */
+    c.s0 += c.nk;
+    c.kfrozen = true;
+    c.n = c.npc = c.sp = c.maxsp = c.csp = c.npt = 0;
+    c.last_has_dst = false;
+    c.barrier = UINT32_MAX;
+    rc = translate(&c, d, err);
+  }
   if (rc) {
     c_fini(&c);
     return rc;
   }
   uint64_t nslots = (uint64_t)c.s0 + c.maxsp + 1;
   if (nslots < ft->nresults) nslots = ft->nresults;
-  size_t bytes = sizeof(qw__code) + (size_t)c.n * 4 + (size_t)c.npc * 8;
+  size_t bytes = sizeof(qw__code) + (size_t)c.nk * 8 + (size_t)c.n * 4 + (size_t)c.npc * 8;
   qw__code *code = qb_malloc(bytes);
   if (!code) {
     c_fini(&c);
     return qb_fail(err, QB_NOMEM, "compile: out of memory");
   }
-  uint32_t *ops = (uint32_t *)(code + 1);
-  memcpy(ops, c.code, (size_t)c.n * 4);
-  memcpy(ops + c.n, c.pcm, (size_t)c.npc * 8);
+  uint64_t *consts = (uint64_t *)(code + 1);
+  uint32_t *ops = (uint32_t *)(consts + c.nk);
+  if (c.nk) memcpy(consts, c.kv, (size_t)c.nk * 8);
+  if (c.n) memcpy(ops, c.code, (size_t)c.n * 4);
+  if (c.npc) memcpy(ops + c.n, c.pcm, (size_t)c.npc * 8);
   *code = (qw__code){.ops = ops,
                      .nops = c.n,
                      .nparams = ft->nparams,
@@ -992,7 +1031,9 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
                      .func_index = m->nfunc_imports + defined_idx,
                      .npc = c.npc,
                      .pcmap = ops + c.n,
-                     .alloc_bytes = bytes};
+                     .alloc_bytes = bytes,
+                     .nconsts = c.nk,
+                     .consts = consts};
   c_fini(&c);
   qw__code *expected = NULL;
   if (!atomic_compare_exchange_strong_explicit(&d->code, &expected, code, memory_order_acq_rel,

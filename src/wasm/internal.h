@@ -392,7 +392,9 @@ struct qw__code {
   uint32_t func_index;       /* in the module's function space (for trap locations) */
   uint32_t npc;              /* pairs in PCMAP */
   const uint32_t *pcmap;     /* (unit offset of an instruction, its wasm byte offset), sorted */
-  size_t alloc_bytes;        /* one allocation holds the struct, OPS and PCMAP */
+  size_t alloc_bytes;        /* one allocation holds the struct, OPS, PCMAP and CONSTS */
+  uint32_t nconsts;          /* constant slots, right after the locals; copied in at entry */
+  const uint64_t *consts;
 };
 
 /* A return record of one wasm frame (interp.c). */

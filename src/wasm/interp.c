@@ -311,7 +311,8 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
     copied = true;
   }
   if (QB_UNLIKELY(fp + c->nslots > ex->stack_end)) return QW_TRAP_STACK_EXHAUSTED;
-  memset(fp + c->nparams, 0, (size_t)c->nlocals * 8);
+  for (uint32_t i = c->nparams, e = c->nparams + c->nlocals; i < e; i++) fp[i] = 0;
+  for (uint32_t i = 0, b = c->nparams + c->nlocals; i < c->nconsts; i++) fp[b + i] = c->consts[i];
   qw__exec *prev = inst->exec;
   inst->exec = ex;
   const qw_trap *t = run(ex, inst, c, fp);
