@@ -9,10 +9,6 @@
 #include <stdalign.h>
 #include <string.h>
 
-/* call.c provides these; weak so that decoding/linking tools need not link the interpreter. */
-#pragma weak qw_func_call
-#pragma weak qw__exec_fini
-
 static size_t carve(size_t *off, size_t count, size_t size) {
   size_t at = (*off + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
   *off = at + count * size;
@@ -216,10 +212,6 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
   }
   if ((rc = init_segments(inst, err))) goto trapped;
   if (m->start >= 0) {
-    if (!qw_func_call) {
-      rc = qb_fail(err, QB_INTERNAL, "instance: start function needs the interpreter (call.c)");
-      goto fail;
-    }
     if ((rc = qw_func_call(inst->funcs[m->start], NULL, 0, NULL, 0, err))) {
       qb_wrap(err, "start function %u: ", (uint32_t)m->start);
       goto trapped;
@@ -253,7 +245,7 @@ void qw_instance_free(qw_instance *inst) {
   m = inst->mod;
   for (i = 0; i < m->ntables - m->ntable_imports; i++) qw__table_fini(&inst->own_tables[i]);
   for (i = 0; i < m->nmems - m->nmem_imports; i++) qw__memory_fini(&inst->own_mems[i]);
-  if (qw__exec_fini) qw__exec_fini(&inst->own_exec);
+  qw__exec_fini(&inst->own_exec);
   if (inst->imports) qw_imports_free(inst->imports);
   qb_free(inst, inst->block_bytes);
 }

@@ -5,10 +5,6 @@
 
 #include <string.h>
 
-/* compile.c's output exists only when compile.c is linked in, so the reference is weak: a
-** program that never runs code does not pull in the interpreter. */
-#pragma weak qw__code_free
-
 qb_code qw_module_decode(qw_engine *e, const uint8_t *bytes, size_t len, qw_module **out,
                          qb_err *err) {
   qw_module *m;
@@ -58,7 +54,7 @@ void qw_module_free(qw_module *m) {
   qw__module_free_zombies(m);
   for (i = 0; m->funcs && i < m->ndefined; i++) {
     qw__code *c = atomic_load_explicit(&m->funcs[i].code, memory_order_acquire);
-    if (c && qw__code_free) qw__code_free(c);
+    if (c) qw__code_free(c);
   }
   qb_arena_fini(&m->arena);
   qb_free(m->bytes, m->len ? m->len : 1);
