@@ -568,6 +568,34 @@ static int gen_node(gen *g, const node *nd, opnd *out) {
   return -1;
 }
 
+/* Peephole: fuse an op into the next one when the next consumes its (scratch) result, so the
+** block is walked once instead of twice: log(a+k), a*b+c, a*k+b. A scratch result has exactly
+** one reader (a tree), so the adjacent reader is the only one. */
+static void fuse(gen *g) {
+  size_t i, o = 0;
+  for (i = 0; i < g->ncode; i++) {
+    qq__xins a = g->code[i];
+    if (i + 1 < g->ncode && a.dst >= g->nin) {
+      qq__xins b = g->code[i + 1];
+      int t = a.dst;
+      if (a.op == QX_ADDK && b.op == QX_LOG && b.a == t) {
+        g->code[o++] = (qq__xins){QX_LOGK, b.dst, a.a, 0, 0, a.k};
+        i++;
+        continue;
+      }
+      if ((a.op == QX_MULK || a.op == QX_MUL) && b.op == QX_ADD && (b.a == t) != (b.b == t)) {
+        int other = b.a == t ? b.b : b.a;
+        if (a.op == QX_MULK) g->code[o++] = (qq__xins){QX_MULKADD, b.dst, a.a, (uint8_t)other, 0, a.k};
+        else g->code[o++] = (qq__xins){QX_MADD, b.dst, a.a, a.b, (uint8_t)other, 0};
+        i++;
+        continue;
+      }
+    }
+    g->code[o++] = a;
+  }
+  g->ncode = o;
+}
+
 /* ---- the script ---------------------------------------------------------------------------- */
 
 typedef struct xscript {
@@ -675,6 +703,7 @@ qb_code qq_expr_compile(const char *source, qq_script_kind kind, const json_t *p
     if (dst < 0 || emit(g, QX_COPY, dst, res.reg, 0, 0, 0, 0) < 0) goto fail;
     res.reg = dst;
   }
+  fuse(g);
   x->base.vt = &xvt;
   x->kind = kind;
   x->source = qb_arena_strdup(&ar, source);

@@ -34,7 +34,7 @@ static inline double asf64(uint64_t u) {
 
 /* fdlibm e_log.c, rewritten without branches (musl's formulation): x = 2^k * z with z in
 ** [sqrt(2)/2, sqrt(2)), log(z) = f - hfsq + s*(hfsq+R). Valid for normal positive finite x. */
-static inline double log_core(double x) {
+QB_INLINE double log_core(double x) {
   static const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10,
                       Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
                       Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
@@ -58,16 +58,16 @@ static inline double log_core(double x) {
 
 /* D may equal A: the rare inputs outside the normal range are found first, then each element
 ** is read before it is written */
-static void vlog(double *d, const double *a, size_t n) {
+QB_INLINE void vlog(double *d, const double *a, double k, size_t n) { /* log(a + k) */
   size_t i;
   int bad = 0;
-  for (i = 0; i < n; i++) bad |= !(a[i] >= DBL_MIN && a[i] <= DBL_MAX);
+  for (i = 0; i < n; i++) bad |= !(a[i] + k >= DBL_MIN && a[i] + k <= DBL_MAX);
   if (QB_LIKELY(!bad)) {
-    for (i = 0; i < n; i++) d[i] = log_core(a[i]);
+    for (i = 0; i < n; i++) d[i] = log_core(a[i] + k);
     return;
   }
   for (i = 0; i < n; i++) {
-    double x = a[i];
+    double x = a[i] + k;
     d[i] = x >= DBL_MIN && x <= DBL_MAX ? log_core(x) : log(x);
   }
 }
@@ -79,8 +79,11 @@ static void vlog(double *d, const double *a, size_t n) {
 static double sgn(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; }
 static double logn(double base, double x) { return log(x) / log(base); }
 
-void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *const *mask,
-              size_t nb) {
+/* The body is compiled twice on x86-64 (baseline SSE2 and AVX2, picked once at run time), so the
+** loops use 4-wide vectors where the CPU has them. fp-contract is off for the file (CMake), so
+** both variants round identically: results never depend on the machine. */
+QB_INLINE void xrun_body(const qq__xins *ins, size_t n, double *const *reg,
+                         const uint8_t *const *mask, size_t nb) {
   for (size_t pc = 0; pc < n; pc++) {
     const qq__xins *p = &ins[pc];
     double *d = reg[p->dst];
@@ -131,9 +134,12 @@ void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *
     case QX_NEG: LOOP d[i] = -a[i]; break;
     case QX_NOT: LOOP d[i] = a[i] == 0.0 ? 1.0 : 0.0; break;
     case QX_SELECT: LOOP d[i] = a[i] != 0.0 ? b[i] : c[i]; break;
-    case QX_LOG: vlog(d, a, nb); break;
+    case QX_LOG: vlog(d, a, 0.0, nb); break;
+    case QX_LOGK: vlog(d, a, k, nb); break;
+    case QX_MADD: LOOP d[i] = a[i] * b[i] + c[i]; break;
+    case QX_MULKADD: LOOP d[i] = a[i] * k + b[i]; break;
     case QX_LOG10:
-      vlog(d, a, nb);
+      vlog(d, a, 0.0, nb);
       LOOP d[i] *= 0.43429448190325182765;
       break;
     case QX_LOG1P: LOOP d[i] = log1p(a[i]); break;
@@ -167,6 +173,29 @@ void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *
     }
   }
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void xrun_avx2(const qq__xins *ins, size_t n, double *const *reg,
+                                                      const uint8_t *const *mask, size_t nb) {
+  xrun_body(ins, n, reg, mask, nb);
+}
+static void xrun_base(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *const *mask,
+                      size_t nb) {
+  xrun_body(ins, n, reg, mask, nb);
+}
+typedef void (*xrun_fn)(const qq__xins *, size_t, double *const *, const uint8_t *const *, size_t);
+
+void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *const *mask,
+              size_t nb) {
+  xrun_fn fn = __builtin_cpu_supports("avx2") ? xrun_avx2 : xrun_base; /* a load and a test */
+  fn(ins, n, reg, mask, nb);
+}
+#else
+void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *const *mask,
+              size_t nb) {
+  xrun_body(ins, n, reg, mask, nb);
+}
+#endif
 
 double qq__xfold(unsigned op, double a, double b, double c, double k) {
   double r[4] = {0, a, b, c};

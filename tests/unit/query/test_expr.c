@@ -209,6 +209,23 @@ static void constants_are_folded_at_compile_time(void **st) {
   json_decref(params);
 }
 
+static void typical_expression_compiles_to_three_fused_ops(void **st) {
+  (void)st;
+  qq_script *s;
+  qb_err err;
+  qb_buf b;
+  json_t *params = json_loads("{\"w\": 0.5}", 0, NULL);
+  assert_int_equal(qq_expr_compile("_score * log(1 + doc['popularity'].value) + params.w * doc['days'].value",
+                                   QQ_SCRIPT_SCORE, params, &s, &err), QB_OK);
+  qb_buf_init(&b);
+  assert_int_equal(qq_expr_disasm(s, &b), QB_OK);
+  if (!strstr(b.data, "LOGK") || !strstr(b.data, "MULKADD") || strstr(b.data, " LOG ") || strstr(b.data, "  3 "))
+    fail_msg("not fused:\n%s", b.data);
+  qb_buf_fini(&b);
+  s->vt->free(s);
+  json_decref(params);
+}
+
 static void assert_compile_error(const char *src, const char *params, const char *want) {
   json_t *pj = params ? json_loads(params, 0, NULL) : NULL;
   qq_script *s = (qq_script *)1;
@@ -275,6 +292,7 @@ int main(void) {
       cmocka_unit_test(fast_log_is_within_one_ulp_of_libm),
       cmocka_unit_test(vectorized_evaluation_equals_scalar_reference_on_random_data),
       cmocka_unit_test(constants_are_folded_at_compile_time),
+      cmocka_unit_test(typical_expression_compiles_to_three_fused_ops),
       cmocka_unit_test(errors_name_the_problem_and_its_position),
       cmocka_unit_test(deep_nesting_is_an_error_not_a_crash),
       cmocka_unit_test(bind_rejects_keyword_fields),
