@@ -335,8 +335,10 @@ static qb_code put_result(qu_exec *x, uint64_t r, size_t i, qu_out *out, qb_err 
     return QB_OK;
   }
   }
-  if (m->kind == QU_FILTER) out->keep[i] = (uint32_t)r != 0;
-  else out->f64[i] = v;
+  /* both when both are given: a filter can feed a score context (0/1) and a number a filter
+  ** (non-zero keeps; NaN keeps nothing) */
+  if (out->keep) out->keep[i] = m->returns == QU_I32 ? (uint32_t)r != 0 : (v != 0 && v == v);
+  if (out->f64) out->f64[i] = v;
   if (out->present) out->present[i] = 1;
   return QB_OK;
 }
@@ -361,7 +363,7 @@ static qb_code run_docs(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err
   uint64_t *slots = x->slots;
   size_t n = in->n;
   if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
-  if (x->u->m->returns != QU_STRING && x->u->m->kind != QU_FILTER) {
+  if (x->u->m->returns != QU_STRING && out->f64 && !out->keep) {
     /* the hot loop for numbers: fill, call, convert */
     qu_type rt = x->u->m->returns;
     double *f = out->f64;
@@ -475,10 +477,10 @@ static qb_code check_block(const qu_exec *x, const qu_block *in, const qu_out *o
       return qb_fail(err, QB_INVAL, "udf %s: block column %u (%s) has no values", x->u->label,
                      c, p->cols[c].field);
   }
-  int ok = m->returns == QU_STRING ? out->str != NULL
-           : m->kind == QU_FILTER  ? out->keep != NULL
-                                   : out->f64 != NULL;
-  if (!ok) return qb_fail(err, QB_INVAL, "udf %s: no output array for its kind", x->u->label);
+  int ok = m->returns == QU_STRING ? out->str != NULL : (out->f64 || out->keep);
+  if (!ok)
+    return qb_fail(err, QB_INVAL, "udf %s: no output array for a %s result", x->u->label,
+                   qu_type_name(m->returns));
   return QB_OK;
 }
 

@@ -179,13 +179,13 @@ typedef struct qu_block {
   const qu_col *cols;
 } qu_block;
 
-/* Where results go: arrays of at least n entries, provided by the caller; the executor fills
-** the one the kind uses:
-**   score, metric, transform returning a number: F64 (an integer result converted)
-**   filter: KEEP (1 = keep, 0 = drop)
-**   transform returning a string: STR (bytes owned by the qu_exec, valid until its next run
-**     or free)
-** PRESENT (may be NULL) is set to 1 per filled doc. */
+/* Where results go: arrays of at least n entries, provided by the caller (NULL = not wanted).
+** A string result goes to STR (bytes owned by the qu_exec, valid until its next run or free;
+** {NULL, 0} for the ABI's "no value", with PRESENT 0). A number goes to F64 (integers
+** converted) and/or KEEP (1 when non-zero: a filter's i32; for floats, non-zero and not NaN):
+** a filter feeds KEEP, a score/metric/number transform F64, and either may be used for the
+** other. At least one of the arrays for the result type must be given; pass only what you
+** read (F64 alone is the fastest path). PRESENT (may be NULL) is set per filled doc. */
 typedef struct qu_out {
   double *f64;
   uint8_t *keep;

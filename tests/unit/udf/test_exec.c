@@ -282,6 +282,14 @@ static void filter_returns_a_keep_mask(void **state) {
   if (qu_exec_run(x, &in, &out, &err)) fail_msg("run: %s", err.msg);
   uint8_t want[6] = {1, 0, 1, 0, 1, 0};
   assert_memory_equal(keep, want, 6);
+  /* the same filter may feed a number context: 1 / 0 */
+  double f[6];
+  qu_out out2 = {f, NULL, NULL, NULL};
+  if (qu_exec_run(x, &in, &out2, &err)) fail_msg("run: %s", err.msg);
+  for (int i = 0; i < 6; i++) assert_true(f[i] == want[i]);
+  qu_out none = {NULL, NULL, NULL, NULL};
+  assert_int_equal(qu_exec_run(x, &in, &none, &err), QB_INVAL);
+  assert_string_equal(err.msg, "udf even v3: no output array for a i32 result");
   qu_exec_free(x);
   qu_plan_free(p);
   unload(&l);
