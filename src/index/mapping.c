@@ -551,8 +551,8 @@ static qb_code value(walk *w, const qi__field *f, json_t *v) {
   int64_t iv = 0;
   double dv = 0;
   int is_int = 0;
-  const char *s;
-  size_t len;
+  const char *s = NULL;
+  size_t len = 0;
   qb_code rc;
   if (json_is_object(v) || json_is_array(v)) return reject(w, f, v, "expected a concrete value");
   switch (f->type) {

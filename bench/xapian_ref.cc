@@ -1,0 +1,105 @@
+// xapian_ref.cc: the Xapian side of the search benchmark (bench_search runs it as a child).
+// Indexes the same synthetic corpus (bench_search_corpus.h) into an on-disk glass database in
+// DIR: TermGenerator without positions or stemming (lowercased words, like our standard
+// analyzer), price/days/tier as sortable values, the JSON document as document data, the id
+// as a boolean Q term, add_document (Xapian's bulk-load path); commit()
+// (which fsyncs) every BATCH documents, as bench_search acks a bulk batch. Then runs the query
+// set as OP_OR of two terms, top 10, BM25Weight(k1=1.2, k2=0, k3=1, b=0.75, min_normlen=0.5).
+// Output, one per line: "index <seconds> <docs>", "run <r> <p50_us> <p99_us>" per run (run 0
+// is the warm-up), "top <q> <id>..." for the first 20 queries of the last run.
+#include <xapian.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "bench_search_corpus.h"
+}
+
+static double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: xapian_ref DICT N DIR BATCH [RUNS]\n");
+    return 2;
+  }
+  const char *dict = argv[1];
+  uint64_t n = std::strtoull(argv[2], nullptr, 10);
+  std::string dir = argv[3];
+  uint64_t batch = std::strtoull(argv[4], nullptr, 10);
+  int runs = argc > 5 ? std::atoi(argv[5]) : 5;
+  sc_corpus c;
+  if (sc_load(&c, dict)) {
+    std::fprintf(stderr, "xapian_ref: cannot load %s\n", dict);
+    return 1;
+  }
+  try {
+    std::vector<char> text(121 * 16);
+    char json[4096];
+    double t0 = now_s();
+    {
+      Xapian::WritableDatabase db(dir, Xapian::DB_CREATE_OR_OVERWRITE);
+      Xapian::TermGenerator tg;
+      tg.set_stemming_strategy(Xapian::TermGenerator::STEM_NONE);
+      for (uint64_t i = 0; i < n; i++) {
+        sc_doc d;
+        sc_doc_make(&c, i, &d, text.data());
+        std::snprintf(json, sizeof json, "{\"body\":\"%s\",\"price\":%.2f,\"days\":%d,\"tier\":%d}",
+                      d.text, d.price, (int)d.days, (int)d.tier);
+        Xapian::Document doc;
+        tg.set_document(doc);
+        tg.index_text_without_positions(std::string(d.text, d.len));
+        doc.add_value(0, Xapian::sortable_serialise(d.price));
+        doc.add_value(1, Xapian::sortable_serialise(d.days));
+        doc.add_value(2, Xapian::sortable_serialise(d.tier));
+        doc.set_data(json);
+        std::string idterm = std::string("Q") + d.id;
+        doc.add_boolean_term(idterm);
+        db.add_document(doc);  // fresh database: add, not replace (Xapian's fast bulk path)
+        if ((i + 1) % batch == 0) db.commit();
+      }
+      db.commit();
+    }
+    double t1 = now_s();
+    std::printf("index %.6f %llu\n", t1 - t0, (unsigned long long)n);
+    std::fflush(stdout);
+    Xapian::Database db(dir);
+    Xapian::Enquire enq(db);
+    enq.set_weighting_scheme(Xapian::BM25Weight(1.2, 0, 1, 0.75, 0.5));
+    std::vector<double> lat(SC_QUERIES);
+    for (int r = 0; r <= runs; r++) {
+      for (int q = 0; q < SC_QUERIES; q++) {
+        const char *a, *b;
+        sc_query(&c, q, &a, &b);
+        double s0 = now_s();
+        Xapian::Query qq(Xapian::Query::OP_OR, Xapian::Query(a), Xapian::Query(b));
+        enq.set_query(qq);
+        Xapian::MSet m = enq.get_mset(0, 10);
+        std::vector<std::string> ids;
+        // documents were added in order to a fresh database: docid = i + 1
+        for (Xapian::MSetIterator it = m.begin(); it != m.end(); ++it)
+          ids.push_back(std::to_string(*it - 1));
+        lat[q] = (now_s() - s0) * 1e6;
+        if (r == runs && q < 20) {
+          std::printf("top %d", q);
+          for (auto &id : ids) std::printf(" %s", id.c_str());
+          std::printf("\n");
+        }
+      }
+      std::vector<double> s = lat;
+      std::qsort(s.data(), s.size(), sizeof(double), sc_cmp_double);
+      std::printf("run %d %.3f %.3f\n", r, sc_pct(s.data(), s.size(), 50), sc_pct(s.data(), s.size(), 99));
+      std::fflush(stdout);
+    }
+  } catch (const Xapian::Error &e) {
+    std::fprintf(stderr, "xapian_ref: %s\n", e.get_description().c_str());
+    return 1;
+  }
+  sc_free(&c);
+  return 0;
+}
