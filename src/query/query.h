@@ -74,7 +74,7 @@ typedef enum qq_arg_kind {
   QQ_ARG_FIELD, /* the doc value of FIELD for each doc (first value when multi-valued) */
   QQ_ARG_SCORE, /* the doc's _score as computed so far (f64; 0 where there is no scoring) */
   QQ_ARG_CONST, /* one value for every doc, filled once, never refilled */
-  QQ_ARG_DOCID  /* the shard-local doc id (i64 or f64) */
+  QQ_ARG_DOCID  /* the doc's number in the shard snapshot (segment base + doc; i64 or f64) */
 } qq_arg_kind;
 
 /* One argument column a script needs, declared by qq_script_vtable.bind. */
@@ -119,11 +119,11 @@ typedef struct qq_col {
   const uint8_t *present;  /* n bytes: 1 = the doc has a value, 0 = missing; never NULL */
 } qq_col;
 
-/* The input of one run: N documents (ascending doc ids) with their columns. Everything is
-** borrowed for the duration of the call. */
+/* The input of one run: N documents of one segment (ascending doc numbers) with their columns.
+** Everything is borrowed for the duration of the call. */
 typedef struct qq_block {
   size_t n;                /* 1..QQ_BLOCK_MAX */
-  const uint32_t *doc_ids; /* shard-local doc ids */
+  const uint32_t *doc_ids; /* segment-local doc numbers (informative; use QQ_ARG_DOCID to key) */
   const double *score;     /* current _score per doc (0 when the context does not score) */
   size_t ncols;            /* == bind's nargs */
   const qq_col *cols;
