@@ -193,6 +193,7 @@ static qb_code trap_fail(qu_exec *x, const qw_trap *t, qb_err *err) {
       return qb_fail(err, QB_LIMIT, "UDF %s exceeded its time budget", x->u->label);
     return qb_fail(err, QB_LIMIT, "UDF %s exceeded a limit: %s", x->u->label, msg);
   }
+  if (code == QB_NOMEM) return qb_fail(err, QB_NOMEM, "UDF %s: out of memory", x->u->label);
   return qb_fail(err, code == QB_OK ? QB_TRAP : code, "UDF %s trapped: %s", x->u->label, msg);
 }
 
