@@ -318,8 +318,8 @@ static int cmd_run(int argc, char **argv) {
       status = qw_instance_exit_code(inst) & 0xff;
     } else {
       const char *where = qw_instance_trap_where(inst);
-      status = die(1, "%s: %s: %s%s%s", file, qw_trap_code(t) == QB_LIMIT ? "limit" : "trap",
-                   qw_trap_message(t), where[0] ? " at " : "", where);
+      status = die(1, "%s: %s: %s%s%s%s", file, qw_trap_code(t) == QB_LIMIT ? "limit" : "trap",
+                   qw_trap_message(t), where[0] ? " (in " : "", where, where[0] ? ")" : "");
     }
   } else {
     qw_func *f = qw_instance_func(inst, invoke);
@@ -343,7 +343,7 @@ static int cmd_run(int argc, char **argv) {
     if (!args || !res) { free(args), free(res); status = die(1, "out of memory"); goto out; }
     for (k = 0; k < sig.nparams; k++)
       if (parse_arg(rest[k], (qw_type)sig.params[k], &args[k])) {
-        status = die(2, "argument %u: \"%s\" is not a %s", k + 1, rest[k],
+        status = die(2, "argument %u: \"%s\" is not a valid %s", k + 1, rest[k],
                      qw_type_name((qw_type)sig.params[k]));
         free(args), free(res);
         goto out;
@@ -357,9 +357,9 @@ static int cmd_run(int argc, char **argv) {
       status = qw_instance_exit_code(inst) & 0xff;
     } else {
       const char *where = qw_instance_trap_where(inst);
-      status = die(1, "%s: %s: %s%s%s", file,
+      status = die(1, "%s: %s: %s%s%s%s", file,
                    rc == QB_TRAP ? "trap" : rc == QB_LIMIT ? "limit" : qb_code_name(rc),
-                   err.msg, where[0] ? " at " : "", where);
+                   err.msg, where[0] ? " (in " : "", where, where[0] ? ")" : "");
     }
     free(args);
     free(res);
