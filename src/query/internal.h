@@ -179,6 +179,9 @@ typedef struct qq__seg_ctx {
   uint64_t base;            /* doc base of the segment in the snapshot */
   uint32_t max_doc;
   qb_code rc;               /* sticky failure from inside an iterator (scripts) */
+  double min_comp;          /* collector: a doc must score above this to enter the top hits
+                            ** (-inf until the heap is full and the count may stop) */
+  int skipped;              /* MaxScore skipped documents: the hit count is a lower bound */
   qb_err *err;
   qi_postings **postings;   /* to free */
   size_t npostings, cap_postings;
@@ -186,6 +189,10 @@ typedef struct qq__seg_ctx {
 
 /* Build the iterator of Q for one segment. SCORING = 0: scores are not needed. */
 qb_code qq__it_build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+/* The top-level iterator when hits are sorted by score and the count may become a lower bound:
+** a pure disjunction of terms becomes a MaxScore iterator that reads cx->min_comp and skips
+** documents that cannot beat it (setting cx->skipped); anything else as qq__it_build. */
+qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_err *err);
 void qq__seg_ctx_fini(qq__seg_ctx *cx);
 
 /* aggs.c */

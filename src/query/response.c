@@ -96,6 +96,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   mhit *all = NULL;
   size_t nall = 0, cap = 0, nfail = 0, first_fail = SIZE_MAX;
   uint64_t total = 0;
+  int total_gte = 0; /* some shard skipped documents: its count is a lower bound */
   double max_score = -INFINITY;
   int has_max = 0;
   qb_code rc = QB_OK;
@@ -119,6 +120,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
       continue;
     }
     total += (uint64_t)json_integer_value(json_object_get(p, "total"));
+    if (json_is_true(json_object_get(p, "total_gte"))) total_gte = 1;
     json_t *ms = json_object_get(p, "max_score");
     if (json_is_number(ms)) {
       double v = json_number_value(ms);
@@ -164,7 +166,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (req->track_total) {
     json_t *t;
-    if (req->track_total > 0 && total > (uint64_t)req->track_total)
+    if (req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte))
       t = json_pack("{s:I, s:s}", "value", (json_int_t)req->track_total, "relation", "gte");
     else
       t = json_pack("{s:I, s:s}", "value", (json_int_t)total, "relation", "eq");

@@ -357,6 +357,10 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   double max_score = -INFINITY;
   size_t ns = req->nsort;
   int need_scores = !ns || req->track_scores || req->has_min_score;
+  /* MaxScore may skip documents once the count has reached track_total_hits (DESIGN: ES's
+  ** lower bound) when nothing else needs every match */
+  int can_prune = !ns && !req->naggs && !req->has_min_score && req->track_total >= 0 && !req->for_count;
+  int skipped = 0;
   qb_buf src;
   qq__seg_ctx cx;
   *out = NULL;
@@ -408,7 +412,11 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
     cx.max_doc = qi_segment_max_doc(cx.seg);
     cx.err = err;
     if (!qi_segment_live_count(cx.seg)) continue;
-    if ((rc = qq__it_build(&cx, req->query, need_scores, &it, err))) goto done;
+    cx.min_comp = -INFINITY;
+    if (can_prune && tk.k && tk.n == tk.k && total >= (uint64_t)req->track_total) cx.min_comp = tk.h[0].score;
+    if ((rc = can_prune ? qq__it_build_top(&cx, req->query, &it, err)
+                        : qq__it_build(&cx, req->query, need_scores, &it, err)))
+      goto done;
     size_t n = 0;
     for (uint32_t d = it->next(it);; d = it->next(it)) {
       if (d != QI_NO_MORE_DOCS) {
@@ -429,6 +437,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
           topk_add(&tk, &h);
         }
         n = 0;
+        if (can_prune && tk.k && tk.n == tk.k && total >= (uint64_t)req->track_total) cx.min_comp = tk.h[0].score;
       }
       if (d == QI_NO_MORE_DOCS) break;
     }
@@ -436,6 +445,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
       rc = cx.rc;
       goto done;
     }
+    skipped |= cx.skipped;
     if (aggs && (rc = qq__aggs_segment_done(aggs, cx.seg, err))) goto done;
     qq__seg_ctx_fini(&cx);
   }
@@ -489,6 +499,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   if (json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
       json_object_set_new(res, "shard", json_integer(shard_id)) ||
       json_object_set_new(res, "total", json_integer((json_int_t)total)) ||
+      (skipped && json_object_set_new(res, "total_gte", json_true())) ||
       json_object_set_new(res, "max_score", need_scores && total && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
                                                 ? json_real((float)max_score) : json_null()) ||
       json_object_set(res, "hits", hits_j))

@@ -1,0 +1,172 @@
+/* test_topk.c: top-k collection on a larger generated index (several segments): MaxScore
+** pruning (track_total_hits false or reached) returns exactly the hits and scores of the
+** exhaustive search, and reports the total as a lower bound. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "query.h"
+
+#define NDOCS 6000
+
+static char dir[256];
+static qi_index *ix;
+static qi_snapshot *snap;
+
+static const char *words[] = {"alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta",
+                              "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi"};
+
+static int setup(void **st) {
+  qb_err err;
+  qi_options opt = {.max_buffered_docs = 1500, .sync_normal = 1, .no_auto_merge = 1};
+  qi_bulk *b;
+  (void)st;
+  snprintf(dir, sizeof dir, "/tmp/qq_topk_XXXXXX");
+  if (!mkdtemp(dir)) return -1;
+  strcat(dir, "/idx");
+  if (qi_index_create(dir, "{\"mappings\":{\"properties\":{\"body\":{\"type\":\"text\"},\"n\":{\"type\":\"long\"}}}}",
+                      &opt, &ix, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    return -1;
+  }
+  srand(3);
+  if (qi_bulk_begin(ix, &b, &err)) return -1;
+  for (int i = 0; i < NDOCS; i++) {
+    char doc[1024], id[16];
+    size_t len = (size_t)snprintf(doc, sizeof doc, "{\"n\":%d,\"body\":\"", i);
+    int nw = 1 + rand() % 20;
+    for (int w = 0; w < nw; w++) {
+      /* skewed: early words are common, late ones rare */
+      int k = rand() % 16;
+      k = k * (rand() % 16) / 15;
+      len += (size_t)snprintf(doc + len, sizeof doc - len, "%s%s", w ? " " : "", words[k]);
+    }
+    len += (size_t)snprintf(doc + len, sizeof doc - len, "\"}");
+    snprintf(id, sizeof id, "d%d", i);
+    if (qi_bulk_put(b, id, doc, len, NULL, &err)) return -1;
+  }
+  if (qi_bulk_commit(b, &err) || qi_index_refresh(ix, &err)) return -1;
+  snap = qi_index_snapshot(ix);
+  return 0;
+}
+
+static int teardown(void **st) {
+  char cmd[300];
+  (void)st;
+  qi_snapshot_release(snap);
+  qi_index_close(ix);
+  *strrchr(dir, '/') = 0;
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd)) {}
+  return 0;
+}
+
+static json_t *search(const char *body) {
+  json_t *out;
+  qb_err err;
+  const qi_snapshot *snaps[1] = {snap};
+  if (qq_search(NULL, "t", snaps, 1, body, strlen(body), &out, &err)) fail_msg("%s: %s", body, err.msg);
+  return out;
+}
+
+static void same_hits(json_t *a, json_t *b) {
+  json_t *ha = json_object_get(json_object_get(a, "hits"), "hits");
+  json_t *hb = json_object_get(json_object_get(b, "hits"), "hits");
+  assert_int_equal(json_array_size(ha), json_array_size(hb));
+  for (size_t i = 0; i < json_array_size(ha); i++) {
+    json_t *x = json_array_get(ha, i), *y = json_array_get(hb, i);
+    const char *ix_ = json_string_value(json_object_get(x, "_id")), *iy = json_string_value(json_object_get(y, "_id"));
+    double sx = json_number_value(json_object_get(x, "_score")), sy = json_number_value(json_object_get(y, "_score"));
+    if (strcmp(ix_, iy) || sx != sy) fail_msg("hit %zu: %s %.9g vs %s %.9g", i, ix_, sx, iy, sy);
+  }
+}
+
+static void maxscore_returns_the_exhaustive_top_hits(void **st) {
+  (void)st;
+  static const char *queries[] = {"alpha pi", "beta omicron xi", "gamma delta", "pi xi nu mu", "alpha beta gamma delta eps"};
+  for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+    for (int size = 1; size <= 50; size *= 7) {
+      char b1[256], b2[256];
+      snprintf(b1, sizeof b1, "{\"query\":{\"match\":{\"body\":\"%s\"}},\"size\":%d,\"track_total_hits\":true}", queries[q], size);
+      snprintf(b2, sizeof b2, "{\"query\":{\"match\":{\"body\":\"%s\"}},\"size\":%d,\"track_total_hits\":false}", queries[q], size);
+      json_t *exact = search(b1), *pruned = search(b2);
+      same_hits(exact, pruned);
+      assert_true(json_equal(json_object_get(json_object_get(exact, "hits"), "max_score"),
+                             json_object_get(json_object_get(pruned, "hits"), "max_score")));
+      json_decref(exact);
+      json_decref(pruned);
+    }
+  }
+}
+
+static void bool_should_of_terms_prunes_the_same_way(void **st) {
+  (void)st;
+  const char *b1 = "{\"query\":{\"bool\":{\"should\":[{\"term\":{\"body\":\"pi\"}},{\"match\":{\"body\":\"alpha\"}},"
+                   "{\"term\":{\"body\":{\"value\":\"xi\",\"boost\":3}}}]}},\"size\":10,\"track_total_hits\":true}";
+  const char *b2 = "{\"query\":{\"bool\":{\"should\":[{\"term\":{\"body\":\"pi\"}},{\"match\":{\"body\":\"alpha\"}},"
+                   "{\"term\":{\"body\":{\"value\":\"xi\",\"boost\":3}}}]}},\"size\":10,\"track_total_hits\":100}";
+  json_t *exact = search(b1), *pruned = search(b2);
+  same_hits(exact, pruned);
+  json_t *t = json_object_get(json_object_get(pruned, "hits"), "total");
+  assert_int_equal(json_integer_value(json_object_get(t, "value")), 100);
+  assert_string_equal(json_string_value(json_object_get(t, "relation")), "gte");
+  assert_true(json_integer_value(json_object_get(json_object_get(json_object_get(exact, "hits"), "total"), "value")) > 100);
+  json_decref(exact);
+  json_decref(pruned);
+}
+
+static void exact_count_below_the_threshold_stays_eq(void **st) {
+  (void)st;
+  json_t *r = search("{\"query\":{\"match\":{\"body\":\"pi omicron\"}},\"size\":3,\"track_total_hits\":100000}");
+  json_t *t = json_object_get(json_object_get(r, "hits"), "total");
+  assert_string_equal(json_string_value(json_object_get(t, "relation")), "eq");
+  json_t *e = search("{\"query\":{\"match\":{\"body\":\"pi omicron\"}},\"size\":0,\"track_total_hits\":true}");
+  assert_true(json_equal(t, json_object_get(json_object_get(e, "hits"), "total")));
+  json_decref(r);
+  json_decref(e);
+}
+
+static long long shard_total(const char *body, int *gte) {
+  qq_request *req;
+  qq_partial *p;
+  json_t *j;
+  qb_err err;
+  assert_int_equal(qq_request_parse(NULL, body, strlen(body), 0, &req, &err), QB_OK);
+  assert_int_equal(qq_shard_search(req, snap, "t", 0, &p, &err), QB_OK);
+  assert_int_equal(qq_partial_to_json(p, &j, &err), QB_OK);
+  long long t = json_integer_value(json_object_get(j, "total"));
+  *gte = json_is_true(json_object_get(j, "total_gte"));
+  json_decref(j);
+  qq_partial_free(p);
+  qq_request_free(req);
+  return t;
+}
+
+static void maxscore_skips_documents_that_cannot_compete(void **st) {
+  int gte_exact, gte_pruned;
+  (void)st;
+  long long exact = shard_total("{\"query\":{\"match\":{\"body\":\"alpha pi\"}},\"size\":3,\"track_total_hits\":true}", &gte_exact);
+  long long pruned = shard_total("{\"query\":{\"match\":{\"body\":\"alpha pi\"}},\"size\":3,\"track_total_hits\":false}", &gte_pruned);
+  if (!(pruned < exact / 2)) fail_msg("collected %lld of %lld matches: no pruning", pruned, exact);
+  assert_false(gte_exact);
+  assert_true(gte_pruned);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(maxscore_returns_the_exhaustive_top_hits),
+      cmocka_unit_test(bool_should_of_terms_prunes_the_same_way),
+      cmocka_unit_test(exact_count_below_the_threshold_stays_eq),
+      cmocka_unit_test(maxscore_skips_documents_that_cannot_compete),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
