@@ -120,6 +120,20 @@ static void dst_is(C *c, uint32_t depth) {
 
 static uint32_t home(const C *c, uint32_t depth) { return c->s0 + depth; }
 
+/* Is the last instruction OP (any op when OP == OP__COUNT), with its result in home(DEPTH) and
+** nothing (no label) after it? Then a consumer may fold it into itself. */
+static bool last_is(const C *c, uint32_t op, uint32_t depth) {
+  return c->last_has_dst && c->last_dst_depth == depth && c->last_end == c->n &&
+         c->barrier != c->n && !c->oom && (op == OP__COUNT || c->last_op == op);
+}
+
+/* Drop the last instruction (its consumer has folded it in). */
+static void drop_last(C *c) {
+  c->n = c->last_start;
+  while (c->npc && c->pcm[2 * c->npc - 2] >= c->n) c->npc--;
+  c->last_has_dst = false;
+}
+
 /* Bind a label at the current position: nothing may be fused across it. */
 static void label_here(C *c) {
   c->barrier = c->n;
@@ -166,15 +180,16 @@ static uint32_t kslot(C *c, uint64_t k) {
   return c->kbase + c->nk++;
 }
 
-/* Give the top N entries a slot: constants get a constant slot (or go home); locals stay. */
+/* Give entry I a slot: a constant gets a constant slot (or goes home); locals stay. */
+static void slot_for(C *c, uint32_t i) {
+  ent *e = &c->st[i];
+  if (e->kind != K_CONST) return;
+  uint32_t ks = kslot(c, e->k);
+  if (ks != UINT32_MAX) e->slot = ks;
+  else mat(c, i);
+}
 static void need_slots(C *c, uint32_t n) {
-  for (uint32_t i = c->sp - n; i < c->sp; i++) {
-    ent *e = &c->st[i];
-    if (e->kind != K_CONST) continue;
-    uint32_t ks = kslot(c, e->k);
-    if (ks != UINT32_MAX) e->slot = ks;
-    else mat(c, i);
-  }
+  for (uint32_t i = c->sp - n; i < c->sp; i++) slot_for(c, i);
 }
 static uint32_t slot_at(C *c, uint32_t fromtop) { return c->st[c->sp - fromtop].slot; }
 
@@ -288,8 +303,7 @@ static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
     }
     if (fused >= 0) {
       if (nargs == 2) b = c->code[c->last_start + 3];
-      c->n = c->last_start; /* drop the compare */
-      while (c->npc && c->pcm[2 * c->npc - 2] >= c->n) c->npc--;
+      drop_last(c); /* the compare */
       c->sp--;
       at0 = nargs == 2 ? E(c, (uint32_t)fused, a, b, 0) : E(c, (uint32_t)fused, a, 0);
       *at = at0 + 1 + (uint32_t)nargs;
@@ -337,13 +351,32 @@ static void blocktype(const qw_module *m, const uint8_t **p, const uint8_t *end,
 static bool fits_i32(uint64_t k) { return (int64_t)k == (int64_t)(int32_t)(uint32_t)k; }
 
 /* Binary op O; OI: its immediate form (0: none); OR: the immediate form with the operands
-** swapped (0: none). WIDE: i64 operands (immediates must fit in s32). */
-static void binop(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide) {
+** swapped (0: none). WIDE: i64 operands (immediates must fit in s32). OM: the form with the
+** right operand loaded by LD (folded when the load is the last instruction); COMM: O is
+** commutative, so a load on the left folds too. */
+static void binop_m(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide, uint32_t om,
+                    uint32_t ld, bool comm) {
   ent *a = &c->st[c->sp - 2], *b = &c->st[c->sp - 1];
   uint32_t d = c->sp - 2;
+  if (om && (b->kind == K_HOME || a->kind == K_HOME)) {
+    need_slots(c, 2);
+    int side = -1;
+    if (b->kind == K_HOME && last_is(c, ld, d + 1)) side = 1;
+    else if (comm && a->kind == K_HOME && last_is(c, ld, d)) side = 0;
+    if (side >= 0) {
+      uint32_t addr = c->code[c->last_start + 2], off = c->code[c->last_start + 3];
+      uint32_t other = c->st[side ? d : d + 1].slot;
+      drop_last(c);
+      E(c, om, home(c, d), other, addr, off);
+      c->sp -= 2;
+      push_home(c);
+      dst_is(c, d);
+      return;
+    }
+  }
   if (oi && b->kind == K_CONST && (!wide || fits_i32(b->k))) {
     uint32_t k = (uint32_t)b->k;
-    if (a->kind == K_CONST) mat(c, d);
+    slot_for(c, d);
     E(c, oi, home(c, d), c->st[d].slot, k);
   } else if (orv && a->kind == K_CONST && b->kind != K_CONST && (!wide || fits_i32(a->k))) {
     uint32_t k = (uint32_t)a->k;
@@ -355,6 +388,10 @@ static void binop(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide) {
   c->sp -= 2;
   push_home(c);
   dst_is(c, d);
+}
+
+static void binop(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide) {
+  binop_m(c, o, oi, orv, wide, 0, 0, false);
 }
 
 static void unop(C *c, uint32_t o) {
@@ -397,7 +434,13 @@ static void local_set(C *c, uint32_t x, bool tee) {
 static void load(C *c, uint32_t o, uint32_t off) {
   need_slots(c, 1);
   uint32_t d = c->sp - 1;
-  E(c, o, home(c, d), c->st[d].slot, off);
+  if (c->st[d].kind == K_HOME && last_is(c, OP_I32_ADD_I, d)) { /* fold the address add */
+    uint32_t a = c->code[c->last_start + 2], k = c->code[c->last_start + 3];
+    drop_last(c);
+    E(c, o - OP_I32_LOAD + OP_I32_LOAD_A, home(c, d), a, k, off);
+  } else {
+    E(c, o, home(c, d), c->st[d].slot, off);
+  }
   c->sp--;
   push_home(c);
   dst_is(c, d);
@@ -405,7 +448,13 @@ static void load(C *c, uint32_t o, uint32_t off) {
 
 static void store(C *c, uint32_t o, uint32_t off) {
   need_slots(c, 2);
-  E(c, o, slot_at(c, 2), slot_at(c, 1), off);
+  if (c->st[c->sp - 2].kind == K_HOME && last_is(c, OP_I32_ADD_I, c->sp - 2)) {
+    uint32_t a = c->code[c->last_start + 2], k = c->code[c->last_start + 3];
+    drop_last(c);
+    E(c, o - OP_I32_STORE + OP_I32_STORE_A, a, slot_at(c, 1), k, off);
+  } else {
+    E(c, o, slot_at(c, 2), slot_at(c, 1), off);
+  }
   c->sp -= 2;
 }
 
@@ -786,7 +835,10 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       UN(i32_clz, I32_CLZ)
       UN(i32_ctz, I32_CTZ)
       UN(i32_popcnt, I32_POPCNT)
-      BINI(i32_add, I32_ADD, OP_I32_ADD_I, false)
+    case QW_OP_i32_add:
+      if (live) binop_m(c, OP_I32_ADD, OP_I32_ADD_I, OP_I32_ADD_I, false, OP_I32_ADD_M,
+                        OP_I32_LOAD, true);
+      break;
       BINI(i32_sub, I32_SUB, 0, false)
       BINI(i32_mul, I32_MUL, OP_I32_MUL_I, false)
       BIN(i32_div_s, I32_DIV_S, false)
@@ -804,7 +856,10 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       UN(i64_clz, I64_CLZ)
       UN(i64_ctz, I64_CTZ)
       UN(i64_popcnt, I64_POPCNT)
-      BINI(i64_add, I64_ADD, OP_I64_ADD_I, true)
+    case QW_OP_i64_add:
+      if (live) binop_m(c, OP_I64_ADD, OP_I64_ADD_I, OP_I64_ADD_I, true, OP_I64_ADD_M,
+                        OP_I64_LOAD, true);
+      break;
       BINI(i64_sub, I64_SUB, 0, true)
       BINI(i64_mul, I64_MUL, OP_I64_MUL_I, true)
       BIN(i64_div_s, I64_DIV_S, true)
@@ -826,9 +881,13 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       UN(f32_trunc, F32_TRUNC)
       UN(f32_nearest, F32_NEAREST)
       UN(f32_sqrt, F32_SQRT)
-      BIN(f32_add, F32_ADD, false)
+#define BINM(W, O, LD, COMM)                                                \
+  case QW_OP_##W:                                                          \
+    if (live) binop_m(c, OP_##O, 0, 0, false, OP_##O##_M, OP_##LD, COMM);  \
+    break;
+      BINM(f32_add, F32_ADD, I32_LOAD, true)
       BIN(f32_sub, F32_SUB, false)
-      BIN(f32_mul, F32_MUL, false)
+      BINM(f32_mul, F32_MUL, I32_LOAD, true)
       BIN(f32_div, F32_DIV, false)
       BIN(f32_min, F32_MIN, false)
       BIN(f32_max, F32_MAX, false)
@@ -840,9 +899,10 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       UN(f64_trunc, F64_TRUNC)
       UN(f64_nearest, F64_NEAREST)
       UN(f64_sqrt, F64_SQRT)
-      BIN(f64_add, F64_ADD, false)
-      BIN(f64_sub, F64_SUB, false)
-      BIN(f64_mul, F64_MUL, false)
+      BINM(f64_add, F64_ADD, I64_LOAD, true)
+      BINM(f64_sub, F64_SUB, I64_LOAD, false)
+      BINM(f64_mul, F64_MUL, I64_LOAD, true)
+#undef BINM
       BIN(f64_div, F64_DIV, false)
       BIN(f64_min, F64_MIN, false)
       BIN(f64_max, F64_MAX, false)
