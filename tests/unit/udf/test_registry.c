@@ -3,6 +3,7 @@
 ** deploys; the cache sharing one loaded version. */
 #include "udf_test_util.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 typedef struct fixture {
@@ -293,6 +294,72 @@ static void install_mirrors_a_given_version(void **state) {
   assert_int_equal(deploy(f, f->v2, f->v2_len), 6);
 }
 
+typedef struct racer {
+  fixture *f;
+  int stop;
+  int runs;
+  char failure[300]; /* cmocka asserts only on the main thread: failures are reported here */
+} racer;
+
+/* Acquire the current version, run it, check it gives its own version's answer, release. */
+static void *race(void *arg) {
+  racer *rc = arg;
+  while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE)) {
+    qu_udf *u;
+    qb_err err = {0};
+    if (qu_registry_acquire(rc->f->r, "answer", 0, &u, &err)) continue;
+    char want[16];
+    snprintf(want, sizeof want, "%u", qu_udf_version(u));
+    const char *got = NULL;
+    static __thread char text[64];
+    json_t *body = json_of("{\"args\": {\"x\": 0}}");
+    qb_buf out;
+    qb_buf_init(&out);
+    if (!qu_udf_test(u, body, &out, &err)) {
+      snprintf(text, sizeof text, "%s", out.data);
+      got = text;
+    }
+    qb_buf_fini(&out);
+    json_decref(body);
+    if (!got || strcmp(got, want))
+      snprintf(rc->failure, sizeof rc->failure, "v%u answered %s", qu_udf_version(u),
+               got ? got : err.msg);
+    qu_udf_release(u);
+    if (rc->failure[0]) break;
+    rc->runs++;
+  }
+  return NULL;
+}
+
+static void concurrent_searches_each_see_one_whole_version_during_deploys(void **state) {
+  fixture *f = *state;
+  enum { V = 12 };
+  uint8_t *w[V + 1];
+  size_t wl[V + 1];
+  for (int v = 1; v <= V; v++) {
+    char text[256];
+    snprintf(text, sizeof text,
+             "(module (func (export \"answer\") (param f64) (result f64)"
+             " (f64.add (local.get 0) (f64.const %d))))", v);
+    w[v] = wat(text, &wl[v]);
+  }
+  deploy(f, w[1], wl[1]);
+  racer rc[2] = {{f, 0, 0, ""}, {f, 0, 0, ""}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, race, &rc[i]), 0);
+  qb_err err = {0};
+  for (int v = 2; v <= V; v++) {
+    assert_int_equal(deploy(f, w[v], wl[v]), (uint32_t)v);
+    if (v % 4 == 0) assert_int_equal(qu_registry_rollback(f->r, "answer", (uint32_t)v - 1, &err), QB_OK);
+  }
+  for (int i = 0; i < 2; i++) __atomic_store_n(&rc[i].stop, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+  assert_string_equal(rc[0].failure, "");
+  assert_string_equal(rc[1].failure, "");
+  assert_true(rc[0].runs + rc[1].runs > 0);
+  for (int v = 1; v <= V; v++) free(w[v]);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -304,6 +371,7 @@ int main(void) {
       T(deploy_instantiates_once_to_check_linking_start_and_abi),
       T(acquire_shares_the_loaded_version_and_pins_it),
       T(install_mirrors_a_given_version),
+      T(concurrent_searches_each_see_one_whole_version_during_deploys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
