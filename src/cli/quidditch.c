@@ -1,0 +1,79 @@
+/* quidditch.c: the server binary. `quidditch serve [--listen HOST:PORT] [--data DIR]
+** [--node NAME] [--threads N] [--log-level debug|info|warn|error]`: parse the flags, install
+** the stderr log sink, start the node (src/server) and serve until SIGINT or SIGTERM. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static int usage(FILE *f) {
+  fprintf(f,
+          "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node NAME]\n"
+          "                       [--threads N] [--log-level debug|info|warn|error]\n"
+          "  With no flags: one process that is coordinator and data node, data under ./data,\n"
+          "  listening on 127.0.0.1:9200.\n");
+  return f == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv) {
+  qs_options opt = {0};
+  qb_level level = QB_INFO;
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+    return usage(argc < 2 ? stderr : stdout);
+  if (strcmp(argv[1], "serve")) {
+    fprintf(stderr, "quidditch: unknown command '%s'\n", argv[1]);
+    return usage(stderr);
+  }
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
+    if (!v) {
+      fprintf(stderr, "quidditch: %s needs a value\n", a);
+      return 2;
+    }
+    if (!strcmp(a, "--listen")) opt.listen = v;
+    else if (!strcmp(a, "--data")) opt.data_dir = v;
+    else if (!strcmp(a, "--node")) opt.node_name = v;
+    else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--log-level")) {
+      if (!strcmp(v, "debug")) level = QB_DEBUG;
+      else if (!strcmp(v, "info")) level = QB_INFO;
+      else if (!strcmp(v, "warn")) level = QB_WARN;
+      else if (!strcmp(v, "error")) level = QB_ERROR;
+      else {
+        fprintf(stderr, "quidditch: unknown log level '%s'\n", v);
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "quidditch: unknown flag '%s'\n", a);
+      return usage(stderr);
+    }
+    i++;
+  }
+  qb_log_set(qb_log_stderr, (void *)(opt.node_name ? opt.node_name : "node-1"), level);
+
+  /* Block the stop signals in every thread; the main thread waits for them. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  qs_server *srv;
+  qb_err err;
+  if (qs_server_new(&opt, &srv, &err)) {
+    qb_log(QB_ERROR, "cannot start: %s", err.msg);
+    fprintf(stderr, "quidditch: %s\n", err.msg);
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  qb_log(QB_INFO, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  qs_server_free(srv);
+  qb_log(QB_INFO, "stopped");
+  return 0;
+}

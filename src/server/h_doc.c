@@ -1,0 +1,219 @@
+/* h_doc.c: single-document routes: index (PUT/POST _doc, with or without id), _create, get,
+** delete and _update (partial doc merge, doc_as_upsert). Responses follow Elasticsearch's
+** shapes (_index, _id, _version, result, _shards, _seq_no, _primary_term). */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static json_t *write_json(const char *index, const qi_write_result *w, const char *result,
+                          int forced) {
+  json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:{s:i, s:i, s:i}, s:I, s:i}", "_index", index,
+                        "_id", w->id, "_version", (json_int_t)w->version, "result", result,
+                        "_shards", "total", 1, "successful", 1, "failed", 0, "_seq_no",
+                        (json_int_t)w->seq_no, "_primary_term", 1);
+  if (j && forced) json_object_set_new(j, "forced_refresh", json_true());
+  return j;
+}
+
+/* Reply to a failed write of a document. */
+static void write_error(qs_req *r, const qb_err *err) {
+  if (err->code == QB_INVAL) qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err->msg);
+  else qs__reply_err(r, err);
+}
+
+static void version_conflict(qs_req *r, const char *index, const char *id) {
+  qs__reply_error(r, 409, "version_conflict_engine_exception",
+                  "[%.512s]: version conflict, document already exists (index [%.256s])", id, index);
+}
+
+/* Put BODY_TEXT under ID (NULL: generated) and reply. */
+static void put_doc(qs_req *r, const char *index, const char *id, int create) {
+  json_t *body;
+  if (!qs__body_object(r, &body)) return;
+  if (!body) return qs__reply_error(r, 400, "action_request_validation_exception",
+                                    "Validation Failed: 1: source is missing;");
+  json_decref(body);
+  qi_index *ix = qs__index_open(r, index, 1);
+  if (!ix) return;
+  qb_err err;
+  qb_buf probe;
+  qb_buf_init(&probe);
+  int exists = create && id && qi_index_get(ix, id, &probe, NULL, NULL, NULL) == QB_OK;
+  qb_buf_fini(&probe);
+  if (exists) {
+    version_conflict(r, index, id);
+    qi_index_release(ix);
+    return;
+  }
+  qi_write_result w;
+  memset(&w, 0, sizeof w);
+  if (qi_index_put(ix, id, r->body, r->body_len, &w, &err)) {
+    write_error(r, &err);
+  } else {
+    __atomic_fetch_add(&r->srv->m.docs_indexed, 1, __ATOMIC_RELAXED);
+    int forced = qs__after_write(r, ix, index);
+    qs__reply_json(r, w.created ? 201 : 200,
+                   write_json(index, &w, w.created ? "created" : "updated", forced));
+  }
+  qi_index_release(ix);
+}
+
+void qs__h_doc_put(qs_req *r) {
+  const char *op = qs__arg(r, "op_type");
+  put_doc(r, r->caps[0], r->ncaps > 1 ? r->caps[1] : NULL, op && !strcmp(op, "create"));
+}
+
+void qs__h_doc_create(qs_req *r) { put_doc(r, r->caps[0], r->caps[1], 1); }
+
+void qs__h_doc_get(qs_req *r) {
+  const char *index = r->caps[0], *id = r->caps[1];
+  qi_index *ix = qs__index_open(r, index, 0);
+  if (!ix) return;
+  qb_buf src;
+  qb_buf_init(&src);
+  uint64_t version = 0, seq = 0;
+  qb_err err;
+  qb_code rc = qi_index_get(ix, id, &src, &version, &seq, &err);
+  if (rc == QB_NOTFOUND) {
+    qs__reply_json(r, 404, json_pack("{s:s, s:s, s:b}", "_index", index, "_id", id, "found", 0));
+  } else if (rc) {
+    qs__reply_err(r, &err);
+  } else {
+    json_t *source = json_loadb(src.data ? src.data : "{}", src.len, 0, NULL);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:i, s:b}", "_index", index, "_id", id,
+                          "_version", (json_int_t)version, "_seq_no", (json_int_t)seq,
+                          "_primary_term", 1, "found", 1);
+    if (j) json_object_set_new(j, "_source", source ? source : json_object());
+    qs__reply_json(r, 200, j);
+  }
+  qb_buf_fini(&src);
+  qi_index_release(ix);
+}
+
+void qs__h_doc_delete(qs_req *r) {
+  const char *index = r->caps[0], *id = r->caps[1];
+  qi_index *ix = qs__index_open(r, index, 0);
+  if (!ix) return;
+  qi_write_result w;
+  memset(&w, 0, sizeof w);
+  qb_err err;
+  qb_code rc = qi_index_delete(ix, id, &w, &err);
+  if (rc == QB_NOTFOUND) {
+    snprintf(w.id, sizeof w.id, "%s", id);
+    qs__reply_json(r, 404, write_json(index, &w, "not_found", 0));
+  } else if (rc) {
+    write_error(r, &err);
+  } else {
+    snprintf(w.id, sizeof w.id, "%s", id);
+    int forced = qs__after_write(r, ix, index);
+    qs__reply_json(r, 200, write_json(index, &w, "deleted", forced));
+  }
+  qi_index_release(ix);
+}
+
+/* Merge PATCH into TARGET recursively (objects merge, everything else replaces), as
+** Elasticsearch's partial update does. */
+static void merge(json_t *target, json_t *patch) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(patch, k, v) {
+    json_t *old = json_object_get(target, k);
+    if (json_is_object(old) && json_is_object(v)) merge(old, v);
+    else json_object_set(target, k, v);
+  }
+}
+
+/* An update: DOC merged into the stored source of ID (or UPSERT / DOC when missing and
+** allowed). Returns 0 and fills RES, or the HTTP status of the failure with TYPE/REASON.
+** Shared with _bulk. */
+int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body,
+                   qi_write_result *res, const char **type, char reason[512]) {
+  json_t *doc = json_object_get(body, "doc");
+  json_t *upsert = json_object_get(body, "upsert");
+  int as_upsert = json_is_true(json_object_get(body, "doc_as_upsert"));
+  if (json_object_get(body, "script")) {
+    *type = "illegal_argument_exception";
+    snprintf(reason, 512, "scripted updates are not supported; use a partial doc");
+    return 400;
+  }
+  if (!json_is_object(doc)) {
+    *type = "action_request_validation_exception";
+    snprintf(reason, 512, "Validation Failed: 1: script or doc is missing;");
+    return 400;
+  }
+  qb_buf src;
+  qb_buf_init(&src);
+  qb_err err;
+  json_t *merged = NULL;
+  int status = 0;
+  qb_code rc = qi_index_get(ix, id, &src, NULL, NULL, &err);
+  if (rc == QB_NOTFOUND) {
+    if (as_upsert) merged = json_deep_copy(doc);
+    else if (json_is_object(upsert)) merged = json_deep_copy(upsert);
+    else {
+      *type = "document_missing_exception";
+      snprintf(reason, 512, "[%.256s]: document missing", id);
+      status = 404;
+      goto out;
+    }
+  } else if (rc) {
+    *type = qq_error_type(rc, &status);
+    snprintf(reason, 512, "%s", err.msg);
+    goto out;
+  } else {
+    merged = json_loadb(src.data ? src.data : "{}", src.len, 0, NULL);
+    if (!json_is_object(merged)) {
+      json_decref(merged);
+      merged = json_object();
+    }
+    merge(merged, doc);
+  }
+  char *text = merged ? json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                               JSON_REAL_PRECISION(17)) : NULL;
+  if (!text) {
+    *type = "circuit_breaking_exception";
+    snprintf(reason, 512, "out of memory");
+    status = 429;
+    goto out;
+  }
+  rc = qi_index_put(ix, id, text, strlen(text), res, &err);
+  free(text);
+  if (rc) {
+    if (rc == QB_INVAL) *type = "mapper_parsing_exception", status = 400;
+    else *type = qq_error_type(rc, &status);
+    snprintf(reason, 512, "%s", err.msg);
+  }
+out:
+  (void)index;
+  json_decref(merged);
+  qb_buf_fini(&src);
+  return status;
+}
+
+void qs__h_doc_update(qs_req *r) {
+  const char *index = r->caps[0], *id = r->caps[1];
+  json_t *body;
+  if (!qs__body_object(r, &body)) return;
+  if (!body) return qs__reply_error(r, 400, "action_request_validation_exception",
+                                    "Validation Failed: 1: script or doc is missing;");
+  qi_index *ix = qs__index_open(r, index, 1);
+  if (!ix) {
+    json_decref(body);
+    return;
+  }
+  qi_write_result w;
+  memset(&w, 0, sizeof w);
+  const char *type = NULL;
+  char reason[512];
+  int status = qs__update_doc(ix, index, id, body, &w, &type, reason);
+  if (status) {
+    qs__reply_error(r, status, type, "%s", reason);
+  } else {
+    int forced = qs__after_write(r, ix, index);
+    qs__reply_json(r, w.created ? 201 : 200,
+                   write_json(index, &w, w.created ? "created" : "updated", forced));
+  }
+  json_decref(body);
+  qi_index_release(ix);
+}

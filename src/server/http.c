@@ -1,0 +1,196 @@
+/* http.c: the router over routes.def and the helpers every handler uses to read a request and
+** write its one response (JSON bodies, Elasticsearch error shapes, query-string arguments).
+** Invariant: every response body is JSON unless a handler sets out_type (only /metrics). */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+const qs_route qs__routes[QS_ROUTE_COUNT] = {
+#define QS_ROUTE(id, m, p, h, big) [QS_R_##id] = {m, p, h, big},
+#include "routes.def"
+#undef QS_ROUTE
+};
+
+/* Split PATH (in CAPBUF) into segments, ignoring a trailing '/'. */
+static size_t split(char *buf, char **segs, size_t max) {
+  size_t n = 0;
+  char *p = buf;
+  while (*p == '/') p++;
+  while (*p) {
+    if (n == max) return max + 1;
+    segs[n++] = p;
+    char *slash = strchr(p, '/');
+    if (!slash) break;
+    *slash = 0;
+    p = slash + 1;
+  }
+  return n;
+}
+
+static int pattern_match(const char *pattern, char **segs, size_t nsegs,
+                         const char *caps[QS_MAX_CAPTURES], size_t *ncaps) {
+  size_t i = 0, nc = 0;
+  const char *p = pattern;
+  while (*p == '/') p++;
+  while (*p) {
+    const char *end = strchr(p, '/');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (i >= nsegs) return 0;
+    if (p[0] == '{') {
+      if (!segs[i][0] || nc == QS_MAX_CAPTURES) return 0;
+      caps[nc++] = segs[i];
+    } else if (strlen(segs[i]) != len || memcmp(segs[i], p, len)) {
+      return 0;
+    }
+    i++;
+    p += len;
+    while (*p == '/') p++;
+  }
+  if (i != nsegs) return 0;
+  *ncaps = nc;
+  return 1;
+}
+
+int qs__route_match(const char *method, const char *path, char *capbuf,
+                    const char *caps[QS_MAX_CAPTURES], size_t *ncaps) {
+  char *segs[8];
+  strcpy(capbuf, path);
+  size_t nsegs = split(capbuf, segs, 8);
+  *ncaps = 0;
+  if (nsegs > 8) return -1;
+  int path_matched = 0;
+  for (int i = 0; i < QS_ROUTE_COUNT; i++) {
+    const char *tmp[QS_MAX_CAPTURES];
+    size_t nc;
+    if (!pattern_match(qs__routes[i].pattern, segs, nsegs, tmp, &nc)) continue;
+    if (strcmp(qs__routes[i].method, method)) {
+      path_matched = 1;
+      continue;
+    }
+    memcpy(caps, tmp, nc * sizeof *caps);
+    *ncaps = nc;
+    return i;
+  }
+  return path_matched ? -2 : -1;
+}
+
+const char *qs__arg(qs_req *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int qs__arg_bool(qs_req *r, const char *key) {
+  const char *v = qs__arg(r, key);
+  if (!v) {
+    /* "?pretty" without a value: MHD reports the key with a NULL value. */
+    return MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), NULL,
+                                         NULL) == MHD_YES;
+  }
+  return !*v || !strcmp(v, "true") || !strcmp(v, "1");
+}
+
+void qs__reply_json(qs_req *r, int status, json_t *j) {
+  qb_buf_reset(&r->out);
+  if (!j) {
+    r->status = 500;
+    qb_buf_puts(&r->out, "{\"error\":{\"type\":\"exception\",\"reason\":\"out of memory\"},"
+                         "\"status\":500}");
+    return;
+  }
+  size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
+  if (qs__arg_bool(r, "pretty")) flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
+  char *text = json_dumps(j, flags | JSON_ENCODE_ANY);
+  json_decref(j);
+  r->status = status;
+  if (!text || qb_buf_puts(&r->out, text)) {
+    r->status = 500;
+    qb_buf_reset(&r->out);
+  }
+  free(text);
+  if (r->out.len && qs__arg_bool(r, "pretty")) qb_buf_puts(&r->out, "\n");
+}
+
+void qs__reply_text(qs_req *r, int status, const char *type, const char *text, size_t len) {
+  qb_buf_reset(&r->out);
+  r->status = status;
+  r->out_type = type;
+  if (qb_buf_append(&r->out, text, len)) r->status = 500;
+}
+
+json_t *qs__error_json(int status, const char *type, const char *reason) {
+  json_t *cause = json_pack("{s:s, s:s}", "type", type, "reason", reason);
+  return json_pack("{s:{s:[o], s:s, s:s}, s:i}", "error", "root_cause", cause, "type", type,
+                   "reason", reason, "status", status);
+}
+
+void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, ...) {
+  char reason[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  qs__reply_json(r, status, qs__error_json(status, type, reason));
+}
+
+void qs__reply_err(qs_req *r, const qb_err *err) {
+  int status = 500;
+  json_t *j = qq_error_json(err, &status);
+  qs__reply_json(r, status, j);
+}
+
+int qs__body_object(qs_req *r, json_t **out) {
+  *out = NULL;
+  const char *p = r->body;
+  size_t n = r->body_len;
+  while (n && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++, n--;
+  if (!n) return 1;
+  json_error_t je;
+  json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &je);
+  if (!j) {
+    qs__reply_error(r, 400, "x_content_parse_exception", "[%d:%d] %s", je.line, je.column,
+                    je.text);
+    return 0;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    qs__reply_error(r, 400, "parsing_exception", "request body must be a JSON object");
+    return 0;
+  }
+  *out = j;
+  return 1;
+}
+
+int qs__index_name_ok(const char *name, char reason[256]) {
+  size_t n = strlen(name);
+  if (!n) return snprintf(reason, 256, "Invalid index name [], must not be empty"), 0;
+  if (n > 255)
+    return snprintf(reason, 256, "Invalid index name [%.40s...], index name is too long", name), 0;
+  if (!strcmp(name, ".") || !strcmp(name, ".."))
+    return snprintf(reason, 256, "Invalid index name [%s], must not be '.' or '..'", name), 0;
+  if (name[0] == '-' || name[0] == '_' || name[0] == '+')
+    return snprintf(reason, 256, "Invalid index name [%.100s], must not start with '_', '-', or '+'",
+                    name), 0;
+  for (const char *p = name; *p; p++) {
+    if (*p >= 'A' && *p <= 'Z')
+      return snprintf(reason, 256, "Invalid index name [%.100s], must be lowercase", name), 0;
+    if (strchr("\\/*?\"<>| ,#:", *p))
+      return snprintf(reason, 256,
+                      "Invalid index name [%.100s], must not contain the following characters "
+                      "[ , \", *, \\, <, |, ,, >, /, ?, #, :]", name), 0;
+  }
+  return 1;
+}
+
+void qs__reply_no_index(qs_req *r, const char *name) {
+  char reason[300];
+  snprintf(reason, sizeof reason, "no such index [%.256s]", name);
+  json_t *cause = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "index_not_found_exception",
+                            "reason", reason, "resource.type", "index_or_alias", "resource.id",
+                            name, "index", name);
+  json_t *j = json_pack("{s:{s:[o], s:s, s:s, s:s, s:s, s:s}, s:i}", "error", "root_cause", cause,
+                        "type", "index_not_found_exception", "reason", reason, "resource.type",
+                        "index_or_alias", "resource.id", name, "index", name, "status", 404);
+  qs__reply_json(r, 404, j);
+}

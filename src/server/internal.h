@@ -1,0 +1,201 @@
+/* internal.h: what the files of src/server share. server.c owns the daemon and the request
+** life cycle, http.c the request/response helpers and the router, the h_*.c files the route
+** handlers, udf_script.c the adapter that makes deployed UDFs query-layer scripts, multipart.c
+** the form-data parser, metrics.c the counters and /metrics.
+**
+** A request (qs_req) is handled by one worker thread from start to end: the handler reads
+** the captured path segments and the body, and sets exactly one response (qs__reply_*). */
+#ifndef QS_INTERNAL_H
+#define QS_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+#include "index.h"
+#include "query.h"
+#include "server.h"
+#include "udf.h"
+#include "wasm.h"
+
+#define QS_VERSION "8.11.0" /* the Elasticsearch version clients are told we are compatible with */
+#define QS_BODY_MAX (10u << 20)      /* request body bound, most routes */
+#define QS_BODY_MAX_BIG (100u << 20) /* _bulk, UDF deploy */
+#define QS_MAX_CAPTURES 4
+
+/* ---- routes ------------------------------------------------------------------------------- */
+
+typedef struct qs_req qs_req;
+typedef void (*qs_handler)(qs_req *r);
+
+typedef enum qs_route_id {
+#define QS_ROUTE(id, m, p, h, big) QS_R_##id,
+#include "routes.def"
+#undef QS_ROUTE
+  QS_ROUTE_COUNT
+} qs_route_id;
+
+typedef struct qs_route {
+  const char *method;
+  const char *pattern;
+  qs_handler handler;
+  int big_body;
+} qs_route;
+
+extern const qs_route qs__routes[QS_ROUTE_COUNT];
+
+/* Find the route for METHOD and PATH; captured segments go to CAPS (pointers into CAPBUF, a
+** copy of PATH the caller provides with at least strlen(PATH)+1 bytes). Returns the route id,
+** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method. */
+int qs__route_match(const char *method, const char *path, char *capbuf,
+                    const char *caps[QS_MAX_CAPTURES], size_t *ncaps);
+
+/* ---- the server ----------------------------------------------------------------------------- */
+
+/* Counters for /metrics; every field is updated with relaxed atomics. */
+#define QS_SEARCH_BUCKETS 12
+typedef struct qs_metrics {
+  uint64_t http[QS_ROUTE_COUNT][8];  /* per route, per status class slot (metrics.c) */
+  uint64_t http_other[QS_ROUTE_COUNT];
+  uint64_t unrouted;                 /* requests no route matched */
+  uint64_t search_hist[QS_SEARCH_BUCKETS + 1];
+  uint64_t search_count;
+  uint64_t search_sum_ns;
+  uint64_t search_errors;
+  uint64_t docs_indexed;
+  uint64_t refreshes;
+} qs_metrics;
+
+struct qs_server {
+  char host[256];
+  uint16_t port;
+  char data_dir[1024];
+  char node_name[64];
+  uint32_t threads;
+  uint32_t refresh_interval_ms;
+  int64_t started_ms;
+
+  qi_catalog *cat;
+  qw_engine *engine;
+  qu_registry *reg;
+  struct MHD_Daemon *mhd;
+
+  pthread_mutex_t mu;   /* guards dirty*, stopping */
+  pthread_cond_t cv;
+  int stopping;
+  int refresher_started;
+  pthread_t refresher;
+  char **dirty;         /* names of indexes written since their last refresh */
+  size_t ndirty, capdirty;
+
+  qs_metrics m;
+};
+
+/* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */
+void qs__mark_dirty(qs_server *s, const char *name);
+/* Refresh index NAME now (and forget it is dirty). */
+qb_code qs__refresh_now(qs_server *s, qi_index *ix, const char *name, qb_err *err);
+
+/* ---- requests and responses ----------------------------------------------------------------- */
+
+struct qs_req {
+  qs_server *srv;
+  struct MHD_Connection *conn;
+  const char *method;
+  const char *path;
+  int route;                       /* qs_route_id */
+  const char *caps[QS_MAX_CAPTURES];
+  size_t ncaps;
+  const char *body;                /* NUL-terminated; "" when there is none */
+  size_t body_len;
+  const char *content_type;        /* "" when absent */
+  uint64_t start_ns;
+
+  int status;                      /* response */
+  qb_buf out;
+  const char *out_type;            /* NULL = application/json */
+};
+
+/* A query-string argument, or NULL. */
+const char *qs__arg(qs_req *r, const char *key);
+/* 1 when ?KEY is "true" or present and empty, 0 when "false" or absent. */
+int qs__arg_bool(qs_req *r, const char *key);
+
+/* Responses. reply_json takes J's reference (J NULL: out of memory -> 500). */
+void qs__reply_json(qs_req *r, int status, json_t *j);
+void qs__reply_text(qs_req *r, int status, const char *type, const char *text, size_t len);
+/* {"error":{"root_cause":[{type,reason}],"type","reason"},"status"}: an Elasticsearch error. */
+void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, ...)
+    QB_PRINTF(4, 5);
+/* The same, with type and status chosen by ERR's code (qq_error_type's table). */
+void qs__reply_err(qs_req *r, const qb_err *err);
+/* The error body as a new json object (for _bulk items and tests). */
+json_t *qs__error_json(int status, const char *type, const char *reason);
+
+/* Parse the body as a JSON object (empty body: *OUT NULL and 1). On bad JSON replies
+** x_content_parse_exception (or parsing_exception when it is not an object) and returns 0. */
+int qs__body_object(qs_req *r, json_t **out);
+
+/* Elasticsearch's index-name rules; on failure fills REASON (256 bytes) and returns 0. */
+int qs__index_name_ok(const char *name, char reason[256]);
+/* Reply index_not_found_exception for NAME. */
+void qs__reply_no_index(qs_req *r, const char *name);
+
+/* The index NAME as a reference (qi_index_release it), or NULL after replying: a bad name
+** (invalid_index_name_exception) or index_not_found_exception. AUTOCREATE: create a missing
+** index with dynamic mappings first (as Elasticsearch's action.auto_create_index). */
+qi_index *qs__index_open(qs_req *r, const char *name, int autocreate);
+/* After a write to NAME: refresh now when ?refresh=true|wait_for (wait_for is served as true),
+** else mark the index dirty for the refresher. Returns the "forced_refresh" flag. */
+int qs__after_write(qs_req *r, qi_index *ix, const char *name);
+
+/* A partial update (_update and _bulk's update action): BODY {"doc", "doc_as_upsert", "upsert"}
+** applied to ID. Returns 0 and fills RES, or an HTTP status with TYPE and REASON. */
+int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body,
+                   qi_write_result *res, const char **type, char reason[512]);
+
+/* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
+#define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);
+#include "routes.def"
+#undef QS_ROUTE
+
+/* ---- the UDF adapter (udf_script.c) ------------------------------------------------------- */
+
+/* A per-request script provider: the first resolve of a UDF name pins its current version for
+** the rest of the request. Embeds the qq_script_provider handed to qq_env.scripts. */
+#define QS_PINS_MAX 16
+typedef struct qs_udf_provider {
+  qq_script_provider base;
+  qu_registry *reg;
+  size_t npins;
+  qu_udf *pins[QS_PINS_MAX];
+} qs_udf_provider;
+
+void qs__udf_provider_init(qs_udf_provider *p, qu_registry *reg);
+void qs__udf_provider_fini(qs_udf_provider *p);
+
+/* ---- multipart/form-data (multipart.c) -------------------------------------------------- */
+
+typedef struct qs_part {
+  const char *name;      /* form field name (NUL-terminated, in the parser's copy) */
+  const char *filename;  /* NULL when absent */
+  const char *type;      /* Content-Type of the part, NULL when absent */
+  const uint8_t *data;   /* borrowed from the body */
+  size_t len;
+} qs_part;
+
+#define QS_PARTS_MAX 8
+/* Split BODY (LEN bytes) of Content-Type CTYPE into at most QS_PARTS_MAX parts. Names, file
+** names and types are copied into ARENA; data points into BODY. Errors: QB_MALFORMED with the
+** rule broken ("multipart: no boundary in content-type"). */
+qb_code qs__multipart_parse(const char *ctype, const uint8_t *body, size_t len, qb_arena *arena,
+                            qs_part *parts, size_t *nparts, qb_err *err);
+
+/* ---- metrics (metrics.c) ------------------------------------------------------------------ */
+
+void qs__metrics_http(qs_server *s, int route, int status);
+void qs__metrics_search(qs_server *s, uint64_t ns, int ok);
+
+#endif

@@ -1,0 +1,388 @@
+/* server.c: a node's life cycle. Opens the stores under the data directory (indexes through the
+** catalog, UDFs through the registry on one engine), runs libmicrohttpd with a thread pool,
+** turns each HTTP request into a qs_req for its route's handler, and refreshes dirty indexes
+** once per refresh interval on a background thread.
+** Invariant: a request body is held whole in memory, bounded by its route's limit before it
+** is read (Content-Length) and while it is read (chunked); a handler never sees a partial one. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- per-connection request state ----------------------------------------------------------- */
+
+typedef struct conn_ctx {
+  uint64_t start_ns;
+  size_t limit;
+  int too_big;
+  qb_buf body;
+} conn_ctx;
+
+static size_t body_limit(const char *method, const char *path) {
+  char *capbuf = qb_malloc(strlen(path) + 1);
+  const char *caps[QS_MAX_CAPTURES];
+  size_t ncaps = 0;
+  int id = capbuf ? qs__route_match(method, path, capbuf, caps, &ncaps) : -1;
+  qb_free(capbuf, strlen(path) + 1);
+  return (id >= 0 && qs__routes[id].big_body) ? QS_BODY_MAX_BIG : QS_BODY_MAX;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
+  const char *data = r->out.data ? r->out.data : "";
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, "Content-Type", r->out_type ? r->out_type
+                                                            : "application/json; charset=UTF-8");
+  /* The official Elasticsearch clients refuse a server without this header. */
+  MHD_add_response_header(resp, "X-elastic-product", "Elasticsearch");
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result finish(qs_server *s, struct MHD_Connection *c, qs_req *r) {
+  enum MHD_Result ret = send_reply(c, r);
+  qs__metrics_http(s, r->route, r->status);
+  if (qb_log_enabled(QB_DEBUG))
+    qb_log(QB_DEBUG, "%s %s -> %d (%.3f ms)", r->method, r->path, r->status,
+           (double)(qb_now_ns() - r->start_ns) / 1e6);
+  qb_buf_fini(&r->out);
+  return ret;
+}
+
+static void req_init(qs_req *r, qs_server *s, struct MHD_Connection *c, const char *method,
+                     const char *path, uint64_t start_ns) {
+  memset(r, 0, sizeof *r);
+  r->srv = s;
+  r->conn = c;
+  r->method = method;
+  r->path = path;
+  r->route = -1;
+  r->body = "";
+  r->content_type = "";
+  r->start_ns = start_ns;
+  qb_buf_init(&r->out);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+  qs_server *s = cls;
+  conn_ctx *cx = *con_cls;
+  qs_req r;
+  if (!cx) {
+    if (!(cx = qb_calloc(1, sizeof *cx))) return MHD_NO;
+    *con_cls = cx;
+    cx->start_ns = qb_now_ns();
+    qb_buf_init(&cx->body);
+    cx->limit = body_limit(method, url);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+      errno = 0;
+      unsigned long long n = strtoull(cl, NULL, 10);
+      if (errno == 0 && n > cx->limit) {
+        /* Answer before reading the body; MHD then closes the connection. */
+        req_init(&r, s, c, method, url, cx->start_ns);
+        qs__reply_error(&r, 413, "content_too_long_exception",
+                        "request body of %llu bytes is larger than the limit of %zu bytes", n,
+                        cx->limit);
+        cx->too_big = 2;
+        return finish(s, c, &r);
+      }
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!cx->too_big) {
+      if (cx->body.len + *upload_size > cx->limit) {
+        cx->too_big = 1;
+        qb_buf_fini(&cx->body);
+      } else if (qb_buf_append(&cx->body, upload_data, *upload_size)) {
+        cx->too_big = 3; /* out of memory */
+        qb_buf_fini(&cx->body);
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (cx->too_big == 2) return MHD_YES; /* already answered */
+
+  req_init(&r, s, c, method, url, cx->start_ns);
+  if (cx->too_big == 1) {
+    qs__reply_error(&r, 413, "content_too_long_exception",
+                    "request body is larger than the limit of %zu bytes", cx->limit);
+    return finish(s, c, &r);
+  }
+  if (cx->too_big == 3) {
+    qs__reply_error(&r, 429, "circuit_breaking_exception", "out of memory reading the body");
+    return finish(s, c, &r);
+  }
+  if (cx->body.data) {
+    r.body = cx->body.data;
+    r.body_len = cx->body.len;
+  }
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (ct) r.content_type = ct;
+
+  size_t plen = strlen(url);
+  char *capbuf = qb_malloc(plen + 1);
+  if (!capbuf) return MHD_NO;
+  int id = qs__route_match(method, url, capbuf, r.caps, &r.ncaps);
+  if (id == -1) {
+    qs__reply_error(&r, 400, "illegal_argument_exception",
+                    "no handler found for uri [%s] and method [%s]", url, method);
+  } else if (id == -2) {
+    qs__reply_error(&r, 405, "illegal_argument_exception",
+                    "Incorrect HTTP method for uri [%s] and method [%s]", url, method);
+  } else {
+    r.route = id;
+    qs__routes[id].handler(&r);
+    if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
+  }
+  enum MHD_Result ret = finish(s, c, &r);
+  qb_free(capbuf, plen + 1);
+  (void)version;
+  return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  conn_ctx *cx = *con_cls;
+  if (!cx) return;
+  qb_buf_fini(&cx->body);
+  qb_free(cx, sizeof *cx);
+  *con_cls = NULL;
+}
+
+/* ---- refresh ------------------------------------------------------------------------------ */
+
+void qs__mark_dirty(qs_server *s, const char *name) {
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; i < s->ndirty; i++)
+    if (!strcmp(s->dirty[i], name)) goto out;
+  if (s->ndirty == s->capdirty) {
+    size_t ncap = s->capdirty ? s->capdirty * 2 : 16;
+    char **nd = qb_realloc(s->dirty, s->capdirty * sizeof *nd, ncap * sizeof *nd);
+    if (!nd) goto out; /* the next write or an explicit refresh catches up */
+    s->dirty = nd;
+    s->capdirty = ncap;
+  }
+  size_t len = strlen(name) + 1;
+  char *copy = qb_malloc(len);
+  if (!copy) goto out;
+  memcpy(copy, name, len);
+  s->dirty[s->ndirty++] = copy;
+out:
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void forget_dirty(qs_server *s, const char *name) {
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; i < s->ndirty; i++) {
+    if (!strcmp(s->dirty[i], name)) {
+      qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
+      s->dirty[i] = s->dirty[--s->ndirty];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+qb_code qs__refresh_now(qs_server *s, qi_index *ix, const char *name, qb_err *err) {
+  /* Forget first: a write racing with this refresh marks the index dirty again. */
+  forget_dirty(s, name);
+  qb_code rc = qi_index_refresh(ix, err);
+  if (rc == QB_OK) __atomic_fetch_add(&s->m.refreshes, 1, __ATOMIC_RELAXED);
+  else qs__mark_dirty(s, name);
+  return rc;
+}
+
+static void *refresher(void *arg) {
+  qs_server *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->refresh_interval_ms * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    if (s->stopping) break;
+    char **list = s->dirty;
+    size_t n = s->ndirty, cap = s->capdirty;
+    s->dirty = NULL;
+    s->ndirty = s->capdirty = 0;
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+      qi_index *ix;
+      qb_err err;
+      if (qi_catalog_get(s->cat, list[i], &ix, &err) == QB_OK) {
+        if (qi_index_refresh(ix, &err) == QB_OK)
+          __atomic_fetch_add(&s->m.refreshes, 1, __ATOMIC_RELAXED);
+        else {
+          qb_log(QB_WARN, "refresh of index [%s] failed: %s", list[i], err.msg);
+          qs__mark_dirty(s, list[i]);
+        }
+        qi_index_release(ix);
+      }
+      qb_free(list[i], strlen(list[i]) + 1);
+    }
+    qb_free(list, cap * sizeof *list);
+    pthread_mutex_lock(&s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static qb_code parse_listen(qs_server *s, const char *listen, struct sockaddr_in *sa, qb_err *err) {
+  const char *colon = strrchr(listen, ':');
+  if (!colon || colon == listen || !colon[1])
+    return qb_fail(err, QB_INVAL, "listen address [%s]: expected HOST:PORT", listen);
+  size_t hl = (size_t)(colon - listen);
+  if (hl >= sizeof s->host) return qb_fail(err, QB_INVAL, "listen address: host too long");
+  memcpy(s->host, listen, hl);
+  s->host[hl] = 0;
+  char *end;
+  errno = 0;
+  long port = strtol(colon + 1, &end, 10);
+  if (errno || *end || port < 0 || port > 65535)
+    return qb_fail(err, QB_INVAL, "listen address [%s]: bad port", listen);
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(s->host, NULL, &hints, &res) || !res)
+    return qb_fail(err, QB_INVAL, "listen address [%s]: cannot resolve host", listen);
+  memcpy(sa, res->ai_addr, sizeof *sa);
+  freeaddrinfo(res);
+  sa->sin_port = htons((uint16_t)port);
+  s->port = (uint16_t)port;
+  return QB_OK;
+}
+
+static qb_code mkdirs(const char *path, qb_err *err) {
+  char tmp[1024];
+  size_t n = strlen(path);
+  if (n >= sizeof tmp) return qb_fail(err, QB_IO, "data directory path too long");
+  memcpy(tmp, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == 0) {
+      char c = tmp[i];
+      tmp[i] = 0;
+      if (mkdir(tmp, 0755) && errno != EEXIST)
+        return qb_fail(err, QB_IO, "data directory %s: %s", tmp, strerror(errno));
+      tmp[i] = c;
+    }
+  }
+  return QB_OK;
+}
+
+qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
+  qs_options dflt = {0};
+  if (!opt) opt = &dflt;
+  *out = NULL;
+  qs_server *s = qb_calloc(1, sizeof *s);
+  if (!s) return qb_fail(err, QB_NOMEM, "server: out of memory");
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->started_ms = qb_wall_ms();
+  snprintf(s->node_name, sizeof s->node_name, "%s", opt->node_name ? opt->node_name : "node-1");
+  snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : "./data");
+  s->refresh_interval_ms = opt->refresh_interval_ms ? opt->refresh_interval_ms : 1000;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  s->threads = opt->threads ? opt->threads : (uint32_t)(ncpu > 2 ? ncpu : 2);
+
+  struct sockaddr_in sa;
+  qb_code rc;
+  if ((rc = parse_listen(s, opt->listen ? opt->listen : "127.0.0.1:9200", &sa, err))) goto fail;
+  if ((rc = mkdirs(s->data_dir, err))) goto fail;
+
+  qi_options iopt = {0};
+  iopt.sync_normal = opt->sync_normal ? 1 : 0;
+  if ((rc = qi_catalog_open(s->data_dir, &iopt, &s->cat, err))) {
+    qb_wrap(err, "data directory %s: ", s->data_dir);
+    goto fail;
+  }
+  if ((rc = qw_engine_new(NULL, &s->engine, err))) goto fail;
+  char regpath[1100];
+  snprintf(regpath, sizeof regpath, "%s/udf", s->data_dir);
+  if ((rc = mkdirs(regpath, err))) goto fail;
+  snprintf(regpath, sizeof regpath, "%s/udf/registry.db", s->data_dir);
+  if ((rc = qu_registry_open(s->engine, regpath, NULL, &s->reg, err))) {
+    qb_wrap(err, "udf registry %s: ", regpath);
+    goto fail;
+  }
+  /* Indexes reopened from disk are searchable at once. */
+  for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+    char name[256];
+    qi_index *ix;
+    if (qi_catalog_name(s->cat, i, name, NULL) == QB_OK &&
+        qi_catalog_get(s->cat, name, &ix, NULL) == QB_OK) {
+      qi_index_refresh(ix, NULL);
+      qi_index_release(ix);
+    }
+  }
+
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+  s->mhd = MHD_start_daemon(flags, s->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_END);
+  if (!s->mhd) {
+    rc = qb_fail(err, QB_IO, "cannot listen on %s:%u (address in use or not permitted)",
+                 s->host, (unsigned)s->port);
+    goto fail;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  if (di && di->port) s->port = di->port;
+  if (pthread_create(&s->refresher, NULL, refresher, s)) {
+    rc = qb_fail(err, QB_NOMEM, "server: cannot start the refresh thread");
+    goto fail;
+  }
+  s->refresher_started = 1;
+  qb_log(QB_INFO, "listening on %s:%u (data %s, %u threads)", s->host, (unsigned)s->port,
+         s->data_dir, (unsigned)s->threads);
+  *out = s;
+  return QB_OK;
+fail:
+  qs_server_free(s);
+  return rc;
+}
+
+uint16_t qs_server_port(const qs_server *s) { return s->port; }
+
+void qs_server_free(qs_server *s) {
+  if (!s) return;
+  if (s->mhd) MHD_stop_daemon(s->mhd); /* waits for the requests in flight */
+  if (s->refresher_started) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->refresher, NULL);
+  }
+  for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
+  qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
+  qu_registry_close(s->reg);
+  if (s->engine) qw_engine_free(s->engine);
+  qi_catalog_close(s->cat);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  qb_free(s, sizeof *s);
+}

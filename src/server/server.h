@@ -1,0 +1,43 @@
+/* server.h: the HTTP API of a Quidditch node (layer src/server, prefix qs_). In the embedded
+** default one process is coordinator and data node at once: an Elasticsearch-compatible
+** REST API over the index catalog (src/index), searches through the query layer (src/query)
+** with deployed WebAssembly UDFs plugged in as scripts (src/udf), UDF management routes,
+** cluster banners and Prometheus metrics. docs/rest-api.md lists every route.
+**
+** Threads: a qs_server serves requests on its own thread pool (libmicrohttpd) and refreshes
+** dirty indexes on a background thread. qs_server_new and qs_server_free are called from one
+** thread (the program's main thread); nothing else of the API is needed while it serves. */
+#ifndef QS_SERVER_H
+#define QS_SERVER_H
+
+#include <stdint.h>
+
+#include "base.h"
+
+typedef struct qs_server qs_server;
+
+/* Zeroed = the embedded default. */
+typedef struct qs_options {
+  const char *listen;           /* "HOST:PORT"; NULL = "127.0.0.1:9200"; port 0 = any free */
+  const char *data_dir;         /* NULL = "./data" (created when missing) */
+  const char *node_name;        /* NULL = "node-1": log lines, banners and metric labels */
+  uint32_t threads;             /* HTTP worker threads; 0 = the number of CPUs (at least 2) */
+  uint32_t refresh_interval_ms; /* dirty indexes become searchable within this; 0 = 1000 */
+  int sync_normal;              /* 1: SQLite synchronous=NORMAL (survives a killed process,
+                                ** not a power cut); 0: FULL */
+} qs_options;
+
+/* Open the data directory (indexes, UDF registry), bind the listening socket and start
+** serving. OPT may be NULL. Logs "listening on HOST:PORT" at INFO. *OUT: free with
+** qs_server_free. Errors: QB_INVAL (bad listen address), QB_IO (data directory, bind),
+** QB_CORRUPT (a store is not ours), QB_NOMEM. On failure nothing is left running. */
+qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
+
+/* The port actually listened on (useful with port 0). */
+uint16_t qs_server_port(const qs_server *s);
+
+/* Stop accepting requests, finish the ones in flight, stop the refresher, close the stores
+** (every acknowledged write is already durable) and free S. NULL does nothing. */
+void qs_server_free(qs_server *s);
+
+#endif

@@ -1,0 +1,180 @@
+/* udf_script.c: the adapter that makes deployed UDFs query-layer scripts. A per-request
+** qq_script_provider resolves `script.source` to a UDF of the registry: the first resolve of a
+** name acquires its current version and pins it for the rest of the request, so one request
+** never mixes two versions even when a deploy or rollback lands while it runs. Anything that is
+** not a deployed UDF falls through to expressions (QB_NOTFOUND without a message).
+** Invariant: a udf_script holds its own reference on the qu_udf and owns its plan and exec;
+** the query layer's columns are passed through without copies (qq_str and qu_str share one
+** layout, checked below). */
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+
+_Static_assert(sizeof(qq_str) == sizeof(qu_str) && offsetof(qq_str, len) == offsetof(qu_str, len),
+               "qq_str and qu_str must share a layout");
+_Static_assert((int)QU_COL_F64 == (int)QQ_COL_F64 && (int)QU_COL_I64 == (int)QQ_COL_I64 &&
+                   (int)QU_COL_STR == (int)QQ_COL_STR,
+               "qu_col_type and qq_col_type must agree");
+
+typedef struct udf_script {
+  qq_script base;
+  qu_udf *u;
+  qu_plan *plan;
+  qu_exec *x;
+  qq_script_kind kind;
+  uint32_t ncols;
+  qu_col cols[QQ_BIND_MAX_ARGS];
+} udf_script;
+
+static int name_chars_ok(const char *s) {
+  size_t n = strlen(s);
+  if (!n || n > 64) return 0;
+  for (; *s; s++) {
+    char c = *s;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '.' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out, qb_err *err) {
+  udf_script *s = (udf_script *)base;
+  out->nargs = s->ncols;
+  for (uint32_t i = 0; i < s->ncols; i++) {
+    const qu_colspec *c = qu_plan_col(s->plan, i);
+    qq_arg *a = &out->args[i];
+    a->kind = QQ_ARG_FIELD;
+    a->type = (qq_col_type)c->type;
+    a->field = c->field;
+    a->has_missing = c->has_missing;
+    a->missing_f64 = c->missing_f64;
+    a->missing_i64 = c->missing_i64;
+    a->missing_str.ptr = c->missing_str.ptr;
+    a->missing_str.len = c->missing_str.len;
+    if (c->type == QU_COL_STR && info->field_type) {
+      qq_field_type ft = info->field_type(info, c->field);
+      if (ft != QQ_FIELD_NONE && ft != QQ_FIELD_KEYWORD)
+        return qb_fail(err, QB_INVAL, "%s: param %s reads field [%s], which is not a keyword "
+                       "field", qu_udf_label(s->u),
+                       qu_manifest_param(qu_udf_manifest(s->u), c->param)->name, c->field);
+    }
+  }
+  const qu_manifest *m = qu_udf_manifest(s->u);
+  out->result = (s->kind == QQ_SCRIPT_TRANSFORM && qu_manifest_returns(m) == QU_STRING)
+                    ? QQ_RESULT_STR
+                    : QQ_RESULT_F64;
+  return QB_OK;
+}
+
+static qb_code us_run(qq_script *base, const qq_block *in, qq_result_block *out, qb_err *err) {
+  udf_script *s = (udf_script *)base;
+  qb_code rc;
+  if (!s->x && (rc = qu_exec_new(s->u, s->plan, &s->x, err))) return rc;
+  if (in->ncols != s->ncols) return QB_NEVER(err);
+  for (uint32_t i = 0; i < s->ncols; i++) {
+    const qq_col *c = &in->cols[i];
+    s->cols[i].f64 = c->f64;
+    s->cols[i].i64 = c->i64;
+    s->cols[i].str = (const qu_str *)c->str;
+    s->cols[i].present = c->present;
+  }
+  qu_block blk = {.n = in->n, .score = in->score, .ncols = s->ncols, .cols = s->cols};
+  qu_out o = {.f64 = out->f64, .keep = out->keep, .str = (qu_str *)out->str,
+              .present = out->present};
+  return qu_exec_run(s->x, &blk, &o, err);
+}
+
+static void us_free(qq_script *base) {
+  udf_script *s = (udf_script *)base;
+  if (!s) return;
+  qu_exec_free(s->x);
+  qu_plan_free(s->plan);
+  qu_udf_release(s->u);
+  qb_free(s, sizeof *s);
+}
+
+static const qq_script_vtable udf_vt = {us_bind, us_run, us_free};
+
+/* Which manifest kinds serve which script kinds. */
+static int kind_fits(qu_kind k, qq_script_kind want) {
+  switch (want) {
+  case QQ_SCRIPT_SCORE: return k == QU_SCORE || k == QU_METRIC || k == QU_TRANSFORM;
+  case QQ_SCRIPT_FILTER: return k == QU_FILTER;
+  case QQ_SCRIPT_TRANSFORM: return 1;
+  case QQ_SCRIPT_METRIC: return k == QU_METRIC || k == QU_SCORE || k == QU_TRANSFORM;
+  }
+  return 0;
+}
+
+static const char *want_name(qq_script_kind k) {
+  static const char *const n[] = {"a score script", "a filter script", "a script field",
+                                  "a metric aggregation script"};
+  return (unsigned)k < 4 ? n[k] : "a script";
+}
+
+static qb_code resolve(qq_script_provider *pb, const char *source, const char *lang,
+                       qq_script_kind kind, const struct json_t *params,
+                       const struct json_t *ctx, qq_script **out, qb_err *err) {
+  qs_udf_provider *p = (qs_udf_provider *)pb->ud;
+  *out = NULL;
+  if (lang && strcmp(lang, "wasm") && strcmp(lang, "udf")) return QB_NOTFOUND;
+  if (!source || !name_chars_ok(source)) return QB_NOTFOUND;
+  qu_udf *u = NULL;
+  for (size_t i = 0; i < p->npins; i++)
+    if (!strcmp(qu_udf_name(p->pins[i]), source)) u = p->pins[i];
+  if (!u) {
+    qb_err e2;
+    qb_code rc = qu_registry_acquire(p->reg, source, 0, &u, &e2);
+    if (rc == QB_NOTFOUND) return QB_NOTFOUND;
+    if (rc) {
+      if (err) *err = e2;
+      return rc;
+    }
+    if (p->npins == QS_PINS_MAX) {
+      qu_udf_release(u);
+      return qb_fail(err, QB_INVAL, "too many different UDFs in one request (at most %d)",
+                     QS_PINS_MAX);
+    }
+    p->pins[p->npins++] = u;
+  }
+  const qu_manifest *m = qu_udf_manifest(u);
+  if (!kind_fits(qu_manifest_kind(m), kind))
+    return qb_fail(err, QB_INVALID, "%s is a %s UDF and cannot be used as %s", qu_udf_label(u),
+                   qu_kind_name(qu_manifest_kind(m)), want_name(kind));
+  if (kind != QQ_SCRIPT_TRANSFORM && qu_manifest_returns(m) == QU_STRING)
+    return qb_fail(err, QB_INVALID, "%s returns a string and cannot be used as %s",
+                   qu_udf_label(u), want_name(kind));
+  udf_script *s = qb_calloc(1, sizeof *s);
+  if (!s) return qb_fail(err, QB_NOMEM, "out of memory");
+  s->base.vt = &udf_vt;
+  s->base.name = qu_udf_label(u);
+  s->kind = kind;
+  s->u = qu_udf_retain(u);
+  qb_code rc = qu_plan_new(m, params, ctx, &s->plan, err);
+  if (rc) goto fail;
+  s->ncols = qu_plan_ncols(s->plan);
+  if (s->ncols > QQ_BIND_MAX_ARGS) {
+    rc = qb_fail(err, QB_INVAL, "%s: too many document columns (%u, at most %d)",
+                 qu_udf_label(u), s->ncols, QQ_BIND_MAX_ARGS);
+    goto fail;
+  }
+  *out = &s->base;
+  return QB_OK;
+fail:
+  us_free(&s->base);
+  return rc;
+}
+
+void qs__udf_provider_init(qs_udf_provider *p, qu_registry *reg) {
+  memset(p, 0, sizeof *p);
+  p->base.resolve = resolve;
+  p->base.ud = p;
+  p->reg = reg;
+}
+
+void qs__udf_provider_fini(qs_udf_provider *p) {
+  for (size_t i = 0; i < p->npins; i++) qu_udf_release(p->pins[i]);
+  p->npins = 0;
+}
