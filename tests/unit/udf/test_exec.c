@@ -360,6 +360,33 @@ static void infinite_loop_ends_by_fuel(void **state) {
   unload(&l);
 }
 
+static void memory_cap_applies_to_every_instance(void **state) {
+  (void)state;
+  qu_options o = {0};
+  o.max_memory_pages = 4;
+  /* grow(n) returns memory.grow's answer: the old size, or -1 past the cap */
+  loaded l = load("{\"name\": \"grow\", \"returns\": \"i32\", \"params\": "
+                  "[{\"name\": \"n\", \"type\": \"i32\", \"default\": \"_source.n\"}]}",
+                  "(module (memory 1) (func (export \"grow\") (param i32) (result i32)"
+                  " (memory.grow (local.get 0))))",
+                  &o);
+  qu_plan *p = plan_of(l.m, NULL, NULL);
+  qu_exec *x = exec_of(l.u, p);
+  int64_t n[3] = {2, 5, 1};
+  double res[3];
+  qb_err err = {0};
+  qu_col col = {NULL, n, NULL, NULL};
+  qu_block in = {3, NULL, 1, &col};
+  qu_out out = {res, NULL, NULL, NULL};
+  if (qu_exec_run(x, &in, &out, &err)) fail_msg("run: %s", err.msg);
+  assert_true(res[0] == 1);  /* 1 -> 3 pages */
+  assert_true(res[1] == -1); /* 3 + 5 > 4: refused, not a trap */
+  assert_true(res[2] == 3);  /* 3 -> 4 pages */
+  qu_exec_free(x);
+  qu_plan_free(p);
+  unload(&l);
+}
+
 typedef struct worker {
   qu_udf *u;
   const qu_manifest *m;
@@ -473,6 +500,7 @@ int main(void) {
       cmocka_unit_test(filter_returns_a_keep_mask),
       cmocka_unit_test(trap_fails_with_the_exact_message_and_the_next_call_gets_a_fresh_instance),
       cmocka_unit_test(infinite_loop_ends_by_fuel),
+      cmocka_unit_test(memory_cap_applies_to_every_instance),
       cmocka_unit_test(two_threads_call_one_version_concurrently),
       cmocka_unit_test(test_entry_runs_once_from_json_args),
       cmocka_unit_test(timing_is_sampled_into_the_histogram),

@@ -209,6 +209,11 @@ static void deploy_instantiates_once_to_check_linking_start_and_abi(void **state
                               " (func (export \"answer\") (result f64) (f64.const 1)))", &err),
                    QB_TRAP);
   assert_string_equal(err.msg, "UDF answer trapped in _initialize: unreachable");
+  /* a memory minimum over the cap (256 pages by default) */
+  assert_int_equal(deploy_wat(f,
+                              "(module (memory 300) (func (export \"answer\") (result f64)"
+                              " (f64.const 1)))", &err),
+                   QB_LIMIT);
   rows l = {0};
   assert_int_equal(qu_registry_list(f->r, collect, &l, &err), QB_OK);
   assert_int_equal(l.n, 0);
