@@ -75,6 +75,20 @@ static float bits_f32(uint64_t b) {
   return f;
 }
 
+/* double -> i64 saturating, NaN -> 0 (as i64.trunc_sat_f64_s): a C cast would be undefined. */
+static int64_t sat_i64(double d) {
+  if (!(d == d)) return 0;
+  if (d >= 9223372036854775807.0) return INT64_MAX;
+  if (d <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)d;
+}
+static int32_t sat_i32(double d) {
+  if (!(d == d)) return 0;
+  if (d >= 2147483647.0) return INT32_MAX;
+  if (d <= -2147483648.0) return INT32_MIN;
+  return (int32_t)d;
+}
+
 /* A numeric value of TYPE as a slot (i32 zero-extended, floats as bits). */
 static uint64_t slot_of(qu_type t, int64_t i, double f) {
   switch (t) {
@@ -271,8 +285,8 @@ QB_INLINE uint64_t op_value(const op *o, const qu_block *in, size_t i) {
   switch (o->kind) {
   case OP_SCORE_F64: return f64_bits(in->score[i]);
   case OP_SCORE_F32: return f32_bits((float)in->score[i]);
-  case OP_SCORE_I32: return (uint32_t)(int32_t)(int64_t)in->score[i];
-  case OP_SCORE_I64: return (uint64_t)(int64_t)in->score[i];
+  case OP_SCORE_I32: return (uint32_t)sat_i32(in->score[i]);
+  case OP_SCORE_I64: return (uint64_t)sat_i64(in->score[i]);
   case OP_COL_F64:
     c = &in->cols[o->col];
     return (c->present && !c->present[i]) ? o->bits : f64_bits(c->f64[i]);

@@ -85,7 +85,7 @@ qb_code qu_udf_test(qu_udf *u, const json_t *body, qb_buf *result, qb_err *err) 
     rc = qb_buf_puts(result, keep ? "true" : "false");
   } else if (!isfinite(f64)) {
     rc = qb_buf_puts(result, "null"); /* JSON has no NaN or infinities */
-  } else if (m->returns == QU_I32 || m->returns == QU_I64) {
+  } else if ((m->returns == QU_I32 || m->returns == QU_I64) && fabs(f64) < 9.2e18) {
     rc = qb_buf_printf(result, "%lld", (long long)f64);
   } else {
     rc = qb_buf_printf(result, "%.17g", f64);
