@@ -30,6 +30,7 @@ void qu__stats_observe(qu__stats *s, qu_tier t, uint64_t ns) {
 void qu__stats_snapshot(const qu__stats *s, qu_stats *out) {
   memset(out, 0, sizeof *out);
   out->name = s->name;
+  out->mode = QU_TIER_INTERP; /* the native tier will publish itself here */
   out->version = atomic_load_explicit(&s->version, memory_order_relaxed);
   for (int t = 0; t < QU_TIER_COUNT; t++) {
     out->calls[t] = atomic_load_explicit(&s->calls[t], memory_order_relaxed);

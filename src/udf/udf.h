@@ -262,6 +262,7 @@ extern const double qu_hist_bounds[QU_HIST_BUCKETS];
 ** one call per document (a sampled block's time divided by its documents). */
 typedef struct qu_stats {
   const char *name;                          /* borrowed for the callback */
+  qu_tier mode;                              /* tier running now: quidditch_udf_execution_mode */
   uint32_t version;                          /* current (registry) or loaded version */
   uint64_t calls[QU_TIER_COUNT];             /* documents evaluated: quidditch_udf_calls_total */
   uint64_t errors[QU_TIER_COUNT];            /* failed blocks (traps, budgets) */
