@@ -91,8 +91,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (cl) {
       errno = 0;
       unsigned long long n = strtoull(cl, NULL, 10);
-      if (errno == 0 && n > cx->limit) {
-        /* Answer before reading the body; MHD then closes the connection. */
+      if (errno == 0 && n > cx->limit) cx->too_big = 1; /* drain it, then answer 413 */
+      if (errno == 0 && n > ((unsigned long long)1 << 30)) {
+        /* Too large to drain: answer before reading; MHD then closes the connection (the
+        ** client may see a reset instead of the 413). */
         req_init(&r, s, c, method, url, cx->start_ns);
         qs__reply_error(&r, 413, "content_too_long_exception",
                         "request body of %llu bytes is larger than the limit of %zu bytes", n,

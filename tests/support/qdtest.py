@@ -1,0 +1,210 @@
+"""qdtest.py: start real build/quidditch processes for integration tests (Redis's start_server).
+
+Each Server gets a free 127.0.0.1 port and its own temp data directory, is polled with a
+deadline until `GET /` answers (never sleep-and-hope), and can be stopped with SIGTERM, killed
+with SIGKILL and restarted on the same port and data. http() talks JSON; check()/eq() print both
+sides on failure. Standard library only.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("QD_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+SOURCE = os.environ.get("QD_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.text = body.decode("utf-8", "replace")
+        self.headers = headers
+        try:
+            self.json = json.loads(self.text) if self.text else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "HTTP %d %s" % (self.status, self.text[:2000])
+
+
+class Server:
+    def __init__(self, name="node-1", data=None, extra=()):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="qd-it-")
+        self.data = data or os.path.join(self.tmp, "data")
+        self.log = os.path.join(self.tmp, "server.log")
+        self.name = name
+        self.extra = list(extra)
+        self.proc = None
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def start(self, deadline_s=30):
+        binary = os.path.join(BUILD, "quidditch")
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data,
+             "--node", self.name] + self.extra,
+            stdout=logf, stderr=logf)
+        logf.close()
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError("quidditch exited with %s during start:\n%s"
+                                     % (self.proc.returncode, self.logtext()))
+            try:
+                r = self.http("GET", "/", timeout=1)
+                if r.status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("quidditch did not answer GET / within %ss:\n%s"
+                             % (deadline_s, self.logtext()))
+
+    def logtext(self):
+        try:
+            with open(self.log, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, deadline_s=30):
+        """Send SIG and wait for the exit; returns the exit status."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=deadline_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("quidditch did not stop within %ss after %s" % (deadline_s, sig))
+        self.proc = None
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def restart(self):
+        if self.proc:
+            self.stop()
+        return self.start()
+
+    def close(self):
+        if self.proc:
+            try:
+                self.stop()
+            except AssertionError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write("---- server log ----\n%s\n" % self.logtext()[-6000:])
+        self.close()
+
+    def http(self, method, path, body=None, ctype=None, timeout=60):
+        data = None
+        headers = {}
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = ctype or "application/json"
+            elif isinstance(body, str):
+                data = body.encode()
+                headers["Content-Type"] = ctype or "application/json"
+            else:
+                data = body
+                headers["Content-Type"] = ctype or "application/octet-stream"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return Response(resp.status, resp.read(), dict(resp.headers))
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.read(), dict(e.headers))
+
+    def bulk(self, lines, path="/_bulk?refresh=true"):
+        body = "".join(json.dumps(l) + "\n" for l in lines)
+        return self.http("POST", path, body, "application/x-ndjson")
+
+
+def check(cond, what, *ctx):
+    if not cond:
+        raise AssertionError(what + "".join("\n  " + repr(c) for c in ctx))
+
+
+def eq(got, want, what=""):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def close(got, want, rel=1e-6, what=""):
+    if abs(got - want) > rel * max(1.0, abs(want)):
+        raise AssertionError("%s: got %.9g, want %.9g" % (what, got, want))
+
+
+def multipart(fields):
+    """fields: [(name, filename or None, content_type, bytes)] -> (body, content_type)."""
+    boundary = "qdtestboundary7MA4YWxkTrZu0gW"
+    out = b""
+    for name, filename, ctype, data in fields:
+        disp = 'form-data; name="%s"' % name
+        if filename:
+            disp += '; filename="%s"' % filename
+        out += b"--" + boundary.encode() + b"\r\n"
+        out += ("Content-Disposition: %s\r\nContent-Type: %s\r\n\r\n" % (disp, ctype)).encode()
+        out += data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return out, "multipart/form-data; boundary=" + boundary
+
+
+def wat2wasm(text):
+    """Compile WAT TEXT with wabt's wat2wasm; None when the tool is missing."""
+    tool = shutil.which("wat2wasm")
+    if not tool:
+        return None
+    d = tempfile.mkdtemp(prefix="qd-wat-")
+    try:
+        src, out = os.path.join(d, "m.wat"), os.path.join(d, "m.wasm")
+        with open(src, "w") as f:
+            f.write(text)
+        subprocess.run([tool, src, "-o", out], check=True, capture_output=True)
+        with open(out, "rb") as f:
+            return f.read()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_tests(tests):
+    """Run each (name, fn) and print TAP; exit 1 when any failed."""
+    print("1..%d" % len(tests))
+    failed = 0
+    for i, (name, fn) in enumerate(tests, 1):
+        t0 = time.monotonic()
+        try:
+            fn()
+            print("ok %d - %s (%.2fs)" % (i, name, time.monotonic() - t0))
+        except Exception as e:  # report every failure, keep going
+            failed += 1
+            print("not ok %d - %s\n# %s" % (i, name, str(e).replace("\n", "\n# ")))
+        sys.stdout.flush()
+    sys.exit(1 if failed else 0)
