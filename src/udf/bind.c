@@ -4,6 +4,7 @@
 ** Invariant: every param of the manifest has exactly one bound source in a finished plan. */
 #include "udf.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "internal.h"
@@ -19,6 +20,19 @@ const qu_colspec *qu_plan_col(const qu_plan *p, uint32_t i) {
   return i < p->ncols ? &p->cols[i] : NULL;
 }
 int qu_plan_uses_score(const qu_plan *p) { return p->uses_score; }
+
+void qu_plan_binding(const qu_plan *p, uint32_t i, qu_binding *out) {
+  const qu__bound *b = &p->params[i];
+  assert(i < p->m->nparams);
+  memset(out, 0, sizeof *out);
+  out->source = b->src == QU__COL ? QU_SRC_FIELD : b->src == QU__SCORE ? QU_SRC_SCORE
+                                                                        : QU_SRC_CONST;
+  out->type = b->type;
+  out->col = b->col;
+  out->i64 = b->i;
+  out->f64 = b->f;
+  out->str = b->s;
+}
 
 /* "doc['F']" or doc["F"] -> F (into BUF); 0 when S is not that shape. */
 static int doc_field(const char *s, char *buf, size_t cap) {

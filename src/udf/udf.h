@@ -157,6 +157,19 @@ const qu_colspec *qu_plan_col(const qu_plan *p, uint32_t i);
 /* 1 when some param reads _score (the caller then passes scores in qu_block.score). */
 int qu_plan_uses_score(const qu_plan *p);
 
+/* How param I was bound (for explanations, debugging and tests). */
+typedef enum qu_source { QU_SRC_CONST, QU_SRC_FIELD, QU_SRC_SCORE } qu_source;
+typedef struct qu_binding {
+  qu_source source;
+  qu_type type;   /* the param's type */
+  uint32_t col;   /* QU_SRC_FIELD: index of its column (qu_plan_col) */
+  int64_t i64;    /* QU_SRC_CONST: the value, for i32/i64 params (f64 holds it too) */
+  double f64;     /* QU_SRC_CONST: the value, for f32/f64 params */
+  qu_str str;     /* QU_SRC_CONST string; bytes owned by the plan */
+} qu_binding;
+/* Fill OUT for param I (< the manifest's nparams). */
+void qu_plan_binding(const qu_plan *p, uint32_t i, qu_binding *out);
+
 /* ==== blocks: the executor's input and output ================================================ */
 
 /* Up to this many documents per qu_exec_run (the query layer sends at most QQ_BLOCK_MAX). */

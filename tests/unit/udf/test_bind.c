@@ -3,7 +3,11 @@
 ** errors that name the UDF and the param. No WebAssembly runs here. */
 #include "udf_test_util.h"
 
-#include "internal.h" /* to look at the bound constants */
+static qu_binding bound(const qu_plan *p, uint32_t i) {
+  qu_binding b;
+  qu_plan_binding(p, i, &b);
+  return b;
+}
 
 static qu_plan *plan_of(qu_manifest *m, const char *params, const char *context) {
   json_t *p = params ? json_of(params) : NULL, *c = context ? json_of(context) : NULL;
@@ -35,10 +39,10 @@ static void design_example_binds_literal_field_context_and_defaults(void **state
                        " \"user_tier\": \"_context.user.tier\"}",
                        "{\"user\": {\"tier\": 1}}");
   /* bm25_score: manifest default "_score" */
-  assert_int_equal(p->params[0].src, QU__SCORE);
+  assert_int_equal(bound(p, 0).source, QU_SRC_SCORE);
   assert_true(qu_plan_uses_score(p));
-  assert_int_equal(p->params[1].src, QU__CONST);
-  assert_true(p->params[1].f == 1.2);
+  assert_int_equal(bound(p, 1).source, QU_SRC_CONST);
+  assert_true(bound(p, 1).f64 == 1.2);
   /* recency_days: one I64 column with the manifest's missing value */
   assert_int_equal(qu_plan_ncols(p), 1);
   const qu_colspec *c = qu_plan_col(p, 0);
@@ -47,10 +51,10 @@ static void design_example_binds_literal_field_context_and_defaults(void **state
   assert_int_equal(c->has_missing, 1);
   assert_int_equal(c->missing_i64, 365);
   assert_int_equal(c->param, 2);
-  assert_int_equal(p->params[2].src, QU__COL);
+  assert_int_equal(bound(p, 2).source, QU_SRC_FIELD);
   /* user_tier: resolved from the context now */
-  assert_int_equal(p->params[3].src, QU__CONST);
-  assert_int_equal(p->params[3].i, 1);
+  assert_int_equal(bound(p, 3).source, QU_SRC_CONST);
+  assert_int_equal(bound(p, 3).i64, 1);
   assert_null(qu_plan_col(p, 1));
   qu_plan_free(p);
   qu_manifest_free(m);
@@ -96,9 +100,9 @@ static void context_miss_falls_back_to_missing_then_default_then_fails(void **st
                        "{\"a\": \"_context.x\", \"b\": \"_context.user.nope\", \"c\": "
                        "\"_context.user.age\"}",
                        "{\"user\": {\"age\": 41}}");
-  assert_int_equal(p->params[0].i, 4);
-  assert_int_equal(p->params[1].i, 9);
-  assert_int_equal(p->params[2].i, 41);
+  assert_int_equal(bound(p, 0).i64, 4);
+  assert_int_equal(bound(p, 1).i64, 9);
+  assert_int_equal(bound(p, 2).i64, 41);
   qu_plan_free(p);
   expect_bind_error(m, "{\"a\": 1, \"b\": 2, \"c\": \"_context.user.age\"}", NULL,
                     "udf f: param c: _context.user.age is not in the request context and the "
@@ -146,8 +150,8 @@ static void booleans_bind_as_zero_or_one(void **state) {
   (void)state;
   qu_manifest *m = manifest_of(custom_score_manifest);
   qu_plan *p = plan_of(m, "{\"boost_factor\": true, \"recency_days\": 3, \"user_tier\": false}", NULL);
-  assert_true(p->params[1].f == 1.0);
-  assert_int_equal(p->params[3].i, 0);
+  assert_true(bound(p, 1).f64 == 1.0);
+  assert_int_equal(bound(p, 3).i64, 0);
   qu_plan_free(p);
   qu_manifest_free(m);
 }
