@@ -202,7 +202,9 @@ static QB_NOINLINE const qw_trap *tab_init(qw_instance *inst, uint32_t ti, uint3
     vmbreak(j_);                         \
   } while (0)
 
+#ifndef QW_DISPATCH_SWITCH
 static int32_t optable[OP__COUNT];
+#endif
 
 /* Run CODE on frame FP (arguments in place, locals zeroed) in INST. EX == NULL: fill optable
 ** and return. */
@@ -293,6 +295,15 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
   const qw__code *c = atomic_load_explicit(&f->decl->code, memory_order_acquire);
   if (QB_UNLIKELY(!c)) {
     if (!(c = compile_slow(inst, f->index - inst->mod->nfunc_imports))) return QW_TRAP_NOMEM;
+  }
+  /* The call's unit of fuel (calls inside run() pay in CALL), and the interrupt flag. */
+  if (QB_UNLIKELY((--ex->fuel < 0) | atomic_load_explicit(&ex->interrupt, memory_order_relaxed))) {
+    if (ex->fuel < 0) {
+      ex->fuel = -1;
+      return QW_TRAP_FUEL;
+    }
+    atomic_store_explicit(&ex->interrupt, 0, memory_order_relaxed);
+    return QW_TRAP_INTERRUPTED;
   }
   /* The native stack: only nested qw__invoke (cross-instance calls) recurse in C. */
   char probe;
