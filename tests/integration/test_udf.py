@@ -1,0 +1,235 @@
+"""test_udf.py: WebAssembly UDFs through a real quidditch process: deploy (multipart and raw),
+use by name in function_score / script_score / script filters, scores compared with values
+computed here, a trapping UDF failing its own request while concurrent searches succeed,
+versions and rollback, _test, stats and metrics, restart keeping every version."""
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from qdtest import Server, check, close, eq, multipart, run_tests, wat2wasm  # noqa: E402
+
+# score = _score * f + 1 / (days + 1)
+BOOST_WAT = """(module
+  (func (export "boost") (param $s f64) (param $f f64) (param $d i32) (result f64)
+    (f64.add (f64.mul (local.get $s) (local.get $f))
+             (f64.div (f64.const 1) (f64.convert_i32_s (i32.add (local.get $d) (i32.const 1)))))))"""
+# version 2: score = _score * f * 10
+BOOST2_WAT = """(module
+  (func (export "boost") (param $s f64) (param $f f64) (param $d i32) (result f64)
+    (f64.mul (f64.mul (local.get $s) (local.get $f)) (f64.const 10))))"""
+BOOST_MANIFEST = {"kind": "score", "description": "bm25 * f + 1/(days+1)",
+                  "params": [{"name": "s", "type": "f64", "default": "_score"},
+                             {"name": "f", "type": "f64", "default": 2},
+                             {"name": "d", "type": "i32", "default": "doc['days']", "missing": 0}],
+                  "returns": "f64"}
+DIV_WAT = """(module
+  (func (export "div") (param $a i32) (param $b i32) (result i32)
+    (i32.div_s (local.get $a) (local.get $b))))"""
+CHEAP_WAT = """(module
+  (func (export "cheap") (param $p f64) (param $max f64) (result i32)
+    (f64.lt (local.get $p) (local.get $max))))"""
+
+DOCS = [("1", {"title": "fast laptop", "price": 999.5, "days": 3}),
+        ("2", {"title": "laptop bag", "price": 30, "days": 100}),
+        ("3", {"title": "gaming laptop laptop", "price": 1500, "days": 10}),
+        ("4", {"title": "phone case", "price": 12, "days": 1}),
+        ("5", {"title": "old laptop", "price": 50})]
+DAYS = {i: d.get("days", 0) for i, d in DOCS}
+PRICE = {i: d["price"] for i, d in DOCS}
+
+
+def need_wasm(text):
+    w = wat2wasm(text)
+    if w is None:
+        print("# SKIP wat2wasm not installed")
+        sys.exit(0)
+    return w
+
+
+def setup(s):
+    r = s.http("PUT", "/products", {"mappings": {"properties": {
+        "title": {"type": "text"}, "price": {"type": "double"}, "days": {"type": "integer"}}}})
+    eq(r.status, 200, "create: %r" % r)
+    lines = []
+    for i, d in DOCS:
+        lines += [{"index": {"_id": i}}, d]
+    r = s.bulk(lines, "/products/_bulk?refresh=true")
+    eq(r.json["errors"], False, "bulk")
+
+
+def deploy_boost(s, wat=BOOST_WAT):
+    body, ctype = multipart([("manifest", None, "application/json",
+                              __import__("json").dumps(BOOST_MANIFEST).encode()),
+                             ("wasm", "boost.wasm", "application/wasm", need_wasm(wat))])
+    r = s.http("PUT", "/_udf/boost", body, ctype)
+    eq(r.status, 200, "deploy boost: %r" % r)
+    return r.json
+
+
+def bm25(s, q="laptop"):
+    r = s.http("POST", "/products/_search", {"query": {"match": {"title": q}}, "size": 20})
+    eq(r.status, 200, "bm25 search: %r" % r)
+    return {h["_id"]: h["_score"] for h in r.json["hits"]["hits"]}
+
+
+def fscore(s, params, source="boost", extra=None):
+    body = {"query": {"function_score": {
+        "query": {"match": {"title": "laptop"}},
+        "script_score": {"script": {"source": source, "params": params}},
+        "boost_mode": "replace"}}, "size": 20}
+    if extra:
+        body.update(extra)
+    return s.http("POST", "/products/_search", body)
+
+
+def t_deploy_and_score():
+    with Server() as s:
+        setup(s)
+        j = deploy_boost(s)
+        eq((j["name"], j["version"], j["kind"]), ("boost", 1, "score"), "deploy response")
+        check(len(j["sha256"]) == 64 and j["size"] > 0, "hash and size", j)
+        base = bm25(s)
+        r = fscore(s, {"f": 3})
+        eq(r.status, 200, "function_score with a UDF: %r" % r)
+        hits = r.json["hits"]["hits"]
+        eq(sorted(h["_id"] for h in hits), sorted(base), "same hits as the query")
+        for h in hits:
+            want = base[h["_id"]] * 3 + 1 / (DAYS[h["_id"]] + 1)
+            close(h["_score"], want, 1e-6, "UDF score of %s" % h["_id"])
+        scores = [h["_score"] for h in hits]
+        eq(scores, sorted(scores, reverse=True), "ranked by the UDF")
+        # params from the request context, and the manifest default for f
+        r = fscore(s, {"f": "_context.user.boost"}, extra={"context": {"user": {"boost": 0.5}}})
+        eq(r.status, 200, "context param: %r" % r)
+        for h in r.json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] * 0.5 + 1 / (DAYS[h["_id"]] + 1), 1e-6, "context")
+        r = fscore(s, {})
+        for h in r.json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] * 2 + 1 / (DAYS[h["_id"]] + 1), 1e-6, "default f")
+        # the script_score query form
+        r = s.http("POST", "/products/_search", {"query": {"script_score": {
+            "query": {"match": {"title": "laptop"}},
+            "script": {"source": "boost", "lang": "wasm", "params": {"f": 1}}}}, "size": 20})
+        eq(r.status, 200, "script_score query: %r" % r)
+        for h in r.json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] + 1 / (DAYS[h["_id"]] + 1), 1e-6, "script_score")
+        # an expression still works next to UDFs
+        r = fscore(s, {"k": 2}, source="_score * params.k")
+        eq(r.status, 200, "expression: %r" % r)
+        for h in r.json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] * 2, 1e-6, "expression score")
+        # _test
+        r = s.http("POST", "/_udf/boost/_test", {"args": {"_score": 1.5, "f": 2, "days": 3}})
+        eq(r.status, 200, "_test: %r" % r)
+        close(r.json["result"], 1.5 * 2 + 0.25, 1e-12, "_test result")
+        # status with stats, and metrics
+        r = s.http("GET", "/_udf/boost")
+        eq((r.status, r.json["version"], r.json["tier"]), (200, 1, "interpreter"), "status")
+        check(r.json["stats"]["calls"] > 0, "calls counted", r)
+        m = s.http("GET", "/metrics").text
+        check('quidditch_udf_calls_total{udf="boost",mode="interpreter"' in m, "udf metric", m[:3000])
+        check("quidditch_http_requests_total{" in m and "quidditch_search_duration_seconds_bucket"
+              in m, "http/search metrics")
+        check("UDF deployed: boost (v1" in s.logtext(), "deploy log line", s.logtext())
+
+
+def t_filter_udf_and_raw_deploy():
+    with Server() as s:
+        setup(s)
+        r = s.http("PUT", "/_udf/cheap?kind=filter&description=price%20below%20max",
+                   need_wasm(CHEAP_WAT), "application/wasm")
+        eq(r.status, 200, "raw deploy: %r" % r)
+        eq(r.json["kind"], "filter", "kind from query parameter")
+        r = s.http("POST", "/products/_search", {"query": {"bool": {"filter": [{"script": {"script": {
+            "source": "cheap", "params": {"p0": "doc['price']", "p1": 100}}}}]}}, "size": 20})
+        eq(r.status, 200, "script filter: %r" % r)
+        eq(sorted(h["_id"] for h in r.json["hits"]["hits"]),
+           sorted(i for i, p in PRICE.items() if p < 100), "filtered ids")
+        # using a filter UDF as a score is refused with a clear error
+        r = fscore(s, {"p0": 1, "p1": 2}, source="cheap")
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "kind mismatch: %r" % r)
+
+
+def t_trap_fails_request_not_node():
+    with Server() as s:
+        setup(s)
+        r = s.http("PUT", "/_udf/div?kind=score", need_wasm(DIV_WAT), "application/wasm")
+        eq(r.status, 200, "deploy div: %r" % r)
+        deploy_boost(s)
+        trap_body = {"query": {"function_score": {"query": {"match_all": {}}, "script_score": {
+            "script": {"source": "div", "params": {"p0": "doc['days']", "p1": 0}}},
+            "boost_mode": "replace"}}}
+        r = s.http("POST", "/products/_search", trap_body)
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "trap: %r" % r)
+        check("div v1 trapped: integer divide by zero" in r.json["error"]["reason"], "reason", r)
+        results = {"good": [], "bad": []}
+
+        def good():
+            for _ in range(10):
+                results["good"].append(fscore(s, {"f": 3}).status)
+
+        def bad():
+            for _ in range(10):
+                results["bad"].append(s.http("POST", "/products/_search", trap_body).status)
+        ts = [threading.Thread(target=good), threading.Thread(target=bad),
+              threading.Thread(target=good)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        eq(results["good"], [200] * 20, "concurrent good searches")
+        eq(results["bad"], [400] * 10, "concurrent trapping searches")
+        r = s.http("POST", "/_udf/div/_test", {"args": {"p0": 1, "p1": 0}})
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "_test trap: %r" % r)
+        eq(s.http("GET", "/").status, 200, "node still serving")
+
+
+def t_versions_rollback_restart():
+    with Server() as s:
+        setup(s)
+        deploy_boost(s)
+        base = bm25(s)
+        j = deploy_boost(s, BOOST2_WAT)
+        eq(j["version"], 2, "second deploy is v2")
+        for h in fscore(s, {"f": 1}).json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] * 10, 1e-6, "v2 score")
+        r = s.http("GET", "/_udf/boost/_versions")
+        eq([(v["version"], v["current"]) for v in r.json["versions"]], [(1, False), (2, True)],
+           "versions")
+        r = s.http("POST", "/_udf/boost/_rollback", {"to": "v1"})
+        eq((r.status, r.json["version"]), (200, 1), "rollback: %r" % r)
+        for h in fscore(s, {"f": 1}).json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] + 1 / (DAYS[h["_id"]] + 1), 1e-6, "v1 again")
+        r = s.http("POST", "/_udf/boost/_rollback", {"to": "v9"})
+        eq(r.status, 404, "rollback to a missing version: %r" % r)
+        # a bad deploy stores nothing
+        r = s.http("PUT", "/_udf/boost", b"\0asm\x01\0\0\0garbage", "application/wasm")
+        eq(r.status, 400, "garbage module: %r" % r)
+        r = s.http("PUT", "/_udf/broken", b"not wasm at all", "application/wasm")
+        eq(r.status, 400, "not wasm: %r" % r)
+        eq(s.http("GET", "/_udf/broken").status, 404, "rejected UDF not stored")
+        eq(len(s.http("GET", "/_udf/boost/_versions").json["versions"]), 2, "still two versions")
+        s.kill()
+        s.start()
+        r = s.http("GET", "/_udf/boost/_versions")
+        eq([(v["version"], v["current"]) for v in r.json["versions"]], [(1, True), (2, False)],
+           "versions after SIGKILL + restart")
+        for h in fscore(s, {"f": 1}).json["hits"]["hits"]:
+            close(h["_score"], base[h["_id"]] + 1 / (DAYS[h["_id"]] + 1), 1e-6, "after restart")
+        eq([u["name"] for u in s.http("GET", "/_udf").json["udfs"]], ["boost"], "list")
+        r = s.http("DELETE", "/_udf/boost")
+        eq(r.status, 200, "delete")
+        eq(s.http("GET", "/_udf/boost").status, 404, "deleted")
+        r = fscore(s, {"f": 1}, source="boost")
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"),
+           "a deleted UDF's name is compiled as an expression and fails: %r" % r)
+
+
+if __name__ == "__main__":
+    run_tests([
+        ("deploy_then_rank_with_function_score_udf", t_deploy_and_score),
+        ("filter_udf_and_raw_application_wasm_deploy", t_filter_udf_and_raw_deploy),
+        ("trapping_udf_fails_its_request_while_others_succeed", t_trap_fails_request_not_node),
+        ("versions_rollback_and_restart_keep_udfs", t_versions_rollback_restart),
+    ])
