@@ -261,11 +261,17 @@ void qw__module_free_zombies(qw_module *m) {
 
 /* ---- exports and accessors ------------------------------------------------------------------ */
 
-qw_extern *qw_instance_export(qw_instance *inst, const char *name) {
+qw_extern *qw_instance_export_n(qw_instance *inst, const char *name, size_t len) {
   uint32_t i;
-  for (i = 0; i < inst->mod->nexports; i++)
-    if (!strcmp(inst->mod->exports[i].name, name)) return &inst->exports[i];
+  for (i = 0; i < inst->mod->nexports; i++) {
+    const qw__export *x = &inst->mod->exports[i];
+    if (x->name_len == len && !memcmp(x->name, name, len)) return &inst->exports[i];
+  }
   return NULL;
+}
+
+qw_extern *qw_instance_export(qw_instance *inst, const char *name) {
+  return qw_instance_export_n(inst, name, strlen(name));
 }
 
 qw_kind qw_extern_kind(const qw_extern *x) { return (qw_kind)x->kind; }

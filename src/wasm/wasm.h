@@ -193,6 +193,8 @@ void qw_instance_free(qw_instance *inst);
 
 /* Look up an export by name. NULL when absent. Borrowed: valid until the instance is freed. */
 qw_extern *qw_instance_export(qw_instance *inst, const char *name);
+/* The same for a name of LEN bytes, which may contain NUL (export names are any UTF-8). */
+qw_extern *qw_instance_export_n(qw_instance *inst, const char *name, size_t len);
 qw_kind qw_extern_kind(const qw_extern *x);
 /* The function behind a QW_KFUNC extern, NULL for other kinds. */
 qw_func *qw_extern_func(qw_extern *x);

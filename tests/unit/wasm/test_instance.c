@@ -295,6 +295,8 @@ static void exports_are_found_by_name_with_their_signatures(void **state) {
   qw_sig sig;
   (void)state;
   assert_null(qw_instance_export(inst, "g"));
+  assert_null(qw_instance_export_n(inst, "f\0", 2)); /* names are compared with their length */
+  assert_non_null(qw_instance_export_n(inst, "fx", 1));
   assert_null(qw_instance_func(inst, "nope"));
   f = qw_instance_func(inst, "f");
   assert_non_null(f);
