@@ -271,7 +271,7 @@ static int cmd_run(int argc, char **argv) {
   for (k = 0; k < qw_module_import_count(m); k++) {
     qw_port p;
     qw_module_import(m, k, &p);
-    if (!strcmp(p.module, "wasi_snapshot_preview1") || !strcmp(p.module, "wasi_unstable")) {
+    if (!strcmp(p.module, "wasi_snapshot_preview1")) {
       uses_wasi = 1;
     } else {
       status = die(1, "%s: unknown import %s.%s (qwasm run provides only wasi_snapshot_preview1)",
