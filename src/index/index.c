@@ -19,6 +19,7 @@ typedef struct wseg {
   uint64_t *bits;  /* writer's live bitmap (NULL: all live) */
   uint32_t ndel;
   uint8_t dirty;   /* bits changed since the last publish */
+  uint8_t persisted; /* its file is on disk */
   qi__live *pub;   /* last published bitmap, NULL when none */
 } wseg;
 
@@ -28,6 +29,8 @@ typedef struct ident {
   uint32_t seg_no, doc;
   uint64_t hash;
   uint64_t version;
+  uint64_t seq;    /* _seq_no of the indexed version */
+  uint8_t confirmed; /* open: the store still holds this version */
 } ident;
 
 struct qi_index {
@@ -43,7 +46,8 @@ struct qi_index {
   int failed;
   int remove_on_free;
   uint64_t next_seq;
-  uint32_t next_seg_no;
+  uint32_t buf_seg_no;       /* the buffer's segment number */
+  uint32_t seg_counter;      /* next segment number to hand out (persisted in "segments") */
   uint64_t id_counter, id_seed;
   wseg *segs;
   size_t nseg, segcap;
@@ -54,6 +58,8 @@ struct qi_index {
   size_t idcap, nids;        /* power-of-two table, live entries */
   qi_snapshot *cur;
   uint64_t merges, refreshes;
+  uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
+  uint64_t committed_seq;          /* next_seq recorded in the last commit file */
 };
 
 struct qi_bulk {
@@ -107,7 +113,7 @@ static ident *id_insert(qi_index *ix, const char *id, size_t len) {
   copy[len] = 0;
   for (k = h & (ix->idcap - 1); ix->ids[k].id; k = (k + 1) & (ix->idcap - 1)) {
   }
-  ix->ids[k] = (ident){copy, (uint32_t)len, 0, 0, h, 0};
+  ix->ids[k] = (ident){copy, (uint32_t)len, 0, 0, h, 0, 0, 0};
   ix->nids++;
   return &ix->ids[k];
 }
@@ -140,7 +146,7 @@ static wseg *wseg_by_no(qi_index *ix, uint32_t seg_no) {
 
 static qb_code mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
   wseg *w;
-  if (ix->buf && seg_no == ix->next_seg_no) {
+  if (ix->buf && seg_no == ix->buf_seg_no) {
     size_t need = (size_t)doc / 64 + 1;
     if (qi__grow((void **)&ix->bdel, &ix->bdelcap, need, sizeof *ix->bdel)) return QB_NOMEM;
     ix->bdel[doc / 64] |= 1ull << (doc % 64);
@@ -175,7 +181,7 @@ static qb_code flush_buffer(qi_index *ix, qb_err *err) {
   qb_code rc;
   uint32_t n;
   if (!ix->buf || !(n = qi__builder_docs(ix->buf))) return QB_OK;
-  if (!(nb = qi__builder_new(ix->next_seg_no + 1)))
+  if (!(nb = qi__builder_new(ix->seg_counter)))
     return qb_fail(err, QB_NOMEM, "refresh: out of memory");
   if (qi__grow((void **)&ix->segs, &ix->segcap, ix->nseg + 1, sizeof *ix->segs)) {
     qi__builder_free(nb);
@@ -185,11 +191,12 @@ static qb_code flush_buffer(qi_index *ix, qb_err *err) {
     qi__builder_free(nb);
     return rc;
   }
-  ix->segs[ix->nseg] = (wseg){s, NULL, 0, 1, NULL};
+  ix->segs[ix->nseg] = (wseg){.core = s, .dirty = 1};
   ix->nseg++;
+  ix->seg_gen++;
   qi__builder_free(ix->buf);
   ix->buf = nb;
-  ix->next_seg_no++;
+  ix->buf_seg_no = ix->seg_counter++;
   if (ix->bdel) {
     uint32_t d;
     for (d = 0; d < n; d++)
@@ -217,8 +224,7 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
     live[i] = ix->segs[a + i].bits;
     if (!(maps[i] = qb_malloc(((size_t)cores[i]->max_doc + 1) * sizeof **maps))) goto done;
   }
-  /* the buffer keeps next_seg_no; merged segments take numbers from a separate high range */
-  seg_no = 0x80000000u | (uint32_t)(ix->merges + 1);
+  seg_no = ix->seg_counter++;
   if ((rc = qi__merge(cores, live, n, (uint32_t)ix->map.nfields, seg_no, &out, maps, err)))
     goto done;
   /* repoint the _id map at the merged segment */
@@ -242,7 +248,7 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
     wseg_fini(&ix->segs[i]);
   }
   if (out) {
-    ix->segs[a] = (wseg){out, NULL, 0, 1, NULL};
+    ix->segs[a] = (wseg){.core = out, .dirty = 1};
     memmove(ix->segs + a + 1, ix->segs + b, (ix->nseg - b) * sizeof *ix->segs);
     ix->nseg -= n - 1;
   } else {
@@ -250,6 +256,7 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
     ix->nseg -= n;
   }
   ix->merges++;
+  ix->seg_gen++;
   rc = QB_OK;
 done:
   if (maps)
@@ -292,6 +299,7 @@ static qb_code maybe_merge(qi_index *ix, qb_err *err) {
       wseg_fini(&ix->segs[i]);
       memmove(ix->segs + i, ix->segs + i + 1, (ix->nseg - i - 1) * sizeof *ix->segs);
       ix->nseg--;
+      ix->seg_gen++;
       i--;
     }
   if (mf < 2) mf = 2;
@@ -376,10 +384,43 @@ static qb_code publish(qi_index *ix, qb_err *err) {
   return QB_OK;
 }
 
+/* Write the files of new segments and a commit file naming the current list. Called right
+** after the buffer was flushed, so every document with _seq_no < next_seq is in a segment.
+** Failures are logged, not returned: the store stays the source of truth, and the next open
+** replays whatever the files miss. */
+static void persist_locked(qi_index *ix) {
+  uint32_t *nos;
+  size_t i, changed = 0;
+  qb_err err;
+  if (ix->opt.no_persist || (ix->buf && qi__builder_docs(ix->buf))) return;
+  for (i = 0; i < ix->nseg; i++) {
+    if (ix->segs[i].persisted) continue;
+    if (qi__seg_write(ix->segs[i].core, ix->dir, &err)) {
+      qb_log(QB_WARN, "index %s: segment not persisted (%s); it will be rebuilt on open", ix->dir,
+             err.msg);
+      return;
+    }
+    ix->segs[i].persisted = 1;
+    changed = 1;
+  }
+  if (!changed && ix->committed_gen == ix->seg_gen && ix->committed_seq == ix->next_seq) return;
+  if (!(nos = qb_malloc((ix->nseg + 1) * sizeof *nos))) return;
+  for (i = 0; i < ix->nseg; i++) nos[i] = ix->segs[i].core->seg_no;
+  if (qi__commit_write(ix->dir, nos, ix->nseg, ix->next_seq, ix->seg_counter, &err)) {
+    qb_log(QB_WARN, "index %s: commit file not written (%s)", ix->dir, err.msg);
+  } else {
+    ix->committed_gen = ix->seg_gen;
+    ix->committed_seq = ix->next_seq;
+  }
+  qb_free(nos, (ix->nseg + 1) * sizeof *nos);
+}
+
 static qb_code refresh_locked(qi_index *ix, qb_err *err) {
   qb_code rc;
-  if ((rc = flush_buffer(ix, err)) || (rc = maybe_merge(ix, err))) return rc;
-  return publish(ix, err);
+  if ((rc = flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
+    return rc;
+  persist_locked(ix);
+  return QB_OK;
 }
 
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
@@ -399,6 +440,7 @@ qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
   if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
     rc = merge_range(ix, 0, 1, err);
   if (!rc) rc = publish(ix, err);
+  if (!rc) persist_locked(ix);
   pthread_mutex_unlock(&ix->lock);
   return rc;
 }
@@ -514,9 +556,10 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     goto mem_fail;
   }
   if ((rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, version, err))) goto mem_fail;
-  e->seg_no = ix->next_seg_no;
+  e->seg_no = ix->buf_seg_no;
   e->doc = qi__builder_docs(ix->buf) - 1;
   e->version = version;
+  e->seq = seq;
   ix->next_seq++;
   if (res) {
     snprintf(res->id, sizeof res->id, "%s", id);
@@ -816,15 +859,98 @@ static qb_code set_settings(qi_index *ix, const char *s, size_t n, qb_err *err) 
   return QB_OK;
 }
 
-/* Rebuild the in-memory index from the store, in _seq_no order. */
-static qb_code replay(qi_index *ix, qb_err *err) {
-  sqlite3_stmt *s = NULL;
+/* Load the segments named by the commit file. On any problem, none are kept (full replay). */
+static void load_segments(qi_index *ix, uint64_t *watermark) {
+  uint32_t *nos = NULL, sc = 0, d;
+  size_t n = 0, i;
+  uint64_t wm = 0;
+  qb_err err;
+  qb_code rc;
+  *watermark = 0;
+  rc = qi__commit_read(ix->dir, &nos, &n, &wm, &sc, &err);
+  if (rc == QB_NOTFOUND) return;
+  if (rc) {
+    qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
+    return;
+  }
+  if (qi__grow((void **)&ix->segs, &ix->segcap, n + 1, sizeof *ix->segs)) goto drop;
+  for (i = 0; i < n; i++) {
+    char path[4400];
+    qi__seg *seg;
+    snprintf(path, sizeof path, "%s/seg_%08x.qis", ix->dir, nos[i]);
+    if (qi__seg_read(path, &seg, &err)) {
+      qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
+      goto drop;
+    }
+    if (seg->seg_no != nos[i] || seg->nfields > ix->map.nfields) {
+      qb_log(QB_WARN, "index %s: segment %08x does not match the mapping; rebuilding", ix->dir,
+             nos[i]);
+      qi__seg_release(seg);
+      goto drop;
+    }
+    ix->segs[ix->nseg++] = (wseg){.core = seg, .dirty = 1, .persisted = 1};
+    if (nos[i] >= sc) sc = nos[i] + 1;
+  }
+  /* the _id map from the segments: a later _seq_no wins, the other copy is deleted */
+  for (i = 0; i < ix->nseg; i++) {
+    qi__seg *c = ix->segs[i].core;
+    for (d = 0; d < c->max_doc; d++) {
+      const char *id = c->ids + c->id_off[d];
+      size_t len = c->id_off[d + 1] - c->id_off[d] - 1;
+      ident *e = id_find(ix, id, len);
+      if (e && e->seq > c->seq[d]) {
+        if (mark_deleted(ix, c->seg_no, d)) goto drop;
+        continue;
+      }
+      if (e) {
+        if (mark_deleted(ix, e->seg_no, e->doc)) goto drop;
+      } else if (!(e = id_insert(ix, id, len))) {
+        goto drop;
+      }
+      e->seg_no = c->seg_no;
+      e->doc = d;
+      e->seq = c->seq[d];
+      e->version = c->ver[d];
+      e->confirmed = 0;
+    }
+  }
+  ix->seg_counter = sc;
+  *watermark = wm;
+  ix->committed_gen = ix->seg_gen;
+  ix->committed_seq = wm;
+  qb_free(nos, n * sizeof *nos);
+  return;
+drop:
+  for (i = 0; i < ix->nseg; i++) wseg_fini(&ix->segs[i]);
+  ix->nseg = 0;
+  for (i = 0; i < ix->idcap; i++)
+    if (ix->ids[i].id) {
+      qb_free(ix->ids[i].id, ix->ids[i].len + 1);
+      ix->ids[i].id = NULL;
+    }
+  ix->nids = 0;
+  if (sc > ix->seg_counter) ix->seg_counter = sc;
+  qb_free(nos, n * sizeof *nos);
+}
+
+/* Bring the in-memory index up to the store: documents at or past WATERMARK (and any the
+** segments lack) are indexed into the buffer, replacing older copies; segment documents the
+** store no longer holds (deleted or updated since) are deleted. */
+static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
+  sqlite3_stmt *s = NULL, *one = NULL;
   qb_code rc = QB_OK;
   int r;
-  uint64_t max_seq = 0, skipped = 0;
-  if (sqlite3_prepare_v2(ix->st.db, "SELECT seq,id,version,source FROM docs ORDER BY seq", -1, &s,
-                         NULL) != SQLITE_OK)
-    return qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
+  size_t i;
+  uint64_t max_seq = 0, skipped = 0, replayed = 0;
+  if (sqlite3_prepare_v2(ix->st.db,
+                         "SELECT seq,id,version,CASE WHEN seq >= ?1 THEN source END FROM docs "
+                         "ORDER BY seq", -1, &s, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(ix->st.db, "SELECT source FROM docs WHERE seq=?1", -1, &one, NULL) !=
+          SQLITE_OK) {
+    rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
+    goto out;
+  }
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)watermark);
   while ((r = sqlite3_step(s)) == SQLITE_ROW) {
     uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
     const char *id = (const char *)sqlite3_column_text(s, 1);
@@ -835,12 +961,26 @@ static qb_code replay(qi_index *ix, qb_err *err) {
     qi__parsed p;
     ident *e;
     qb_err ierr;
-    if (!id || !src || check_id(id, NULL)) {
+    if (!id || check_id(id, NULL)) {
       skipped++;
       continue;
     }
     if (seq + 1 > max_seq) max_seq = seq + 1;
-    if (!(doc = json_loadb(src, len, 0, NULL))) {
+    e = id_find(ix, id, strlen(id));
+    if (e && e->seq == seq && !e->confirmed) {
+      e->confirmed = 1;
+      continue;
+    }
+    if (!src) { /* below the watermark yet missing from the segments */
+      sqlite3_bind_int64(one, 1, (sqlite3_int64)seq);
+      if (sqlite3_step(one) == SQLITE_ROW) {
+        src = (const char *)sqlite3_column_blob(one, 0);
+        len = (size_t)sqlite3_column_bytes(one, 0);
+      }
+    }
+    doc = src ? json_loadb(src, len, 0, NULL) : NULL;
+    sqlite3_reset(one);
+    if (!doc) {
       skipped++;
       continue;
     }
@@ -850,15 +990,19 @@ static qb_code replay(qi_index *ix, qb_err *err) {
              id, ierr.msg);
       skipped++;
     } else if ((rc = qi__mapping_commit(&ix->map, &p, err)) ||
-               (!(e = id_find(ix, id, strlen(id))) && !(e = id_insert(ix, id, strlen(id)))) ||
+               (e && (rc = mark_deleted(ix, e->seg_no, e->doc))) ||
+               (!e && !(e = id_insert(ix, id, strlen(id)))) ||
                (rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, ver, err))) {
       if (!rc) rc = qb_fail(err, QB_NOMEM, "open: out of memory");
     } else {
-      e->seg_no = ix->next_seg_no;
+      e->seg_no = ix->buf_seg_no;
       e->doc = qi__builder_docs(ix->buf) - 1;
       e->version = ver;
+      e->seq = seq;
+      e->confirmed = 1;
+      replayed++;
       if (qi__builder_docs(ix->buf) >=
-              (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
+          (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
         rc = flush_buffer(ix, err);
     }
     qi__parsed_fini(&p);
@@ -867,9 +1011,27 @@ static qb_code replay(qi_index *ix, qb_err *err) {
   }
   if (!rc && r != SQLITE_DONE)
     rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
-  sqlite3_finalize(s);
+  /* what the segments hold but the store does not (any more) is deleted */
+  for (i = 0; !rc && i < ix->idcap;) {
+    ident *e = &ix->ids[i];
+    if (e->id && !e->confirmed) {
+      if ((rc = mark_deleted(ix, e->seg_no, e->doc))) {
+        rc = qb_fail(err, QB_NOMEM, "open: out of memory");
+        break;
+      }
+      id_remove(ix, e); /* may shift a later entry into slot i: look at i again */
+      continue;
+    }
+    i++;
+  }
   if (max_seq > ix->next_seq) ix->next_seq = max_seq;
-  if (skipped) qb_log(QB_WARN, "index %s: %llu stored documents skipped", ix->dir, (unsigned long long)skipped);
+  if (skipped)
+    qb_log(QB_WARN, "index %s: %llu stored documents skipped", ix->dir, (unsigned long long)skipped);
+  qb_log(QB_DEBUG, "index %s: %zu segments loaded, %llu documents replayed", ix->dir, ix->nseg,
+         (unsigned long long)replayed);
+out:
+  sqlite3_finalize(s);
+  sqlite3_finalize(one);
   return rc;
 }
 
@@ -877,9 +1039,8 @@ static qb_code open_common(qi_index *ix, qb_err *err) {
   qb_buf b;
   qb_code rc;
   json_t *j;
+  uint64_t watermark = 0;
   qb_buf_init(&b);
-  if (!(ix->buf = qi__builder_new(ix->next_seg_no)))
-    return qb_fail(err, QB_NOMEM, "open: out of memory");
   rc = qi__store_meta_get(&ix->st, "next_seq", &b, err);
   if (!rc) ix->next_seq = strtoull(b.data, NULL, 10);
   else if (rc != QB_NOTFOUND) goto done;
@@ -906,7 +1067,13 @@ static qb_code open_common(qi_index *ix, qb_err *err) {
       goto done;
     }
   }
-  if ((rc = replay(ix, err))) goto done;
+  load_segments(ix, &watermark);
+  if (!(ix->buf = qi__builder_new(ix->seg_counter))) {
+    rc = qb_fail(err, QB_NOMEM, "open: out of memory");
+    goto done;
+  }
+  ix->buf_seg_no = ix->seg_counter++;
+  if ((rc = replay(ix, watermark, err))) goto done;
   rc = refresh_locked(ix, err);
 done:
   qb_buf_fini(&b);
@@ -1015,14 +1182,21 @@ fail:
 }
 
 qb_code qi_index_destroy(const char *dir, qb_err *err) {
-  static const char *const files[] = {"docs.db", "docs.db-wal", "docs.db-shm", "docs.db-journal"};
-  char path[4096];
-  size_t i;
-  for (i = 0; i < QB_COUNTOF(files); i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-    if (unlink(path) && errno != ENOENT)
+  char path[4400];
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  if (!d) return errno == ENOENT ? QB_OK : qb_fail(err, QB_IO, "cannot read %s: %s", dir, strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, "docs.db", 7) && strncmp(de->d_name, "seg_", 4) &&
+        strncmp(de->d_name, "segments", 8))
+      continue;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (unlink(path) && errno != ENOENT) {
+      closedir(d);
       return qb_fail(err, QB_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
   }
+  closedir(d);
   if (rmdir(dir) && errno != ENOENT)
     return qb_fail(err, QB_IO, "cannot remove %s: %s", dir, strerror(errno));
   return QB_OK;

@@ -15,7 +15,8 @@
 ** freely while a reference is held. A qi_postings iterator belongs to one thread at a time.
 ** Release every snapshot before closing its index.
 **
-** Durability: see docs/index.md. Segments are rebuilt from SQLite when an index is opened. */
+** Durability: see docs/index.md. The store is the source of truth; refresh also writes new
+** segments to files, and open loads them and replays only the store's tail past them. */
 #ifndef QI_INDEX_H
 #define QI_INDEX_H
 
@@ -113,6 +114,7 @@ typedef struct qi_options {
   uint8_t sync_normal;        /* 1: SQLite synchronous=NORMAL: an acked write survives a killed
                               ** process, not a power cut. 0 (default): FULL, survives both */
   uint8_t no_auto_merge;      /* 1: merge only in qi_index_force_merge (tests) */
+  uint8_t no_persist;         /* 1: write no segment files; open re-indexes from the store */
 } qi_options;
 
 /* ---- index lifecycle ----------------------------------------------------------------------- */
@@ -127,7 +129,9 @@ typedef struct qi_options {
 qb_code qi_index_create(const char *dir, const char *body_json, const qi_options *opt,
                         qi_index **out, qb_err *err);
 
-/* Open the index in DIR and rebuild its segments from the document store. *OUT as above.
+/* Open the index in DIR: load the segment files named by its commit file, then replay the
+** documents the store holds past them (and apply deletes made since); a missing or damaged
+** segment file only means a full rebuild from the store (logged as WARN). *OUT as above.
 ** Errors: QB_NOTFOUND (no index in DIR), QB_CORRUPT (store unreadable or not ours), QB_IO,
 ** QB_NOMEM. */
 qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb_err *err);

@@ -215,6 +215,14 @@ struct qi_snapshot {
   qi_field_stats *stats;
 };
 
+/* Segment files (persist.c). */
+qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err);
+qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err);
+qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n, uint64_t watermark,
+                         uint32_t seg_counter, qb_err *err);
+qb_code qi__commit_read(const char *dir, uint32_t **seg_nos, size_t *n, uint64_t *watermark,
+                        uint32_t *seg_counter, qb_err *err);
+
 /* Delete the index's files when its last reference goes (catalog delete). */
 void qi__index_remove_on_free(qi_index *ix);
 

@@ -1,0 +1,183 @@
+/* test_persist.c: segment files and the commit file: reopen loads them and replays only the
+** store's tail; writes after the last refresh (updates, deletes) still win; damaged files fall
+** back to a full rebuild instead of crashing. */
+#include "support.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+static void put(qi_index *ix, const char *id, const char *json) {
+  qb_err err;
+  if (qi_index_put(ix, id, json, strlen(json), NULL, &err)) fail_msg("put %s: %s", id, err.msg);
+}
+
+static void fill(qi_index *ix, int from, int to) {
+  char id[32], doc[128];
+  int i;
+  for (i = from; i < to; i++) {
+    snprintf(id, sizeof id, "%d", i);
+    snprintf(doc, sizeof doc, "{\"body\":\"word%d common\",\"n\":%d}", i % 10, i);
+    put(ix, id, doc);
+  }
+}
+
+static size_t hits(qi_index *ix, const char *term) {
+  qi_snapshot *s = qi_index_snapshot(ix);
+  hit h[1];
+  size_t n = search_or(s, "body", &term, 1, h, 1);
+  qi_snapshot_release(s);
+  return n;
+}
+
+static int count_seg_files(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int n = 0;
+  while ((de = readdir(d)) != NULL) n += !strncmp(de->d_name, "seg_", 4);
+  closedir(d);
+  return n;
+}
+
+static char *first_seg_file(const char *dir, char *out) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  out[0] = 0;
+  while ((de = readdir(d)) != NULL)
+    if (!strncmp(de->d_name, "seg_", 4)) {
+      snprintf(out, 4400, "%s/%s", dir, de->d_name);
+      break;
+    }
+  closedir(d);
+  return out;
+}
+
+static void reopen_loads_segments_and_replays_the_tail(void **state) {
+  char dir[4096];
+  qi_index *ix;
+  qi_options opt = {0};
+  qb_err err;
+  qb_buf b;
+  uint64_t ver;
+  (void)state;
+  opt.no_auto_merge = 1;
+  tmpdir_new(dir);
+  assert_int_equal(qi_index_create(dir, NULL, &opt, &ix, &err), QB_OK);
+  fill(ix, 0, 300);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  fill(ix, 300, 400);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  assert_int_equal(count_seg_files(dir), 2);
+  /* after the last refresh: an update of a persisted doc, a delete, new docs (not refreshed) */
+  put(ix, "5", "{\"body\":\"changed\",\"n\":5}");
+  assert_int_equal(qi_index_delete(ix, "7", NULL, &err), QB_OK);
+  assert_int_equal(qi_index_delete(ix, "350", NULL, &err), QB_OK);
+  fill(ix, 400, 450);
+  qi_index_close(ix);
+  assert_int_equal(qi_index_open(dir, &opt, &ix, &err), QB_OK);
+  assert_int_equal(qi_index_doc_count(ix), 448);
+  assert_int_equal(hits(ix, "common"), 447); /* "5" no longer says common */
+  assert_int_equal(hits(ix, "changed"), 1);
+  assert_int_equal(hits(ix, "word7"), 44); /* 45 docs, minus the deleted "7" */
+  qb_buf_init(&b);
+  assert_int_equal(qi_index_get(ix, "5", &b, &ver, NULL, &err), QB_OK);
+  assert_int_equal(ver, 2);
+  assert_int_equal(qi_index_get(ix, "7", &b, NULL, NULL, &err), QB_NOTFOUND);
+  qb_buf_fini(&b);
+  /* and once more: what was replayed gets persisted at the next refresh */
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  qi_index_close(ix);
+  assert_int_equal(qi_index_open(dir, &opt, &ix, &err), QB_OK);
+  assert_int_equal(qi_index_doc_count(ix), 448);
+  assert_int_equal(hits(ix, "common"), 447);
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
+static void merged_away_segment_files_are_removed(void **state) {
+  char dir[4096];
+  qi_index *ix;
+  qi_options opt = {0};
+  qb_err err;
+  int r;
+  (void)state;
+  opt.no_auto_merge = 1;
+  tmpdir_new(dir);
+  assert_int_equal(qi_index_create(dir, NULL, &opt, &ix, &err), QB_OK);
+  for (r = 0; r < 5; r++) {
+    fill(ix, r * 20, r * 20 + 20);
+    assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  }
+  assert_int_equal(count_seg_files(dir), 5);
+  assert_int_equal(qi_index_force_merge(ix, 1, &err), QB_OK);
+  assert_int_equal(count_seg_files(dir), 1);
+  qi_index_close(ix);
+  assert_int_equal(qi_index_open(dir, &opt, &ix, &err), QB_OK);
+  assert_int_equal(hits(ix, "common"), 100);
+  qi_index_close(ix);
+  assert_int_equal(qi_index_destroy(dir, &err), QB_OK);
+  assert_int_equal(access(dir, F_OK), -1);
+}
+
+static void damage(const char *path, int truncate_it) {
+  int fd = open(path, O_RDWR);
+  struct stat st;
+  assert_true(fd >= 0);
+  fstat(fd, &st);
+  if (truncate_it) {
+    assert_int_equal(ftruncate(fd, st.st_size / 2), 0);
+  } else {
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, st.st_size - 40), 1);
+    c ^= 0x5a;
+    assert_int_equal(pwrite(fd, &c, 1, st.st_size - 40), 1);
+  }
+  close(fd);
+}
+
+static void damaged_segment_files_fall_back_to_a_rebuild(void **state) {
+  char dir[4096], path[4400];
+  qi_index *ix;
+  qb_err err;
+  int mode;
+  (void)state;
+  for (mode = 0; mode < 3; mode++) {
+    tmpdir_new(dir);
+    assert_int_equal(qi_index_create(dir, NULL, NULL, &ix, &err), QB_OK);
+    fill(ix, 0, 200);
+    assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+    qi_index_close(ix);
+    first_seg_file(dir, path);
+    assert_true(path[0]);
+    if (mode < 2) {
+      damage(path, mode);
+    } else { /* a garbage commit file */
+      char cp[4400];
+      FILE *f;
+      snprintf(cp, sizeof cp, "%s/segments", dir);
+      f = fopen(cp, "w");
+      fputs("quidditch-segments 1\nsegment zz\n", f);
+      fclose(f);
+    }
+    if (qi_index_open(dir, NULL, &ix, &err)) fail_msg("open after damage %d: %s", mode, err.msg);
+    assert_int_equal(qi_index_doc_count(ix), 200);
+    assert_int_equal(hits(ix, "common"), 200);
+    qi_index_close(ix);
+    tmpdir_remove(dir);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(reopen_loads_segments_and_replays_the_tail),
+      cmocka_unit_test(merged_away_segment_files_are_removed),
+      cmocka_unit_test(damaged_segment_files_fall_back_to_a_rebuild),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
