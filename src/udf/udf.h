@@ -97,9 +97,12 @@ qb_code qu_manifest_complete(const char *given, size_t len, const char *name,
 /* Deploy-time checks of M against MODULE: the export exists and is a function; its signature
 ** matches the params (a string param = two i32: ptr, len) and the result (a string result =
 ** one i64: ptr << 32 | len, UINT64_MAX for "no value"); every import is a function of
-** "wasi_snapshot_preview1"; qd_alloc (i32 -> i32) is exported when a param is a string; a
-** `<export>__batch` export, when present, is (i32 n, i32 args, i32 out) -> () (SDK ABI v1,
-** docs/udf-authoring.md); qd_abi_version, when exported, is () -> i32.
+** "wasi_snapshot_preview1"; qd_alloc (i32 -> i32) and a memory named "memory" are exported
+** when a param or the result is a string; a `<export>__batch` export, when present, is
+** (i32 n, i32 args, i32 out) -> () and comes with qd_alloc and memory (ABI v1,
+** docs/udf-authoring.md); qd_reset () -> (), qd_abi_version () -> i32 and _initialize
+** () -> () when exported; no _start (a WASI command is not a library). Static only: the
+** registry's deploy also instantiates once (linking, start, _initialize, ABI version).
 ** Errors: QB_INVALID naming the rule ("export custom_score: param 2 (recency_days) is i32 in
 ** the manifest but f64 in the module"). */
 qb_code qu_manifest_check(const qu_manifest *m, const qw_module *module, qb_err *err);
@@ -218,10 +221,12 @@ typedef struct qu_options {
   int no_batch;                /* 1 = ignore `<export>__batch` exports (tests, benchmarks) */
 } qu_options;
 
-/* Load one version outside any registry (tests, `qwasm`, the _test entry of a node): checks
-** the manifest against the module (qu_manifest_check), keeps a copy of WASM. ENGINE must
-** outlive the handle. M is copied. *OUT has one reference. Errors: those of qw_module_load
-** and qu_manifest_check, QB_NOMEM. Any thread. */
+/* Load one version outside any registry (tests, tools, a node's _test entry): decode +
+** validate WASM (not kept: the engine copies what it needs), check the manifest against it
+** (qu_manifest_check). VERSION names it in messages ("name vN"; 0: just "name"). ENGINE must
+** outlive the handle; M is copied. *OUT has one reference and its own statistics. No instance
+** is made until the first run. Errors: those of qw_module_load and qu_manifest_check (wrapped:
+** "udf custom_score v3: ..."), QB_NOMEM. Any thread. */
 qb_code qu_udf_load(qw_engine *engine, const qu_manifest *m, uint32_t version,
                     const uint8_t *wasm, size_t len, const qu_options *opts, qu_udf **out,
                     qb_err *err);
@@ -247,7 +252,8 @@ void qu_exec_free(qu_exec *x);
 /* Run the UDF over the N documents of IN into OUT: one qw_func_call_raw per document on a
 ** preallocated slot array (no allocation, no lookup per call), or one call of
 ** `<export>__batch` per block. Strings are copied into the guest with qd_alloc after a
-** qd_reset per block. The block gets fuel_per_doc * n of fuel. Errors: QB_TRAP / QB_LIMIT with
+** qd_reset per block (a qd_alloc that gives 0 is retried once on a fresh instance). The block
+** gets fuel_per_doc * (n + 1) of fuel. N == 0 does nothing. Errors: QB_TRAP / QB_LIMIT with
 ** "UDF custom_score v3 trapped: integer divide by zero", "UDF custom_score v3 exceeded its
 ** fuel budget" (the instance is discarded, never reused; the next run gets a fresh one),
 ** QB_INVAL (a malformed block), QB_NOMEM. OUT is undefined after an error. */
