@@ -150,6 +150,8 @@ static qb_code bind_one(bctx *b, uint32_t i, const json_t *v, int from_default) 
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
     if (!strcmp(s, "_score")) {
+      if (b->m->params[i].type == QU_STRING)
+        return bad(b, i, "_score is a number, the param is a string", NULL);
       b->p->params[i].src = QU__SCORE;
       b->p->uses_score = 1;
       return QB_OK;

@@ -146,6 +146,20 @@ static void bad_params_are_clear_errors(void **state) {
   qu_manifest_free(m);
 }
 
+static void a_string_param_cannot_take_the_score(void **state) {
+  (void)state;
+  qu_manifest *m = manifest_of("{\"name\": \"s\", \"kind\": \"transform\", \"returns\": "
+                               "\"string\", \"params\": [{\"name\": \"t\", \"type\": \"string\"}]}");
+  expect_bind_error(m, "{\"t\": \"_score\"}", NULL,
+                    "udf s: param t: _score is a number, the param is a string");
+  qu_plan *p = plan_of(m, "{\"t\": \"plain text\"}", NULL);
+  assert_int_equal(bound(p, 0).source, QU_SRC_CONST);
+  assert_int_equal(bound(p, 0).str.len, 10);
+  assert_memory_equal(bound(p, 0).str.ptr, "plain text", 10);
+  qu_plan_free(p);
+  qu_manifest_free(m);
+}
+
 static void booleans_bind_as_zero_or_one(void **state) {
   (void)state;
   qu_manifest *m = manifest_of(custom_score_manifest);
@@ -164,6 +178,7 @@ int main(void) {
       cmocka_unit_test(missing_required_param_names_the_udf_and_the_param),
       cmocka_unit_test(bad_params_are_clear_errors),
       cmocka_unit_test(booleans_bind_as_zero_or_one),
+      cmocka_unit_test(a_string_param_cannot_take_the_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
