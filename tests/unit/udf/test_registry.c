@@ -365,6 +365,23 @@ static void concurrent_searches_each_see_one_whole_version_during_deploys(void *
   for (int v = 1; v <= V; v++) free(w[v]);
 }
 
+static void a_file_that_is_not_a_registry_is_reported_not_overwritten(void **state) {
+  fixture *f = *state;
+  char path[128];
+  qu_registry *r = (qu_registry *)1;
+  qb_err err = {0};
+  snprintf(path, sizeof path, "%s/junk.db", f->dir);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  for (int i = 0; i < 200; i++) fputs("this is not sqlite ", fp);
+  fclose(fp);
+  assert_int_equal(qu_registry_open(f->e, path, NULL, &r, &err), QB_CORRUPT);
+  assert_null(r);
+  assert_non_null(strstr(err.msg, "udf registry: "));
+  snprintf(path, sizeof path, "%s/no/such/dir/udf.db", f->dir);
+  assert_int_equal(qu_registry_open(f->e, path, NULL, &r, &err), QB_IO);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -376,6 +393,7 @@ int main(void) {
       T(deploy_instantiates_once_to_check_linking_start_and_abi),
       T(acquire_shares_the_loaded_version_and_pins_it),
       T(install_mirrors_a_given_version),
+      T(a_file_that_is_not_a_registry_is_reported_not_overwritten),
       T(concurrent_searches_each_see_one_whole_version_during_deploys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
