@@ -180,6 +180,44 @@ static void put_mapping_adds_fields_and_refuses_type_changes(void **state) {
   done(ix, dir);
 }
 
+/* Random byte soup and mutated documents: every one is accepted or rejected, never a crash. */
+static void random_documents_never_crash(void **state) {
+  static const char alpha[] = "{}[]\":,.-+eE0123456789 abcnulltruefalse\\u00\xc3\xa9\xff";
+  static const char *seeds[] = {
+      "{\"a\":1,\"b\":\"x y\",\"c\":[1,2,{\"d\":true}],\"e\":null,\"f\":2.5e3}",
+      "{\"t\":\"2024-01-01T00:00:00Z\",\"o\":{\"p\":{\"q\":\"r\"}}}"};
+  char dir[4096], doc[256];
+  qi_index *ix = mk(dir, NULL);
+  uint64_t r = 88172645463325252ull;
+  qb_err err;
+  int i, k;
+  (void)state;
+  for (i = 0; i < 3000; i++) {
+    size_t n;
+    if (i % 2) {
+      n = 1 + (size_t)(r % 120);
+      for (k = 0; k < (int)n; k++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        doc[k] = alpha[r % (sizeof alpha - 1)];
+      }
+    } else {
+      const char *sd = seeds[(i / 2) % 2];
+      n = strlen(sd);
+      memcpy(doc, sd, n);
+      for (k = 0; k < 3; k++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        doc[r % n] = alpha[(r >> 20) % (sizeof alpha - 1)];
+      }
+    }
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    qi_index_put(ix, (r & 3) ? "x" : "y", doc, n, NULL, &err);
+    if (i % 500 == 0) assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  }
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  assert_true(qi_index_doc_count(ix) <= 2);
+  done(ix, dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dynamic_mapping_follows_elasticsearch),
@@ -187,6 +225,7 @@ int main(void) {
       cmocka_unit_test(rejected_document_changes_nothing),
       cmocka_unit_test(values_are_coerced_like_elasticsearch),
       cmocka_unit_test(put_mapping_adds_fields_and_refuses_type_changes),
+      cmocka_unit_test(random_documents_never_crash),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
