@@ -1,7 +1,562 @@
-/* qctl.c: the command-line client of the REST API (DESIGN.md §1). */
+/* qctl.c: the command-line client of the REST API (DESIGN.md §1): UDFs (deploy, list, status,
+** versions, rollback, delete, test), indexes, _bulk and _search. Human output by default,
+** --json prints the server's raw response for scripts. Any failure exits non-zero with one
+** line "qctl: <type>: <reason>" on stderr. Talks HTTP only (libcurl + jansson). */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void) {
-  fprintf(stderr, "qctl: not built yet\n");
+static const char *base_url = "http://127.0.0.1:9200";
+static int json_out = 0;
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: qctl [--url URL] [--json] COMMAND ...\n"
+          "  udf deploy --name N --wasm FILE [--manifest FILE] [--export E] [--kind K]\n"
+          "             [--returns T] [--description D]\n"
+          "  udf list | status N | versions N | rollback N --to vN | delete N\n"
+          "  udf test N --args JSON\n"
+          "  index create NAME [--mappings JSON|@FILE] | index delete NAME | index list\n"
+          "  bulk [INDEX] FILE            NDJSON file ('-' = stdin)\n"
+          "  search INDEX JSON|@FILE\n"
+          "  health\n"
+          "URL: --url, else $QUIDDITCH_URL, else http://127.0.0.1:9200\n");
+  return 2;
+}
+
+static int fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("qctl: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
   return 1;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
+    n += got;
+    if (n == cap) {
+      char *nb = realloc(buf, cap * 2 + 1);
+      if (!nb) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  if (f != stdin) fclose(f);
+  if (buf) buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+/* "JSON" or "@FILE" -> text (malloc'd). */
+static char *json_arg(const char *arg) {
+  size_t n;
+  if (arg[0] == '@') return read_file(arg + 1, &n);
+  return strdup(arg);
+}
+
+/* ---- HTTP ----------------------------------------------------------------------------------- */
+
+typedef struct resp {
+  long status;
+  char *body;
+  size_t len;
+  json_t *json;
+} resp;
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud) {
+  resp *r = ud;
+  size_t n = size * nmemb;
+  char *nb = realloc(r->body, r->len + n + 1);
+  if (!nb) return 0;
+  memcpy(nb + r->len, p, n);
+  r->body = nb;
+  r->len += n;
+  nb[r->len] = 0;
+  return n;
+}
+
+/* One request. BODY may be NULL; MIME (multipart) replaces it. Returns 0 when the server
+** answered (any status), 1 after printing why it could not be reached. */
+static int request(const char *method, const char *path, const char *body, size_t len,
+                   const char *ctype, curl_mime *mime, resp *r) {
+  memset(r, 0, sizeof *r);
+  CURL *c = curl_easy_init();
+  if (!c) return fail("cannot initialise libcurl");
+  size_t ul = strlen(base_url) + strlen(path) + 1;
+  char *url = malloc(ul);
+  snprintf(url, ul, "%s%s", base_url, path);
+  struct curl_slist *h = NULL;
+  if (ctype) {
+    char line[256];
+    snprintf(line, sizeof line, "Content-Type: %s", ctype);
+    h = curl_slist_append(h, line);
+  }
+  h = curl_slist_append(h, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (mime) curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+  else if (body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  }
+  if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  CURLcode rc = curl_easy_perform(c);
+  int ret = 0;
+  if (rc != CURLE_OK) {
+    ret = fail("cannot reach %s: %s", base_url, curl_easy_strerror(rc));
+  } else {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->body) r->json = json_loadb(r->body, r->len, 0, NULL);
+  }
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  free(url);
+  return ret;
+}
+
+static void resp_free(resp *r) {
+  free(r->body);
+  json_decref(r->json);
+}
+
+/* Non-2xx: print the server's error in one line; returns 1. */
+static int server_error(resp *r) {
+  if (json_out && r->body) printf("%s\n", r->body);
+  json_t *e = json_object_get(r->json, "error");
+  const char *type = json_string_value(json_object_get(e, "type"));
+  const char *reason = json_string_value(json_object_get(e, "reason"));
+  if (type && reason) return fail("%s: %s", type, reason);
+  if (json_is_string(e)) return fail("HTTP %ld: %s", r->status, json_string_value(e));
+  if (json_is_false(json_object_get(r->json, "found"))) return fail("not found (HTTP 404)");
+  return fail("HTTP %ld%s%.200s", r->status, r->body ? ": " : "", r->body ? r->body : "");
+}
+
+/* Run a request and handle --json and errors. Returns 0 and leaves *R for the caller when
+** the human output is needed; 1 on failure; -1 when done (printed raw). */
+static int call(const char *method, const char *path, const char *body, size_t len,
+                const char *ctype, curl_mime *mime, resp *r) {
+  if (request(method, path, body, len, ctype, mime, r)) return 1;
+  if (r->status < 200 || r->status >= 300) {
+    int rc = server_error(r);
+    resp_free(r);
+    return rc;
+  }
+  if (json_out) {
+    printf("%s\n", r->body ? r->body : "");
+    resp_free(r);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *jstr(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "";
+}
+static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+
+static void human_size(long long n, char *out, size_t cap) {
+  if (n < 1024) snprintf(out, cap, "%lld B", n);
+  else if (n < 1024 * 1024) snprintf(out, cap, "%lld KB", (n + 1023) / 1024);
+  else snprintf(out, cap, "%.1f MB", (double)n / (1024.0 * 1024.0));
+}
+
+/* ---- udf ------------------------------------------------------------------------------------ */
+
+static int udf_deploy(int argc, char **argv) {
+  const char *name = NULL, *wasm_path = NULL, *manifest_path = NULL;
+  const char *fields[4][2] = {{"export", NULL}, {"kind", NULL}, {"returns", NULL},
+                              {"description", NULL}};
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) return fail("%s needs a value", a);
+    if (!strcmp(a, "--name")) name = v;
+    else if (!strcmp(a, "--wasm")) wasm_path = v;
+    else if (!strcmp(a, "--manifest")) manifest_path = v;
+    else {
+      int k;
+      for (k = 0; k < 4; k++)
+        if (!strncmp(a, "--", 2) && !strcmp(a + 2, fields[k][0])) break;
+      if (k == 4) return fail("udf deploy: unknown flag '%s'", a);
+      fields[k][1] = v;
+    }
+    i++;
+  }
+  if (!wasm_path) return fail("udf deploy: --wasm FILE is required");
+  size_t wlen;
+  char *wasm = read_file(wasm_path, &wlen);
+  if (!wasm) return fail("cannot read %s", wasm_path);
+  json_t *m = NULL;
+  if (manifest_path) {
+    json_error_t je;
+    m = json_load_file(manifest_path, 0, &je);
+    if (!json_is_object(m)) {
+      free(wasm);
+      return fail("manifest %s: %s", manifest_path, m ? "not a JSON object" : je.text);
+    }
+  } else {
+    m = json_object();
+  }
+  if (!name) name = json_string_value(json_object_get(m, "name"));
+  if (!name) {
+    free(wasm);
+    json_decref(m);
+    return fail("udf deploy: --name N is required (or a manifest with \"name\")");
+  }
+  json_object_set_new(m, "name", json_string(name));
+  for (int k = 0; k < 4; k++) /* what the user names explicitly wins */
+    if (fields[k][1]) json_object_set_new(m, fields[k][0], json_string(fields[k][1]));
+  char *mtext = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(m);
+
+  char sz[32];
+  human_size((long long)wlen, sz, sizeof sz);
+  if (!json_out) {
+    printf("uploading %s... ", sz);
+    fflush(stdout);
+  }
+  CURL *dummy = curl_easy_init();
+  curl_mime *mime = curl_mime_init(dummy);
+  curl_mimepart *p = curl_mime_addpart(mime);
+  curl_mime_name(p, "manifest");
+  curl_mime_data(p, mtext, CURL_ZERO_TERMINATED);
+  curl_mime_type(p, "application/json");
+  p = curl_mime_addpart(mime);
+  curl_mime_name(p, "wasm");
+  curl_mime_filename(p, "module.wasm");
+  curl_mime_data(p, wasm, wlen);
+  curl_mime_type(p, "application/wasm");
+  char path[300];
+  char *esc = curl_easy_escape(dummy, name, 0);
+  snprintf(path, sizeof path, "/_udf/%s", esc);
+  curl_free(esc);
+  resp r;
+  if (!json_out) {
+    if (request("PUT", path, NULL, 0, NULL, mime, &r)) goto out_fail;
+    if (r.status < 200 || r.status >= 300) {
+      printf("rejected\n");
+      server_error(&r);
+      resp_free(&r);
+      goto out_fail;
+    }
+    long long version = jint(r.json, "version");
+    printf("validated... v%lld ready\n", version);
+    human_size(jint(r.json, "size"), sz, sizeof sz);
+    printf("deployed %s v%lld: %s, kind %s, export %s, sha256 %.16s...\n", jstr(r.json, "name"),
+           version, sz, jstr(r.json, "kind"), jstr(r.json, "export"), jstr(r.json, "sha256"));
+    const char *node;
+    json_t *ni;
+    json_object_foreach(json_object_get(r.json, "nodes"), node, ni) {
+      printf("  %-12s %-8s tier %s (loaded in %.1f ms)\n", node, jstr(ni, "status"),
+             jstr(ni, "tier"), json_number_value(json_object_get(ni, "load_ms")));
+    }
+    resp_free(&r);
+  } else {
+    int rc = call("PUT", path, NULL, 0, NULL, mime, &r);
+    if (rc > 0) goto out_fail;
+  }
+  curl_mime_free(mime);
+  curl_easy_cleanup(dummy);
+  free(mtext);
+  free(wasm);
+  return 0;
+out_fail:
+  curl_mime_free(mime);
+  curl_easy_cleanup(dummy);
+  free(mtext);
+  free(wasm);
+  return 1;
+}
+
+static void print_version_row(json_t *v) {
+  char sz[32];
+  human_size(jint(v, "size"), sz, sizeof sz);
+  printf("%-24s v%-7lld %-10s %-9s %.16s%s\n", jstr(v, "name"), jint(v, "version"),
+         jstr(v, "kind"), sz, jstr(v, "sha256"), json_is_true(json_object_get(v, "current"))
+                                                      ? "  (current)" : "");
+}
+
+static int udf_cmd(int argc, char **argv) {
+  if (argc < 1) return usage();
+  const char *sub = argv[0];
+  if (!strcmp(sub, "deploy")) return udf_deploy(argc - 1, argv + 1);
+  resp r;
+  int rc;
+  char path[512];
+  if (!strcmp(sub, "list")) {
+    if ((rc = call("GET", "/_udf", NULL, 0, NULL, NULL, &r))) return rc < 0 ? 0 : rc;
+    json_t *arr = json_object_get(r.json, "udfs");
+    printf("%-24s %-8s %-10s %-9s %s\n", "NAME", "VERSION", "KIND", "SIZE", "SHA256");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) print_version_row(v);
+    if (!json_array_size(arr)) printf("(no UDFs deployed)\n");
+    resp_free(&r);
+    return 0;
+  }
+  if (argc < 2) return fail("udf %s needs a UDF name", sub);
+  const char *name = argv[1];
+  if (!strcmp(sub, "status")) {
+    snprintf(path, sizeof path, "/_udf/%s", name);
+    if ((rc = call("GET", path, NULL, 0, NULL, NULL, &r))) return rc < 0 ? 0 : rc;
+    json_t *j = r.json, *st = json_object_get(j, "stats");
+    char sz[32];
+    human_size(jint(j, "size"), sz, sizeof sz);
+    printf("%s v%lld (%s, export %s)\n", jstr(j, "name"), jint(j, "version"), jstr(j, "kind"),
+           jstr(j, "export"));
+    if (*jstr(j, "description")) printf("  description  %s\n", jstr(j, "description"));
+    printf("  sha256       %s\n  size         %s\n  tier         %s\n", jstr(j, "sha256"), sz,
+           jstr(j, "tier"));
+    printf("  calls        %lld (errors %lld)\n", jint(st, "calls"), jint(st, "errors"));
+    double avg = json_number_value(json_object_get(st, "avg_call_seconds"));
+    if (avg > 0) printf("  avg call     %.3f us\n", avg * 1e6);
+    const char *node;
+    json_t *ni;
+    json_object_foreach(json_object_get(j, "nodes"), node, ni) {
+      printf("  node %-8s %s, %s\n", node, jstr(ni, "status"), jstr(ni, "tier"));
+    }
+    resp_free(&r);
+    return 0;
+  }
+  if (!strcmp(sub, "versions")) {
+    snprintf(path, sizeof path, "/_udf/%s/_versions", name);
+    if ((rc = call("GET", path, NULL, 0, NULL, NULL, &r))) return rc < 0 ? 0 : rc;
+    size_t i;
+    json_t *v;
+    printf("%-24s %-8s %-10s %-9s %s\n", "NAME", "VERSION", "KIND", "SIZE", "SHA256");
+    json_array_foreach(json_object_get(r.json, "versions"), i, v) print_version_row(v);
+    resp_free(&r);
+    return 0;
+  }
+  if (!strcmp(sub, "rollback")) {
+    if (argc < 4 || strcmp(argv[2], "--to")) return fail("usage: qctl udf rollback N --to vN");
+    json_t *b = json_pack("{s:s}", "to", argv[3]);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    snprintf(path, sizeof path, "/_udf/%s/_rollback", name);
+    rc = call("POST", path, body, strlen(body), "application/json", NULL, &r);
+    free(body);
+    if (rc) return rc < 0 ? 0 : rc;
+    printf("%s rolled back: v%lld -> v%lld\n", name, jint(r.json, "previous"),
+           jint(r.json, "version"));
+    resp_free(&r);
+    return 0;
+  }
+  if (!strcmp(sub, "delete")) {
+    snprintf(path, sizeof path, "/_udf/%s", name);
+    if ((rc = call("DELETE", path, NULL, 0, NULL, NULL, &r))) return rc < 0 ? 0 : rc;
+    printf("deleted %s (all versions)\n", name);
+    resp_free(&r);
+    return 0;
+  }
+  if (!strcmp(sub, "test")) {
+    const char *args = "{}";
+    if (argc >= 4 && !strcmp(argv[2], "--args")) args = argv[3];
+    char *a = json_arg(args);
+    if (!a) return fail("cannot read %s", args);
+    json_error_t je;
+    json_t *aj = json_loads(a, 0, &je);
+    free(a);
+    if (!json_is_object(aj)) {
+      json_decref(aj);
+      return fail("--args: %s", "expected a JSON object");
+    }
+    json_t *b = json_object_get(aj, "args") ? aj : json_pack("{s:o}", "args", aj);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    snprintf(path, sizeof path, "/_udf/%s/_test", name);
+    rc = call("POST", path, body, strlen(body), "application/json", NULL, &r);
+    free(body);
+    if (rc) return rc < 0 ? 0 : rc;
+    char *res = json_dumps(json_object_get(r.json, "result"),
+                           JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    printf("%s v%lld -> %s (%.3f ms)\n", name, jint(r.json, "version"), res ? res : "null",
+           json_number_value(json_object_get(r.json, "took_ms")));
+    free(res);
+    resp_free(&r);
+    return 0;
+  }
+  return fail("unknown udf command '%s'", sub);
+}
+
+/* ---- indexes, bulk, search ---------------------------------------------------------------- */
+
+static int index_cmd(int argc, char **argv) {
+  if (argc < 1) return usage();
+  resp r;
+  int rc;
+  char path[512];
+  if (!strcmp(argv[0], "list")) {
+    if ((rc = call("GET", "/_cat/indices?format=json", NULL, 0, NULL, NULL, &r)))
+      return rc < 0 ? 0 : rc;
+    size_t i;
+    json_t *v;
+    printf("%-32s %s\n", "INDEX", "DOCS");
+    json_array_foreach(r.json, i, v) printf("%-32s %s\n", jstr(v, "index"), jstr(v, "docs.count"));
+    resp_free(&r);
+    return 0;
+  }
+  if (argc < 2) return fail("index %s needs an index name", argv[0]);
+  snprintf(path, sizeof path, "/%s", argv[1]);
+  if (!strcmp(argv[0], "create")) {
+    char *body = NULL;
+    if (argc >= 4 && !strcmp(argv[2], "--mappings")) {
+      char *m = json_arg(argv[3]);
+      json_error_t je;
+      json_t *mj = m ? json_loads(m, 0, &je) : NULL;
+      free(m);
+      if (!json_is_object(mj)) {
+        json_decref(mj);
+        return fail("--mappings: expected a JSON object");
+      }
+      /* Accept {"properties": ...}, {"mappings": ...} or a full create body. */
+      json_t *b = (json_object_get(mj, "mappings") || json_object_get(mj, "settings"))
+                      ? mj : json_pack("{s:o}", "mappings", mj);
+      body = json_dumps(b, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      json_decref(b);
+    }
+    rc = call("PUT", path, body, body ? strlen(body) : 0, "application/json", NULL, &r);
+    free(body);
+    if (rc) return rc < 0 ? 0 : rc;
+    printf("created index %s\n", argv[1]);
+    resp_free(&r);
+    return 0;
+  }
+  if (!strcmp(argv[0], "delete")) {
+    if ((rc = call("DELETE", path, NULL, 0, NULL, NULL, &r))) return rc < 0 ? 0 : rc;
+    printf("deleted index %s\n", argv[1]);
+    resp_free(&r);
+    return 0;
+  }
+  return fail("unknown index command '%s'", argv[0]);
+}
+
+static int bulk_cmd(int argc, char **argv) {
+  if (argc < 1 || argc > 2) return fail("usage: qctl bulk [INDEX] FILE");
+  const char *file = argv[argc - 1];
+  char path[512];
+  if (argc == 2) snprintf(path, sizeof path, "/%s/_bulk?refresh=true", argv[0]);
+  else snprintf(path, sizeof path, "/_bulk?refresh=true");
+  size_t len;
+  char *body = read_file(file, &len);
+  if (!body) return fail("cannot read %s", file);
+  resp r;
+  int rc = call("POST", path, body, len, "application/x-ndjson", NULL, &r);
+  free(body);
+  if (rc) return rc < 0 ? 0 : rc;
+  json_t *items = json_object_get(r.json, "items");
+  size_t n = json_array_size(items), errors = 0, i;
+  json_t *it;
+  json_array_foreach(items, i, it) {
+    json_t *res = json_object_iter_value(json_object_iter(it));
+    json_t *e = json_object_get(res, "error");
+    if (!e) continue;
+    if (errors++ < 5)
+      fprintf(stderr, "  item %zu (%s): %s: %s\n", i, jstr(res, "_id"), jstr(e, "type"),
+              jstr(e, "reason"));
+  }
+  printf("%zu items in %lld ms, %zu errors\n", n, jint(r.json, "took"), errors);
+  resp_free(&r);
+  return errors ? fail("%zu of %zu bulk items failed", errors, n) : 0;
+}
+
+static int search_cmd(int argc, char **argv) {
+  if (argc < 1) return fail("usage: qctl search INDEX [JSON|@FILE]");
+  char *body = argc >= 2 ? json_arg(argv[1]) : strdup("{}");
+  if (!body) return fail("cannot read %s", argv[1]);
+  char path[512];
+  snprintf(path, sizeof path, "/%s/_search", argv[0]);
+  resp r;
+  int rc = call("POST", path, body, strlen(body), "application/json", NULL, &r);
+  free(body);
+  if (rc) return rc < 0 ? 0 : rc;
+  json_t *hits = json_object_get(r.json, "hits");
+  json_t *total = json_object_get(hits, "total");
+  printf("%lld hits (took %lld ms)\n", jint(total, "value"), jint(r.json, "took"));
+  size_t i;
+  json_t *h;
+  json_array_foreach(json_object_get(hits, "hits"), i, h) {
+    char *src = json_dumps(json_object_get(h, "_source"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_t *sc = json_object_get(h, "_score");
+    if (json_is_number(sc)) printf("%12.6f  %-20s %s\n", json_number_value(sc), jstr(h, "_id"),
+                                   src ? src : "");
+    else printf("%12s  %-20s %s\n", "-", jstr(h, "_id"), src ? src : "");
+    free(src);
+  }
+  json_t *aggs = json_object_get(r.json, "aggregations");
+  if (aggs) {
+    char *a = json_dumps(aggs, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("aggregations: %s\n", a ? a : "");
+    free(a);
+  }
+  resp_free(&r);
+  return 0;
+}
+
+static int health_cmd(void) {
+  resp r;
+  int rc = call("GET", "/_cluster/health", NULL, 0, NULL, NULL, &r);
+  if (rc) return rc < 0 ? 0 : rc;
+  printf("cluster %s: %s, %lld node(s), %lld shard(s)\n", jstr(r.json, "cluster_name"),
+         jstr(r.json, "status"), jint(r.json, "number_of_nodes"), jint(r.json, "active_shards"));
+  resp_free(&r);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *env = getenv("QUIDDITCH_URL");
+  if (env && *env) base_url = env;
+  int i = 1;
+  for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+    if (!strcmp(argv[i], "--json")) json_out = 1;
+    else if (!strcmp(argv[i], "--url") && i + 1 < argc) base_url = argv[++i];
+    else if (!strcmp(argv[i], "--help")) return usage(), 0;
+    else return fail("unknown flag '%s'", argv[i]);
+  }
+  if (i >= argc) return usage();
+  /* --json may also follow the command */
+  int n = 0;
+  char **rest = malloc(sizeof *rest * (size_t)(argc + 1));
+  for (int k = i; k < argc; k++) {
+    if (!strcmp(argv[k], "--json")) json_out = 1;
+    else if (!strcmp(argv[k], "--url") && k + 1 < argc) base_url = argv[++k];
+    else rest[n++] = argv[k];
+  }
+  rest[n] = NULL;
+  size_t bl = strlen(base_url);
+  static char url[1024];
+  snprintf(url, sizeof url, "%.*s", (int)(bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url);
+  base_url = url;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc;
+  const char *cmd = rest[0];
+  if (!strcmp(cmd, "udf")) rc = udf_cmd(n - 1, rest + 1);
+  else if (!strcmp(cmd, "index")) rc = index_cmd(n - 1, rest + 1);
+  else if (!strcmp(cmd, "bulk")) rc = bulk_cmd(n - 1, rest + 1);
+  else if (!strcmp(cmd, "search")) rc = search_cmd(n - 1, rest + 1);
+  else if (!strcmp(cmd, "health")) rc = health_cmd();
+  else rc = usage();
+  curl_global_cleanup();
+  free(rest);
+  return rc;
 }
