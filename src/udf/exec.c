@@ -350,10 +350,10 @@ static qb_code put_result(qu_exec *x, uint64_t r, size_t i, qu_out *out, qb_err 
     return QB_OK;
   }
   }
-  /* both when both are given: a filter can feed a score context (0/1) and a number a filter
-  ** (non-zero keeps; NaN keeps nothing) */
+  /* qu_exec_run left exactly one of f64/keep (the kind's own when given): a filter can feed a
+  ** score context (0/1) and a number a filter (non-zero keeps; NaN keeps nothing) */
   if (out->keep) out->keep[i] = m->returns == QU_I32 ? (uint32_t)r != 0 : (v != 0 && v == v);
-  if (out->f64) out->f64[i] = v;
+  else out->f64[i] = v;
   if (out->present) out->present[i] = 1;
   return QB_OK;
 }
@@ -378,7 +378,7 @@ static qb_code run_docs(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err
   uint64_t *slots = x->slots;
   size_t n = in->n;
   if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
-  if (x->u->m->returns != QU_STRING && out->f64 && !out->keep) {
+  if (x->u->m->returns != QU_STRING && out->f64) {
     /* the hot loop for numbers: fill, call, convert */
     qu_type rt = x->u->m->returns;
     double *f = out->f64;
@@ -506,6 +506,13 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   if (!in->n) return QB_OK;
   if ((rc = check_block(x, in, out, err))) return rc;
   if (!x->inst && (rc = qu__inst_checkout(u, &x->inst, err))) goto count;
+  /* one numeric destination: the kind's own array when given (a filter's KEEP, the others'
+  ** F64), else the other one */
+  qu_out o = *out;
+  if (o.keep && o.f64) {
+    if (u->m->kind == QU_FILTER) o.f64 = NULL;
+    else o.keep = NULL;
+  }
   int timed = (x->nrun++ % u->opts.timing_sample) == 0;
   if (timed) t0 = qb_now_ns();
   qb_buf_reset(&x->strout);
@@ -514,7 +521,7 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   for (int attempt = 0;; attempt++) {
     qw_instance_set_fuel(x->inst->wi, fuel);
     x->alloc_failed = 0;
-    rc = x->inst->batch ? run_batch(x, in, out, err) : run_docs(x, in, out, err);
+    rc = x->inst->batch ? run_batch(x, in, &o, err) : run_docs(x, in, &o, err);
     /* ABI v1 2.1: a module whose memory ran out (qd_alloc gave 0) is re-instantiated, once */
     if (!rc || !x->alloc_failed || attempt) break;
     qu__inst_checkin(u, x->inst, 1);

@@ -197,11 +197,11 @@ typedef struct qu_block {
 
 /* Where results go: arrays of at least n entries, provided by the caller (NULL = not wanted).
 ** A string result goes to STR (bytes owned by the qu_exec, valid until its next run or free;
-** {NULL, 0} for the ABI's "no value", with PRESENT 0). A number goes to F64 (integers
-** converted) and/or KEEP (1 when non-zero: a filter's i32; for floats, non-zero and not NaN):
-** a filter feeds KEEP, a score/metric/number transform F64, and either may be used for the
-** other. At least one of the arrays for the result type must be given; pass only what you
-** read (F64 alone is the fastest path). PRESENT (may be NULL) is set per filled doc. */
+** {NULL, 0} for the ABI's "no value", with PRESENT 0). A number goes to ONE of F64 (integers
+** converted) or KEEP (1 when non-zero: a filter's i32; for floats, non-zero and not NaN): the
+** kind's own array when given (a filter's KEEP, the others' F64), else the other one, so a
+** filter can feed a score context and a number a filter; the array not chosen is left alone.
+** PRESENT (may be NULL) is set per filled doc. */
 typedef struct qu_out {
   double *f64;
   uint8_t *keep;

@@ -287,6 +287,13 @@ static void filter_returns_a_keep_mask(void **state) {
   qu_out out2 = {f, NULL, NULL, NULL};
   if (qu_exec_run(x, &in, &out2, &err)) fail_msg("run: %s", err.msg);
   for (int i = 0; i < 6; i++) assert_true(f[i] == want[i]);
+  /* given both (the query layer hands every array over), a filter fills only KEEP */
+  double untouched[6] = {9, 9, 9, 9, 9, 9};
+  memset(keep, 7, sizeof keep);
+  qu_out both = {untouched, keep, NULL, NULL};
+  if (qu_exec_run(x, &in, &both, &err)) fail_msg("run: %s", err.msg);
+  assert_memory_equal(keep, want, 6);
+  for (int i = 0; i < 6; i++) assert_true(untouched[i] == 9);
   qu_out none = {NULL, NULL, NULL, NULL};
   assert_int_equal(qu_exec_run(x, &in, &none, &err), QB_INVAL);
   assert_string_equal(err.msg, "udf even v3: no output array for a i32 result");
@@ -333,6 +340,30 @@ static void trap_fails_with_the_exact_message_and_the_next_call_gets_a_fresh_ins
   assert_int_equal(st.instances, 1);
   assert_int_equal(st.calls[QU_TIER_INTERP], 3);
   assert_int_equal(st.blocks[QU_TIER_INTERP], 3);
+  qu_exec_free(x);
+  qu_plan_free(p);
+  unload(&l);
+}
+
+static void a_score_given_every_output_array_fills_only_f64(void **state) {
+  (void)state;
+  loaded l = load(div_manifest, div_wat, NULL);
+  qu_plan *p = plan_of(l.m, NULL, NULL);
+  qu_exec *x = exec_of(l.u, p);
+  int64_t d[2] = {5, 50};
+  double f[2];
+  uint8_t keep[2] = {7, 7}, present[2] = {0, 0};
+  qu_str str[2] = {{"x", 1}, {"y", 1}};
+  qb_err err = {0};
+  qu_col col = {NULL, d, NULL, NULL};
+  qu_block in = {2, NULL, 1, &col};
+  qu_out out = {f, keep, str, present};
+  if (qu_exec_run(x, &in, &out, &err)) fail_msg("run: %s", err.msg);
+  assert_true(f[0] == 20 && f[1] == 2);
+  assert_int_equal(keep[0], 7);
+  assert_int_equal(keep[1], 7);
+  assert_int_equal(present[0], 1);
+  assert_int_equal(present[1], 1);
   qu_exec_free(x);
   qu_plan_free(p);
   unload(&l);
@@ -493,6 +524,7 @@ static void malformed_blocks_are_rejected(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(custom_score_results_equal_the_c_computation),
+      cmocka_unit_test(a_score_given_every_output_array_fills_only_f64),
       cmocka_unit_test(batch_form_gives_the_same_results),
       cmocka_unit_test(batch_form_is_used_when_exported_unless_disabled),
       cmocka_unit_test(string_params_are_copied_in_through_qd_alloc),
