@@ -1071,14 +1071,16 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
   }
   uint64_t nslots = (uint64_t)c.s0 + c.maxsp + 1;
   if (nslots < ft->nresults) nslots = ft->nresults;
-  size_t bytes = sizeof(qw__code) + (size_t)c.nk * 8 + (size_t)c.n * 4 + (size_t)c.npc * 8;
+  size_t bytes = sizeof(qw__code) + ((size_t)d->nlocals + c.nk) * 8 + (size_t)c.n * 4 +
+                 (size_t)c.npc * 8;
   qw__code *code = qb_malloc(bytes);
   if (!code) {
     c_fini(&c);
     return qb_fail(err, QB_NOMEM, "compile: out of memory");
   }
-  uint64_t *consts = (uint64_t *)(code + 1);
+  uint64_t *init = (uint64_t *)(code + 1), *consts = init + d->nlocals;
   uint32_t *ops = (uint32_t *)(consts + c.nk);
+  memset(init, 0, (size_t)d->nlocals * 8);
   if (c.nk) memcpy(consts, c.kv, (size_t)c.nk * 8);
   if (c.n) memcpy(ops, c.code, (size_t)c.n * 4);
   if (c.npc) memcpy(ops + c.n, c.pcm, (size_t)c.npc * 8);
@@ -1093,7 +1095,9 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
                      .pcmap = ops + c.n,
                      .alloc_bytes = bytes,
                      .nconsts = c.nk,
-                     .consts = consts};
+                     .consts = consts,
+                     .ninit = d->nlocals + c.nk,
+                     .init = init};
   c_fini(&c);
   qw__code *expected = NULL;
   if (!atomic_compare_exchange_strong_explicit(&d->code, &expected, code, memory_order_acq_rel,

@@ -395,6 +395,8 @@ struct qw__code {
   size_t alloc_bytes;        /* one allocation holds the struct, OPS, PCMAP and CONSTS */
   uint32_t nconsts;          /* constant slots, right after the locals; copied in at entry */
   const uint64_t *consts;
+  uint32_t ninit;            /* nlocals + nconsts: slots nparams.. are set from INIT at entry */
+  const uint64_t *init;      /* nlocals zeros, then the constants (CONSTS points into it) */
 };
 
 /* A return record of one wasm frame (interp.c). */

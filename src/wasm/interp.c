@@ -207,7 +207,11 @@ static int32_t optable[OP__COUNT];
 #endif
 
 /* Run CODE on frame FP (arguments in place, locals zeroed) in INST. EX == NULL: fill optable
-** and return. */
+** and return. (gcc: the short frame-init loop in CALL must stay a loop, not a memcpy call
+** that spills the loop's registers.) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static const qw_trap *run(qw__exec *ex, qw_instance *inst, const qw__code *code, uint64_t *fp) {
 #ifndef QW_DISPATCH_SWITCH
   static const void *const labels[OP__COUNT] = {
@@ -322,8 +326,7 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
     copied = true;
   }
   if (QB_UNLIKELY(fp + c->nslots > ex->stack_end)) return QW_TRAP_STACK_EXHAUSTED;
-  for (uint32_t i = c->nparams, e = c->nparams + c->nlocals; i < e; i++) fp[i] = 0;
-  for (uint32_t i = 0, b = c->nparams + c->nlocals; i < c->nconsts; i++) fp[b + i] = c->consts[i];
+  for (uint32_t i = 0; i < c->ninit; i++) fp[c->nparams + i] = c->init[i];
   qw__exec *prev = inst->exec;
   inst->exec = ex;
   const qw_trap *t = run(ex, inst, c, fp);
