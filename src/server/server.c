@@ -42,8 +42,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
   if (!resp) return MHD_NO;
-  MHD_add_response_header(resp, "Content-Type", r->out_type ? r->out_type
-                                                            : "application/json; charset=UTF-8");
+  const char *type = r->out_type;
+  if (!type) {
+    /* The official clients ask for the versioned media type; answer in kind, as 8.x does. */
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    type = accept && strstr(accept, "vnd.elasticsearch+json")
+               ? "application/vnd.elasticsearch+json;compatible-with=8"
+               : "application/json; charset=UTF-8";
+  }
+  MHD_add_response_header(resp, "Content-Type", type);
   /* The official Elasticsearch clients refuse a server without this header. */
   MHD_add_response_header(resp, "X-elastic-product", "Elasticsearch");
   enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);

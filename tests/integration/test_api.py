@@ -105,6 +105,29 @@ def t_banner():
         check(s.http("GET", "/_nodes").json["nodes"], "nodes")
 
 
+def t_official_client_media_types():
+    """What elasticsearch-py / elasticsearch-js 8.x send: versioned media types; they refuse a
+    server without the X-elastic-product header."""
+    vnd = "application/vnd.elasticsearch+json; compatible-with=8"
+    h = {"Accept": vnd}
+    with Server() as s:
+        r = s.http("HEAD", "/", headers=h)
+        eq((r.status, r.headers.get("X-elastic-product")), (200, "Elasticsearch"), "ping")
+        r = s.http("PUT", "/things", MAPPINGS, vnd, headers=h)
+        eq(r.status, 200, "create with vnd media type: %r" % r)
+        check(r.headers.get("Content-Type", "").startswith("application/vnd.elasticsearch+json"),
+              "versioned response media type", r.headers)
+        body = "".join('{"index":{"_id":"%s"}}\n%s\n' % (i, __import__("json").dumps(d))
+                       for i, d in DOCS)
+        r = s.http("POST", "/things/_bulk?refresh=wait_for", body,
+                   "application/vnd.elasticsearch+x-ndjson; compatible-with=8", headers=h)
+        eq((r.status, r.json["errors"]), (200, False), "bulk with vnd ndjson: %r" % r)
+        r = s.http("POST", "/things/_search", {"query": {"match": {"title": "laptop"}}}, vnd,
+                   headers=h)
+        eq((r.status, r.json["hits"]["total"]["value"]), (200, 3), "search: %r" % r)
+        eq(s.http("HEAD", "/things/_doc/1", headers=h).status, 200, "exists")
+
+
 def t_index_search_bm25():
     with Server() as s:
         load(s)
@@ -283,6 +306,7 @@ def t_searches_run_during_writes():
 if __name__ == "__main__":
     run_tests([
         ("banner_health_nodes", t_banner),
+        ("official_client_media_types_and_product_header", t_official_client_media_types),
         ("index_bulk_search_bm25_matches_independent_computation", t_index_search_bm25),
         ("bad_requests_give_es_errors_and_leave_state_unchanged", t_errors_leave_state_unchanged),
         ("bulk_items_and_document_routes", t_bulk_items_and_doc_routes),

@@ -122,9 +122,9 @@ class Server:
             sys.stderr.write("---- server log ----\n%s\n" % self.logtext()[-6000:])
         self.close()
 
-    def http(self, method, path, body=None, ctype=None, timeout=60):
+    def http(self, method, path, body=None, ctype=None, timeout=60, headers=None):
         data = None
-        headers = {}
+        headers = dict(headers or {})
         if body is not None:
             if isinstance(body, (dict, list)):
                 data = json.dumps(body).encode()
