@@ -1,10 +1,86 @@
-/* h_search.c: _search and _count on one index. Each request searches one snapshot of the
-** index (so it runs in parallel with writes and refreshes) with a per-request UDF provider
-** (udf_script.c) that pins every UDF's version for the whole request. */
+/* h_search.c: _search and _count over one or several indexes ("products", "a,b", "logs-*",
+** "_all", or none for every index). The body is parsed once; each index is searched on one
+** snapshot (so searches run in parallel with writes and refreshes) and the partials are merged
+** into one response. A per-request UDF provider (udf_script.c) pins every UDF's version for the
+** whole request, across all the indexes it touches. */
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+#define MAX_TARGETS 256
+
+typedef struct targets {
+  size_t n;
+  char names[MAX_TARGETS][256];
+  qi_index *ix[MAX_TARGETS];
+} targets;
+
+static void targets_release(targets *t) {
+  for (size_t i = 0; i < t->n; i++) qi_index_release(t->ix[i]);
+  t->n = 0;
+}
+
+static int add_target(targets *t, const char *name, qi_index *ix) {
+  for (size_t i = 0; i < t->n; i++) {
+    if (!strcmp(t->names[i], name)) {
+      qi_index_release(ix);
+      return 1;
+    }
+  }
+  if (t->n == MAX_TARGETS) {
+    qi_index_release(ix);
+    return 0;
+  }
+  snprintf(t->names[t->n], 256, "%s", name);
+  t->ix[t->n++] = ix;
+  return 1;
+}
+
+/* Resolve EXPR (NULL = all) into T. Replies and returns 0 on failure. */
+static int resolve(qs_req *r, const char *expr, targets *t) {
+  qs_server *s = r->srv;
+  t->n = 0;
+  int ignore = qs__arg_bool(r, "ignore_unavailable");
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", expr ? expr : "_all");
+  for (char *save = NULL, *part = strtok_r(buf, ",", &save); part;
+       part = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(part, "_all") || strchr(part, '*')) {
+      const char *pat = strcmp(part, "_all") ? part : "*";
+      for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+        char name[256];
+        qi_index *ix;
+        if (qi_catalog_name(s->cat, i, name, NULL) || fnmatch(pat, name, 0)) continue;
+        if (qi_catalog_get(s->cat, name, &ix, NULL)) continue;
+        if (!add_target(t, name, ix)) goto too_many;
+      }
+      continue;
+    }
+    qi_index *ix;
+    qb_err err;
+    qb_code rc = qi_catalog_get(s->cat, part, &ix, &err);
+    if (rc == QB_NOTFOUND && ignore) continue;
+    if (rc == QB_NOTFOUND) {
+      targets_release(t);
+      qs__reply_no_index(r, part);
+      return 0;
+    }
+    if (rc) {
+      targets_release(t);
+      qs__reply_err(r, &err);
+      return 0;
+    }
+    if (!add_target(t, part, ix)) goto too_many;
+  }
+  return 1;
+too_many:
+  targets_release(t);
+  qs__reply_error(r, 400, "illegal_argument_exception",
+                  "a search may target at most %d indexes", MAX_TARGETS);
+  return 0;
+}
 
 /* ?size= and ?from= (Elasticsearch's URI parameters) folded into the body when it lacks them.
 ** Returns a new body text in *OWNED (free()) or leaves the body as it is; 0 after a reply. */
@@ -22,8 +98,8 @@ static int uri_params(qs_req *r, char **owned) {
     long long v = strtoll(vals[i], &end, 10);
     if (*end || end == vals[i]) {
       json_decref(body);
-      qs__reply_error(r, 400, "illegal_argument_exception", "Failed to parse int parameter [%s] "
-                      "with value [%s]", keys[i], vals[i]);
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "Failed to parse int parameter [%s] with value [%s]", keys[i], vals[i]);
       return 0;
     }
     json_object_set_new(body, keys[i], json_integer(v));
@@ -37,19 +113,33 @@ static int uri_params(qs_req *r, char **owned) {
   return 1;
 }
 
+/* The response when no index matched. */
+static json_t *empty_response(int count, uint64_t took_ms) {
+  if (count)
+    return json_pack("{s:i, s:{s:i, s:i, s:i, s:i}}", "count", 0, "_shards", "total", 0,
+                     "successful", 0, "skipped", 0, "failed", 0);
+  return json_pack("{s:I, s:b, s:{s:i, s:i, s:i, s:i}, s:{s:{s:i, s:s}, s:n, s:[]}}", "took",
+                   (json_int_t)took_ms, "timed_out", 0, "_shards", "total", 0, "successful", 0,
+                   "skipped", 0, "failed", 0, "hits", "total", "value", 0, "relation", "eq",
+                   "max_score", "hits");
+}
+
 static void search(qs_req *r, int count) {
-  const char *name = r->caps[0];
   char *owned = NULL;
   if (!count && !uri_params(r, &owned)) return;
-  qi_index *ix = qs__index_open(r, name, 0);
-  if (!ix) {
+  targets *t = qb_malloc(sizeof *t);
+  if (!t) {
+    free(owned);
+    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  }
+  if (!resolve(r, r->ncaps ? r->caps[0] : NULL, t)) {
+    qb_free(t, sizeof *t);
     free(owned);
     return;
   }
   const char *body = owned ? owned : r->body;
   size_t len = owned ? strlen(owned) : r->body_len;
   uint64_t t0 = qb_now_ns();
-  qi_snapshot *snap = qi_index_snapshot(ix);
   qs_udf_provider prov;
   qs__udf_provider_init(&prov, r->srv->reg);
   qq_env env;
@@ -58,16 +148,30 @@ static void search(qs_req *r, int count) {
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);
-  const qi_snapshot *const snaps[1] = {snap};
-  qb_code rc = count ? qq_count(&env, name, snaps, 1, body, len, &out, &err)
-                     : qq_search(&env, name, snaps, 1, body, len, &out, &err);
-  qi_snapshot_release(snap);
+  qq_request *req = NULL;
+  qq_partial *parts[MAX_TARGETS];
+  size_t nparts = 0;
+  qb_code rc = qq_request_parse(&env, body, len, count, &req, &err);
+  for (size_t i = 0; !rc && i < t->n; i++) {
+    qi_snapshot *snap = qi_index_snapshot(t->ix[i]);
+    rc = qq_shard_search(req, snap, t->names[i], 0, &parts[nparts], &err);
+    if (!rc) nparts++;
+    qi_snapshot_release(snap);
+  }
+  uint64_t took_ms = (qb_now_ns() - t0) / 1000000u;
+  if (!rc) {
+    if (nparts) rc = qq_response_render(req, parts, nparts, took_ms, &out, &err);
+    else out = empty_response(count, took_ms);
+  }
+  for (size_t i = 0; i < nparts; i++) qq_partial_free(parts[i]);
+  qq_request_free(req);
   qs__udf_provider_fini(&prov);
-  qi_index_release(ix);
+  targets_release(t);
+  qb_free(t, sizeof *t);
   free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
-    if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search on [%s] failed: %s", name, err.msg);
+    if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
     return qs__reply_err(r, &err);
   }
   qs__reply_json(r, 200, out);

@@ -232,6 +232,30 @@ def t_bulk_items_and_doc_routes():
         eq(s.http("DELETE", "/autocreated").status, 404, "delete missing index")
 
 
+def t_multi_index_search():
+    with Server() as s:
+        load(s, "shop-a")
+        load(s, "shop-b")
+        s.http("PUT", "/other/_doc/1?refresh=true", {"title": "laptop elsewhere"})
+        q = {"query": {"match": {"title": "laptop"}}, "size": 50}
+        for target, want in (("shop-a,shop-b", 6), ("shop-*", 6), ("_all", 7)):
+            r = s.http("POST", "/%s/_search" % target, q)
+            eq((r.status, r.json["hits"]["total"]["value"]), (200, want), "%s: %r" % (target, r))
+        r = s.http("POST", "/_search", q)
+        eq(r.json["hits"]["total"]["value"], 7, "/_search")
+        eq({h["_index"] for h in r.json["hits"]["hits"]}, {"shop-a", "shop-b", "other"}, "_index")
+        eq(s.http("GET", "/_count").json["count"], 11, "/_count")
+        eq(s.http("GET", "/shop-*/_count").json["count"], 10, "wildcard count")
+        r = s.http("POST", "/nomatch-*/_search", q)
+        eq((r.status, r.json["hits"]["total"]["value"]), (200, 0), "wildcard without match")
+        r = s.http("POST", "/shop-a,missing/_search", q)
+        eq((r.status, r.json["error"]["type"]), (404, "index_not_found_exception"), "missing")
+        r = s.http("POST", "/shop-a,missing/_search?ignore_unavailable=true", q)
+        eq((r.status, r.json["hits"]["total"]["value"]), (200, 3), "ignore_unavailable")
+        r = s.http("GET", "/shop-a/_search?size=1&from=1")
+        eq(len(r.json["hits"]["hits"]), 1, "size/from URI parameters")
+
+
 def t_refresh_within_a_second():
     with Server() as s:
         load(s)
@@ -310,6 +334,7 @@ if __name__ == "__main__":
         ("index_bulk_search_bm25_matches_independent_computation", t_index_search_bm25),
         ("bad_requests_give_es_errors_and_leave_state_unchanged", t_errors_leave_state_unchanged),
         ("bulk_items_and_document_routes", t_bulk_items_and_doc_routes),
+        ("search_and_count_across_indexes", t_multi_index_search),
         ("documents_become_searchable_without_explicit_refresh", t_refresh_within_a_second),
         ("restart_keeps_indexes_and_documents", t_restart_keeps_data),
         ("sigkill_keeps_acknowledged_writes", t_sigkill_keeps_acknowledged_writes),
