@@ -217,7 +217,9 @@ static int udf_deploy(int argc, char **argv) {
   } else {
     m = json_object();
   }
-  if (!name) name = json_string_value(json_object_get(m, "name"));
+  char *name_copy = NULL; /* the manifest's string dies when "name" is replaced below */
+  if (!name && json_string_value(json_object_get(m, "name")))
+    name = name_copy = strdup(json_string_value(json_object_get(m, "name")));
   if (!name) {
     free(wasm);
     json_decref(m);
@@ -279,12 +281,14 @@ static int udf_deploy(int argc, char **argv) {
   curl_easy_cleanup(dummy);
   free(mtext);
   free(wasm);
+  free(name_copy);
   return 0;
 out_fail:
   curl_mime_free(mime);
   curl_easy_cleanup(dummy);
   free(mtext);
   free(wasm);
+  free(name_copy);
   return 1;
 }
 

@@ -48,13 +48,15 @@ def t_qctl():
         check(p.stdout.startswith("2 hits"), "search output", p.stdout)
         m = os.path.join(d, "lin.json")
         with open(m, "w") as f:
-            json.dump({"params": [{"name": "s", "type": "f64", "default": "_score"},
+            json.dump({"name": "lin", "params": [{"name": "s", "type": "f64", "default": "_score"},
                                   {"name": "k", "type": "f64", "default": 2}], "returns": "f64"}, f)
         for i, w in enumerate((w1, w2)):
             path = os.path.join(d, "lin%d.wasm" % i)
             with open(path, "wb") as f:
                 f.write(w)
-            p = qctl(s, "udf", "deploy", "--name", "lin", "--wasm", path, "--manifest", m,
+            # the second deploy takes its name from the manifest
+            name = ["--name", "lin"] if i == 0 else []
+            p = qctl(s, "udf", "deploy", *name, "--wasm", path, "--manifest", m,
                      "--description", "linear")
             check("uploading" in p.stdout and "v%d ready" % (i + 1) in p.stdout, "deploy", p.stdout)
         p = qctl(s, "udf", "list")
