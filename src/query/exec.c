@@ -1156,7 +1156,42 @@ typedef struct ms_it {
   double cur_score;
   int started;
   double last_min;
+  /* block-max data per term (sorted position): the block holding the first posting >= the
+  ** last candidate, and its score bound */
+  uint32_t *bfirst, *blast;
+  double *bbound;
 } ms_it;
+
+/* Block-max check (as Lucene's block-max MaxScore): the sum over all terms of the bound of the
+** block that could hold C. When it cannot beat min_comp, return the first doc after the range
+** where these bounds hold (so the caller skips [C, return)); else return C. */
+static uint32_t ms_blockmax_skip(ms_it *m, uint32_t c) {
+  double sum = 0;
+  uint32_t upto = NMD - 1;
+  for (size_t i = 0; i < m->n; i++) {
+    if (m->blast[i] == NMD || c > m->blast[i]) {
+      qi_block_info bi;
+      term_it *t = m->t[i];
+      if (!qi_postings_block_for(t->p, c, &bi)) {
+        m->bfirst[i] = NMD;
+        m->blast[i] = NMD - 1; /* no posting >= c: bound 0 to the end */
+        m->bbound[i] = 0;
+      } else {
+        m->bfirst[i] = bi.first_doc;
+        m->blast[i] = bi.last_doc;
+        m->bbound[i] = qi_bm25_score(&t->w, bi.max_freq, t->norms ? bi.min_norm : 1);
+      }
+    }
+    if (c >= m->bfirst[i]) {
+      sum += m->bbound[i];
+      if (m->blast[i] < upto) upto = m->blast[i];
+    } else if (m->bfirst[i] - 1 < upto) {
+      upto = m->bfirst[i] - 1;
+    }
+  }
+  if (sum * (1 + 1e-9) > m->cx->min_comp) return c;
+  return upto + 1;
+}
 
 static void ms_update(ms_it *m) {
   double mc = m->cx->min_comp;
@@ -1172,6 +1207,15 @@ static uint32_t ms_find(ms_it *m) {
     for (size_t i = m->ness; i < m->n; i++)
       if (m->t[i]->it.doc < c) c = m->t[i]->it.doc;
     if (c == NMD) return m->it.doc = NMD;
+    if (m->cx->min_comp > -INFINITY) {
+      uint32_t to = ms_blockmax_skip(m, c);
+      if (to != c) {
+        m->cx->skipped = 1;
+        for (size_t i = m->ness; i < m->n; i++)
+          if (m->t[i]->it.doc < to) term_adv(&m->t[i]->it, to);
+        continue;
+      }
+    }
     /* essential part */
     double sc[64];
     double part = 0;
@@ -1240,8 +1284,12 @@ qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
   if (!m || !(m->t = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->t)) ||
       !(m->bound = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->bound)) ||
       !(m->ub = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->ub)) ||
-      !(m->order = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->order)))
+      !(m->order = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->order)) ||
+      !(m->bfirst = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->bfirst)) ||
+      !(m->blast = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->blast)) ||
+      !(m->bbound = qb_arena_array(cx->sh->ar, dj->n, sizeof *m->bbound)))
     return nomem(err);
+  for (size_t i = 0; i < dj->n; i++) m->blast[i] = NMD; /* no block yet */
   m->n = dj->n;
   for (size_t i = 0; i < m->n; i++) {
     term_it *t = (term_it *)dj->c[i];

@@ -115,8 +115,8 @@ QB_INLINE void xrun_body(const qq__xins *ins, size_t n, double *const *reg,
     case QX_GE: LOOP d[i] = a[i] >= b[i] ? 1.0 : 0.0; break;
     case QX_EQ: LOOP d[i] = a[i] == b[i] ? 1.0 : 0.0; break;
     case QX_NE: LOOP d[i] = a[i] != b[i] ? 1.0 : 0.0; break;
-    case QX_AND: LOOP d[i] = (a[i] != 0.0) & (b[i] != 0.0) ? 1.0 : 0.0; break;
-    case QX_OR: LOOP d[i] = (a[i] != 0.0) | (b[i] != 0.0) ? 1.0 : 0.0; break;
+    case QX_AND: LOOP d[i] = ((a[i] != 0.0) & (b[i] != 0.0)) ? 1.0 : 0.0; break;
+    case QX_OR: LOOP d[i] = ((a[i] != 0.0) | (b[i] != 0.0)) ? 1.0 : 0.0; break;
     case QX_LTK: LOOP d[i] = a[i] < k ? 1.0 : 0.0; break;
     case QX_LEK: LOOP d[i] = a[i] <= k ? 1.0 : 0.0; break;
     case QX_GTK: LOOP d[i] = a[i] > k ? 1.0 : 0.0; break;

@@ -126,6 +126,60 @@ static void allocation_failures_return_nomem_and_leak_nothing(void **st) {
   fail_msg("never succeeded");
 }
 
+/* A cheap stand-in for the fuzzer: seeds mutated byte by byte must give a response or an error
+** (with a message), never a crash, under ASan/UBSan. */
+static void mutated_bodies_give_a_response_or_an_error(void **st) {
+  fx *f = *st;
+  static const char *seeds[] = {
+      "{\"query\":{\"bool\":{\"must\":{\"match\":{\"title\":\"quick dog\"}},\"should\":[{\"term\":{\"tag\":\"pet\"}}],"
+      "\"minimum_should_match\":\"50%\"}},\"sort\":[{\"days\":\"desc\"}],\"from\":1,\"size\":3}",
+      "{\"query\":{\"function_score\":{\"query\":{\"range\":{\"date\":{\"gte\":\"2024-01-01\"}}},\"functions\":[{\"filter\":"
+      "{\"exists\":{\"field\":\"price\"}},\"weight\":2},{\"script_score\":{\"script\":\"log(1+doc['days'].value)*_score\"}}],"
+      "\"score_mode\":\"avg\",\"boost_mode\":\"sum\"}},\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"s\":"
+      "{\"stats\":{\"field\":\"price\"}}}}},\"_source\":{\"includes\":[\"u*\"]}}",
+      "{\"query\":{\"script_score\":{\"query\":{\"ids\":{\"values\":[\"1\",\"3\"]}},\"script\":{\"source\":"
+      "\"doc['price'].empty ? 1 : max(doc['price'].value, params.m) / 2\",\"params\":{\"m\":3}}}},\"script_fields\":"
+      "{\"f\":{\"script\":\"_score * 2\"}},\"track_total_hits\":1}",
+  };
+  const qi_snapshot *snaps[1] = {f->snap};
+  char buf[1024];
+  int oks = 0, fails = 0;
+  srand(11);
+  for (int round = 0; round < 3000; round++) {
+    const char *seed = seeds[round % 3];
+    size_t len = strlen(seed);
+    memcpy(buf, seed, len);
+    for (int m = 1 + rand() % 2; m > 0; m--) {
+      size_t at = (size_t)rand() % len;
+      static const char alphabet[] = "{}[]\":,0123456789-.eE'()*+/<>=!?&|_ abcdfz\\";
+      switch (rand() % 3) {
+      case 0: buf[at] = alphabet[rand() % (sizeof alphabet - 1)]; break;
+      case 1: memmove(buf + at, buf + at + 1, len - at - 1); len--; break;
+      default:
+        if (len < sizeof buf - 1) {
+          memmove(buf + at + 1, buf + at, len - at);
+          buf[at] = alphabet[rand() % (sizeof alphabet - 1)];
+          len++;
+        }
+      }
+    }
+    json_t *out = NULL;
+    qb_err err;
+    qb_err_clear(&err);
+    qb_code rc = qq_search(NULL, "test", snaps, 1, buf, len, &out, &err);
+    if (rc == QB_OK) {
+      assert_non_null(out);
+      json_decref(out);
+      oks++;
+    } else {
+      fails++;
+      if (!err.msg[0]) fail_msg("%s without a message for %.*s", qb_code_name(rc), (int)len, buf);
+      if (rc == QB_INTERNAL) fail_msg("internal error %s for %.*s", err.msg, (int)len, buf);
+    }
+  }
+  if (oks < 100 || fails < 100) fail_msg("%d responses, %d errors: mutations too weak or too strong", oks, fails);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(bad_json_is_an_x_content_parse_exception),
@@ -135,6 +189,7 @@ int main(void) {
       cmocka_unit_test(error_codes_map_to_types_and_statuses),
       cmocka_unit_test(failed_shards_show_up_in_shards_failures),
       cmocka_unit_test(allocation_failures_return_nomem_and_leak_nothing),
+      cmocka_unit_test(mutated_bodies_give_a_response_or_an_error),
   };
   return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
