@@ -21,10 +21,11 @@ typedef struct rd {
   const char *late_rule;
 } rd;
 
-#define TRY(x)                                                                                  \
-  do {                                                                                          \
-    qb_code rc_ = (x);                                                                          \
-    if (rc_) return rc_;                                                                        \
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    qb_code rc_ = (x);                                                                             \
+    if (rc_)                                                                                       \
+      return rc_;                                                                                  \
   } while (0)
 
 static qb_code bad(rd *r, const uint8_t *at, const char *rule) {
@@ -42,14 +43,16 @@ static qb_code nomem(rd *r) {
 }
 
 static qb_code u8(rd *r, uint8_t *out) {
-  if (r->p >= r->end) return bad(r, r->p, "unexpected end of section or function");
+  if (r->p >= r->end)
+    return bad(r, r->p, "unexpected end of section or function");
   *out = *r->p++;
   return QB_OK;
 }
 
 static qb_code u32(rd *r, uint32_t *out) {
   const char *why;
-  if (QB_LIKELY(qw__leb_u32(&r->p, r->end, out))) return QB_OK;
+  if (QB_LIKELY(qw__leb_u32(&r->p, r->end, out)))
+    return QB_OK;
   why = qw__leb_why(r->p, r->end, 32);
   if (r->end != r->base + r->m->len && !strcmp(why, "unexpected end"))
     why = "unexpected end of section or function";
@@ -63,7 +66,8 @@ static qb_code count(rd *r, uint32_t min_bytes, uint32_t max, const char *what, 
   TRY(u32(r, out));
   if ((uint64_t)*out * min_bytes > (uint64_t)(r->end - r->p))
     return bad(r, at, "unexpected end of section or function (length out of bounds)");
-  if (*out > max) return limit(r, at, what, *out, max);
+  if (*out > max)
+    return limit(r, at, what, *out, max);
   return QB_OK;
 }
 
@@ -78,16 +82,23 @@ static bool utf8_ok(const uint8_t *s, size_t n) {
       i++;
       continue;
     }
-    if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07, min = 0x10000;
-    else return false;
-    if (n - i <= k) return false;
+    if ((c & 0xe0) == 0xc0)
+      k = 1, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+      k = 2, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+      k = 3, cp = c & 0x07, min = 0x10000;
+    else
+      return false;
+    if (n - i <= k)
+      return false;
     for (j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xc0) != 0x80) return false;
+      if ((s[i + j] & 0xc0) != 0x80)
+        return false;
       cp = cp << 6 | (s[i + j] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
     i += k + 1;
   }
   return true;
@@ -97,10 +108,14 @@ static qb_code name(rd *r, char **out, uint32_t *len) {
   uint32_t n;
   const uint8_t *at = r->p;
   TRY(u32(r, &n));
-  if (n > (size_t)(r->end - r->p)) return bad(r, at, "length out of bounds");
-  if (!utf8_ok(r->p, n)) return bad(r, r->p, "malformed UTF-8 encoding");
-  if (out && !(*out = qb_arena_strndup(&r->m->arena, (const char *)r->p, n))) return nomem(r);
-  if (len) *len = n;
+  if (n > (size_t)(r->end - r->p))
+    return bad(r, at, "length out of bounds");
+  if (!utf8_ok(r->p, n))
+    return bad(r, r->p, "malformed UTF-8 encoding");
+  if (out && !(*out = qb_arena_strndup(&r->m->arena, (const char *)r->p, n)))
+    return nomem(r);
+  if (len)
+    *len = n;
   r->p += n;
   return QB_OK;
 }
@@ -109,7 +124,12 @@ static qb_code valtype(rd *r, uint8_t *out) {
   const uint8_t *at = r->p;
   TRY(u8(r, out));
   switch (*out) {
-  case QW_I32: case QW_I64: case QW_F32: case QW_F64: case QW_FUNCREF: case QW_EXTERNREF:
+  case QW_I32:
+  case QW_I64:
+  case QW_F32:
+  case QW_F64:
+  case QW_FUNCREF:
+  case QW_EXTERNREF:
     return QB_OK;
   case QW_V128:
     return bad(r, at, "v128 (SIMD) is not supported");
@@ -120,7 +140,8 @@ static qb_code valtype(rd *r, uint8_t *out) {
 static qb_code reftype(rd *r, uint8_t *out) {
   const uint8_t *at = r->p;
   TRY(u8(r, out));
-  if (*out != QW_FUNCREF && *out != QW_EXTERNREF) return bad(r, at, "malformed reference type");
+  if (*out != QW_FUNCREF && *out != QW_EXTERNREF)
+    return bad(r, at, "malformed reference type");
   return QB_OK;
 }
 
@@ -129,12 +150,15 @@ static qb_code limits(rd *r, qw__limits *out) {
   uint8_t flag;
   const uint8_t *at = r->p;
   TRY(u8(r, &flag));
-  if (flag & 0x80) return bad(r, at, "integer representation too long");
-  if (flag > 1) return bad(r, at, "integer too large");
+  if (flag & 0x80)
+    return bad(r, at, "integer representation too long");
+  if (flag > 1)
+    return bad(r, at, "integer too large");
   TRY(u32(r, &out->min));
   out->has_max = flag == 1;
   out->max = 0;
-  if (out->has_max) TRY(u32(r, &out->max));
+  if (out->has_max)
+    TRY(u32(r, &out->max));
   return QB_OK;
 }
 
@@ -149,7 +173,8 @@ static qb_code globaltype(rd *r, qw__globaltype *out) {
   TRY(valtype(r, &out->type));
   at = r->p;
   TRY(u8(r, &mut));
-  if (mut > 1) return bad(r, at, "malformed mutability");
+  if (mut > 1)
+    return bad(r, at, "malformed mutability");
   out->mut = mut;
   return QB_OK;
 }
@@ -163,18 +188,24 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void fill_tables(void) {
   memset(imm1, 0xff, sizeof imm1);
   memset(immfc, 0xff, sizeof immfc);
-#define QW_OP(code, ident, name, imm, sig, align)                                               \
-  if ((code) < 0x100) imm1[(code)&0xff] = QW_IMM_##imm;                                        \
-  else immfc[(code)&0x1f] = QW_IMM_##imm;
+#define QW_OP(code, ident, name, imm, sig, align)                                                  \
+  if ((code) < 0x100)                                                                              \
+    imm1[(code)&0xff] = QW_IMM_##imm;                                                              \
+  else                                                                                             \
+    immfc[(code)&0x1f] = QW_IMM_##imm;
 #include "opcodes.def"
 }
 
-static void init_tables(void) { pthread_once(&tables_once, fill_tables); }
+static void init_tables(void) {
+  pthread_once(&tables_once, fill_tables);
+}
 
 int qw__imm_kind(uint32_t code) {
   init_tables();
-  if (code < 0x100) return imm1[code] == 0xff ? -1 : imm1[code];
-  if (code >= 0xfc00 && code < 0xfc00 + sizeof immfc) return immfc[code - 0xfc00] == 0xff ? -1 : immfc[code - 0xfc00];
+  if (code < 0x100)
+    return imm1[code] == 0xff ? -1 : imm1[code];
+  if (code >= 0xfc00 && code < 0xfc00 + sizeof immfc)
+    return immfc[code - 0xfc00] == 0xff ? -1 : immfc[code - 0xfc00];
   return -1;
 }
 
@@ -189,13 +220,15 @@ static qb_code skip_leb(rd *r, unsigned bits) {
   const uint8_t *at = r->p;
   int64_t v64;
   int32_t v32;
-  bool ok = bits == 64 ? qw__leb_s64(&r->p, r->end, &v64) : bits == 33 ? qw__leb_s33(&r->p, r->end, &v64)
-                                                                       : qw__leb_s32(&r->p, r->end, &v32);
+  bool ok = bits == 64   ? qw__leb_s64(&r->p, r->end, &v64)
+            : bits == 33 ? qw__leb_s33(&r->p, r->end, &v64)
+                         : qw__leb_s32(&r->p, r->end, &v32);
   return ok ? QB_OK : bad(r, at, qw__leb_why(at, r->end, bits));
 }
 
 static qb_code skip_bytes(rd *r, size_t n) {
-  if ((size_t)(r->end - r->p) < n) return bad(r, r->p, "unexpected end of section or function");
+  if ((size_t)(r->end - r->p) < n)
+    return bad(r, r->p, "unexpected end of section or function");
   r->p += n;
   return QB_OK;
 }
@@ -213,37 +246,56 @@ static qb_code skip_instr(rd *r, uint32_t *depth, bool *done) {
     code = x < 0x100 ? 0xfc00 | x : 0xffffffff;
   }
   kind = qw__imm_kind(code);
-  if (kind < 0) return bad(r, at, "illegal opcode");
+  if (kind < 0)
+    return bad(r, at, "illegal opcode");
   switch (kind) {
   case QW_IMM_NONE:
     if (op == 0x0b) {
-      if (*depth == 0) *done = true;
-      else --*depth;
+      if (*depth == 0)
+        *done = true;
+      else
+        --*depth;
     }
     return QB_OK;
   case QW_IMM_BLOCK:
     ++*depth;
     return skip_leb(r, 33);
-  case QW_IMM_LABEL: case QW_IMM_FUNC: case QW_IMM_LOCAL: case QW_IMM_GLOBAL: case QW_IMM_TABLE:
-  case QW_IMM_DATA: case QW_IMM_ELEM:
+  case QW_IMM_LABEL:
+  case QW_IMM_FUNC:
+  case QW_IMM_LOCAL:
+  case QW_IMM_GLOBAL:
+  case QW_IMM_TABLE:
+  case QW_IMM_DATA:
+  case QW_IMM_ELEM:
     return u32(r, &x);
   case QW_IMM_BR_TABLE:
     TRY(count(r, 1, UINT32_MAX, "labels", &n));
-    for (i = 0; i <= n; i++) TRY(u32(r, &x));
+    for (i = 0; i <= n; i++)
+      TRY(u32(r, &x));
     return QB_OK;
-  case QW_IMM_CALL_INDIRECT: case QW_IMM_MEM: case QW_IMM_TABLEINIT: case QW_IMM_TABLECOPY:
+  case QW_IMM_CALL_INDIRECT:
+  case QW_IMM_MEM:
+  case QW_IMM_TABLEINIT:
+  case QW_IMM_TABLECOPY:
     TRY(u32(r, &x));
     return u32(r, &x);
-  case QW_IMM_MEMIDX: return zero(r);
-  case QW_IMM_I32: return skip_leb(r, 32);
-  case QW_IMM_I64: return skip_leb(r, 64);
-  case QW_IMM_F32: return skip_bytes(r, 4);
-  case QW_IMM_F64: return skip_bytes(r, 8);
+  case QW_IMM_MEMIDX:
+    return zero(r);
+  case QW_IMM_I32:
+    return skip_leb(r, 32);
+  case QW_IMM_I64:
+    return skip_leb(r, 64);
+  case QW_IMM_F32:
+    return skip_bytes(r, 4);
+  case QW_IMM_F64:
+    return skip_bytes(r, 8);
   case QW_IMM_SELECT_T:
     TRY(count(r, 1, UINT32_MAX, "types", &n));
-    for (i = 0; i < n; i++) TRY(valtype(r, &b));
+    for (i = 0; i < n; i++)
+      TRY(valtype(r, &b));
     return QB_OK;
-  case QW_IMM_REFTYPE: return reftype(r, &b);
+  case QW_IMM_REFTYPE:
+    return reftype(r, &b);
   case QW_IMM_MEMINIT:
     TRY(u32(r, &x));
     return zero(r);
@@ -271,19 +323,30 @@ static qb_code cexpr(rd *r, qw__cexpr *c) {
     uint32_t idx;
     bool ok = false;
     switch (*r->p) {
-    case 0x41: ok = qw__leb_s32(&q, e, &v32), c->op = QW_C_I32, c->bits = (uint32_t)v32; break;
-    case 0x42: ok = qw__leb_s64(&q, e, &v64), c->op = QW_C_I64, c->bits = (uint64_t)v64; break;
+    case 0x41:
+      ok = qw__leb_s32(&q, e, &v32), c->op = QW_C_I32, c->bits = (uint32_t)v32;
+      break;
+    case 0x42:
+      ok = qw__leb_s64(&q, e, &v64), c->op = QW_C_I64, c->bits = (uint64_t)v64;
+      break;
     case 0x43:
-      if ((ok = e - q >= 4)) c->op = QW_C_F32, memcpy(&v32, q, 4), c->bits = (uint32_t)v32, q += 4;
+      if ((ok = e - q >= 4))
+        c->op = QW_C_F32, memcpy(&v32, q, 4), c->bits = (uint32_t)v32, q += 4;
       break;
     case 0x44:
-      if ((ok = e - q >= 8)) c->op = QW_C_F64, memcpy(&c->bits, q, 8), q += 8;
+      if ((ok = e - q >= 8))
+        c->op = QW_C_F64, memcpy(&c->bits, q, 8), q += 8;
       break;
     case 0xd0:
-      if ((ok = q < e && (*q == QW_FUNCREF || *q == QW_EXTERNREF))) c->op = QW_C_REF_NULL, c->idx = *q++;
+      if ((ok = q < e && (*q == QW_FUNCREF || *q == QW_EXTERNREF)))
+        c->op = QW_C_REF_NULL, c->idx = *q++;
       break;
-    case 0xd2: ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_REF_FUNC, c->idx = idx; break;
-    case 0x23: ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_GLOBAL_GET, c->idx = idx; break;
+    case 0xd2:
+      ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_REF_FUNC, c->idx = idx;
+      break;
+    case 0x23:
+      ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_GLOBAL_GET, c->idx = idx;
+      break;
     }
     if (ok && q < e && *q == 0x0b) {
       r->p = q + 1;
@@ -293,7 +356,8 @@ static qb_code cexpr(rd *r, qw__cexpr *c) {
     c->idx = 0;
     c->bits = 0;
   }
-  while (!done) TRY(skip_instr(r, &depth, &done));
+  while (!done)
+    TRY(skip_instr(r, &depth, &done));
   return QB_OK;
 }
 
@@ -303,21 +367,26 @@ static qb_code read_types(rd *r) {
   qw_module *m = r->m;
   uint32_t n, i, j;
   TRY(count(r, 1, QW_MAX_TYPES, "types", &n));
-  if (!(m->types = qb_arena_array(&m->arena, n, sizeof *m->types))) return nomem(r);
+  if (!(m->types = qb_arena_array(&m->arena, n, sizeof *m->types)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     qw__functype *t = &m->types[i];
     uint32_t np, nr;
     uint8_t form;
     const uint8_t *at = r->p, *pp, *rp;
     TRY(u8(r, &form));
-    if (form != 0x60) return bad(r, at, "malformed function type (integer representation too long)");
+    if (form != 0x60)
+      return bad(r, at, "malformed function type (integer representation too long)");
     TRY(count(r, 1, QW_MAX_PARAMS, "parameters", &np));
     pp = r->p;
-    for (j = 0; j < np; j++) TRY(valtype(r, &form));
+    for (j = 0; j < np; j++)
+      TRY(valtype(r, &form));
     TRY(count(r, 1, QW_MAX_RESULTS, "results", &nr));
     rp = r->p;
-    for (j = 0; j < nr; j++) TRY(valtype(r, &form));
-    if (!(t->types = qb_arena_alloc(&m->arena, (size_t)np + nr))) return nomem(r);
+    for (j = 0; j < nr; j++)
+      TRY(valtype(r, &form));
+    if (!(t->types = qb_arena_alloc(&m->arena, (size_t)np + nr)))
+      return nomem(r);
     memcpy(t->types, pp, np);
     memcpy(t->types + np, rp, nr);
     t->nparams = np;
@@ -332,7 +401,8 @@ static qb_code read_imports(rd *r) {
   qw_module *m = r->m;
   uint32_t n, i;
   TRY(count(r, 1, QW_MAX_IMPORTS, "imports", &n));
-  if (!(m->imports = qb_arena_array(&m->arena, n, sizeof *m->imports))) return nomem(r);
+  if (!(m->imports = qb_arena_array(&m->arena, n, sizeof *m->imports)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     qw__import *im = &m->imports[i];
     const uint8_t *at;
@@ -341,11 +411,24 @@ static qb_code read_imports(rd *r) {
     at = r->p;
     TRY(u8(r, &im->kind));
     switch (im->kind) {
-    case QW_KFUNC: TRY(u32(r, &im->type_idx)); m->nfunc_imports++; break;
-    case QW_KTABLE: TRY(tabletype(r, &im->table)); m->ntable_imports++; break;
-    case QW_KMEMORY: TRY(limits(r, &im->mem)); m->nmem_imports++; break;
-    case QW_KGLOBAL: TRY(globaltype(r, &im->global)); m->nglobal_imports++; break;
-    default: return bad(r, at, "malformed import kind");
+    case QW_KFUNC:
+      TRY(u32(r, &im->type_idx));
+      m->nfunc_imports++;
+      break;
+    case QW_KTABLE:
+      TRY(tabletype(r, &im->table));
+      m->ntable_imports++;
+      break;
+    case QW_KMEMORY:
+      TRY(limits(r, &im->mem));
+      m->nmem_imports++;
+      break;
+    case QW_KGLOBAL:
+      TRY(globaltype(r, &im->global));
+      m->nglobal_imports++;
+      break;
+    default:
+      return bad(r, at, "malformed import kind");
     }
     m->nimports = i + 1;
   }
@@ -360,19 +443,24 @@ static qb_code spaces(rd *r, uint32_t ndef_funcs, uint32_t ndef_tables, uint32_t
   uint32_t i, f = 0, t = 0, me = 0, g = 0;
   if (which == QW_KFUNC && !m->func_types) {
     m->nfuncs = m->nfunc_imports + ndef_funcs;
-    if (m->nfuncs > QW_MAX_FUNCS) return limit(r, r->p, "functions", m->nfuncs, QW_MAX_FUNCS);
+    if (m->nfuncs > QW_MAX_FUNCS)
+      return limit(r, r->p, "functions", m->nfuncs, QW_MAX_FUNCS);
     if (!(m->func_types = qb_arena_array(&m->arena, m->nfuncs, sizeof *m->func_types)))
       return nomem(r);
   } else if (which == QW_KTABLE && !m->tables) {
     m->ntables = m->ntable_imports + ndef_tables;
-    if (m->ntables > QW_MAX_TABLES) return limit(r, r->p, "tables", m->ntables, QW_MAX_TABLES);
-    if (!(m->tables = qb_arena_array(&m->arena, m->ntables, sizeof *m->tables))) return nomem(r);
+    if (m->ntables > QW_MAX_TABLES)
+      return limit(r, r->p, "tables", m->ntables, QW_MAX_TABLES);
+    if (!(m->tables = qb_arena_array(&m->arena, m->ntables, sizeof *m->tables)))
+      return nomem(r);
   } else if (which == QW_KMEMORY && !m->mems) {
     m->nmems = m->nmem_imports + ndef_mems;
-    if (!(m->mems = qb_arena_array(&m->arena, m->nmems, sizeof *m->mems))) return nomem(r);
+    if (!(m->mems = qb_arena_array(&m->arena, m->nmems, sizeof *m->mems)))
+      return nomem(r);
   } else if (which == QW_KGLOBAL && !m->global_types) {
     m->nglobals = m->nglobal_imports + ndef_globals;
-    if (m->nglobals > QW_MAX_GLOBALS) return limit(r, r->p, "globals", m->nglobals, QW_MAX_GLOBALS);
+    if (m->nglobals > QW_MAX_GLOBALS)
+      return limit(r, r->p, "globals", m->nglobals, QW_MAX_GLOBALS);
     if (!(m->global_types = qb_arena_array(&m->arena, m->nglobals, sizeof *m->global_types)))
       return nomem(r);
   } else {
@@ -380,10 +468,23 @@ static qb_code spaces(rd *r, uint32_t ndef_funcs, uint32_t ndef_tables, uint32_t
   }
   for (i = 0; i < m->nimports; i++) {
     qw__import *im = &m->imports[i];
-    if (im->kind == QW_KFUNC) { if (which == QW_KFUNC) m->func_types[f] = im->type_idx; f++; }
-    else if (im->kind == QW_KTABLE) { if (which == QW_KTABLE) m->tables[t] = im->table; t++; }
-    else if (im->kind == QW_KMEMORY) { if (which == QW_KMEMORY) m->mems[me] = im->mem; me++; }
-    else { if (which == QW_KGLOBAL) m->global_types[g] = im->global; g++; }
+    if (im->kind == QW_KFUNC) {
+      if (which == QW_KFUNC)
+        m->func_types[f] = im->type_idx;
+      f++;
+    } else if (im->kind == QW_KTABLE) {
+      if (which == QW_KTABLE)
+        m->tables[t] = im->table;
+      t++;
+    } else if (im->kind == QW_KMEMORY) {
+      if (which == QW_KMEMORY)
+        m->mems[me] = im->mem;
+      me++;
+    } else {
+      if (which == QW_KGLOBAL)
+        m->global_types[g] = im->global;
+      g++;
+    }
   }
   return QB_OK;
 }
@@ -393,7 +494,8 @@ static qb_code read_funcs(rd *r) {
   uint32_t n, i;
   TRY(count(r, 1, QW_MAX_FUNCS, "functions", &n));
   TRY(spaces(r, n, 0, 0, 0, QW_KFUNC));
-  if (!(m->funcs = qb_arena_array(&m->arena, n, sizeof *m->funcs))) return nomem(r);
+  if (!(m->funcs = qb_arena_array(&m->arena, n, sizeof *m->funcs)))
+    return nomem(r);
   m->ndefined = n;
   for (i = 0; i < n; i++) {
     TRY(u32(r, &m->funcs[i].type_idx));
@@ -407,7 +509,8 @@ static qb_code read_tables(rd *r) {
   uint32_t n, i;
   TRY(count(r, 1, QW_MAX_TABLES, "tables", &n));
   TRY(spaces(r, 0, n, 0, 0, QW_KTABLE));
-  for (i = 0; i < n; i++) TRY(tabletype(r, &m->tables[m->ntable_imports + i]));
+  for (i = 0; i < n; i++)
+    TRY(tabletype(r, &m->tables[m->ntable_imports + i]));
   return QB_OK;
 }
 
@@ -418,7 +521,8 @@ static qb_code read_mems(rd *r) {
   ** memories"; 2 bytes each bounds the count */
   TRY(count(r, 1, UINT32_MAX, "memories", &n));
   TRY(spaces(r, 0, 0, n, 0, QW_KMEMORY));
-  for (i = 0; i < n; i++) TRY(limits(r, &m->mems[m->nmem_imports + i]));
+  for (i = 0; i < n; i++)
+    TRY(limits(r, &m->mems[m->nmem_imports + i]));
   return QB_OK;
 }
 
@@ -427,7 +531,8 @@ static qb_code read_globals(rd *r) {
   uint32_t n, i;
   TRY(count(r, 1, QW_MAX_GLOBALS, "globals", &n));
   TRY(spaces(r, 0, 0, 0, n, QW_KGLOBAL));
-  if (!(m->globals = qb_arena_array(&m->arena, n, sizeof *m->globals))) return nomem(r);
+  if (!(m->globals = qb_arena_array(&m->arena, n, sizeof *m->globals)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     TRY(globaltype(r, &m->globals[i].type));
     m->global_types[m->nglobal_imports + i] = m->globals[i].type;
@@ -440,14 +545,16 @@ static qb_code read_exports(rd *r) {
   qw_module *m = r->m;
   uint32_t n, i;
   TRY(count(r, 1, QW_MAX_EXPORTS, "exports", &n));
-  if (!(m->exports = qb_arena_array(&m->arena, n, sizeof *m->exports))) return nomem(r);
+  if (!(m->exports = qb_arena_array(&m->arena, n, sizeof *m->exports)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     qw__export *x = &m->exports[i];
     const uint8_t *at;
     TRY(name(r, &x->name, &x->name_len));
     at = r->p;
     TRY(u8(r, &x->kind));
-    if (x->kind > QW_KGLOBAL) return bad(r, at, "malformed export kind");
+    if (x->kind > QW_KGLOBAL)
+      return bad(r, at, "malformed export kind");
     TRY(u32(r, &x->index));
     m->nexports = i + 1;
   }
@@ -467,18 +574,23 @@ static qb_code read_elems(rd *r) {
   qw_module *m = r->m;
   uint32_t n, i, j;
   TRY(count(r, 1, QW_MAX_ELEMS, "element segments", &n));
-  if (!(m->elems = qb_arena_array(&m->arena, n, sizeof *m->elems))) return nomem(r);
+  if (!(m->elems = qb_arena_array(&m->arena, n, sizeof *m->elems)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     qw__elem *s = &m->elems[i];
     uint32_t flags;
     const uint8_t *at = r->p;
     TRY(u32(r, &flags));
-    if (flags > 7) return bad(r, at, "malformed elements segment kind");
+    if (flags > 7)
+      return bad(r, at, "malformed elements segment kind");
     s->type = QW_FUNCREF;
-    if (flags & 1) s->mode = (flags & 2) ? QW_SEG_DECLARATIVE : QW_SEG_PASSIVE;
-    else s->mode = QW_SEG_ACTIVE;
+    if (flags & 1)
+      s->mode = (flags & 2) ? QW_SEG_DECLARATIVE : QW_SEG_PASSIVE;
+    else
+      s->mode = QW_SEG_ACTIVE;
     if (s->mode == QW_SEG_ACTIVE) {
-      if (flags & 2) TRY(u32(r, &s->table));
+      if (flags & 2)
+        TRY(u32(r, &s->table));
       TRY(cexpr(r, &s->offset));
     }
     if (flags & 3) { /* an explicit element kind / reference type follows */
@@ -488,11 +600,13 @@ static qb_code read_elems(rd *r) {
         uint8_t k;
         at = r->p;
         TRY(u8(r, &k));
-        if (k != 0) return bad(r, at, "malformed element kind");
+        if (k != 0)
+          return bad(r, at, "malformed element kind");
       }
     }
     TRY(count(r, 1, UINT32_MAX, "elements", &s->count));
-    if (!(s->items = qb_arena_array(&m->arena, s->count, sizeof *s->items))) return nomem(r);
+    if (!(s->items = qb_arena_array(&m->arena, s->count, sizeof *s->items)))
+      return nomem(r);
     for (j = 0; j < s->count; j++) {
       if (flags & 4) {
         TRY(cexpr(r, &s->items[j]));
@@ -534,8 +648,10 @@ static qb_code read_code(rd *r) {
     const uint8_t *body_end, *runs, *save_end = r->end;
     at = r->p;
     TRY(u32(r, &size));
-    if (size > (size_t)(r->end - r->p)) return bad(r, at, "length out of bounds");
-    if (size > QW_MAX_FUNC_SIZE) return limit(r, at, "bytes in a function", size, QW_MAX_FUNC_SIZE);
+    if (size > (size_t)(r->end - r->p))
+      return bad(r, at, "length out of bounds");
+    if (size > QW_MAX_FUNC_SIZE)
+      return limit(r, at, "bytes in a function", size, QW_MAX_FUNC_SIZE);
     body_end = r->p + size;
     r->end = body_end;
     TRY(count(r, 1, UINT32_MAX, "local declarations", &nruns));
@@ -546,13 +662,17 @@ static qb_code read_code(rd *r) {
       TRY(u32(r, &c));
       TRY(valtype(r, &t));
       total += c;
-      if (total > UINT32_MAX) return bad(r, at, "too many locals");
+      if (total > UINT32_MAX)
+        return bad(r, at, "too many locals");
     }
-    if (total > QW_MAX_LOCALS) return limit(r, at, "locals", total, QW_MAX_LOCALS);
-    if (total > r->local_budget) return limit(r, at, "locals in the module", total, r->local_budget);
+    if (total > QW_MAX_LOCALS)
+      return limit(r, at, "locals", total, QW_MAX_LOCALS);
+    if (total > r->local_budget)
+      return limit(r, at, "locals in the module", total, r->local_budget);
     r->local_budget -= total;
     f->nlocals = (uint32_t)total;
-    if (!(f->local_types = qb_arena_alloc(&m->arena, total ? total : 1))) return nomem(r);
+    if (!(f->local_types = qb_arena_alloc(&m->arena, total ? total : 1)))
+      return nomem(r);
     {
       const uint8_t *q = runs;
       uint32_t k = 0, c;
@@ -580,19 +700,24 @@ static qb_code read_datas(rd *r) {
     r->late_at = at;
     r->late_rule = "data count and data section have inconsistent lengths";
   }
-  if (!(m->datas = qb_arena_array(&m->arena, n, sizeof *m->datas))) return nomem(r);
+  if (!(m->datas = qb_arena_array(&m->arena, n, sizeof *m->datas)))
+    return nomem(r);
   for (i = 0; i < n; i++) {
     qw__data *d = &m->datas[i];
     uint32_t flags;
     at = r->p;
     TRY(u32(r, &flags));
-    if (flags > 2) return bad(r, at, "malformed data segment kind");
+    if (flags > 2)
+      return bad(r, at, "malformed data segment kind");
     d->mode = flags == 1 ? QW_SEG_PASSIVE : QW_SEG_ACTIVE;
-    if (flags == 2) TRY(u32(r, &d->mem));
-    if (flags != 1) TRY(cexpr(r, &d->offset));
+    if (flags == 2)
+      TRY(u32(r, &d->mem));
+    if (flags != 1)
+      TRY(cexpr(r, &d->offset));
     at = r->p;
     TRY(u32(r, &d->len));
-    if (d->len > (size_t)(r->end - r->p)) return bad(r, at, "unexpected end of section or function (length out of bounds)");
+    if (d->len > (size_t)(r->end - r->p))
+      return bad(r, at, "unexpected end of section or function (length out of bounds)");
     d->bytes = r->p;
     r->p += d->len;
     m->ndatas = i + 1;
@@ -609,26 +734,37 @@ static qb_code read_custom(rd *r) {
 /* ---- the module ---------------------------------------------------------------------------- */
 
 static const struct {
-  uint8_t rank;      /* order of appearance (spec 5.5.2); 0 = custom, may appear anywhere */
+  uint8_t rank; /* order of appearance (spec 5.5.2); 0 = custom, may appear anywhere */
   const char *name;
   qb_code (*read)(rd *);
 } sections[13] = {
-    [0] = {0, "custom section", read_custom},      [1] = {1, "type section", read_types},
-    [2] = {2, "import section", read_imports},     [3] = {3, "function section", read_funcs},
-    [4] = {4, "table section", read_tables},       [5] = {5, "memory section", read_mems},
-    [6] = {6, "global section", read_globals},     [7] = {7, "export section", read_exports},
-    [8] = {8, "start section", read_start},        [9] = {9, "element section", read_elems},
-    [12] = {10, "data count section", read_datacount}, [10] = {11, "code section", read_code},
+    [0] = {0, "custom section", read_custom},
+    [1] = {1, "type section", read_types},
+    [2] = {2, "import section", read_imports},
+    [3] = {3, "function section", read_funcs},
+    [4] = {4, "table section", read_tables},
+    [5] = {5, "memory section", read_mems},
+    [6] = {6, "global section", read_globals},
+    [7] = {7, "export section", read_exports},
+    [8] = {8, "start section", read_start},
+    [9] = {9, "element section", read_elems},
+    [12] = {10, "data count section", read_datacount},
+    [10] = {11, "code section", read_code},
     [11] = {12, "data section", read_datas},
 };
 
 static void mark_ref(qw_module *m, const qw__cexpr *c) {
-  if (c->op == QW_C_REF_FUNC && c->idx < m->nfuncs) m->declared_refs[c->idx] = 1;
+  if (c->op == QW_C_REF_FUNC && c->idx < m->nfuncs)
+    m->declared_refs[c->idx] = 1;
 }
 
 qb_code qw__decode(qw_module *m, qb_err *err) {
-  rd r = {.p = m->bytes, .end = m->bytes + m->len, .base = m->bytes, .where = "module",
-          .m = m, .err = err};
+  rd r = {.p = m->bytes,
+          .end = m->bytes + m->len,
+          .base = m->bytes,
+          .where = "module",
+          .m = m,
+          .err = err};
   static const uint8_t magic[4] = {0, 'a', 's', 'm'}, version[4] = {1, 0, 0, 0};
   unsigned last = 0;
   uint32_t i, j;
@@ -636,37 +772,51 @@ qb_code qw__decode(qw_module *m, qb_err *err) {
   r.local_budget = (uint64_t)m->len * 16 + (1u << 20);
   m->start = -1;
   init_tables();
-  if (m->len < 4) return bad(&r, r.end, "unexpected end");
-  if (memcmp(m->bytes, magic, 4)) return bad(&r, r.p, "magic header not detected");
-  if (m->len < 8) return bad(&r, r.end, "unexpected end");
-  if (memcmp(m->bytes + 4, version, 4)) return bad(&r, r.p + 4, "unknown binary version");
+  if (m->len < 4)
+    return bad(&r, r.end, "unexpected end");
+  if (memcmp(m->bytes, magic, 4))
+    return bad(&r, r.p, "magic header not detected");
+  if (m->len < 8)
+    return bad(&r, r.end, "unexpected end");
+  if (memcmp(m->bytes + 4, version, 4))
+    return bad(&r, r.p + 4, "unknown binary version");
   r.p += 8;
   while (r.p < r.end) {
     const uint8_t *at = r.p, *file_end = r.end;
     uint8_t id = *r.p++;
     uint32_t size;
     r.where = "module";
-    if (id > 12) return bad(&r, at, "malformed section id");
+    if (id > 12)
+      return bad(&r, at, "malformed section id");
     if (sections[id].rank) {
-      if (sections[id].rank <= last) return bad(&r, at, "unexpected content after last section");
+      if (sections[id].rank <= last)
+        return bad(&r, at, "unexpected content after last section");
       last = sections[id].rank;
     }
     TRY(u32(&r, &size));
-    if (size > (size_t)(r.end - r.p)) return bad(&r, at, "section size mismatch (length out of bounds)");
+    if (size > (size_t)(r.end - r.p))
+      return bad(&r, at, "section size mismatch (length out of bounds)");
     r.where = sections[id].name;
     r.end = r.p + size;
     /* the index spaces before the first section that needs them */
-    if (id != 0 && sections[id].rank > 3) TRY(spaces(&r, 0, 0, 0, 0, QW_KFUNC));
-    if (id != 0 && sections[id].rank > 4) TRY(spaces(&r, 0, 0, 0, 0, QW_KTABLE));
-    if (id != 0 && sections[id].rank > 5) TRY(spaces(&r, 0, 0, 0, 0, QW_KMEMORY));
-    if (id != 0 && sections[id].rank > 6) TRY(spaces(&r, 0, 0, 0, 0, QW_KGLOBAL));
+    if (id != 0 && sections[id].rank > 3)
+      TRY(spaces(&r, 0, 0, 0, 0, QW_KFUNC));
+    if (id != 0 && sections[id].rank > 4)
+      TRY(spaces(&r, 0, 0, 0, 0, QW_KTABLE));
+    if (id != 0 && sections[id].rank > 5)
+      TRY(spaces(&r, 0, 0, 0, 0, QW_KMEMORY));
+    if (id != 0 && sections[id].rank > 6)
+      TRY(spaces(&r, 0, 0, 0, 0, QW_KGLOBAL));
     TRY(sections[id].read(&r));
-    if (r.p != r.end) return bad(&r, r.p, "section size mismatch");
-    if (id == 10) have_code = true;
+    if (r.p != r.end)
+      return bad(&r, r.p, "section size mismatch");
+    if (id == 10)
+      have_code = true;
     r.end = file_end;
   }
   r.where = "module";
-  if (r.late_rule) return bad(&r, r.late_at, r.late_rule);
+  if (r.late_rule)
+    return bad(&r, r.late_at, r.late_rule);
   TRY(spaces(&r, 0, 0, 0, 0, QW_KFUNC));
   TRY(spaces(&r, 0, 0, 0, 0, QW_KTABLE));
   TRY(spaces(&r, 0, 0, 0, 0, QW_KMEMORY));
@@ -676,12 +826,15 @@ qb_code qw__decode(qw_module *m, qb_err *err) {
   if (m->has_datacount && m->datacount != m->ndatas && !m->datas)
     return bad(&r, r.end, "data count and data section have inconsistent lengths");
   /* spec C.refs: functions named outside function bodies */
-  if (!(m->declared_refs = qb_arena_alloc(&m->arena, m->nfuncs ? m->nfuncs : 1))) return nomem(&r);
+  if (!(m->declared_refs = qb_arena_alloc(&m->arena, m->nfuncs ? m->nfuncs : 1)))
+    return nomem(&r);
   for (i = 0; i < m->nexports; i++)
     if (m->exports[i].kind == QW_KFUNC && m->exports[i].index < m->nfuncs)
       m->declared_refs[m->exports[i].index] = 1;
-  for (i = 0; i < m->nglobals - m->nglobal_imports; i++) mark_ref(m, &m->globals[i].init);
+  for (i = 0; i < m->nglobals - m->nglobal_imports; i++)
+    mark_ref(m, &m->globals[i].init);
   for (i = 0; i < m->nelems; i++)
-    for (j = 0; j < m->elems[i].count; j++) mark_ref(m, &m->elems[i].items[j]);
+    for (j = 0; j < m->elems[i].count; j++)
+      mark_ref(m, &m->elems[i].items[j]);
   return QB_OK;
 }

@@ -17,49 +17,61 @@ typedef struct canon_entry {
 } canon_entry;
 
 struct qw_engine {
-  qw_limits limits;          /* defaults for instances, zeros already replaced */
+  qw_limits limits; /* defaults for instances, zeros already replaced */
 };
 
 static struct intern {
-  pthread_mutex_t lock;      /* guards everything below */
-  canon_entry *entries;      /* by id; count used, cap allocated */
+  pthread_mutex_t lock; /* guards everything below */
+  canon_entry *entries; /* by id; count used, cap allocated */
   uint32_t count, cap;
-  uint32_t *slots;           /* open addressing: id + 1, 0 = empty; nslots is a power of two */
+  uint32_t *slots; /* open addressing: id + 1, 0 = empty; nslots is a power of two */
   uint32_t nslots;
 } intern = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void qw__limits_resolve(qw_limits *out, const qw_limits *in, const qw_limits *dflt) {
   qw_limits d = {QW_DEFAULT_MAX_PAGES, QW_DEFAULT_CALL_DEPTH, QW_DEFAULT_STACK_BYTES, 0,
                  QW_DEFAULT_TABLE_ELEMS};
-  if (!dflt) dflt = &d;
+  if (!dflt)
+    dflt = &d;
   qw_limits r = in ? *in : *dflt;
-  if (!r.max_memory_pages) r.max_memory_pages = dflt->max_memory_pages ? dflt->max_memory_pages : d.max_memory_pages;
-  if (r.max_memory_pages > QW_MAX_PAGES) r.max_memory_pages = QW_MAX_PAGES;
-  if (!r.max_call_depth) r.max_call_depth = dflt->max_call_depth ? dflt->max_call_depth : d.max_call_depth;
-  if (!r.max_stack_bytes) r.max_stack_bytes = dflt->max_stack_bytes ? dflt->max_stack_bytes : d.max_stack_bytes;
-  if (!r.fuel) r.fuel = dflt->fuel;
-  if (!r.max_table_elems) r.max_table_elems = dflt->max_table_elems ? dflt->max_table_elems : d.max_table_elems;
+  if (!r.max_memory_pages)
+    r.max_memory_pages = dflt->max_memory_pages ? dflt->max_memory_pages : d.max_memory_pages;
+  if (r.max_memory_pages > QW_MAX_PAGES)
+    r.max_memory_pages = QW_MAX_PAGES;
+  if (!r.max_call_depth)
+    r.max_call_depth = dflt->max_call_depth ? dflt->max_call_depth : d.max_call_depth;
+  if (!r.max_stack_bytes)
+    r.max_stack_bytes = dflt->max_stack_bytes ? dflt->max_stack_bytes : d.max_stack_bytes;
+  if (!r.fuel)
+    r.fuel = dflt->fuel;
+  if (!r.max_table_elems)
+    r.max_table_elems = dflt->max_table_elems ? dflt->max_table_elems : d.max_table_elems;
   *out = r;
 }
 
 qb_code qw_engine_new(const qw_limits *defaults, qw_engine **out, qb_err *err) {
   qw_engine *e;
   *out = NULL;
-  if (!(e = qb_calloc(1, sizeof *e))) return qb_fail(err, QB_NOMEM, "engine: out of memory");
+  if (!(e = qb_calloc(1, sizeof *e)))
+    return qb_fail(err, QB_NOMEM, "engine: out of memory");
   qw__limits_resolve(&e->limits, defaults, NULL);
   *out = e;
   return QB_OK;
 }
 
 void qw_engine_free(qw_engine *e) {
-  if (e) qb_free(e, sizeof *e);
+  if (e)
+    qb_free(e, sizeof *e);
 }
 
-const qw_limits *qw__engine_limits(const qw_engine *e) { return &e->limits; }
+const qw_limits *qw__engine_limits(const qw_engine *e) {
+  return &e->limits;
+}
 
 static uint32_t hash_type(const uint8_t *types, uint32_t np, uint32_t nr) {
   uint32_t h = 2166136261u ^ np ^ (nr << 16), i;
-  for (i = 0; i < np + nr; i++) h = (h ^ types[i]) * 16777619u;
+  for (i = 0; i < np + nr; i++)
+    h = (h ^ types[i]) * 16777619u;
   return h ? h : 1;
 }
 
@@ -67,10 +79,12 @@ static uint32_t hash_type(const uint8_t *types, uint32_t np, uint32_t nr) {
 static bool rehash(struct intern *e) {
   uint32_t n = e->nslots ? e->nslots * 2 : 64, i;
   uint32_t *s = qb_calloc(n, sizeof *s);
-  if (!s) return false;
+  if (!s)
+    return false;
   for (i = 0; i < e->count; i++) {
     uint32_t j = e->entries[i].hash & (n - 1);
-    while (s[j]) j = (j + 1) & (n - 1);
+    while (s[j])
+      j = (j + 1) & (n - 1);
     s[j] = i + 1;
   }
   qb_free(e->slots, (size_t)e->nslots * sizeof *e->slots);
@@ -79,8 +93,8 @@ static bool rehash(struct intern *e) {
   return true;
 }
 
-qb_code qw__engine_canon(qw_engine *eng, const uint8_t *types, uint32_t nparams,
-                         uint32_t nresults, uint32_t *out, qb_err *err) {
+qb_code qw__engine_canon(qw_engine *eng, const uint8_t *types, uint32_t nparams, uint32_t nresults,
+                         uint32_t *out, qb_err *err) {
   uint32_t h = hash_type(types, nparams, nresults), j;
   size_t n = (size_t)nparams + nresults;
   qb_code rc = QB_OK;
@@ -97,21 +111,26 @@ qb_code qw__engine_canon(qw_engine *eng, const uint8_t *types, uint32_t nparams,
       }
     }
   }
-  if ((uint64_t)(e->count + 1) * 2 > e->nslots && !rehash(e)) goto nomem;
+  if ((uint64_t)(e->count + 1) * 2 > e->nslots && !rehash(e))
+    goto nomem;
   if (e->count == e->cap) {
     uint32_t ncap = e->cap ? e->cap * 2 : 64;
     canon_entry *ne;
-    if (ncap > UINT32_MAX / 2) goto nomem;
+    if (ncap > UINT32_MAX / 2)
+      goto nomem;
     ne = qb_realloc(e->entries, (size_t)e->cap * sizeof *ne, (size_t)ncap * sizeof *ne);
-    if (!ne) goto nomem;
+    if (!ne)
+      goto nomem;
     e->entries = ne;
     e->cap = ncap;
   }
   {
     canon_entry *c = &e->entries[e->count];
     c->types = qb_malloc(n);
-    if (!c->types) goto nomem;
-    if (n) memcpy(c->types, types, n);
+    if (!c->types)
+      goto nomem;
+    if (n)
+      memcpy(c->types, types, n);
     c->hash = h;
     c->nparams = nparams;
     c->nresults = nresults;
@@ -132,21 +151,29 @@ nomem:
 
 const char *qw_type_name(qw_type t) {
   switch (t) {
-  case QW_I32: return "i32";
-  case QW_I64: return "i64";
-  case QW_F32: return "f32";
-  case QW_F64: return "f64";
-  case QW_V128: return "v128";
-  case QW_FUNCREF: return "funcref";
-  case QW_EXTERNREF: return "externref";
+  case QW_I32:
+    return "i32";
+  case QW_I64:
+    return "i64";
+  case QW_F32:
+    return "f32";
+  case QW_F64:
+    return "f64";
+  case QW_V128:
+    return "v128";
+  case QW_FUNCREF:
+    return "funcref";
+  case QW_EXTERNREF:
+    return "externref";
   }
   return "?";
 }
 
 const char *qw__op_name(uint32_t code) {
   switch (code) {
-#define QW_OP(code, ident, name, imm, sig, align) \
-  case code: return name;
+#define QW_OP(code, ident, name, imm, sig, align)                                                  \
+  case code:                                                                                       \
+    return name;
 #include "opcodes.def"
   }
   return NULL;
@@ -154,8 +181,12 @@ const char *qw__op_name(uint32_t code) {
 
 /* ---- values --------------------------------------------------------------------------------- */
 
-qw_val qw_i32(int32_t v) { return (qw_val){.type = QW_I32, .of.i32 = (uint32_t)v}; }
-qw_val qw_i64(int64_t v) { return (qw_val){.type = QW_I64, .of.i64 = (uint64_t)v}; }
+qw_val qw_i32(int32_t v) {
+  return (qw_val){.type = QW_I32, .of.i32 = (uint32_t)v};
+}
+qw_val qw_i64(int64_t v) {
+  return (qw_val){.type = QW_I64, .of.i64 = (uint64_t)v};
+}
 qw_val qw_f32(float v) {
   qw_val r = {.type = QW_F32};
   memcpy(&r.of.f32_bits, &v, 4);

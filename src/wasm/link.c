@@ -19,7 +19,8 @@ typedef struct host_block {
 qb_code qw_imports_new(qw_imports **out, qb_err *err) {
   qw_imports *im = qb_calloc(1, sizeof *im);
   *out = NULL;
-  if (!im) return qb_fail(err, QB_NOMEM, "imports: out of memory");
+  if (!im)
+    return qb_fail(err, QB_NOMEM, "imports: out of memory");
   atomic_init(&im->refs, 1);
   *out = im;
   return QB_OK;
@@ -37,29 +38,36 @@ static void really_free(qw_imports *im) {
     }
   }
   qb_free(im->v, (size_t)im->cap * sizeof *im->v);
-  if (im->wasi && im->wasi_free) im->wasi_free(im->wasi);
+  if (im->wasi && im->wasi_free)
+    im->wasi_free(im->wasi);
   qb_free(im, sizeof *im);
 }
 
 void qw_imports_free(qw_imports *im) {
-  if (im && atomic_fetch_sub_explicit(&im->refs, 1, memory_order_acq_rel) == 1) really_free(im);
+  if (im && atomic_fetch_sub_explicit(&im->refs, 1, memory_order_acq_rel) == 1)
+    really_free(im);
 }
 
-void qw__imports_ref(qw_imports *im) { atomic_fetch_add_explicit(&im->refs, 1, memory_order_relaxed); }
+void qw__imports_ref(qw_imports *im) {
+  atomic_fetch_add_explicit(&im->refs, 1, memory_order_relaxed);
+}
 
 const qw__import_entry *qw__imports_find(const qw_imports *im, const char *module,
                                          const char *name) {
   uint32_t i;
-  if (!im) return NULL;
+  if (!im)
+    return NULL;
   for (i = im->n; i-- > 0;)
-    if (!strcmp(im->v[i].name, name) && !strcmp(im->v[i].module, module)) return &im->v[i];
+    if (!strcmp(im->v[i].name, name) && !strcmp(im->v[i].module, module))
+      return &im->v[i];
   return NULL;
 }
 
 static char *dup(const char *s) {
   size_t n = strlen(s) + 1;
   char *p = qb_malloc(n);
-  if (p) memcpy(p, s, n);
+  if (p)
+    memcpy(p, s, n);
   return p;
 }
 
@@ -67,18 +75,22 @@ static char *dup(const char *s) {
 static qb_code push(qw_imports *im, const char *module, const char *name, qw__import_entry **out,
                     qb_err *err) {
   qw__import_entry *e;
-  if (!module || !name) return qb_fail(err, QB_INVAL, "imports: missing module or name");
+  if (!module || !name)
+    return qb_fail(err, QB_INVAL, "imports: missing module or name");
   if (im->n == im->cap) {
     uint32_t ncap = im->cap ? im->cap * 2 : 16;
-    qw__import_entry *nv = qb_realloc(im->v, (size_t)im->cap * sizeof *nv, (size_t)ncap * sizeof *nv);
-    if (!nv) return qb_fail(err, QB_NOMEM, "imports: out of memory");
+    qw__import_entry *nv =
+        qb_realloc(im->v, (size_t)im->cap * sizeof *nv, (size_t)ncap * sizeof *nv);
+    if (!nv)
+      return qb_fail(err, QB_NOMEM, "imports: out of memory");
     im->v = nv;
     im->cap = ncap;
   }
   e = &im->v[im->n];
   memset(e, 0, sizeof *e);
   if (!(e->module = dup(module)) || !(e->name = dup(name))) {
-    if (e->module) qb_free(e->module, strlen(module) + 1);
+    if (e->module)
+      qb_free(e->module, strlen(module) + 1);
     return qb_fail(err, QB_NOMEM, "imports: out of memory");
   }
   im->n++;
@@ -99,24 +111,30 @@ qb_code qw_imports_add_host(qw_imports *im, const char *module, const char *name
   size_t size;
   uint32_t i, canon;
   qb_code rc;
-  if (!fn) return qb_fail(err, QB_INVAL, "imports: %s.%s: no host function", module, name);
+  if (!fn)
+    return qb_fail(err, QB_INVAL, "imports: %s.%s: no host function", module, name);
   if (nparams > QW_MAX_PARAMS || nresults > QW_MAX_RESULTS)
     return qb_fail(err, QB_INVAL, "imports: %s.%s: too many parameters or results", module, name);
   for (i = 0; i < nparams + nresults; i++)
     if (!valtype_ok(i < nparams ? params[i] : results[i - nparams]))
       return qb_fail(err, QB_INVAL, "imports: %s.%s: bad value type", module, name);
   size = sizeof *b + nparams + nresults;
-  if (!(b = qb_calloc(1, size))) return qb_fail(err, QB_NOMEM, "imports: out of memory");
+  if (!(b = qb_calloc(1, size)))
+    return qb_fail(err, QB_NOMEM, "imports: out of memory");
   b->size_bytes = size;
-  if (nparams) memcpy(b->types, params, nparams);
-  if (nresults) memcpy(b->types + nparams, results, nresults);
-  if ((rc = qw__engine_canon(NULL, b->types, nparams, nresults, &canon, err))) goto fail;
+  if (nparams)
+    memcpy(b->types, params, nparams);
+  if (nresults)
+    memcpy(b->types + nparams, results, nresults);
+  if ((rc = qw__engine_canon(NULL, b->types, nparams, nresults, &canon, err)))
+    goto fail;
   b->type = (qw__functype){nparams, nresults, b->types, canon};
   b->f.type = &b->type;
   b->f.canon = canon;
   b->f.host = fn;
   b->f.host_ud = ud;
-  if ((rc = push(im, module, name, &e, err))) goto fail;
+  if ((rc = push(im, module, name, &e, err)))
+    goto fail;
   e->host = &b->f;
   e->ext.kind = QW_KFUNC;
   e->ext.of.func = &b->f;
@@ -126,12 +144,14 @@ fail:
   return rc;
 }
 
-qb_code qw_imports_add_extern(qw_imports *im, const char *module, const char *name,
-                              qw_extern *ext, qb_err *err) {
+qb_code qw_imports_add_extern(qw_imports *im, const char *module, const char *name, qw_extern *ext,
+                              qb_err *err) {
   qw__import_entry *e;
   qb_code rc;
-  if (!ext) return qb_fail(err, QB_INVAL, "imports: %s.%s: no extern", module, name);
-  if ((rc = push(im, module, name, &e, err))) return rc;
+  if (!ext)
+    return qb_fail(err, QB_INVAL, "imports: %s.%s: no extern", module, name);
+  if ((rc = push(im, module, name, &e, err)))
+    return rc;
   e->ext = *ext;
   return QB_OK;
 }
@@ -141,7 +161,8 @@ qb_code qw_imports_add_instance(qw_imports *im, const char *module, qw_instance 
   uint32_t i;
   qb_code rc;
   for (i = 0; i < inst->mod->nexports; i++)
-    if ((rc = qw_imports_add_extern(im, module, inst->mod->exports[i].name, &inst->exports[i], err)))
+    if ((rc =
+             qw_imports_add_extern(im, module, inst->mod->exports[i].name, &inst->exports[i], err)))
       return rc;
   return QB_OK;
 }

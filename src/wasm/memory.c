@@ -13,8 +13,10 @@ qb_code qw__memory_init(qw__memory *mem, uint32_t min, uint32_t decl_max, bool h
   uint32_t max = cap_pages;
   void *p;
   memset(mem, 0, sizeof *mem);
-  if (max > QW_MAX_PAGES) max = QW_MAX_PAGES;
-  if (has_max && decl_max < max) max = decl_max;
+  if (max > QW_MAX_PAGES)
+    max = QW_MAX_PAGES;
+  if (has_max && decl_max < max)
+    max = decl_max;
   if (min > max)
     return qb_fail(err, QB_LIMIT, "memory: minimum of %u pages exceeds the limit of %u pages", min,
                    max);
@@ -41,15 +43,18 @@ qb_code qw__memory_init(qw__memory *mem, uint32_t min, uint32_t decl_max, bool h
 }
 
 void qw__memory_fini(qw__memory *mem) {
-  if (mem->data) munmap(mem->data, mem->reserved_bytes);
+  if (mem->data)
+    munmap(mem->data, mem->reserved_bytes);
   memset(mem, 0, sizeof *mem);
 }
 
 int32_t qw__memory_grow(qw__memory *mem, uint32_t delta_pages) {
   uint32_t old = mem->pages;
   uint64_t want = (uint64_t)old + delta_pages;
-  if (delta_pages == 0) return (int32_t)old;
-  if (want > mem->max_pages) return -1; /* spec: a failed memory.grow gives -1, not a trap */
+  if (delta_pages == 0)
+    return (int32_t)old;
+  if (want > mem->max_pages)
+    return -1; /* spec: a failed memory.grow gives -1, not a trap */
   if (mprotect(mem->data + mem->size_bytes, (size_t)delta_pages * QW_PAGE_SIZE,
                PROT_READ | PROT_WRITE))
     return -1;

@@ -10,8 +10,10 @@ qb_code qw_module_decode(qw_engine *e, const uint8_t *bytes, size_t len, qw_modu
   qw_module *m;
   qb_code rc;
   *out = NULL;
-  if (!bytes && len) return qb_fail(err, QB_INVAL, "module: no bytes");
-  if (!(m = qb_calloc(1, sizeof *m))) return qb_fail(err, QB_NOMEM, "module: out of memory");
+  if (!bytes && len)
+    return qb_fail(err, QB_INVAL, "module: no bytes");
+  if (!(m = qb_calloc(1, sizeof *m)))
+    return qb_fail(err, QB_NOMEM, "module: out of memory");
   qb_arena_init(&m->arena);
   m->engine = e;
   m->start = -1;
@@ -20,8 +22,10 @@ qb_code qw_module_decode(qw_engine *e, const uint8_t *bytes, size_t len, qw_modu
     rc = qb_fail(err, QB_NOMEM, "module: out of memory copying %zu bytes", len);
     goto fail;
   }
-  if (len) memcpy(m->bytes, bytes, len);
-  if ((rc = qw__decode(m, err))) goto fail;
+  if (len)
+    memcpy(m->bytes, bytes, len);
+  if ((rc = qw__decode(m, err)))
+    goto fail;
   *out = m;
   return QB_OK;
 fail:
@@ -30,7 +34,8 @@ fail:
 }
 
 qb_code qw_module_validate(qw_module *m, qb_err *err) {
-  if (m->validated) return QB_OK;
+  if (m->validated)
+    return QB_OK;
   return qw__validate(m, err);
 }
 
@@ -39,7 +44,8 @@ qb_code qw_module_load(qw_engine *e, const uint8_t *bytes, size_t len, qw_module
   qw_module *m;
   qb_code rc;
   *out = NULL;
-  if ((rc = qw_module_decode(e, bytes, len, &m, err))) return rc;
+  if ((rc = qw_module_decode(e, bytes, len, &m, err)))
+    return rc;
   if ((rc = qw__validate(m, err))) {
     qw_module_free(m);
     return rc;
@@ -50,11 +56,13 @@ qb_code qw_module_load(qw_engine *e, const uint8_t *bytes, size_t len, qw_module
 
 void qw_module_free(qw_module *m) {
   uint32_t i;
-  if (!m) return;
+  if (!m)
+    return;
   qw__module_free_zombies(m);
   for (i = 0; m->funcs && i < m->ndefined; i++) {
     qw__code *c = atomic_load_explicit(&m->funcs[i].code, memory_order_acquire);
-    if (c) qw__code_free(c);
+    if (c)
+      qw__code_free(c);
   }
   qb_arena_fini(&m->arena);
   qb_free(m->bytes, m->len ? m->len : 1);
@@ -63,12 +71,17 @@ void qw_module_free(qw_module *m) {
 
 /* ---- inspection ---------------------------------------------------------------------------- */
 
-uint32_t qw_module_import_count(const qw_module *m) { return m->nimports; }
-uint32_t qw_module_export_count(const qw_module *m) { return m->nexports; }
+uint32_t qw_module_import_count(const qw_module *m) {
+  return m->nimports;
+}
+uint32_t qw_module_export_count(const qw_module *m) {
+  return m->nexports;
+}
 
 static void sig_of(const qw_module *m, uint32_t type_idx, qw_sig *out) {
   memset(out, 0, sizeof *out);
-  if (type_idx >= m->ntypes) return;
+  if (type_idx >= m->ntypes)
+    return;
   const qw__functype *t = &m->types[type_idx];
   out->nparams = t->nparams;
   out->nresults = t->nresults;
@@ -83,15 +96,22 @@ void qw_module_import(const qw_module *m, uint32_t i, qw_port *out) {
   out->module = im->module;
   out->name = im->name;
   switch (im->kind) {
-  case QW_KFUNC: sig_of(m, im->type_idx, &out->sig); out->index = im->type_idx; break;
+  case QW_KFUNC:
+    sig_of(m, im->type_idx, &out->sig);
+    out->index = im->type_idx;
+    break;
   case QW_KTABLE:
     out->type = im->table.elem;
-    out->min = im->table.lim.min, out->max = im->table.lim.max, out->has_max = im->table.lim.has_max;
+    out->min = im->table.lim.min, out->max = im->table.lim.max,
+    out->has_max = im->table.lim.has_max;
     break;
   case QW_KMEMORY:
     out->min = im->mem.min, out->max = im->mem.max, out->has_max = im->mem.has_max;
     break;
-  case QW_KGLOBAL: out->type = im->global.type; out->mut = im->global.mut; break;
+  case QW_KGLOBAL:
+    out->type = im->global.type;
+    out->mut = im->global.mut;
+    break;
   }
 }
 
@@ -104,7 +124,8 @@ void qw_module_export(const qw_module *m, uint32_t i, qw_port *out) {
   out->index = k;
   switch (x->kind) {
   case QW_KFUNC:
-    if (k < m->nfuncs) sig_of(m, m->func_types[k], &out->sig);
+    if (k < m->nfuncs)
+      sig_of(m, m->func_types[k], &out->sig);
     break;
   case QW_KTABLE:
     if (k < m->ntables) {
@@ -119,7 +140,8 @@ void qw_module_export(const qw_module *m, uint32_t i, qw_port *out) {
     }
     break;
   case QW_KGLOBAL:
-    if (k < m->nglobals) out->type = m->global_types[k].type, out->mut = m->global_types[k].mut;
+    if (k < m->nglobals)
+      out->type = m->global_types[k].type, out->mut = m->global_types[k].mut;
     break;
   }
 }

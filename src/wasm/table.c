@@ -6,11 +6,12 @@
 
 #include <string.h>
 
-qb_code qw__table_init(qw__table *t, uint8_t elem, uint32_t min, uint32_t decl_max,
-                       bool has_max, uint32_t cap, qb_err *err) {
+qb_code qw__table_init(qw__table *t, uint8_t elem, uint32_t min, uint32_t decl_max, bool has_max,
+                       uint32_t cap, qb_err *err) {
   uint32_t max = cap;
   memset(t, 0, sizeof *t);
-  if (has_max && decl_max < max) max = decl_max;
+  if (has_max && decl_max < max)
+    max = decl_max;
   if (min > max)
     return qb_fail(err, QB_LIMIT, "table: minimum of %u elements exceeds the limit of %u", min,
                    max);
@@ -26,25 +27,31 @@ qb_code qw__table_init(qw__table *t, uint8_t elem, uint32_t min, uint32_t decl_m
 }
 
 void qw__table_fini(qw__table *t) {
-  if (t->elems) qb_free(t->elems, (size_t)t->cap * sizeof *t->elems);
+  if (t->elems)
+    qb_free(t->elems, (size_t)t->cap * sizeof *t->elems);
   memset(t, 0, sizeof *t);
 }
 
 int32_t qw__table_grow(qw__table *t, uint32_t delta, void *init) {
   uint32_t old = t->size, i;
   uint64_t want = (uint64_t)old + delta;
-  if (want > t->max) return -1; /* spec: table.grow past the maximum gives -1 */
+  if (want > t->max)
+    return -1; /* spec: table.grow past the maximum gives -1 */
   if (want > t->cap) {
     uint64_t ncap = (uint64_t)t->cap * 2;
     void **ne;
-    if (ncap < want) ncap = want;
-    if (ncap > t->max) ncap = t->max;
+    if (ncap < want)
+      ncap = want;
+    if (ncap > t->max)
+      ncap = t->max;
     ne = qb_realloc(t->elems, (size_t)t->cap * sizeof *ne, (size_t)ncap * sizeof *ne);
-    if (!ne) return -1;
+    if (!ne)
+      return -1;
     t->elems = ne;
     t->cap = (uint32_t)ncap;
   }
-  for (i = old; i < want; i++) t->elems[i] = init;
+  for (i = old; i < want; i++)
+    t->elems[i] = init;
   t->size = (uint32_t)want;
   return (int32_t)old;
 }

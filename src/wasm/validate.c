@@ -16,10 +16,10 @@
 #define UNKNOWN 0 /* operand type in unreachable code: matches anything */
 
 typedef struct ctrl {
-  uint16_t opcode;          /* 0x02 block, 0x03 loop, 0x04 if, 0x05 else, 0 function */
+  uint16_t opcode; /* 0x02 block, 0x03 loop, 0x04 if, 0x05 else, 0 function */
   bool unreachable;
-  uint8_t inl;              /* the result type when RESULTS is NULL and NRESULTS is 1 */
-  uint32_t height;          /* operand stack height at entry (params popped) */
+  uint8_t inl;     /* the result type when RESULTS is NULL and NRESULTS is 1 */
+  uint32_t height; /* operand stack height at entry (params popped) */
   const uint8_t *params, *results;
   uint32_t nparams, nresults;
 } ctrl;
@@ -27,23 +27,24 @@ typedef struct ctrl {
 typedef struct vctx {
   const qw_module *m;
   qb_err *err;
-  const uint8_t *p, *end;   /* the code being walked */
-  const uint8_t *op_at;     /* the current instruction */
-  uint32_t op;              /* its opcode (0xfc00|n for prefixed ones) */
-  const char *where;        /* "global section" ..., or NULL inside function FUNC */
-  uint32_t func;            /* function index (in the function space) */
-  bool constant;            /* constant expression mode */
-  uint8_t *vals;            /* operand stack */
+  const uint8_t *p, *end; /* the code being walked */
+  const uint8_t *op_at;   /* the current instruction */
+  uint32_t op;            /* its opcode (0xfc00|n for prefixed ones) */
+  const char *where;      /* "global section" ..., or NULL inside function FUNC */
+  uint32_t func;          /* function index (in the function space) */
+  bool constant;          /* constant expression mode */
+  uint8_t *vals;          /* operand stack */
   uint32_t nvals, vcap;
   ctrl *ctrls;
   uint32_t nctrls, ccap;
-  uint8_t *locals;          /* params then declared locals of the current function */
+  uint8_t *locals; /* params then declared locals of the current function */
   uint32_t nlocals, lcap;
-  uint8_t *tmp;             /* br_table: the label types popped */
+  uint8_t *tmp; /* br_table: the label types popped */
   uint32_t tcap;
 } vctx;
 
-/* ---- signatures from opcodes.def -------------------------------------------------------------- */
+/* ---- signatures from opcodes.def --------------------------------------------------------------
+ */
 
 typedef struct sigdef {
   uint8_t np, nr;
@@ -65,55 +66,64 @@ static opinfo ops1[256], opsfc[32];
 static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
 
 static void init_ops(void) {
-#define QW_OP(code, ident, name, imm, sig, align)                                               \
-  if ((code) < 0x100) ops1[(code)&0xff] = (opinfo){QW_IMM_##imm, QW_SIG_##sig, align, 1};       \
-  else opsfc[(code)&0x1f] = (opinfo){QW_IMM_##imm, QW_SIG_##sig, align, 1};
+#define QW_OP(code, ident, name, imm, sig, align)                                                  \
+  if ((code) < 0x100)                                                                              \
+    ops1[(code)&0xff] = (opinfo){QW_IMM_##imm, QW_SIG_##sig, align, 1};                            \
+  else                                                                                             \
+    opsfc[(code)&0x1f] = (opinfo){QW_IMM_##imm, QW_SIG_##sig, align, 1};
 #include "opcodes.def"
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */
 
-static const char *tname(uint8_t t) { return t == UNKNOWN ? "unknown" : qw_type_name((qw_type)t); }
+static const char *tname(uint8_t t) {
+  return t == UNKNOWN ? "unknown" : qw_type_name((qw_type)t);
+}
 
 static const char *opname(vctx *v) {
   const char *n = qw__op_name(v->op);
   return n ? n : "?";
 }
 
-static qb_code verr(vctx *v, qb_code code, const uint8_t *at, const char *fmt, ...)
-    QB_PRINTF(4, 5);
+static qb_code verr(vctx *v, qb_code code, const uint8_t *at, const char *fmt, ...) QB_PRINTF(4, 5);
 static qb_code verr(vctx *v, qb_code code, const uint8_t *at, const char *fmt, ...) {
   char msg[200];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (!at) at = v->op_at;
+  if (!at)
+    at = v->op_at;
   if (v->where)
-    return qb_fail(v->err, code, "%s: offset 0x%zx: %s", v->where,
-                   (size_t)(at - v->m->bytes), msg);
+    return qb_fail(v->err, code, "%s: offset 0x%zx: %s", v->where, (size_t)(at - v->m->bytes), msg);
   return qb_fail(v->err, code, "code section: function %u at offset 0x%zx: %s", v->func,
                  (size_t)(at - v->m->bytes), msg);
 }
 
-#define TRY(x)                                                                                  \
-  do {                                                                                          \
-    qb_code rc_ = (x);                                                                          \
-    if (rc_) return rc_;                                                                        \
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    qb_code rc_ = (x);                                                                             \
+    if (rc_)                                                                                       \
+      return rc_;                                                                                  \
   } while (0)
 
-static qb_code nomem(vctx *v) { return qb_fail(v->err, QB_NOMEM, "validate: out of memory"); }
+static qb_code nomem(vctx *v) {
+  return qb_fail(v->err, QB_NOMEM, "validate: out of memory");
+}
 
-/* ---- reading immediates ------------------------------------------------------------------------ */
+/* ---- reading immediates ------------------------------------------------------------------------
+ */
 
 static qb_code rd_u32(vctx *v, uint32_t *out) {
   const uint8_t *at = v->p;
-  if (QB_LIKELY(qw__leb_u32(&v->p, v->end, out))) return QB_OK;
+  if (QB_LIKELY(qw__leb_u32(&v->p, v->end, out)))
+    return QB_OK;
   return verr(v, QB_MALFORMED, at, "%s", qw__leb_why(at, v->end, 32));
 }
 
 static qb_code rd_byte(vctx *v, uint8_t *out) {
-  if (v->p >= v->end) return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
+  if (v->p >= v->end)
+    return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
   *out = *v->p++;
   return QB_OK;
 }
@@ -122,7 +132,8 @@ static qb_code rd_zero(vctx *v) {
   uint8_t b;
   const uint8_t *at = v->p;
   TRY(rd_byte(v, &b));
-  if (b) return verr(v, QB_MALFORMED, at, "zero byte expected in %s", opname(v));
+  if (b)
+    return verr(v, QB_MALFORMED, at, "zero byte expected in %s", opname(v));
   return QB_OK;
 }
 
@@ -130,7 +141,12 @@ static qb_code rd_valtype(vctx *v, uint8_t *out) {
   const uint8_t *at = v->p;
   TRY(rd_byte(v, out));
   switch (*out) {
-  case QW_I32: case QW_I64: case QW_F32: case QW_F64: case QW_FUNCREF: case QW_EXTERNREF:
+  case QW_I32:
+  case QW_I64:
+  case QW_F32:
+  case QW_F64:
+  case QW_FUNCREF:
+  case QW_EXTERNREF:
     return QB_OK;
   case QW_V128:
     return verr(v, QB_MALFORMED, at, "v128 (SIMD) is not supported");
@@ -138,19 +154,22 @@ static qb_code rd_valtype(vctx *v, uint8_t *out) {
   return verr(v, QB_MALFORMED, at, "malformed value type 0x%02x", *out);
 }
 
-/* ---- the operand and control stacks ------------------------------------------------------------ */
+/* ---- the operand and control stacks ------------------------------------------------------------
+ */
 
 static QB_NOINLINE qb_code grow_vals(vctx *v) {
   uint32_t ncap = v->vcap ? v->vcap * 2 : 256;
   uint8_t *n = qb_realloc(v->vals, v->vcap, ncap);
-  if (!n) return nomem(v);
+  if (!n)
+    return nomem(v);
   v->vals = n;
   v->vcap = ncap;
   return QB_OK;
 }
 
 static inline qb_code push(vctx *v, uint8_t t) {
-  if (QB_UNLIKELY(v->nvals == v->vcap)) TRY(grow_vals(v));
+  if (QB_UNLIKELY(v->nvals == v->vcap))
+    TRY(grow_vals(v));
   v->vals[v->nvals++] = t;
   return QB_OK;
 }
@@ -182,7 +201,8 @@ static inline qb_code pop(vctx *v, uint8_t want) {
   ctrl *c = &v->ctrls[v->nctrls - 1];
   uint8_t got;
   if (QB_UNLIKELY(v->nvals == c->height)) {
-    if (c->unreachable) return QB_OK;
+    if (c->unreachable)
+      return QB_OK;
     return mismatch(v, want, 0, true);
   }
   got = v->vals[--v->nvals];
@@ -192,13 +212,15 @@ static inline qb_code pop(vctx *v, uint8_t want) {
 }
 
 static qb_code pop_n(vctx *v, const uint8_t *types, uint32_t n) {
-  while (n--) TRY(pop(v, types[n]));
+  while (n--)
+    TRY(pop(v, types[n]));
   return QB_OK;
 }
 
 static qb_code push_n(vctx *v, const uint8_t *types, uint32_t n) {
   uint32_t i;
-  for (i = 0; i < n; i++) TRY(push(v, types[i]));
+  for (i = 0; i < n; i++)
+    TRY(push(v, types[i]));
   return QB_OK;
 }
 
@@ -208,7 +230,8 @@ static qb_code push_ctrl(vctx *v, uint16_t opcode, const uint8_t *params, uint32
   if (v->nctrls == v->ccap) {
     uint32_t ncap = v->ccap ? v->ccap * 2 : 64;
     ctrl *n = qb_realloc(v->ctrls, (size_t)v->ccap * sizeof *n, (size_t)ncap * sizeof *n);
-    if (!n) return nomem(v);
+    if (!n)
+      return nomem(v);
     v->ctrls = n;
     v->ccap = ncap;
   }
@@ -224,15 +247,19 @@ static qb_code push_ctrl(vctx *v, uint16_t opcode, const uint8_t *params, uint32
   return push_n(v, params, np);
 }
 
-static inline const uint8_t *results(const ctrl *c) { return c->results ? c->results : &c->inl; }
+static inline const uint8_t *results(const ctrl *c) {
+  return c->results ? c->results : &c->inl;
+}
 
 /* Pops the innermost frame after checking that exactly its results are on the stack. */
 static qb_code pop_ctrl(vctx *v, ctrl *out) {
   ctrl *c = &v->ctrls[v->nctrls - 1];
   TRY(pop_n(v, results(c), c->nresults));
   if (v->nvals != c->height)
-    return verr(v, QB_INVALID, NULL, "type mismatch in %s (%u values left on the stack, "
-                "expected %u)", opname(v), v->nvals - c->height + c->nresults, c->nresults);
+    return verr(v, QB_INVALID, NULL,
+                "type mismatch in %s (%u values left on the stack, "
+                "expected %u)",
+                opname(v), v->nvals - c->height + c->nresults, c->nresults);
   *out = *c;
   v->nctrls--;
   return QB_OK;
@@ -245,35 +272,42 @@ static void set_unreachable(vctx *v) {
 }
 
 static inline void label_types(const ctrl *c, const uint8_t **types, uint32_t *n) {
-  if (c->opcode == 0x03) *types = c->params, *n = c->nparams;
-  else *types = results(c), *n = c->nresults;
+  if (c->opcode == 0x03)
+    *types = c->params, *n = c->nparams;
+  else
+    *types = results(c), *n = c->nresults;
 }
 
 static qb_code label(vctx *v, uint32_t *depth) {
   const uint8_t *at = v->p;
   TRY(rd_u32(v, depth));
-  if (*depth >= v->nctrls) return verr(v, QB_INVALID, at, "unknown label %u in %s", *depth, opname(v));
+  if (*depth >= v->nctrls)
+    return verr(v, QB_INVALID, at, "unknown label %u in %s", *depth, opname(v));
   return QB_OK;
 }
 
-/* ---- index checks ------------------------------------------------------------------------------ */
+/* ---- index checks ------------------------------------------------------------------------------
+ */
 
 static qb_code need_mem(vctx *v, uint32_t idx) {
-  if (idx >= v->m->nmems) return verr(v, QB_INVALID, NULL, "unknown memory %u in %s", idx, opname(v));
+  if (idx >= v->m->nmems)
+    return verr(v, QB_INVALID, NULL, "unknown memory %u in %s", idx, opname(v));
   return QB_OK;
 }
 
 static qb_code rd_table(vctx *v, uint32_t *idx) {
   const uint8_t *at = v->p;
   TRY(rd_u32(v, idx));
-  if (*idx >= v->m->ntables) return verr(v, QB_INVALID, at, "unknown table %u in %s", *idx, opname(v));
+  if (*idx >= v->m->ntables)
+    return verr(v, QB_INVALID, at, "unknown table %u in %s", *idx, opname(v));
   return QB_OK;
 }
 
 static qb_code rd_func(vctx *v, uint32_t *idx) {
   const uint8_t *at = v->p;
   TRY(rd_u32(v, idx));
-  if (*idx >= v->m->nfuncs) return verr(v, QB_INVALID, at, "unknown function %u in %s", *idx, opname(v));
+  if (*idx >= v->m->nfuncs)
+    return verr(v, QB_INVALID, at, "unknown function %u in %s", *idx, opname(v));
   return QB_OK;
 }
 
@@ -350,7 +384,8 @@ static qb_code memarg(vctx *v, uint32_t natural) {
   uint32_t align, offset;
   const uint8_t *at = v->p;
   TRY(rd_u32(v, &align));
-  if (align >= 32) return verr(v, QB_MALFORMED, at, "malformed memop flags in %s", opname(v));
+  if (align >= 32)
+    return verr(v, QB_MALFORMED, at, "malformed memop flags in %s", opname(v));
   TRY(rd_u32(v, &offset));
   TRY(need_mem(v, 0));
   if (align > natural)
@@ -362,9 +397,12 @@ static qb_code memarg(vctx *v, uint32_t natural) {
 static bool is_num(uint8_t t) {
   return t == UNKNOWN || t == QW_I32 || t == QW_I64 || t == QW_F32 || t == QW_F64;
 }
-static bool is_ref(uint8_t t) { return t == UNKNOWN || t == QW_FUNCREF || t == QW_EXTERNREF; }
+static bool is_ref(uint8_t t) {
+  return t == UNKNOWN || t == QW_FUNCREF || t == QW_EXTERNREF;
+}
 
-/* ---- the walk ---------------------------------------------------------------------------------- */
+/* ---- the walk ----------------------------------------------------------------------------------
+ */
 
 /* Walks instructions from v->p until the outermost frame (already pushed) ends. */
 static qb_code walk(vctx *v) {
@@ -375,8 +413,10 @@ static qb_code walk(vctx *v) {
     opinfo oi;
     v->op_at = v->p;
     if (QB_UNLIKELY(v->p >= v->end)) {
-      if (v->where) return verr(v, QB_MALFORMED, v->p, "unexpected end");
-      return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function "
+      if (v->where)
+        return verr(v, QB_MALFORMED, v->p, "unexpected end");
+      return verr(v, QB_MALFORMED, v->p,
+                  "unexpected end of section or function "
                   "(END opcode expected)");
     }
     b = *v->p++;
@@ -389,12 +429,19 @@ static qb_code walk(vctx *v) {
     } else {
       v->op = b;
       oi = ops1[b];
-      if (!oi.legal) return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0x%02x", b);
+      if (!oi.legal)
+        return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0x%02x", b);
     }
     if (v->constant) {
       switch (v->op) {
-      case QW_OP_i32_const: case QW_OP_i64_const: case QW_OP_f32_const: case QW_OP_f64_const:
-      case QW_OP_ref_null: case QW_OP_ref_func: case QW_OP_global_get: case QW_OP_end:
+      case QW_OP_i32_const:
+      case QW_OP_i64_const:
+      case QW_OP_f32_const:
+      case QW_OP_f64_const:
+      case QW_OP_ref_null:
+      case QW_OP_ref_func:
+      case QW_OP_global_get:
+      case QW_OP_end:
         break;
       default:
         return verr(v, QB_INVALID, NULL, "constant expression required (%s is not constant)",
@@ -404,9 +451,15 @@ static qb_code walk(vctx *v) {
     if (oi.sig != QW_SIG_SPECIAL) { /* plain numeric, memory and conversion ops */
       const sigdef *s = &sigs[oi.sig];
       switch (oi.imm) {
-      case QW_IMM_NONE: break;
-      case QW_IMM_MEM: TRY(memarg(v, oi.align)); break;
-      case QW_IMM_MEMIDX: TRY(rd_zero(v)); TRY(need_mem(v, 0)); break;
+      case QW_IMM_NONE:
+        break;
+      case QW_IMM_MEM:
+        TRY(memarg(v, oi.align));
+        break;
+      case QW_IMM_MEMIDX:
+        TRY(rd_zero(v));
+        TRY(need_mem(v, 0));
+        break;
       case QW_IMM_I32: {
         int32_t c;
         if (!qw__leb_s32(&v->p, v->end, &c))
@@ -419,7 +472,8 @@ static qb_code walk(vctx *v) {
           return verr(v, QB_MALFORMED, v->op_at + 1, "%s", qw__leb_why(v->op_at + 1, v->end, 64));
         break;
       }
-      case QW_IMM_F32: case QW_IMM_F64: {
+      case QW_IMM_F32:
+      case QW_IMM_F64: {
         size_t n = oi.imm == QW_IMM_F32 ? 4 : 8;
         if ((size_t)(v->end - v->p) < n)
           return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
@@ -434,7 +488,9 @@ static qb_code walk(vctx *v) {
         TRY(data_idx(v, at, x));
         break;
       }
-      case QW_IMM_DATA: TRY(rd_data(v, &x)); break;
+      case QW_IMM_DATA:
+        TRY(rd_data(v, &x));
+        break;
       case QW_IMM_MEMCOPY:
         TRY(rd_zero(v));
         TRY(rd_zero(v));
@@ -447,29 +503,43 @@ static qb_code walk(vctx *v) {
         if (x >= m->nelems)
           return verr(v, QB_INVALID, at, "unknown elem segment %u in table.init", x);
         if (m->elems[x].type != m->tables[y].elem)
-          return verr(v, QB_INVALID, NULL, "type mismatch in table.init (elem segment %u is %s, "
-                      "table %u is %s)", x, tname(m->elems[x].type), y, tname(m->tables[y].elem));
+          return verr(v, QB_INVALID, NULL,
+                      "type mismatch in table.init (elem segment %u is %s, "
+                      "table %u is %s)",
+                      x, tname(m->elems[x].type), y, tname(m->tables[y].elem));
         break;
       }
-      case QW_IMM_ELEM: TRY(rd_elem(v, &x)); break;
+      case QW_IMM_ELEM:
+        TRY(rd_elem(v, &x));
+        break;
       case QW_IMM_TABLECOPY:
         TRY(rd_table(v, &x));
         TRY(rd_table(v, &y));
         if (m->tables[x].elem != m->tables[y].elem)
-          return verr(v, QB_INVALID, NULL, "type mismatch in table.copy (table %u is %s, table %u "
-                      "is %s)", x, tname(m->tables[x].elem), y, tname(m->tables[y].elem));
+          return verr(v, QB_INVALID, NULL,
+                      "type mismatch in table.copy (table %u is %s, table %u "
+                      "is %s)",
+                      x, tname(m->tables[x].elem), y, tname(m->tables[y].elem));
         break;
-      case QW_IMM_TABLE: TRY(rd_table(v, &x)); break;
-      default: return QB_NEVER(v->err);
+      case QW_IMM_TABLE:
+        TRY(rd_table(v, &x));
+        break;
+      default:
+        return QB_NEVER(v->err);
       }
       /* pop p[np-1] .. p[0] */
       switch (s->np) {
-      case 3: TRY(pop(v, s->p[2])); /* fall through */
-      case 2: TRY(pop(v, s->p[1])); /* fall through */
-      case 1: TRY(pop(v, s->p[0])); /* fall through */
-      default: break;
+      case 3:
+        TRY(pop(v, s->p[2])); /* fall through */
+      case 2:
+        TRY(pop(v, s->p[1])); /* fall through */
+      case 1:
+        TRY(pop(v, s->p[0])); /* fall through */
+      default:
+        break;
       }
-      if (s->nr) TRY(push(v, s->r));
+      if (s->nr)
+        TRY(push(v, s->r));
       continue;
     }
 
@@ -477,12 +547,15 @@ static qb_code walk(vctx *v) {
     case QW_OP_unreachable:
       set_unreachable(v);
       break;
-    case QW_OP_block: case QW_OP_loop: case QW_OP_if: {
+    case QW_OP_block:
+    case QW_OP_loop:
+    case QW_OP_if: {
       const uint8_t *pt, *rt;
       uint32_t np, nr;
       uint8_t inl;
       TRY(blocktype(v, &pt, &np, &rt, &nr, &inl));
-      if (v->op == QW_OP_if) TRY(pop(v, QW_I32));
+      if (v->op == QW_OP_if)
+        TRY(pop(v, QW_I32));
       TRY(pop_n(v, pt, np));
       TRY(push_ctrl(v, (uint16_t)v->op, pt, np, rt, nr, inl));
       break;
@@ -501,9 +574,11 @@ static qb_code walk(vctx *v) {
       /* an if without else must map its params to its results unchanged */
       if (c.opcode == QW_OP_if &&
           (c.nparams != c.nresults || (c.nparams && memcmp(c.params, results(&c), c.nparams))))
-        return verr(v, QB_INVALID, NULL, "type mismatch in if without else (params and results "
+        return verr(v, QB_INVALID, NULL,
+                    "type mismatch in if without else (params and results "
                     "differ)");
-      if (v->nctrls == 0) return QB_OK; /* the caller checks what follows */
+      if (v->nctrls == 0)
+        return QB_OK; /* the caller checks what follows */
       TRY(push_n(v, results(&c), c.nresults));
       break;
     }
@@ -534,12 +609,14 @@ static qb_code walk(vctx *v) {
       if (cnt > (size_t)(v->end - v->p))
         return verr(v, QB_MALFORMED, at, "unexpected end of section or function");
       start = v->p;
-      for (i = 0; i <= cnt; i++) TRY(label(v, &x)); /* the last one is the default */
+      for (i = 0; i <= cnt; i++)
+        TRY(label(v, &x)); /* the last one is the default */
       label_types(&v->ctrls[v->nctrls - 1 - x], &dt, &dn);
       TRY(pop(v, QW_I32));
       if (dn > v->tcap) {
         uint8_t *nt = qb_realloc(v->tmp, v->tcap, dn);
-        if (!nt) return nomem(v);
+        if (!nt)
+          return nomem(v);
         v->tmp = nt;
         v->tcap = dn;
       }
@@ -550,14 +627,18 @@ static qb_code walk(vctx *v) {
           qw__leb_u32(&q, v->end, &y);
           label_types(&v->ctrls[v->nctrls - 1 - y], &t, &n);
           if (n != dn)
-            return verr(v, QB_INVALID, NULL, "type mismatch in br_table (label %u has %u "
-                        "values, the default %u)", y, n, dn);
-          for (j = n; j-- > 0;) TRY(pop_any(v, &v->tmp[j]));
+            return verr(v, QB_INVALID, NULL,
+                        "type mismatch in br_table (label %u has %u "
+                        "values, the default %u)",
+                        y, n, dn);
+          for (j = n; j-- > 0;)
+            TRY(pop_any(v, &v->tmp[j]));
           for (j = 0; j < n; j++) {
             if (v->tmp[j] != t[j] && v->tmp[j] != UNKNOWN)
               return mismatch(v, t[j], v->tmp[j], false);
           }
-          for (j = 0; j < n; j++) TRY(push(v, v->tmp[j]));
+          for (j = 0; j < n; j++)
+            TRY(push(v, v->tmp[j]));
         }
       }
       TRY(pop_n(v, dt, dn));
@@ -583,9 +664,11 @@ static qb_code walk(vctx *v) {
       const uint8_t *at = v->p;
       TRY(rd_u32(v, &x));
       TRY(rd_table(v, &y));
-      if (x >= m->ntypes) return verr(v, QB_INVALID, at, "unknown type %u in call_indirect", x);
+      if (x >= m->ntypes)
+        return verr(v, QB_INVALID, at, "unknown type %u in call_indirect", x);
       if (m->tables[y].elem != QW_FUNCREF)
-        return verr(v, QB_INVALID, NULL, "type mismatch in call_indirect (table %u is not funcref)", y);
+        return verr(v, QB_INVALID, NULL, "type mismatch in call_indirect (table %u is not funcref)",
+                    y);
       ft = &m->types[x];
       TRY(pop(v, QW_I32));
       TRY(pop_n(v, ft->types, ft->nparams));
@@ -603,9 +686,12 @@ static qb_code walk(vctx *v) {
       TRY(pop_any(v, &t1));
       TRY(pop_any(v, &t2));
       if (!is_num(t1) || !is_num(t2))
-        return verr(v, QB_INVALID, NULL, "type mismatch in select (operands must be numeric "
-                    "without a type annotation, got %s and %s)", tname(t2), tname(t1));
-      if (t1 != t2 && t1 != UNKNOWN && t2 != UNKNOWN) return mismatch(v, t2, t1, false);
+        return verr(v, QB_INVALID, NULL,
+                    "type mismatch in select (operands must be numeric "
+                    "without a type annotation, got %s and %s)",
+                    tname(t2), tname(t1));
+      if (t1 != t2 && t1 != UNKNOWN && t2 != UNKNOWN)
+        return mismatch(v, t2, t1, false);
       TRY(push(v, t1 == UNKNOWN ? t2 : t1));
       break;
     }
@@ -613,7 +699,8 @@ static qb_code walk(vctx *v) {
       uint8_t t;
       const uint8_t *at = v->p;
       TRY(rd_u32(v, &x));
-      if (x != 1) return verr(v, QB_INVALID, at, "invalid result arity in select (%u types)", x);
+      if (x != 1)
+        return verr(v, QB_INVALID, at, "invalid result arity in select (%u types)", x);
       TRY(rd_valtype(v, &t));
       TRY(pop(v, QW_I32));
       TRY(pop(v, t));
@@ -621,17 +708,21 @@ static qb_code walk(vctx *v) {
       TRY(push(v, t));
       break;
     }
-    case QW_OP_local_get: case QW_OP_local_set: case QW_OP_local_tee: {
+    case QW_OP_local_get:
+    case QW_OP_local_set:
+    case QW_OP_local_tee: {
       const uint8_t *at = v->p;
       uint8_t t;
       TRY(rd_u32(v, &x));
-      if (x >= v->nlocals) return verr(v, QB_INVALID, at, "unknown local %u in %s", x, opname(v));
+      if (x >= v->nlocals)
+        return verr(v, QB_INVALID, at, "unknown local %u in %s", x, opname(v));
       t = v->locals[x];
       if (v->op == QW_OP_local_get) {
         TRY(push(v, t));
       } else {
         TRY(pop(v, t));
-        if (v->op == QW_OP_local_tee) TRY(push(v, t));
+        if (v->op == QW_OP_local_tee)
+          TRY(push(v, t));
       }
       break;
     }
@@ -682,8 +773,10 @@ static qb_code walk(vctx *v) {
       uint8_t t;
       TRY(pop_any(v, &t));
       if (!is_ref(t))
-        return verr(v, QB_INVALID, NULL, "type mismatch in ref.is_null (expected a reference, "
-                    "got %s)", tname(t));
+        return verr(v, QB_INVALID, NULL,
+                    "type mismatch in ref.is_null (expected a reference, "
+                    "got %s)",
+                    tname(t));
       TRY(push(v, QW_I32));
       break;
     }
@@ -703,7 +796,8 @@ static qb_code walk(vctx *v) {
   }
 }
 
-/* ---- module-level checks ----------------------------------------------------------------------- */
+/* ---- module-level checks -----------------------------------------------------------------------
+ */
 
 /* A constant expression of type WANT (spec 3.3.10), starting at C->offset. */
 static qb_code cexpr(vctx *v, const qw__cexpr *c, uint8_t want) {
@@ -712,11 +806,21 @@ static qb_code cexpr(vctx *v, const qw__cexpr *c, uint8_t want) {
   uint8_t got = 0;
   v->op_at = at;
   switch (c->op) {
-  case QW_C_I32: got = QW_I32; break;
-  case QW_C_I64: got = QW_I64; break;
-  case QW_C_F32: got = QW_F32; break;
-  case QW_C_F64: got = QW_F64; break;
-  case QW_C_REF_NULL: got = (uint8_t)c->idx; break;
+  case QW_C_I32:
+    got = QW_I32;
+    break;
+  case QW_C_I64:
+    got = QW_I64;
+    break;
+  case QW_C_F32:
+    got = QW_F32;
+    break;
+  case QW_C_F64:
+    got = QW_F64;
+    break;
+  case QW_C_REF_NULL:
+    got = (uint8_t)c->idx;
+    break;
   case QW_C_REF_FUNC:
     if (c->idx >= m->nfuncs)
       return verr(v, QB_INVALID, at, "unknown function %u in ref.func", c->idx);
@@ -737,10 +841,12 @@ static qb_code cexpr(vctx *v, const qw__cexpr *c, uint8_t want) {
     v->nvals = 0;
     v->nctrls = 0;
     v->nlocals = 0;
-    if ((rc = push_ctrl(v, 0, NULL, 0, NULL, 1, want))) return rc;
+    if ((rc = push_ctrl(v, 0, NULL, 0, NULL, 1, want)))
+      return rc;
     rc = walk(v);
     v->constant = false;
-    if (rc) return rc;
+    if (rc)
+      return rc;
     return verr(v, QB_INTERNAL, at, "constant expression not decoded");
   }
   }
@@ -772,12 +878,15 @@ static qb_code check_func(vctx *v, uint32_t defined) {
   v->constant = false;
   if (n > v->lcap) {
     uint8_t *nl = qb_realloc(v->locals, v->lcap, n);
-    if (!nl) return nomem(v);
+    if (!nl)
+      return nomem(v);
     v->locals = nl;
     v->lcap = n;
   }
-  if (t->nparams) memcpy(v->locals, t->types, t->nparams);
-  if (f->nlocals) memcpy(v->locals + t->nparams, f->local_types, f->nlocals);
+  if (t->nparams)
+    memcpy(v->locals, t->types, t->nparams);
+  if (f->nlocals)
+    memcpy(v->locals + t->nparams, f->local_types, f->nlocals);
   v->nlocals = n;
   v->p = f->body;
   v->end = f->body_end;
@@ -786,7 +895,8 @@ static qb_code check_func(vctx *v, uint32_t defined) {
   v->nvals = 0;
   v->nctrls = 0;
   TRY(push_ctrl(v, 0, NULL, 0, t->types + t->nparams, t->nresults, 0));
-  if ((rc = walk(v))) return rc;
+  if ((rc = walk(v)))
+    return rc;
   if (v->p != v->end)
     return verr(v, QB_MALFORMED, v->p, "section size mismatch (bytes after the function's end)");
   return QB_OK;
@@ -797,18 +907,22 @@ static qb_code export_names(vctx *v) {
   const qw_module *m = v->m;
   uint32_t n = 16, i, *set;
   qb_code rc = QB_OK;
-  while (n < m->nexports * 2u) n *= 2;
-  if (!(set = qb_calloc(n, sizeof *set))) return nomem(v);
+  while (n < m->nexports * 2u)
+    n *= 2;
+  if (!(set = qb_calloc(n, sizeof *set)))
+    return nomem(v);
   for (i = 0; i < m->nexports && !rc; i++) {
     const char *s = m->exports[i].name;
     uint32_t len = m->exports[i].name_len, h = 2166136261u, j, k;
-    for (k = 0; k < len; k++) h = (h ^ (uint8_t)s[k]) * 16777619u;
+    for (k = 0; k < len; k++)
+      h = (h ^ (uint8_t)s[k]) * 16777619u;
     for (j = h & (n - 1); set[j]; j = (j + 1) & (n - 1))
       if (m->exports[set[j] - 1].name_len == len && !memcmp(m->exports[set[j] - 1].name, s, len)) {
         rc = verr(v, QB_INVALID, m->bytes, "duplicate export name \"%s\"", s);
         break;
       }
-    if (!rc) set[j] = i + 1;
+    if (!rc)
+      set[j] = i + 1;
   }
   qb_free(set, (size_t)n * sizeof *set);
   return rc;
@@ -824,8 +938,10 @@ static qb_code check_module(vctx *v) {
     const qw__import *im = &m->imports[i];
     if (im->kind == QW_KFUNC && im->type_idx >= m->ntypes)
       return verr(v, QB_INVALID, at0, "import %u: unknown type %u", i, im->type_idx);
-    if (im->kind == QW_KTABLE) TRY(check_limits(v, &im->table.lim, false, "import", i));
-    if (im->kind == QW_KMEMORY) TRY(check_limits(v, &im->mem, true, "import", i));
+    if (im->kind == QW_KTABLE)
+      TRY(check_limits(v, &im->table.lim, false, "import", i));
+    if (im->kind == QW_KMEMORY)
+      TRY(check_limits(v, &im->mem, true, "import", i));
   }
   v->where = "function section";
   for (i = 0; i < m->ndefined; i++)
@@ -836,8 +952,10 @@ static qb_code check_module(vctx *v) {
   for (i = m->ntable_imports; i < m->ntables; i++)
     TRY(check_limits(v, &m->tables[i].lim, false, "table", i));
   v->where = "memory section";
-  if (m->nmems > 1) return verr(v, QB_INVALID, at0, "multiple memories (%u)", m->nmems);
-  for (i = m->nmem_imports; i < m->nmems; i++) TRY(check_limits(v, &m->mems[i], true, "memory", i));
+  if (m->nmems > 1)
+    return verr(v, QB_INVALID, at0, "multiple memories (%u)", m->nmems);
+  for (i = m->nmem_imports; i < m->nmems; i++)
+    TRY(check_limits(v, &m->mems[i], true, "memory", i));
   v->where = "global section";
   for (i = 0; i < m->nglobals - m->nglobal_imports; i++)
     TRY(cexpr(v, &m->globals[i].init, m->globals[i].type.type));
@@ -845,18 +963,22 @@ static qb_code check_module(vctx *v) {
   for (i = 0; i < m->nexports; i++) {
     const qw__export *x = &m->exports[i];
     static const char *const kinds[] = {"function", "table", "memory", "global"};
-    uint32_t lim = x->kind == QW_KFUNC ? m->nfuncs : x->kind == QW_KTABLE ? m->ntables
-                 : x->kind == QW_KMEMORY ? m->nmems : m->nglobals;
+    uint32_t lim = x->kind == QW_KFUNC     ? m->nfuncs
+                   : x->kind == QW_KTABLE  ? m->ntables
+                   : x->kind == QW_KMEMORY ? m->nmems
+                                           : m->nglobals;
     if (x->index >= lim)
       return verr(v, QB_INVALID, at0, "export \"%s\": unknown %s %u", x->name, kinds[x->kind],
                   x->index);
   }
-  if (m->nexports > 1) TRY(export_names(v));
+  if (m->nexports > 1)
+    TRY(export_names(v));
   v->where = "start section";
   if (m->start >= 0) {
     const qw__functype *t;
     if ((uint64_t)m->start >= m->nfuncs)
-      return verr(v, QB_INVALID, at0, "unknown function %lld as start function", (long long)m->start);
+      return verr(v, QB_INVALID, at0, "unknown function %lld as start function",
+                  (long long)m->start);
     t = functype(v, (uint32_t)m->start);
     if (t->nparams || t->nresults)
       return verr(v, QB_INVALID, at0, "start function %lld must take and return nothing",
@@ -871,29 +993,34 @@ static qb_code check_module(vctx *v) {
                     i, s->table);
       TRY(cexpr(v, &s->offset, QW_I32));
       if (m->tables[s->table].elem != s->type)
-        return verr(v, QB_INVALID, m->bytes + s->offset.offset, "type mismatch: elem segment %u "
-                    "is %s, table %u is %s", i, tname(s->type), s->table,
-                    tname(m->tables[s->table].elem));
+        return verr(v, QB_INVALID, m->bytes + s->offset.offset,
+                    "type mismatch: elem segment %u "
+                    "is %s, table %u is %s",
+                    i, tname(s->type), s->table, tname(m->tables[s->table].elem));
     }
-    for (j = 0; j < s->count; j++) TRY(cexpr(v, &s->items[j], s->type));
+    for (j = 0; j < s->count; j++)
+      TRY(cexpr(v, &s->items[j], s->type));
   }
   v->where = "data section";
   for (i = 0; i < m->ndatas; i++) {
     const qw__data *d = &m->datas[i];
-    if (d->mode != QW_SEG_ACTIVE) continue;
+    if (d->mode != QW_SEG_ACTIVE)
+      continue;
     if (d->mem >= m->nmems)
       return verr(v, QB_INVALID, m->bytes + d->offset.offset, "data segment %u: unknown memory %u",
                   i, d->mem);
     TRY(cexpr(v, &d->offset, QW_I32));
   }
-  for (i = 0; i < m->ndefined; i++) TRY(check_func(v, i));
+  for (i = 0; i < m->ndefined; i++)
+    TRY(check_func(v, i));
   return QB_OK;
 }
 
 qb_code qw__validate(qw_module *m, qb_err *err) {
   vctx v;
   qb_code rc;
-  if (m->validated) return QB_OK;
+  if (m->validated)
+    return QB_OK;
   pthread_once(&ops_once, init_ops);
   memset(&v, 0, sizeof v);
   v.m = m;
@@ -903,6 +1030,7 @@ qb_code qw__validate(qw_module *m, qb_err *err) {
   qb_free(v.ctrls, (size_t)v.ccap * sizeof *v.ctrls);
   qb_free(v.locals, v.lcap);
   qb_free(v.tmp, v.tcap);
-  if (rc == QB_OK) m->validated = true;
+  if (rc == QB_OK)
+    m->validated = true;
   return rc;
 }

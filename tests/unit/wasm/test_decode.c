@@ -85,16 +85,17 @@ static void expect(const uint8_t *bytes, size_t len, qb_code code, const char *w
     assert_null(m);
   }
 }
-#define EXPECT(code, want, ...)                                                                   \
-  do {                                                                                            \
-    static const uint8_t b_[] = {__VA_ARGS__};                                                    \
-    expect(b_, sizeof b_, code, want);                                                            \
+#define EXPECT(code, want, ...)                                                                    \
+  do {                                                                                             \
+    static const uint8_t b_[] = {__VA_ARGS__};                                                     \
+    expect(b_, sizeof b_, code, want);                                                             \
   } while (0)
 
 /* ---- LEB128 -------------------------------------------------------------------------------- */
 
 static void leb_u32_reads_boundaries_and_rejects_overlong_and_too_large(void **state) {
-  static const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0x0f}, big[] = {0xff, 0xff, 0xff, 0xff, 0x1f},
+  static const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0x0f},
+                       big[] = {0xff, 0xff, 0xff, 0xff, 0x1f},
                        longer[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, padded[] = {0x80, 0x00},
                        cut[] = {0x80, 0x80};
   const uint8_t *p;
@@ -123,8 +124,10 @@ static void leb_signed_readers_sign_extend_and_check_unused_bits(void **state) {
   static const uint8_t m1[] = {0x7f}, s32min[] = {0x80, 0x80, 0x80, 0x80, 0x78},
                        s32bad[] = {0x80, 0x80, 0x80, 0x80, 0x70},
                        s64min[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f},
-                       s64bad[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 | 0x02},
-                       s33[] = {0xff, 0xff, 0xff, 0xff, 0x0f}, s33bad[] = {0xff, 0xff, 0xff, 0xff, 0x2f};
+                       s64bad[] = {0x80, 0x80, 0x80, 0x80, 0x80,
+                                   0x80, 0x80, 0x80, 0x80, 0x01 | 0x02},
+                       s33[] = {0xff, 0xff, 0xff, 0xff, 0x0f},
+                       s33bad[] = {0xff, 0xff, 0xff, 0xff, 0x2f};
   const uint8_t *p;
   int32_t v32;
   int64_t v64;
@@ -187,30 +190,33 @@ static void decode_rejects_section_with_bytes_left_over(void **state) {
 static void decode_rejects_sections_out_of_order_or_repeated(void **state) {
   (void)state;
   /* memory before table */
-  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x05, 0x01, 0x00, 0x04,
-         0x01, 0x00);
+  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x05, 0x01, 0x00, 0x04, 0x01,
+         0x00);
   /* two type sections */
-  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x01, 0x01, 0x00, 0x01,
-         0x01, 0x00);
+  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x01, 0x01, 0x00, 0x01, 0x01,
+         0x00);
   /* data count goes between element and code */
-  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x0a, 0x01, 0x00, 0x0c,
-         0x01, 0x00);
+  EXPECT(QB_MALFORMED, "unexpected content after last section", HDR, 0x0a, 0x01, 0x00, 0x0c, 0x01,
+         0x00);
 }
 
 static void decode_skips_custom_sections_anywhere_but_checks_their_names(void **state) {
   (void)state;
-  EXPECT(QB_OK, NULL, HDR, 0x00, 0x04, 0x01, 'x', 0xaa, 0xbb, 0x01, 0x01, 0x00, 0x00, 0x02, 0x01, 'y');
+  EXPECT(QB_OK, NULL, HDR, 0x00, 0x04, 0x01, 'x', 0xaa, 0xbb, 0x01, 0x01, 0x00, 0x00, 0x02, 0x01,
+         'y');
   EXPECT(QB_MALFORMED, "malformed UTF-8 encoding", HDR, 0x00, 0x02, 0x01, 0xff);
-  EXPECT(QB_MALFORMED, "malformed UTF-8 encoding", HDR, 0x00, 0x03, 0x02, 0xc0, 0x80); /* overlong */
-  EXPECT(QB_MALFORMED, "malformed UTF-8 encoding", HDR, 0x00, 0x04, 0x03, 0xed, 0xa0, 0x80); /* surrogate */
+  EXPECT(QB_MALFORMED, "malformed UTF-8 encoding", HDR, 0x00, 0x03, 0x02, 0xc0,
+         0x80); /* overlong */
+  EXPECT(QB_MALFORMED, "malformed UTF-8 encoding", HDR, 0x00, 0x04, 0x03, 0xed, 0xa0,
+         0x80); /* surrogate */
   EXPECT(QB_MALFORMED, "length out of bounds", HDR, 0x00, 0x02, 0x05, 'x');
   EXPECT(QB_OK, NULL, HDR, 0x00, 0x05, 0x04, 0xf0, 0x9f, 0x98, 0x80); /* U+1F600 */
 }
 
 static void decode_reports_leb_rules_in_section_headers(void **state) {
   (void)state;
-  EXPECT(QB_MALFORMED, "integer representation too long", HDR, 0x01, 0x81, 0x80, 0x80, 0x80,
-         0x80, 0x00);
+  EXPECT(QB_MALFORMED, "integer representation too long", HDR, 0x01, 0x81, 0x80, 0x80, 0x80, 0x80,
+         0x00);
   EXPECT(QB_MALFORMED, "integer too large", HDR, 0x01, 0x80, 0x80, 0x80, 0x80, 0x70);
 }
 
@@ -223,8 +229,7 @@ static void decode_rejects_malformed_import_kind(void **state) {
 
 static void decode_rejects_malformed_mutability(void **state) {
   (void)state;
-  EXPECT(QB_MALFORMED, "malformed mutability", HDR, 0x06, 0x06, 0x01, 0x7f, 0x02, 0x41, 0x00,
-         0x0b);
+  EXPECT(QB_MALFORMED, "malformed mutability", HDR, 0x06, 0x06, 0x01, 0x7f, 0x02, 0x41, 0x00, 0x0b);
 }
 
 static void decode_rejects_malformed_reference_type(void **state) {
@@ -235,8 +240,7 @@ static void decode_rejects_malformed_reference_type(void **state) {
 static void decode_rejects_limits_flag_above_one(void **state) {
   (void)state;
   EXPECT(QB_MALFORMED, "integer too large", HDR, 0x05, 0x03, 0x01, 0x02, 0x00);
-  EXPECT(QB_MALFORMED, "integer representation too long", HDR, 0x05, 0x04, 0x01, 0x81, 0x00,
-         0x00);
+  EXPECT(QB_MALFORMED, "integer representation too long", HDR, 0x05, 0x04, 0x01, 0x81, 0x00, 0x00);
 }
 
 static void decode_rejects_v128_cleanly(void **state) {
@@ -247,11 +251,11 @@ static void decode_rejects_v128_cleanly(void **state) {
 static void decode_rejects_function_and_code_count_mismatch(void **state) {
   (void)state;
   /* one function declared, no code section */
-  EXPECT(QB_MALFORMED, "function and code section have inconsistent lengths", HDR, 0x01, 0x04,
-         0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00);
+  EXPECT(QB_MALFORMED, "function and code section have inconsistent lengths", HDR, 0x01, 0x04, 0x01,
+         0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00);
   /* a body without a function */
-  EXPECT(QB_MALFORMED, "function and code section have inconsistent lengths", HDR, 0x0a, 0x04,
-         0x01, 0x02, 0x00, 0x0b);
+  EXPECT(QB_MALFORMED, "function and code section have inconsistent lengths", HDR, 0x0a, 0x04, 0x01,
+         0x02, 0x00, 0x0b);
 }
 
 static void decode_rejects_data_count_mismatch(void **state) {
@@ -265,9 +269,8 @@ static void decode_rejects_data_count_mismatch(void **state) {
 static void decode_rejects_too_many_locals(void **state) {
   (void)state;
   /* 0xffffffff i32 + 2 i64: the sum passes 2^32 */
-  EXPECT(QB_MALFORMED, "too many locals", HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02,
-         0x01, 0x00, 0x0a, 0x0c, 0x01, 0x0a, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f, 0x02, 0x7e,
-         0x0b);
+  EXPECT(QB_MALFORMED, "too many locals", HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01,
+         0x00, 0x0a, 0x0c, 0x01, 0x0a, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f, 0x02, 0x7e, 0x0b);
   /* 100000 locals is below 2^32 but above our limit */
   EXPECT(QB_LIMIT, "too many locals", HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01,
          0x00, 0x0a, 0x08, 0x01, 0x06, 0x01, 0xa0, 0x8d, 0x06, 0x7f, 0x0b);
@@ -280,16 +283,16 @@ static void decode_rejects_huge_counts_before_allocating(void **state) {
   /* 2^32-1 types announced in a 5-byte section */
   EXPECT(QB_MALFORMED, "unexpected end", HDR, 0x01, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f);
   EXPECT(QB_MALFORMED, "unexpected end", HDR, 0x07, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f);
-  EXPECT(QB_MALFORMED, "length out of bounds", HDR, 0x0b, 0x07, 0x01, 0x01, 0xff, 0xff, 0xff,
-         0xff, 0x0f);
+  EXPECT(QB_MALFORMED, "length out of bounds", HDR, 0x0b, 0x07, 0x01, 0x01, 0xff, 0xff, 0xff, 0xff,
+         0x0f);
   assert_int_equal(qb_alloc_live_bytes(), before);
 }
 
 static void decode_finds_illegal_opcode_in_constant_expression(void **state) {
   (void)state;
   /* binary.wast: a global initializer without `end` runs into the code section's id */
-  EXPECT(QB_MALFORMED, "illegal opcode", HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x06, 0x07,
-         0x01, 0x7f, 0x00, 0x41, 0x00, 0x0a, 0x0b, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
+  EXPECT(QB_MALFORMED, "illegal opcode", HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x06, 0x07, 0x01,
+         0x7f, 0x00, 0x41, 0x00, 0x0a, 0x0b, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
 }
 
 /* ---- inspection ---------------------------------------------------------------------------- */
@@ -390,7 +393,8 @@ static void load_fails_cleanly_for_every_allocation_failure(void **state) {
       qw_module_free(m);
       break;
     }
-    if (rc != QB_NOMEM) fail_msg("allocation %llu: %s %s", (unsigned long long)k, qb_code_name(rc), err.msg);
+    if (rc != QB_NOMEM)
+      fail_msg("allocation %llu: %s %s", (unsigned long long)k, qb_code_name(rc), err.msg);
     assert_null(m);
     assert_int_equal(qb_alloc_live_bytes(), before);
   }

@@ -37,7 +37,9 @@ static void put(mb *m, const void *p, size_t n) {
   memcpy(m->b + m->n, p, n);
   m->n += n;
 }
-static void put1(mb *m, uint8_t x) { put(m, &x, 1); }
+static void put1(mb *m, uint8_t x) {
+  put(m, &x, 1);
+}
 static void leb(mb *m, uint32_t v) {
   do {
     uint8_t b = v & 0x7f;
@@ -55,12 +57,18 @@ enum { MEM = 1, GLOBALS = 2, TABLE = 4, DATACOUNT = 8, EXPORT0 = 16, EXTRA_TYPE 
 
 static uint8_t vt(char c) {
   switch (c) {
-  case 'i': return QW_I32;
-  case 'l': return QW_I64;
-  case 'f': return QW_F32;
-  case 'd': return QW_F64;
-  case 'r': return QW_FUNCREF;
-  default: return QW_EXTERNREF;
+  case 'i':
+    return QW_I32;
+  case 'l':
+    return QW_I64;
+  case 'f':
+    return QW_F32;
+  case 'd':
+    return QW_F64;
+  case 'r':
+    return QW_FUNCREF;
+  default:
+    return QW_EXTERNREF;
   }
 }
 
@@ -69,9 +77,11 @@ static void functype(mb *s, const char *sig) {
   size_t i;
   put1(s, 0x60);
   leb(s, (uint32_t)(colon - sig));
-  for (i = 0; sig + i < colon; i++) put1(s, vt(sig[i]));
+  for (i = 0; sig + i < colon; i++)
+    put1(s, vt(sig[i]));
   leb(s, (uint32_t)strlen(colon + 1));
-  for (i = 0; colon[1 + i]; i++) put1(s, vt(colon[1 + i]));
+  for (i = 0; colon[1 + i]; i++)
+    put1(s, vt(colon[1 + i]));
 }
 
 /* A module with one function of type SIG ("ii:i" = (i32 i32) -> i32) and body BODY (locals
@@ -85,7 +95,8 @@ static void build(mb *m, const char *sig, const uint8_t *body, size_t n, unsigne
   put(m, hdr, 8);
   leb(&s, flags & EXTRA_TYPE ? 2 : 1);
   functype(&s, sig);
-  if (flags & EXTRA_TYPE) functype(&s, "i:ii");
+  if (flags & EXTRA_TYPE)
+    functype(&s, "i:ii");
   section(m, 1, &s);
   s.n = 0;
   put(&s, "\x01\x00", 2);
@@ -137,18 +148,18 @@ static void expect_bytes(const uint8_t *b, size_t n, qb_code code, const char *w
   qw_module_free(m);
 }
 
-#define BODY(code, want, sig, flags, ...)                                                         \
-  do {                                                                                            \
-    static const uint8_t body_[] = {__VA_ARGS__};                                                 \
-    mb m_;                                                                                        \
-    build(&m_, sig, body_, sizeof body_, flags);                                                  \
-    expect_bytes(m_.b, m_.n, code, want);                                                         \
+#define BODY(code, want, sig, flags, ...)                                                          \
+  do {                                                                                             \
+    static const uint8_t body_[] = {__VA_ARGS__};                                                  \
+    mb m_;                                                                                         \
+    build(&m_, sig, body_, sizeof body_, flags);                                                   \
+    expect_bytes(m_.b, m_.n, code, want);                                                          \
   } while (0)
 
-#define MODULE(code, want, ...)                                                                   \
-  do {                                                                                            \
-    static const uint8_t b_[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, __VA_ARGS__};    \
-    expect_bytes(b_, sizeof b_, code, want);                                                      \
+#define MODULE(code, want, ...)                                                                    \
+  do {                                                                                             \
+    static const uint8_t b_[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, __VA_ARGS__};     \
+    expect_bytes(b_, sizeof b_, code, want);                                                       \
   } while (0)
 
 /* ---- bodies --------------------------------------------------------------------------------- */
@@ -173,9 +184,10 @@ static void validate_names_function_offset_and_instruction_in_type_mismatch(void
   assert_int_equal(qw_module_load(eng, m.b, m.n, &mod, &err), QB_INVALID);
   /* i32.add is the 13th byte of the body, which is the last 14 bytes of the module */
   char want[160];
-  snprintf(want, sizeof want,
-           "code section: function 0 at offset 0x%zx: type mismatch in i32.add (expected i32, got f64)",
-           m.n - 2);
+  snprintf(
+      want, sizeof want,
+      "code section: function 0 at offset 0x%zx: type mismatch in i32.add (expected i32, got f64)",
+      m.n - 2);
   assert_string_equal(err.msg, want);
 }
 
@@ -191,7 +203,8 @@ static void validate_allows_any_operands_after_unreachable(void **state) {
   /* unreachable, i32.add, drop, select, f32.neg (pops unknown) -> stays polymorphic */
   BODY(QB_OK, NULL, ":i", 0, 0x00, 0x00, 0x6a, 0x1a, 0x1b, 0x0b);
   BODY(QB_OK, NULL, ":l", 0, 0x00, 0x00, 0x0f, 0x0b); /* unreachable, return */
-  BODY(QB_INVALID, "type mismatch in return (expected i64, got nothing)", ":l", 0, 0x00, 0x0f, 0x0b);
+  BODY(QB_INVALID, "type mismatch in return (expected i64, got nothing)", ":l", 0, 0x00, 0x0f,
+       0x0b);
   /* but a known operand must still match: unreachable, i64.const 0, i32.eqz */
   BODY(QB_INVALID, "type mismatch in i32.eqz (expected i32, got i64)", ":", 0, 0x00, 0x00, 0x42,
        0x00, 0x45, 0x1a, 0x0b);
@@ -235,11 +248,11 @@ static void validate_requires_if_without_else_to_keep_its_types(void **state) {
 static void validate_checks_br_table_arity_and_types(void **state) {
   (void)state;
   /* block (result i32) block  i32.const 0 i32.const 0 br_table 0 1  end end: arity 0 vs 1 */
-  BODY(QB_INVALID, "type mismatch in br_table", ":i", 0, 0x00, 0x02, 0x7f, 0x02, 0x40, 0x41,
-       0x00, 0x41, 0x00, 0x0e, 0x01, 0x00, 0x01, 0x0b, 0x41, 0x00, 0x0b, 0x0b);
+  BODY(QB_INVALID, "type mismatch in br_table", ":i", 0, 0x00, 0x02, 0x7f, 0x02, 0x40, 0x41, 0x00,
+       0x41, 0x00, 0x0e, 0x01, 0x00, 0x01, 0x0b, 0x41, 0x00, 0x0b, 0x0b);
   /* same arity: fine */
-  BODY(QB_OK, NULL, ":i", 0, 0x00, 0x02, 0x7f, 0x41, 0x07, 0x41, 0x00, 0x0e, 0x01, 0x00, 0x01,
-       0x0b, 0x0b);
+  BODY(QB_OK, NULL, ":i", 0, 0x00, 0x02, 0x7f, 0x41, 0x07, 0x41, 0x00, 0x0e, 0x01, 0x00, 0x01, 0x0b,
+       0x0b);
 }
 
 static void validate_checks_select_with_and_without_type(void **state) {
@@ -248,20 +261,22 @@ static void validate_checks_select_with_and_without_type(void **state) {
   BODY(QB_INVALID, "type mismatch in select", ":", 0, 0x00, 0xd0, 0x70, 0xd0, 0x70, 0x41, 0x01,
        0x1b, 0x1a, 0x0b);
   BODY(QB_OK, NULL, ":", 0, 0x00, 0xd0, 0x70, 0xd0, 0x70, 0x41, 0x01, 0x1c, 0x01, 0x70, 0x1a, 0x0b);
-  BODY(QB_INVALID, "invalid result arity", ":", 0, 0x00, 0x41, 0x01, 0x41, 0x01, 0x41, 0x01,
-       0x1c, 0x02, 0x7f, 0x7f, 0x1a, 0x0b);
+  BODY(QB_INVALID, "invalid result arity", ":", 0, 0x00, 0x41, 0x01, 0x41, 0x01, 0x41, 0x01, 0x1c,
+       0x02, 0x7f, 0x7f, 0x1a, 0x0b);
   BODY(QB_INVALID, "type mismatch in select (expected i32, got i64)", ":", 0, 0x00, 0x41, 0x01,
        0x42, 0x01, 0x41, 0x01, 0x1b, 0x1a, 0x0b);
 }
 
 static void validate_rejects_unknown_indices(void **state) {
   (void)state;
-  BODY(QB_INVALID, "unknown local 2 in local.get", "i:", 0, 0x01, 0x01, 0x7f, 0x20, 0x02, 0x1a, 0x0b);
+  BODY(QB_INVALID, "unknown local 2 in local.get", "i:", 0, 0x01, 0x01, 0x7f, 0x20, 0x02, 0x1a,
+       0x0b);
   BODY(QB_INVALID, "unknown global 0 in global.get", ":", 0, 0x00, 0x23, 0x00, 0x1a, 0x0b);
   BODY(QB_INVALID, "unknown function 1 in call", ":", 0, 0x00, 0x10, 0x01, 0x0b);
-  BODY(QB_INVALID, "unknown memory 0 in i32.load", ":", 0, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00,
-       0x1a, 0x0b);
-  BODY(QB_INVALID, "unknown table 0 in table.get", ":", 0, 0x00, 0x41, 0x00, 0x25, 0x00, 0x1a, 0x0b);
+  BODY(QB_INVALID, "unknown memory 0 in i32.load", ":", 0, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x1a,
+       0x0b);
+  BODY(QB_INVALID, "unknown table 0 in table.get", ":", 0, 0x00, 0x41, 0x00, 0x25, 0x00, 0x1a,
+       0x0b);
   BODY(QB_INVALID, "unknown type 3 in call_indirect", ":", TABLE, 0x00, 0x41, 0x00, 0x11, 0x03,
        0x00, 0x0b);
   BODY(QB_INVALID, "unknown data segment 1 in data.drop", ":", MEM | DATACOUNT, 0x00, 0xfc, 0x09,
@@ -325,20 +340,20 @@ static void validate_requires_data_count_for_memory_init(void **state) {
 static void validate_rejects_multiple_memories_and_bad_limits(void **state) {
   (void)state;
   MODULE(QB_INVALID, "multiple memories", 0x05, 0x05, 0x02, 0x00, 0x00, 0x00, 0x00);
-  MODULE(QB_INVALID, "memory size must be at most 65536 pages (4GiB)", 0x05, 0x05, 0x01, 0x00,
-         0x81, 0x80, 0x04);
-  MODULE(QB_INVALID, "size minimum must not be greater than maximum", 0x05, 0x04, 0x01, 0x01,
+  MODULE(QB_INVALID, "memory size must be at most 65536 pages (4GiB)", 0x05, 0x05, 0x01, 0x00, 0x81,
+         0x80, 0x04);
+  MODULE(QB_INVALID, "size minimum must not be greater than maximum", 0x05, 0x04, 0x01, 0x01, 0x02,
+         0x01);
+  MODULE(QB_INVALID, "size minimum must not be greater than maximum", 0x04, 0x05, 0x01, 0x70, 0x01,
          0x02, 0x01);
-  MODULE(QB_INVALID, "size minimum must not be greater than maximum", 0x04, 0x05, 0x01, 0x70,
-         0x01, 0x02, 0x01);
   /* several tables are fine (reference types) */
   MODULE(QB_OK, NULL, 0x04, 0x07, 0x02, 0x70, 0x00, 0x01, 0x6f, 0x00, 0x01);
 }
 
 static void validate_rejects_duplicate_export_names(void **state) {
   (void)state;
-  MODULE(QB_INVALID, "duplicate export name \"m\"", 0x05, 0x03, 0x01, 0x00, 0x00, 0x07, 0x09,
-         0x02, 0x01, 'm', 0x02, 0x00, 0x01, 'm', 0x02, 0x00);
+  MODULE(QB_INVALID, "duplicate export name \"m\"", 0x05, 0x03, 0x01, 0x00, 0x00, 0x07, 0x09, 0x02,
+         0x01, 'm', 0x02, 0x00, 0x01, 'm', 0x02, 0x00);
   MODULE(QB_OK, NULL, 0x05, 0x03, 0x01, 0x00, 0x00, 0x07, 0x09, 0x02, 0x01, 'm', 0x02, 0x00, 0x01,
          'n', 0x02, 0x00);
   MODULE(QB_INVALID, "unknown memory 0", 0x07, 0x05, 0x01, 0x01, 'm', 0x02, 0x00);
@@ -347,8 +362,8 @@ static void validate_rejects_duplicate_export_names(void **state) {
 static void validate_checks_constant_expressions(void **state) {
   (void)state;
   /* global i32 (i32.const 1 i32.const 2 i32.add): not constant in 2.0 */
-  MODULE(QB_INVALID, "constant expression required", 0x06, 0x09, 0x01, 0x7f, 0x00, 0x41, 0x01,
-         0x41, 0x02, 0x6a, 0x0b);
+  MODULE(QB_INVALID, "constant expression required", 0x06, 0x09, 0x01, 0x7f, 0x00, 0x41, 0x01, 0x41,
+         0x02, 0x6a, 0x0b);
   /* two constants: one too many */
   MODULE(QB_INVALID, "type mismatch", 0x06, 0x08, 0x01, 0x7f, 0x00, 0x41, 0x01, 0x41, 0x02, 0x0b);
   /* empty */
@@ -356,11 +371,11 @@ static void validate_checks_constant_expressions(void **state) {
   /* wrong type */
   MODULE(QB_INVALID, "type mismatch", 0x06, 0x06, 0x01, 0x7f, 0x00, 0x42, 0x00, 0x0b);
   /* global.get of a global defined in the module: only imports are visible */
-  MODULE(QB_INVALID, "unknown global 0", 0x06, 0x0b, 0x02, 0x7f, 0x00, 0x41, 0x00, 0x0b, 0x7f,
-         0x00, 0x23, 0x00, 0x0b);
+  MODULE(QB_INVALID, "unknown global 0", 0x06, 0x0b, 0x02, 0x7f, 0x00, 0x41, 0x00, 0x0b, 0x7f, 0x00,
+         0x23, 0x00, 0x0b);
   /* global.get of a mutable imported global */
-  MODULE(QB_INVALID, "constant expression required", 0x02, 0x08, 0x01, 0x01, 'm', 0x01, 'g',
-         0x03, 0x7f, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x00, 0x23, 0x00, 0x0b);
+  MODULE(QB_INVALID, "constant expression required", 0x02, 0x08, 0x01, 0x01, 'm', 0x01, 'g', 0x03,
+         0x7f, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x00, 0x23, 0x00, 0x0b);
   /* ... of an immutable one: fine */
   MODULE(QB_OK, NULL, 0x02, 0x08, 0x01, 0x01, 'm', 0x01, 'g', 0x03, 0x7f, 0x00, 0x06, 0x06, 0x01,
          0x7f, 0x00, 0x23, 0x00, 0x0b);
@@ -373,8 +388,8 @@ static void validate_checks_start_function(void **state) {
          0x00, 0x08, 0x01, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
   MODULE(QB_INVALID, "unknown function 1", 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01,
          0x00, 0x08, 0x01, 0x01, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
-  MODULE(QB_OK, NULL, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x08, 0x01,
-         0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
+  MODULE(QB_OK, NULL, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x08, 0x01, 0x00,
+         0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b);
 }
 
 static void validate_checks_element_segments(void **state) {
@@ -393,8 +408,8 @@ static void validate_checks_element_segments(void **state) {
 }
 
 static void validate_fails_cleanly_for_every_allocation_failure(void **state) {
-  static const uint8_t body[] = {0x00, 0x02, 0x7f, 0x02, 0x7f, 0x02, 0x7f, 0x41, 0x01, 0x0b, 0x0b,
-                                 0x0b, 0x0b};
+  static const uint8_t body[] = {0x00, 0x02, 0x7f, 0x02, 0x7f, 0x02, 0x7f,
+                                 0x41, 0x01, 0x0b, 0x0b, 0x0b, 0x0b};
   mb m;
   uint64_t k;
   size_t before;
