@@ -29,7 +29,7 @@ typedef struct fb {
   int64_t *i64;
   double *f64;
   uint8_t *present;
-  size_t dvcap;
+  size_t dvcap, pcap; /* elements allocated in i64/f64, in present */
   uint32_t *kw; /* (doc, pb) pairs in doc order */
   size_t nkw, kwcap;
   uint64_t doc_count, sum_ttf, sum_df;
@@ -92,7 +92,7 @@ void qi__builder_free(qi__builder *b) {
     qb_free(f->norms, f->ncap);
     qb_free(f->i64, f->dvcap * sizeof *f->i64);
     qb_free(f->f64, f->dvcap * sizeof *f->f64);
-    qb_free(f->present, f->dvcap);
+    qb_free(f->present, f->pcap);
     qb_free(f->kw, f->kwcap * sizeof *f->kw);
   }
   qb_free(b->fields, b->fcap * sizeof *b->fields);
@@ -238,19 +238,14 @@ static qb_code on_token(void *ud, const qi_token *t, qb_err *err) {
 }
 
 static qb_code set_dv(fb *f, uint32_t doc, const qi__value *v) {
-  size_t cap = f->dvcap, need = (size_t)doc + 1;
-  if (need > cap) {
-    size_t c1 = cap, c2 = cap;
+  size_t need = (size_t)doc + 1;
+  if (need > f->dvcap || need > f->pcap) {
     if (f->dv == QI_DV_F64) {
-      if (qi__grow((void **)&f->f64, &c1, need, sizeof *f->f64)) return QB_NOMEM;
-    } else if (qi__grow((void **)&f->i64, &c1, need, sizeof *f->i64)) {
+      if (qi__grow((void **)&f->f64, &f->dvcap, need, sizeof *f->f64)) return QB_NOMEM;
+    } else if (qi__grow((void **)&f->i64, &f->dvcap, need, sizeof *f->i64)) {
       return QB_NOMEM;
     }
-    if (qi__grow((void **)&f->present, &c2, c1, 1)) {
-      /* keep caps consistent: shrink nothing, record the larger array's cap is wrong; give up */
-      return QB_NOMEM;
-    }
-    f->dvcap = c1;
+    if (qi__grow((void **)&f->present, &f->pcap, need, 1)) return QB_NOMEM;
   }
   if (f->dv == QI_DV_F64) {
     double d = v->is_float ? v->f : (double)v->i;
@@ -450,6 +445,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
     }
     if (fbp->dv == QI_DV_I64 || fbp->dv == QI_DV_F64) {
       size_t have = fbp->dvcap < nd ? fbp->dvcap : nd;
+      if (fbp->pcap < have) have = fbp->pcap;
       if (!(fs->dv_present = qb_arena_alloc(&s->arena, nd))) goto oom;
       qi__cpy(fs->dv_present, fbp->present, have);
       if (fbp->dv == QI_DV_I64) {

@@ -314,10 +314,10 @@ static void snapshot_free(qi_snapshot *s) {
     qi__seg_release(s->segs[i].core);
     qi__live_release(s->segs[i].live);
   }
-  qb_free(s->segs, s->nseg * sizeof *s->segs);
-  qb_free(s->base, (s->nseg + 1) * sizeof *s->base);
-  qb_free(s->fields, s->nfields * sizeof *s->fields);
-  qb_free(s->stats, s->nfields * sizeof *s->stats);
+  qb_free(s->segs, s->segcap * sizeof *s->segs);
+  qb_free(s->base, (s->segcap + 1) * sizeof *s->base);
+  qb_free(s->fields, s->fcap * sizeof *s->fields);
+  qb_free(s->stats, s->fcap * sizeof *s->stats);
   qb_free(s, sizeof *s);
 }
 
@@ -334,14 +334,14 @@ static qb_code publish(qi_index *ix, qb_err *err) {
   s->ix = ix;
   s->nseg = n;
   s->nfields = nf;
-  if (!(s->segs = qb_calloc(n ? n : 1, sizeof *s->segs)) ||
-      !(s->base = qb_calloc(n + 1, sizeof *s->base)) ||
-      !(s->fields = qb_calloc(nf ? nf : 1, sizeof *s->fields)) ||
-      !(s->stats = qb_calloc(nf ? nf : 1, sizeof *s->stats))) {
-    qb_free(s->segs, (n ? n : 1) * sizeof *s->segs);
-    qb_free(s->base, (n + 1) * sizeof *s->base);
-    qb_free(s->fields, (nf ? nf : 1) * sizeof *s->fields);
-    qb_free(s, sizeof *s);
+  s->segcap = n ? n : 1;
+  s->fcap = nf ? nf : 1;
+  if (!(s->segs = qb_calloc(s->segcap, sizeof *s->segs)) ||
+      !(s->base = qb_calloc(s->segcap + 1, sizeof *s->base)) ||
+      !(s->fields = qb_calloc(s->fcap, sizeof *s->fields)) ||
+      !(s->stats = qb_calloc(s->fcap, sizeof *s->stats))) {
+    s->nseg = 0;
+    snapshot_free(s);
     return qb_fail(err, QB_NOMEM, "refresh: out of memory");
   }
   /* allocate every new bitmap first, so failure leaves the writer as it was */

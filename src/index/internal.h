@@ -206,11 +206,11 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
 struct qi_snapshot {
   atomic_uint refs;
   qi_index *ix;
-  size_t nseg;
+  size_t nseg, segcap;  /* segcap: entries allocated in segs (base has segcap + 1) */
   qi_segment *segs;
   uint64_t *base;
   uint64_t max_doc, live_docs;
-  size_t nfields;
+  size_t nfields, fcap;
   qi__field **fields;   /* copy of the pointer array (fields themselves owned by the index) */
   qi_field_stats *stats;
 };

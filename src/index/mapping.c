@@ -297,7 +297,11 @@ qb_code qi__mapping_to_json(const qi__mapping *m, qb_buf *out, qb_err *err) {
   json_t *root = json_object(), *props = json_object(), **nodes;
   size_t i;
   char *s;
-  if (!root || !props) goto oom;
+  if (!root || !props) {
+    json_decref(root);
+    json_decref(props);
+    return qb_fail(err, QB_NOMEM, "mapping: out of memory");
+  }
   json_object_set_new(root, "properties", props);
   if (!(nodes = qb_calloc(m->nfields + 1, sizeof *nodes))) goto oom;
   for (i = 0; i < m->nfields; i++) {
@@ -351,7 +355,6 @@ qb_code qi__mapping_to_json(const qi__mapping *m, qb_buf *out, qb_err *err) {
   return QB_OK;
 oom:
   json_decref(root);
-  json_decref(props);
   return qb_fail(err, QB_NOMEM, "mapping: out of memory");
 }
 
