@@ -406,6 +406,12 @@ static qq__it *mk_conj(qq__seg_ctx *cx, qq__it **c, size_t n, qq__it **sc, size_
 }
 
 static qq__it *mk_disj(qq__seg_ctx *cx, qq__it **c, size_t n, size_t msm) {
+  /* children that match nothing (absent terms, unmapped fields) only cost time: drop them */
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (c[i]->next != none_next) c[k++] = c[i];
+  n = k;
+  if (!n || msm > n) return mk_none(cx);
   if (n == 1 && msm <= 1) return c[0];
   disj_it *dj = xalloc(cx, sizeof *dj);
   if (!dj) return NULL;
