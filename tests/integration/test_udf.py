@@ -26,6 +26,9 @@ BOOST_MANIFEST = {"kind": "score", "description": "bm25 * f + 1/(days+1)",
 DIV_WAT = """(module
   (func (export "div") (param $a i32) (param $b i32) (result i32)
     (i32.div_s (local.get $a) (local.get $b))))"""
+SPIN_WAT = """(module
+  (func (export "spin") (param $s f64) (result f64)
+    (loop $l (br $l)) (local.get $s)))"""
 CHEAP_WAT = """(module
   (func (export "cheap") (param $p f64) (param $max f64) (result i32)
     (f64.lt (local.get $p) (local.get $max))))"""
@@ -180,6 +183,13 @@ def t_trap_fails_request_not_node():
             t.join()
         eq(results["good"], [200] * 20, "concurrent good searches")
         eq(results["bad"], [400] * 10, "concurrent trapping searches")
+        r = s.http("PUT", "/_udf/spin?kind=score", need_wasm(SPIN_WAT), "application/wasm")
+        eq(r.status, 200, "deploy spin: %r" % r)
+        r = fscore(s, {"p0": "_score"}, source="spin")
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "endless loop: %r" % r)
+        check("spin v1" in r.json["error"]["reason"] and "budget" in r.json["error"]["reason"],
+              "budget reason", r)
+        eq(fscore(s, {"f": 3}).status, 200, "searches after an endless loop")
         r = s.http("POST", "/_udf/div/_test", {"args": {"p0": 1, "p1": 0}})
         eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "_test trap: %r" % r)
         eq(s.http("GET", "/").status, 200, "node still serving")

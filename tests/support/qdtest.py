@@ -120,7 +120,16 @@ class Server:
     def __exit__(self, *exc):
         if exc[0] is not None:
             sys.stderr.write("---- server log ----\n%s\n" % self.logtext()[-6000:])
+            self.close()
+            return
+        # A clean stop must exit 0: under ASan this also catches leaks and memory errors.
+        rc = self.stop() if self.proc else 0
+        log = self.logtext()
         self.close()
+        if rc != 0:
+            raise AssertionError("quidditch exited with %s after SIGTERM:\n%s" % (rc, log[-8000:]))
+        if "ERROR: AddressSanitizer" in log or "runtime error:" in log:
+            raise AssertionError("sanitizer report in the server log:\n%s" % log[-8000:])
 
     def http(self, method, path, body=None, ctype=None, timeout=60, headers=None):
         data = None
