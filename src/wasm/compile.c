@@ -664,8 +664,18 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
     case QW_OP_select: {
       if (!live) break;
       need_slots(c, 3);
-      uint32_t dd = c->sp - 3;
-      E(c, OP_SELECT, home(c, dd), c->st[dd].slot, c->st[dd + 1].slot, c->st[dd + 2].slot);
+      uint32_t dd = c->sp - 3, o = c->last_op;
+      if (c->st[dd + 2].kind == K_HOME && last_is(c, OP__COUNT, dd + 2) &&
+          ((o >= OP_I32_EQ && o <= OP_I32_GE_U) || (o >= OP_I32_EQ_I && o <= OP_I32_GE_U_I))) {
+        /* the condition is the compare just emitted: fold it into the select */
+        uint32_t x = c->code[c->last_start + 2], y = c->code[c->last_start + 3];
+        uint32_t so = o <= OP_I32_GE_U ? OP_SEL_I32_EQ + (o - OP_I32_EQ)
+                                       : OP_SEL_I32_EQ_I + (o - OP_I32_EQ_I);
+        drop_last(c);
+        E(c, so, home(c, dd), c->st[dd].slot, c->st[dd + 1].slot, x, y);
+      } else {
+        E(c, OP_SELECT, home(c, dd), c->st[dd].slot, c->st[dd + 1].slot, c->st[dd + 2].slot);
+      }
       c->sp -= 3;
       push_home(c);
       dst_is(c, dd);
@@ -1069,18 +1079,21 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
     c_fini(&c);
     return rc;
   }
+  /* INIT is padded to a multiple of 4 slots (interp.c copies 4 at a time; the extra slots
+  ** land in the operand stack, which holds nothing at entry) */
+  uint32_t ninit = (d->nlocals + c.nk + 3) & ~3u;
   uint64_t nslots = (uint64_t)c.s0 + c.maxsp + 1;
   if (nslots < ft->nresults) nslots = ft->nresults;
-  size_t bytes = sizeof(qw__code) + ((size_t)d->nlocals + c.nk) * 8 + (size_t)c.n * 4 +
-                 (size_t)c.npc * 8;
+  if (nslots < (uint64_t)ft->nparams + ninit) nslots = (uint64_t)ft->nparams + ninit;
+  size_t bytes = sizeof(qw__code) + (size_t)ninit * 8 + (size_t)c.n * 4 + (size_t)c.npc * 8;
   qw__code *code = qb_malloc(bytes);
   if (!code) {
     c_fini(&c);
     return qb_fail(err, QB_NOMEM, "compile: out of memory");
   }
   uint64_t *init = (uint64_t *)(code + 1), *consts = init + d->nlocals;
-  uint32_t *ops = (uint32_t *)(consts + c.nk);
-  memset(init, 0, (size_t)d->nlocals * 8);
+  uint32_t *ops = (uint32_t *)(init + ninit);
+  memset(init, 0, (size_t)ninit * 8);
   if (c.nk) memcpy(consts, c.kv, (size_t)c.nk * 8);
   if (c.n) memcpy(ops, c.code, (size_t)c.n * 4);
   if (c.npc) memcpy(ops + c.n, c.pcm, (size_t)c.npc * 8);
@@ -1096,7 +1109,7 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
                      .alloc_bytes = bytes,
                      .nconsts = c.nk,
                      .consts = consts,
-                     .ninit = d->nlocals + c.nk,
+                     .ninit = ninit,
                      .init = init};
   c_fini(&c);
   qw__code *expected = NULL;

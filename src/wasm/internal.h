@@ -395,7 +395,8 @@ struct qw__code {
   size_t alloc_bytes;        /* one allocation holds the struct, OPS, PCMAP and CONSTS */
   uint32_t nconsts;          /* constant slots, right after the locals; copied in at entry */
   const uint64_t *consts;
-  uint32_t ninit;            /* nlocals + nconsts: slots nparams.. are set from INIT at entry */
+  uint32_t ninit;            /* nlocals + nconsts rounded up to a multiple of 4: slots nparams..
+                                are set from INIT at entry (nslots >= nparams + ninit) */
   const uint64_t *init;      /* nlocals zeros, then the constants (CONSTS points into it) */
 };
 

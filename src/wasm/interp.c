@@ -326,7 +326,14 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
     copied = true;
   }
   if (QB_UNLIKELY(fp + c->nslots > ex->stack_end)) return QW_TRAP_STACK_EXHAUSTED;
-  for (uint32_t i = 0; i < c->ninit; i++) fp[c->nparams + i] = c->init[i];
+  { /* as CALL does: locals zero, constants in their slots */
+    uint64_t *dst = fp + c->nparams;
+    const uint64_t *src = c->init;
+    for (uint32_t i = 0, n = c->ninit; i < n; i += 4) {
+      uint64_t x0 = src[i], x1 = src[i + 1], x2 = src[i + 2], x3 = src[i + 3];
+      dst[i] = x0, dst[i + 1] = x1, dst[i + 2] = x2, dst[i + 3] = x3;
+    }
+  }
   qw__exec *prev = inst->exec;
   inst->exec = ex;
   const qw_trap *t = run(ex, inst, c, fp);
