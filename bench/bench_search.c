@@ -8,6 +8,7 @@
 **                       query layer does), see topk_or below; median of 5 runs after a warm-up.
 **   search/or2_qq_p50   the same queries as JSON `match` queries through src/query (qq_search),
 **                       when the query layer is built (BENCH_HAVE_QQ)
+**   search/open         reopening our index (segment files + id scan of the store)
 **   search/script_score owned by the query helper: bench_search_script_score() below is a weak
 **                       hook that a bench/bench_search_script.c may define.
 ** Usage: bench_search [N]  (or BENCH_SEARCH_DOCS=N; default 1000000). BENCH_SEARCH_XAPIAN=path
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +270,14 @@ __attribute__((weak)) void bench_search_script_score(qi_index *ix, const sc_corp
 
 /* ---- main --------------------------------------------------------------------------------- */
 
+static char g_base[4096]; /* the temp directory, removed on exit and on SIGINT/SIGTERM */
+
+static void on_signal(int sig) {
+  (void)sig;
+  if (g_base[0]) nftw(g_base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  _exit(130);
+}
+
 typedef struct xres {
   double index_s;
   double p50[RUNS + 1], p99[RUNS + 1];
@@ -349,6 +359,10 @@ int main(int argc, char **argv) {
   }
   snprintf(base, sizeof base, "%s/bench_search_XXXXXX", tmp && *tmp ? tmp : "/tmp");
   if (!mkdtemp(base)) return 1;
+  snprintf(g_base, sizeof g_base, "%s", base);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal);
   snprintf(ours_dir, sizeof ours_dir, "%s/ours", base);
   snprintf(xap_dir, sizeof xap_dir, "%s/xapian", base);
   printf("# search: %llu docs of 80..120 Zipf words (vocabulary %zu), batches of %d, seed %#x\n",
@@ -525,6 +539,16 @@ int main(int argc, char **argv) {
   qi_snapshot_release(s);
   if (bench_search_script_score) bench_search_script_score(ix, &c, n);
   qi_index_close(ix);
+  /* reopen: segment files load, the store is scanned for ids only */
+  t0 = now_s();
+  if (!qi_index_open(ours_dir, &opt, &ix, &err)) {
+    t1 = now_s();
+    printf("search/open  ours %.2fs for %llu docs (segment files + id scan; Xapian opens lazily)  1 run\n",
+           t1 - t0, (unsigned long long)qi_index_doc_count(ix));
+    qi_index_close(ix);
+  } else {
+    printf("search/open  failed: %s\n", err.msg);
+  }
   nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   sc_free(&c);
   free(text);

@@ -255,7 +255,7 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
   uint8_t *buf = NULL;
   size_t size = 0;
   hdr h;
-  in r;
+  in r = {NULL, 0, 0};
   int fd = -1;
   struct stat st;
   uint32_t f;
