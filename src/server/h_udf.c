@@ -173,6 +173,7 @@ void qs__h_udf_list(qs_req *r) {
 typedef struct stats_find {
   const char *name;
   json_t *out;
+  const char *tier; /* static string */
 } stats_find;
 
 static void stats_cb(void *ud, const qu_stats *s) {
@@ -190,6 +191,7 @@ static void stats_cb(void *ud, const qu_stats *s) {
                         json_pack("{s:I, s:I, s:I}", "calls", (json_int_t)s->calls[t], "errors",
                                   (json_int_t)s->errors[t], "blocks", (json_int_t)s->blocks[t]));
   }
+  f->tier = qu_tier_name(s->mode);
   f->out = json_pack("{s:I, s:I, s:f, s:o, s:{s:I, s:I, s:I}}", "calls", (json_int_t)calls,
                      "errors", (json_int_t)errors, "avg_call_seconds", n ? sum / (double)n : 0.0,
                      "by_mode", modes, "memory", "module_bytes", (json_int_t)s->module_bytes,
@@ -213,12 +215,12 @@ void qs__h_udf_get(qs_req *r) {
   if (json_is_string(json_object_get(m, "description")))
     desc = json_string_value(json_object_get(m, "description"));
   json_object_set_new(j, "description", json_string(desc));
-  json_object_set_new(j, "tier", json_string("interpreter"));
+  stats_find f = {name, NULL, "interpreter"};
+  qu_registry_stats(r->srv->reg, stats_cb, &f);
+  json_object_set_new(j, "tier", json_string(f.tier));
   json_object_set_new(j, "manifest", m ? m : json_object());
   json_object_set_new(j, "nodes", json_pack("{s:{s:s, s:s, s:i}}", r->srv->node_name, "tier",
-                                            "interpreter", "status", "ready", "compile_ms", 0));
-  stats_find f = {name, NULL};
-  qu_registry_stats(r->srv->reg, stats_cb, &f);
+                                            f.tier, "status", "ready", "compile_ms", 0));
   json_object_set_new(j, "stats", f.out ? f.out : json_pack("{s:i, s:i}", "calls", 0, "errors", 0));
   qb_buf_fini(&mb);
   qs__reply_json(r, 200, j);

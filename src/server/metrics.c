@@ -101,8 +101,9 @@ static void udf_cb(void *ud, const qu_stats *st) {
     qb_buf_printf(b, "quidditch_udf_instances{udf=\"%s\",node=\"%s\"} %llu\n", st->name, e->node,
                   (unsigned long long)st->instances);
     break;
-  case 5: /* 0 = interpreter, 1 = native: this node has the interpreter tier only */
-    qb_buf_printf(b, "quidditch_udf_execution_mode{udf=\"%s\",node=\"%s\"} 0\n", st->name, e->node);
+  case 5: /* the tier running now: 0 = interpreter, 1 = native */
+    qb_buf_printf(b, "quidditch_udf_execution_mode{udf=\"%s\",node=\"%s\"} %d\n", st->name,
+                  e->node, (int)st->mode);
     break;
   case 6:
     qb_buf_printf(b, "quidditch_udf_current_version{udf=\"%s\",node=\"%s\"} %u\n", st->name,
