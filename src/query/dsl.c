@@ -4,6 +4,7 @@
 ** QB_MALFORMED (parsing_exception) for unknown names and wrong shapes, QB_INVAL
 ** (illegal_argument_exception) for bad values; each message names the place in the body. */
 #include "internal.h"
+#include "expr_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,7 +105,7 @@ static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const
   if (rc == QB_NOTFOUND) {
     if (lang && !strcmp(lang, "wasm"))
       return qb_fail(p->err, QB_INVALID, "[%s] script: unknown udf [%.80s]", where, source);
-    if ((rc = qq_expr_compile(source, kind, params, &s, p->err))) {
+    if ((rc = qq__expr_compile(source, kind, params, json_object_get(req->body, "context"), &s, p->err))) {
       qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
       return rc;
     }

@@ -40,6 +40,7 @@ typedef struct parser {
   qb_arena *ar;
   qb_err *err;
   const json_t *params;
+  const json_t *ctx;    /* the request's top-level "context" (for "_context.a.b" params) */
   const char *fields[MAX_FIELDS];
   size_t nfields;
   int uses_score;
@@ -237,6 +238,31 @@ static node *docref(parser *p, size_t pos) {
   return nd;
 }
 
+static node *num_node(parser *p, double v, size_t pos) {
+  node *nd = mk(p, N_NUM, pos);
+  if (nd) nd->num = v;
+  return nd;
+}
+
+/* doc['F'] with MISSING for docs without a value: doc['F'].empty ? MISSING : doc['F'].value */
+static node *field_node(parser *p, const char *f, size_t flen, const json_t *missing, size_t pos) {
+  int col = field_index(p, f, flen, pos);
+  if (col < 0) return NULL;
+  node *v = mk(p, N_FIELD, pos);
+  if (!v) return NULL;
+  v->col = col;
+  if (!missing) return v;
+  node *e = mk(p, N_EMPTY, pos), *t = mk(p, N_TERN, pos), *m = num_node(p, json_number_value(missing), pos);
+  if (!e || !t || !m) return NULL;
+  e->col = col;
+  t->a = e;
+  t->b = m;
+  t->c = v;
+  return t;
+}
+
+/* A parameter's value (DESIGN §5): a number or boolean; "_score"; "doc['F']" or "_source.F"
+** (the doc's field F); {"field": "F", "missing": v}; "_context.a.b" (from the request). */
 static node *param(parser *p, const char *name, size_t len, size_t pos) {
   char key[128];
   if (len >= sizeof key) return fail(p, pos, "parameter name too long", NULL, 0), NULL;
@@ -244,12 +270,36 @@ static node *param(parser *p, const char *name, size_t len, size_t pos) {
   key[len] = 0;
   json_t *v = p->params ? json_object_get(p->params, key) : NULL;
   if (!v) return fail(p, pos, "unknown variable [%.*s]", name, len), NULL;
-  node *nd = mk(p, N_NUM, pos);
-  if (!nd) return NULL;
-  if (json_is_number(v)) nd->num = json_number_value(v);
-  else if (json_is_boolean(v)) nd->num = json_is_true(v) ? 1 : 0;
-  else return fail(p, pos, "parameter [%.*s] is not a number", name, len), NULL;
-  return nd;
+  if (json_is_number(v)) return num_node(p, json_number_value(v), pos);
+  if (json_is_boolean(v)) return num_node(p, json_is_true(v) ? 1 : 0, pos);
+  if (json_is_object(v)) {
+    json_t *f = json_object_get(v, "field"), *m = json_object_get(v, "missing");
+    if (json_is_string(f) && (!m || json_is_number(m)))
+      return field_node(p, json_string_value(f), json_string_length(f), m, pos);
+  } else if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    size_t sl = json_string_length(v);
+    if (!strcmp(s, "_score")) {
+      node *nd = mk(p, N_SCORE, pos);
+      p->uses_score = 1;
+      return nd;
+    }
+    if (sl > 8 && !strncmp(s, "_source.", 8)) return field_node(p, s + 8, sl - 8, NULL, pos);
+    if (sl > 7 && !strncmp(s, "doc[", 4) && (s[4] == '\'' || s[4] == '"') && s[sl - 1] == ']' &&
+        s[sl - 2] == s[4])
+      return field_node(p, s + 5, sl - 7, NULL, pos);
+    if (sl > 9 && !strncmp(s, "_context.", 9)) {
+      const json_t *c = p->ctx;
+      char path[256];
+      snprintf(path, sizeof path, "%s", s + 9);
+      for (char *save, *tok = strtok_r(path, ".", &save); tok && c; tok = strtok_r(NULL, ".", &save))
+        c = json_is_object(c) ? json_object_get(c, tok) : NULL;
+      if (json_is_number(c)) return num_node(p, json_number_value(c), pos);
+      if (json_is_boolean(c)) return num_node(p, json_is_true(c) ? 1 : 0, pos);
+      return fail(p, pos, "request context has no number at [%.*s]", s, sl), NULL;
+    }
+  }
+  return fail(p, pos, "parameter [%.*s] is not a number", name, len), NULL;
 }
 
 static node *primary(parser *p) {
@@ -673,6 +723,11 @@ static const qq_script_vtable xvt = {xbind, xrun, xfree};
 
 qb_code qq_expr_compile(const char *source, qq_script_kind kind, const json_t *params,
                         qq_script **out, qb_err *err) {
+  return qq__expr_compile(source, kind, params, NULL, out, err);
+}
+
+qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *params,
+                         const json_t *ctx, qq_script **out, qb_err *err) {
   qb_arena ar;
   parser p;
   gen *g = NULL;
@@ -687,6 +742,7 @@ qb_code qq_expr_compile(const char *source, qq_script_kind kind, const json_t *p
   p.ar = &ar;
   p.err = err;
   p.params = params && json_is_object(params) ? params : NULL;
+  p.ctx = ctx;
   lex(&p);
   node *root = p.failed ? NULL : expr(&p, 0);
   if (root && p.tok != T_EOF) fail(&p, p.tpos, "unexpected token [%.*s]", source + p.tpos, p.pos - p.tpos);

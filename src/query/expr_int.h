@@ -40,6 +40,11 @@ typedef struct qq__xins {
 
 #define QQ_XREG_MAX 64 /* registers per program (inputs + scratch) */
 
+/* qq_expr_compile with the request's "context" object CTX (may be NULL) for "_context.a.b"
+** parameter values. */
+qb_code qq__expr_compile(const char *source, qq_script_kind kind, const struct json_t *params,
+                         const struct json_t *ctx, qq_script **out, qb_err *err);
+
 /* Run INS[0..N) over NB docs; REG[i] points at register i's column. */
 void qq__xrun(const qq__xins *ins, size_t n, double *const *reg, const uint8_t *const *mask,
               size_t nb);

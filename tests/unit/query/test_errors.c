@@ -50,6 +50,9 @@ static void script_compile_errors_are_script_exceptions_with_positions(void **st
                "illegal_argument_exception", "field [tag] is not numeric");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"-_score\"}}}",
                "script_exception", "invalid score");
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":{\"source\":\"t\","
+               "\"params\":{\"t\":\"_context.user.tier\"}}}}}",
+               "script_exception", "request context has no number at [_context.user.tier] at position 0");
 }
 
 static void error_codes_map_to_types_and_statuses(void **st) {

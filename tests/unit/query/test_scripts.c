@@ -218,6 +218,22 @@ static void metric_aggregations_take_a_script(void **st) {
   json_decref(r);
 }
 
+static void expression_params_read_fields_context_and_score(void **st) {
+  json_t *r = fx_search(*st, "{\"query\":{\"script_score\":{\"query\":{\"ids\":{\"values\":[\"1\",\"5\"]}},"
+                             "\"script\":{\"source\":\"pop + days * tier + s\",\"params\":{\"pop\":{\"field\":\"popularity\","
+                             "\"missing\":1000},\"days\":\"doc['days']\",\"tier\":\"_context.user.tier\",\"s\":\"_score\"}}}},"
+                             "\"context\":{\"user\":{\"tier\":2}},\"sort\":[\"_doc\"],\"track_scores\":true}");
+  /* doc 1: 10 + 3*2 + 1; doc 5: missing popularity 1000 + 5*2 + 1 */
+  assert_string_equal(fx_ids(r), "1,5");
+  assert_near(fx_score(r, 0), 17, 1e-9);
+  assert_near(fx_score(r, 1), 1011, 1e-9);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"script_score\":{\"query\":{\"ids\":{\"values\":[\"2\"]}},"
+                     "\"script\":{\"source\":\"p * 2\",\"params\":{\"p\":\"_source.price\"}}}}}");
+  assert_near(fx_score(r, 0), 2.5, 1e-9);
+  json_decref(r);
+}
+
 /* ---- the provider ---------------------------------------------------------------------------------- */
 
 static void provider_scores_with_bound_columns_params_and_context(void **st) {
@@ -308,6 +324,7 @@ int main(void) {
       cmocka_unit_test(script_query_filters_in_bool_filter),
       cmocka_unit_test(script_fields_compute_values_per_hit),
       cmocka_unit_test(metric_aggregations_take_a_script),
+      cmocka_unit_test(expression_params_read_fields_context_and_score),
       cmocka_unit_test(provider_scores_with_bound_columns_params_and_context),
       cmocka_unit_test(provider_filters_transforms_and_aggregates),
       cmocka_unit_test(provider_unknown_source_falls_back_to_expressions),
