@@ -14,7 +14,30 @@ const qs_route qs__routes[QS_ROUTE_COUNT] = {
 #undef QS_ROUTE
 };
 
-/* Split PATH (in CAPBUF) into segments, ignoring a trailing '/'. */
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decode S in place (never longer); a '%' not followed by two hex digits stays. */
+static void unescape(char *s) {
+  char *w = s;
+  for (const char *p = s; *p; p++) {
+    int hi, lo;
+    if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+      *w++ = (char)(hi * 16 + lo);
+      p += 2;
+    } else {
+      *w++ = *p;
+    }
+  }
+  *w = 0;
+}
+
+/* Split PATH (in CAPBUF, still percent-encoded) into segments, ignoring a trailing '/', and
+** decode each segment: an _id may contain an encoded '/' ("a%2Fb"). */
 static size_t split(char *buf, char **segs, size_t max) {
   size_t n = 0;
   char *p = buf;
@@ -27,6 +50,7 @@ static size_t split(char *buf, char **segs, size_t max) {
     *slash = 0;
     p = slash + 1;
   }
+  for (size_t i = 0; i < n; i++) unescape(segs[i]);
   return n;
 }
 

@@ -46,7 +46,8 @@ typedef struct qs_route {
 
 extern const qs_route qs__routes[QS_ROUTE_COUNT];
 
-/* Find the route for METHOD and PATH; captured segments go to CAPS (pointers into CAPBUF, a
+/* Find the route for METHOD and PATH (as sent: percent-encoded, without the query string;
+** segments are split first, then decoded, so "/i/_doc/a%2Fb" captures "a/b"). Captured segments go to CAPS (pointers into CAPBUF, a
 ** copy of PATH the caller provides with at least strlen(PATH)+1 bytes). Returns the route id,
 ** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method. */
 int qs__route_match(const char *method, const char *path, char *capbuf,

@@ -22,6 +22,9 @@
 /* ---- per-connection request state ----------------------------------------------------------- */
 
 typedef struct conn_ctx {
+  int started;     /* the access handler has seen this request */
+  char *raw;       /* the request path as sent (percent-encoded), from the URI log callback */
+  size_t raw_size;
   uint64_t start_ns;
   size_t limit;
   int too_big;
@@ -82,18 +85,34 @@ static void req_init(qs_req *r, qs_server *s, struct MHD_Connection *c, const ch
   qb_buf_init(&r->out);
 }
 
+/* Called once per request with the URI as sent, before MHD decodes it: keep its path, so
+** routing splits on the real '/' and only then decodes each segment. The return value becomes
+** the request's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  conn_ctx *cx = qb_calloc(1, sizeof *cx);
+  if (!cx) return NULL;
+  size_t n = strcspn(uri, "?");
+  if ((cx->raw = qb_malloc(n + 1))) {
+    memcpy(cx->raw, uri, n);
+    cx->raw[n] = 0;
+    cx->raw_size = n + 1;
+  }
+  return cx;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
   qs_server *s = cls;
   conn_ctx *cx = *con_cls;
   qs_req r;
-  if (!cx) {
-    if (!(cx = qb_calloc(1, sizeof *cx))) return MHD_NO;
+  if (!cx || !cx->started) {
+    if (!cx && !(cx = qb_calloc(1, sizeof *cx))) return MHD_NO;
     *con_cls = cx;
+    cx->started = 1;
     cx->start_ns = qb_now_ns();
     qb_buf_init(&cx->body);
-    cx->limit = body_limit(method, url);
+    cx->limit = body_limit(method, cx->raw ? cx->raw : url);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
       errno = 0;
@@ -127,6 +146,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (cx->too_big == 2) return MHD_YES; /* already answered */
 
+  if (cx->raw) url = cx->raw;
   req_init(&r, s, c, method, url, cx->start_ns);
   if (cx->too_big == 1) {
     qs__reply_error(&r, 413, "content_too_long_exception",
@@ -170,6 +190,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   conn_ctx *cx = *con_cls;
   if (!cx) return;
   qb_buf_fini(&cx->body);
+  qb_free(cx->raw, cx->raw_size);
   qb_free(cx, sizeof *cx);
   *con_cls = NULL;
 }
@@ -350,6 +371,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);

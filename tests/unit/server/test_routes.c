@@ -40,6 +40,16 @@ static void routes_capture_index_id_and_udf_name(void **state) {
   assert_int_equal(match("HEAD", "/products", caps, &n), QS_R_INDEX_HEAD);
 }
 
+static void routes_decode_segments_after_splitting(void **state) {
+  const char *caps[QS_MAX_CAPTURES];
+  size_t n;
+  assert_int_equal(match("GET", "/products/_doc/a%2Fb%20c", caps, &n), QS_R_DOC_GET);
+  assert_string_equal(caps[1], "a/b c");
+  assert_int_equal(match("GET", "/products/_doc/100%", caps, &n), QS_R_DOC_GET);
+  assert_string_equal(caps[1], "100%");
+  assert_int_equal(match("GET", "/products/%5Fsearch", caps, &n), QS_R_SEARCH_GET);
+}
+
 static void routes_ignore_a_trailing_slash(void **state) {
   const char *caps[QS_MAX_CAPTURES];
   size_t n;
@@ -87,6 +97,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(routes_prefer_literal_rows_over_captures),
       cmocka_unit_test(routes_capture_index_id_and_udf_name),
+      cmocka_unit_test(routes_decode_segments_after_splitting),
       cmocka_unit_test(routes_ignore_a_trailing_slash),
       cmocka_unit_test(routes_tell_wrong_method_from_unknown_path),
       cmocka_unit_test(index_names_follow_elasticsearch_rules),
