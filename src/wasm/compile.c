@@ -361,13 +361,16 @@ static void binop_m(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide, uint
   if (om && (b->kind == K_HOME || a->kind == K_HOME)) {
     need_slots(c, 2);
     int side = -1;
-    if (b->kind == K_HOME && last_is(c, ld, d + 1)) side = 1;
-    else if (comm && a->kind == K_HOME && last_is(c, ld, d)) side = 0;
+    uint32_t lda = ld - OP_I32_LOAD + OP_I32_LOAD_A; /* the same load with a folded add */
+    if (b->kind == K_HOME && (last_is(c, ld, d + 1) || last_is(c, lda, d + 1))) side = 1;
+    else if (comm && a->kind == K_HOME && (last_is(c, ld, d) || last_is(c, lda, d))) side = 0;
     if (side >= 0) {
-      uint32_t addr = c->code[c->last_start + 2], off = c->code[c->last_start + 3];
+      bool folded = c->last_op == lda;
+      uint32_t addr = c->code[c->last_start + 2], k = folded ? c->code[c->last_start + 3] : 0;
+      uint32_t off = c->code[c->last_start + (folded ? 4 : 3)];
       uint32_t other = c->st[side ? d : d + 1].slot;
       drop_last(c);
-      E(c, om, home(c, d), other, addr, off);
+      E(c, om, home(c, d), other, addr, k, off);
       c->sp -= 2;
       push_home(c);
       dst_is(c, d);
@@ -448,7 +451,17 @@ static void load(C *c, uint32_t o, uint32_t off) {
 
 static void store(C *c, uint32_t o, uint32_t off) {
   need_slots(c, 2);
-  if (c->st[c->sp - 2].kind == K_HOME && last_is(c, OP_I32_ADD_I, c->sp - 2)) {
+  uint32_t lo = c->last_op, acc = 0;
+  if (c->st[c->sp - 1].kind == K_HOME && last_is(c, OP__COUNT, c->sp - 1)) {
+    if (o == OP_I32_STORE) acc = lo == OP_I32_ADD_M ? OP_I32_ADD_ACC : lo == OP_F32_ADD_M ? OP_F32_ADD_ACC : 0;
+    if (o == OP_I64_STORE) acc = lo == OP_I64_ADD_M ? OP_I64_ADD_ACC : lo == OP_F64_ADD_M ? OP_F64_ADD_ACC : 0;
+  }
+  if (acc && c->code[c->last_start + 3] == slot_at(c, 2) && c->code[c->last_start + 4] == 0 &&
+      c->code[c->last_start + 5] == off) { /* x = a + mem[p]; mem[p] = x */
+    uint32_t a = c->code[c->last_start + 2];
+    drop_last(c);
+    E(c, acc, slot_at(c, 2), a, 0, off);
+  } else if (c->st[c->sp - 2].kind == K_HOME && last_is(c, OP_I32_ADD_I, c->sp - 2)) {
     uint32_t a = c->code[c->last_start + 2], k = c->code[c->last_start + 3];
     drop_last(c);
     E(c, o - OP_I32_STORE + OP_I32_STORE_A, a, slot_at(c, 1), k, off);

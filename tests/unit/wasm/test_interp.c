@@ -277,6 +277,31 @@ static void interp_folded_address_add_wraps_at_32_bits(void **state) {
   TRAPS("out of bounds memory access", "madd", 2, f64b(1.0), U(65529));
 }
 
+/* `p[i] += x` becomes one load-add-store step; other offsets or addresses must not fuse. */
+static void interp_accumulates_into_memory(void **state) {
+  (void)state;
+  LOAD("(module (memory 1)\n"
+       " (func (export \"acc\") (param i32 f64)\n"
+       "  (f64.store offset=8 (local.get 0) (f64.add (local.get 1) (f64.load offset=8 (local.get 0)))))\n"
+       " (func (export \"acc2\") (param i32 i32)\n"
+       "  (i32.store (local.get 0) (i32.add (local.get 1) (i32.load offset=4 (local.get 0)))))\n"
+       " (func (export \"accf\") (param i32 f64)\n"
+       "  (f64.store (local.get 0) (f64.mul (local.get 1) (f64.load (i32.add (local.get 0) (i32.const 8))))))\n"
+       " (func (export \"getf\") (param i32) (result f64) (f64.load (local.get 0)))\n"
+       " (func (export \"geti\") (param i32) (result i32) (i32.load (local.get 0))))");
+  uint64_t r;
+  assert_null(callv("acc", NULL, 2, U(0), f64b(1.5)));
+  assert_null(callv("acc", NULL, 2, U(0), f64b(2.0)));
+  assert_null(callv("getf", &r, 1, U(8)));
+  assert_true(bf64(r) == 3.5);
+  assert_null(callv("accf", NULL, 2, U(0), f64b(2.0)));
+  assert_null(callv("getf", &r, 1, U(0)));
+  assert_true(bf64(r) == 7.0);
+  assert_null(callv("acc2", NULL, 2, U(100), U(5)));  /* reads 104, writes 100 */
+  assert_int_equal(I32R("geti", 1, U(100)), 5);
+  TRAPS("out of bounds memory access", "acc", 2, U(65528), f64b(1.0));
+}
+
 static void interp_bulk_memory_tables_and_refs(void **state) {
   (void)state;
   LOAD("(module (memory 1) (data $d \"hello\")\n"
@@ -375,6 +400,7 @@ int main(void) {
       cmocka_unit_test_teardown(interp_float_min_max_and_rounding_follow_the_spec, teardown),
       cmocka_unit_test_teardown(interp_constants_fold_and_get_slots, teardown),
       cmocka_unit_test_teardown(interp_folded_address_add_wraps_at_32_bits, teardown),
+      cmocka_unit_test_teardown(interp_accumulates_into_memory, teardown),
       cmocka_unit_test_teardown(interp_bulk_memory_tables_and_refs, teardown),
       cmocka_unit_test_teardown(interp_call_indirect_checks_the_signature, teardown),
       cmocka_unit_test_teardown(interp_deep_recursion_traps_and_recovers, teardown),
