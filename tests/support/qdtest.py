@@ -7,6 +7,7 @@ sides on failure. Standard library only.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,20 +46,21 @@ class Response:
 
 class Server:
     def __init__(self, name="node-1", data=None, extra=()):
-        self.port = free_port()
+        self.port = None  # the first start listens on port 0 and reads the port from the log
         self.tmp = tempfile.mkdtemp(prefix="qd-it-")
         self.data = data or os.path.join(self.tmp, "data")
         self.log = os.path.join(self.tmp, "server.log")
         self.name = name
         self.extra = list(extra)
         self.proc = None
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = None
 
     def start(self, deadline_s=30):
         binary = os.path.join(BUILD, "quidditch")
         logf = open(self.log, "ab")
+        offset = logf.tell()
         self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data,
+            [binary, "serve", "--listen", "127.0.0.1:%d" % (self.port or 0), "--data", self.data,
              "--node", self.name] + self.extra,
             stdout=logf, stderr=logf)
         logf.close()
@@ -67,6 +69,13 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError("quidditch exited with %s during start:\n%s"
                                      % (self.proc.returncode, self.logtext()))
+            if self.port is None:
+                m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.logtext()[offset:])
+                if not m:
+                    time.sleep(0.02)
+                    continue
+                self.port = int(m.group(1))
+                self.url = "http://127.0.0.1:%d" % self.port
             try:
                 r = self.http("GET", "/", timeout=1)
                 if r.status == 200:
