@@ -1,6 +1,6 @@
 /* index.c: one shard's writer: puts, deletes and bulk batches (SQLite first, then the
 ** in-memory buffer), the _id map, refresh (buffer -> segment, deletes -> live bitmaps, merges,
-** publish a snapshot), and open/rebuild. Invariant: every write happens under ix->lock; the
+** publish a snapshot, persist segments). Opening is in open.c. Invariant: every write happens under ix->lock; the
 ** published snapshot pointer changes only under ix->snap_lock, so taking a snapshot never
 ** waits for a write. A live document's _id maps to exactly one (segment, doc). */
 #include "internal.h"
@@ -13,54 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct wseg {
-  qi__seg *core;
-  uint64_t *bits;  /* writer's live bitmap (NULL: all live) */
-  uint32_t ndel;
-  uint8_t dirty;   /* bits changed since the last publish */
-  uint8_t persisted; /* its file is on disk */
-  qi__live *pub;   /* last published bitmap, NULL when none */
-} wseg;
-
-typedef struct ident {
-  char *id;        /* NULL: empty slot */
-  uint32_t len;
-  uint32_t seg_no, doc;
-  uint64_t hash;
-  uint64_t version;
-  uint64_t seq;    /* _seq_no of the indexed version */
-  uint8_t confirmed; /* open: the store still holds this version */
-} ident;
-
-struct qi_index {
-  atomic_uint refs;
-  char *dir;
-  qi_options opt;
-  pthread_mutex_t lock;      /* writer state below */
-  pthread_mutex_t snap_lock; /* cur */
-  qi__store st;
-  qi__mapping map;
-  char *settings;            /* JSON text, qb_malloc'd */
-  size_t settings_len;
-  int failed;
-  int remove_on_free;
-  uint64_t next_seq;
-  uint32_t buf_seg_no;       /* the buffer's segment number */
-  uint32_t seg_counter;      /* next segment number to hand out (persisted in "segments") */
-  uint64_t id_counter, id_seed;
-  wseg *segs;
-  size_t nseg, segcap;
-  qi__builder *buf;
-  uint64_t *bdel;            /* deletes of buffered docs */
-  size_t bdelcap;            /* words */
-  ident *ids;
-  size_t idcap, nids;        /* power-of-two table, live entries */
-  qi_snapshot *cur;
-  uint64_t merges, refreshes;
-  uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
-  uint64_t committed_seq;          /* next_seq recorded in the last commit file */
-};
 
 struct qi_bulk {
   qi_index *ix;
@@ -75,7 +27,7 @@ static uint64_t hash_id(const char *s, size_t n) {
   return h ^ (h >> 31);
 }
 
-static ident *id_find(qi_index *ix, const char *id, size_t len) {
+ident *qi__id_find(qi_index *ix, const char *id, size_t len) {
   uint64_t h;
   size_t k;
   if (!ix->idcap) return NULL;
@@ -103,7 +55,7 @@ static qb_code id_grow(qi_index *ix) {
 }
 
 /* Insert ID (not present); returns the entry or NULL when out of memory. */
-static ident *id_insert(qi_index *ix, const char *id, size_t len) {
+ident *qi__id_insert(qi_index *ix, const char *id, size_t len) {
   uint64_t h = hash_id(id, len);
   size_t k;
   char *copy;
@@ -118,7 +70,7 @@ static ident *id_insert(qi_index *ix, const char *id, size_t len) {
   return &ix->ids[k];
 }
 
-static void id_remove(qi_index *ix, ident *e) {
+void qi__id_remove(qi_index *ix, ident *e) {
   size_t mask = ix->idcap - 1, i = (size_t)(e - ix->ids), j = i, k;
   qb_free(e->id, e->len + 1);
   e->id = NULL;
@@ -144,7 +96,7 @@ static wseg *wseg_by_no(qi_index *ix, uint32_t seg_no) {
   return NULL;
 }
 
-static qb_code mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
+qb_code qi__mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
   wseg *w;
   if (ix->buf && seg_no == ix->buf_seg_no) {
     size_t need = (size_t)doc / 64 + 1;
@@ -167,7 +119,7 @@ static qb_code mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
   return QB_OK;
 }
 
-static void wseg_fini(wseg *w) {
+void qi__wseg_fini(wseg *w) {
   if (w->bits) qb_free(w->bits, (((size_t)w->core->max_doc + 63) / 64) * sizeof *w->bits);
   qi__live_release(w->pub);
   qi__seg_release(w->core);
@@ -175,7 +127,7 @@ static void wseg_fini(wseg *w) {
 
 /* ---- buffer -> segment, merges, publish ----------------------------------------------------- */
 
-static qb_code flush_buffer(qi_index *ix, qb_err *err) {
+qb_code qi__flush_buffer(qi_index *ix, qb_err *err) {
   qi__seg *s;
   qi__builder *nb;
   qb_code rc;
@@ -201,7 +153,7 @@ static qb_code flush_buffer(qi_index *ix, qb_err *err) {
     uint32_t d;
     for (d = 0; d < n; d++)
       if (d / 64 < ix->bdelcap && (ix->bdel[d / 64] >> (d % 64)) & 1 &&
-          mark_deleted(ix, s->seg_no, d))
+          qi__mark_deleted(ix, s->seg_no, d))
         ix->failed = 1; /* out of memory: a deleted doc would come back; stop writes */
     memset(ix->bdel, 0, ix->bdelcap * sizeof *ix->bdel);
   }
@@ -237,7 +189,7 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
       if (maps[i][d] == UINT32_MAX) continue;
       id = cores[i]->ids + cores[i]->id_off[d];
       len = cores[i]->id_off[d + 1] - cores[i]->id_off[d] - 1;
-      if ((e = id_find(ix, id, len)) && e->seg_no == cores[i]->seg_no && e->doc == d) {
+      if ((e = qi__id_find(ix, id, len)) && e->seg_no == cores[i]->seg_no && e->doc == d) {
         e->seg_no = seg_no;
         e->doc = maps[i][d];
       }
@@ -245,7 +197,7 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
   }
   for (i = a; i < b; i++) {
     maps[i - a] = (qb_free(maps[i - a], ((size_t)cores[i - a]->max_doc + 1) * sizeof **maps), NULL);
-    wseg_fini(&ix->segs[i]);
+    qi__wseg_fini(&ix->segs[i]);
   }
   if (out) {
     ix->segs[a] = (wseg){.core = out, .dirty = 1};
@@ -296,7 +248,7 @@ static qb_code maybe_merge(qi_index *ix, qb_err *err) {
   /* segments with nothing live go at once */
   for (i = 0; i < ix->nseg; i++)
     if (!live_docs_of(&ix->segs[i])) {
-      wseg_fini(&ix->segs[i]);
+      qi__wseg_fini(&ix->segs[i]);
       memmove(ix->segs + i, ix->segs + i + 1, (ix->nseg - i - 1) * sizeof *ix->segs);
       ix->nseg--;
       ix->seg_gen++;
@@ -415,9 +367,9 @@ static void persist_locked(qi_index *ix) {
   qb_free(nos, (ix->nseg + 1) * sizeof *nos);
 }
 
-static qb_code refresh_locked(qi_index *ix, qb_err *err) {
+qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
   qb_code rc;
-  if ((rc = flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
+  if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
     return rc;
   persist_locked(ix);
   return QB_OK;
@@ -426,7 +378,7 @@ static qb_code refresh_locked(qi_index *ix, qb_err *err) {
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
   qb_code rc;
   pthread_mutex_lock(&ix->lock);
-  rc = refresh_locked(ix, err);
+  rc = qi__refresh_locked(ix, err);
   pthread_mutex_unlock(&ix->lock);
   return rc;
 }
@@ -435,7 +387,7 @@ qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
   qb_code rc;
   if (!max_segments) max_segments = 1;
   pthread_mutex_lock(&ix->lock);
-  rc = flush_buffer(ix, err);
+  rc = qi__flush_buffer(ix, err);
   while (!rc && ix->nseg > max_segments) rc = merge_smallest(ix, ix->nseg - max_segments + 1, err);
   if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
     rc = merge_range(ix, 0, 1, err);
@@ -462,7 +414,7 @@ qb_code qi_snapshot_source(const qi_snapshot *s, const qi_segment *seg, uint32_t
 
 /* ---- writes --------------------------------------------------------------------------------- */
 
-static qb_code check_id(const char *id, qb_err *err) {
+qb_code qi__check_id(const char *id, qb_err *err) {
   size_t n = strlen(id);
   if (!n) return qb_fail(err, QB_INVAL, "if _id is specified it must not be empty");
   if (n > QI_ID_MAX)
@@ -514,7 +466,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   if (!id) {
     gen_id(ix, gid);
     id = gid;
-  } else if ((rc = check_id(id, err))) {
+  } else if ((rc = qi__check_id(id, err))) {
     return rc;
   }
   if (!json) return qb_fail(err, QB_INVAL, "failed to parse: document is empty");
@@ -523,7 +475,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
                    jerr.line, jerr.column);
   qi__parsed_init(&p);
   if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
-  e = id_find(ix, id, strlen(id));
+  e = qi__id_find(ix, id, strlen(id));
   version = e ? e->version + 1 : 1;
   seq = ix->next_seq;
   if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
@@ -550,8 +502,8 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     }
   }
   /* durable-to-be: now apply to memory */
-  if (e && (rc = mark_deleted(ix, e->seg_no, e->doc))) goto mem_fail;
-  if (!e && !(e = id_insert(ix, id, strlen(id)))) {
+  if (e && (rc = qi__mark_deleted(ix, e->seg_no, e->doc))) goto mem_fail;
+  if (!e && !(e = qi__id_insert(ix, id, strlen(id)))) {
     rc = QB_NOMEM;
     goto mem_fail;
   }
@@ -569,7 +521,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   }
   if (qi__builder_docs(ix->buf) >=
       (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
-    flush_buffer(ix, NULL); /* on failure the buffer just keeps growing */
+    qi__flush_buffer(ix, NULL); /* on failure the buffer just keeps growing */
   rc = QB_OK;
   goto done;
 fail_undo:
@@ -591,14 +543,14 @@ static qb_code delete_item(qi_index *ix, const char *id, qi_write_result *res, q
   if (res) memset(res, 0, sizeof *res);
   if (ix->failed) return qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   if (!id) return qb_fail(err, QB_INVAL, "delete needs an _id");
-  if ((rc = check_id(id, err))) return rc;
+  if ((rc = qi__check_id(id, err))) return rc;
   if (res) snprintf(res->id, sizeof res->id, "%s", id);
-  if (!(e = id_find(ix, id, strlen(id)))) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
+  if (!(e = qi__id_find(ix, id, strlen(id)))) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
   if ((rc = qi__store_delete(&ix->st, id, err))) {
     check_txn(ix);
     return rc;
   }
-  if ((rc = mark_deleted(ix, e->seg_no, e->doc))) {
+  if ((rc = qi__mark_deleted(ix, e->seg_no, e->doc))) {
     ix->failed = 1;
     return qb_fail(err, rc, "index %s: out of memory while deleting; reopen it", ix->dir);
   }
@@ -608,7 +560,7 @@ static qb_code delete_item(qi_index *ix, const char *id, qi_write_result *res, q
     res->created = 1;
   }
   ix->next_seq++;
-  id_remove(ix, e);
+  qi__id_remove(ix, e);
   return QB_OK;
 }
 
@@ -706,7 +658,7 @@ qb_code qi_bulk_commit(qi_bulk *b, qb_err *err) {
 qb_code qi_index_get(qi_index *ix, const char *id, qb_buf *source, uint64_t *version,
                      uint64_t *seq_no, qb_err *err) {
   qb_code rc;
-  if (!id || (rc = check_id(id, err))) return id ? rc : qb_fail(err, QB_INVAL, "get needs an _id");
+  if (!id || (rc = qi__check_id(id, err))) return id ? rc : qb_fail(err, QB_INVAL, "get needs an _id");
   return qi__store_get(&ix->st, id, source, version, seq_no, err);
 }
 
@@ -790,11 +742,11 @@ qb_code qi_index_flush(qi_index *ix, qb_err *err) {
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-static void index_free(qi_index *ix) {
+void qi__index_free(qi_index *ix) {
   size_t i;
   if (!ix) return;
   qi_snapshot_release(ix->cur);
-  for (i = 0; i < ix->nseg; i++) wseg_fini(&ix->segs[i]);
+  for (i = 0; i < ix->nseg; i++) qi__wseg_fini(&ix->segs[i]);
   qb_free(ix->segs, ix->segcap * sizeof *ix->segs);
   qi__builder_free(ix->buf);
   qb_free(ix->bdel, ix->bdelcap * sizeof *ix->bdel);
@@ -818,7 +770,7 @@ qi_index *qi_index_retain(qi_index *ix) {
 
 void qi_index_release(qi_index *ix) {
   if (!ix || atomic_fetch_sub_explicit(&ix->refs, 1, memory_order_acq_rel) != 1) return;
-  index_free(ix);
+  qi__index_free(ix);
 }
 
 void qi_index_close(qi_index *ix) { qi_index_release(ix); }
@@ -829,375 +781,3 @@ void qi__index_remove_on_free(qi_index *ix) {
   pthread_mutex_unlock(&ix->lock);
 }
 
-static qi_index *index_alloc(const char *dir, const qi_options *opt) {
-  qi_index *ix = qb_calloc(1, sizeof *ix);
-  size_t n = strlen(dir);
-  int fd;
-  if (!ix) return NULL;
-  if (!(ix->dir = qb_malloc(n + 1))) {
-    qb_free(ix, sizeof *ix);
-    return NULL;
-  }
-  memcpy(ix->dir, dir, n + 1);
-  atomic_init(&ix->refs, 1);
-  if (opt) ix->opt = *opt;
-  pthread_mutex_init(&ix->lock, NULL);
-  pthread_mutex_init(&ix->snap_lock, NULL);
-  ix->id_seed = (uint64_t)qb_now_ns() ^ ((uint64_t)getpid() << 32);
-  if ((fd = open("/dev/urandom", O_RDONLY)) >= 0) {
-    if (read(fd, &ix->id_seed, sizeof ix->id_seed) < 0) ix->id_seed ^= 0x5bd1e995;
-    close(fd);
-  }
-  return ix;
-}
-
-static qb_code set_settings(qi_index *ix, const char *s, size_t n, qb_err *err) {
-  if (!(ix->settings = qb_malloc(n + 1))) return qb_fail(err, QB_NOMEM, "settings: out of memory");
-  memcpy(ix->settings, s, n);
-  ix->settings[n] = 0;
-  ix->settings_len = n;
-  return QB_OK;
-}
-
-/* Load the segments named by the commit file. On any problem, none are kept (full replay). */
-static void load_segments(qi_index *ix, uint64_t *watermark) {
-  uint32_t *nos = NULL, sc = 0, d;
-  size_t n = 0, i;
-  uint64_t wm = 0;
-  qb_err err;
-  qb_code rc;
-  *watermark = 0;
-  rc = qi__commit_read(ix->dir, &nos, &n, &wm, &sc, &err);
-  if (rc == QB_NOTFOUND) return;
-  if (rc) {
-    qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
-    return;
-  }
-  if (qi__grow((void **)&ix->segs, &ix->segcap, n + 1, sizeof *ix->segs)) goto drop;
-  for (i = 0; i < n; i++) {
-    char path[4400];
-    qi__seg *seg;
-    snprintf(path, sizeof path, "%s/seg_%08x.qis", ix->dir, nos[i]);
-    if (qi__seg_read(path, &seg, &err)) {
-      qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
-      goto drop;
-    }
-    if (seg->seg_no != nos[i] || seg->nfields > ix->map.nfields) {
-      qb_log(QB_WARN, "index %s: segment %08x does not match the mapping; rebuilding", ix->dir,
-             nos[i]);
-      qi__seg_release(seg);
-      goto drop;
-    }
-    ix->segs[ix->nseg++] = (wseg){.core = seg, .dirty = 1, .persisted = 1};
-    if (nos[i] >= sc) sc = nos[i] + 1;
-  }
-  /* the _id map from the segments: a later _seq_no wins, the other copy is deleted */
-  for (i = 0; i < ix->nseg; i++) {
-    qi__seg *c = ix->segs[i].core;
-    for (d = 0; d < c->max_doc; d++) {
-      const char *id = c->ids + c->id_off[d];
-      size_t len = c->id_off[d + 1] - c->id_off[d] - 1;
-      ident *e = id_find(ix, id, len);
-      if (e && e->seq > c->seq[d]) {
-        if (mark_deleted(ix, c->seg_no, d)) goto drop;
-        continue;
-      }
-      if (e) {
-        if (mark_deleted(ix, e->seg_no, e->doc)) goto drop;
-      } else if (!(e = id_insert(ix, id, len))) {
-        goto drop;
-      }
-      e->seg_no = c->seg_no;
-      e->doc = d;
-      e->seq = c->seq[d];
-      e->version = c->ver[d];
-      e->confirmed = 0;
-    }
-  }
-  ix->seg_counter = sc;
-  *watermark = wm;
-  ix->committed_gen = ix->seg_gen;
-  ix->committed_seq = wm;
-  qb_free(nos, n * sizeof *nos);
-  return;
-drop:
-  for (i = 0; i < ix->nseg; i++) wseg_fini(&ix->segs[i]);
-  ix->nseg = 0;
-  for (i = 0; i < ix->idcap; i++)
-    if (ix->ids[i].id) {
-      qb_free(ix->ids[i].id, ix->ids[i].len + 1);
-      ix->ids[i].id = NULL;
-    }
-  ix->nids = 0;
-  if (sc > ix->seg_counter) ix->seg_counter = sc;
-  qb_free(nos, n * sizeof *nos);
-}
-
-/* Bring the in-memory index up to the store: documents at or past WATERMARK (and any the
-** segments lack) are indexed into the buffer, replacing older copies; segment documents the
-** store no longer holds (deleted or updated since) are deleted. */
-static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
-  sqlite3_stmt *s = NULL, *one = NULL;
-  qb_code rc = QB_OK;
-  int r;
-  size_t i;
-  uint64_t max_seq = 0, skipped = 0, replayed = 0;
-  if (sqlite3_prepare_v2(ix->st.db,
-                         "SELECT seq,id,version,CASE WHEN seq >= ?1 THEN source END FROM docs "
-                         "ORDER BY seq", -1, &s, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(ix->st.db, "SELECT source FROM docs WHERE seq=?1", -1, &one, NULL) !=
-          SQLITE_OK) {
-    rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
-    goto out;
-  }
-  sqlite3_bind_int64(s, 1, (sqlite3_int64)watermark);
-  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-    uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
-    const char *id = (const char *)sqlite3_column_text(s, 1);
-    uint64_t ver = (uint64_t)sqlite3_column_int64(s, 2);
-    const char *src = (const char *)sqlite3_column_blob(s, 3);
-    size_t len = (size_t)sqlite3_column_bytes(s, 3);
-    json_t *doc;
-    qi__parsed p;
-    ident *e;
-    qb_err ierr;
-    if (!id || check_id(id, NULL)) {
-      skipped++;
-      continue;
-    }
-    if (seq + 1 > max_seq) max_seq = seq + 1;
-    e = id_find(ix, id, strlen(id));
-    if (e && e->seq == seq && !e->confirmed) {
-      e->confirmed = 1;
-      continue;
-    }
-    if (!src) { /* below the watermark yet missing from the segments */
-      sqlite3_bind_int64(one, 1, (sqlite3_int64)seq);
-      if (sqlite3_step(one) == SQLITE_ROW) {
-        src = (const char *)sqlite3_column_blob(one, 0);
-        len = (size_t)sqlite3_column_bytes(one, 0);
-      }
-    }
-    doc = src ? json_loadb(src, len, 0, NULL) : NULL;
-    sqlite3_reset(one);
-    if (!doc) {
-      skipped++;
-      continue;
-    }
-    qi__parsed_init(&p);
-    if (qi__parse_doc(&ix->map, doc, id, &p, &ierr)) {
-      qb_log(QB_WARN, "index %s: stored document [%s] no longer fits the mapping: %s", ix->dir,
-             id, ierr.msg);
-      skipped++;
-    } else if ((rc = qi__mapping_commit(&ix->map, &p, err)) ||
-               (e && (rc = mark_deleted(ix, e->seg_no, e->doc))) ||
-               (!e && !(e = id_insert(ix, id, strlen(id)))) ||
-               (rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, ver, err))) {
-      if (!rc) rc = qb_fail(err, QB_NOMEM, "open: out of memory");
-    } else {
-      e->seg_no = ix->buf_seg_no;
-      e->doc = qi__builder_docs(ix->buf) - 1;
-      e->version = ver;
-      e->seq = seq;
-      e->confirmed = 1;
-      replayed++;
-      if (qi__builder_docs(ix->buf) >=
-          (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
-        rc = flush_buffer(ix, err);
-    }
-    qi__parsed_fini(&p);
-    json_decref(doc);
-    if (rc) break;
-  }
-  if (!rc && r != SQLITE_DONE)
-    rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
-  /* what the segments hold but the store does not (any more) is deleted */
-  for (i = 0; !rc && i < ix->idcap;) {
-    ident *e = &ix->ids[i];
-    if (e->id && !e->confirmed) {
-      if ((rc = mark_deleted(ix, e->seg_no, e->doc))) {
-        rc = qb_fail(err, QB_NOMEM, "open: out of memory");
-        break;
-      }
-      id_remove(ix, e); /* may shift a later entry into slot i: look at i again */
-      continue;
-    }
-    i++;
-  }
-  if (max_seq > ix->next_seq) ix->next_seq = max_seq;
-  if (skipped)
-    qb_log(QB_WARN, "index %s: %llu stored documents skipped", ix->dir, (unsigned long long)skipped);
-  qb_log(QB_DEBUG, "index %s: %zu segments loaded, %llu documents replayed", ix->dir, ix->nseg,
-         (unsigned long long)replayed);
-out:
-  sqlite3_finalize(s);
-  sqlite3_finalize(one);
-  return rc;
-}
-
-static qb_code open_common(qi_index *ix, qb_err *err) {
-  qb_buf b;
-  qb_code rc;
-  json_t *j;
-  uint64_t watermark = 0;
-  qb_buf_init(&b);
-  rc = qi__store_meta_get(&ix->st, "next_seq", &b, err);
-  if (!rc) ix->next_seq = strtoull(b.data, NULL, 10);
-  else if (rc != QB_NOTFOUND) goto done;
-  qb_buf_reset(&b);
-  rc = qi__store_meta_get(&ix->st, "settings", &b, err);
-  if (rc == QB_NOTFOUND) rc = set_settings(ix, "{}", 2, err);
-  else if (!rc) rc = set_settings(ix, b.data, b.len, err);
-  if (rc) goto done;
-  qb_buf_reset(&b);
-  rc = qi__store_meta_get(&ix->st, "mappings", &b, err);
-  if (rc == QB_NOTFOUND) {
-    rc = QB_OK;
-  } else if (!rc) {
-    if (!(j = json_loadb(b.data, b.len, 0, NULL))) {
-      rc = qb_fail(err, QB_CORRUPT, "index %s: stored mapping is not JSON", ix->dir);
-      goto done;
-    }
-    rc = qi__mapping_merge_json(&ix->map, j, err);
-    json_decref(j);
-    if (rc) {
-      qb_wrap(err, "index %s: stored mapping: ", ix->dir);
-      rc = QB_CORRUPT;
-      if (err) err->code = QB_CORRUPT;
-      goto done;
-    }
-  }
-  load_segments(ix, &watermark);
-  if (!(ix->buf = qi__builder_new(ix->seg_counter))) {
-    rc = qb_fail(err, QB_NOMEM, "open: out of memory");
-    goto done;
-  }
-  ix->buf_seg_no = ix->seg_counter++;
-  if ((rc = replay(ix, watermark, err))) goto done;
-  rc = refresh_locked(ix, err);
-done:
-  qb_buf_fini(&b);
-  return rc;
-}
-
-qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb_err *err) {
-  qi_index *ix;
-  qb_code rc;
-  struct stat stt;
-  char path[4096];
-  *out = NULL;
-  snprintf(path, sizeof path, "%s/docs.db", dir);
-  if (stat(path, &stt)) return qb_fail(err, QB_NOTFOUND, "no such index [%s]", dir);
-  if (!(ix = index_alloc(dir, opt))) return qb_fail(err, QB_NOMEM, "open: out of memory");
-  if ((rc = qi__store_open(&ix->st, dir, 0, ix->opt.sync_normal, err)) ||
-      (rc = open_common(ix, err))) {
-    index_free(ix);
-    return rc;
-  }
-  *out = ix;
-  return QB_OK;
-}
-
-qb_code qi_index_create(const char *dir, const char *body_json, const qi_options *opt,
-                        qi_index **out, qb_err *err) {
-  qi_index *ix = NULL;
-  json_t *body = NULL, *settings, *mappings;
-  json_error_t jerr;
-  qi__mapping probe = {0};
-  struct stat stt;
-  char path[4096], *sj = NULL, *mj = NULL;
-  qb_code rc;
-  qb_buf mb;
-  *out = NULL;
-  if (body_json && *body_json) {
-    const char *k;
-    json_t *v;
-    if (!(body = json_loads(body_json, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(body)) {
-      json_decref(body);
-      return qb_fail(err, QB_INVAL, "failed to parse index body: %s",
-                     body ? "not a JSON object" : jerr.text);
-    }
-    json_object_foreach(body, k, v) {
-      if (strcmp(k, "settings") && strcmp(k, "mappings") && strcmp(k, "aliases")) {
-        json_decref(body);
-        return qb_fail(err, QB_INVAL, "unknown key [%s] for create index", k);
-      }
-    }
-  }
-  settings = body ? json_object_get(body, "settings") : NULL;
-  mappings = body ? json_object_get(body, "mappings") : NULL;
-  if (settings && !json_is_object(settings)) {
-    json_decref(body);
-    return qb_fail(err, QB_INVAL, "settings must be a JSON object");
-  }
-  /* validate the mapping before touching the disk */
-  if ((rc = qi__mapping_merge_json(&probe, mappings, err))) {
-    qi__mapping_fini(&probe);
-    json_decref(body);
-    return rc;
-  }
-  qi__mapping_fini(&probe);
-  if (mkdir(dir, 0755) && errno != EEXIST) {
-    json_decref(body);
-    return qb_fail(err, QB_IO, "cannot create index directory %s: %s", dir, strerror(errno));
-  }
-  snprintf(path, sizeof path, "%s/docs.db", dir);
-  if (!stat(path, &stt)) {
-    json_decref(body);
-    return qb_fail(err, QB_CONFLICT, "index [%s] already exists", dir);
-  }
-  if (!(ix = index_alloc(dir, opt))) {
-    json_decref(body);
-    return qb_fail(err, QB_NOMEM, "create: out of memory");
-  }
-  sj = settings ? json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}");
-  qb_buf_init(&mb);
-  if ((rc = qi__mapping_merge_json(&ix->map, mappings, err)) ||
-      (rc = qi__mapping_to_json(&ix->map, &mb, err)))
-    goto fail;
-  if (!sj) {
-    rc = qb_fail(err, QB_NOMEM, "create: out of memory");
-    goto fail;
-  }
-  if ((rc = qi__store_open(&ix->st, dir, 1, ix->opt.sync_normal, err)) ||
-      (rc = qi__store_begin(&ix->st, err)) ||
-      (rc = qi__store_meta_put(&ix->st, "settings", sj, err)) ||
-      (rc = qi__store_meta_put(&ix->st, "mappings", mb.data, err)) ||
-      (rc = qi__store_commit(&ix->st, err)))
-    goto fail;
-  qi__mapping_fini(&ix->map);
-  if ((rc = open_common(ix, err))) goto fail;
-  free(sj);
-  free(mj);
-  qb_buf_fini(&mb);
-  json_decref(body);
-  *out = ix;
-  return QB_OK;
-fail:
-  free(sj);
-  qb_buf_fini(&mb);
-  json_decref(body);
-  index_free(ix);
-  return rc;
-}
-
-qb_code qi_index_destroy(const char *dir, qb_err *err) {
-  char path[4400];
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  if (!d) return errno == ENOENT ? QB_OK : qb_fail(err, QB_IO, "cannot read %s: %s", dir, strerror(errno));
-  while ((de = readdir(d)) != NULL) {
-    if (strncmp(de->d_name, "docs.db", 7) && strncmp(de->d_name, "seg_", 4) &&
-        strncmp(de->d_name, "segments", 8))
-      continue;
-    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-    if (unlink(path) && errno != ENOENT) {
-      closedir(d);
-      return qb_fail(err, QB_IO, "cannot remove %s: %s", path, strerror(errno));
-    }
-  }
-  closedir(d);
-  if (rmdir(dir) && errno != ENOENT)
-    return qb_fail(err, QB_IO, "cannot remove %s: %s", dir, strerror(errno));
-  return QB_OK;
-}

@@ -253,4 +253,65 @@ qb_code qi__store_get(qi__store *st, const char *id, qb_buf *src, uint64_t *vers
                       qb_err *err);
 qb_code qi__store_checkpoint(qi__store *st, qb_err *err);
 
+/* ---- the writer (index.c, open.c) ------------------------------------------------------ */
+
+typedef struct wseg {
+  qi__seg *core;
+  uint64_t *bits;  /* writer's live bitmap (NULL: all live) */
+  uint32_t ndel;
+  uint8_t dirty;   /* bits changed since the last publish */
+  uint8_t persisted; /* its file is on disk */
+  qi__live *pub;   /* last published bitmap, NULL when none */
+} wseg;
+
+typedef struct ident {
+  char *id;        /* NULL: empty slot */
+  uint32_t len;
+  uint32_t seg_no, doc;
+  uint64_t hash;
+  uint64_t version;
+  uint64_t seq;    /* _seq_no of the indexed version */
+  uint8_t confirmed; /* open: the store still holds this version */
+} ident;
+
+struct qi_index {
+  atomic_uint refs;
+  char *dir;
+  qi_options opt;
+  pthread_mutex_t lock;      /* writer state below */
+  pthread_mutex_t snap_lock; /* cur */
+  qi__store st;
+  qi__mapping map;
+  char *settings;            /* JSON text, qb_malloc'd */
+  size_t settings_len;
+  int failed;
+  int remove_on_free;
+  uint64_t next_seq;
+  uint32_t buf_seg_no;       /* the buffer's segment number */
+  uint32_t seg_counter;      /* next segment number to hand out (persisted in "segments") */
+  uint64_t id_counter, id_seed;
+  wseg *segs;
+  size_t nseg, segcap;
+  qi__builder *buf;
+  uint64_t *bdel;            /* deletes of buffered docs */
+  size_t bdelcap;            /* words */
+  ident *ids;
+  size_t idcap, nids;        /* power-of-two table, live entries */
+  qi_snapshot *cur;
+  uint64_t merges, refreshes;
+  uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
+  uint64_t committed_seq;          /* next_seq recorded in the last commit file */
+};
+
+
+ident *qi__id_find(qi_index *ix, const char *id, size_t len);
+ident *qi__id_insert(qi_index *ix, const char *id, size_t len);
+void qi__id_remove(qi_index *ix, ident *e);
+qb_code qi__mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc);
+void qi__wseg_fini(wseg *w);
+qb_code qi__flush_buffer(qi_index *ix, qb_err *err);
+qb_code qi__refresh_locked(qi_index *ix, qb_err *err);
+qb_code qi__check_id(const char *id, qb_err *err);
+void qi__index_free(qi_index *ix);
+
 #endif
