@@ -302,6 +302,74 @@ static qb_code parse_bool(pctx *p, const json_t *j, qq__query *q) {
   return QB_OK;
 }
 
+/* multi_match -> dis_max (best_fields, tie_breaker) or a sum (most_fields: tie_breaker 1) of one
+** match per field; "title^2" boosts a field */
+static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
+  const json_t *text = NULL, *fields = NULL;
+  const char *k, *msm = NULL;
+  json_t *v;
+  int op_and = 0, most = 0;
+  qb_code rc;
+  if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] query malformed, no start_object after query name");
+  json_object_foreach((json_t *)j, k, v) {
+    if (!strcmp(k, "query")) text = v;
+    else if (!strcmp(k, "fields")) fields = v;
+    else if (!strcmp(k, "type")) {
+      const char *t = json_is_string(v) ? json_string_value(v) : "";
+      if (!strcmp(t, "most_fields")) most = 1;
+      else if (strcmp(t, "best_fields")) return qb_fail(p->err, QB_INVAL, "[multi_match] query type [%s] is not supported (best_fields, most_fields)", t);
+    } else if (!strcmp(k, "operator")) {
+      const char *s = json_is_string(v) ? json_string_value(v) : "";
+      if (!strcasecmp(s, "and")) op_and = 1;
+      else if (strcasecmp(s, "or")) return qb_fail(p->err, QB_INVAL, "[multi_match] query: unknown operator [%s], expected [and] or [or]", s);
+    } else if (!strcmp(k, "tie_breaker")) {
+      if (!getnum(v, &q->tie_breaker)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] [tie_breaker] must be a number");
+    } else if (!strcmp(k, "minimum_should_match")) {
+      if (json_is_string(v)) msm = json_string_value(v);
+      else if (json_is_integer(v)) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        if (!(msm = qb_arena_strdup(&p->req->arena, buf))) return nomem(p);
+      } else return qb_fail(p->err, QB_MALFORMED, "[multi_match] [minimum_should_match] must be a number or string");
+    } else if (!strcmp(k, "boost")) {
+      if ((rc = get_boost(p, j, "multi_match", &q->boost))) return rc;
+    } else if (!strcmp(k, "_name") || !strcmp(k, "analyzer") || !strcmp(k, "lenient") || !strcmp(k, "zero_terms_query")) {
+      continue;
+    } else {
+      return qb_fail(p->err, QB_MALFORMED, "[multi_match] query does not support [%s]", k);
+    }
+  }
+  if (!json_is_string(text)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] requires a string [query]");
+  if (!json_is_array(fields) || !json_array_size(fields))
+    return qb_fail(p->err, QB_INVAL, "[multi_match] requires [fields] (querying all fields is not supported)");
+  if (most) q->tie_breaker = 1;
+  q->nshould = json_array_size(fields);
+  if (!(q->should = qb_arena_array(&p->req->arena, q->nshould, sizeof *q->should))) return nomem(p);
+  for (size_t i = 0; i < q->nshould; i++) {
+    const json_t *f = json_array_get(fields, i);
+    qq__query *m;
+    if (!json_is_string(f)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] [fields] must be strings");
+    const char *fs = json_string_value(f), *caret = strchr(fs, '^');
+    if (strchr(fs, '*')) return qb_fail(p->err, QB_INVAL, "[multi_match] field patterns ([%s]) are not supported", fs);
+    if (!(m = newq(p, QK_MATCH))) return nomem(p);
+    if (caret) {
+      char *end;
+      double b = strtod(caret + 1, &end);
+      if (*end || b < 0) return qb_fail(p->err, QB_INVAL, "[multi_match] bad field boost in [%s]", fs);
+      m->boost = (float)b;
+      if (!(m->field = qb_arena_strndup(&p->req->arena, fs, (size_t)(caret - fs)))) return nomem(p);
+    } else {
+      m->field = fs;
+    }
+    m->text = json_string_value(text);
+    m->op_and = op_and;
+    m->msm = msm;
+    m->path = "multi_match";
+    q->should[i] = m;
+  }
+  return QB_OK;
+}
+
 static qb_code parse_fvf(pctx *p, const json_t *j, qq__func *f) {
   const char *k;
   json_t *v;
@@ -508,6 +576,33 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     if (!(rc = parse_query(p, iq, "script_score.query", &q->child)) &&
         !(rc = parse_script(p, sc, QQ_SCRIPT_SCORE, "script_score", &q->script)))
       rc = get_boost(p, body, "script_score", &q->boost);
+  } else if (!strcmp(name, "dis_max")) {
+    json_t *qs = json_is_object(body) ? json_object_get(body, "queries") : NULL;
+    json_t *tb = json_is_object(body) ? json_object_get(body, "tie_breaker") : NULL;
+    if (!(q = newq(p, QK_DISMAX))) return nomem(p);
+    if (!json_is_array(qs)) return qb_fail(p->err, QB_MALFORMED, "[dis_max] requires 'queries' field with at least one clause");
+    if (tb && !getnum(tb, &q->tie_breaker)) return qb_fail(p->err, QB_MALFORMED, "[dis_max] [tie_breaker] must be a number");
+    if (!(rc = parse_list(p, qs, "dis_max.queries", &q->should, &q->nshould))) rc = get_boost(p, body, "dis_max", &q->boost);
+  } else if (!strcmp(name, "multi_match")) {
+    if (!(q = newq(p, QK_DISMAX))) return nomem(p);
+    rc = parse_multi_match(p, body, q);
+  } else if (!strcmp(name, "prefix") || !strcmp(name, "wildcard")) {
+    const json_t *o;
+    if (!(q = newq(p, name[0] == 'p' ? QK_PREFIX : QK_WILDCARD))) return nomem(p);
+    if ((rc = field_body(p, body, name, &q->field, &o))) return rc;
+    if (json_is_object(o)) {
+      const char *k;
+      json_t *v;
+      json_object_foreach((json_t *)o, k, v) {
+        if (!strcmp(k, "value") || !strcmp(k, name) || !strcmp(k, "wildcard")) q->value = v;
+        else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, name, &q->boost))) return rc; }
+        else if (!strcmp(k, "rewrite") || !strcmp(k, "case_insensitive") || !strcmp(k, "_name")) continue;
+        else return qb_fail(p->err, QB_MALFORMED, "[%s] query does not support [%s]", name, k);
+      }
+    } else {
+      q->value = o;
+    }
+    if (!json_is_string(q->value)) return qb_fail(p->err, QB_MALFORMED, "[%s] query: [value] of field [%s] must be a string", name, q->field);
   } else if (!strcmp(name, "script")) {
     json_t *sc = json_is_object(body) ? json_object_get(body, "script") : NULL;
     if (!(q = newq(p, QK_SCRIPT))) return nomem(p);

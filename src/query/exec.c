@@ -1117,6 +1117,85 @@ static qb_code build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, 
   return QB_OK;
 }
 
+/* ---- dis_max ------------------------------------------------------------------------------------ */
+
+/* max of the matching children's scores + tie_breaker * the others' (Lucene's DisjunctionMaxQuery) */
+typedef struct dmax_it {
+  disj_it d;
+  double tie;
+} dmax_it;
+
+static double dmax_score(qq__it *it) {
+  dmax_it *m = (dmax_it *)it;
+  double sum = 0, mx = 0;
+  int any = 0;
+  for (size_t i = 0; i < m->d.n; i++)
+    if (m->d.c[i]->doc == it->doc) {
+      double s = (float)m->d.c[i]->score(m->d.c[i]);
+      sum += s;
+      if (!any || s > mx) mx = s;
+      any = 1;
+    }
+  return (float)(mx + (sum - mx) * m->tie);
+}
+
+static qb_code build_dismax(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
+  qb_code rc;
+  size_t n = q->nshould, k = 0;
+  qq__it **c = qb_arena_array(cx->sh->ar, n + 1, sizeof *c);
+  if (!c) return nomem(err);
+  for (size_t i = 0; i < n; i++) {
+    if ((rc = build(cx, q->should[i], scoring, &c[k], err))) return rc;
+    if (c[k]->next != none_next) k++;
+  }
+  if (!k) return (*out = mk_none(cx)) ? QB_OK : nomem(err);
+  dmax_it *m = xalloc(cx, sizeof *m);
+  if (!m) return nomem(err);
+  m->d.c = c;
+  m->d.n = k;
+  m->d.msm = 1;
+  m->tie = q->tie_breaker;
+  m->d.it.next = disj_next;
+  m->d.it.advance = disj_adv;
+  m->d.it.score = scoring ? dmax_score : zero_score;
+  for (size_t i = 0; i < k; i++) m->d.it.cost += c[i]->cost;
+  *out = scoring ? mk_boost(cx, &m->d.it, q->boost, 0) : &m->d.it;
+  return *out ? QB_OK : nomem(err);
+}
+
+/* prefix / wildcard over a keyword or text field's term dictionary: a constant-score union */
+static qb_code build_pattern(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_err *err) {
+  qi_field_info fi;
+  dlist l = {0};
+  qb_code rc;
+  const char *pat = json_string_value(q->value);
+  size_t plen = json_string_length(q->value);
+  if (qi_snapshot_field(cx->sh->snap, q->field, &fi) || !fi.indexed)
+    return (*out = mk_none(cx)) ? QB_OK : nomem(err);
+  uint32_t nt = qi_segment_term_count(cx->seg, fi.id);
+  /* the literal prefix of the pattern bounds the scan */
+  size_t lit = plen;
+  if (q->kind == QK_WILDCARD)
+    for (lit = 0; lit < plen && pat[lit] != '*' && pat[lit] != '?'; lit++) {}
+  for (uint32_t ord = qi_segment_term_seek(cx->seg, fi.id, pat, lit); ord < nt; ord++) {
+    size_t tl;
+    const char *t = qi_segment_term(cx->seg, fi.id, ord, &tl);
+    if (tl < lit || memcmp(t, pat, lit)) break;
+    if (q->kind == QK_WILDCARD && !qq__glob(pat, t, tl)) continue;
+    qi_postings *p;
+    if ((rc = qi_postings_open(cx->seg, fi.id, ord, &p, err))) return rc;
+    for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
+      if (dl_push(cx, &l, d) < 0) {
+        qi_postings_free(p);
+        return nomem(err);
+      }
+    qi_postings_free(p);
+  }
+  dl_norm(&l);
+  *out = mk_list(cx, l.d, l.n, q->boost);
+  return *out ? QB_OK : nomem(err);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------------ */
 
 static qb_code build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
@@ -1136,6 +1215,8 @@ static qb_code build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **
   }
   case QK_FSCORE: case QK_SCRIPT_SCORE: case QK_SCRIPT:
     return build_buffered(cx, q, scoring, out, err);
+  case QK_DISMAX: return build_dismax(cx, q, scoring, out, err);
+  case QK_PREFIX: case QK_WILDCARD: return build_pattern(cx, q, out, err);
   }
   return *out ? QB_OK : nomem(err);
 }
@@ -1281,7 +1362,7 @@ qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
   if ((rc = build(cx, q, 1, &it, err))) return rc;
   *out = it;
   /* a disjunction (msm 1) whose children are all term iterators */
-  if (it->next != disj_next) return QB_OK;
+  if (it->next != disj_next || it->score != disj_score) return QB_OK; /* not dis_max */
   disj_it *dj = (disj_it *)it;
   if (dj->msm > 1 || dj->n < 2 || dj->n > 64) return QB_OK;
   for (size_t i = 0; i < dj->n; i++)

@@ -36,7 +36,7 @@ typedef struct qq__script {
 
 typedef enum qq__qkind {
   QK_MATCH_ALL, QK_MATCH_NONE, QK_TERM, QK_TERMS, QK_MATCH, QK_RANGE, QK_EXISTS, QK_IDS, QK_BOOL,
-  QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT
+  QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT, QK_DISMAX, QK_PREFIX, QK_WILDCARD
 } qq__qkind;
 
 typedef enum { FV_NONE, FV_LOG, FV_LOG1P, FV_LOG2P, FV_LN, FV_LN1P, FV_LN2P, FV_SQUARE, FV_SQRT,
@@ -69,7 +69,8 @@ struct qq__query {
   const char *text;        /* match */
   int op_and;
   const char *msm;         /* minimum_should_match as written (NULL = default) */
-  /* bool */
+  double tie_breaker;      /* dis_max */
+  /* bool (dis_max: its queries are in should) */
   qq__query **must, **should, **must_not, **filter;
   size_t nmust, nshould, nmust_not, nfilter;
   /* constant_score, function_score, script_score: the wrapped query */
@@ -210,6 +211,8 @@ qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t 
 
 /* source.c */
 json_t *qq__source_filter(const qq_request *req, json_t *src);
+/* 1 when glob PAT (`*` any run, `?` one byte) matches all LEN bytes of S */
+int qq__glob(const char *pat, const char *s, size_t len);
 
 /* small helpers */
 qq_field_type qq__field_type(const qi_field_info *fi);

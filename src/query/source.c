@@ -22,6 +22,20 @@ static int glob(const char *p, const char *s) {
   return !*s;
 }
 
+int qq__glob(const char *p, const char *s, size_t n) {
+  for (; *p; p++, s++, n--) {
+    if (*p == '*') {
+      while (p[1] == '*') p++;
+      if (!p[1]) return 1;
+      for (size_t k = 0; k <= n; k++)
+        if (qq__glob(p + 1, s + k, n - k)) return 1;
+      return 0;
+    }
+    if (!n || (*p != '?' && *p != *s)) return 0;
+  }
+  return !n;
+}
+
 /* 1 when glob PAT matches some string that starts with S */
 static int glob_prefix(const char *p, const char *s) {
   for (; *s; p++, s++) {

@@ -168,6 +168,42 @@ static void bool_combines_must_filter_should_and_must_not(void **st) {
   json_decref(r);
 }
 
+static void dis_max_and_multi_match_take_the_best_field(void **st) {
+  double fox2 = bm25(6, 2, 1, 2, FX_AVGDL), animal = bm25(6, 3, 1, 1, 1);
+  json_t *r = fx_search(*st, "{\"query\":{\"dis_max\":{\"queries\":[{\"match\":{\"title\":\"fox\"}},"
+                             "{\"term\":{\"tag\":\"animal\"}}],\"tie_breaker\":0.5}}}");
+  assert_string_equal(fx_ids(r), "2,1,5");
+  assert_near(fx_score(r, 0), fox2 + 0.5 * animal, 1e-5);
+  assert_near(fx_score(r, 2), animal, 1e-5);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"multi_match\":{\"query\":\"fox\",\"fields\":[\"title^3\",\"tag\"]}}}");
+  assert_string_equal(fx_ids(r), "2,1");
+  assert_near(fx_score(r, 0), 3 * fox2, 1e-5);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"multi_match\":{\"query\":\"animal\",\"fields\":[\"title\",\"tag\"],"
+                     "\"type\":\"most_fields\"}}}");
+  assert_string_equal(fx_ids(r), "1,2,5");
+  assert_near(fx_score(r, 0), animal, 1e-5);
+  json_decref(r);
+}
+
+static void prefix_and_wildcard_scan_the_term_dictionary(void **st) {
+  json_t *r = fx_search(*st, "{\"query\":{\"prefix\":{\"tag\":\"an\"}}}");
+  assert_string_equal(fx_ids(r), "1,2,5");
+  assert_near(fx_score(r, 0), 1, 1e-9);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"prefix\":{\"title\":{\"value\":\"qu\",\"boost\":2}}}}");
+  assert_string_equal(fx_ids(r), "1,2,4");
+  assert_near(fx_score(r, 0), 2, 1e-9);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"wildcard\":{\"tag\":\"p?t\"}}}");
+  assert_string_equal(fx_ids(r), "3,4");
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"wildcard\":{\"tag\":{\"value\":\"*th*\"}}}}");
+  assert_string_equal(fx_ids(r), "6");
+  json_decref(r);
+}
+
 static void sort_by_field_with_missing_and_paging(void **st) {
   json_t *r = fx_search(*st, "{\"sort\":[{\"popularity\":\"desc\"}]}");
   assert_string_equal(fx_ids(r), "2,6,1,3,4,5"); /* 5 has no popularity: last */
@@ -273,6 +309,8 @@ int main(void) {
       cmocka_unit_test(exists_and_ids_select_documents),
       cmocka_unit_test(match_all_and_constant_score_give_the_boost),
       cmocka_unit_test(bool_combines_must_filter_should_and_must_not),
+      cmocka_unit_test(dis_max_and_multi_match_take_the_best_field),
+      cmocka_unit_test(prefix_and_wildcard_scan_the_term_dictionary),
       cmocka_unit_test(sort_by_field_with_missing_and_paging),
       cmocka_unit_test(source_filtering_includes_and_excludes_paths),
       cmocka_unit_test(track_total_hits_follows_elasticsearch),
