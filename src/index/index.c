@@ -1,8 +1,8 @@
 /* index.c: one shard's writer: puts, deletes and bulk batches (SQLite first, then the
 ** in-memory buffer), the _id map, refresh (buffer -> segment, deletes -> live bitmaps, merges,
-** publish a snapshot, persist segments). Opening is in open.c. Invariant: every write happens under ix->lock; the
-** published snapshot pointer changes only under ix->snap_lock, so taking a snapshot never
-** waits for a write. A live document's _id maps to exactly one (segment, doc). */
+** publish a snapshot, persist segments); opening is in open.c. Invariant: every write happens
+** under ix->lock; the published snapshot pointer changes only under ix->snap_lock, so taking a
+** snapshot never waits for a write. A live document's _id maps to exactly one (segment, doc). */
 #include "internal.h"
 
 #include <dirent.h>
