@@ -183,8 +183,10 @@ qb_code qi_bulk_delete(qi_bulk *b, const char *id, qi_write_result *res, qb_err 
 qb_code qi_bulk_commit(qi_bulk *b, qb_err *err);
 
 /* Make every write so far searchable: the buffer becomes a segment, pending deletes apply,
-** merges run if the segment count passed max_segments, and a new snapshot is published.
-** Errors: QB_NOMEM (the old snapshot stays published). Threads: any. */
+** merges run if the segment count passed max_segments, a new snapshot is published, and new
+** segments are written to files (a failure there is logged as WARN, not returned: the store
+** stays the source of truth). Errors: QB_NOMEM (the old snapshot stays published).
+** Threads: any; blocks writers of this index while it runs, never searchers. */
 qb_code qi_index_refresh(qi_index *ix, qb_err *err);
 
 /* Checkpoint SQLite's WAL into the main database file. Acked writes are durable without it.
