@@ -187,7 +187,7 @@ static int udf_deploy(int argc, char **argv) {
   const char *name = NULL, *wasm_path = NULL, *manifest_path = NULL;
   const char *fields[4][2] = {{"export", NULL}, {"kind", NULL}, {"returns", NULL},
                               {"description", NULL}};
-  for (int i = 0; i < argc; i++) {
+  for (int i = 0; i < argc; i += 2) { /* flag, value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) return fail("%s needs a value", a);
     if (!strcmp(a, "--name")) name = v;
@@ -200,7 +200,6 @@ static int udf_deploy(int argc, char **argv) {
       if (k == 4) return fail("udf deploy: unknown flag '%s'", a);
       fields[k][1] = v;
     }
-    i++;
   }
   if (!wasm_path) return fail("udf deploy: --wasm FILE is required");
   size_t wlen;

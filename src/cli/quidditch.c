@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "quidditch: unknown command '%s'\n", argv[1]);
     return usage(stderr);
   }
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc; i += 2) { /* flag, value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
     if (!v) {
@@ -51,7 +51,6 @@ int main(int argc, char **argv) {
       fprintf(stderr, "quidditch: unknown flag '%s'\n", a);
       return usage(stderr);
     }
-    i++;
   }
   qb_log_set(qb_log_stderr, (void *)(opt.node_name ? opt.node_name : "node-1"), level);
 
