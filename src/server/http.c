@@ -192,7 +192,7 @@ int qs__index_name_ok(const char *name, char reason[256]) {
   if (n > 255)
     return snprintf(reason, 256, "Invalid index name [%.40s...], index name is too long", name), 0;
   if (!strcmp(name, ".") || !strcmp(name, ".."))
-    return snprintf(reason, 256, "Invalid index name [%s], must not be '.' or '..'", name), 0;
+    return snprintf(reason, 256, "Invalid index name [%.2s], must not be '.' or '..'", name), 0;
   if (name[0] == '-' || name[0] == '_' || name[0] == '+')
     return snprintf(reason, 256, "Invalid index name [%.100s], must not start with '_', '-', or '+'",
                     name), 0;
