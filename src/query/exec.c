@@ -928,7 +928,8 @@ static qb_code buf_compute(buf_it *b) {
     return QB_OK;
   }
   /* function_score */
-  for (i = 0; i < n; i++) {
+  int single = q->nfuncs == 1 && !q->funcs[0].filter;
+  for (i = 0; i < n && !single; i++) {
     b->fac[i] = 1;
     b->tot[i] = 0;
     b->wsum[i] = 0;
@@ -989,6 +990,10 @@ static qb_code buf_compute(buf_it *b) {
     } else {
       for (i = 0; i < n; i++) val[i] = fn->weight;
     }
+    if (single) { /* Elasticsearch: one function without a filter ignores score_mode */
+      memcpy(b->fac, val, n * sizeof *val);
+      continue;
+    }
     for (i = 0; i < n; i++) {
       if (!b->fmatch[i]) continue;
       double v = val[i];
@@ -1006,7 +1011,7 @@ static qb_code buf_compute(buf_it *b) {
   }
   for (i = 0; i < n; i++) {
     double fac = b->fac[i];
-    if (b->cnt[i]) switch (q->score_mode) {
+    if (!single && b->cnt[i]) switch (q->score_mode) {
       case SM_SUM: fac = b->tot[i]; break;
       case SM_AVG: fac = b->tot[i] / b->wsum[i]; break;
       case SM_MAX: fac = b->mx[i]; break;
