@@ -5,6 +5,7 @@ versions and rollback, _test, stats and metrics, restart keeping every version."
 import os
 import sys
 import threading
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from qdtest import Server, check, close, eq, multipart, run_tests, wat2wasm  # noqa: E402
@@ -29,6 +30,17 @@ DIV_WAT = """(module
 SPIN_WAT = """(module
   (func (export "spin") (param $s f64) (result f64)
     (loop $l (br $l)) (local.get $s)))"""
+IDENT_WAT = """(module
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func (export "qd_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $top))
+    (global.set $top (i32.add (global.get $top) (local.get $n)))
+    (local.get $p))
+  (func (export "qd_reset") (global.set $top (i32.const 1024)))
+  (func (export "ident") (param $p i32) (param $n i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (local.get $n)))))"""
 CHEAP_WAT = """(module
   (func (export "cheap") (param $p f64) (param $max f64) (result i32)
     (f64.lt (local.get $p) (local.get $max))))"""
@@ -149,6 +161,26 @@ def t_filter_udf_and_raw_deploy():
         eq(r.status, 200, "script filter: %r" % r)
         eq(sorted(h["_id"] for h in r.json["hits"]["hits"]),
            sorted(i for i, p in PRICE.items() if p < 100), "filtered ids")
+        # a transform returning a string feeds script_fields
+        r = s.http("PUT", "/_udf/ident?kind=transform&returns=string&params=" +
+                   urllib.parse.quote('[{"name": "s", "type": "string"}]'),
+                   need_wasm(IDENT_WAT), "application/wasm")
+        eq(r.status, 200, "deploy ident: %r" % r)
+        s.http("PUT", "/tags/_doc/1?refresh=true", {"brand": "acme"})
+        r = s.http("POST", "/tags/_search", {"query": {"ids": {"values": ["1"]}}, "script_fields": {
+            "b": {"script": {"source": "ident", "params": {"s": "doc['brand.keyword']"}}}}})
+        eq(r.status, 200, "script_fields: %r" % r)
+        eq(r.json["hits"]["hits"][0]["fields"]["b"], ["acme"], "string from the UDF")
+        # a score UDF feeds a metric aggregation
+        r = s.http("PUT", "/_udf/days_x2", need_wasm('(module (func (export "days_x2") (param i32) '
+                                                     '(result f64) (f64.convert_i32_s (i32.mul '
+                                                     '(local.get 0) (i32.const 2)))))'),
+                   "application/wasm")
+        eq(r.status, 200, "deploy days_x2: %r" % r)
+        r = s.http("POST", "/products/_search", {"size": 0, "aggs": {"d": {"sum": {"script": {
+            "source": "days_x2", "params": {"p0": {"field": "days", "missing": 0}}}}}}})
+        eq(r.status, 200, "metric aggregation: %r" % r)
+        close(r.json["aggregations"]["d"]["value"], 2 * sum(DAYS.values()), 1e-9, "sum of days*2")
         # using a filter UDF as a score is refused with a clear error
         r = fscore(s, {"p0": 1, "p1": 2}, source="cheap")
         eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "kind mismatch: %r" % r)
