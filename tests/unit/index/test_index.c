@@ -136,6 +136,29 @@ static void updates_and_deletes_by_id(void **state) {
   tmpdir_remove(dir);
 }
 
+/* Every posting of TERM lies inside its block, under the block's max freq and over its min norm. */
+static void check_blocks(qi_snapshot *s, const char *term) {
+  qi_field_info fi;
+  size_t i;
+  assert_int_equal(qi_snapshot_field(s, "body", &fi), QB_OK);
+  for (i = 0; i < qi_snapshot_segment_count(s); i++) {
+    const qi_segment *seg = qi_snapshot_segment(s, i);
+    const uint8_t *norms = qi_segment_norms(seg, fi.id);
+    qi_postings *p = NULL;
+    qi_block_info bi;
+    uint32_t d;
+    assert_int_equal(qi_postings_open_term(seg, fi.id, term, strlen(term), &p, NULL), QB_OK);
+    if (!p) continue;
+    while ((d = qi_postings_next(p)) != QI_NO_MORE_DOCS) {
+      assert_int_equal(qi_postings_block_for(p, d, &bi), 1);
+      assert_true(bi.first_doc <= d && d <= bi.last_doc);
+      assert_true(qi_postings_freq(p) <= bi.max_freq);
+      assert_true(norms[d] >= bi.min_norm);
+    }
+    qi_postings_free(p);
+  }
+}
+
 static void merge_keeps_results_identical(void **state) {
   char dir[4096];
   qi_options opt = {0};
@@ -161,6 +184,8 @@ static void merge_keeps_results_identical(void **state) {
   assert_int_equal(st.segments, 1);
   s = qi_index_snapshot(ix);
   nb = search_or(s, "body", q, 2, b, 50);
+  check_blocks(s, "delta");
+  check_blocks(s, "alpha");
   qi_snapshot_release(s);
   assert_true(na > 100);
   assert_int_equal(na, nb);
