@@ -12,7 +12,7 @@
 static int usage(FILE *f) {
   fprintf(f,
           "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node NAME]\n"
-          "                       [--threads N] [--log-level debug|info|warn|error]\n"
+          "                       [--threads N] [--log-level debug|info|warn|error] [--role all]\n"
           "  With no flags: one process that is coordinator and data node, data under ./data,\n"
           "  listening on 127.0.0.1:9200.\n");
   return f == stderr ? 2 : 0;
@@ -38,6 +38,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--data")) opt.data_dir = v;
     else if (!strcmp(a, "--node")) opt.node_name = v;
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--role")) {
+      /* DESIGN §1: coord and data split the roles across processes once src/cluster exists */
+      if (strcmp(v, "all")) {
+        fprintf(stderr, "quidditch: --role %s: this build serves the embedded default only "
+                        "(--role all: coordinator and data node in one process)\n", v);
+        return 2;
+      }
+    }
     else if (!strcmp(a, "--log-level")) {
       if (!strcmp(v, "debug")) level = QB_DEBUG;
       else if (!strcmp(v, "info")) level = QB_INFO;

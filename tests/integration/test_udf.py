@@ -268,10 +268,64 @@ def t_versions_rollback_restart():
            "a deleted UDF's name is compiled as an expression and fails: %r" % r)
 
 
+def t_one_search_one_version():
+    """Deploys racing with searches over two indexes: every response is computed with one
+    version of the UDF (v1: s*f + 1/(d+1), v2: s*f*10), never a mix."""
+    with Server() as s:
+        setup(s)
+        lines = []
+        for i, d in DOCS:
+            lines += [{"index": {"_index": "products2", "_id": i}}, d]
+        eq(s.bulk(lines).json["errors"], False, "second index")
+        deploy_boost(s)
+        base = bm25(s)
+        stop = threading.Event()
+        errors = []
+
+        bodies = [multipart([("manifest", None, "application/json",
+                               __import__("json").dumps(BOOST_MANIFEST).encode()),
+                              ("wasm", "b.wasm", "application/wasm", need_wasm(w))])
+                  for w in (BOOST2_WAT, BOOST_WAT)]
+
+        def deployer():
+            k = 0
+            while not stop.is_set():
+                body, ctype = bodies[k % 2]
+                r = s.http("PUT", "/_udf/boost", body, ctype)
+                if r.status != 200:
+                    errors.append(r)
+                k += 1
+        th = threading.Thread(target=deployer)
+        th.start()
+        seen = set()
+        try:
+            for _ in range(30):
+                r = s.http("POST", "/products,products2/_search", {"size": 20, "query": {
+                    "function_score": {"query": {"match": {"title": "laptop"}}, "script_score": {
+                        "script": {"source": "boost", "params": {"s": "_score", "f": 1,
+                                                                 "d": "doc['days']"}}},
+                        "boost_mode": "replace"}}})
+                if r.status != 200:
+                    errors.append(r)
+                    continue
+                v1 = all(abs(h["_score"] - (base[h["_id"]] + 1 / (DAYS[h["_id"]] + 1))) < 1e-6
+                         for h in r.json["hits"]["hits"])
+                v2 = all(abs(h["_score"] - base[h["_id"]] * 10) < 1e-6
+                         for h in r.json["hits"]["hits"])
+                check(v1 or v2, "a response mixing UDF versions", r)
+                seen.add("v1" if v1 else "v2")
+        finally:
+            stop.set()
+            th.join()
+        eq(errors, [], "errors while deploying during searches")
+        print("# versions seen by the searches: %s" % ", ".join(sorted(seen)))
+
+
 if __name__ == "__main__":
     run_tests([
         ("deploy_then_rank_with_function_score_udf", t_deploy_and_score),
         ("filter_udf_and_raw_application_wasm_deploy", t_filter_udf_and_raw_deploy),
         ("trapping_udf_fails_its_request_while_others_succeed", t_trap_fails_request_not_node),
         ("versions_rollback_and_restart_keep_udfs", t_versions_rollback_restart),
+        ("one_search_uses_one_udf_version_during_deploys", t_one_search_one_version),
     ])
