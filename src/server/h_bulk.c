@@ -232,7 +232,8 @@ static void run(bulk *B) {
     qi_write_result w;
     memset(&w, 0, sizeof w);
     qb_err err;
-    if (!use_index(B, i, o->index, o->kind != OP_DELETE)) continue;
+    /* index and create items may create their index; update and delete never do */
+    if (!use_index(B, i, o->index, o->kind == OP_INDEX || o->kind == OP_CREATE)) continue;
     switch (o->kind) {
     case OP_INDEX:
       if (!begin(B, i)) break;

@@ -34,6 +34,11 @@ static void put_doc(qs_req *r, const char *index, const char *id, int create) {
   if (!body) return qs__reply_error(r, 400, "action_request_validation_exception",
                                     "Validation Failed: 1: source is missing;");
   json_decref(body);
+  /* Check the id before an index may be auto-created: a bad request changes nothing. */
+  if (id && (!*id || strlen(id) > QI_ID_MAX))
+    return qs__reply_error(r, 400, "illegal_argument_exception",
+                           "id [%.64s...] is too long, must be no longer than 512 bytes but was: "
+                           "%zu", id, strlen(id));
   qi_index *ix = qs__index_open(r, index, 1);
   if (!ix) return;
   qb_err err;
@@ -197,7 +202,10 @@ void qs__h_doc_update(qs_req *r) {
   if (!qs__body_object(r, &body)) return;
   if (!body) return qs__reply_error(r, 400, "action_request_validation_exception",
                                     "Validation Failed: 1: script or doc is missing;");
-  qi_index *ix = qs__index_open(r, index, 1);
+  /* Only an upsert may create the index: a missing document changes nothing. */
+  int upsert = json_is_true(json_object_get(body, "doc_as_upsert")) ||
+               json_is_object(json_object_get(body, "upsert"));
+  qi_index *ix = qs__index_open(r, index, upsert);
   if (!ix) {
     json_decref(body);
     return;
