@@ -109,6 +109,10 @@ static void udf_cb(void *ud, const qu_stats *st) {
     qb_buf_printf(b, "quidditch_udf_current_version{udf=\"%s\",node=\"%s\"} %u\n", st->name,
                   e->node, st->version);
     break;
+  case 7: /* 1 = native code ready; this node compiles nothing yet (no JIT tier) */
+    qb_buf_printf(b, "quidditch_udf_compilation_status{udf=\"%s\",node=\"%s\"} %d\n", st->name,
+                  e->node, st->mode == QU_TIER_NATIVE);
+    break;
   default:
     break;
   }
@@ -186,11 +190,27 @@ void qs__h_metrics(qs_req *r) {
       {"quidditch_udf_instances", "gauge", "Live UDF instances (pooled and in use)."},
       {"quidditch_udf_execution_mode", "gauge", "Execution tier: 0 interpreter, 1 native."},
       {"quidditch_udf_current_version", "gauge", "Version searches use."},
+      {"quidditch_udf_compilation_status", "gauge", "1 when native code serves the UDF."},
   };
-  for (int p = 0; p < 7; p++) {
+  for (int p = 0; p < 8; p++) {
     head(&b, fams[p].name, fams[p].type, fams[p].help);
     udf_emit e = {&b, node, p};
     qu_registry_stats(s->reg, udf_cb, &e);
+  }
+  /* DESIGN §8's native-code cache: this build has no JIT tier, so the cache stays empty. The
+  ** series exist so dashboards and alert rules see zeros, not missing data. */
+  static const struct {
+    const char *name, *type, *help;
+  } cache[] = {
+      {"quidditch_udf_cache_hits_total", "counter", "Native-code cache hits."},
+      {"quidditch_udf_cache_misses_total", "counter", "Native-code cache misses."},
+      {"quidditch_udf_cache_evictions_total", "counter", "Native-code cache evictions."},
+      {"quidditch_udf_cache_size_bytes", "gauge", "Native-code cache size."},
+      {"quidditch_udf_cache_entries", "gauge", "Native-code cache entries."},
+  };
+  for (size_t i = 0; i < sizeof cache / sizeof *cache; i++) {
+    head(&b, cache[i].name, cache[i].type, cache[i].help);
+    qb_buf_printf(&b, "%s{node=\"%s\"} 0\n", cache[i].name, node);
   }
   head(&b, "quidditch_memory_allocated_bytes", "gauge", "Bytes allocated through the qb_alloc hook.");
   qb_buf_printf(&b, "quidditch_memory_allocated_bytes{node=\"%s\"} %zu\n", node,

@@ -8,7 +8,8 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import Server, check, close, eq, multipart, run_tests, wat2wasm  # noqa: E402
+from qdtest import (Server, check, check_prometheus, close, eq, multipart, run_tests,  # noqa: E402
+                    wat2wasm)
 
 # score = _score * f + 1 / (days + 1)
 BOOST_WAT = """(module
@@ -143,6 +144,7 @@ def t_deploy_and_score():
         eq((r.status, r.json["version"], r.json["tier"]), (200, 1, "interpreter"), "status")
         check(r.json["stats"]["calls"] > 0, "calls counted", r)
         m = s.http("GET", "/metrics").text
+        check_prometheus(m)
         check('quidditch_udf_calls_total{udf="boost",mode="interpreter"' in m, "udf metric", m[:3000])
         check("quidditch_http_requests_total{" in m and "quidditch_search_duration_seconds_bucket"
               in m, "http/search metrics")

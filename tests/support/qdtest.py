@@ -180,6 +180,41 @@ def close(got, want, rel=1e-6, what=""):
         raise AssertionError("%s: got %.9g, want %.9g" % (what, got, want))
 
 
+def check_prometheus(text):
+    """The text exposition format: every sample belongs to a family declared by # TYPE, values
+    are numbers, histogram buckets are cumulative and end with +Inf == _count."""
+    types, buckets, counts = {}, {}, {}
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                        r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)?\})? (\S+)$')
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            check(name not in types, "family declared twice: " + name)
+            types[name] = typ
+            continue
+        if line.startswith("#") or not line:
+            continue
+        m = sample.match(line)
+        check(m is not None, "not a sample line: %r" % line)
+        name, labels, value = m.group(1), m.group(3) or "", m.group(5)
+        float(value)  # raises on a non-number
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        check(name in types or (base in types and types[base] == "histogram"),
+              "sample without # TYPE: %r" % line)
+        if name.endswith("_bucket"):
+            key = (base, re.sub(r',?le="[^"]*"', "", labels))
+            le = re.search(r'le="([^"]*)"', labels).group(1)
+            buckets.setdefault(key, []).append((le, float(value)))
+        elif name.endswith("_count") and base in types:
+            counts[(base, labels)] = float(value)
+    for key, bs in buckets.items():
+        vals = [v for _, v in bs]
+        check(vals == sorted(vals), "histogram buckets not cumulative: %r" % (key,))
+        check(bs[-1][0] == "+Inf", "histogram without +Inf: %r" % (key,))
+        if key in counts:
+            eq(bs[-1][1], counts[key], "+Inf bucket vs _count of %r" % (key,))
+
+
 def multipart(fields):
     """fields: [(name, filename or None, content_type, bytes)] -> (body, content_type)."""
     boundary = "qdtestboundary7MA4YWxkTrZu0gW"
