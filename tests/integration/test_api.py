@@ -287,6 +287,9 @@ def t_restart_keeps_data():
         before = search(s, {"query": {"match": {"title": "laptop"}}})
         eq(s.stop(), 0, "exit status after SIGTERM")
         s.start()
+        eq(s.stop(signal.SIGINT), 0, "exit status after SIGINT")
+        check("SIGINT received, shutting down" in s.logtext(), "shutdown logged", s.logtext())
+        s.start()
         after = search(s, {"query": {"match": {"title": "laptop"}}})
         eq([(h["_id"], h["_score"]) for h in after["hits"]["hits"]],
            [(h["_id"], h["_score"]) for h in before["hits"]["hits"]], "hits after restart")
