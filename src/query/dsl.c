@@ -630,7 +630,89 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) { /* H. Hinnan
   return era * 146097 + (int64_t)doe - 719468;
 }
 
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = (unsigned)(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* Elasticsearch date math on T (UTC): a sequence of +N<unit>, -N<unit>, /<unit> (round down),
+** units y M w d h H m s. */
+static qb_code date_math(const char *p, int64_t *t) {
+  while (*p) {
+    char op = *p++;
+    long long n = 1;
+    if (op == '+' || op == '-') {
+      char *end;
+      n = strtoll(p, &end, 10);
+      if (end == p) return QB_INVAL;
+      p = end;
+    } else if (op != '/') {
+      return QB_INVAL;
+    }
+    char u = *p++;
+    int64_t days = floor_div(*t, 86400000), rem = *t - days * 86400000, y;
+    unsigned mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    if (op == '/') {
+      switch (u) {
+      case 'y': *t = days_from_civil(y, 1, 1) * 86400000; break;
+      case 'M': *t = days_from_civil(y, mo, 1) * 86400000; break;
+      case 'w': { int64_t wd = floor_div(days + 3, 7) * 7 - 3; *t = wd * 86400000; break; } /* Monday */
+      case 'd': *t = days * 86400000; break;
+      case 'h': case 'H': *t = floor_div(*t, 3600000) * 3600000; break;
+      case 'm': *t = floor_div(*t, 60000) * 60000; break;
+      case 's': *t = floor_div(*t, 1000) * 1000; break;
+      default: return QB_INVAL;
+      }
+      continue;
+    }
+    if (op == '-') n = -n;
+    switch (u) {
+    case 'y': case 'M': {
+      int64_t months = y * 12 + (mo - 1) + (u == 'y' ? n * 12 : n);
+      int64_t ny = floor_div(months, 12);
+      unsigned nm = (unsigned)(months - ny * 12) + 1;
+      static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+      unsigned md = mdays[nm - 1] + (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0));
+      *t = days_from_civil(ny, nm, d > md ? md : d) * 86400000 + rem;
+      break;
+    }
+    case 'w': *t += n * 7 * 86400000LL; break;
+    case 'd': *t += n * 86400000LL; break;
+    case 'h': case 'H': *t += n * 3600000LL; break;
+    case 'm': *t += n * 60000LL; break;
+    case 's': *t += n * 1000LL; break;
+    default: return QB_INVAL;
+    }
+  }
+  return QB_OK;
+}
+
 qb_code qq__parse_date(const char *s, int64_t *ms) {
+  /* "now" and "<date>||<math>" (Elasticsearch date math) */
+  if (!strncmp(s, "now", 3)) {
+    *ms = qb_wall_ms();
+    return date_math(s + 3, ms);
+  }
+  const char *bars = strstr(s, "||");
+  if (bars) {
+    char anchor[64];
+    size_t al = (size_t)(bars - s);
+    if (al >= sizeof anchor) return QB_INVAL;
+    memcpy(anchor, s, al);
+    anchor[al] = 0;
+    if (qq__parse_date(anchor, ms)) return QB_INVAL;
+    return date_math(bars + 2, ms);
+  }
   int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, frac = 0, n = 0, tzh = 0, tzm = 0, sign = 0;
   const char *p = s;
   char *end;

@@ -918,8 +918,8 @@ static qb_code buf_compute(buf_it *b) {
     for (i = 0; i < n; i++) {
       double v = q->script->res[i];
       if (v < 0 || v != v) {
-        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script_score script returned an invalid score [%g] "
-                         "for doc [%u]; scores must be non-negative numbers", q->script->source, v, b->docs[i]);
+        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
+                         "but got: [%g] (doc %u)", q->script->source, v, b->docs[i]);
         return cx->rc;
       }
       b->fs[i] = (float)((float)v * q->boost);
@@ -952,8 +952,8 @@ static qb_code buf_compute(buf_it *b) {
       for (i = 0; i < n; i++) {
         double v = fn->script->res[i];
         if (b->fmatch[i] && (v < 0 || v != v)) {
-          cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script_score function returned an invalid score [%g] "
-                           "for doc [%u]; scores must be non-negative numbers", fn->script->source, v, b->docs[i]);
+          cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
+                           "but got: [%g] (doc %u)", fn->script->source, v, b->docs[i]);
           return cx->rc;
         }
         val[i] = v * fn->weight;

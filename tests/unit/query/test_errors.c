@@ -49,7 +49,7 @@ static void script_compile_errors_are_script_exceptions_with_positions(void **st
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"doc['tag'].value\"}}}",
                "illegal_argument_exception", "field [tag] is not numeric");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"-_score\"}}}",
-               "script_exception", "invalid score");
+               "script_exception", "must not produce negative scores, but got: [-1]");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":{\"source\":\"t\","
                "\"params\":{\"t\":\"_context.user.tier\"}}}}}",
                "script_exception", "request context has no number at [_context.user.tier] at position 0");

@@ -96,6 +96,12 @@ static void range_filters_numbers_and_dates(void **st) {
   r = fx_search(*st, "{\"query\":{\"range\":{\"date\":{\"lt\":1704067200000}}}}");
   assert_string_equal(fx_ids(r), "3");
   json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"range\":{\"date\":{\"gte\":\"2023-12-31||+1d\",\"lt\":\"2024-01-15||+1M/M\"}}}}");
+  assert_string_equal(fx_ids(r), "1"); /* [2024-01-01, 2024-02-01): doc 2 is on 2024-02-01 */
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"range\":{\"date\":{\"lte\":\"now-1d/d\"}}}}");
+  assert_int_equal(fx_total(r), 4); /* every dated doc is in the past */
+  json_decref(r);
   r = fx_search(*st, "{\"query\":{\"range\":{\"tag\":{\"gte\":\"b\",\"lt\":\"p\"}}}}");
   assert_string_equal(fx_ids(r), "6");
   json_decref(r);
