@@ -419,6 +419,25 @@ static void wasi_output_sink_applies_to_instances_linked_after_it(void **state) 
   free(bytes);
 }
 
+static void wasi_setup_out_of_memory_fails_cleanly_at_every_allocation(void **state) {
+  uint64_t k;
+  (void)state;
+  for (k = 1; k < 10000; k++) {
+    qw_imports *im;
+    qb_err err;
+    qb_code rc;
+    assert_int_equal(qw_imports_new(&im, &err), QB_OK);
+    qb_alloc_fail_after(k);
+    qw_wasi_set_output(im, capture_sink, NULL); /* may fail silently: then no sink */
+    rc = qw_imports_add_wasi(im, 3, test_argv, &err);
+    qb_alloc_fail_after(0);
+    qw_imports_free(im); /* LeakSanitizer checks that nothing is left behind */
+    if (rc == QB_OK) break;
+    assert_int_equal(rc, QB_NOMEM);
+  }
+  assert_true(k > 1 && k < 10000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(wasi_command_prints_argv_and_exits_with_its_code),
@@ -429,6 +448,7 @@ int main(void) {
       cmocka_unit_test(wasi_stdio_is_a_char_device_and_files_do_not_exist),
       cmocka_unit_test(wasi_proc_exit_ends_the_call_with_its_code),
       cmocka_unit_test(wasi_output_sink_applies_to_instances_linked_after_it),
+      cmocka_unit_test(wasi_setup_out_of_memory_fails_cleanly_at_every_allocation),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
