@@ -79,6 +79,13 @@ void qs__h_udf_put(qs_req *r) {
     }
     wasm = NULL;
     for (size_t i = 0; i < n; i++) {
+      for (size_t k = 0; k < i; k++) {
+        if (!strcmp(parts[k].name, parts[i].name)) {
+          qs__reply_error(r, 400, "illegal_argument_exception",
+                          "multipart deploy has two [%.64s] parts", parts[i].name);
+          goto out;
+        }
+      }
       if (!strcmp(parts[i].name, "wasm")) {
         wasm = parts[i].data;
         wasm_len = parts[i].len;

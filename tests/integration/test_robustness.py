@@ -1,0 +1,106 @@
+"""test_robustness.py: hostile input against a real (ASan in the test build) quidditch: random
+and mutated bodies on every body-taking route, malformed multipart deploys, odd paths. The node
+must answer each request with a status (4xx expected), keep serving, and stop cleanly with no
+sanitizer report (checked by Server.__exit__)."""
+import json
+import os
+import random
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from qdtest import Server, check, eq, multipart, run_tests  # noqa: E402
+
+SEED_BODIES = [
+    b'{"query": {"match": {"title": "laptop"}}, "size": 3}',
+    b'{"query": {"function_score": {"query": {"match_all": {}}, "script_score": {"script": '
+    b'{"source": "_score * 2"}}}}}',
+    b'{"index": {"_id": "1"}}\n{"title": "a"}\n{"delete": {"_id": "2"}}\n',
+    b'{"mappings": {"properties": {"title": {"type": "text"}}}}',
+    b'{"args": {"p0": 1}}',
+    b'{"to": "v1"}',
+    b'{"doc": {"x": 1}, "doc_as_upsert": true}',
+]
+ROUTES = [("POST", "/fz/_search"), ("POST", "/fz/_count"), ("POST", "/_bulk"),
+          ("POST", "/fz/_bulk"), ("PUT", "/fz2"), ("PUT", "/fz/_doc/1"), ("POST", "/fz/_doc"),
+          ("POST", "/fz/_update/1"), ("PUT", "/fz/_mapping"), ("POST", "/_udf/x/_test"),
+          ("POST", "/_udf/x/_rollback"), ("PUT", "/_udf/fzudf"), ("POST", "/_search")]
+
+
+def mutate(rng, b):
+    b = bytearray(b)
+    for _ in range(rng.randint(1, 6)):
+        op = rng.randint(0, 3)
+        i = rng.randint(0, max(0, len(b) - 1))
+        if op == 0 and b:
+            b[i] = rng.randint(0, 255)
+        elif op == 1:
+            b[i:i] = bytes([rng.choice(b'{}[]":,\n\\\x00')])
+        elif op == 2 and b:
+            del b[i:i + rng.randint(1, 8)]
+        else:
+            b[i:i] = b[:rng.randint(0, len(b))]
+    return bytes(b)
+
+
+def t_mutated_bodies():
+    rng = random.Random(1234)
+    with Server() as s:
+        s.http("PUT", "/fz", {"mappings": {"properties": {"title": {"type": "text"}}}})
+        for i in range(1500):
+            method, path = rng.choice(ROUTES)
+            body = mutate(rng, rng.choice(SEED_BODIES)) if rng.random() < 0.9 else \
+                bytes(rng.randint(0, 255) for _ in range(rng.randint(0, 200)))
+            r = s.http(method, path, body, "application/json")
+            check(200 <= r.status < 500, "request %d %s %s %r" % (i, method, path, body[:80]), r)
+            check(r.json is not None, "JSON answer to %s %s" % (method, path), r)
+        eq(s.http("GET", "/").status, 200, "still serving")
+
+
+def t_malformed_multipart_deploys():
+    rng = random.Random(99)
+    good, ctype = multipart([("manifest", None, "application/json", b'{"kind":"score"}'),
+                             ("wasm", "m.wasm", "application/wasm",
+                              b"\x00asm\x01\x00\x00\x00")])
+    with Server() as s:
+        for i in range(150):
+            body = mutate(rng, good)
+            ct = ctype if rng.random() < 0.8 else rng.choice(
+                ["multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; "
+                 "boundary=\"unterminated", "multipart/form-data; boundary=" + "b" * 300])
+            r = s.http("PUT", "/_udf/mp", body, ct)
+            check(r.status in (400, 404, 413), "deploy %d answered %d" % (i, r.status), r)
+        eq(s.http("GET", "/_udf/mp").status, 404, "nothing stored")
+
+
+def t_odd_requests():
+    with Server() as s:
+        for method, path in [("GET", "/%00"), ("GET", "/" + "a/" * 50), ("GET", "/%zz/_search"),
+                             ("DELETE", "/_all"), ("GET", "/_udf/" + "x" * 300),
+                             ("POST", "/_udf/..%2F..%2Fetc/_test"), ("OPTIONS", "/"),
+                             ("GET", "/fz/_doc/" + "%2F" * 600)]:
+            r = s.http(method, path)
+            check(400 <= r.status < 500, "%s %s -> %d" % (method, path[:40], r.status), r)
+        # a raw request with a broken request line, then one cut off mid-body
+        for raw in (b"GARBAGE\r\n\r\n", b"POST /_bulk HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
+                    b"\r\n\r\n{\"index\""):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=1)
+            c.sendall(raw)
+            c.shutdown(socket.SHUT_WR)
+            try:
+                c.recv(4096)
+            except OSError:
+                pass
+            c.close()
+        eq(s.http("GET", "/").status, 200, "still serving")
+        r = s.http("POST", "/_bulk", json.dumps({"index": {"_index": "ok", "_id": "1"}}) + "\n" +
+                   json.dumps({"a": 1}) + "\n", "application/x-ndjson")
+        eq((r.status, r.json["errors"]), (200, False), "bulk after hostile input")
+
+
+if __name__ == "__main__":
+    run_tests([
+        ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
+        ("malformed_multipart_deploys_store_nothing", t_malformed_multipart_deploys),
+        ("odd_paths_and_broken_connections", t_odd_requests),
+    ])
