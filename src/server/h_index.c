@@ -52,6 +52,15 @@ void qs__h_index_create(qs_req *r) {
     return;
   }
   if (!qs__body_object(r, &body)) return;
+  const char *key;
+  json_t *v;
+  json_object_foreach(body, key, v) {
+    if (strcmp(key, "settings") && strcmp(key, "mappings") && strcmp(key, "aliases")) {
+      qs__reply_error(r, 400, "parse_exception", "unknown key [%.200s] for create index", key);
+      json_decref(body);
+      return;
+    }
+  }
   json_decref(body);
   qi_index *ix = NULL;
   qb_err err;
