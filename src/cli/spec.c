@@ -237,6 +237,8 @@ static int val_matches(json_t *expected, const qw_val *got, char *why, size_t n)
   if (!type) return snprintf(why, n, "bad expected value"), 0;
   if (s && !strncmp(s, "nan:", 4)) {
     int canon = !strcmp(s, "nan:canonical");
+    if (got->type != (!strcmp(type, "f32") ? QW_F32 : QW_F64))
+      return snprintf(why, n, "got a %s, expected a %s", qw_type_name(got->type), type), 0;
     if (!strcmp(type, "f32")) {
       uint32_t b = got->of.f32_bits;
       ok = canon ? (b & 0x7fffffffu) == 0x7fc00000u : (b & 0x7fc00000u) == 0x7fc00000u;
@@ -251,6 +253,9 @@ static int val_matches(json_t *expected, const qw_val *got, char *why, size_t n)
     return ok;
   }
   if (parse_val(expected, &want)) return snprintf(why, n, "bad expected value"), 0;
+  if (got->type != want.type)
+    return snprintf(why, n, "got a %s, expected a %s", qw_type_name(got->type),
+                    qw_type_name(want.type)), 0;
   switch (want.type) {
   case QW_I32: ok = got->of.i32 == want.of.i32; break;
   case QW_F32: ok = got->of.f32_bits == want.of.f32_bits; break;
