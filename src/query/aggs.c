@@ -419,26 +419,12 @@ static void mmerge(mstate *m, const json_t *p, int *is_date) {
   if (json_is_number(mx) && json_number_value(mx) > m->max) m->max = json_number_value(mx);
 }
 
-static void fmt_date(int64_t ms, char *buf, size_t cap) {
-  int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-  int64_t rem = ms - days * 86400000;
-  /* civil_from_days (H. Hinnant) */
-  int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = (int64_t)yoe + era * 400;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-  snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, (int)(rem / 3600000),
-           (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
-}
 
 static int set_value(json_t *o, const char *k, int has, double v, int is_date) {
   if (json_object_set_new(o, k, has ? json_real(v) : json_null())) return -1;
   if (is_date && has) {
     char buf[48], name[64];
-    fmt_date((int64_t)llround(v), buf, sizeof buf);
+    qq__format_date((int64_t)llround(v), buf, sizeof buf);
     snprintf(name, sizeof name, "%s_as_string", k);
     if (json_object_set_new(o, name, json_string(buf))) return -1;
   }
@@ -462,11 +448,11 @@ static json_t *render_metric(const qq__agg *a, const mstate *m, int is_date) {
          set_value(o, "sum", 1, m->sum, 0);
     if (!rc && is_date && m->count) {
       char buf[48];
-      fmt_date((int64_t)llround(m->min), buf, sizeof buf);
+      qq__format_date((int64_t)llround(m->min), buf, sizeof buf);
       rc = json_object_set_new(o, "min_as_string", json_string(buf));
-      fmt_date((int64_t)llround(m->max), buf, sizeof buf);
+      qq__format_date((int64_t)llround(m->max), buf, sizeof buf);
       rc = rc || json_object_set_new(o, "max_as_string", json_string(buf));
-      fmt_date((int64_t)llround(m->sum / (double)m->count), buf, sizeof buf);
+      qq__format_date((int64_t)llround(m->sum / (double)m->count), buf, sizeof buf);
       rc = rc || json_object_set_new(o, "avg_as_string", json_string(buf));
     }
     break;
@@ -557,7 +543,7 @@ static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
     if (!bj || json_array_append_new(buckets, bj)) goto fail;
     if (is_date || is_bool) {
       char buf[48];
-      if (is_date) fmt_date(json_integer_value(mb[i].key), buf, sizeof buf);
+      if (is_date) qq__format_date(json_integer_value(mb[i].key), buf, sizeof buf);
       else snprintf(buf, sizeof buf, "%s", json_integer_value(mb[i].key) ? "true" : "false");
       if (json_object_set_new(bj, "key_as_string", json_string(buf))) goto fail;
     }

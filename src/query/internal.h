@@ -143,8 +143,11 @@ struct qq_request {
 
 /* dsl.c */
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
-/* dates: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms numbers -> *MS */
+/* date.c: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms, date math ("now-1d/d",
+** "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
 qb_code qq__parse_date(const char *s, int64_t *ms);
+/* MS as "2024-01-31T10:00:00.000Z" into BUF (CAP >= 32) */
+void qq__format_date(int64_t ms, char *buf, size_t cap);
 
 /* scripts.c: per-shard binding and block evaluation */
 typedef struct qq__shard qq__shard;
@@ -195,6 +198,57 @@ qb_code qq__it_build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **
 ** documents that cannot beat it (setting cx->skipped); anything else as qq__it_build. */
 qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_err *err);
 void qq__seg_ctx_fini(qq__seg_ctx *cx);
+
+/* iter.c: iterator primitives (NULL = out of memory) */
+void *qq__xalloc(qq__seg_ctx *cx, size_t n);  /* from the request arena */
+uint32_t qq__none_next(qq__it *it);
+double qq__zero_score(qq__it *it);
+qq__it *qq__mk_none(qq__seg_ctx *cx);
+qq__it *qq__mk_all(qq__seg_ctx *cx, double boost);           /* all live docs, constant score */
+qq__it *qq__mk_list(qq__seg_ctx *cx, const uint32_t *docs, size_t n, double boost);
+qq__it *qq__mk_boost(qq__seg_ctx *cx, qq__it *c, double boost, int constant);
+qq__it *qq__mk_conj(qq__seg_ctx *cx, qq__it **c, size_t n, qq__it **scoring, size_t nscoring);
+qq__it *qq__mk_disj(qq__seg_ctx *cx, qq__it **c, size_t n, size_t msm);
+qq__it *qq__mk_opt(qq__seg_ctx *cx, qq__it *req, qq__it *opt);  /* req + opt's score if on doc */
+qq__it *qq__mk_excl(qq__seg_ctx *cx, qq__it *req, qq__it *ex);  /* req minus ex */
+/* one term of an inverted field, BM25 with BOOST in the weight; absent term: the empty iterator */
+qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, size_t len,
+                    float boost, int scoring, qq__it **out, qb_err *err);
+
+typedef struct qq__dlist {
+  uint32_t *d;
+  size_t n, cap;
+} qq__dlist;
+int qq__dl_push(qq__seg_ctx *cx, qq__dlist *l, uint32_t doc); /* -1: out of memory */
+void qq__dl_norm(qq__dlist *l);                                /* sort + dedupe */
+
+static inline int qq__is_live(qq__seg_ctx *cx, uint32_t d) { return qi_segment_is_live(cx->seg, d); }
+
+typedef struct qq__term_it {
+  qq__it it;
+  qi_postings *p;
+  qi_bm25 w;
+  const uint8_t *norms; /* NULL: no norms (norm 1) */
+} qq__term_it;
+uint32_t qq__term_next(qq__it *it);
+uint32_t qq__term_adv(qq__it *it, uint32_t t);
+double qq__term_score(qq__it *it);
+
+/* A disjunction: doc = smallest child doc; a doc matches when >= msm children are on it. */
+typedef struct qq__disj_it {
+  qq__it it;
+  qq__it **c;
+  size_t n;
+  size_t msm;
+  int started;
+} qq__disj_it;
+uint32_t qq__disj_next(qq__it *it);
+uint32_t qq__disj_adv(qq__it *it, uint32_t t);
+double qq__disj_score(qq__it *it);
+
+/* exec.c / exec_script.c: node -> iterator */
+qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
 
 /* aggs.c */
 typedef struct qq__aggs_state qq__aggs_state;

@@ -1,0 +1,282 @@
+/* exec_script.c: the scripted nodes of a segment plan: function_score, script_score and the
+** script filter pull QQ_BLOCK_MAX documents of their child, compute the block at once (doc
+** values read as columns, one script run per block: scripts.c) and then serve the kept docs
+** one at a time. Invariant: when a block fails, the node ends (doc = NO_MORE_DOCS) with the
+** failure in cx->rc, which the collector checks after the segment. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NMD QI_NO_MORE_DOCS
+
+static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of memory"); }
+
+/* ---- buffered script nodes: function_score, script_score, script -------------------------------- */
+
+typedef struct buf_it {
+  qq__it it;
+  qq__seg_ctx *cx;
+  const qq__query *q;
+  qq__it *child;
+  qq__it **ffilter;       /* function_score: per function filter iterator (NULL = all) */
+  int scoring;
+  int started;
+  size_t n, pos;
+  uint32_t docs[QQ_BLOCK_MAX];
+  double cs[QQ_BLOCK_MAX];  /* child scores */
+  double fs[QQ_BLOCK_MAX];  /* final scores */
+  double fac[QQ_BLOCK_MAX], tot[QQ_BLOCK_MAX], wsum[QQ_BLOCK_MAX], mx[QQ_BLOCK_MAX], mn[QQ_BLOCK_MAX];
+  uint32_t cnt[QQ_BLOCK_MAX];
+  uint8_t keep[QQ_BLOCK_MAX];
+  uint8_t fmatch[QQ_BLOCK_MAX];
+} buf_it;
+
+static double fvf_apply(qq__fvmod m, double v) {
+  switch (m) {
+  case FV_NONE: return v;
+  case FV_LOG: return log10(v);
+  case FV_LOG1P: return log10(v + 1);
+  case FV_LOG2P: return log10(v + 2);
+  case FV_LN: return log(v);
+  case FV_LN1P: return log1p(v);
+  case FV_LN2P: return log(v + 2);
+  case FV_SQUARE: return v * v;
+  case FV_SQRT: return sqrt(v);
+  case FV_RECIPROCAL: return 1.0 / v;
+  }
+  return v;
+}
+
+static qb_code fail_script(qq__seg_ctx *cx, qq__script *sc, qb_code rc) {
+  (void)sc;
+  cx->rc = rc;
+  return rc;
+}
+
+/* Compute fs[] and keep[] for the block */
+static qb_code buf_compute(buf_it *b) {
+  qq__seg_ctx *cx = b->cx;
+  const qq__query *q = b->q;
+  size_t n = b->n, i;
+  qb_code rc;
+  memset(b->keep, 1, n);
+  if (q->kind == QK_SCRIPT) {
+    if ((rc = qq__script_run(q->script, cx->sh, cx->seg, (uint32_t)cx->base, b->docs, b->cs, n, cx->err)))
+      return fail_script(cx, q->script, rc);
+    for (i = 0; i < n; i++) {
+      b->keep[i] = q->script->keep[i] != 0;
+      b->fs[i] = q->boost;
+    }
+    return QB_OK;
+  }
+  if (q->kind == QK_SCRIPT_SCORE) {
+    if ((rc = qq__script_run(q->script, cx->sh, cx->seg, (uint32_t)cx->base, b->docs, b->cs, n, cx->err)))
+      return fail_script(cx, q->script, rc);
+    for (i = 0; i < n; i++) {
+      double v = q->script->res[i];
+      if (v < 0 || v != v) {
+        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
+                         "but got: [%g] (doc %u)", q->script->source, v, b->docs[i]);
+        return cx->rc;
+      }
+      b->fs[i] = (float)((float)v * q->boost);
+      if (q->has_min_score && (float)v < q->min_score) b->keep[i] = 0;
+    }
+    return QB_OK;
+  }
+  /* function_score */
+  int single = q->nfuncs == 1 && !q->funcs[0].filter;
+  for (i = 0; i < n && !single; i++) {
+    b->fac[i] = 1;
+    b->tot[i] = 0;
+    b->wsum[i] = 0;
+    b->mx[i] = -INFINITY;
+    b->mn[i] = INFINITY;
+    b->cnt[i] = 0;
+  }
+  for (size_t f = 0; f < q->nfuncs; f++) {
+    const qq__func *fn = &q->funcs[f];
+    double val[QQ_BLOCK_MAX];
+    if (b->ffilter[f]) {
+      qq__it *fi = b->ffilter[f];
+      for (i = 0; i < n; i++) b->fmatch[i] = fi->doc != QI_NO_MORE_DOCS && fi->advance(fi, b->docs[i]) == b->docs[i];
+    } else {
+      memset(b->fmatch, 1, n);
+    }
+    if (fn->kind == FN_SCRIPT) {
+      if ((rc = qq__script_run(fn->script, cx->sh, cx->seg, (uint32_t)cx->base, b->docs, b->cs, n, cx->err)))
+        return fail_script(cx, fn->script, rc);
+      for (i = 0; i < n; i++) {
+        double v = fn->script->res[i];
+        if (b->fmatch[i] && (v < 0 || v != v)) {
+          cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
+                           "but got: [%g] (doc %u)", fn->script->source, v, b->docs[i]);
+          return cx->rc;
+        }
+        val[i] = v * fn->weight;
+      }
+    } else if (fn->kind == FN_FVF) {
+      qi_field_info fi;
+      double raw[QQ_BLOCK_MAX];
+      uint8_t pr[QQ_BLOCK_MAX];
+      if (qi_snapshot_field(cx->sh->snap, fn->field, &fi) || (fi.dv != QI_DV_I64 && fi.dv != QI_DV_F64)) {
+        memset(pr, 0, n);
+        memset(raw, 0, n * sizeof *raw);
+      } else {
+        qi_dv_read_f64(cx->seg, fi.id, b->docs, n, raw, pr);
+      }
+      for (i = 0; i < n; i++) {
+        double v = raw[i];
+        if (!pr[i]) {
+          if (!b->fmatch[i]) continue;
+          if (!fn->has_missing) {
+            cx->rc = qb_fail(cx->err, QB_INVAL, "field_value_factor: missing value for field [%s]", fn->field);
+            return cx->rc;
+          }
+          v = fn->missing;
+        }
+        double r = fvf_apply(fn->modifier, v * fn->factor);
+        if (b->fmatch[i] && (r != r || isinf(r))) {
+          cx->rc = qb_fail(cx->err, QB_INVAL, "field_value_factor: result of field modification [%s(%g * %g)] "
+                           "must be a number", (const char *[]){"none", "log", "log1p", "log2p", "ln", "ln1p",
+                           "ln2p", "square", "sqrt", "reciprocal"}[fn->modifier], v, fn->factor);
+          return cx->rc;
+        }
+        val[i] = r * fn->weight;
+      }
+    } else {
+      for (i = 0; i < n; i++) val[i] = fn->weight;
+    }
+    if (single) { /* Elasticsearch: one function without a filter ignores score_mode */
+      memcpy(b->fac, val, n * sizeof *val);
+      continue;
+    }
+    for (i = 0; i < n; i++) {
+      if (!b->fmatch[i]) continue;
+      double v = val[i];
+      switch (q->score_mode) {
+      case SM_FIRST: if (!b->cnt[i]) b->fac[i] = v; break;
+      case SM_MULTIPLY: b->fac[i] *= v; break;
+      default:
+        b->tot[i] += v;
+        b->wsum[i] += fn->weight;
+        if (v > b->mx[i]) b->mx[i] = v;
+        if (v < b->mn[i]) b->mn[i] = v;
+      }
+      b->cnt[i]++;
+    }
+  }
+  for (i = 0; i < n; i++) {
+    double fac = b->fac[i];
+    if (!single && b->cnt[i]) switch (q->score_mode) {
+      case SM_SUM: fac = b->tot[i]; break;
+      case SM_AVG: fac = b->tot[i] / b->wsum[i]; break;
+      case SM_MAX: fac = b->mx[i]; break;
+      case SM_MIN: fac = b->mn[i]; break;
+      default: break;
+      }
+    if (fac > q->max_boost) fac = q->max_boost;
+    double qs = b->cs[i], s;
+    switch (q->boost_mode) {
+    case BM_MULTIPLY: s = qs * fac; break;
+    case BM_REPLACE: s = fac; break;
+    case BM_SUM: s = qs + fac; break;
+    case BM_AVG: s = (qs + fac) / 2.0; break;
+    case BM_MAX: s = qs > fac ? qs : fac; break;
+    default: s = qs < fac ? qs : fac; break;
+    }
+    s = (float)s;
+    if (q->has_min_score && s < q->min_score) b->keep[i] = 0;
+    b->fs[i] = (float)(s * q->boost);
+  }
+  return QB_OK;
+}
+
+static uint32_t buf_fill(buf_it *b, uint32_t d) {
+  for (;;) {
+    size_t n = 0, j = 0;
+    while (d != NMD) {
+      b->docs[n] = d;
+      b->cs[n] = b->scoring || b->q->kind != QK_SCRIPT ? b->child->score(b->child) : 0;
+      if (++n == QQ_BLOCK_MAX) break;
+      d = b->child->next(b->child);
+    }
+    b->n = n;
+    b->pos = 0;
+    if (!n) return b->it.doc = NMD;
+    if (buf_compute(b)) {
+      b->n = 0;
+      return b->it.doc = NMD; /* cx->rc holds the failure */
+    }
+    for (size_t i = 0; i < n; i++)
+      if (b->keep[i]) {
+        b->docs[j] = b->docs[i];
+        b->fs[j] = b->fs[i];
+        j++;
+      }
+    b->n = j;
+    if (j) return b->it.doc = b->docs[0];
+    if (d == NMD) return b->it.doc = NMD;
+    d = b->child->next(b->child);
+  }
+}
+
+static uint32_t buf_next(qq__it *it) {
+  buf_it *b = (buf_it *)it;
+  if (!b->started) {
+    b->started = 1;
+    return buf_fill(b, b->child->next(b->child));
+  }
+  if (it->doc == NMD) return NMD;
+  if (b->pos + 1 < b->n) return it->doc = b->docs[++b->pos];
+  return buf_fill(b, b->child->doc == NMD ? NMD : b->child->next(b->child));
+}
+
+static uint32_t buf_adv(qq__it *it, uint32_t t) {
+  buf_it *b = (buf_it *)it;
+  if (b->started && it->doc >= t) return it->doc;
+  if (!b->started) {
+    b->started = 1;
+    return buf_fill(b, b->child->advance(b->child, t));
+  }
+  while (b->pos < b->n && b->docs[b->pos] < t) b->pos++;
+  if (b->pos < b->n) return it->doc = b->docs[b->pos];
+  if (b->child->doc == NMD) return it->doc = NMD;
+  return buf_fill(b, b->child->doc >= t ? b->child->next(b->child) : b->child->advance(b->child, t));
+}
+
+static double buf_score(qq__it *it) {
+  buf_it *b = (buf_it *)it;
+  return b->fs[b->pos];
+}
+
+qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
+  qb_code rc;
+  buf_it *b = qq__xalloc(cx, sizeof *b);
+  if (!b) return nomem(err);
+  b->cx = cx;
+  b->q = q;
+  b->scoring = scoring;
+  if (q->kind == QK_SCRIPT) {
+    b->child = qq__mk_all(cx, 0);
+    if (!b->child) return nomem(err);
+  } else if ((rc = qq__build(cx, q->child, 1, &b->child, err))) {
+    return rc;
+  }
+  if (q->kind == QK_FSCORE) {
+    if (!(b->ffilter = qb_arena_array(cx->sh->ar, q->nfuncs + 1, sizeof *b->ffilter))) return nomem(err);
+    for (size_t f = 0; f < q->nfuncs; f++)
+      if (q->funcs[f].filter) {
+        if ((rc = qq__build(cx, q->funcs[f].filter, 0, &b->ffilter[f], err))) return rc;
+        b->ffilter[f]->advance(b->ffilter[f], 0);
+      }
+  }
+  b->it.next = buf_next;
+  b->it.advance = buf_adv;
+  b->it.score = buf_score;
+  b->it.cost = b->child->cost;
+  *out = &b->it;
+  return QB_OK;
+}
