@@ -93,20 +93,6 @@ static const kernel kernels[] = {
     {"score20M", "udf", NULL, "k_score_loop", 1, {SCORE_CALLS, 0}, 1, n_score},
 };
 
-static stat5 time_native(const kernel *k) {
-  double t[MAX_RUNS], r = 0;
-  double (*volatile fn)(const int32_t *) = k->native; /* keep the call opaque */
-  int i;
-  if (k->init) k_hash_init();
-  if (warmup) r = fn(k->args);
-  for (i = 0; i < runs; i++) {
-    double t0 = now_s();
-    r = fn(k->args);
-    t[i] = now_s() - t0;
-  }
-  return summarize(t, runs, r);
-}
-
 static int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
@@ -161,39 +147,46 @@ static void ours_close(qw_engine *e, qw_module *m, qw_instance *inst) {
   qw_engine_free(e);
 }
 
-static stat5 time_ours(const kernel *k) {
-  stat5 s = {0};
-  double t[MAX_RUNS], r = 0;
+/* Native and ours, interleaved run by run so that both see the same machine load. */
+static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
+  double tn[MAX_RUNS], to[MAX_RUNS], rn = 0, ro = 0;
+  double (*volatile fn)(const int32_t *) = k->native; /* keep the call opaque */
   qw_engine *e;
   qw_module *m;
   qw_instance *inst;
-  qw_func *f;
+  qw_func *f = NULL;
   qw_val args[2], res[1];
   qb_err err;
   int i, j;
-  if (ours_open(k->file, &e, &m, &inst)) return s;
-  if (k->init && (!(f = qw_instance_func(inst, k->init)) || qw_func_call(f, NULL, 0, NULL, 0, &err))) {
-    printf("  (ours: init %s failed)\n", k->init);
-    goto out;
-  }
-  if (!(f = qw_instance_func(inst, k->export))) {
-    printf("  (ours: no export %s)\n", k->export);
-    goto out;
+  memset(ours, 0, sizeof *ours);
+  if (k->init) k_hash_init();
+  if (!ours_open(k->file, &e, &m, &inst)) {
+    if (k->init &&
+        (!(f = qw_instance_func(inst, k->init)) || qw_func_call(f, NULL, 0, NULL, 0, &err)))
+      printf("  (ours: init %s failed)\n", k->init), f = NULL;
+    else if (!(f = qw_instance_func(inst, k->export)))
+      printf("  (ours: no export %s)\n", k->export);
   }
   for (j = 0; j < k->nargs; j++) args[j] = qw_i32(k->args[j]);
   for (i = -warmup; i < runs; i++) {
     double t0 = now_s();
-    if (qw_func_call(f, args, (uint32_t)k->nargs, res, 1, &err)) {
-      printf("  (ours: %s: %s)\n", k->export, err.msg);
-      goto out;
+    rn = fn(k->args);
+    if (i >= 0) tn[i] = now_s() - t0;
+    if (f) {
+      t0 = now_s();
+      if (qw_func_call(f, args, (uint32_t)k->nargs, res, 1, &err)) {
+        printf("  (ours: %s: %s)\n", k->export, err.msg);
+        f = NULL;
+      }
+      if (i >= 0) to[i] = now_s() - t0;
     }
-    if (i >= 0) t[i] = now_s() - t0;
   }
-  r = k->f64_result ? qw_val_f64(res[0]) : (double)(int32_t)res[0].of.i32;
-  s = summarize(t, runs, r);
-out:
-  ours_close(e, m, inst);
-  return s;
+  *nat = summarize(tn, runs, rn);
+  if (f) {
+    ro = k->f64_result ? qw_val_f64(res[0]) : (double)(int32_t)res[0].of.i32;
+    *ours = summarize(to, runs, ro);
+  }
+  if (e) ours_close(e, m, inst);
 }
 
 static stat5 time_v8(const kernel *k) {
@@ -440,7 +433,8 @@ int main(int argc, char **argv) {
   if (!BENCH_NODE[0]) printf("bench_interp: node not found at configure time: no V8 column\n");
   for (i = 0; i < (int)QB_COUNTOF(kernels); i++) {
     const kernel *k = &kernels[i];
-    stat5 nat = time_native(k), ours = time_ours(k), v8 = time_v8(k);
+    stat5 nat, ours, v8 = time_v8(k);
+    time_native_and_ours(k, &nat, &ours);
     char v8s[32] = "n/a", warn[160] = "";
     if (v8.ok) snprintf(v8s, sizeof v8s, "%.3fs", v8.med);
     if ((ours.ok && !same_result(ours.result, nat.result)) ||
