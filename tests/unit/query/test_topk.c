@@ -161,12 +161,47 @@ static void maxscore_skips_documents_that_cannot_compete(void **st) {
   assert_true(gte_pruned);
 }
 
+/* runs last: it deletes documents from the shared index */
+static void deleted_documents_never_match(void **st) {
+  qb_err err;
+  (void)st;
+  for (int i = 0; i < 100; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "d%d", i * 37);
+    assert_int_equal(qi_index_delete(ix, id, NULL, &err), QB_OK);
+  }
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  qi_snapshot_release(snap);
+  snap = qi_index_snapshot(ix);
+  json_t *r = search("{\"track_total_hits\":true,\"size\":0}");
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(r, "hits"), "total"), "value")), NDOCS - 100);
+  json_decref(r);
+  r = search("{\"query\":{\"ids\":{\"values\":[\"d37\",\"d38\"]}}}");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_object_get(r, "hits"), "hits"), 0), "_id")), "d38");
+  assert_int_equal(json_array_size(json_object_get(json_object_get(r, "hits"), "hits")), 1);
+  json_decref(r);
+  const char *qs[] = {"{\"query\":{\"match\":{\"body\":\"alpha pi\"}},\"size\":10000,\"_source\":false}",
+                      "{\"query\":{\"range\":{\"n\":{\"lt\":1000}}},\"size\":10000,\"_source\":false}",
+                      "{\"query\":{\"bool\":{\"must_not\":{\"range\":{\"n\":{\"gte\":1000}}}}},\"size\":10000,\"_source\":false}"};
+  for (size_t q = 0; q < 3; q++) {
+    r = search(qs[q]);
+    json_t *hits = json_object_get(json_object_get(r, "hits"), "hits");
+    for (size_t i = 0; i < json_array_size(hits); i++) {
+      int n = atoi(json_string_value(json_object_get(json_array_get(hits, i), "_id")) + 1);
+      if (n % 37 == 0 && n / 37 < 100) fail_msg("%s: deleted doc d%d matched", qs[q], n);
+    }
+    if (q) assert_int_equal(json_array_size(hits), 1000 - 28); /* d0, d37, ..., d999 */
+    json_decref(r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(maxscore_returns_the_exhaustive_top_hits),
       cmocka_unit_test(bool_should_of_terms_prunes_the_same_way),
       cmocka_unit_test(exact_count_below_the_threshold_stays_eq),
       cmocka_unit_test(maxscore_skips_documents_that_cannot_compete),
+      cmocka_unit_test(deleted_documents_never_match),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
