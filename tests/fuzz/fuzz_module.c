@@ -3,7 +3,7 @@
 ** allocation). Decodes and validates; if that works, instantiates with stub imports (every
 ** function import is a host function returning zeros; tables, memories and globals come from
 ** the spectest module, other non-function imports skip the input) and calls every exported
-** function with zero arguments, under 10000 fuel, 16 pages and a shallow call depth. Also
+** function with zero arguments and then with numbers from the input, under 10000 fuel, 16 pages and a shallow call depth. Also
 ** built without libFuzzer, with replay_main.c, to replay tests/data/regress/ as a CTest. */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qw_limits lim;
   qb_err err;
   uint32_t i, k;
-  int need_spectest = 0;
+  int need_spectest = 0, round;
 
   if (qw_module_load(e, data, size, &m, &err)) return 0;
   if (qw_imports_new(&im, &err)) goto out;
@@ -93,12 +93,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (p.kind != QW_KFUNC || !(f = qw_instance_func(inst, p.name))) continue;
     qw_func_sig(f, &sig);
     if (sig.nparams > 64 || sig.nresults > 64) continue;
-    for (k = 0; k < sig.nparams; k++) {
-      memset(&args[k], 0, sizeof args[k]);
-      args[k].type = (qw_type)sig.params[k];
+    for (round = 0; round < 2; round++) {
+      /* first zeros, then numbers taken from the input's tail (refs stay null) */
+      for (k = 0; k < sig.nparams; k++) {
+        uint64_t bits = 0;
+        memset(&args[k], 0, sizeof args[k]);
+        args[k].type = (qw_type)sig.params[k];
+        if (round && size >= 8) memcpy(&bits, data + size - 8, 8), bits = bits * (k + 1) ^ k;
+        if (args[k].type == QW_I32 || args[k].type == QW_F32) args[k].of.i32 = (uint32_t)bits;
+        else if (args[k].type == QW_I64 || args[k].type == QW_F64) args[k].of.i64 = bits;
+      }
+      qw_instance_set_fuel(inst, FUZZ_FUEL);
+      (void)qw_func_call(f, args, sig.nparams, res, sig.nresults, &err); /* traps are fine */
     }
-    qw_instance_set_fuel(inst, FUZZ_FUEL);
-    (void)qw_func_call(f, args, sig.nparams, res, sig.nresults, &err); /* traps are fine */
   }
 out:
   qw_instance_free(inst);
