@@ -39,7 +39,9 @@
 #define MAX_RUNS 5
 static int runs = MAX_RUNS, warmup = 1;
 
-static double now_s(void) { return (double)qb_now_ns() * 1e-9; }
+static double now_s(void) {
+  return (double)qb_now_ns() * 1e-9;
+}
 
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -66,9 +68,9 @@ static stat5 summarize(double *t, int n, double result) {
 /* ---- the kernels ---------------------------------------------------------------------------- */
 
 typedef struct kernel {
-  const char *name;     /* interp/<name> */
-  const char *file;     /* <file>.wasm */
-  const char *init;     /* export called once before timing, or NULL */
+  const char *name; /* interp/<name> */
+  const char *file; /* <file>.wasm */
+  const char *init; /* export called once before timing, or NULL */
   const char *export;
   int nargs;
   int32_t args[2];
@@ -76,12 +78,24 @@ typedef struct kernel {
   double (*native)(const int32_t *args);
 } kernel;
 
-static double n_fib(const int32_t *a) { return k_fib(a[0]); }
-static double n_sieve(const int32_t *a) { return k_sieve(a[0], a[1]); }
-static double n_matmul(const int32_t *a) { return k_matmul(a[0], a[1]); }
-static double n_hash(const int32_t *a) { return k_hash(a[0]); }
-static double n_calls(const int32_t *a) { return k_calls(a[0]); }
-static double n_score(const int32_t *a) { return k_score_loop(a[0]); }
+static double n_fib(const int32_t *a) {
+  return k_fib(a[0]);
+}
+static double n_sieve(const int32_t *a) {
+  return k_sieve(a[0], a[1]);
+}
+static double n_matmul(const int32_t *a) {
+  return k_matmul(a[0], a[1]);
+}
+static double n_hash(const int32_t *a) {
+  return k_hash(a[0]);
+}
+static double n_calls(const int32_t *a) {
+  return k_calls(a[0]);
+}
+static double n_score(const int32_t *a) {
+  return k_score_loop(a[0]);
+}
 
 #define SCORE_CALLS 20000000
 static const kernel kernels[] = {
@@ -96,7 +110,8 @@ static const kernel kernels[] = {
 static int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
-  if (!f) return -1;
+  if (!f)
+    return -1;
   fseek(f, 0, SEEK_END);
   n = ftell(f);
   fseek(f, 0, SEEK_SET);
@@ -159,7 +174,8 @@ static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
   qb_err err;
   int i, j;
   memset(ours, 0, sizeof *ours);
-  if (k->init) k_hash_init();
+  if (k->init)
+    k_hash_init();
   if (!ours_open(k->file, &e, &m, &inst)) {
     if (k->init &&
         (!(f = qw_instance_func(inst, k->init)) || qw_func_call(f, NULL, 0, NULL, 0, &err)))
@@ -167,18 +183,21 @@ static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
     else if (!(f = qw_instance_func(inst, k->export)))
       printf("  (ours: no export %s)\n", k->export);
   }
-  for (j = 0; j < k->nargs; j++) args[j] = qw_i32(k->args[j]);
+  for (j = 0; j < k->nargs; j++)
+    args[j] = qw_i32(k->args[j]);
   for (i = -warmup; i < runs; i++) {
     double t0 = now_s();
     rn = fn(k->args);
-    if (i >= 0) tn[i] = now_s() - t0;
+    if (i >= 0)
+      tn[i] = now_s() - t0;
     if (f) {
       t0 = now_s();
       if (qw_func_call(f, args, (uint32_t)k->nargs, res, 1, &err)) {
         printf("  (ours: %s: %s)\n", k->export, err.msg);
         f = NULL;
       }
-      if (i >= 0) to[i] = now_s() - t0;
+      if (i >= 0)
+        to[i] = now_s() - t0;
     }
   }
   *nat = summarize(tn, runs, rn);
@@ -186,7 +205,8 @@ static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
     ro = k->f64_result ? qw_val_f64(res[0]) : (double)(int32_t)res[0].of.i32;
     *ours = summarize(to, runs, ro);
   }
-  if (e) ours_close(e, m, inst);
+  if (e)
+    ours_close(e, m, inst);
 }
 
 static stat5 time_v8(const kernel *k) {
@@ -195,13 +215,16 @@ static stat5 time_v8(const kernel *k) {
   double t[MAX_RUNS], r = 0;
   int n = 0;
   FILE *p;
-  if (!BENCH_NODE[0]) return s;
-  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s/%s.wasm' %d %s%s %s %d", BENCH_NODE,
-           BENCH_V8_SCRIPT, BENCH_WASM_DIR, k->file, runs, k->init ? "--init " : "",
-           k->init ? k->init : "", k->export, k->args[0]);
-  if (k->nargs > 1) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %d", k->args[1]);
+  if (!BENCH_NODE[0])
+    return s;
+  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s/%s.wasm' %d %s%s %s %d", BENCH_NODE, BENCH_V8_SCRIPT,
+           BENCH_WASM_DIR, k->file, runs, k->init ? "--init " : "", k->init ? k->init : "",
+           k->export, k->args[0]);
+  if (k->nargs > 1)
+    snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %d", k->args[1]);
   snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " 2>&1");
-  if (!(p = popen(cmd, "r"))) return s;
+  if (!(p = popen(cmd, "r")))
+    return s;
   while (fgets(line, sizeof line, p)) {
     double tt;
     char res[128];
@@ -213,7 +236,8 @@ static stat5 time_v8(const kernel *k) {
     }
   }
   pclose(p);
-  if (n == runs) s = summarize(t, n, r);
+  if (n == runs)
+    s = summarize(t, n, r);
   return s;
 }
 
@@ -231,7 +255,8 @@ static void bench_host_call(void) {
   double t[MAX_RUNS], sum = 0;
   const int calls = 1000000;
   int i, j;
-  if (ours_open("udf", &e, &m, &inst)) return;
+  if (ours_open("udf", &e, &m, &inst))
+    return;
   if (!(f = qw_instance_func(inst, "custom_score"))) {
     printf("udf/custom_score_host_call  ours n/a (no export)\n");
     ours_close(e, m, inst);
@@ -255,7 +280,8 @@ static void bench_host_call(void) {
       memcpy(&out, &slots[0], 8);
       sum += out;
     }
-    if (i >= 0) t[i] = (now_s() - t0) / calls * 1e9;
+    if (i >= 0)
+      t[i] = (now_s() - t0) / calls * 1e9;
   }
   {
     stat5 s = summarize(t, runs, sum);
@@ -276,13 +302,15 @@ typedef struct obuf {
 static void ob_byte(obuf *b, uint8_t v) {
   if (b->n == b->cap) {
     b->cap = b->cap ? b->cap * 2 : 4096;
-    if (!(b->p = realloc(b->p, b->cap))) abort();
+    if (!(b->p = realloc(b->p, b->cap)))
+      abort();
   }
   b->p[b->n++] = v;
 }
 static void ob_bytes(obuf *b, const void *p, size_t n) {
   size_t i;
-  for (i = 0; i < n; i++) ob_byte(b, ((const uint8_t *)p)[i]);
+  for (i = 0; i < n; i++)
+    ob_byte(b, ((const uint8_t *)p)[i]);
 }
 static void ob_u32(obuf *b, uint32_t v) {
   do {
@@ -320,9 +348,11 @@ static uint8_t *gen_module(size_t target, size_t *len) {
   ob_bytes(&sec, (const uint8_t[]){0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f}, 6);
   ob_section(&out, 1, &sec);
   ob_u32(&sec, nfuncs); /* functions */
-  for (i = 0; i < nfuncs; i++) ob_u32(&sec, 0);
+  for (i = 0; i < nfuncs; i++)
+    ob_u32(&sec, 0);
   ob_section(&out, 3, &sec);
-  for (i = 0; i < nfuncs; i += 8) nexp++;
+  for (i = 0; i < nfuncs; i += 8)
+    nexp++;
   ob_u32(&sec, nexp); /* exports */
   for (i = 0; i < nfuncs; i += 8) {
     char name[16];
@@ -335,24 +365,28 @@ static uint8_t *gen_module(size_t target, size_t *len) {
   ob_section(&out, 7, &sec);
   ob_u32(&sec, nfuncs); /* code */
   for (i = 0; i < nfuncs; i++) {
-    ob_bytes(&body, (const uint8_t[]){0x01, 0x02, 0x7f}, 3);              /* 2 i32 locals */
+    ob_bytes(&body, (const uint8_t[]){0x01, 0x02, 0x7f}, 3); /* 2 i32 locals */
     ob_bytes(&body, (const uint8_t[]){0x20, 0x00, 0x20, 0x01, 0x6a, 0x21, 0x02}, 7);
-    for (k = 0; k < 12; k++) {                                             /* l2 = l2*c ^ p0 */
+    for (k = 0; k < 12; k++) { /* l2 = l2*c ^ p0 */
       ob_bytes(&body, (const uint8_t[]){0x20, 0x02, 0x41}, 3);
       ob_s32(&body, (int32_t)(i * 2654435761u + k * 40503u));
       ob_bytes(&body, (const uint8_t[]){0x6c, 0x20, 0x00, 0x73, 0x21, 0x02}, 6);
     }
-    if (i > 0) {                                                           /* l3 = f(i-1)(l2, p1) */
+    if (i > 0) { /* l3 = f(i-1)(l2, p1) */
       ob_bytes(&body, (const uint8_t[]){0x20, 0x02, 0x20, 0x01, 0x10}, 5);
       ob_u32(&body, i - 1);
       ob_bytes(&body, (const uint8_t[]){0x21, 0x03}, 2);
     }
     /* block: br_if out on l2, else l3 += 1 */
-    ob_bytes(&body, (const uint8_t[]){0x02, 0x40, 0x20, 0x02, 0x0d, 0x00, 0x20, 0x03, 0x41, 0x01,
-                                      0x6a, 0x21, 0x03, 0x0b}, 14);
+    ob_bytes(&body,
+             (const uint8_t[]){0x02, 0x40, 0x20, 0x02, 0x0d, 0x00, 0x20, 0x03, 0x41, 0x01, 0x6a,
+                               0x21, 0x03, 0x0b},
+             14);
     /* loop: while (--l3 > 0) */
-    ob_bytes(&body, (const uint8_t[]){0x03, 0x40, 0x20, 0x03, 0x41, 0x01, 0x6b, 0x22, 0x03, 0x41,
-                                      0x00, 0x4a, 0x0d, 0x00, 0x0b}, 15);
+    ob_bytes(&body,
+             (const uint8_t[]){0x03, 0x40, 0x20, 0x03, 0x41, 0x01, 0x6b, 0x22, 0x03, 0x41, 0x00,
+                               0x4a, 0x0d, 0x00, 0x0b},
+             15);
     ob_bytes(&body, (const uint8_t[]){0x20, 0x02, 0x20, 0x03, 0x6a, 0x0b}, 6);
     ob_u32(&sec, (uint32_t)body.n);
     ob_bytes(&sec, body.p, body.n);
@@ -392,13 +426,15 @@ static void bench_load(void) {
       qw_instance_free(inst);
       qw_module_free(m);
     }
-    if (i >= 0) t[i] = (now_s() - t0) / reps * 1e3;
+    if (i >= 0)
+      t[i] = (now_s() - t0) / reps * 1e3;
   }
   {
     stat5 s = summarize(t, runs, 0);
-    printf("load/100KB  ours %.3f ms (load+validate+instantiate, %zu bytes, %zu KB)  %s (goal <1 ms)"
-           "  med/%d [%.3f..%.3f]\n",
-           s.med, len, len / 1024, s.med < 1 ? "meets goal" : "MISSES goal", runs, s.min, s.max);
+    printf(
+        "load/100KB  ours %.3f ms (load+validate+instantiate, %zu bytes, %zu KB)  %s (goal <1 ms)"
+        "  med/%d [%.3f..%.3f]\n",
+        s.med, len, len / 1024, s.med < 1 ? "meets goal" : "MISSES goal", runs, s.min, s.max);
   }
   qw_engine_free(e);
   free(bytes);
@@ -417,7 +453,8 @@ int main(int argc, char **argv) {
       size_t len;
       uint8_t *b = gen_module(100 * 1024, &len);
       FILE *f = fopen(argv[++i], "wb");
-      if (!f || fwrite(b, 1, len, f) != len) return 1;
+      if (!f || fwrite(b, 1, len, f) != len)
+        return 1;
       fclose(f);
       free(b);
       return 0;
@@ -430,13 +467,15 @@ int main(int argc, char **argv) {
   printf("bench_interp: WARNING: built without NDEBUG (not a Release build): numbers are not "
          "representative\n");
 #endif
-  if (!BENCH_NODE[0]) printf("bench_interp: node not found at configure time: no V8 column\n");
+  if (!BENCH_NODE[0])
+    printf("bench_interp: node not found at configure time: no V8 column\n");
   for (i = 0; i < (int)QB_COUNTOF(kernels); i++) {
     const kernel *k = &kernels[i];
     stat5 nat, ours, v8 = time_v8(k);
     time_native_and_ours(k, &nat, &ours);
     char v8s[32] = "n/a", warn[160] = "";
-    if (v8.ok) snprintf(v8s, sizeof v8s, "%.3fs", v8.med);
+    if (v8.ok)
+      snprintf(v8s, sizeof v8s, "%.3fs", v8.med);
     if ((ours.ok && !same_result(ours.result, nat.result)) ||
         (v8.ok && !same_result(v8.result, nat.result)))
       snprintf(warn, sizeof warn, "  RESULT MISMATCH (native %.17g ours %.17g)", nat.result,
@@ -450,18 +489,22 @@ int main(int argc, char **argv) {
     } else {
       printf("interp/%-11s ours FAILED  native %.3fs  v8 %s\n", k->name, nat.med, v8s);
     }
-    if (v8.ok) lg_v8 += log(v8.med / nat.med), n_v8++;
-    if (k->native == n_score) score_ours = ours, score_native = nat, score_v8 = v8;
+    if (v8.ok)
+      lg_v8 += log(v8.med / nat.med), n_v8++;
+    if (k->native == n_score)
+      score_ours = ours, score_native = nat, score_v8 = v8;
     fflush(stdout);
   }
   if (n_ours)
-    printf("interp/geomean     ours %.1fx native over %d kernels  v8 %.1fx  (goal <=8x; references: "
-           "wasm3 12.8x, WAMR fast-interp 16.3x, V8 1.3x)\n",
-           exp(lg_ours / n_ours), n_ours, n_v8 ? exp(lg_v8 / n_v8) : 0.0);
+    printf(
+        "interp/geomean     ours %.1fx native over %d kernels  v8 %.1fx  (goal <=8x; references: "
+        "wasm3 12.8x, WAMR fast-interp 16.3x, V8 1.3x)\n",
+        exp(lg_ours / n_ours), n_ours, n_v8 ? exp(lg_v8 / n_v8) : 0.0);
   if (score_ours.ok) {
     double per = 1e9 / SCORE_CALLS;
     char v8s[32] = "n/a";
-    if (score_v8.ok) snprintf(v8s, sizeof v8s, "%.1f ns", score_v8.med * per);
+    if (score_v8.ok)
+      snprintf(v8s, sizeof v8s, "%.1f ns", score_v8.med * per);
     printf("udf/custom_score_in_module  ours %.1f ns/call  native %.1f ns  v8 %s  %s (goal <25 ns; "
            "wasm3 38 ns, WAMR 45 ns)  med/%d [%.1f..%.1f]\n",
            score_ours.med * per, score_native.med * per, v8s,

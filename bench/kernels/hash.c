@@ -16,6 +16,7 @@ KEXPORT(k_hash) int32_t k_hash(int32_t rounds) {
   uint32_t h = 2166136261u;
   int32_t r, i;
   for (r = 0; r < rounds; r++)
-    for (i = 0; i < HASH_BYTES; i++) h = (h ^ buf[i]) * 16777619u;
+    for (i = 0; i < HASH_BYTES; i++)
+      h = (h ^ buf[i]) * 16777619u;
   return (int32_t)h;
 }

@@ -2,8 +2,8 @@
 ** tier boost, and a loop that calls it N times inside the module (the per-document cost). */
 #include "kernels.h"
 
-KEXPORT(custom_score) KNOINLINE double custom_score(double bm25, double boost,
-                                                    int32_t recency_days, int32_t tier) {
+KEXPORT(custom_score)
+KNOINLINE double custom_score(double bm25, double boost, int32_t recency_days, int32_t tier) {
   double days = recency_days < 0 ? 0.0 : (double)recency_days;
   double decay = 30.0 / (30.0 + days); /* half weight after a month */
   double tier_boost = tier == 1 ? 2.0 : tier == 2 ? 1.5 : tier == 3 ? 1.0 : 0.8;

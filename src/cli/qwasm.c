@@ -16,24 +16,25 @@
 static const char *prog = "qwasm";
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: qwasm <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  validate FILE.wasm             decode and validate; prints \"FILE: valid\" or the error\n"
-          "  run FILE.wasm [options] [ARGS...]\n"
-          "                                 run a WASI command's _start (ARGS become its argv),\n"
-          "                                 or with --invoke NAME the export NAME with ARGS\n"
-          "                                 parsed per its parameter types; prints `42 : i32`\n"
-          "      --invoke NAME              the export to call\n"
-          "      --fuel N                   budget: loop back-edges + calls (default unlimited)\n"
-          "      --max-pages N              memory cap in 64 KiB pages (default 256 = 16 MiB)\n"
-          "      --max-depth N              call depth (default 10000)\n"
-          "  inspect FILE.wasm              imports, exports with signatures, section sizes\n"
-          "  spec [-v] [--known F] DIR...   run the spec suite's wast2json output (qwasm spec -h)\n"
-          "  help                           this text\n"
-          "\n"
-          "exit status: 0 ok (run: the WASI exit code), 1 invalid module / trap / error, 2 usage\n");
+  fprintf(
+      f,
+      "usage: qwasm <command> [options]\n"
+      "\n"
+      "commands:\n"
+      "  validate FILE.wasm             decode and validate; prints \"FILE: valid\" or the error\n"
+      "  run FILE.wasm [options] [ARGS...]\n"
+      "                                 run a WASI command's _start (ARGS become its argv),\n"
+      "                                 or with --invoke NAME the export NAME with ARGS\n"
+      "                                 parsed per its parameter types; prints `42 : i32`\n"
+      "      --invoke NAME              the export to call\n"
+      "      --fuel N                   budget: loop back-edges + calls (default unlimited)\n"
+      "      --max-pages N              memory cap in 64 KiB pages (default 256 = 16 MiB)\n"
+      "      --max-depth N              call depth (default 10000)\n"
+      "  inspect FILE.wasm              imports, exports with signatures, section sizes\n"
+      "  spec [-v] [--known F] DIR...   run the spec suite's wast2json output (qwasm spec -h)\n"
+      "  help                           this text\n"
+      "\n"
+      "exit status: 0 ok (run: the WASI exit code), 1 invalid module / trap / error, 2 usage\n");
 }
 
 static int die(int code, const char *fmt, ...) QB_PRINTF(2, 3);
@@ -51,7 +52,8 @@ static int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
   *buf = NULL;
-  if (!f) return -1;
+  if (!f)
+    return -1;
   if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
     fclose(f);
     return -1;
@@ -61,7 +63,8 @@ static int read_file(const char *path, uint8_t **buf, size_t *len) {
     free(*buf);
     *buf = NULL;
     fclose(f);
-    if (!errno) errno = EIO;
+    if (!errno)
+      errno = EIO;
     return -1;
   }
   fclose(f);
@@ -77,7 +80,8 @@ static int load(const char *file, const qw_limits *lim, qw_engine **e, qw_module
   qb_code rc;
   *e = NULL;
   *m = NULL;
-  if (read_file(file, &buf, &len)) return die(1, "%s: %s", file, strerror(errno));
+  if (read_file(file, &buf, &len))
+    return die(1, "%s: %s", file, strerror(errno));
   if ((rc = qw_engine_new(lim, e, &err))) {
     free(buf);
     return die(1, "engine: %s", err.msg);
@@ -97,7 +101,8 @@ static int load(const char *file, const qw_limits *lim, qw_engine **e, qw_module
 
 static int cmd_validate(int argc, char **argv) {
   int i, bad = 0;
-  if (argc < 1) return usage(stderr), 2;
+  if (argc < 1)
+    return usage(stderr), 2;
   for (i = 0; i < argc; i++) {
     qw_engine *e;
     qw_module *m;
@@ -117,7 +122,8 @@ static int cmd_validate(int argc, char **argv) {
 static void print_types(FILE *f, const uint8_t *t, uint32_t n) {
   uint32_t i;
   fputc('(', f);
-  for (i = 0; i < n; i++) fprintf(f, "%s%s", i ? ", " : "", qw_type_name((qw_type)t[i]));
+  for (i = 0; i < n; i++)
+    fprintf(f, "%s%s", i ? ", " : "", qw_type_name((qw_type)t[i]));
   fputc(')', f);
 }
 
@@ -142,61 +148,84 @@ static int parse_arg(const char *s, qw_type t, qw_val *v) {
     if (neg) {
       long long x = strtoll(s, &end, 0);
       u = (uint64_t)x;
-      if (t == QW_I32 && x < INT32_MIN) errno = ERANGE;
+      if (t == QW_I32 && x < INT32_MIN)
+        errno = ERANGE;
     } else {
       u = strtoull(s, &end, 0);
-      if (t == QW_I32 && u > UINT32_MAX) errno = ERANGE;
+      if (t == QW_I32 && u > UINT32_MAX)
+        errno = ERANGE;
     }
-    if (end == s || *end || errno) return -1;
-    if (t == QW_I32) v->of.i32 = (uint32_t)u;
-    else v->of.i64 = u;
+    if (end == s || *end || errno)
+      return -1;
+    if (t == QW_I32)
+      v->of.i32 = (uint32_t)u;
+    else
+      v->of.i64 = u;
     return 0;
   }
   case QW_F32: {
     float x = strtof(s, &end);
-    if (end == s || *end) return -1;
+    if (end == s || *end)
+      return -1;
     *v = qw_f32(x);
     return 0;
   }
   case QW_F64: {
     double x = strtod(s, &end);
-    if (end == s || *end) return -1;
+    if (end == s || *end)
+      return -1;
     *v = qw_f64(x);
     return 0;
   }
   case QW_FUNCREF:
   case QW_EXTERNREF:
-    if (strcmp(s, "null")) return -1;
+    if (strcmp(s, "null"))
+      return -1;
     v->of.ref = NULL;
     return 0;
-  default: return -1;
+  default:
+    return -1;
   }
 }
 
 static void print_val(const qw_val *v, qw_type t) {
   switch (t) {
-  case QW_I32: printf("%" PRId32 " : i32\n", (int32_t)v->of.i32); break;
-  case QW_I64: printf("%" PRId64 " : i64\n", (int64_t)v->of.i64); break;
+  case QW_I32:
+    printf("%" PRId32 " : i32\n", (int32_t)v->of.i32);
+    break;
+  case QW_I64:
+    printf("%" PRId64 " : i64\n", (int64_t)v->of.i64);
+    break;
   case QW_F32: {
     float f;
     memcpy(&f, &v->of.f32_bits, 4);
-    if (isnan(f)) printf("nan:0x%x : f32\n", v->of.f32_bits & 0x7fffffu);
-    else printf("%.9g : f32\n", (double)f);
+    if (isnan(f))
+      printf("nan:0x%x : f32\n", v->of.f32_bits & 0x7fffffu);
+    else
+      printf("%.9g : f32\n", (double)f);
     break;
   }
   case QW_F64: {
     double d;
     memcpy(&d, &v->of.f64_bits, 8);
-    if (isnan(d)) printf("nan:0x%" PRIx64 " : f64\n", v->of.f64_bits & (uint64_t)0xfffffffffffffull);
-    else printf("%.17g : f64\n", d);
+    if (isnan(d))
+      printf("nan:0x%" PRIx64 " : f64\n", v->of.f64_bits & (uint64_t)0xfffffffffffffull);
+    else
+      printf("%.17g : f64\n", d);
     break;
   }
-  case QW_FUNCREF: printf("%s : funcref\n", v->of.ref ? "<func>" : "null"); break;
-  case QW_EXTERNREF:
-    if (v->of.ref) printf("%p : externref\n", v->of.ref);
-    else printf("null : externref\n");
+  case QW_FUNCREF:
+    printf("%s : funcref\n", v->of.ref ? "<func>" : "null");
     break;
-  default: printf("? : %s\n", qw_type_name(t)); break;
+  case QW_EXTERNREF:
+    if (v->of.ref)
+      printf("%p : externref\n", v->of.ref);
+    else
+      printf("null : externref\n");
+    break;
+  default:
+    printf("? : %s\n", qw_type_name(t));
+    break;
   }
 }
 
@@ -205,15 +234,18 @@ static void print_val(const qw_val *v, qw_type t) {
 static void pass_through(void *ud, int fd, const char *p, size_t n) {
   FILE *f = fd == 2 ? stderr : stdout;
   fwrite(p, 1, n, f);
-  if (fd == 2) fflush(stderr);
+  if (fd == 2)
+    fflush(stderr);
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t *out) {
   char *end;
   errno = 0;
-  if (!s) return die(2, "%s needs a value", opt), -1;
+  if (!s)
+    return die(2, "%s needs a value", opt), -1;
   *out = strtoull(s, &end, 0);
-  if (end == s || *end || errno || s[0] == '-') return die(2, "%s: bad number \"%s\"", opt, s), -1;
+  if (end == s || *end || errno || s[0] == '-')
+    return die(2, "%s: bad number \"%s\"", opt, s), -1;
   return 0;
 }
 
@@ -230,17 +262,24 @@ static int cmd_run(int argc, char **argv) {
   qb_err err;
   qb_code rc;
   uint32_t k;
-  if (!rest) return die(1, "out of memory");
+  if (!rest)
+    return die(1, "out of memory");
   memset(&lim, 0, sizeof lim);
   for (i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (opts && !strcmp(a, "--")) {
       opts = 0;
     } else if (opts && !strcmp(a, "--invoke")) {
-      if (i + 1 >= argc) { status = die(2, "--invoke needs a name"); goto out; }
+      if (i + 1 >= argc) {
+        status = die(2, "--invoke needs a name");
+        goto out;
+      }
       invoke = argv[++i];
     } else if (opts && !strcmp(a, "--fuel")) {
-      if (parse_u64(a, argv[i + 1], &n)) { status = 2; goto out; }
+      if (parse_u64(a, argv[i + 1], &n)) {
+        status = 2;
+        goto out;
+      }
       lim.fuel = n, i++;
     } else if (opts && !strcmp(a, "--max-pages")) {
       if (parse_u64(a, argv[i + 1], &n) || n > 65536) {
@@ -249,7 +288,10 @@ static int cmd_run(int argc, char **argv) {
       }
       lim.max_memory_pages = (uint32_t)n, i++;
     } else if (opts && !strcmp(a, "--max-depth")) {
-      if (parse_u64(a, argv[i + 1], &n) || n > UINT32_MAX) { status = 2; goto out; }
+      if (parse_u64(a, argv[i + 1], &n) || n > UINT32_MAX) {
+        status = 2;
+        goto out;
+      }
       lim.max_call_depth = (uint32_t)n, i++;
     } else if (opts && a[0] == '-' && a[1] == '-' && !file) {
       status = die(2, "run: unknown option %s", a);
@@ -265,7 +307,8 @@ static int cmd_run(int argc, char **argv) {
     status = 2;
     goto out;
   }
-  if (load(file, &lim, &e, &m)) goto out;
+  if (load(file, &lim, &e, &m))
+    goto out;
 
   /* imports: the WASI sandbox is all a command-line run can offer */
   for (k = 0; k < qw_module_import_count(m); k++) {
@@ -279,22 +322,33 @@ static int cmd_run(int argc, char **argv) {
       goto out;
     }
   }
-  if ((rc = qw_imports_new(&im, &err))) { status = die(1, "%s", err.msg); goto out; }
+  if ((rc = qw_imports_new(&im, &err))) {
+    status = die(1, "%s", err.msg);
+    goto out;
+  }
   if (uses_wasi) {
     const char **wargv = calloc((size_t)nrest + 2, sizeof *wargv);
-    if (!wargv) { status = die(1, "out of memory"); goto out; }
+    if (!wargv) {
+      status = die(1, "out of memory");
+      goto out;
+    }
     wargv[0] = file;
-    for (i = 0; i < nrest && !invoke; i++) wargv[i + 1] = rest[i];
+    for (i = 0; i < nrest && !invoke; i++)
+      wargv[i + 1] = rest[i];
     qw_wasi_set_output(im, pass_through, NULL);
     rc = qw_imports_add_wasi(im, invoke ? 1 : nrest + 1, wargv, &err);
     free(wargv);
-    if (rc) { status = die(1, "%s", err.msg); goto out; }
+    if (rc) {
+      status = die(1, "%s", err.msg);
+      goto out;
+    }
   }
   if ((rc = qw_instance_new(m, im, &lim, &inst, &err))) {
     status = die(1, "%s: %s", file, err.msg);
     goto out;
   }
-  if (lim.fuel) qw_instance_set_fuel(inst, lim.fuel);
+  if (lim.fuel)
+    qw_instance_set_fuel(inst, lim.fuel);
 
   if (!invoke) {
     qw_func *f = qw_instance_func(inst, "_start");
@@ -340,7 +394,11 @@ static int cmd_run(int argc, char **argv) {
     }
     args = calloc(sig.nparams + 1, sizeof *args);
     res = calloc(sig.nresults + 1, sizeof *res);
-    if (!args || !res) { free(args), free(res); status = die(1, "out of memory"); goto out; }
+    if (!args || !res) {
+      free(args), free(res);
+      status = die(1, "out of memory");
+      goto out;
+    }
     for (k = 0; k < sig.nparams; k++)
       if (parse_arg(rest[k], (qw_type)sig.params[k], &args[k])) {
         status = die(2, "argument %u: \"%s\" is not a valid %s", k + 1, rest[k],
@@ -351,14 +409,17 @@ static int cmd_run(int argc, char **argv) {
     rc = qw_func_call(f, args, sig.nparams, res, sig.nresults, &err);
     fflush(stdout);
     if (rc == QB_OK) {
-      for (k = 0; k < sig.nresults; k++) print_val(&res[k], (qw_type)sig.results[k]);
+      for (k = 0; k < sig.nresults; k++)
+        print_val(&res[k], (qw_type)sig.results[k]);
       status = 0;
     } else if (uses_wasi && !strcmp(err.msg, qw_trap_message(QW_TRAP_EXIT))) {
       status = qw_instance_exit_code(inst) & 0xff;
     } else {
       const char *where = qw_instance_trap_where(inst);
       status = die(1, "%s: %s: %s%s%s%s", file,
-                   rc == QB_TRAP ? "trap" : rc == QB_LIMIT ? "limit" : qb_code_name(rc),
+                   rc == QB_TRAP    ? "trap"
+                   : rc == QB_LIMIT ? "limit"
+                                    : qb_code_name(rc),
                    err.msg, where[0] ? " (in " : "", where, where[0] ? ")" : "");
     }
     free(args);
@@ -376,8 +437,8 @@ out:
 /* ---- inspect ------------------------------------------------------------------------------ */
 
 static const char *section_name(uint8_t id) {
-  static const char *const names[] = {"custom", "type",   "import", "function", "table",
-                                      "memory", "global", "export", "start",    "element",
+  static const char *const names[] = {"custom", "type",   "import",   "function", "table",
+                                      "memory", "global", "export",   "start",    "element",
                                       "code",   "data",   "datacount"};
   return id < QB_COUNTOF(names) ? names[id] : "unknown";
 }
@@ -389,32 +450,43 @@ static int leb(const uint8_t **p, const uint8_t *end, uint32_t *out) {
     uint8_t b = *(*p)++;
     v |= (uint32_t)(b & 0x7f) << shift;
     shift += 7;
-    if (!(b & 0x80)) return *out = v, 0;
+    if (!(b & 0x80))
+      return *out = v, 0;
   }
   return -1;
 }
 
 static const char *kind_name(qw_kind k) {
   switch (k) {
-  case QW_KFUNC: return "func";
-  case QW_KTABLE: return "table";
-  case QW_KMEMORY: return "memory";
-  case QW_KGLOBAL: return "global";
+  case QW_KFUNC:
+    return "func";
+  case QW_KTABLE:
+    return "table";
+  case QW_KMEMORY:
+    return "memory";
+  case QW_KGLOBAL:
+    return "global";
   }
   return "?";
 }
 
 static void print_port(const qw_port *p) {
   switch (p->kind) {
-  case QW_KFUNC: print_sig(stdout, &p->sig); break;
-  case QW_KGLOBAL: printf("%s%s", p->mut ? "mut " : "", qw_type_name((qw_type)p->type)); break;
+  case QW_KFUNC:
+    print_sig(stdout, &p->sig);
+    break;
+  case QW_KGLOBAL:
+    printf("%s%s", p->mut ? "mut " : "", qw_type_name((qw_type)p->type));
+    break;
   case QW_KTABLE:
     printf("%s %u", qw_type_name((qw_type)p->type), p->min);
-    if (p->has_max) printf("..%u", p->max);
+    if (p->has_max)
+      printf("..%u", p->max);
     break;
   case QW_KMEMORY:
     printf("%u", p->min);
-    if (p->has_max) printf("..%u", p->max);
+    if (p->has_max)
+      printf("..%u", p->max);
     printf(" pages");
     break;
   }
@@ -429,10 +501,13 @@ static int cmd_inspect(int argc, char **argv) {
   qw_module_info info;
   const uint8_t *p, *end;
   uint32_t k;
-  if (argc != 1) return usage(stderr), 2;
+  if (argc != 1)
+    return usage(stderr), 2;
   file = argv[0];
-  if (load(file, NULL, &e, &m)) return 1;
-  if (read_file(file, &buf, &len)) return die(1, "%s: %s", file, strerror(errno));
+  if (load(file, NULL, &e, &m))
+    return 1;
+  if (read_file(file, &buf, &len))
+    return die(1, "%s: %s", file, strerror(errno));
   qw_module_get_info(m, &info);
   printf("%s: %zu bytes\n", file, len);
   printf("sections:\n");
@@ -442,7 +517,8 @@ static int cmd_inspect(int argc, char **argv) {
     uint8_t id = *p++;
     uint32_t size;
     const uint8_t *body;
-    if (leb(&p, end, &size) || size > (size_t)(end - p)) break;
+    if (leb(&p, end, &size) || size > (size_t)(end - p))
+      break;
     body = p;
     if (id == 0) {
       uint32_t nlen;
@@ -476,7 +552,8 @@ static int cmd_inspect(int argc, char **argv) {
          "element segments %u, data segments %u, code %u bytes\n",
          info.ntypes, info.nfuncs, info.nimported_funcs, info.ntables, info.nmemories,
          info.nglobals, info.nelems, info.ndatas, info.code_bytes);
-  if (info.start_func >= 0) printf("start: function %" PRId64 "\n", info.start_func);
+  if (info.start_func >= 0)
+    printf("start: function %" PRId64 "\n", info.start_func);
   free(buf);
   qw_module_free(m);
   qw_engine_free(e);
@@ -488,14 +565,19 @@ static int cmd_inspect(int argc, char **argv) {
 int main(int argc, char **argv) {
   const char *cmd;
   qb_log_set(qb_log_stderr, NULL, QB_WARN);
-  if (argc < 2) return usage(stderr), 2;
+  if (argc < 2)
+    return usage(stderr), 2;
   cmd = argv[1];
   if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help"))
     return usage(stdout), 0;
-  if (!strcmp(cmd, "validate")) return cmd_validate(argc - 2, argv + 2);
-  if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
-  if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
-  if (!strcmp(cmd, "spec")) return spec_main(argc - 2, argv + 2);
+  if (!strcmp(cmd, "validate"))
+    return cmd_validate(argc - 2, argv + 2);
+  if (!strcmp(cmd, "run"))
+    return cmd_run(argc - 2, argv + 2);
+  if (!strcmp(cmd, "inspect"))
+    return cmd_inspect(argc - 2, argv + 2);
+  if (!strcmp(cmd, "spec"))
+    return spec_main(argc - 2, argv + 2);
   fprintf(stderr, "%s: unknown command \"%s\" (try qwasm --help)\n", prog, cmd);
   return 2;
 }

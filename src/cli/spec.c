@@ -34,16 +34,19 @@ static struct {
   unsigned timeout_s;
   known *known;
   size_t nknown;
-  FILE *emit;                  /* --emit-known: every failure in known_failures.txt format */
+  FILE *emit; /* --emit-known: every failure in known_failures.txt format */
   unsigned long passed, failed, skipped, unexpected, known_failed;
 } S;
 
-static int is_assertion(const char *type) { return strncmp(type, "assert_", 7) == 0; }
+static int is_assertion(const char *type) {
+  return strncmp(type, "assert_", 7) == 0;
+}
 
 static known *known_find(const char *key) {
   size_t i;
   for (i = 0; i < S.nknown; i++)
-    if (!strcmp(S.known[i].key, key)) return &S.known[i];
+    if (!strcmp(S.known[i].key, key))
+      return &S.known[i];
   return NULL;
 }
 
@@ -57,12 +60,15 @@ static int load_known(const char *path) {
   while (fgets(line, sizeof line, f)) {
     char *p = line, *end;
     known *k;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '#' || *p == '\n' || !*p) continue;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (*p == '#' || *p == '\n' || !*p)
+      continue;
     for (end = p; *end && *end != ' ' && *end != '\t' && *end != '\n'; end++) {
     }
     *end = 0;
-    if (!(k = realloc(S.known, (S.nknown + 1) * sizeof *k))) abort();
+    if (!(k = realloc(S.known, (S.nknown + 1) * sizeof *k)))
+      abort();
     S.known = k;
     S.known[S.nknown].key = strdup(p);
     S.known[S.nknown++].hit = 0;
@@ -84,7 +90,8 @@ static void record_failure(const char *file, long line, const char *why) {
   } else {
     S.unexpected++;
   }
-  if (S.emit) fprintf(S.emit, "%s %s\n", key, why);
+  if (S.emit)
+    fprintf(S.emit, "%s %s\n", key, why);
   if (S.verbose || (!k && S.nknown))
     printf("FAIL %s %s%s\n", key, why, k ? " (known)" : "");
 }
@@ -98,16 +105,16 @@ typedef struct named {
 } named;
 
 typedef struct run {
-  FILE *out;                   /* the report pipe */
-  const char *dir;             /* the JSON's folder, for module file names */
+  FILE *out;       /* the report pipe */
+  const char *dir; /* the JSON's folder, for module file names */
   qw_engine *eng;
-  qw_imports *im;              /* spectest + every `register`ed instance */
+  qw_imports *im; /* spectest + every `register`ed instance */
   qw_module *st_mod;
   qw_instance *st_inst;
-  named *mods;                 /* every module ever instantiated (freed at the end) */
+  named *mods; /* every module ever instantiated (freed at the end) */
   size_t nmods;
-  qw_instance *cur;            /* the most recent module's instance; NULL if it failed */
-  qw_limits lim;               /* the spec's limits, not the sandbox's (memories grow to 4 GiB) */
+  qw_instance *cur; /* the most recent module's instance; NULL if it failed */
+  qw_limits lim;    /* the spec's limits, not the sandbox's (memories grow to 4 GiB) */
 } run;
 
 static void report(run *r, char kind, long line, const char *fmt, ...) QB_PRINTF(4, 5);
@@ -122,7 +129,8 @@ static void report(run *r, char kind, long line, const char *fmt, ...) {
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     for (i = 0; why[i]; i++)
-      if (why[i] == '\n' || why[i] == '\r') why[i] = ' ';
+      if (why[i] == '\n' || why[i] == '\r')
+        why[i] = ' ';
     fprintf(r->out, "%c %ld %s\n", kind, line, why);
   }
   fflush(r->out);
@@ -131,7 +139,8 @@ static void report(run *r, char kind, long line, const char *fmt, ...) {
 static int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
-  if (!f) return -1;
+  if (!f)
+    return -1;
   if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
     fclose(f);
     return -1;
@@ -155,7 +164,8 @@ static qb_code load(run *r, const char *fname, qw_module **m, qb_err *err) {
   qb_code rc;
   *m = NULL;
   snprintf(path, sizeof path, "%s/%s", r->dir, fname ? fname : "?");
-  if (!fname || read_file(path, &buf, &len)) return qb_fail(err, QB_IO, "cannot read %s", path);
+  if (!fname || read_file(path, &buf, &len))
+    return qb_fail(err, QB_IO, "cannot read %s", path);
   rc = qw_module_load(r->eng, buf, len, m, err);
   free(buf);
   return rc;
@@ -163,9 +173,11 @@ static qb_code load(run *r, const char *fname, qw_module **m, qb_err *err) {
 
 static qw_instance *find_inst(run *r, const char *name) {
   size_t i;
-  if (!name) return r->cur;
+  if (!name)
+    return r->cur;
   for (i = r->nmods; i-- > 0;)
-    if (r->mods[i].name && !strcmp(r->mods[i].name, name)) return r->mods[i].inst;
+    if (r->mods[i].name && !strcmp(r->mods[i].name, name))
+      return r->mods[i].inst;
   return NULL;
 }
 
@@ -175,20 +187,26 @@ static int parse_val(json_t *j, qw_val *v) {
   const char *type = json_string_value(json_object_get(j, "type"));
   json_t *jv = json_object_get(j, "value");
   const char *s = json_string_value(jv);
-  if (!type) return -2;
+  if (!type)
+    return -2;
   memset(v, 0, sizeof *v);
-  if (!strcmp(type, "v128")) return -1;
-  if (!strcmp(type, "i32")) v->type = QW_I32, v->of.i32 = s ? (uint32_t)strtoull(s, NULL, 10) : 0;
-  else if (!strcmp(type, "i64")) v->type = QW_I64, v->of.i64 = s ? strtoull(s, NULL, 10) : 0;
+  if (!strcmp(type, "v128"))
+    return -1;
+  if (!strcmp(type, "i32"))
+    v->type = QW_I32, v->of.i32 = s ? (uint32_t)strtoull(s, NULL, 10) : 0;
+  else if (!strcmp(type, "i64"))
+    v->type = QW_I64, v->of.i64 = s ? strtoull(s, NULL, 10) : 0;
   else if (!strcmp(type, "f32"))
     v->type = QW_F32, v->of.f32_bits = s ? (uint32_t)strtoull(s, NULL, 10) : 0;
-  else if (!strcmp(type, "f64")) v->type = QW_F64, v->of.f64_bits = s ? strtoull(s, NULL, 10) : 0;
+  else if (!strcmp(type, "f64"))
+    v->type = QW_F64, v->of.f64_bits = s ? strtoull(s, NULL, 10) : 0;
   else if (!strcmp(type, "externref"))
     v->type = QW_EXTERNREF,
     v->of.ref = (!s || !strcmp(s, "null")) ? NULL : (void *)(uintptr_t)(strtoull(s, NULL, 10) + 1);
   else if (!strcmp(type, "funcref"))
     v->type = QW_FUNCREF, v->of.ref = NULL;
-  else return -2;
+  else
+    return -2;
   return 0;
 }
 
@@ -197,15 +215,20 @@ static int has_v128(json_t *arr) {
   json_t *x;
   json_array_foreach(arr, i, x) {
     const char *t = json_string_value(json_object_get(x, "type"));
-    if (t && !strcmp(t, "v128")) return 1;
+    if (t && !strcmp(t, "v128"))
+      return 1;
   }
   return 0;
 }
 
 static void fmt_val(char *buf, size_t n, const qw_val *v, qw_type t) {
   switch (t) {
-  case QW_I32: snprintf(buf, n, "i32:%u", v->of.i32); break;
-  case QW_I64: snprintf(buf, n, "i64:%llu", (unsigned long long)v->of.i64); break;
+  case QW_I32:
+    snprintf(buf, n, "i32:%u", v->of.i32);
+    break;
+  case QW_I64:
+    snprintf(buf, n, "i64:%llu", (unsigned long long)v->of.i64);
+    break;
   case QW_F32: {
     float f;
     memcpy(&f, &v->of.f32_bits, 4);
@@ -218,12 +241,18 @@ static void fmt_val(char *buf, size_t n, const qw_val *v, qw_type t) {
     snprintf(buf, n, "f64:%.17g (0x%016llx)", d, (unsigned long long)v->of.f64_bits);
     break;
   }
-  case QW_FUNCREF: snprintf(buf, n, "funcref:%s", v->of.ref ? "func" : "null"); break;
-  case QW_EXTERNREF:
-    if (v->of.ref) snprintf(buf, n, "externref:%llu", (unsigned long long)((uintptr_t)v->of.ref - 1));
-    else snprintf(buf, n, "externref:null");
+  case QW_FUNCREF:
+    snprintf(buf, n, "funcref:%s", v->of.ref ? "func" : "null");
     break;
-  default: snprintf(buf, n, "?%d", (int)t); break;
+  case QW_EXTERNREF:
+    if (v->of.ref)
+      snprintf(buf, n, "externref:%llu", (unsigned long long)((uintptr_t)v->of.ref - 1));
+    else
+      snprintf(buf, n, "externref:null");
+    break;
+  default:
+    snprintf(buf, n, "?%d", (int)t);
+    break;
   }
 }
 
@@ -234,7 +263,8 @@ static int val_matches(json_t *expected, const qw_val *got, char *why, size_t n)
   qw_val want;
   char g[96], w[96];
   int ok;
-  if (!type) return snprintf(why, n, "bad expected value"), 0;
+  if (!type)
+    return snprintf(why, n, "bad expected value"), 0;
   if (s && !strncmp(s, "nan:", 4)) {
     int canon = !strcmp(s, "nan:canonical");
     if (got->type != (!strcmp(type, "f32") ? QW_F32 : QW_F64))
@@ -249,21 +279,37 @@ static int val_matches(json_t *expected, const qw_val *got, char *why, size_t n)
                  : (b & 0x7ff8000000000000ull) == 0x7ff8000000000000ull;
       fmt_val(g, sizeof g, got, QW_F64);
     }
-    if (!ok) snprintf(why, n, "got %s, expected %s", g, s);
+    if (!ok)
+      snprintf(why, n, "got %s, expected %s", g, s);
     return ok;
   }
-  if (parse_val(expected, &want)) return snprintf(why, n, "bad expected value"), 0;
+  if (parse_val(expected, &want))
+    return snprintf(why, n, "bad expected value"), 0;
   if (got->type != want.type)
     return snprintf(why, n, "got a %s, expected a %s", qw_type_name(got->type),
-                    qw_type_name(want.type)), 0;
+                    qw_type_name(want.type)),
+           0;
   switch (want.type) {
-  case QW_I32: ok = got->of.i32 == want.of.i32; break;
-  case QW_F32: ok = got->of.f32_bits == want.of.f32_bits; break;
-  case QW_I64: ok = got->of.i64 == want.of.i64; break;
-  case QW_F64: ok = got->of.f64_bits == want.of.f64_bits; break;
-  case QW_EXTERNREF: ok = got->of.ref == want.of.ref; break;
-  case QW_FUNCREF: ok = s && !strcmp(s, "null") ? got->of.ref == NULL : got->of.ref != NULL; break;
-  default: ok = 0;
+  case QW_I32:
+    ok = got->of.i32 == want.of.i32;
+    break;
+  case QW_F32:
+    ok = got->of.f32_bits == want.of.f32_bits;
+    break;
+  case QW_I64:
+    ok = got->of.i64 == want.of.i64;
+    break;
+  case QW_F64:
+    ok = got->of.f64_bits == want.of.f64_bits;
+    break;
+  case QW_EXTERNREF:
+    ok = got->of.ref == want.of.ref;
+    break;
+  case QW_FUNCREF:
+    ok = s && !strcmp(s, "null") ? got->of.ref == NULL : got->of.ref != NULL;
+    break;
+  default:
+    ok = 0;
   }
   if (!ok) {
     fmt_val(g, sizeof g, got, want.type);
@@ -283,9 +329,11 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
   *nres = 0;
   *skip = 0;
   qb_err_clear(err);
-  if (!type || !field) return qb_fail(err, QB_INVAL, "bad action");
-  if (!inst) return qb_fail(err, QB_NOTFOUND, "no module %s (it failed to instantiate)",
-                            modname ? modname : "(current)");
+  if (!type || !field)
+    return qb_fail(err, QB_INVAL, "bad action");
+  if (!inst)
+    return qb_fail(err, QB_NOTFOUND, "no module %s (it failed to instantiate)",
+                   modname ? modname : "(current)");
   if (!strcmp(type, "get")) {
     qw_extern *x = qw_instance_export(inst, field);
     if (!x || qw_extern_kind(x) != QW_KGLOBAL)
@@ -299,15 +347,20 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
     qw_func *f = qw_instance_func(inst, field);
     qw_sig sig;
     size_t i;
-    if (!f) return qb_fail(err, QB_NOTFOUND, "no function export \"%s\"", field);
-    if (json_array_size(jargs) > 64) return qb_fail(err, QB_INVAL, "too many arguments");
+    if (!f)
+      return qb_fail(err, QB_NOTFOUND, "no function export \"%s\"", field);
+    if (json_array_size(jargs) > 64)
+      return qb_fail(err, QB_INVAL, "too many arguments");
     json_array_foreach(jargs, i, ja) {
       int pr = parse_val(ja, &args[i]);
-      if (pr == -1) return *skip = 1, QB_OK;
-      if (pr) return qb_fail(err, QB_INVAL, "bad argument %zu", i);
+      if (pr == -1)
+        return *skip = 1, QB_OK;
+      if (pr)
+        return qb_fail(err, QB_INVAL, "bad argument %zu", i);
     }
     qw_func_sig(f, &sig);
-    if (sig.nresults > 64) return qb_fail(err, QB_INVAL, "too many results");
+    if (sig.nresults > 64)
+      return qb_fail(err, QB_INVAL, "too many results");
     *nres = sig.nresults;
     return qw_func_call(f, args, (uint32_t)json_array_size(jargs), res, sig.nresults, err);
   }
@@ -318,20 +371,24 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
 ** "uninitialized element 2" is reported as "uninitialized element". */
 static int trap_text_matches(const char *msg, const char *text) {
   size_t n = strlen(msg);
-  if (!text || strstr(msg, text)) return 1;
+  if (!text || strstr(msg, text))
+    return 1;
   return n > 0 && strncmp(text, msg, n) == 0;
 }
 
 static void add_module(run *r, const char *name, qw_module *m, qw_instance *inst) {
   named *nm = realloc(r->mods, (r->nmods + 1) * sizeof *nm);
-  if (!nm) abort();
+  if (!nm)
+    abort();
   r->mods = nm;
   nm[r->nmods].name = name ? strdup(name) : NULL;
   nm[r->nmods].mod = m;
   nm[r->nmods++].inst = inst;
 }
 
-static const char *code_name(qb_code c) { return qb_code_name(c); }
+static const char *code_name(qb_code c) {
+  return qb_code_name(c);
+}
 
 static void run_command(run *r, json_t *cmd) {
   const char *type = json_string_value(json_object_get(cmd, "type"));
@@ -347,7 +404,8 @@ static void run_command(run *r, json_t *cmd) {
   int skip;
   qb_code rc;
   char why[400];
-  if (!type) return;
+  if (!type)
+    return;
   qb_err_clear(&err);
 
   if (!strcmp(type, "module")) {
@@ -355,7 +413,8 @@ static void run_command(run *r, json_t *cmd) {
     r->cur = NULL;
     if ((rc = load(r, fname, &m, &err)) || (rc = qw_instance_new(m, r->im, &r->lim, &inst, &err))) {
       report(r, 'X', line, "module %s: %s: %s", fname ? fname : "?", code_name(rc), err.msg);
-      if (m) add_module(r, NULL, m, NULL); /* see assert_uninstantiable */
+      if (m)
+        add_module(r, NULL, m, NULL); /* see assert_uninstantiable */
       return;
     }
     add_module(r, name, m, inst);
@@ -372,17 +431,22 @@ static void run_command(run *r, json_t *cmd) {
       report(r, 'X', line, "register %s: %s: %s", as, code_name(rc), err.msg);
   } else if (!strcmp(type, "action")) {
     rc = do_action(r, action, res, &nres, &skip, &err);
-    if (rc) report(r, 'X', line, "action: %s: %s", code_name(rc), err.msg);
+    if (rc)
+      report(r, 'X', line, "action: %s: %s", code_name(rc), err.msg);
   } else if (!strcmp(type, "assert_return")) {
     json_t *exp = json_object_get(cmd, "expected");
-    if (has_v128(exp)) return report(r, 'S', line, NULL);
+    if (has_v128(exp))
+      return report(r, 'S', line, NULL);
     rc = do_action(r, action, res, &nres, &skip, &err);
-    if (skip) return report(r, 'S', line, NULL);
-    if (rc) return report(r, 'F', line, "assert_return %s: %s: %s",
-                          json_string_value(json_object_get(action, "field")), code_name(rc), err.msg);
+    if (skip)
+      return report(r, 'S', line, NULL);
+    if (rc)
+      return report(r, 'F', line, "assert_return %s: %s: %s",
+                    json_string_value(json_object_get(action, "field")), code_name(rc), err.msg);
     if (nres != json_array_size(exp))
       return report(r, 'F', line, "assert_return %s: %u results, expected %zu",
-                    json_string_value(json_object_get(action, "field")), nres, json_array_size(exp));
+                    json_string_value(json_object_get(action, "field")), nres,
+                    json_array_size(exp));
     for (i = 0; i < nres; i++)
       if (!val_matches(json_array_get(exp, i), &res[i], why, sizeof why))
         return report(r, 'F', line, "assert_return %s: result %u: %s",
@@ -391,9 +455,11 @@ static void run_command(run *r, json_t *cmd) {
   } else if (!strcmp(type, "assert_trap") || !strcmp(type, "assert_exhaustion")) {
     int exh = type[7] == 'e';
     rc = do_action(r, action, res, &nres, &skip, &err);
-    if (skip) return report(r, 'S', line, NULL);
-    if (rc == QB_OK) return report(r, 'F', line, "%s %s: returned, expected trap \"%s\"", type,
-                                   json_string_value(json_object_get(action, "field")), text);
+    if (skip)
+      return report(r, 'S', line, NULL);
+    if (rc == QB_OK)
+      return report(r, 'F', line, "%s %s: returned, expected trap \"%s\"", type,
+                    json_string_value(json_object_get(action, "field")), text);
     if ((rc != QB_TRAP && !(exh && rc == QB_LIMIT)) || !trap_text_matches(err.msg, text))
       return report(r, 'F', line, "%s %s: %s: \"%s\", expected trap \"%s\"", type,
                     json_string_value(json_object_get(action, "field")), code_name(rc), err.msg,
@@ -402,13 +468,15 @@ static void run_command(run *r, json_t *cmd) {
   } else if (!strcmp(type, "assert_invalid") || !strcmp(type, "assert_malformed")) {
     const char *mt = json_string_value(json_object_get(cmd, "module_type"));
     qb_code want = type[7] == 'i' ? QB_INVALID : QB_MALFORMED;
-    if (mt && strcmp(mt, "binary")) return report(r, 'S', line, NULL); /* text format */
+    if (mt && strcmp(mt, "binary"))
+      return report(r, 'S', line, NULL); /* text format */
     rc = load(r, fname, &m, &err);
     qw_module_free(m);
-    if (rc == want) return report(r, 'P', line, NULL);
+    if (rc == want)
+      return report(r, 'P', line, NULL);
     if (rc == QB_OK)
-      return report(r, 'F', line, "%s %s: loaded, expected %s \"%s\"", type, fname,
-                    code_name(want), text);
+      return report(r, 'F', line, "%s %s: loaded, expected %s \"%s\"", type, fname, code_name(want),
+                    text);
     report(r, 'F', line, "%s %s: %s: \"%s\", expected %s \"%s\"", type, fname, code_name(rc),
            err.msg, code_name(want), text);
   } else if (!strcmp(type, "assert_unlinkable") || !strcmp(type, "assert_uninstantiable")) {
@@ -451,8 +519,10 @@ static int run_file(const char *path, FILE *out) {
   }
   r.dir = strdup(path);
   slash = strrchr((char *)r.dir, '/');
-  if (slash) *slash = 0;
-  else strcpy((char *)r.dir, ".");
+  if (slash)
+    *slash = 0;
+  else
+    strcpy((char *)r.dir, ".");
   if (qw_engine_new(NULL, &r.eng, &err) || qw_imports_new(&r.im, &err) ||
       spectest_new(r.eng, &r.st_mod, &r.st_inst, &err) ||
       qw_imports_add_instance(r.im, "spectest", r.st_inst, &err)) {
@@ -464,7 +534,8 @@ static int run_file(const char *path, FILE *out) {
   json_array_foreach(cmds, i, cmd) run_command(&r, cmd);
   fprintf(out, "D\n");
   fflush(out);
-  for (i = r.nmods; i-- > 0;) qw_instance_free(r.mods[i].inst);
+  for (i = r.nmods; i-- > 0;)
+    qw_instance_free(r.mods[i].inst);
   for (i = 0; i < r.nmods; i++) {
     qw_module_free(r.mods[i].mod);
     free(r.mods[i].name);
@@ -499,13 +570,15 @@ static aline *assertion_lines(const char *path, size_t *n) {
   aline *lines = NULL;
   size_t i;
   *n = 0;
-  if (!root) return NULL;
+  if (!root)
+    return NULL;
   json_array_foreach(json_object_get(root, "commands"), i, cmd) {
     const char *t = json_string_value(json_object_get(cmd, "type"));
     const char *mt = json_string_value(json_object_get(cmd, "module_type"));
     if (t && is_assertion(t)) {
       aline *l = realloc(lines, (*n + 1) * sizeof *l);
-      if (!l) abort();
+      if (!l)
+        abort();
       lines = l;
       lines[*n].line = (long)json_integer_value(json_object_get(cmd, "line"));
       lines[(*n)++].skip = (mt && strcmp(mt, "binary")) || json_has_v128(cmd);
@@ -533,26 +606,31 @@ static void spec_file(const char *path) {
 
   if (!strncmp(file, "simd_", 5)) { /* no SIMD yet: every assertion is skipped */
     S.skipped += nlines;
-    if (S.verbose) printf("%s: %zu skipped (SIMD)\n", file, nlines);
+    if (S.verbose)
+      printf("%s: %zu skipped (SIMD)\n", file, nlines);
     free(lines);
     return;
   }
   fflush(stdout);
   if (S.no_fork) {
     FILE *tmp = tmpfile();
-    if (!tmp) abort();
+    if (!tmp)
+      abort();
     run_file(path, tmp);
     rewind(tmp);
     in = tmp;
     pid = -1;
   } else {
-    if (pipe(fds)) abort();
-    if ((pid = fork()) < 0) abort();
+    if (pipe(fds))
+      abort();
+    if ((pid = fork()) < 0)
+      abort();
     if (pid == 0) {
       FILE *out;
       close(fds[0]);
       out = fdopen(fds[1], "w");
-      if (S.timeout_s) alarm(S.timeout_s);
+      if (S.timeout_s)
+        alarm(S.timeout_s);
       run_file(path, out);
       fclose(out);
       _exit(0);
@@ -563,25 +641,37 @@ static void spec_file(const char *path) {
   while (fgets(buf, sizeof buf, in)) {
     char *nl = strchr(buf, '\n'), *why;
     long line;
-    if (nl) *nl = 0;
+    if (nl)
+      *nl = 0;
     switch (buf[0]) {
-    case 'P': S.passed++, done++; break;
-    case 'S': S.skipped++, done++; break;
-    case 'D': finished = 1; break;
+    case 'P':
+      S.passed++, done++;
+      break;
+    case 'S':
+      S.skipped++, done++;
+      break;
+    case 'D':
+      finished = 1;
+      break;
     case 'F':
     case 'X':
       line = strtol(buf + 2, &why, 10);
-      if (*why == ' ') why++;
+      if (*why == ' ')
+        why++;
       record_failure(file, line, why);
-      if (buf[0] == 'F') done++;
+      if (buf[0] == 'F')
+        done++;
       last_line = line;
       break;
-    default: break;
+    default:
+      break;
     }
-    if ((buf[0] == 'P' || buf[0] == 'S') && done <= nlines) last_line = lines[done - 1].line;
+    if ((buf[0] == 'P' || buf[0] == 'S') && done <= nlines)
+      last_line = lines[done - 1].line;
   }
   fclose(in);
-  if (pid > 0) waitpid(pid, &status, 0);
+  if (pid > 0)
+    waitpid(pid, &status, 0);
   if (!finished || (pid > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))) {
     char how[64], why[200];
     long at = done < nlines ? lines[done].line : last_line;
@@ -631,14 +721,17 @@ static void spec_dir(const char *dir) {
   while ((e = readdir(d))) {
     char path[4096];
     size_t len = strlen(e->d_name);
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] == '.')
+      continue;
     if (len > 5 && !strcmp(e->d_name + len - 5, ".json"))
       snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     else
       snprintf(path, sizeof path, "%s/%s/%s.json", dir, e->d_name, e->d_name);
-    if (stat(path, &st) || !S_ISREG(st.st_mode)) continue;
+    if (stat(path, &st) || !S_ISREG(st.st_mode))
+      continue;
     paths = realloc(paths, (n + 1) * sizeof *paths);
-    if (!paths) abort();
+    if (!paths)
+      abort();
     paths[n++] = strdup(path);
   }
   closedir(d);
@@ -671,11 +764,15 @@ int spec_main(int argc, char **argv) {
   S.timeout_s = 300;
   for (i = 0; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) S.verbose = 1;
-    else if (!strcmp(a, "--no-fork")) S.no_fork = 1;
-    else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return spec_usage(stdout), 0;
+    if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+      S.verbose = 1;
+    else if (!strcmp(a, "--no-fork"))
+      S.no_fork = 1;
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+      return spec_usage(stdout), 0;
     else if (!strcmp(a, "--known") && i + 1 < argc) {
-      if (load_known(argv[++i])) return 2;
+      if (load_known(argv[++i]))
+        return 2;
     } else if (!strcmp(a, "--emit-known") && i + 1 < argc) {
       if (!(S.emit = fopen(argv[++i], "w"))) {
         fprintf(stderr, "qwasm spec: cannot write %s: %s\n", argv[i], strerror(errno));
@@ -704,17 +801,20 @@ int spec_main(int argc, char **argv) {
     }
     spec_dir(argv[i]);
   }
-  if (S.emit) fclose(S.emit);
+  if (S.emit)
+    fclose(S.emit);
   for (k = 0; k < S.nknown; k++)
     if (!S.known[k].hit) {
       fixed++;
-      if (S.verbose) printf("FIXED %s (listed as known, now passes or was not run)\n", S.known[k].key);
+      if (S.verbose)
+        printf("FIXED %s (listed as known, now passes or was not run)\n", S.known[k].key);
     }
   if (S.nknown)
     printf("spec: %lu known failures, %lu unexpected; %lu listed ones no longer fail\n",
            S.known_failed, S.unexpected, fixed);
   printf("spec: %lu passed, %lu failed, %lu skipped\n", S.passed, S.failed, S.skipped);
-  for (k = 0; k < S.nknown; k++) free(S.known[k].key);
+  for (k = 0; k < S.nknown; k++)
+    free(S.known[k].key);
   free(S.known);
   return S.nknown ? (S.unexpected ? 1 : 0) : (S.failed ? 1 : 0);
 }

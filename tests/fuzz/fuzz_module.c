@@ -3,7 +3,8 @@
 ** allocation). Decodes and validates; if that works, instantiates with stub imports (every
 ** function import is a host function returning zeros; tables, memories and globals come from
 ** the spectest module, other non-function imports skip the input) and calls every exported
-** function with zero arguments and then with numbers from the input, under 10000 fuel, 16 pages and a shallow call depth. Also
+** function with zero arguments and then with numbers from the input, under 10000 fuel, 16 pages and
+*a shallow call depth. Also
 ** built without libFuzzer, with replay_main.c, to replay tests/data/regress/ as a CTest. */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,10 +20,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A function import: results are zero. UD is the result count. */
-static const qw_trap *stub(void *ud, qw_instance *caller, const uint64_t *args,
-                           uint64_t *results) {
+static const qw_trap *stub(void *ud, qw_instance *caller, const uint64_t *args, uint64_t *results) {
   uintptr_t n = (uintptr_t)ud, i;
-  for (i = 0; i < n; i++) results[i] = 0;
+  for (i = 0; i < n; i++)
+    results[i] = 0;
   return NULL;
 }
 
@@ -55,19 +56,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t i, k;
   int need_spectest = 0, round;
 
-  if (qw_module_load(e, data, size, &m, &err)) return 0;
-  if (qw_imports_new(&im, &err)) goto out;
+  if (qw_module_load(e, data, size, &m, &err))
+    return 0;
+  if (qw_imports_new(&im, &err))
+    goto out;
   for (i = 0; i < qw_module_import_count(m); i++) {
     qw_port p;
     qw_module_import(m, i, &p);
     if (p.kind != QW_KFUNC) {
-      if (strcmp(p.module, "spectest")) goto out; /* cannot satisfy it: skip the input */
+      if (strcmp(p.module, "spectest"))
+        goto out; /* cannot satisfy it: skip the input */
       need_spectest = 1;
     }
   }
   if (need_spectest) {
-    if (spectest_new(e, &st_mod, &st, &err)) goto out;
-    if (qw_imports_add_instance(im, "spectest", st, &err)) goto out;
+    if (spectest_new(e, &st_mod, &st, &err))
+      goto out;
+    if (qw_imports_add_instance(im, "spectest", st, &err))
+      goto out;
   }
   for (i = 0; i < qw_module_import_count(m); i++) {
     qw_port p;
@@ -83,25 +89,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lim.max_stack_bytes = 256 * 1024;
   lim.max_table_elems = 10000;
   lim.fuel = FUZZ_FUEL;
-  if (qw_instance_new(m, im, &lim, &inst, &err)) goto out; /* unlinkable, trap in start, ... */
+  if (qw_instance_new(m, im, &lim, &inst, &err))
+    goto out; /* unlinkable, trap in start, ... */
   for (i = 0; i < qw_module_export_count(m); i++) {
     qw_port p;
     qw_func *f;
     qw_sig sig;
     qw_val args[64], res[64];
     qw_module_export(m, i, &p);
-    if (p.kind != QW_KFUNC || !(f = qw_instance_func(inst, p.name))) continue;
+    if (p.kind != QW_KFUNC || !(f = qw_instance_func(inst, p.name)))
+      continue;
     qw_func_sig(f, &sig);
-    if (sig.nparams > 64 || sig.nresults > 64) continue;
+    if (sig.nparams > 64 || sig.nresults > 64)
+      continue;
     for (round = 0; round < 2; round++) {
       /* first zeros, then numbers taken from the input's tail (refs stay null) */
       for (k = 0; k < sig.nparams; k++) {
         uint64_t bits = 0;
         memset(&args[k], 0, sizeof args[k]);
         args[k].type = (qw_type)sig.params[k];
-        if (round && size >= 8) memcpy(&bits, data + size - 8, 8), bits = bits * (k + 1) ^ k;
-        if (args[k].type == QW_I32 || args[k].type == QW_F32) args[k].of.i32 = (uint32_t)bits;
-        else if (args[k].type == QW_I64 || args[k].type == QW_F64) args[k].of.i64 = bits;
+        if (round && size >= 8)
+          memcpy(&bits, data + size - 8, 8), bits = bits * (k + 1) ^ k;
+        if (args[k].type == QW_I32 || args[k].type == QW_F32)
+          args[k].of.i32 = (uint32_t)bits;
+        else if (args[k].type == QW_I64 || args[k].type == QW_F64)
+          args[k].of.i64 = bits;
       }
       qw_instance_set_fuel(inst, FUZZ_FUEL);
       (void)qw_func_call(f, args, sig.nparams, res, sig.nresults, &err); /* traps are fine */

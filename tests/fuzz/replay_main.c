@@ -14,7 +14,8 @@ static int replay_file(const char *path) {
   FILE *f = fopen(path, "rb");
   uint8_t *buf;
   long n;
-  if (!f) return fprintf(stderr, "replay: cannot open %s\n", path), 1;
+  if (!f)
+    return fprintf(stderr, "replay: cannot open %s\n", path), 1;
   fseek(f, 0, SEEK_END);
   n = ftell(f);
   fseek(f, 0, SEEK_SET);
@@ -48,12 +49,15 @@ int main(int argc, char **argv) {
       count++;
       continue;
     }
-    if (!(d = opendir(argv[i]))) continue;
+    if (!(d = opendir(argv[i])))
+      continue;
     while ((e = readdir(d))) {
       char path[4096];
-      if (e->d_name[0] == '.') continue;
+      if (e->d_name[0] == '.')
+        continue;
       snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-      if (!stat(path, &st) && S_ISREG(st.st_mode)) bad |= replay_file(path), count++;
+      if (!stat(path, &st) && S_ISREG(st.st_mode))
+        bad |= replay_file(path), count++;
     }
     closedir(d);
   }

@@ -13,7 +13,8 @@ int main(int argc, char **argv) {
   const char *home = getenv("HOME");
   FILE *f = fopen("/etc/passwd", "r");
   printf("hello from wasi, argc=%d\n", argc);
-  for (i = 0; i < argc; i++) printf("argv[%d]=%s\n", i, argv[i]);
+  for (i = 0; i < argc; i++)
+    printf("argv[%d]=%s\n", i, argv[i]);
   printf("env HOME=%s\n", home ? home : "(none)");
   printf("fopen=%s\n", f ? "opened" : "denied");
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -34,7 +34,8 @@ static int teardown_dir(void **state) {
 static int read_all(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
-  if (!f) return -1;
+  if (!f)
+    return -1;
   fseek(f, 0, SEEK_END);
   n = ftell(f);
   fseek(f, 0, SEEK_SET);
@@ -49,51 +50,75 @@ static int read_all(const char *path, uint8_t **buf, size_t *len) {
 }
 
 /* Run a shell command; 0 when it succeeded. */
-static int sh(const char *cmd) { return system(cmd); }
+static int sh(const char *cmd) {
+  return system(cmd);
+}
 
 /* The C test program as wasm, or NULL (the test is then skipped). */
 static uint8_t *c_program(size_t *len) {
   char cmd[1024], out[300];
   const char *src = getenv("QD_SOURCE_DIR");
   uint8_t *buf;
-  if (!src || sh("command -v clang-19 >/dev/null 2>&1")) return NULL;
+  if (!src || sh("command -v clang-19 >/dev/null 2>&1"))
+    return NULL;
   snprintf(out, sizeof out, "%s/printf_exit.wasm", tmpdir);
   snprintf(cmd, sizeof cmd,
            "clang-19 --target=wasm32-wasi -O2 '%s/tests/data/wasi/printf_exit.c' -o '%s'", src,
            out);
-  if (sh(cmd) || read_all(out, &buf, len)) return NULL;
+  if (sh(cmd) || read_all(out, &buf, len))
+    return NULL;
   return buf;
 }
 
 static const char probe_wat[] =
     "(module\n"
-    "  (import \"wasi_snapshot_preview1\" \"fd_write\" (func $fd_write (param i32 i32 i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"random_get\" (func $random_get (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"clock_time_get\" (func $clock (param i32 i64 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"environ_sizes_get\" (func $env_sizes (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"args_sizes_get\" (func $args_sizes (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"args_get\" (func $args_get (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"fd_fdstat_get\" (func $fdstat (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"fd_prestat_get\" (func $prestat (param i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"path_open\" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"poll_oneoff\" (func $poll (param i32 i32 i32 i32) (result i32)))\n"
-    "  (import \"wasi_snapshot_preview1\" \"fd_seek\" (func $seek (param i32 i64 i32 i32) (result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"fd_write\" (func $fd_write (param i32 i32 i32 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"random_get\" (func $random_get (param i32 i32) (result "
+    "i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"clock_time_get\" (func $clock (param i32 i64 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"environ_sizes_get\" (func $env_sizes (param i32 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"args_sizes_get\" (func $args_sizes (param i32 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"args_get\" (func $args_get (param i32 i32) (result "
+    "i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"fd_fdstat_get\" (func $fdstat (param i32 i32) (result "
+    "i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"fd_prestat_get\" (func $prestat (param i32 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"path_open\" (func $path_open (param i32 i32 i32 i32 "
+    "i32 i64 i64 i32 i32) (result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"poll_oneoff\" (func $poll (param i32 i32 i32 i32) "
+    "(result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"fd_seek\" (func $seek (param i32 i64 i32 i32) (result "
+    "i32)))\n"
     "  (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))\n"
     "  (memory (export \"memory\") 1)\n"
     "  (func (export \"fd_write\") (param i32 i32 i32 i32) (result i32)\n"
     "    (call $fd_write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))\n"
-    "  (func (export \"random_get\") (param i32 i32) (result i32) (call $random_get (local.get 0) (local.get 1)))\n"
-    "  (func (export \"clock_time_get\") (param i32 i32) (result i32) (call $clock (local.get 0) (i64.const 1) (local.get 1)))\n"
-    "  (func (export \"environ_sizes_get\") (param i32 i32) (result i32) (call $env_sizes (local.get 0) (local.get 1)))\n"
-    "  (func (export \"args_sizes_get\") (param i32 i32) (result i32) (call $args_sizes (local.get 0) (local.get 1)))\n"
-    "  (func (export \"args_get\") (param i32 i32) (result i32) (call $args_get (local.get 0) (local.get 1)))\n"
-    "  (func (export \"fd_fdstat_get\") (param i32 i32) (result i32) (call $fdstat (local.get 0) (local.get 1)))\n"
-    "  (func (export \"fd_prestat_get\") (param i32 i32) (result i32) (call $prestat (local.get 0) (local.get 1)))\n"
+    "  (func (export \"random_get\") (param i32 i32) (result i32) (call $random_get (local.get 0) "
+    "(local.get 1)))\n"
+    "  (func (export \"clock_time_get\") (param i32 i32) (result i32) (call $clock (local.get 0) "
+    "(i64.const 1) (local.get 1)))\n"
+    "  (func (export \"environ_sizes_get\") (param i32 i32) (result i32) (call $env_sizes "
+    "(local.get 0) (local.get 1)))\n"
+    "  (func (export \"args_sizes_get\") (param i32 i32) (result i32) (call $args_sizes (local.get "
+    "0) (local.get 1)))\n"
+    "  (func (export \"args_get\") (param i32 i32) (result i32) (call $args_get (local.get 0) "
+    "(local.get 1)))\n"
+    "  (func (export \"fd_fdstat_get\") (param i32 i32) (result i32) (call $fdstat (local.get 0) "
+    "(local.get 1)))\n"
+    "  (func (export \"fd_prestat_get\") (param i32 i32) (result i32) (call $prestat (local.get 0) "
+    "(local.get 1)))\n"
     "  (func (export \"path_open\") (result i32)\n"
     "    (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 0)\n"
     "                     (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0)))\n"
-    "  (func (export \"poll_oneoff\") (result i32) (call $poll (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))\n"
-    "  (func (export \"fd_seek\") (param i32) (result i32) (call $seek (local.get 0) (i64.const 0) (i32.const 0) (i32.const 0)))\n"
+    "  (func (export \"poll_oneoff\") (result i32) (call $poll (i32.const 0) (i32.const 0) "
+    "(i32.const 0) (i32.const 0)))\n"
+    "  (func (export \"fd_seek\") (param i32) (result i32) (call $seek (local.get 0) (i64.const 0) "
+    "(i32.const 0) (i32.const 0)))\n"
     "  (func (export \"exit\") (param i32) (call $exit (local.get 0)) unreachable))\n";
 
 /* The probe module as wasm, or NULL (the test is then skipped). */
@@ -101,14 +126,17 @@ static uint8_t *probe_module(size_t *len) {
   char wat[300], wasm[300], cmd[800];
   FILE *f;
   uint8_t *buf;
-  if (sh("command -v wat2wasm >/dev/null 2>&1")) return NULL;
+  if (sh("command -v wat2wasm >/dev/null 2>&1"))
+    return NULL;
   snprintf(wat, sizeof wat, "%s/probe.wat", tmpdir);
   snprintf(wasm, sizeof wasm, "%s/probe.wasm", tmpdir);
-  if (!(f = fopen(wat, "w"))) return NULL;
+  if (!(f = fopen(wat, "w")))
+    return NULL;
   fputs(probe_wat, f);
   fclose(f);
   snprintf(cmd, sizeof cmd, "wat2wasm '%s' -o '%s'", wat, wasm);
-  if (sh(cmd) || read_all(wasm, &buf, len)) return NULL;
+  if (sh(cmd) || read_all(wasm, &buf, len))
+    return NULL;
   return buf;
 }
 
@@ -123,7 +151,8 @@ static void capture_sink(void *ud, int fd, const char *p, size_t n) {
   size_t *len = fd == 2 ? &ncaptured_err : &ncaptured;
   size_t cap = fd == 2 ? sizeof captured_err : sizeof captured;
   (void)ud;
-  if (*len + n + 1 >= cap) return;
+  if (*len + n + 1 >= cap)
+    return;
   memcpy(buf + *len, p, n);
   *len += n;
   buf[*len] = 0;
@@ -134,7 +163,8 @@ static void capture_log(void *ud, qb_level level, const char *line) {
   (void)ud;
   (void)level;
   nlines++;
-  if (ncaptured + n + 2 >= sizeof captured) return;
+  if (ncaptured + n + 2 >= sizeof captured)
+    return;
   memcpy(captured + ncaptured, line, n);
   ncaptured += n;
   captured[ncaptured++] = '\n';
@@ -164,11 +194,15 @@ static void world_open(world *w, const uint8_t *bytes, size_t len, int sink) {
   memset(w, 0, sizeof *w);
   reset_capture();
   assert_int_equal(qw_engine_new(NULL, &w->e, &err), QB_OK);
-  if (qw_module_load(w->e, bytes, len, &w->m, &err)) fail_msg("load: %s", err.msg);
+  if (qw_module_load(w->e, bytes, len, &w->m, &err))
+    fail_msg("load: %s", err.msg);
   assert_int_equal(qw_imports_new(&w->im, &err), QB_OK);
-  if (sink) qw_wasi_set_output(w->im, capture_sink, NULL);
-  if (qw_imports_add_wasi(w->im, 3, test_argv, &err)) fail_msg("wasi: %s", err.msg);
-  if (qw_instance_new(w->m, w->im, NULL, &w->inst, &err)) fail_msg("instance: %s", err.msg);
+  if (sink)
+    qw_wasi_set_output(w->im, capture_sink, NULL);
+  if (qw_imports_add_wasi(w->im, 3, test_argv, &err))
+    fail_msg("wasi: %s", err.msg);
+  if (qw_instance_new(w->m, w->im, NULL, &w->inst, &err))
+    fail_msg("instance: %s", err.msg);
   w->mem = qw_instance_memory(w->inst, &w->mem_bytes);
   assert_non_null(w->mem);
 }
@@ -191,27 +225,31 @@ static int32_t call(world *w, const char *name, int n, ...) {
   qb_code rc;
   assert_non_null(f);
   va_start(ap, n);
-  for (i = 0; i < n; i++) args[i] = qw_i32(va_arg(ap, int32_t));
+  for (i = 0; i < n; i++)
+    args[i] = qw_i32(va_arg(ap, int32_t));
   va_end(ap);
   qw_func_sig(f, &sig);
   rc = qw_func_call(f, args, (uint32_t)n, res, sig.nresults, &err);
-  if (rc) return -1000 - (int32_t)rc;
+  if (rc)
+    return -1000 - (int32_t)rc;
   return sig.nresults ? (int32_t)res[0].of.i32 : 0;
 }
 
-static void put32(world *w, uint32_t at, uint32_t v) { memcpy(w->mem + at, &v, 4); }
+static void put32(world *w, uint32_t at, uint32_t v) {
+  memcpy(w->mem + at, &v, 4);
+}
 static uint32_t get32(world *w, uint32_t at) {
   uint32_t v;
   memcpy(&v, w->mem + at, 4);
   return v;
 }
 
-#define SKIP_IF_NULL(p, what)                                                                    \
-  do {                                                                                           \
-    if (!(p)) {                                                                                  \
-      print_message("skipped: %s not available\n", what);                                        \
-      skip();                                                                                    \
-    }                                                                                            \
+#define SKIP_IF_NULL(p, what)                                                                      \
+  do {                                                                                             \
+    if (!(p)) {                                                                                    \
+      print_message("skipped: %s not available\n", what);                                          \
+      skip();                                                                                      \
+    }                                                                                              \
   } while (0)
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -276,7 +314,8 @@ static void wasi_log_output_is_rate_limited(void **state) {
   memcpy(w.mem + 100, "spam\n", 5);
   put32(&w, 0, 100);
   put32(&w, 4, 5);
-  for (i = 0; i < 1000; i++) assert_int_equal(call(&w, "fd_write", 4, 2, 0, 1, 16), 0);
+  for (i = 0; i < 1000; i++)
+    assert_int_equal(call(&w, "fd_write", 4, 2, 0, 1, 16), 0);
   qb_log_set(NULL, NULL, QB_INFO);
   assert_in_range(nlines, 1, 100); /* a burst, then a trickle; never all 1000 */
   world_close(&w);
@@ -336,7 +375,8 @@ static void wasi_args_environment_clock_and_random_work(void **state) {
   assert_int_equal(call(&w, "clock_time_get", 2, 99, 8), 28); /* EINVAL: no such clock */
   memset(w.mem + 1000, 0, 64);
   assert_int_equal(call(&w, "random_get", 2, 1000, 64), 0);
-  for (i = 0; i < 64; i++) nonzero += w.mem[1000 + i] != 0;
+  for (i = 0; i < 64; i++)
+    nonzero += w.mem[1000 + i] != 0;
   assert_true(nonzero > 32);
   world_close(&w);
   free(bytes);
@@ -350,12 +390,12 @@ static void wasi_stdio_is_a_char_device_and_files_do_not_exist(void **state) {
   SKIP_IF_NULL(bytes, "wat2wasm");
   world_open(&w, bytes, len, 1);
   assert_int_equal(call(&w, "fd_fdstat_get", 2, 1, 0), 0);
-  assert_int_equal(w.mem[0], 2); /* CHARACTER_DEVICE */
-  assert_int_equal(call(&w, "fd_fdstat_get", 2, 3, 0), 8);   /* EBADF */
-  assert_int_equal(call(&w, "fd_prestat_get", 2, 3, 0), 8);  /* no preopened directories */
+  assert_int_equal(w.mem[0], 2);                            /* CHARACTER_DEVICE */
+  assert_int_equal(call(&w, "fd_fdstat_get", 2, 3, 0), 8);  /* EBADF */
+  assert_int_equal(call(&w, "fd_prestat_get", 2, 3, 0), 8); /* no preopened directories */
   assert_int_equal(call(&w, "path_open", 0), 8);
-  assert_int_equal(call(&w, "poll_oneoff", 0), 52);          /* ENOSYS */
-  assert_int_equal(call(&w, "fd_seek", 1, 1), 70);           /* ESPIPE */
+  assert_int_equal(call(&w, "poll_oneoff", 0), 52); /* ENOSYS */
+  assert_int_equal(call(&w, "fd_seek", 1, 1), 70);  /* ESPIPE */
   assert_int_equal(call(&w, "fd_seek", 1, 9), 8);
   assert_int_equal(call(&w, "fd_write", 4, 5, 0, 0, 16), 8); /* only fd 1 and 2 write */
   world_close(&w);
@@ -432,7 +472,8 @@ static void wasi_setup_out_of_memory_fails_cleanly_at_every_allocation(void **st
     rc = qw_imports_add_wasi(im, 3, test_argv, &err);
     qb_alloc_fail_after(0);
     qw_imports_free(im); /* LeakSanitizer checks that nothing is left behind */
-    if (rc == QB_OK) break;
+    if (rc == QB_OK)
+      break;
     assert_int_equal(rc, QB_NOMEM);
   }
   assert_true(k > 1 && k < 10000);
