@@ -740,10 +740,12 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       } else if (!strcmp(k, "script") && g->kind != AG_TERMS) {
         if ((rc = parse_script(p, o, QQ_SCRIPT_METRIC, name, &g->script))) return rc;
       } else if (!strcmp(k, "size") && g->kind == AG_TERMS) {
-        if (!json_is_integer(o) || json_integer_value(o) < 0 || json_integer_value(o) > 65536)
-          return qb_fail(p->err, QB_INVAL, "[size] must be greater than 0. Found [%s] in [%s]", json_is_integer(o) ? "negative" : jtype(o), name);
+        if (!json_is_integer(o)) return qb_fail(p->err, QB_MALFORMED, "[terms] aggregation [%s]: [size] must be an integer", name);
+        if (json_integer_value(o) <= 0)
+          return qb_fail(p->err, QB_INVAL, "[size] must be greater than 0. Found [%lld] in [%s]", (long long)json_integer_value(o), name);
+        if (json_integer_value(o) > 65536)
+          return qb_fail(p->err, QB_INVAL, "[size] of [%s] is too large: at most 65536 buckets", name);
         g->size = (uint32_t)json_integer_value(o);
-        if (!g->size) return qb_fail(p->err, QB_INVAL, "[size] must be greater than 0. Found [0] in [%s]", name);
       } else if (!strcmp(k, "missing") && g->kind != AG_TERMS) {
         g->missing = o;
       } else if (!strcmp(k, "order") && g->kind == AG_TERMS) {
