@@ -63,9 +63,11 @@ typedef struct C {
   bool kfrozen; /* second pass: the constant table is fixed */
   bool oom;
   uint32_t wofs; /* wasm offset of the instruction being translated */
-  /* peephole state: the last emitted instruction */
+  /* peephole state: the last emitted instruction, and the one before it */
   uint32_t last_start, last_end, last_op, last_dst_depth;
   bool last_has_dst;
+  uint32_t prev_start, prev_end, prev_op;
+  bool prev_valid;
   uint32_t barrier; /* a label was bound at this code position */
 } C;
 
@@ -102,6 +104,8 @@ static uint32_t emitv(C *c, uint32_t op, uint32_t nargs, const uint32_t *args) {
   }
   c->code[c->n++] = c->xlat ? (uint32_t)c->xlat[op] : op;
   for (uint32_t i = 0; i < nargs; i++) c->code[c->n++] = args[i];
+  c->prev_start = c->last_start, c->prev_end = c->last_end, c->prev_op = c->last_op;
+  c->prev_valid = true;
   c->last_start = at;
   c->last_end = c->n;
   c->last_op = op;
@@ -132,6 +136,12 @@ static void drop_last(C *c) {
   c->n = c->last_start;
   while (c->npc && c->pcm[2 * c->npc - 2] >= c->n) c->npc--;
   c->last_has_dst = false;
+  if (c->prev_valid && c->prev_end == c->n) { /* the one before becomes the last again */
+    c->last_start = c->prev_start, c->last_end = c->prev_end, c->last_op = c->prev_op;
+  } else {
+    c->last_end = UINT32_MAX;
+  }
+  c->prev_valid = false;
 }
 
 /* Bind a label at the current position: nothing may be fused across it. */
@@ -278,6 +288,43 @@ static void br_to(C *c, uint32_t rel) {
 static const uint8_t neg10[10] = {1, 0, 8, 9, 6, 7, 4, 5, 2, 3}; /* eq ne lt_s lt_u gt_s ... */
 static const uint8_t rev10[10] = {0, 1, 4, 5, 2, 3, 8, 9, 6, 7}; /* a OP b == b REV(OP) a */
 
+/* Emit conditional branch BR (operands X, Y as its layout has them, displacement last),
+** folding in an i32 add just before it when the branch reads the add's result (loop
+** counters: i += k; br_if (i < n)). Returns the position; *AT gets the displacement's unit. */
+static uint32_t emit_cbr(C *c, uint32_t br, uint32_t x, uint32_t y, uint32_t nargs, uint32_t *at) {
+  uint32_t lo = c->last_op, at0;
+  if (!c->oom && c->last_end == c->n && c->barrier != c->n &&
+      (lo == OP_I32_ADD_I || lo == OP_I32_ADD)) {
+    uint32_t d = c->code[c->last_start + 1], a = c->code[c->last_start + 2];
+    uint32_t k = c->code[c->last_start + 3];
+    int fused = -1;
+    uint32_t other = 0;
+    if (br >= OP_BR_I32_EQ && br <= OP_BR_I32_GE_U) {
+      uint32_t i = br - OP_BR_I32_EQ;
+      if (x == d) other = y;
+      else if (y == d) other = x, i = rev10[i];
+      else i = 10;
+      if (i < 10) fused = (lo == OP_I32_ADD_I ? OP_ADDI_BR_EQ : OP_ADD_BR_EQ) + (int)i;
+    } else if (br >= OP_BR_I32_EQ_I && br <= OP_BR_I32_GE_U_I && x == d && lo == OP_I32_ADD_I) {
+      fused = OP_ADDI_BR_EQ_I + (int)(br - OP_BR_I32_EQ_I), other = y;
+    } else if (br == OP_BR_NZ && x == d && lo == OP_I32_ADD_I) {
+      drop_last(c);
+      at0 = E(c, OP_ADDI_BR_NZ, d, a, k, 0);
+      *at = at0 + 4;
+      return at0;
+    }
+    if (fused >= 0) {
+      drop_last(c);
+      at0 = E(c, (uint32_t)fused, d, a, k, other, 0);
+      *at = at0 + 5;
+      return at0;
+    }
+  }
+  at0 = nargs == 2 ? E(c, br, x, y, 0) : E(c, br, x, 0);
+  *at = at0 + 1 + nargs;
+  return at0;
+}
+
 /* Pop the condition and emit a branch taken when it is non-zero (ON_TRUE) or zero. Returns
 ** the position of the instruction; *AT gets the unit of its displacement. */
 static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
@@ -285,7 +332,7 @@ static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
   uint32_t o = c->last_op;
   if (e->kind == K_HOME && c->last_has_dst && c->last_dst_depth == c->sp - 1 &&
       c->last_end == c->n && c->barrier != c->n && !c->oom) {
-    uint32_t a = c->code[c->last_start + 2], b = 0, at0;
+    uint32_t a = c->code[c->last_start + 2], b = 0;
     int fused = -1, nargs = 2;
     if (o >= OP_I32_EQ && o <= OP_I32_GE_U) {
       uint32_t i = o - OP_I32_EQ;
@@ -305,17 +352,13 @@ static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
       if (nargs == 2) b = c->code[c->last_start + 3];
       drop_last(c); /* the compare */
       c->sp--;
-      at0 = nargs == 2 ? E(c, (uint32_t)fused, a, b, 0) : E(c, (uint32_t)fused, a, 0);
-      *at = at0 + 1 + (uint32_t)nargs;
-      return at0;
+      return emit_cbr(c, (uint32_t)fused, a, b, (uint32_t)nargs, at);
     }
   }
   need_slots(c, 1);
   uint32_t s = slot_at(c, 1);
   c->sp--;
-  uint32_t at0 = E(c, on_true ? OP_BR_NZ : OP_BR_Z, s, 0);
-  *at = at0 + 2;
-  return at0;
+  return emit_cbr(c, on_true ? OP_BR_NZ : OP_BR_Z, s, 0, 1, at);
 }
 
 /* ---- blocks ---- */

@@ -106,14 +106,29 @@ static void compile_fuses_compare_and_branch_and_retargets_local_set(void **stat
            " (loop (local.set 1 (i32.add (local.get 1) (i32.const 1)))\n"
            "       (br_if 0 (i32.lt_u (local.get 1) (local.get 0))))))");
   qw__code *c = compiled(0);
-  /* [I32_ADD_I 1 1 1] [BR_I32_LT_U 1 0 -4] [RET] */
-  assert_int_equal(op_at(c, 0), OP_I32_ADD_I);
-  assert_int_equal(c->ops[1], 1); /* written straight into local 1 */
+  /* the add goes straight into local 1, and fuses with the compare and the branch:
+  ** [ADDI_BR_LT_U 1 1 1 0 0] [RET] */
+  assert_int_equal(op_at(c, 0), OP_ADDI_BR_LT_U);
+  assert_int_equal(c->ops[1], 1);
+  assert_int_equal(c->ops[2], 1);
   assert_int_equal(c->ops[3], 1);
-  assert_int_equal(op_at(c, 4), OP_BR_I32_LT_U);
-  assert_int_equal((int32_t)c->ops[7], -4);
-  assert_int_equal(op_at(c, 8), OP_RET);
-  assert_int_equal(c->nops, 9);
+  assert_int_equal(c->ops[4], 0);
+  assert_int_equal((int32_t)c->ops[5], 0); /* back to the loop header, itself */
+  assert_int_equal(op_at(c, 6), OP_RET);
+  assert_int_equal(c->nops, 7);
+}
+
+/* The counter's compare may name it on either side; a label between add and branch (here the
+** loop header) keeps them apart. */
+static void compile_fuses_counter_only_within_a_block_of_code(void **state) {
+  (void)state;
+  load_wat("(module (func (param i32 i32) (result i32)\n"
+           " (local.set 0 (i32.add (local.get 0) (i32.const 3)))\n"
+           " (loop (br_if 0 (i32.gt_s (local.get 1) (local.get 0))))\n"
+           " (local.get 0)))");
+  qw__code *c = compiled(0);
+  assert_int_equal(op_at(c, 0), OP_I32_ADD_I);
+  assert_int_equal(op_at(c, 4), OP_BR_I32_GT_S);
 }
 
 static void compile_gives_float_constants_slots(void **state) {
@@ -206,6 +221,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(compile_resolves_locals_to_slots_without_code, teardown),
       cmocka_unit_test_teardown(compile_fuses_compare_and_branch_and_retargets_local_set, teardown),
+      cmocka_unit_test_teardown(compile_fuses_counter_only_within_a_block_of_code, teardown),
       cmocka_unit_test_teardown(compile_gives_float_constants_slots, teardown),
       cmocka_unit_test_teardown(compile_folds_address_adds_into_loads, teardown),
       cmocka_unit_test_teardown(compile_maps_code_back_to_wasm_offsets, teardown),

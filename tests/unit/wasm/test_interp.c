@@ -277,6 +277,31 @@ static void interp_folded_address_add_wraps_at_32_bits(void **state) {
   TRAPS("out of bounds memory access", "madd", 2, f64b(1.0), U(65529));
 }
 
+/* Loop counters fused with their compare+branch, with the counter on either side, an
+** immediate bound, a non-zero test and a register step; results match the plain loops. */
+static void interp_counter_loops_fused_with_their_branch(void **state) {
+  (void)state;
+  LOAD("(module\n"
+       " (func (export \"up\") (param i32) (result i32) (local i32 i32)\n"
+       "  (loop (local.set 2 (i32.add (local.get 2) (local.get 1)))\n"
+       "        (br_if 0 (i32.gt_s (local.get 0) (local.tee 1 (i32.add (local.get 1) (i32.const 1))))))\n"
+       "  (local.get 2))\n"
+       " (func (export \"imm\") (result i32) (local i32)\n"
+       "  (loop (br_if 0 (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 7))) (i32.const 100))))\n"
+       "  (local.get 0))\n"
+       " (func (export \"down\") (param i32) (result i32) (local i32)\n"
+       "  (loop (local.set 1 (i32.add (local.get 1) (i32.const 2)))\n"
+       "        (br_if 0 (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))\n"
+       "  (local.get 1))\n"
+       " (func (export \"step\") (param i32 i32) (result i32) (local i32)\n"
+       "  (loop (br_if 0 (i32.lt_s (local.tee 2 (i32.add (local.get 2) (local.get 1))) (local.get 0))))\n"
+       "  (local.get 2)))");
+  assert_int_equal(I32R("up", 1, U(10)), 45);
+  assert_int_equal(I32R("imm", 0), 105);
+  assert_int_equal(I32R("down", 1, U(5)), 10);
+  assert_int_equal(I32R("step", 2, U(100), U(8)), 104);
+}
+
 /* `p[i] += x` becomes one load-add-store step; other offsets or addresses must not fuse. */
 static void interp_accumulates_into_memory(void **state) {
   (void)state;
@@ -400,6 +425,7 @@ int main(void) {
       cmocka_unit_test_teardown(interp_float_min_max_and_rounding_follow_the_spec, teardown),
       cmocka_unit_test_teardown(interp_constants_fold_and_get_slots, teardown),
       cmocka_unit_test_teardown(interp_folded_address_add_wraps_at_32_bits, teardown),
+      cmocka_unit_test_teardown(interp_counter_loops_fused_with_their_branch, teardown),
       cmocka_unit_test_teardown(interp_accumulates_into_memory, teardown),
       cmocka_unit_test_teardown(interp_bulk_memory_tables_and_refs, teardown),
       cmocka_unit_test_teardown(interp_call_indirect_checks_the_signature, teardown),
