@@ -8,6 +8,8 @@
 **                         `custom_score__batch` export: one wasm call per block of documents)
 **   udf/10k_udf_scalar    the same module with its batch export renamed, so the UDF layer makes
 **                         one wasm call per document (the scalar ABI)
+**   udf/10k_udf_interp_c  the C build of custom_score (clang -O2, batch export), when the first
+**                         module is the WAT build
 **   udf/deploy_to_usable  PUT /_udf/{name} of a new version whose manifest default differs, then
 **                         the first search using it; timed from the PUT until that search's
 **                         response is in, with its score checked to come from the new version
@@ -19,10 +21,14 @@
 ** through the server's own adapter (src/server/udf_script.c), which no public header exposes.
 ** A run is REQS back-to-back requests of one variant (per-request mean); the variants take
 ** turns run by run after a warm-up, and each line is the median of RUNS runs with [min..max].
-** Usage: bench_udf (BENCH_UDF_WASM=path picks the module; BENCH_UDF_RUNS=N, default 11). */
+** Each query line has a second line, cpu: the process's CPU time per request (node + client),
+** which other jobs on a busy machine disturb much less than the wall time.
+** Usage: bench_udf (BENCH_UDF_WASM=path picks the module and drops the _c case;
+** BENCH_UDF_RUNS=N, default 11). Takes a few seconds. */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>
@@ -148,7 +154,7 @@ static int read_file(const char *path, buf *out) {
   return 0;
 }
 
-/* ---- HTTP over one keep-alive connection ------------------------------------------------------ */
+/* ---- HTTP over one keep-alive connection ----------------------------------------------------- */
 
 static CURL *http;
 static char base_url[64];
@@ -197,7 +203,7 @@ static int request_ok(const char *method, const char *path, const char *ctype, c
   return -1;
 }
 
-/* ---- the corpus ------------------------------------------------------------------------------- */
+/* ---- the corpus ------------------------------------------------------------------------------ */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 static uint32_t rnd(uint32_t n) {
@@ -252,7 +258,7 @@ static int build_index(void) {
   return 0;
 }
 
-/* ---- UDF deploys ------------------------------------------------------------------------------ */
+/* ---- UDF deploys ----------------------------------------------------------------------------- */
 
 static buf manifest_src;
 
@@ -305,7 +311,7 @@ static int make_scalar(const buf *wasm, buf *out) {
   return hits ? 0 : -1;
 }
 
-/* ---- the queries ------------------------------------------------------------------------------ */
+/* ---- the queries ----------------------------------------------------------------------------- */
 
 enum { V_NOFN, V_EXPR, V_UDF, V_SCALAR, V_C, NV };
 typedef struct variant {
@@ -441,7 +447,8 @@ static void check(void) {
   for (int v = 0; v < NV; v++) {
     if (!var[v].on) continue;
     if (search(v, &h[v])) return;
-    if (IS_UDF(v)) snprintf(names + strlen(names), sizeof names - strlen(names), ", %s", var[v].udf);
+    size_t at = strlen(names);
+    if (IS_UDF(v)) snprintf(names + at, sizeof names - at, ", %s", var[v].udf);
   }
   int bad = 0;
   double worst = 0;
@@ -470,7 +477,30 @@ static void check(void) {
            names, TOPK, worst, fworst, MATCHING, h[V_EXPR].score[0], h[V_NOFN].score[0]);
 }
 
-/* ---- main ------------------------------------------------------------------------------------- */
+/* The reference for a deploy: one 4 KB write + fdatasync in DIR (a registry commit makes at
+** least one), median of N. Negative when the file cannot be written. */
+static double fsync_ms(const char *dir, int n) {
+  char path[300], block[4096];
+  double t[MAX_RUNS];
+  memset(block, 'q', sizeof block);
+  snprintf(path, sizeof path, "%s/fsync-probe", dir);
+  int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  if (fd < 0) return -1;
+  for (int i = 0; i < n; i++) {
+    double a = now_ms();
+    if (pwrite(fd, block, sizeof block, (off_t)i * (off_t)sizeof block) != sizeof block ||
+        fdatasync(fd)) {
+      close(fd);
+      return -1;
+    }
+    t[i] = now_ms() - a;
+  }
+  close(fd);
+  unlink(path);
+  return median(t, (size_t)n);
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
 
 /* One case: wall time per request (what the goal is about), then the process's CPU time per
 ** request (node + client), which other jobs on the machine disturb less. */
@@ -497,6 +527,7 @@ static void line_query(int v, const double *t, const double *tc, size_t runs, do
 int main(void) {
   int rc = 1;
   qs_server *srv = NULL;
+  setvbuf(stdout, NULL, _IOLBF, 0); /* lines show up as they come, also through a pipe */
   size_t runs = 11;
   const char *e = getenv("BENCH_UDF_RUNS");
   if (e && atoi(e) >= 5) runs = (size_t)atoi(e) < MAX_RUNS ? (size_t)atoi(e) : MAX_RUNS;
@@ -603,7 +634,9 @@ int main(void) {
     json_t *pj = json_loads(resp.p, 0, NULL), *node, *nodes = json_object_get(pj, "nodes");
     const char *key;
     double load = NAN;
-    json_object_foreach(nodes, key, node) load = json_number_value(json_object_get(node, "load_ms"));
+    json_object_foreach(nodes, key, node) {
+      load = json_number_value(json_object_get(node, "load_ms"));
+    }
     json_decref(pj);
     if (request_ok("POST", "/products/_search", NULL, fresh, strlen(fresh))) goto out;
     double c = now_ms();
@@ -621,13 +654,14 @@ int main(void) {
     tload[k - 1] = load;
   }
   free(fresh);
-  double lo, hi;
+  double lo, hi, fs = fsync_ms(tmpdir, DEPLOYS);
   minmax(td, DEPLOYS, &lo, &hi);
   printf("%-20s ours %.2f ms  (PUT %.2f ms, of which module load %.2f ms; + first search "
-         "%.2f ms; %s)  (goal < 5 ms)  med/%d [%.2f..%.2f]\n",
+         "%.2f ms; %s)  4 KB write+fdatasync in the data dir %.2f ms  (goal < 5 ms)  "
+         "med/%d [%.2f..%.2f]\n",
          "udf/deploy_to_usable", median(td, DEPLOYS), median(tput, DEPLOYS),
          median(tload, DEPLOYS), median(tsearch, DEPLOYS),
-         wrong ? "SOME SERVED BY THE OLD VERSION" : "new version served", DEPLOYS, lo, hi);
+         wrong ? "SOME SERVED BY THE OLD VERSION" : "new version served", fs, DEPLOYS, lo, hi);
   rc = 0;
 out:
   if (http) curl_easy_cleanup(http);
