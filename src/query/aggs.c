@@ -4,6 +4,7 @@
 ** A shard's result is a partial JSON (count/sum/min/max per metric; every bucket of a terms
 ** agg, so the merge is exact: doc_count_error_upper_bound is always 0). The coordinator merges
 ** partials and renders Elasticsearch's response shapes. */
+#define _GNU_SOURCE /* qsort_r */
 #include "internal.h"
 
 #include <math.h>
@@ -472,12 +473,42 @@ typedef struct mbucket {
   mstate *subs;
 } mbucket;
 
-static int cmp_mbucket(const void *a, const void *b) {
-  const mbucket *x = a, *y = b;
-  if (x->doc_count != y->doc_count) return x->doc_count > y->doc_count ? -1 : 1;
+static double metric_value(const qq__agg *a, const mstate *m, int *has) {
+  *has = m->count > 0 || a->kind == AG_SUM || a->kind == AG_VALUE_COUNT;
+  switch (a->kind) {
+  case AG_AVG: return m->count ? m->sum / (double)m->count : 0;
+  case AG_SUM: return m->sum;
+  case AG_MIN: return m->min;
+  case AG_MAX: return m->max;
+  case AG_VALUE_COUNT: return (double)m->count;
+  default: return 0;
+  }
+}
+
+static int cmp_key(const mbucket *x, const mbucket *y) {
   if (json_is_string(x->key)) return strcmp(json_string_value(x->key), json_string_value(y->key));
   double p = json_number_value(x->key), q = json_number_value(y->key);
   return p < q ? -1 : p > q;
+}
+
+/* the terms order (count desc by default), then _key asc */
+static int cmp_mbucket(const void *pa, const void *pb, void *ud) {
+  const qq__agg *a = ud;
+  const mbucket *x = pa, *y = pb;
+  int c = 0;
+  if (a->order == ORD_COUNT) {
+    c = x->doc_count < y->doc_count ? -1 : x->doc_count > y->doc_count;
+  } else if (a->order == ORD_KEY) {
+    c = cmp_key(x, y);
+  } else {
+    int hx, hy;
+    double vx = metric_value(&a->subs[a->order_subi], &x->subs[a->order_subi], &hx);
+    double vy = metric_value(&a->subs[a->order_subi], &y->subs[a->order_subi], &hy);
+    if (hx != hy) return hx ? -1 : 1; /* buckets without a value go last */
+    c = vx < vy ? -1 : vx > vy;
+  }
+  if (a->order_desc) c = -c;
+  return c ? c : cmp_key(x, y);
 }
 
 static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
@@ -531,14 +562,16 @@ static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
       for (size_t k = 0; k < a->nsubs; k++) mmerge(&mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &sub_date[k]);
     }
   }
-  if (nb) qsort(mb, nb, sizeof *mb, cmp_mbucket);
+  if (nb) qsort_r(mb, nb, sizeof *mb, cmp_mbucket, (void *)a);
   json_t *buckets = json_array();
   uint64_t shown = 0;
   out = json_pack("{s:i, s:I, s:o}", "doc_count_error_upper_bound", 0, "sum_other_doc_count", (json_int_t)0,
                   "buckets", buckets);
   if (!out) goto fail;
   int is_date = kind && !strcmp(kind, "date"), is_bool = kind && !strcmp(kind, "boolean");
-  for (size_t i = 0; i < nb && i < a->size; i++) {
+  for (size_t i = 0, shown_n = 0; i < nb && shown_n < a->size; i++) {
+    if (mb[i].doc_count < a->min_doc_count) continue;
+    shown_n++;
     json_t *bj = json_pack("{s:O}", "key", mb[i].key);
     if (!bj || json_array_append_new(buckets, bj)) goto fail;
     if (is_date || is_bool) {

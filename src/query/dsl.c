@@ -749,16 +749,33 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       } else if (!strcmp(k, "missing") && g->kind != AG_TERMS) {
         g->missing = o;
       } else if (!strcmp(k, "order") && g->kind == AG_TERMS) {
-        /* only the default order is supported: _count desc, then _key asc */
-        json_t *c = json_is_object(o) ? json_object_get(o, "_count") : NULL;
-        if (!c || json_object_size(o) != 1 || !json_is_string(c) || strcmp(json_string_value(c), "desc"))
-          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only \"order\": {\"_count\": \"desc\"} is supported", name);
+        json_t *ord = o;
+        if (json_is_array(ord) && json_array_size(ord) == 1) ord = json_array_get(ord, 0);
+        if (!json_is_object(ord) || json_object_size(ord) != 1)
+          return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [order] must be one {\"key\": \"asc|desc\"}", name);
+        const char *ok = json_object_iter_key(json_object_iter(ord));
+        json_t *ov = json_object_iter_value(json_object_iter(ord));
+        const char *dir = json_is_string(ov) ? json_string_value(ov) : "";
+        if (strcmp(dir, "asc") && strcmp(dir, "desc"))
+          return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: unknown order direction [%s]", name, dir);
+        g->order_desc = !strcmp(dir, "desc");
+        if (!strcmp(ok, "_count")) g->order = ORD_COUNT;
+        else if (!strcmp(ok, "_key") || !strcmp(ok, "_term")) g->order = ORD_KEY;
+        else { g->order = ORD_SUB; g->order_sub = ok; }
+        g->has_order = 1;
+      } else if (!strcmp(k, "min_doc_count") && g->kind == AG_TERMS) {
+        if (!json_is_integer(o) || json_integer_value(o) < 1)
+          return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [min_doc_count] must be an integer >= 1 "
+                         "(0 is not supported)", name);
+        g->min_doc_count = (uint64_t)json_integer_value(o);
       } else if (!strcmp(k, "shard_size") || !strcmp(k, "format")) {
         continue;
       } else {
         return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
       }
     }
+    if (g->kind == AG_TERMS && !g->has_order) { g->order = ORD_COUNT; g->order_desc = 1; }
+    if (g->kind == AG_TERMS && !g->min_doc_count) g->min_doc_count = 1;
     if (!g->field && !g->script)
       return qb_fail(p->err, QB_INVAL, "aggregation [%s]: required one of fields [field, script], but none were specified", name);
     if (subs) {
@@ -769,6 +786,16 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       for (size_t s = 0; s < g->nsubs; s++)
         if (g->subs[s].kind == AG_TERMS)
           return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", g->subs[s].name);
+    }
+    if (g->order == ORD_SUB) {
+      size_t s;
+      for (s = 0; s < g->nsubs; s++)
+        if (!strcmp(g->subs[s].name, g->order_sub)) break;
+      if (s == g->nsubs)
+        return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]. Unknown aggregation [%s]", g->order_sub, g->order_sub);
+      if (g->subs[s].kind == AG_STATS)
+        return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]: [stats] is multi-valued", g->order_sub);
+      g->order_subi = s;
     }
   }
   return QB_OK;

@@ -112,6 +112,12 @@ typedef struct qq__agg {
   qq__script *script;      /* METRIC kind */
   const json_t *missing;   /* metric "missing" value */
   uint32_t size;           /* terms */
+  enum { ORD_COUNT, ORD_KEY, ORD_SUB } order;  /* terms: bucket order, then _key asc */
+  int order_desc;
+  const char *order_sub;   /* ORD_SUB: a single-value metric sub-aggregation's name */
+  size_t order_subi;
+  uint64_t min_doc_count;  /* terms: default 1 */
+  int has_order;
   struct qq__agg *subs;    /* terms: metric sub-aggregations */
   size_t nsubs;
 } qq__agg;

@@ -84,6 +84,28 @@ static void metrics_nest_under_terms_buckets(void **st) {
   json_decref(r);
 }
 
+static void terms_order_by_key_count_or_metric_and_min_doc_count(void **st) {
+  json_t *r = fx_search(*st, "{\"size\":0,\"aggs\":{\"k\":{\"terms\":{\"field\":\"tag\",\"order\":{\"_key\":\"desc\"}}},"
+                             "\"c\":{\"terms\":{\"field\":\"tag\",\"order\":{\"_count\":\"asc\"}}},"
+                             "\"m\":{\"terms\":{\"field\":\"tag\",\"order\":[{\"avg_price\":\"desc\"}]},\"aggs\":"
+                             "{\"avg_price\":{\"avg\":{\"field\":\"price\"}}}},"
+                             "\"min\":{\"terms\":{\"field\":\"tag\",\"min_doc_count\":2}}}}");
+  assert_json_str(r, "aggregations.k.buckets.0.key", "pet");
+  assert_json_str(r, "aggregations.k.buckets.2.key", "animal");
+  assert_json_str(r, "aggregations.c.buckets.0.key", "other");
+  assert_json_str(r, "aggregations.c.buckets.2.key", "animal");
+  /* avg price: pet 13.5, animal 3.375, other 3 */
+  assert_json_str(r, "aggregations.m.buckets.0.key", "pet");
+  assert_json_str(r, "aggregations.m.buckets.1.key", "animal");
+  assert_json_str(r, "aggregations.m.buckets.2.key", "other");
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.min.buckets")), 2);
+  json_decref(r);
+  int status;
+  json_t *e = fx_search_error(*st, NULL, "{\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\",\"order\":{\"nope\":\"asc\"}}}}}", &status);
+  assert_json_str(e, "error.type", "illegal_argument_exception");
+  json_decref(e);
+}
+
 static void aggregations_see_only_matching_documents(void **st) {
   json_t *r = fx_search(*st, "{\"query\":{\"match\":{\"title\":\"dog\"}},\"aggs\":{\"tags\":{\"terms\":{\"field\":\"tag\"}},"
                              "\"s\":{\"sum\":{\"field\":\"popularity\"}}}}");
@@ -107,6 +129,7 @@ int main(void) {
       cmocka_unit_test(metrics_match_elasticsearch_shapes),
       cmocka_unit_test(metrics_over_no_documents_are_null_or_zero),
       cmocka_unit_test(metrics_nest_under_terms_buckets),
+      cmocka_unit_test(terms_order_by_key_count_or_metric_and_min_doc_count),
       cmocka_unit_test(aggregations_see_only_matching_documents),
       cmocka_unit_test(date_metrics_carry_value_as_string),
   };
