@@ -7,6 +7,7 @@
 ** the query layer's columns are passed through without copies (qq_str and qu_str share one
 ** layout, checked below). */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -25,7 +26,16 @@ typedef struct udf_script {
   qq_script_kind kind;
   uint32_t ncols;
   qu_col cols[QQ_BIND_MAX_ARGS];
+  char *alt[QQ_BIND_MAX_ARGS]; /* "F.keyword" when a string param names text field F */
 } udf_script;
+
+static void set_alt(udf_script *s, uint32_t i, const char *field) {
+  if (s->alt[i]) qb_free(s->alt[i], strlen(s->alt[i]) + 1);
+  s->alt[i] = NULL;
+  if (!field) return;
+  size_t n = strlen(field) + sizeof ".keyword";
+  if ((s->alt[i] = qb_malloc(n))) snprintf(s->alt[i], n, "%s.keyword", field);
+}
 
 static int name_chars_ok(const char *s) {
   size_t n = strlen(s);
@@ -53,11 +63,23 @@ static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out,
     a->missing_i64 = c->missing_i64;
     a->missing_str.ptr = c->missing_str.ptr;
     a->missing_str.len = c->missing_str.len;
+    set_alt(s, i, NULL);
     if (c->type == QU_COL_STR && info->field_type) {
       qq_field_type ft = info->field_type(info, c->field);
+      /* String columns come from keyword doc values. A text field read as a string uses its
+      ** keyword sub-field (what dynamic mapping gives every string), as a user means
+      ** "_source.title" to be the title. */
+      if (ft == QQ_FIELD_TEXT) {
+        set_alt(s, i, c->field);
+        if (!s->alt[i]) return qb_fail(err, QB_NOMEM, "out of memory");
+        if (info->field_type(info, s->alt[i]) == QQ_FIELD_KEYWORD) {
+          a->field = s->alt[i];
+          continue;
+        }
+      }
       if (ft != QQ_FIELD_NONE && ft != QQ_FIELD_KEYWORD)
-        return qb_fail(err, QB_INVAL, "%s: param %s reads field [%s], which is not a keyword "
-                       "field", qu_udf_label(s->u),
+        return qb_fail(err, QB_INVAL, "%s: param %s reads field [%s], which is neither a keyword "
+                       "field nor a text field with a keyword sub-field", qu_udf_label(s->u),
                        qu_manifest_param(qu_udf_manifest(s->u), c->param)->name, c->field);
     }
   }
@@ -89,6 +111,7 @@ static qb_code us_run(qq_script *base, const qq_block *in, qq_result_block *out,
 static void us_free(qq_script *base) {
   udf_script *s = (udf_script *)base;
   if (!s) return;
+  for (uint32_t i = 0; i < QQ_BIND_MAX_ARGS; i++) set_alt(s, i, NULL);
   qu_exec_free(s->x);
   qu_plan_free(s->plan);
   qu_udf_release(s->u);
