@@ -19,6 +19,7 @@
 #define NDOCS 6000
 
 static char dir[256];
+static uint16_t doc_words[NDOCS]; /* bit k: words[k] occurs in doc i (kept for the reference) */
 static qi_index *ix;
 static qi_snapshot *snap;
 
@@ -49,6 +50,7 @@ static int setup(void **st) {
       int k = rand() % 16;
       k = k * (rand() % 16) / 15;
       len += (size_t)snprintf(doc + len, sizeof doc - len, "%s%s", w ? " " : "", words[k]);
+      doc_words[i] |= (uint16_t)(1u << k);
     }
     len += (size_t)snprintf(doc + len, sizeof doc - len, "\"}");
     snprintf(id, sizeof id, "d%d", i);
@@ -161,6 +163,64 @@ static void maxscore_skips_documents_that_cannot_compete(void **st) {
   assert_true(gte_pruned);
 }
 
+/* Random bool queries of term clauses: the hit set equals a brute-force evaluation. */
+static int rand_clauses(char *buf, size_t cap, int n, uint16_t *bits) {
+  int len = 0;
+  buf[0] = 0;
+  for (int i = 0; i < n; i++) {
+    int k = rand() % 16;
+    bits[i] = (uint16_t)(1u << k);
+    len += snprintf(buf + len, cap - (size_t)len, "%s{\"term\":{\"body\":\"%s\"}}", i ? "," : "", words[k]);
+  }
+  return len;
+}
+
+static void bool_queries_match_a_brute_force_reference(void **st) {
+  (void)st;
+  srand(99);
+  for (int round = 0; round < 150; round++) {
+    uint16_t must[3], should[4], mnot[2], filt[2];
+    int nm = rand() % 3, ns = rand() % 4, nn = rand() % 3, nf = rand() % 3, msm = -1;
+    char body[4096], a[512], b[512], c[512], d[512];
+    rand_clauses(a, sizeof a, nm, must);
+    rand_clauses(b, sizeof b, ns, should);
+    rand_clauses(c, sizeof c, nn, mnot);
+    rand_clauses(d, sizeof d, nf, filt);
+    char msms[48] = "";
+    if (ns && rand() % 2) {
+      msm = rand() % (ns + 1);
+      snprintf(msms, sizeof msms, ",\"minimum_should_match\":%d", msm);
+    }
+    snprintf(body, sizeof body, "{\"size\":10000,\"_source\":false,\"track_total_hits\":true,\"sort\":[\"_doc\"],"
+             "\"query\":{\"bool\":{\"must\":[%s],\"should\":[%s],\"must_not\":[%s],\"filter\":[%s]%s}}}",
+             a, b, c, d, msms);
+    int eff = msm >= 0 ? msm : (nm + nf == 0 && ns ? 1 : 0);
+    /* reference */
+    static int want[NDOCS];
+    int nwant = 0;
+    for (int i = 0; i < NDOCS; i++) {
+      uint16_t w = doc_words[i];
+      int ok = 1, cnt = 0;
+      for (int k = 0; k < nm; k++) ok &= (w & must[k]) != 0;
+      for (int k = 0; k < nf; k++) ok &= (w & filt[k]) != 0;
+      for (int k = 0; k < nn; k++) ok &= (w & mnot[k]) == 0;
+      for (int k = 0; k < ns; k++) cnt += (w & should[k]) != 0;
+      if (nm + nf + ns + nn == 0) ok = 1; /* {} matches all */
+      if (ok && cnt >= eff) want[nwant++] = i;
+    }
+    json_t *r = search(body);
+    json_t *hits = json_object_get(json_object_get(r, "hits"), "hits");
+    long long total = json_integer_value(json_object_get(json_object_get(json_object_get(r, "hits"), "total"), "value"));
+    if (total != nwant || (int)json_array_size(hits) != (nwant < 10000 ? nwant : 10000))
+      fail_msg("%s: %lld hits, reference %d", body, total, nwant);
+    for (int i = 0; i < nwant && i < 10000; i++) {
+      int got = atoi(json_string_value(json_object_get(json_array_get(hits, (size_t)i), "_id")) + 1);
+      if (got != want[i]) fail_msg("%s: hit %d is d%d, reference d%d", body, i, got, want[i]);
+    }
+    json_decref(r);
+  }
+}
+
 /* runs last: it deletes documents from the shared index */
 static void deleted_documents_never_match(void **st) {
   qb_err err;
@@ -201,6 +261,7 @@ int main(void) {
       cmocka_unit_test(bool_should_of_terms_prunes_the_same_way),
       cmocka_unit_test(exact_count_below_the_threshold_stays_eq),
       cmocka_unit_test(maxscore_skips_documents_that_cannot_compete),
+      cmocka_unit_test(bool_queries_match_a_brute_force_reference),
       cmocka_unit_test(deleted_documents_never_match),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
