@@ -1,11 +1,11 @@
 /* fuzz_module.c: libFuzzer target for the engine's one untrusted input, module bytes (DESIGN.md
 ** §4: any byte string yields a module or a clear error, never a crash, hang or unbounded
-** allocation). Decodes and validates; if that works, instantiates with stub imports (every
-** function import is a host function returning zeros; tables, memories and globals come from
-** the spectest module, other non-function imports skip the input) and calls every exported
-** function with zero arguments and then with numbers from the input, under 10000 fuel, 16 pages and
-*a shallow call depth. Also
-** built without libFuzzer, with replay_main.c, to replay tests/data/regress/ as a CTest. */
+** allocation). Decodes and validates; if that works, instantiates with stub imports (WASI
+** imports get the real sandbox, writing nowhere; other function imports return zeros; tables,
+** memories and globals come from the spectest module; other imports skip the input) and calls
+** every exported function with zero arguments, then with numbers from the input, under 10000
+** fuel, 16 pages and a shallow call depth. Also built without libFuzzer, with replay_main.c,
+** to replay tests/data/regress/ as a CTest. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,10 @@ static const qw_trap *stub(void *ud, qw_instance *caller, const uint64_t *args, 
   for (i = 0; i < n; i++)
     results[i] = 0;
   return NULL;
+}
+
+static void discard(void *ud, int fd, const char *p, size_t n) {
+  (void)ud, (void)fd, (void)p, (void)n;
 }
 
 static qw_engine *engine(void) {
@@ -54,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qw_limits lim;
   qb_err err;
   uint32_t i, k;
-  int need_spectest = 0, round;
+  int need_spectest = 0, need_wasi = 0, round;
 
   if (qw_module_load(e, data, size, &m, &err))
     return 0;
@@ -63,7 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (i = 0; i < qw_module_import_count(m); i++) {
     qw_port p;
     qw_module_import(m, i, &p);
-    if (p.kind != QW_KFUNC) {
+    if (!strcmp(p.module, "wasi_snapshot_preview1")) {
+      need_wasi = 1;
+    } else if (p.kind != QW_KFUNC) {
       if (strcmp(p.module, "spectest"))
         goto out; /* cannot satisfy it: skip the input */
       need_spectest = 1;
@@ -75,10 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (qw_imports_add_instance(im, "spectest", st, &err))
       goto out;
   }
+  if (need_wasi) {
+    static const char *const argv[] = {"fuzz"};
+    qw_wasi_set_output(im, discard, NULL);
+    if (qw_imports_add_wasi(im, 1, argv, &err))
+      goto out;
+  }
   for (i = 0; i < qw_module_import_count(m); i++) {
     qw_port p;
     qw_module_import(m, i, &p);
-    if (p.kind == QW_KFUNC &&
+    if (p.kind == QW_KFUNC && strcmp(p.module, "wasi_snapshot_preview1") &&
         qw_imports_add_host(im, p.module, p.name, p.sig.params, p.sig.nparams, p.sig.results,
                             p.sig.nresults, stub, (void *)(uintptr_t)p.sig.nresults, &err))
       goto out;
