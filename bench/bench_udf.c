@@ -589,7 +589,12 @@ int main(void) {
   var[V_EXPR].body = script_body(expr_src, 1);
   for (int v = V_UDF; v < NV; v++) {
     if (!var[v].on) continue;
-    if (deploy(var[v].udf, &var[v].module, 0)) goto out;
+    if (deploy(var[v].udf, &var[v].module, 0)) {
+      if (v == V_UDF) goto out;
+      printf("%s  skipped: its deploy failed (above)\n", var[v].name);
+      var[v].on = 0;
+      continue;
+    }
     var[v].body = script_body(var[v].udf, 1);
   }
 
