@@ -43,7 +43,7 @@ typedef struct patch {
 
 typedef struct C {
   const qw_module *m;
-  const int32_t *xlat; /* op -> handler offset (computed goto), NULL for switch builds */
+  const void *const *xlat; /* op -> handler address (computed goto), NULL for switch builds */
   uint32_t s0;         /* params + declared locals */
   uint32_t nresults;
   uint32_t *code;
@@ -93,7 +93,7 @@ static bool grow(C *c, void **p, uint32_t *cap, uint64_t need, size_t elsz) {
 /* ---- emission ---- */
 
 static uint32_t emitv(C *c, uint32_t op, uint32_t nargs, const uint32_t *args) {
-  if (!GROW(c, c->code, c->cap, (uint64_t)c->n + 1 + nargs) ||
+  if (!GROW(c, c->code, c->cap, (uint64_t)c->n + QW_OPW + nargs) ||
       !GROW(c, c->pcm, c->pccap, (uint64_t)c->npc * 2 + 2))
     return c->n;
   uint32_t at = c->n;
@@ -102,7 +102,12 @@ static uint32_t emitv(C *c, uint32_t op, uint32_t nargs, const uint32_t *args) {
     c->pcm[2 * c->npc + 1] = c->wofs;
     c->npc++;
   }
-  c->code[c->n++] = c->xlat ? (uint32_t)c->xlat[op] : op;
+#ifdef QW_DISPATCH_SWITCH
+  c->code[c->n++] = op;
+#else
+  memcpy(&c->code[c->n], &c->xlat[op], sizeof(void *)); /* the handler's address */
+  c->n += QW_OPW;
+#endif
   for (uint32_t i = 0; i < nargs; i++) c->code[c->n++] = args[i];
   c->prev_start = c->last_start, c->prev_end = c->last_end, c->prev_op = c->last_op;
   c->prev_valid = true;
@@ -281,7 +286,7 @@ static void br_to(C *c, uint32_t rel) {
   }
   moves(c, arity(t), t->height);
   uint32_t at = E(c, OP_BR, 0);
-  link_to(c, &c->cs[c->csp - 1 - rel], at + 1, at);
+  link_to(c, &c->cs[c->csp - 1 - rel], at + QW_OPX + 1, at);
 }
 
 /* Compare ops that fuse with a following conditional branch. */
@@ -295,8 +300,8 @@ static uint32_t emit_cbr(C *c, uint32_t br, uint32_t x, uint32_t y, uint32_t nar
   uint32_t lo = c->last_op, at0;
   if (!c->oom && c->last_end == c->n && c->barrier != c->n &&
       (lo == OP_I32_ADD_I || lo == OP_I32_ADD)) {
-    uint32_t d = c->code[c->last_start + 1], a = c->code[c->last_start + 2];
-    uint32_t k = c->code[c->last_start + 3];
+    uint32_t d = c->code[c->last_start + QW_OPX + 1], a = c->code[c->last_start + QW_OPX + 2];
+    uint32_t k = c->code[c->last_start + QW_OPX + 3];
     int fused = -1;
     uint32_t other = 0;
     if (br >= OP_BR_I32_EQ && br <= OP_BR_I32_GE_U) {
@@ -310,18 +315,18 @@ static uint32_t emit_cbr(C *c, uint32_t br, uint32_t x, uint32_t y, uint32_t nar
     } else if (br == OP_BR_NZ && x == d && lo == OP_I32_ADD_I) {
       drop_last(c);
       at0 = E(c, OP_ADDI_BR_NZ, d, a, k, 0);
-      *at = at0 + 4;
+      *at = at0 + QW_OPX + 4;
       return at0;
     }
     if (fused >= 0) {
       drop_last(c);
       at0 = E(c, (uint32_t)fused, d, a, k, other, 0);
-      *at = at0 + 5;
+      *at = at0 + QW_OPX + 5;
       return at0;
     }
   }
   at0 = nargs == 2 ? E(c, br, x, y, 0) : E(c, br, x, 0);
-  *at = at0 + 1 + nargs;
+  *at = at0 + QW_OPX + 1 + nargs;
   return at0;
 }
 
@@ -332,7 +337,7 @@ static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
   uint32_t o = c->last_op;
   if (e->kind == K_HOME && c->last_has_dst && c->last_dst_depth == c->sp - 1 &&
       c->last_end == c->n && c->barrier != c->n && !c->oom) {
-    uint32_t a = c->code[c->last_start + 2], b = 0;
+    uint32_t a = c->code[c->last_start + QW_OPX + 2], b = 0;
     int fused = -1, nargs = 2;
     if (o >= OP_I32_EQ && o <= OP_I32_GE_U) {
       uint32_t i = o - OP_I32_EQ;
@@ -349,7 +354,7 @@ static uint32_t cond_br(C *c, bool on_true, uint32_t *at) {
       fused = on_true ? OP_BR_I64_EQZ : OP_BR_I64_NEZ, nargs = 1;
     }
     if (fused >= 0) {
-      if (nargs == 2) b = c->code[c->last_start + 3];
+      if (nargs == 2) b = c->code[c->last_start + QW_OPX + 3];
       drop_last(c); /* the compare */
       c->sp--;
       return emit_cbr(c, (uint32_t)fused, a, b, (uint32_t)nargs, at);
@@ -409,8 +414,8 @@ static void binop_m(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide, uint
     else if (comm && a->kind == K_HOME && (last_is(c, ld, d) || last_is(c, lda, d))) side = 0;
     if (side >= 0) {
       bool folded = c->last_op == lda;
-      uint32_t addr = c->code[c->last_start + 2], k = folded ? c->code[c->last_start + 3] : 0;
-      uint32_t off = c->code[c->last_start + (folded ? 4 : 3)];
+      uint32_t addr = c->code[c->last_start + QW_OPX + 2], k = folded ? c->code[c->last_start + QW_OPX + 3] : 0;
+      uint32_t off = c->code[c->last_start + QW_OPX + (folded ? 4 : 3)];
       uint32_t other = c->st[side ? d : d + 1].slot;
       drop_last(c);
       E(c, om, home(c, d), other, addr, k, off);
@@ -466,7 +471,7 @@ static void local_set(C *c, uint32_t x, bool tee) {
   ent *e = &c->st[c->sp - 1];
   if (e->kind == K_HOME && c->last_has_dst && c->last_dst_depth == c->sp - 1 &&
       c->last_end == c->n && c->barrier != c->n && !c->oom) {
-    c->code[c->last_start + 1] = x; /* the producer writes the local directly */
+    c->code[c->last_start + QW_OPX + 1] = x; /* the producer writes the local directly */
     c->last_has_dst = false;
   } else if (e->kind == K_CONST) {
     movk(c, x, e->k);
@@ -481,7 +486,7 @@ static void load(C *c, uint32_t o, uint32_t off) {
   need_slots(c, 1);
   uint32_t d = c->sp - 1;
   if (c->st[d].kind == K_HOME && last_is(c, OP_I32_ADD_I, d)) { /* fold the address add */
-    uint32_t a = c->code[c->last_start + 2], k = c->code[c->last_start + 3];
+    uint32_t a = c->code[c->last_start + QW_OPX + 2], k = c->code[c->last_start + QW_OPX + 3];
     drop_last(c);
     E(c, o - OP_I32_LOAD + OP_I32_LOAD_A, home(c, d), a, k, off);
   } else {
@@ -499,13 +504,13 @@ static void store(C *c, uint32_t o, uint32_t off) {
     if (o == OP_I32_STORE) acc = lo == OP_I32_ADD_M ? OP_I32_ADD_ACC : lo == OP_F32_ADD_M ? OP_F32_ADD_ACC : 0;
     if (o == OP_I64_STORE) acc = lo == OP_I64_ADD_M ? OP_I64_ADD_ACC : lo == OP_F64_ADD_M ? OP_F64_ADD_ACC : 0;
   }
-  if (acc && c->code[c->last_start + 3] == slot_at(c, 2) && c->code[c->last_start + 4] == 0 &&
-      c->code[c->last_start + 5] == off) { /* x = a + mem[p]; mem[p] = x */
-    uint32_t a = c->code[c->last_start + 2];
+  if (acc && c->code[c->last_start + QW_OPX + 3] == slot_at(c, 2) && c->code[c->last_start + QW_OPX + 4] == 0 &&
+      c->code[c->last_start + QW_OPX + 5] == off) { /* x = a + mem[p]; mem[p] = x */
+    uint32_t a = c->code[c->last_start + QW_OPX + 2];
     drop_last(c);
     E(c, acc, slot_at(c, 2), a, 0, off);
   } else if (c->st[c->sp - 2].kind == K_HOME && last_is(c, OP_I32_ADD_I, c->sp - 2)) {
-    uint32_t a = c->code[c->last_start + 2], k = c->code[c->last_start + 3];
+    uint32_t a = c->code[c->last_start + QW_OPX + 2], k = c->code[c->last_start + QW_OPX + 3];
     drop_last(c);
     E(c, o - OP_I32_STORE + OP_I32_STORE_A, a, slot_at(c, 1), k, off);
   } else {
@@ -592,7 +597,7 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       if (live) {
         moves(c, cur->nresults, cur->height);
         uint32_t at = E(c, OP_BR, 0);
-        add_patch(c, cur, at + 1, at);
+        add_patch(c, cur, at + QW_OPX + 1, at);
         cur = &c->cs[c->csp - 1];
       }
       if (cur->else_patch >= 0) bind_patches(c, cur->else_patch);
@@ -673,17 +678,17 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       for (uint32_t i = 0; i <= n; i++) {
         ctl *t = &c->cs[c->csp - 1 - c->tmp[i]];
         if (t->kind != C_FUNC && in_place(c, arity(t), t->height))
-          link_to(c, t, from + 3 + i, from);
+          link_to(c, t, from + QW_OPX + 3 + i, from);
       }
       for (uint32_t i = 0; i <= n && !c->oom; i++) {
         ctl *t = &c->cs[c->csp - 1 - c->tmp[i]];
         if (t->kind != C_FUNC && in_place(c, arity(t), t->height)) continue;
         if (i > 0 && c->tmp[i - 1] == c->tmp[i]) { /* same target as the previous entry */
-          c->code[from + 3 + i] = c->code[from + 2 + i];
+          c->code[from + QW_OPX + 3 + i] = c->code[from + QW_OPX + 2 + i];
           continue;
         }
         label_here(c);
-        c->code[from + 3 + i] = c->n - from;
+        c->code[from + QW_OPX + 3 + i] = c->n - from;
         br_to(c, c->tmp[i]);
       }
       unreachable_rest(c);
@@ -724,7 +729,7 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       if (c->st[dd + 2].kind == K_HOME && last_is(c, OP__COUNT, dd + 2) &&
           ((o >= OP_I32_EQ && o <= OP_I32_GE_U) || (o >= OP_I32_EQ_I && o <= OP_I32_GE_U_I))) {
         /* the condition is the compare just emitted: fold it into the select */
-        uint32_t x = c->code[c->last_start + 2], y = c->code[c->last_start + 3];
+        uint32_t x = c->code[c->last_start + QW_OPX + 2], y = c->code[c->last_start + QW_OPX + 3];
         uint32_t so = o <= OP_I32_GE_U ? OP_SEL_I32_EQ + (o - OP_I32_EQ)
                                        : OP_SEL_I32_EQ_I + (o - OP_I32_EQ_I);
         drop_last(c);
@@ -1118,7 +1123,7 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
   const qw__functype *ft = &m->types[d->type_idx];
   C c = {0};
   c.m = m;
-  c.xlat = qw__interp_optable();
+  c.xlat = qw__interp_handlers();
   c.s0 = c.kbase = ft->nparams + d->nlocals;
   c.barrier = UINT32_MAX;
   qb_code rc = translate(&c, d, err);

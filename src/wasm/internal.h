@@ -419,9 +419,15 @@ void qw__exec_fini(qw__exec *ex);
 /* trap.c: allocation failed while running (lazy compilation): QB_NOMEM "out of memory". */
 extern const qw_trap QW_TRAP_NOMEM[1];
 
-/* interp.c: in computed-goto builds, the handler of each internal op as an offset from the
-** first one (compile.c stores these in the code); NULL in switch builds (QW_DISPATCH_SWITCH),
-** where the code stores op numbers. */
-const int32_t *qw__interp_optable(void);
+/* interp.c: in computed-goto builds, the address of each internal op's handler (compile.c
+** stores these in the code, QW_OPW units each); NULL in switch builds (QW_DISPATCH_SWITCH),
+** where the code stores op numbers (one unit). QW_OPX: operand unit N is at op + QW_OPX + N. */
+const void *const *qw__interp_handlers(void);
+#ifdef QW_DISPATCH_SWITCH
+#define QW_OPW 1
+#else
+#define QW_OPW (sizeof(void *) / sizeof(uint32_t))
+#endif
+#define QW_OPX (QW_OPW - 1)
 
 #endif

@@ -170,12 +170,18 @@ static QB_NOINLINE const qw_trap *tab_init(qw_instance *inst, uint32_t ti, uint3
   } while (0)
 #define vmdefault default: __builtin_unreachable();
 #else
-#define vmdispatch() goto *(const void *)(L0 + (int32_t)pc[0]);
+/* the handler's address is in the op's first two units (8 bytes, 4-byte aligned) */
+QB_INLINE const void *handler_at(const uint32_t *pc) {
+  const void *h;
+  memcpy(&h, pc, sizeof h);
+  return h;
+}
+#define vmdispatch() goto *handler_at(pc);
 #define vmcase(n) L_##n:
-#define vmbreak(k)                                    \
-  do {                                                \
-    pc += (k);                                        \
-    goto *(const void *)(L0 + (int32_t)pc[0]);        \
+#define vmbreak(k)                 \
+  do {                             \
+    pc += (k);                     \
+    goto *handler_at(pc);          \
   } while (0)
 #define vmdefault
 #endif
@@ -202,9 +208,6 @@ static QB_NOINLINE const qw_trap *tab_init(qw_instance *inst, uint32_t ti, uint3
     vmbreak(j_);                         \
   } while (0)
 
-#ifndef QW_DISPATCH_SWITCH
-static int32_t optable[OP__COUNT];
-#endif
 
 /* Run CODE on frame FP (arguments in place, locals zeroed) in INST. EX == NULL: fill optable
 ** and return. (gcc: the short frame-init loop in CALL must stay a loop, not a memcpy call
@@ -218,9 +221,8 @@ static const qw_trap *run(qw__exec *ex, qw_instance *inst, const qw__code *code,
 #define IOP(n) &&L_##n,
 #include "iops.def"
   };
-  const char *const L0 = (const char *)labels[0];
-  if (QB_UNLIKELY(!ex)) {
-    for (int i = 0; i < OP__COUNT; i++) optable[i] = (int32_t)((const char *)labels[i] - L0);
+  if (QB_UNLIKELY(!ex)) { /* qw__interp_handlers asks for the table */
+    *(const void *const **)(void *)fp = labels;
     return NULL;
   }
 #else
@@ -279,16 +281,13 @@ done:
   return NULL;
 }
 
-const int32_t *qw__interp_optable(void) {
+const void *const *qw__interp_handlers(void) {
 #ifdef QW_DISPATCH_SWITCH
   return NULL;
 #else
-  static _Atomic int ready;
-  if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-    run(NULL, NULL, NULL, NULL); /* idempotent: every thread writes the same values */
-    atomic_store_explicit(&ready, 1, memory_order_release);
-  }
-  return optable;
+  const void *const *table = NULL;
+  run(NULL, NULL, NULL, (uint64_t *)(void *)&table); /* the static label table's address */
+  return table;
 #endif
 }
 

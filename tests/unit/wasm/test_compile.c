@@ -70,14 +70,19 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* The op at unit PC of C, as an OP_ number. */
+/* The op at unit PC of C, as an OP_ number; operand N of the op at PC; where the op after an
+** op with N operands starts (the handler takes QW_OPW units). */
 static int op_at(const qw__code *c, uint32_t pc) {
-  const int32_t *xl = qw__interp_optable();
-  if (!xl) return (int)c->ops[pc];
+  const void *const *h = qw__interp_handlers();
+  const void *p;
+  if (!h) return (int)c->ops[pc];
+  memcpy(&p, &c->ops[pc], sizeof p);
   for (int i = 0; i < OP__COUNT; i++)
-    if ((uint32_t)xl[i] == c->ops[pc]) return i;
+    if (h[i] == p) return i;
   return -1;
 }
+#define OPND(c, pc, n) ((c)->ops[(pc) + QW_OPX + (n)])
+#define NEXT(pc, n) ((pc) + QW_OPW + (n))
 
 static qw__code *compiled(uint32_t i) {
   qw__code *c = NULL;
@@ -91,11 +96,11 @@ static void compile_resolves_locals_to_slots_without_code(void **state) {
   load_wat("(module (func (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))");
   qw__code *c = compiled(0);
   /* [I32_ADD d 0 1] [RET1 d]: no code for the two local.get */
-  assert_int_equal(c->nops, 6);
+  assert_int_equal(c->nops, NEXT(NEXT(0, 3), 1));
   assert_int_equal(op_at(c, 0), OP_I32_ADD);
-  assert_int_equal(c->ops[2], 0);
-  assert_int_equal(c->ops[3], 1);
-  assert_int_equal(op_at(c, 4), OP_RET1);
+  assert_int_equal(OPND(c, 0, 2), 0);
+  assert_int_equal(OPND(c, 0, 3), 1);
+  assert_int_equal(op_at(c, NEXT(0, 3)), OP_RET1);
   assert_int_equal(c->nparams, 2);
   assert_true(c->nslots >= 3);
 }
@@ -109,13 +114,13 @@ static void compile_fuses_compare_and_branch_and_retargets_local_set(void **stat
   /* the add goes straight into local 1, and fuses with the compare and the branch:
   ** [ADDI_BR_LT_U 1 1 1 0 0] [RET] */
   assert_int_equal(op_at(c, 0), OP_ADDI_BR_LT_U);
-  assert_int_equal(c->ops[1], 1);
-  assert_int_equal(c->ops[2], 1);
-  assert_int_equal(c->ops[3], 1);
-  assert_int_equal(c->ops[4], 0);
-  assert_int_equal((int32_t)c->ops[5], 0); /* back to the loop header, itself */
-  assert_int_equal(op_at(c, 6), OP_RET);
-  assert_int_equal(c->nops, 7);
+  assert_int_equal(OPND(c, 0, 1), 1);
+  assert_int_equal(OPND(c, 0, 2), 1);
+  assert_int_equal(OPND(c, 0, 3), 1);
+  assert_int_equal(OPND(c, 0, 4), 0);
+  assert_int_equal((int32_t)OPND(c, 0, 5), 0); /* back to the loop header, itself */
+  assert_int_equal(op_at(c, NEXT(0, 5)), OP_RET);
+  assert_int_equal(c->nops, NEXT(NEXT(0, 5), 0));
 }
 
 /* The counter's compare may name it on either side; a label between add and branch (here the
@@ -128,7 +133,7 @@ static void compile_fuses_counter_only_within_a_block_of_code(void **state) {
            " (local.get 0)))");
   qw__code *c = compiled(0);
   assert_int_equal(op_at(c, 0), OP_I32_ADD_I);
-  assert_int_equal(op_at(c, 4), OP_BR_I32_GT_S);
+  assert_int_equal(op_at(c, NEXT(0, 3)), OP_BR_I32_GT_S);
 }
 
 static void compile_gives_float_constants_slots(void **state) {
@@ -141,7 +146,7 @@ static void compile_gives_float_constants_slots(void **state) {
   memcpy(&k, &c->consts[0], 8);
   assert_true(k == 2.5);
   assert_int_equal(op_at(c, 0), OP_F64_MUL);
-  assert_int_equal(c->ops[3], c->nparams + c->nlocals); /* the constant's slot */
+  assert_int_equal(OPND(c, 0, 3), c->nparams + c->nlocals); /* the constant's slot */
 }
 
 static void compile_folds_address_adds_into_loads(void **state) {
@@ -150,9 +155,9 @@ static void compile_folds_address_adds_into_loads(void **state) {
            " (i32.load offset=4 (i32.add (local.get 0) (i32.const 1024)))))");
   qw__code *c = compiled(0);
   assert_int_equal(op_at(c, 0), OP_I32_LOAD_A);
-  assert_int_equal(c->ops[2], 0);
-  assert_int_equal(c->ops[3], 1024);
-  assert_int_equal(c->ops[4], 4);
+  assert_int_equal(OPND(c, 0, 2), 0);
+  assert_int_equal(OPND(c, 0, 3), 1024);
+  assert_int_equal(OPND(c, 0, 4), 4);
 }
 
 static void compile_maps_code_back_to_wasm_offsets(void **state) {
