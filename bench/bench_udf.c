@@ -13,8 +13,9 @@
 **   udf/deploy_to_usable  PUT /_udf/{name} of a new version whose manifest default differs, then
 **                         the first search using it; timed from the PUT until that search's
 **                         response is in, with its score checked to come from the new version
-**   udf/check             not timed: expr, udf and udf_scalar give the same top 10 (ids, and
-**                         scores to 1e-9 relative); a line per difference otherwise
+**   udf/check             not timed: expr and every UDF case give the same top 10 (ids, float
+**                         scores, and the formula's doubles as script_fields, to 1e-9
+**                         relative); a line per difference otherwise
 ** How: a real node (qs_server_new with `quidditch serve`'s defaults, except a free port on
 ** 127.0.0.1 and a temp data dir) runs in this process on its own thread pool; every request
 ** goes over HTTP/1.1 keep-alive (one libcurl handle), and nothing is subtracted. So the UDF runs
@@ -645,7 +646,7 @@ int main(void) {
     json_decref(pj);
     if (request_ok("POST", "/products/_search", NULL, fresh, strlen(fresh))) goto out;
     double c = now_ms();
-    /* scores are floats: 1e-6 tells versions apart (their boosts differ by >= 14 %) */
+    /* scores are floats: 1e-6 tells versions apart (their boosts differ by >= 12 %) */
     if (parse_hits(resp.p, &h) || h.n < 1 || rel(h.score[0], ref * boost) > 1e-6) {
       printf("udf/deploy_to_usable  version %d: top score %.17g, expected %.17g (old version "
              "served?)\n",
