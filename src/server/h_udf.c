@@ -177,6 +177,20 @@ void qs__h_udf_list(qs_req *r) {
   qs__reply_json(r, 200, json_pack("{s:o}", "udfs", arr));
 }
 
+/* "v3", "3" or 3 -> 3; 0 when not a version. */
+static uint32_t parse_version(json_t *v) {
+  if (json_is_integer(v)) {
+    json_int_t n = json_integer_value(v);
+    return n > 0 && n <= UINT32_MAX ? (uint32_t)n : 0;
+  }
+  if (!json_is_string(v)) return 0;
+  const char *s = json_string_value(v);
+  if (*s == 'v' || *s == 'V') s++;
+  char *end;
+  unsigned long n = strtoul(s, &end, 10);
+  return (*s && !*end && n > 0 && n <= UINT32_MAX) ? (uint32_t)n : 0;
+}
+
 typedef struct stats_find {
   const char *name;
   json_t *out;
@@ -212,7 +226,16 @@ void qs__h_udf_get(qs_req *r) {
   qb_buf mb;
   qb_buf_init(&mb);
   qb_err err;
-  if (qu_registry_get(r->srv->reg, name, 0, &info, &mb, NULL, &err)) {
+  uint32_t version = 0; /* ?version=vN shows a stored version; default: the current one */
+  if (qs__arg(r, "version")) {
+    json_t *v = json_string(qs__arg(r, "version"));
+    version = parse_version(v);
+    json_decref(v);
+    if (!version)
+      return qs__reply_error(r, 400, "illegal_argument_exception", "bad version [%.32s]",
+                             qs__arg(r, "version"));
+  }
+  if (qu_registry_get(r->srv->reg, name, version, &info, &mb, NULL, &err)) {
     qb_buf_fini(&mb);
     return udf_error(r, &err);
   }
@@ -250,20 +273,6 @@ void qs__h_udf_versions(qs_req *r) {
   }
   qs__reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "name", name, "current", current,
                                    "versions", arr));
-}
-
-/* "v3", "3" or 3 -> 3; 0 when not a version. */
-static uint32_t parse_version(json_t *v) {
-  if (json_is_integer(v)) {
-    json_int_t n = json_integer_value(v);
-    return n > 0 && n <= UINT32_MAX ? (uint32_t)n : 0;
-  }
-  if (!json_is_string(v)) return 0;
-  const char *s = json_string_value(v);
-  if (*s == 'v' || *s == 'V') s++;
-  char *end;
-  unsigned long n = strtoul(s, &end, 10);
-  return (*s && !*end && n > 0 && n <= UINT32_MAX) ? (uint32_t)n : 0;
 }
 
 void qs__h_udf_rollback(qs_req *r) {

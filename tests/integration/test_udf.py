@@ -241,6 +241,9 @@ def t_versions_rollback_restart():
         r = s.http("GET", "/_udf/boost/_versions")
         eq([(v["version"], v["current"]) for v in r.json["versions"]], [(1, False), (2, True)],
            "versions")
+        r = s.http("GET", "/_udf/boost?version=v1")
+        eq((r.status, r.json["version"], r.json["current"]), (200, 1, False), "status of v1")
+        eq(s.http("GET", "/_udf/boost?version=v7").status, 404, "status of a missing version")
         r = s.http("POST", "/_udf/boost/_rollback", {"to": "v1"})
         eq((r.status, r.json["version"]), (200, 1), "rollback: %r" % r)
         for h in fscore(s, {"f": 1}).json["hits"]["hits"]:
