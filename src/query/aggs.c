@@ -55,7 +55,8 @@ struct qq__aggs_state {
 static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of memory"); }
 
 static const char *agg_type_name(qq__agg_kind k) {
-  static const char *const n[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count"};
+  static const char *const n[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count",
+                                  "histogram", "date_histogram"};
   return n[k];
 }
 
@@ -81,6 +82,8 @@ static qb_code init_one(qq__shard *sh, const qq__agg *a, agst *s, qb_err *err) {
       case QI_BOOLEAN: s->kk = KEY_BOOL; break;
       default: s->kk = KEY_LONG; break;
       }
+      if (a->kind == AG_HISTOGRAM) s->kk = KEY_DOUBLE;
+      if (a->kind == AG_DATE_HISTOGRAM) s->kk = KEY_DATE;
     }
   }
   if (a->nsubs) {
@@ -284,12 +287,16 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
     return QB_OK;
   }
   uint8_t pr[QQ_BLOCK_MAX];
+  const qq__agg *a = s->a;
   if (s->kk == KEY_DOUBLE) {
     double v[QQ_BLOCK_MAX];
     qi_dv_read_f64(seg, s->fi.id, docs, n, v, pr);
     for (size_t i = 0; i < n; i++) {
       if (!pr[i]) continue;
-      long bi = bucket_get(st, s, NULL, 0, 0, v[i]);
+      double key = v[i];
+      if (a->kind == AG_HISTOGRAM) /* Elasticsearch's rounding */
+        key = floor((key - a->offset) / a->interval) * a->interval + a->offset;
+      long bi = bucket_get(st, s, NULL, 0, 0, key);
       if (bi < 0) return nomem(err);
       bucket_hit(s, bi, i);
     }
@@ -298,7 +305,15 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
     qi_dv_read_i64(seg, s->fi.id, docs, n, v, pr);
     for (size_t i = 0; i < n; i++) {
       if (!pr[i]) continue;
-      long bi = bucket_get(st, s, NULL, 0, v[i], 0);
+      int64_t key = v[i];
+      if (a->kind == AG_DATE_HISTOGRAM) {
+        if (a->cal_unit) key = qq__date_floor(key, a->cal_unit);
+        else {
+          int64_t iv = (int64_t)a->interval;
+          key = (key >= 0 ? key / iv : -((-key + iv - 1) / iv)) * iv;
+        }
+      }
+      long bi = bucket_get(st, s, NULL, 0, key, 0);
       if (bi < 0) return nomem(err);
       bucket_hit(s, bi, i);
     }
@@ -314,7 +329,7 @@ qb_code qq__aggs_collect(qq__aggs_state *st, const qi_segment *seg, uint32_t seg
   (void)seg_index;
   for (size_t i = 0; i < st->n; i++) {
     agst *s = &st->ag[i];
-    if (s->a->kind == AG_TERMS) {
+    if (QQ__AGG_BUCKETS(s->a->kind)) {
       if ((rc = collect_terms(st, s, seg, base, docs, scores, n, err))) return rc;
       continue;
     }
@@ -376,7 +391,7 @@ qb_code qq__aggs_partial(qq__aggs_state *st, json_t **out, qb_err *err) {
   for (size_t i = 0; i < st->n; i++) {
     agst *s = &st->ag[i];
     json_t *aj;
-    if (s->a->kind != AG_TERMS) {
+    if (!QQ__AGG_BUCKETS(s->a->kind)) {
       aj = mstate_json(s, &s->m);
     } else {
       json_t *bs = json_array();
@@ -511,18 +526,29 @@ static int cmp_mbucket(const void *pa, const void *pb, void *ud) {
   return c ? c : cmp_key(x, y);
 }
 
-static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
-  int sub_date[64] = {0}; /* a->nsubs <= 64: checked by the parser */
-  json_t *index = json_object(), *out = NULL;
-  mbucket *mb = NULL;
-  size_t nb = 0, cap = 0;
-  const char *kind = NULL;
-  uint64_t all = 0;
-  if (!index) return NULL;
+typedef struct merged {
+  mbucket *mb;
+  size_t nb, cap;
+  const char *kind;
+  uint64_t all;       /* docs over all buckets */
+  int sub_date[64];   /* a->nsubs <= 64: checked by the parser */
+  json_t *index;
+} merged;
+
+static void merged_fini(const qq__agg *a, merged *m) {
+  for (size_t i = 0; i < m->nb; i++) qb_free(m->mb[i].subs, a->nsubs * sizeof *m->mb[i].subs);
+  qb_free(m->mb, m->cap * sizeof *m->mb);
+  json_decref(m->index);
+}
+
+/* Merge the buckets of A from every partial (keys compared exactly). -1: out of memory */
+static int merge_buckets(const qq__agg *a, json_t *const *parts, size_t n, merged *M) {
+  memset(M, 0, sizeof *M);
+  if (!(M->index = json_object())) return -1;
   for (size_t p = 0; p < n; p++) {
     const json_t *pa = parts[p] ? json_object_get(parts[p], a->name) : NULL;
     const json_t *bs = json_object_get(pa, "buckets");
-    if (!kind && json_is_string(json_object_get(pa, "kind"))) kind = json_string_value(json_object_get(pa, "kind"));
+    if (!M->kind && json_is_string(json_object_get(pa, "kind"))) M->kind = json_string_value(json_object_get(pa, "kind"));
     for (size_t i = 0; i < json_array_size(bs); i++) {
       const json_t *b = json_array_get(bs, i);
       json_t *key = json_object_get(b, "key");
@@ -531,72 +557,151 @@ static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
       if (json_is_string(key)) ks = json_string_value(key);
       else if (json_is_integer(key)) { snprintf(kbuf, sizeof kbuf, "\x01%lld", (long long)json_integer_value(key)); ks = kbuf; }
       else { snprintf(kbuf, sizeof kbuf, "\x02%.17g", json_number_value(key)); ks = kbuf; }
-      json_t *slot = json_object_get(index, ks);
+      json_t *slot = json_object_get(M->index, ks);
       size_t bi;
       if (slot) {
         bi = (size_t)json_integer_value(slot);
       } else {
-        if (nb == cap) {
-          size_t nc = cap ? cap * 2 : 64;
-          mbucket *nm = qb_realloc(mb, cap * sizeof *nm, nc * sizeof *nm);
+        if (M->nb == M->cap) {
+          size_t nc = M->cap ? M->cap * 2 : 64;
+          mbucket *nm = qb_realloc(M->mb, M->cap * sizeof *nm, nc * sizeof *nm);
           if (!nm) goto fail;
-          mb = nm;
-          cap = nc;
+          M->mb = nm;
+          M->cap = nc;
         }
-        bi = nb++;
-        memset(&mb[bi], 0, sizeof mb[bi]);
-        mb[bi].key = key;
+        bi = M->nb++;
+        memset(&M->mb[bi], 0, sizeof M->mb[bi]);
+        M->mb[bi].key = key;
         if (a->nsubs) {
-          if (!(mb[bi].subs = qb_calloc(a->nsubs, sizeof *mb[bi].subs))) { nb--; goto fail; }
+          if (!(M->mb[bi].subs = qb_calloc(a->nsubs, sizeof *M->mb[bi].subs))) { M->nb--; goto fail; }
           for (size_t k = 0; k < a->nsubs; k++) {
-            mb[bi].subs[k].min = INFINITY;
-            mb[bi].subs[k].max = -INFINITY;
+            M->mb[bi].subs[k].min = INFINITY;
+            M->mb[bi].subs[k].max = -INFINITY;
           }
         }
-        if (json_object_set_new(index, ks, json_integer((json_int_t)bi))) goto fail;
+        if (json_object_set_new(M->index, ks, json_integer((json_int_t)bi))) goto fail;
       }
       uint64_t dc = (uint64_t)json_integer_value(json_object_get(b, "doc_count"));
-      mb[bi].doc_count += dc;
-      all += dc;
+      M->mb[bi].doc_count += dc;
+      M->all += dc;
       const json_t *subs = json_object_get(b, "subs");
-      for (size_t k = 0; k < a->nsubs; k++) mmerge(&mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &sub_date[k]);
+      for (size_t k = 0; k < a->nsubs; k++) mmerge(&M->mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &M->sub_date[k]);
     }
   }
-  if (nb) qsort_r(mb, nb, sizeof *mb, cmp_mbucket, (void *)a);
+  return 0;
+fail:
+  return -1;
+}
+
+static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int date_key, int bool_key,
+                           uint64_t doc_count, const mstate *subs, const int *sub_date) {
+  json_t *bj = json_object();
+  char buf[48];
+  if (!bj || json_array_append_new(buckets, bj)) return -1;
+  if (date_key || bool_key) {
+    if (date_key) qq__format_date(json_integer_value(key), buf, sizeof buf);
+    else snprintf(buf, sizeof buf, "%s", json_integer_value(key) ? "true" : "false");
+    /* date_histogram puts key_as_string first, terms after key (as Elasticsearch does) */
+    if (date_key && bool_key == 0 && a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf)))
+      return -1;
+    if (json_object_set(bj, "key", key)) return -1;
+    if (a->kind != AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf))) return -1;
+  } else if (json_object_set(bj, "key", key)) {
+    return -1;
+  }
+  if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)doc_count))) return -1;
+  for (size_t k = 0; k < a->nsubs; k++) {
+    mstate empty = {0, 0, INFINITY, -INFINITY};
+    json_t *mj = render_metric(&a->subs[k], subs ? &subs[k] : &empty, sub_date[k]);
+    if (!mj || json_object_set_new(bj, a->subs[k].name, mj)) return -1;
+  }
+  return 0;
+}
+
+static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
+  merged M;
+  json_t *out = NULL;
+  if (merge_buckets(a, parts, n, &M)) goto fail;
+  if (M.nb) qsort_r(M.mb, M.nb, sizeof *M.mb, cmp_mbucket, (void *)a);
   json_t *buckets = json_array();
   uint64_t shown = 0;
   out = json_pack("{s:i, s:I, s:o}", "doc_count_error_upper_bound", 0, "sum_other_doc_count", (json_int_t)0,
                   "buckets", buckets);
   if (!out) goto fail;
-  int is_date = kind && !strcmp(kind, "date"), is_bool = kind && !strcmp(kind, "boolean");
-  for (size_t i = 0, shown_n = 0; i < nb && shown_n < a->size; i++) {
-    if (mb[i].doc_count < a->min_doc_count) continue;
+  int is_date = M.kind && !strcmp(M.kind, "date"), is_bool = M.kind && !strcmp(M.kind, "boolean");
+  for (size_t i = 0, shown_n = 0; i < M.nb && shown_n < a->size; i++) {
+    if (M.mb[i].doc_count < a->min_doc_count) continue;
     shown_n++;
-    json_t *bj = json_pack("{s:O}", "key", mb[i].key);
-    if (!bj || json_array_append_new(buckets, bj)) goto fail;
-    if (is_date || is_bool) {
-      char buf[48];
-      if (is_date) qq__format_date(json_integer_value(mb[i].key), buf, sizeof buf);
-      else snprintf(buf, sizeof buf, "%s", json_integer_value(mb[i].key) ? "true" : "false");
-      if (json_object_set_new(bj, "key_as_string", json_string(buf))) goto fail;
-    }
-    if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)mb[i].doc_count))) goto fail;
-    shown += mb[i].doc_count;
-    for (size_t k = 0; k < a->nsubs; k++) {
-      json_t *mj = render_metric(&a->subs[k], &mb[i].subs[k], sub_date[k]);
-      if (!mj || json_object_set_new(bj, a->subs[k].name, mj)) goto fail;
-    }
+    if (add_bucket_json(a, buckets, M.mb[i].key, is_date, is_bool, M.mb[i].doc_count, M.mb[i].subs, M.sub_date)) goto fail;
+    shown += M.mb[i].doc_count;
   }
-  json_object_set_new(out, "sum_other_doc_count", json_integer((json_int_t)(all - shown)));
+  json_object_set_new(out, "sum_other_doc_count", json_integer((json_int_t)(M.all - shown)));
   goto done;
 fail:
   json_decref(out);
   out = NULL;
 done:
-  for (size_t i = 0; i < nb; i++) qb_free(mb[i].subs, a->nsubs * sizeof *mb[i].subs);
-  qb_free(mb, cap * sizeof *mb);
-  json_decref(index);
+  merged_fini(a, &M);
   return out;
+}
+
+static int cmp_mbucket_key(const void *pa, const void *pb) { return cmp_key(pa, pb); }
+
+#define QQ_MAX_BUCKETS 65536 /* Elasticsearch's search.max_buckets */
+
+/* histogram / date_histogram: buckets by key asc; with min_doc_count 0 the empty buckets
+** between the first and the last key are filled in, as Elasticsearch does */
+static json_t *render_histogram(const qq__agg *a, json_t *const *parts, size_t n, qb_err *err) {
+  merged M;
+  json_t *out = NULL, *buckets = NULL;
+  int date = a->kind == AG_DATE_HISTOGRAM;
+  if (merge_buckets(a, parts, n, &M)) goto nomem;
+  if (M.nb) qsort(M.mb, M.nb, sizeof *M.mb, cmp_mbucket_key);
+  if (!(buckets = json_array()) || !(out = json_pack("{s:O}", "buckets", buckets))) goto nomem;
+  size_t emitted = 0;
+  for (size_t i = 0; i < M.nb; i++) {
+    if (M.mb[i].doc_count >= a->min_doc_count || !a->min_doc_count) {
+      if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+      if (add_bucket_json(a, buckets, M.mb[i].key, date, 0, M.mb[i].doc_count, M.mb[i].subs, M.sub_date)) goto nomem;
+    }
+    if (a->min_doc_count || i + 1 == M.nb) continue;
+    /* empty buckets up to the next key */
+    if (date) {
+      int64_t k = json_integer_value(M.mb[i].key), next = json_integer_value(M.mb[i + 1].key);
+      for (;;) {
+        k = a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
+        if (k >= next) break;
+        if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+        json_t *kj = json_integer(k);
+        int r = !kj || add_bucket_json(a, buckets, kj, 1, 0, 0, NULL, M.sub_date);
+        json_decref(kj);
+        if (r) goto nomem;
+      }
+    } else {
+      double k0 = json_number_value(M.mb[i].key), next = json_number_value(M.mb[i + 1].key);
+      double steps = floor((next - k0) / a->interval + 0.5);
+      for (double j = 1; j < steps; j++) {
+        if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+        json_t *kj = json_real(k0 + j * a->interval);
+        int r = !kj || add_bucket_json(a, buckets, kj, 0, 0, 0, NULL, M.sub_date);
+        json_decref(kj);
+        if (r) goto nomem;
+      }
+    }
+  }
+  json_decref(buckets);
+  merged_fini(a, &M);
+  return out;
+toomany:
+  qb_fail(err, QB_INVAL, "too_many_buckets: aggregation [%s] would create more than %d buckets", a->name, QQ_MAX_BUCKETS);
+  goto fail;
+nomem:
+  qb_fail(err, QB_NOMEM, "query: out of memory");
+fail:
+  json_decref(buckets);
+  json_decref(out);
+  merged_fini(a, &M);
+  return NULL;
 }
 
 qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t **out, qb_err *err) {
@@ -608,6 +713,14 @@ qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t 
     json_t *aj;
     if (a->kind == AG_TERMS) {
       aj = render_terms(a, parts, n);
+    } else if (a->kind == AG_HISTOGRAM || a->kind == AG_DATE_HISTOGRAM) {
+      qb_err e2;
+      qb_err_clear(&e2);
+      if (!(aj = render_histogram(a, parts, n, &e2))) {
+        json_decref(o);
+        if (err) *err = e2;
+        return e2.code ? e2.code : qb_fail(err, QB_NOMEM, "query: out of memory");
+      }
     } else {
       mstate m = {0, 0, INFINITY, -INFINITY};
       int is_date = 0;

@@ -159,3 +159,23 @@ void qq__format_date(int64_t ms, char *buf, size_t cap) {
   snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, (int)(rem / 3600000),
            (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
 }
+
+int64_t qq__date_floor(int64_t ms, char unit) {
+  char op[3] = {'/', unit == 'q' ? 'M' : unit, 0};
+  int64_t t = ms;
+  if (date_math(op, &t)) return ms;
+  if (unit == 'q') { /* back to the quarter's first month */
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(floor_div(t, 86400000), &y, &m, &d);
+    t = days_from_civil(y, m - (m - 1) % 3, 1) * 86400000;
+  }
+  return t;
+}
+
+int64_t qq__date_next(int64_t ms, char unit) {
+  char op[4] = {'+', unit == 'q' ? '3' : '1', unit == 'q' ? 'M' : unit, 0};
+  int64_t t = ms;
+  if (date_math(op, &t)) return ms + 1;
+  return t;
+}

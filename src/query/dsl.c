@@ -704,6 +704,33 @@ static qb_code parse_source(pctx *p, const json_t *v) {
   return parse_patterns(p, v, &r->src_incl, &r->nsrc_incl);
 }
 
+/* "month" / "1M" / "quarter" / ... (calendar) or "90m" / "1d" / "500ms" (fixed) */
+static qb_code parse_date_interval(pctx *p, const json_t *o, const char *k, const char *name, qq__agg *g) {
+  static const struct { const char *word; char unit; } cal[] = {
+      {"year", 'y'}, {"1y", 'y'}, {"quarter", 'q'}, {"1q", 'q'}, {"month", 'M'}, {"1M", 'M'},
+      {"week", 'w'}, {"1w", 'w'}, {"day", 'd'}, {"1d", 'd'}, {"hour", 'h'}, {"1h", 'h'},
+      {"minute", 'm'}, {"1m", 'm'}, {"second", 's'}, {"1s", 's'}};
+  const char *v = json_is_string(o) ? json_string_value(o) : "";
+  if (strcmp(k, "fixed_interval"))
+    for (size_t i = 0; i < QB_COUNTOF(cal); i++)
+      if (!strcmp(v, cal[i].word)) {
+        g->cal_unit = cal[i].unit;
+        return QB_OK;
+      }
+  if (!strcmp(k, "calendar_interval"))
+    return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s]: the calendar interval must be a single unit, got [%s]", name, v);
+  char *end;
+  double n = strtod(v, &end);
+  static const struct { const char *suf; double ms; } units[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+  for (size_t i = 0; i < QB_COUNTOF(units); i++)
+    if (end != v && !strcmp(end, units[i].suf) && n > 0) {
+      g->interval = n * units[i].ms;
+      return QB_OK;
+    }
+  return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s]: failed to parse [%s] interval [%s]", name, k, v);
+}
+
 static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, size_t *n) {
   const char *name;
   json_t *a;
@@ -725,7 +752,8 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       else { type = k; body = o; }
     }
     if (!type) return qb_fail(p->err, QB_MALFORMED, "missing definition of the aggregation type in [%s]", name);
-    static const char *const kinds[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count"};
+    static const char *const kinds[] = {"terms", "avg", "sum", "min", "max", "stats", "value_count",
+                                        "histogram", "date_histogram"};
     size_t t;
     for (t = 0; t < QB_COUNTOF(kinds); t++)
       if (!strcmp(type, kinds[t])) break;
@@ -737,7 +765,26 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       if (!strcmp(k, "field")) {
         if (!json_is_string(o)) return qb_fail(p->err, QB_MALFORMED, "aggregation [%s]: [field] must be a string", name);
         g->field = json_string_value(o);
-      } else if (!strcmp(k, "script") && g->kind != AG_TERMS) {
+      } else if (g->kind == AG_HISTOGRAM && (!strcmp(k, "interval") || !strcmp(k, "offset"))) {
+        double d;
+        if (!json_is_number(o)) return qb_fail(p->err, QB_MALFORMED, "[histogram] aggregation [%s]: [%s] must be a number", name, k);
+        d = json_number_value(o);
+        if (k[0] == 'i' && !(d > 0)) return qb_fail(p->err, QB_INVAL, "[interval] must be >0 for histogram aggregation [%s]", name);
+        if (k[0] == 'i') g->interval = d;
+        else g->offset = d;
+      } else if (g->kind == AG_DATE_HISTOGRAM &&
+                 (!strcmp(k, "calendar_interval") || !strcmp(k, "fixed_interval") || !strcmp(k, "interval"))) {
+        if ((rc = parse_date_interval(p, o, k, name, g))) return rc;
+      } else if (g->kind == AG_DATE_HISTOGRAM && !strcmp(k, "time_zone")) {
+        const char *tz = json_is_string(o) ? json_string_value(o) : "";
+        if (strcmp(tz, "UTC") && strcmp(tz, "Z") && strcmp(tz, "+00:00") && strcmp(tz, "Etc/UTC"))
+          return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s]: only UTC is supported, got [%s]", name, tz);
+      } else if ((g->kind == AG_HISTOGRAM || g->kind == AG_DATE_HISTOGRAM) && !strcmp(k, "min_doc_count")) {
+        if (!json_is_integer(o) || json_integer_value(o) < 0)
+          return qb_fail(p->err, QB_INVAL, "[%s] aggregation [%s]: [min_doc_count] must be a non-negative integer", type, name);
+        g->min_doc_count = (uint64_t)json_integer_value(o);
+        g->has_order = 1; /* marks an explicit min_doc_count */
+      } else if (!strcmp(k, "script") && !QQ__AGG_BUCKETS(g->kind)) {
         if ((rc = parse_script(p, o, QQ_SCRIPT_METRIC, name, &g->script))) return rc;
       } else if (!strcmp(k, "size") && g->kind == AG_TERMS) {
         if (!json_is_integer(o)) return qb_fail(p->err, QB_MALFORMED, "[terms] aggregation [%s]: [size] must be an integer", name);
@@ -746,7 +793,7 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         if (json_integer_value(o) > 65536)
           return qb_fail(p->err, QB_INVAL, "[size] of [%s] is too large: at most 65536 buckets", name);
         g->size = (uint32_t)json_integer_value(o);
-      } else if (!strcmp(k, "missing") && g->kind != AG_TERMS) {
+      } else if (!strcmp(k, "missing") && !QQ__AGG_BUCKETS(g->kind)) {
         g->missing = o;
       } else if (!strcmp(k, "order") && g->kind == AG_TERMS) {
         json_t *ord = o;
@@ -774,18 +821,21 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
       }
     }
+    if (g->kind == AG_HISTOGRAM && !g->interval) return qb_fail(p->err, QB_INVAL, "[interval] must be >0 for histogram aggregation [%s]", name);
+    if (g->kind == AG_DATE_HISTOGRAM && !g->interval && !g->cal_unit)
+      return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s] requires [calendar_interval] or [fixed_interval]", name);
     if (g->kind == AG_TERMS && !g->has_order) { g->order = ORD_COUNT; g->order_desc = 1; }
     if (g->kind == AG_TERMS && !g->min_doc_count) g->min_doc_count = 1;
     if (!g->field && !g->script)
       return qb_fail(p->err, QB_INVAL, "aggregation [%s]: required one of fields [field, script], but none were specified", name);
     if (subs) {
-      if (g->kind != AG_TERMS) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
+      if (!QQ__AGG_BUCKETS(g->kind)) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
       if (nested) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", name);
       if ((rc = parse_aggs(p, subs, 1, &g->subs, &g->nsubs))) return rc;
       if (g->nsubs > 64) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: at most 64 sub-aggregations", name);
       for (size_t s = 0; s < g->nsubs; s++)
-        if (g->subs[s].kind == AG_TERMS)
-          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", g->subs[s].name);
+        if (QQ__AGG_BUCKETS(g->subs[s].kind))
+          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under a bucket aggregation", g->subs[s].name);
     }
     if (g->order == ORD_SUB) {
       size_t s;

@@ -103,7 +103,9 @@ typedef struct qq__script_field {
   qq__script *script;
 } qq__script_field;
 
-typedef enum { AG_TERMS, AG_AVG, AG_SUM, AG_MIN, AG_MAX, AG_STATS, AG_VALUE_COUNT } qq__agg_kind;
+typedef enum { AG_TERMS, AG_AVG, AG_SUM, AG_MIN, AG_MAX, AG_STATS, AG_VALUE_COUNT, AG_HISTOGRAM,
+               AG_DATE_HISTOGRAM } qq__agg_kind;
+#define QQ__AGG_BUCKETS(k) ((k) == AG_TERMS || (k) == AG_HISTOGRAM || (k) == AG_DATE_HISTOGRAM)
 
 typedef struct qq__agg {
   const char *name;
@@ -116,7 +118,9 @@ typedef struct qq__agg {
   int order_desc;
   const char *order_sub;   /* ORD_SUB: a single-value metric sub-aggregation's name */
   size_t order_subi;
-  uint64_t min_doc_count;  /* terms: default 1 */
+  uint64_t min_doc_count;  /* terms: default 1; histograms: default 0 (empty buckets filled) */
+  double interval, offset; /* histogram; date_histogram fixed_interval in ms (calendar: 0) */
+  char cal_unit;           /* date_histogram calendar_interval: y q M w d h m s, or 0 */
   int has_order;
   struct qq__agg *subs;    /* terms: metric sub-aggregations */
   size_t nsubs;
@@ -152,6 +156,9 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
 /* date.c: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms, date math ("now-1d/d",
 ** "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
 qb_code qq__parse_date(const char *s, int64_t *ms);
+/* Calendar rounding for date_histogram: MS down to its UNIT (y q M w d h m s), and one UNIT on */
+int64_t qq__date_floor(int64_t ms, char unit);
+int64_t qq__date_next(int64_t ms, char unit);
 /* MS as "2024-01-31T10:00:00.000Z" into BUF (CAP >= 32) */
 void qq__format_date(int64_t ms, char *buf, size_t cap);
 

@@ -106,6 +106,51 @@ static void terms_order_by_key_count_or_metric_and_min_doc_count(void **st) {
   json_decref(e);
 }
 
+static void histogram_buckets_by_interval_and_fills_gaps(void **st) {
+  json_t *r = fx_search(*st, "{\"size\":0,\"aggs\":{\"h\":{\"histogram\":{\"field\":\"price\",\"interval\":5},"
+                             "\"aggs\":{\"m\":{\"max\":{\"field\":\"price\"}}}}}}");
+  /* prices 5.5 1.25 20 7 3: 0 -> 2, 5 -> 2, 10 -> 0, 15 -> 0, 20 -> 1 */
+  json_t *b = fx_path(r, "aggregations.h.buckets");
+  assert_int_equal(json_array_size(b), 5);
+  assert_json_num(r, "aggregations.h.buckets.0.key", 0);
+  assert_json_num(r, "aggregations.h.buckets.0.doc_count", 2);
+  assert_json_num(r, "aggregations.h.buckets.1.m.value", 7);
+  assert_json_num(r, "aggregations.h.buckets.2.key", 10);
+  assert_json_num(r, "aggregations.h.buckets.2.doc_count", 0);
+  assert_true(json_is_null(fx_path(r, "aggregations.h.buckets.2.m.value")));
+  assert_json_num(r, "aggregations.h.buckets.4.key", 20);
+  json_decref(r);
+}
+
+static void date_histogram_buckets_by_calendar_and_fixed_intervals(void **st) {
+  json_t *r = fx_search(*st, "{\"size\":0,\"aggs\":{\"m\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"month\"}},"
+                             "\"m1\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"1M\",\"min_doc_count\":1},"
+                             "\"aggs\":{\"p\":{\"avg\":{\"field\":\"price\"}}}},"
+                             "\"q\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"quarter\"}},"
+                             "\"f\":{\"date_histogram\":{\"field\":\"date\",\"fixed_interval\":\"1d\",\"min_doc_count\":1}}}}");
+  /* 2023-06-15T12:00, 2024-01-01, 2024-02-01, 2024-03-01: June 2023 .. March 2024 = 10 months */
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.m.buckets")), 10);
+  assert_json_str(r, "aggregations.m.buckets.0.key_as_string", "2023-06-01T00:00:00.000Z");
+  assert_json_num(r, "aggregations.m.buckets.0.key", 1685577600000.0);
+  assert_json_num(r, "aggregations.m.buckets.1.doc_count", 0);
+  assert_json_str(r, "aggregations.m.buckets.9.key_as_string", "2024-03-01T00:00:00.000Z");
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.m1.buckets")), 4);
+  assert_json_num(r, "aggregations.m1.buckets.1.p.value", 5.5);
+  /* quarters: 2023-04, 2023-07 (empty), 2023-10 (empty), 2024-01 (3 docs) */
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.q.buckets")), 4);
+  assert_json_str(r, "aggregations.q.buckets.0.key_as_string", "2023-04-01T00:00:00.000Z");
+  assert_json_num(r, "aggregations.q.buckets.3.doc_count", 3);
+  assert_json_str(r, "aggregations.f.buckets.0.key_as_string", "2023-06-15T00:00:00.000Z");
+  json_decref(r);
+  int status;
+  json_t *e = fx_search_error(*st, NULL, "{\"aggs\":{\"d\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"2M\"}}}}", &status);
+  assert_json_str(e, "error.type", "illegal_argument_exception");
+  json_decref(e);
+  e = fx_search_error(*st, NULL, "{\"aggs\":{\"d\":{\"date_histogram\":{\"field\":\"date\",\"fixed_interval\":\"1ms\"}}}}", &status);
+  assert_non_null(strstr(json_string_value(fx_path(e, "error.reason")), "too_many_buckets"));
+  json_decref(e);
+}
+
 static void aggregations_see_only_matching_documents(void **st) {
   json_t *r = fx_search(*st, "{\"query\":{\"match\":{\"title\":\"dog\"}},\"aggs\":{\"tags\":{\"terms\":{\"field\":\"tag\"}},"
                              "\"s\":{\"sum\":{\"field\":\"popularity\"}}}}");
@@ -130,6 +175,8 @@ int main(void) {
       cmocka_unit_test(metrics_over_no_documents_are_null_or_zero),
       cmocka_unit_test(metrics_nest_under_terms_buckets),
       cmocka_unit_test(terms_order_by_key_count_or_metric_and_min_doc_count),
+      cmocka_unit_test(histogram_buckets_by_interval_and_fills_gaps),
+      cmocka_unit_test(date_histogram_buckets_by_calendar_and_fixed_intervals),
       cmocka_unit_test(aggregations_see_only_matching_documents),
       cmocka_unit_test(date_metrics_carry_value_as_string),
   };
