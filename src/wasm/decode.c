@@ -147,7 +147,7 @@ static qb_code reftype(rd *r, uint8_t *out) {
 
 /* spec 5.3.7: flag 0 = min, 1 = min max (other flags belong to later proposals) */
 static qb_code limits(rd *r, qw__limits *out) {
-  uint8_t flag;
+  uint8_t flag = 0;
   const uint8_t *at = r->p;
   TRY(u8(r, &flag));
   if (flag & 0x80)
@@ -168,7 +168,7 @@ static qb_code tabletype(rd *r, qw__tabletype *out) {
 }
 
 static qb_code globaltype(rd *r, qw__globaltype *out) {
-  uint8_t mut;
+  uint8_t mut = 0;
   const uint8_t *at;
   TRY(valtype(r, &out->type));
   at = r->p;
@@ -210,7 +210,7 @@ int qw__imm_kind(uint32_t code) {
 }
 
 static qb_code zero(rd *r) {
-  uint8_t b;
+  uint8_t b = 0;
   const uint8_t *at = r->p;
   TRY(u8(r, &b));
   return b ? bad(r, at, "zero byte expected") : QB_OK;
@@ -235,7 +235,7 @@ static qb_code skip_bytes(rd *r, size_t n) {
 
 /* Skips one instruction's immediates; *DEPTH follows block nesting (end at 0 sets *DONE). */
 static qb_code skip_instr(rd *r, uint32_t *depth, bool *done) {
-  uint8_t op, b;
+  uint8_t op = 0, b = 0;
   uint32_t code, n, i, x;
   const uint8_t *at = r->p;
   int kind;
@@ -372,7 +372,7 @@ static qb_code read_types(rd *r) {
   for (i = 0; i < n; i++) {
     qw__functype *t = &m->types[i];
     uint32_t np, nr;
-    uint8_t form;
+    uint8_t form = 0;
     const uint8_t *at = r->p, *pp, *rp;
     TRY(u8(r, &form));
     if (form != 0x60)
@@ -597,7 +597,7 @@ static qb_code read_elems(rd *r) {
       if (flags & 4) {
         TRY(reftype(r, &s->type));
       } else {
-        uint8_t k;
+        uint8_t k = 0;
         at = r->p;
         TRY(u8(r, &k));
         if (k != 0)

@@ -122,6 +122,7 @@ static qb_code rd_u32(vctx *v, uint32_t *out) {
 }
 
 static qb_code rd_byte(vctx *v, uint8_t *out) {
+  *out = 0; /* defined on failure too (gcc -O2 cannot see that callers stop on error) */
   if (v->p >= v->end)
     return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
   *out = *v->p++;
@@ -185,6 +186,7 @@ static qb_code mismatch(vctx *v, uint8_t want, uint8_t got, bool nothing) {
 /* Pops one operand of any type into *OUT (UNKNOWN in unreachable code). */
 static inline qb_code pop_any(vctx *v, uint8_t *out) {
   ctrl *c = &v->ctrls[v->nctrls - 1];
+  *out = UNKNOWN;
   if (QB_UNLIKELY(v->nvals == c->height)) {
     if (c->unreachable) {
       *out = UNKNOWN;
