@@ -501,6 +501,8 @@ static double metric_value(const qq__agg *a, const mstate *m, int *has) {
 }
 
 static int cmp_key(const mbucket *x, const mbucket *y) {
+  /* keys of one aggregation share a type; a foreign partial may not: strings sort after numbers */
+  if (json_is_string(x->key) != json_is_string(y->key)) return json_is_string(x->key) ? 1 : -1;
   if (json_is_string(x->key)) return strcmp(json_string_value(x->key), json_string_value(y->key));
   double p = json_number_value(x->key), q = json_number_value(y->key);
   return p < q ? -1 : p > q;

@@ -183,6 +183,51 @@ static void mutated_bodies_give_a_response_or_an_error(void **st) {
   if (oks < 100 || fails < 100) fail_msg("%d responses, %d errors: mutations too weak or too strong", oks, fails);
 }
 
+/* The coordinator reads partials from the network: mutated ones must render or fail, never crash */
+static void mutated_partials_render_or_fail(void **st) {
+  fx *f = *st;
+  qq_request *req;
+  qq_partial *p;
+  qb_err err;
+  json_t *j;
+  const char *body = "{\"query\":{\"match\":{\"title\":\"quick dog\"}},\"sort\":[{\"tag\":\"asc\"},\"_score\"],"
+                     "\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"a\":{\"avg\":{\"field\":\"price\"}}}},"
+                     "\"h\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"month\"}},\"s\":{\"stats\":{\"field\":\"days\"}}}}";
+  assert_int_equal(qq_request_parse(NULL, body, strlen(body), 0, &req, &err), QB_OK);
+  assert_int_equal(qq_shard_search(req, f->snap, "test", 0, &p, &err), QB_OK);
+  assert_int_equal(qq_partial_to_json(p, &j, &err), QB_OK);
+  qq_partial_free(p);
+  char *text = json_dumps(j, JSON_COMPACT);
+  size_t len = strlen(text);
+  json_decref(j);
+  srand(5);
+  int parsed = 0;
+  for (int round = 0; round < 2000; round++) {
+    char buf[8192];
+    if (len >= sizeof buf - 8) break;
+    memcpy(buf, text, len + 1);
+    for (int m = 1 + rand() % 3; m > 0; m--) {
+      static const char alphabet[] = "{}[]\":,0123456789-.eEtrufalsn ";
+      buf[(size_t)rand() % len] = alphabet[rand() % (sizeof alphabet - 1)];
+    }
+    json_t *mj = json_loadb(buf, len, 0, NULL);
+    if (!mj) continue;
+    parsed++;
+    qq_partial *parts[2] = {NULL, NULL};
+    if (qq_partial_from_json(mj, &parts[0], &err) == QB_OK) {
+      json_t *out = NULL;
+      assert_int_equal(qq_partial_from_json(mj, &parts[1], &err), QB_OK);
+      if (qq_response_render(req, parts, 2, 1, &out, &err) == QB_OK) json_decref(out);
+      qq_partial_free(parts[0]);
+      qq_partial_free(parts[1]);
+    }
+    json_decref(mj);
+  }
+  if (parsed < 200) fail_msg("only %d mutated partials parsed", parsed);
+  free(text);
+  qq_request_free(req);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(bad_json_is_an_x_content_parse_exception),
@@ -193,6 +238,7 @@ int main(void) {
       cmocka_unit_test(failed_shards_show_up_in_shards_failures),
       cmocka_unit_test(allocation_failures_return_nomem_and_leak_nothing),
       cmocka_unit_test(mutated_bodies_give_a_response_or_an_error),
+      cmocka_unit_test(mutated_partials_render_or_fail),
   };
   return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
