@@ -6,6 +6,8 @@
 **   search/or2_p50      p50 latency of 200 two-term OR match queries, top 10, BM25
 **   search/or2_p99      p99 of the same. Ours: block-max WAND over the postings API (what the
 **                       query layer does), see topk_or below; median of 5 runs after a warm-up.
+**   search/or2_best_p99 p99 over each query's best time in the 5 runs: on a shared machine a
+**                       query preempted for a scheduler tick (4 ms) dominates the plain p99.
 **   search/or2_qq_p50   the same queries as JSON `match` queries through src/query (qq_search),
 **                       when the query layer is built (BENCH_HAVE_QQ)
 **   search/open         reopening our index (segment files + id scan of the store)
@@ -281,6 +283,7 @@ static void on_signal(int sig) {
 typedef struct xres {
   double index_s;
   double p50[RUNS + 1], p99[RUNS + 1];
+  double best50, best99;
   int runs;
   char top[20][TOPK][16];
   int ntop[20];
@@ -305,6 +308,10 @@ static int run_xapian(const char *self, uint64_t n, const char *dir, xres *x) {
     int r, q;
     double a, b;
     if (sscanf(line, "index %lf", &a) == 1) x->index_s = a;
+    else if (sscanf(line, "best %lf %lf", &a, &b) == 2) {
+      x->best50 = a;
+      x->best99 = b;
+    }
     else if (sscanf(line, "run %d %lf %lf", &r, &a, &b) == 3 && r <= RUNS) {
       x->p50[r] = a;
       x->p99[r] = b;
@@ -344,7 +351,7 @@ int main(int argc, char **argv) {
   qi_options opt = {0};
   qb_err err;
   char *text = malloc(121 * 16), *json = malloc(8192);
-  double t0, t1, ours_rate, p50[RUNS], p99[RUNS], lat[SC_QUERIES], lo, hi;
+  double t0, t1, ours_rate, p50[RUNS], p99[RUNS], lat[SC_QUERIES], best[SC_QUERIES], lo, hi;
   qi_snapshot *s;
   qi_field_info fi;
   xres x;
@@ -432,6 +439,17 @@ int main(int argc, char **argv) {
       nh = topk_or(s, fi.id, t, 2, h);
       for (k = 0; k < nh; k++) (void)qi_segment_doc_id(h[k].seg, h[k].doc, NULL);
       lat[q] = (now_s() - q0) * 1e6;
+      if (r == 1 || (r > 1 && lat[q] < best[q])) best[q] = lat[q];
+    }
+    if (r == RUNS && getenv("BENCH_SEARCH_SLOW")) { /* the slowest queries, for tuning */
+      for (q = 0; q < SC_QUERIES; q++)
+        if (lat[q] > 3 * sc_pct(p50, r - 1 ? (size_t)(r - 1) : 1, 50) && lat[q] > 1000) {
+          const char *t[2];
+          sc_query(&c, q, &t[0], &t[1]);
+          fprintf(stderr, "# slow q%d %.0fus %s(df %llu) %s(df %llu)\n", q, lat[q], t[0],
+                  (unsigned long long)qi_snapshot_doc_freq(s, fi.id, t[0], strlen(t[0])), t[1],
+                  (unsigned long long)qi_snapshot_doc_freq(s, fi.id, t[1], strlen(t[1])));
+        }
     }
     qsort(lat, SC_QUERIES, sizeof *lat, sc_cmp_double);
     if (r) {
@@ -468,6 +486,11 @@ int main(int argc, char **argv) {
              m50, x50, m50 / x50, RUNS, lo, hi);
       printf("search/or2_p99  ours %.1fus  xapian %.1fus  %.2fx xapian (goal <= 1x)  med/%d [%.1f..%.1f]\n",
              m99, x99, m99 / x99, RUNS, l2, h2);
+      qsort(best, SC_QUERIES, sizeof *best, sc_cmp_double);
+      printf("search/or2_best_p99  ours %.1fus  xapian %.1fus  %.2fx xapian (goal <= 1x)  p99 of each "
+             "query's best of %d (p50 %.1fus vs %.1fus)\n",
+             sc_pct(best, SC_QUERIES, 99), x.best99, sc_pct(best, SC_QUERIES, 99) / x.best99, RUNS,
+             sc_pct(best, SC_QUERIES, 50), x.best50);
     } else {
       printf("search/or2_p50  ours %.1fus  med/%d [%.1f..%.1f]\n", m50, RUNS, lo, hi);
       printf("search/or2_p99  ours %.1fus  med/%d [%.1f..%.1f]\n", m99, RUNS, l2, h2);
