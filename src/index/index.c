@@ -273,9 +273,20 @@ static void snapshot_free(qi_snapshot *s) {
   qb_free(s, sizeof *s);
 }
 
-void qi_snapshot_release(qi_snapshot *s) {
+/* The index's own reference (ix->cur) holds no reference to the index; every reference handed
+** out (qi_index_snapshot, qi_snapshot_retain) also holds one on the index, so an index lives
+** until its last snapshot is released (qi_snapshot_source needs the store). */
+static void snapshot_unref(qi_snapshot *s) {
   if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
   snapshot_free(s);
+}
+
+void qi_snapshot_release(qi_snapshot *s) {
+  qi_index *ix;
+  if (!s) return;
+  ix = s->ix;
+  snapshot_unref(s);
+  qi_index_release(ix);
 }
 
 static qb_code publish(qi_index *ix, qb_err *err) {
@@ -331,7 +342,7 @@ static qb_code publish(qi_index *ix, qb_err *err) {
   old = ix->cur;
   ix->cur = s;
   pthread_mutex_unlock(&ix->snap_lock);
-  qi_snapshot_release(old);
+  snapshot_unref(old);
   ix->refreshes++;
   return QB_OK;
 }
@@ -400,7 +411,9 @@ qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
 qi_snapshot *qi_index_snapshot(qi_index *ix) {
   qi_snapshot *s;
   pthread_mutex_lock(&ix->snap_lock);
-  s = qi_snapshot_retain(ix->cur);
+  s = ix->cur;
+  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  qi_index_retain(ix);
   pthread_mutex_unlock(&ix->snap_lock);
   return s;
 }
@@ -745,7 +758,7 @@ qb_code qi_index_flush(qi_index *ix, qb_err *err) {
 void qi__index_free(qi_index *ix) {
   size_t i;
   if (!ix) return;
-  qi_snapshot_release(ix->cur);
+  snapshot_unref(ix->cur);
   for (i = 0; i < ix->nseg; i++) qi__wseg_fini(&ix->segs[i]);
   qb_free(ix->segs, ix->segcap * sizeof *ix->segs);
   qi__builder_free(ix->buf);

@@ -13,7 +13,8 @@
 ** Threads: qi_catalog and qi_index are "any thread" (internal mutexes). qi_snapshot and
 ** everything reached from it (segments, postings data, doc values) are immutable: share them
 ** freely while a reference is held. A qi_postings iterator belongs to one thread at a time.
-** Release every snapshot before closing its index.
+** A snapshot holds a reference on its index: closing (releasing) an index whose snapshots are
+** still held keeps it open until the last one is released.
 **
 ** Durability: see docs/index.md. The store is the source of truth; refresh also writes new
 ** segments to files, and open loads them and replays only the store's tail past them. */
@@ -136,8 +137,9 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
 ** QB_NOMEM. */
 qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb_err *err);
 
-/* Close IX (NULL: nothing). Every acked write is already durable. All snapshots of IX must
-** have been released. An index from a catalog is released with qi_index_release instead. */
+/* Close IX (NULL: nothing): drop the caller's reference; the index is freed when no snapshot
+** of it is held any more. Every acked write is already durable. An index from a catalog is
+** released with qi_index_release instead (the same call). */
 void qi_index_close(qi_index *ix);
 
 /* Remove the index files in DIR and DIR itself. The index must not be open. Errors: QB_IO. */
@@ -232,8 +234,9 @@ void qi_index_stats_get(qi_index *ix, qi_index_stats *out);
 
 /* ---- snapshots ----------------------------------------------------------------------------- */
 
-/* The latest published snapshot, with a reference for the caller (release it). Never NULL for
-** an open index (an empty index has a snapshot with no segments). Threads: any. */
+/* The latest published snapshot, with a reference for the caller (release it; the reference
+** also keeps IX alive). Never NULL for an open index (an empty index has a snapshot with no
+** segments). Threads: any. */
 qi_snapshot *qi_index_snapshot(qi_index *ix);
 /* Another reference to S (returns S). */
 qi_snapshot *qi_snapshot_retain(qi_snapshot *s);

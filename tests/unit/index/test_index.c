@@ -406,6 +406,28 @@ static void snapshots_are_isolated_from_later_writes(void **state) {
   tmpdir_remove(dir);
 }
 
+static void a_snapshot_keeps_its_index_alive_after_close(void **state) {
+  char dir[4096];
+  qi_index *ix = mk(dir, NULL);
+  qi_snapshot *s;
+  const char *t = "alpha";
+  hit h[4];
+  qb_buf b;
+  qb_err err;
+  (void)state;
+  qb_buf_init(&b);
+  put_range(ix, 0, 50);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  s = qi_index_snapshot(ix);
+  qi_index_close(ix);
+  assert_true(search_or(s, "body", &t, 1, h, 4) > 0);
+  assert_int_equal(qi_snapshot_source(s, qi_snapshot_segment(s, 0), 3, &b, &err), QB_OK);
+  assert_non_null(strstr(b.data, "\"tier\":0"));
+  qi_snapshot_release(s); /* frees the index */
+  qb_buf_fini(&b);
+  tmpdir_remove(dir);
+}
+
 typedef struct race {
   qi_index *ix;
   int stop;
@@ -504,6 +526,7 @@ int main(void) {
       cmocka_unit_test(doc_values_read_blocks_and_keywords),
       cmocka_unit_test(reopen_after_close_restores_everything),
       cmocka_unit_test(snapshots_are_isolated_from_later_writes),
+      cmocka_unit_test(a_snapshot_keeps_its_index_alive_after_close),
       cmocka_unit_test(searches_run_while_writes_and_refreshes_continue),
       cmocka_unit_test(catalog_creates_lists_and_deletes_indexes),
   };
