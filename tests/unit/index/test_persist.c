@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 static void put(qi_index *ix, const char *id, const char *json) {
   qb_err err;
@@ -173,11 +174,40 @@ static void damaged_segment_files_fall_back_to_a_rebuild(void **state) {
   }
 }
 
+static void a_garbage_store_is_reported_as_corrupt(void **state) {
+  char dir[4096], path[4400];
+  qi_index *ix;
+  qb_err err;
+  FILE *f;
+  int i;
+  (void)state;
+  tmpdir_new(dir);
+  snprintf(path, sizeof path, "%s/docs.db", dir);
+  f = fopen(path, "w");
+  for (i = 0; i < 4096; i++) fputc((i * 7919) & 0xff, f);
+  fclose(f);
+  assert_int_equal(qi_index_open(dir, NULL, &ix, &err), QB_CORRUPT);
+  assert_null(ix);
+  /* a valid SQLite database that is not ours */
+  unlink(path);
+  {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  assert_int_equal(qi_index_open(dir, NULL, &ix, &err), QB_CORRUPT);
+  assert_non_null(strstr(err.msg, "not a quidditch index store"));
+  tmpdir_remove(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reopen_loads_segments_and_replays_the_tail),
       cmocka_unit_test(merged_away_segment_files_are_removed),
       cmocka_unit_test(damaged_segment_files_fall_back_to_a_rebuild),
+      cmocka_unit_test(a_garbage_store_is_reported_as_corrupt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
