@@ -193,11 +193,13 @@ QB_INLINE const void *handler_at(const uint32_t *pc) {
   } while (0)
 
 /* The budget check at every call and loop back-edge: one decrement and one test of the
-** interrupt flag; the rare case (which of the two) is sorted out at `out_of_fuel`. */
-#define FUEL()                                                                             \
-  do {                                                                                     \
-    if (QB_UNLIKELY((--fuel < 0) | atomic_load_explicit(&ex->interrupt, memory_order_relaxed))) \
-      goto out_of_fuel;                                                                    \
+** interrupt flag (two predicted branches); which of the two fired is sorted out at
+** `out_of_fuel`. */
+#define FUEL()                                                                          \
+  do {                                                                                  \
+    if (QB_UNLIKELY(--fuel < 0) ||                                                      \
+        QB_UNLIKELY(atomic_load_explicit(&ex->interrupt, memory_order_relaxed) != 0))   \
+      goto out_of_fuel;                                                                 \
   } while (0)
 
 /* A taken branch: displacement J (units, relative to the op); a backward one pays fuel. */
