@@ -23,7 +23,8 @@ typedef struct bucket {
   int64_t ikey;    /* long/date/boolean */
   double dkey;     /* double */
   uint64_t doc_count;
-  mstate *subs;    /* nsubs */
+  mstate *subs;    /* nsubs: the metric sub-aggregations */
+  struct agst *child; /* nsubs: the bucket sub-aggregations' states (NULL when there are none) */
 } bucket;
 
 typedef enum { KEY_STR, KEY_LONG, KEY_DOUBLE, KEY_DATE, KEY_BOOL } keykind;
@@ -41,9 +42,12 @@ typedef struct agst {
   size_t nslots;
   int32_t *ord2b;  /* current segment: ordinal -> bucket, -1 = not yet */
   uint32_t nords;
-  struct agst *subs;
+  struct agst *subs;   /* templates: metric subs read their field through these; bucket subs
+                       ** are copied into each bucket's child states */
   double *vals;    /* per sub: QQ_BLOCK_MAX values */
   uint8_t *pres;
+  int has_bucket_subs;
+  int nested;      /* a child state (fed one doc at a time): keyword keys by string, no ord map */
 } agst;
 
 struct qq__aggs_state {
@@ -94,6 +98,7 @@ static qb_code init_one(qq__shard *sh, const qq__agg *a, agst *s, qb_err *err) {
     for (size_t i = 0; i < a->nsubs; i++) {
       qb_code rc = init_one(sh, &a->subs[i], &s->subs[i], err);
       if (rc) return rc;
+      if (QQ__AGG_BUCKETS(a->subs[i].kind)) s->has_bucket_subs = 1;
     }
   }
   return QB_OK;
@@ -117,6 +122,9 @@ qb_code qq__aggs_new(qq_request *req, qq__shard *sh, qq__aggs_state **out, qb_er
 }
 
 static void free_one(agst *s) {
+  for (size_t i = 0; s->has_bucket_subs && i < s->nb; i++)
+    for (size_t k = 0; s->b[i].child && k < s->a->nsubs; k++)
+      if (QQ__AGG_BUCKETS(s->a->subs[k].kind)) free_one(&s->b[i].child[k]);
   qb_free(s->b, s->capb * sizeof *s->b);
   qb_free(s->slots, s->nslots * sizeof *s->slots);
   qb_free(s->ord2b, s->nords * sizeof *s->ord2b);
@@ -242,15 +250,44 @@ static long bucket_get(qq__aggs_state *st, agst *s, const char *k, size_t kl, in
       b->subs[i].max = -INFINITY;
     }
   }
+  if (s->has_bucket_subs) {
+    if (!(b->child = qb_arena_array(st->sh->ar, s->a->nsubs, sizeof *b->child))) return -1;
+    for (size_t k = 0; k < s->a->nsubs; k++) {
+      if (!QQ__AGG_BUCKETS(s->a->subs[k].kind)) continue;
+      agst *c = &b->child[k];
+      *c = s->subs[k]; /* the template: field, key kind, its own templates and scratch */
+      c->b = NULL;
+      c->nb = c->capb = 0;
+      c->slots = NULL;
+      c->nslots = 0;
+      c->ord2b = NULL;
+      c->nords = 0;
+      c->m = (mstate){0, 0, INFINITY, -INFINITY};
+      c->nested = 1;
+    }
+  }
   s->slots[h] = (uint32_t)s->nb + 1;
   return (long)s->nb++;
 }
 
-static void bucket_hit(agst *s, long bi, size_t doc_i) {
+static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg, uint64_t base,
+                             const uint32_t *docs, const double *scores, size_t n, qb_err *err);
+
+/* Doc DOCS[I] falls in bucket BI: count it, feed the metric subs (values computed for the block)
+** and the bucket subs (this one doc) */
+static qb_code bucket_hit(qq__aggs_state *st, agst *s, long bi, size_t i, const qi_segment *seg,
+                          uint64_t base, const uint32_t *docs, const double *scores, qb_err *err) {
   bucket *b = &s->b[bi];
   b->doc_count++;
-  for (size_t k = 0; k < s->a->nsubs; k++)
-    if (s->pres[k * QQ_BLOCK_MAX + doc_i]) madd(&b->subs[k], s->vals[k * QQ_BLOCK_MAX + doc_i]);
+  for (size_t k = 0; k < s->a->nsubs; k++) {
+    if (b->child && QQ__AGG_BUCKETS(s->a->subs[k].kind)) {
+      qb_code rc = collect_terms(st, &b->child[k], seg, base, docs + i, scores ? scores + i : NULL, 1, err);
+      if (rc) return rc;
+    } else if (s->pres[k * QQ_BLOCK_MAX + i]) {
+      madd(&b->subs[k], s->vals[k * QQ_BLOCK_MAX + i]);
+    }
+  }
+  return QB_OK;
 }
 
 static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg, uint64_t base,
@@ -258,9 +295,24 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
   qb_code rc;
   if (!s->mapped || s->fi.dv == QI_DV_NONE) return QB_OK;
   for (size_t k = 0; k < s->a->nsubs; k++)
-    if ((rc = metric_values(st, &s->subs[k], seg, base, docs, scores, n, s->vals + k * QQ_BLOCK_MAX,
+    if (!QQ__AGG_BUCKETS(s->a->subs[k].kind) &&
+        (rc = metric_values(st, &s->subs[k], seg, base, docs, scores, n, s->vals + k * QQ_BLOCK_MAX,
                             s->pres + k * QQ_BLOCK_MAX, err)))
       return rc;
+  if (s->kk == KEY_STR && s->nested) { /* one doc at a time: keys by string */
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t *ords;
+      uint32_t c = qi_dv_doc_ords(seg, s->fi.id, docs[i], &ords);
+      for (uint32_t j = 0; j < c; j++) {
+        size_t len;
+        const char *t = qi_dv_ord_term(seg, s->fi.id, ords[j], &len);
+        long bi = bucket_get(st, s, t, len, 0, 0);
+        if (bi < 0) return nomem(err);
+        if ((rc = bucket_hit(st, s, bi, i, seg, base, docs, scores, err))) return rc;
+      }
+    }
+    return QB_OK;
+  }
   if (s->kk == KEY_STR) {
     if (!s->ord2b) {
       uint32_t no = qi_dv_ord_count(seg, s->fi.id);
@@ -281,7 +333,7 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
           if (bi < 0) return nomem(err);
           s->ord2b[o] = (int32_t)bi;
         }
-        bucket_hit(s, s->ord2b[o], i);
+        if ((rc = bucket_hit(st, s, s->ord2b[o], i, seg, base, docs, scores, err))) return rc;
       }
     }
     return QB_OK;
@@ -298,7 +350,7 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
         key = floor((key - a->offset) / a->interval) * a->interval + a->offset;
       long bi = bucket_get(st, s, NULL, 0, 0, key);
       if (bi < 0) return nomem(err);
-      bucket_hit(s, bi, i);
+      if ((rc = bucket_hit(st, s, bi, i, seg, base, docs, scores, err))) return rc;
     }
   } else {
     int64_t v[QQ_BLOCK_MAX];
@@ -315,7 +367,7 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
       }
       long bi = bucket_get(st, s, NULL, 0, key, 0);
       if (bi < 0) return nomem(err);
-      bucket_hit(s, bi, i);
+      if ((rc = bucket_hit(st, s, bi, i, seg, base, docs, scores, err))) return rc;
     }
   }
   return QB_OK;
@@ -384,35 +436,36 @@ static json_t *key_json(const agst *s, const bucket *b) {
   }
 }
 
+/* The partial of one aggregation state: a metric's mstate, or the buckets with their subs */
+static json_t *agg_partial(const agst *s) {
+  if (!QQ__AGG_BUCKETS(s->a->kind)) return mstate_json(s, &s->m);
+  json_t *bs = json_array();
+  json_t *aj = json_pack("{s:s, s:o}", "kind", kind_name(s->kk), "buckets", bs);
+  for (size_t k = 0; aj && k < s->nb; k++) {
+    const bucket *b = &s->b[k];
+    json_t *bj = json_pack("{s:o, s:I}", "key", key_json(s, b), "doc_count", (json_int_t)b->doc_count);
+    json_t *sj = s->a->nsubs ? json_object() : NULL;
+    int bad = !bj || json_array_append_new(bs, bj) || (s->a->nsubs && (!sj || json_object_set_new(bj, "subs", sj)));
+    for (size_t k2 = 0; !bad && k2 < s->a->nsubs; k2++) {
+      json_t *v = b->child && QQ__AGG_BUCKETS(s->a->subs[k2].kind) ? agg_partial(&b->child[k2])
+                                                                    : mstate_json(&s->subs[k2], &b->subs[k2]);
+      bad = !v || json_object_set_new(sj, s->a->subs[k2].name, v);
+    }
+    if (bad) {
+      json_decref(aj);
+      return NULL;
+    }
+  }
+  return aj;
+}
+
 qb_code qq__aggs_partial(qq__aggs_state *st, json_t **out, qb_err *err) {
   json_t *o = json_object();
   *out = NULL;
   if (!o) return nomem(err);
   for (size_t i = 0; i < st->n; i++) {
-    agst *s = &st->ag[i];
-    json_t *aj;
-    if (!QQ__AGG_BUCKETS(s->a->kind)) {
-      aj = mstate_json(s, &s->m);
-    } else {
-      json_t *bs = json_array();
-      aj = json_pack("{s:s, s:o}", "kind", kind_name(s->kk), "buckets", bs);
-      for (size_t k = 0; aj && k < s->nb; k++) {
-        const bucket *b = &s->b[k];
-        json_t *bj = json_pack("{s:o, s:I}", "key", key_json(s, b), "doc_count", (json_int_t)b->doc_count);
-        if (!bj || json_array_append_new(bs, bj)) {
-          json_decref(aj);
-          aj = NULL;
-          break;
-        }
-        if (s->a->nsubs) {
-          json_t *sj = json_object();
-          if (!sj || json_object_set_new(bj, "subs", sj)) { json_decref(aj); aj = NULL; break; }
-          for (size_t k2 = 0; k2 < s->a->nsubs; k2++)
-            if (json_object_set_new(sj, s->a->subs[k2].name, mstate_json(&s->subs[k2], &b->subs[k2]))) { json_decref(aj); aj = NULL; break; }
-        }
-      }
-    }
-    if (!aj || json_object_set_new(o, s->a->name, aj)) {
+    json_t *aj = agg_partial(&st->ag[i]);
+    if (!aj || json_object_set_new(o, st->ag[i].a->name, aj)) {
       json_decref(o);
       return nomem(err);
     }
@@ -483,9 +536,9 @@ static json_t *render_metric(const qq__agg *a, const mstate *m, int is_date) {
 
 typedef struct mbucket {
   json_t *key;
-  char *kstr; /* canonical key string for lookup */
   uint64_t doc_count;
-  mstate *subs;
+  mstate *subs;    /* nsubs: merged metric subs */
+  json_t **cparts; /* nsubs: for bucket subs, a JSON array of the children's partials */
 } mbucket;
 
 static double metric_value(const qq__agg *a, const mstate *m, int *has) {
@@ -538,17 +591,31 @@ typedef struct merged {
 } merged;
 
 static void merged_fini(const qq__agg *a, merged *m) {
-  for (size_t i = 0; i < m->nb; i++) qb_free(m->mb[i].subs, a->nsubs * sizeof *m->mb[i].subs);
+  for (size_t i = 0; i < m->nb; i++) {
+    qb_free(m->mb[i].subs, a->nsubs * sizeof *m->mb[i].subs);
+    if (m->mb[i].cparts) {
+      for (size_t k = 0; k < a->nsubs; k++) json_decref(m->mb[i].cparts[k]);
+      qb_free(m->mb[i].cparts, a->nsubs * sizeof *m->mb[i].cparts);
+    }
+  }
   qb_free(m->mb, m->cap * sizeof *m->mb);
   json_decref(m->index);
 }
 
-/* Merge the buckets of A from every partial (keys compared exactly). -1: out of memory */
-static int merge_buckets(const qq__agg *a, json_t *const *parts, size_t n, merged *M) {
+static int has_bucket_subs(const qq__agg *a) {
+  for (size_t k = 0; k < a->nsubs; k++)
+    if (QQ__AGG_BUCKETS(a->subs[k].kind)) return 1;
+  return 0;
+}
+
+/* Merge the buckets of A from its partials APARTS[0..N) (NULL entries skipped; keys compared
+** exactly). -1: out of memory */
+static int merge_buckets(const qq__agg *a, const json_t *const *aparts, size_t n, merged *M) {
+  int nested = has_bucket_subs(a);
   memset(M, 0, sizeof *M);
   if (!(M->index = json_object())) return -1;
   for (size_t p = 0; p < n; p++) {
-    const json_t *pa = parts[p] ? json_object_get(parts[p], a->name) : NULL;
+    const json_t *pa = aparts[p];
     const json_t *bs = json_object_get(pa, "buckets");
     if (!M->kind && json_is_string(json_object_get(pa, "kind"))) M->kind = json_string_value(json_object_get(pa, "kind"));
     for (size_t i = 0; i < json_array_size(bs); i++) {
@@ -556,6 +623,7 @@ static int merge_buckets(const qq__agg *a, json_t *const *parts, size_t n, merge
       json_t *key = json_object_get(b, "key");
       char kbuf[64];
       const char *ks;
+      if (!key) continue;
       if (json_is_string(key)) ks = json_string_value(key);
       else if (json_is_integer(key)) { snprintf(kbuf, sizeof kbuf, "\x01%lld", (long long)json_integer_value(key)); ks = kbuf; }
       else { snprintf(kbuf, sizeof kbuf, "\x02%.17g", json_number_value(key)); ks = kbuf; }
@@ -567,36 +635,50 @@ static int merge_buckets(const qq__agg *a, json_t *const *parts, size_t n, merge
         if (M->nb == M->cap) {
           size_t nc = M->cap ? M->cap * 2 : 64;
           mbucket *nm = qb_realloc(M->mb, M->cap * sizeof *nm, nc * sizeof *nm);
-          if (!nm) goto fail;
+          if (!nm) return -1;
           M->mb = nm;
           M->cap = nc;
         }
         bi = M->nb++;
-        memset(&M->mb[bi], 0, sizeof M->mb[bi]);
-        M->mb[bi].key = key;
+        mbucket *m = &M->mb[bi];
+        memset(m, 0, sizeof *m);
+        m->key = key;
         if (a->nsubs) {
-          if (!(M->mb[bi].subs = qb_calloc(a->nsubs, sizeof *M->mb[bi].subs))) { M->nb--; goto fail; }
+          if (!(m->subs = qb_calloc(a->nsubs, sizeof *m->subs))) return -1;
           for (size_t k = 0; k < a->nsubs; k++) {
-            M->mb[bi].subs[k].min = INFINITY;
-            M->mb[bi].subs[k].max = -INFINITY;
+            m->subs[k].min = INFINITY;
+            m->subs[k].max = -INFINITY;
           }
         }
-        if (json_object_set_new(M->index, ks, json_integer((json_int_t)bi))) goto fail;
+        if (nested) {
+          if (!(m->cparts = qb_calloc(a->nsubs, sizeof *m->cparts))) return -1;
+          for (size_t k = 0; k < a->nsubs; k++)
+            if (QQ__AGG_BUCKETS(a->subs[k].kind) && !(m->cparts[k] = json_array())) return -1;
+        }
+        if (json_object_set_new(M->index, ks, json_integer((json_int_t)bi))) return -1;
       }
+      mbucket *m = &M->mb[bi];
       uint64_t dc = (uint64_t)json_integer_value(json_object_get(b, "doc_count"));
-      M->mb[bi].doc_count += dc;
+      m->doc_count += dc;
       M->all += dc;
       const json_t *subs = json_object_get(b, "subs");
-      for (size_t k = 0; k < a->nsubs; k++) mmerge(&M->mb[bi].subs[k], json_object_get(subs, a->subs[k].name), &M->sub_date[k]);
+      for (size_t k = 0; k < a->nsubs; k++) {
+        json_t *sp = json_object_get(subs, a->subs[k].name);
+        if (m->cparts && m->cparts[k]) {
+          if (sp && json_array_append(m->cparts[k], sp)) return -1;
+        } else {
+          mmerge(&m->subs[k], sp, &M->sub_date[k]);
+        }
+      }
     }
   }
   return 0;
-fail:
-  return -1;
 }
 
+static json_t *render_agg(const qq__agg *a, const json_t *const *aparts, size_t n, qb_err *err);
+
 static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int date_key, int bool_key,
-                           uint64_t doc_count, const mstate *subs, const int *sub_date) {
+                           const mbucket *m, const int *sub_date, qb_err *err) {
   json_t *bj = json_object();
   char buf[48];
   if (!bj || json_array_append_new(buckets, bj)) return -1;
@@ -604,26 +686,35 @@ static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int d
     if (date_key) qq__format_date(json_integer_value(key), buf, sizeof buf);
     else snprintf(buf, sizeof buf, "%s", json_integer_value(key) ? "true" : "false");
     /* date_histogram puts key_as_string first, terms after key (as Elasticsearch does) */
-    if (date_key && bool_key == 0 && a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf)))
+    if (date_key && a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf)))
       return -1;
     if (json_object_set(bj, "key", key)) return -1;
     if (a->kind != AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf))) return -1;
   } else if (json_object_set(bj, "key", key)) {
     return -1;
   }
-  if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)doc_count))) return -1;
+  if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)(m ? m->doc_count : 0)))) return -1;
   for (size_t k = 0; k < a->nsubs; k++) {
-    mstate empty = {0, 0, INFINITY, -INFINITY};
-    json_t *mj = render_metric(&a->subs[k], subs ? &subs[k] : &empty, sub_date[k]);
+    json_t *mj;
+    if (QQ__AGG_BUCKETS(a->subs[k].kind)) {
+      json_t *arr = m && m->cparts ? m->cparts[k] : NULL;
+      size_t cn = json_array_size(arr);
+      const json_t *cp[cn ? cn : 1];
+      for (size_t i = 0; i < cn; i++) cp[i] = json_array_get(arr, i);
+      mj = render_agg(&a->subs[k], cp, cn, err);
+    } else {
+      mstate empty = {0, 0, INFINITY, -INFINITY};
+      mj = render_metric(&a->subs[k], m ? &m->subs[k] : &empty, sub_date[k]);
+    }
     if (!mj || json_object_set_new(bj, a->subs[k].name, mj)) return -1;
   }
   return 0;
 }
 
-static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
+static json_t *render_terms(const qq__agg *a, const json_t *const *aparts, size_t n, qb_err *err) {
   merged M;
   json_t *out = NULL;
-  if (merge_buckets(a, parts, n, &M)) goto fail;
+  if (merge_buckets(a, aparts, n, &M)) goto fail;
   if (M.nb) qsort_r(M.mb, M.nb, sizeof *M.mb, cmp_mbucket, (void *)a);
   json_t *buckets = json_array();
   uint64_t shown = 0;
@@ -634,7 +725,7 @@ static json_t *render_terms(const qq__agg *a, json_t *const *parts, size_t n) {
   for (size_t i = 0, shown_n = 0; i < M.nb && shown_n < a->size; i++) {
     if (M.mb[i].doc_count < a->min_doc_count) continue;
     shown_n++;
-    if (add_bucket_json(a, buckets, M.mb[i].key, is_date, is_bool, M.mb[i].doc_count, M.mb[i].subs, M.sub_date)) goto fail;
+    if (add_bucket_json(a, buckets, M.mb[i].key, is_date, is_bool, &M.mb[i], M.sub_date, err)) goto fail;
     shown += M.mb[i].doc_count;
   }
   json_object_set_new(out, "sum_other_doc_count", json_integer((json_int_t)(M.all - shown)));
@@ -653,31 +744,32 @@ static int cmp_mbucket_key(const void *pa, const void *pb) { return cmp_key(pa, 
 
 /* histogram / date_histogram: buckets by key asc; with min_doc_count 0 the empty buckets
 ** between the first and the last key are filled in, as Elasticsearch does */
-static json_t *render_histogram(const qq__agg *a, json_t *const *parts, size_t n, qb_err *err) {
+static json_t *render_histogram(const qq__agg *a, const json_t *const *aparts, size_t n, qb_err *err) {
   merged M;
   json_t *out = NULL, *buckets = NULL;
   int date = a->kind == AG_DATE_HISTOGRAM;
-  if (merge_buckets(a, parts, n, &M)) goto nomem;
+  size_t emitted = 0;
+  if (merge_buckets(a, aparts, n, &M)) goto nomem;
   if (M.nb) qsort(M.mb, M.nb, sizeof *M.mb, cmp_mbucket_key);
   if (!(buckets = json_array()) || !(out = json_pack("{s:O}", "buckets", buckets))) goto nomem;
-  size_t emitted = 0;
   for (size_t i = 0; i < M.nb; i++) {
-    if (M.mb[i].doc_count >= a->min_doc_count || !a->min_doc_count) {
+    if (M.mb[i].doc_count >= a->min_doc_count) {
       if (++emitted > QQ_MAX_BUCKETS) goto toomany;
-      if (add_bucket_json(a, buckets, M.mb[i].key, date, 0, M.mb[i].doc_count, M.mb[i].subs, M.sub_date)) goto nomem;
+      if (add_bucket_json(a, buckets, M.mb[i].key, date, 0, &M.mb[i], M.sub_date, err)) goto fail;
     }
     if (a->min_doc_count || i + 1 == M.nb) continue;
     /* empty buckets up to the next key */
     if (date) {
       int64_t k = json_integer_value(M.mb[i].key), next = json_integer_value(M.mb[i + 1].key);
       for (;;) {
-        k = a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
-        if (k >= next) break;
+        int64_t k2 = a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
+        if (k2 <= k || k2 >= next) break;
+        k = k2;
         if (++emitted > QQ_MAX_BUCKETS) goto toomany;
         json_t *kj = json_integer(k);
-        int r = !kj || add_bucket_json(a, buckets, kj, 1, 0, 0, NULL, M.sub_date);
+        int r = !kj || add_bucket_json(a, buckets, kj, 1, 0, NULL, M.sub_date, err);
         json_decref(kj);
-        if (r) goto nomem;
+        if (r) goto fail;
       }
     } else {
       double k0 = json_number_value(M.mb[i].key), next = json_number_value(M.mb[i + 1].key);
@@ -685,9 +777,9 @@ static json_t *render_histogram(const qq__agg *a, json_t *const *parts, size_t n
       for (double j = 1; j < steps; j++) {
         if (++emitted > QQ_MAX_BUCKETS) goto toomany;
         json_t *kj = json_real(k0 + j * a->interval);
-        int r = !kj || add_bucket_json(a, buckets, kj, 0, 0, 0, NULL, M.sub_date);
+        int r = !kj || add_bucket_json(a, buckets, kj, 0, 0, NULL, M.sub_date, err);
         json_decref(kj);
-        if (r) goto nomem;
+        if (r) goto fail;
       }
     }
   }
@@ -706,35 +798,45 @@ fail:
   return NULL;
 }
 
+/* Merge A's partials and render it; NULL with ERR set (out of memory when ERR has no code) */
+static json_t *render_agg(const qq__agg *a, const json_t *const *aparts, size_t n, qb_err *err) {
+  if (a->kind == AG_TERMS) return render_terms(a, aparts, n, err);
+  if (a->kind == AG_HISTOGRAM || a->kind == AG_DATE_HISTOGRAM) return render_histogram(a, aparts, n, err);
+  mstate m = {0, 0, INFINITY, -INFINITY};
+  int is_date = 0;
+  for (size_t p = 0; p < n; p++) mmerge(&m, aparts[p], &is_date);
+  return render_metric(a, &m, is_date);
+}
+
 qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t **out, qb_err *err) {
   json_t *o = json_object();
+  const json_t **aparts = qb_calloc(n ? n : 1, sizeof *aparts);
+  qb_code rc = QB_OK;
   *out = NULL;
-  if (!o) return nomem(err);
+  if (!o || !aparts) {
+    rc = nomem(err);
+    goto done;
+  }
   for (size_t i = 0; i < req->naggs; i++) {
     const qq__agg *a = &req->aggs[i];
-    json_t *aj;
-    if (a->kind == AG_TERMS) {
-      aj = render_terms(a, parts, n);
-    } else if (a->kind == AG_HISTOGRAM || a->kind == AG_DATE_HISTOGRAM) {
-      qb_err e2;
-      qb_err_clear(&e2);
-      if (!(aj = render_histogram(a, parts, n, &e2))) {
-        json_decref(o);
-        if (err) *err = e2;
-        return e2.code ? e2.code : qb_fail(err, QB_NOMEM, "query: out of memory");
-      }
-    } else {
-      mstate m = {0, 0, INFINITY, -INFINITY};
-      int is_date = 0;
-      for (size_t p = 0; p < n; p++)
-        if (parts[p]) mmerge(&m, json_object_get(parts[p], a->name), &is_date);
-      aj = render_metric(a, &m, is_date);
-    }
+    qb_err e2;
+    qb_err_clear(&e2);
+    for (size_t p = 0; p < n; p++) aparts[p] = parts[p] ? json_object_get(parts[p], a->name) : NULL;
+    json_t *aj = render_agg(a, aparts, n, &e2);
     if (!aj || json_object_set_new(o, a->name, aj)) {
-      json_decref(o);
-      return nomem(err);
+      if (e2.code && e2.code != QB_NOMEM) {
+        if (err) *err = e2;
+        rc = e2.code;
+      } else {
+        rc = nomem(err);
+      }
+      goto done;
     }
   }
   *out = o;
-  return QB_OK;
+  o = NULL;
+done:
+  json_decref(o);
+  qb_free(aparts, (n ? n : 1) * sizeof *aparts);
+  return rc;
 }

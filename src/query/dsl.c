@@ -830,12 +830,9 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       return qb_fail(p->err, QB_INVAL, "aggregation [%s]: required one of fields [field, script], but none were specified", name);
     if (subs) {
       if (!QQ__AGG_BUCKETS(g->kind)) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
-      if (nested) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under [terms]", name);
-      if ((rc = parse_aggs(p, subs, 1, &g->subs, &g->nsubs))) return rc;
+      if (nested >= 3) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: bucket aggregations nest at most 4 levels deep", name);
+      if ((rc = parse_aggs(p, subs, nested + 1, &g->subs, &g->nsubs))) return rc;
       if (g->nsubs > 64) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: at most 64 sub-aggregations", name);
-      for (size_t s = 0; s < g->nsubs; s++)
-        if (QQ__AGG_BUCKETS(g->subs[s].kind))
-          return qb_fail(p->err, QB_INVAL, "aggregation [%s]: only metric sub-aggregations are supported under a bucket aggregation", g->subs[s].name);
     }
     if (g->order == ORD_SUB) {
       size_t s;
@@ -843,8 +840,8 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         if (!strcmp(g->subs[s].name, g->order_sub)) break;
       if (s == g->nsubs)
         return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]. Unknown aggregation [%s]", g->order_sub, g->order_sub);
-      if (g->subs[s].kind == AG_STATS)
-        return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]: [stats] is multi-valued", g->order_sub);
+      if (g->subs[s].kind == AG_STATS || QQ__AGG_BUCKETS(g->subs[s].kind))
+        return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]: not a single-value metric", g->order_sub);
       g->order_subi = s;
     }
   }

@@ -151,6 +151,37 @@ static void date_histogram_buckets_by_calendar_and_fixed_intervals(void **st) {
   json_decref(e);
 }
 
+static void bucket_aggregations_nest_and_merge_across_shards(void **st) {
+  fx *f = *st;
+  const char *body = "{\"size\":0,\"aggs\":{\"tags\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{"
+                     "\"act\":{\"terms\":{\"field\":\"active\"},\"aggs\":{\"p\":{\"avg\":{\"field\":\"price\"}}}},"
+                     "\"mx\":{\"max\":{\"field\":\"days\"}}}},"
+                     "\"months\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"month\",\"min_doc_count\":1},"
+                     "\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"}}}}}}";
+  json_t *r = fx_search(f, body);
+  /* animal: 1 (active, 5.5), 2 (inactive, 1.25), 5 (no active) */
+  assert_json_str(r, "aggregations.tags.buckets.0.key", "animal");
+  assert_json_num(r, "aggregations.tags.buckets.0.mx.value", 10);
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.tags.buckets.0.act.buckets")), 2);
+  assert_json_str(r, "aggregations.tags.buckets.0.act.buckets.0.key_as_string", "false");
+  assert_json_num(r, "aggregations.tags.buckets.0.act.buckets.0.p.value", 1.25);
+  assert_json_num(r, "aggregations.tags.buckets.0.act.buckets.1.p.value", 5.5);
+  /* pet: 3 (active), 4 (no active) */
+  assert_int_equal(json_array_size(fx_path(r, "aggregations.tags.buckets.1.act.buckets")), 1);
+  assert_json_str(r, "aggregations.months.buckets.0.t.buckets.0.key", "pet");
+  json_decref(r);
+  /* two shards holding the same documents: every count doubles, averages stay */
+  const qi_snapshot *snaps[2] = {f->snap, f->snap};
+  json_t *out;
+  qb_err err;
+  assert_int_equal(qq_search(NULL, "test", snaps, 2, body, strlen(body), &out, &err), QB_OK);
+  assert_json_num(out, "aggregations.tags.buckets.0.doc_count", 6);
+  assert_json_num(out, "aggregations.tags.buckets.0.act.buckets.0.doc_count", 2);
+  assert_json_num(out, "aggregations.tags.buckets.0.act.buckets.1.p.value", 5.5);
+  assert_json_num(out, "aggregations.months.buckets.0.t.buckets.0.doc_count", 2);
+  json_decref(out);
+}
+
 static void aggregations_see_only_matching_documents(void **st) {
   json_t *r = fx_search(*st, "{\"query\":{\"match\":{\"title\":\"dog\"}},\"aggs\":{\"tags\":{\"terms\":{\"field\":\"tag\"}},"
                              "\"s\":{\"sum\":{\"field\":\"popularity\"}}}}");
@@ -177,6 +208,7 @@ int main(void) {
       cmocka_unit_test(terms_order_by_key_count_or_metric_and_min_doc_count),
       cmocka_unit_test(histogram_buckets_by_interval_and_fills_gaps),
       cmocka_unit_test(date_histogram_buckets_by_calendar_and_fixed_intervals),
+      cmocka_unit_test(bucket_aggregations_nest_and_merge_across_shards),
       cmocka_unit_test(aggregations_see_only_matching_documents),
       cmocka_unit_test(date_metrics_carry_value_as_string),
   };

@@ -111,7 +111,9 @@ static void failed_shards_show_up_in_shards_failures(void **st) {
 static void allocation_failures_return_nomem_and_leak_nothing(void **st) {
   fx *f = *st;
   const char *body = "{\"query\":{\"bool\":{\"must\":{\"match\":{\"title\":\"quick dog\"}},\"filter\":{\"range\":{\"days\":{\"gte\":1}}}}},"
-                     "\"sort\":[\"_score\"],\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"a\":{\"avg\":{\"field\":\"price\"}}}}},"
+                     "\"sort\":[\"_score\"],\"aggs\":{\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"a\":{\"avg\":{\"field\":\"price\"}},"
+                     "\"b\":{\"terms\":{\"field\":\"active\"}}}},\"h\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"month\"},"
+                     "\"aggs\":{\"s\":{\"sum\":{\"field\":\"days\"}}}}},"
                      "\"script_fields\":{\"x\":{\"script\":\"doc['days'].value + 1\"}}}";
   const qi_snapshot *snaps[1] = {f->snap};
   for (uint64_t k = 1; k < 100000; k++) {
