@@ -917,8 +917,11 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
         i++;
       }
     } else if (!strcmp(k, "aggs") || !strcmp(k, "aggregations")) rc = parse_aggs(&p, v, 0, &req->aggs, &req->naggs);
-    else if (!strcmp(k, "timeout") || !strcmp(k, "explain") || !strcmp(k, "version") ||
-             !strcmp(k, "stored_fields") || !strcmp(k, "seq_no_primary_term") || !strcmp(k, "profile"))
+    else if (!strcmp(k, "version") || !strcmp(k, "seq_no_primary_term")) {
+      if (!json_is_boolean(v)) rc = qb_fail(err, QB_MALFORMED, "[%s] must be a boolean", k);
+      else if (k[0] == 'v') req->want_version = json_is_true(v);
+      else req->want_seq_no = json_is_true(v);
+    } else if (!strcmp(k, "timeout") || !strcmp(k, "explain") || !strcmp(k, "stored_fields") || !strcmp(k, "profile"))
       continue;
     else rc = qb_fail(err, QB_MALFORMED, "unknown key for a %s in [%s].", jtype(v), k);
     if (rc) return rc;

@@ -138,6 +138,7 @@ struct qq_request {
   qq__sort *sort;
   size_t nsort;             /* 0 = by score */
   int track_scores;
+  int want_version, want_seq_no; /* "version", "seq_no_primary_term": hits carry them */
   int64_t track_total;      /* -1 = exact (true), 0 = don't (false), N = lower bound */
   int source_mode;          /* 1 = whole, 0 = none, 2 = filtered */
   const char **src_incl, **src_excl;

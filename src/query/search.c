@@ -467,6 +467,11 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
     if (!hj || json_array_append_new(hits_j, hj)) goto nomem;
     if (json_object_set_new(hj, "_index", json_string(index_name ? index_name : "")) ||
         json_object_set_new(hj, "_id", json_stringn(id ? id : "", id ? idlen : 0)) ||
+        (req->want_version &&
+         json_object_set_new(hj, "_version", json_integer((json_int_t)qi_segment_doc_version(seg, h->doc)))) ||
+        (req->want_seq_no &&
+         (json_object_set_new(hj, "_seq_no", json_integer((json_int_t)qi_segment_doc_seq_no(seg, h->doc))) ||
+          json_object_set_new(hj, "_primary_term", json_integer(1)))) ||
         json_object_set_new(hj, "_score", need_scores && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
                                               ? json_real((float)h->score) : json_null()))
       goto nomem;

@@ -260,6 +260,17 @@ static void source_filtering_includes_and_excludes_paths(void **st) {
   json_decref(r);
 }
 
+static void version_and_seq_no_are_added_on_request(void **st) {
+  json_t *r = fx_search(*st, "{\"query\":{\"ids\":{\"values\":[\"3\"]}},\"version\":true,\"seq_no_primary_term\":true}");
+  assert_json_num(r, "hits.hits.0._version", 1);
+  assert_json_num(r, "hits.hits.0._seq_no", 2); /* the third put */
+  assert_json_num(r, "hits.hits.0._primary_term", 1);
+  json_decref(r);
+  r = fx_search(*st, "{\"query\":{\"ids\":{\"values\":[\"3\"]}}}");
+  assert_null(fx_path(r, "hits.hits.0._version"));
+  json_decref(r);
+}
+
 static void track_total_hits_follows_elasticsearch(void **st) {
   json_t *r = fx_search(*st, "{\"track_total_hits\":3}");
   assert_int_equal(fx_total(r), 3);
@@ -319,6 +330,7 @@ int main(void) {
       cmocka_unit_test(prefix_and_wildcard_scan_the_term_dictionary),
       cmocka_unit_test(sort_by_field_with_missing_and_paging),
       cmocka_unit_test(source_filtering_includes_and_excludes_paths),
+      cmocka_unit_test(version_and_seq_no_are_added_on_request),
       cmocka_unit_test(track_total_hits_follows_elasticsearch),
       cmocka_unit_test(count_counts_matches),
       cmocka_unit_test(two_shards_merge_by_score_then_shard),
