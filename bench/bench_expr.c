@@ -7,7 +7,9 @@
 **                      200k-document index through qq_search (top 10, no _source, no count),
 **                      vs the same match without the function: the per-doc cost of scoring
 **                      with a script end to end (doc-values reads, block buffering, combine).
-** One line per case: median of 5 runs after a warm-up, with min and max. Reports; never fails. */
+** One line per case: median of 5 runs after a warm-up, with min and max; a run of the two
+** micro cases is the best of 3 passes over 1M docs (a pass takes ~2 ms, so one preemption on a
+** shared machine would otherwise decide the run). Reports; never fails. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,10 +102,15 @@ static void bench_case(const char *name, const char *src, qq_script_kind kind, d
   run_ours(s, &cs); /* warm-up */
   kind == QQ_SCRIPT_FILTER ? run_native_filter() : run_native_score(0.25);
   for (int r = 0; r < RUNS; r++) {
-    ours[r] = run_ours(s, &cs);
-    sink += out[r] + keep[r];
-    nat[r] = kind == QQ_SCRIPT_FILTER ? run_native_filter() : run_native_score(0.25);
-    sink += out[r] + keep[r];
+    ours[r] = nat[r] = INFINITY;
+    for (int pass = 0; pass < 3; pass++) {
+      double o = run_ours(s, &cs);
+      sink += out[r] + keep[r];
+      double v = kind == QQ_SCRIPT_FILTER ? run_native_filter() : run_native_score(0.25);
+      sink += out[r] + keep[r];
+      if (o < ours[r]) ours[r] = o;
+      if (v < nat[r]) nat[r] = v;
+    }
   }
   stats(ours, &om, &omn, &omx);
   stats(nat, &nm, &nmn, &nmx);
