@@ -145,7 +145,8 @@ typedef struct qq_script qq_script;
 /* The vtable every script implementation provides. */
 typedef struct qq_script_vtable {
   /* Declare the argument columns (OUT, zeroed by the caller) for the shard INFO. Called once
-  ** per shard before the first run on that shard; may be called again for the next shard.
+  ** per shard, before the first run on that shard (not at all when no document of the shard
+  ** reaches the script); called again for the next shard.
   ** Errors: QB_INVAL (e.g. a field of the wrong type: the request fails with
   ** illegal_argument_exception), QB_INVALID (script_exception), QB_NOMEM. */
   qb_code (*bind)(qq_script *s, const qq_shard_info *info, qq_bind *out, qb_err *err);
@@ -218,9 +219,11 @@ void qq_request_free(qq_request *req);
 ** SHARD_ID. *OUT holds the shard's top from+size hits (doc ids, scores, sort values, their
 ** _source and fields already rendered), its total hit count and its partial aggregations;
 ** it is independent of SNAP afterwards. Free with qq_partial_free.
-** Errors: those of qq_request_parse's script kinds, QB_TRAP/QB_LIMIT (a script failed:
-** script_exception), QB_IO/QB_CORRUPT (index), QB_NOMEM. The coordinator may turn a failed
-** shard into a `_shards.failures` entry with qq_partial_failed. */
+** Errors: QB_INVAL (a value does not fit the shard's mapping, e.g. a bad date for a date
+** field, or a script's bind refused a field: the request's fault), QB_TRAP/QB_LIMIT (a script
+** failed: script_exception), QB_IO/QB_CORRUPT (index), QB_NOMEM. The coordinator may turn a
+** failed shard into a `_shards.failures` entry with qq_partial_failed (qq_search does that for
+** QB_TRAP, QB_LIMIT, QB_IO, QB_CORRUPT and fails the request on the others). */
 qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
                         uint32_t shard_id, qq_partial **out, qb_err *err);
 
@@ -230,14 +233,18 @@ qb_code qq_partial_failed(const char *index_name, uint32_t shard_id, const qb_er
 void qq_partial_free(qq_partial *p);
 
 /* Serialise a partial (for the wire between data node and coordinator) and read it back. The
-** JSON is an internal format: both ends must run the same version. */
+** JSON is an internal format (docs/query.md): both ends must run the same version. A partial
+** read back is only checked for its shape; rendering a damaged one gives a wrong or failed
+** response, never a crash. */
 qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
 qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
 
-/* Merge PARTS (N >= 1, borrowed) and render the `_search` response into *OUT (a new json_t
-** the caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. When every
-** shard failed, fails with the first shard's error instead. For a `_count` request, renders
-** {"count", "_shards"}. */
+/* Merge PARTS (N, borrowed) and render the `_search` response into *OUT (a new json_t the
+** caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. REQ must be
+** parsed from the same body as the shards' requests (sort, paging, track_total_hits and the
+** aggregation definitions come from it). When every shard failed, fails with the first shard's
+** error instead. For a `_count` request, renders {"count", "_shards"}. Errors: QB_INVAL
+** (too_many_buckets), QB_NOMEM, or the shards' error. */
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n,
                            uint64_t took_ms, struct json_t **out, qb_err *err);
 
