@@ -225,3 +225,52 @@ void qs__h_doc_update(qs_req *r) {
   json_decref(body);
   qi_index_release(ix);
 }
+
+/* _mget: {"docs": [{"_index", "_id"}, ...]} or, with an index in the URL, {"ids": [...]}; each
+** document is fetched as GET /{index}/_doc/{id} would. */
+void qs__h_mget(qs_req *r) {
+  json_t *body;
+  if (!qs__body_object(r, &body)) return;
+  json_t *docs = json_object_get(body, "docs"), *ids = json_object_get(body, "ids");
+  if (!json_is_array(docs) && !(json_is_array(ids) && r->ncaps)) {
+    json_decref(body);
+    return qs__reply_error(r, 400, "action_request_validation_exception",
+                           "Validation Failed: 1: no documents to get;");
+  }
+  json_t *out = json_array();
+  size_t n = json_is_array(docs) ? json_array_size(docs) : json_array_size(ids);
+  for (size_t i = 0; i < n; i++) {
+    const char *index = r->ncaps ? r->caps[0] : NULL, *id = NULL;
+    char idbuf[32];
+    json_t *d = json_is_array(docs) ? json_array_get(docs, i) : NULL;
+    json_t *jid = d ? json_object_get(d, "_id") : json_array_get(ids, i);
+    if (d && json_is_string(json_object_get(d, "_index")))
+      index = json_string_value(json_object_get(d, "_index"));
+    if (json_is_string(jid)) id = json_string_value(jid);
+    else if (json_is_integer(jid)) {
+      snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(jid));
+      id = idbuf;
+    }
+    if (!index || !id) {
+      json_array_append_new(out, json_pack("{s:s?, s:s?, s:{s:s, s:s}}", "_index", index, "_id",
+                                           id, "error", "type",
+                                           "action_request_validation_exception", "reason",
+                                           !index ? "index is missing" : "id is missing"));
+      continue;
+    }
+    const char *caps[2] = {index, id};
+    json_t *res = NULL;
+    int status = qs__subrequest(r, qs__h_doc_get, caps, 2, NULL, 0, &res);
+    if (res && status >= 400 && json_object_get(res, "error")) {
+      /* an item error carries the cause, not the HTTP envelope */
+      json_t *item = json_pack("{s:s, s:s, s:O}", "_index", index, "_id", id, "error",
+                               json_object_get(res, "error"));
+      json_decref(res);
+      res = item;
+    }
+    json_array_append_new(out, res ? res : json_pack("{s:s, s:s, s:b}", "_index", index, "_id",
+                                                     id, "found", 0));
+  }
+  json_decref(body);
+  qs__reply_json(r, 200, json_pack("{s:o}", "docs", out));
+}

@@ -179,3 +179,67 @@ static void search(qs_req *r, int count) {
 
 void qs__h_search(qs_req *r) { search(r, 0); }
 void qs__h_count(qs_req *r) { search(r, 1); }
+
+/* _msearch: NDJSON pairs of a header ({"index": "a" | ["a", "b"]}, may be {}) and a search
+** body; each runs as its own search (its own UDF pins) and fails on its own, as in
+** Elasticsearch: {"took", "responses": [response | {"error", "status"}]}. */
+void qs__h_msearch(qs_req *r) {
+  uint64_t t0 = qb_now_ns();
+  const char *p = r->body, *end = r->body + r->body_len;
+  json_t *responses = json_array();
+  size_t line = 0;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    line++;
+    size_t hl = (size_t)(le - p);
+    while (hl && (p[hl - 1] == '\r' || p[hl - 1] == ' ')) hl--;
+    if (!hl) {
+      p = nl ? nl + 1 : end;
+      continue;
+    }
+    json_error_t je;
+    json_t *head = json_loadb(p, hl, 0, &je);
+    if (!json_is_object(head)) {
+      json_decref(head);
+      json_decref(responses);
+      return qs__reply_error(r, 400, "x_content_parse_exception", "_msearch line %zu: %s", line,
+                             head ? "header must be an object" : je.text);
+    }
+    p = nl ? nl + 1 : end;
+    nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    le = nl ? nl : end;
+    const char *body = p;
+    size_t blen = p < end ? (size_t)(le - p) : 0;
+    p = nl ? nl + 1 : end;
+    line++;
+    /* the target: the header's index (a string or an array), else the URL's */
+    char target[4096];
+    const char *expr = r->ncaps ? r->caps[0] : NULL;
+    json_t *ix = json_object_get(head, "index");
+    if (json_is_string(ix)) {
+      snprintf(target, sizeof target, "%s", json_string_value(ix));
+      expr = target;
+    } else if (json_is_array(ix) && json_array_size(ix)) {
+      size_t k, used = 0;
+      json_t *v;
+      target[0] = 0;
+      json_array_foreach(ix, k, v) {
+        if (json_is_string(v) && used < sizeof target)
+          used += (size_t)snprintf(target + used, sizeof target - used, "%s%s", k ? "," : "",
+                                   json_string_value(v));
+      }
+      expr = target;
+    }
+    json_t *res = NULL;
+    const char *caps[1] = {expr};
+    int status = qs__subrequest(r, qs__h_search, caps, expr ? 1 : 0, body, blen, &res);
+    if (!res) res = qs__error_json(500, "exception", "search gave no response");
+    json_object_set_new(res, "status", json_integer(status));
+    json_array_append_new(responses, res);
+    json_decref(head);
+  }
+  qs__reply_json(r, 200, json_pack("{s:I, s:o}", "took",
+                                   (json_int_t)((qb_now_ns() - t0) / 1000000u), "responses",
+                                   responses));
+}

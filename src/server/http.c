@@ -218,3 +218,19 @@ void qs__reply_no_index(qs_req *r, const char *name) {
                         "index_or_alias", "resource.id", name, "index", name, "status", 404);
   qs__reply_json(r, 404, j);
 }
+
+int qs__subrequest(qs_req *r, qs_handler h, const char *const *caps, size_t ncaps,
+                   const char *body, size_t len, json_t **out) {
+  qs_req sub = *r;
+  sub.ncaps = ncaps < QS_MAX_CAPTURES ? ncaps : QS_MAX_CAPTURES;
+  for (size_t i = 0; i < sub.ncaps; i++) sub.caps[i] = caps[i];
+  sub.body = body ? body : "";
+  sub.body_len = body ? len : 0;
+  sub.status = 0;
+  sub.out_type = NULL;
+  qb_buf_init(&sub.out);
+  h(&sub);
+  *out = sub.out.len ? json_loadb(sub.out.data, sub.out.len, 0, NULL) : NULL;
+  qb_buf_fini(&sub.out);
+  return sub.status ? sub.status : 500;
+}

@@ -135,6 +135,12 @@ void qs__reply_err(qs_req *r, const qb_err *err);
 /* The error body as a new json object (for _bulk items and tests). */
 json_t *qs__error_json(int status, const char *type, const char *reason);
 
+/* Run handler H as a sub-request of R (same connection and query string) with the captures
+** CAPS[0..NCAPS) and BODY/LEN (borrowed). Returns its HTTP status; *OUT gets its JSON response
+** (a new reference, NULL when it had no body). For _msearch and _mget. */
+int qs__subrequest(qs_req *r, qs_handler h, const char *const *caps, size_t ncaps,
+                   const char *body, size_t len, json_t **out);
+
 /* Parse the body as a JSON object (empty body: *OUT NULL and 1). On bad JSON replies
 ** x_content_parse_exception (or parsing_exception when it is not an object) and returns 0. */
 int qs__body_object(qs_req *r, json_t **out);

@@ -1,6 +1,7 @@
 """test_api.py: the index, document, _bulk, _search and _count API of a real quidditch process:
 ES shapes and errors, BM25 scores against an independent computation, refresh, restart and
 SIGKILL durability."""
+import json
 import math
 import os
 import signal
@@ -266,6 +267,27 @@ def t_multi_index_search():
         eq((r.status, r.json["hits"]["total"]["value"]), (200, 3), "ignore_unavailable")
         r = s.http("GET", "/shop-a/_search?size=1&from=1")
         eq(len(r.json["hits"]["hits"]), 1, "size/from URI parameters")
+        ms = "".join(json.dumps(x) + "\n" for x in [
+            {"index": "shop-a"}, q, {"index": ["shop-a", "shop-b"]}, {"query": {"match_all": {}}},
+            {}, {"query": {"nosuch": {}}}, {"index": "missing"}, {}])
+        r = s.http("POST", "/_msearch", ms, "application/x-ndjson")
+        eq(r.status, 200, "_msearch: %r" % r)
+        eq([x["status"] for x in r.json["responses"]], [200, 200, 400, 404], "_msearch statuses")
+        eq(r.json["responses"][0]["hits"]["total"]["value"], 3, "_msearch first")
+        eq(r.json["responses"][1]["hits"]["total"]["value"], 10, "_msearch second")
+        eq(r.json["responses"][3]["error"]["type"], "index_not_found_exception", "_msearch 404")
+        r = s.http("POST", "/shop-b/_msearch", "{}\n" + json.dumps(q) + "\n", "application/x-ndjson")
+        eq(r.json["responses"][0]["hits"]["total"]["value"], 3, "_msearch with URL index")
+        r = s.http("POST", "/_mget", {"docs": [{"_index": "shop-a", "_id": "1"},
+                                              {"_index": "shop-b", "_id": "nope"},
+                                              {"_index": "missing", "_id": "1"}]})
+        eq(r.status, 200, "_mget: %r" % r)
+        d = r.json["docs"]
+        eq((d[0]["found"], d[0]["_source"]["title"]), (True, "fast laptop"), "_mget found")
+        eq(d[1]["found"], False, "_mget missing doc")
+        eq(d[2]["error"]["type"], "index_not_found_exception", "_mget missing index")
+        r = s.http("POST", "/shop-b/_mget", {"ids": ["2", 3]})
+        eq([x["_id"] for x in r.json["docs"] if x["found"]], ["2", "3"], "_mget ids")
 
 
 def t_refresh_within_a_second():

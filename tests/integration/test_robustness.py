@@ -20,11 +20,14 @@ SEED_BODIES = [
     b'{"args": {"p0": 1}}',
     b'{"to": "v1"}',
     b'{"doc": {"x": 1}, "doc_as_upsert": true}',
+    b'{"index": "fz"}\n{"query": {"match_all": {}}}\n{}\n{"size": 1}\n',
+    b'{"docs": [{"_index": "fz", "_id": "1"}, {"_id": 2}], "ids": ["1"]}',
 ]
 ROUTES = [("POST", "/fz/_search"), ("POST", "/fz/_count"), ("POST", "/_bulk"),
           ("POST", "/fz/_bulk"), ("PUT", "/fz2"), ("PUT", "/fz/_doc/1"), ("POST", "/fz/_doc"),
           ("POST", "/fz/_update/1"), ("PUT", "/fz/_mapping"), ("POST", "/_udf/x/_test"),
-          ("POST", "/_udf/x/_rollback"), ("PUT", "/_udf/fzudf"), ("POST", "/_search")]
+          ("POST", "/_udf/x/_rollback"), ("PUT", "/_udf/fzudf"), ("POST", "/_search"),
+          ("POST", "/_msearch"), ("POST", "/fz/_msearch"), ("POST", "/_mget"), ("POST", "/fz/_mget")]
 
 
 def mutate(rng, b):
