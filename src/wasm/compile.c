@@ -24,7 +24,7 @@ typedef struct ent {
   uint64_t k;    /* K_CONST: the value's bits (i32/f32 zero-extended) */
 } ent;
 
-enum { C_BLOCK, C_LOOP, C_IF, C_FUNC };
+enum { C_BLOCK, C_LOOP, C_IF, C_FUNC, C_INLINE }; /* C_INLINE: the body of an inlined call */
 typedef struct ctl {
   uint8_t kind;
   bool dead;          /* the rest of the current arm is unreachable: emit nothing */
@@ -63,6 +63,10 @@ typedef struct C {
   bool kfrozen; /* second pass: the constant table is fixed */
   bool oom;
   uint32_t wofs; /* wasm offset of the instruction being translated */
+  uint32_t fidx; /* its function (differs from the compiled one inside an inlined call) */
+  uint32_t fb;   /* slot of local 0 of the function being translated (0, or an inlined call's
+                    frame base inside the caller's frame) */
+  uint32_t inl;  /* ctl index of the inlined call's label (its `return`), or UINT32_MAX */
   /* peephole state: the last emitted instruction, and the one before it */
   uint32_t last_start, last_end, last_op, last_dst_depth;
   bool last_has_dst;
@@ -94,12 +98,13 @@ static bool grow(C *c, void **p, uint32_t *cap, uint64_t need, size_t elsz) {
 
 static uint32_t emitv(C *c, uint32_t op, uint32_t nargs, const uint32_t *args) {
   if (!GROW(c, c->code, c->cap, (uint64_t)c->n + QW_OPW + nargs) ||
-      !GROW(c, c->pcm, c->pccap, (uint64_t)c->npc * 2 + 2))
+      !GROW(c, c->pcm, c->pccap, (uint64_t)c->npc * 3 + 3))
     return c->n;
   uint32_t at = c->n;
-  if (!c->npc || c->pcm[2 * c->npc - 1] != c->wofs) {
-    c->pcm[2 * c->npc] = at;
-    c->pcm[2 * c->npc + 1] = c->wofs;
+  if (!c->npc || c->pcm[3 * c->npc - 2] != c->wofs || c->pcm[3 * c->npc - 1] != c->fidx) {
+    c->pcm[3 * c->npc] = at;
+    c->pcm[3 * c->npc + 1] = c->wofs;
+    c->pcm[3 * c->npc + 2] = c->fidx;
     c->npc++;
   }
 #ifdef QW_DISPATCH_SWITCH
@@ -139,7 +144,7 @@ static bool last_is(const C *c, uint32_t op, uint32_t depth) {
 /* Drop the last instruction (its consumer has folded it in). */
 static void drop_last(C *c) {
   c->n = c->last_start;
-  while (c->npc && c->pcm[2 * c->npc - 2] >= c->n) c->npc--;
+  while (c->npc && c->pcm[3 * c->npc - 3] >= c->n) c->npc--;
   c->last_has_dst = false;
   if (c->prev_valid && c->prev_end == c->n) { /* the one before becomes the last again */
     c->last_start = c->prev_start, c->last_end = c->prev_end, c->last_op = c->prev_op;
@@ -238,15 +243,23 @@ static bool in_place(C *c, uint32_t n, uint32_t height) {
   return true;
 }
 
-/* Copy the top N values to the homes of HEIGHT.. (a branch to a block/loop label). Sources sit
-** at the same or higher slots (or in locals / constants), so copying upwards is safe. */
+/* Copy the top N values to the homes of HEIGHT.. (a branch to a block/loop label). Stack
+** sources sit at the same or higher slots, so copying upwards is safe; a source still in a
+** local that an earlier copy overwrites (an inlined call's locals lie where its results go)
+** is first saved in its own home slot. The virtual stack is not changed. */
 static void moves(C *c, uint32_t n, uint32_t height) {
+  uint32_t d0 = home(c, height);
   for (uint32_t i = 0; i < n; i++) {
     const ent *e = &c->st[c->sp - n + i];
-    uint32_t d = home(c, height + i);
-    if (e->kind == K_HOME && e->slot == d) continue;
+    if (e->kind == K_LOCAL && e->slot >= d0 && e->slot < d0 + i)
+      E(c, OP_MOV, home(c, c->sp - n + i), e->slot);
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    const ent *e = &c->st[c->sp - n + i];
+    uint32_t d = d0 + i, src = e->slot;
+    if (e->kind == K_LOCAL && e->slot >= d0 && e->slot < d0 + i) src = home(c, c->sp - n + i);
     if (e->kind == K_CONST) movk(c, d, e->k);
-    else E(c, OP_MOV, d, e->slot);
+    else if (src != d) E(c, OP_MOV, d, src);
   }
 }
 
@@ -542,14 +555,112 @@ static void unreachable_rest(C *c) {
 
 /* ---- the translator ---- */
 
-static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
-  const qw_module *m = c->m;
-  const uint8_t *p = d->body, *end = d->body_end;
-  const qw__functype *ft = &m->types[d->type_idx];
-  c->nresults = ft->nresults;
-  push_ctl(c, C_FUNC, 0, ft->nresults);
+static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, qb_err *err);
 
-  while (p < end && c->csp > 0 && !c->oom) {
+static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
+  const qw__functype *ft = &c->m->types[d->type_idx];
+  c->nresults = ft->nresults;
+  c->fb = 0;
+  c->inl = UINT32_MAX;
+  c->fidx = c->m->nfunc_imports + (uint32_t)(d - c->m->funcs);
+  push_ctl(c, C_FUNC, 0, ft->nresults);
+  qb_code rc = body(c, d->body, d->body_end, 0, err);
+  if (rc) return rc;
+  if (c->oom) return qb_fail(err, QB_NOMEM, "compile: out of memory");
+  if (c->csp != 0) return QB_NEVER(err);
+  return QB_OK;
+}
+
+/* ---- inlining small leaf functions ---- */
+
+static void skip_leb(const uint8_t **p, const uint8_t *end) {
+  while (*p < end && (*(*p)++ & 0x80)) {
+  }
+}
+
+/* Is the validated body [P, END) free of calls? (opcodes.def gives each op's immediates) */
+static bool leaf_body(const uint8_t *p, const uint8_t *end) {
+  while (p < end) {
+    uint32_t op = *p++, x = 0, n;
+    int imm;
+    if (op == 0xfc) {
+      qw__leb_u32(&p, end, &x);
+      op = 0xfc00 | x;
+    }
+    switch (op) {
+#define QW_OP(code, ident, name, immk, sig, align) \
+  case code:                                      \
+    imm = QW_IMM_##immk;                          \
+    break;
+#include "opcodes.def"
+    default: return false;
+    }
+    if (op == QW_OP_call || op == QW_OP_call_indirect) return false;
+    switch (imm) {
+    case QW_IMM_NONE: break;
+    case QW_IMM_BR_TABLE:
+      qw__leb_u32(&p, end, &n);
+      for (uint32_t i = 0; i <= n && p < end; i++) skip_leb(&p, end);
+      break;
+    case QW_IMM_CALL_INDIRECT: case QW_IMM_MEM: case QW_IMM_TABLEINIT: case QW_IMM_TABLECOPY:
+      skip_leb(&p, end);
+      skip_leb(&p, end);
+      break;
+    case QW_IMM_MEMIDX: case QW_IMM_REFTYPE: p++; break;
+    case QW_IMM_MEMCOPY: p += 2; break;
+    case QW_IMM_F32: p += 4; break;
+    case QW_IMM_F64: p += 8; break;
+    case QW_IMM_SELECT_T:
+      qw__leb_u32(&p, end, &n);
+      p += n;
+      break;
+    case QW_IMM_MEMINIT:
+      skip_leb(&p, end);
+      p++;
+      break;
+    default: skip_leb(&p, end); break; /* one LEB: block type, index, constant */
+    }
+  }
+  return true;
+}
+
+/* Translate a call to defined function X in place: its frame is the caller's argument area
+** (as for CALL), its locals are zeroed with moves, its `return` branches to the end. Only
+** small leaf functions: no nesting, so no recursion; they spend no fuel (no back-edge or call
+** of theirs is removed: loops inside still pay). */
+#define INLINE_MAX_BYTES 160
+#define INLINE_MAX_LOCALS 8
+static bool inlinable(const C *c, uint32_t x) {
+  if (x < c->m->nfunc_imports || c->inl != UINT32_MAX) return false;
+  const qw__func_decl *d = &c->m->funcs[x - c->m->nfunc_imports];
+  return d->body_end - d->body <= INLINE_MAX_BYTES && d->nlocals <= INLINE_MAX_LOCALS &&
+         leaf_body(d->body, d->body_end);
+}
+
+static qb_code inline_call(C *c, uint32_t x, qb_err *err) {
+  const qw__func_decl *d = &c->m->funcs[x - c->m->nfunc_imports];
+  const qw__functype *ft = &c->m->types[d->type_idx];
+  uint32_t base = c->sp - ft->nparams, save_fb = c->fb, save_fidx = c->fidx;
+  for (uint32_t i = base; i < c->sp; i++) mat(c, i); /* arguments in place: the callee's params */
+  for (uint32_t i = 0; i < d->nlocals; i++) { /* its locals: zero, below its operand stack */
+    push_home(c);
+    E(c, OP_MOVK32, home(c, c->sp - 1), 0);
+  }
+  if (c->oom || !push_ctl(c, C_INLINE, c->sp - base, ft->nresults)) return QB_OK;
+  c->inl = c->csp - 1;
+  c->fb = home(c, base);
+  c->fidx = x;
+  qb_code rc = body(c, d->body, d->body_end, c->csp - 1, err);
+  c->inl = UINT32_MAX;
+  c->fb = save_fb;
+  c->fidx = save_fidx;
+  return rc;
+}
+
+/* Translate instructions from P until the ctl stack is back to STOP entries. */
+static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, qb_err *err) {
+  const qw_module *m = c->m;
+  while (p < end && c->csp > stop && !c->oom) {
     c->wofs = (uint32_t)(p - m->bytes);
     uint32_t op = *p++, x = 0, y = 0;
     ctl *cur = &c->cs[c->csp - 1];
@@ -696,14 +807,19 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
     }
     case QW_OP_return:
       if (!live) break;
-      ret(c);
+      if (c->inl != UINT32_MAX) br_to(c, c->csp - 1 - c->inl); /* inlined: to its end */
+      else ret(c);
       unreachable_rest(c);
       break;
     case QW_OP_call: {
       qw__leb_u32(&p, end, &x);
       if (!live) break;
       const qw__functype *t = &m->types[m->func_types[x]];
-      if (x < m->nfunc_imports) call(c, OP_CALL_IMPORT, x, 0, t->nparams, t->nresults, false);
+      if (inlinable(c, x)) {
+        qb_code rc = inline_call(c, x, err);
+        if (rc) return rc;
+      } else if (x < m->nfunc_imports)
+        call(c, OP_CALL_IMPORT, x, 0, t->nparams, t->nresults, false);
       else call(c, OP_CALL, x - m->nfunc_imports, 0, t->nparams, t->nresults, false);
       break;
     }
@@ -744,12 +860,12 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
     }
     case QW_OP_local_get:
       qw__leb_u32(&p, end, &x);
-      if (live) push(c, K_LOCAL, x, 0);
+      if (live) push(c, K_LOCAL, c->fb + x, 0);
       break;
     case QW_OP_local_set:
     case QW_OP_local_tee:
       qw__leb_u32(&p, end, &x);
-      if (live) local_set(c, x, op == QW_OP_local_tee);
+      if (live) local_set(c, c->fb + x, op == QW_OP_local_tee);
       break;
     case QW_OP_global_get:
       qw__leb_u32(&p, end, &x);
@@ -1094,11 +1210,9 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
       break;
     default:
       return qb_fail(err, QB_INTERNAL, "compile: function %u: unexpected opcode 0x%x at 0x%x",
-                     (unsigned)(d - m->funcs), op, c->wofs);
+                     c->fidx, op, c->wofs);
     }
   }
-  if (c->oom) return qb_fail(err, QB_NOMEM, "compile: out of memory");
-  if (c->csp != 0) return QB_NEVER(err);
   return QB_OK;
 }
 
@@ -1146,7 +1260,7 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
   uint64_t nslots = (uint64_t)c.s0 + c.maxsp + 1;
   if (nslots < ft->nresults) nslots = ft->nresults;
   if (nslots < (uint64_t)ft->nparams + ninit) nslots = (uint64_t)ft->nparams + ninit;
-  size_t bytes = sizeof(qw__code) + (size_t)ninit * 8 + (size_t)c.n * 4 + (size_t)c.npc * 8;
+  size_t bytes = sizeof(qw__code) + (size_t)ninit * 8 + (size_t)c.n * 4 + (size_t)c.npc * 12;
   qw__code *code = qb_malloc(bytes);
   if (!code) {
     c_fini(&c);
@@ -1157,7 +1271,7 @@ qb_code qw__compile(const qw_module *m, uint32_t defined_idx, qw__code **out, qb
   memset(init, 0, (size_t)ninit * 8);
   if (c.nk) memcpy(consts, c.kv, (size_t)c.nk * 8);
   if (c.n) memcpy(ops, c.code, (size_t)c.n * 4);
-  if (c.npc) memcpy(ops + c.n, c.pcm, (size_t)c.npc * 8);
+  if (c.npc) memcpy(ops + c.n, c.pcm, (size_t)c.npc * 12);
   *code = (qw__code){.ops = ops,
                      .nops = c.n,
                      .nparams = ft->nparams,

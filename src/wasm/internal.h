@@ -390,8 +390,9 @@ struct qw__code {
   uint32_t nresults;
   uint32_t nslots;           /* frame size in 64-bit slots (locals + operand stack, >= nresults) */
   uint32_t func_index;       /* in the module's function space (for trap locations) */
-  uint32_t npc;              /* pairs in PCMAP */
-  const uint32_t *pcmap;     /* (unit offset of an instruction, its wasm byte offset), sorted */
+  uint32_t npc;              /* triples in PCMAP */
+  const uint32_t *pcmap;     /* (unit offset of an instruction, its wasm byte offset, its
+                                function index: another one inside an inlined call), sorted */
   size_t alloc_bytes;        /* one allocation holds the struct, OPS, PCMAP and CONSTS */
   uint32_t nconsts;          /* constant slots, right after the locals; copied in at entry */
   const uint64_t *consts;

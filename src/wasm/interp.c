@@ -103,15 +103,18 @@ static QB_NOINLINE const qw__code *compile_slow(qw_instance *inst, uint32_t defi
   return c;
 }
 
-static uint32_t trap_offset(const qw__code *code, const uint32_t *pc) {
+/* Where PC is in wasm terms: the pcmap entry at or before it (function index, byte offset). */
+static void trap_where(const qw__code *code, const uint32_t *pc, uint32_t *func, uint32_t *off) {
   uint32_t at = (uint32_t)(pc - code->ops), lo = 0, hi = code->npc;
-  if (!hi) return 0;
+  *func = code->func_index, *off = 0;
+  if (!hi) return;
   while (hi - lo > 1) { /* last entry with unit offset <= AT */
     uint32_t mid = lo + (hi - lo) / 2;
-    if (code->pcmap[2 * mid] <= at) lo = mid;
+    if (code->pcmap[3 * mid] <= at) lo = mid;
     else hi = mid;
   }
-  return code->pcmap[2 * lo + 1];
+  *off = code->pcmap[3 * lo + 1];
+  *func = code->pcmap[3 * lo + 2];
 }
 
 static QB_NOINLINE const qw_trap *mem_fill(qw__memory *m, uint32_t d, uint32_t v, uint32_t n) {
@@ -271,8 +274,7 @@ out_of_fuel:
 trap:
   if (!ex->trap_inst) {
     ex->trap_inst = inst;
-    ex->trap_func = code->func_index;
-    ex->trap_offset = trap_offset(code, pc);
+    trap_where(code, pc, &ex->trap_func, &ex->trap_offset);
   }
   ex->fuel = fuel;
   ex->fr = fr0;

@@ -168,9 +168,10 @@ static void compile_maps_code_back_to_wasm_offsets(void **state) {
   const qw__func_decl *d = &mod->funcs[0];
   assert_true(c->npc >= 2);
   for (uint32_t i = 0; i < c->npc; i++) {
-    assert_true(c->pcmap[2 * i + 1] >= d->body_offset);
-    assert_true(c->pcmap[2 * i + 1] < d->body_offset + (uint32_t)(d->body_end - d->body));
-    if (i) assert_true(c->pcmap[2 * i] > c->pcmap[2 * i - 2]);
+    assert_true(c->pcmap[3 * i + 1] >= d->body_offset);
+    assert_true(c->pcmap[3 * i + 1] < d->body_offset + (uint32_t)(d->body_end - d->body));
+    assert_int_equal(c->pcmap[3 * i + 2], 0);
+    if (i) assert_true(c->pcmap[3 * i] > c->pcmap[3 * i - 3]);
   }
   assert_int_equal(c->func_index, 0);
 }

@@ -302,6 +302,33 @@ static void interp_counter_loops_fused_with_their_branch(void **state) {
   assert_int_equal(I32R("step", 2, U(100), U(8)), 104);
 }
 
+/* Small leaf functions are translated into their callers: locals start at zero on every
+** call, `return` and branches to the function's label leave it, results land where the
+** call's would, and a trap names the callee. */
+static void interp_inlined_calls_behave_like_calls(void **state) {
+  (void)state;
+  LOAD("(module\n"
+       " (func $acc (param i32) (result i32) (local i32)\n"
+       "  (local.set 1 (i32.add (local.get 1) (local.get 0))) (local.get 1))\n"
+       " (func $early (param i32) (result i32 i32)\n"
+       "  (if (i32.eqz (local.get 0)) (then (return (i32.const 1) (i32.const 2))))\n"
+       "  (i32.const 3) (local.get 0) (br_if 0 (i32.eq (local.get 0) (i32.const 7)))\n"
+       "  (drop) (drop) (i32.const 5) (local.get 0))\n"
+       " (func $div (param i32) (result i32) (i32.div_u (i32.const 10) (local.get 0)))\n"
+       " (func (export \"twice\") (param i32) (result i32)\n"
+       "  (i32.add (call $acc (local.get 0)) (call $acc (local.get 0))))\n"
+       " (func (export \"early\") (param i32) (result i32)\n"
+       "  (call $early (local.get 0)) (i32.sub))\n"
+       " (func (export \"div\") (param i32) (result i32) (i32.add (i32.const 1) (call $div (local.get 0)))))");
+  assert_int_equal(I32R("twice", 1, U(21)), 42);
+  assert_int_equal(I32R("early", 1, U(0)), -1); /* 1 - 2 */
+  assert_int_equal(I32R("early", 1, U(7)), -4); /* 3 - 7 */
+  assert_int_equal(I32R("early", 1, U(9)), -4); /* 5 - 9 */
+  assert_int_equal(I32R("div", 1, U(5)), 3);
+  TRAPS("integer divide by zero", "div", 1, U(0));
+  assert_non_null(strstr(qw_instance_trap_where(inst), "function 2 at offset"));
+}
+
 /* `p[i] += x` becomes one load-add-store step; other offsets or addresses must not fuse. */
 static void interp_accumulates_into_memory(void **state) {
   (void)state;
@@ -426,6 +453,7 @@ int main(void) {
       cmocka_unit_test_teardown(interp_constants_fold_and_get_slots, teardown),
       cmocka_unit_test_teardown(interp_folded_address_add_wraps_at_32_bits, teardown),
       cmocka_unit_test_teardown(interp_counter_loops_fused_with_their_branch, teardown),
+      cmocka_unit_test_teardown(interp_inlined_calls_behave_like_calls, teardown),
       cmocka_unit_test_teardown(interp_accumulates_into_memory, teardown),
       cmocka_unit_test_teardown(interp_bulk_memory_tables_and_refs, teardown),
       cmocka_unit_test_teardown(interp_call_indirect_checks_the_signature, teardown),
