@@ -849,8 +849,18 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
 }
 
 static qb_code get_uint(pctx *p, const json_t *v, const char *what, uint32_t *out) {
-  if (!json_is_integer(v)) return qb_fail(p->err, QB_MALFORMED, "[%s] must be an integer, got %s", what, jtype(v));
-  json_int_t i = json_integer_value(v);
+  json_int_t i;
+  if (json_is_string(v)) { /* Elasticsearch accepts "10" */
+    char *end;
+    const char *s = json_string_value(v);
+    long long ll = strtoll(s, &end, 10);
+    if (!*s || *end) return qb_fail(p->err, QB_MALFORMED, "[%s] must be an integer, got [%s]", what, s);
+    i = (json_int_t)ll;
+  } else if (!json_is_integer(v)) {
+    return qb_fail(p->err, QB_MALFORMED, "[%s] must be an integer, got %s", what, jtype(v));
+  } else {
+    i = json_integer_value(v);
+  }
   if (i < 0) return qb_fail(p->err, QB_INVAL, "[%s] parameter cannot be negative, found [%lld]", what, (long long)i);
   if (i > INT32_MAX) return qb_fail(p->err, QB_INVAL, "[%s] is too large: %lld", what, (long long)i);
   *out = (uint32_t)i;

@@ -371,11 +371,9 @@ static qb_code build_bool(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__
     *out = qq__mk_all(cx, q->boost);
     return *out ? QB_OK : nomem(err);
   }
-  if (q->msm) {
-    if ((rc = calc_msm(q->msm, q->nshould, &msm, err))) return rc;
-  } else if (!nreq) {
-    msm = q->nshould ? 1 : 0;
-  }
+  if (q->msm && (rc = calc_msm(q->msm, q->nshould, &msm, err))) return rc;
+  /* Lucene: without required clauses, at least one should clause must match, whatever msm */
+  if (!nreq && q->nshould && msm < 1) msm = 1;
   if (msm > q->nshould) return (*out = qq__mk_none(cx)) ? QB_OK : nomem(err);
   qq__it **req = qb_arena_array(cx->sh->ar, nreq + 2, sizeof *req);
   qq__it **sc = qb_arena_array(cx->sh->ar, nreq + 2, sizeof *sc);

@@ -155,6 +155,13 @@ static void bool_combines_must_filter_should_and_must_not(void **st) {
                      "{\"match\":{\"title\":\"quick\"}}],\"minimum_should_match\":2}}}");
   assert_string_equal(fx_ids(r), "1,6,4");
   json_decref(r);
+  /* only should clauses: one must match even with minimum_should_match 0 (Lucene) */
+  r = fx_search(*st, "{\"query\":{\"bool\":{\"should\":[{\"term\":{\"tag\":\"pet\"}}],\"minimum_should_match\":0}}}");
+  assert_string_equal(fx_ids(r), "3,4");
+  json_decref(r);
+  r = fx_search(*st, "{\"size\":\"2\",\"from\":\"1\"}");
+  assert_string_equal(fx_ids(r), "2,3");
+  json_decref(r);
   /* filter only: score 0; must_not only: all others, score 0 */
   r = fx_search(*st, "{\"query\":{\"bool\":{\"filter\":{\"term\":{\"tag\":\"pet\"}}}}}");
   assert_string_equal(fx_ids(r), "3,4");
