@@ -133,7 +133,7 @@ void qs__h_udf_put(qs_req *r) {
                                   &err);
   free(mtext);
   if (rc) {
-    qb_log(QB_WARN, "UDF deploy rejected: %s: %s", name, err.msg);
+    qb_log(QB_INFO, "UDF deploy rejected: %s: %s", name, err.msg);
     udf_error(r, &err);
     goto out;
   }
