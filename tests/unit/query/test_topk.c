@@ -222,6 +222,23 @@ static void bool_queries_match_a_brute_force_reference(void **st) {
   }
 }
 
+/* hits from several segments, in sort order: script_fields runs per segment, in doc order */
+static void script_fields_span_segments(void **st) {
+  (void)st;
+  json_t *r = search("{\"size\":40,\"_source\":false,\"sort\":[{\"n\":\"desc\"}],\"query\":{\"range\":"
+                     "{\"n\":{\"gte\":1480,\"lt\":1520}}},\"script_fields\":{\"x\":{\"script\":\"doc['n'].value * 2\"}}}");
+  json_t *hits = json_object_get(json_object_get(r, "hits"), "hits");
+  assert_int_equal(json_array_size(hits), 40);
+  for (size_t i = 0; i < 40; i++) {
+    json_t *h = json_array_get(hits, i);
+    int n = atoi(json_string_value(json_object_get(h, "_id")) + 1);
+    assert_int_equal(n, 1519 - (int)i);
+    double x = json_number_value(json_array_get(json_object_get(json_object_get(h, "fields"), "x"), 0));
+    if (x != 2.0 * n) fail_msg("hit %zu (d%d): x = %g", i, n, x);
+  }
+  json_decref(r);
+}
+
 /* runs last: it deletes documents from the shared index */
 static void deleted_documents_never_match(void **st) {
   qb_err err;
@@ -263,6 +280,7 @@ int main(void) {
       cmocka_unit_test(exact_count_below_the_threshold_stays_eq),
       cmocka_unit_test(maxscore_skips_documents_that_cannot_compete),
       cmocka_unit_test(bool_queries_match_a_brute_force_reference),
+      cmocka_unit_test(script_fields_span_segments),
       cmocka_unit_test(deleted_documents_never_match),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
