@@ -64,8 +64,9 @@ typedef struct C {
   bool oom;
   uint32_t wofs; /* wasm offset of the instruction being translated */
   uint32_t fidx; /* its function (differs from the compiled one inside an inlined call) */
-  uint32_t fb;   /* slot of local 0 of the function being translated (0, or an inlined call's
-                    frame base inside the caller's frame) */
+  const uint32_t *lmap; /* inside an inlined call: the slot of each of its locals; else NULL
+                           (local x is slot x) */
+  uint32_t lmap_buf[32];
   uint32_t inl;  /* ctl index of the inlined call's label (its `return`), or UINT32_MAX */
   /* peephole state: the last emitted instruction, and the one before it */
   uint32_t last_start, last_end, last_op, last_dst_depth;
@@ -174,7 +175,17 @@ static void push_homes(C *c, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) push_home(c);
 }
 
+/* About to overwrite slot DST: a constant move into it just before (an inlined call's
+** zeroed local, set at once) is dead. */
+static void overwrite(C *c, uint32_t dst) {
+  if (c->last_end == c->n && c->barrier != c->n && !c->oom &&
+      (c->last_op == OP_MOVK32 || c->last_op == OP_MOVK64) &&
+      c->code[c->last_start + QW_OPX + 1] == dst)
+    drop_last(c);
+}
+
 static void movk(C *c, uint32_t dst, uint64_t k) {
+  overwrite(c, dst);
   if (k >> 32) E(c, OP_MOVK64, dst, (uint32_t)k, (uint32_t)(k >> 32));
   else E(c, OP_MOVK32, dst, (uint32_t)k);
 }
@@ -249,6 +260,12 @@ static bool in_place(C *c, uint32_t n, uint32_t height) {
 ** is first saved in its own home slot. The virtual stack is not changed. */
 static void moves(C *c, uint32_t n, uint32_t height) {
   uint32_t d0 = home(c, height);
+  if (n == 1 && c->st[c->sp - 1].kind == K_HOME && c->st[c->sp - 1].slot != d0 &&
+      last_is(c, OP__COUNT, c->sp - 1)) { /* its producer writes the target directly */
+    c->code[c->last_start + QW_OPX + 1] = d0;
+    c->last_has_dst = false;
+    return;
+  }
   for (uint32_t i = 0; i < n; i++) {
     const ent *e = &c->st[c->sp - n + i];
     if (e->kind == K_LOCAL && e->slot >= d0 && e->slot < d0 + i)
@@ -391,9 +408,11 @@ static ctl *push_ctl(C *c, uint8_t kind, uint32_t np, uint32_t nr) {
 }
 
 /* Entering a block/loop/if (not in dead code): the params go home and no entry may keep
-** naming a local (a local.set inside could otherwise move it on one path only). */
+** naming a local (a local.set inside could otherwise move it on one path only). Inside an
+** inlined call, the caller's entries (below its frame) stay: it cannot write their locals. */
 static void settle(C *c, uint32_t np, uint32_t below) {
-  for (uint32_t i = 0; i + below < c->sp; i++)
+  uint32_t from = c->inl != UINT32_MAX ? c->cs[c->inl].height : 0;
+  for (uint32_t i = from; i + below < c->sp; i++)
     if (c->st[i].kind == K_LOCAL || (i + below + np >= c->sp && c->st[i].kind == K_CONST))
       mat(c, i);
 }
@@ -489,6 +508,7 @@ static void local_set(C *c, uint32_t x, bool tee) {
   } else if (e->kind == K_CONST) {
     movk(c, x, e->k);
   } else if (e->slot != x) {
+    overwrite(c, x);
     E(c, OP_MOV, x, e->slot);
   }
   c->sp--;
@@ -560,7 +580,7 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
 static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
   const qw__functype *ft = &c->m->types[d->type_idx];
   c->nresults = ft->nresults;
-  c->fb = 0;
+  c->lmap = NULL;
   c->inl = UINT32_MAX;
   c->fidx = c->m->nfunc_imports + (uint32_t)(d - c->m->funcs);
   push_ctl(c, C_FUNC, 0, ft->nresults);
@@ -578,8 +598,10 @@ static void skip_leb(const uint8_t **p, const uint8_t *end) {
   }
 }
 
-/* Is the validated body [P, END) free of calls? (opcodes.def gives each op's immediates) */
-static bool leaf_body(const uint8_t *p, const uint8_t *end) {
+/* Is the validated body [P, END) free of calls? (opcodes.def gives each op's immediates)
+** *WRITTEN: bit x set when local x < 64 is the target of a local.set/tee. */
+static bool leaf_body(const uint8_t *p, const uint8_t *end, uint64_t *written) {
+  *written = 0;
   while (p < end) {
     uint32_t op = *p++, x = 0, n;
     int imm;
@@ -596,6 +618,11 @@ static bool leaf_body(const uint8_t *p, const uint8_t *end) {
     default: return false;
     }
     if (op == QW_OP_call || op == QW_OP_call_indirect) return false;
+    if (op == QW_OP_local_set || op == QW_OP_local_tee) {
+      const uint8_t *q = p;
+      qw__leb_u32(&q, end, &x);
+      if (x < 64) *written |= (uint64_t)1 << x;
+    }
     switch (imm) {
     case QW_IMM_NONE: break;
     case QW_IMM_BR_TABLE:
@@ -630,29 +657,41 @@ static bool leaf_body(const uint8_t *p, const uint8_t *end) {
 ** of theirs is removed: loops inside still pay). */
 #define INLINE_MAX_BYTES 160
 #define INLINE_MAX_LOCALS 8
+#define INLINE_MAX_PARAMS 16
 static bool inlinable(const C *c, uint32_t x) {
   if (x < c->m->nfunc_imports || c->inl != UINT32_MAX) return false;
   const qw__func_decl *d = &c->m->funcs[x - c->m->nfunc_imports];
+  uint64_t written;
   return d->body_end - d->body <= INLINE_MAX_BYTES && d->nlocals <= INLINE_MAX_LOCALS &&
-         leaf_body(d->body, d->body_end);
+         c->m->types[d->type_idx].nparams <= INLINE_MAX_PARAMS &&
+         leaf_body(d->body, d->body_end, &written);
 }
 
 static qb_code inline_call(C *c, uint32_t x, qb_err *err) {
   const qw__func_decl *d = &c->m->funcs[x - c->m->nfunc_imports];
   const qw__functype *ft = &c->m->types[d->type_idx];
-  uint32_t base = c->sp - ft->nparams, save_fb = c->fb, save_fidx = c->fidx;
-  for (uint32_t i = base; i < c->sp; i++) mat(c, i); /* arguments in place: the callee's params */
+  uint32_t np = ft->nparams, base = c->sp - np, save_fidx = c->fidx;
+  uint64_t written = 0;
+  leaf_body(d->body, d->body_end, &written);
+  /* a parameter the callee never writes reads the argument where it is (a caller's local or
+  ** a constant slot: the callee cannot change either); the others get their home slot */
+  for (uint32_t i = 0; i < np; i++) {
+    if (written >> i & 1) mat(c, base + i);
+    else slot_for(c, base + i); /* a constant gets its constant slot (or goes home) */
+    c->lmap_buf[i] = c->st[base + i].slot;
+  }
   for (uint32_t i = 0; i < d->nlocals; i++) { /* its locals: zero, below its operand stack */
     push_home(c);
+    c->lmap_buf[np + i] = home(c, c->sp - 1);
     E(c, OP_MOVK32, home(c, c->sp - 1), 0);
   }
   if (c->oom || !push_ctl(c, C_INLINE, c->sp - base, ft->nresults)) return QB_OK;
   c->inl = c->csp - 1;
-  c->fb = home(c, base);
+  c->lmap = c->lmap_buf;
   c->fidx = x;
   qb_code rc = body(c, d->body, d->body_end, c->csp - 1, err);
   c->inl = UINT32_MAX;
-  c->fb = save_fb;
+  c->lmap = NULL;
   c->fidx = save_fidx;
   return rc;
 }
@@ -860,12 +899,12 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
     }
     case QW_OP_local_get:
       qw__leb_u32(&p, end, &x);
-      if (live) push(c, K_LOCAL, c->fb + x, 0);
+      if (live) push(c, K_LOCAL, c->lmap ? c->lmap[x] : x, 0);
       break;
     case QW_OP_local_set:
     case QW_OP_local_tee:
       qw__leb_u32(&p, end, &x);
-      if (live) local_set(c, c->fb + x, op == QW_OP_local_tee);
+      if (live) local_set(c, c->lmap ? c->lmap[x] : x, op == QW_OP_local_tee);
       break;
     case QW_OP_global_get:
       qw__leb_u32(&p, end, &x);

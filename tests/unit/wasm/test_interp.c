@@ -319,7 +319,11 @@ static void interp_inlined_calls_behave_like_calls(void **state) {
        "  (i32.add (call $acc (local.get 0)) (call $acc (local.get 0))))\n"
        " (func (export \"early\") (param i32) (result i32)\n"
        "  (call $early (local.get 0)) (i32.sub))\n"
-       " (func (export \"div\") (param i32) (result i32) (i32.add (i32.const 1) (call $div (local.get 0)))))");
+       " (func (export \"div\") (param i32) (result i32) (i32.add (i32.const 1) (call $div (local.get 0))))\n"
+       " (func $bump (param i32 i32) (result i32) (local.set 0 (i32.add (local.get 0) (local.get 1))) (local.get 0))\n"
+       " (func (export \"keep\") (param i32) (result i32) (local i32)\n"
+       "  (local.set 1 (call $bump (local.get 0) (i32.const 5)))\n"
+       "  (i32.add (i32.mul (local.get 0) (i32.const 1000)) (local.get 1))))");
   assert_int_equal(I32R("twice", 1, U(21)), 42);
   assert_int_equal(I32R("early", 1, U(0)), -1); /* 1 - 2 */
   assert_int_equal(I32R("early", 1, U(7)), -4); /* 3 - 7 */
@@ -327,6 +331,8 @@ static void interp_inlined_calls_behave_like_calls(void **state) {
   assert_int_equal(I32R("div", 1, U(5)), 3);
   TRAPS("integer divide by zero", "div", 1, U(0));
   assert_non_null(strstr(qw_instance_trap_where(inst), "function 2 at offset"));
+  /* the callee writes its parameter: the caller's local it came from stays */
+  assert_int_equal(I32R("keep", 1, U(7)), 7012);
 }
 
 /* `p[i] += x` becomes one load-add-store step; other offsets or addresses must not fuse. */
