@@ -243,3 +243,85 @@ void qs__h_msearch(qs_req *r) {
                                    (json_int_t)((qb_now_ns() - t0) / 1000000u), "responses",
                                    responses));
 }
+
+/* _delete_by_query: refresh the target indexes, then per index search the query in batches of
+** 1000 ids (in index order) and delete each batch in one transaction, refreshing between
+** batches, until the query matches nothing. Documents written meanwhile may survive, as in
+** Elasticsearch (which works on a snapshot). */
+#define DBQ_BATCH 1000
+void qs__h_delete_by_query(qs_req *r) {
+  uint64_t t0 = qb_now_ns();
+  json_t *body;
+  if (!qs__body_object(r, &body)) return;
+  json_t *query = json_object_get(body, "query");
+  if (!json_is_object(query)) {
+    json_decref(body);
+    return qs__reply_error(r, 400, "action_request_validation_exception",
+                           "Validation Failed: 1: query is missing;");
+  }
+  json_t *sb = json_pack("{s:O, s:i, s:b, s:[s]}", "query", query, "size", DBQ_BATCH, "_source",
+                         0, "sort", "_doc");
+  char *sbody = sb ? json_dumps(sb, JSON_COMPACT) : NULL;
+  json_decref(sb);
+  json_decref(body);
+  targets *t = qb_malloc(sizeof *t);
+  if (!sbody || !t) {
+    free(sbody);
+    qb_free(t, sizeof *t);
+    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  }
+  if (!resolve(r, r->caps[0], t)) goto out;
+  uint64_t deleted = 0, batches = 0;
+  json_t *failures = json_array();
+  for (size_t i = 0; i < t->n; i++) {
+    qb_err err;
+    qs__refresh_now(r->srv, t->ix[i], t->names[i], &err);
+    for (;;) {
+      const char *caps[1] = {t->names[i]};
+      json_t *res = NULL;
+      int status = qs__subrequest(r, qs__h_search, caps, 1, sbody, strlen(sbody), &res);
+      if (status != 200) {
+        json_decref(failures);
+        targets_release(t);
+        qs__reply_json(r, status, res);
+        goto out;
+      }
+      json_t *hits = json_object_get(json_object_get(res, "hits"), "hits");
+      size_t nhits = json_array_size(hits), n_ok = 0;
+      qi_bulk *b = NULL;
+      if (nhits && qi_bulk_begin(t->ix[i], &b, &err) == QB_OK) {
+        size_t k;
+        json_t *h;
+        json_array_foreach(hits, k, h) {
+          const char *id = json_string_value(json_object_get(h, "_id"));
+          qi_write_result w;
+          if (id && qi_bulk_delete(b, id, &w, NULL) == QB_OK) n_ok++;
+        }
+        if (qi_bulk_commit(b, &err)) {
+          n_ok = 0;
+          json_array_append_new(failures, json_pack("{s:s, s:s}", "index", t->names[i], "cause",
+                                                    err.msg));
+        }
+        batches++;
+      } else if (nhits) {
+        json_array_append_new(failures, json_pack("{s:s, s:s}", "index", t->names[i], "cause",
+                                                  err.msg));
+      }
+      json_decref(res);
+      deleted += n_ok;
+      if (!n_ok) break; /* nothing matched, or nothing could be deleted: stop */
+      qs__refresh_now(r->srv, t->ix[i], t->names[i], &err);
+      if (nhits < DBQ_BATCH) break;
+    }
+  }
+  targets_release(t);
+  qs__reply_json(r, 200, json_pack("{s:I, s:b, s:I, s:I, s:I, s:i, s:i, s:{s:i, s:i}, s:o}",
+                                   "took", (json_int_t)((qb_now_ns() - t0) / 1000000u),
+                                   "timed_out", 0, "total", (json_int_t)deleted, "deleted",
+                                   (json_int_t)deleted, "batches", (json_int_t)batches,
+                                   "version_conflicts", 0, "noops", 0, "retries", "bulk", 0,
+                                   "search", 0, "failures", failures));
+out:
+  free(sbody);
+  qb_free(t, sizeof *t);
+}

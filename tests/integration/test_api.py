@@ -290,6 +290,26 @@ def t_multi_index_search():
         eq([x["_id"] for x in r.json["docs"] if x["found"]], ["2", "3"], "_mget ids")
 
 
+def t_delete_by_query():
+    with Server() as s:
+        lines = []
+        for i in range(2500):
+            lines += [{"index": {"_index": "logs", "_id": str(i)}},
+                      {"level": "debug" if i % 5 else "error", "n": i}]
+        eq(s.bulk(lines, "/_bulk").json["errors"], False, "bulk without refresh")
+        r = s.http("POST", "/logs/_delete_by_query", {"query": {"term": {"level": "debug"}}})
+        eq(r.status, 200, "_delete_by_query: %r" % r)
+        eq((r.json["deleted"], r.json["failures"]), (2000, []), "deleted")
+        check(r.json["batches"] >= 2, "several batches", r)
+        eq(count(s, "logs"), 500, "documents left")
+        r = s.http("POST", "/logs/_delete_by_query", {"query": {"nosuch": {}}})
+        eq(r.status, 400, "bad query: %r" % r)
+        eq(s.http("POST", "/logs/_delete_by_query", {}).status, 400, "query is required")
+        eq(s.http("POST", "/nope/_delete_by_query", {"query": {"match_all": {}}}).status, 404,
+           "missing index")
+        eq(count(s, "logs"), 500, "bad requests deleted nothing")
+
+
 def t_refresh_within_a_second():
     with Server() as s:
         load(s)
@@ -372,6 +392,7 @@ if __name__ == "__main__":
         ("bad_requests_give_es_errors_and_leave_state_unchanged", t_errors_leave_state_unchanged),
         ("bulk_items_and_document_routes", t_bulk_items_and_doc_routes),
         ("search_and_count_across_indexes", t_multi_index_search),
+        ("delete_by_query_in_batches", t_delete_by_query),
         ("documents_become_searchable_without_explicit_refresh", t_refresh_within_a_second),
         ("restart_keeps_indexes_and_documents", t_restart_keeps_data),
         ("sigkill_keeps_acknowledged_writes", t_sigkill_keeps_acknowledged_writes),
