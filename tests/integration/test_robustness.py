@@ -27,7 +27,8 @@ ROUTES = [("POST", "/fz/_search"), ("POST", "/fz/_count"), ("POST", "/_bulk"),
           ("POST", "/fz/_bulk"), ("PUT", "/fz2"), ("PUT", "/fz/_doc/1"), ("POST", "/fz/_doc"),
           ("POST", "/fz/_update/1"), ("PUT", "/fz/_mapping"), ("POST", "/_udf/x/_test"),
           ("POST", "/_udf/x/_rollback"), ("PUT", "/_udf/fzudf"), ("POST", "/_search"),
-          ("POST", "/_msearch"), ("POST", "/fz/_msearch"), ("POST", "/_mget"), ("POST", "/fz/_mget")]
+          ("POST", "/_msearch"), ("POST", "/fz/_msearch"), ("POST", "/_mget"), ("POST", "/fz/_mget"),
+          ("POST", "/fz/_delete_by_query")]
 
 
 def mutate(rng, b):
