@@ -465,8 +465,28 @@ static void check_txn(qi_index *ix) {
 }
 
 /* One put inside an open transaction, applied to memory once its statements succeeded. */
+/* QB_CONFLICT when COND does not hold for the current entry E (NULL: no such document). */
+static qb_code check_cond(const char *id, const ident *e, const qi_write_cond *cond, qb_err *err) {
+  if (!cond) return QB_OK;
+  if (cond->create_only && e)
+    return qb_fail(err, QB_CONFLICT,
+                   "[%s]: version conflict, document already exists (current version [%llu])", id,
+                   (unsigned long long)e->version);
+  if (cond->has_if_seq_no && (!e || e->seq != cond->if_seq_no)) {
+    if (!e)
+      return qb_fail(err, QB_CONFLICT,
+                     "[%s]: version conflict, required seqNo [%llu], primary term [1]. but no "
+                     "document was found", id, (unsigned long long)cond->if_seq_no);
+    return qb_fail(err, QB_CONFLICT,
+                   "[%s]: version conflict, required seqNo [%llu], primary term [1]. current "
+                   "document has seqNo [%llu] and primary term [1]",
+                   id, (unsigned long long)cond->if_seq_no, (unsigned long long)e->seq);
+  }
+  return QB_OK;
+}
+
 static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t len,
-                        qi_write_result *res, qb_err *err) {
+                        const qi_write_cond *cond, qi_write_result *res, qb_err *err) {
   char gid[21];
   json_t *doc;
   json_error_t jerr;
@@ -489,6 +509,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   qi__parsed_init(&p);
   if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
   e = qi__id_find(ix, id, strlen(id));
+  if ((rc = check_cond(id, e, cond, err))) goto done;
   version = e ? e->version + 1 : 1;
   seq = ix->next_seq;
   if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
@@ -550,7 +571,8 @@ done:
   return rc;
 }
 
-static qb_code delete_item(qi_index *ix, const char *id, qi_write_result *res, qb_err *err) {
+static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *cond,
+                           qi_write_result *res, qb_err *err) {
   ident *e;
   qb_code rc;
   if (res) memset(res, 0, sizeof *res);
@@ -558,7 +580,9 @@ static qb_code delete_item(qi_index *ix, const char *id, qi_write_result *res, q
   if (!id) return qb_fail(err, QB_INVAL, "delete needs an _id");
   if ((rc = qi__check_id(id, err))) return rc;
   if (res) snprintf(res->id, sizeof res->id, "%s", id);
-  if (!(e = qi__id_find(ix, id, strlen(id)))) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
+  e = qi__id_find(ix, id, strlen(id));
+  if (cond && cond->has_if_seq_no && (rc = check_cond(id, e, cond, err))) return rc;
+  if (!e) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
   if ((rc = qi__store_delete(&ix->st, id, err))) {
     check_txn(ix);
     return rc;
@@ -596,12 +620,17 @@ static qb_code commit_locked(qi_index *ix, qb_err *err) {
 
 qb_code qi_index_put(qi_index *ix, const char *id, const char *json, size_t len,
                      qi_write_result *res, qb_err *err) {
+  return qi_index_put_if(ix, id, json, len, NULL, res, err);
+}
+
+qb_code qi_index_put_if(qi_index *ix, const char *id, const char *json, size_t len,
+                        const qi_write_cond *cond, qi_write_result *res, qb_err *err) {
   qb_code rc;
   pthread_mutex_lock(&ix->lock);
   if (ix->failed) {
     rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   } else if (!(rc = qi__store_begin(&ix->st, err))) {
-    rc = put_item(ix, id, json, len, res, err);
+    rc = put_item(ix, id, json, len, cond, res, err);
     if (rc) {
       qi__store_rollback(&ix->st);
     } else {
@@ -613,12 +642,17 @@ qb_code qi_index_put(qi_index *ix, const char *id, const char *json, size_t len,
 }
 
 qb_code qi_index_delete(qi_index *ix, const char *id, qi_write_result *res, qb_err *err) {
+  return qi_index_delete_if(ix, id, NULL, res, err);
+}
+
+qb_code qi_index_delete_if(qi_index *ix, const char *id, const qi_write_cond *cond,
+                           qi_write_result *res, qb_err *err) {
   qb_code rc;
   pthread_mutex_lock(&ix->lock);
   if (ix->failed) {
     rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   } else if (!(rc = qi__store_begin(&ix->st, err))) {
-    rc = delete_item(ix, id, res, err);
+    rc = delete_item(ix, id, cond, res, err);
     if (rc) {
       qi__store_rollback(&ix->st);
     } else {
@@ -649,11 +683,21 @@ qb_code qi_bulk_begin(qi_index *ix, qi_bulk **out, qb_err *err) {
 
 qb_code qi_bulk_put(qi_bulk *b, const char *id, const char *json, size_t len,
                     qi_write_result *res, qb_err *err) {
-  return put_item(b->ix, id, json, len, res, err);
+  return put_item(b->ix, id, json, len, NULL, res, err);
+}
+
+qb_code qi_bulk_put_if(qi_bulk *b, const char *id, const char *json, size_t len,
+                       const qi_write_cond *cond, qi_write_result *res, qb_err *err) {
+  return put_item(b->ix, id, json, len, cond, res, err);
 }
 
 qb_code qi_bulk_delete(qi_bulk *b, const char *id, qi_write_result *res, qb_err *err) {
-  return delete_item(b->ix, id, res, err);
+  return delete_item(b->ix, id, NULL, res, err);
+}
+
+qb_code qi_bulk_delete_if(qi_bulk *b, const char *id, const qi_write_cond *cond,
+                          qi_write_result *res, qb_err *err) {
+  return delete_item(b->ix, id, cond, res, err);
 }
 
 qb_code qi_bulk_commit(qi_bulk *b, qb_err *err) {

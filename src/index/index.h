@@ -184,6 +184,25 @@ qb_code qi_bulk_delete(qi_bulk *b, const char *id, qi_write_result *res, qb_err 
 ** and must be reopened, which restores the last durable state). */
 qb_code qi_bulk_commit(qi_bulk *b, qb_err *err);
 
+/* Conditions on a write (Elasticsearch's op_type=create, if_seq_no, version). Zeroed = none. */
+typedef struct qi_write_cond {
+  uint8_t create_only;    /* put: fail if the document exists (op_type=create, _create) */
+  uint8_t has_if_seq_no;  /* fail unless the document exists with _seq_no == if_seq_no */
+  uint64_t if_seq_no;
+} qi_write_cond;
+
+/* qi_index_put / qi_index_delete / qi_bulk_put / qi_bulk_delete with COND (may be NULL).
+** A failed condition is QB_CONFLICT with version_conflict_engine_exception's reason, e.g.
+** "[1]: version conflict, document already exists (current version [1])", and changes nothing. */
+qb_code qi_index_put_if(qi_index *ix, const char *id, const char *json, size_t len,
+                        const qi_write_cond *cond, qi_write_result *res, qb_err *err);
+qb_code qi_index_delete_if(qi_index *ix, const char *id, const qi_write_cond *cond,
+                           qi_write_result *res, qb_err *err);
+qb_code qi_bulk_put_if(qi_bulk *b, const char *id, const char *json, size_t len,
+                       const qi_write_cond *cond, qi_write_result *res, qb_err *err);
+qb_code qi_bulk_delete_if(qi_bulk *b, const char *id, const qi_write_cond *cond,
+                          qi_write_result *res, qb_err *err);
+
 /* Make every write so far searchable: the buffer becomes a segment, pending deletes apply,
 ** merges run if the segment count passed max_segments, a new snapshot is published, and new
 ** segments are written to files (a failure there is logged as WARN, not returned: the store

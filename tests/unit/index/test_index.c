@@ -428,6 +428,39 @@ static void a_snapshot_keeps_its_index_alive_after_close(void **state) {
   tmpdir_remove(dir);
 }
 
+static void conditional_writes_conflict_like_elasticsearch(void **state) {
+  char dir[4096];
+  qi_index *ix = mk(dir, NULL);
+  qi_write_cond create = {.create_only = 1}, ifseq = {.has_if_seq_no = 1};
+  qi_write_result r;
+  qi_bulk *b;
+  qb_err err;
+  const char *d = "{\"body\":\"x\"}";
+  (void)state;
+  assert_int_equal(qi_index_put_if(ix, "a", d, strlen(d), &create, &r, &err), QB_OK);
+  assert_int_equal(r.seq_no, 0);
+  assert_int_equal(qi_index_put_if(ix, "a", d, strlen(d), &create, &r, &err), QB_CONFLICT);
+  assert_string_equal(err.msg, "[a]: version conflict, document already exists (current version [1])");
+  ifseq.if_seq_no = 7;
+  assert_int_equal(qi_index_put_if(ix, "a", d, strlen(d), &ifseq, &r, &err), QB_CONFLICT);
+  assert_non_null(strstr(err.msg, "required seqNo [7]"));
+  assert_non_null(strstr(err.msg, "current document has seqNo [0]"));
+  ifseq.if_seq_no = 0;
+  assert_int_equal(qi_index_put_if(ix, "a", d, strlen(d), &ifseq, &r, &err), QB_OK);
+  assert_int_equal(r.version, 2);
+  assert_int_equal(r.seq_no, 1);
+  assert_int_equal(qi_index_delete_if(ix, "a", &ifseq, &r, &err), QB_CONFLICT);
+  ifseq.if_seq_no = 1;
+  assert_int_equal(qi_bulk_begin(ix, &b, &err), QB_OK);
+  assert_int_equal(qi_bulk_put_if(b, "b", d, strlen(d), &create, &r, &err), QB_OK);
+  assert_int_equal(qi_bulk_put_if(b, "b", d, strlen(d), &create, &r, &err), QB_CONFLICT);
+  assert_int_equal(qi_bulk_delete_if(b, "a", &ifseq, &r, &err), QB_OK);
+  assert_int_equal(qi_bulk_commit(b, &err), QB_OK);
+  assert_int_equal(qi_index_doc_count(ix), 1);
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
 typedef struct race {
   qi_index *ix;
   int stop;
@@ -527,6 +560,7 @@ int main(void) {
       cmocka_unit_test(reopen_after_close_restores_everything),
       cmocka_unit_test(snapshots_are_isolated_from_later_writes),
       cmocka_unit_test(a_snapshot_keeps_its_index_alive_after_close),
+      cmocka_unit_test(conditional_writes_conflict_like_elasticsearch),
       cmocka_unit_test(searches_run_while_writes_and_refreshes_continue),
       cmocka_unit_test(catalog_creates_lists_and_deletes_indexes),
   };
