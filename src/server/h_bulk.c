@@ -1,7 +1,8 @@
 /* h_bulk.c: POST /_bulk and /{index}/_bulk (NDJSON). The whole body is parsed and checked
-** first, so a malformed request changes nothing; then items run in order, consecutive index and
-** delete items of one index sharing one qi_bulk transaction (one fsync per run of items).
-** create and update items read the store, so they commit the running batch first.
+** first, so a malformed request changes nothing; then items run in order, consecutive index,
+** create and delete items of one index sharing one qi_bulk transaction (one fsync per run of
+** items; create and if_seq_no are conditions the index checks per item). update items read
+** the store, so they commit the running batch first.
 ** Invariant: an item's result is final only once its batch committed; a failed commit turns
 ** every item of that batch into an error. */
 #include <stdio.h>
@@ -19,6 +20,7 @@ typedef struct op {
   const char *id;    /* borrowed from meta; NULL: generated */
   const char *src;   /* source line (index/create/update), borrowed from the body */
   size_t src_len;
+  qi_write_cond cond; /* create: create_only; "if_seq_no" in the action */
 } op;
 
 typedef struct bulk {
@@ -105,6 +107,17 @@ static int parse(bulk *B, const char *url_index) {
                       "Validation Failed: 1: index is missing (line %zu);", line);
       return 0;
     }
+    o->cond.create_only = kind == OP_CREATE;
+    json_t *isn = json_object_get(meta, "if_seq_no");
+    if (isn) {
+      if (!json_is_integer(isn) || json_integer_value(isn) < 0) {
+        qs__reply_error(r, 400, "illegal_argument_exception",
+                        "if_seq_no on line %zu must be a non-negative integer", line);
+        return 0;
+      }
+      o->cond.has_if_seq_no = 1;
+      o->cond.if_seq_no = (uint64_t)json_integer_value(isn);
+    }
     if ((kind == OP_DELETE || kind == OP_UPDATE) && !o->id) {
       qs__reply_error(r, 400, "action_request_validation_exception",
                       "Validation Failed: 1: id is missing (line %zu);", line);
@@ -162,6 +175,10 @@ static void item_ok(bulk *B, size_t i, const qi_write_result *w, const char *res
 
 static void item_fail_err(bulk *B, size_t i, const qb_err *err) {
   int status = 500;
+  if (err->code == QB_CONFLICT) {
+    item_error(B, i, 409, "version_conflict_engine_exception", err->msg);
+    return;
+  }
   const char *type = err->code == QB_INVAL ? (status = 400, "mapper_parsing_exception")
                                            : qq_error_type(err->code, &status);
   item_error(B, i, status, type, err->msg);
@@ -236,34 +253,18 @@ static void run(bulk *B) {
     if (!use_index(B, i, o->index, o->kind == OP_INDEX || o->kind == OP_CREATE)) continue;
     switch (o->kind) {
     case OP_INDEX:
+    case OP_CREATE:
       if (!begin(B, i)) break;
-      if (qi_bulk_put(B->b, o->id, o->src, o->src_len, &w, &err)) {
+      if (qi_bulk_put_if(B->b, o->id, o->src, o->src_len, &o->cond, &w, &err)) {
         item_fail_err(B, i, &err);
       } else {
         item_ok(B, i, &w, w.created ? "created" : "updated", w.created ? 201 : 200);
         B->pend[B->npend++] = i;
       }
       break;
-    case OP_CREATE: {
-      flush(B);
-      qb_buf probe;
-      qb_buf_init(&probe);
-      int exists = o->id && qi_index_get(B->ix, o->id, &probe, NULL, NULL, NULL) == QB_OK;
-      qb_buf_fini(&probe);
-      if (exists) {
-        char why[700];
-        snprintf(why, sizeof why, "[%.512s]: version conflict, document already exists", o->id);
-        item_error(B, i, 409, "version_conflict_engine_exception", why);
-      } else if (qi_index_put(B->ix, o->id, o->src, o->src_len, &w, &err)) {
-        item_fail_err(B, i, &err);
-      } else {
-        item_ok(B, i, &w, "created", 201);
-      }
-      break;
-    }
     case OP_DELETE: {
       if (!begin(B, i)) break;
-      qb_code rc = qi_bulk_delete(B->b, o->id, &w, &err);
+      qb_code rc = qi_bulk_delete_if(B->b, o->id, &o->cond, &w, &err);
       snprintf(w.id, sizeof w.id, "%s", o->id);
       if (rc == QB_NOTFOUND) {
         item_ok(B, i, &w, "not_found", 404);

@@ -2,6 +2,7 @@
 ** delete and _update (partial doc merge, doc_as_upsert). Responses follow Elasticsearch's
 ** shapes (_index, _id, _version, result, _shards, _seq_no, _primary_term). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -19,12 +20,25 @@ static json_t *write_json(const char *index, const qi_write_result *w, const cha
 /* Reply to a failed write of a document. */
 static void write_error(qs_req *r, const qb_err *err) {
   if (err->code == QB_INVAL) qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err->msg);
+  else if (err->code == QB_CONFLICT)
+    qs__reply_error(r, 409, "version_conflict_engine_exception", "%s", err->msg);
   else qs__reply_err(r, err);
 }
 
-static void version_conflict(qs_req *r, const char *index, const char *id) {
-  qs__reply_error(r, 409, "version_conflict_engine_exception",
-                  "[%.512s]: version conflict, document already exists (index [%.256s])", id, index);
+/* ?if_seq_no=N (with ?if_primary_term, always 1 here) into COND; 0 after replying. */
+static int seq_no_arg(qs_req *r, qi_write_cond *cond) {
+  const char *v = qs__arg(r, "if_seq_no");
+  if (!v) return 1;
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (!*v || *end || *v == '-') {
+    qs__reply_error(r, 400, "illegal_argument_exception",
+                    "Failed to parse long parameter [if_seq_no] with value [%.64s]", v);
+    return 0;
+  }
+  cond->has_if_seq_no = 1;
+  cond->if_seq_no = n;
+  return 1;
 }
 
 /* Put BODY_TEXT under ID (NULL: generated) and reply. */
@@ -39,21 +53,15 @@ static void put_doc(qs_req *r, const char *index, const char *id, int create) {
     return qs__reply_error(r, 400, "illegal_argument_exception",
                            "id [%.64s...] is too long, must be no longer than 512 bytes but was: "
                            "%zu", id, strlen(id));
+  qi_write_cond cond = {0};
+  cond.create_only = create ? 1 : 0;
+  if (!seq_no_arg(r, &cond)) return;
   qi_index *ix = qs__index_open(r, index, 1);
   if (!ix) return;
   qb_err err;
-  qb_buf probe;
-  qb_buf_init(&probe);
-  int exists = create && id && qi_index_get(ix, id, &probe, NULL, NULL, NULL) == QB_OK;
-  qb_buf_fini(&probe);
-  if (exists) {
-    version_conflict(r, index, id);
-    qi_index_release(ix);
-    return;
-  }
   qi_write_result w;
   memset(&w, 0, sizeof w);
-  if (qi_index_put(ix, id, r->body, r->body_len, &w, &err)) {
+  if (qi_index_put_if(ix, id, r->body, r->body_len, &cond, &w, &err)) {
     write_error(r, &err);
   } else {
     __atomic_fetch_add(&r->srv->m.docs_indexed, 1, __ATOMIC_RELAXED);
@@ -98,12 +106,14 @@ void qs__h_doc_get(qs_req *r) {
 
 void qs__h_doc_delete(qs_req *r) {
   const char *index = r->caps[0], *id = r->caps[1];
+  qi_write_cond cond = {0};
+  if (!seq_no_arg(r, &cond)) return;
   qi_index *ix = qs__index_open(r, index, 0);
   if (!ix) return;
   qi_write_result w;
   memset(&w, 0, sizeof w);
   qb_err err;
-  qb_code rc = qi_index_delete(ix, id, &w, &err);
+  qb_code rc = qi_index_delete_if(ix, id, &cond, &w, &err);
   if (rc == QB_NOTFOUND) {
     snprintf(w.id, sizeof w.id, "%s", id);
     qs__reply_json(r, 404, write_json(index, &w, "not_found", 0));

@@ -234,6 +234,25 @@ def t_bulk_items_and_doc_routes():
         eq(s.http("DELETE", "/products/_doc/a%2Fb%20c?refresh=true").status, 200, "delete")
         r = s.http("PUT", "/products/_create/1", {"title": "x"})
         eq(r.status, 409, "_create of an existing id")
+        eq(r.json["error"]["type"], "version_conflict_engine_exception", "_create conflict type")
+        # optimistic concurrency: if_seq_no must match the document's _seq_no
+        seq = s.http("GET", "/products/_doc/3").json["_seq_no"]
+        r = s.http("PUT", "/products/_doc/3?if_seq_no=%d&if_primary_term=1" % (seq + 100),
+                   {"title": "stale"})
+        eq((r.status, r.json["error"]["type"]), (409, "version_conflict_engine_exception"),
+           "stale if_seq_no: %r" % r)
+        eq(s.http("DELETE", "/products/_doc/3?if_seq_no=%d" % (seq + 100)).status, 409,
+           "stale delete")
+        r = s.http("PUT", "/products/_doc/3?if_seq_no=%d&if_primary_term=1" % seq, {"title": "fresh"})
+        eq(r.status, 200, "current if_seq_no: %r" % r)
+        eq(s.http("GET", "/products/_doc/3").json["_source"], {"title": "fresh"}, "conditional put")
+        eq(s.http("PUT", "/products/_doc/3?if_seq_no=x", {"a": 1}).status, 400, "bad if_seq_no")
+        r = s.bulk([{"create": {"_index": "products", "_id": "twice"}}, {"title": "one"},
+                    {"create": {"_index": "products", "_id": "twice"}}, {"title": "two"},
+                    {"index": {"_index": "products", "_id": "3", "if_seq_no": 99999}}, {"t": 1}])
+        eq([list(it.values())[0]["status"] for it in r.json["items"]], [201, 409, 409],
+           "creates and conditions inside one batch")
+        eq(s.http("GET", "/products/_doc/twice").json["_source"], {"title": "one"}, "first wins")
         r = s.http("POST", "/products/_update/1", {"doc": {"days": 4}})
         eq(r.status, 200, "_update: %r" % r)
         r = s.http("PUT", "/autocreated/_doc/1?refresh=true", {"title": "hello world"})
