@@ -21,6 +21,8 @@ typedef struct pb {
   uint32_t max_freq;
   uint32_t field;
   uint32_t term_off, term_len; /* in b->terms */
+  uint8_t *pos;                /* positions stream (text fields) */
+  uint32_t pos_len, pos_cap, blk_pos_off;
 } pb;
 
 typedef struct fb {
@@ -34,6 +36,8 @@ typedef struct fb {
   size_t nkw, kwcap;
   uint64_t doc_count, sum_ttf, sum_df;
   uint32_t cur_len;   /* tokens of the current document */
+  uint32_t pos_base;  /* position of the current value's first token (multi-valued: +100 gap) */
+  uint32_t pos_next;  /* one past the last position used in the current document */
   uint8_t touched;    /* has tokens in the current document */
   uint8_t used;       /* occurs in this buffer */
   qi_dv_kind dv;
@@ -52,6 +56,8 @@ struct qi__builder {
   /* per-document */
   uint32_t *touched; /* pb indexes seen in the current document */
   size_t ntouched, tocap;
+  uint64_t *dpos;    /* (pb << 32 | position) of the current document's text tokens */
+  size_t ndpos, dposcap;
   /* documents */
   char *ids;
   size_t idlen, idcap;
@@ -86,6 +92,7 @@ void qi__builder_free(qi__builder *b) {
   for (i = 0; i < b->npb; i++) {
     qb_free(b->pbs[i].bytes, b->pbs[i].cap);
     qb_free(b->pbs[i].skips, b->pbs[i].skcap * sizeof(qi__skip));
+    qb_free(b->pbs[i].pos, b->pbs[i].pos_cap);
   }
   for (i = 0; i < b->fcap; i++) {
     fb *f = &b->fields[i];
@@ -100,6 +107,7 @@ void qi__builder_free(qi__builder *b) {
   qb_free(b->hash, b->hcap * sizeof *b->hash);
   qb_free(b->terms, b->tcap);
   qb_free(b->touched, b->tocap * sizeof *b->touched);
+  qb_free(b->dpos, b->dposcap * sizeof *b->dpos);
   qb_free(b->ids, b->idcap);
   qb_free(b->id_off, b->id_offcap * sizeof *b->id_off);
   qb_free(b->seq, b->seqcap * sizeof *b->seq);
@@ -164,6 +172,7 @@ static qb_code post_add(pb *p, uint32_t doc, uint32_t freq, uint8_t norm) {
   if (!p->blk_n) {
     p->blk_first = doc;
     p->blk_off = p->len;
+    p->blk_pos_off = p->pos_len;
     p->blk_max = 0;
     p->blk_min_norm = 255;
   }
@@ -189,7 +198,8 @@ static qb_code post_add(pb *p, uint32_t doc, uint32_t freq, uint8_t norm) {
     if (qi__grow((void **)&p->skips, &cap, p->nskips + 1, sizeof *p->skips)) return QB_NOMEM;
     p->skcap = (uint32_t)cap;
     p->skips[p->nskips++] = (qi__skip){p->blk_first, doc, p->blk_off, p->blk_max,
-                                       p->blk_min_norm == 255 ? 1 : p->blk_min_norm};
+                                       p->blk_min_norm == 255 ? 1 : p->blk_min_norm,
+                                       p->blk_pos_off};
     p->blk_n = 0;
   }
   return QB_OK;
@@ -232,6 +242,13 @@ static qb_code on_token(void *ud, const qi_token *t, qb_err *err) {
   } else if (c->f->type != QI_KEYWORD) {
     p->cur_freq++;
   }
+  if (c->f->has_norms) { /* text: keep the position */
+    uint32_t pos = c->fb->pos_base + t->position;
+    if (qi__grow((void **)&b->dpos, &b->dposcap, b->ndpos + 1, sizeof *b->dpos))
+      return qb_fail(err, QB_NOMEM, "index buffer: out of memory");
+    b->dpos[b->ndpos++] = (uint64_t)idx << 32 | pos;
+    if (pos + 1 > c->fb->pos_next) c->fb->pos_next = pos + 1;
+  }
   c->fb->cur_len++;
   c->fb->touched = 1;
   return QB_OK;
@@ -257,6 +274,11 @@ static qb_code set_dv(fb *f, uint32_t doc, const qi__value *v) {
   return QB_OK;
 }
 
+static int cmp_u64(const void *x, const void *y) {
+  uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+  return a < b ? -1 : a > b;
+}
+
 qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *p, const char *id,
                         uint64_t seq, uint64_t ver, qb_err *err) {
   uint32_t doc = b->ndocs;
@@ -277,6 +299,7 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
   b->seq[doc] = seq;
   b->ver[doc] = ver;
   b->ntouched = 0;
+  b->ndpos = 0;
   c.b = b;
   c.doc = doc;
   for (i = 0; i < p->nvals; i++) {
@@ -287,6 +310,8 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
     if (f->indexed) {
       c.f = f;
       c.fb = fbp;
+      /* Elasticsearch's position_increment_gap: values of one field are 100 positions apart */
+      fbp->pos_base = fbp->pos_next ? fbp->pos_next + 100 : 0;
       if ((rc = qi_analyze(f->analyzer, v->s, v->len, on_token, &c, err))) {
         qb_wrap(err, "field [%s]: ", f->name);
         return rc;
@@ -304,6 +329,29 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
     f->sum_df++;
     if (f->dv == QI_DV_KEYWORD) f->sum_ttf++;
   }
+  /* positions, grouped by term in position order, appended after each term's posting */
+  if (b->ndpos) {
+    size_t k = 0;
+    qsort(b->dpos, b->ndpos, sizeof *b->dpos, cmp_u64);
+    while (k < b->ndpos) {
+      uint32_t idx = (uint32_t)(b->dpos[k] >> 32), prev = 0;
+      pb *t = &b->pbs[idx];
+      for (; k < b->ndpos && (uint32_t)(b->dpos[k] >> 32) == idx; k++) {
+        uint32_t pos = (uint32_t)b->dpos[k];
+        uint8_t tmp[8];
+        size_t n = qi__put_varint(tmp, pos - prev);
+        prev = pos;
+        if (t->pos_len + n > t->pos_cap) {
+          size_t cap = t->pos_cap;
+          if (qi__grow((void **)&t->pos, &cap, t->pos_len + n, 1) || cap > UINT32_MAX)
+            return qb_fail(err, QB_NOMEM, "index buffer: out of memory");
+          t->pos_cap = (uint32_t)cap;
+        }
+        memcpy(t->pos + t->pos_len, tmp, n);
+        t->pos_len += (uint32_t)n;
+      }
+    }
+  }
   for (i = 0; i < b->nfields; i++) {
     fb *f = &b->fields[i];
     if (!f->touched) continue;
@@ -319,6 +367,7 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
     }
     f->cur_len = 0;
   }
+  for (i = 0; i < b->nfields; i++) b->fields[i].pos_next = 0;
   b->ndocs++;
   return QB_OK;
 }
@@ -391,7 +440,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
     fb *fbp = &b->fields[f];
     qi__fseg *fs = &s->f[f];
     uint32_t *ti = idx + start[f], nt = (uint32_t)(start[f + 1] - start[f]), t;
-    size_t tbytes = 0, pbytes = 0, nsk = 0, toff = 0, poff = 0, skoff = 0;
+    size_t tbytes = 0, pbytes = 0, nsk = 0, toff = 0, poff = 0, skoff = 0, posbytes = 0, posoff = 0;
     if (!fbp->used) continue;
     fs->present = 1;
     fs->dv = fbp->dv;
@@ -405,6 +454,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
         ord_of[ti[t]] = t;
         tbytes += p->term_len;
         pbytes += p->len;
+        posbytes += p->pos_len;
         nsk += p->nskips + (p->blk_n ? 1 : 0);
       }
       if (pbytes > UINT32_MAX * (size_t)16) goto oom;
@@ -413,8 +463,10 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
           !(fs->term_bytes = qb_arena_alloc(&s->arena, tbytes + 1)) ||
           !(fs->terms = qb_arena_array(&s->arena, nt, sizeof *fs->terms)) ||
           !(fs->post = qb_arena_alloc(&s->arena, pbytes + 8)) ||
-          !(fs->skips = qb_arena_array(&s->arena, nsk, sizeof *fs->skips)))
+          !(fs->skips = qb_arena_array(&s->arena, nsk, sizeof *fs->skips)) ||
+          (posbytes && !(fs->pos = qb_arena_alloc(&s->arena, posbytes))))
         goto oom;
+      fs->pos_len = posbytes;
       for (t = 0; t < nt; t++) {
         pb *p = &b->pbs[ti[t]];
         qi__term *te = &fs->terms[t];
@@ -422,6 +474,9 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
         qi__cpy(fs->term_bytes + toff, b->terms + p->term_off, p->term_len);
         toff += p->term_len;
         te->post_off = poff;
+        te->pos_off = posoff;
+        if (p->pos_len) memcpy(fs->pos + posoff, p->pos, p->pos_len);
+        posoff += p->pos_len;
         te->ttf = p->ttf;
         te->df = p->df;
         te->skip = (uint32_t)skoff;
@@ -433,7 +488,8 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
         skoff += p->nskips;
         if (p->blk_n)
           fs->skips[skoff++] = (qi__skip){p->blk_first, p->last_doc, p->blk_off, p->blk_max,
-                                          p->blk_min_norm == 255 ? 1 : p->blk_min_norm};
+                                          p->blk_min_norm == 255 ? 1 : p->blk_min_norm,
+                                          p->blk_pos_off};
         te->nskips = (uint32_t)(skoff - te->skip);
       }
       fs->term_off[nt] = (uint32_t)toff;

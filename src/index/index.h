@@ -78,6 +78,7 @@ typedef struct qi_field_info {
   qi_dv_kind dv;        /* doc values kind */
   uint8_t indexed;      /* 1: has an inverted index (text, keyword) */
   uint8_t has_norms;    /* 1: text fields; per-doc one-byte SmallFloat length */
+  uint8_t has_positions; /* 1: text fields; qi_postings_positions works (phrase queries) */
 } qi_field_info;
 
 /* ---- analysis ------------------------------------------------------------------------------ */
@@ -364,6 +365,13 @@ uint32_t qi_postings_advance(qi_postings *p, uint32_t target);
 /* Current document and its term frequency. */
 uint32_t qi_postings_doc(const qi_postings *p);
 uint32_t qi_postings_freq(const qi_postings *p);
+/* Positions of the current document in the term's field: token numbers from 0, ascending;
+** values of a multi-valued field are 100 positions apart (Elasticsearch's
+** position_increment_gap). Writes up to MAX of them to OUT and returns how many there are
+** (the freq), or 0 when the field keeps no positions (keyword). Call after next/advance
+** returned a document; costs nothing unless called. */
+uint32_t qi_postings_positions(qi_postings *p, uint32_t *out, uint32_t max);
+
 /* Docs in the postings list (deleted included) and the cost estimate for planners. */
 uint32_t qi_postings_doc_freq(const qi_postings *p);
 

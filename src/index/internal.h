@@ -112,6 +112,7 @@ typedef struct qi__skip {
   uint32_t offset;    /* byte offset of the block in the term's postings */
   uint32_t max_freq;
   uint8_t min_norm;
+  uint32_t pos_offset; /* byte offset of the block's first positions in the term's positions */
 } qi__skip;
 
 typedef struct qi__term {
@@ -122,6 +123,7 @@ typedef struct qi__term {
   uint32_t nskips;
   uint32_t max_freq;
   uint8_t min_norm;
+  uint64_t pos_off;   /* into fseg.pos (text fields) */
 } qi__term;
 
 typedef struct qi__fseg {
@@ -135,6 +137,8 @@ typedef struct qi__fseg {
   uint8_t *post;
   size_t post_len;
   qi__skip *skips;
+  uint8_t *pos;        /* positions: per posting, freq varints of position deltas; NULL: none */
+  size_t pos_len;
   uint8_t *norms;      /* max_doc bytes or NULL */
   uint64_t doc_count, sum_ttf, sum_df;
   /* doc values */

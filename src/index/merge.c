@@ -17,9 +17,11 @@ typedef struct enc {
   size_t tblen, tbcap;
   uint32_t *toff;
   size_t toffcap;
+  uint8_t *pos;       /* positions of the field being written */
+  size_t plen, pcap;
   /* term being written */
   qi__term cur;
-  uint32_t last, blk_n, blk_first, blk_off, blk_max;
+  uint32_t last, blk_n, blk_first, blk_off, blk_max, blk_pos_off;
   uint8_t blk_min;
 } enc;
 
@@ -29,11 +31,13 @@ static void enc_free(enc *e) {
   qb_free(e->terms, e->tcap * sizeof *e->terms);
   qb_free(e->tb, e->tbcap);
   qb_free(e->toff, e->toffcap * sizeof *e->toff);
+  qb_free(e->pos, e->pcap);
 }
 
 static void term_begin(enc *e) {
   memset(&e->cur, 0, sizeof e->cur);
   e->cur.post_off = e->len;
+  e->cur.pos_off = e->plen;
   e->cur.skip = (uint32_t)e->nsk;
   e->cur.min_norm = 255;
   e->blk_n = 0;
@@ -42,16 +46,20 @@ static void term_begin(enc *e) {
 static qb_code flush_blk(enc *e) {
   if (qi__grow((void **)&e->sk, &e->skcap, e->nsk + 1, sizeof *e->sk)) return QB_NOMEM;
   e->sk[e->nsk++] = (qi__skip){e->blk_first, e->last, e->blk_off, e->blk_max,
-                               e->blk_min == 255 ? 1 : e->blk_min};
+                               e->blk_min == 255 ? 1 : e->blk_min, e->blk_pos_off};
   e->blk_n = 0;
   return QB_OK;
 }
 
-static qb_code term_add(enc *e, uint32_t doc, uint32_t freq, uint8_t norm) {
+/* POS/PLEN: the document's positions bytes (copied as they are: they are relative to the doc) */
+static qb_code term_add(enc *e, uint32_t doc, uint32_t freq, uint8_t norm, const uint8_t *pos,
+                        size_t plen) {
   uint32_t delta = doc - (e->cur.df ? e->last : UINT32_MAX);
   if (qi__grow((void **)&e->post, &e->cap, e->len + 24, 1)) return QB_NOMEM;
+  if (plen && qi__grow((void **)&e->pos, &e->pcap, e->plen + plen, 1)) return QB_NOMEM;
   if (!e->blk_n) {
     e->blk_first = doc;
+    e->blk_pos_off = (uint32_t)(e->plen - e->cur.pos_off);
     e->blk_off = (uint32_t)(e->len - e->cur.post_off);
     e->blk_max = 0;
     e->blk_min = 255;
@@ -62,6 +70,10 @@ static qb_code term_add(enc *e, uint32_t doc, uint32_t freq, uint8_t norm) {
   if (norm && norm < e->blk_min) e->blk_min = norm;
   if (freq > e->cur.max_freq) e->cur.max_freq = freq;
   if (norm && norm < e->cur.min_norm) e->cur.min_norm = norm;
+  if (plen) {
+    memcpy(e->pos + e->plen, pos, plen);
+    e->plen += plen;
+  }
   e->cur.df++;
   e->cur.ttf += freq;
   e->last = doc;
@@ -172,7 +184,7 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
     memset(seen, 0, total);
     /* inverted index: k-way merge of the term dictionaries */
     memset(&e.cur, 0, sizeof e.cur);
-    e.len = e.nsk = e.nterms = e.tblen = 0;
+    e.len = e.nsk = e.nterms = e.tblen = e.plen = 0;
     for (i = 0; i < n; i++) {
       const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
       cursor[i] = 0;
@@ -198,22 +210,28 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
       for (i = 0; i < n; i++) {
         const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
         const qi__term *te;
-        const uint8_t *p;
+        const uint8_t *p, *pp;
         uint32_t prev = UINT32_MAX, k;
         if (!in || !in->present || cursor[i] >= in->nterms) continue;
         t = term_at(in, cursor[i], &tn);
         if (cmp_bytes(t, tn, best, bn)) continue;
         te = &in->terms[cursor[i]];
         p = in->post + te->post_off;
+        pp = in->pos ? in->pos + te->pos_off : NULL;
         for (k = 0; k < te->df; k++) {
-          uint64_t v, fq = 1;
-          uint32_t nd;
+          uint64_t v, fq = 1, x;
+          uint32_t nd, j;
+          const uint8_t *p0 = pp;
           p = qi__get_varint(p, &v);
           prev += (uint32_t)(v >> 1);
           if (!(v & 1)) p = qi__get_varint(p, &fq);
+          if (pp)
+            for (j = 0; j < fq; j++) pp = qi__get_varint(pp, &x);
           if ((nd = docmap[i][prev]) == UINT32_MAX) continue;
           seen[nd] = 1;
-          if (term_add(&e, nd, (uint32_t)fq, in->norms ? in->norms[prev] : 1)) goto oom;
+          if (term_add(&e, nd, (uint32_t)fq, in->norms ? in->norms[prev] : 1, p0,
+                       pp ? (size_t)(pp - p0) : 0))
+            goto oom;
         }
       }
       /* best points into an input segment, still valid */
@@ -234,8 +252,11 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
           !(fs->term_bytes = qb_arena_alloc(&s->arena, e.tblen + 1)) ||
           !(fs->terms = qb_arena_array(&s->arena, e.nterms, sizeof *fs->terms)) ||
           !(fs->post = qb_arena_alloc(&s->arena, e.len + 8)) ||
-          !(fs->skips = qb_arena_array(&s->arena, e.nsk, sizeof *fs->skips)))
+          !(fs->skips = qb_arena_array(&s->arena, e.nsk, sizeof *fs->skips)) ||
+          (e.plen && !(fs->pos = qb_arena_alloc(&s->arena, e.plen))))
         goto oom;
+      if (e.plen) memcpy(fs->pos, e.pos, e.plen);
+      fs->pos_len = e.plen;
       qi__cpy(fs->term_off, e.toff, (e.nterms + 1) * sizeof *fs->term_off);
       qi__cpy(fs->term_bytes, e.tb, e.tblen);
       qi__cpy(fs->terms, e.terms, e.nterms * sizeof *fs->terms);

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "QISEG001"
+#define MAGIC "QISEG002"
 #define COMMIT_HEAD "quidditch-segments 1"
 
 typedef struct hdr {
@@ -109,7 +109,7 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
     const qi__fseg *fs = &s->f[f];
     uint64_t nsk = 0, nords = fs->ord_off ? fs->ord_off[nd] : 0;
     uint8_t flags[8] = {fs->present, (uint8_t)fs->dv, fs->norms != NULL, fs->i64 != NULL,
-                        fs->f64 != NULL, fs->ord_off != NULL, 0, 0};
+                        fs->f64 != NULL, fs->ord_off != NULL, fs->pos != NULL, 0};
     uint32_t t;
     for (t = 0; t < fs->nterms; t++) nsk += fs->terms[t].nskips;
     put(&b, flags, 8);
@@ -121,12 +121,14 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
     put_u64(&b, fs->sum_ttf);
     put_u64(&b, fs->sum_df);
     put_u64(&b, nords);
+    put_u64(&b, fs->pos_len);
     if (fs->nterms) {
       put(&b, fs->term_off, ((size_t)fs->nterms + 1) * sizeof *fs->term_off);
       put(&b, fs->term_bytes, fs->term_off[fs->nterms]);
       put(&b, fs->terms, (size_t)fs->nterms * sizeof *fs->terms);
       put(&b, fs->post, fs->post_len);
       put(&b, fs->skips, nsk * sizeof *fs->skips);
+      if (fs->pos) put(&b, fs->pos, fs->pos_len);
     }
     if (fs->norms) put(&b, fs->norms, nd);
     if (fs->i64 || fs->f64) put(&b, fs->dv_present, nd);
@@ -204,20 +206,26 @@ static int check_postings(const qi__fseg *f, uint32_t max_doc) {
   uint32_t t;
   for (t = 0; t < f->nterms; t++) {
     const qi__term *te = &f->terms[t];
-    const uint8_t *p, *end = f->post + f->post_len;
+    const uint8_t *p, *end = f->post + f->post_len, *pp = NULL;
+    const uint8_t *pend = f->pos ? f->pos + f->pos_len : NULL;
     uint32_t k, prev = UINT32_MAX, sk;
     uint64_t ttf = 0;
     if (f->term_off[t] > f->term_off[t + 1] || te->post_off > f->post_len || !te->df ||
         te->df > max_doc || !te->nskips || te->skip > UINT32_MAX - te->nskips)
       return 0;
     p = f->post + te->post_off;
+    if (f->pos) {
+      if (te->pos_off > f->pos_len) return 0;
+      pp = f->pos + te->pos_off;
+    }
     for (k = 0; k < te->df; k++) {
       uint64_t v = 0, fq = 1;
       unsigned shift = 0;
       if (k % QI_BLOCK_SIZE == 0) {
         sk = te->skip + k / QI_BLOCK_SIZE;
         if (k / QI_BLOCK_SIZE >= te->nskips ||
-            f->post + te->post_off + f->skips[sk].offset != p)
+            f->post + te->post_off + f->skips[sk].offset != p ||
+            (pp && f->pos + te->pos_off + f->skips[sk].pos_offset != pp))
           return 0;
       }
       do {
@@ -242,6 +250,19 @@ static int check_postings(const qi__fseg *f, uint32_t max_doc) {
         if (prev >= max_doc || (k && prev <= old)) return 0;
       }
       ttf += fq;
+      if (pp) { /* fq position deltas, within the stream, positions below 2^32 */
+        uint64_t j, sum = 0;
+        for (j = 0; j < fq; j++) {
+          uint64_t x = 0;
+          shift = 0;
+          do {
+            if (pp >= pend || shift > 63) return 0;
+            x |= (uint64_t)(*pp & 0x7f) << shift;
+            shift += 7;
+          } while (*pp++ & 0x80);
+          if ((j && !x) || (sum += x) > UINT32_MAX) return 0;
+        }
+      }
       sk = te->skip + k / QI_BLOCK_SIZE;
       if (prev > f->skips[sk].last_doc || fq > f->skips[sk].max_freq) return 0;
     }
@@ -316,7 +337,7 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
     for (f = 0; f < h.nfields; f++) {
       qi__fseg *fs = &s->f[f];
       uint8_t flags[8];
-      uint64_t nterms, tbytes, plen, nsk, nords, k;
+      uint64_t nterms, tbytes, plen, nsk, nords, poslen, k;
       if (r.left < 8) goto bad;
       memcpy(flags, r.p, 8);
       r.p += 8;
@@ -329,6 +350,7 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
       fs->sum_ttf = take_u64(&r);
       fs->sum_df = take_u64(&r);
       nords = take_u64(&r);
+      poslen = take_u64(&r);
       if (r.bad || flags[1] > QI_DV_KEYWORD || nterms > UINT32_MAX || tbytes > UINT32_MAX ||
           nsk > UINT32_MAX || nords > UINT32_MAX)
         goto bad;
@@ -341,12 +363,18 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
         fs->terms = take(&r, &s->arena, nterms, sizeof *fs->terms, err);
         fs->post = take(&r, &s->arena, plen, 1, err);
         fs->skips = take(&r, &s->arena, nsk, sizeof *fs->skips, err);
+        if (flags[6]) {
+          fs->pos = take(&r, &s->arena, poslen, 1, err);
+          fs->pos_len = (size_t)poslen;
+        }
         fs->post_len = (size_t)plen;
         if (r.bad || fs->term_off[0] != 0 || fs->term_off[nterms] != tbytes) goto bad;
         for (k = 0; k < nterms; k++)
           if (fs->terms[k].skip + (uint64_t)fs->terms[k].nskips > nsk) goto bad;
         for (k = 0; k < nsk; k++)
-          if (fs->skips[k].offset > plen || fs->skips[k].last_doc >= h.max_doc) goto bad;
+          if (fs->skips[k].offset > plen || fs->skips[k].last_doc >= h.max_doc ||
+              fs->skips[k].pos_offset > poslen)
+            goto bad;
         if (!check_postings(fs, h.max_doc)) goto bad;
       }
       if (flags[2]) fs->norms = take(&r, &s->arena, nd, 1, err);

@@ -16,6 +16,9 @@ struct qi_postings {
   uint32_t n, i;         /* postings in the loaded block, index of the current one */
   uint32_t doc, freq;
   uint32_t docs[QI_BLOCK_SIZE], freqs[QI_BLOCK_SIZE];
+  const uint8_t *pos_base; /* the term's positions, NULL when the field has none */
+  const uint8_t *pos_cur;  /* positions of docs[pos_idx] in the loaded block */
+  uint32_t pos_idx;
 };
 
 static const qi__fseg *fseg(const qi_segment *seg, uint32_t field) {
@@ -33,6 +36,9 @@ qb_code qi_postings_open(const qi_segment *seg, uint32_t field, uint32_t ord, qi
   p->t = &f->terms[ord];
   p->sk = f->skips + p->t->skip;
   p->base = f->post + p->t->post_off;
+  p->pos_base = f->pos ? f->pos + p->t->pos_off : NULL;
+  p->pos_cur = NULL;
+  p->pos_idx = 0;
   p->live = seg->live ? seg->live->bits : NULL;
   p->blk = UINT32_MAX;
   p->n = p->i = 0;
@@ -71,6 +77,10 @@ static void load(qi_postings *p, uint32_t k) {
   }
   p->blk = k;
   p->n = n;
+  if (p->pos_base) {
+    p->pos_cur = p->pos_base + p->sk[k].pos_offset;
+    p->pos_idx = 0;
+  }
 }
 
 static inline int live(const qi_postings *p, uint32_t d) {
@@ -138,6 +148,26 @@ uint32_t qi_postings_advance(qi_postings *p, uint32_t target) {
 uint32_t qi_postings_doc(const qi_postings *p) { return p->doc; }
 uint32_t qi_postings_freq(const qi_postings *p) { return p->freq; }
 uint32_t qi_postings_doc_freq(const qi_postings *p) { return p->t->df; }
+
+uint32_t qi_postings_positions(qi_postings *p, uint32_t *out, uint32_t max) {
+  const uint8_t *q;
+  uint64_t v;
+  uint32_t j, n, pos = 0;
+  if (!p->pos_base || p->blk == UINT32_MAX || p->blk >= p->t->nskips) return 0;
+  /* skip the positions of the block's earlier documents (lazily: only when asked) */
+  while (p->pos_idx < p->i) {
+    for (j = 0; j < p->freqs[p->pos_idx]; j++) p->pos_cur = qi__get_varint(p->pos_cur, &v);
+    p->pos_idx++;
+  }
+  n = p->freqs[p->i];
+  q = p->pos_cur;
+  for (j = 0; j < n; j++) {
+    q = qi__get_varint(q, &v);
+    pos += (uint32_t)v;
+    if (j < max) out[j] = pos;
+  }
+  return n;
+}
 
 static void info(const qi__skip *s, qi_block_info *out) {
   out->first_doc = s->first_doc;

@@ -39,6 +39,7 @@ static void fill_info(const qi__field *f, qi_field_info *out) {
   out->dv = f->dv;
   out->indexed = f->indexed;
   out->has_norms = f->has_norms;
+  out->has_positions = f->has_norms; /* text fields */
 }
 
 qb_code qi_snapshot_field(const qi_snapshot *s, const char *name, qi_field_info *out) {
