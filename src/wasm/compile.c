@@ -142,6 +142,11 @@ static bool last_is(const C *c, uint32_t op, uint32_t depth) {
          c->barrier != c->n && !c->oom && (op == OP__COUNT || c->last_op == op);
 }
 
+/* Is the last instruction OP, with no label after it (its result's depth not checked)? */
+static bool last_is_op(const C *c, uint32_t op) {
+  return c->last_end == c->n && c->barrier != c->n && !c->oom && c->last_op == op;
+}
+
 /* Drop the last instruction (its consumer has folded it in). */
 static void drop_last(C *c) {
   c->n = c->last_start;
@@ -438,6 +443,26 @@ static void binop_m(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide, uint
                     uint32_t ld, bool comm) {
   ent *a = &c->st[c->sp - 2], *b = &c->st[c->sp - 1];
   uint32_t d = c->sp - 2;
+  if (o == OP_F64_ADD && (b->kind == K_HOME || a->kind == K_HOME)) {
+    need_slots(c, 2);
+    int side = -1; /* which operand is a product just computed */
+    if (b->kind == K_HOME && (last_is(c, OP_F64_MUL, d + 1) || last_is(c, OP_F64_MUL_M, d + 1)))
+      side = 1;
+    else if (a->kind == K_HOME && (last_is(c, OP_F64_MUL, d) || last_is(c, OP_F64_MUL_M, d)))
+      side = 0;
+    if (side >= 0) {
+      bool mem = c->last_op == OP_F64_MUL_M;
+      uint32_t u[6], cs = c->st[side ? d : d + 1].slot;
+      for (uint32_t i = 0; i < (mem ? 4u : 2u); i++) u[2 + i] = c->code[c->last_start + QW_OPX + 2 + i];
+      u[0] = home(c, d), u[1] = cs;
+      drop_last(c);
+      emitv(c, mem ? OP_F64_MULADD_M : OP_F64_MULADD, mem ? 6 : 4, u);
+      c->sp -= 2;
+      push_home(c);
+      dst_is(c, d);
+      return;
+    }
+  }
   if (om && (b->kind == K_HOME || a->kind == K_HOME)) {
     need_slots(c, 2);
     int side = -1;
@@ -541,7 +566,15 @@ static void store(C *c, uint32_t o, uint32_t off) {
       c->code[c->last_start + QW_OPX + 5] == off) { /* x = a + mem[p]; mem[p] = x */
     uint32_t a = c->code[c->last_start + QW_OPX + 2];
     drop_last(c);
-    E(c, acc, slot_at(c, 2), a, 0, off);
+    if (acc == OP_F64_ADD_ACC && a >= c->s0 && last_is_op(c, OP_F64_MUL_M) &&
+        c->code[c->last_start + QW_OPX + 1] == a) { /* a = x * mem[q] just before: fold it */
+      const uint32_t *m = &c->code[c->last_start + QW_OPX];
+      uint32_t x = m[2], q = m[3], kq = m[4], oq = m[5];
+      drop_last(c);
+      E(c, OP_F64_MULADD_ACC, slot_at(c, 2), 0, off, x, q, kq, oq);
+    } else {
+      E(c, acc, slot_at(c, 2), a, 0, off);
+    }
   } else if (c->st[c->sp - 2].kind == K_HOME && last_is(c, OP_I32_ADD_I, c->sp - 2)) {
     uint32_t a = c->code[c->last_start + QW_OPX + 2], k = c->code[c->last_start + QW_OPX + 3];
     drop_last(c);

@@ -11,6 +11,11 @@
 
 #include "internal.h"
 
+/* spec: every float operation rounds on its own; never fuse a * b + c into one FMA */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+
 enum {
 #define IOP(n) OP_##n,
 #include "iops.def"
@@ -218,7 +223,7 @@ QB_INLINE const void *handler_at(const uint32_t *pc) {
 ** and return. (gcc: the short frame-init loop in CALL must stay a loop, not a memcpy call
 ** that spills the loop's registers.) */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
+__attribute__((optimize("no-tree-loop-distribute-patterns", "fp-contract=off")))
 #endif
 static const qw_trap *run(qw__exec *ex, qw_instance *inst, const qw__code *code, uint64_t *fp) {
 #ifndef QW_DISPATCH_SWITCH

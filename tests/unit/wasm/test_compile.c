@@ -145,8 +145,11 @@ static void compile_gives_float_constants_slots(void **state) {
   double k;
   memcpy(&k, &c->consts[0], 8);
   assert_true(k == 2.5);
-  assert_int_equal(op_at(c, 0), OP_F64_MUL);
-  assert_int_equal(OPND(c, 0, 3), c->nparams + c->nlocals); /* the constant's slot */
+  /* x * 2.5 + 2.5 is one multiply-add: [F64_MULADD d k 0 k] */
+  assert_int_equal(op_at(c, 0), OP_F64_MULADD);
+  assert_int_equal(OPND(c, 0, 2), c->nparams + c->nlocals); /* the constant's slot */
+  assert_int_equal(OPND(c, 0, 3), 0);
+  assert_int_equal(OPND(c, 0, 4), c->nparams + c->nlocals);
 }
 
 static void compile_folds_address_adds_into_loads(void **state) {

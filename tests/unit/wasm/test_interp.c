@@ -346,6 +346,12 @@ static void interp_accumulates_into_memory(void **state) {
        " (func (export \"accf\") (param i32 f64)\n"
        "  (f64.store (local.get 0) (f64.mul (local.get 1) (f64.load (i32.add (local.get 0) (i32.const 8))))))\n"
        " (func (export \"getf\") (param i32) (result f64) (f64.load (local.get 0)))\n"
+       " (func (export \"axpy\") (param i32 f64)\n"
+       "  (f64.store (local.get 0) (f64.add (f64.mul (local.get 1) (f64.load (i32.const 8))) (f64.load (local.get 0)))))\n"
+       " (func (export \"dot\") (param f64 i32) (result f64)\n"
+       "  (f64.add (local.get 0) (f64.mul (f64.load (local.get 1)) (f64.load (local.get 1)))))\n"
+       " (func (export \"fma\") (param f64 f64 f64) (result f64)\n"
+       "  (f64.add (f64.mul (local.get 0) (local.get 1)) (local.get 2)))\n"
        " (func (export \"geti\") (param i32) (result i32) (i32.load (local.get 0))))");
   uint64_t r;
   assert_null(callv("acc", NULL, 2, U(0), f64b(1.5)));
@@ -355,6 +361,16 @@ static void interp_accumulates_into_memory(void **state) {
   assert_null(callv("accf", NULL, 2, U(0), f64b(2.0)));
   assert_null(callv("getf", &r, 1, U(0)));
   assert_true(bf64(r) == 7.0);
+  assert_null(callv("axpy", NULL, 2, U(16), f64b(3.0))); /* mem[16] += 3 * mem[8] */
+  assert_null(callv("getf", &r, 1, U(16)));
+  assert_true(bf64(r) == 10.5);
+  assert_null(callv("dot", &r, 2, f64b(0.5), U(8))); /* 0.5 + mem[8] * mem[8] */
+  assert_true(bf64(r) == 12.75);
+  /* rounded twice, as two wasm ops: (1 + 2^-52) * (1 - 2^-53) + -1 is 2^-53 exactly only with
+  ** a fused multiply-add; separately the product rounds to 1 and the sum is 0 */
+  assert_null(callv("fma", &r, 3, f64b(1.0 + 0x1p-52), f64b(1.0 - 0x1p-53), f64b(-1.0)));
+  assert_true(bf64(r) == 0.0);
+  TRAPS("out of bounds memory access", "axpy", 2, U(65530), f64b(1.0));
   assert_null(callv("acc2", NULL, 2, U(100), U(5)));  /* reads 104, writes 100 */
   assert_int_equal(I32R("geti", 1, U(100)), 5);
   TRAPS("out of bounds memory access", "acc", 2, U(65528), f64b(1.0));
