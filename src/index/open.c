@@ -303,8 +303,9 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
     }
     json_object_foreach(body, k, v) {
       if (strcmp(k, "settings") && strcmp(k, "mappings") && strcmp(k, "aliases")) {
+        qb_fail(err, QB_INVAL, "unknown key [%s] for create index", k); /* K dies with BODY */
         json_decref(body);
-        return qb_fail(err, QB_INVAL, "unknown key [%s] for create index", k);
+        return QB_INVAL;
       }
     }
   }

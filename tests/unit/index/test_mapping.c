@@ -181,6 +181,18 @@ static void put_mapping_adds_fields_and_refuses_type_changes(void **state) {
 }
 
 /* Random byte soup and mutated documents: every one is accepted or rejected, never a crash. */
+static void create_rejects_an_unknown_top_level_key_by_name(void **state) {
+  char dir[256];
+  qi_index *ix = NULL;
+  qb_err err;
+  (void)state;
+  assert_non_null(tmpdir_new(dir));
+  assert_int_equal(qi_index_create(dir, "{\"bogus_key\": 1}", NULL, &ix, &err), QB_INVAL);
+  assert_null(ix);
+  assert_non_null(strstr(err.msg, "unknown key [bogus_key]"));
+  tmpdir_remove(dir);
+}
+
 static void random_documents_never_crash(void **state) {
   static const char alpha[] = "{}[]\":,.-+eE0123456789 abcnulltruefalse\\u00\xc3\xa9\xff";
   static const char *seeds[] = {
@@ -225,6 +237,7 @@ int main(void) {
       cmocka_unit_test(rejected_document_changes_nothing),
       cmocka_unit_test(values_are_coerced_like_elasticsearch),
       cmocka_unit_test(put_mapping_adds_fields_and_refuses_type_changes),
+      cmocka_unit_test(create_rejects_an_unknown_top_level_key_by_name),
       cmocka_unit_test(random_documents_never_crash),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
