@@ -8,7 +8,7 @@
 **                           Both count every match (track_total_hits: true): a script over all
 **                           matches rules out early termination, so the plain side must not use
 **                           it either, or the difference would not be the script's.
-**   search/or2_script_p99   p99 of the same
+**   search/or2_script_p99   p99 of the same; or2_script_best_p99: p99 of each query's best run
 **   search/or2_script_cost  (script latency - plain latency) / documents scored (the exact hit
 **                           count), per query, median over the queries: what the expression
 **                           costs per document end to end (doc-values reads, block buffering,
@@ -18,7 +18,6 @@
 ** Checked, not timed: for a few queries the scripted top 10 equals SCRIPT applied by hand to
 ** every plain match (_score from the plain response, price/days regenerated from the corpus
 ** generator by _id), ranked best first with ties on the document number (= _id order here). */
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,8 @@
 #include "bench_search_corpus.h"
 #include "index.h"
 #ifdef BENCH_HAVE_QQ
+#include <jansson.h>
+
 #include "query.h"
 #endif
 
@@ -187,7 +188,7 @@ void bench_search_script_score(qi_index *ix, const sc_corpus *c, uint64_t ndocs)
   static double pl[RUNS][SC_QUERIES], sl[RUNS][SC_QUERIES];
   double tmp[SC_QUERIES], p50[RUNS], p99[RUNS], sp50[RUNS], sp99[RUNS], cost[RUNS];
   double med_pl[SC_QUERIES], med_sl[SC_QUERIES], per_q[SC_QUERIES], lo, hi, maxrel = 0, hits_sum = 0;
-  uint64_t hits[SC_QUERIES];
+  uint64_t hits[SC_QUERIES], hmin = 0, hmax = 0;
   char body[1024];
   int r, q, bad = 0, checked = 0;
   memset(&env, 0, sizeof env);
@@ -249,6 +250,8 @@ void bench_search_script_score(qi_index *ix, const sc_corpus *c, uint64_t ndocs)
     med_sl[q] = median_of(b, RUNS);
     per_q[q] = hits[q] ? (med_sl[q] - med_pl[q]) * 1e3 / (double)hits[q] : 0;
     hits_sum += (double)hits[q];
+    if (!q || hits[q] < hmin) hmin = hits[q];
+    if (!q || hits[q] > hmax) hmax = hits[q];
   }
   {
     double m50, m99, s50, s99, l2, h2, cm;
@@ -263,21 +266,58 @@ void bench_search_script_score(qi_index *ix, const sc_corpus *c, uint64_t ndocs)
     s50 = median_of(c3, RUNS);
     s99 = median_of(c4, RUNS);
     minmax(sp50, RUNS, &lo, &hi);
-    printf("search/or2_script_p50  ours %.1fus  plain %.1fus  +%.1fus for the script (xapian: no "
+    printf("search/or2_script_p50  ours %.1fus  plain %.1fus  %+.1fus for the script (xapian: no "
            "scripted scoring)  med/%d [%.1f..%.1f]\n",
            s50, m50, s50 - m50, RUNS, lo, hi);
     minmax(sp99, RUNS, &lo, &hi);
-    printf("search/or2_script_p99  ours %.1fus  plain %.1fus  +%.1fus for the script (xapian: no "
+    printf("search/or2_script_p99  ours %.1fus  plain %.1fus  %+.1fus for the script (xapian: no "
            "scripted scoring)  med/%d [%.1f..%.1f]\n",
            s99, m99, s99 - m99, RUNS, lo, hi);
     memcpy(tmp, per_q, sizeof tmp);
     cm = median_of(tmp, SC_QUERIES);
+    {
+      /* each query's best of the runs: a query preempted for a scheduler tick (4 ms) on a
+      ** shared machine decides a plain p99 over 200 queries otherwise (bench_search.c does the
+      ** same in or2_best_p99) */
+      double bp[SC_QUERIES], bs[SC_QUERIES];
+      for (q = 0; q < SC_QUERIES; q++) {
+        bp[q] = pl[0][q];
+        bs[q] = sl[0][q];
+        for (r = 1; r < RUNS; r++) {
+          if (pl[r][q] < bp[q]) bp[q] = pl[r][q];
+          if (sl[r][q] < bs[q]) bs[q] = sl[r][q];
+        }
+      }
+      qsort(bp, SC_QUERIES, sizeof *bp, sc_cmp_double);
+      qsort(bs, SC_QUERIES, sizeof *bs, sc_cmp_double);
+      printf("search/or2_script_best_p99  ours %.1fus  plain %.1fus  %+.1fus for the script  p99 of "
+             "each query's best of %d (p50 %.1fus vs %.1fus)\n",
+             sc_pct(bs, SC_QUERIES, 99), sc_pct(bp, SC_QUERIES, 99),
+             sc_pct(bs, SC_QUERIES, 99) - sc_pct(bp, SC_QUERIES, 99), RUNS,
+             sc_pct(bs, SC_QUERIES, 50), sc_pct(bp, SC_QUERIES, 50));
+    }
     minmax(cost, RUNS, &l2, &h2);
     printf("search/or2_script_cost  ours %.2f ns/doc  (goal < 3 ns/doc)  median over %d queries of "
            "(script - plain) / docs scored (mean %.0f docs/query); xapian: no equivalent  "
            "per-run medians [%.2f..%.2f]\n",
            cm, SC_QUERIES, hits_sum / SC_QUERIES, l2, h2);
-    (void)med_sl;
+    {
+      /* the same split by least squares over the queries: (script - plain) = fixed + slope *
+      ** docs; the fixed part is per request (parse and compile the expression, bind) */
+      double mx = hits_sum / SC_QUERIES, my = 0, sxx = 0, sxy = 0, slope, fixed;
+      for (q = 0; q < SC_QUERIES; q++) my += med_sl[q] - med_pl[q];
+      my /= SC_QUERIES;
+      for (q = 0; q < SC_QUERIES; q++) {
+        double dx = (double)hits[q] - mx;
+        sxx += dx * dx;
+        sxy += dx * (med_sl[q] - med_pl[q] - my);
+      }
+      slope = sxx > 0 ? sxy / sxx : 0;
+      fixed = my - slope * mx;
+      printf("# or2_script_cost by least squares over the %d queries: %.2f ns/doc + %.1fus per "
+             "request (docs scored per query %llu..%llu)\n",
+             SC_QUERIES, slope * 1e3, fixed, (unsigned long long)hmin, (unsigned long long)hmax);
+    }
   }
   printf("# or2_script: function_score{match, script_score [%s] (w=%g), boost_mode replace} vs "
          "the plain match, both track_total_hits:true (no early termination), %llu docs; "
