@@ -484,4 +484,14 @@ qb_code qi_catalog_name(qi_catalog *c, size_t i, char name[256], qb_err *err);
 qi_index *qi_index_retain(qi_index *ix);
 void qi_index_release(qi_index *ix);
 
+/* ---- lookups by _id ------------------------------------------------------------------------ */
+
+/* Local document number of the document with _id ID (LEN bytes, not NUL-terminated) in SEG, or
+** -1 when SEG has none. A segment may hold several copies of one _id (an update inside one
+** refresh keeps the older copy, deleted, until a merge): the live one is returned when there is
+** one, else the newest deleted one, so check qi_segment_is_live. Constant time: a hash table of
+** the segment's _ids built when the segment is built, merged or loaded (about 4-8 bytes per
+** document). Allocates nothing. Threads: any. */
+int64_t qi_segment_find_id(const qi_segment *seg, const char *id, size_t len);
+
 #endif

@@ -159,9 +159,15 @@ typedef struct qi__seg {
   char *ids;
   uint64_t *seq;
   uint64_t *ver;
+  uint32_t *id_hash;   /* _id -> doc: open addressing, linear probing; entries are doc + 1,
+                       ** 0 = empty; id_mask + 1 slots (a power of two, at least 1.5 x max_doc) */
+  uint32_t id_mask;
   qb_arena arena;      /* everything above */
 } qi__seg;
 
+/* Build S's id_hash from its ids (the last step of freeze, merge and segment-file load; the
+** table is not stored in files). Errors: QB_NOMEM (S unchanged but for its arena). */
+qb_code qi__seg_index_ids(qi__seg *s);
 qi__seg *qi__seg_retain(qi__seg *s);
 void qi__seg_release(qi__seg *s);
 int64_t qi__fseg_find(const qi__fseg *f, const char *term, size_t len);

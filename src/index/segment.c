@@ -1,6 +1,7 @@
 /* segment.c: read-side accessors of snapshots and segments: fields, statistics, term
-** dictionaries, document metadata, norms and doc values (block reads over plain arrays).
-** Everything here reads immutable data and takes no lock. */
+** dictionaries, document metadata and the _id lookup table, norms and doc values (block reads
+** over plain arrays). Everything here reads immutable data and takes no lock; the _id table is
+** built once, before its segment is published (qi__seg_index_ids). */
 #include "internal.h"
 
 #include <math.h>
@@ -100,6 +101,53 @@ const char *qi_segment_doc_id(const qi_segment *seg, uint32_t doc, size_t *len) 
   if (len) *len = c->id_off[doc + 1] - c->id_off[doc] - 1;
   return c->ids + c->id_off[doc];
 }
+/* ---- _id lookup ------------------------------------------------------------------------------ */
+
+/* FNV-1a over the bytes, then a 64-bit finalizer so the low bits (the slot) depend on all of
+** them: ids are often decimal counters that differ only in their last characters. */
+static uint64_t id_hash(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
+qb_code qi__seg_index_ids(qi__seg *s) {
+  size_t slots = 8, need = (size_t)s->max_doc + s->max_doc / 2 + 1;
+  uint32_t d;
+  while (slots < need) slots <<= 1;
+  if (!(s->id_hash = qb_arena_array(&s->arena, slots, sizeof *s->id_hash))) return QB_NOMEM;
+  memset(s->id_hash, 0, slots * sizeof *s->id_hash);
+  s->id_mask = (uint32_t)(slots - 1);
+  /* in doc order, so a probe meets the copies of an _id (an update inside one buffer keeps
+  ** the deleted older copy until a merge) oldest first */
+  for (d = 0; d < s->max_doc; d++) {
+    size_t i = (size_t)id_hash(s->ids + s->id_off[d], s->id_off[d + 1] - s->id_off[d] - 1) &
+               s->id_mask;
+    while (s->id_hash[i]) i = (i + 1) & s->id_mask;
+    s->id_hash[i] = d + 1;
+  }
+  return QB_OK;
+}
+
+int64_t qi_segment_find_id(const qi_segment *seg, const char *id, size_t len) {
+  const qi__seg *c = seg->core;
+  int64_t found = -1;
+  size_t i;
+  uint32_t e;
+  if (!c->id_hash) return -1;
+  for (i = (size_t)id_hash(id, len) & c->id_mask; (e = c->id_hash[i]); i = (i + 1) & c->id_mask) {
+    uint32_t d = e - 1;
+    if (c->id_off[d + 1] - c->id_off[d] - 1 != len || memcmp(c->ids + c->id_off[d], id, len))
+      continue;
+    if (qi_segment_is_live(seg, d)) return d; /* at most one live copy per snapshot */
+    found = d;                                /* else the newest deleted one */
+  }
+  return found;
+}
+
 uint64_t qi_segment_doc_seq_no(const qi_segment *seg, uint32_t doc) {
   return doc < seg->core->max_doc ? seg->core->seq[doc] : 0;
 }
