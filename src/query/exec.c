@@ -347,19 +347,16 @@ static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring
 static qb_code build_ids(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_err *err) {
   qq__dlist l = {0};
   size_t n = json_array_size(q->value);
-  /* a scan of the segment's _ids; fine for the handful of ids a request names */
-  for (uint32_t d = 0; d < cx->max_doc && n; d++) {
-    size_t len;
-    const char *id = qi_segment_doc_id(cx->seg, d, &len);
-    if (!id || !qq__is_live(cx, d)) continue;
-    for (size_t i = 0; i < n; i++) {
-      const json_t *v = json_array_get(q->value, i);
-      if (json_is_string(v) && json_string_length(v) == len && !memcmp(json_string_value(v), id, len)) {
-        if (qq__dl_push(cx, &l, d) < 0) return nomem(err);
-        break;
-      }
-    }
+  /* one hash probe per named _id (qi_segment_find_id), whatever the segment's size */
+  for (size_t i = 0; i < n; i++) {
+    const json_t *v = json_array_get(q->value, i);
+    int64_t d;
+    if (!json_is_string(v)) continue;
+    d = qi_segment_find_id(cx->seg, json_string_value(v), json_string_length(v));
+    if (d < 0 || !qq__is_live(cx, (uint32_t)d)) continue;
+    if (qq__dl_push(cx, &l, (uint32_t)d) < 0) return nomem(err);
   }
+  qq__dl_norm(&l); /* values in any order, maybe repeated */
   *out = qq__mk_list(cx, l.d, l.n, q->boost);
   return *out ? QB_OK : nomem(err);
 }

@@ -117,9 +117,44 @@ static void exists_and_ids_select_documents(void **st) {
   r = fx_search(*st, "{\"query\":{\"exists\":{\"field\":\"title\"}}}");
   assert_int_equal(fx_total(r), 6);
   json_decref(r);
-  r = fx_search(*st, "{\"query\":{\"ids\":{\"values\":[\"5\",\"2\",\"nope\"]}}}");
+  r = fx_search(*st, "{\"query\":{\"ids\":{\"values\":[\"5\",\"2\",\"nope\",\"5\",\"\"]}}}");
   assert_string_equal(fx_ids(r), "2,5");
+  assert_int_equal(fx_total(r), 2);
   json_decref(r);
+}
+
+/* An _id updated inside one refresh has two copies in one segment (the older deleted), and one
+** deleted in a later refresh stays in its segment: ids must find only the live copy, once. */
+static void ids_finds_only_the_live_copy_of_an_updated_document(void **st) {
+  char dir[64] = "/tmp/qq_ids_XXXXXX", cmd[128];
+  qi_index *ix;
+  qi_snapshot *snap;
+  json_t *out;
+  qb_err err;
+  const char *body = "{\"query\":{\"ids\":{\"values\":[\"a\",\"c\",\"a\",\"b\"]}}}";
+  const char *doc = "{\"title\":\"x\"}";
+  (void)st;
+  assert_non_null(mkdtemp(dir));
+  strcat(dir, "/idx");
+  assert_int_equal(qi_index_create(dir, NULL, NULL, &ix, &err), QB_OK);
+  assert_int_equal(qi_index_put(ix, "a", doc, strlen(doc), NULL, &err), QB_OK);
+  assert_int_equal(qi_index_put(ix, "b", doc, strlen(doc), NULL, &err), QB_OK);
+  assert_int_equal(qi_index_put(ix, "c", doc, strlen(doc), NULL, &err), QB_OK);
+  assert_int_equal(qi_index_put(ix, "a", doc, strlen(doc), NULL, &err), QB_OK);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  assert_int_equal(qi_index_delete(ix, "c", NULL, &err), QB_OK);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  snap = qi_index_snapshot(ix);
+  assert_int_equal(qq_search(NULL, "test", (const qi_snapshot *const *)&snap, 1, body, strlen(body),
+                             &out, &err), QB_OK);
+  assert_string_equal(fx_ids(out), "b,a"); /* equal scores: b is doc 1, the live a doc 3 */
+  assert_int_equal(fx_total(out), 2);
+  json_decref(out);
+  qi_snapshot_release(snap);
+  qi_index_close(ix);
+  *strrchr(dir, '/') = 0;
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd)) {}
 }
 
 static void match_all_and_constant_score_give_the_boost(void **st) {
@@ -331,6 +366,7 @@ int main(void) {
       cmocka_unit_test(term_and_terms_on_numbers_match_doc_values),
       cmocka_unit_test(range_filters_numbers_and_dates),
       cmocka_unit_test(exists_and_ids_select_documents),
+      cmocka_unit_test(ids_finds_only_the_live_copy_of_an_updated_document),
       cmocka_unit_test(match_all_and_constant_score_give_the_boost),
       cmocka_unit_test(bool_combines_must_filter_should_and_must_not),
       cmocka_unit_test(dis_max_and_multi_match_take_the_best_field),
