@@ -51,7 +51,8 @@ uint32_t qw__tr_emitv(C *c, uint32_t op, uint32_t nargs, const uint32_t *args) {
   return at;
 }
 
-/* The last instruction wrote the home slot of DEPTH through operand 1 (local.set may retarget it). */
+/* The last instruction wrote the home slot of DEPTH through operand 1 (local.set may
+** retarget it). */
 void qw__tr_dst_is(C *c, uint32_t depth) {
   c->last_has_dst = true;
   c->last_dst_depth = depth;
