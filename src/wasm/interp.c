@@ -310,6 +310,11 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
   }
   /* The call's unit of fuel (calls inside run() pay in CALL), and the interrupt flag. */
   if (QB_UNLIKELY((--ex->fuel < 0) | atomic_load_explicit(&ex->interrupt, memory_order_relaxed))) {
+    if (!ex->trap_inst) { /* where: the callee's entry */
+      ex->trap_inst = inst;
+      ex->trap_func = f->index;
+      ex->trap_offset = f->decl->body_offset;
+    }
     if (ex->fuel < 0) {
       ex->fuel = -1;
       return QW_TRAP_FUEL;

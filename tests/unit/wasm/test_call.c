@@ -148,6 +148,9 @@ static void call_fuel_ends_an_infinite_loop(void **state) {
   assert_int_equal(qw_func_call(qw_instance_func(in, "spin"), NULL, 0, NULL, 0, &err), QB_LIMIT);
   assert_string_equal(err.msg, "fuel exhausted");
   assert_int_equal(qw_instance_fuel(in), 0);
+  /* spent: the next call stops at its entry, which is where it says it stopped */
+  assert_int_equal(qw_func_call(qw_instance_func(in, "spin"), NULL, 0, NULL, 0, &err), QB_LIMIT);
+  assert_non_null(strstr(qw_instance_trap_where(in), "function 0 at offset 0x"));
   /* one unit per call and per back-edge: count(10) = 1 call + 9 back-edges */
   qw_instance_set_fuel(in, 10);
   qw_val a = qw_i32(10), r;
