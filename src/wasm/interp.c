@@ -55,6 +55,15 @@ QB_INLINE void setf64(uint64_t *p, double d) { memcpy(p, &d, 8); }
 #define SETF64(i, v) setf64(fp + (i), (v))
 
 /* ---- float helpers with the spec's NaN and signed-zero rules ---- */
+/* spec: ceil/floor/trunc of a NaN give an arithmetic (quiet) NaN. gcc -O2 inlines these as
+** bit tricks that pass a signalling NaN through unchanged, so quiet it first (x + x). */
+static float f32_ceil(float x) { return x != x ? x + x : ceilf(x); }
+static float f32_floor(float x) { return x != x ? x + x : floorf(x); }
+static float f32_trunc(float x) { return x != x ? x + x : truncf(x); }
+static double f64_ceil(double x) { return x != x ? x + x : ceil(x); }
+static double f64_floor(double x) { return x != x ? x + x : floor(x); }
+static double f64_trunc(double x) { return x != x ? x + x : trunc(x); }
+
 static float f32_min(float a, float b) {
   if (a != a || b != b) return a + b; /* spec: NaN in, (arithmetic) NaN out */
   if (a == b) { /* -0 vs +0: min is -0 */
