@@ -2,7 +2,7 @@
 # Both install missing Debian packages first (scripts/deps.sh skips what is present).
 #   make            Release build into build/ (build/qwasm, build/quidditch, build/qctl)
 #   make serve      build, then start the product on its embedded default
-#   make test       Release build + the ASan/UBSan test build (build/asan), then every test
+#   make test       Release build + the ASan/UBSan test build (build/asan); every test on both
 #   make bench      Release build, then the benchmarks (bench/)
 #   make fuzz       libFuzzer targets with clang-19 for FUZZ_SECONDS (default 60) each
 JOBS ?= $(shell nproc)
@@ -33,6 +33,8 @@ test: deps
 	@cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DQD_SANITIZE=ON -DQD_WASM_SPEC_DIR=$(SPEC) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/asan -j$(JOBS)
 	@cd build/asan && ctest --output-on-failure -j$(JOBS)
+	@echo "== the same tests on the Release build (optimisation-dependent bugs hide from -O0)"
+	@cd build && ctest --output-on-failure -j$(JOBS)
 
 test-release: build
 	@cd build && ctest --output-on-failure -j$(JOBS)
