@@ -161,7 +161,7 @@ typedef struct qi__seg {
   uint64_t *ver;
   uint32_t *id_hash;   /* _id -> doc: open addressing, linear probing; entries are doc + 1,
                        ** 0 = empty; id_mask + 1 slots (a power of two, at least 1.5 x max_doc) */
-  uint32_t id_mask;
+  size_t id_mask;
   qb_arena arena;      /* everything above */
 } qi__seg;
 

@@ -120,7 +120,7 @@ qb_code qi__seg_index_ids(qi__seg *s) {
   while (slots < need) slots <<= 1;
   if (!(s->id_hash = qb_arena_array(&s->arena, slots, sizeof *s->id_hash))) return QB_NOMEM;
   memset(s->id_hash, 0, slots * sizeof *s->id_hash);
-  s->id_mask = (uint32_t)(slots - 1);
+  s->id_mask = slots - 1;
   /* in doc order, so a probe meets the copies of an _id (an update inside one buffer keeps
   ** the deleted older copy until a merge) oldest first */
   for (d = 0; d < s->max_doc; d++) {
