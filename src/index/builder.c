@@ -530,7 +530,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
       fs->ord_off[nd] = (uint32_t)w;
     }
   }
-  if (qi__seg_index_ids(s)) goto oom;
+  if (qi__seg_finish(s)) goto oom;
   qb_free(idx, (b->npb + 1) * sizeof *idx);
   qb_free(ord_of, (b->npb + 1) * sizeof *ord_of);
   qb_free(cnt, (nfields + 1) * sizeof *cnt);

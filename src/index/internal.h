@@ -145,6 +145,7 @@ typedef struct qi__fseg {
   int64_t *i64;
   double *f64;
   uint8_t *dv_present;
+  bool dv_dense;       /* every document has a value: block reads skip the present column */
   uint32_t *ord_off;   /* keyword: max_doc + 1 offsets into ords */
   uint32_t *ords;
 } qi__fseg;
@@ -168,6 +169,9 @@ typedef struct qi__seg {
 /* Build S's id_hash from its ids (the last step of freeze, merge and segment-file load; the
 ** table is not stored in files). Errors: QB_NOMEM (S unchanged but for its arena). */
 qb_code qi__seg_index_ids(qi__seg *s);
+/* The read-side tables of a finished segment (the _id hash, the dense flags of doc values),
+** built once before it is published. */
+qb_code qi__seg_finish(qi__seg *s);
 qi__seg *qi__seg_retain(qi__seg *s);
 void qi__seg_release(qi__seg *s);
 int64_t qi__fseg_find(const qi__fseg *f, const char *term, size_t len);

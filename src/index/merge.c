@@ -319,7 +319,7 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
       ordmap[i] = NULL;
     }
   }
-  if (qi__seg_index_ids(s)) goto oom;
+  if (qi__seg_finish(s)) goto oom;
   enc_free(&e);
   qb_free(cursor, n * sizeof *cursor);
   qb_free(ordmap, n * sizeof *ordmap);

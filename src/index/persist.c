@@ -394,7 +394,7 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
     }
     if (r.left) goto bad;
   }
-  if (qi__seg_index_ids(s)) goto oom;
+  if (qi__seg_finish(s)) goto oom;
   qb_free(buf, size ? size : 1);
   *out = s;
   return QB_OK;

@@ -132,6 +132,16 @@ qb_code qi__seg_index_ids(qi__seg *s) {
   return QB_OK;
 }
 
+qb_code qi__seg_finish(qi__seg *s) {
+  uint32_t f;
+  for (f = 0; f < s->nfields; f++) {
+    qi__fseg *fs = &s->f[f];
+    fs->dv_dense = fs->dv_present && (fs->i64 || fs->f64) &&
+                   (s->max_doc == 0 || !memchr(fs->dv_present, 0, s->max_doc));
+  }
+  return qi__seg_index_ids(s);
+}
+
 int64_t qi_segment_find_id(const qi_segment *seg, const char *id, size_t len) {
   const qi__seg *c = seg->core;
   int64_t found = -1;
@@ -202,13 +212,17 @@ void qi_dv_read_f64(const qi_segment *seg, uint32_t field, const uint32_t *docs,
     const double *v = f->f64;
     const uint8_t *p = f->dv_present;
     for (i = 0; i < n; i++) out[i] = v[docs[i]]; /* missing values are stored as 0 */
-    if (present)
+    if (present && f->dv_dense)
+      memset(present, 1, n); /* no second scattered read per document */
+    else if (present)
       for (i = 0; i < n; i++) present[i] = p[docs[i]];
   } else if (f && f->i64) {
     const int64_t *v = f->i64;
     const uint8_t *p = f->dv_present;
     for (i = 0; i < n; i++) out[i] = (double)v[docs[i]];
-    if (present)
+    if (present && f->dv_dense)
+      memset(present, 1, n);
+    else if (present)
       for (i = 0; i < n; i++) present[i] = p[docs[i]];
   } else {
     memset(out, 0, n * sizeof *out);
@@ -231,13 +245,17 @@ void qi_dv_read_i64(const qi_segment *seg, uint32_t field, const uint32_t *docs,
     const int64_t *v = f->i64;
     const uint8_t *p = f->dv_present;
     for (i = 0; i < n; i++) out[i] = v[docs[i]];
-    if (present)
+    if (present && f->dv_dense)
+      memset(present, 1, n);
+    else if (present)
       for (i = 0; i < n; i++) present[i] = p[docs[i]];
   } else if (f && f->f64) {
     const double *v = f->f64;
     const uint8_t *p = f->dv_present;
     for (i = 0; i < n; i++) out[i] = sat(v[docs[i]]);
-    if (present)
+    if (present && f->dv_dense)
+      memset(present, 1, n);
+    else if (present)
       for (i = 0; i < n; i++) present[i] = p[docs[i]];
   } else {
     memset(out, 0, n * sizeof *out);
