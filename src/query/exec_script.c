@@ -1,10 +1,11 @@
 /* exec_script.c: the scripted nodes of a segment plan: function_score, script_score and the
 ** script filter pull QQ_BLOCK_MAX documents of their child, compute the block at once (doc
 ** values read as columns, one script run per block: scripts.c) and then serve the kept docs
-** one at a time. Invariant: when a block fails, the node ends (doc = NO_MORE_DOCS) with the
+** one at a time, or a run of them at once to the collector (qq__buf_take). Invariant: when a block fails, the node ends (doc = NO_MORE_DOCS) with the
 ** failure in cx->rc, which the collector checks after the segment. */
 #include "internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +16,29 @@ static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of
 
 /* ---- buffered script nodes: function_score, script_score, script -------------------------------- */
 
+/* function_score's per-document accumulators across several functions (or filtered ones);
+** allocated only for such queries, so the common single function leaves them out */
+typedef struct fs_acc {
+  double fac[QQ_BLOCK_MAX], tot[QQ_BLOCK_MAX], wsum[QQ_BLOCK_MAX], mx[QQ_BLOCK_MAX], mn[QQ_BLOCK_MAX];
+  uint32_t cnt[QQ_BLOCK_MAX];
+  uint8_t fmatch[QQ_BLOCK_MAX];
+} fs_acc;
+
 typedef struct buf_it {
   qq__it it;
   qq__seg_ctx *cx;
   const qq__query *q;
   qq__it *child;
   qq__it **ffilter;       /* function_score: per function filter iterator (NULL = all) */
+  fs_acc *acc;            /* function_score, unless one script function without a filter */
   int scoring;
   int started;
+  int all_kept;           /* buf_compute kept every doc of the block: no compaction */
   size_t n, pos;
   uint32_t docs[QQ_BLOCK_MAX];
   double cs[QQ_BLOCK_MAX];  /* child scores */
   double fs[QQ_BLOCK_MAX];  /* final scores */
-  double fac[QQ_BLOCK_MAX], tot[QQ_BLOCK_MAX], wsum[QQ_BLOCK_MAX], mx[QQ_BLOCK_MAX], mn[QQ_BLOCK_MAX];
-  uint32_t cnt[QQ_BLOCK_MAX];
   uint8_t keep[QQ_BLOCK_MAX];
-  uint8_t fmatch[QQ_BLOCK_MAX];
 } buf_it;
 
 static double fvf_apply(qq__fvmod m, double v) {
@@ -55,6 +63,50 @@ static qb_code fail_script(qq__seg_ctx *cx, qq__script *sc, qb_code rc) {
   return rc;
 }
 
+/* function_score with one script function and no filter, the common case: the arithmetic of
+** the general path in buf_compute (score_mode ignored, fac = v * weight capped at max_boost,
+** then boost_mode, float rounding, min_score, boost), bit for bit, in one pass over the block
+** without the per-function arrays. */
+static qb_code compute_one_script(buf_it *b, const qq__func *fn) {
+  qq__seg_ctx *cx = b->cx;
+  const qq__query *q = b->q;
+  size_t n = b->n, i;
+  qb_code rc;
+  if ((rc = qq__script_run(fn->script, cx->sh, cx->seg, (uint32_t)cx->base, b->docs, b->cs, n, cx->err)))
+    return fail_script(cx, fn->script, rc);
+  const double *res = fn->script->res;
+  const double w = fn->weight, maxb = q->max_boost;
+  const float boost = q->boost;
+  int bad = 0;
+  for (i = 0; i < n; i++) bad |= res[i] < 0 || res[i] != res[i];
+  if (bad)
+    for (i = 0; i < n; i++)
+      if (res[i] < 0 || res[i] != res[i]) {
+        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
+                         "but got: [%g] (doc %u)", fn->script->source, res[i], b->docs[i]);
+        return cx->rc;
+      }
+  double *fs = b->fs;
+  const double *cs = b->cs;
+#define FAC(i) (res[i] * w > maxb ? maxb : res[i] * w)
+  switch (q->boost_mode) {
+  case BM_REPLACE: for (i = 0; i < n; i++) fs[i] = (float)FAC(i); break;
+  case BM_MULTIPLY: for (i = 0; i < n; i++) fs[i] = (float)(cs[i] * FAC(i)); break;
+  case BM_SUM: for (i = 0; i < n; i++) fs[i] = (float)(cs[i] + FAC(i)); break;
+  case BM_AVG: for (i = 0; i < n; i++) fs[i] = (float)((cs[i] + FAC(i)) / 2.0); break;
+  case BM_MAX: for (i = 0; i < n; i++) fs[i] = (float)(cs[i] > FAC(i) ? cs[i] : FAC(i)); break;
+  default: for (i = 0; i < n; i++) fs[i] = (float)(cs[i] < FAC(i) ? cs[i] : FAC(i)); break;
+  }
+#undef FAC
+  /* fs[i] holds s = (float)combine(...); then min_score on s and the boost, as buf_compute */
+  b->all_kept = !q->has_min_score;
+  if (q->has_min_score)
+    for (i = 0; i < n; i++) b->keep[i] = !(fs[i] < q->min_score);
+  if (boost != 1.0f)
+    for (i = 0; i < n; i++) fs[i] = (float)(fs[i] * boost);
+  return QB_OK;
+}
+
 /* Compute fs[] and keep[] for the block */
 static qb_code buf_compute(buf_it *b) {
   qq__seg_ctx *cx = b->cx;
@@ -69,6 +121,7 @@ static qb_code buf_compute(buf_it *b) {
       b->keep[i] = q->script->keep[i] != 0;
       b->fs[i] = q->boost;
     }
+    b->all_kept = 0;
     return QB_OK;
   }
   if (q->kind == QK_SCRIPT_SCORE) {
@@ -84,33 +137,37 @@ static qb_code buf_compute(buf_it *b) {
       b->fs[i] = (float)((float)v * q->boost);
       if (q->has_min_score && (float)v < q->min_score) b->keep[i] = 0;
     }
+    b->all_kept = !q->has_min_score;
     return QB_OK;
   }
   /* function_score */
   int single = q->nfuncs == 1 && !q->funcs[0].filter;
+  if (single && q->funcs[0].kind == FN_SCRIPT) return compute_one_script(b, &q->funcs[0]);
+  fs_acc *A = b->acc;
+  b->all_kept = !q->has_min_score;
   for (i = 0; i < n && !single; i++) {
-    b->fac[i] = 1;
-    b->tot[i] = 0;
-    b->wsum[i] = 0;
-    b->mx[i] = -INFINITY;
-    b->mn[i] = INFINITY;
-    b->cnt[i] = 0;
+    A->fac[i] = 1;
+    A->tot[i] = 0;
+    A->wsum[i] = 0;
+    A->mx[i] = -INFINITY;
+    A->mn[i] = INFINITY;
+    A->cnt[i] = 0;
   }
   for (size_t f = 0; f < q->nfuncs; f++) {
     const qq__func *fn = &q->funcs[f];
     double val[QQ_BLOCK_MAX];
     if (b->ffilter[f]) {
       qq__it *fi = b->ffilter[f];
-      for (i = 0; i < n; i++) b->fmatch[i] = fi->doc != QI_NO_MORE_DOCS && fi->advance(fi, b->docs[i]) == b->docs[i];
+      for (i = 0; i < n; i++) A->fmatch[i] = fi->doc != QI_NO_MORE_DOCS && fi->advance(fi, b->docs[i]) == b->docs[i];
     } else {
-      memset(b->fmatch, 1, n);
+      memset(A->fmatch, 1, n);
     }
     if (fn->kind == FN_SCRIPT) {
       if ((rc = qq__script_run(fn->script, cx->sh, cx->seg, (uint32_t)cx->base, b->docs, b->cs, n, cx->err)))
         return fail_script(cx, fn->script, rc);
       for (i = 0; i < n; i++) {
         double v = fn->script->res[i];
-        if (b->fmatch[i] && (v < 0 || v != v)) {
+        if (A->fmatch[i] && (v < 0 || v != v)) {
           cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
                            "but got: [%g] (doc %u)", fn->script->source, v, b->docs[i]);
           return cx->rc;
@@ -130,7 +187,7 @@ static qb_code buf_compute(buf_it *b) {
       for (i = 0; i < n; i++) {
         double v = raw[i];
         if (!pr[i]) {
-          if (!b->fmatch[i]) continue;
+          if (!A->fmatch[i]) continue;
           if (!fn->has_missing) {
             cx->rc = qb_fail(cx->err, QB_INVAL, "field_value_factor: missing value for field [%s]", fn->field);
             return cx->rc;
@@ -138,7 +195,7 @@ static qb_code buf_compute(buf_it *b) {
           v = fn->missing;
         }
         double r = fvf_apply(fn->modifier, v * fn->factor);
-        if (b->fmatch[i] && (r != r || isinf(r))) {
+        if (A->fmatch[i] && (r != r || isinf(r))) {
           cx->rc = qb_fail(cx->err, QB_INVAL, "field_value_factor: result of field modification [%s(%g * %g)] "
                            "must be a number", (const char *[]){"none", "log", "log1p", "log2p", "ln", "ln1p",
                            "ln2p", "square", "sqrt", "reciprocal"}[fn->modifier], v, fn->factor);
@@ -150,31 +207,31 @@ static qb_code buf_compute(buf_it *b) {
       for (i = 0; i < n; i++) val[i] = fn->weight;
     }
     if (single) { /* Elasticsearch: one function without a filter ignores score_mode */
-      memcpy(b->fac, val, n * sizeof *val);
+      memcpy(A->fac, val, n * sizeof *val);
       continue;
     }
     for (i = 0; i < n; i++) {
-      if (!b->fmatch[i]) continue;
+      if (!A->fmatch[i]) continue;
       double v = val[i];
       switch (q->score_mode) {
-      case SM_FIRST: if (!b->cnt[i]) b->fac[i] = v; break;
-      case SM_MULTIPLY: b->fac[i] *= v; break;
+      case SM_FIRST: if (!A->cnt[i]) A->fac[i] = v; break;
+      case SM_MULTIPLY: A->fac[i] *= v; break;
       default:
-        b->tot[i] += v;
-        b->wsum[i] += fn->weight;
-        if (v > b->mx[i]) b->mx[i] = v;
-        if (v < b->mn[i]) b->mn[i] = v;
+        A->tot[i] += v;
+        A->wsum[i] += fn->weight;
+        if (v > A->mx[i]) A->mx[i] = v;
+        if (v < A->mn[i]) A->mn[i] = v;
       }
-      b->cnt[i]++;
+      A->cnt[i]++;
     }
   }
   for (i = 0; i < n; i++) {
-    double fac = b->fac[i];
-    if (!single && b->cnt[i]) switch (q->score_mode) {
-      case SM_SUM: fac = b->tot[i]; break;
-      case SM_AVG: fac = b->tot[i] / b->wsum[i]; break;
-      case SM_MAX: fac = b->mx[i]; break;
-      case SM_MIN: fac = b->mn[i]; break;
+    double fac = A->fac[i];
+    if (!single && A->cnt[i]) switch (q->score_mode) {
+      case SM_SUM: fac = A->tot[i]; break;
+      case SM_AVG: fac = A->tot[i] / A->wsum[i]; break;
+      case SM_MAX: fac = A->mx[i]; break;
+      case SM_MIN: fac = A->mn[i]; break;
       default: break;
       }
     if (fac > q->max_boost) fac = q->max_boost;
@@ -195,13 +252,24 @@ static qb_code buf_compute(buf_it *b) {
 }
 
 static uint32_t buf_fill(buf_it *b, uint32_t d) {
+  qq__it *c = b->child;
+  const int want_cs = b->scoring || b->q->kind != QK_SCRIPT;
   for (;;) {
     size_t n = 0, j = 0;
-    while (d != NMD) {
-      b->docs[n] = d;
-      b->cs[n] = b->scoring || b->q->kind != QK_SCRIPT ? b->child->score(b->child) : 0;
-      if (++n == QQ_BLOCK_MAX) break;
-      d = b->child->next(b->child);
+    if (want_cs) {
+      while (d != NMD) {
+        b->docs[n] = d;
+        b->cs[n] = c->score(c);
+        if (++n == QQ_BLOCK_MAX) break;
+        d = c->next(c);
+      }
+    } else {
+      while (d != NMD) {
+        b->docs[n] = d;
+        b->cs[n] = 0;
+        if (++n == QQ_BLOCK_MAX) break;
+        d = c->next(c);
+      }
     }
     b->n = n;
     b->pos = 0;
@@ -210,6 +278,7 @@ static uint32_t buf_fill(buf_it *b, uint32_t d) {
       b->n = 0;
       return b->it.doc = NMD; /* cx->rc holds the failure */
     }
+    if (b->all_kept) return b->it.doc = b->docs[0];
     for (size_t i = 0; i < n; i++)
       if (b->keep[i]) {
         b->docs[j] = b->docs[i];
@@ -219,11 +288,11 @@ static uint32_t buf_fill(buf_it *b, uint32_t d) {
     b->n = j;
     if (j) return b->it.doc = b->docs[0];
     if (d == NMD) return b->it.doc = NMD;
-    d = b->child->next(b->child);
+    d = c->next(c);
   }
 }
 
-static uint32_t buf_next(qq__it *it) {
+uint32_t qq__buf_next(qq__it *it) {
   buf_it *b = (buf_it *)it;
   if (!b->started) {
     b->started = 1;
@@ -252,6 +321,18 @@ static double buf_score(qq__it *it) {
   return b->fs[b->pos];
 }
 
+size_t qq__buf_take(qq__it *it, size_t max, const uint32_t **docs, const double **scores) {
+  buf_it *b = (buf_it *)it;
+  size_t m = b->n - b->pos;
+  assert(it->next == qq__buf_next && it->doc != NMD && b->pos < b->n && max > 0);
+  if (m > max) m = max;
+  *docs = b->docs + b->pos;
+  *scores = b->fs + b->pos;
+  b->pos += m - 1;
+  it->doc = b->docs[b->pos];
+  return m;
+}
+
 qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
   qb_code rc;
   buf_it *b = qq__xalloc(cx, sizeof *b);
@@ -265,6 +346,9 @@ qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq_
   } else if ((rc = qq__build(cx, q->child, 1, &b->child, err))) {
     return rc;
   }
+  if (q->kind == QK_FSCORE && !(q->nfuncs == 1 && !q->funcs[0].filter && q->funcs[0].kind == FN_SCRIPT) &&
+      !(b->acc = qq__xalloc(cx, sizeof *b->acc)))
+    return nomem(err);
   if (q->kind == QK_FSCORE) {
     if (!(b->ffilter = qb_arena_array(cx->sh->ar, q->nfuncs + 1, sizeof *b->ffilter))) return nomem(err);
     for (size_t f = 0; f < q->nfuncs; f++)
@@ -273,7 +357,7 @@ qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq_
         b->ffilter[f]->advance(b->ffilter[f], 0);
       }
   }
-  b->it.next = buf_next;
+  b->it.next = qq__buf_next;
   b->it.advance = buf_adv;
   b->it.score = buf_score;
   b->it.cost = b->child->cost;

@@ -263,6 +263,13 @@ double qq__disj_score(qq__it *it);
 /* exec.c / exec_script.c: node -> iterator */
 qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
 qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+/* The next() of the buffered script nodes: an iterator with it->next == qq__buf_next is one.
+** qq__buf_take hands the collector the docs (and final scores) of such a node from its current
+** doc (not NO_MORE_DOCS) on, at most MAX (>= 1) of them, within its computed block, in order;
+** the node then stands on the last one returned (next() goes on after it). The arrays stay
+** valid until the node's next call. */
+uint32_t qq__buf_next(qq__it *it);
+size_t qq__buf_take(qq__it *it, size_t max, const uint32_t **docs, const double **scores);
 
 /* aggs.c */
 typedef struct qq__aggs_state qq__aggs_state;

@@ -59,6 +59,7 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
     c->str = NULL;
     switch (a->type) {
     case QQ_COL_F64:
+      if (a->kind == QQ_ARG_SCORE) break; /* qq__script_run points the column at the scores */
       if (!sc->f64[i] && !(sc->f64[i] = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof(double)))) return qb_fail(err, QB_NOMEM, "query: out of memory");
       c->f64 = sc->f64[i];
       break;
@@ -87,6 +88,7 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
 qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uint32_t seg_base,
                        const uint32_t *docs, const double *score, size_t n, qb_err *err) {
   static const double zeros[QQ_BLOCK_MAX];
+  static const uint8_t ones[QQ_BLOCK_MAX] = {[0 ... QQ_BLOCK_MAX - 1] = 1};
   qb_code rc;
   if (!n) return QB_OK;
   if (!sc->bound && (rc = qq__script_bind(sc, sh, err))) return rc;
@@ -97,9 +99,13 @@ qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uin
     switch (a->kind) {
     case QQ_ARG_CONST: break;
     case QQ_ARG_SCORE:
+      if (a->type == QQ_COL_F64) { /* the caller's scores themselves: columns are read-only */
+        sc->cols[i].f64 = score ? score : zeros;
+        sc->cols[i].present = ones;
+        break;
+      }
       memset(pr, 1, n);
-      if (a->type == QQ_COL_F64) memcpy(sc->f64[i], score ? score : zeros, n * sizeof(double));
-      else if (a->type == QQ_COL_I64) for (j = 0; j < n; j++) sc->i64[i][j] = score ? (int64_t)score[j] : 0;
+      if (a->type == QQ_COL_I64) for (j = 0; j < n; j++) sc->i64[i][j] = score ? (int64_t)score[j] : 0;
       break;
     case QQ_ARG_DOCID:
       memset(pr, 1, n);

@@ -418,8 +418,29 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
                         : qq__it_build(&cx, req->query, need_scores, &it, err)))
       goto done;
     size_t n = 0;
+    /* a scripted node computes its docs a block at a time: take them as runs, not one by one */
+    const int take = it->next == qq__buf_next;
     for (uint32_t d = it->next(it);; d = it->next(it)) {
-      if (d != QI_NO_MORE_DOCS) {
+      if (d != QI_NO_MORE_DOCS && take) {
+        const uint32_t *td;
+        const double *ts;
+        size_t m = qq__buf_take(it, QQ_BLOCK_MAX - n, &td, &ts);
+        if (!need_scores) {
+          memcpy(bdocs + n, td, m * sizeof *td);
+          for (size_t j = 0; j < m; j++) bscores[n + j] = NAN;
+          n += m;
+        } else if (!req->has_min_score) {
+          memcpy(bdocs + n, td, m * sizeof *td);
+          memcpy(bscores + n, ts, m * sizeof *ts);
+          n += m;
+        } else {
+          for (size_t j = 0; j < m; j++)
+            if (ts[j] >= req->min_score) {
+              bdocs[n] = td[j];
+              bscores[n++] = ts[j];
+            }
+        }
+      } else if (d != QI_NO_MORE_DOCS) {
         double sc = need_scores ? it->score(it) : NAN;
         if (req->has_min_score && !(sc >= req->min_score)) continue;
         bdocs[n] = d;
