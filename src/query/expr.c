@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- tree --------------------------------------------------------------------------------- */
@@ -730,7 +731,7 @@ qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *
                          const json_t *ctx, qq_script **out, qb_err *err) {
   qb_arena ar;
   parser p;
-  gen *g = NULL;
+  gen gs, *g = &gs; /* on the stack: code[] is written before it is read (emit, fuse) */
   xscript *x;
   opnd res;
   *out = NULL;
@@ -747,8 +748,7 @@ qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *
   node *root = p.failed ? NULL : expr(&p, 0);
   if (root && p.tok != T_EOF) fail(&p, p.tpos, "unexpected token [%.*s]", source + p.tpos, p.pos - p.tpos);
   if (p.failed || !root) goto fail;
-  if (!(g = qb_malloc(sizeof *g))) goto nomem;
-  memset(g, 0, sizeof *g);
+  memset((char *)g + offsetof(gen, ncode), 0, sizeof *g - offsetof(gen, ncode));
   g->p = &p;
   g->score_reg = p.uses_score ? (int)g->nin++ : -1;
   for (size_t i = 0; i < p.nfields; i++) g->field_reg[i] = (int)g->nin++;
@@ -778,13 +778,11 @@ qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *
   x->result_k = res.k;
   x->result_reg = res.reg;
   x->arena = ar;
-  qb_free(g, sizeof *g);
   *out = &x->base;
   return QB_OK;
 nomem:
   qb_fail(err, QB_NOMEM, "expression: out of memory");
 fail:
-  qb_free(g, sizeof *g);
   qb_arena_fini(&ar);
   return err ? err->code : QB_INVALID;
 }

@@ -31,8 +31,7 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
     sc->keep = qb_arena_alloc(ar, QQ_BLOCK_MAX);
     sc->res_present = qb_arena_alloc(ar, QQ_BLOCK_MAX);
     sc->res_str = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof *sc->res_str);
-    sc->ords = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof *sc->ords);
-    if (!sc->res || !sc->keep || !sc->res_present || !sc->res_str || !sc->ords) return qb_fail(err, QB_NOMEM, "query: out of memory");
+    if (!sc->res || !sc->keep || !sc->res_present || !sc->res_str) return qb_fail(err, QB_NOMEM, "query: out of memory");
   }
   for (size_t i = 0; i < sc->bind.nargs; i++) {
     const qq_arg *a = &sc->bind.args[i];
@@ -68,6 +67,8 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
       c->i64 = sc->i64[i];
       break;
     case QQ_COL_STR:
+      if (!sc->ords && !(sc->ords = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof *sc->ords))) /* keyword reads */
+        return qb_fail(err, QB_NOMEM, "query: out of memory");
       if (!sc->str[i] && !(sc->str[i] = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof(qq_str)))) return qb_fail(err, QB_NOMEM, "query: out of memory");
       c->str = sc->str[i];
       break;
