@@ -82,12 +82,66 @@ too_many:
   return 0;
 }
 
-/* ?size= and ?from= (Elasticsearch's URI parameters) folded into the body when it lacks them.
-** Returns a new body text in *OWNED (free()) or leaves the body as it is; 0 after a reply. */
+/* "a,b,c" -> ["a", "b", "c"] (empty items dropped). */
+static json_t *csv_array(const char *v) {
+  json_t *a = json_array();
+  for (const char *p = v; a && *p;) {
+    const char *c = strchr(p, ',');
+    size_t n = c ? (size_t)(c - p) : strlen(p);
+    if (n) json_array_append_new(a, json_stringn(p, n));
+    p += n + (c ? 1 : 0);
+  }
+  return a;
+}
+
+/* ?sort=f1:desc,f2 -> [{"f1": {"order": "desc"}}, "f2"] (the query parser checks the order). */
+static json_t *sort_array(const char *v) {
+  json_t *items = csv_array(v), *a = json_array(), *it;
+  size_t i;
+  if (!items || !a) return json_decref(items), json_decref(a), NULL;
+  json_array_foreach(items, i, it) {
+    const char *f = json_string_value(it), *colon = strrchr(f, ':');
+    if (!colon) {
+      json_array_append(a, it);
+      continue;
+    }
+    json_t *one = json_object();
+    if (one) json_object_set_new(one, "order", json_string(colon + 1));
+    json_t *by = json_object();
+    if (by) json_object_setn_new(by, f, (size_t)(colon - f), one);
+    json_array_append_new(a, by);
+  }
+  json_decref(items);
+  return a;
+}
+
+/* URI parameters of _search and _count that would change the answer but are not served here:
+** ignoring them would answer another question (?q=title:x would match every document; a
+** ?scroll= scan would stop after its first page, silently). 0 after a reply. */
+static int refuse_params(qs_req *r) {
+  static const char *const refused[] = {"q", "df", "scroll"};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    if (qs__arg(r, refused[i])) {
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "request parameter [%s] is not supported: %s", refused[i],
+                      i < 2 ? "send the query in the body (query DSL)"
+                            : "page with from and size");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Elasticsearch's URI parameters ?size=, ?from=, ?sort=f[:asc|desc],..., ?_source=(true|false|
+** f,...), ?_source_includes= and ?_source_excludes= folded into the body when it lacks them
+** (the official clients send some of them in the URL). Returns a new body text in *OWNED
+** (free()) or leaves the body as it is; 0 after a reply. */
 static int uri_params(qs_req *r, char **owned) {
   *owned = NULL;
-  const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from");
-  if (!size && !from) return 1;
+  const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from"), *sort = qs__arg(r, "sort");
+  const char *src = qs__arg(r, "_source"), *inc = qs__arg(r, "_source_includes"),
+             *exc = qs__arg(r, "_source_excludes");
+  if (!size && !from && !sort && !src && !inc && !exc) return 1;
   json_t *body;
   if (!qs__body_object(r, &body)) return 0;
   if (!body) body = json_object();
@@ -103,6 +157,20 @@ static int uri_params(qs_req *r, char **owned) {
       return 0;
     }
     json_object_set_new(body, keys[i], json_integer(v));
+  }
+  if (sort && !json_object_get(body, "sort")) json_object_set_new(body, "sort", sort_array(sort));
+  if ((src || inc || exc) && !json_object_get(body, "_source")) {
+    json_t *v;
+    int flag = src && (!strcmp(src, "false") || !strcmp(src, "true"));
+    if (flag && !inc && !exc)
+      v = json_boolean(!strcmp(src, "true"));
+    else {
+      v = json_object();
+      if (v && (inc || (src && !flag)))
+        json_object_set_new(v, "includes", csv_array(inc ? inc : src));
+      if (v && exc) json_object_set_new(v, "excludes", csv_array(exc));
+    }
+    json_object_set_new(body, "_source", v);
   }
   *owned = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   json_decref(body);
@@ -126,7 +194,7 @@ static json_t *empty_response(int count, uint64_t took_ms) {
 
 static void search(qs_req *r, int count) {
   char *owned = NULL;
-  if (!count && !uri_params(r, &owned)) return;
+  if (!refuse_params(r) || (!count && !uri_params(r, &owned))) return;
   targets *t = qb_malloc(sizeof *t);
   if (!t) {
     free(owned);

@@ -237,6 +237,26 @@ def t_search():
         eq({b["key"]: b["doc_count"] for b in r["aggregations"]["brands"]["buckets"]},
            {"acme": 2, "carry": 1, "plug": 1}, "terms aggregation")
 
+        # parameters the client sends in the URL: ?_source_includes= always, ?sort= when asked
+        r = es.search(index="products", query={"ids": {"values": ["1"]}},
+                      _source_includes=["title", "brand"])
+        eq(r["hits"]["hits"][0]["_source"], {"title": "Fast laptop", "brand": "acme"},
+           "_source_includes in the URL")
+        r = es.search(index="products", _source_excludes="title,stock", size=1,
+                      query={"ids": {"values": ["4"]}})
+        eq(r["hits"]["hits"][0]["_source"], {"price": 89.9, "brand": "plug"},
+           "_source_excludes in the URL")
+        r = es.search(index="products", params={"sort": "brand:desc,price:asc"}, size=4)
+        eq([h["_id"] for h in r["hits"]["hits"]], ["4", "2", "1", "3"], "?sort= in the URL")
+        # ... and those not served here fail instead of answering another question
+        eq(error_of(lambda: es.search(index="products", q="title:nothing"), RequestError),
+           (400, "illegal_argument_exception"), "?q= (URI search)")
+        eq(error_of(lambda: es.count(index="products", q="title:nothing"), RequestError),
+           (400, "illegal_argument_exception"), "count ?q=")
+        eq(error_of(lambda: list(helpers.scan(es, index="products", query={"query": {
+            "match_all": {}}})), RequestError), (400, "illegal_argument_exception"),
+            "helpers.scan (?scroll=) must not yield nothing silently")
+
         # errors
         eq(error_of(lambda: es.search(index="nope", query={"match_all": {}}), NotFoundError),
            (404, "index_not_found_exception"), "search a missing index")
