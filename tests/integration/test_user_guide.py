@@ -6,7 +6,8 @@ The convention (stated in the guide's last section, keep both in step):
   checkout, with build/ on PATH (qctl, quidditch).
 - Lines that start with "# " (or are just "#") right after commands show their expected stdout.
   A block is cut into steps there: the commands above such lines are one step and must print what
-  the lines show. Commands with no such lines after them only have to succeed (exit 0).
+  the lines show. Commands with no such lines after them only have to succeed (exit 0). Each
+  step runs in a shell of its own: files carry over to later steps, a cd or a variable does not.
 - `make serve` is not run: this test starts build/quidditch on a free port first, sets
   QUIDDITCH_URL to it (qctl reads it), rewrites `localhost:9200` in commands to that port, and
   makes curl fail on HTTP errors (--fail-with-body).
