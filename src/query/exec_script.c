@@ -78,10 +78,10 @@ static qb_code compute_one_script(buf_it *b, const qq__func *fn) {
   const double w = fn->weight, maxb = q->max_boost;
   const float boost = q->boost;
   int bad = 0;
-  for (i = 0; i < n; i++) bad |= res[i] < 0 || res[i] != res[i];
+  for (i = 0; i < n; i++) bad |= !(res[i] >= 0); /* negative or NaN; branch-free, vectorizes */
   if (bad)
     for (i = 0; i < n; i++)
-      if (res[i] < 0 || res[i] != res[i]) {
+      if (!(res[i] >= 0)) {
         cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
                          "but got: [%g] (doc %u)", fn->script->source, res[i], b->docs[i]);
         return cx->rc;
