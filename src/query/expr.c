@@ -620,8 +620,8 @@ static int gen_node(gen *g, const node *nd, opnd *out) {
 }
 
 /* Peephole: fuse an op into the next one when the next consumes its (scratch) result, so the
-** block is walked once instead of twice: log(a+k), a*b+c, a*k+b. A scratch result has exactly
-** one reader (a tree), so the adjacent reader is the only one. */
+** block is walked once instead of twice: log(a+k), a*b+c, a*k+b, then a*k+b*c. A scratch
+** result has exactly one reader (a tree), so the adjacent reader is the only one. */
 static void fuse(gen *g) {
   size_t i, o = 0;
   for (i = 0; i < g->ncode; i++) {
@@ -638,6 +638,22 @@ static void fuse(gen *g) {
         int other = b.a == t ? b.b : b.a;
         if (a.op == QX_MULK) g->code[o++] = (qq__xins){QX_MULKADD, b.dst, a.a, (uint8_t)other, 0, a.k};
         else g->code[o++] = (qq__xins){QX_MADD, b.dst, a.a, a.b, (uint8_t)other, 0};
+        i++;
+        continue;
+      }
+    }
+    g->code[o++] = a;
+  }
+  g->ncode = o;
+  /* a second round for what the first one made: a*b then c*k + (a*b) (MULKADD) in one pass.
+  ** Same rounding: each product is rounded, then the sum (no contraction, see expr_vec.c). */
+  for (i = 0, o = 0; i < g->ncode; i++) {
+    qq__xins a = g->code[i];
+    if (i + 1 < g->ncode && a.dst >= g->nin && a.op == QX_MUL) {
+      qq__xins b = g->code[i + 1];
+      int t = a.dst;
+      if (b.op == QX_MULKADD && b.b == t && b.a != t) {
+        g->code[o++] = (qq__xins){QX_KMADD, b.dst, b.a, a.a, a.b, b.k};
         i++;
         continue;
       }

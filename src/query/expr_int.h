@@ -22,8 +22,8 @@
   X(ROUND, V) X(SIN, V) X(COS, V) X(TAN, V) X(ASIN, V) X(ACOS, V) X(ATAN, V) X(SINH, V)           \
   X(COSH, V) X(TANH, V) X(ASINH, V) X(ACOSH, V) X(ATANH, V) X(SIGNUM, V) X(CBRT, V)               \
   X(MIN, VV) X(MAX, VV) X(POW, VV) X(ATAN2, VV) X(HYPOT, VV) X(LOGN, VV)                      \
-  /* fused by the peephole pass (expr.c): log(a+k), a*b+c, a*k+b */                             \
-  X(LOGK, VK) X(MADD, VVV) X(MULKADD, VV)
+  /* fused by the peephole pass (expr.c): log(a+k), a*b+c, a*k+b, a*k+b*c */                     \
+  X(LOGK, VK) X(MADD, VVV) X(MULKADD, VV) X(KMADD, VVV)
 
 typedef enum qq__xop {
 #define QQ__X(n, s) QX_##n,

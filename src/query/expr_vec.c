@@ -138,6 +138,7 @@ QB_INLINE void xrun_body(const qq__xins *ins, size_t n, double *const *reg,
     case QX_LOGK: vlog(d, a, k, nb); break;
     case QX_MADD: LOOP d[i] = a[i] * b[i] + c[i]; break;
     case QX_MULKADD: LOOP d[i] = a[i] * k + b[i]; break;
+    case QX_KMADD: LOOP d[i] = a[i] * k + b[i] * c[i]; break; /* both products rounded, then added */
     case QX_LOG10:
       vlog(d, a, 0.0, nb);
       LOOP d[i] *= 0.43429448190325182765;
