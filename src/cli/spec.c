@@ -324,6 +324,7 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
                          qb_err *err) {
   const char *type = json_string_value(json_object_get(action, "type"));
   const char *field = json_string_value(json_object_get(action, "field"));
+  size_t field_len = json_string_length(json_object_get(action, "field")); /* may hold NUL */
   const char *modname = json_string_value(json_object_get(action, "module"));
   qw_instance *inst = find_inst(r, modname);
   *nres = 0;
@@ -335,7 +336,7 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
     return qb_fail(err, QB_NOTFOUND, "no module %s (it failed to instantiate)",
                    modname ? modname : "(current)");
   if (!strcmp(type, "get")) {
-    qw_extern *x = qw_instance_export(inst, field);
+    qw_extern *x = qw_instance_export_n(inst, field, field_len);
     if (!x || qw_extern_kind(x) != QW_KGLOBAL)
       return qb_fail(err, QB_NOTFOUND, "no global export \"%s\"", field);
     *nres = 1;
@@ -344,7 +345,8 @@ static qb_code do_action(run *r, json_t *action, qw_val *res, uint32_t *nres, in
   if (!strcmp(type, "invoke")) {
     json_t *jargs = json_object_get(action, "args"), *ja;
     qw_val args[64];
-    qw_func *f = qw_instance_func(inst, field);
+    qw_extern *fx = qw_instance_export_n(inst, field, field_len);
+    qw_func *f = fx ? qw_extern_func(fx) : NULL;
     qw_sig sig;
     size_t i;
     if (!f)
