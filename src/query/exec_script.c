@@ -16,6 +16,8 @@ static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of
 
 /* ---- buffered script nodes: function_score, script_score, script -------------------------------- */
 
+#define PF_MAX 4
+
 /* function_score's per-document accumulators across several functions (or filtered ones);
 ** allocated only for such queries, so the common single function leaves them out */
 typedef struct fs_acc {
@@ -34,6 +36,9 @@ typedef struct buf_it {
   int scoring;
   int started;
   int all_kept;           /* buf_compute kept every doc of the block: no compaction */
+  int pf_ready;           /* pf[] resolved (once the scripts are bound on this shard) */
+  size_t npf;
+  const char *pf[PF_MAX]; /* numeric doc-values columns the scripts read (8 bytes a doc) */
   size_t n, pos;
   uint32_t docs[QQ_BLOCK_MAX];
   double cs[QQ_BLOCK_MAX];  /* child scores */
@@ -251,12 +256,48 @@ static qb_code buf_compute(buf_it *b) {
   return QB_OK;
 }
 
+/* The numeric columns the node's scripts read in this segment, so that buf_fill can prefetch
+** each doc's values while it pulls the docs from the child (a scattered read per doc and
+** column otherwise waits for memory in qi_dv_read_* once the index outgrows the cache). Known
+** once the scripts are bound: from the second block of a shard on. */
+static void pf_resolve(buf_it *b) {
+  const qq__query *q = b->q;
+  qq__script *scs[PF_MAX];
+  size_t nsc = 0;
+  if (q->kind == QK_FSCORE) {
+    for (size_t f = 0; f < q->nfuncs && nsc < PF_MAX; f++)
+      if (q->funcs[f].kind == FN_SCRIPT) scs[nsc++] = q->funcs[f].script;
+  } else {
+    scs[nsc++] = q->script;
+  }
+  for (size_t k = 0; k < nsc; k++)
+    if (!scs[k]->bound) return;
+  b->pf_ready = 1;
+  for (size_t k = 0; k < nsc; k++)
+    for (size_t i = 0; i < scs[k]->bind.nargs && b->npf < PF_MAX; i++) {
+      uint32_t fid = scs[k]->field_id[i];
+      const void *col;
+      if (fid == UINT32_MAX || scs[k]->bind.args[i].type == QQ_COL_STR) continue;
+      if (!(col = qi_dv_f64_column(b->cx->seg, fid, NULL))) col = qi_dv_i64_column(b->cx->seg, fid, NULL);
+      if (col) b->pf[b->npf++] = col;
+    }
+}
+
 static uint32_t buf_fill(buf_it *b, uint32_t d) {
   qq__it *c = b->child;
   const int want_cs = b->scoring || b->q->kind != QK_SCRIPT;
+  if (!b->pf_ready) pf_resolve(b);
   for (;;) {
     size_t n = 0, j = 0;
-    if (want_cs) {
+    if (want_cs && b->npf) {
+      while (d != NMD) {
+        for (size_t k = 0; k < b->npf; k++) __builtin_prefetch(b->pf[k] + (size_t)d * 8);
+        b->docs[n] = d;
+        b->cs[n] = c->score(c);
+        if (++n == QQ_BLOCK_MAX) break;
+        d = c->next(c);
+      }
+    } else if (want_cs) {
       while (d != NMD) {
         b->docs[n] = d;
         b->cs[n] = c->score(c);
