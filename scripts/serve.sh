@@ -7,4 +7,4 @@ if [ -x build/quidditch ]; then
   exec build/quidditch serve "$@"
 fi
 echo "serve: build/quidditch is not built yet; running the engine on an example instead"
-exec build/qwasm run examples/wat/fib.wasm --invoke fib 20
+exec build/qwasm run build/examples/fib.wasm --invoke fib 20

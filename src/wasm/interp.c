@@ -219,6 +219,15 @@ QB_INLINE const void *handler_at(const uint32_t *pc) {
       goto out_of_fuel;                                                                 \
   } while (0)
 
+/* Bulk memory and table ops pay for their length too, so that a loop of them cannot run for
+** seconds on a small budget: one unit per 64 KiB of memory (or 8192 table entries) on top of
+** the op's own unit. Charged before the op runs. */
+#define FUEL_BULK(units)                                                                \
+  do {                                                                                  \
+    fuel -= (int64_t)(units);                                                           \
+    FUEL();                                                                             \
+  } while (0)
+
 /* A taken branch: displacement J (units, relative to the op); a backward one pays fuel. */
 #define JUMP(j)                          \
   do {                                   \

@@ -165,6 +165,29 @@ static void call_fuel_ends_an_infinite_loop(void **state) {
   assert_int_equal(qw_func_call(qw_instance_func(in, "count"), &a, 1, &r, 1, &err), QB_OK);
 }
 
+static void call_fuel_charges_bulk_memory_by_length(void **state) {
+  /* 200 fills of 1 MiB: 200 back-edges + 200 ops = ~400 units if a fill were one unit, but
+  ** 200 * (1 + 16) + 200 = 3600 when a fill pays per 64 KiB: a 1000-unit budget must trap. */
+  static const char *wat =
+      "(module (memory 16)"
+      " (func (export \"fills\") (param $n i32) (local $i i32)"
+      "  (loop $l (memory.fill (i32.const 0) (i32.const 7) (i32.const 1048576))"
+      "   (local.set $i (i32.add (local.get $i) (i32.const 1)))"
+      "   (br_if $l (i32.lt_u (local.get $i) (local.get $n))))))";
+  (void)state;
+  NEED_WAT2WASM();
+  qw_limits lim = {.fuel = 1000, .max_memory_pages = 16};
+  qw_instance *in = inst_wat(0, wat, &lim);
+  qb_err err;
+  qw_val a = qw_i32(200);
+  assert_int_equal(qw_func_call(qw_instance_func(in, "fills"), &a, 1, NULL, 0, &err), QB_LIMIT);
+  assert_string_equal(err.msg, "fuel exhausted");
+  /* a few fills fit: 20 * 18 = 360 units */
+  qw_instance_set_fuel(in, 1000);
+  a = qw_i32(20);
+  assert_int_equal(qw_func_call(qw_instance_func(in, "fills"), &a, 1, NULL, 0, &err), QB_OK);
+}
+
 static void *interrupter(void *arg) {
   struct timespec ts = {0, 20 * 1000 * 1000};
   nanosleep(&ts, NULL);
@@ -290,6 +313,7 @@ int main(void) {
       cmocka_unit_test_teardown(call_raw_uses_slots_in_place, teardown),
       cmocka_unit_test_teardown(call_trap_names_the_function_and_offset, teardown),
       cmocka_unit_test_teardown(call_fuel_ends_an_infinite_loop, teardown),
+      cmocka_unit_test_teardown(call_fuel_charges_bulk_memory_by_length, teardown),
       cmocka_unit_test_teardown(call_interrupt_from_another_thread_ends_the_loop, teardown),
       cmocka_unit_test_teardown(call_host_functions_trap_and_reenter, teardown),
       cmocka_unit_test_teardown(call_crosses_instances, teardown),
