@@ -33,8 +33,8 @@ static void put(const char *id, const char *json) {
 
 static void setup(void) {
   static const char *docs[] = {
-      "{\"title\":\"fast red laptop\",\"tag\":\"a\",\"price\":999.5,\"days\":3,\"on\":true,"
-      "\"when\":\"2024-01-15\"}",
+      ("{\"title\":\"fast red laptop\",\"tag\":\"a\",\"price\":999.5,\"days\":3,\"on\":true,"
+       "\"when\":\"2024-01-15\"}"),
       "{\"title\":\"laptop bag\",\"tag\":[\"b\",\"a\"],\"price\":30,\"days\":120,\"on\":false}",
       "{\"title\":\"Grüße aus Köln\",\"tag\":\"c\",\"price\":-1,\"when\":1700000000000}",
       "{\"title\":\"red red red\",\"days\":0}",
