@@ -31,16 +31,24 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
 
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+/* Date math keeps every intermediate time within +-1e16 ms (about 316,000 years) and every
+** step within 1e9 units, so no product or sum below can overflow int64 (found by fuzz_query:
+** "250021||-1000000000000000000000M/d"). Out of range is a bad date, not a wrap. */
+#define MATH_LIMIT_MS 10000000000000000LL
+#define MATH_LIMIT_N 1000000000LL
+#define MATH_LIMIT_YEARS 300000
+
 /* Elasticsearch date math on T (UTC): a sequence of +N<unit>, -N<unit>, /<unit> (round down),
 ** units y M w d h H m s. */
 static qb_code date_math(const char *p, int64_t *t) {
   while (*p) {
     char op = *p++;
     long long n = 1;
+    if (*t > MATH_LIMIT_MS || *t < -MATH_LIMIT_MS) return QB_INVAL;
     if (op == '+' || op == '-') {
       char *end;
       n = strtoll(p, &end, 10);
-      if (end == p) return QB_INVAL;
+      if (end == p || n > MATH_LIMIT_N || n < -MATH_LIMIT_N) return QB_INVAL;
       p = end;
     } else if (op != '/') {
       return QB_INVAL;
@@ -68,6 +76,7 @@ static qb_code date_math(const char *p, int64_t *t) {
       int64_t months = y * 12 + (mo - 1) + (u == 'y' ? n * 12 : n);
       int64_t ny = floor_div(months, 12);
       unsigned nm = (unsigned)(months - ny * 12) + 1;
+      if (ny > MATH_LIMIT_YEARS || ny < -MATH_LIMIT_YEARS) return QB_INVAL;
       static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
       unsigned md = mdays[nm - 1] + (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0));
       *t = days_from_civil(ny, nm, d > md ? md : d) * 86400000 + rem;
@@ -81,7 +90,7 @@ static qb_code date_math(const char *p, int64_t *t) {
     default: return QB_INVAL;
     }
   }
-  return QB_OK;
+  return *t > MATH_LIMIT_MS || *t < -MATH_LIMIT_MS ? QB_INVAL : QB_OK;
 }
 
 qb_code qq__parse_date(const char *s, int64_t *ms) {
@@ -145,7 +154,9 @@ qb_code qq__parse_date(const char *s, int64_t *ms) {
     else if (sscanf(p, "%2d%2d%n", &tzh, &tzm, &n) == 2 && n == 4) p += n;
     else return QB_INVAL;
   }
-  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return QB_INVAL;
+  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+      sec < 0 || sec > 60 || tzh < 0 || tzm < 0)
+    return QB_INVAL;
   int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
   *ms = ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + frac - sign * (tzh * 60 + tzm) * 60000LL;
   return QB_OK;
