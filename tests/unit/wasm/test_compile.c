@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "../../support/wat2wasm.h"
 
 enum {
 #define IOP(n) OP_##n,
@@ -25,31 +26,7 @@ enum {
 static qw_engine *eng;
 static qw_module *mod;
 
-static uint8_t *wat2wasm(const char *wat, size_t *len) {
-  char in[64], out[64], cmd[256];
-  static int n;
-  snprintf(in, sizeof in, "/tmp/qd_compile_%d_%d.wat", (int)getpid(), n);
-  snprintf(out, sizeof out, "/tmp/qd_compile_%d_%d.wasm", (int)getpid(), n++);
-  FILE *f = fopen(in, "w");
-  if (!f) return NULL;
-  fputs(wat, f);
-  fclose(f);
-  snprintf(cmd, sizeof cmd, "wat2wasm '%s' -o '%s' 2>&1", in, out);
-  int rc = system(cmd);
-  unlink(in);
-  if (rc) return NULL;
-  f = fopen(out, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long sz = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *buf = malloc((size_t)sz);
-  if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) sz = 0;
-  fclose(f);
-  unlink(out);
-  *len = (size_t)sz;
-  return buf;
-}
+static uint8_t *wat2wasm(const char *wat, size_t *len) { return qd_wat2wasm("compile", wat, len); }
 
 static void load_wat(const char *wat) {
   size_t len = 0;
