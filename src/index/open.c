@@ -219,7 +219,7 @@ out:
   return rc;
 }
 
-static qb_code open_common(qi_index *ix, qb_err *err) {
+static qb_code open_locked(qi_index *ix, qb_err *err) {
   qb_buf b;
   qb_code rc;
   json_t *j;
@@ -261,6 +261,15 @@ static qb_code open_common(qi_index *ix, qb_err *err) {
   rc = qi__refresh_locked(ix, err);
 done:
   qb_buf_fini(&b);
+  return rc;
+}
+
+/* Nobody else sees IX yet, but the writer's helpers run as everywhere: under ix->lock. */
+static qb_code open_common(qi_index *ix, qb_err *err) {
+  qb_code rc;
+  qi__lock(ix);
+  rc = open_locked(ix, err);
+  qi__unlock(ix);
   return rc;
 }
 

@@ -496,6 +496,7 @@ static void rfree(gen *g, opnd o) {
 }
 
 static int emit(gen *g, int op, int dst, int a, int b, int c, double k, size_t pos) {
+  QB_ASSERT(dst >= (int)g->nin && dst < (int)g->nreg); /* dst is a scratch register */
   if (g->ncode == QB_COUNTOF(g->code)) return fail(g->p, pos, "expression too long", NULL, 0);
   g->code[g->ncode++] = (qq__xins){(uint8_t)op, (uint8_t)dst, (uint8_t)a, (uint8_t)b, (uint8_t)c, k};
   return 0;
@@ -663,6 +664,42 @@ static void fuse(gen *g) {
   g->ncode = o;
 }
 
+/* expr_int.h's register layout, checked (QB_ASSERT) on every compiled program: inputs
+** 0..NIN-1 are never written, every op writes a scratch register below NREG, and every
+** register an op reads (RESULT too) was written before: an input, or an earlier op's dst. */
+static int program_ok(const qq__xins *code, size_t n, unsigned nin, unsigned nreg, int result) {
+  static const uint8_t nreads[QX__COUNT] = {
+#define QQ__SH_K 0
+#define QQ__SH_V 1
+#define QQ__SH_M 1
+#define QQ__SH_VK 1
+#define QQ__SH_VV 2
+#define QQ__SH_VVV 3
+#define QQ__X(name, shape) QQ__SH_##shape,
+      QQ_XOPS(QQ__X)
+#undef QQ__X
+#undef QQ__SH_K
+#undef QQ__SH_V
+#undef QQ__SH_M
+#undef QQ__SH_VK
+#undef QQ__SH_VV
+#undef QQ__SH_VVV
+  };
+  uint8_t written[QQ_XREG_MAX] = {0};
+  if (nin > nreg || nreg > QQ_XREG_MAX) return 0;
+  for (unsigned r = 0; r < nin; r++) written[r] = 1;
+  for (size_t i = 0; i < n; i++) {
+    const qq__xins *c = &code[i];
+    const uint8_t rd[3] = {c->a, c->b, c->c};
+    if (c->op >= QX__COUNT || c->dst < nin || c->dst >= nreg) return 0;
+    if (c->op == QX_EMPTY && c->a >= nin) return 0; /* the mask of an input column */
+    for (unsigned j = 0; j < nreads[c->op]; j++)
+      if (rd[j] >= nreg || !written[rd[j]]) return 0;
+    written[c->dst] = 1;
+  }
+  return result >= 0 && (unsigned)result < nreg && written[result];
+}
+
 /* ---- the script ---------------------------------------------------------------------------- */
 
 typedef struct xscript {
@@ -776,6 +813,7 @@ qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *
     res.reg = dst;
   }
   fuse(g);
+  QB_ASSERT(res.is_k || program_ok(g->code, g->ncode, g->nin, g->nreg, res.reg));
   x->base.vt = &xvt;
   x->kind = kind;
   x->source = qb_arena_strdup(&ar, source);
