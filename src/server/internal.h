@@ -49,9 +49,14 @@ extern const qs_route qs__routes[QS_ROUTE_COUNT];
 /* Find the route for METHOD and PATH (as sent: percent-encoded, without the query string;
 ** segments are split first, then decoded, so "/i/_doc/a%2Fb" captures "a/b"). Captured segments go to CAPS (pointers into CAPBUF, a
 ** copy of PATH the caller provides with at least strlen(PATH)+1 bytes). Returns the route id,
-** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method. */
+** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method, -3 when
+** a segment decodes to a NUL byte or to invalid UTF-8. */
 int qs__route_match(const char *method, const char *path, char *capbuf,
                     const char *caps[QS_MAX_CAPTURES], size_t *ncaps);
+/* 1 when S[0..N) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+int qs__utf8_ok(const char *s, size_t n);
+/* S with every byte outside printable ASCII written as %XX, cut to fit OUT[CAP] (for messages). */
+void qs__printable(const char *s, char *out, size_t cap);
 
 /* ---- the server ----------------------------------------------------------------------------- */
 

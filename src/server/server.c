@@ -168,12 +168,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   char *capbuf = qb_malloc(plen + 1);
   if (!capbuf) return MHD_NO;
   int id = qs__route_match(method, url, capbuf, r.caps, &r.ncaps);
+  char shown[512], mshown[64];
+  if (id < 0) { /* the URI as sent may hold any byte: show it escaped, so the reply is JSON */
+    qs__printable(url, shown, sizeof shown);
+    qs__printable(method, mshown, sizeof mshown);
+  }
   if (id == -1) {
     qs__reply_error(&r, 400, "illegal_argument_exception",
-                    "no handler found for uri [%s] and method [%s]", url, method);
+                    "no handler found for uri [%s] and method [%s]", shown, mshown);
   } else if (id == -2) {
     qs__reply_error(&r, 405, "illegal_argument_exception",
-                    "Incorrect HTTP method for uri [%s] and method [%s]", url, method);
+                    "Incorrect HTTP method for uri [%s] and method [%s]", shown, mshown);
+  } else if (id == -3) {
+    qs__reply_error(&r, 400, "illegal_argument_exception",
+                    "uri [%s]: a path segment decodes to a NUL byte or to invalid UTF-8", shown);
   } else {
     r.route = id;
     qs__routes[id].handler(&r);

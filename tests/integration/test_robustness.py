@@ -102,9 +102,32 @@ def t_odd_requests():
         eq((r.status, r.json["errors"]), (200, False), "bulk after hostile input")
 
 
+def t_bad_names_store_nothing():
+    """issue 13 #5: a path that decodes to NUL or to invalid UTF-8 is a 400 before any handler
+    runs, and nothing is stored: no index, no UDF, searches over _all still work, also after a
+    restart."""
+    with Server() as s:
+        for method, path in [("PUT", "/%FF%FE"), ("PUT", "/a%00b"), ("PUT", "/_udf/%FF"),
+                             ("PUT", "/ok%C0%AF"), ("PUT", "/x/_doc/%ED%A0%80")]:
+            r = s.http(method, path, b'{}' if "_doc" in path else None)
+            eq(r.status, 400, "%s %r" % (method, path))
+            check(r.json is not None and "error" in r.json, "%r: an Elasticsearch error" % path, r)
+        eq(s.http("HEAD", "/a").status, 404, "PUT /a%00b created nothing")
+        eq(s.http("GET", "/_cat/indices?format=json").status in (200, 400), True, "cat answers")
+        r = s.http("POST", "/_all/_search", b'{"query": {"match_all": {}}}')
+        check(r.status == 200, "_all/_search after bad names", r)
+        r = s.http("GET", "/_udf")
+        check(r.status == 200, "GET /_udf", r)
+        check(not r.json or r.json == {"udfs": []} or len(r.json) == 0, "no UDF was stored", r)
+        s.restart()
+        eq(s.http("POST", "/_all/_search", b'{"query": {"match_all": {}}}').status, 200,
+           "_all/_search after a restart")
+
+
 if __name__ == "__main__":
     run_tests([
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
         ("malformed_multipart_deploys_store_nothing", t_malformed_multipart_deploys),
         ("odd_paths_and_broken_connections", t_odd_requests),
+        ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
     ])
