@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,42 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   return cx;
 }
 
+/* Framing the server refuses before reading a body (issue 13 #10): two Content-Length headers
+** that disagree (request smuggling), and a Transfer-Encoding other than chunked (MHD would wait
+** for a body it cannot delimit). Returns NULL when the framing is fine, else the reason; *STATUS
+** gets the HTTP status. */
+typedef struct framing { const char *first; int conflict; const char *te; } framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  framing *f = cls;
+  (void)kind;
+  if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+    if (f->first && strcmp(f->first, value ? value : "")) f->conflict = 1;
+    if (!f->first) f->first = value ? value : "";
+  } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && value &&
+             strcasecmp(value, "chunked")) {
+    f->te = value;
+  }
+  return MHD_YES;
+}
+
+static const char *bad_framing(struct MHD_Connection *c, int *status, char *why, size_t cap) {
+  framing f = {NULL, 0, NULL};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
+  if (f.conflict) {
+    *status = 400;
+    return snprintf(why, cap, "conflicting Content-Length headers"), why;
+  }
+  if (f.te) {
+    char shown[64];
+    qs__printable(f.te, shown, sizeof shown);
+    *status = 501;
+    return snprintf(why, cap, "unsupported Transfer-Encoding [%s]: only chunked is", shown), why;
+  }
+  return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -113,6 +150,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     cx->start_ns = qb_now_ns();
     qb_buf_init(&cx->body);
     cx->limit = body_limit(method, cx->raw ? cx->raw : url);
+    char why[128];
+    int fst;
+    if (bad_framing(c, &fst, why, sizeof why)) {
+      req_init(&r, s, c, method, url, cx->start_ns);
+      qs__reply_error(&r, fst, fst == 400 ? "illegal_argument_exception" : "exception", "%s", why);
+      cx->too_big = 2; /* answered: ignore the body; MHD closes the connection */
+      return finish(s, c, &r);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
       errno = 0;
