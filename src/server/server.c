@@ -90,6 +90,7 @@ static void req_init(qs_req *r, qs_server *s, struct MHD_Connection *c, const ch
 ** routing splits on the real '/' and only then decodes each segment. The return value becomes
 ** the request's *con_cls. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  qs__conn_phase(cls, c, QS_PHASE_HEADERS);
   conn_ctx *cx = qb_calloc(1, sizeof *cx);
   if (!cx) return NULL;
   size_t n = strcspn(uri, "?");
@@ -147,6 +148,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cx && !(cx = qb_calloc(1, sizeof *cx))) return MHD_NO;
     *con_cls = cx;
     cx->started = 1;
+    qs__conn_phase(s, c, QS_PHASE_BODY);
     cx->start_ns = qb_now_ns();
     qb_buf_init(&cx->body);
     cx->limit = body_limit(method, cx->raw ? cx->raw : url);
@@ -190,6 +192,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (cx->too_big == 2) return MHD_YES; /* already answered */
+  qs__conn_phase(s, c, QS_PHASE_HANDLING);
 
   if (cx->raw) url = cx->raw;
   req_init(&r, s, c, method, url, cx->start_ns);
@@ -241,6 +244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   conn_ctx *cx = *con_cls;
+  qs__conn_phase(cls, c, QS_PHASE_IDLE); /* keep-alive: waiting for the next request */
   if (!cx) return;
   qb_buf_fini(&cx->body);
   qb_free(cx->raw, cx->raw_size);
@@ -380,6 +384,9 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   if (!s) return qb_fail(err, QB_NOMEM, "server: out of memory");
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->conns.mu, NULL);
+  pthread_cond_init(&s->conns.cv, NULL);
+  qs__conns_limits(s, opt);
   s->started_ms = qb_wall_ms();
   snprintf(s->node_name, sizeof s->node_name, "%s", opt->node_name ? opt->node_name : "node-1");
   snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : "./data");
@@ -425,7 +432,13 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_NOTIFY_CONNECTION, qs__conns_notify, s,
+                            MHD_OPTION_CONNECTION_LIMIT, s->conns.max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->conns.max_per_client,
+                            MHD_OPTION_EXTERNAL_LOGGER, qs__conns_mhd_log, s,
+                            /* MHD's own inactivity timeout backs the reaper up */
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)((s->conns.idle_timeout_ms + 999) / 1000 + 1),
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
   if (!s->mhd) {
@@ -440,8 +453,14 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
     goto fail;
   }
   s->refresher_started = 1;
+  if ((rc = qs__conns_start(s, err))) goto fail;
   qb_log(QB_INFO, "listening on %s:%u (data %s, %u threads)", s->host, (unsigned)s->port,
          s->data_dir, (unsigned)s->threads);
+  qb_log(QB_INFO, "connections: at most %u (%u per client address; fd limit %llu), deadlines: "
+         "headers %llu ms, body %llu ms, idle %llu ms", s->conns.max_conns,
+         s->conns.max_per_client, (unsigned long long)s->conns.fd_limit,
+         (unsigned long long)s->conns.header_timeout_ms, (unsigned long long)s->conns.body_timeout_ms,
+         (unsigned long long)s->conns.idle_timeout_ms);
   *out = s;
   return QB_OK;
 fail:
@@ -454,6 +473,7 @@ uint16_t qs_server_port(const qs_server *s) { return s->port; }
 void qs_server_free(qs_server *s) {
   if (!s) return;
   if (s->mhd) MHD_stop_daemon(s->mhd); /* waits for the requests in flight */
+  qs__conns_stop(s);
   if (s->refresher_started) {
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
@@ -468,5 +488,7 @@ void qs_server_free(qs_server *s) {
   qi_catalog_close(s->cat);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->conns.cv);
+  pthread_mutex_destroy(&s->conns.mu);
   qb_free(s, sizeof *s);
 }
