@@ -55,6 +55,10 @@ extern const qs_route qs__routes[QS_ROUTE_COUNT];
 ** a segment decodes to a NUL byte or to invalid UTF-8. */
 int qs__route_match(const char *method, const char *path, char *capbuf,
                     const char *caps[QS_MAX_CAPTURES], size_t *ncaps);
+/* json_out.c: append J as JSON text to OUT (PRETTY: two-space indents, as jansson's
+** JSON_INDENT(2)); reals get the fewest digits that read back as the same double, so numbers
+** come back as clients wrote them. Errors: QB_LIMIT (nested too deeply), QB_NOMEM. */
+qb_code qs__json_write(const json_t *j, int pretty, qb_buf *out, qb_err *err);
 /* 1 when S[0..N) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
 int qs__utf8_ok(const char *s, size_t n);
 /* S with every byte outside printable ASCII written as %XX, cut to fit OUT[CAP] (for messages). */
