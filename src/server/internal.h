@@ -111,6 +111,17 @@ void qs__conns_notify(void *cls, struct MHD_Connection *c, void **socket_context
 void qs__conn_phase(qs_server *s, struct MHD_Connection *c, int phase);
 void qs__conns_mhd_log(void *cls, const char *fmt, va_list ap);
 
+/* disk.c: the flood-stage watermark. */
+typedef struct qs__disk {
+  unsigned flood_pct, high_pct; /* block adds at >= flood, lift below high */
+  int blocked;                  /* relaxed atomics */
+  uint64_t used_pm;             /* last measured usage, per mille */
+} qs__disk;
+void qs__disk_init(qs_server *s, const qs_options *opt);
+void qs__disk_check(qs_server *s); /* the refresher thread, once per interval */
+/* 1 (after answering 429 cluster_block_exception) when R adds data while the block is on. */
+int qs__disk_refuse(qs_req *r);
+
 struct qs_server {
   char host[256];
   uint16_t port;
@@ -135,6 +146,7 @@ struct qs_server {
 
   qs_metrics m;
   qs__conns conns;
+  qs__disk disk;
 };
 
 /* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */
