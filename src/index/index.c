@@ -367,7 +367,9 @@ static void persist_locked(qi_index *ix) {
   size_t i, changed = 0;
   qb_err err;
   QB_ASSERT(qi__locked(ix));
-  if (ix->opt.no_persist || (ix->buf && qi__builder_docs(ix->buf))) return;
+  /* A failed index may hold buffered operations its store never committed: a commit file
+  ** written now would claim them (and open.c would then call the store damaged). */
+  if (ix->opt.no_persist || ix->failed || (ix->buf && qi__builder_docs(ix->buf))) return;
   for (i = 0; i < ix->nseg; i++) {
     if (ix->segs[i].persisted) continue;
     if (qi__seg_write(ix->segs[i].core, ix->dir, &err)) {

@@ -22,13 +22,16 @@ typedef struct node {
   size_t pos;
   double num;        /* N_NUM */
   int col;           /* N_FIELD/N_EMPTY: field index */
+  int height;        /* 1 for a leaf, else 1 + the highest child: bounds every walk below */
   struct node *a, *b, *c;
 } node;
 
 enum { T_EOF = 256, T_NUM, T_IDENT, T_STR, T_LE, T_GE, T_EQ, T_NE, T_AND, T_OR };
 
 #define MAX_FIELDS 30
-#define MAX_DEPTH 200
+#define MAX_DEPTH 200   /* parser recursion (nesting of parentheses and unary operators) */
+#define MAX_HEIGHT 256  /* tree height: code generation and folding recurse over the tree, and
+                        ** a+b+c+... builds a left-deep tree without nesting in the source */
 
 typedef struct parser {
   const char *src;
@@ -154,6 +157,20 @@ static node *mk(parser *p, nkind k, size_t pos) {
   }
   nd->kind = k;
   nd->pos = pos;
+  nd->height = 1;
+  return nd;
+}
+
+/* ND's children are set: give it its height and refuse trees the walkers cannot afford. */
+static node *grown(parser *p, node *nd) {
+  int h = 0;
+  if (nd->a && nd->a->height > h) h = nd->a->height;
+  if (nd->b && nd->b->height > h) h = nd->b->height;
+  if (nd->c && nd->c->height > h) h = nd->c->height;
+  nd->height = h + 1;
+  if (nd->height > MAX_HEIGHT)
+    return fail(p, nd->pos, "expression too complex (more than 256 levels of operators)", NULL, 0),
+           NULL;
   return nd;
 }
 
@@ -327,6 +344,7 @@ static node *primary(parser *p) {
     if (!(nd = mk(p, N_UN, pos))) return NULL;
     nd->op = op;
     nd->a = a;
+    if (!grown(p, nd)) return NULL;
     break;
   }
   case T_IDENT: {
@@ -403,6 +421,7 @@ static node *primary(parser *p) {
       }
       nd->a = args[0];
       nd->b = args[1];
+      if (!grown(p, nd)) return NULL;
       break;
     }
     nd = param(p, nm, nl, pos); /* Lucene expressions name params bare */
@@ -456,6 +475,7 @@ static node *expr(parser *p, int minprec) {
       nd->a = l;
       nd->b = r;
     }
+    if (!grown(p, nd)) return NULL;
     l = nd;
   }
   p->depth--;
