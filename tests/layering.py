@@ -8,6 +8,7 @@ file of the tree's src/ is checked against these rules:
   - a layer includes its own files freely, and of another layer only the PUBLIC headers: the
     ones its CMakeLists.txt lists in `qd_layer(<target> <headers...>)` (see the top-level
     CMakeLists.txt); internal.h, compile.h, expr_int.h ... stay in their folder;
+  - a header BACKEND_ONLY reserves for some layers (wasm_backend.h: src/jit) only from those;
   - only layers above it in DESIGN §2's order (base, wasm, jit, udf, index, query, cluster,
     server, cli);
   - nothing of what its "knows nothing of" column names (KNOWS_NOTHING_OF below);
@@ -46,6 +47,11 @@ SOURCE_EXT = (".c", ".h", ".inc", ".def")
 
 def strip_cmake_comments(text):
     return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+# Public headers meant for one layer below only: wasm_backend.h is the wasm layer's view for
+# the native tier (src/jit); no other layer may include it.
+BACKEND_ONLY = {"wasm": {"wasm_backend.h": {"jit"}}}
 
 
 def public_headers(src, targets=None):
@@ -186,6 +192,10 @@ def main(argv):
                     if header not in pub.get(other, set()):
                         why.append(f"not a public header of {other} (public: "
                                    f"{', '.join(sorted(pub.get(other, []))) or 'none'})")
+                    if header in BACKEND_ONLY.get(other, {}) and \
+                            layer not in BACKEND_ONLY[other][header]:
+                        why.append(f"{header} is {other}'s surface for "
+                                   f"{', '.join(sorted(BACKEND_ONLY[other][header]))} only")
                     rule = forbidden(layer, other)
                     if rule:
                         why.append(rule)
