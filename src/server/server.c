@@ -232,7 +232,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     "uri [%s]: a path segment decodes to a NUL byte or to invalid UTF-8", shown);
   } else {
     r.route = id;
-    qs__routes[id].handler(&r);
+    if (!qs__disk_refuse(&r)) qs__routes[id].handler(&r);
     if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
   }
   enum MHD_Result ret = finish(s, c, &r);
@@ -306,6 +306,9 @@ static void *refresher(void *arg) {
     ts.tv_nsec = (long)(ns % 1000000000u);
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     if (s->stopping) break;
+    pthread_mutex_unlock(&s->mu);
+    qs__disk_check(s);
+    pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;
     s->dirty = NULL;
@@ -387,6 +390,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   pthread_mutex_init(&s->conns.mu, NULL);
   pthread_cond_init(&s->conns.cv, NULL);
   qs__conns_limits(s, opt);
+  qs__disk_init(s, opt);
   s->started_ms = qb_wall_ms();
   snprintf(s->node_name, sizeof s->node_name, "%s", opt->node_name ? opt->node_name : "node-1");
   snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : "./data");
@@ -448,6 +452,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   if (di && di->port) s->port = di->port;
+  qs__disk_check(s); /* a node that starts on a full disk starts blocked */
   if (pthread_create(&s->refresher, NULL, refresher, s)) {
     rc = qb_fail(err, QB_NOMEM, "server: cannot start the refresh thread");
     goto fail;

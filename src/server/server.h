@@ -32,6 +32,10 @@ typedef struct qs_options {
   uint32_t header_timeout_ms;   /* request line to the end of the headers; 10000 */
   uint32_t body_timeout_ms;     /* end of the headers to the end of the body; 60000 */
   uint32_t idle_timeout_ms;     /* a keep-alive connection with no request; 60000 */
+  /* The flood-stage disk watermark, in percent of the data directory's filesystem: at or
+  ** above FLOOD, writes answer 429 cluster_block_exception until usage is below HIGH. */
+  uint32_t disk_flood_stage_pct; /* 0 = 95 */
+  uint32_t disk_high_pct;        /* 0 = 90 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
