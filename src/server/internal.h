@@ -68,8 +68,9 @@ void qs__printable(const char *s, char *out, size_t cap);
 
 /* Counters for /metrics; every field is updated with relaxed atomics. */
 #define QS_SEARCH_BUCKETS 12
+#define QS_STATUS_SLOTS 13          /* statuses counted by name; the rest count as "other" */
 typedef struct qs_metrics {
-  uint64_t http[QS_ROUTE_COUNT][8];  /* per route, per status class slot (metrics.c) */
+  uint64_t http[QS_ROUTE_COUNT][QS_STATUS_SLOTS]; /* per route, per status (metrics.c) */
   uint64_t http_other[QS_ROUTE_COUNT];
   uint64_t unrouted;                 /* requests no route matched */
   uint64_t search_hist[QS_SEARCH_BUCKETS + 1];
