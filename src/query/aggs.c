@@ -493,7 +493,7 @@ static int set_value(json_t *o, const char *k, int has, double v, int is_date) {
   if (json_object_set_new(o, k, has ? json_real(v) : json_null())) return -1;
   if (is_date && has) {
     char buf[48], name[64];
-    qq__format_date((int64_t)llround(v), buf, sizeof buf);
+    qi_date_format((int64_t)llround(v), buf, sizeof buf);
     snprintf(name, sizeof name, "%s_as_string", k);
     if (json_object_set_new(o, name, json_string(buf))) return -1;
   }
@@ -517,11 +517,11 @@ static json_t *render_metric(const qq__agg *a, const mstate *m, int is_date) {
          set_value(o, "sum", 1, m->sum, 0);
     if (!rc && is_date && m->count) {
       char buf[48];
-      qq__format_date((int64_t)llround(m->min), buf, sizeof buf);
+      qi_date_format((int64_t)llround(m->min), buf, sizeof buf);
       rc = json_object_set_new(o, "min_as_string", json_string(buf));
-      qq__format_date((int64_t)llround(m->max), buf, sizeof buf);
+      qi_date_format((int64_t)llround(m->max), buf, sizeof buf);
       rc = rc || json_object_set_new(o, "max_as_string", json_string(buf));
-      qq__format_date((int64_t)llround(m->sum / (double)m->count), buf, sizeof buf);
+      qi_date_format((int64_t)llround(m->sum / (double)m->count), buf, sizeof buf);
       rc = rc || json_object_set_new(o, "avg_as_string", json_string(buf));
     }
     break;
@@ -683,7 +683,7 @@ static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int d
   char buf[48];
   if (!bj || json_array_append_new(buckets, bj)) return -1;
   if (date_key || bool_key) {
-    if (date_key) qq__format_date(json_integer_value(key), buf, sizeof buf);
+    if (date_key) qi_date_format(json_integer_value(key), buf, sizeof buf);
     else snprintf(buf, sizeof buf, "%s", json_integer_value(key) ? "true" : "false");
     /* date_histogram puts key_as_string first, terms after key (as Elasticsearch does) */
     if (date_key && a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf)))

@@ -154,14 +154,12 @@ struct qq_request {
 
 /* dsl.c */
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
-/* date.c: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms, date math ("now-1d/d",
-** "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
+/* date.c: what qi_date_parse reads ("2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch
+** ms) plus date math ("now-1d/d", "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
 qb_code qq__parse_date(const char *s, int64_t *ms);
 /* Calendar rounding for date_histogram: MS down to its UNIT (y q M w d h m s), and one UNIT on */
 int64_t qq__date_floor(int64_t ms, char unit);
 int64_t qq__date_next(int64_t ms, char unit);
-/* MS as "2024-01-31T10:00:00.000Z" into BUF (CAP >= 32) */
-void qq__format_date(int64_t ms, char *buf, size_t cap);
 
 /* scripts.c: per-shard binding and block evaluation */
 typedef struct qq__shard qq__shard;
