@@ -21,7 +21,7 @@ const char *qu_type_name(qu_type t) {
   return (unsigned)t < QB_COUNTOF(type_names) ? type_names[t] : "?";
 }
 
-int qu__name_ok(const char *name) {
+int qu_name_valid(const char *name) {
   size_t n = name ? strlen(name) : 0;
   if (n == 0 || n > 64) return 0;
   for (size_t i = 0; i < n; i++) {
@@ -138,7 +138,7 @@ static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
   json_t *jname = json_object_get(root, "name");
   if (!jname) BAD("manifest: name: missing");
   if (!json_is_string(jname)) BAD("manifest: name: expected a string");
-  if (!qu__name_ok(json_string_value(jname)))
+  if (!qu_name_valid(json_string_value(jname)))
     BAD("manifest: name: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 _ . -)",
         json_string_value(jname));
   if (!(m->name = dup_str(&m->arena, json_string_value(jname)))) NOMEM();
