@@ -48,7 +48,7 @@ static int die(int code, const char *fmt, ...) {
   return code;
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len) {
+int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
   *buf = NULL;
