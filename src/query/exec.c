@@ -136,6 +136,34 @@ static const char *term_bytes(const json_t *v, char *buf, size_t cap, size_t *le
   return buf;
 }
 
+/* The constant-score postings union behind terms, keyword ranges, prefix and wildcard: each
+** matching term's documents go into one list (union_add), which union_list sorts, dedupes and
+** turns into an iterator. */
+static qb_code union_add(qq__seg_ctx *cx, qi_postings *p, qq__dlist *l, qb_err *err) {
+  qb_code rc = QB_OK;
+  if (!p) return QB_OK; /* an absent term */
+  for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
+    if (qq__dl_push(cx, l, d) < 0) {
+      rc = nomem(err);
+      break;
+    }
+  qi_postings_free(p);
+  return rc;
+}
+
+/* Term ORD of field FIELD's dictionary into L */
+static qb_code union_add_ord(qq__seg_ctx *cx, uint32_t field, uint32_t ord, qq__dlist *l, qb_err *err) {
+  qi_postings *p;
+  qb_code rc = qi_postings_open(cx->seg, field, ord, &p, err);
+  return rc ? rc : union_add(cx, p, l, err);
+}
+
+static qb_code union_list(qq__seg_ctx *cx, qq__dlist *l, double boost, qq__it **out, qb_err *err) {
+  qq__dl_norm(l); /* terms overlap: sorted, each doc once */
+  *out = qq__mk_list(cx, l->d, l->n, boost);
+  return *out ? QB_OK : nomem(err);
+}
+
 /* Union of the postings of several terms of an inverted field, constant score */
 static qb_code terms_union(qq__seg_ctx *cx, const qi_field_info *fi, const json_t *arr, double boost,
                            qq__it **out, qb_err *err) {
@@ -146,18 +174,9 @@ static qb_code terms_union(qq__seg_ctx *cx, const qi_field_info *fi, const json_
     const char *t = term_bytes(json_array_get(arr, i), buf, sizeof buf, &len);
     qi_postings *p;
     qb_code rc = qi_postings_open_term(cx->seg, fi->id, t, len, &p, err);
-    if (rc) return rc;
-    if (!p) continue;
-    for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-      if (qq__dl_push(cx, &l, d) < 0) {
-        qi_postings_free(p);
-        return qb_fail(err, QB_NOMEM, "query: out of memory");
-      }
-    qi_postings_free(p);
+    if (rc || (rc = union_add(cx, p, &l, err))) return rc;
   }
-  qq__dl_norm(&l);
-  *out = qq__mk_list(cx, l.d, l.n, boost);
-  return *out ? QB_OK : qb_fail(err, QB_NOMEM, "query: out of memory");
+  return union_list(cx, &l, boost, out, err);
 }
 
 /* analysis of match text into terms (arena copies) */
@@ -258,18 +277,9 @@ static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring
           if (!c) c = tl < l2 ? -1 : tl > l2;
           if (c > 0 || (c == 0 && q->lt)) break;
         }
-        qi_postings *p;
-        if ((rc = qi_postings_open(cx->seg, fi.id, ord, &p, err))) return rc;
-        for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-          if (qq__dl_push(cx, &l, d) < 0) {
-            qi_postings_free(p);
-            return nomem(err);
-          }
-        qi_postings_free(p);
+        if ((rc = union_add_ord(cx, fi.id, ord, &l, err))) return rc;
       }
-      qq__dl_norm(&l);
-      *out = qq__mk_list(cx, l.d, l.n, boost);
-      return *out ? QB_OK : nomem(err);
+      return union_list(cx, &l, boost, out, err);
     }
     break;
   }
@@ -356,9 +366,7 @@ static qb_code build_ids(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
     if (d < 0 || !qq__is_live(cx, (uint32_t)d)) continue;
     if (qq__dl_push(cx, &l, (uint32_t)d) < 0) return nomem(err);
   }
-  qq__dl_norm(&l); /* values in any order, maybe repeated */
-  *out = qq__mk_list(cx, l.d, l.n, q->boost);
-  return *out ? QB_OK : nomem(err);
+  return union_list(cx, &l, q->boost, out, err); /* values in any order, maybe repeated */
 }
 
 static qb_code build_bool(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
@@ -481,18 +489,9 @@ static qb_code build_pattern(qq__seg_ctx *cx, const qq__query *q, qq__it **out, 
     const char *t = qi_segment_term(cx->seg, fi.id, ord, &tl);
     if (tl < lit || memcmp(t, pat, lit)) break;
     if (q->kind == QK_WILDCARD && !qq__glob(pat, t, tl)) continue;
-    qi_postings *p;
-    if ((rc = qi_postings_open(cx->seg, fi.id, ord, &p, err))) return rc;
-    for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-      if (qq__dl_push(cx, &l, d) < 0) {
-        qi_postings_free(p);
-        return nomem(err);
-      }
-    qi_postings_free(p);
+    if ((rc = union_add_ord(cx, fi.id, ord, &l, err))) return rc;
   }
-  qq__dl_norm(&l);
-  *out = qq__mk_list(cx, l.d, l.n, q->boost);
-  return *out ? QB_OK : nomem(err);
+  return union_list(cx, &l, q->boost, out, err);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------------ */
