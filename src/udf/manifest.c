@@ -102,39 +102,10 @@ void qu_manifest_free(qu_manifest *m) {
   qb_arena_fini(&arena);
 }
 
-static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
-  qb_arena a;
-  qu_manifest *m;
-  qb_code rc;
-  const char *key;
-  json_t *v;
-  *out = NULL;
-  if (!json_is_object(root)) return qb_fail(err, QB_INVAL, "manifest: expected a JSON object");
-  json_object_foreach((json_t *)root, key, v) {
-    if (strcmp(key, "name") && strcmp(key, "export") && strcmp(key, "kind") &&
-        strcmp(key, "description") && strcmp(key, "params") && strcmp(key, "returns") &&
-        strcmp(key, "lang"))
-      return qb_fail(err, QB_INVAL,
-                     "manifest: unknown field \"%.64s\" (expected name, export, kind, "
-                     "description, params, returns)", key);
-  }
-  qb_arena_init(&a);
-  if (!(m = qb_arena_alloc(&a, sizeof *m))) {
-    qb_arena_fini(&a);
-    return qb_fail(err, QB_NOMEM, "manifest: out of memory");
-  }
-  m->arena = a;
-#define NOMEM()                                                                                 \
-  do {                                                                                          \
-    rc = qb_fail(err, QB_NOMEM, "manifest: out of memory");                                     \
-    goto fail;                                                                                  \
-  } while (0)
-#define BAD(...)                                                                                \
-  do {                                                                                          \
-    rc = qb_fail(err, QB_INVAL, __VA_ARGS__);                                                   \
-    goto fail;                                                                                  \
-  } while (0)
-
+/* The manifest's scalar fields (name, export, kind, description, returns) from ROOT into M */
+static qb_code parse_scalars(const json_t *root, qu_manifest *m, qb_err *err) {
+#define NOMEM() return qb_fail(err, QB_NOMEM, "manifest: out of memory")
+#define BAD(...) return qb_fail(err, QB_INVAL, __VA_ARGS__)
   json_t *jname = json_object_get(root, "name");
   if (!jname) BAD("manifest: name: missing");
   if (!json_is_string(jname)) BAD("manifest: name: expected a string");
@@ -178,6 +149,45 @@ static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
   if (m->returns == QU_STRING && m->kind != QU_TRANSFORM)
     BAD("manifest: returns: only a transform may return a string (kind is %s)",
         qu_kind_name(m->kind));
+  return QB_OK;
+#undef NOMEM
+#undef BAD
+}
+
+static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
+  qb_arena a;
+  qu_manifest *m;
+  qb_code rc;
+  const char *key;
+  json_t *v;
+  *out = NULL;
+  if (!json_is_object(root)) return qb_fail(err, QB_INVAL, "manifest: expected a JSON object");
+  json_object_foreach((json_t *)root, key, v) {
+    if (strcmp(key, "name") && strcmp(key, "export") && strcmp(key, "kind") &&
+        strcmp(key, "description") && strcmp(key, "params") && strcmp(key, "returns") &&
+        strcmp(key, "lang"))
+      return qb_fail(err, QB_INVAL,
+                     "manifest: unknown field \"%.64s\" (expected name, export, kind, "
+                     "description, params, returns)", key);
+  }
+  qb_arena_init(&a);
+  if (!(m = qb_arena_alloc(&a, sizeof *m))) {
+    qb_arena_fini(&a);
+    return qb_fail(err, QB_NOMEM, "manifest: out of memory");
+  }
+  m->arena = a;
+#define NOMEM()                                                                                 \
+  do {                                                                                          \
+    rc = qb_fail(err, QB_NOMEM, "manifest: out of memory");                                     \
+    goto fail;                                                                                  \
+  } while (0)
+#define BAD(...)                                                                                \
+  do {                                                                                          \
+    rc = qb_fail(err, QB_INVAL, __VA_ARGS__);                                                   \
+    goto fail;                                                                                  \
+  } while (0)
+
+  if ((rc = parse_scalars(root, m, err))) goto fail;
 
   json_t *jparams = json_object_get(root, "params");
   if (jparams && !json_is_array(jparams)) BAD("manifest: params: expected an array");
