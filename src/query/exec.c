@@ -208,6 +208,70 @@ static qb_code on_tok(void *ud, const qi_token *tok, qb_err *err) {
   return QB_OK;
 }
 
+/* range on a numeric or date field: the bounds read for the field's type (dates through
+** qq__parse_date), then a doc-values filter */
+static qb_code numeric_range(qq__seg_ctx *cx, const qq__query *q, const qi_field_info *fi, double boost,
+                             qq__it **out, qb_err *err) {
+  double lo = -INFINITY, hi = INFINITY;
+  int lo_incl = 1, hi_incl = 1;
+  qb_code rc;
+  if (q->gt && !json_is_null(q->gt)) { if ((rc = value_num(fi, q->gt, &lo, err))) return rc; lo_incl = 0; }
+  if (q->gte && !json_is_null(q->gte)) { if ((rc = value_num(fi, q->gte, &lo, err))) return rc; lo_incl = 1; }
+  if (q->lt && !json_is_null(q->lt)) { if ((rc = value_num(fi, q->lt, &hi, err))) return rc; hi_incl = 0; }
+  if (q->lte && !json_is_null(q->lte)) { if ((rc = value_num(fi, q->lte, &hi, err))) return rc; hi_incl = 1; }
+  return numeric_filter(cx, fi, lo, lo_incl, hi, hi_incl, boost, out, err);
+}
+
+/* range on a keyword field: a term-range over the sorted dictionary, as a postings union */
+static qb_code keyword_range(qq__seg_ctx *cx, const qq__query *q, const qi_field_info *fi, double boost,
+                             qq__it **out, qb_err *err) {
+  char b1[64], b2[64];
+  size_t l1 = 0, l2 = 0;
+  qb_code rc;
+  const json_t *lov = q->gt ? q->gt : q->gte, *hiv = q->lt ? q->lt : q->lte;
+  const char *ls = lov ? term_bytes(lov, b1, sizeof b1, &l1) : NULL;
+  const char *hs = hiv ? term_bytes(hiv, b2, sizeof b2, &l2) : NULL;
+  uint32_t nt = qi_segment_term_count(cx->seg, fi->id);
+  uint32_t ord = ls ? qi_segment_term_seek(cx->seg, fi->id, ls, l1) : 0;
+  qq__dlist l = {0};
+  for (; ord < nt; ord++) {
+    size_t tl;
+    const char *t = qi_segment_term(cx->seg, fi->id, ord, &tl);
+    size_t m = tl < l1 ? tl : l1;
+    if (ls && q->gt && tl == l1 && !memcmp(t, ls, m)) continue;
+    if (hs) {
+      size_t m2 = tl < l2 ? tl : l2;
+      int c = memcmp(t, hs, m2);
+      if (!c) c = tl < l2 ? -1 : tl > l2;
+      if (c > 0 || (c == 0 && q->lt)) break;
+    }
+    if ((rc = union_add_ord(cx, fi->id, ord, &l, err))) return rc;
+  }
+  return union_list(cx, &l, boost, out, err);
+}
+
+/* exists: live docs with a doc value, a norm (text) or a keyword ordinal in the field */
+static qb_code build_exists(qq__seg_ctx *cx, const qi_field_info *fi, double boost, qq__it **out,
+                            qb_err *err) {
+  qq__dlist l = {0};
+  const uint8_t *present = NULL;
+  if (fi->dv == QI_DV_I64) qi_dv_i64_column(cx->seg, fi->id, &present);
+  else if (fi->dv == QI_DV_F64) qi_dv_f64_column(cx->seg, fi->id, &present);
+  const uint8_t *norms = fi->has_norms ? qi_segment_norms(cx->seg, fi->id) : NULL;
+  for (uint32_t d = 0; d < cx->max_doc; d++) {
+    int has;
+    if (present) has = present[d];
+    else if (norms) has = norms[d] != 0;
+    else if (fi->dv == QI_DV_KEYWORD) {
+      const uint32_t *ords;
+      has = qi_dv_doc_ords(cx->seg, fi->id, d, &ords) > 0;
+    } else has = 0;
+    if (has && qq__is_live(cx, d) && qq__dl_push(cx, &l, d) < 0) return nomem(err);
+  }
+  *out = qq__mk_list(cx, l.d, l.n, boost);
+  return *out ? QB_OK : nomem(err);
+}
+
 static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out,
                                 qb_err *err) {
   qi_field_info fi;
@@ -247,61 +311,11 @@ static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring
       return *out ? QB_OK : nomem(err);
     }
     break;
-  case QK_RANGE: {
-    double lo = -INFINITY, hi = INFINITY;
-    int lo_incl = 1, hi_incl = 1;
-    if (is_numeric(&fi)) {
-      if (q->gt && !json_is_null(q->gt)) { if ((rc = value_num(&fi, q->gt, &lo, err))) return rc; lo_incl = 0; }
-      if (q->gte && !json_is_null(q->gte)) { if ((rc = value_num(&fi, q->gte, &lo, err))) return rc; lo_incl = 1; }
-      if (q->lt && !json_is_null(q->lt)) { if ((rc = value_num(&fi, q->lt, &hi, err))) return rc; hi_incl = 0; }
-      if (q->lte && !json_is_null(q->lte)) { if ((rc = value_num(&fi, q->lte, &hi, err))) return rc; hi_incl = 1; }
-      return numeric_filter(cx, &fi, lo, lo_incl, hi, hi_incl, boost, out, err);
-    }
-    if (fi.type == QI_KEYWORD) { /* term-range over the sorted dictionary */
-      char b1[64], b2[64];
-      size_t l1 = 0, l2 = 0;
-      const json_t *lov = q->gt ? q->gt : q->gte, *hiv = q->lt ? q->lt : q->lte;
-      const char *ls = lov ? term_bytes(lov, b1, sizeof b1, &l1) : NULL;
-      const char *hs = hiv ? term_bytes(hiv, b2, sizeof b2, &l2) : NULL;
-      uint32_t nt = qi_segment_term_count(cx->seg, fi.id);
-      uint32_t ord = ls ? qi_segment_term_seek(cx->seg, fi.id, ls, l1) : 0;
-      qq__dlist l = {0};
-      for (; ord < nt; ord++) {
-        size_t tl;
-        const char *t = qi_segment_term(cx->seg, fi.id, ord, &tl);
-        size_t m = tl < l1 ? tl : l1;
-        if (ls && q->gt && tl == l1 && !memcmp(t, ls, m)) continue;
-        if (hs) {
-          size_t m2 = tl < l2 ? tl : l2;
-          int c = memcmp(t, hs, m2);
-          if (!c) c = tl < l2 ? -1 : tl > l2;
-          if (c > 0 || (c == 0 && q->lt)) break;
-        }
-        if ((rc = union_add_ord(cx, fi.id, ord, &l, err))) return rc;
-      }
-      return union_list(cx, &l, boost, out, err);
-    }
+  case QK_RANGE:
+    if (is_numeric(&fi)) return numeric_range(cx, q, &fi, boost, out, err);
+    if (fi.type == QI_KEYWORD) return keyword_range(cx, q, &fi, boost, out, err);
     break;
-  }
-  case QK_EXISTS: {
-    qq__dlist l = {0};
-    const uint8_t *present = NULL;
-    if (fi.dv == QI_DV_I64) qi_dv_i64_column(cx->seg, fi.id, &present);
-    else if (fi.dv == QI_DV_F64) qi_dv_f64_column(cx->seg, fi.id, &present);
-    const uint8_t *norms = fi.has_norms ? qi_segment_norms(cx->seg, fi.id) : NULL;
-    for (uint32_t d = 0; d < cx->max_doc; d++) {
-      int has;
-      if (present) has = present[d];
-      else if (norms) has = norms[d] != 0;
-      else if (fi.dv == QI_DV_KEYWORD) {
-        const uint32_t *ords;
-        has = qi_dv_doc_ords(cx->seg, fi.id, d, &ords) > 0;
-      } else has = 0;
-      if (has && qq__is_live(cx, d) && qq__dl_push(cx, &l, d) < 0) return nomem(err);
-    }
-    *out = qq__mk_list(cx, l.d, l.n, boost);
-    return *out ? QB_OK : nomem(err);
-  }
+  case QK_EXISTS: return build_exists(cx, &fi, boost, out, err);
   case QK_MATCH: {
     if (!q->text) { /* a number or boolean: a term query */
       qq__query t = *q;
