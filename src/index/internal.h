@@ -240,6 +240,9 @@ qb_code qi__commit_read(const char *dir, uint32_t **seg_nos, size_t *n, uint64_t
 
 /* Delete the index's files when its last reference goes (catalog delete). */
 void qi__index_remove_on_free(qi_index *ix);
+/* 1 when a write failed after changing memory (ix->failed): the catalog replaces the index with
+** one reopened from its store. Threads: any. */
+int qi__index_failed(qi_index *ix);
 
 /* ---- store (SQLite) --------------------------------------------------------------------- */
 

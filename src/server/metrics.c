@@ -163,6 +163,14 @@ void qs__h_metrics(qs_req *r) {
     qb_buf_printf(&b, "quidditch_http_connections_reaped_total{phase=\"%s\",node=\"%s\"} %llu\n",
                   phases[i], node, (unsigned long long)ld(&s->conns.reaped[i]));
 
+  head(&b, "quidditch_disk_used_ratio", "gauge", "Used share of the data directory's filesystem.");
+  qb_buf_printf(&b, "quidditch_disk_used_ratio{node=\"%s\"} %.3f\n", node,
+                (double)ld(&s->disk.used_pm) / 1000.0);
+  head(&b, "quidditch_disk_watermark_exceeded", "gauge",
+       "1 while the flood-stage watermark blocks writes.");
+  qb_buf_printf(&b, "quidditch_disk_watermark_exceeded{node=\"%s\"} %d\n", node,
+                __atomic_load_n(&s->disk.blocked, __ATOMIC_RELAXED));
+
   head(&b, "quidditch_search_duration_seconds", "histogram", "Search request latency.");
   uint64_t cum = 0;
   for (int i = 0; i < QS_SEARCH_BUCKETS; i++) {

@@ -163,6 +163,23 @@ def t_framing_edges():
         check(st in (200, 201), "two equal Content-Length headers are fine: %r" % st)
 
 
+def t_numbers_come_back_as_written():
+    """issue 13 #10: 1.36 came back as 1.3600000000000001 (17 digits); numbers in _source, in
+    search hits and after a partial _update read back as the client wrote them."""
+    doc = b'{"p":1.36,"q":0.1,"r":100.0,"s":-2.5e-7,"i":42,"e":6.02e+23}'
+    with Server() as s:
+        r = s.http("PUT", "/n/_doc/1?refresh=true", doc, "application/json")
+        check(r.status == 201, "put", r)
+        r = s.http("GET", "/n/_doc/1")
+        check(b'"_source":' + doc in r.text.encode(), "GET returns the numbers as written", r)
+        r = s.http("POST", "/n/_search", {"query": {"match_all": {}}})
+        check(b'"_source":' + doc in r.text.encode(), "search hits too", r)
+        r = s.http("POST", "/n/_update/1?refresh=true", {"doc": {"x": 0.3}})
+        eq(r.status, 200, "update")
+        r = s.http("GET", "/n/_doc/1")
+        check('"p":1.36,' in r.text and '"x":0.3}' in r.text, "after an update", r)
+
+
 if __name__ == "__main__":
     run_tests([
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
@@ -170,4 +187,5 @@ if __name__ == "__main__":
         ("odd_paths_and_broken_connections", t_odd_requests),
         ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
         ("conflicting_lengths_and_unknown_codings_are_refused", t_framing_edges),
+        ("numbers_come_back_as_written", t_numbers_come_back_as_written),
     ])
