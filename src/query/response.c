@@ -158,7 +158,11 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
     if (!res) goto nomem;
     goto ok;
   }
-  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", 0, "_shards", shards);
+  int timed_out = 0; /* any shard that stopped at the request's timeout */
+  for (size_t i = 0; i < n; i++)
+    timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
+  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", timed_out,
+                  "_shards", shards);
   json_t *hits = json_object(), *harr = json_array();
   if (!res || !hits || json_object_set_new(res, "hits", hits) || !harr) {
     json_decref(harr);

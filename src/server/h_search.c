@@ -133,15 +133,15 @@ static int refuse_params(qs_req *r) {
 }
 
 /* Elasticsearch's URI parameters ?size=, ?from=, ?sort=f[:asc|desc],..., ?_source=(true|false|
-** f,...), ?_source_includes= and ?_source_excludes= folded into the body when it lacks them
+** f,...), ?_source_includes=, ?_source_excludes= and ?timeout= folded into the body when it lacks them
 ** (the official clients send some of them in the URL). Returns a new body text in *OWNED
 ** (free()) or leaves the body as it is; 0 after a reply. */
 static int uri_params(qs_req *r, char **owned) {
   *owned = NULL;
   const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from"), *sort = qs__arg(r, "sort");
   const char *src = qs__arg(r, "_source"), *inc = qs__arg(r, "_source_includes"),
-             *exc = qs__arg(r, "_source_excludes");
-  if (!size && !from && !sort && !src && !inc && !exc) return 1;
+             *exc = qs__arg(r, "_source_excludes"), *tmo = qs__arg(r, "timeout");
+  if (!size && !from && !sort && !src && !inc && !exc && !tmo) return 1;
   json_t *body;
   if (!qs__body_object(r, &body)) return 0;
   if (!body) body = json_object();
@@ -159,6 +159,7 @@ static int uri_params(qs_req *r, char **owned) {
     json_object_set_new(body, keys[i], json_integer(v));
   }
   if (sort && !json_object_get(body, "sort")) json_object_set_new(body, "sort", sort_array(sort));
+  if (tmo && !json_object_get(body, "timeout")) json_object_set_new(body, "timeout", json_string(tmo));
   if ((src || inc || exc) && !json_object_get(body, "_source")) {
     json_t *v;
     int flag = src && (!strcmp(src, "false") || !strcmp(src, "true"));
