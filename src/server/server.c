@@ -294,6 +294,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   conn_ctx *cx = *con_cls;
   qs__conn_phase(cls, c, QS_PHASE_IDLE); /* keep-alive: waiting for the next request */
   if (!cx) return;
+  /* A pooled request whose client left before its answer went out: MHD ends the connection
+  ** after the worker resumed it (JOB_DONE) without calling on_request again. While a worker
+  ** runs it (JOB_RUNNING) the connection is suspended, and MHD ends no suspended connection. */
+  if (__atomic_load_n(&cx->job, __ATOMIC_ACQUIRE) == JOB_DONE) qb_buf_fini(&cx->req.out);
   qb_buf_fini(&cx->body);
   qb_free(cx->capbuf, cx->capbuf_size);
   qb_free(cx->raw, cx->raw_size);
