@@ -1,5 +1,6 @@
 /* alloc.c: the process-wide allocator hook (lua_Alloc's shape) plus live-byte accounting and a
-** fail-after-N switch for the OOM tests. Every allocation in the tree goes through here. */
+** fail-after-N switch for the OOM tests, and the sized malloc/free pair for C libraries that
+** cannot pass sizes back. Every allocation in the tree goes through here. */
 #include "base.h"
 
 #include <stdatomic.h>
@@ -69,6 +70,27 @@ void *qb_calloc(size_t n, size_t size) {
 
 void qb_free(void *ptr, size_t size) {
   if (ptr) qb_realloc(ptr, size ? size : 1, 0);
+}
+
+/* The header keeps 16-byte alignment (max_align_t) for what follows it. */
+#define SIZED_HEADER 16
+
+void *qb_sized_malloc(size_t size) {
+  size_t total;
+  unsigned char *p;
+  if (__builtin_add_overflow(size, (size_t)SIZED_HEADER, &total)) return NULL;
+  if (!(p = qb_malloc(total))) return NULL;
+  memcpy(p, &total, sizeof total);
+  return p + SIZED_HEADER;
+}
+
+void qb_sized_free(void *ptr) {
+  size_t total;
+  unsigned char *p = ptr;
+  if (!p) return;
+  p -= SIZED_HEADER;
+  memcpy(&total, p, sizeof total);
+  qb_free(p, total);
 }
 
 size_t qb_alloc_live_bytes(void) { return atomic_load_explicit(&live, memory_order_relaxed); }
