@@ -30,8 +30,12 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
   } else {
     /* DECODE_ANY so "[1]" and "3" are found and rejected below with the right type */
     req->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!req->body && json_error_code(&je) == json_error_out_of_memory) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto fail;
+    }
     if (!req->body) {
-      rc = qb_fail(err, QB_CORRUPT, "failed to parse the request body: %s at line %d, column %d (position %d)",
+      rc = qb_fail(err, QB_PARSE, "failed to parse the request body: %s at line %d, column %d (position %d)",
                    je.text, je.line, je.column, je.position);
       goto fail;
     }
@@ -504,6 +508,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
         rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
       } else {
         json_t *sj = json_loadb(src.data, src.len, 0, &je);
+        if (!sj && json_error_code(&je) == json_error_out_of_memory) goto nomem;
         if (!sj) {
           rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
           goto done;

@@ -60,7 +60,7 @@ static int parse(bulk *B, const char *url_index) {
     json_error_t je;
     json_t *a = json_loadb(p, (size_t)(le - p), 0, &je);
     if (!a) {
-      qs__reply_error(r, 400, "x_content_parse_exception", "[%zu:%d] %s", line, je.column, je.text);
+      qs__reply_code(r, QB_PARSE, "[%zu:%d] %s", line, je.column, je.text);
       return 0;
     }
     const char *key = NULL;
@@ -174,14 +174,9 @@ static void item_ok(bulk *B, size_t i, const qi_write_result *w, const char *res
 }
 
 static void item_fail_err(bulk *B, size_t i, const qb_err *err) {
-  int status = 500;
-  if (err->code == QB_CONFLICT) {
-    item_error(B, i, 409, "version_conflict_engine_exception", err->msg);
-    return;
-  }
-  const char *type = err->code == QB_INVAL ? (status = 400, "mapper_parsing_exception")
-                                           : qq_error_type(err->code, &status);
-  item_error(B, i, status, type, err->msg);
+  qs_error e = qs__error_for(err->code, -1);
+  if (err->code == QB_INVAL) e.type = "mapper_parsing_exception"; /* as a single-document write */
+  item_error(B, i, e.status, e.type, err->msg);
 }
 
 /* Commit the running batch (if any). */

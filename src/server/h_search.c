@@ -213,6 +213,7 @@ static void search(qs_req *r, int count) {
   qq_env env;
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
+  env.error_type = qs__error_type;
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);

@@ -158,12 +158,6 @@ void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, .
   qs__reply_json(r, status, qs__error_json(status, type, reason));
 }
 
-void qs__reply_err(qs_req *r, const qb_err *err) {
-  int status = 500;
-  json_t *j = qq_error_json(err, &status);
-  qs__reply_json(r, status, j);
-}
-
 int qs__body_object(qs_req *r, json_t **out) {
   *out = NULL;
   const char *p = r->body;
@@ -173,8 +167,9 @@ int qs__body_object(qs_req *r, json_t **out) {
   json_error_t je;
   json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &je);
   if (!j) {
-    qs__reply_error(r, 400, "x_content_parse_exception", "[%d:%d] %s", je.line, je.column,
-                    je.text);
+    if (json_error_code(&je) == json_error_out_of_memory)
+      qs__reply_code(r, QB_NOMEM, "out of memory parsing the body");
+    else qs__reply_code(r, QB_PARSE, "[%d:%d] %s", je.line, je.column, je.text);
     return 0;
   }
   if (!json_is_object(j)) {
