@@ -22,6 +22,7 @@ static void *hook_ud;
 static _Atomic size_t live;
 static _Atomic uint64_t fail_at;  /* 0 = off; else the count at which allocation fails */
 static _Atomic uint64_t count;
+static _Thread_local uint64_t failures; /* this thread's failed allocations */
 
 void qb_alloc_set(qb_alloc_fn fn, void *ud) {
   hook = fn ? fn : default_alloc;
@@ -49,9 +50,15 @@ void *qb_realloc(void *ptr, size_t osize, size_t nsize) {
     }
     return NULL;
   }
-  if (QB_UNLIKELY(should_fail())) return NULL;
+  if (QB_UNLIKELY(should_fail())) {
+    failures++;
+    return NULL;
+  }
   p = hook(hook_ud, ptr, ptr ? osize : 0, nsize);
-  if (!p) return NULL;
+  if (!p) {
+    failures++;
+    return NULL;
+  }
   atomic_fetch_add_explicit(&live, nsize, memory_order_relaxed);
   if (ptr) atomic_fetch_sub_explicit(&live, osize, memory_order_relaxed);
   return p;
@@ -92,5 +99,7 @@ void qb_sized_free(void *ptr) {
   memcpy(&total, p, sizeof total);
   qb_free(p, total);
 }
+
+uint64_t qb_alloc_failures(void) { return failures; }
 
 size_t qb_alloc_live_bytes(void) { return atomic_load_explicit(&live, memory_order_relaxed); }

@@ -84,6 +84,11 @@ void qb_sized_free(void *ptr);
 /* Total bytes currently allocated through the hook (all threads, relaxed atomics). */
 size_t qb_alloc_live_bytes(void);
 
+/* How many allocations failed in the calling thread so far. A library that reports running out
+** of memory as something else (jansson's parser says "string expected") is told apart by
+** comparing this before and after the call. */
+uint64_t qb_alloc_failures(void);
+
 /* Test hook: make the Nth allocation from now fail (1 = the next one); 0 disables. Used by
 ** the OOM tests (SQLite's test_malloc.c). Returns how many allocations happened since the last
 ** call to qb_alloc_fail_after. */

@@ -132,7 +132,12 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", 0, "_shards", shards);
   json_t *hits = json_object(), *harr = json_array();
-  if (!res || !hits || json_object_set_new(res, "hits", hits) || !harr) {
+  if (!res || !hits || !harr) {
+    json_decref(hits);
+    json_decref(harr);
+    goto nomem;
+  }
+  if (json_object_set_new(res, "hits", hits)) { /* set_new takes HITS, also when it fails */
     json_decref(harr);
     goto nomem;
   }
@@ -147,9 +152,11 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
       goto nomem;
     }
   }
-  if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null()) ||
-      json_object_set_new(hits, "hits", harr))
+  if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null())) {
+    json_decref(harr);
     goto nomem;
+  }
+  if (json_object_set_new(hits, "hits", harr)) goto nomem;
   if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = json_copy(all[i].h);

@@ -29,8 +29,9 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
     req->body = json_object();
   } else {
     /* DECODE_ANY so "[1]" and "3" are found and rejected below with the right type */
+    uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
     req->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-    if (!req->body && json_error_code(&je) == json_error_out_of_memory) {
+    if (!req->body && qb_alloc_failures() != failed) {
       rc = qb_fail(err, QB_NOMEM, "query: out of memory");
       goto fail;
     }
@@ -338,7 +339,8 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
           else if (sc->bind.result == QQ_RESULT_STR)
             v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, sc->res_str[i].len) : json_null();
           else v = json_real(sc->res[i]);
-          if (!fields[hi] && !(fields[hi] = json_object())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+          if (!fields[hi] && !(fields[hi] = json_object()))
+            return json_decref(v), qb_fail(err, QB_NOMEM, "query: out of memory");
           if (!v || json_object_set_new(fields[hi], req->script_fields[f].name, json_pack("[o]", v)))
             return qb_fail(err, QB_NOMEM, "query: out of memory");
         }
@@ -507,8 +509,9 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
         if (rc != QB_NOTFOUND) goto done;
         rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
       } else {
+        uint64_t failed = qb_alloc_failures();
         json_t *sj = json_loadb(src.data, src.len, 0, &je);
-        if (!sj && json_error_code(&je) == json_error_out_of_memory) goto nomem;
+        if (!sj && qb_alloc_failures() != failed) goto nomem;
         if (!sj) {
           rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
           goto done;
@@ -517,8 +520,9 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
         if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
       }
     }
-    if (fields && fields[i] && json_object_set_new(hj, "fields", fields[i])) goto nomem;
-    if (fields) fields[i] = NULL;
+    json_t *fj = fields ? fields[i] : NULL;
+    if (fields) fields[i] = NULL; /* set_new takes it, also when it fails */
+    if (fj && json_object_set_new(hj, "fields", fj)) goto nomem;
     if (ns) {
       json_t *sa = json_array();
       if (!sa || json_object_set_new(hj, "sort", sa)) goto nomem;

@@ -193,7 +193,7 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
     goto out;
   }
   rc = qi_index_put(ix, id, text, strlen(text), res, &err);
-  free(text);
+  qs__json_free(text);
   if (rc) {
     qs_error e = qs__error_for(rc, -1);
     *type = rc == QB_INVAL ? "mapper_parsing_exception" : e.type, status = e.status;

@@ -112,7 +112,7 @@ void qs__h_udf_put(qs_req *r) {
   qb_err err;
   qb_code rc = qu_registry_deploy(r->srv->reg, name, mtext, strlen(mtext), wasm, wasm_len, &info,
                                   &err);
-  free(mtext);
+  qs__json_free(mtext);
   if (rc) {
     qb_log(QB_INFO, "UDF deploy rejected: %s: %s", name, err.msg);
     qs__reply_err(r, &err);

@@ -132,7 +132,7 @@ void qs__reply_json(qs_req *r, int status, json_t *j) {
     r->status = 500;
     qb_buf_reset(&r->out);
   }
-  free(text);
+  qs__json_free(text);
   if (r->out.len && qs__arg_bool(r, "pretty")) qb_buf_puts(&r->out, "\n");
 }
 
@@ -165,9 +165,10 @@ int qs__body_object(qs_req *r, json_t **out) {
   while (n && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++, n--;
   if (!n) return 1;
   json_error_t je;
+  uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
   json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &je);
   if (!j) {
-    if (json_error_code(&je) == json_error_out_of_memory)
+    if (qb_alloc_failures() != failed)
       qs__reply_code(r, QB_NOMEM, "out of memory parsing the body");
     else qs__reply_code(r, QB_PARSE, "[%d:%d] %s", je.line, je.column, je.text);
     return 0;

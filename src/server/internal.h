@@ -220,4 +220,12 @@ qb_code qs__multipart_parse(const char *ctype, const uint8_t *body, size_t len, 
 void qs__metrics_http(qs_server *s, int route, int status);
 void qs__metrics_search(qs_server *s, uint64_t ns, int ok);
 
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qs__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
+
 #endif

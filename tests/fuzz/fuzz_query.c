@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (out && getenv("QD_FUZZ_PRINT")) { /* triage: what the input gave */
     char *text = json_dumps(out, JSON_COMPACT);
     printf("%.2000s\n", text ? text : "(null)");
-    free(text);
+    { json_free_t jf; json_get_alloc_funcs(NULL, &jf); jf(text); }
   }
   json_decref(out);
   if (qq_count(&env, "fuzz", snaps, 1, (const char *)data, size, &out, &err) == QB_OK)
