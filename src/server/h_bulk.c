@@ -85,7 +85,7 @@ static int parse(bulk *B, const char *url_index) {
       op *n = qb_realloc(B->ops, B->cap * sizeof *n, ncap * sizeof *n);
       if (!n) {
         json_decref(a);
-        qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory parsing _bulk");
+        qs__reply_code(r, QB_NOMEM, "out of memory parsing _bulk");
         return 0;
       }
       B->ops = n;
@@ -184,7 +184,7 @@ static void flush(bulk *B) {
   if (!B->b) return;
   qb_err err;
   if (qi_bulk_commit(B->b, &err)) {
-    for (size_t k = 0; k < B->npend; k++) item_error(B, B->pend[k], 500, "exception", err.msg);
+    for (size_t k = 0; k < B->npend; k++) item_fail_err(B, B->pend[k], &err);
   }
   B->b = NULL;
   B->npend = 0;
@@ -303,7 +303,7 @@ void qs__h_bulk(qs_req *r) {
   B.touched = json_object();
   B.pend = qb_malloc(B.nops * sizeof *B.pend);
   if (!B.items || !B.touched || !B.pend) {
-    qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory running _bulk");
+    qs__reply_code(r, QB_NOMEM, "out of memory running _bulk");
     goto out;
   }
   for (size_t i = 0; i < B.nops; i++) json_array_append_new(B.items, json_null());

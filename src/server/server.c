@@ -154,7 +154,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return finish(s, c, &r);
   }
   if (cx->too_big == 3) {
-    qs__reply_error(&r, 429, "circuit_breaking_exception", "out of memory reading the body");
+    qs__reply_code(&r, QB_NOMEM, "out of memory reading the body");
     return finish(s, c, &r);
   }
   if (cx->body.data) {
@@ -177,7 +177,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   } else {
     r.route = id;
     qs__routes[id].handler(&r);
-    if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
+    if (!r.status) qs__reply_code(&r, QB_INTERNAL, "handler gave no response");
   }
   enum MHD_Result ret = finish(s, c, &r);
   qb_free(capbuf, plen + 1);
