@@ -1,8 +1,9 @@
 /* query.h: the query layer's public surface. An Elasticsearch `_search` body (JSON) becomes a
 ** parse tree, then a plan per shard, then a mergeable partial result per shard, then the
 ** `_search` response. Also the script plug-in point (qq_script_provider / qq_script) through
-** which expressions and, later, WebAssembly UDFs score, filter, transform and aggregate blocks
-** of documents. The layer knows nothing of HTTP, the cluster or WebAssembly.
+** which expressions and WebAssembly UDFs (bound by the server, src/server/udf_script.c) score,
+** filter, transform and aggregate blocks of documents. The layer knows nothing of HTTP, the
+** cluster or WebAssembly.
 **
 ** Pipeline (docs/query.md):
 **   qq_request_parse   body -> qq_request (parse tree, scripts resolved+compiled; shard-free)

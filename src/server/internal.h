@@ -69,8 +69,9 @@ void qs__printable(const char *s, char *out, size_t cap);
 
 /* Counters for /metrics; every field is updated with relaxed atomics. */
 #define QS_SEARCH_BUCKETS 12
+#define QS_STATUS_SLOTS 13          /* statuses counted by name; the rest count as "other" */
 typedef struct qs_metrics {
-  uint64_t http[QS_ROUTE_COUNT][8];  /* per route, per status class slot (metrics.c) */
+  uint64_t http[QS_ROUTE_COUNT][QS_STATUS_SLOTS]; /* per route, per status (metrics.c) */
   uint64_t http_other[QS_ROUTE_COUNT];
   uint64_t unrouted;                 /* requests no route matched */
   uint64_t search_hist[QS_SEARCH_BUCKETS + 1];
@@ -112,6 +113,15 @@ void qs__conns_notify(void *cls, struct MHD_Connection *c, void **socket_context
 void qs__conn_phase(qs_server *s, struct MHD_Connection *c, int phase);
 void qs__conns_mhd_log(void *cls, const char *fmt, va_list ap);
 
+/* auth.c: users and API keys with roles (NULL = no auth file: everything allowed). */
+enum { QS_ROLE_READ = 1, QS_ROLE_WRITE = 2, QS_ROLE_ADMIN = 4 };
+typedef struct qs__auth qs__auth;
+/* Load the auth file at PATH. Errors: QB_INVAL (unreadable, malformed, empty), QB_NOMEM. */
+qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err);
+void qs__auth_free(qs__auth *a);
+/* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
+int qs__auth_check(qs_req *r);
+
 /* disk.c: the flood-stage watermark. */
 typedef struct qs__disk {
   unsigned flood_pct, high_pct; /* block adds at >= flood, lift below high */
@@ -148,6 +158,9 @@ struct qs_server {
   qs_metrics m;
   qs__conns conns;
   qs__disk disk;
+  qs__auth *auth;       /* NULL: open (loopback only) */
+  char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
+  size_t tls_cert_len, tls_key_len;
 };
 
 /* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */

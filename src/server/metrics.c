@@ -8,7 +8,8 @@
 
 #include "internal.h"
 
-static const int status_slots[8] = {200, 201, 400, 404, 405, 409, 413, 500};
+static const int status_slots[QS_STATUS_SLOTS] = {200, 201, 400, 401, 403, 404, 405,
+                                                  409, 413, 429, 500, 501, 503};
 static const double search_bounds[QS_SEARCH_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                        0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
 
@@ -17,7 +18,7 @@ void qs__metrics_http(qs_server *s, int route, int status) {
     __atomic_fetch_add(&s->m.unrouted, 1, __ATOMIC_RELAXED);
     return;
   }
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < QS_STATUS_SLOTS; i++) {
     if (status_slots[i] == status) {
       __atomic_fetch_add(&s->m.http[route][i], 1, __ATOMIC_RELAXED);
       return;
@@ -126,7 +127,7 @@ void qs__h_metrics(qs_req *r) {
 
   head(&b, "quidditch_http_requests_total", "counter", "HTTP requests by route and status.");
   for (int i = 0; i < QS_ROUTE_COUNT; i++) {
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < QS_STATUS_SLOTS; k++) {
       uint64_t v = ld(&s->m.http[i][k]);
       if (v)
         qb_buf_printf(&b, "quidditch_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\","

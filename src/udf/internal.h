@@ -57,7 +57,7 @@ struct qu_plan {
   int uses_score;
 };
 
-/* ---- statistics (stats.c) ------------------------------------------------------------------ */
+/* ---- statistics (udf.c) -------------------------------------------------------------------- */
 
 typedef struct qu__stats {
   struct qu__stats *next;   /* registry's list */

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import Server, check, eq, multipart, run_tests  # noqa: E402
+from qdtest import Server, check, eq, multipart, run_tests, skip, wat2wasm  # noqa: E402
 
 SEED_BODIES = [
     b'{"query": {"match": {"title": "laptop"}}, "size": 3}',
@@ -230,6 +230,47 @@ def t_numbers_come_back_as_written():
         check('"p":1.36,' in r.text and '"x":0.3}' in r.text, "after an update", r)
 
 
+BIG_WAT = """(module (memory (export "memory") 48)
+  (func (export "qd_alloc") (param i32) (result i32) i32.const 8)
+  (func (export "blob") (param f64) (result i64)
+    ;; (ptr 0 << 32) | len, len = the parameter (bytes of zeros)
+    local.get 0 i64.trunc_f64_u))"""
+
+
+def t_script_field_results_are_bounded():
+    """issue 13 #4: a transform returning megabytes per hit drove the node to 10 GB. One value
+    over 1 MiB is a script error naming the document; a response whose string values pass
+    64 MiB trips the request breaker (429 circuit_breaking_exception); the node keeps serving."""
+    wasm = wat2wasm(BIG_WAT)
+    if wasm is None:
+        return skip("wat2wasm missing")
+    with Server() as s:
+        lines = []
+        for i in range(100):
+            lines += [{"index": {"_index": "b", "_id": "d%d" % i}}, {"n": i}]
+        eq(s.bulk(lines).status, 200, "bulk")
+        man = {"name": "blob", "export": "blob", "kind": "transform", "returns": "string",
+               "params": [{"name": "len", "type": "f64"}]}
+        body, ctype = multipart([("manifest", None, "application/json", json.dumps(man).encode()),
+                                 ("wasm", "blob.wasm", "application/wasm", wasm)])
+        r = s.http("PUT", "/_udf/blob", body, ctype)
+        check(r.status == 200, "deploy", r)
+
+        def search(length, size):
+            return s.http("POST", "/b/_search", {"size": size, "_source": False, "script_fields": {
+                "x": {"script": {"source": "blob", "params": {"len": length}}}}})
+        r = search(1000, 3)
+        check(r.status == 200 and len(r.json["hits"]["hits"][0]["fields"]["x"][0]) == 1000,
+              "a small value is returned", r)
+        r = search(2 << 20, 3)
+        check(r.status == 400 and "larger than the limit of 1048576 bytes per value" in r.text
+              and "for document [d" in r.text, "a 2 MiB value is refused", r)
+        r = search(1000000, 100)
+        check(r.status == 429 and r.json["error"]["type"] == "circuit_breaking_exception",
+              "100 values of 1 MB trip the request breaker", r)
+        eq(s.http("GET", "/b/_count").status, 200, "still serving")
+
+
 if __name__ == "__main__":
     run_tests([
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
@@ -240,4 +281,5 @@ if __name__ == "__main__":
         ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
         ("conflicting_lengths_and_unknown_codings_are_refused", t_framing_edges),
         ("numbers_come_back_as_written", t_numbers_come_back_as_written),
+        ("script_field_results_are_bounded", t_script_field_results_are_bounded),
     ])
