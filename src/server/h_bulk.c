@@ -58,9 +58,11 @@ static int parse(bulk *B, const char *url_index) {
       continue;
     }
     json_error_t je;
+    uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
     json_t *a = json_loadb(p, (size_t)(le - p), 0, &je);
     if (!a) {
-      qs__reply_code(r, QB_PARSE, "[%zu:%d] %s", line, je.column, je.text);
+      if (qb_alloc_failures() != failed) qs__reply_code(r, QB_NOMEM, "out of memory parsing _bulk");
+      else qs__reply_code(r, QB_PARSE, "[%zu:%d] %s", line, je.column, je.text);
       return 0;
     }
     const char *key = NULL;
