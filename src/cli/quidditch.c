@@ -1,6 +1,7 @@
 /* quidditch.c: the server binary. `quidditch serve [--listen HOST:PORT] [--data DIR]
 ** [--node NAME] [--threads N] [--log-level debug|info|warn|error]`: parse the flags, install
 ** the stderr log sink, start the node (src/server) and serve until SIGINT or SIGTERM. */
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +69,8 @@ static int auth_cmd(int argc, char **argv) {
 int main(int argc, char **argv) {
   qs_options opt = {0};
   qb_level level = QB_INFO;
+  /* jansson allocates through qb_alloc too (counted; base.h), before any JSON exists */
+  json_set_alloc_funcs(qb_sized_malloc, qb_sized_free);
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
     return usage(argc < 2 ? stderr : stdout);
   if (!strcmp(argv[1], "auth")) return auth_cmd(argc - 2, argv + 2);

@@ -899,7 +899,7 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
   req->size = 10;
   req->source_mode = 1;
   req->track_total = 10000;
-  if (!json_is_object(body)) return qb_fail(err, QB_CORRUPT, "request body must be a JSON object");
+  if (!json_is_object(body)) return qb_fail(err, QB_PARSE, "request body must be a JSON object");
   json_object_foreach((json_t *)body, k, v) {
     if (!strcmp(k, "query")) rc = parse_query(&p, v, "query", &req->query);
     else if (!strcmp(k, "context")) {

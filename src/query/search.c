@@ -29,9 +29,14 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
     req->body = json_object();
   } else {
     /* DECODE_ANY so "[1]" and "3" are found and rejected below with the right type */
+    uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
     req->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!req->body && qb_alloc_failures() != failed) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto fail;
+    }
     if (!req->body) {
-      rc = qb_fail(err, QB_CORRUPT, "failed to parse the request body: %s at line %d, column %d (position %d)",
+      rc = qb_fail(err, QB_PARSE, "failed to parse the request body: %s at line %d, column %d (position %d)",
                    je.text, je.line, je.column, je.position);
       goto fail;
     }
@@ -359,7 +364,8 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
             v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, len) : json_null();
           }
           else v = json_real(sc->res[i]);
-          if (!fields[hi] && !(fields[hi] = json_object())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+          if (!fields[hi] && !(fields[hi] = json_object()))
+            return json_decref(v), qb_fail(err, QB_NOMEM, "query: out of memory");
           if (!v || json_object_set_new(fields[hi], req->script_fields[f].name, json_pack("[o]", v)))
             return qb_fail(err, QB_NOMEM, "query: out of memory");
         }
@@ -569,7 +575,9 @@ static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json
       if (rc != QB_NOTFOUND) goto fail;
       rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
     } else {
+      uint64_t failed = qb_alloc_failures();
       json_t *sj = json_loadb(src->data, src->len, 0, &je);
+      if (!sj && qb_alloc_failures() != failed) goto nomem;
       if (!sj) {
         rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
         goto fail;

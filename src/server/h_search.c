@@ -135,7 +135,7 @@ static int refuse_params(qs_req *r) {
 /* Elasticsearch's URI parameters ?size=, ?from=, ?sort=f[:asc|desc],..., ?_source=(true|false|
 ** f,...), ?_source_includes=, ?_source_excludes= and ?timeout= folded into the body when it lacks them
 ** (the official clients send some of them in the URL). Returns a new body text in *OWNED
-** (free()) or leaves the body as it is; 0 after a reply. */
+** (qs__json_free) or leaves the body as it is; 0 after a reply. */
 static int uri_params(qs_req *r, char **owned) {
   *owned = NULL;
   const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from"), *sort = qs__arg(r, "sort");
@@ -198,12 +198,12 @@ static void search(qs_req *r, int count) {
   if (!refuse_params(r) || (!count && !uri_params(r, &owned))) return;
   targets *t = qb_malloc(sizeof *t);
   if (!t) {
-    free(owned);
+    qs__json_free(owned);
     return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
   }
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, t)) {
     qb_free(t, sizeof *t);
-    free(owned);
+    qs__json_free(owned);
     return;
   }
   const char *body = owned ? owned : r->body;
@@ -214,6 +214,7 @@ static void search(qs_req *r, int count) {
   qq_env env;
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
+  env.error_type = qs__error_type;
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);
@@ -237,7 +238,7 @@ static void search(qs_req *r, int count) {
   qs__udf_provider_fini(&prov);
   targets_release(t);
   qb_free(t, sizeof *t);
-  free(owned);
+  qs__json_free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
     if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
@@ -335,7 +336,7 @@ void qs__h_delete_by_query(qs_req *r) {
   json_decref(body);
   targets *t = qb_malloc(sizeof *t);
   if (!sbody || !t) {
-    free(sbody);
+    qs__json_free(sbody);
     qb_free(t, sizeof *t);
     return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
   }
@@ -391,6 +392,6 @@ void qs__h_delete_by_query(qs_req *r) {
                                    "version_conflicts", 0, "noops", 0, "retries", "bulk", 0,
                                    "search", 0, "failures", failures));
 out:
-  free(sbody);
+  qs__json_free(sbody);
   qb_free(t, sizeof *t);
 }

@@ -148,7 +148,7 @@ static const char *bad_framing(struct MHD_Connection *c, int *status, char *why,
 /* Authentication, the disk block, then the route's handler. */
 static void run_route(qs_req *r) {
   if (qs__auth_check(r) && !qs__disk_refuse(r)) qs__routes[r->route].handler(r);
-  if (!r->status) qs__reply_error(r, 500, "exception", "handler gave no response");
+  if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
 }
 
 /* A worker runs a suspended connection's request, then hands it back to MHD, which calls
@@ -233,7 +233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return finish(s, c, &r);
   }
   if (cx->too_big == 3) {
-    qs__reply_error(&r, 429, "circuit_breaking_exception", "out of memory reading the body");
+    qs__reply_code(&r, QB_NOMEM, "out of memory reading the body");
     return finish(s, c, &r);
   }
   if (cx->body.data) {
