@@ -34,6 +34,10 @@ for dir in src/*/; do
         case "$base" in base.h|compiler.h) continue ;; esac
         other=$(echo "$base" | sed 's/\.h$//')
       fi
+      # wasm_backend.h is the wasm layer's surface for the native tier only
+      if [ "$base" = wasm_backend.h ] && [ "$layer" != wasm ] && [ "$layer" != jit ]; then
+        echo "layering: $f includes wasm_backend.h (only src/jit may)"; exit 1
+      fi
       if [ "$base" = internal.h ] && [ "$other" != "$layer" ]; then
         echo "layering: $f includes another layer's internal.h ($inc)"; exit 1
       fi
