@@ -15,6 +15,7 @@ qw_bcounts qw_bmod_counts(const qw_module *m) {
   c.ntables = m->ntables, c.nmems = m->nmems;
   c.nelems = m->nelems, c.ndatas = m->ndatas;
   c.start = m->start;
+  c.validated = true;
   return c;
 }
 

@@ -9,6 +9,7 @@
 #define QW_WASM_BACKEND_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "wasm.h"
 
@@ -50,6 +51,7 @@ typedef struct qw_bcounts {
   uint32_t ntables, nmems;
   uint32_t nelems, ndatas;
   int64_t start;                     /* function index, -1 when none */
+  bool validated;                    /* false: M is not validated and everything else is 0 */
 } qw_bcounts;
 
 /* Counts of M's index spaces. M must be validated (else all zero). */
