@@ -178,6 +178,8 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   L->off = L->bf.body_offset;
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(L->cx, L->fn, "entry");
   LLVMBasicBlockRef body = qj__block(L, "body");
+  LLVMPositionBuilderAtEnd(L->b, entry); /* allocas go in front of this branch */
+  LLVMBuildBr(L->b, body);
   LLVMPositionBuilderAtEnd(L->b, body);
 
   /* locals: params, then the declared ones (zero) */
@@ -247,8 +249,6 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
     return qb_fail(L->err, QB_INTERNAL, "jit: function %u at 0x%x: opcode 0x%x not lowered",
                    L->func_index, in.offset, in.op);
   }
-  LLVMPositionBuilderAtEnd(L->b, entry);
-  LLVMBuildBr(L->b, body);
   return QB_OK;
 }
 
