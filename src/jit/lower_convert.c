@@ -63,7 +63,17 @@ bool qj__lower_convert(qj__lower *L, const qw_insn *in) {
   case 0xb6: qj__push(L, LLVMBuildFPTrunc(L->b, qj__pop(L), L->f32, ""), QW_F32); return true;
   case 0xb7: case 0xb9: qj__push(L, LLVMBuildSIToFP(L->b, qj__pop(L), L->f64, ""), QW_F64); return true;
   case 0xb8: case 0xba: qj__push(L, LLVMBuildUIToFP(L->b, qj__pop(L), L->f64, ""), QW_F64); return true;
-  case 0xbb: qj__push(L, LLVMBuildFPExt(L->b, qj__pop(L), L->f64, ""), QW_F64); return true;
+  case 0xbb: { /* LLVM folds demote(promote(x)) to x, keeping a signalling NaN that the
+               ** hardware (and the interpreter) quiets: times an opaque 1.0 (exact) */
+    LLVMValueRef g = LLVMGetNamedGlobal(L->mod, "qj_kd_p1");
+    if (!g) {
+      g = LLVMAddGlobal(L->mod, L->f64, "qj_kd_p1");
+      LLVMSetInitializer(g, LLVMConstReal(L->f64, 1.0));
+    }
+    LLVMValueRef x = LLVMBuildFPExt(L->b, qj__pop(L), L->f64, "");
+    qj__push(L, LLVMBuildFMul(L->b, x, LLVMBuildLoad2(L->b, L->f64, g, ""), ""), QW_F64);
+    return true;
+  }
   case 0xbc: qj__push(L, LLVMBuildBitCast(L->b, qj__pop(L), L->i32, ""), QW_I32); return true;
   case 0xbd: qj__push(L, LLVMBuildBitCast(L->b, qj__pop(L), L->i64, ""), QW_I64); return true;
   case 0xbe: qj__push(L, LLVMBuildBitCast(L->b, qj__pop(L), L->f32, ""), QW_F32); return true;

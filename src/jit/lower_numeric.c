@@ -4,6 +4,9 @@
 ** propagation (a + b) and -0 < +0 on bits, ceil/floor/trunc/nearest quiet a NaN with x + x,
 ** abs/neg/copysign on bits (LLVM's fabs/fneg/copysign are bit operations). No fast-math flag
 ** is ever set, so nothing is contracted into an FMA or reassociated. */
+#include <math.h>
+#include <stdio.h>
+
 #include "internal.h"
 
 static LLVMValueRef fconst(qj__lower *L, LLVMTypeRef t, uint64_t bits) {
@@ -84,6 +87,28 @@ static bool int_op(qj__lower *L, uint32_t op, LLVMTypeRef t, uint8_t wt) {
   return true;
 }
 
+/* The hardware quiets a signalling NaN in every arithmetic op, as the interpreter's do; LLVM
+** folds x - 0, x + -0, x * 1, x / 1 (and x * -1, x / -1 to -x), which would pass it through.
+** (x86 has no llvm.canonicalize in LLVM 19.) So a constant operand that is +-0 or +-1 is read
+** from a global LLVM cannot see the value of (external, writable, never written): the op
+** stays. Other constants fold nothing of that kind. */
+static LLVMValueRef opaque(qj__lower *L, LLVMValueRef k) {
+  if (!LLVMIsAConstantFP(k)) return k;
+  LLVMTypeRef t = LLVMTypeOf(k);
+  LLVMBool lossy;
+  double v = LLVMConstRealGetDouble(k, &lossy);
+  if (!(v == 0.0 || v == 1.0 || v == -1.0)) return k;
+  char name[40];
+  snprintf(name, sizeof name, "qj_k%s_%s%d", t == L->f32 ? "f" : "d", signbit(v) ? "m" : "p",
+           (int)fabs(v));
+  LLVMValueRef g = LLVMGetNamedGlobal(L->mod, name);
+  if (!g) {
+    g = LLVMAddGlobal(L->mod, t, name);
+    LLVMSetInitializer(g, k);
+  }
+  return LLVMBuildLoad2(L->b, t, g, "");
+}
+
 /* x != x ? x + x : F(x) */
 static LLVMValueRef quiet_round(qj__lower *L, const char *name, LLVMValueRef x) {
   LLVMTypeRef t = LLVMTypeOf(x);
@@ -126,10 +151,10 @@ static bool float_op(qj__lower *L, uint32_t op, uint8_t wt) {
   }
   b = qj__pop(L), a = qj__pop(L);
   switch (op) {
-  case 7: r = LLVMBuildFAdd(L->b, a, b, ""); break;
-  case 8: r = LLVMBuildFSub(L->b, a, b, ""); break;
-  case 9: r = LLVMBuildFMul(L->b, a, b, ""); break;
-  case 10: r = LLVMBuildFDiv(L->b, a, b, ""); break;
+  case 7: r = LLVMBuildFAdd(L->b, opaque(L, a), opaque(L, b), ""); break;
+  case 8: r = LLVMBuildFSub(L->b, opaque(L, a), opaque(L, b), ""); break;
+  case 9: r = LLVMBuildFMul(L->b, opaque(L, a), opaque(L, b), ""); break;
+  case 10: r = LLVMBuildFDiv(L->b, opaque(L, a), opaque(L, b), ""); break;
   case 11: r = minmax(L, a, b, false); break;
   case 12: r = minmax(L, a, b, true); break;
   case 13: {
