@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jit.h"
 #include "spec.h"
 #include "wasm.h"
 
@@ -30,6 +31,7 @@ static void usage(FILE *f) {
       "      --fuel N                   budget: loop back-edges + calls (default unlimited)\n"
       "      --max-pages N              memory cap in 64 KiB pages (default 256 = 16 MiB)\n"
       "      --max-depth N              call depth (default 10000)\n"
+      "      --tier interp|jit          interpreter (default), or compile to native code first\n"
       "  inspect FILE.wasm              imports, exports with signatures, section sizes\n"
       "  spec [-v] [--known F] DIR...   run the spec suite's wast2json output (qwasm spec -h)\n"
       "  help                           this text\n"
@@ -252,7 +254,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t *out) {
 static int cmd_run(int argc, char **argv) {
   const char *file = NULL, *invoke = NULL;
   char **rest = calloc((size_t)argc + 1, sizeof *rest);
-  int nrest = 0, i, opts = 1, status = 1, uses_wasi = 0;
+  int nrest = 0, i, opts = 1, status = 1, uses_wasi = 0, jit = 0;
   qw_limits lim;
   uint64_t n;
   qw_engine *e = NULL;
@@ -287,6 +289,12 @@ static int cmd_run(int argc, char **argv) {
         goto out;
       }
       lim.max_memory_pages = (uint32_t)n, i++;
+    } else if (opts && !strcmp(a, "--tier")) {
+      if (i + 1 >= argc || (strcmp(argv[i + 1], "interp") && strcmp(argv[i + 1], "jit"))) {
+        status = die(2, "--tier: interp or jit");
+        goto out;
+      }
+      jit = !strcmp(argv[++i], "jit");
     } else if (opts && !strcmp(a, "--max-depth")) {
       if (parse_u64(a, argv[i + 1], &n) || n > UINT32_MAX) {
         status = 2;
@@ -349,6 +357,15 @@ static int cmd_run(int argc, char **argv) {
   }
   if (lim.fuel)
     qw_instance_set_fuel(inst, lim.fuel);
+  if (jit) { /* eagerly, before the call (the start function, if any, ran interpreted) */
+    qj_code *jc = NULL;
+    if ((rc = qj_compile(m, NULL, &jc, &err)) || (rc = qj_attach(jc, inst, &err))) {
+      qj_code_free(jc);
+      status = die(1, "%s: %s", file, err.msg);
+      goto out;
+    }
+    qj_code_free(jc); /* the instance holds its reference */
+  }
 
   if (!invoke) {
     qw_func *f = qw_instance_func(inst, "_start");
