@@ -16,13 +16,15 @@
 **   udf/custom_score_host_call   one qw_func_call_raw from C, ns        goal < 40 ns
 **   load/100KB            load + validate + instantiate a synthesized ~100 KB module, ms
 **
-** Usage: bench_interp [--quick] [--gen-module FILE]   (--quick: 1 run, no warm-up) */
+** Usage: bench_interp [--quick] [--tier jit] [--gen-module FILE]   (--quick: 1 run, no
+** warm-up; --tier jit: "ours" is the native tier, src/jit, compiled before the runs) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "jit.h"
 #include "kernels.h"
 #include "wasm.h"
 
@@ -37,7 +39,7 @@
 #endif
 
 #define MAX_RUNS 5
-static int runs = MAX_RUNS, warmup = 1;
+static int runs = MAX_RUNS, warmup = 1, tier_jit = 0;
 
 static double now_s(void) {
   return (double)qb_now_ns() * 1e-9;
@@ -147,6 +149,17 @@ static int ours_open(const char *file, qw_engine **e, qw_module **m, qw_instance
     goto fail;
   }
   free(buf);
+  if (tier_jit) {
+    qj_code *c = NULL;
+    if (qj_compile(*m, NULL, &c, &err) || qj_attach(c, *inst, &err)) {
+      qj_code_free(c);
+      qw_instance_free(*inst);
+      *inst = NULL;
+      goto fail;
+    }
+    printf("  (jit: %s compiled in %.1f ms)\n", file, (double)qj_code_compile_ns(c) * 1e-6);
+    qj_code_free(c);
+  }
   return 0;
 fail:
   printf("  (ours: %s)\n", err.msg);
@@ -449,6 +462,8 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) {
       runs = 1, warmup = 0;
+    } else if (!strcmp(argv[i], "--tier") && i + 1 < argc) {
+      tier_jit = !strcmp(argv[++i], "jit");
     } else if (!strcmp(argv[i], "--gen-module") && i + 1 < argc) {
       size_t len;
       uint8_t *b = gen_module(100 * 1024, &len);
