@@ -99,3 +99,9 @@ uint32_t qw_insn_br_target(const qw_insn *in, const uint8_t *end, uint32_t i) {
     if (!qw__leb_u32(&p, end, &x)) return 0;
   return x;
 }
+
+void qw_insn_br_targets(const qw_insn *in, const uint8_t *end, uint32_t *out) {
+  const uint8_t *p = in->tbl;
+  for (uint32_t k = 0; k <= in->a; k++)
+    if (!qw__leb_u32(&p, end, &out[k])) out[k] = 0;
+}

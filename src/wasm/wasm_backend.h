@@ -93,6 +93,8 @@ typedef struct qw_insn {
 bool qw_insn_next(const uint8_t **p, const uint8_t *end, const uint8_t *base, qw_insn *out);
 /* br_table target I (0..count; count = the default) of IN. */
 uint32_t qw_insn_br_target(const qw_insn *in, const uint8_t *end, uint32_t i);
+/* All count + 1 br_table targets of IN into OUT (the default last). */
+void qw_insn_br_targets(const qw_insn *in, const uint8_t *end, uint32_t *out);
 
 /* ---- the instance side: what native code runs against --------------------------------------- */
 
