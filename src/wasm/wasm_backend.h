@@ -85,11 +85,18 @@ typedef struct qw_insn {
   int64_t bt;                /* block type: -64 (0x40) empty, -1..-n value type byte - 256, >= 0 type index */
   const uint8_t *tbl;        /* br_table: the LEB-encoded targets (A of them, then the default) */
   uint32_t nsel;             /* select t*: count of types; TBL points at them */
+  uint8_t bt_form;           /* block type: 0 empty (0x40), 1 a value type byte, 2 an s33 index */
+  uint32_t at1, at2;         /* byte offsets of the first and second immediate (messages) */
+  const char *why;           /* on a decoding failure: the reason in the spec's wording, at
+                                offset WHY_AT; NULL: an illegal opcode (OP says which) */
+  uint32_t why_at;
 } qw_insn;
 
 /* Decode the instruction at *P (P < END) into *OUT and advance *P. BASE: the module's first
-** byte (for OUT->offset). Returns false on a malformed encoding (a validated body never has
-** one). br_table targets stay encoded: read them with qw_insn_br_target. */
+** byte (for the offsets). Returns false on a malformed encoding (a validated body never has
+** one), with OUT->why/why_at set (validate.c reports them). Only the encoding is checked:
+** index ranges, zero bytes, value types and alignment are the validator's. br_table targets
+** stay encoded: read them with qw_insn_br_target(s). */
 bool qw_insn_next(const uint8_t **p, const uint8_t *end, const uint8_t *base, qw_insn *out);
 /* br_table target I (0..count; count = the default) of IN. */
 uint32_t qw_insn_br_target(const qw_insn *in, const uint8_t *end, uint32_t i);
