@@ -67,6 +67,8 @@ typedef struct qj__lower {
   qj__ctrl *ctl;
   uint32_t nctl, ctlcap;
   uint32_t off;              /* byte offset of the instruction being lowered */
+  LLVMBasicBlockRef trap_bb[QW_BT__COUNT]; /* this function's shared trap blocks (or NULL) */
+  LLVMValueRef trap_at[QW_BT__COUNT];      /* their phi of the trapping instruction's offset */
   bool oom;
   qb_err *err;
 } qj__lower;

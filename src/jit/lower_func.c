@@ -94,12 +94,23 @@ void qj__trap(qj__lower *L, uint32_t t) {
   LLVMPositionBuilderAtEnd(L->b, qj__block(L, "dead"));
 }
 
+/* One trap block per trap kind and function, entered from every site with the site's offset
+** (a phi): a conditional trap costs the site one branch, and the IR stays small. */
 void qj__trap_if(qj__lower *L, LLVMValueRef cond, uint32_t t) {
-  LLVMBasicBlockRef bad = qj__block(L, "trap"), ok = qj__block(L, "ok");
-  LLVMValueRef br = LLVMBuildCondBr(L->b, cond, bad, ok);
-  (void)br;
-  LLVMPositionBuilderAtEnd(L->b, bad);
-  qj__trap(L, t);
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(L->b), ok = qj__block(L, "ok");
+  if (!L->trap_bb[t]) {
+    L->trap_bb[t] = qj__block(L, "trap");
+    LLVMPositionBuilderAtEnd(L->b, L->trap_bb[t]);
+    L->trap_at[t] = LLVMBuildPhi(L->b, L->i32, "at");
+    qj__sync_out(L);
+    LLVMValueRef a[4] = {L->env, qj__i32(L, t), qj__i32(L, L->func_index), L->trap_at[t]};
+    qj__call_rt(L, QJ_RT_TRAP, a, 4);
+    LLVMBuildUnreachable(L->b);
+    LLVMPositionBuilderAtEnd(L->b, here);
+  }
+  LLVMValueRef at = qj__i32(L, L->off);
+  LLVMAddIncoming(L->trap_at[t], &at, &here, 1);
+  LLVMBuildCondBr(L->b, cond, L->trap_bb[t], ok);
   LLVMPositionBuilderAtEnd(L->b, ok);
 }
 
@@ -176,6 +187,8 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   L->sp = 0;
   L->nctl = 0;
   L->off = L->bf.body_offset;
+  memset(L->trap_bb, 0, sizeof L->trap_bb);
+  memset(L->trap_at, 0, sizeof L->trap_at);
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(L->cx, L->fn, "entry");
   LLVMBasicBlockRef body = qj__block(L, "body");
   LLVMPositionBuilderAtEnd(L->b, entry); /* allocas go in front of this branch */
