@@ -197,6 +197,7 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
     f->canon = f->type->canon;
     f->inst = inst;
     f->decl = &m->funcs[i];
+    f->entry = &inst->entries[i];
     f->index = m->nfunc_imports + i;
     inst->funcs[nf++] = f;
   }

@@ -216,6 +216,7 @@ struct qw_func {
   uint32_t canon;            /* = type->canon; call_indirect compares these */
   qw_instance *inst;         /* defining instance; NULL for host functions */
   qw__func_decl *decl;       /* defined functions: the declaration (decl->code lazily) */
+  _Atomic(const struct qw__code *) *entry; /* defined functions: its slot in inst->entries */
   uint32_t index;            /* index in the defining module's function space */
   qw_host_fn host;           /* host functions only */
   void *host_ud;

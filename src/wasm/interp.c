@@ -325,8 +325,7 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
   if (f->host) return f->host(f->host_ud, NULL, args, args);
   qw_instance *inst = f->inst;
   if (QB_UNLIKELY(!ex->ready) && qw__exec_setup(ex, &inst->limits, NULL)) return QW_TRAP_NOMEM;
-  const qw__code *c =
-      atomic_load_explicit(&inst->entries[f->index - inst->mod->nfunc_imports], memory_order_acquire);
+  const qw__code *c = atomic_load_explicit(f->entry, memory_order_acquire);
   if (QB_UNLIKELY(!c)) {
     if (!(c = compile_slow(inst, f->index - inst->mod->nfunc_imports))) return QW_TRAP_NOMEM;
   }
