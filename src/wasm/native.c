@@ -116,6 +116,19 @@ static void call_out(qw_native_env *env, qw_func *f, uint64_t *slots, uint32_t f
                      uint32_t off) {
   qw__exec *ex = env->ex;
   const qw_trap *t;
+  if (!f->host && f->inst == env->inst) { /* native to native in this instance: no new boundary */
+    const qw__code *c = atomic_load_explicit(f->entry, memory_order_acquire);
+    if (c && c->native) {
+      if (QB_UNLIKELY(--env->fuel < 0 ||
+                      atomic_load_explicit(env->interrupt, memory_order_relaxed)))
+        qw_rt_budget(env, func, off);
+      if (QB_UNLIKELY(env->depth_left <= 0)) raise(env, QW_TRAP_STACK_EXHAUSTED, func, off);
+      env->depth_left--;
+      c->native(env, slots);
+      env->depth_left++;
+      return;
+    }
+  }
   if (f->host) {
     if (QB_UNLIKELY(--env->fuel < 0 ||
                     atomic_load_explicit(env->interrupt, memory_order_relaxed)))
