@@ -37,18 +37,6 @@ static void set_alt(udf_script *s, uint32_t i, const char *field) {
   if ((s->alt[i] = qb_malloc(n))) snprintf(s->alt[i], n, "%s.keyword", field);
 }
 
-static int name_chars_ok(const char *s) {
-  size_t n = strlen(s);
-  if (!n || n > 64) return 0;
-  for (; *s; s++) {
-    char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '.' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out, qb_err *err) {
   udf_script *s = (udf_script *)base;
   out->nargs = s->ncols;
@@ -143,7 +131,7 @@ static qb_code resolve(qq_script_provider *pb, const char *source, const char *l
   qs_udf_provider *p = (qs_udf_provider *)pb->ud;
   *out = NULL;
   if (lang && strcmp(lang, "wasm") && strcmp(lang, "udf")) return QB_NOTFOUND;
-  if (!source || !name_chars_ok(source)) return QB_NOTFOUND;
+  if (!source || !qu_name_valid(source)) return QB_NOTFOUND;
   qu_udf *u = NULL;
   for (size_t i = 0; i < p->npins; i++)
     if (!strcmp(qu_udf_name(p->pins[i]), source)) u = p->pins[i];
