@@ -2,7 +2,7 @@
 ** it is missing): traps with the interpreter's wording and places, a tier switch between two
 ** calls on one instance, fuel and interrupt ending (loop (br 0)), calls and call_indirect
 ** across tiers and instances, a trap crossing the boundary, AOT objects for two targets and
-** loading one back. Each test states the rule it pins down. */
+** loading one back, compiles on two threads at once. Each test states the rule it pins down. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,6 +278,52 @@ static void jit_objects_for_two_targets_and_one_loaded_back(void **state) {
   teardown(&e);
 }
 
+/* ---- threads ---------------------------------------------------------------------------------- */
+
+typedef struct job {
+  qw_module *mod;
+  int ok;
+} job;
+
+static void *compile_and_run(void *p) {
+  job *j = p;
+  for (int k = 0; k < 3; k++) {
+    qw_instance *inst = NULL;
+    qj_code *c = NULL;
+    qb_err err;
+    uint32_t r = 0;
+    if (qw_instance_new(j->mod, NULL, NULL, &inst, &err) || qj_compile(j->mod, NULL, &c, &err) ||
+        qj_attach(c, inst, &err) || call_i32(inst, "bump", 4, 0, &r, &err) || r != 5) {
+      qj_code_free(c);
+      qw_instance_free(inst);
+      return NULL;
+    }
+    qj_code_free(c);
+    qw_instance_free(inst);
+  }
+  j->ok = 1;
+  return NULL;
+}
+
+/* The UDF layer compiles on a background pool: compiles of one module on two threads at once,
+** each attached to its own instance, all work. */
+static void jit_compiles_run_concurrently_on_two_threads(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  pthread_t th[2];
+  job jobs[2];
+  setup(&e, COUNTER, NULL);
+  for (int i = 0; i < 2; i++) {
+    jobs[i] = (job){e.mod, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, compile_and_run, &jobs[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(jobs[i].ok, 1);
+  }
+  teardown(&e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(jit_traps_match_the_interpreter),
@@ -286,6 +332,7 @@ int main(void) {
       cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),
       cmocka_unit_test(jit_calls_and_call_indirect_across_tiers),
       cmocka_unit_test(jit_objects_for_two_targets_and_one_loaded_back),
+      cmocka_unit_test(jit_compiles_run_concurrently_on_two_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
