@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -40,6 +41,7 @@ struct qu__cache {
   centry *index;
   uint32_t n, cap;
   uint64_t tick, size, tmpseq;
+  int64_t last_stamp;  /* the last mtime given (ns): each one later than the one before */
   uint64_t hits, misses, evictions, rejected;
 };
 
@@ -172,7 +174,10 @@ qb_code qu__cache_open(const char *dir, uint64_t max_bytes, qu__cache **out, qb_
   closedir(d);
   /* the use order survives restarts in the mtimes (a hit touches its file) */
   if (c->n) qsort(c->index, c->n, sizeof *c->index, by_mtime);
-  for (uint32_t i = 0; i < c->n; i++) c->index[i].tick = ++c->tick;
+  for (uint32_t i = 0; i < c->n; i++) {
+    c->index[i].tick = ++c->tick;
+    if (c->index[i].mtime_ns > c->last_stamp) c->last_stamp = c->index[i].mtime_ns;
+  }
   evict(c);
   *out = c;
   return QB_OK;
@@ -210,6 +215,19 @@ static qb_code read_entry(const char *path, qb_buf *buf, qb_err *err) {
   buf->len = got;
   buf->data[got] = 0;
   return QB_OK;
+}
+
+/* Give PATH an mtime later than any given before (under MU), so the use order is on disk even
+** when several uses fall in one tick of the file system's clock. */
+static void stamp(qu__cache *c, const char *path) {
+  struct timespec now, ts[2];
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  if (ns <= c->last_stamp) ns = c->last_stamp + 1;
+  c->last_stamp = ns;
+  ts[0].tv_sec = ts[1].tv_sec = ns / 1000000000;
+  ts[0].tv_nsec = ts[1].tv_nsec = ns % 1000000000;
+  utimensat(AT_FDCWD, path, ts, 0);
 }
 
 static void reject_locked(qu__cache *c, centry *e, const char *why) {
@@ -254,8 +272,8 @@ qb_code qu__cache_get(qu__cache *c, const qu__key *k, qb_buf *buf, qu_artifact *
   }
   e->tick = ++c->tick;
   c->hits++;
+  stamp(c, path); /* the use order, for the next start */
   pthread_mutex_unlock(&c->mu);
-  utimensat(AT_FDCWD, path, NULL, 0); /* the use order, for the next start */
   return QB_OK;
 }
 
@@ -264,7 +282,11 @@ void qu__cache_reject(qu__cache *c, const qu__key *k, const char *why) {
   key_name(k, name);
   pthread_mutex_lock(&c->mu);
   centry *e = find(c, name);
-  if (e) reject_locked(c, e, why);
+  if (e) {
+    reject_locked(c, e, why);
+    if (c->hits) c->hits--; /* the get that found it counted a hit: it was a miss after all */
+    c->misses++;
+  }
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -328,6 +350,7 @@ qb_code qu__cache_put(qu__cache *c, const qu__key *k, uint32_t flags, const uint
       fsync(dfd);
       close(dfd);
     }
+    stamp(c, path);
     if (add(c, name, out.len, ++c->tick)) {
       unlink(path); /* not indexed: do not leave it unaccounted */
       rc = qb_fail(err, QB_NOMEM, "native cache: out of memory");

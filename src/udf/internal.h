@@ -194,7 +194,8 @@ qb_code qu__cache_get(qu__cache *c, const qu__key *k, qb_buf *buf, qu_artifact *
 ** entries past the size bound. FLAGS: QU_ARTIFACT_AOT or 0. */
 qb_code qu__cache_put(qu__cache *c, const qu__key *k, uint32_t flags, const uint8_t *object,
                       size_t len, qb_err *err);
-/* Remove K's entry (its object did not load). Counted as rejected. */
+/* Remove K's entry, just returned by qu__cache_get, whose object did not load: counted as
+** rejected, and the get as a miss. */
 void qu__cache_reject(qu__cache *c, const qu__key *k, const char *why);
 void qu__cache_stats(qu__cache *c, qu_cache_stats *out);
 qu__cache *qu__compiler_cache(qu_compiler *c);
