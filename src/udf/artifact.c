@@ -303,7 +303,8 @@ qb_code qu__trust_verify(const qu__trust *t, const uint8_t *bytes, size_t len,
                          const uint8_t *sig, size_t sig_len, qb_err *err) {
   uint8_t raw[QU_SIG_BYTES];
   if (!sig || !sig_len) return qb_fail(err, QB_INVALID, "the artifact is not signed");
-  while (sig_len && (sig[sig_len - 1] == '\n' || sig[sig_len - 1] == '\r')) sig_len--;
+  if (sig_len != QU_SIG_BYTES) /* the hex form may end in a newline; raw bytes are exact */
+    while (sig_len && (sig[sig_len - 1] == '\n' || sig[sig_len - 1] == '\r')) sig_len--;
   if (sig_len == QU_SIG_BYTES) {
     memcpy(raw, sig, QU_SIG_BYTES);
   } else {
