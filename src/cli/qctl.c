@@ -342,7 +342,15 @@ static int udf_cmd(int argc, char **argv) {
     const char *node;
     json_t *ni;
     json_object_foreach(json_object_get(j, "nodes"), node, ni) {
-      printf("  node %-8s %s, %s\n", node, jstr(ni, "status"), jstr(ni, "tier"));
+      printf("  node %-8s %s, %s", node, jstr(ni, "status"), jstr(ni, "tier"));
+      if (*jstr(ni, "native")) printf(" (native: %s", jstr(ni, "native"));
+      if (json_number_value(json_object_get(ni, "compile_ms")) > 0)
+        printf(", %.1f ms%s", json_number_value(json_object_get(ni, "compile_ms")),
+               json_is_true(json_object_get(ni, "cache_hit")) ? ", from the cache" : "");
+      if (*jstr(ni, "native")) printf(")");
+      printf("\n");
+      if (*jstr(ni, "reason")) printf("    why not native: %s\n", jstr(ni, "reason"));
+      if (*jstr(ni, "artifact")) printf("    artifact: %s\n", jstr(ni, "artifact"));
     }
     resp_free(&r);
     return 0;

@@ -615,7 +615,8 @@ qb_code qu_registry_tier_status(qu_registry *r, const char *name, uint32_t versi
     qu__stats *s = stats_for(r, name);
     out->origin = QU_ORIGIN_INTERP;
     out->state = QU_NATIVE_OFF;
-    snprintf(out->reason, sizeof out->reason, "not loaded on this node yet");
+    snprintf(out->reason, sizeof out->reason, "%s",
+             r->opts.compiler ? "not loaded on this node yet" : "this node has no native compiler");
     if (s && s->artifact_version == version)
       memcpy(out->artifact, s->artifact_note, sizeof out->artifact);
   }
@@ -648,12 +649,14 @@ qb_code qu_registry_offer_artifact(qu_registry *r, const char *name, uint32_t ve
   uint8_t sha[32];
   qb_code rc;
   char note[200];
+  qb_err local;
+  if (!err) err = &local;
   pthread_mutex_lock(&r->mu);
   rc = get_locked(r, name, version, &info, NULL, NULL, err);
   pthread_mutex_unlock(&r->mu);
   if (rc) return rc;
   if (!c || !qu__compiler_cache(c))
-    rc = qb_fail(err, QB_UNAVAILABLE, "this node has no native tier with a cache");
+    rc = qb_fail(err, QB_UNAVAILABLE, "this node has no native tier (with a cache)");
   else if (qu__compiler_pin(c) == QU_PIN_INTERP)
     rc = qb_fail(err, QB_UNAVAILABLE, "the node is pinned to the interpreter");
   else if (!(rc = qu__trust_verify(qu__compiler_trust(c), artifact, len, sig, sig_len, err)) &&
@@ -669,8 +672,8 @@ qb_code qu_registry_offer_artifact(qu_registry *r, const char *name, uint32_t ve
     }
   }
   if (rc) {
-    snprintf(note, sizeof note, "uploaded artifact not used: %.120s; compiling the WASM here",
-             err ? err->msg : qb_code_name(rc));
+    snprintf(note, sizeof note, "uploaded artifact not used: %.130s; the node runs the WASM",
+             err->msg);
     qb_log(QB_WARN, "UDF %s v%u: %s", name, info.version, note);
   } else {
     snprintf(note, sizeof note, "uploaded artifact accepted (signed by a trusted key, %s)",

@@ -36,6 +36,8 @@ void qu__tier_init(qu_udf *u) {
   memset(&u->status, 0, sizeof u->status);
   u->status.origin = QU_ORIGIN_INTERP;
   u->status.state = QU_NATIVE_OFF;
+  if (!u->opts.compiler)
+    snprintf(u->status.reason, sizeof u->status.reason, "this node has no native compiler");
 }
 
 void qu__tier_fini(qu_udf *u) {
