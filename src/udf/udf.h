@@ -18,6 +18,10 @@
 **   qu_exec      a plan running on one instance: one thread at a time (a script of one
 **                request). Holds one instance, checked out of the udf's pool at its first
 **                run and given back at qu_exec_free.
+**   qu_compiler  the native tier (optional): the program's compiler hook, a pool of 1-2
+**                low-priority threads, the native-code cache, the trust list. Any thread;
+**                outlives every registry and version that uses it. A version's blocks switch
+**                from the interpreter to native code between two blocks (docs/udf.md §10).
 **
 ** Errors (base.h): every call returns a qb_code and fills a caller-owned qb_err.
 **   QB_INVAL     bad input from a user: manifest, params, context, args ("udf x: ...")
