@@ -7,6 +7,7 @@
 #ifndef FAKE_NATIVE_H
 #define FAKE_NATIVE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,28 @@ typedef struct fake {
   const char *features; /* NULL = "+sse2,+avx2" */
   _Atomic int compiles, loads, frees, blocks;
   qu_native_ops ops;
+  /* a gate: with GATED set, compile says it entered and waits until OPEN */
+  int gated, entered, open;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
 } fake;
+
+static void fake_gate_init(fake *f) {
+  f->gated = 1;
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_cond_init(&f->cv, NULL);
+}
+static void fake_wait_entered(fake *f) {
+  pthread_mutex_lock(&f->mu);
+  while (!f->entered) pthread_cond_wait(&f->cv, &f->mu);
+  pthread_mutex_unlock(&f->mu);
+}
+static void fake_open(fake *f) {
+  pthread_mutex_lock(&f->mu);
+  f->open = 1;
+  pthread_cond_broadcast(&f->cv);
+  pthread_mutex_unlock(&f->mu);
+}
 
 typedef struct fake_native {
   fake *f;
@@ -34,6 +56,13 @@ typedef struct fake_native {
 static qb_code fake_compile(void *ud, const qw_module *module, qu_native **out, qb_err *err) {
   fake *f = ud;
   (void)module;
+  if (f->gated) {
+    pthread_mutex_lock(&f->mu);
+    f->entered = 1;
+    pthread_cond_broadcast(&f->cv);
+    while (!f->open) pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+  }
   if (f->fail_compile) return qb_fail(err, QB_INVALID, "fake: cannot compile this module");
   fake_native *n = calloc(1, sizeof *n);
   n->f = f;

@@ -342,6 +342,59 @@ static void strings_through_both_tiers(void **state) {
   qw_engine_free(e);
 }
 
+/* ---- a registry closing while its versions compile --------------------------------------------- */
+
+static void *close_registry(void *arg) {
+  qu_registry_close(arg);
+  return NULL;
+}
+
+static void closing_a_registry_drops_its_queued_compiles(void **state) {
+  (void)state;
+  fake f = {0};
+  fake_gate_init(&f);
+  char dir[] = "/tmp/qu_tierXXXXXX", db[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(db, sizeof db, "%s/udf.db", dir);
+  qw_engine *e = engine_new();
+  qu_compiler *c = compiler_of(&f, NULL);
+  qu_options o = {.compiler = c};
+  qu_registry *r = NULL;
+  qb_err err = {0};
+  if (qu_registry_open(e, db, &o, &r, &err)) fail_msg("open: %s", err.msg);
+  size_t len;
+  uint8_t *b = wat(custom_score_wat, &len);
+  qu_udf *u1 = NULL, *u2 = NULL;
+  if (qu_registry_deploy(r, NULL, custom_score_manifest, strlen(custom_score_manifest), b, len,
+                         NULL, &err) ||
+      qu_registry_acquire(r, "custom_score", 0, &u1, &err))
+    fail_msg("v1: %s", err.msg);
+  fake_wait_entered(&f); /* v1 is compiling (and stays so until the gate opens) */
+  if (qu_registry_deploy(r, NULL, custom_score_manifest, strlen(custom_score_manifest), b, len,
+                         NULL, &err) ||
+      qu_registry_acquire(r, "custom_score", 0, &u2, &err))
+    fail_msg("v2: %s", err.msg);
+  free(b);
+  qu_tier_status st;
+  qu_udf_tier_status(u2, &st);
+  assert_int_equal(st.state, QU_NATIVE_QUEUED);
+  qu_udf_release(u1);
+  qu_udf_release(u2);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, close_registry, r), 0);
+  fake_open(&f); /* the close waits for v1's compile, and drops v2's */
+  pthread_join(th, NULL);
+  /* v2 is dropped when the close reaches the queue first (the usual case), else compiled
+  ** before the close finishes waiting; either way nothing is left running or leaked */
+  int n = atomic_load(&f.compiles);
+  assert_true(n == 1 || n == 2);
+  assert_int_equal(atomic_load(&f.frees), n);
+  qu_compiler_free(c);
+  qw_engine_free(e);
+  snprintf(db, sizeof db, "rm -rf %s", dir);
+  assert_int_equal(system(db), 0);
+}
+
 /* ---- the swap under load ----------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -463,6 +516,7 @@ int main(void) {
       cmocka_unit_test(a_failed_compile_keeps_the_interpreter),
       cmocka_unit_test(pins_and_no_verification),
       cmocka_unit_test(strings_through_both_tiers),
+      cmocka_unit_test(closing_a_registry_drops_its_queued_compiles),
       cmocka_unit_test(swap_under_load_correct),
       cmocka_unit_test(swap_under_load_broken),
   };
