@@ -31,17 +31,17 @@ typedef struct fake {
   pthread_cond_t cv;
 } fake;
 
-static void fake_gate_init(fake *f) {
+QB_UNUSED static void fake_gate_init(fake *f) {
   f->gated = 1;
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
 }
-static void fake_wait_entered(fake *f) {
+QB_UNUSED static void fake_wait_entered(fake *f) {
   pthread_mutex_lock(&f->mu);
   while (!f->entered) pthread_cond_wait(&f->cv, &f->mu);
   pthread_mutex_unlock(&f->mu);
 }
-static void fake_open(fake *f) {
+QB_UNUSED static void fake_open(fake *f) {
   pthread_mutex_lock(&f->mu);
   f->open = 1;
   pthread_cond_broadcast(&f->cv);
@@ -139,7 +139,7 @@ static qb_code fake_load(void *ud, const qw_module *module, const uint8_t *objec
 }
 
 /* Fill F's ops (F zeroed by the caller, options set). */
-static const qu_native_ops *fake_ops(fake *f) {
+QB_UNUSED static const qu_native_ops *fake_ops(fake *f) {
   f->ops.ud = f;
   f->ops.name = "fake";
   f->ops.abi_version = f->abi ? f->abi : 1;
