@@ -113,7 +113,7 @@ static void *worker(void *arg) {
   if (c->opts.nice >= 0) /* Linux: a thread's own nice value, by its tid */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->opts.nice);
   pthread_mutex_lock(&c->mu);
-  for (slot = 0; slot < MAX_THREADS && c->threads[slot] != pthread_self(); slot++) {
+  for (slot = 0; slot < MAX_THREADS && !pthread_equal(c->threads[slot], pthread_self()); slot++) {
   }
   if (slot == MAX_THREADS) slot = 0; /* cannot happen: the creator stored our id first */
   for (;;) {
