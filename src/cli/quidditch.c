@@ -13,6 +13,8 @@ static int usage(FILE *f) {
   fprintf(f,
           "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node NAME]\n"
           "                       [--threads N] [--log-level debug|info|warn|error] [--role all]\n"
+          "                       [--max-connections N] [--max-connections-per-client N]\n"
+          "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
           "  With no flags: one process that is coordinator and data node, data under ./data,\n"
           "  listening on 127.0.0.1:9200.\n");
   return f == stderr ? 2 : 0;
@@ -38,6 +40,22 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--data")) opt.data_dir = v;
     else if (!strcmp(a, "--node")) opt.node_name = v;
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||
+             !strcmp(a, "--header-timeout-ms") || !strcmp(a, "--body-timeout-ms") ||
+             !strcmp(a, "--idle-timeout-ms")) {
+      char *end;
+      unsigned long n = strtoul(v, &end, 10);
+      if (*end || !*v || n == 0 || n > 100000000ul) {
+        fprintf(stderr, "quidditch: %s wants a positive number, got '%s'\n", a, v);
+        return 2;
+      }
+      uint32_t *f = !strcmp(a, "--max-connections") ? &opt.max_connections
+                    : !strcmp(a, "--max-connections-per-client") ? &opt.max_connections_per_client
+                    : !strcmp(a, "--header-timeout-ms") ? &opt.header_timeout_ms
+                    : !strcmp(a, "--body-timeout-ms") ? &opt.body_timeout_ms
+                    : &opt.idle_timeout_ms;
+      *f = (uint32_t)n;
+    }
     else if (!strcmp(a, "--role")) {
       /* DESIGN §1: coord and data split the roles across processes once src/cluster exists */
       if (strcmp(v, "all")) {

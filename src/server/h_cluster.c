@@ -1,5 +1,6 @@
 /* h_cluster.c: the node-level routes: the banner at /, _cluster/health, _nodes and
-** _cat/indices. One node holds every shard, so health is green unless an index failed. */
+** _cat/indices. One node holds every shard, so health is green unless an index was found
+** damaged at open (red: its primary cannot be served). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,17 +23,27 @@ void qs__h_root(qs_req *r) {
   qs__reply_json(r, 200, j);
 }
 
+/* Indexes found damaged at open (qi_catalog_damaged) count as unassigned primaries: red. */
+static size_t damaged_count(qi_catalog *cat) {
+  size_t d = 0;
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
+    char name[256];
+    if (!qi_catalog_name(cat, i, name, NULL) && qi_catalog_damaged(cat, name, NULL, 0)) d++;
+  }
+  return d;
+}
+
 void qs__h_health(qs_req *r) {
-  size_t n = qi_catalog_count(r->srv->cat);
+  size_t n = qi_catalog_count(r->srv->cat), bad = damaged_count(r->srv->cat);
   qs__reply_json(r, 200,
-                 json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:f}",
-                           "cluster_name", "quidditch", "status", "green", "timed_out", 0,
-                           "number_of_nodes", 1, "number_of_data_nodes", 1,
-                           "active_primary_shards", (json_int_t)n, "active_shards",
-                           (json_int_t)n, "relocating_shards", 0, "initializing_shards", 0,
-                           "unassigned_shards", 0, "number_of_pending_tasks", 0,
+                 json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:i, s:i, s:f}",
+                           "cluster_name", "quidditch", "status", bad ? "red" : "green",
+                           "timed_out", 0, "number_of_nodes", 1, "number_of_data_nodes", 1,
+                           "active_primary_shards", (json_int_t)(n - bad), "active_shards",
+                           (json_int_t)(n - bad), "relocating_shards", 0, "initializing_shards",
+                           0, "unassigned_shards", (json_int_t)bad, "number_of_pending_tasks", 0,
                            "delayed_unassigned_shards", 0, "active_shards_percent_as_number",
-                           100.0));
+                           n ? 100.0 * (double)(n - bad) / (double)n : 100.0));
 }
 
 void qs__h_nodes(qs_req *r) {
@@ -54,8 +65,14 @@ void qs__h_cat_indices(qs_req *r) {
   for (size_t i = 0, n = qi_catalog_count(r->srv->cat); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(r->srv->cat, i, name, NULL) || qi_catalog_get(r->srv->cat, name, &ix, NULL))
+    if (qi_catalog_name(r->srv->cat, i, name, NULL)) continue;
+    if (qi_catalog_damaged(r->srv->cat, name, NULL, 0)) {
+      json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n}", "health", "red",
+                                           "status", "open", "index", name, "pri", "1", "rep",
+                                           "0", "docs.count"));
       continue;
+    }
+    if (qi_catalog_get(r->srv->cat, name, &ix, NULL)) continue;
     char count[32];
     snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
     json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "health", "green",
@@ -70,8 +87,9 @@ void qs__h_cat_indices(qs_req *r) {
   size_t i;
   json_t *v;
   json_array_foreach(arr, i, v) {
-    qb_buf_printf(&t, "green open %s 1 0 %s\n", json_string_value(json_object_get(v, "index")),
-                  json_string_value(json_object_get(v, "docs.count")));
+    const char *dc = json_string_value(json_object_get(v, "docs.count"));
+    qb_buf_printf(&t, "%s open %s 1 0 %s\n", json_string_value(json_object_get(v, "health")),
+                  json_string_value(json_object_get(v, "index")), dc ? dc : "");
   }
   json_decref(arr);
   qs__reply_text(r, 200, "text/plain; charset=UTF-8", t.data ? t.data : "", t.len);

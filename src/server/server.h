@@ -25,6 +25,13 @@ typedef struct qs_options {
   uint32_t refresh_interval_ms; /* dirty indexes become searchable within this; 0 = 1000 */
   int sync_normal;              /* 1: SQLite synchronous=NORMAL (survives a killed process,
                                 ** not a power cut); 0: FULL */
+  /* The connection guard (docs/operations.md); 0 = the default given. */
+  uint32_t max_connections;     /* open connections in all; 10000, at most the fd limit - 256;
+                                ** past it a new connection is closed at once */
+  uint32_t max_connections_per_client; /* per client IP address; 1000 */
+  uint32_t header_timeout_ms;   /* request line to the end of the headers; 10000 */
+  uint32_t body_timeout_ms;     /* end of the headers to the end of the body; 60000 */
+  uint32_t idle_timeout_ms;     /* a keep-alive connection with no request; 60000 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
