@@ -225,4 +225,17 @@ static inline void qu__json_free(void *p) {
   f(p);
 }
 
+/* deadline.c: a running block's wall-clock deadline (the watchdog interrupts past it). */
+typedef struct qu__deadline {
+  struct qu__deadline *prev, *next;
+  qw_instance *inst;
+  uint64_t at_ns;
+  int fired;
+} qu__deadline;
+/* Arm D for INST (the block starts now) and TIMEOUT_MS; D stays the caller's (on its stack). */
+void qu__deadline_arm(qu__deadline *d, qw_instance *inst, uint64_t timeout_ms);
+/* The block ended: take D off the watch; 1 when its deadline had passed (the call was
+** interrupted, or the interrupt was withdrawn). */
+int qu__deadline_disarm(qu__deadline *d);
+
 #endif
