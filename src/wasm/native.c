@@ -76,11 +76,15 @@ const qw_trap *qw__native_run(qw__exec *ex, qw_instance *inst, const qw__code *c
   env.fr = ex->fr;
   qw__exec *prev = inst->exec;
   inst->exec = ex;
+  /* C11 7.13.2.1: ENV is changed between setjmp and longjmp (raise sets trap, the code its fuel),
+  ** so after a longjmp it is read through a volatile pointer, never from a copy the compiler
+  ** kept (clang -O2 returned the NULL it had stored before setjmp) */
+  qw_native_env *volatile penv = &env;
   if (!setjmp(jb)) c->native(&env, fp);
   inst->exec = prev;
-  ex->fuel = env.fuel;
-  ex->fr = env.fr;
-  return env.trap;
+  ex->fuel = penv->fuel;
+  ex->fr = penv->fr;
+  return penv->trap;
 }
 
 /* ---- the runtime functions ------------------------------------------------------------------ */
