@@ -65,7 +65,7 @@ test-clang: deps
 	@echo "   gcc's Release and ASan builds pass spec_jit in full. Open in issue 9; see docs/jit.md."
 	@$(CTEST) build/clang -j$(JOBS) -E '^spec_jit$$'
 	@echo "== clang-19 spec_jit (reported, not gating: the known defect above)"
-	@-$(CTEST) build/clang -R '^spec_jit$$' >/dev/null 2>&1; build/clang/qwasm spec $(SPEC)/json --tier jit 2>&1 | tail -1 || true
+	@-build/clang/qwasm spec $(SPEC)/json --tier jit 2>&1 | tail -1
 
 ci:
 	@QD_NO_SKIP=1 $(MAKE) --no-print-directory test
