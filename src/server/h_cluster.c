@@ -23,7 +23,7 @@ void qs__h_root(qs_req *r) {
 }
 
 void qs__h_health(qs_req *r) {
-  size_t n = qi_catalog_count(r->srv->cat);
+  size_t n = qi_catalog_count(qc_node_catalog(r->srv->node));
   qs__reply_json(r, 200,
                  json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:f}",
                            "cluster_name", "quidditch", "status", "green", "timed_out", 0,
@@ -51,10 +51,10 @@ void qs__h_nodes(qs_req *r) {
 
 void qs__h_cat_indices(qs_req *r) {
   json_t *arr = json_array();
-  for (size_t i = 0, n = qi_catalog_count(r->srv->cat); i < n; i++) {
+  for (size_t i = 0, n = qi_catalog_count(qc_node_catalog(r->srv->node)); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(r->srv->cat, i, name, NULL) || qi_catalog_get(r->srv->cat, name, &ix, NULL))
+    if (qi_catalog_name(qc_node_catalog(r->srv->node), i, name, NULL) || qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, NULL))
       continue;
     char count[32];
     snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));

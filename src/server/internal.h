@@ -1,7 +1,7 @@
 /* internal.h: what the files of src/server share. server.c owns the daemon and the request
 ** life cycle, http.c the request/response helpers and the router, the h_*.c files the route
-** handlers, udf_script.c the adapter that makes deployed UDFs query-layer scripts, multipart.c
-** the form-data parser, metrics.c the counters and /metrics.
+** handlers, multipart.c the form-data parser, metrics.c the counters and /metrics. The node's
+** stores and the UDF adapter are src/cluster's (one qc_node handle).
 **
 ** A request (qs_req) is handled by one worker thread from start to end: the handler reads
 ** the captured path segments and the body, and sets exactly one response (qs__reply_*). */
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "cluster.h"
 #include "index.h"
 #include "query.h"
 #include "server.h"
@@ -78,9 +79,7 @@ struct qs_server {
   uint32_t refresh_interval_ms;
   int64_t started_ms;
 
-  qi_catalog *cat;
-  qw_engine *engine;
-  qu_registry *reg;
+  qc_node *node;        /* the local shards (catalog) and the UDF registry */
   struct MHD_Daemon *mhd;
 
   pthread_mutex_t mu;   /* guards dirty*, stopping */
@@ -167,21 +166,6 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);
 #include "routes.def"
 #undef QS_ROUTE
-
-/* ---- the UDF adapter (udf_script.c) ------------------------------------------------------- */
-
-/* A per-request script provider: the first resolve of a UDF name pins its current version for
-** the rest of the request. Embeds the qq_script_provider handed to qq_env.scripts. */
-#define QS_PINS_MAX 16
-typedef struct qs_udf_provider {
-  qq_script_provider base;
-  qu_registry *reg;
-  size_t npins;
-  qu_udf *pins[QS_PINS_MAX];
-} qs_udf_provider;
-
-void qs__udf_provider_init(qs_udf_provider *p, qu_registry *reg);
-void qs__udf_provider_fini(qs_udf_provider *p);
 
 /* ---- multipart/form-data (multipart.c) -------------------------------------------------- */
 

@@ -169,10 +169,10 @@ void qs__h_metrics(qs_req *r) {
                 (unsigned long long)ld(&s->m.refreshes));
 
   head(&b, "quidditch_index_docs", "gauge", "Live documents per index.");
-  for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+  for (size_t i = 0, n = qi_catalog_count(qc_node_catalog(s->node)); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(s->cat, i, name, NULL) || qi_catalog_get(s->cat, name, &ix, NULL))
+    if (qi_catalog_name(qc_node_catalog(s->node), i, name, NULL) || qi_catalog_get(qc_node_catalog(s->node), name, &ix, NULL))
       continue;
     qb_buf_printf(&b, "quidditch_index_docs{index=\"%s\",node=\"%s\"} %llu\n", name, node,
                   (unsigned long long)qi_index_doc_count(ix));
@@ -195,7 +195,7 @@ void qs__h_metrics(qs_req *r) {
   for (int p = 0; p < 8; p++) {
     head(&b, fams[p].name, fams[p].type, fams[p].help);
     udf_emit e = {&b, node, p};
-    qu_registry_stats(s->reg, udf_cb, &e);
+    qu_registry_stats(qc_node_registry(s->node), udf_cb, &e);
   }
   /* DESIGN §8's native-code cache: this build has no JIT tier, so the cache stays empty. The
   ** series exist so dashboards and alert rules see zeros, not missing data. */

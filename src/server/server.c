@@ -1,5 +1,5 @@
-/* server.c: a node's life cycle. Opens the stores under the data directory (indexes through the
-** catalog, UDFs through the registry on one engine), runs libmicrohttpd with a thread pool,
+/* server.c: a node's life cycle. Opens the node (src/cluster: the index catalog and the UDF
+** registry under the data directory), runs libmicrohttpd with a thread pool,
 ** turns each HTTP request into a qs_req for its route's handler, and refreshes dirty indexes
 ** once per refresh interval on a background thread.
 ** Invariant: a request body is held whole in memory, bounded by its route's limit before it
@@ -257,7 +257,7 @@ static void *refresher(void *arg) {
     for (size_t i = 0; i < n; i++) {
       qi_index *ix;
       qb_err err;
-      if (qi_catalog_get(s->cat, list[i], &ix, &err) == QB_OK) {
+      if (qi_catalog_get(qc_node_catalog(s->node), list[i], &ix, &err) == QB_OK) {
         if (qi_index_refresh(ix, &err) == QB_OK)
           __atomic_fetch_add(&s->m.refreshes, 1, __ATOMIC_RELAXED);
         else {
@@ -302,23 +302,6 @@ static qb_code parse_listen(qs_server *s, const char *listen, struct sockaddr_in
   return QB_OK;
 }
 
-static qb_code mkdirs(const char *path, qb_err *err) {
-  char tmp[1024];
-  size_t n = strlen(path);
-  if (n >= sizeof tmp) return qb_fail(err, QB_IO, "data directory path too long");
-  memcpy(tmp, path, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == 0) {
-      char c = tmp[i];
-      tmp[i] = 0;
-      if (mkdir(tmp, 0755) && errno != EEXIST)
-        return qb_fail(err, QB_IO, "data directory %s: %s", tmp, strerror(errno));
-      tmp[i] = c;
-    }
-  }
-  return QB_OK;
-}
-
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   qs_options dflt = {0};
   if (!opt) opt = &dflt;
@@ -337,29 +320,16 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   struct sockaddr_in sa;
   qb_code rc;
   if ((rc = parse_listen(s, opt->listen ? opt->listen : "127.0.0.1:9200", &sa, err))) goto fail;
-  if ((rc = mkdirs(s->data_dir, err))) goto fail;
-
-  qi_options iopt = {0};
-  iopt.sync_normal = opt->sync_normal ? 1 : 0;
-  if ((rc = qi_catalog_open(s->data_dir, &iopt, &s->cat, err))) {
-    qb_wrap(err, "data directory %s: ", s->data_dir);
-    goto fail;
-  }
-  if ((rc = qw_engine_new(NULL, &s->engine, err))) goto fail;
-  char regpath[1100];
-  snprintf(regpath, sizeof regpath, "%s/udf", s->data_dir);
-  if ((rc = mkdirs(regpath, err))) goto fail;
-  snprintf(regpath, sizeof regpath, "%s/udf/registry.db", s->data_dir);
-  if ((rc = qu_registry_open(s->engine, regpath, NULL, &s->reg, err))) {
-    qb_wrap(err, "udf registry %s: ", regpath);
-    goto fail;
-  }
+  qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
+                          .sync_normal = opt->sync_normal};
+  if ((rc = qc_node_open(&nopt, &s->node, err))) goto fail;
   /* Indexes reopened from disk are searchable at once. */
-  for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+  qi_catalog *cat = qc_node_catalog(s->node);
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(s->cat, i, name, NULL) == QB_OK &&
-        qi_catalog_get(s->cat, name, &ix, NULL) == QB_OK) {
+    if (qi_catalog_name(cat, i, name, NULL) == QB_OK &&
+        qi_catalog_get(cat, name, &ix, NULL) == QB_OK) {
       qi_index_refresh(ix, NULL);
       qi_index_release(ix);
     }
@@ -410,9 +380,7 @@ void qs_server_free(qs_server *s) {
   }
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
-  qu_registry_close(s->reg);
-  if (s->engine) qw_engine_free(s->engine);
-  qi_catalog_close(s->cat);
+  qc_node_close(s->node);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   qb_free(s, sizeof *s);
