@@ -140,4 +140,86 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
                        const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
                        qb_err *err);
 
+/* ==== the etcd v3 client (etcd.c) ============================================================== */
+
+/* etcd (3.4) over its v3 JSON gateway, with libcurl. Keys and values are bytes (base64 on the
+** wire). Every call is synchronous with the handle's timeout; any thread. Errors:
+** QB_UNAVAILABLE (etcd unreachable or answering 5xx: the reason names the endpoint),
+** QB_CORRUPT (an answer that is not etcd's), QB_CONFLICT (a txn compare failed), QB_NOMEM. */
+typedef struct qc_etcd qc_etcd;
+
+/* Connect to ENDPOINT ("http://HOST:PORT"), checking that etcd answers within TIMEOUT_MS
+** (0 = 2000). *OUT: free with qc_etcd_close. */
+qb_code qc_etcd_open(const char *endpoint, uint32_t timeout_ms, qc_etcd **out, qb_err *err);
+void qc_etcd_close(qc_etcd *e);
+const char *qc_etcd_endpoint(const qc_etcd *e);
+
+typedef struct qc_kv {
+  char *key;              /* NUL-terminated copies (values may hold NULs: use value_len) */
+  size_t key_len;
+  char *value;
+  size_t value_len;
+  int64_t create_revision, mod_revision, version, lease;
+} qc_kv;
+
+typedef struct qc_kvs {
+  size_t n;
+  qc_kv *kv;
+  int64_t revision;       /* the store's revision when read */
+} qc_kvs;
+void qc_kvs_fini(qc_kvs *k);
+
+/* KEY's value (OUT->n 0 or 1). */
+qb_code qc_etcd_get(qc_etcd *e, const char *key, qc_kvs *out, qb_err *err);
+/* Every key starting with PREFIX, in key order (KEYS_ONLY: values left empty). */
+qb_code qc_etcd_range(qc_etcd *e, const char *prefix, int keys_only, qc_kvs *out, qb_err *err);
+/* KEY = VALUE/LEN, attached to LEASE (0 = none). *REVISION (may be NULL): the new revision. */
+qb_code qc_etcd_put(qc_etcd *e, const char *key, const void *value, size_t len, int64_t lease,
+                    int64_t *revision, qb_err *err);
+/* Delete KEY, or every key under it when PREFIX. *DELETED (may be NULL): how many. */
+qb_code qc_etcd_delete(qc_etcd *e, const char *key, int prefix, int64_t *deleted, qb_err *err);
+
+/* A transaction: if every compare holds, apply every op, atomically; else QB_CONFLICT and
+** nothing changes. A compare is on a key's mod_revision (0 = the key does not exist). */
+typedef struct qc_txn_cmp {
+  const char *key;
+  int64_t mod_revision;
+} qc_txn_cmp;
+typedef struct qc_txn_op {
+  int del;                /* 0: put KEY = VALUE/LEN (LEASE); 1: delete KEY (PREFIX: the range) */
+  const char *key;
+  const void *value;
+  size_t len;
+  int64_t lease;
+  int prefix;
+} qc_txn_op;
+qb_code qc_etcd_txn(qc_etcd *e, const qc_txn_cmp *cmp, size_t ncmp, const qc_txn_op *ops,
+                    size_t nops, int64_t *revision, qb_err *err);
+
+/* Leases. Grant one of TTL_S seconds; renew it once (QB_NOTFOUND: it expired); revoke it
+** (its keys go at once). */
+qb_code qc_etcd_lease_grant(qc_etcd *e, uint32_t ttl_s, int64_t *id, qb_err *err);
+qb_code qc_etcd_lease_keepalive(qc_etcd *e, int64_t id, qb_err *err);
+qb_code qc_etcd_lease_revoke(qc_etcd *e, int64_t id, qb_err *err);
+
+/* A lease kept alive by a thread (renewed every TTL/3). When it expires anyway (etcd was
+** unreachable too long) ON_LOST is called once from that thread (may be NULL) and qc_lease_ok
+** turns 0. Stop revokes it. */
+typedef struct qc_lease qc_lease;
+qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_lost)(void *ud), void *ud,
+                       qc_lease **out, qb_err *err);
+int64_t qc_lease_id(const qc_lease *l);
+int qc_lease_ok(const qc_lease *l);
+void qc_lease_stop(qc_lease *l);
+
+/* A watch stream on every key under PREFIX from revision FROM (0 = now), on its own thread:
+** FN(UD, DELETED, KV) per event, in revision order (KV borrowed for the call). The stream
+** reconnects after a failure from the revision after the last one seen. */
+typedef struct qc_watch qc_watch;
+typedef void (*qc_watch_fn)(void *ud, int deleted, const qc_kv *kv);
+qb_code qc_watch_start(qc_etcd *e, const char *prefix, int64_t from, qc_watch_fn fn, void *ud,
+                       qc_watch **out, qb_err *err);
+/* Stop the stream; no FN call runs after it returns. NULL does nothing. */
+void qc_watch_stop(qc_watch *w);
+
 #endif

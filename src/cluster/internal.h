@@ -1,5 +1,5 @@
 /* internal.h: what the files of src/cluster share. node.c owns the node handle, shards.c the
-** shard sources and the scatter of one request, udf_script.c the UDF adapter and pins. */
+** shard sources and the scatter of one request, udf_script.c the UDF adapter and pins, etcd.c the etcd v3 client. */
 #ifndef QC_INTERNAL_H
 #define QC_INTERNAL_H
 
