@@ -28,6 +28,8 @@
 #include "udf.h"
 
 struct json_t;
+typedef struct qc_node qc_node;
+typedef struct qc_etcd qc_etcd;
 
 /* ==== UDF version pins ========================================================================= */
 
@@ -81,21 +83,70 @@ typedef struct qc_udf_provider {
 void qc_udf_provider_init(qc_udf_provider *p, qu_registry *reg, const qc_pins *want);
 /* Release the versions held; the scripts the query layer freed no longer need them. */
 void qc_udf_provider_fini(qc_udf_provider *p);
+/* The provider a search on node N starts with: the local registry's current versions (the
+** embedded default, a data node), or on a coordinator of a cluster the current versions in
+** etcd with stand-ins (the shards run the real ones, pinned to GOT). */
+void qc_udf_provider_for(qc_udf_provider *p, qc_node *n);
 
 /* ==== the node handle (node.c) ================================================================= */
 
-typedef struct qc_node qc_node;
+
+/* What a node does. The embedded default is one process with every index as one local shard
+** and no etcd; the others are cluster roles on etcd (DESIGN §1, §7). */
+typedef enum qc_role {
+  QC_EMBEDDED = 0,
+  QC_DATA = 1,  /* holds shards, runs UDFs, registers under nodes/ with a lease */
+  QC_COORD = 2, /* no state: routes, scatters, gathers; one coordinator is the leader */
+  QC_BOTH = 3
+} qc_role;
 
 /* Zeroed = the embedded default's node. */
 typedef struct qc_node_options {
   const char *data_dir; /* required: DIR/indices (catalog), DIR/udf/registry.db */
   const char *name;     /* NULL = "node-1" */
   int sync_normal;      /* qi_options.sync_normal */
+  qc_role role;
+  const char *etcd;     /* "http://HOST:PORT": required for a cluster role */
+  uint32_t lease_ttl_s; /* the node's etcd lease; 0 = 5 s */
 } qc_node_options;
 
-/* Open the node's stores under OPT->data_dir (created when missing). *OUT: free with
-** qc_node_close. Errors: QB_IO, QB_CORRUPT (a store is not ours), QB_NOMEM. */
+/* Open the node's stores under OPT->data_dir (created when missing); a cluster role also
+** connects to etcd and checks the metadata's schema version. *OUT: free with qc_node_close.
+** Errors: QB_IO, QB_CORRUPT (a store is not ours, or the etcd metadata's schema is another
+** version), QB_UNAVAILABLE (etcd unreachable: the reason names it), QB_NOMEM. */
 qb_code qc_node_open(const qc_node_options *opt, qc_node **out, qb_err *err);
+
+/* Join the cluster once the node listens at URL ("http://HOST:PORT"): a data node first
+** installs every current UDF from etcd, then registers nodes/<name> under its lease; a
+** coordinator watches the metadata and campaigns for leadership. The embedded default does
+** nothing. Errors: QB_CONFLICT (another live node has this name), QB_UNAVAILABLE (etcd). */
+qb_code qc_node_join(qc_node *n, const char *url, qb_err *err);
+
+qc_role qc_node_role(const qc_node *n);
+/* 1 for a coordinator of a cluster (routes requests to data nodes). */
+int qc_node_routes(const qc_node *n);
+/* 1 when this coordinator holds the leader key (it alone allocates shards). */
+int qc_node_is_leader(qc_node *n);
+/* The etcd client (NULL in the embedded default). Borrowed. */
+qc_etcd *qc_node_etcd(qc_node *n);
+
+/* A live member of the cluster, as registered under nodes/. */
+typedef struct qc_member {
+  char name[64];
+  char url[128];
+  int data, coord;
+  int64_t started_ms;
+} qc_member;
+/* The live members, by name, into OUT (at most MAX); returns how many there are. */
+size_t qc_node_members(qc_node *n, qc_member *out, size_t max);
+/* The leader coordinator; QB_NOTFOUND when there is none right now. */
+qb_code qc_node_leader(qc_node *n, qc_member *out, qb_err *err);
+/* Index metadata: NAME's object {"name", "settings", "mappings", "body", "shards": [{"shard",
+** "primary_term", "copies": [{"node", "primary", "state"}]}], "created_ms"} as a new
+** reference, or NULL when there is no such index. */
+struct json_t *qc_node_index_meta(qc_node *n, const char *name);
+/* Every index's metadata: {name: meta, ...}, a new reference (NULL when out of memory). */
+struct json_t *qc_node_indexes(qc_node *n);
 /* Close; no request may still use N. NULL does nothing. */
 void qc_node_close(qc_node *n);
 
@@ -132,6 +183,17 @@ void qc_shards_fini(qc_shards *s);
 qb_code qc_node_resolve(qc_node *n, const char *expr, int ignore_unavailable, qc_shards *out,
                         char missing[256], qb_err *err);
 
+/* The catalog name a data node keeps shard SHARD of INDEX under: "index~shard" ('~' is not
+** allowed in a cluster's index names, so no user index can clash). */
+void qc_shard_local_name(const char *index, uint32_t shard, char out[256]);
+
+/* A data node's half of a search: REQ/LEN is a shard request {"index", "shard", "count",
+** "body" (the _search body text), "pins" (qc_pins)}; *OUT gets the shard's partial as JSON
+** (qq_partial_to_json), a failure partial when the shard failed, e.g. on a pinned UDF version
+** this node lacks and cannot fetch. Errors: QB_INVAL (not a shard request), QB_NOMEM. */
+qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, struct json_t **out,
+                            qb_err *err);
+
 /* Run REQ (parsed from BODY/LEN, a `_count` when FOR_COUNT) on every shard of SH: local shards
 ** one after the other on REQ itself, remote ones in parallel, each remote shard request
 ** carrying BODY and PINS. PARTS[i] (SH->n entries) gets shard i's partial, a failure partial
@@ -146,7 +208,6 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
 ** wire). Every call is synchronous with the handle's timeout; any thread. Errors:
 ** QB_UNAVAILABLE (etcd unreachable or answering 5xx: the reason names the endpoint),
 ** QB_CORRUPT (an answer that is not etcd's), QB_CONFLICT (a txn compare failed), QB_NOMEM. */
-typedef struct qc_etcd qc_etcd;
 
 /* Connect to ENDPOINT ("http://HOST:PORT"), checking that etcd answers within TIMEOUT_MS
 ** (0 = 2000). *OUT: free with qc_etcd_close. */
@@ -221,5 +282,88 @@ qb_code qc_watch_start(qc_etcd *e, const char *prefix, int64_t from, qc_watch_fn
                        qc_watch **out, qb_err *err);
 /* Stop the stream; no FN call runs after it returns. NULL does nothing. */
 void qc_watch_stop(qc_watch *w);
+
+/* ==== fan-out: parallel HTTP requests to other nodes (fanout.c) ================================ */
+
+/* One request of a fan-out. The caller fills METHOD, URL and BODY/LEN (borrowed for the call);
+** qc_fanout fills STATUS (0 when no answer came: then ERROR says why) and RESP (the answer's
+** body; qb_buf_fini it). */
+typedef struct qc_call {
+  const char *method;
+  char url[512];
+  const char *body;
+  size_t len;
+  const char *ctype;  /* NULL = application/json */
+  int status;
+  qb_buf resp;
+  char error[200];
+  uint64_t took_ns;
+} qc_call;
+
+/* Run the N calls at once (libcurl multi) and wait for all, each bounded by TIMEOUT_MS (0 =
+** 30000). Errors: QB_NOMEM only; a failed call is reported in its STATUS/ERROR. */
+qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err);
+void qc_call_fini(qc_call *c);
+
+/* ==== routing (route.c) ======================================================================== */
+
+/* MurmurHash3 x86_32 of LEN bytes at P with SEED. */
+uint32_t qc_murmur3_32(const void *p, size_t len, uint32_t seed);
+/* The shard of a document, as Elasticsearch routes: murmur3_x86_32 (seed 0) of the routing
+** string's UTF-16 code units (little-endian), floorMod the number of shards (ES 9.4's
+** function; the routing is the _id unless ?routing= is given). ROUTING is UTF-8; invalid
+** UTF-8 bytes count as one unit each. */
+uint32_t qc_route_shard(const char *routing, size_t len, uint32_t nshards);
+
+/* ==== UDFs in etcd (udfs.c) ==================================================================== */
+
+/* Store a validated UDF in etcd as the next version of NAME and make it current: the module
+** bytes in chunks under etcd's request limit (content-addressed by SHA-256), then one txn
+** that creates udf/<name>/v/<N> and sets current (retried on a race with another
+** coordinator). MANIFEST_JSON is the completed manifest. *VERSION: N. */
+qb_code qc_udf_store(qc_node *n, const char *name, const char *manifest_json,
+                     const uint8_t *wasm, size_t len, const char *sha256_hex,
+                     uint32_t *version, qb_err *err);
+/* Make VERSION of NAME current in etcd (QB_NOTFOUND when it is not stored). */
+qb_code qc_udf_set_current(qc_node *n, const char *name, uint32_t version, qb_err *err);
+/* Remove NAME and its versions from etcd (the blobs stay: another version may share them). */
+qb_code qc_udf_remove(qc_node *n, const char *name, qb_err *err);
+/* Install NAME vVERSION from etcd into the local registry (a data node; CURRENT: make it
+** current here too); a version already installed is left as it is. */
+qb_code qc_udf_install(qc_node *n, const char *name, uint32_t version, int current,
+                       qb_err *err);
+/* NAME's current version in etcd (QB_NOTFOUND when NAME is not deployed). */
+qb_code qc_udf_current(qc_node *n, const char *name, uint32_t *version, qb_err *err);
+
+/* ==== a coordinator's routes (coord.c) ========================================================= */
+
+/* Each returns the HTTP status and sets *OUT to the response body (a new json_t; NULL only
+** when out of memory), in Elasticsearch's shapes. QUERY is the request's raw query string
+** (NULL when none), passed on to the data nodes. */
+
+/* PUT /{index}: on the leader, place settings.number_of_shards (default 1) shards on live data
+** nodes (distinct nodes first, then the least loaded), create them there (a mapping a data
+** node refuses is refused as a whole, leaving nothing behind), then store the metadata with
+** its shard map in one txn; on another coordinator, forward to the leader. */
+int qc_index_create(qc_node *n, const char *name, const char *body, size_t len,
+                    struct json_t **out);
+/* DELETE /{index}: remove the metadata (a txn), then the shards on their nodes. */
+int qc_index_delete(qc_node *n, const char *name, struct json_t **out);
+/* A request for one document (PATH_OP "_doc", "_create" or "_update"; ID may be NULL for
+** POST /{index}/_doc, then one is generated), routed to its shard (qc_route_shard of ROUTING,
+** or of the id) and forwarded to the shard's node; "_index" in the answer is the index's. */
+int qc_doc_route(qc_node *n, const char *method, const char *index, const char *path_op,
+                 const char *id, const char *routing, const char *query, const char *body,
+                 size_t len, struct json_t **out);
+/* _bulk: split per shard, the parts sent in parallel, the items answered in request order. */
+int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, size_t len,
+            struct json_t **out);
+/* _refresh of the indexes EXPR names (NULL = all), on every shard. */
+int qc_refresh(qc_node *n, const char *expr, struct json_t **out);
+/* GET /{index} and GET /{index}/_mapping (SUFFIX "" or "/_mapping"): shard 0's answer under
+** the index's name, with the cluster's settings. */
+int qc_index_get(qc_node *n, const char *name, const char *suffix, struct json_t **out);
+/* Per-shard document counts from every live data node: {"index": {"0": N, ...}, ...}. */
+struct json_t *qc_shard_docs(qc_node *n);
 
 #endif

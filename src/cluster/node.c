@@ -1,8 +1,9 @@
 /* node.c: one node's handle: the stores under its data directory (the index catalog, which
-** holds its local shards, and the UDF registry on one engine). The server keeps this one
-** handle instead of separate catalog/engine/registry fields, so the embedded default and the
-** cluster roles are the same handler code over different nodes.
-** Invariant: a node is fully open (every store) or not at all. */
+** holds its local shards, and the UDF registry on one engine) and, in a cluster role, its
+** etcd client and cluster view (meta.c). The server keeps this one handle instead of separate
+** catalog/engine/registry fields, so the embedded default and the cluster roles are the same
+** handler code over different nodes.
+** Invariant: a node is fully open (every store, etcd reached) or not at all. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +35,10 @@ qb_code qc_node_open(const qc_node_options *opt, qc_node **out, qb_err *err) {
   if (!n) return qb_fail(err, QB_NOMEM, "node: out of memory");
   snprintf(n->name, sizeof n->name, "%s", opt->name ? opt->name : "node-1");
   snprintf(n->data_dir, sizeof n->data_dir, "%s", opt->data_dir);
+  n->role = opt->role;
+  pthread_mutex_init(&n->mu, NULL);
   qb_code rc;
+  if (n->role != QC_EMBEDDED && (rc = qc__meta_open(n, opt, err))) goto fail;
   if ((rc = mkdirs(n->data_dir, err))) goto fail;
   qi_options iopt = {0};
   iopt.sync_normal = opt->sync_normal ? 1 : 0;
@@ -60,9 +64,11 @@ fail:
 
 void qc_node_close(qc_node *n) {
   if (!n) return;
+  if (n->role != QC_EMBEDDED) qc__meta_close(n);
   qu_registry_close(n->reg);
   if (n->engine) qw_engine_free(n->engine);
   qi_catalog_close(n->cat);
+  pthread_mutex_destroy(&n->mu);
   qb_free(n, sizeof *n);
 }
 

@@ -147,7 +147,7 @@ static void search(qs_req *r, int count) {
   size_t len = owned ? strlen(owned) : r->body_len;
   uint64_t t0 = qb_now_ns();
   qc_udf_provider prov;
-  qc_udf_provider_init(&prov, qc_node_registry(r->srv->node), NULL);
+  qc_udf_provider_for(&prov, r->srv->node);
   qq_env env;
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;

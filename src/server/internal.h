@@ -111,6 +111,7 @@ struct qs_req {
   const char *body;                /* NUL-terminated; "" when there is none */
   size_t body_len;
   const char *content_type;        /* "" when absent */
+  const char *query;               /* the raw query string (after '?'), NULL when none */
   uint64_t start_ns;
 
   int status;                      /* response */
@@ -161,6 +162,17 @@ int qs__after_write(qs_req *r, qi_index *ix, const char *name);
 ** applied to ID. Returns 0 and fills RES, or an HTTP status with TYPE and REASON. */
 int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body,
                    qi_write_result *res, const char **type, char reason[512]);
+
+/* A coordinator of a cluster (h_coord.c): handle R when its route is one the coordinator
+** serves differently from the embedded default (index administration, documents, _bulk,
+** refresh, cluster APIs, UDF deploys); 0 leaves R to the route's handler (_search, _count,
+** _msearch: the same handler code over the node's shard source). */
+int qs__coord(qs_req *r);
+/* _cat output: ROWS (an array of objects with the columns COLS[0..N) as strings) as a text
+** table (aligned, a header with ?v) or JSON with ?format=json. Takes ROWS. */
+void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows);
+/* The columns of _cat/indices (WHICH 0), _cat/nodes (1), _cat/shards (2). */
+const char *const *qs__cat_cols(int which, size_t *n);
 
 /* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);

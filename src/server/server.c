@@ -25,6 +25,8 @@ typedef struct conn_ctx {
   int started;     /* the access handler has seen this request */
   char *raw;       /* the request path as sent (percent-encoded), from the URI log callback */
   size_t raw_size;
+  char *query;     /* the query string as sent (after '?'), NULL when none */
+  size_t query_size;
   uint64_t start_ns;
   size_t limit;
   int too_big;
@@ -97,6 +99,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     cx->raw[n] = 0;
     cx->raw_size = n + 1;
   }
+  if (uri[n] == '?' && (cx->query = qb_malloc(strlen(uri + n + 1) + 1))) {
+    cx->query_size = strlen(uri + n + 1) + 1;
+    memcpy(cx->query, uri + n + 1, cx->query_size);
+  }
   return cx;
 }
 
@@ -157,6 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     qs__reply_error(&r, 429, "circuit_breaking_exception", "out of memory reading the body");
     return finish(s, c, &r);
   }
+  if (cx->query && *cx->query) r.query = cx->query;
   if (cx->body.data) {
     r.body = cx->body.data;
     r.body_len = cx->body.len;
@@ -176,7 +183,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     "Incorrect HTTP method for uri [%s] and method [%s]", url, method);
   } else {
     r.route = id;
-    qs__routes[id].handler(&r);
+    /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
+    if (!qc_node_routes(s->node) || !qs__coord(&r)) qs__routes[id].handler(&r);
     if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
   }
   enum MHD_Result ret = finish(s, c, &r);
@@ -191,6 +199,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   if (!cx) return;
   qb_buf_fini(&cx->body);
   qb_free(cx->raw, cx->raw_size);
+  qb_free(cx->query, cx->query_size);
   qb_free(cx, sizeof *cx);
   *con_cls = NULL;
 }
@@ -321,7 +330,8 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   qb_code rc;
   if ((rc = parse_listen(s, opt->listen ? opt->listen : "127.0.0.1:9200", &sa, err))) goto fail;
   qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
-                          .sync_normal = opt->sync_normal};
+                          .sync_normal = opt->sync_normal, .role = (qc_role)opt->role,
+                          .etcd = opt->etcd, .lease_ttl_s = opt->lease_ttl_s};
   if ((rc = qc_node_open(&nopt, &s->node, err))) goto fail;
   /* Indexes reopened from disk are searchable at once. */
   qi_catalog *cat = qc_node_catalog(s->node);
@@ -359,6 +369,9 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   s->refresher_started = 1;
   qb_log(QB_INFO, "listening on %s:%u (data %s, %u threads)", s->host, (unsigned)s->port,
          s->data_dir, (unsigned)s->threads);
+  char url[300];
+  snprintf(url, sizeof url, "http://%s:%u", s->host, (unsigned)s->port);
+  if ((rc = qc_node_join(s->node, url, err))) goto fail;
   *out = s;
   return QB_OK;
 fail:

@@ -25,12 +25,17 @@ typedef struct qs_options {
   uint32_t refresh_interval_ms; /* dirty indexes become searchable within this; 0 = 1000 */
   int sync_normal;              /* 1: SQLite synchronous=NORMAL (survives a killed process,
                                 ** not a power cut); 0: FULL */
+  int role;                     /* 0 = the embedded default; 1 data, 2 coord, 3 both (qc_role) */
+  const char *etcd;             /* "http://HOST:PORT" of etcd: required for a cluster role */
+  uint32_t lease_ttl_s;         /* a cluster node's etcd lease; 0 = 5 s */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
-** serving. OPT may be NULL. Logs "listening on HOST:PORT" at INFO. *OUT: free with
-** qs_server_free. Errors: QB_INVAL (bad listen address), QB_IO (data directory, bind),
-** QB_CORRUPT (a store is not ours), QB_NOMEM. On failure nothing is left running. */
+** serving. OPT may be NULL. Logs "listening on HOST:PORT" at INFO. A cluster role then joins
+** the cluster through etcd (docs/cluster.md). *OUT: free with qs_server_free. Errors: QB_INVAL
+** (bad listen address), QB_IO (data directory, bind), QB_CORRUPT (a store is not ours),
+** QB_UNAVAILABLE (etcd unreachable), QB_CONFLICT (the node name is taken by a live node),
+** QB_NOMEM. On failure nothing is left running. */
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
 
 /* The port actually listened on (useful with port 0). */
