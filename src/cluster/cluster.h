@@ -366,4 +366,20 @@ int qc_index_get(qc_node *n, const char *name, const char *suffix, struct json_t
 /* Per-shard document counts from every live data node: {"index": {"0": N, ...}, ...}. */
 struct json_t *qc_shard_docs(qc_node *n);
 
+/* A coordinator's UDF routes (udfs.c), answered as qc_index_create is. Deploy: validate
+** MANIFEST_JSON + WASM (decode, validate, manifest completed and checked against the module)
+** before anything is stored, store the next version in etcd (qc_udf_store), push it to
+** every live data node at once (each installs it from etcd and loads it: the interpreter is
+** then ready) and answer with every node's status and time. */
+int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_t manifest_len,
+                  const uint8_t *wasm, size_t len, struct json_t **out);
+/* Make VERSION current in etcd and on every live data node. */
+int qc_udf_rollback(qc_node *n, const char *name, uint32_t version, struct json_t **out);
+/* Remove NAME from etcd and every live data node. */
+int qc_udf_delete(qc_node *n, const char *name, struct json_t **out);
+/* GET /_udf/{name}: the current version in etcd and each data node's status of it. */
+int qc_udf_status(qc_node *n, const char *name, struct json_t **out);
+/* GET /_udf: every UDF's current version in etcd. */
+int qc_udf_list(qc_node *n, struct json_t **out);
+
 #endif

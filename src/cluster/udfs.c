@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "internal.h"
 
 static void ukey(char *out, size_t cap, const char *name, const char *rest) {
@@ -216,4 +218,244 @@ void qc_udf_provider_for(qc_udf_provider *p, qc_node *n) {
   qc_udf_provider_init(p, NULL, NULL);
   p->current = qc__udf_current;
   p->ud = n;
+}
+
+/* ---- a coordinator's UDF routes ------------------------------------------------------------ */
+
+static int uerror(json_t **out, int status, const char *type, const char *reason) {
+  *out = json_pack("{s:{s:[{s:s,s:s}],s:s,s:s},s:i}", "error", "root_cause", "type", type,
+                   "reason", reason, "type", type, "reason", reason, "status", status);
+  return status;
+}
+
+static int code_error(json_t **out, const qb_err *err) {
+  switch (err->code) {
+  case QB_NOTFOUND: return uerror(out, 404, "resource_not_found_exception", err->msg);
+  case QB_INVAL: case QB_MALFORMED: case QB_INVALID: case QB_UNLINKABLE:
+    return uerror(out, 400, "illegal_argument_exception", err->msg);
+  case QB_CONFLICT: return uerror(out, 409, "version_conflict_engine_exception", err->msg);
+  case QB_NOMEM: return uerror(out, 429, "circuit_breaking_exception", err->msg);
+  case QB_UNAVAILABLE: return uerror(out, 503, "unavailable_exception", err->msg);
+  default: return uerror(out, 500, "exception", err->msg);
+  }
+}
+
+/* Push to every live data node: POST /_internal/udf/NAME/_sync BODY, or DELETE
+** /_internal/udf/NAME when BODY is NULL. Returns {"node": {"status", "took_ms" | "reason"}}
+** and counts the nodes that took it in *OK. */
+static json_t *push(qc_node *n, const char *name, const char *body, size_t *ok, size_t *total) {
+  qc_member m[256];
+  size_t nm = qc_node_members(n, m, 256), k = 0;
+  if (nm > 256) nm = 256;
+  qc_call *c = qb_calloc(nm ? nm : 1, sizeof *c);
+  const char *who[256];
+  json_t *res = json_object();
+  *ok = *total = 0;
+  if (!c || !res) {
+    qb_free(c, (nm ? nm : 1) * sizeof *c);
+    return res;
+  }
+  for (size_t i = 0; i < nm; i++) {
+    if (!m[i].data) continue;
+    c[k].method = body ? "POST" : "DELETE";
+    snprintf(c[k].url, sizeof c[k].url, "%s/_internal/udf/%s%s", m[i].url, name,
+             body ? "/_sync" : "");
+    c[k].body = body;
+    c[k].len = body ? strlen(body) : 0;
+    who[k++] = m[i].name;
+  }
+  qc_fanout(c, k, 0, NULL);
+  for (size_t i = 0; i < k; i++) {
+    json_t *a = c[i].status ? json_loadb(c[i].resp.data ? c[i].resp.data : "", c[i].resp.len, 0,
+                                         NULL)
+                            : NULL;
+    double ms = (double)c[i].took_ns / 1e6;
+    json_t *one;
+    if (c[i].status == 200) {
+      one = json_pack("{s:s, s:s, s:f, s:f}", "status", body ? "ready" : "deleted", "tier",
+                      "interpreter", "took_ms", ms, "install_ms",
+                      json_number_value(json_object_get(a, "took_ms")));
+      (*ok)++;
+    } else {
+      const char *reason =
+          json_string_value(json_object_get(json_object_get(a, "error"), "reason"));
+      one = json_pack("{s:s, s:s, s:f}", "status", "failed", "reason",
+                      reason ? reason : c[i].error[0] ? c[i].error : "no answer", "took_ms", ms);
+    }
+    json_object_set_new(res, who[i], one);
+    json_decref(a);
+    qc_call_fini(&c[i]);
+  }
+  *total = k;
+  qb_free(c, (nm ? nm : 1) * sizeof *c);
+  return res;
+}
+
+int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_t manifest_len,
+                  const uint8_t *wasm, size_t len, json_t **out) {
+  uint64_t t0 = qb_now_ns();
+  qb_err err;
+  qw_module *mod = NULL;
+  qu_manifest *m = NULL;
+  qu_udf *u = NULL;
+  qb_buf mj;
+  qb_buf_init(&mj);
+  int st = 200;
+  /* everything is checked before anything is stored */
+  qb_code rc = qw_module_load(n->engine, wasm, len, &mod, &err);
+  if (!rc) rc = qu_manifest_complete(manifest_json, manifest_len, name, mod, &m, &err);
+  if (!rc) rc = qu_udf_load(n->engine, m, 0, wasm, len, NULL, &u, &err);
+  if (!rc && qu_manifest_json(m, &mj)) rc = qb_fail(&err, QB_NOMEM, "out of memory");
+  if (rc) {
+    qb_log(QB_INFO, "UDF deploy rejected: %s: %s", name, err.msg);
+    st = code_error(out, &err);
+    goto done;
+  }
+  uint8_t h[crypto_hash_sha256_BYTES];
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  crypto_hash_sha256(h, wasm, len);
+  for (size_t i = 0; i < sizeof h; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+  uint32_t v = 0;
+  char *mtext = qb_malloc(mj.len + 1);
+  if (!mtext) {
+    st = uerror(out, 429, "circuit_breaking_exception", "out of memory");
+    goto done;
+  }
+  memcpy(mtext, mj.data, mj.len);
+  mtext[mj.len] = 0;
+  rc = qc_udf_store(n, name, mtext, wasm, len, hex, &v, &err);
+  if (rc) {
+    qb_free(mtext, mj.len + 1);
+    st = code_error(out, &err);
+    goto done;
+  }
+  qb_log(QB_INFO, "UDF deployed: %s (v%u, %zu KB), pushing to the data nodes", name, v,
+         (len + 1023) / 1024);
+  char body[64];
+  snprintf(body, sizeof body, "{\"version\":%u,\"current\":true}", v);
+  size_t ok, total;
+  json_t *nodes = push(n, name, body, &ok, &total);
+  char label[16];
+  snprintf(label, sizeof label, "v%u", v);
+  *out = json_pack("{s:b, s:s, s:I, s:s, s:b, s:s, s:I, s:s, s:s, s:I, s:o, s:I, s:I, s:o}",
+                   "acknowledged", 1, "name", name, "version", (json_int_t)v, "version_label",
+                   label, "current", 1, "sha256", hex, "size", (json_int_t)len, "kind",
+                   qu_kind_name(qu_manifest_kind(m)), "export", qu_manifest_export(m),
+                   "took", (json_int_t)((qb_now_ns() - t0) / 1000000u), "nodes", nodes,
+                   "nodes_ready", (json_int_t)ok, "nodes_total", (json_int_t)total, "manifest",
+                   json_loads(mtext, 0, NULL));
+  qb_free(mtext, mj.len + 1);
+done:
+  qb_buf_fini(&mj);
+  qu_udf_release(u);
+  qu_manifest_free(m);
+  qw_module_free(mod);
+  return st;
+}
+
+int qc_udf_rollback(qc_node *n, const char *name, uint32_t version, json_t **out) {
+  qb_err err;
+  uint32_t before = 0;
+  qb_code rc = qc_udf_current(n, name, &before, &err);
+  if (rc == QB_NOTFOUND) {
+    char why[200];
+    snprintf(why, sizeof why, "udf %s: no such udf", name);
+    return uerror(out, 404, "resource_not_found_exception", why);
+  }
+  if (!rc) rc = qc_udf_set_current(n, name, version, &err);
+  if (rc) return code_error(out, &err);
+  qb_log(QB_INFO, "UDF rolled back: %s (v%u -> v%u)", name, before, version);
+  char body[64];
+  snprintf(body, sizeof body, "{\"version\":%u,\"current\":true}", version);
+  size_t ok, total;
+  json_t *nodes = push(n, name, body, &ok, &total);
+  *out = json_pack("{s:b, s:s, s:I, s:I, s:o, s:I, s:I}", "acknowledged", 1, "name", name,
+                   "version", (json_int_t)version, "previous", (json_int_t)before, "nodes",
+                   nodes, "nodes_ready", (json_int_t)ok, "nodes_total", (json_int_t)total);
+  return 200;
+}
+
+int qc_udf_delete(qc_node *n, const char *name, json_t **out) {
+  qb_err err;
+  if (qc_udf_remove(n, name, &err)) return code_error(out, &err);
+  qb_log(QB_INFO, "UDF deleted: %s", name);
+  size_t ok, total;
+  json_t *nodes = push(n, name, NULL, &ok, &total);
+  *out = json_pack("{s:b, s:o}", "acknowledged", 1, "nodes", nodes);
+  return 200;
+}
+
+int qc_udf_status(qc_node *n, const char *name, json_t **out) {
+  uint32_t v;
+  qb_err err;
+  qb_code rc = qc_udf_current(n, name, &v, &err);
+  if (rc == QB_NOTFOUND) {
+    char why[200];
+    snprintf(why, sizeof why, "udf %s: no such udf", name);
+    return uerror(out, 404, "resource_not_found_exception", why);
+  }
+  if (rc) return code_error(out, &err);
+  char key[256], rest[32];
+  snprintf(rest, sizeof rest, "/v/%u", v);
+  ukey(key, sizeof key, name, rest);
+  qc_kvs k;
+  if ((rc = qc_etcd_get(n->etcd, key, &k, &err))) return code_error(out, &err);
+  json_t *meta = k.n ? json_loadb(k.kv[0].value, k.kv[0].value_len, 0, NULL) : json_object();
+  qc_kvs_fini(&k);
+  /* each data node's view: its registry's current version of NAME */
+  qc_member m[256];
+  size_t nm = qc_node_members(n, m, 256), c = 0;
+  if (nm > 256) nm = 256;
+  qc_call calls[256];
+  const char *who[256];
+  memset(calls, 0, sizeof calls);
+  for (size_t i = 0; i < nm; i++) {
+    if (!m[i].data) continue;
+    calls[c].method = "GET";
+    snprintf(calls[c].url, sizeof calls[c].url, "%s/_udf/%s", m[i].url, name);
+    who[c++] = m[i].name;
+  }
+  qc_fanout(calls, c, 5000, NULL);
+  json_t *nodes = json_object();
+  for (size_t i = 0; i < c; i++) {
+    json_t *a = calls[i].status == 200 ? json_loadb(calls[i].resp.data, calls[i].resp.len, 0, NULL)
+                                       : NULL;
+    json_int_t have = json_integer_value(json_object_get(a, "version"));
+    json_t *one = json_pack("{s:s, s:I, s:s}", "status",
+                            !a ? "missing" : have == (json_int_t)v ? "ready" : "stale", "version",
+                            have, "tier", "interpreter");
+    json_t *stats = json_object_get(a, "stats");
+    if (stats) json_object_set(one, "stats", stats);
+    json_object_set_new(nodes, who[i], one);
+    json_decref(a);
+    qc_call_fini(&calls[i]);
+  }
+  const char *manifest = json_string_value(json_object_get(meta, "manifest"));
+  *out = json_pack("{s:s, s:I, s:O, s:O, s:o, s:o}", "name", name, "version", (json_int_t)v,
+                   "sha256", json_object_get(meta, "sha256") ?: json_null(), "size",
+                   json_object_get(meta, "size") ?: json_null(), "manifest",
+                   manifest ? json_loads(manifest, 0, NULL) : json_null(), "nodes", nodes);
+  json_decref(meta);
+  return 200;
+}
+
+int qc_udf_list(qc_node *n, json_t **out) {
+  char key[256];
+  snprintf(key, sizeof key, "%sudf/", QC_PREFIX);
+  qc_kvs k;
+  qb_err err;
+  if (qc_etcd_range(n->etcd, key, 0, &k, &err)) return code_error(out, &err);
+  json_t *arr = json_array();
+  size_t pl = strlen(key);
+  for (size_t i = 0; i < k.n; i++) {
+    const char *rest = k.kv[i].key + pl, *slash = strchr(rest, '/');
+    if (!slash || strcmp(slash, "/current")) continue;
+    json_array_append_new(arr, json_pack("{s:s%, s:I, s:b}", "name", rest,
+                                         (size_t)(slash - rest), "version",
+                                         (json_int_t)strtoll(k.kv[i].value, NULL, 10),
+                                         "current", 1));
+  }
+  qc_kvs_fini(&k);
+  *out = json_pack("{s:o}", "udfs", arr);
+  return 200;
 }

@@ -259,6 +259,37 @@ int qs__coord(qs_req *r) {
     st = qc_refresh(r->srv->node, r->ncaps ? r->caps[0] : NULL, &out);
     reply(r, st, out);
     return 1;
+  case QS_R_UDF_LIST:
+    st = qc_udf_list(r->srv->node, &out);
+    reply(r, st, out);
+    return 1;
+  case QS_R_UDF_GET:
+    st = qc_udf_status(r->srv->node, r->caps[0], &out);
+    reply(r, st, out);
+    return 1;
+  case QS_R_UDF_DELETE:
+    st = qc_udf_delete(r->srv->node, r->caps[0], &out);
+    reply(r, st, out);
+    return 1;
+  case QS_R_UDF_ROLLBACK: {
+    json_t *body;
+    if (!qs__body_object(r, &body)) return 1;
+    json_t *to = json_object_get(body, "to");
+    if (!to) to = json_object_get(body, "version");
+    const char *sv = json_string_value(to);
+    long long v = json_is_integer(to) ? json_integer_value(to)
+                  : sv ? strtoll(sv + (sv[0] == 'v'), NULL, 10) : 0;
+    json_decref(body);
+    if (v < 1 || v > UINT32_MAX) {
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "rollback needs {\"to\": \"vN\"} naming a stored version");
+      return 1;
+    }
+    st = qc_udf_rollback(r->srv->node, r->caps[0], (uint32_t)v, &out);
+    reply(r, st, out);
+    return 1;
+  }
+  case QS_R_UDF_VERSIONS: case QS_R_UDF_TEST:
   case QS_R_MAPPING_PUT: case QS_R_MGET: case QS_R_MGET_ALL: case QS_R_MGET_ALL_GET:
   case QS_R_MGET_GET: case QS_R_DELETE_BY_QUERY:
     qs__reply_error(r, 400, "illegal_argument_exception",

@@ -127,6 +127,13 @@ void qs__h_udf_put(qs_req *r) {
     qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
     goto out;
   }
+  if (qc_node_routes(r->srv->node)) { /* a coordinator: etcd and every data node */
+    json_t *res;
+    int st = qc_udf_deploy(r->srv->node, name, mtext, strlen(mtext), wasm, wasm_len, &res);
+    free(mtext);
+    qs__reply_json(r, st, res);
+    goto out;
+  }
   qu_version_info info;
   qb_err err;
   qb_code rc = qu_registry_deploy(qc_node_registry(r->srv->node), name, mtext, strlen(mtext), wasm, wasm_len, &info,
