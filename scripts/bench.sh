@@ -22,6 +22,13 @@ for b in "$BUILD"/bench/bench_*; do
   echo "== $(basename "$b") =="
   "$b" || echo "$(basename "$b"): exited with status $?"
 done
+for p in bench/bench_*.py; do   # benchmarks against a running server, in python3
+  [ -f "$p" ] || continue
+  found=1
+  echo
+  echo "== $(basename "$p" .py) =="
+  python3 "$p" "$BUILD" || echo "$(basename "$p"): exited with status $?"
+done
 if [ $found = 0 ]; then
   echo "bench: no benchmarks in $BUILD/bench (run make build first)" >&2
   exit 1

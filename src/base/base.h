@@ -51,6 +51,23 @@ void qb_err_clear(qb_err *err);
 /* Release builds: a "can't happen" branch returns QB_INTERNAL naming the source line. */
 #define QB_NEVER(err) qb_fail((err), QB_INTERNAL, "internal error at %s:%d", __FILE__, __LINE__)
 
+/* Invariants a file's comments state, checked where QB_ASSERTS is defined (the build defines
+** it in Debug and sanitizer builds, and in Release with -DQD_ASSERTS=ON): a false COND prints
+** "assertion failed: COND (file:line, function)" on stderr and aborts. Elsewhere COND is
+** compiled (so it stays type-checked and its helpers count as used) but never evaluated: it
+** may be costly, and must have no side effects.
+** QB_ASSERT is for the program's own invariants; untrusted input gets qb_fail, and a
+** can't-happen branch Release must survive gets QB_NEVER. QB_IF_ASSERTS(x) keeps X (a
+** declaration or statement that only the checks use, e.g. a lock owner) in checked builds. */
+#ifdef QB_ASSERTS
+#define QB_ASSERT(cond) ((cond) ? (void)0 : qb_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define QB_IF_ASSERTS(x) x
+#else
+#define QB_ASSERT(cond) ((void)(0 && (cond)))
+#define QB_IF_ASSERTS(x)
+#endif
+_Noreturn void qb_assert_fail(const char *cond, const char *file, int line, const char *func);
+
 /* ---- allocation --------------------------------------------------------------------------- */
 
 /* One function for malloc, realloc and free, shaped like lua_Alloc: NSIZE == 0 frees PTR

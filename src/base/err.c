@@ -3,6 +3,7 @@
 #include "base.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const names[] = {
@@ -55,4 +56,10 @@ void qb_err_clear(qb_err *err) {
     err->code = QB_OK;
     err->msg[0] = 0;
   }
+}
+
+void qb_assert_fail(const char *cond, const char *file, int line, const char *func) {
+  fprintf(stderr, "assertion failed: %s (%s:%d, %s)\n", cond, file, line, func);
+  fflush(stderr);
+  abort();
 }

@@ -16,6 +16,8 @@ static int usage(FILE *f) {
           "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node-name NAME]\n"
           "                       [--threads N] [--log-level debug|info|warn|error]\n"
           "                       [--role data|coord|both --etcd http://HOST:PORT [--lease-ttl S]]\n"
+          "                       [--max-connections N] [--max-connections-per-client N]\n"
+          "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
           "  With no flags: the embedded default, one process that is coordinator and data node,\n"
           "  data under ./data, listening on 127.0.0.1:9200. With --role: a cluster node on etcd\n"
           "  (docs/cluster.md).\n");
@@ -52,6 +54,22 @@ int main(int argc, char **argv) {
       opt.lease_ttl_s = (uint32_t)t;
     }
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||
+             !strcmp(a, "--header-timeout-ms") || !strcmp(a, "--body-timeout-ms") ||
+             !strcmp(a, "--idle-timeout-ms")) {
+      char *end;
+      unsigned long n = strtoul(v, &end, 10);
+      if (*end || !*v || n == 0 || n > 100000000ul) {
+        fprintf(stderr, "quidditch: %s wants a positive number, got '%s'\n", a, v);
+        return 2;
+      }
+      uint32_t *f = !strcmp(a, "--max-connections") ? &opt.max_connections
+                    : !strcmp(a, "--max-connections-per-client") ? &opt.max_connections_per_client
+                    : !strcmp(a, "--header-timeout-ms") ? &opt.header_timeout_ms
+                    : !strcmp(a, "--body-timeout-ms") ? &opt.body_timeout_ms
+                    : &opt.idle_timeout_ms;
+      *f = (uint32_t)n;
+    }
     else if (!strcmp(a, "--role")) {
       if (!strcmp(v, "all")) opt.role = 0; /* the embedded default */
       else if (!strcmp(v, "data")) opt.role = 1;

@@ -550,12 +550,12 @@ oom:
 /* ---- segment lifetime and term lookup --------------------------------------------------------- */
 
 qi__seg *qi__seg_retain(qi__seg *s) {
-  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  qi__ref(&s->refs);
   return s;
 }
 
 void qi__seg_release(qi__seg *s) {
-  if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+  if (!s || !qi__unref(&s->refs)) return;
   qb_arena_fini(&s->arena);
   qb_free(s, sizeof *s);
 }
@@ -601,6 +601,6 @@ qi__live *qi__live_new(uint32_t max_doc, const uint64_t *copy_from) {
 }
 
 void qi__live_release(qi__live *l) {
-  if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1) return;
+  if (!l || !qi__unref(&l->refs)) return;
   qb_free(l, sizeof *l + l->nwords * sizeof(uint64_t));
 }

@@ -59,6 +59,8 @@ ident *qi__id_insert(qi_index *ix, const char *id, size_t len) {
   uint64_t h = hash_id(id, len);
   size_t k;
   char *copy;
+  QB_ASSERT(qi__locked(ix));
+  QB_ASSERT(!qi__id_find(ix, id, len)); /* one entry per _id */
   if ((ix->nids + 1) * 4 > ix->idcap * 3 && id_grow(ix)) return NULL;
   if (!(copy = qb_malloc(len + 1))) return NULL;
   memcpy(copy, id, len);
@@ -72,6 +74,8 @@ ident *qi__id_insert(qi_index *ix, const char *id, size_t len) {
 
 void qi__id_remove(qi_index *ix, ident *e) {
   size_t mask = ix->idcap - 1, i = (size_t)(e - ix->ids), j = i, k;
+  QB_ASSERT(qi__locked(ix));
+  QB_ASSERT(e >= ix->ids && e < ix->ids + ix->idcap && e->id);
   qb_free(e->id, e->len + 1);
   e->id = NULL;
   ix->nids--;
@@ -98,6 +102,7 @@ static wseg *wseg_by_no(qi_index *ix, uint32_t seg_no) {
 
 qb_code qi__mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc) {
   wseg *w;
+  QB_ASSERT(qi__locked(ix));
   if (ix->buf && seg_no == ix->buf_seg_no) {
     size_t need = (size_t)doc / 64 + 1;
     if (qi__grow((void **)&ix->bdel, &ix->bdelcap, need, sizeof *ix->bdel)) return QB_NOMEM;
@@ -132,6 +137,7 @@ qb_code qi__flush_buffer(qi_index *ix, qb_err *err) {
   qi__builder *nb;
   qb_code rc;
   uint32_t n;
+  QB_ASSERT(qi__locked(ix));
   if (!ix->buf || !(n = qi__builder_docs(ix->buf))) return QB_OK;
   if (!(nb = qi__builder_new(ix->seg_counter)))
     return qb_fail(err, QB_NOMEM, "refresh: out of memory");
@@ -167,6 +173,8 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
   const uint64_t **live = NULL;
   uint32_t **maps = NULL, seg_no;
   qb_code rc = QB_NOMEM;
+  QB_ASSERT(qi__locked(ix));
+  QB_ASSERT(a <= b && b <= ix->nseg);
   if (n < 1) return QB_OK;
   if (!(cores = qb_calloc(n, sizeof *cores)) || !(live = qb_calloc(n, sizeof *live)) ||
       !(maps = qb_calloc(n, sizeof *maps)))
@@ -244,6 +252,7 @@ static qb_code maybe_merge(qi_index *ix, qb_err *err) {
   size_t mf = ix->opt.merge_factor ? ix->opt.merge_factor : 8;
   qb_code rc;
   size_t i;
+  QB_ASSERT(qi__locked(ix));
   if (ix->opt.no_auto_merge) return QB_OK;
   /* segments with nothing live go at once */
   for (i = 0; i < ix->nseg; i++)
@@ -277,7 +286,7 @@ static void snapshot_free(qi_snapshot *s) {
 ** out (qi_index_snapshot, qi_snapshot_retain) also holds one on the index, so an index lives
 ** until its last snapshot is released (qi_snapshot_source needs the store). */
 static void snapshot_unref(qi_snapshot *s) {
-  if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+  if (!s || !qi__unref(&s->refs)) return;
   snapshot_free(s);
 }
 
@@ -292,6 +301,7 @@ void qi_snapshot_release(qi_snapshot *s) {
 static qb_code publish(qi_index *ix, qb_err *err) {
   qi_snapshot *s = qb_calloc(1, sizeof *s), *old;
   size_t i, f, n = ix->nseg, nf = ix->map.nfields;
+  QB_ASSERT(qi__locked(ix));
   if (!s) return qb_fail(err, QB_NOMEM, "refresh: out of memory");
   atomic_init(&s->refs, 1);
   s->ix = ix;
@@ -324,7 +334,7 @@ static qb_code publish(qi_index *ix, qb_err *err) {
     w->dirty = 0;
     s->segs[i].core = qi__seg_retain(w->core);
     s->segs[i].live = w->pub;
-    if (w->pub) atomic_fetch_add_explicit(&w->pub->refs, 1, memory_order_relaxed);
+    if (w->pub) qi__ref(&w->pub->refs);
     s->segs[i].snap = s;
     s->base[i] = s->max_doc;
     s->max_doc += w->core->max_doc;
@@ -341,6 +351,7 @@ static qb_code publish(qi_index *ix, qb_err *err) {
   pthread_mutex_lock(&ix->snap_lock);
   old = ix->cur;
   ix->cur = s;
+  QB_ASSERT(old != s);
   pthread_mutex_unlock(&ix->snap_lock);
   snapshot_unref(old);
   ix->refreshes++;
@@ -355,7 +366,10 @@ static void persist_locked(qi_index *ix) {
   uint32_t *nos;
   size_t i, changed = 0;
   qb_err err;
-  if (ix->opt.no_persist || (ix->buf && qi__builder_docs(ix->buf))) return;
+  QB_ASSERT(qi__locked(ix));
+  /* A failed index may hold buffered operations its store never committed: a commit file
+  ** written now would claim them (and open.c would then call the store damaged). */
+  if (ix->opt.no_persist || ix->failed || (ix->buf && qi__builder_docs(ix->buf))) return;
   for (i = 0; i < ix->nseg; i++) {
     if (ix->segs[i].persisted) continue;
     if (qi__seg_write(ix->segs[i].core, ix->dir, &err)) {
@@ -380,6 +394,7 @@ static void persist_locked(qi_index *ix) {
 
 qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
   qb_code rc;
+  QB_ASSERT(qi__locked(ix));
   if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
     return rc;
   persist_locked(ix);
@@ -388,23 +403,23 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
 
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
   qb_code rc;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   rc = qi__refresh_locked(ix, err);
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
 qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
   qb_code rc;
   if (!max_segments) max_segments = 1;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   rc = qi__flush_buffer(ix, err);
   while (!rc && ix->nseg > max_segments) rc = merge_smallest(ix, ix->nseg - max_segments + 1, err);
   if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
     rc = merge_range(ix, 0, 1, err);
   if (!rc) rc = publish(ix, err);
   if (!rc) persist_locked(ix);
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
@@ -412,7 +427,7 @@ qi_snapshot *qi_index_snapshot(qi_index *ix) {
   qi_snapshot *s;
   pthread_mutex_lock(&ix->snap_lock);
   s = ix->cur;
-  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  qi__ref(&s->refs);
   qi_index_retain(ix);
   pthread_mutex_unlock(&ix->snap_lock);
   return s;
@@ -495,6 +510,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   uint64_t version, seq;
   size_t nnew;
   qb_code rc;
+  QB_ASSERT(qi__locked(ix));
   if (ix->failed) return qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   if (!id) {
     gen_id(ix, gid);
@@ -575,6 +591,7 @@ static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *co
                            qi_write_result *res, qb_err *err) {
   ident *e;
   qb_code rc;
+  QB_ASSERT(qi__locked(ix));
   if (res) memset(res, 0, sizeof *res);
   if (ix->failed) return qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   if (!id) return qb_fail(err, QB_INVAL, "delete needs an _id");
@@ -604,6 +621,7 @@ static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *co
 static qb_code commit_locked(qi_index *ix, qb_err *err) {
   char v[32];
   qb_code rc;
+  QB_ASSERT(qi__locked(ix));
   snprintf(v, sizeof v, "%llu", (unsigned long long)ix->next_seq);
   if (!ix->st.in_txn) {
     ix->failed = 1;
@@ -626,7 +644,7 @@ qb_code qi_index_put(qi_index *ix, const char *id, const char *json, size_t len,
 qb_code qi_index_put_if(qi_index *ix, const char *id, const char *json, size_t len,
                         const qi_write_cond *cond, qi_write_result *res, qb_err *err) {
   qb_code rc;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   if (ix->failed) {
     rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   } else if (!(rc = qi__store_begin(&ix->st, err))) {
@@ -637,7 +655,7 @@ qb_code qi_index_put_if(qi_index *ix, const char *id, const char *json, size_t l
       rc = commit_locked(ix, err);
     }
   }
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
@@ -648,7 +666,7 @@ qb_code qi_index_delete(qi_index *ix, const char *id, qi_write_result *res, qb_e
 qb_code qi_index_delete_if(qi_index *ix, const char *id, const qi_write_cond *cond,
                            qi_write_result *res, qb_err *err) {
   qb_code rc;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   if (ix->failed) {
     rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   } else if (!(rc = qi__store_begin(&ix->st, err))) {
@@ -659,7 +677,7 @@ qb_code qi_index_delete_if(qi_index *ix, const char *id, const qi_write_cond *co
       rc = commit_locked(ix, err);
     }
   }
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
@@ -669,11 +687,11 @@ qb_code qi_bulk_begin(qi_index *ix, qi_bulk **out, qb_err *err) {
   *out = NULL;
   if (!(b = qb_malloc(sizeof *b))) return qb_fail(err, QB_NOMEM, "bulk: out of memory");
   b->ix = ix;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   if (ix->failed) rc = qb_fail(err, QB_IO, "index %s failed earlier; reopen it", ix->dir);
   else rc = qi__store_begin(&ix->st, err);
   if (rc) {
-    pthread_mutex_unlock(&ix->lock);
+    qi__unlock(ix);
     qb_free(b, sizeof *b);
     return rc;
   }
@@ -705,7 +723,7 @@ qb_code qi_bulk_commit(qi_bulk *b, qb_err *err) {
   qb_code rc = ix->failed ? qb_fail(err, QB_IO, "index %s failed during the batch; reopen it", ix->dir)
                           : commit_locked(ix, err);
   if (rc) qi__store_rollback(&ix->st);
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   qb_free(b, sizeof *b);
   return rc;
 }
@@ -721,17 +739,17 @@ qb_code qi_index_get(qi_index *ix, const char *id, qb_buf *source, uint64_t *ver
 
 uint64_t qi_index_doc_count(qi_index *ix) {
   uint64_t n;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   n = ix->nids;
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return n;
 }
 
 qb_code qi_index_mapping_json(qi_index *ix, qb_buf *out, qb_err *err) {
   qb_code rc;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   rc = qi__mapping_to_json(&ix->map, out, err);
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
@@ -743,7 +761,7 @@ qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len,
   qb_buf mj;
   if (!(j = json_loadb(mapping_json, len, JSON_REJECT_DUPLICATES, &jerr)))
     return qb_fail(err, QB_INVAL, "failed to parse mapping: %s", jerr.text);
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   before = ix->map.nfields;
   rc = qi__mapping_merge_json(&ix->map, j, err);
   if (!rc && ix->map.nfields != before) {
@@ -766,7 +784,7 @@ qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len,
       rc = publish(ix, err); /* snapshots see the new fields */
     }
   }
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   json_decref(j);
   return rc;
 }
@@ -778,12 +796,12 @@ qb_code qi_index_settings_json(qi_index *ix, qb_buf *out, qb_err *err) {
 }
 
 void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   out->live_docs = ix->nids;
   out->buffered_docs = ix->buf ? qi__builder_docs(ix->buf) : 0;
   out->merges = ix->merges;
   out->refreshes = ix->refreshes;
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   pthread_mutex_lock(&ix->snap_lock);
   out->segments = (uint32_t)ix->cur->nseg;
   pthread_mutex_unlock(&ix->snap_lock);
@@ -791,9 +809,9 @@ void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
 
 qb_code qi_index_flush(qi_index *ix, qb_err *err) {
   qb_code rc;
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   rc = qi__store_checkpoint(&ix->st, err);
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
   return rc;
 }
 
@@ -821,20 +839,20 @@ void qi__index_free(qi_index *ix) {
 }
 
 qi_index *qi_index_retain(qi_index *ix) {
-  atomic_fetch_add_explicit(&ix->refs, 1, memory_order_relaxed);
+  qi__ref(&ix->refs);
   return ix;
 }
 
 void qi_index_release(qi_index *ix) {
-  if (!ix || atomic_fetch_sub_explicit(&ix->refs, 1, memory_order_acq_rel) != 1) return;
+  if (!ix || !qi__unref(&ix->refs)) return;
   qi__index_free(ix);
 }
 
 void qi_index_close(qi_index *ix) { qi_index_release(ix); }
 
 void qi__index_remove_on_free(qi_index *ix) {
-  pthread_mutex_lock(&ix->lock);
+  qi__lock(ix);
   ix->remove_on_free = 1;
-  pthread_mutex_unlock(&ix->lock);
+  qi__unlock(ix);
 }
 

@@ -455,7 +455,10 @@ void qi_dv_read_ord(const qi_segment *seg, uint32_t field, const uint32_t *docs,
 /* ---- catalog ------------------------------------------------------------------------------- */
 
 /* Open (creating if missing) data directory DATA_DIR; every index in DATA_DIR/indices/ is opened.
-** OPT (may be NULL) applies to every index. Errors: QB_IO, QB_CORRUPT, QB_NOMEM. */
+** OPT (may be NULL) applies to every index. An index that cannot be opened (its store behind
+** its commit file, docs.db missing beside segment files, an unreadable store) is logged at
+** ERROR and listed as damaged (qi_catalog_damaged) instead of failing the open or vanishing.
+** Errors: QB_IO, QB_NOMEM. */
 qb_code qi_catalog_open(const char *data_dir, const qi_options *opt, qi_catalog **out,
                         qb_err *err);
 /* Close every index (their snapshots must be released) and free C (NULL: nothing). */
@@ -468,16 +471,20 @@ void qi_catalog_close(qi_catalog *c);
 ** QB_IO, QB_NOMEM. */
 qb_code qi_catalog_create(qi_catalog *c, const char *name, const char *body_json, qi_index **out,
                           qb_err *err);
-/* A reference to index NAME; release with qi_index_release. Errors: QB_NOTFOUND. */
+/* A reference to index NAME; release with qi_index_release. Errors: QB_NOTFOUND, QB_CORRUPT
+** (NAME is damaged: the message says why). */
 qb_code qi_catalog_get(qi_catalog *c, const char *name, qi_index **out, qb_err *err);
-/* Remove NAME from the catalog and delete its files once the last reference is released.
-** Errors: QB_NOTFOUND, QB_IO. */
+/* Remove NAME from the catalog and delete its files once the last reference is released (a
+** damaged index's files at once). Errors: QB_NOTFOUND, QB_IO. */
 qb_code qi_catalog_delete(qi_catalog *c, const char *name, qb_err *err);
 /* Names of all indexes, sorted, appended to OUT as a JSON array of strings. */
 qb_code qi_catalog_list_json(qi_catalog *c, qb_buf *out, qb_err *err);
 /* Number of indexes and the name of number I in sorted order, copied into NAME (256 bytes). */
 size_t qi_catalog_count(qi_catalog *c);
 qb_code qi_catalog_name(qi_catalog *c, size_t i, char name[256], qb_err *err);
+/* 1 when index NAME is listed but damaged (found at open; it refuses every request), with the
+** reason copied into WHY[CAP] (may be NULL); 0 when it is well or unknown. Threads: any. */
+int qi_catalog_damaged(qi_catalog *c, const char *name, char *why, size_t cap);
 
 /* Reference counting of catalog indexes (a standalone index starts with one reference, which
 ** qi_index_close drops). */

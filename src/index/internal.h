@@ -315,7 +315,51 @@ struct qi_index {
   uint64_t merges, refreshes;
   uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
   uint64_t committed_seq;          /* next_seq recorded in the last commit file */
+#ifdef QB_ASSERTS
+  pthread_t lock_owner;            /* valid while lock_held: who holds ix->lock */
+  int lock_held;
+#endif
 };
+
+/* ix->lock, with its holder recorded in checked builds: a writer helper starts with
+** QB_ASSERT(qi__locked(ix)), "the calling thread holds ix->lock" (index.c's invariant). */
+static inline void qi__lock(qi_index *ix) {
+  pthread_mutex_lock(&ix->lock);
+#ifdef QB_ASSERTS
+  ix->lock_owner = pthread_self();
+  ix->lock_held = 1;
+#endif
+}
+
+static inline bool qi__locked(const qi_index *ix) {
+#ifdef QB_ASSERTS
+  return ix->lock_held && pthread_equal(ix->lock_owner, pthread_self());
+#else
+  (void)ix;
+  return true;
+#endif
+}
+
+static inline void qi__unlock(qi_index *ix) {
+  QB_ASSERT(qi__locked(ix));
+#ifdef QB_ASSERTS
+  ix->lock_held = 0;
+#endif
+  pthread_mutex_unlock(&ix->lock);
+}
+
+/* Reference counts (indexes, snapshots, segments, live bitmaps): a new reference is taken
+** from one already held, and a count never drops below zero. qi__unref is true for the last. */
+static inline void qi__ref(atomic_uint *refs) {
+  unsigned prev = atomic_fetch_add_explicit(refs, 1, memory_order_relaxed);
+  QB_ASSERT(prev > 0);
+}
+
+static inline bool qi__unref(atomic_uint *refs) {
+  unsigned prev = atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel);
+  QB_ASSERT(prev > 0);
+  return prev == 1;
+}
 
 
 ident *qi__id_find(qi_index *ix, const char *id, size_t len);

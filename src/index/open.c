@@ -43,20 +43,23 @@ static qb_code set_settings(qi_index *ix, const char *s, size_t n, qb_err *err) 
   return QB_OK;
 }
 
-/* Load the segments named by the commit file. On any problem, none are kept (full replay). */
-static void load_segments(qi_index *ix, uint64_t *watermark) {
+/* Load the segments named by the commit file. On any problem, none are kept (full replay):
+** *WATERMARK (where replay starts) is then 0, while *COMMITTED keeps what the commit file says
+** was acknowledged, for the damage check. */
+static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed) {
   uint32_t *nos = NULL, sc = 0, d;
   size_t n = 0, i;
   uint64_t wm = 0;
   qb_err err;
   qb_code rc;
-  *watermark = 0;
+  *watermark = *committed = 0;
   rc = qi__commit_read(ix->dir, &nos, &n, &wm, &sc, &err);
   if (rc == QB_NOTFOUND) return;
   if (rc) {
     qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
     return;
   }
+  *committed = wm;
   if (qi__grow((void **)&ix->segs, &ix->segcap, n + 1, sizeof *ix->segs)) goto drop;
   for (i = 0; i < n; i++) {
     char path[4400];
@@ -219,11 +222,11 @@ out:
   return rc;
 }
 
-static qb_code open_common(qi_index *ix, qb_err *err) {
+static qb_code open_locked(qi_index *ix, qb_err *err) {
   qb_buf b;
   qb_code rc;
   json_t *j;
-  uint64_t watermark = 0;
+  uint64_t watermark = 0, committed = 0;
   qb_buf_init(&b);
   rc = qi__store_meta_get(&ix->st, "next_seq", &b, err);
   if (!rc) ix->next_seq = strtoull(b.data, NULL, 10);
@@ -251,7 +254,19 @@ static qb_code open_common(qi_index *ix, qb_err *err) {
       goto done;
     }
   }
-  load_segments(ix, &watermark);
+  load_segments(ix, &watermark, &committed);
+  /* The commit file is written only after the store committed every operation below its
+  ** watermark, so a store behind it lost acknowledged writes (a damaged or deleted docs.db-wal
+  ** after a crash). Replaying would quietly roll them back: refuse to open instead (issue 13 #7). */
+  if (committed > ix->next_seq) {
+    rc = qb_fail(err, QB_CORRUPT,
+                 "the document store is behind the commit file (store next_seq %llu, committed "
+                 "watermark %llu): %llu acknowledged operations are missing from docs.db "
+                 "(docs.db-wal damaged or deleted?); restore the index or delete it",
+                 (unsigned long long)ix->next_seq, (unsigned long long)committed,
+                 (unsigned long long)(committed - ix->next_seq));
+    goto done;
+  }
   if (!(ix->buf = qi__builder_new(ix->seg_counter))) {
     rc = qb_fail(err, QB_NOMEM, "open: out of memory");
     goto done;
@@ -261,6 +276,15 @@ static qb_code open_common(qi_index *ix, qb_err *err) {
   rc = qi__refresh_locked(ix, err);
 done:
   qb_buf_fini(&b);
+  return rc;
+}
+
+/* Nobody else sees IX yet, but the writer's helpers run as everywhere: under ix->lock. */
+static qb_code open_common(qi_index *ix, qb_err *err) {
+  qb_code rc;
+  qi__lock(ix);
+  rc = open_locked(ix, err);
+  qi__unlock(ix);
   return rc;
 }
 

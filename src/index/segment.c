@@ -17,7 +17,7 @@ static const qi__fseg *fseg(const qi_segment *seg, uint32_t field) {
 /* ---- snapshot -------------------------------------------------------------------------------- */
 
 qi_snapshot *qi_snapshot_retain(qi_snapshot *s) {
-  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  qi__ref(&s->refs);
   qi_index_retain(s->ix);
   return s;
 }

@@ -6,7 +6,9 @@
 #include "internal.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,23 @@ static qb_code fail_script(qq__seg_ctx *cx, qq__script *sc, qb_code rc) {
   return rc;
 }
 
+/* A script score must be a finite number >= 0 (Elasticsearch refuses negative ones; an
+** infinite one would be capped silently at max_boost, so it is refused too). The message names
+** the document by _id, as the user knows it. */
+static qb_code bad_score(qq__seg_ctx *cx, const qq__script *sc, double v, uint32_t doc) {
+  size_t idl = 0;
+  const char *id = qi_segment_doc_id(cx->seg, doc, &idl);
+  char got[32];
+  if (v != v) snprintf(got, sizeof got, "NaN");
+  else if (isinf(v)) snprintf(got, sizeof got, "%sInfinity", v < 0 ? "-" : "");
+  else snprintf(got, sizeof got, "%g", v);
+  cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must produce a finite, "
+                   "non-negative score, but got [%s] for document [%.*s]", sc->source, got,
+                   (int)(id ? (idl > 100 ? 100 : idl) : 1), id ? id : "?");
+  return cx->rc;
+}
+#define SCORE_OK(v) ((v) >= 0 && (v) <= DBL_MAX) /* false for NaN, negative, +inf */
+
 /* function_score with one script function and no filter, the common case: the arithmetic of
 ** the general path in buf_compute (score_mode ignored, fac = v * weight capped at max_boost,
 ** then boost_mode, float rounding, min_score, boost), bit for bit, in one pass over the block
@@ -83,14 +102,10 @@ static qb_code compute_one_script(buf_it *b, const qq__func *fn) {
   const double w = fn->weight, maxb = q->max_boost;
   const float boost = q->boost;
   int bad = 0;
-  for (i = 0; i < n; i++) bad |= !(res[i] >= 0); /* negative or NaN; branch-free, vectorizes */
+  for (i = 0; i < n; i++) bad |= !SCORE_OK(res[i]); /* branch-free, vectorizes */
   if (bad)
     for (i = 0; i < n; i++)
-      if (!(res[i] >= 0)) {
-        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
-                         "but got: [%g] (doc %u)", fn->script->source, res[i], b->docs[i]);
-        return cx->rc;
-      }
+      if (!SCORE_OK(res[i])) return bad_score(cx, fn->script, res[i], b->docs[i]);
   double *fs = b->fs;
   const double *cs = b->cs;
 #define FAC(i) (res[i] * w > maxb ? maxb : res[i] * w)
@@ -134,11 +149,7 @@ static qb_code buf_compute(buf_it *b) {
       return fail_script(cx, q->script, rc);
     for (i = 0; i < n; i++) {
       double v = q->script->res[i];
-      if (v < 0 || v != v) {
-        cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
-                         "but got: [%g] (doc %u)", q->script->source, v, b->docs[i]);
-        return cx->rc;
-      }
+      if (!SCORE_OK(v)) return bad_score(cx, q->script, v, b->docs[i]);
       b->fs[i] = (float)((float)v * q->boost);
       if (q->has_min_score && (float)v < q->min_score) b->keep[i] = 0;
     }
@@ -172,11 +183,7 @@ static qb_code buf_compute(buf_it *b) {
         return fail_script(cx, fn->script, rc);
       for (i = 0; i < n; i++) {
         double v = fn->script->res[i];
-        if (A->fmatch[i] && (v < 0 || v != v)) {
-          cx->rc = qb_fail(cx->err, QB_TRAP, "script [%.80s]: script score function must not produce negative scores, "
-                           "but got: [%g] (doc %u)", fn->script->source, v, b->docs[i]);
-          return cx->rc;
-        }
+        if (A->fmatch[i] && !SCORE_OK(v)) return bad_score(cx, fn->script, v, b->docs[i]);
         val[i] = v * fn->weight;
       }
     } else if (fn->kind == FN_FVF) {

@@ -22,13 +22,16 @@ typedef struct node {
   size_t pos;
   double num;        /* N_NUM */
   int col;           /* N_FIELD/N_EMPTY: field index */
+  int height;        /* 1 for a leaf, else 1 + the highest child: bounds every walk below */
   struct node *a, *b, *c;
 } node;
 
 enum { T_EOF = 256, T_NUM, T_IDENT, T_STR, T_LE, T_GE, T_EQ, T_NE, T_AND, T_OR };
 
 #define MAX_FIELDS 30
-#define MAX_DEPTH 200
+#define MAX_DEPTH 200   /* parser recursion (nesting of parentheses and unary operators) */
+#define MAX_HEIGHT 256  /* tree height: code generation and folding recurse over the tree, and
+                        ** a+b+c+... builds a left-deep tree without nesting in the source */
 
 typedef struct parser {
   const char *src;
@@ -154,6 +157,20 @@ static node *mk(parser *p, nkind k, size_t pos) {
   }
   nd->kind = k;
   nd->pos = pos;
+  nd->height = 1;
+  return nd;
+}
+
+/* ND's children are set: give it its height and refuse trees the walkers cannot afford. */
+static node *grown(parser *p, node *nd) {
+  int h = 0;
+  if (nd->a && nd->a->height > h) h = nd->a->height;
+  if (nd->b && nd->b->height > h) h = nd->b->height;
+  if (nd->c && nd->c->height > h) h = nd->c->height;
+  nd->height = h + 1;
+  if (nd->height > MAX_HEIGHT)
+    return fail(p, nd->pos, "expression too complex (more than 256 levels of operators)", NULL, 0),
+           NULL;
   return nd;
 }
 
@@ -327,6 +344,7 @@ static node *primary(parser *p) {
     if (!(nd = mk(p, N_UN, pos))) return NULL;
     nd->op = op;
     nd->a = a;
+    if (!grown(p, nd)) return NULL;
     break;
   }
   case T_IDENT: {
@@ -403,6 +421,7 @@ static node *primary(parser *p) {
       }
       nd->a = args[0];
       nd->b = args[1];
+      if (!grown(p, nd)) return NULL;
       break;
     }
     nd = param(p, nm, nl, pos); /* Lucene expressions name params bare */
@@ -456,6 +475,7 @@ static node *expr(parser *p, int minprec) {
       nd->a = l;
       nd->b = r;
     }
+    if (!grown(p, nd)) return NULL;
     l = nd;
   }
   p->depth--;
@@ -496,6 +516,7 @@ static void rfree(gen *g, opnd o) {
 }
 
 static int emit(gen *g, int op, int dst, int a, int b, int c, double k, size_t pos) {
+  QB_ASSERT(dst >= (int)g->nin && dst < (int)g->nreg); /* dst is a scratch register */
   if (g->ncode == QB_COUNTOF(g->code)) return fail(g->p, pos, "expression too long", NULL, 0);
   g->code[g->ncode++] = (qq__xins){(uint8_t)op, (uint8_t)dst, (uint8_t)a, (uint8_t)b, (uint8_t)c, k};
   return 0;
@@ -663,6 +684,42 @@ static void fuse(gen *g) {
   g->ncode = o;
 }
 
+/* expr_int.h's register layout, checked (QB_ASSERT) on every compiled program: inputs
+** 0..NIN-1 are never written, every op writes a scratch register below NREG, and every
+** register an op reads (RESULT too) was written before: an input, or an earlier op's dst. */
+static int program_ok(const qq__xins *code, size_t n, unsigned nin, unsigned nreg, int result) {
+  static const uint8_t nreads[QX__COUNT] = {
+#define QQ__SH_K 0
+#define QQ__SH_V 1
+#define QQ__SH_M 1
+#define QQ__SH_VK 1
+#define QQ__SH_VV 2
+#define QQ__SH_VVV 3
+#define QQ__X(name, shape) QQ__SH_##shape,
+      QQ_XOPS(QQ__X)
+#undef QQ__X
+#undef QQ__SH_K
+#undef QQ__SH_V
+#undef QQ__SH_M
+#undef QQ__SH_VK
+#undef QQ__SH_VV
+#undef QQ__SH_VVV
+  };
+  uint8_t written[QQ_XREG_MAX] = {0};
+  if (nin > nreg || nreg > QQ_XREG_MAX) return 0;
+  for (unsigned r = 0; r < nin; r++) written[r] = 1;
+  for (size_t i = 0; i < n; i++) {
+    const qq__xins *c = &code[i];
+    const uint8_t rd[3] = {c->a, c->b, c->c};
+    if (c->op >= QX__COUNT || c->dst < nin || c->dst >= nreg) return 0;
+    if (c->op == QX_EMPTY && c->a >= nin) return 0; /* the mask of an input column */
+    for (unsigned j = 0; j < nreads[c->op]; j++)
+      if (rd[j] >= nreg || !written[rd[j]]) return 0;
+    written[c->dst] = 1;
+  }
+  return result >= 0 && (unsigned)result < nreg && written[result];
+}
+
 /* ---- the script ---------------------------------------------------------------------------- */
 
 typedef struct xscript {
@@ -776,6 +833,7 @@ qb_code qq__expr_compile(const char *source, qq_script_kind kind, const json_t *
     res.reg = dst;
   }
   fuse(g);
+  QB_ASSERT(res.is_k || program_ok(g->code, g->ncode, g->nin, g->nreg, res.reg));
   x->base.vt = &xvt;
   x->kind = kind;
   x->source = qb_arena_strdup(&ar, source);

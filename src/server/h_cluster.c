@@ -1,7 +1,8 @@
 /* h_cluster.c: the node-level routes of the embedded default (and of a data node, about
 ** itself): the banner at /, _cluster/health, _nodes, and _cat/indices|nodes|shards with
 ** Elasticsearch's columns, plus the _cat renderer (?v, ?format=json) that the coordinator's
-** versions (h_coord.c) share. One node holds every shard, so health is green. */
+** versions (h_coord.c) share. One node holds every shard, so health is green unless an index
+** was found damaged at open (red: its primary cannot be served). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,17 +25,28 @@ void qs__h_root(qs_req *r) {
   qs__reply_json(r, 200, j);
 }
 
+/* Indexes found damaged at open (qi_catalog_damaged) count as unassigned primaries: red. */
+static size_t damaged_count(qi_catalog *cat) {
+  size_t d = 0;
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
+    char name[256];
+    if (!qi_catalog_name(cat, i, name, NULL) && qi_catalog_damaged(cat, name, NULL, 0)) d++;
+  }
+  return d;
+}
+
 void qs__h_health(qs_req *r) {
-  size_t n = qi_catalog_count(qc_node_catalog(r->srv->node));
+  qi_catalog *cat = qc_node_catalog(r->srv->node);
+  size_t n = qi_catalog_count(cat), bad = damaged_count(cat);
   qs__reply_json(r, 200,
-                 json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:f}",
-                           "cluster_name", "quidditch", "status", "green", "timed_out", 0,
-                           "number_of_nodes", 1, "number_of_data_nodes", 1,
-                           "active_primary_shards", (json_int_t)n, "active_shards",
-                           (json_int_t)n, "relocating_shards", 0, "initializing_shards", 0,
-                           "unassigned_shards", 0, "number_of_pending_tasks", 0,
+                 json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:i, s:i, s:f}",
+                           "cluster_name", "quidditch", "status", bad ? "red" : "green",
+                           "timed_out", 0, "number_of_nodes", 1, "number_of_data_nodes", 1,
+                           "active_primary_shards", (json_int_t)(n - bad), "active_shards",
+                           (json_int_t)(n - bad), "relocating_shards", 0, "initializing_shards",
+                           0, "unassigned_shards", (json_int_t)bad, "number_of_pending_tasks", 0,
                            "delayed_unassigned_shards", 0, "active_shards_percent_as_number",
-                           100.0));
+                           n ? 100.0 * (double)(n - bad) / (double)n : 100.0));
 }
 
 void qs__h_nodes(qs_req *r) {
@@ -100,7 +112,16 @@ void qs__h_cat_indices(qs_req *r) {
   for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(cat, i, name, NULL) || qi_catalog_get(cat, name, &ix, NULL)) continue;
+    if (qi_catalog_name(cat, i, name, NULL)) continue;
+    if (qi_catalog_damaged(cat, name, NULL, 0)) {
+      json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:s}",
+                                           "health", "red", "status", "open", "index", name,
+                                           "uuid", name, "pri", "1", "rep", "0", "docs.count",
+                                           "docs.deleted", "", "store.size", "",
+                                           "pri.store.size", ""));
+      continue;
+    }
+    if (qi_catalog_get(cat, name, &ix, NULL)) continue;
     char count[32];
     snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
     json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",

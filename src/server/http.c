@@ -3,6 +3,7 @@
 ** Invariant: every response body is JSON unless a handler sets out_type (only /metrics). */
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,19 +22,66 @@ static int hexval(char c) {
   return -1;
 }
 
-/* Percent-decode S in place (never longer); a '%' not followed by two hex digits stays. */
-static void unescape(char *s) {
-  char *w = s;
+/* Length of the valid UTF-8 sequence at S (1-4), or 0 when it is not one (overlong forms,
+** surrogates and code points past U+10FFFF are not). */
+static size_t utf8_len(const unsigned char *s) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0;  /* overlong */
+    if (c == 0xed && s[1] >= 0xa0) return 0; /* surrogate */
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) return 0;
+    if (c == 0xf0 && s[1] < 0x90) return 0;  /* overlong */
+    if (c == 0xf4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
+    return 4;
+  }
+  return 0;
+}
+
+int qs__utf8_ok(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    size_t k = utf8_len(p); /* reads stop at the NUL that ends every string we are given */
+    if (!k || k > (size_t)(end - p)) return 0;
+    p += k;
+  }
+  return 1;
+}
+
+void qs__printable(const char *s, char *out, size_t cap) {
+  size_t w = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p && w + 4 < cap; p++) {
+    if (*p >= 0x20 && *p < 0x7f) out[w++] = (char)*p;
+    else w += (size_t)snprintf(out + w, cap - w, "%%%02X", *p);
+  }
+  if (cap) out[w < cap ? w : cap - 1] = 0;
+}
+
+/* Percent-decode S in place (never longer); a '%' not followed by two hex digits stays. Returns
+** 0 when the decoded segment holds a NUL or is not valid UTF-8: a path names things (indexes,
+** UDFs, _ids) that are stored and shown, so such bytes are refused before any handler runs
+** (issue 13 #5: `PUT /a%00b` created index `a`, `PUT /%FF%FE` stored an unprintable name). */
+static int unescape(char *s) {
+  char *w = s, *start = s;
+  int nul = 0;
   for (const char *p = s; *p; p++) {
     int hi, lo;
     if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
-      *w++ = (char)(hi * 16 + lo);
+      *w = (char)(hi * 16 + lo);
+      nul |= !*w;
+      w++;
       p += 2;
     } else {
       *w++ = *p;
     }
   }
   *w = 0;
+  return !nul && qs__utf8_ok(start, (size_t)(w - start));
 }
 
 /* Split PATH (in CAPBUF, still percent-encoded) into segments, ignoring a trailing '/', and
@@ -50,7 +98,8 @@ static size_t split(char *buf, char **segs, size_t max) {
     *slash = 0;
     p = slash + 1;
   }
-  for (size_t i = 0; i < n; i++) unescape(segs[i]);
+  for (size_t i = 0; i < n; i++)
+    if (!unescape(segs[i])) return SIZE_MAX;
   return n;
 }
 
@@ -84,6 +133,7 @@ int qs__route_match(const char *method, const char *path, char *capbuf,
   strcpy(capbuf, path);
   size_t nsegs = split(capbuf, segs, 8);
   *ncaps = 0;
+  if (nsegs == SIZE_MAX) return -3;
   if (nsegs > 8) return -1;
   int path_matched = 0;
   for (int i = 0; i < QS_ROUTE_COUNT; i++) {

@@ -9,7 +9,9 @@
 #define QS_INTERNAL_H
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,9 +52,14 @@ extern const qs_route qs__routes[QS_ROUTE_COUNT];
 /* Find the route for METHOD and PATH (as sent: percent-encoded, without the query string;
 ** segments are split first, then decoded, so "/i/_doc/a%2Fb" captures "a/b"). Captured segments go to CAPS (pointers into CAPBUF, a
 ** copy of PATH the caller provides with at least strlen(PATH)+1 bytes). Returns the route id,
-** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method. */
+** -1 when no pattern matches PATH, -2 when a pattern matches but not with this method, -3 when
+** a segment decodes to a NUL byte or to invalid UTF-8. */
 int qs__route_match(const char *method, const char *path, char *capbuf,
                     const char *caps[QS_MAX_CAPTURES], size_t *ncaps);
+/* 1 when S[0..N) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+int qs__utf8_ok(const char *s, size_t n);
+/* S with every byte outside printable ASCII written as %XX, cut to fit OUT[CAP] (for messages). */
+void qs__printable(const char *s, char *out, size_t cap);
 
 /* ---- the server ----------------------------------------------------------------------------- */
 
@@ -69,6 +76,37 @@ typedef struct qs_metrics {
   uint64_t docs_indexed;
   uint64_t refreshes;
 } qs_metrics;
+
+/* conns.c: the connection guard. Phases of a tracked connection: */
+enum { QS_PHASE_IDLE,     /* accepted or between keep-alive requests: until the request line */
+       QS_PHASE_HEADERS,  /* request line read (MHD's URI callback): until the headers end */
+       QS_PHASE_BODY,     /* headers read: until the body ends */
+       QS_PHASE_HANDLING, /* a handler runs (no deadline here; UDFs have their own) */
+       QS_PHASE_REAPED }; /* shut down by the reaper; MHD closes it */
+typedef struct qs__conn qs__conn;
+typedef struct qs__conns {
+  pthread_mutex_t mu;   /* guards head, open, every qs__conn's fields, stopping */
+  pthread_cond_t cv;
+  qs__conn *head;       /* every open connection MHD told us of */
+  uint64_t open;
+  int stopping, started;
+  pthread_t thread;
+  unsigned max_conns, max_per_client;   /* given to MHD */
+  uint64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+  uint64_t fd_limit;                    /* RLIMIT_NOFILE after raising it */
+  uint64_t accepted;                    /* relaxed atomics, for /metrics */
+  uint64_t reaped[3];                   /* headers, body, idle */
+} qs__conns;
+/* Size the caps and deadlines from OPT and the descriptor limit (raising the soft limit to the
+** hard one). Call before MHD_start_daemon. */
+void qs__conns_limits(qs_server *s, const qs_options *opt);
+qb_code qs__conns_start(qs_server *s, qb_err *err); /* the reaper thread */
+void qs__conns_stop(qs_server *s);                  /* after MHD_stop_daemon */
+void qs__conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+/* The connection of C enters PHASE (QS_PHASE_*), now. */
+void qs__conn_phase(qs_server *s, struct MHD_Connection *c, int phase);
+void qs__conns_mhd_log(void *cls, const char *fmt, va_list ap);
 
 struct qs_server {
   char host[256];
@@ -91,6 +129,7 @@ struct qs_server {
   size_t ndirty, capdirty;
 
   qs_metrics m;
+  qs__conns conns;
 };
 
 /* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */

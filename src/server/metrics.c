@@ -144,6 +144,25 @@ void qs__h_metrics(qs_req *r) {
                     "node=\"%s\"} %llu\n",
                 node, (unsigned long long)ld(&s->m.unrouted));
 
+  pthread_mutex_lock(&s->conns.mu);
+  uint64_t open_conns = s->conns.open;
+  pthread_mutex_unlock(&s->conns.mu);
+  head(&b, "quidditch_http_connections_open", "gauge", "Open HTTP connections.");
+  qb_buf_printf(&b, "quidditch_http_connections_open{node=\"%s\"} %llu\n", node,
+                (unsigned long long)open_conns);
+  head(&b, "quidditch_http_connections_max", "gauge",
+       "The connection cap (a connection past it is closed at once).");
+  qb_buf_printf(&b, "quidditch_http_connections_max{node=\"%s\"} %u\n", node, s->conns.max_conns);
+  head(&b, "quidditch_http_connections_accepted_total", "counter", "HTTP connections accepted.");
+  qb_buf_printf(&b, "quidditch_http_connections_accepted_total{node=\"%s\"} %llu\n", node,
+                (unsigned long long)ld(&s->conns.accepted));
+  head(&b, "quidditch_http_connections_reaped_total", "counter",
+       "Connections closed by the server for missing a deadline, by phase.");
+  static const char *const phases[3] = {"headers", "body", "idle"};
+  for (int i = 0; i < 3; i++)
+    qb_buf_printf(&b, "quidditch_http_connections_reaped_total{phase=\"%s\",node=\"%s\"} %llu\n",
+                  phases[i], node, (unsigned long long)ld(&s->conns.reaped[i]));
+
   head(&b, "quidditch_search_duration_seconds", "histogram", "Search request latency.");
   uint64_t cum = 0;
   for (int i = 0; i < QS_SEARCH_BUCKETS; i++) {

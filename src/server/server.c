@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,7 @@ static void req_init(qs_req *r, qs_server *s, struct MHD_Connection *c, const ch
 ** routing splits on the real '/' and only then decodes each segment. The return value becomes
 ** the request's *con_cls. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  qs__conn_phase(cls, c, QS_PHASE_HEADERS);
   conn_ctx *cx = qb_calloc(1, sizeof *cx);
   if (!cx) return NULL;
   size_t n = strcspn(uri, "?");
@@ -106,6 +108,42 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   return cx;
 }
 
+/* Framing the server refuses before reading a body (issue 13 #10): two Content-Length headers
+** that disagree (request smuggling), and a Transfer-Encoding other than chunked (MHD would wait
+** for a body it cannot delimit). Returns NULL when the framing is fine, else the reason; *STATUS
+** gets the HTTP status. */
+typedef struct framing { const char *first; int conflict; const char *te; } framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  framing *f = cls;
+  (void)kind;
+  if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+    if (f->first && strcmp(f->first, value ? value : "")) f->conflict = 1;
+    if (!f->first) f->first = value ? value : "";
+  } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && value &&
+             strcasecmp(value, "chunked")) {
+    f->te = value;
+  }
+  return MHD_YES;
+}
+
+static const char *bad_framing(struct MHD_Connection *c, int *status, char *why, size_t cap) {
+  framing f = {NULL, 0, NULL};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
+  if (f.conflict) {
+    *status = 400;
+    return snprintf(why, cap, "conflicting Content-Length headers"), why;
+  }
+  if (f.te) {
+    char shown[64];
+    qs__printable(f.te, shown, sizeof shown);
+    *status = 501;
+    return snprintf(why, cap, "unsupported Transfer-Encoding [%s]: only chunked is", shown), why;
+  }
+  return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -116,9 +154,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cx && !(cx = qb_calloc(1, sizeof *cx))) return MHD_NO;
     *con_cls = cx;
     cx->started = 1;
+    qs__conn_phase(s, c, QS_PHASE_BODY);
     cx->start_ns = qb_now_ns();
     qb_buf_init(&cx->body);
     cx->limit = body_limit(method, cx->raw ? cx->raw : url);
+    char why[128];
+    int fst;
+    if (bad_framing(c, &fst, why, sizeof why)) {
+      req_init(&r, s, c, method, url, cx->start_ns);
+      qs__reply_error(&r, fst, fst == 400 ? "illegal_argument_exception" : "exception", "%s", why);
+      cx->too_big = 2; /* answered: ignore the body; MHD closes the connection */
+      return finish(s, c, &r);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
       errno = 0;
@@ -151,6 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (cx->too_big == 2) return MHD_YES; /* already answered */
+  qs__conn_phase(s, c, QS_PHASE_HANDLING);
 
   if (cx->raw) url = cx->raw;
   req_init(&r, s, c, method, url, cx->start_ns);
@@ -175,12 +223,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   char *capbuf = qb_malloc(plen + 1);
   if (!capbuf) return MHD_NO;
   int id = qs__route_match(method, url, capbuf, r.caps, &r.ncaps);
+  char shown[512], mshown[64];
+  if (id < 0) { /* the URI as sent may hold any byte: show it escaped, so the reply is JSON */
+    qs__printable(url, shown, sizeof shown);
+    qs__printable(method, mshown, sizeof mshown);
+  }
   if (id == -1) {
     qs__reply_error(&r, 400, "illegal_argument_exception",
-                    "no handler found for uri [%s] and method [%s]", url, method);
+                    "no handler found for uri [%s] and method [%s]", shown, mshown);
   } else if (id == -2) {
     qs__reply_error(&r, 405, "illegal_argument_exception",
-                    "Incorrect HTTP method for uri [%s] and method [%s]", url, method);
+                    "Incorrect HTTP method for uri [%s] and method [%s]", shown, mshown);
+  } else if (id == -3) {
+    qs__reply_error(&r, 400, "illegal_argument_exception",
+                    "uri [%s]: a path segment decodes to a NUL byte or to invalid UTF-8", shown);
   } else {
     r.route = id;
     /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
@@ -196,6 +252,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   conn_ctx *cx = *con_cls;
+  qs__conn_phase(cls, c, QS_PHASE_IDLE); /* keep-alive: waiting for the next request */
   if (!cx) return;
   qb_buf_fini(&cx->body);
   qb_free(cx->raw, cx->raw_size);
@@ -319,6 +376,9 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   if (!s) return qb_fail(err, QB_NOMEM, "server: out of memory");
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->conns.mu, NULL);
+  pthread_cond_init(&s->conns.cv, NULL);
+  qs__conns_limits(s, opt);
   s->started_ms = qb_wall_ms();
   snprintf(s->node_name, sizeof s->node_name, "%s", opt->node_name ? opt->node_name : "node-1");
   snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : "./data");
@@ -352,7 +412,13 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_NOTIFY_CONNECTION, qs__conns_notify, s,
+                            MHD_OPTION_CONNECTION_LIMIT, s->conns.max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->conns.max_per_client,
+                            MHD_OPTION_EXTERNAL_LOGGER, qs__conns_mhd_log, s,
+                            /* MHD's own inactivity timeout backs the reaper up */
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)((s->conns.idle_timeout_ms + 999) / 1000 + 1),
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
   if (!s->mhd) {
@@ -367,8 +433,14 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
     goto fail;
   }
   s->refresher_started = 1;
+  if ((rc = qs__conns_start(s, err))) goto fail;
   qb_log(QB_INFO, "listening on %s:%u (data %s, %u threads)", s->host, (unsigned)s->port,
          s->data_dir, (unsigned)s->threads);
+  qb_log(QB_INFO, "connections: at most %u (%u per client address; fd limit %llu), deadlines: "
+         "headers %llu ms, body %llu ms, idle %llu ms", s->conns.max_conns,
+         s->conns.max_per_client, (unsigned long long)s->conns.fd_limit,
+         (unsigned long long)s->conns.header_timeout_ms, (unsigned long long)s->conns.body_timeout_ms,
+         (unsigned long long)s->conns.idle_timeout_ms);
   char url[300];
   snprintf(url, sizeof url, "http://%s:%u", s->host, (unsigned)s->port);
   if ((rc = qc_node_join(s->node, url, err))) goto fail;
@@ -384,6 +456,7 @@ uint16_t qs_server_port(const qs_server *s) { return s->port; }
 void qs_server_free(qs_server *s) {
   if (!s) return;
   if (s->mhd) MHD_stop_daemon(s->mhd); /* waits for the requests in flight */
+  qs__conns_stop(s);
   if (s->refresher_started) {
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
@@ -396,5 +469,7 @@ void qs_server_free(qs_server *s) {
   qc_node_close(s->node);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->conns.cv);
+  pthread_mutex_destroy(&s->conns.mu);
   qb_free(s, sizeof *s);
 }

@@ -28,6 +28,13 @@ typedef struct qs_options {
   int role;                     /* 0 = the embedded default; 1 data, 2 coord, 3 both (qc_role) */
   const char *etcd;             /* "http://HOST:PORT" of etcd: required for a cluster role */
   uint32_t lease_ttl_s;         /* a cluster node's etcd lease; 0 = 5 s */
+  /* The connection guard (docs/operations.md); 0 = the default given. */
+  uint32_t max_connections;     /* open connections in all; 10000, at most the fd limit - 256;
+                                ** past it a new connection is closed at once */
+  uint32_t max_connections_per_client; /* per client IP address; 1000 */
+  uint32_t header_timeout_ms;   /* request line to the end of the headers; 10000 */
+  uint32_t body_timeout_ms;     /* end of the headers to the end of the body; 60000 */
+  uint32_t idle_timeout_ms;     /* a keep-alive connection with no request; 60000 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start

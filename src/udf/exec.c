@@ -160,6 +160,10 @@ qb_code qu_exec_new(qu_udf *u, const qu_plan *plan, qu_exec **out, qb_err *err) 
     }
     }
   }
+  /* slot layout: the params fill slots 0..nslots-1 in order (a string takes two), and the
+  ** slot array also holds the results and the batch call's three arguments */
+  QB_ASSERT(slot == m->nslots);
+  QB_ASSERT(x->nslots >= slot && x->nslots >= 3);
   if (x->nstr && (!(x->gptr = qb_calloc((size_t)x->nstr * QU_BLOCK_MAX, sizeof(uint32_t))) ||
                   !(x->glen = qb_calloc((size_t)x->nstr * QU_BLOCK_MAX, sizeof(uint32_t)))))
     goto nomem_x;
@@ -258,6 +262,7 @@ static qb_code stage_strings(qu_exec *x, const qu_block *in, qb_err *err) {
   if ((rc = guest_alloc(x, total, &base, err))) return rc;
   uint8_t *mem = qw_instance_memory(x->inst->wi, NULL);
   uint32_t at = base;
+  QB_ASSERT(total == 0 || mem);
   for (uint32_t k = 0; k < x->nops; k++) {
     op *o = &x->ops[k];
     if (o->kind == OP_STR_CONST) {
@@ -276,6 +281,7 @@ static qb_code stage_strings(qu_exec *x, const qu_block *in, qb_err *err) {
       }
     }
   }
+  QB_ASSERT(at == base + total); /* staged exactly what was counted */
   return QB_OK;
 }
 
@@ -418,6 +424,7 @@ static qb_code run_batch(qu_exec *x, const qu_block *in, qu_out *out, qb_err *er
   uint32_t base;
   qb_code rc;
   /* layout: [args: nparams u32][col 0]...[col k-1][out][string bytes], each part 8-aligned */
+  QB_ASSERT(m->nparams <= QB_COUNTOF(col_off));
   total = align8(m->nparams * 4);
   for (uint32_t k = 0; k < m->nparams; k++) {
     col_off[k] = total;
@@ -452,6 +459,7 @@ static qb_code run_batch(qu_exec *x, const qu_block *in, qu_out *out, qb_err *er
       else put64(col + 8 * i, v);
     }
   }
+  QB_ASSERT(sat == base + total); /* the strings end the layout */
   x->slots[0] = (uint32_t)n;
   x->slots[1] = base + (uint32_t)args_off;
   x->slots[2] = base + (uint32_t)out_off;
@@ -535,6 +543,7 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   } else if (timed) {
     qu__stats_observe(u->stats, QU_TIER_INTERP, (qb_now_ns() - t0) / in->n);
   }
+  QB_ASSERT(rc ? !x->inst : x->inst != NULL); /* an exec never keeps a failed instance */
 count:
   atomic_fetch_add_explicit(&u->stats->blocks[QU_TIER_INTERP], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&u->stats->calls[QU_TIER_INTERP], in->n, memory_order_relaxed);

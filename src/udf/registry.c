@@ -101,7 +101,9 @@ static void unlink_entry(qu_registry *r, qu_udf *u) {
 
 /* Drop one reference under MU; the last one unlinks and frees. */
 static void release_locked(qu_registry *r, qu_udf *u) {
-  if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) == 1) {
+  uint32_t prev = atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel);
+  QB_ASSERT(prev > 0);
+  if (prev == 1) {
     unlink_entry(r, u);
     u->reg = NULL;
     qu__udf_destroy(u);
@@ -536,7 +538,8 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
   for (u = r->cache; u; u = u->next) {
     if (u->dead || strcmp(u->m->name, name)) continue;
     if (version ? u->version == version : u->reg_current) {
-      atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+      uint32_t prev = atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+      QB_ASSERT(prev > 0); /* the cache holds only entries with a reference */
       *out = u;
       pthread_mutex_unlock(&r->mu);
       return QB_OK;

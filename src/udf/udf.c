@@ -136,7 +136,10 @@ qb_code qu_udf_load(qw_engine *engine, const qu_manifest *m, uint32_t version,
 }
 
 qu_udf *qu_udf_retain(qu_udf *u) {
-  if (u) atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+  if (u) {
+    uint32_t prev = atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+    QB_ASSERT(prev > 0); /* a new reference comes from one held */
+  }
   return u;
 }
 
@@ -146,7 +149,9 @@ void qu_udf_release(qu_udf *u) {
     qu__registry_release(u->reg, u);
     return;
   }
-  if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) == 1) qu__udf_destroy(u);
+  uint32_t prev = atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel);
+  QB_ASSERT(prev > 0);
+  if (prev == 1) qu__udf_destroy(u);
 }
 
 const qu_manifest *qu_udf_manifest(const qu_udf *u) { return u->m; }
@@ -210,8 +215,10 @@ static qb_code inst_new(qu_udf *u, qu__inst **out, qb_err *err) {
 
 qb_code qu__inst_checkout(qu_udf *u, qu__inst **out, qb_err *err) {
   pthread_mutex_lock(&u->pool_mu);
+  QB_ASSERT(u->nidle <= u->opts.max_idle_instances);
   if (u->nidle) {
     *out = u->idle[--u->nidle];
+    QB_ASSERT(*out && (*out)->wi && (*out)->fn);
     pthread_mutex_unlock(&u->pool_mu);
     return QB_OK;
   }
@@ -237,7 +244,8 @@ void qu__inst_checkin(qu_udf *u, qu__inst *in, int discard) {
     if (!in) return;
   }
   atomic_fetch_sub(&u->stats->instance_bytes, in->bytes);
-  atomic_fetch_sub(&u->stats->instances, 1);
+  uint64_t live = atomic_fetch_sub(&u->stats->instances, 1);
+  QB_ASSERT(live > 0); /* every instance freed here was counted by inst_new */
   qw_instance_free(in->wi);
   qb_free(in, sizeof *in);
 }

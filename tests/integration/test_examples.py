@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import BUILD, SOURCE, Server, check, close, eq, multipart, run_tests  # noqa: E402
+from qdtest import BUILD, SOURCE, Server, check, close, eq, multipart, run_tests, skip  # noqa: E402
 
 DOCS = [("1", {"title": "Fast Laptop", "price": 999.0, "cost": 700.0, "stock": 3,
                "days_since_created": 3, "items": 10, "box_size": 5}),
@@ -58,8 +58,7 @@ def tier_boost(t):
 def t_custom_score_every_language():
     paths = builds("custom_score")
     if not paths:
-        print("# SKIP no custom_score example built")
-        return
+        skip("no custom_score example built")
     with Server() as s:
         setup(s)
         r = s.http("POST", "/shop/_search", {"query": {"match": {"title": "laptop"}}})

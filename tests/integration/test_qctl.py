@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import BUILD, Server, check, eq, run_tests, wat2wasm  # noqa: E402
+from qdtest import BUILD, Server, check, eq, run_tests, skip, wat2wasm  # noqa: E402
 
 WAT = """(module
   (func (export "lin") (param $s f64) (param $k f64) (result f64)
@@ -31,8 +31,7 @@ def qctl(s, *args, ok=True):
 def t_qctl():
     w1, w2 = wat2wasm(WAT), wat2wasm(WAT2)
     if w1 is None:
-        print("# SKIP wat2wasm not installed")
-        return
+        skip("wat2wasm not installed")
     d = tempfile.mkdtemp(prefix="qd-qctl-")
     with Server() as s:
         p = qctl(s, "index", "create", "items", "--mappings",

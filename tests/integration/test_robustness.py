@@ -102,9 +102,72 @@ def t_odd_requests():
         eq((r.status, r.json["errors"]), (200, False), "bulk after hostile input")
 
 
+def t_bad_names_store_nothing():
+    """issue 13 #5: a path that decodes to NUL or to invalid UTF-8 is a 400 before any handler
+    runs, and nothing is stored: no index, no UDF, searches over _all still work, also after a
+    restart."""
+    with Server() as s:
+        for method, path in [("PUT", "/%FF%FE"), ("PUT", "/a%00b"), ("PUT", "/_udf/%FF"),
+                             ("PUT", "/ok%C0%AF"), ("PUT", "/x/_doc/%ED%A0%80")]:
+            r = s.http(method, path, b'{}' if "_doc" in path else None)
+            eq(r.status, 400, "%s %r" % (method, path))
+            check(r.json is not None and "error" in r.json, "%r: an Elasticsearch error" % path, r)
+        eq(s.http("HEAD", "/a").status, 404, "PUT /a%00b created nothing")
+        eq(s.http("GET", "/_cat/indices?format=json").status in (200, 400), True, "cat answers")
+        r = s.http("POST", "/_all/_search", b'{"query": {"match_all": {}}}')
+        check(r.status == 200, "_all/_search after bad names", r)
+        r = s.http("GET", "/_udf")
+        check(r.status == 200, "GET /_udf", r)
+        check(not r.json or r.json == {"udfs": []} or len(r.json) == 0, "no UDF was stored", r)
+        s.restart()
+        eq(s.http("POST", "/_all/_search", b'{"query": {"match_all": {}}}').status, 200,
+           "_all/_search after a restart")
+
+
+def raw_status(port, raw, timeout=5):
+    """Send RAW on a new connection; the status of the first response line, or None when the
+    server answered nothing within TIMEOUT seconds."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        c.sendall(raw)
+        got = b""
+        while b"\r\n" not in got:
+            try:
+                part = c.recv(4096)
+            except socket.timeout:
+                return None
+            if not part:
+                break
+            got += part
+        line = got.split(b"\r\n", 1)[0].split()
+        return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+    finally:
+        c.close()
+
+
+def t_framing_edges():
+    """issue 13 #10: conflicting Content-Length headers and a Transfer-Encoding other than
+    chunked are refused at once (they were accepted, or got no answer)."""
+    with Server() as s:
+        st = raw_status(s.port, b"POST /fz/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                        b"application/json\r\nContent-Length: 7\r\nContent-Length: 9\r\n\r\n"
+                        b"{\"a\":1}")
+        eq(st, 400, "two different Content-Length headers")
+        st = raw_status(s.port, b"POST /fz/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                        b"application/json\r\nTransfer-Encoding: gzip\r\n\r\nxxxx")
+        eq(st, 501, "Transfer-Encoding: gzip")
+        eq(s.http("HEAD", "/fz").status, 404, "nothing was stored")
+        st = raw_status(s.port, b"PUT /fz/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                        b"application/json\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n"
+                        b"{\"a\":1}")
+        check(st in (200, 201), "two equal Content-Length headers are fine: %r" % st)
+
+
 if __name__ == "__main__":
     run_tests([
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
         ("malformed_multipart_deploys_store_nothing", t_malformed_multipart_deploys),
         ("odd_paths_and_broken_connections", t_odd_requests),
+        ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
+        ("conflicting_lengths_and_unknown_codings_are_refused", t_framing_edges),
     ])

@@ -9,7 +9,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from qdtest import (Server, check, check_prometheus, close, eq, multipart, run_tests,  # noqa: E402
-                    wat2wasm)
+                    skip, wat2wasm)
 
 # score = _score * f + 1 / (days + 1)
 BOOST_WAT = """(module
@@ -58,8 +58,7 @@ PRICE = {i: d["price"] for i, d in DOCS}
 def need_wasm(text):
     w = wat2wasm(text)
     if w is None:
-        print("# SKIP wat2wasm not installed")
-        sys.exit(0)
+        skip("wat2wasm not installed")
     return w
 
 
@@ -275,7 +274,9 @@ def t_versions_rollback_restart():
 
 def t_one_search_one_version():
     """Deploys racing with searches over two indexes: every response is computed with one
-    version of the UDF (v1: s*f + 1/(d+1), v2: s*f*10), never a mix."""
+    version of the UDF (v1: s*f + 1/(d+1), v2: s*f*10), never a mix. The searches go on (at
+    least 30, at most 3000) until both versions were seen, so the test proves the deploys did
+    race the searches; it fails if one version was never seen."""
     with Server() as s:
         setup(s)
         lines = []
@@ -292,6 +293,8 @@ def t_one_search_one_version():
                               ("wasm", "b.wasm", "application/wasm", need_wasm(w))])
                   for w in (BOOST2_WAT, BOOST_WAT)]
 
+        deploys = [0]
+
         def deployer():
             k = 0
             while not stop.is_set():
@@ -300,11 +303,14 @@ def t_one_search_one_version():
                 if r.status != 200:
                     errors.append(r)
                 k += 1
+                deploys[0] = k
         th = threading.Thread(target=deployer)
         th.start()
         seen = set()
+        searches = 0
         try:
-            for _ in range(30):
+            while searches < 30 or (len(seen) < 2 and searches < 3000 and not errors):
+                searches += 1
                 r = s.http("POST", "/products,products2/_search", {"size": 20, "query": {
                     "function_score": {"query": {"match": {"title": "laptop"}}, "script_score": {
                         "script": {"source": "boost", "params": {"s": "_score", "f": 1,
@@ -323,7 +329,10 @@ def t_one_search_one_version():
             stop.set()
             th.join()
         eq(errors, [], "errors while deploying during searches")
-        print("# versions seen by the searches: %s" % ", ".join(sorted(seen)))
+        print("# versions seen by %d searches during %d deploys: %s"
+              % (searches, deploys[0], ", ".join(sorted(seen))))
+        eq(sorted(seen), ["v1", "v2"], "UDF versions seen by the searches racing %d deploys"
+           % deploys[0])
 
 
 if __name__ == "__main__":

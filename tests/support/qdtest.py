@@ -127,7 +127,7 @@ class Server:
         return self.start()
 
     def __exit__(self, *exc):
-        if exc[0] is not None:
+        if exc[0] is not None and not issubclass(exc[0], Skip):  # a skip stops cleanly
             sys.stderr.write("---- server log ----\n%s\n" % self.logtext()[-6000:])
             self.close()
             return
@@ -247,20 +247,43 @@ def wat2wasm(text):
         shutil.rmtree(d, ignore_errors=True)
 
 
+SKIP = 77  # CTest's SKIP_RETURN_CODE for every test of the tree (tests/CMakeLists.txt)
+
+
+class Skip(Exception):
+    """Raised by skip(): this test cannot run here (a tool or a built example is missing)."""
+
+
+def skip(why):
+    """End the current test as skipped, saying why. run_tests() then exits 77, never 0."""
+    raise Skip(why)
+
+
+def skip_all(why):
+    """The whole script cannot run here: say why and exit 77 (CTest: skipped, not passed)."""
+    print("# SKIP %s" % why)
+    sys.stdout.flush()
+    sys.exit(SKIP)
+
+
 def run_tests(tests):
-    """Run each (name, fn) and print TAP; exit 1 when any failed."""
+    """Run each (name, fn) and print TAP. Exit 1 when any failed; else 77 when any skipped
+    (skip()), so CTest reports the script skipped rather than passed; else 0."""
     print("1..%d" % len(tests))
-    failed = 0
+    failed = skipped = 0
     for i, (name, fn) in enumerate(tests, 1):
         t0 = time.monotonic()
         try:
             fn()
             print("ok %d - %s (%.2fs)" % (i, name, time.monotonic() - t0))
+        except Skip as e:
+            skipped += 1
+            print("ok %d - %s # SKIP %s" % (i, name, e))
         except Exception as e:  # report every failure, keep going
             failed += 1
             print("not ok %d - %s\n# %s" % (i, name, str(e).replace("\n", "\n# ")))
         sys.stdout.flush()
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed else SKIP if skipped else 0)
 
 
 ETCD = "/usr/bin/etcd"

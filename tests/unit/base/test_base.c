@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -128,6 +131,42 @@ static void buf_failure_is_sticky(void **state) {
   qb_buf_fini(&b);
 }
 
+static int assert_probe_calls;
+static int assert_probe(void) { return ++assert_probe_calls; }
+
+/* QB_ASSERT: in a checked build (QB_ASSERTS) a false condition aborts naming itself; in an
+** unchecked one the condition is never evaluated. */
+static void assert_aborts_naming_the_condition_or_is_compiled_out(void **state) {
+  (void)state;
+#ifdef QB_ASSERTS
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    QB_ASSERT(assert_probe() == 1); /* true: goes on */
+    QB_ASSERT(assert_probe() == 7);
+    _exit(0);
+  }
+  close(fds[1]);
+  char out[512] = {0};
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGABRT);
+  assert_non_null(strstr(out, "assertion failed: assert_probe() == 7 ("));
+  assert_non_null(strstr(out, "test_base.c:"));
+#else
+  QB_ASSERT(assert_probe() == 7);
+  assert_int_equal(assert_probe_calls, 0);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fail_formats_message_and_returns_code),
@@ -140,6 +179,7 @@ int main(void) {
       cmocka_unit_test(arena_limit_fails_allocation),
       cmocka_unit_test(buf_appends_and_formats),
       cmocka_unit_test(buf_failure_is_sticky),
+      cmocka_unit_test(assert_aborts_naming_the_condition_or_is_compiled_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

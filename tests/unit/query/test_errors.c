@@ -49,7 +49,12 @@ static void script_compile_errors_are_script_exceptions_with_positions(void **st
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"doc['tag'].value\"}}}",
                "illegal_argument_exception", "field [tag] is not numeric");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"-_score\"}}}",
-               "script_exception", "must not produce negative scores, but got: [-1]");
+               "script_exception", "must produce a finite, non-negative score, but got [-1] for document [");
+  /* issue 13 #10: 1/0 was capped silently at max_boost (3.4e38); NaN says NaN */
+  expect_error(st, "{\"query\":{\"function_score\":{\"script_score\":{\"script\":\"1/0\"}}}}",
+               "script_exception", "but got [Infinity] for document [");
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"sqrt(-1)\"}}}",
+               "script_exception", "but got [NaN] for document [");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":{\"source\":\"t\","
                "\"params\":{\"t\":\"_context.user.tier\"}}}}}",
                "script_exception", "request context has no number at [_context.user.tier] at position 0");

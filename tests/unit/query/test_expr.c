@@ -291,6 +291,27 @@ static void deep_nesting_is_an_error_not_a_crash(void **st) {
   assert_compile_error(src, NULL, "nested too deeply");
 }
 
+/* issue 13 #1: a flat chain nests nothing in the source but builds a left-deep tree; 35,000
+** terms used to overflow the C stack in code generation. */
+static void long_operator_chains_are_an_error_not_a_crash(void **st) {
+  (void)st;
+  size_t n = 35000, len = n * 9 + 1;
+  char *src = malloc(len);
+  assert_non_null(src);
+  char *w = src;
+  for (size_t i = 0; i < n; i++) w += sprintf(w, i ? " + _score" : "_score");
+  assert_compile_error(src, NULL, "expression too complex");
+  free(src);
+  /* a chain of 200 still compiles */
+  char ok[2000];
+  w = ok;
+  for (int i = 0; i < 200; i++) w += sprintf(w, i ? "+_score" : "_score");
+  qq_script *s = NULL;
+  qb_err err;
+  assert_int_equal(qq_expr_compile(ok, QQ_SCRIPT_SCORE, NULL, &s, &err), QB_OK);
+  s->vt->free(s);
+}
+
 static qq_field_type ftype(const qq_shard_info *info, const char *field) {
   (void)info;
   return !strcmp(field, "k") ? QQ_FIELD_KEYWORD : QQ_FIELD_LONG;
@@ -321,6 +342,7 @@ int main(void) {
       cmocka_unit_test(fused_multiply_adds_round_like_separate_ops),
       cmocka_unit_test(errors_name_the_problem_and_its_position),
       cmocka_unit_test(deep_nesting_is_an_error_not_a_crash),
+      cmocka_unit_test(long_operator_chains_are_an_error_not_a_crash),
       cmocka_unit_test(bind_rejects_keyword_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,2 @@
+#include "query.h"
+#include "../server/server.h"

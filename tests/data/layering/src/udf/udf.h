@@ -1,0 +1,1 @@
+/* udf.h: fixture */

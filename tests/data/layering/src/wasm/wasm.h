@@ -1,0 +1,1 @@
+/* wasm.h: fixture */
