@@ -203,9 +203,10 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
                                             (json_int_t)s, "primary_term", 1, "copies", "node",
                                             node[s], "primary", 1, "state", "STARTED"));
   json_t *mappings = json_object_get(b, "mappings");
-  json_t *meta = json_pack("{s:s, s:o, s:O, s:O, s:o, s:I}", "name", name, "settings", settings,
-                           "mappings", mappings ? mappings : json_object(), "body", b, "shards",
-                           shards, "created_ms", (json_int_t)qb_wall_ms());
+  mappings = mappings ? json_incref(mappings) : json_object();
+  json_t *meta = json_pack("{s:s, s:o, s:o, s:O, s:o, s:I}", "name", name, "settings", settings,
+                           "mappings", mappings, "body", b, "shards", shards, "created_ms",
+                           (json_int_t)qb_wall_ms());
   char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
   char key[512];
   snprintf(key, sizeof key, "%sindexes/%s", QC_PREFIX, name);

@@ -327,6 +327,7 @@ def main():
     if not os.access(ETCD, os.X_OK):
         print("# SKIP %s is not installed (Debian package etcd-server)" % ETCD)
         sys.exit(77)
+    code = 1
     try:
         setup()
         run_tests([
@@ -344,13 +345,21 @@ def main():
             ("bad starts are refused with their exit codes",
              t_bad_starts_are_refused_with_their_exit_codes),
         ])
+    except SystemExit as e:
+        code = e.code
     finally:
+        # a clean stop exits 0 (under ASan: no leak, no memory error) and logs no sanitizer report
         for s in C.get("coord", []) + C.get("data", []) + ([C["ref"]] if "ref" in C else []):
-            if s.proc and os.environ.get("QD_KEEP_LOGS"):
-                sys.stderr.write("---- %s ----\n%s\n" % (s.name, s.logtext()[-3000:]))
+            rc = s.stop() if s.proc else 0
+            log = s.logtext()
+            if rc != 0 or "ERROR: AddressSanitizer" in log or "runtime error:" in log:
+                print("# %s: exit %s after SIGTERM\n# %s" % (s.name, rc,
+                                                            log[-4000:].replace("\n", "\n# ")))
+                code = 1
             s.close()
         if "etcd" in C:
             C["etcd"].close()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
