@@ -264,10 +264,11 @@ qb_code qc_etcd_lease_keepalive(qc_etcd *e, int64_t id, qb_err *err);
 qb_code qc_etcd_lease_revoke(qc_etcd *e, int64_t id, qb_err *err);
 
 /* A lease kept alive by a thread (renewed every TTL/3). When it expires anyway (etcd was
-** unreachable too long) ON_LOST is called once from that thread (may be NULL) and qc_lease_ok
-** turns 0. Stop revokes it. */
+** unreachable too long, or restarted without it) qc_lease_ok turns 0 until the thread has a
+** new lease (qc_lease_id changes); then it calls ON_NEW (may be NULL) from that thread, so the
+** owner can put its keys again under the new lease. Stop revokes the lease. */
 typedef struct qc_lease qc_lease;
-qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_lost)(void *ud), void *ud,
+qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_new)(void *ud), void *ud,
                        qc_lease **out, qb_err *err);
 int64_t qc_lease_id(const qc_lease *l);
 int qc_lease_ok(const qc_lease *l);

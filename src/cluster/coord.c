@@ -245,6 +245,9 @@ static int to_leader(qc_node *n, const char *method, const char *path, const cha
   qb_err err;
   if (qc_node_leader(n, &l, &err))
     return error(out, 503, "master_not_discovered_exception", "%s", err.msg);
+  if (!strcmp(l.name, n->name)) /* our own old lease (etcd was away): never forward to self */
+    return error(out, 503, "master_not_discovered_exception",
+                 "this coordinator is re-establishing its leadership; retry");
   char url[600];
   snprintf(url, sizeof url, "%s%s", l.url, path);
   return call1(method, url, body, len, NULL, l.name, out);

@@ -398,20 +398,35 @@ static void *lease_loop(void *arg) {
     ts.tv_nsec = (long)(ns % 1000000000u);
     pthread_cond_timedwait(&l->cv, &l->mu, &ts);
     if (l->stopping) break;
+    int64_t id = l->id;
+    int was_ok = l->ok;
     pthread_mutex_unlock(&l->mu);
     qb_err err;
-    qb_code rc = qc_etcd_lease_keepalive(l->e, l->id, &err);
-    if (!rc) last_ok = qb_wall_ms();
-    int lost = rc == QB_NOTFOUND || qb_wall_ms() - last_ok > (int64_t)l->ttl_s * 1000;
-    pthread_mutex_lock(&l->mu);
-    if (lost && l->ok) {
-      l->ok = 0;
-      qb_log(QB_WARN, "etcd lease %lld lost: %s", (long long)l->id, err.msg);
-      if (l->on_lost) {
-        pthread_mutex_unlock(&l->mu);
-        l->on_lost(l->ud);
-        pthread_mutex_lock(&l->mu);
+    qb_code rc;
+    if (was_ok) {
+      rc = qc_etcd_lease_keepalive(l->e, id, &err);
+      if (!rc) last_ok = qb_wall_ms();
+      int lost = rc == QB_NOTFOUND || qb_wall_ms() - last_ok > (int64_t)l->ttl_s * 1000;
+      pthread_mutex_lock(&l->mu);
+      if (lost) {
+        l->ok = 0;
+        qb_log(QB_WARN, "etcd lease %lld lost: %s", (long long)id, err.msg);
       }
+      continue;
+    }
+    /* lost: a new lease as soon as etcd answers, then the owner re-registers under it */
+    int64_t nid;
+    rc = qc_etcd_lease_grant(l->e, l->ttl_s, &nid, &err);
+    pthread_mutex_lock(&l->mu);
+    if (rc || l->stopping) continue;
+    l->id = nid;
+    l->ok = 1;
+    last_ok = qb_wall_ms();
+    qb_log(QB_INFO, "etcd lease renewed as %lld", (long long)nid);
+    if (l->on_lost) {
+      pthread_mutex_unlock(&l->mu);
+      l->on_lost(l->ud);
+      pthread_mutex_lock(&l->mu);
     }
   }
   pthread_mutex_unlock(&l->mu);
@@ -446,7 +461,7 @@ qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_lost)(void *ud), vo
   return QB_OK;
 }
 
-int64_t qc_lease_id(const qc_lease *l) { return l->id; }
+int64_t qc_lease_id(const qc_lease *l) { return __atomic_load_n(&l->id, __ATOMIC_RELAXED); }
 
 int qc_lease_ok(const qc_lease *l) { return __atomic_load_n(&l->ok, __ATOMIC_RELAXED); }
 

@@ -38,6 +38,7 @@ struct qc_node {
   qc_lease *lease;
   qc_watch *w_nodes, *w_indexes, *w_leader;
   int joined;
+  int64_t started_ms;
 
   pthread_mutex_t mu;        /* guards what follows */
   json_t *members;           /* name -> registration object */

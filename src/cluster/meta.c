@@ -150,12 +150,76 @@ static void campaign(qc_node *n) {
 
 /* ---- join ---------------------------------------------------------------------------------- */
 
-static void on_lease_lost(void *ud) {
+/* The node's key under the current lease (a txn: the name must be free, or, when MINE_OK,
+** held by this node's own earlier registration: same URL and start time). */
+static qb_code put_registration(qc_node *n, int mine_ok, qb_err *err) {
+  char key[256], rest[128];
+  snprintf(rest, sizeof rest, "nodes/%s", n->name);
+  key_of(key, sizeof key, rest);
+  json_t *reg = json_pack("{s:s, s:s, s:[], s:I}", "name", n->name, "url", n->url, "roles",
+                          "started_ms", (json_int_t)n->started_ms);
+  json_t *roles = json_object_get(reg, "roles");
+  if (n->role & QC_DATA) json_array_append_new(roles, json_string("data"));
+  if (n->role & QC_COORD) json_array_append_new(roles, json_string("coord"));
+  char *text = reg ? json_dumps(reg, JSON_COMPACT) : NULL;
+  json_decref(reg);
+  if (!text) return qb_fail(err, QB_NOMEM, "out of memory");
+  qc_txn_cmp absent = {key, 0};
+  qc_txn_op put = {.key = key, .value = text, .len = strlen(text),
+                   .lease = qc_lease_id(n->lease)};
+  qb_code rc = qc_etcd_txn(n->etcd, &absent, 1, &put, 1, NULL, err);
+  free(text);
+  if (rc == QB_CONFLICT) {
+    qc_kvs k;
+    char other[128] = "?";
+    int mine = 0;
+    int64_t rev = 0;
+    if (qc_etcd_get(n->etcd, key, &k, NULL) == QB_OK) {
+      if (k.n) {
+        json_t *j = json_loadb(k.kv[0].value, k.kv[0].value_len, 0, NULL);
+        snprintf(other, sizeof other, "%s", json_string_value(json_object_get(j, "url")) ?: "?");
+        mine = !strcmp(other, n->url) &&
+               json_integer_value(json_object_get(j, "started_ms")) == n->started_ms;
+        rev = k.kv[0].mod_revision;
+        json_decref(j);
+      }
+      qc_kvs_fini(&k);
+    }
+    if (mine && mine_ok) { /* our key under the old lease (etcd revived it): move it over */
+      char *again = NULL;
+      json_t *reg2 = json_pack("{s:s, s:s, s:[], s:I}", "name", n->name, "url", n->url, "roles",
+                               "started_ms", (json_int_t)n->started_ms);
+      json_t *roles2 = json_object_get(reg2, "roles");
+      if (n->role & QC_DATA) json_array_append_new(roles2, json_string("data"));
+      if (n->role & QC_COORD) json_array_append_new(roles2, json_string("coord"));
+      again = reg2 ? json_dumps(reg2, JSON_COMPACT) : NULL;
+      json_decref(reg2);
+      if (!again) return qb_fail(err, QB_NOMEM, "out of memory");
+      qc_txn_cmp same = {key, rev};
+      qc_txn_op put2 = {.key = key, .value = again, .len = strlen(again),
+                        .lease = qc_lease_id(n->lease)};
+      rc = qc_etcd_txn(n->etcd, &same, 1, &put2, 1, NULL, err);
+      free(again);
+      return rc;
+    }
+    return qb_fail(err, QB_CONFLICT, "node name [%s] is taken by a live node at %s (names are "
+                   "unique in a cluster; that node's lease expires %u s after it dies)",
+                   n->name, other, n->ttl_s);
+  }
+  return rc;
+}
+
+/* The lease expired (etcd was away longer than the TTL) and the lease thread has a new one:
+** register again, and campaign again when a coordinator. */
+static void on_new_lease(void *ud) {
   qc_node *n = ud;
-  qb_log(QB_ERROR, "etcd lease lost: node [%s] dropped out of the cluster", n->name);
   pthread_mutex_lock(&n->mu);
   n->is_leader = 0;
   pthread_mutex_unlock(&n->mu);
+  qb_err err;
+  if (put_registration(n, 1, &err)) qb_log(QB_ERROR, "re-registering in etcd: %s", err.msg);
+  else qb_log(QB_INFO, "re-registered in the cluster under a new lease");
+  if (n->role & QC_COORD) campaign(n);
 }
 
 qb_code qc_node_join(qc_node *n, const char *url, qb_err *err) {
@@ -166,37 +230,9 @@ qb_code qc_node_join(qc_node *n, const char *url, qb_err *err) {
     qb_wrap(err, "syncing UDFs from etcd: ");
     return rc;
   }
-  if ((rc = qc_lease_start(n->etcd, n->ttl_s, on_lease_lost, n, &n->lease, err))) return rc;
-  char key[256], rest[128];
-  snprintf(rest, sizeof rest, "nodes/%s", n->name);
-  key_of(key, sizeof key, rest);
-  json_t *reg = json_pack("{s:s, s:s, s:[], s:I}", "name", n->name, "url", n->url, "roles",
-                          "started_ms", (json_int_t)qb_wall_ms());
-  json_t *roles = json_object_get(reg, "roles");
-  if (n->role & QC_DATA) json_array_append_new(roles, json_string("data"));
-  if (n->role & QC_COORD) json_array_append_new(roles, json_string("coord"));
-  char *text = reg ? json_dumps(reg, JSON_COMPACT) : NULL;
-  json_decref(reg);
-  if (!text) return qb_fail(err, QB_NOMEM, "out of memory");
-  qc_txn_cmp absent = {key, 0};
-  qc_txn_op put = {.key = key, .value = text, .len = strlen(text),
-                   .lease = qc_lease_id(n->lease)};
-  rc = qc_etcd_txn(n->etcd, &absent, 1, &put, 1, NULL, err);
-  free(text);
-  if (rc == QB_CONFLICT) {
-    qc_kvs k;
-    char other[128] = "?";
-    if (qc_etcd_get(n->etcd, key, &k, NULL) == QB_OK && k.n) {
-      json_t *j = json_loadb(k.kv[0].value, k.kv[0].value_len, 0, NULL);
-      snprintf(other, sizeof other, "%s", json_string_value(json_object_get(j, "url")) ?: "?");
-      json_decref(j);
-    }
-    if (k.n || 1) qc_kvs_fini(&k);
-    return qb_fail(err, QB_CONFLICT, "node name [%s] is taken by a live node at %s (names are "
-                   "unique in a cluster; that node's lease expires %u s after it dies)",
-                   n->name, other, n->ttl_s);
-  }
-  if (rc) return rc;
+  if ((rc = qc_lease_start(n->etcd, n->ttl_s, on_new_lease, n, &n->lease, err))) return rc;
+  n->started_ms = qb_wall_ms();
+  if ((rc = put_registration(n, 0, err))) return rc;
   int64_t r1, r2, r3;
   if ((rc = load(n, "nodes/", &r1, err)) || (rc = load(n, "indexes/", &r2, err)) ||
       (rc = load(n, "leader", &r3, err)))

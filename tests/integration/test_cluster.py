@@ -6,6 +6,7 @@ data node and, while searches run, a v2 deploy never gives a response that mixes
 node that lacks a pinned version fails that shard with the reason; a killed data node shows
 up in _shards.failures while the other shards answer, and when restarted it syncs the current
 UDF from etcd before it serves; a killed coordinator leaves the other serving (and leading);
+etcd restarted: nodes reconnect (the watches resume, leases are renewed or re-granted);
 a node name clash and an unreachable etcd are refused at start with their exit codes.
 Skipped (77) without /usr/bin/etcd."""
 import json
@@ -305,6 +306,32 @@ def t_a_killed_coordinator_leaves_the_other_serving_and_leading():
     co1.start()
 
 
+def t_nodes_reconnect_when_etcd_restarts():
+    co2 = C["coord"][1]
+    # co1 was restarted by the previous test: its join must be complete (not just registered)
+    wait_for("co1 back in the cluster",
+             lambda: C["coord"][0].logtext().count("joined the cluster") == 2)
+    C["etcd"].stop()
+    r = co2.http("POST", "/products/_search", {"size": 0})  # metadata is cached: still served
+    eq((r.status, r.json["hits"]["total"]["value"]), (200, 60), "a search while etcd is down")
+    # down for longer than the lease: every node gives its lease up, then gets a new one
+    wait_for("dn1 to notice its lease is gone", lambda: "lost" in C["data"][0].logtext())
+    C["etcd"].start()
+    try:
+        wait_for("an index created after etcd came back",
+                 lambda: co2.http("PUT", "/after-etcd", {}, timeout=5).status in (200, 400))
+    except AssertionError as e:
+        raise AssertionError("%s\nco2: %s\nco1: %s" % (e, co2.logtext()[-2500:],
+                                                       C["coord"][0].logtext()[-1500:]))
+    for co in C["coord"]:
+        wait_for("every member back, seen by " + co.name,
+                 lambda co=co: members(co) == ["co1", "co2", "dn1", "dn2", "dn3"])
+        wait_for(co.name + " sees the new index", lambda co=co: co.http(
+            "POST", "/after-etcd/_count", {}).status == 200)
+    check("re-registered" in C["data"][0].logtext(), "dn1 re-registered under a new lease",
+          C["data"][0].logtext()[-2000:])
+
+
 def t_bad_starts_are_refused_with_their_exit_codes():
     binary = os.path.join(BUILD, "quidditch")
     tmp = C["ref"].tmp
@@ -342,6 +369,7 @@ def main():
              t_a_killed_data_node_fails_its_shard_only_and_resyncs_on_restart),
             ("a killed coordinator leaves the other serving and leading",
              t_a_killed_coordinator_leaves_the_other_serving_and_leading),
+            ("nodes reconnect when etcd restarts", t_nodes_reconnect_when_etcd_restarts),
             ("bad starts are refused with their exit codes",
              t_bad_starts_are_refused_with_their_exit_codes),
         ])

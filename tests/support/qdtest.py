@@ -322,6 +322,13 @@ class Etcd:
             time.sleep(0.05)
         raise AssertionError("etcd did not answer within %ss" % deadline_s)
 
+    def stop(self):
+        """Stop etcd, keeping its data (start() again restarts it on the same ports)."""
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
     def close(self):
         if self.proc:
             self.proc.terminate()
