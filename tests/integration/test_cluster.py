@@ -247,6 +247,19 @@ def t_udf_deploy_reaches_every_node_and_searches_never_mix_versions():
     st = C["coord"][0].http("GET", "/_udf/konst").json
     eq((st["version"], sorted(st["nodes"]), {v["status"] for v in st["nodes"].values()}),
        (7, ["dn1", "dn2", "dn3"], {"ready"}), "status per node")
+    # qctl ends a deploy through a coordinator with the per-node summary
+    wasm = os.path.join(C["ref"].tmp, "konst.wasm")
+    man = os.path.join(C["ref"].tmp, "konst.json")
+    with open(wasm, "wb") as f:
+        f.write(wat2wasm(KONST_WAT % "2"))
+    with open(man, "w") as f:
+        json.dump(KONST_MANIFEST, f)
+    p = subprocess.run([os.path.join(BUILD, "qctl"), "udf", "deploy", "--name", "konst", "--wasm",
+                        wasm, "--manifest", man], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, QUIDDITCH_URL=C["coord"][0].url))
+    eq(p.returncode, 0, "qctl udf deploy: " + p.stdout + p.stderr)
+    check("Distributed to 3 data nodes" in p.stdout and "dn3" in p.stdout, "qctl summary",
+          p.stdout)
 
 
 def t_a_shard_request_for_an_unknown_version_fails_that_shard():
@@ -279,8 +292,8 @@ def t_a_killed_data_node_fails_its_shard_only_and_resyncs_on_restart():
     h = co.http("GET", "/_cluster/health").json
     eq((h["status"], h["unassigned_shards"]), ("red", 1), "health without dn3")
     if wat2wasm("(module)"):
-        r = deploy(co, "3")  # v8 while dn3 is down
-        eq((r.status, r.json["nodes_ready"], r.json["nodes_total"]), (200, 2, 2), "deploy v8")
+        r = deploy(co, "3")  # v9 while dn3 is down
+        eq((r.status, r.json["nodes_ready"], r.json["nodes_total"]), (200, 2, 2), "deploy v9")
     dn3.start()
     wait_for("health green again", lambda: co.http("GET", "/_cluster/health").json["status"]
              == "green")
