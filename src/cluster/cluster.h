@@ -383,4 +383,32 @@ int qc_udf_status(qc_node *n, const char *name, struct json_t **out);
 /* GET /_udf: every UDF's current version in etcd. */
 int qc_udf_list(qc_node *n, struct json_t **out);
 
+/* ==== the UDF registry behind one interface (registry.c) ====================================== */
+
+/* Where a node's UDF versions are the source of truth: SQLite (the node's qu_registry) in the
+** embedded default, etcd in a cluster (data nodes then mirror versions into their SQLite
+** registry, qc_udf_install). The coordinator's routes and the search's version resolution
+** go through this interface, so both stores serve the same code. */
+typedef struct qc_registry_ops {
+  const char *kind; /* "sqlite" or "etcd" */
+  /* NAME's current version; QB_NOTFOUND (no message needed) when NAME is not deployed. */
+  qb_code (*current)(void *impl, const char *name, uint32_t *version, qb_err *err);
+  /* Store a validated version (MANIFEST completed and checked, SHA256 of WASM in hex) as the
+  ** next version of NAME and make it current. */
+  qb_code (*store)(void *impl, const char *name, const char *manifest, const uint8_t *wasm,
+                   size_t len, const char *sha256, uint32_t *version, qb_err *err);
+  /* Make VERSION current (QB_NOTFOUND when it is not stored). */
+  qb_code (*set_current)(void *impl, const char *name, uint32_t version, qb_err *err);
+  /* Remove NAME and its versions (QB_NOTFOUND when absent). */
+  qb_code (*remove)(void *impl, const char *name, qb_err *err);
+} qc_registry_ops;
+
+typedef struct qc_registry {
+  const qc_registry_ops *ops;
+  void *impl;
+} qc_registry;
+
+/* The node's source of truth for UDF versions (borrowed, lives as long as N). */
+const qc_registry *qc_node_udf_registry(qc_node *n);
+
 #endif

@@ -1,7 +1,8 @@
 /* internal.h: what the files of src/cluster share. node.c owns the node handle, meta.c the
 ** cluster view (membership, leader, index metadata cached from etcd watches), shards.c the
 ** shard sources and the scatter of one request, udf_script.c the UDF adapter and pins,
-** etcd.c the etcd v3 client, fanout.c parallel HTTP, route.c document routing.
+** etcd.c the etcd v3 client, fanout.c parallel HTTP, route.c document routing, registry.c
+** the UDF registry interface over SQLite or etcd, udfs.c the etcd half of the UDF registry.
 **
 ** etcd layout (docs/cluster.md), every key under QC_PREFIX:
 **   schema                 {"version": 1}
@@ -38,6 +39,7 @@ struct qc_node {
   qc_lease *lease;
   qc_watch *w_nodes, *w_indexes, *w_leader;
   int joined;
+  qc_registry udfs;          /* the source of truth for UDF versions (registry.c) */
   int64_t started_ms;
 
   pthread_mutex_t mu;        /* guards what follows */
@@ -48,6 +50,8 @@ struct qc_node {
   int is_leader;
 };
 
+/* registry.c: point N->udfs at SQLite (embedded) or etcd (cluster). */
+void qc__registry_init(qc_node *n);
 /* meta.c */
 qb_code qc__meta_open(qc_node *n, const qc_node_options *opt, qb_err *err);
 void qc__meta_close(qc_node *n);

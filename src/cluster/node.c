@@ -55,6 +55,7 @@ qb_code qc_node_open(const qc_node_options *opt, qc_node **out, qb_err *err) {
     qb_wrap(err, "udf registry %s: ", regpath);
     goto fail;
   }
+  qc__registry_init(n);
   *out = n;
   return QB_OK;
 fail:

@@ -30,7 +30,7 @@ qb_code qc_udf_current(qc_node *n, const char *name, uint32_t *version, qb_err *
 qb_code qc__udf_current(void *node, const char *name, uint32_t *version, qb_err *err) {
   qc_node *n = node;
   qb_err e;
-  qb_code rc = qc_udf_current(n, name, version, &e);
+  qb_code rc = n->udfs.ops->current(n->udfs.impl, name, version, &e);
   if (rc && rc != QB_NOTFOUND && err) *err = e;
   return rc;
 }
@@ -323,7 +323,7 @@ int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_
   }
   memcpy(mtext, mj.data, mj.len);
   mtext[mj.len] = 0;
-  rc = qc_udf_store(n, name, mtext, wasm, len, hex, &v, &err);
+  rc = n->udfs.ops->store(n->udfs.impl, name, mtext, wasm, len, hex, &v, &err);
   if (rc) {
     qb_free(mtext, mj.len + 1);
     st = code_error(out, &err);
@@ -356,13 +356,13 @@ done:
 int qc_udf_rollback(qc_node *n, const char *name, uint32_t version, json_t **out) {
   qb_err err;
   uint32_t before = 0;
-  qb_code rc = qc_udf_current(n, name, &before, &err);
+  qb_code rc = n->udfs.ops->current(n->udfs.impl, name, &before, &err);
   if (rc == QB_NOTFOUND) {
     char why[200];
     snprintf(why, sizeof why, "udf %s: no such udf", name);
     return uerror(out, 404, "resource_not_found_exception", why);
   }
-  if (!rc) rc = qc_udf_set_current(n, name, version, &err);
+  if (!rc) rc = n->udfs.ops->set_current(n->udfs.impl, name, version, &err);
   if (rc) return code_error(out, &err);
   qb_log(QB_INFO, "UDF rolled back: %s (v%u -> v%u)", name, before, version);
   char body[64];
@@ -377,7 +377,7 @@ int qc_udf_rollback(qc_node *n, const char *name, uint32_t version, json_t **out
 
 int qc_udf_delete(qc_node *n, const char *name, json_t **out) {
   qb_err err;
-  if (qc_udf_remove(n, name, &err)) return code_error(out, &err);
+  if (n->udfs.ops->remove(n->udfs.impl, name, &err)) return code_error(out, &err);
   qb_log(QB_INFO, "UDF deleted: %s", name);
   size_t ok, total;
   json_t *nodes = push(n, name, NULL, &ok, &total);
