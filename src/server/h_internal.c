@@ -9,7 +9,17 @@
 
 #include "internal.h"
 
+/* Only a data node serves /_internal (the embedded default and a coordinator hold no shards). */
+static int data_node(qs_req *r) {
+  if (qc_node_role(r->srv->node) & QC_DATA) return 1;
+  qs__reply_error(r, 400, "illegal_argument_exception",
+                  "[%s %s] is a data node's internal route and this node is not one", r->method,
+                  r->path);
+  return 0;
+}
+
 void qs__h_i_search(qs_req *r) {
+  if (!data_node(r)) return;
   json_t *out;
   qb_err err;
   uint64_t t0 = qb_now_ns();
@@ -34,7 +44,7 @@ static int local_name(qs_req *r, char out[256]) {
 
 void qs__h_i_shard_put(qs_req *r) {
   char name[256];
-  if (!local_name(r, name)) return;
+  if (!data_node(r) || !local_name(r, name)) return;
   qi_index *ix = NULL;
   qb_err err;
   qb_code rc = qi_catalog_create(qc_node_catalog(r->srv->node), name,
@@ -49,7 +59,7 @@ void qs__h_i_shard_put(qs_req *r) {
 
 void qs__h_i_shard_delete(qs_req *r) {
   char name[256];
-  if (!local_name(r, name)) return;
+  if (!data_node(r) || !local_name(r, name)) return;
   qb_err err;
   qb_code rc = qi_catalog_delete(qc_node_catalog(r->srv->node), name, &err);
   if (rc && rc != QB_NOTFOUND) return qs__reply_err(r, &err);
@@ -60,6 +70,7 @@ void qs__h_i_shard_delete(qs_req *r) {
 /* {"version": N, "current": bool}: install NAME vN from etcd and load it (the interpreter
 ** tier is then ready); answers with the time it took. */
 void qs__h_i_udf_sync(qs_req *r) {
+  if (!data_node(r)) return;
   uint64_t t0 = qb_now_ns();
   json_t *body;
   if (!qs__body_object(r, &body)) return;
@@ -83,6 +94,7 @@ void qs__h_i_udf_sync(qs_req *r) {
 }
 
 void qs__h_i_udf_delete(qs_req *r) {
+  if (!data_node(r)) return;
   qb_err err;
   qb_code rc = qu_registry_delete(qc_node_registry(r->srv->node), r->caps[0], &err);
   if (rc && rc != QB_NOTFOUND) return qs__reply_err(r, &err);

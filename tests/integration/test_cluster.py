@@ -275,6 +275,9 @@ def t_a_shard_request_for_an_unknown_version_fails_that_shard():
     check("failure" in r.json and "v99" in r.json["failure"]["reason"], "unknown version", r.json)
     r = C["data"][0].http("POST", "/_internal/search", {"index": "products"})
     eq(r.status, 400, "a malformed shard request")
+    for s in (C["ref"], C["coord"][0]):  # only data nodes serve /_internal
+        r = s.http("PUT", "/_internal/shard/products/0", {})
+        eq(r.status, 400, "/_internal on %s" % s.name)
 
 
 def t_a_killed_data_node_fails_its_shard_only_and_resyncs_on_restart():
