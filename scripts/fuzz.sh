@@ -33,7 +33,7 @@ for t in $targets; do
     done
   fi
   echo "fuzz: $t for ${SECONDS_EACH}s, corpus $corpus ($(ls "$corpus" | wc -l) files)"
-  "$bin" -max_total_time="$SECONDS_EACH" -max_len=100000 -rss_limit_mb=2048 -timeout=10 \
+  "$bin" -max_total_time="$SECONDS_EACH" -max_len=100000 -rss_limit_mb=2048 -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" 2>"$OUT/$t.log"
   status=$?
   tail -n 15 "$OUT/$t.log" | grep -E 'stat::|Done|ERROR|SUMMARY|crash|timeout|leak' || true

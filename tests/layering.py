@@ -8,11 +8,14 @@ file of the tree's src/ is checked against these rules:
   - a layer includes its own files freely, and of another layer only the PUBLIC headers: the
     ones its CMakeLists.txt lists in `qd_layer(<target> <headers...>)` (see the top-level
     CMakeLists.txt); internal.h, compile.h, expr_int.h ... stay in their folder;
+  - a header BACKEND_ONLY reserves for some layers (wasm_backend.h: src/jit) only from those;
   - only layers above it in DESIGN §2's order (base, wasm, jit, udf, index, query, cluster,
     server, cli);
   - nothing of what its "knows nothing of" column names (KNOWS_NOTHING_OF below);
   - its CMakeLists.txt makes no folder of src/ an include path of other targets (no PUBLIC /
-    INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}, no ${CMAKE_SOURCE_DIR}/src/<other layer>).
+    INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}, no ${CMAKE_SOURCE_DIR}/src/<other layer>), and links
+    no library of a layer it may not include (the same two rules; a layer's library is the
+    target its qd_layer() line names), since linking one gives its public headers.
 
 Includes that name no file of src/ (system and library headers) are not its business.
 Prints every violation, one a line (`layering: FILE:LINE: ...`), then a count; exit 1 if any,
@@ -46,8 +49,14 @@ def strip_cmake_comments(text):
     return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
 
 
-def public_headers(src):
-    """{layer: set of public header names} from the qd_layer() lines."""
+# Public headers meant for one layer below only: wasm_backend.h is the wasm layer's view for
+# the native tier (src/jit); no other layer may include it.
+BACKEND_ONLY = {"wasm": {"wasm_backend.h": {"jit"}}}
+
+
+def public_headers(src, targets=None):
+    """{layer: set of public header names} from the qd_layer() lines; fills TARGETS with
+    {library target: layer}."""
     pub = {}
     for layer in sorted(os.listdir(src)):
         cm = os.path.join(src, layer, "CMakeLists.txt")
@@ -58,10 +67,21 @@ def public_headers(src):
         for m in QD_LAYER.finditer(text):
             words = m.group(1).split()
             pub.setdefault(layer, set()).update(words[1:])
+            if targets is not None and words:
+                targets[words[0]] = layer
     return pub
 
 
-def cmake_violations(src, layer, out):
+def forbidden(layer, other):
+    """Why LAYER may not use OTHER (another layer of ORDER), or None."""
+    if other in KNOWS_NOTHING_OF.get(layer, set()):
+        return f"{layer} knows nothing of {other}"
+    if ORDER.index(other) > ORDER.index(layer):
+        return f"{other} is below {layer} in DESIGN §2's order"
+    return None
+
+
+def cmake_violations(src, layer, out, targets):
     """A layer's CMakeLists.txt must not publish a folder of src/ as an include path."""
     cm = os.path.join(src, layer, "CMakeLists.txt")
     if not os.path.isfile(cm):
@@ -84,6 +104,15 @@ def cmake_violations(src, layer, out):
                     and scope in ("PUBLIC", "INTERFACE"):
                 out.append(f"{rel}:{line}: {scope} {word} makes the folder an include path of "
                            f"other layers (use qd_layer({'<target>'} <public headers>))")
+    for m in re.finditer(r'\btarget_link_libraries\s*\(([^)]*)\)', text):
+        line = text.count("\n", 0, m.start()) + 1
+        for word in m.group(1).split()[1:]:
+            other = targets.get(word)
+            if not other or other == layer or other not in ORDER:
+                continue
+            why = forbidden(layer, other)
+            if why:
+                out.append(f"{rel}:{line}: links {word} (src/{other}): {why}")
 
 
 def resolve(root, src, here, kind, name, layer_files):
@@ -122,14 +151,14 @@ def main(argv):
         return 2
     layers = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d)))
     layer_files = {l: set(os.listdir(os.path.join(src, l))) for l in layers}
-    pub = public_headers(src)
+    targets = {}
+    pub = public_headers(src, targets)
     out = []
     for layer in layers:
         if layer not in ORDER:
             out.append(f"src/{layer}/: not a layer of DESIGN §2 ({' '.join(ORDER)})")
             continue
-        cmake_violations(src, layer, out)
-        me = ORDER.index(layer)
+        cmake_violations(src, layer, out, targets)
         for fname in sorted(layer_files[layer]):
             path = os.path.join(src, layer, fname)
             if not fname.endswith(SOURCE_EXT) or not os.path.isfile(path):
@@ -163,10 +192,13 @@ def main(argv):
                     if header not in pub.get(other, set()):
                         why.append(f"not a public header of {other} (public: "
                                    f"{', '.join(sorted(pub.get(other, []))) or 'none'})")
-                    if other in KNOWS_NOTHING_OF.get(layer, set()):
-                        why.append(f"{layer} knows nothing of {other}")
-                    elif ORDER.index(other) > me:
-                        why.append(f"{other} is below {layer} in DESIGN §2's order")
+                    if header in BACKEND_ONLY.get(other, {}) and \
+                            layer not in BACKEND_ONLY[other][header]:
+                        why.append(f"{header} is {other}'s surface for "
+                                   f"{', '.join(sorted(BACKEND_ONLY[other][header]))} only")
+                    rule = forbidden(layer, other)
+                    if rule:
+                        why.append(rule)
                 if why:
                     out.append(f"{rel}:{n}: {shown} (src/{target}): {'; '.join(why)}")
     for line in out:

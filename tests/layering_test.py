@@ -5,7 +5,8 @@
    and prints exactly tests/data/layering/expected.txt: every violation, each named.
 2. On a temporary copy of the real src/ with two includes planted (src/index/index.c takes
    "../udf/udf.h", the `..` the old layering.sh let through; src/server/h_doc.c takes
-   <expr_int.h>, a private header of src/query) it exits 1 naming exactly those two.
+   <expr_int.h>, a private header of src/query; src/query/CMakeLists.txt links qudf) it exits
+   1 naming exactly those three.
 Standard library only.
 """
 import os
@@ -42,7 +43,9 @@ print(f"ok: fixture tree: exit 1, {out.count(chr(10)) - 1} violations as expecte
 plants = [("index/index.c", '#include "../udf/udf.h"',
            '"../udf/udf.h" (src/udf/udf.h): index knows nothing of udf'),
           ("server/h_doc.c", "#include <expr_int.h>",
-           "<expr_int.h> (src/query/expr_int.h): not a public header of query")]
+           "<expr_int.h> (src/query/expr_int.h): not a public header of query"),
+          ("query/CMakeLists.txt", "target_link_libraries(qquery PUBLIC qudf)",
+           "links qudf (src/udf): query knows nothing of udf")]
 with tempfile.TemporaryDirectory(prefix="qd-layering-") as tmp:
     shutil.copytree(os.path.join(ROOT, "src"), os.path.join(tmp, "src"))
     rc, out = run(tmp)
@@ -64,6 +67,6 @@ with tempfile.TemporaryDirectory(prefix="qd-layering-") as tmp:
     for w in want_lines:
         if not any(g.startswith(w) for g in got):
             fail(f"planted copy: no line starting {w!r}", out)
-    if got[-1] != "layering: 2 violations" or len(got) != 3:
-        fail("planted copy: want exactly the two planted violations", out)
+    if got[-1] != f"layering: {len(plants)} violations" or len(got) != len(plants) + 1:
+        fail("planted copy: want exactly the planted violations", out)
 print("ok: planted violations in a copy of src/ are named")

@@ -23,7 +23,8 @@ static int usage(void) {
           "  bulk [INDEX] FILE            NDJSON file ('-' = stdin)\n"
           "  search INDEX JSON|@FILE\n"
           "  health\n"
-          "URL: --url, else $QUIDDITCH_URL, else http://127.0.0.1:9200\n");
+          "URL: --url, else $QUIDDITCH_URL, else http://127.0.0.1:9200\n"
+          "Credentials: $QUIDDITCH_API_KEY (base64 of id:key); $QUIDDITCH_CA trusts a certificate\n");
   return 2;
 }
 
@@ -108,6 +109,16 @@ static int request(const char *method, const char *path, const char *body, size_
     h = curl_slist_append(h, line);
   }
   h = curl_slist_append(h, "Expect:");
+  /* QUIDDITCH_API_KEY: the base64 of "id:key", sent as Elasticsearch's clients send API keys */
+  const char *key = getenv("QUIDDITCH_API_KEY");
+  if (key && *key) {
+    char line[1024];
+    snprintf(line, sizeof line, "Authorization: ApiKey %s", key);
+    h = curl_slist_append(h, line);
+  }
+  /* QUIDDITCH_CA: a CA or self-signed certificate to trust for an https:// URL */
+  const char *ca = getenv("QUIDDITCH_CA");
+  if (ca && *ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);

@@ -18,10 +18,53 @@ static int usage(FILE *f) {
           "                       [--role data|coord|both --etcd http://HOST:PORT [--lease-ttl S]]\n"
           "                       [--max-connections N] [--max-connections-per-client N]\n"
           "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
+          "                       [--disk-flood-stage PCT] [--disk-high PCT]\n"
+          "                       [--auth-file FILE] [--tls-cert PEM --tls-key PEM]\n"
+          "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
+          "         (the password or key is read from standard input; only its hash is kept)\n"
           "  With no flags: the embedded default, one process that is coordinator and data node,\n"
           "  data under ./data, listening on 127.0.0.1:9200. With --role: a cluster node on etcd\n"
           "  (docs/cluster.md).\n");
   return f == stderr ? 2 : 0;
+}
+
+/* `quidditch auth add-user|add-key NAME --role R --file FILE`, the secret on standard input
+** (one line), so it is never in argv or the shell's history. */
+static int auth_cmd(int argc, char **argv) {
+  const char *role = NULL, *file = NULL;
+  if (argc < 2 || (strcmp(argv[0], "add-user") && strcmp(argv[0], "add-key"))) {
+    fprintf(stderr, "usage: quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n");
+    return 2;
+  }
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--role")) role = argv[i + 1];
+    else if (!strcmp(argv[i], "--file")) file = argv[i + 1];
+    else {
+      fprintf(stderr, "quidditch auth: unknown flag '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!role || !file) {
+    fprintf(stderr, "quidditch auth: --role and --file are required\n");
+    return 2;
+  }
+  char secret[256];
+  if (!fgets(secret, sizeof secret, stdin)) {
+    fprintf(stderr, "quidditch auth: give the %s on standard input\n",
+            strcmp(argv[0], "add-key") ? "password" : "key");
+    return 2;
+  }
+  secret[strcspn(secret, "\r\n")] = 0;
+  qb_err err;
+  int key = !strcmp(argv[0], "add-key");
+  qb_code rc = qs_auth_add(file, key, argv[1], secret, role, &err);
+  memset(secret, 0, sizeof secret);
+  if (rc) {
+    fprintf(stderr, "quidditch auth: %s\n", err.msg);
+    return 1;
+  }
+  printf("%s %s added to %s with role %s\n", key ? "API key" : "user", argv[1], file, role);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -29,6 +72,7 @@ int main(int argc, char **argv) {
   qb_level level = QB_INFO;
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
     return usage(argc < 2 ? stderr : stdout);
+  if (!strcmp(argv[1], "auth")) return auth_cmd(argc - 2, argv + 2);
   if (strcmp(argv[1], "serve")) {
     fprintf(stderr, "quidditch: unknown command '%s'\n", argv[1]);
     return usage(stderr);
@@ -41,6 +85,9 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (!strcmp(a, "--listen")) opt.listen = v;
+    else if (!strcmp(a, "--auth-file")) opt.auth_file = v;
+    else if (!strcmp(a, "--tls-cert")) opt.tls_cert_file = v;
+    else if (!strcmp(a, "--tls-key")) opt.tls_key_file = v;
     else if (!strcmp(a, "--data")) opt.data_dir = v;
     else if (!strcmp(a, "--node") || !strcmp(a, "--node-name")) opt.node_name = v;
     else if (!strcmp(a, "--etcd")) opt.etcd = v;
@@ -56,7 +103,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||
              !strcmp(a, "--header-timeout-ms") || !strcmp(a, "--body-timeout-ms") ||
-             !strcmp(a, "--idle-timeout-ms")) {
+             !strcmp(a, "--idle-timeout-ms") || !strcmp(a, "--disk-flood-stage") ||
+             !strcmp(a, "--disk-high")) {
       char *end;
       unsigned long n = strtoul(v, &end, 10);
       if (*end || !*v || n == 0 || n > 100000000ul) {
@@ -67,7 +115,13 @@ int main(int argc, char **argv) {
                     : !strcmp(a, "--max-connections-per-client") ? &opt.max_connections_per_client
                     : !strcmp(a, "--header-timeout-ms") ? &opt.header_timeout_ms
                     : !strcmp(a, "--body-timeout-ms") ? &opt.body_timeout_ms
+                    : !strcmp(a, "--disk-flood-stage") ? &opt.disk_flood_stage_pct
+                    : !strcmp(a, "--disk-high") ? &opt.disk_high_pct
                     : &opt.idle_timeout_ms;
+      if ((f == &opt.disk_flood_stage_pct || f == &opt.disk_high_pct) && n > 100) {
+        fprintf(stderr, "quidditch: %s is a percentage (1-100), got '%s'\n", a, v);
+        return 2;
+      }
       *f = (uint32_t)n;
     }
     else if (!strcmp(a, "--role")) {

@@ -48,7 +48,7 @@ static int die(int code, const char *fmt, ...) {
   return code;
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len) {
+int read_file(const char *path, uint8_t **buf, size_t *len) {
   FILE *f = fopen(path, "rb");
   long n;
   *buf = NULL;
@@ -249,188 +249,229 @@ static int parse_u64(const char *opt, const char *s, uint64_t *out) {
   return 0;
 }
 
-static int cmd_run(int argc, char **argv) {
-  const char *file = NULL, *invoke = NULL;
-  char **rest = calloc((size_t)argc + 1, sizeof *rest);
-  int nrest = 0, i, opts = 1, status = 1, uses_wasi = 0;
+/* `qwasm run`'s command line. Options are table-driven: to add one, give it a field here (if it
+** needs one), a setter and a row in run_opts[], and a line in usage(). */
+typedef struct run_cmd {
+  const char *file, *invoke;
   qw_limits lim;
+  char **rest; /* the arguments after FILE: the WASI argv, or the --invoke arguments */
+  int nrest;
+} run_cmd;
+
+/* Store option NAME's value VAL (NULL when the command line ended) into R: 0, or the exit
+** status after saying why */
+typedef int (*run_setter)(run_cmd *r, const char *name, const char *val);
+
+static int set_invoke(run_cmd *r, const char *name, const char *val) {
+  (void)name;
+  if (!val)
+    return die(2, "--invoke needs a name");
+  r->invoke = val;
+  return 0;
+}
+
+static int set_fuel(run_cmd *r, const char *name, const char *val) {
   uint64_t n;
+  if (parse_u64(name, val, &n))
+    return 2;
+  r->lim.fuel = n;
+  return 0;
+}
+
+static int set_max_pages(run_cmd *r, const char *name, const char *val) {
+  uint64_t n;
+  if (parse_u64(name, val, &n))
+    return 2;
+  if (n > 65536)
+    return die(2, "--max-pages: at most 65536");
+  r->lim.max_memory_pages = (uint32_t)n;
+  return 0;
+}
+
+static int set_max_depth(run_cmd *r, const char *name, const char *val) {
+  uint64_t n;
+  if (parse_u64(name, val, &n) || n > UINT32_MAX)
+    return 2;
+  r->lim.max_call_depth = (uint32_t)n;
+  return 0;
+}
+
+static const struct run_opt {
+  const char *name; /* every option takes one value */
+  run_setter set;
+} run_opts[] = {
+    {"--invoke", set_invoke},
+    {"--fuel", set_fuel},
+    {"--max-pages", set_max_pages},
+    {"--max-depth", set_max_depth},
+};
+
+/* ARGV into R (R->rest has room for ARGC). Options may come before or after FILE; `--` ends
+** them; an unknown `--x` before FILE is an error, after it an argument. 0 or the exit status. */
+static int run_parse(int argc, char **argv, run_cmd *r) {
+  int opts = 1;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const struct run_opt *o = NULL;
+    for (size_t j = 0; opts && j < QB_COUNTOF(run_opts); j++)
+      if (!strcmp(a, run_opts[j].name))
+        o = &run_opts[j];
+    if (o) {
+      int st = o->set(r, a, i + 1 < argc ? argv[i + 1] : NULL);
+      if (st)
+        return st;
+      i++;
+    } else if (opts && !strcmp(a, "--")) {
+      opts = 0;
+    } else if (opts && a[0] == '-' && a[1] == '-' && !r->file) {
+      return die(2, "run: unknown option %s", a);
+    } else if (!r->file) {
+      r->file = a;
+    } else {
+      r->rest[r->nrest++] = argv[i];
+    }
+  }
+  if (!r->file)
+    return usage(stderr), 2;
+  return 0;
+}
+
+/* The imports of M: the WASI sandbox is all a command-line run can offer (its argv: FILE and
+** the arguments, unless --invoke). *IM: free with qw_imports_free. 0 or the exit status. */
+static int run_imports(const run_cmd *r, qw_module *m, qw_imports **im, int *uses_wasi) {
+  qb_err err;
+  qb_code rc;
+  *uses_wasi = 0;
+  for (uint32_t k = 0; k < qw_module_import_count(m); k++) {
+    qw_port p;
+    qw_module_import(m, k, &p);
+    if (strcmp(p.module, "wasi_snapshot_preview1"))
+      return die(1, "%s: unknown import %s.%s (qwasm run provides only wasi_snapshot_preview1)",
+                 r->file, p.module, p.name);
+    *uses_wasi = 1;
+  }
+  if ((rc = qw_imports_new(im, &err)))
+    return die(1, "%s", err.msg);
+  if (*uses_wasi) {
+    const char **wargv = calloc((size_t)r->nrest + 2, sizeof *wargv);
+    if (!wargv)
+      return die(1, "out of memory");
+    wargv[0] = r->file;
+    for (int i = 0; i < r->nrest && !r->invoke; i++)
+      wargv[i + 1] = r->rest[i];
+    qw_wasi_set_output(*im, pass_through, NULL);
+    rc = qw_imports_add_wasi(*im, r->invoke ? 1 : r->nrest + 1, wargv, &err);
+    free(wargv);
+    if (rc)
+      return die(1, "%s", err.msg);
+  }
+  return 0;
+}
+
+/* A WASI command: call _start; the exit status is the command's */
+static int run_start(const run_cmd *r, qw_instance *inst) {
+  qw_func *f = qw_instance_func(inst, "_start");
+  qw_sig sig;
+  uint64_t slots[1] = {0};
+  const qw_trap *t;
+  if (!f)
+    return die(2, "%s: no _start export (a WASI command); use --invoke NAME", r->file);
+  qw_func_sig(f, &sig);
+  if (sig.nparams || sig.nresults)
+    return die(1, "%s: _start must have type () -> ()", r->file);
+  t = qw_func_call_raw(f, slots);
+  fflush(stdout);
+  if (!t)
+    return 0;
+  if (t == QW_TRAP_EXIT)
+    return qw_instance_exit_code(inst) & 0xff;
+  const char *where = qw_instance_trap_where(inst);
+  return die(1, "%s: %s: %s%s%s%s", r->file, qw_trap_code(t) == QB_LIMIT ? "limit" : "trap",
+             qw_trap_message(t), where[0] ? " (in " : "", where, where[0] ? ")" : "");
+}
+
+/* --invoke NAME: parse the arguments per its parameter types, call it, print the results */
+static int run_invoke(const run_cmd *r, qw_instance *inst, int uses_wasi) {
+  qw_func *f = qw_instance_func(inst, r->invoke);
+  qw_sig sig;
+  qw_val *args = NULL, *res = NULL;
+  qb_err err;
+  qb_code rc;
+  int status;
+  uint32_t k;
+  if (!f)
+    return die(1, "%s: no exported function \"%s\"", r->file, r->invoke);
+  qw_func_sig(f, &sig);
+  if ((uint32_t)r->nrest != sig.nparams) {
+    fprintf(stderr, "%s: %s expects %u argument%s, got %d; its type is ", prog, r->invoke,
+            sig.nparams, sig.nparams == 1 ? "" : "s", r->nrest);
+    print_sig(stderr, &sig);
+    fputc('\n', stderr);
+    return 2;
+  }
+  args = calloc(sig.nparams + 1, sizeof *args);
+  res = calloc(sig.nresults + 1, sizeof *res);
+  if (!args || !res) {
+    status = die(1, "out of memory");
+    goto out;
+  }
+  for (k = 0; k < sig.nparams; k++)
+    if (parse_arg(r->rest[k], (qw_type)sig.params[k], &args[k])) {
+      status = die(2, "argument %u: \"%s\" is not a valid %s", k + 1, r->rest[k],
+                   qw_type_name((qw_type)sig.params[k]));
+      goto out;
+    }
+  rc = qw_func_call(f, args, sig.nparams, res, sig.nresults, &err);
+  fflush(stdout);
+  if (rc == QB_OK) {
+    for (k = 0; k < sig.nresults; k++)
+      print_val(&res[k], (qw_type)sig.results[k]);
+    status = 0;
+  } else if (uses_wasi && !strcmp(err.msg, qw_trap_message(QW_TRAP_EXIT))) {
+    status = qw_instance_exit_code(inst) & 0xff;
+  } else {
+    const char *where = qw_instance_trap_where(inst);
+    status = die(1, "%s: %s: %s%s%s%s", r->file,
+                 rc == QB_TRAP    ? "trap"
+                 : rc == QB_LIMIT ? "limit"
+                                  : qb_code_name(rc),
+                 err.msg, where[0] ? " (in " : "", where, where[0] ? ")" : "");
+  }
+out:
+  free(args);
+  free(res);
+  return status;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_cmd r;
+  int status, uses_wasi = 0;
   qw_engine *e = NULL;
   qw_module *m = NULL;
   qw_imports *im = NULL;
   qw_instance *inst = NULL;
   qb_err err;
-  qb_code rc;
-  uint32_t k;
-  if (!rest)
+  memset(&r, 0, sizeof r);
+  if (!(r.rest = calloc((size_t)argc + 1, sizeof *r.rest)))
     return die(1, "out of memory");
-  memset(&lim, 0, sizeof lim);
-  for (i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (opts && !strcmp(a, "--")) {
-      opts = 0;
-    } else if (opts && !strcmp(a, "--invoke")) {
-      if (i + 1 >= argc) {
-        status = die(2, "--invoke needs a name");
-        goto out;
-      }
-      invoke = argv[++i];
-    } else if (opts && !strcmp(a, "--fuel")) {
-      if (parse_u64(a, argv[i + 1], &n)) {
-        status = 2;
-        goto out;
-      }
-      lim.fuel = n, i++;
-    } else if (opts && !strcmp(a, "--max-pages")) {
-      if (parse_u64(a, argv[i + 1], &n) || n > 65536) {
-        status = n > 65536 ? die(2, "--max-pages: at most 65536") : 2;
-        goto out;
-      }
-      lim.max_memory_pages = (uint32_t)n, i++;
-    } else if (opts && !strcmp(a, "--max-depth")) {
-      if (parse_u64(a, argv[i + 1], &n) || n > UINT32_MAX) {
-        status = 2;
-        goto out;
-      }
-      lim.max_call_depth = (uint32_t)n, i++;
-    } else if (opts && a[0] == '-' && a[1] == '-' && !file) {
-      status = die(2, "run: unknown option %s", a);
-      goto out;
-    } else if (!file) {
-      file = a;
-    } else {
-      rest[nrest++] = argv[i];
-    }
-  }
-  if (!file) {
-    usage(stderr);
-    status = 2;
+  if ((status = run_parse(argc, argv, &r)))
+    goto out;
+  status = 1;
+  if (load(r.file, &r.lim, &e, &m) || (status = run_imports(&r, m, &im, &uses_wasi)))
+    goto out;
+  if (qw_instance_new(m, im, &r.lim, &inst, &err)) {
+    status = die(1, "%s: %s", r.file, err.msg);
     goto out;
   }
-  if (load(file, &lim, &e, &m))
-    goto out;
-
-  /* imports: the WASI sandbox is all a command-line run can offer */
-  for (k = 0; k < qw_module_import_count(m); k++) {
-    qw_port p;
-    qw_module_import(m, k, &p);
-    if (!strcmp(p.module, "wasi_snapshot_preview1")) {
-      uses_wasi = 1;
-    } else {
-      status = die(1, "%s: unknown import %s.%s (qwasm run provides only wasi_snapshot_preview1)",
-                   file, p.module, p.name);
-      goto out;
-    }
-  }
-  if ((rc = qw_imports_new(&im, &err))) {
-    status = die(1, "%s", err.msg);
-    goto out;
-  }
-  if (uses_wasi) {
-    const char **wargv = calloc((size_t)nrest + 2, sizeof *wargv);
-    if (!wargv) {
-      status = die(1, "out of memory");
-      goto out;
-    }
-    wargv[0] = file;
-    for (i = 0; i < nrest && !invoke; i++)
-      wargv[i + 1] = rest[i];
-    qw_wasi_set_output(im, pass_through, NULL);
-    rc = qw_imports_add_wasi(im, invoke ? 1 : nrest + 1, wargv, &err);
-    free(wargv);
-    if (rc) {
-      status = die(1, "%s", err.msg);
-      goto out;
-    }
-  }
-  if ((rc = qw_instance_new(m, im, &lim, &inst, &err))) {
-    status = die(1, "%s: %s", file, err.msg);
-    goto out;
-  }
-  if (lim.fuel)
-    qw_instance_set_fuel(inst, lim.fuel);
-
-  if (!invoke) {
-    qw_func *f = qw_instance_func(inst, "_start");
-    qw_sig sig;
-    uint64_t slots[1] = {0};
-    const qw_trap *t;
-    if (!f) {
-      status = die(2, "%s: no _start export (a WASI command); use --invoke NAME", file);
-      goto out;
-    }
-    qw_func_sig(f, &sig);
-    if (sig.nparams || sig.nresults) {
-      status = die(1, "%s: _start must have type () -> ()", file);
-      goto out;
-    }
-    t = qw_func_call_raw(f, slots);
-    fflush(stdout);
-    if (!t) {
-      status = 0;
-    } else if (t == QW_TRAP_EXIT) {
-      status = qw_instance_exit_code(inst) & 0xff;
-    } else {
-      const char *where = qw_instance_trap_where(inst);
-      status = die(1, "%s: %s: %s%s%s%s", file, qw_trap_code(t) == QB_LIMIT ? "limit" : "trap",
-                   qw_trap_message(t), where[0] ? " (in " : "", where, where[0] ? ")" : "");
-    }
-  } else {
-    qw_func *f = qw_instance_func(inst, invoke);
-    qw_sig sig;
-    qw_val *args = NULL, *res = NULL;
-    if (!f) {
-      status = die(1, "%s: no exported function \"%s\"", file, invoke);
-      goto out;
-    }
-    qw_func_sig(f, &sig);
-    if ((uint32_t)nrest != sig.nparams) {
-      fprintf(stderr, "%s: %s expects %u argument%s, got %d; its type is ", prog, invoke,
-              sig.nparams, sig.nparams == 1 ? "" : "s", nrest);
-      print_sig(stderr, &sig);
-      fputc('\n', stderr);
-      status = 2;
-      goto out;
-    }
-    args = calloc(sig.nparams + 1, sizeof *args);
-    res = calloc(sig.nresults + 1, sizeof *res);
-    if (!args || !res) {
-      free(args), free(res);
-      status = die(1, "out of memory");
-      goto out;
-    }
-    for (k = 0; k < sig.nparams; k++)
-      if (parse_arg(rest[k], (qw_type)sig.params[k], &args[k])) {
-        status = die(2, "argument %u: \"%s\" is not a valid %s", k + 1, rest[k],
-                     qw_type_name((qw_type)sig.params[k]));
-        free(args), free(res);
-        goto out;
-      }
-    rc = qw_func_call(f, args, sig.nparams, res, sig.nresults, &err);
-    fflush(stdout);
-    if (rc == QB_OK) {
-      for (k = 0; k < sig.nresults; k++)
-        print_val(&res[k], (qw_type)sig.results[k]);
-      status = 0;
-    } else if (uses_wasi && !strcmp(err.msg, qw_trap_message(QW_TRAP_EXIT))) {
-      status = qw_instance_exit_code(inst) & 0xff;
-    } else {
-      const char *where = qw_instance_trap_where(inst);
-      status = die(1, "%s: %s: %s%s%s%s", file,
-                   rc == QB_TRAP    ? "trap"
-                   : rc == QB_LIMIT ? "limit"
-                                    : qb_code_name(rc),
-                   err.msg, where[0] ? " (in " : "", where, where[0] ? ")" : "");
-    }
-    free(args);
-    free(res);
-  }
+  if (r.lim.fuel)
+    qw_instance_set_fuel(inst, r.lim.fuel);
+  status = r.invoke ? run_invoke(&r, inst, uses_wasi) : run_start(&r, inst);
 out:
   qw_instance_free(inst);
   qw_imports_free(im);
   qw_module_free(m);
   qw_engine_free(e);
-  free(rest);
+  free(r.rest);
   return status;
 }
 

@@ -136,26 +136,6 @@ static void report(run *r, char kind, long line, const char *fmt, ...) {
   fflush(r->out);
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  long n;
-  if (!f)
-    return -1;
-  if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-    fclose(f);
-    return -1;
-  }
-  *buf = malloc((size_t)n + 1);
-  if (!*buf || fread(*buf, 1, (size_t)n, f) != (size_t)n) {
-    free(*buf);
-    fclose(f);
-    return -1;
-  }
-  fclose(f);
-  *len = (size_t)n;
-  return 0;
-}
-
 /* Load the module file FNAME (relative to the JSON's folder). */
 static qb_code load(run *r, const char *fname, qw_module **m, qb_err *err) {
   char path[4096];

@@ -41,18 +41,6 @@ static void set_alt(udf_script *s, uint32_t i, const char *field) {
   if ((s->alt[i] = qb_malloc(n))) snprintf(s->alt[i], n, "%s.keyword", field);
 }
 
-static int name_chars_ok(const char *s) {
-  size_t n = strlen(s);
-  if (!n || n > 64) return 0;
-  for (; *s; s++) {
-    char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '.' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out, qb_err *err) {
   udf_script *s = (udf_script *)base;
   out->nargs = s->ncols;
@@ -214,7 +202,7 @@ static qb_code resolve(qq_script_provider *pb, const char *source, const char *l
   qc_udf_provider *p = (qc_udf_provider *)pb->ud;
   *out = NULL;
   if (lang && strcmp(lang, "wasm") && strcmp(lang, "udf")) return QB_NOTFOUND;
-  if (!source || !name_chars_ok(source)) return QB_NOTFOUND;
+  if (!source || !qu_name_valid(source)) return QB_NOTFOUND;
   qu_udf *u = NULL;
   qb_code rc = pin(p, source, &u, err);
   if (rc) return rc;

@@ -20,6 +20,7 @@ typedef struct entry {
   char name[256];
   qi_index *ix;     /* NULL when damaged */
   char *damage;     /* why it could not be opened (qb_malloc'd), or NULL */
+  uint64_t retry_ns; /* a failed index: when it may next be reopened */
 } entry;
 
 struct qi_catalog {
@@ -81,6 +82,7 @@ static qb_code insert_entry(qi_catalog *c, const char *name, qi_index *ix, const
   snprintf(c->e[pos].name, sizeof c->e[pos].name, "%s", name);
   c->e[pos].ix = ix;
   c->e[pos].damage = why;
+  c->e[pos].retry_ns = 0;
   c->n++;
   return QB_OK;
 }
@@ -271,8 +273,28 @@ qb_code qi_catalog_get(qi_catalog *c, const char *name, qi_index **out, qb_err *
     pthread_mutex_unlock(&c->lock);
     return rc;
   }
+  qi_index *stale = NULL;
+  if (i >= 0 && qi__index_failed(c->e[i].ix) && qb_now_ns() >= c->e[i].retry_ns) {
+    /* A write failed after changing memory (disk full): the store rolled it back, so the store
+    ** is right and memory is not. Reopen from the store, at most once a second, so writes work
+    ** again once space returns, without a restart (issue 13 #6). Searches that still hold the
+    ** old instance finish on it; it writes nothing more. */
+    char path[4400];
+    qi_index *fresh;
+    qb_err oerr;
+    snprintf(path, sizeof path, "%s/%s", c->dir, name);
+    c->e[i].retry_ns = qb_now_ns() + 1000000000ull;
+    if (qi_index_open(path, &c->opt, &fresh, &oerr) == QB_OK) {
+      stale = c->e[i].ix;
+      c->e[i].ix = fresh;
+      qb_log(QB_INFO, "index [%s] reopened from its store after a failed write", name);
+    } else {
+      qb_log(QB_WARN, "index [%s]: reopening after a failed write: %s", name, oerr.msg);
+    }
+  }
   if (i >= 0) *out = qi_index_retain(c->e[i].ix);
   pthread_mutex_unlock(&c->lock);
+  qi_index_release(stale);
   if (i < 0) return qb_fail(err, QB_NOTFOUND, "index_not_found_exception: no such index [%s]", name);
   return QB_OK;
 }

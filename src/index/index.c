@@ -160,7 +160,7 @@ qb_code qi__flush_buffer(qi_index *ix, qb_err *err) {
     for (d = 0; d < n; d++)
       if (d / 64 < ix->bdelcap && (ix->bdel[d / 64] >> (d % 64)) & 1 &&
           qi__mark_deleted(ix, s->seg_no, d))
-        ix->failed = 1; /* out of memory: a deleted doc would come back; stop writes */
+        __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE); /* out of memory: a deleted doc would come back; stop writes */
     memset(ix->bdel, 0, ix->bdelcap * sizeof *ix->bdel);
   }
   return QB_OK;
@@ -395,6 +395,11 @@ static void persist_locked(qi_index *ix) {
 qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
   qb_code rc;
   QB_ASSERT(qi__locked(ix));
+  /* A failed index's buffer may hold writes its store rolled back: never make them visible
+  ** (issue 13 #6: a failed bulk left phantom documents). The catalog reopens it from the store. */
+  if (ix->failed)
+    return qb_fail(err, QB_IO, "index %s: a write could not be committed (disk full?); it is "
+                               "reopened from its store on next use", ix->dir);
   if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
     return rc;
   persist_locked(ix);
@@ -474,7 +479,7 @@ static void gen_id(qi_index *ix, char out[21]) {
 /* After a failed statement inside a transaction: SQLite may have rolled it all back. */
 static void check_txn(qi_index *ix) {
   if (ix->st.in_txn && sqlite3_get_autocommit(ix->st.db)) {
-    ix->failed = 1;
+    __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
     qb_log(QB_ERROR, "index %s: transaction rolled back by the store; reopen the index", ix->dir);
   }
 }
@@ -576,10 +581,10 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   goto done;
 fail_undo:
   /* the statement ran: undo it by deleting what we wrote; a failure here fails the index */
-  if (qi__store_delete(&ix->st, id, NULL)) ix->failed = 1;
+  if (qi__store_delete(&ix->st, id, NULL)) __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
   goto done;
 mem_fail:
-  ix->failed = 1;
+  __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
   if (rc == QB_NOMEM) qb_fail(err, QB_NOMEM, "index %s: out of memory while indexing; reopen it", ix->dir);
 done:
   qi__parsed_fini(&p);
@@ -605,7 +610,7 @@ static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *co
     return rc;
   }
   if ((rc = qi__mark_deleted(ix, e->seg_no, e->doc))) {
-    ix->failed = 1;
+    __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
     return qb_fail(err, rc, "index %s: out of memory while deleting; reopen it", ix->dir);
   }
   if (res) {
@@ -624,13 +629,13 @@ static qb_code commit_locked(qi_index *ix, qb_err *err) {
   QB_ASSERT(qi__locked(ix));
   snprintf(v, sizeof v, "%llu", (unsigned long long)ix->next_seq);
   if (!ix->st.in_txn) {
-    ix->failed = 1;
+    __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
     return qb_fail(err, QB_IO, "index %s: transaction lost; reopen the index", ix->dir);
   }
   if ((rc = qi__store_meta_put(&ix->st, "next_seq", v, err)) ||
       (rc = qi__store_commit(&ix->st, err))) {
     qi__store_rollback(&ix->st);
-    ix->failed = 1;
+    __atomic_store_n(&ix->failed, 1, __ATOMIC_RELEASE);
     return rc;
   }
   return QB_OK;
@@ -856,3 +861,4 @@ void qi__index_remove_on_free(qi_index *ix) {
   qi__unlock(ix);
 }
 
+int qi__index_failed(qi_index *ix) { return __atomic_load_n(&ix->failed, __ATOMIC_ACQUIRE); }

@@ -53,6 +53,20 @@ typedef enum qi_type {
 /* "text", "keyword", ... for T; "?" when out of range. */
 const char *qi_type_name(qi_type t);
 
+/* Dates (QI_DATE values), read one way for documents and queries alike. S[0..LEN) (need not be
+** NUL-terminated) in Elasticsearch's default format strict_date_optional_time||epoch_millis:
+** "2024", "2024-01", "2024-01-31", "2024-01-31T10", "...T10:00", "...T10:00:00.123" (or ","; 1..9
+** fraction digits, ms kept), then "Z", "+01", "+0130" or "+01:30" after a time; otherwise an
+** optionally signed integer of epoch milliseconds ("20240" is 20240 ms, "2024" is a year). The
+** day must exist in its month. *MS: UTC milliseconds since 1970. Errors: QB_INVAL (*MS is left
+** as it was). Any thread. */
+qb_code qi_date_parse(const char *s, size_t len, int64_t *ms);
+/* MS as "2024-01-31T10:00:00.000Z" (Elasticsearch's rendering) into BUF (CAP >= 32 is enough). */
+void qi_date_format(int64_t ms, char *buf, size_t cap);
+/* Civil dates <-> days since 1970-01-01 (proleptic Gregorian, any year; M 1..12, D 1..31). */
+int64_t qi_date_from_civil(int64_t y, unsigned m, unsigned d);
+void qi_date_to_civil(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
 typedef enum qi_analyzer {
   QI_ANALYZER_NONE = 0,     /* field is not analyzed (numbers, dates, booleans) */
   QI_ANALYZER_STANDARD = 1, /* Lucene's StandardAnalyzer without stop words */

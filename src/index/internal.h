@@ -102,8 +102,9 @@ qb_code qi__parse_doc(const qi__mapping *m, json_t *doc, const char *id, qi__par
 /* Move P's new fields into M (cannot fail after qi__mapping_reserve). */
 qb_code qi__mapping_commit(qi__mapping *m, qi__parsed *p, qb_err *err);
 
-/* "2015-01-01T12:10:30Z" etc. (strict_date_optional_time) -> epoch ms. 0 on success. */
-int qi__parse_date(const char *s, size_t len, int64_t *ms);
+/* date.c: S as strict_date_optional_time with at least yyyy-MM-dd (no epoch millis): what a
+** dynamic mapping takes for a date. QB_OK and *MS as qi_date_parse gives it, or QB_INVAL. */
+qb_code qi__date_detect(const char *s, size_t len, int64_t *ms);
 
 /* ---- segments --------------------------------------------------------------------------- */
 
@@ -239,6 +240,9 @@ qb_code qi__commit_read(const char *dir, uint32_t **seg_nos, size_t *n, uint64_t
 
 /* Delete the index's files when its last reference goes (catalog delete). */
 void qi__index_remove_on_free(qi_index *ix);
+/* 1 when a write failed after changing memory (ix->failed): the catalog replaces the index with
+** one reopened from its store. Threads: any. */
+int qi__index_failed(qi_index *ix);
 
 /* ---- store (SQLite) --------------------------------------------------------------------- */
 

@@ -358,92 +358,6 @@ oom:
   return qb_fail(err, QB_NOMEM, "mapping: out of memory");
 }
 
-/* ---- dates --------------------------------------------------------------------------------- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  int64_t era;
-  unsigned yoe, doy, doe;
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = (unsigned)(y - era * 400);
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, size_t len, size_t *i, int n, int *out) {
-  int v = 0, k;
-  for (k = 0; k < n; k++) {
-    if (*i >= len || s[*i] < '0' || s[*i] > '9') return 0;
-    v = v * 10 + (s[(*i)++] - '0');
-  }
-  *out = v;
-  return 1;
-}
-
-/* strict_date_optional_time; FULL requires at least yyyy-MM-dd (dynamic date detection). */
-static int parse_date(const char *s, size_t len, int64_t *ms, int full) {
-  size_t i = 0;
-  int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, frac = 0, tzh = 0, tzm = 0, sign = 1;
-  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int dim;
-  if (!digits(s, len, &i, 4, &y)) return -1;
-  if (i < len && s[i] == '-') {
-    i++;
-    if (!digits(s, len, &i, 2, &mo)) return -1;
-    if (i < len && s[i] == '-') {
-      i++;
-      if (!digits(s, len, &i, 2, &d)) return -1;
-    } else if (full) {
-      return -1;
-    }
-  } else if (full) {
-    return -1;
-  }
-  if (mo < 1 || mo > 12) return -1;
-  dim = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-  if (d < 1 || d > dim) return -1;
-  if (i < len && s[i] == 'T') {
-    i++;
-    if (!digits(s, len, &i, 2, &h)) return -1;
-    if (i < len && s[i] == ':') {
-      i++;
-      if (!digits(s, len, &i, 2, &mi)) return -1;
-      if (i < len && s[i] == ':') {
-        i++;
-        if (!digits(s, len, &i, 2, &sec)) return -1;
-        if (i < len && (s[i] == '.' || s[i] == ',')) {
-          int nd = 0, scale = 100;
-          i++;
-          while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 3) frac += (s[i] - '0') * scale;
-            scale /= 10;
-            nd++;
-            i++;
-          }
-          if (!nd || nd > 9) return -1;
-        }
-      }
-    }
-    if (h > 23 || mi > 59 || sec > 59) return -1;
-    if (i < len && s[i] == 'Z') {
-      i++;
-    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-      sign = s[i++] == '-' ? -1 : 1;
-      if (!digits(s, len, &i, 2, &tzh)) return -1;
-      if (i < len && s[i] == ':') i++;
-      if (i < len && !digits(s, len, &i, 2, &tzm)) return -1;
-      if (tzh > 23 || tzm > 59) return -1;
-    }
-  }
-  if (i != len) return -1;
-  *ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) -
-         sign * (tzh * 3600 + tzm * 60)) * 1000 + frac;
-  return 0;
-}
-
-int qi__parse_date(const char *s, size_t len, int64_t *ms) { return parse_date(s, len, ms, 0); }
-
 /* ---- documents ----------------------------------------------------------------------------- */
 
 typedef struct walk {
@@ -617,11 +531,9 @@ static qb_code value(walk *w, const qi__field *f, json_t *v) {
     else if (json_is_string(v)) {
       s = json_string_value(v);
       len = json_string_length(v);
-      if (parse_date(s, len, &iv, 0)) {
-        if (!str_number(s, len, &iv, &dv, &is_int) || !is_int)
-          return reject(w, f, v,
-                        "failed to parse date with format [strict_date_optional_time||epoch_millis]");
-      }
+      if (qi_date_parse(s, len, &iv))
+        return reject(w, f, v,
+                      "failed to parse date with format [strict_date_optional_time||epoch_millis]");
     } else
       return reject(w, f, v, "expected a date");
     if ((rc = push(w, f, NULL, 0, iv, 0, 0))) return rc;
@@ -635,7 +547,7 @@ static qb_code dynamic(walk *w, json_t *v, size_t plen, qi__field **out) {
   int64_t ms;
   const char *p = w->path;
   if (json_is_string(v)) {
-    if (!parse_date(json_string_value(v), json_string_length(v), &ms, 1))
+    if (!qi__date_detect(json_string_value(v), json_string_length(v), &ms))
       return add_pending(w->m, w->p, p, plen, QI_DATE, -1, 0, out);
     if (add_pending(w->m, w->p, p, plen, QI_TEXT, -1, 0, &f)) return QB_NOMEM;
     {

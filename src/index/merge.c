@@ -117,226 +117,285 @@ static inline int is_live(const uint64_t *l, uint32_t d) {
   return !l || (l[d >> 6] >> (d & 63)) & 1;
 }
 
-qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
-                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err) {
-  qi__seg *s = NULL;
-  uint32_t total = 0, *cursor = NULL, **ordmap = NULL;
-  uint8_t *seen = NULL;
-  size_t i, f = 0, idbytes = 0;
+/* ---- the merge, by job: doc map, ids, per field: terms, then columns ------------------------ */
+
+typedef struct mctx {
+  qi__seg *const *segs;
+  const uint64_t *const *live;
+  size_t n;
+  uint32_t **docmap;   /* [i][old doc] -> new doc, UINT32_MAX = dropped (the caller's arrays) */
+  qi__seg *s;          /* the output */
+  uint32_t total;      /* live documents = s->max_doc */
+  uint32_t *cursor;    /* n: per input, the next term ordinal of the current field */
+  uint32_t **ordmap;   /* n: per input, old -> new keyword ordinal (current field), or NULL */
+  uint8_t *seen;       /* total: docs with a posting in the current field */
   enc e;
-  memset(&e, 0, sizeof e);
-  *out = NULL;
-  for (i = 0; i < n; i++) {
-    uint32_t d;
-    for (d = 0; d < segs[i]->max_doc; d++) {
-      if (is_live(live[i], d)) {
-        docmap[i][d] = total++;
-        idbytes += segs[i]->id_off[d + 1] - segs[i]->id_off[d];
+} mctx;
+
+/* Field F of input I, or NULL when that segment predates the field */
+static const qi__fseg *in_field(const mctx *m, size_t i, size_t f) {
+  return f < m->segs[i]->nfields ? &m->segs[i]->f[f] : NULL;
+}
+
+/* Number the live documents in order; the bytes their _ids take */
+static uint32_t map_docs(mctx *m, size_t *idbytes) {
+  uint32_t total = 0;
+  *idbytes = 0;
+  for (size_t i = 0; i < m->n; i++)
+    for (uint32_t d = 0; d < m->segs[i]->max_doc; d++) {
+      if (is_live(m->live[i], d)) {
+        m->docmap[i][d] = total++;
+        *idbytes += m->segs[i]->id_off[d + 1] - m->segs[i]->id_off[d];
       } else {
-        docmap[i][d] = UINT32_MAX;
+        m->docmap[i][d] = UINT32_MAX;
+      }
+    }
+  return total;
+}
+
+/* _id bytes, seq numbers and versions of the live docs */
+static void copy_ids(mctx *m) {
+  qi__seg *s = m->s;
+  size_t off = 0;
+  for (size_t i = 0; i < m->n; i++) {
+    const qi__seg *in = m->segs[i];
+    for (uint32_t d = 0; d < in->max_doc; d++) {
+      uint32_t nd = m->docmap[i][d], l;
+      if (nd == UINT32_MAX) continue;
+      l = in->id_off[d + 1] - in->id_off[d];
+      s->id_off[nd] = (uint32_t)off;
+      qi__cpy(s->ids + off, in->ids + in->id_off[d], l);
+      off += l;
+      s->seq[nd] = in->seq[d];
+      s->ver[nd] = in->ver[d];
+    }
+  }
+  s->id_off[m->total] = (uint32_t)off;
+}
+
+/* The smallest term of field F at the inputs' cursors; NULL when all are done */
+static const char *next_term(const mctx *m, size_t f, size_t *bn) {
+  const char *best = NULL, *t;
+  size_t tn;
+  for (size_t i = 0; i < m->n; i++) {
+    const qi__fseg *in = in_field(m, i, f);
+    if (!in || !in->present || m->cursor[i] >= in->nterms) continue;
+    t = term_at(in, m->cursor[i], &tn);
+    if (!best || cmp_bytes(t, tn, best, *bn) < 0) {
+      best = t;
+      *bn = tn;
+    }
+  }
+  return best;
+}
+
+/* Input I's postings of term ordinal O (field F) re-encoded into m->e for the live docs */
+static qb_code copy_postings(mctx *m, size_t i, const qi__fseg *in, uint32_t o) {
+  const qi__term *te = &in->terms[o];
+  const uint8_t *p = in->post + te->post_off, *pp = in->pos ? in->pos + te->pos_off : NULL;
+  uint32_t prev = UINT32_MAX;
+  for (uint32_t k = 0; k < te->df; k++) {
+    uint64_t v, fq = 1, x;
+    uint32_t nd;
+    const uint8_t *p0 = pp;
+    p = qi__get_varint(p, &v);
+    prev += (uint32_t)(v >> 1);
+    if (!(v & 1)) p = qi__get_varint(p, &fq);
+    if (pp)
+      for (uint32_t j = 0; j < fq; j++) pp = qi__get_varint(pp, &x);
+    if ((nd = m->docmap[i][prev]) == UINT32_MAX) continue;
+    m->seen[nd] = 1;
+    if (term_add(&m->e, nd, (uint32_t)fq, in->norms ? in->norms[prev] : 1, p0,
+                 pp ? (size_t)(pp - p0) : 0))
+      return QB_NOMEM;
+  }
+  return QB_OK;
+}
+
+/* Inverted index of field F: a k-way merge of the inputs' term dictionaries into m->e, with
+** the old->new keyword ordinal maps (m->ordmap) for the columns */
+static qb_code merge_terms(mctx *m, size_t f, int keyword) {
+  enc *e = &m->e;
+  const char *best, *t;
+  size_t bn = 0, tn;
+  memset(&e->cur, 0, sizeof e->cur);
+  e->len = e->nsk = e->nterms = e->tblen = e->plen = 0;
+  for (size_t i = 0; i < m->n; i++) {
+    const qi__fseg *in = in_field(m, i, f);
+    m->cursor[i] = 0;
+    if (in && in->present && in->nterms && keyword &&
+        !(m->ordmap[i] = qb_malloc((size_t)in->nterms * sizeof **m->ordmap)))
+      return QB_NOMEM;
+  }
+  while ((best = next_term(m, f, &bn))) {
+    int kept;
+    term_begin(e);
+    for (size_t i = 0; i < m->n; i++) {
+      const qi__fseg *in = in_field(m, i, f);
+      if (!in || !in->present || m->cursor[i] >= in->nterms) continue;
+      t = term_at(in, m->cursor[i], &tn);
+      if (!cmp_bytes(t, tn, best, bn) && copy_postings(m, i, in, m->cursor[i])) return QB_NOMEM;
+    }
+    /* best points into an input segment, still valid */
+    if (term_end(e, best, bn, &kept)) return QB_NOMEM;
+    for (size_t i = 0; i < m->n; i++) {
+      const qi__fseg *in = in_field(m, i, f);
+      if (!in || !in->present || m->cursor[i] >= in->nterms) continue;
+      t = term_at(in, m->cursor[i], &tn);
+      if (cmp_bytes(t, tn, best, bn)) continue;
+      if (m->ordmap[i]) m->ordmap[i][m->cursor[i]] = kept ? (uint32_t)(e->nterms - 1) : UINT32_MAX;
+      m->cursor[i]++;
+    }
+  }
+  return QB_OK;
+}
+
+/* m->e's terms and postings into the output field FS (its arena) */
+static qb_code store_terms(mctx *m, qi__fseg *fs) {
+  const enc *e = &m->e;
+  qb_arena *ar = &m->s->arena;
+  if (!e->nterms) return QB_OK;
+  fs->nterms = (uint32_t)e->nterms;
+  if (!(fs->term_off = qb_arena_array(ar, e->nterms + 1, sizeof *fs->term_off)) ||
+      !(fs->term_bytes = qb_arena_alloc(ar, e->tblen + 1)) ||
+      !(fs->terms = qb_arena_array(ar, e->nterms, sizeof *fs->terms)) ||
+      !(fs->post = qb_arena_alloc(ar, e->len + 8)) ||
+      !(fs->skips = qb_arena_array(ar, e->nsk, sizeof *fs->skips)) ||
+      (e->plen && !(fs->pos = qb_arena_alloc(ar, e->plen))))
+    return QB_NOMEM;
+  if (e->plen) memcpy(fs->pos, e->pos, e->plen);
+  fs->pos_len = e->plen;
+  qi__cpy(fs->term_off, e->toff, (e->nterms + 1) * sizeof *fs->term_off);
+  qi__cpy(fs->term_bytes, e->tb, e->tblen);
+  qi__cpy(fs->terms, e->terms, e->nterms * sizeof *fs->terms);
+  qi__cpy(fs->post, e->post, e->len);
+  qi__cpy(fs->skips, e->sk, e->nsk * sizeof *fs->skips);
+  fs->post_len = e->len;
+  for (size_t k = 0; k < e->nterms; k++) {
+    fs->sum_ttf += e->terms[k].ttf;
+    fs->sum_df += e->terms[k].df;
+  }
+  for (size_t k = 0; k < m->total; k++) fs->doc_count += m->seen[k];
+  return QB_OK;
+}
+
+/* Per-document columns of field F (norms, numeric doc values, keyword ordinals through
+** m->ordmap) for the live docs */
+static qb_code merge_columns(mctx *m, size_t f, qi__fseg *fs, int norms) {
+  qb_arena *ar = &m->s->arena;
+  uint32_t total = m->total, w = 0;
+  if (norms && !(fs->norms = qb_arena_alloc(ar, total))) return QB_NOMEM;
+  if ((fs->dv == QI_DV_I64 || fs->dv == QI_DV_F64) &&
+      (!(fs->dv_present = qb_arena_alloc(ar, total)) ||
+       (fs->dv == QI_DV_I64 && !(fs->i64 = qb_arena_array(ar, total, 8))) ||
+       (fs->dv == QI_DV_F64 && !(fs->f64 = qb_arena_array(ar, total, 8)))))
+    return QB_NOMEM;
+  if (fs->dv == QI_DV_KEYWORD) {
+    size_t cnt = 0;
+    for (size_t i = 0; i < m->n; i++) {
+      const qi__fseg *in = in_field(m, i, f);
+      if (in && in->present && in->ord_off) cnt += in->ord_off[m->segs[i]->max_doc];
+    }
+    if (!(fs->ord_off = qb_arena_array(ar, (size_t)total + 1, sizeof *fs->ord_off)) ||
+        !(fs->ords = qb_arena_array(ar, cnt + 1, sizeof *fs->ords)))
+      return QB_NOMEM;
+  }
+  for (size_t i = 0; i < m->n; i++) {
+    const qi__fseg *in = in_field(m, i, f);
+    const uint32_t *om = m->ordmap[i];
+    int has = in && in->present;
+    for (uint32_t d = 0; d < m->segs[i]->max_doc; d++) {
+      uint32_t nd = m->docmap[i][d];
+      if (nd == UINT32_MAX) continue;
+      if (fs->norms) fs->norms[nd] = has && in->norms ? in->norms[d] : 0;
+      if (fs->dv_present && has && in->dv_present && in->dv_present[d]) {
+        fs->dv_present[nd] = 1;
+        if (fs->i64) fs->i64[nd] = in->i64 ? in->i64[d] : (int64_t)in->f64[d];
+        else fs->f64[nd] = in->f64 ? in->f64[d] : (double)in->i64[d];
+      }
+      if (fs->ord_off) {
+        fs->ord_off[nd] = w;
+        if (has && in->ord_off && om)
+          for (uint32_t a = in->ord_off[d]; a < in->ord_off[d + 1]; a++)
+            if (om[in->ords[a]] != UINT32_MAX) fs->ords[w++] = om[in->ords[a]];
       }
     }
   }
-  if (!total) return QB_OK;
-  if (!(s = qb_calloc(1, sizeof *s))) goto oom;
+  if (fs->ord_off) fs->ord_off[total] = w;
+  return QB_OK;
+}
+
+/* Free the ordinal maps of field F */
+static void free_ordmaps(mctx *m, size_t f) {
+  for (size_t i = 0; m->ordmap && i < m->n; i++)
+    if (m->ordmap[i]) {
+      qb_free(m->ordmap[i], (size_t)in_field(m, i, f)->nterms * sizeof **m->ordmap);
+      m->ordmap[i] = NULL;
+    }
+}
+
+/* Field F of the output: its inverted index and its columns */
+static qb_code merge_field(mctx *m, size_t f) {
+  qi__fseg *fs = &m->s->f[f];
+  int any = 0, norms = 0;
+  qb_code rc;
+  for (size_t i = 0; i < m->n; i++) {
+    const qi__fseg *in = in_field(m, i, f);
+    if (!in || !in->present) continue;
+    any = 1;
+    fs->dv = in->dv;
+    norms |= in->norms != NULL;
+  }
+  if (!any) return QB_OK;
+  fs->present = 1;
+  memset(m->seen, 0, m->total);
+  if (!(rc = merge_terms(m, f, fs->dv == QI_DV_KEYWORD)) && !(rc = store_terms(m, fs)))
+    rc = merge_columns(m, f, fs, norms);
+  free_ordmaps(m, f);
+  return rc;
+}
+
+qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
+                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err) {
+  mctx m;
+  qi__seg *s = NULL;
+  size_t idbytes, f;
+  memset(&m, 0, sizeof m);
+  m.segs = segs;
+  m.live = live;
+  m.n = n;
+  m.docmap = docmap;
+  *out = NULL;
+  if (!(m.total = map_docs(&m, &idbytes))) return QB_OK;
+  if (!(s = m.s = qb_calloc(1, sizeof *s))) goto oom;
   qb_arena_init(&s->arena);
   atomic_init(&s->refs, 1);
   s->seg_no = seg_no;
-  s->max_doc = total;
+  s->max_doc = m.total;
   s->nfields = nfields;
   if (!(s->f = qb_arena_array(&s->arena, nfields ? nfields : 1, sizeof *s->f)) ||
-      !(s->id_off = qb_arena_array(&s->arena, (size_t)total + 1, sizeof *s->id_off)) ||
+      !(s->id_off = qb_arena_array(&s->arena, (size_t)m.total + 1, sizeof *s->id_off)) ||
       !(s->ids = qb_arena_alloc(&s->arena, idbytes)) ||
-      !(s->seq = qb_arena_array(&s->arena, total, sizeof *s->seq)) ||
-      !(s->ver = qb_arena_array(&s->arena, total, sizeof *s->ver)) ||
-      !(cursor = qb_calloc(n, sizeof *cursor)) || !(ordmap = qb_calloc(n, sizeof *ordmap)) ||
-      !(seen = qb_malloc(total)))
+      !(s->seq = qb_arena_array(&s->arena, m.total, sizeof *s->seq)) ||
+      !(s->ver = qb_arena_array(&s->arena, m.total, sizeof *s->ver)) ||
+      !(m.cursor = qb_calloc(n, sizeof *m.cursor)) || !(m.ordmap = qb_calloc(n, sizeof *m.ordmap)) ||
+      !(m.seen = qb_malloc(m.total)))
     goto oom;
-  {
-    size_t off = 0;
-    for (i = 0; i < n; i++) {
-      uint32_t d;
-      for (d = 0; d < segs[i]->max_doc; d++) {
-        uint32_t nd = docmap[i][d], l;
-        if (nd == UINT32_MAX) continue;
-        l = segs[i]->id_off[d + 1] - segs[i]->id_off[d];
-        s->id_off[nd] = (uint32_t)off;
-        qi__cpy(s->ids + off, segs[i]->ids + segs[i]->id_off[d], l);
-        off += l;
-        s->seq[nd] = segs[i]->seq[d];
-        s->ver[nd] = segs[i]->ver[d];
-      }
-    }
-    s->id_off[total] = (uint32_t)off;
-  }
-  for (f = 0; f < nfields; f++) {
-    qi__fseg *fs = &s->f[f];
-    int any = 0, norms = 0;
-    for (i = 0; i < n; i++) {
-      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-      if (!in || !in->present) continue;
-      any = 1;
-      fs->dv = in->dv;
-      norms |= in->norms != NULL;
-    }
-    if (!any) continue;
-    fs->present = 1;
-    memset(seen, 0, total);
-    /* inverted index: k-way merge of the term dictionaries */
-    memset(&e.cur, 0, sizeof e.cur);
-    e.len = e.nsk = e.nterms = e.tblen = e.plen = 0;
-    for (i = 0; i < n; i++) {
-      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-      cursor[i] = 0;
-      if (in && in->present && in->nterms && fs->dv == QI_DV_KEYWORD &&
-          !(ordmap[i] = qb_malloc((size_t)in->nterms * sizeof **ordmap)))
-        goto oom;
-    }
-    for (;;) {
-      const char *best = NULL, *t;
-      size_t bn = 0, tn;
-      int kept;
-      for (i = 0; i < n; i++) {
-        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-        if (!in || !in->present || cursor[i] >= in->nterms) continue;
-        t = term_at(in, cursor[i], &tn);
-        if (!best || cmp_bytes(t, tn, best, bn) < 0) {
-          best = t;
-          bn = tn;
-        }
-      }
-      if (!best) break;
-      term_begin(&e);
-      for (i = 0; i < n; i++) {
-        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-        const qi__term *te;
-        const uint8_t *p, *pp;
-        uint32_t prev = UINT32_MAX, k;
-        if (!in || !in->present || cursor[i] >= in->nterms) continue;
-        t = term_at(in, cursor[i], &tn);
-        if (cmp_bytes(t, tn, best, bn)) continue;
-        te = &in->terms[cursor[i]];
-        p = in->post + te->post_off;
-        pp = in->pos ? in->pos + te->pos_off : NULL;
-        for (k = 0; k < te->df; k++) {
-          uint64_t v, fq = 1, x;
-          uint32_t nd, j;
-          const uint8_t *p0 = pp;
-          p = qi__get_varint(p, &v);
-          prev += (uint32_t)(v >> 1);
-          if (!(v & 1)) p = qi__get_varint(p, &fq);
-          if (pp)
-            for (j = 0; j < fq; j++) pp = qi__get_varint(pp, &x);
-          if ((nd = docmap[i][prev]) == UINT32_MAX) continue;
-          seen[nd] = 1;
-          if (term_add(&e, nd, (uint32_t)fq, in->norms ? in->norms[prev] : 1, p0,
-                       pp ? (size_t)(pp - p0) : 0))
-            goto oom;
-        }
-      }
-      /* best points into an input segment, still valid */
-      if (term_end(&e, best, bn, &kept)) goto oom;
-      for (i = 0; i < n; i++) {
-        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-        if (!in || !in->present || cursor[i] >= in->nterms) continue;
-        t = term_at(in, cursor[i], &tn);
-        if (cmp_bytes(t, tn, best, bn)) continue;
-        if (ordmap[i]) ordmap[i][cursor[i]] = kept ? (uint32_t)(e.nterms - 1) : UINT32_MAX;
-        cursor[i]++;
-      }
-    }
-    if (e.nterms) {
-      size_t k;
-      fs->nterms = (uint32_t)e.nterms;
-      if (!(fs->term_off = qb_arena_array(&s->arena, e.nterms + 1, sizeof *fs->term_off)) ||
-          !(fs->term_bytes = qb_arena_alloc(&s->arena, e.tblen + 1)) ||
-          !(fs->terms = qb_arena_array(&s->arena, e.nterms, sizeof *fs->terms)) ||
-          !(fs->post = qb_arena_alloc(&s->arena, e.len + 8)) ||
-          !(fs->skips = qb_arena_array(&s->arena, e.nsk, sizeof *fs->skips)) ||
-          (e.plen && !(fs->pos = qb_arena_alloc(&s->arena, e.plen))))
-        goto oom;
-      if (e.plen) memcpy(fs->pos, e.pos, e.plen);
-      fs->pos_len = e.plen;
-      qi__cpy(fs->term_off, e.toff, (e.nterms + 1) * sizeof *fs->term_off);
-      qi__cpy(fs->term_bytes, e.tb, e.tblen);
-      qi__cpy(fs->terms, e.terms, e.nterms * sizeof *fs->terms);
-      qi__cpy(fs->post, e.post, e.len);
-      qi__cpy(fs->skips, e.sk, e.nsk * sizeof *fs->skips);
-      fs->post_len = e.len;
-      for (k = 0; k < e.nterms; k++) {
-        fs->sum_ttf += e.terms[k].ttf;
-        fs->sum_df += e.terms[k].df;
-      }
-      for (k = 0; k < total; k++) fs->doc_count += seen[k];
-    }
-    /* per-document columns */
-    if (norms && !(fs->norms = qb_arena_alloc(&s->arena, total))) goto oom;
-    if ((fs->dv == QI_DV_I64 || fs->dv == QI_DV_F64) &&
-        (!(fs->dv_present = qb_arena_alloc(&s->arena, total)) ||
-         (fs->dv == QI_DV_I64 && !(fs->i64 = qb_arena_array(&s->arena, total, 8))) ||
-         (fs->dv == QI_DV_F64 && !(fs->f64 = qb_arena_array(&s->arena, total, 8)))))
-      goto oom;
-    if (fs->dv == QI_DV_KEYWORD) {
-      size_t cnt = 0;
-      for (i = 0; i < n; i++) {
-        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-        if (in && in->present && in->ord_off) cnt += in->ord_off[segs[i]->max_doc];
-      }
-      if (!(fs->ord_off = qb_arena_array(&s->arena, (size_t)total + 1, sizeof *fs->ord_off)) ||
-          !(fs->ords = qb_arena_array(&s->arena, cnt + 1, sizeof *fs->ords)))
-        goto oom;
-    }
-    {
-      uint32_t w = 0, nd = 0;
-      for (i = 0; i < n; i++) {
-        const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-        uint32_t d;
-        int has = in && in->present;
-        for (d = 0; d < segs[i]->max_doc; d++) {
-          if (docmap[i][d] == UINT32_MAX) continue;
-          nd = docmap[i][d];
-          if (fs->norms) fs->norms[nd] = has && in->norms ? in->norms[d] : 0;
-          if (fs->dv_present && has && in->dv_present && in->dv_present[d]) {
-            fs->dv_present[nd] = 1;
-            if (fs->i64) fs->i64[nd] = in->i64 ? in->i64[d] : (int64_t)in->f64[d];
-            else fs->f64[nd] = in->f64 ? in->f64[d] : (double)in->i64[d];
-          }
-          if (fs->ord_off) {
-            fs->ord_off[nd] = w;
-            if (has && in->ord_off && ordmap[i]) {
-              uint32_t a;
-              for (a = in->ord_off[d]; a < in->ord_off[d + 1]; a++)
-                if (ordmap[i][in->ords[a]] != UINT32_MAX) fs->ords[w++] = ordmap[i][in->ords[a]];
-            }
-          }
-        }
-      }
-      if (fs->ord_off) fs->ord_off[total] = w;
-    }
-    for (i = 0; i < n; i++) {
-      const qi__fseg *in = f < segs[i]->nfields ? &segs[i]->f[f] : NULL;
-      if (ordmap[i]) qb_free(ordmap[i], (size_t)in->nterms * sizeof **ordmap);
-      ordmap[i] = NULL;
-    }
-  }
+  copy_ids(&m);
+  for (f = 0; f < nfields; f++)
+    if (merge_field(&m, f)) goto oom;
   if (qi__seg_finish(s)) goto oom;
-  enc_free(&e);
-  qb_free(cursor, n * sizeof *cursor);
-  qb_free(ordmap, n * sizeof *ordmap);
-  qb_free(seen, total);
+  enc_free(&m.e);
+  qb_free(m.cursor, n * sizeof *m.cursor);
+  qb_free(m.ordmap, n * sizeof *m.ordmap);
+  qb_free(m.seen, m.total);
   *out = s;
   return QB_OK;
 oom:
-  enc_free(&e);
-  if (ordmap)
-    for (i = 0; i < n; i++)
-      if (ordmap[i]) {
-        const qi__fseg *in = &segs[i]->f[f];
-        qb_free(ordmap[i], (size_t)in->nterms * sizeof **ordmap);
-      }
-  qb_free(cursor, n * sizeof *cursor);
-  qb_free(ordmap, n * sizeof *ordmap);
-  if (seen) qb_free(seen, total);
+  enc_free(&m.e);
+  qb_free(m.cursor, n * sizeof *m.cursor);
+  qb_free(m.ordmap, n * sizeof *m.ordmap);
+  if (m.seen) qb_free(m.seen, m.total);
   if (s) {
     qb_arena_fini(&s->arena);
     qb_free(s, sizeof *s);

@@ -1,33 +1,11 @@
-/* date.c: dates as Elasticsearch's default date format reads and writes them
-** (strict_date_optional_time||epoch_millis), plus date math ("now-7d/d", "2024-01-15||+1M/M").
-** All in UTC milliseconds since the epoch; civil-date arithmetic after H. Hinnant's algorithms,
-** valid for any year. */
+/* date.c: date math on top of the index layer's one date reader (qi_date_parse, so a query
+** bound means the instant a document with the same string holds): "now-7d/d",
+** "2024-01-15||+1M/M", and the calendar rounding of date_histogram. All in UTC milliseconds
+** since the epoch; civil dates through qi_date_from_civil/qi_date_to_civil. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) { /* H. Hinnant's algorithm */
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = (unsigned)(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -56,11 +34,11 @@ static qb_code date_math(const char *p, int64_t *t) {
     char u = *p++;
     int64_t days = floor_div(*t, 86400000), rem = *t - days * 86400000, y;
     unsigned mo, d;
-    civil_from_days(days, &y, &mo, &d);
+    qi_date_to_civil(days, &y, &mo, &d);
     if (op == '/') {
       switch (u) {
-      case 'y': *t = days_from_civil(y, 1, 1) * 86400000; break;
-      case 'M': *t = days_from_civil(y, mo, 1) * 86400000; break;
+      case 'y': *t = qi_date_from_civil(y, 1, 1) * 86400000; break;
+      case 'M': *t = qi_date_from_civil(y, mo, 1) * 86400000; break;
       case 'w': { int64_t wd = floor_div(days + 3, 7) * 7 - 3; *t = wd * 86400000; break; } /* Monday */
       case 'd': *t = days * 86400000; break;
       case 'h': case 'H': *t = floor_div(*t, 3600000) * 3600000; break;
@@ -79,7 +57,7 @@ static qb_code date_math(const char *p, int64_t *t) {
       if (ny > MATH_LIMIT_YEARS || ny < -MATH_LIMIT_YEARS) return QB_INVAL;
       static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
       unsigned md = mdays[nm - 1] + (nm == 2 && ((ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0));
-      *t = days_from_civil(ny, nm, d > md ? md : d) * 86400000 + rem;
+      *t = qi_date_from_civil(ny, nm, d > md ? md : d) * 86400000 + rem;
       break;
     }
     case 'w': *t += n * 7 * 86400000LL; break;
@@ -101,74 +79,10 @@ qb_code qq__parse_date(const char *s, int64_t *ms) {
   }
   const char *bars = strstr(s, "||");
   if (bars) {
-    char anchor[64];
-    size_t al = (size_t)(bars - s);
-    if (al >= sizeof anchor) return QB_INVAL;
-    memcpy(anchor, s, al);
-    anchor[al] = 0;
-    if (qq__parse_date(anchor, ms)) return QB_INVAL;
+    if (qi_date_parse(s, (size_t)(bars - s), ms)) return QB_INVAL;
     return date_math(bars + 2, ms);
   }
-  int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, frac = 0, n = 0, tzh = 0, tzm = 0, sign = 0;
-  const char *p = s;
-  char *end;
-  if (!*s) return QB_INVAL;
-  /* all digits: epoch millis */
-  long long v = strtoll(s, &end, 10);
-  if (!*end && (end - s) > 4) { *ms = v; return QB_OK; }
-  if (sscanf(p, "%4d%n", &y, &n) != 1 || n != 4) return QB_INVAL;
-  p += n;
-  if (*p == '-') {
-    if (sscanf(p, "-%2d%n", &mo, &n) != 1 || n != 3) return QB_INVAL;
-    p += n;
-    if (*p == '-') {
-      if (sscanf(p, "-%2d%n", &d, &n) != 1 || n != 3) return QB_INVAL;
-      p += n;
-    }
-  }
-  if (*p == 'T' || *p == ' ') {
-    p++;
-    if (sscanf(p, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) return QB_INVAL;
-    p += n;
-    if (*p == ':') {
-      if (sscanf(p, ":%2d%n", &sec, &n) != 1 || n != 3) return QB_INVAL;
-      p += n;
-      if (*p == '.') {
-        int digits = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-          if (digits < 3) frac = frac * 10 + (*p - '0');
-          digits++;
-          p++;
-        }
-        if (!digits) return QB_INVAL;
-        for (; digits < 3; digits++) frac *= 10;
-      }
-    }
-  }
-  if (*p == 'Z') p++;
-  else if (*p == '+' || *p == '-') {
-    sign = *p == '-' ? -1 : 1;
-    p++;
-    if (sscanf(p, "%2d:%2d%n", &tzh, &tzm, &n) == 2 && n == 5) p += n;
-    else if (sscanf(p, "%2d%2d%n", &tzh, &tzm, &n) == 2 && n == 4) p += n;
-    else return QB_INVAL;
-  }
-  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-      sec < 0 || sec > 60 || tzh < 0 || tzm < 0)
-    return QB_INVAL;
-  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-  *ms = ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + frac - sign * (tzh * 60 + tzm) * 60000LL;
-  return QB_OK;
-}
-
-
-void qq__format_date(int64_t ms, char *buf, size_t cap) {
-  int64_t days = floor_div(ms, 86400000), rem = ms - days * 86400000, y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
-  snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, (int)(rem / 3600000),
-           (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+  return qi_date_parse(s, strlen(s), ms);
 }
 
 int64_t qq__date_floor(int64_t ms, char unit) {
@@ -178,8 +92,8 @@ int64_t qq__date_floor(int64_t ms, char unit) {
   if (unit == 'q') { /* back to the quarter's first month */
     int64_t y;
     unsigned m, d;
-    civil_from_days(floor_div(t, 86400000), &y, &m, &d);
-    t = days_from_civil(y, m - (m - 1) % 3, 1) * 86400000;
+    qi_date_to_civil(floor_div(t, 86400000), &y, &m, &d);
+    t = qi_date_from_civil(y, m - (m - 1) % 3, 1) * 86400000;
   }
   return t;
 }

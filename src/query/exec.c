@@ -136,6 +136,34 @@ static const char *term_bytes(const json_t *v, char *buf, size_t cap, size_t *le
   return buf;
 }
 
+/* The constant-score postings union behind terms, keyword ranges, prefix and wildcard: each
+** matching term's documents go into one list (union_add), which union_list sorts, dedupes and
+** turns into an iterator. */
+static qb_code union_add(qq__seg_ctx *cx, qi_postings *p, qq__dlist *l, qb_err *err) {
+  qb_code rc = QB_OK;
+  if (!p) return QB_OK; /* an absent term */
+  for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
+    if (qq__dl_push(cx, l, d) < 0) {
+      rc = nomem(err);
+      break;
+    }
+  qi_postings_free(p);
+  return rc;
+}
+
+/* Term ORD of field FIELD's dictionary into L */
+static qb_code union_add_ord(qq__seg_ctx *cx, uint32_t field, uint32_t ord, qq__dlist *l, qb_err *err) {
+  qi_postings *p;
+  qb_code rc = qi_postings_open(cx->seg, field, ord, &p, err);
+  return rc ? rc : union_add(cx, p, l, err);
+}
+
+static qb_code union_list(qq__seg_ctx *cx, qq__dlist *l, double boost, qq__it **out, qb_err *err) {
+  qq__dl_norm(l); /* terms overlap: sorted, each doc once */
+  *out = qq__mk_list(cx, l->d, l->n, boost);
+  return *out ? QB_OK : nomem(err);
+}
+
 /* Union of the postings of several terms of an inverted field, constant score */
 static qb_code terms_union(qq__seg_ctx *cx, const qi_field_info *fi, const json_t *arr, double boost,
                            qq__it **out, qb_err *err) {
@@ -146,18 +174,9 @@ static qb_code terms_union(qq__seg_ctx *cx, const qi_field_info *fi, const json_
     const char *t = term_bytes(json_array_get(arr, i), buf, sizeof buf, &len);
     qi_postings *p;
     qb_code rc = qi_postings_open_term(cx->seg, fi->id, t, len, &p, err);
-    if (rc) return rc;
-    if (!p) continue;
-    for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-      if (qq__dl_push(cx, &l, d) < 0) {
-        qi_postings_free(p);
-        return qb_fail(err, QB_NOMEM, "query: out of memory");
-      }
-    qi_postings_free(p);
+    if (rc || (rc = union_add(cx, p, &l, err))) return rc;
   }
-  qq__dl_norm(&l);
-  *out = qq__mk_list(cx, l.d, l.n, boost);
-  return *out ? QB_OK : qb_fail(err, QB_NOMEM, "query: out of memory");
+  return union_list(cx, &l, boost, out, err);
 }
 
 /* analysis of match text into terms (arena copies) */
@@ -187,6 +206,70 @@ static qb_code on_tok(void *ud, const qi_token *tok, qb_err *err) {
     return qb_fail(err, QB_NOMEM, "query: out of memory");
   ts->len[ts->n++] = tok->len;
   return QB_OK;
+}
+
+/* range on a numeric or date field: the bounds read for the field's type (dates through
+** qq__parse_date), then a doc-values filter */
+static qb_code numeric_range(qq__seg_ctx *cx, const qq__query *q, const qi_field_info *fi, double boost,
+                             qq__it **out, qb_err *err) {
+  double lo = -INFINITY, hi = INFINITY;
+  int lo_incl = 1, hi_incl = 1;
+  qb_code rc;
+  if (q->gt && !json_is_null(q->gt)) { if ((rc = value_num(fi, q->gt, &lo, err))) return rc; lo_incl = 0; }
+  if (q->gte && !json_is_null(q->gte)) { if ((rc = value_num(fi, q->gte, &lo, err))) return rc; lo_incl = 1; }
+  if (q->lt && !json_is_null(q->lt)) { if ((rc = value_num(fi, q->lt, &hi, err))) return rc; hi_incl = 0; }
+  if (q->lte && !json_is_null(q->lte)) { if ((rc = value_num(fi, q->lte, &hi, err))) return rc; hi_incl = 1; }
+  return numeric_filter(cx, fi, lo, lo_incl, hi, hi_incl, boost, out, err);
+}
+
+/* range on a keyword field: a term-range over the sorted dictionary, as a postings union */
+static qb_code keyword_range(qq__seg_ctx *cx, const qq__query *q, const qi_field_info *fi, double boost,
+                             qq__it **out, qb_err *err) {
+  char b1[64], b2[64];
+  size_t l1 = 0, l2 = 0;
+  qb_code rc;
+  const json_t *lov = q->gt ? q->gt : q->gte, *hiv = q->lt ? q->lt : q->lte;
+  const char *ls = lov ? term_bytes(lov, b1, sizeof b1, &l1) : NULL;
+  const char *hs = hiv ? term_bytes(hiv, b2, sizeof b2, &l2) : NULL;
+  uint32_t nt = qi_segment_term_count(cx->seg, fi->id);
+  uint32_t ord = ls ? qi_segment_term_seek(cx->seg, fi->id, ls, l1) : 0;
+  qq__dlist l = {0};
+  for (; ord < nt; ord++) {
+    size_t tl;
+    const char *t = qi_segment_term(cx->seg, fi->id, ord, &tl);
+    size_t m = tl < l1 ? tl : l1;
+    if (ls && q->gt && tl == l1 && !memcmp(t, ls, m)) continue;
+    if (hs) {
+      size_t m2 = tl < l2 ? tl : l2;
+      int c = memcmp(t, hs, m2);
+      if (!c) c = tl < l2 ? -1 : tl > l2;
+      if (c > 0 || (c == 0 && q->lt)) break;
+    }
+    if ((rc = union_add_ord(cx, fi->id, ord, &l, err))) return rc;
+  }
+  return union_list(cx, &l, boost, out, err);
+}
+
+/* exists: live docs with a doc value, a norm (text) or a keyword ordinal in the field */
+static qb_code build_exists(qq__seg_ctx *cx, const qi_field_info *fi, double boost, qq__it **out,
+                            qb_err *err) {
+  qq__dlist l = {0};
+  const uint8_t *present = NULL;
+  if (fi->dv == QI_DV_I64) qi_dv_i64_column(cx->seg, fi->id, &present);
+  else if (fi->dv == QI_DV_F64) qi_dv_f64_column(cx->seg, fi->id, &present);
+  const uint8_t *norms = fi->has_norms ? qi_segment_norms(cx->seg, fi->id) : NULL;
+  for (uint32_t d = 0; d < cx->max_doc; d++) {
+    int has;
+    if (present) has = present[d];
+    else if (norms) has = norms[d] != 0;
+    else if (fi->dv == QI_DV_KEYWORD) {
+      const uint32_t *ords;
+      has = qi_dv_doc_ords(cx->seg, fi->id, d, &ords) > 0;
+    } else has = 0;
+    if (has && qq__is_live(cx, d) && qq__dl_push(cx, &l, d) < 0) return nomem(err);
+  }
+  *out = qq__mk_list(cx, l.d, l.n, boost);
+  return *out ? QB_OK : nomem(err);
 }
 
 static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out,
@@ -228,70 +311,11 @@ static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring
       return *out ? QB_OK : nomem(err);
     }
     break;
-  case QK_RANGE: {
-    double lo = -INFINITY, hi = INFINITY;
-    int lo_incl = 1, hi_incl = 1;
-    if (is_numeric(&fi)) {
-      if (q->gt && !json_is_null(q->gt)) { if ((rc = value_num(&fi, q->gt, &lo, err))) return rc; lo_incl = 0; }
-      if (q->gte && !json_is_null(q->gte)) { if ((rc = value_num(&fi, q->gte, &lo, err))) return rc; lo_incl = 1; }
-      if (q->lt && !json_is_null(q->lt)) { if ((rc = value_num(&fi, q->lt, &hi, err))) return rc; hi_incl = 0; }
-      if (q->lte && !json_is_null(q->lte)) { if ((rc = value_num(&fi, q->lte, &hi, err))) return rc; hi_incl = 1; }
-      return numeric_filter(cx, &fi, lo, lo_incl, hi, hi_incl, boost, out, err);
-    }
-    if (fi.type == QI_KEYWORD) { /* term-range over the sorted dictionary */
-      char b1[64], b2[64];
-      size_t l1 = 0, l2 = 0;
-      const json_t *lov = q->gt ? q->gt : q->gte, *hiv = q->lt ? q->lt : q->lte;
-      const char *ls = lov ? term_bytes(lov, b1, sizeof b1, &l1) : NULL;
-      const char *hs = hiv ? term_bytes(hiv, b2, sizeof b2, &l2) : NULL;
-      uint32_t nt = qi_segment_term_count(cx->seg, fi.id);
-      uint32_t ord = ls ? qi_segment_term_seek(cx->seg, fi.id, ls, l1) : 0;
-      qq__dlist l = {0};
-      for (; ord < nt; ord++) {
-        size_t tl;
-        const char *t = qi_segment_term(cx->seg, fi.id, ord, &tl);
-        size_t m = tl < l1 ? tl : l1;
-        if (ls && q->gt && tl == l1 && !memcmp(t, ls, m)) continue;
-        if (hs) {
-          size_t m2 = tl < l2 ? tl : l2;
-          int c = memcmp(t, hs, m2);
-          if (!c) c = tl < l2 ? -1 : tl > l2;
-          if (c > 0 || (c == 0 && q->lt)) break;
-        }
-        qi_postings *p;
-        if ((rc = qi_postings_open(cx->seg, fi.id, ord, &p, err))) return rc;
-        for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-          if (qq__dl_push(cx, &l, d) < 0) {
-            qi_postings_free(p);
-            return nomem(err);
-          }
-        qi_postings_free(p);
-      }
-      qq__dl_norm(&l);
-      *out = qq__mk_list(cx, l.d, l.n, boost);
-      return *out ? QB_OK : nomem(err);
-    }
+  case QK_RANGE:
+    if (is_numeric(&fi)) return numeric_range(cx, q, &fi, boost, out, err);
+    if (fi.type == QI_KEYWORD) return keyword_range(cx, q, &fi, boost, out, err);
     break;
-  }
-  case QK_EXISTS: {
-    qq__dlist l = {0};
-    const uint8_t *present = NULL;
-    if (fi.dv == QI_DV_I64) qi_dv_i64_column(cx->seg, fi.id, &present);
-    else if (fi.dv == QI_DV_F64) qi_dv_f64_column(cx->seg, fi.id, &present);
-    const uint8_t *norms = fi.has_norms ? qi_segment_norms(cx->seg, fi.id) : NULL;
-    for (uint32_t d = 0; d < cx->max_doc; d++) {
-      int has;
-      if (present) has = present[d];
-      else if (norms) has = norms[d] != 0;
-      else if (fi.dv == QI_DV_KEYWORD) {
-        const uint32_t *ords;
-        has = qi_dv_doc_ords(cx->seg, fi.id, d, &ords) > 0;
-      } else has = 0;
-      if (has && qq__is_live(cx, d) && qq__dl_push(cx, &l, d) < 0) return nomem(err);
-    }
-    *out = qq__mk_list(cx, l.d, l.n, boost);
-    return *out ? QB_OK : nomem(err);
-  }
+  case QK_EXISTS: return build_exists(cx, &fi, boost, out, err);
   case QK_MATCH: {
     if (!q->text) { /* a number or boolean: a term query */
       qq__query t = *q;
@@ -356,9 +380,7 @@ static qb_code build_ids(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
     if (d < 0 || !qq__is_live(cx, (uint32_t)d)) continue;
     if (qq__dl_push(cx, &l, (uint32_t)d) < 0) return nomem(err);
   }
-  qq__dl_norm(&l); /* values in any order, maybe repeated */
-  *out = qq__mk_list(cx, l.d, l.n, q->boost);
-  return *out ? QB_OK : nomem(err);
+  return union_list(cx, &l, q->boost, out, err); /* values in any order, maybe repeated */
 }
 
 static qb_code build_bool(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
@@ -481,18 +503,9 @@ static qb_code build_pattern(qq__seg_ctx *cx, const qq__query *q, qq__it **out, 
     const char *t = qi_segment_term(cx->seg, fi.id, ord, &tl);
     if (tl < lit || memcmp(t, pat, lit)) break;
     if (q->kind == QK_WILDCARD && !qq__glob(pat, t, tl)) continue;
-    qi_postings *p;
-    if ((rc = qi_postings_open(cx->seg, fi.id, ord, &p, err))) return rc;
-    for (uint32_t d = qi_postings_next(p); d != NMD; d = qi_postings_next(p))
-      if (qq__dl_push(cx, &l, d) < 0) {
-        qi_postings_free(p);
-        return nomem(err);
-      }
-    qi_postings_free(p);
+    if ((rc = union_add_ord(cx, fi.id, ord, &l, err))) return rc;
   }
-  qq__dl_norm(&l);
-  *out = qq__mk_list(cx, l.d, l.n, q->boost);
-  return *out ? QB_OK : nomem(err);
+  return union_list(cx, &l, q->boost, out, err);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------------ */

@@ -154,14 +154,12 @@ struct qq_request {
 
 /* dsl.c */
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
-/* date.c: "2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch ms, date math ("now-1d/d",
-** "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
+/* date.c: what qi_date_parse reads ("2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch
+** ms) plus date math ("now-1d/d", "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
 qb_code qq__parse_date(const char *s, int64_t *ms);
 /* Calendar rounding for date_histogram: MS down to its UNIT (y q M w d h m s), and one UNIT on */
 int64_t qq__date_floor(int64_t ms, char unit);
 int64_t qq__date_next(int64_t ms, char unit);
-/* MS as "2024-01-31T10:00:00.000Z" into BUF (CAP >= 32) */
-void qq__format_date(int64_t ms, char *buf, size_t cap);
 
 /* scripts.c: per-shard binding and block evaluation */
 typedef struct qq__shard qq__shard;
@@ -271,7 +269,7 @@ qb_code qq__build_buffered(qq__seg_ctx *cx, const qq__query *q, int scoring, qq_
 uint32_t qq__buf_next(qq__it *it);
 size_t qq__buf_take(qq__it *it, size_t max, const uint32_t **docs, const double **scores);
 
-/* aggs.c */
+/* aggs_collect.c: one shard's aggregations */
 typedef struct qq__aggs_state qq__aggs_state;
 qb_code qq__aggs_new(qq_request *req, qq__shard *sh, qq__aggs_state **out, qb_err *err);
 qb_code qq__aggs_collect(qq__aggs_state *st, const qi_segment *seg, uint32_t seg_index,
@@ -281,7 +279,15 @@ qb_code qq__aggs_segment_done(qq__aggs_state *st, const qi_segment *seg, qb_err 
 /* The shard's partial aggregations as JSON (new reference) */
 qb_code qq__aggs_partial(qq__aggs_state *st, json_t **out, qb_err *err);
 void qq__aggs_free(qq__aggs_state *st);
-/* Merge partial agg JSONs (N) and render the final "aggregations" object */
+/* aggs_merge.c: the partial shape (its top comment), merge, render. A metric's running state,
+** as collected on a shard and as merged (min/max start at +-INFINITY). */
+typedef struct qq__mstate {
+  uint64_t count;
+  double sum, min, max;
+} qq__mstate;
+/* M as a metric partial (IS_DATE: the field is a date, rendered with *_as_string); NULL: OOM */
+json_t *qq__mstate_json(const qq__mstate *m, int is_date);
+/* Merge partial agg JSONs (N; NULL entries skipped) and render the final "aggregations" object */
 qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t **out, qb_err *err);
 
 /* source.c */

@@ -1,8 +1,9 @@
 /* query.h: the query layer's public surface. An Elasticsearch `_search` body (JSON) becomes a
 ** parse tree, then a plan per shard, then a mergeable partial result per shard, then the
 ** `_search` response. Also the script plug-in point (qq_script_provider / qq_script) through
-** which expressions and, later, WebAssembly UDFs score, filter, transform and aggregate blocks
-** of documents. The layer knows nothing of HTTP, the cluster or WebAssembly.
+** which expressions and WebAssembly UDFs (bound by the server, src/server/udf_script.c) score,
+** filter, transform and aggregate blocks of documents. The layer knows nothing of HTTP, the
+** cluster or WebAssembly.
 **
 ** Pipeline (docs/query.md):
 **   qq_request_parse   body -> qq_request (parse tree, scripts resolved+compiled; shard-free)
@@ -247,6 +248,16 @@ qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *e
 ** (too_many_buckets), QB_NOMEM, or the shards' error. */
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n,
                            uint64_t took_ms, struct json_t **out, qb_err *err);
+
+/* Merge the partial aggregations of N shards into one partial of the same shape, for a
+** coordinator that merges in stages (per node, then across nodes) or keeps a running merge.
+** PARTS[i] (borrowed; NULL: skipped) is a shard partial's "aggs" object as qq_partial_to_json
+** gives it (its shape: docs/query.md, "The partial result"); a merged partial can be merged
+** again, and rendering a merge of merges equals rendering all the shards' partials at once.
+** REQ gives the aggregation definitions (parse the body on the coordinator too). *OUT: a new
+** object (json_decref it). Errors: QB_NOMEM. Any thread, one REQ at a time. */
+qb_code qq_aggs_merge(const qq_request *req, const struct json_t *const *parts, size_t n,
+                      struct json_t **out, qb_err *err);
 
 /* All of the above for local snapshots: parse BODY, search each of SNAPS[0..N) (shard i has
 ** id i), merge, render into *OUT. */

@@ -302,8 +302,26 @@ static int cmp_pair(const void *a, const void *b) {
   return x->doc < y->doc ? -1 : x->doc > y->doc;
 }
 
+/* Bounds on what script_fields may return (issue 13 #4: a transform returning its whole 16 MiB
+** memory as a string, at size 50, took the node to 10.75 GB). One value over the first is a
+** script error naming the document; the request's total over the second trips the request
+** breaker (429 circuit_breaking_exception), as Elasticsearch's does, before the host runs short. */
+#define SF_VALUE_MAX ((size_t)1 << 20)    /* bytes in one string value */
+#define SF_REQUEST_MAX ((size_t)64 << 20) /* bytes of string values in one shard's response */
+
+static qb_code sf_too_big(qq__shard *sh, const qi_segment *seg, uint32_t doc, const char *field,
+                          size_t len, qb_err *err) {
+  size_t idl = 0;
+  const char *id = qi_segment_doc_id(seg, doc, &idl);
+  (void)sh;
+  return qb_fail(err, QB_LIMIT, "script_fields [%s]: the value for document [%.*s] is %zu bytes, "
+                 "larger than the limit of %zu bytes per value", field,
+                 (int)(id ? (idl > 100 ? 100 : idl) : 1), id ? id : "?", len, SF_VALUE_MAX);
+}
+
 static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **fields, qb_err *err) {
   const qq_request *req = sh->req;
+  size_t total = 0;
   size_t nseg = qi_snapshot_segment_count(sh->snap);
   sfpair *pairs = qb_arena_array(sh->ar, n + 1, sizeof *pairs);
   uint32_t docs[QQ_BLOCK_MAX];
@@ -331,8 +349,15 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
           json_t *v;
           size_t hi = pairs[off + i].hit;
           if (!sc->res_present[i]) v = json_null();
-          else if (sc->bind.result == QQ_RESULT_STR)
-            v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, sc->res_str[i].len) : json_null();
+          else if (sc->bind.result == QQ_RESULT_STR) {
+            size_t len = sc->res_str[i].ptr ? sc->res_str[i].len : 0;
+            if (len > SF_VALUE_MAX)
+              return sf_too_big(sh, seg, docs[i], req->script_fields[f].name, len, err);
+            if ((total += len) > SF_REQUEST_MAX)
+              return qb_fail(err, QB_NOMEM, "[request] Data too large: script_fields would take "
+                             "more than the limit of %zu bytes in this response", SF_REQUEST_MAX);
+            v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, len) : json_null();
+          }
           else v = json_real(sc->res[i]);
           if (!fields[hi] && !(fields[hi] = json_object())) return qb_fail(err, QB_NOMEM, "query: out of memory");
           if (!v || json_object_set_new(fields[hi], req->script_fields[f].name, json_pack("[o]", v)))
@@ -346,193 +371,287 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
 
 /* ---- the shard search ------------------------------------------------------------------------------- */
 
-qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
-                        uint32_t shard_id, qq_partial **out, qb_err *err) {
+/* One request on one shard, as it runs: the collector's state and its per-block scratch. */
+typedef struct shard_run {
+  qq_request *req;
+  const qi_snapshot *snap;
   qq__shard sh;
+  qq__seg_ctx cx;          /* the segment being searched */
   topk tk;
-  qb_code rc = QB_OK;
-  json_t *res = NULL, *hits_j = NULL, **fields = NULL;
-  qq__aggs_state *aggs = NULL;
-  uint64_t total = 0;
-  double max_score = -INFINITY;
+  qq__aggs_state *aggs;    /* NULL: no aggregations */
+  sortcol *scol;           /* nsort */
+  sval *bsv;               /* QQ_BLOCK_MAX * nsort: the block's sort values */
+  uint32_t *bdocs;         /* QQ_BLOCK_MAX: the block's docs (segment-local) */
+  double *bscores;         /* QQ_BLOCK_MAX: their scores (NAN when not needed) */
+  size_t ns;               /* req->nsort */
+  uint64_t total;          /* matches counted */
+  double max_score;
+  int need_scores, can_prune, skipped;
+} shard_run;
+
+/* Plan-independent setup: scoring/pruning flags, the top-k heap, block scratch, sort columns
+** (a text field cannot be sorted on) and the aggregation states */
+static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, const char *index_name,
+                        uint32_t shard_id, qb_err *err) {
   size_t ns = req->nsort;
-  int need_scores = !ns || req->track_scores || req->has_min_score;
+  memset(r, 0, sizeof *r);
+  r->req = req;
+  r->snap = snap;
+  r->ns = ns;
+  r->max_score = -INFINITY;
+  r->need_scores = !ns || req->track_scores || req->has_min_score;
   /* MaxScore may skip documents once the count has reached track_total_hits (DESIGN: ES's
   ** lower bound) when nothing else needs every match */
-  int can_prune = !ns && !req->naggs && !req->has_min_score && req->track_total >= 0 && !req->for_count;
-  int skipped = 0;
-  qb_buf src;
-  qq__seg_ctx cx;
-  *out = NULL;
-  memset(&sh, 0, sizeof sh);
-  memset(&tk, 0, sizeof tk);
-  memset(&cx, 0, sizeof cx);
-  qb_buf_init(&src);
-  sh.req = req;
-  sh.snap = snap;
-  sh.index_name = index_name;
-  sh.shard_id = shard_id;
-  sh.ar = &req->arena;
+  r->can_prune = !ns && !req->naggs && !req->has_min_score && req->track_total >= 0 && !req->for_count;
+  r->sh.req = req;
+  r->sh.snap = snap;
+  r->sh.index_name = index_name;
+  r->sh.shard_id = shard_id;
+  r->sh.ar = &req->arena;
   for (size_t i = 0; i < ns; i++)
-    if (req->sort[i].kind == SK_SCORE) need_scores = 1;
+    if (req->sort[i].kind == SK_SCORE) r->need_scores = 1;
   for (qq__script *s = req->scripts; s; s = s->next) s->bound = 0;
-  tk.req = req;
-  tk.k = req->for_count ? 0 : (size_t)req->from + req->size;
-  tk.h = qb_arena_array(&req->arena, tk.k + 1, sizeof *tk.h);
-  tk.svpool = qb_arena_array(&req->arena, (tk.k + 1) * (ns + 1), sizeof *tk.svpool);
-  sortcol *scol = qb_arena_array(&req->arena, ns + 1, sizeof *scol);
-  sval *bsv = qb_arena_array(&req->arena, QQ_BLOCK_MAX * (ns + 1), sizeof *bsv);
-  uint32_t *bdocs = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *bdocs);
-  double *bscores = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *bscores);
-  if (!tk.h || !tk.svpool || !scol || !bsv || !bdocs || !bscores) {
-    rc = qb_fail(err, QB_NOMEM, "query: out of memory");
-    goto done;
-  }
+  r->tk.req = req;
+  r->tk.k = req->for_count ? 0 : (size_t)req->from + req->size;
+  r->tk.h = qb_arena_array(&req->arena, r->tk.k + 1, sizeof *r->tk.h);
+  r->tk.svpool = qb_arena_array(&req->arena, (r->tk.k + 1) * (ns + 1), sizeof *r->tk.svpool);
+  r->scol = qb_arena_array(&req->arena, ns + 1, sizeof *r->scol);
+  r->bsv = qb_arena_array(&req->arena, QQ_BLOCK_MAX * (ns + 1), sizeof *r->bsv);
+  r->bdocs = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *r->bdocs);
+  r->bscores = qb_arena_array(&req->arena, QQ_BLOCK_MAX, sizeof *r->bscores);
+  if (!r->tk.h || !r->tk.svpool || !r->scol || !r->bsv || !r->bdocs || !r->bscores)
+    return qb_fail(err, QB_NOMEM, "query: out of memory");
   for (size_t i = 0; i < ns; i++)
     if (req->sort[i].kind == SK_FIELD) {
-      scol[i].mapped = !qi_snapshot_field(snap, req->sort[i].field, &scol[i].fi);
-      if (scol[i].mapped && scol[i].fi.type == QI_TEXT) {
-        rc = qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field "
-                     "data like aggregations and sorting, so these operations are disabled by default. Please use "
-                     "a keyword field instead. Alternatively, set fielddata=true on [%s] in order to load field "
-                     "data by uninverting the inverted index.", req->sort[i].field);
-        goto done;
-      }
+      sortcol *sc = &r->scol[i];
+      sc->mapped = !qi_snapshot_field(snap, req->sort[i].field, &sc->fi);
+      if (sc->mapped && sc->fi.type == QI_TEXT)
+        return qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field "
+                       "data like aggregations and sorting, so these operations are disabled by default. Please use "
+                       "a keyword field instead. Alternatively, set fielddata=true on [%s] in order to load field "
+                       "data by uninverting the inverted index.", req->sort[i].field);
     }
-  if (req->naggs && !req->for_count && (rc = qq__aggs_new(req, &sh, &aggs, err))) goto done;
+  if (req->naggs && !req->for_count) return qq__aggs_new(req, &r->sh, &r->aggs, err);
+  return QB_OK;
+}
 
-  size_t nseg = qi_snapshot_segment_count(snap);
-  for (size_t s = 0; s < nseg; s++) {
-    qq__it *it;
-    memset(&cx, 0, sizeof cx);
-    cx.sh = &sh;
-    cx.seg = qi_snapshot_segment(snap, s);
-    cx.seg_index = (uint32_t)s;
-    cx.base = qi_snapshot_doc_base(snap, s);
-    cx.max_doc = qi_segment_max_doc(cx.seg);
-    cx.err = err;
-    if (!qi_segment_live_count(cx.seg)) continue;
-    cx.min_comp = -INFINITY;
-    if (can_prune && tk.k && tk.n == tk.k && total >= (uint64_t)req->track_total) cx.min_comp = tk.h[0].score;
-    if ((rc = can_prune ? qq__it_build_top(&cx, req->query, &it, err)
-                        : qq__it_build(&cx, req->query, need_scores, &it, err)))
-      goto done;
-    size_t n = 0;
-    /* a scripted node computes its docs a block at a time: take them as runs, not one by one */
-    const int take = it->next == qq__buf_next;
-    for (uint32_t d = it->next(it);; d = it->next(it)) {
-      if (d != QI_NO_MORE_DOCS && take) {
-        const uint32_t *td;
-        const double *ts;
-        size_t m = qq__buf_take(it, QQ_BLOCK_MAX - n, &td, &ts);
-        if (!need_scores) {
-          memcpy(bdocs + n, td, m * sizeof *td);
-          for (size_t j = 0; j < m; j++) bscores[n + j] = NAN;
-          n += m;
-        } else if (!req->has_min_score) {
-          memcpy(bdocs + n, td, m * sizeof *td);
-          memcpy(bscores + n, ts, m * sizeof *ts);
-          n += m;
-        } else {
-          for (size_t j = 0; j < m; j++)
-            if (ts[j] >= req->min_score) {
-              bdocs[n] = td[j];
-              bscores[n++] = ts[j];
-            }
-        }
-      } else if (d != QI_NO_MORE_DOCS) {
-        double sc = need_scores ? it->score(it) : NAN;
-        if (req->has_min_score && !(sc >= req->min_score)) continue;
-        bdocs[n] = d;
-        bscores[n] = sc;
-        n++;
+/* Once the heap is full and the count exact enough, a doc must beat the heap's worst */
+static void run_raise_bar(shard_run *r) {
+  if (r->can_prune && r->tk.k && r->tk.n == r->tk.k && r->total >= (uint64_t)r->req->track_total)
+    r->cx.min_comp = r->tk.h[0].score;
+}
+
+/* Append a scripted node's run of docs (from qq__buf_take) to the block at *N, with scores as
+** needed and min_score applied */
+static void block_add_run(shard_run *r, size_t *n, const uint32_t *td, const double *ts, size_t m) {
+  const qq_request *req = r->req;
+  if (!r->need_scores) {
+    memcpy(r->bdocs + *n, td, m * sizeof *td);
+    for (size_t j = 0; j < m; j++) r->bscores[*n + j] = NAN;
+    *n += m;
+  } else if (!req->has_min_score) {
+    memcpy(r->bdocs + *n, td, m * sizeof *td);
+    memcpy(r->bscores + *n, ts, m * sizeof *ts);
+    *n += m;
+  } else {
+    for (size_t j = 0; j < m; j++)
+      if (ts[j] >= req->min_score) {
+        r->bdocs[*n] = td[j];
+        r->bscores[(*n)++] = ts[j];
       }
-      if (n && (n == QQ_BLOCK_MAX || d == QI_NO_MORE_DOCS)) {
-        total += n;
-        if (ns) read_sort_values(req, scol, cx.seg, bdocs, n, bsv);
-        if (aggs && (rc = qq__aggs_collect(aggs, cx.seg, (uint32_t)s, cx.base, bdocs, need_scores ? bscores : NULL, n, err)))
-          goto done;
-        for (size_t i = 0; i < n; i++) {
-          hit h = {bscores[i], cx.base + bdocs[i], (uint32_t)s, bdocs[i], bsv + i * ns};
-          if (need_scores && bscores[i] > max_score) max_score = bscores[i];
-          topk_add(&tk, &h);
-        }
-        n = 0;
-        if (can_prune && tk.k && tk.n == tk.k && total >= (uint64_t)req->track_total) cx.min_comp = tk.h[0].score;
-      }
-      if (d == QI_NO_MORE_DOCS) break;
-    }
-    if (cx.rc) {
-      rc = cx.rc;
-      goto done;
-    }
-    skipped |= cx.skipped;
-    if (aggs && (rc = qq__aggs_segment_done(aggs, cx.seg, err))) goto done;
-    qq__seg_ctx_fini(&cx);
   }
+}
 
-  /* fetch the winners, best first */
-  if (tk.n) qsort_r(tk.h, tk.n, sizeof *tk.h, cmp_hit_qsort_req, req);
-  if (!(res = json_object()) || !(hits_j = json_array())) goto nomem;
+/* The block's N matches of segment S: counted, sort values read, aggregated, offered to top-k */
+static qb_code block_flush(shard_run *r, size_t s, size_t n, qb_err *err) {
+  qb_code rc;
+  r->total += n;
+  if (r->ns) read_sort_values(r->req, r->scol, r->cx.seg, r->bdocs, n, r->bsv);
+  if (r->aggs && (rc = qq__aggs_collect(r->aggs, r->cx.seg, (uint32_t)s, r->cx.base, r->bdocs,
+                                        r->need_scores ? r->bscores : NULL, n, err)))
+    return rc;
+  for (size_t i = 0; i < n; i++) {
+    hit h = {r->bscores[i], r->cx.base + r->bdocs[i], (uint32_t)s, r->bdocs[i], r->bsv + i * r->ns};
+    if (r->need_scores && r->bscores[i] > r->max_score) r->max_score = r->bscores[i];
+    topk_add(&r->tk, &h);
+  }
+  run_raise_bar(r);
+  return QB_OK;
+}
+
+/* Segment S: build the plan's iterator and drive it, a block of matches at a time */
+static qb_code search_segment(shard_run *r, size_t s, qb_err *err) {
+  const qq_request *req = r->req;
+  qq__seg_ctx *cx = &r->cx;
+  qq__it *it;
+  qb_code rc;
+  size_t n = 0;
+  memset(cx, 0, sizeof *cx);
+  cx->sh = &r->sh;
+  cx->seg = qi_snapshot_segment(r->snap, s);
+  cx->seg_index = (uint32_t)s;
+  cx->base = qi_snapshot_doc_base(r->snap, s);
+  cx->max_doc = qi_segment_max_doc(cx->seg);
+  cx->err = err;
+  if (!qi_segment_live_count(cx->seg)) return QB_OK;
+  cx->min_comp = -INFINITY;
+  run_raise_bar(r);
+  if ((rc = r->can_prune ? qq__it_build_top(cx, req->query, &it, err)
+                         : qq__it_build(cx, req->query, r->need_scores, &it, err)))
+    return rc;
+  /* a scripted node computes its docs a block at a time: take them as runs, not one by one */
+  const int take = it->next == qq__buf_next;
+  for (uint32_t d = it->next(it);; d = it->next(it)) {
+    if (d != QI_NO_MORE_DOCS && take) {
+      const uint32_t *td;
+      const double *ts;
+      size_t m = qq__buf_take(it, QQ_BLOCK_MAX - n, &td, &ts);
+      block_add_run(r, &n, td, ts, m);
+    } else if (d != QI_NO_MORE_DOCS) {
+      double sc = r->need_scores ? it->score(it) : NAN;
+      if (req->has_min_score && !(sc >= req->min_score)) continue;
+      r->bdocs[n] = d;
+      r->bscores[n] = sc;
+      n++;
+    }
+    if (n && (n == QQ_BLOCK_MAX || d == QI_NO_MORE_DOCS)) {
+      if ((rc = block_flush(r, s, n, err))) return rc;
+      n = 0;
+    }
+    if (d == QI_NO_MORE_DOCS) break;
+  }
+  if (cx->rc) return cx->rc;
+  r->skipped |= cx->skipped;
+  if (r->aggs && (rc = qq__aggs_segment_done(r->aggs, cx->seg, err))) return rc;
+  qq__seg_ctx_fini(cx);
+  return QB_OK;
+}
+
+/* Whether hits carry their score (sorted by score, or track_scores) */
+static int run_shows_scores(const shard_run *r) {
+  const qq_request *req = r->req;
+  return r->need_scores && (!r->ns || req->track_scores || req->sort[0].kind == SK_SCORE);
+}
+
+/* Hit H rendered for the partial: _index, _id, _version/_seq_no, _score, _source (through SRC),
+** FIELDS (taken; may be NULL), sort values, _doc */
+static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json_t *fields,
+                        qb_buf *src, json_t **out, qb_err *err) {
+  const qq_request *req = r->req;
+  const qi_segment *seg = qi_snapshot_segment(r->snap, h->seg);
+  size_t idlen;
+  const char *id = qi_segment_doc_id(seg, h->doc, &idlen);
+  qb_code rc;
+  json_t *hj = *out = json_object();
+  if (!hj) goto nomem;
+  if (json_object_set_new(hj, "_index", json_string(index_name ? index_name : "")) ||
+      json_object_set_new(hj, "_id", json_stringn(id ? id : "", id ? idlen : 0)) ||
+      (req->want_version &&
+       json_object_set_new(hj, "_version", json_integer((json_int_t)qi_segment_doc_version(seg, h->doc)))) ||
+      (req->want_seq_no &&
+       (json_object_set_new(hj, "_seq_no", json_integer((json_int_t)qi_segment_doc_seq_no(seg, h->doc))) ||
+        json_object_set_new(hj, "_primary_term", json_integer(1)))) ||
+      json_object_set_new(hj, "_score", run_shows_scores(r) ? json_real((float)h->score) : json_null()))
+    goto nomem;
+  if (req->source_mode) {
+    json_error_t je;
+    qb_buf_reset(src);
+    if ((rc = qi_snapshot_source(r->snap, seg, h->doc, src, err))) {
+      if (rc != QB_NOTFOUND) goto fail;
+      rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
+    } else {
+      json_t *sj = json_loadb(src->data, src->len, 0, &je);
+      if (!sj) {
+        rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
+        goto fail;
+      }
+      if (req->source_mode == 2) sj = qq__source_filter(req, sj);
+      if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
+    }
+  }
+  if (fields && json_object_set_new(hj, "fields", fields)) {
+    fields = NULL;
+    goto nomem;
+  }
+  fields = NULL;
+  if (r->ns) {
+    json_t *sa = json_array();
+    if (!sa || json_object_set_new(hj, "sort", sa)) goto nomem;
+    for (size_t k = 0; k < r->ns; k++)
+      if (json_array_append_new(sa, sval_json(&req->sort[k], h, &h->sv[k]))) goto nomem;
+  }
+  if (json_object_set_new(hj, "_doc", json_integer((json_int_t)h->gdoc))) goto nomem;
+  return QB_OK;
+nomem:
+  rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+fail:
+  json_decref(fields);
+  json_decref(hj);
+  *out = NULL;
+  return rc;
+}
+
+/* The winners, best first, as the partial's "hits" array *OUT */
+static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb_err *err) {
+  qq_request *req = r->req;
+  topk *tk = &r->tk;
+  json_t *hits_j, **fields = NULL;
+  qb_buf src;
+  qb_code rc = QB_OK;
+  if (tk->n) qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, req);
+  if (!(hits_j = *out = json_array())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  qb_buf_init(&src);
   /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
-  if (tk.n && req->nscript_fields) {
-    if (!(fields = qb_arena_array(&req->arena, tk.n, sizeof *fields))) goto nomem;
-    if ((rc = fetch_script_fields(&sh, tk.h, tk.n, fields, err))) goto done;
-  }
-  for (size_t i = 0; i < tk.n; i++) {
-    const hit *h = &tk.h[i];
-    const qi_segment *seg = qi_snapshot_segment(snap, h->seg);
-    size_t idlen;
-    const char *id = qi_segment_doc_id(seg, h->doc, &idlen);
-    json_t *hj = json_object();
-    if (!hj || json_array_append_new(hits_j, hj)) goto nomem;
-    if (json_object_set_new(hj, "_index", json_string(index_name ? index_name : "")) ||
-        json_object_set_new(hj, "_id", json_stringn(id ? id : "", id ? idlen : 0)) ||
-        (req->want_version &&
-         json_object_set_new(hj, "_version", json_integer((json_int_t)qi_segment_doc_version(seg, h->doc)))) ||
-        (req->want_seq_no &&
-         (json_object_set_new(hj, "_seq_no", json_integer((json_int_t)qi_segment_doc_seq_no(seg, h->doc))) ||
-          json_object_set_new(hj, "_primary_term", json_integer(1)))) ||
-        json_object_set_new(hj, "_score", need_scores && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
-                                              ? json_real((float)h->score) : json_null()))
-      goto nomem;
-    if (req->source_mode) {
-      json_error_t je;
-      qb_buf_reset(&src);
-      if ((rc = qi_snapshot_source(snap, seg, h->doc, &src, err))) {
-        if (rc != QB_NOTFOUND) goto done;
-        rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
-      } else {
-        json_t *sj = json_loadb(src.data, src.len, 0, &je);
-        if (!sj) {
-          rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
-          goto done;
-        }
-        if (req->source_mode == 2) sj = qq__source_filter(req, sj);
-        if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
-      }
+  if (tk->n && req->nscript_fields) {
+    if (!(fields = qb_arena_array(&req->arena, tk->n, sizeof *fields))) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto done;
     }
-    if (fields && fields[i] && json_object_set_new(hj, "fields", fields[i])) goto nomem;
-    if (fields) fields[i] = NULL;
-    if (ns) {
-      json_t *sa = json_array();
-      if (!sa || json_object_set_new(hj, "sort", sa)) goto nomem;
-      for (size_t k = 0; k < ns; k++)
-        if (json_array_append_new(sa, sval_json(&req->sort[k], h, &h->sv[k]))) goto nomem;
-    }
-    if (json_object_set_new(hj, "_doc", json_integer((json_int_t)h->gdoc))) goto nomem;
+    if ((rc = fetch_script_fields(&r->sh, tk->h, tk->n, fields, err))) goto done;
   }
-  if (json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
+  for (size_t i = 0; i < tk->n; i++) {
+    json_t *hj;
+    rc = hit_json(r, &tk->h[i], index_name, fields ? fields[i] : NULL, &src, &hj, err);
+    if (fields) fields[i] = NULL; /* taken by hit_json */
+    if (rc) goto done;
+    if (json_array_append_new(hits_j, hj)) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto done;
+    }
+  }
+done:
+  if (fields)
+    for (size_t i = 0; i < tk->n; i++) json_decref(fields[i]);
+  qb_buf_fini(&src);
+  if (rc) {
+    json_decref(hits_j);
+    *out = NULL;
+  }
+  return rc;
+}
+
+qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
+                        uint32_t shard_id, qq_partial **out, qb_err *err) {
+  shard_run r;
+  qb_code rc;
+  json_t *res = NULL, *hits_j = NULL;
+  *out = NULL;
+  if ((rc = run_init(&r, req, snap, index_name, shard_id, err))) goto done;
+  size_t nseg = qi_snapshot_segment_count(snap);
+  for (size_t s = 0; s < nseg; s++)
+    if ((rc = search_segment(&r, s, err))) goto done;
+  if ((rc = fetch_hits(&r, index_name, &hits_j, err))) goto done;
+  if (!(res = json_object()) ||
+      json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
       json_object_set_new(res, "shard", json_integer(shard_id)) ||
-      json_object_set_new(res, "total", json_integer((json_int_t)total)) ||
-      (skipped && json_object_set_new(res, "total_gte", json_true())) ||
-      json_object_set_new(res, "max_score", need_scores && total && (!ns || req->track_scores || req->sort[0].kind == SK_SCORE)
-                                                ? json_real((float)max_score) : json_null()) ||
+      json_object_set_new(res, "total", json_integer((json_int_t)r.total)) ||
+      (r.skipped && json_object_set_new(res, "total_gte", json_true())) ||
+      json_object_set_new(res, "max_score", run_shows_scores(&r) && r.total ? json_real((float)r.max_score) : json_null()) ||
       json_object_set(res, "hits", hits_j))
     goto nomem;
-  if (aggs) {
+  if (r.aggs) {
     json_t *aj;
-    if ((rc = qq__aggs_partial(aggs, &aj, err))) goto done;
+    if ((rc = qq__aggs_partial(r.aggs, &aj, err))) goto done;
     if (json_object_set_new(res, "aggs", aj)) goto nomem;
   }
   rc = partial_wrap(res, out, err);
@@ -541,12 +660,9 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
 nomem:
   rc = qb_fail(err, QB_NOMEM, "query: out of memory");
 done:
-  if (fields)
-    for (size_t i = 0; i < tk.n; i++) json_decref(fields[i]);
-  qq__seg_ctx_fini(&cx);
-  qq__aggs_free(aggs);
+  qq__seg_ctx_fini(&r.cx);
+  qq__aggs_free(r.aggs);
   json_decref(hits_j);
   json_decref(res);
-  qb_buf_fini(&src);
   return rc;
 }

@@ -184,16 +184,19 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
     }
     merge(merged, doc);
   }
-  char *text = merged ? json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                               JSON_REAL_PRECISION(17)) : NULL;
-  if (!text) {
+  /* the merged document is stored with its numbers as written (json_out.c), not widened to
+  ** 17 digits */
+  qb_buf text;
+  qb_buf_init(&text);
+  if (!merged || qs__json_write(merged, 0, &text, NULL)) {
+    qb_buf_fini(&text);
     *type = "circuit_breaking_exception";
     snprintf(reason, 512, "out of memory");
     status = 429;
     goto out;
   }
-  rc = qi_index_put(ix, id, text, strlen(text), res, &err);
-  free(text);
+  rc = qi_index_put(ix, id, text.data, text.len, res, &err);
+  qb_buf_fini(&text);
   if (rc) {
     if (rc == QB_INVAL) *type = "mapper_parsing_exception", status = 400;
     else *type = qq_error_type(rc, &status);

@@ -173,16 +173,13 @@ void qs__reply_json(qs_req *r, int status, json_t *j) {
                          "\"status\":500}");
     return;
   }
-  size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
-  if (qs__arg_bool(r, "pretty")) flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
-  char *text = json_dumps(j, flags | JSON_ENCODE_ANY);
-  json_decref(j);
+  int pretty = qs__arg_bool(r, "pretty");
   r->status = status;
-  if (!text || qb_buf_puts(&r->out, text)) {
+  if (qs__json_write(j, pretty, &r->out, NULL)) { /* numbers as written: json_out.c */
     r->status = 500;
     qb_buf_reset(&r->out);
   }
-  free(text);
+  json_decref(j);
   if (r->out.len && qs__arg_bool(r, "pretty")) qb_buf_puts(&r->out, "\n");
 }
 

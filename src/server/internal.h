@@ -56,6 +56,10 @@ extern const qs_route qs__routes[QS_ROUTE_COUNT];
 ** a segment decodes to a NUL byte or to invalid UTF-8. */
 int qs__route_match(const char *method, const char *path, char *capbuf,
                     const char *caps[QS_MAX_CAPTURES], size_t *ncaps);
+/* json_out.c: append J as JSON text to OUT (PRETTY: two-space indents, as jansson's
+** JSON_INDENT(2)); reals get the fewest digits that read back as the same double, so numbers
+** come back as clients wrote them. Errors: QB_LIMIT (nested too deeply), QB_NOMEM. */
+qb_code qs__json_write(const json_t *j, int pretty, qb_buf *out, qb_err *err);
 /* 1 when S[0..N) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
 int qs__utf8_ok(const char *s, size_t n);
 /* S with every byte outside printable ASCII written as %XX, cut to fit OUT[CAP] (for messages). */
@@ -65,8 +69,9 @@ void qs__printable(const char *s, char *out, size_t cap);
 
 /* Counters for /metrics; every field is updated with relaxed atomics. */
 #define QS_SEARCH_BUCKETS 12
+#define QS_STATUS_SLOTS 13          /* statuses counted by name; the rest count as "other" */
 typedef struct qs_metrics {
-  uint64_t http[QS_ROUTE_COUNT][8];  /* per route, per status class slot (metrics.c) */
+  uint64_t http[QS_ROUTE_COUNT][QS_STATUS_SLOTS]; /* per route, per status (metrics.c) */
   uint64_t http_other[QS_ROUTE_COUNT];
   uint64_t unrouted;                 /* requests no route matched */
   uint64_t search_hist[QS_SEARCH_BUCKETS + 1];
@@ -108,6 +113,26 @@ void qs__conns_notify(void *cls, struct MHD_Connection *c, void **socket_context
 void qs__conn_phase(qs_server *s, struct MHD_Connection *c, int phase);
 void qs__conns_mhd_log(void *cls, const char *fmt, va_list ap);
 
+/* auth.c: users and API keys with roles (NULL = no auth file: everything allowed). */
+enum { QS_ROLE_READ = 1, QS_ROLE_WRITE = 2, QS_ROLE_ADMIN = 4 };
+typedef struct qs__auth qs__auth;
+/* Load the auth file at PATH. Errors: QB_INVAL (unreadable, malformed, empty), QB_NOMEM. */
+qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err);
+void qs__auth_free(qs__auth *a);
+/* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
+int qs__auth_check(qs_req *r);
+
+/* disk.c: the flood-stage watermark. */
+typedef struct qs__disk {
+  unsigned flood_pct, high_pct; /* block adds at >= flood, lift below high */
+  int blocked;                  /* relaxed atomics */
+  uint64_t used_pm;             /* last measured usage, per mille */
+} qs__disk;
+void qs__disk_init(qs_server *s, const qs_options *opt);
+void qs__disk_check(qs_server *s); /* the refresher thread, once per interval */
+/* 1 (after answering 429 cluster_block_exception) when R adds data while the block is on. */
+int qs__disk_refuse(qs_req *r);
+
 struct qs_server {
   char host[256];
   uint16_t port;
@@ -130,6 +155,10 @@ struct qs_server {
 
   qs_metrics m;
   qs__conns conns;
+  qs__disk disk;
+  qs__auth *auth;       /* NULL: open (loopback only) */
+  char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
+  size_t tls_cert_len, tls_key_len;
 };
 
 /* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */

@@ -8,7 +8,8 @@
 
 #include "internal.h"
 
-static const int status_slots[8] = {200, 201, 400, 404, 405, 409, 413, 500};
+static const int status_slots[QS_STATUS_SLOTS] = {200, 201, 400, 401, 403, 404, 405,
+                                                  409, 413, 429, 500, 501, 503};
 static const double search_bounds[QS_SEARCH_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                        0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
 
@@ -17,7 +18,7 @@ void qs__metrics_http(qs_server *s, int route, int status) {
     __atomic_fetch_add(&s->m.unrouted, 1, __ATOMIC_RELAXED);
     return;
   }
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < QS_STATUS_SLOTS; i++) {
     if (status_slots[i] == status) {
       __atomic_fetch_add(&s->m.http[route][i], 1, __ATOMIC_RELAXED);
       return;
@@ -126,7 +127,7 @@ void qs__h_metrics(qs_req *r) {
 
   head(&b, "quidditch_http_requests_total", "counter", "HTTP requests by route and status.");
   for (int i = 0; i < QS_ROUTE_COUNT; i++) {
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < QS_STATUS_SLOTS; k++) {
       uint64_t v = ld(&s->m.http[i][k]);
       if (v)
         qb_buf_printf(&b, "quidditch_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\","
@@ -162,6 +163,14 @@ void qs__h_metrics(qs_req *r) {
   for (int i = 0; i < 3; i++)
     qb_buf_printf(&b, "quidditch_http_connections_reaped_total{phase=\"%s\",node=\"%s\"} %llu\n",
                   phases[i], node, (unsigned long long)ld(&s->conns.reaped[i]));
+
+  head(&b, "quidditch_disk_used_ratio", "gauge", "Used share of the data directory's filesystem.");
+  qb_buf_printf(&b, "quidditch_disk_used_ratio{node=\"%s\"} %.3f\n", node,
+                (double)ld(&s->disk.used_pm) / 1000.0);
+  head(&b, "quidditch_disk_watermark_exceeded", "gauge",
+       "1 while the flood-stage watermark blocks writes.");
+  qb_buf_printf(&b, "quidditch_disk_watermark_exceeded{node=\"%s\"} %d\n", node,
+                __atomic_load_n(&s->disk.blocked, __ATOMIC_RELAXED));
 
   head(&b, "quidditch_search_duration_seconds", "histogram", "Search request latency.");
   uint64_t cum = 0;

@@ -57,6 +57,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
                : "application/json; charset=UTF-8";
   }
   MHD_add_response_header(resp, "Content-Type", type);
+  if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"quidditch\"");
   /* The official Elasticsearch clients refuse a server without this header. */
   MHD_add_response_header(resp, "X-elastic-product", "Elasticsearch");
   enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
@@ -240,7 +241,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   } else {
     r.route = id;
     /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
-    if (!qc_node_routes(s->node) || !qs__coord(&r)) qs__routes[id].handler(&r);
+    if (qs__auth_check(&r) && !qs__disk_refuse(&r) && (!qc_node_routes(s->node) || !qs__coord(&r)))
+      qs__routes[id].handler(&r);
     if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
   }
   enum MHD_Result ret = finish(s, c, &r);
@@ -315,6 +317,9 @@ static void *refresher(void *arg) {
     ts.tv_nsec = (long)(ns % 1000000000u);
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     if (s->stopping) break;
+    pthread_mutex_unlock(&s->mu);
+    qs__disk_check(s);
+    pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;
     s->dirty = NULL;
@@ -368,6 +373,28 @@ static qb_code parse_listen(qs_server *s, const char *listen, struct sockaddr_in
   return QB_OK;
 }
 
+/* PATH's bytes, NUL-terminated, for MHD's in-memory TLS options (at most 1 MiB). */
+static qb_code read_pem(const char *path, char **out, size_t *len, qb_err *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return qb_fail(err, QB_IO, "TLS: cannot open %s: %s", path, strerror(errno));
+  char *buf = qb_malloc((1u << 20) + 1);
+  size_t n = buf ? fread(buf, 1, 1u << 20, f) : 0;
+  int big = buf && n == (1u << 20);
+  fclose(f);
+  if (!buf) return qb_fail(err, QB_NOMEM, "TLS: out of memory");
+  if (!n || big) {
+    qb_free(buf, (1u << 20) + 1);
+    return qb_fail(err, QB_INVAL, "TLS: %s is %s", path, n ? "larger than 1 MiB" : "empty");
+  }
+  char *t = qb_malloc(n + 1);
+  if (t) memcpy(t, buf, n), t[n] = 0;
+  qb_free(buf, (1u << 20) + 1);
+  if (!t) return qb_fail(err, QB_NOMEM, "TLS: out of memory");
+  *out = t;
+  *len = n + 1;
+  return QB_OK;
+}
+
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   qs_options dflt = {0};
   if (!opt) opt = &dflt;
@@ -379,6 +406,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   pthread_mutex_init(&s->conns.mu, NULL);
   pthread_cond_init(&s->conns.cv, NULL);
   qs__conns_limits(s, opt);
+  qs__disk_init(s, opt);
   s->started_ms = qb_wall_ms();
   snprintf(s->node_name, sizeof s->node_name, "%s", opt->node_name ? opt->node_name : "node-1");
   snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : "./data");
@@ -389,6 +417,27 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   struct sockaddr_in sa;
   qb_code rc;
   if ((rc = parse_listen(s, opt->listen ? opt->listen : "127.0.0.1:9200", &sa, err))) goto fail;
+  int loopback = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+  if (opt->auth_file && (rc = qs__auth_open(opt->auth_file, &s->auth, err))) goto fail;
+  if (!s->auth && !loopback) {
+    rc = qb_fail(err, QB_INVAL, "refusing to listen on %s without credentials: anyone who can "
+                 "reach it could deploy UDFs and delete indexes; give --auth-file (users and API "
+                 "keys: `quidditch auth add-user`), or listen on 127.0.0.1", s->host);
+    goto fail;
+  }
+  if ((opt->tls_cert_file != NULL) != (opt->tls_key_file != NULL)) {
+    rc = qb_fail(err, QB_INVAL, "TLS needs both a certificate and a key (--tls-cert, --tls-key)");
+    goto fail;
+  }
+  if (opt->tls_cert_file) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      rc = qb_fail(err, QB_INVAL, "TLS: this libmicrohttpd was built without GnuTLS");
+      goto fail;
+    }
+    if ((rc = read_pem(opt->tls_cert_file, &s->tls_cert, &s->tls_cert_len, err)) ||
+        (rc = read_pem(opt->tls_key_file, &s->tls_key, &s->tls_key_len, err)))
+      goto fail;
+  }
   qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
                           .sync_normal = opt->sync_normal, .role = (qc_role)opt->role,
                           .etcd = opt->etcd, .lease_ttl_s = opt->lease_ttl_s};
@@ -407,7 +456,16 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
 
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+  /* TLS options only when serving HTTPS (MHD refuses them otherwise) */
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                  {MHD_OPTION_END, 0, NULL}};
+  if (s->tls_cert) {
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+  }
   s->mhd = MHD_start_daemon(flags, s->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -428,12 +486,17 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   if (di && di->port) s->port = di->port;
+  qs__disk_check(s); /* a node that starts on a full disk starts blocked */
   if (pthread_create(&s->refresher, NULL, refresher, s)) {
     rc = qb_fail(err, QB_NOMEM, "server: cannot start the refresh thread");
     goto fail;
   }
   s->refresher_started = 1;
   if ((rc = qs__conns_start(s, err))) goto fail;
+  if (!s->auth)
+    qb_log(QB_WARN, "security is off: anyone who can connect to %s:%u can deploy UDFs and delete "
+           "indexes (fine on loopback; give --auth-file before listening anywhere else)", s->host,
+           (unsigned)s->port);
   qb_log(QB_INFO, "listening on %s:%u (data %s, %u threads)", s->host, (unsigned)s->port,
          s->data_dir, (unsigned)s->threads);
   qb_log(QB_INFO, "connections: at most %u (%u per client address; fd limit %llu), deadlines: "
@@ -471,5 +534,11 @@ void qs_server_free(qs_server *s) {
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->conns.cv);
   pthread_mutex_destroy(&s->conns.mu);
+  qs__auth_free(s->auth);
+  if (s->tls_cert) qb_free(s->tls_cert, s->tls_cert_len);
+  if (s->tls_key) {
+    memset(s->tls_key, 0, s->tls_key_len);
+    qb_free(s->tls_key, s->tls_key_len);
+  }
   qb_free(s, sizeof *s);
 }

@@ -35,6 +35,15 @@ typedef struct qs_options {
   uint32_t header_timeout_ms;   /* request line to the end of the headers; 10000 */
   uint32_t body_timeout_ms;     /* end of the headers to the end of the body; 60000 */
   uint32_t idle_timeout_ms;     /* a keep-alive connection with no request; 60000 */
+  /* The flood-stage disk watermark, in percent of the data directory's filesystem: at or
+  ** above FLOOD, writes answer 429 cluster_block_exception until usage is below HIGH. */
+  uint32_t disk_flood_stage_pct; /* 0 = 95 */
+  uint32_t disk_high_pct;        /* 0 = 90 */
+  /* Access (docs/operations.md): users and API keys with roles read/write/admin, hashed with
+  ** crypto_pwhash. NULL = no credentials: allowed only when LISTEN is a loopback address. */
+  const char *auth_file;
+  const char *tls_cert_file;     /* PEM; with tls_key_file, the node serves HTTPS only */
+  const char *tls_key_file;
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
@@ -42,8 +51,17 @@ typedef struct qs_options {
 ** the cluster through etcd (docs/cluster.md). *OUT: free with qs_server_free. Errors: QB_INVAL
 ** (bad listen address), QB_IO (data directory, bind), QB_CORRUPT (a store is not ours),
 ** QB_UNAVAILABLE (etcd unreachable), QB_CONFLICT (the node name is taken by a live node),
-** QB_NOMEM. On failure nothing is left running. */
+** QB_NOMEM. Refuses (QB_INVAL) to listen on an address outside 127.0.0.0/8 without an auth
+** file. On failure nothing is left running. */
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
+
+/* Add (or replace) user NAME (API_KEY = 0: HTTP Basic with password SECRET) or API key NAME
+** (API_KEY = 1: `Authorization: ApiKey base64(NAME:SECRET)`) with ROLE ("read", "write" or
+** "admin") to the auth file at PATH (created, mode 0600, written atomically). Only a
+** crypto_pwhash hash of SECRET is stored. A running node reads the file at start.
+** Errors: QB_INVAL (role, name, a secret under 8 bytes), QB_IO, QB_NOMEM. */
+qb_code qs_auth_add(const char *path, int api_key, const char *name, const char *secret,
+                    const char *role, qb_err *err);
 
 /* The port actually listened on (useful with port 0). */
 uint16_t qs_server_port(const qs_server *s);

@@ -26,8 +26,6 @@ struct qu_manifest {
   uint32_t nslots;         /* wasm params of the export (a string counts two) */
 };
 
-/* 1 when NAME is a valid UDF name: 1..64 of [A-Za-z0-9_.-]. */
-int qu__name_ok(const char *name);
 /* QW type of a numeric qu_type (QU_STRING gives QW_I32 for each half). */
 qw_type qu__wasm_type(qu_type t);
 /* Convert JSON literal J to param type T into *I / *F / *S (borrowed from J). Error message
@@ -57,7 +55,7 @@ struct qu_plan {
   int uses_score;
 };
 
-/* ---- statistics (stats.c) ------------------------------------------------------------------ */
+/* ---- statistics (udf.c) -------------------------------------------------------------------- */
 
 typedef struct qu__stats {
   struct qu__stats *next;   /* registry's list */

@@ -21,7 +21,7 @@ const char *qu_type_name(qu_type t) {
   return (unsigned)t < QB_COUNTOF(type_names) ? type_names[t] : "?";
 }
 
-int qu__name_ok(const char *name) {
+int qu_name_valid(const char *name) {
   size_t n = name ? strlen(name) : 0;
   if (n == 0 || n > 64) return 0;
   for (size_t i = 0; i < n; i++) {
@@ -102,43 +102,14 @@ void qu_manifest_free(qu_manifest *m) {
   qb_arena_fini(&arena);
 }
 
-static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
-  qb_arena a;
-  qu_manifest *m;
-  qb_code rc;
-  const char *key;
-  json_t *v;
-  *out = NULL;
-  if (!json_is_object(root)) return qb_fail(err, QB_INVAL, "manifest: expected a JSON object");
-  json_object_foreach((json_t *)root, key, v) {
-    if (strcmp(key, "name") && strcmp(key, "export") && strcmp(key, "kind") &&
-        strcmp(key, "description") && strcmp(key, "params") && strcmp(key, "returns") &&
-        strcmp(key, "lang"))
-      return qb_fail(err, QB_INVAL,
-                     "manifest: unknown field \"%.64s\" (expected name, export, kind, "
-                     "description, params, returns)", key);
-  }
-  qb_arena_init(&a);
-  if (!(m = qb_arena_alloc(&a, sizeof *m))) {
-    qb_arena_fini(&a);
-    return qb_fail(err, QB_NOMEM, "manifest: out of memory");
-  }
-  m->arena = a;
-#define NOMEM()                                                                                 \
-  do {                                                                                          \
-    rc = qb_fail(err, QB_NOMEM, "manifest: out of memory");                                     \
-    goto fail;                                                                                  \
-  } while (0)
-#define BAD(...)                                                                                \
-  do {                                                                                          \
-    rc = qb_fail(err, QB_INVAL, __VA_ARGS__);                                                   \
-    goto fail;                                                                                  \
-  } while (0)
-
+/* The manifest's scalar fields (name, export, kind, description, returns) from ROOT into M */
+static qb_code parse_scalars(const json_t *root, qu_manifest *m, qb_err *err) {
+#define NOMEM() return qb_fail(err, QB_NOMEM, "manifest: out of memory")
+#define BAD(...) return qb_fail(err, QB_INVAL, __VA_ARGS__)
   json_t *jname = json_object_get(root, "name");
   if (!jname) BAD("manifest: name: missing");
   if (!json_is_string(jname)) BAD("manifest: name: expected a string");
-  if (!qu__name_ok(json_string_value(jname)))
+  if (!qu_name_valid(json_string_value(jname)))
     BAD("manifest: name: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 _ . -)",
         json_string_value(jname));
   if (!(m->name = dup_str(&m->arena, json_string_value(jname)))) NOMEM();
@@ -178,6 +149,45 @@ static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
   if (m->returns == QU_STRING && m->kind != QU_TRANSFORM)
     BAD("manifest: returns: only a transform may return a string (kind is %s)",
         qu_kind_name(m->kind));
+  return QB_OK;
+#undef NOMEM
+#undef BAD
+}
+
+static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
+  qb_arena a;
+  qu_manifest *m;
+  qb_code rc;
+  const char *key;
+  json_t *v;
+  *out = NULL;
+  if (!json_is_object(root)) return qb_fail(err, QB_INVAL, "manifest: expected a JSON object");
+  json_object_foreach((json_t *)root, key, v) {
+    if (strcmp(key, "name") && strcmp(key, "export") && strcmp(key, "kind") &&
+        strcmp(key, "description") && strcmp(key, "params") && strcmp(key, "returns") &&
+        strcmp(key, "lang"))
+      return qb_fail(err, QB_INVAL,
+                     "manifest: unknown field \"%.64s\" (expected name, export, kind, "
+                     "description, params, returns)", key);
+  }
+  qb_arena_init(&a);
+  if (!(m = qb_arena_alloc(&a, sizeof *m))) {
+    qb_arena_fini(&a);
+    return qb_fail(err, QB_NOMEM, "manifest: out of memory");
+  }
+  m->arena = a;
+#define NOMEM()                                                                                 \
+  do {                                                                                          \
+    rc = qb_fail(err, QB_NOMEM, "manifest: out of memory");                                     \
+    goto fail;                                                                                  \
+  } while (0)
+#define BAD(...)                                                                                \
+  do {                                                                                          \
+    rc = qb_fail(err, QB_INVAL, __VA_ARGS__);                                                   \
+    goto fail;                                                                                  \
+  } while (0)
+
+  if ((rc = parse_scalars(root, m, err))) goto fail;
 
   json_t *jparams = json_object_get(root, "params");
   if (jparams && !json_is_array(jparams)) BAD("manifest: params: expected an array");

@@ -260,7 +260,7 @@ static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mj
   qw_module *mod;
   qb_code rc;
   *m = NULL;
-  if (name && !qu__name_ok(name))
+  if (name && !qu_name_valid(name))
     return qb_fail(err, QB_INVAL, "udf: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 "
                    "_ . -)", name);
   if ((rc = qw_module_load(r->engine, wasm, len, &mod, err))) {

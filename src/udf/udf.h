@@ -77,6 +77,11 @@ typedef struct qu_param {
   const char *missing; /* "missing": the value for documents without the field */
 } qu_param;
 
+/* The UDF name rule, the one place it is written: 1 when NAME is 1..64 bytes of [A-Za-z0-9_.-]
+** (so it is safe in a URL path, a file name and a log line); 0 otherwise or for NULL. Manifests,
+** the registry and the script adapter that resolves a search's "source" all ask this. */
+int qu_name_valid(const char *name);
+
 /* Parse and validate manifest JSON (DESIGN §5): "name" (1-64 of [A-Za-z0-9_.-]), "export"
 ** (default: name), "kind" (default "score"), "description", "params" [{name, type, default,
 ** missing}], "returns" (i32|i64|f32|f64|string). Rules: a filter returns i32; only a transform

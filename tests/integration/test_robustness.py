@@ -9,7 +9,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import Server, check, eq, multipart, run_tests  # noqa: E402
+from qdtest import Server, check, eq, multipart, run_tests, skip, wat2wasm  # noqa: E402
 
 SEED_BODIES = [
     b'{"query": {"match": {"title": "laptop"}}, "size": 3}',
@@ -163,6 +163,64 @@ def t_framing_edges():
         check(st in (200, 201), "two equal Content-Length headers are fine: %r" % st)
 
 
+def t_numbers_come_back_as_written():
+    """issue 13 #10: 1.36 came back as 1.3600000000000001 (17 digits); numbers in _source, in
+    search hits and after a partial _update read back as the client wrote them."""
+    doc = b'{"p":1.36,"q":0.1,"r":100.0,"s":-2.5e-7,"i":42,"e":6.02e+23}'
+    with Server() as s:
+        r = s.http("PUT", "/n/_doc/1?refresh=true", doc, "application/json")
+        check(r.status == 201, "put", r)
+        r = s.http("GET", "/n/_doc/1")
+        check(b'"_source":' + doc in r.text.encode(), "GET returns the numbers as written", r)
+        r = s.http("POST", "/n/_search", {"query": {"match_all": {}}})
+        check(b'"_source":' + doc in r.text.encode(), "search hits too", r)
+        r = s.http("POST", "/n/_update/1?refresh=true", {"doc": {"x": 0.3}})
+        eq(r.status, 200, "update")
+        r = s.http("GET", "/n/_doc/1")
+        check('"p":1.36,' in r.text and '"x":0.3}' in r.text, "after an update", r)
+
+
+BIG_WAT = """(module (memory (export "memory") 48)
+  (func (export "qd_alloc") (param i32) (result i32) i32.const 8)
+  (func (export "blob") (param f64) (result i64)
+    ;; (ptr 0 << 32) | len, len = the parameter (bytes of zeros)
+    local.get 0 i64.trunc_f64_u))"""
+
+
+def t_script_field_results_are_bounded():
+    """issue 13 #4: a transform returning megabytes per hit drove the node to 10 GB. One value
+    over 1 MiB is a script error naming the document; a response whose string values pass
+    64 MiB trips the request breaker (429 circuit_breaking_exception); the node keeps serving."""
+    wasm = wat2wasm(BIG_WAT)
+    if wasm is None:
+        return skip("wat2wasm missing")
+    with Server() as s:
+        lines = []
+        for i in range(100):
+            lines += [{"index": {"_index": "b", "_id": "d%d" % i}}, {"n": i}]
+        eq(s.bulk(lines).status, 200, "bulk")
+        man = {"name": "blob", "export": "blob", "kind": "transform", "returns": "string",
+               "params": [{"name": "len", "type": "f64"}]}
+        body, ctype = multipart([("manifest", None, "application/json", json.dumps(man).encode()),
+                                 ("wasm", "blob.wasm", "application/wasm", wasm)])
+        r = s.http("PUT", "/_udf/blob", body, ctype)
+        check(r.status == 200, "deploy", r)
+
+        def search(length, size):
+            return s.http("POST", "/b/_search", {"size": size, "_source": False, "script_fields": {
+                "x": {"script": {"source": "blob", "params": {"len": length}}}}})
+        r = search(1000, 3)
+        check(r.status == 200 and len(r.json["hits"]["hits"][0]["fields"]["x"][0]) == 1000,
+              "a small value is returned", r)
+        r = search(2 << 20, 3)
+        check(r.status == 400 and "larger than the limit of 1048576 bytes per value" in r.text
+              and "for document [d" in r.text, "a 2 MiB value is refused", r)
+        r = search(1000000, 100)
+        check(r.status == 429 and r.json["error"]["type"] == "circuit_breaking_exception",
+              "100 values of 1 MB trip the request breaker", r)
+        eq(s.http("GET", "/b/_count").status, 200, "still serving")
+
+
 if __name__ == "__main__":
     run_tests([
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
@@ -170,4 +228,6 @@ if __name__ == "__main__":
         ("odd_paths_and_broken_connections", t_odd_requests),
         ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
         ("conflicting_lengths_and_unknown_codings_are_refused", t_framing_edges),
+        ("numbers_come_back_as_written", t_numbers_come_back_as_written),
+        ("script_field_results_are_bounded", t_script_field_results_are_bounded),
     ])

@@ -77,6 +77,25 @@ static void manifest_errors_name_the_field_and_the_rule(void **state) {
                      "manifest: params[0].name: expected a string of 1-64 characters");
 }
 
+/* The one name rule (qu_name_valid), asked by manifests, the registry and the search adapter. */
+static void name_rule_takes_1_to_64_of_the_safe_characters(void **state) {
+  char name[80];
+  (void)state;
+  assert_true(qu_name_valid("custom_score"));
+  assert_true(qu_name_valid("A-z.0_9"));
+  memset(name, 'a', 64);
+  name[64] = 0;
+  assert_true(qu_name_valid(name));
+  name[64] = 'a';
+  name[65] = 0;
+  assert_false(qu_name_valid(name)); /* 65 bytes */
+  assert_false(qu_name_valid(""));
+  assert_false(qu_name_valid(NULL));
+  assert_false(qu_name_valid("a b"));
+  assert_false(qu_name_valid("a/b"));
+  assert_false(qu_name_valid("caf\xc3\xa9"));
+}
+
 static void export_defaults_to_the_name_and_kind_to_score(void **state) {
   (void)state;
   qu_manifest *m = manifest_of("{\"name\": \"f\", \"returns\": \"f32\"}");
@@ -215,6 +234,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(manifest_example_from_the_design_parses),
       cmocka_unit_test(manifest_errors_name_the_field_and_the_rule),
+      cmocka_unit_test(name_rule_takes_1_to_64_of_the_safe_characters),
       cmocka_unit_test(export_defaults_to_the_name_and_kind_to_score),
       cmocka_unit_test(matching_signature_passes_the_check),
       cmocka_unit_test(signature_mismatch_is_rejected),
