@@ -20,6 +20,8 @@ static int usage(FILE *f) {
           "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
           "                       [--disk-flood-stage PCT] [--disk-high PCT]\n"
           "                       [--auth-file FILE] [--tls-cert PEM --tls-key PEM]\n"
+          "                       [--search-threads N] [--write-threads N] [--search-queue N]\n"
+          "                       [--write-queue N]\n"
           "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
           "         (the password or key is read from standard input; only its hash is kept)\n"
           "  With no flags: the embedded default, one process that is coordinator and data node,\n"
@@ -104,7 +106,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||
              !strcmp(a, "--header-timeout-ms") || !strcmp(a, "--body-timeout-ms") ||
              !strcmp(a, "--idle-timeout-ms") || !strcmp(a, "--disk-flood-stage") ||
-             !strcmp(a, "--disk-high")) {
+             !strcmp(a, "--disk-high") || !strcmp(a, "--search-threads") ||
+             !strcmp(a, "--write-threads") || !strcmp(a, "--search-queue") ||
+             !strcmp(a, "--write-queue")) {
       char *end;
       unsigned long n = strtoul(v, &end, 10);
       if (*end || !*v || n == 0 || n > 100000000ul) {
@@ -117,7 +121,15 @@ int main(int argc, char **argv) {
                     : !strcmp(a, "--body-timeout-ms") ? &opt.body_timeout_ms
                     : !strcmp(a, "--disk-flood-stage") ? &opt.disk_flood_stage_pct
                     : !strcmp(a, "--disk-high") ? &opt.disk_high_pct
+                    : !strcmp(a, "--search-threads") ? &opt.search_threads
+                    : !strcmp(a, "--write-threads") ? &opt.write_threads
+                    : !strcmp(a, "--search-queue") ? &opt.search_queue
+                    : !strcmp(a, "--write-queue") ? &opt.write_queue
                     : &opt.idle_timeout_ms;
+      if ((f == &opt.search_threads || f == &opt.write_threads) && n > 256) {
+        fprintf(stderr, "quidditch: %s: at most 256 threads, got '%s'\n", a, v);
+        return 2;
+      }
       if ((f == &opt.disk_flood_stage_pct || f == &opt.disk_high_pct) && n > 100) {
         fprintf(stderr, "quidditch: %s is a percentage (1-100), got '%s'\n", a, v);
         return 2;

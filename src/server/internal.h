@@ -122,6 +122,25 @@ void qs__auth_free(qs__auth *a);
 /* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
 int qs__auth_check(qs_req *r);
 
+/* pools.c: worker pools by kind of request. */
+typedef struct qs__pool qs__pool;
+typedef void (*qs__job_fn)(void *arg);
+typedef struct qs__pool_stat {
+  const char *name;
+  size_t threads, queued, max_queue;
+  uint64_t rejected, completed;
+} qs__pool_stat;
+/* NTHREADS workers (their niceness raised by NICE) and a queue of at most MAX_QUEUE jobs. */
+qb_code qs__pool_new(const char *name, size_t nthreads, size_t max_queue, int nice,
+                     qs__pool **out, qb_err *err);
+/* Run what is queued, then stop and free the workers. NULL does nothing. */
+void qs__pool_free(qs__pool *p);
+/* Queue RUN(ARG); 0 when the queue is full (or out of memory): RUN will never be called. */
+int qs__pool_submit(qs__pool *p, qs__job_fn run, void *arg);
+void qs__pool_stats(qs__pool *p, qs__pool_stat *out);
+/* The pool R's route runs on, or NULL: a cheap read, run on the HTTP thread. */
+qs__pool *qs__pool_for(qs_req *r);
+
 /* disk.c: the flood-stage watermark. */
 typedef struct qs__disk {
   unsigned flood_pct, high_pct; /* block adds at >= flood, lift below high */
@@ -157,6 +176,7 @@ struct qs_server {
   qs__conns conns;
   qs__disk disk;
   qs__auth *auth;       /* NULL: open (loopback only) */
+  qs__pool *search_pool, *write_pool;
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;
 };

@@ -164,6 +164,26 @@ void qs__h_metrics(qs_req *r) {
     qb_buf_printf(&b, "quidditch_http_connections_reaped_total{phase=\"%s\",node=\"%s\"} %llu\n",
                   phases[i], node, (unsigned long long)ld(&s->conns.reaped[i]));
 
+  qs__pool *pools[2] = {s->search_pool, s->write_pool};
+  qs__pool_stat ps[2];
+  for (int i = 0; i < 2; i++) qs__pool_stats(pools[i], &ps[i]);
+  head(&b, "quidditch_thread_pool_threads", "gauge", "Workers of each request pool.");
+  for (int i = 0; i < 2; i++)
+    qb_buf_printf(&b, "quidditch_thread_pool_threads{pool=\"%s\",node=\"%s\"} %zu\n", ps[i].name,
+                  node, ps[i].threads);
+  head(&b, "quidditch_thread_pool_queue", "gauge", "Requests waiting for a worker.");
+  for (int i = 0; i < 2; i++)
+    qb_buf_printf(&b, "quidditch_thread_pool_queue{pool=\"%s\",node=\"%s\"} %zu\n", ps[i].name,
+                  node, ps[i].queued);
+  head(&b, "quidditch_thread_pool_completed_total", "counter", "Requests a pool ran.");
+  for (int i = 0; i < 2; i++)
+    qb_buf_printf(&b, "quidditch_thread_pool_completed_total{pool=\"%s\",node=\"%s\"} %llu\n",
+                  ps[i].name, node, (unsigned long long)ps[i].completed);
+  head(&b, "quidditch_thread_pool_rejected_total", "counter",
+       "Requests refused with 429 because a pool's queue was full.");
+  for (int i = 0; i < 2; i++)
+    qb_buf_printf(&b, "quidditch_thread_pool_rejected_total{pool=\"%s\",node=\"%s\"} %llu\n",
+                  ps[i].name, node, (unsigned long long)ps[i].rejected);
   head(&b, "quidditch_disk_used_ratio", "gauge", "Used share of the data directory's filesystem.");
   qb_buf_printf(&b, "quidditch_disk_used_ratio{node=\"%s\"} %.3f\n", node,
                 (double)ld(&s->disk.used_pm) / 1000.0);

@@ -32,7 +32,13 @@ typedef struct conn_ctx {
   size_t limit;
   int too_big;
   qb_buf body;
+  /* a request run by a worker pool (pools.c) while its connection is suspended */
+  int job;            /* JOB_NONE, JOB_RUNNING (a worker owns req), JOB_DONE (req answered) */
+  qs_req req;
+  char *capbuf;       /* req.caps point into it */
+  size_t capbuf_size;
 } conn_ctx;
+enum { JOB_NONE, JOB_RUNNING, JOB_DONE };
 
 static size_t body_limit(const char *method, const char *path) {
   char *capbuf = qb_malloc(strlen(path) + 1);
@@ -145,6 +151,24 @@ static const char *bad_framing(struct MHD_Connection *c, int *status, char *why,
   return NULL;
 }
 
+/* Authentication, the disk block, then the route's handler. */
+static void run_route(qs_req *r) {
+  /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
+  if (qs__auth_check(r) && !qs__disk_refuse(r) && (!qc_node_routes(r->srv->node) || !qs__coord(r)))
+    qs__routes[r->route].handler(r);
+  if (!r->status) qs__reply_error(r, 500, "exception", "handler gave no response");
+}
+
+/* A worker runs a suspended connection's request, then hands it back to MHD, which calls
+** on_request again to send the response (JOB_DONE). */
+static void run_job(void *arg) {
+  conn_ctx *cx = arg;
+  run_route(&cx->req);
+  struct MHD_Connection *c = cx->req.conn;
+  __atomic_store_n(&cx->job, JOB_DONE, __ATOMIC_RELEASE);
+  MHD_resume_connection(c);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -199,6 +223,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (cx->too_big == 2) return MHD_YES; /* already answered */
+  if (__atomic_load_n(&cx->job, __ATOMIC_ACQUIRE) == JOB_DONE) { /* back from a worker */
+    enum MHD_Result ret = finish(s, c, &cx->req);
+    qb_free(cx->capbuf, cx->capbuf_size);
+    cx->capbuf = NULL;
+    cx->job = JOB_NONE;
+    return ret;
+  }
+  if (cx->job == JOB_RUNNING) return MHD_YES; /* not ours until the worker resumes it */
   qs__conn_phase(s, c, QS_PHASE_HANDLING);
 
   if (cx->raw) url = cx->raw;
@@ -240,10 +272,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     "uri [%s]: a path segment decodes to a NUL byte or to invalid UTF-8", shown);
   } else {
     r.route = id;
-    /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
-    if (qs__auth_check(&r) && !qs__disk_refuse(&r) && (!qc_node_routes(s->node) || !qs__coord(&r)))
-      qs__routes[id].handler(&r);
-    if (!r.status) qs__reply_error(&r, 500, "exception", "handler gave no response");
+    qs__pool *pool = qs__pool_for(&r);
+    if (pool) {
+      cx->req = r;
+      cx->capbuf = capbuf;
+      cx->capbuf_size = plen + 1;
+      cx->job = JOB_RUNNING;
+      MHD_suspend_connection(c);
+      if (qs__pool_submit(pool, run_job, cx)) return MHD_YES;
+      MHD_resume_connection(c);
+      cx->job = JOB_NONE;
+      cx->capbuf = NULL;
+      qs__pool_stat st;
+      qs__pool_stats(pool, &st);
+      qs__reply_error(&r, 429, "es_rejected_execution_exception",
+                      "rejected execution: the %s pool's queue is full (%zu queued of at most %zu)",
+                      st.name, st.queued, st.max_queue);
+    } else {
+      run_route(&r);
+    }
   }
   enum MHD_Result ret = finish(s, c, &r);
   qb_free(capbuf, plen + 1);
@@ -257,6 +304,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   qs__conn_phase(cls, c, QS_PHASE_IDLE); /* keep-alive: waiting for the next request */
   if (!cx) return;
   qb_buf_fini(&cx->body);
+  qb_free(cx->capbuf, cx->capbuf_size);
   qb_free(cx->raw, cx->raw_size);
   qb_free(cx->query, cx->query_size);
   qb_free(cx, sizeof *cx);
@@ -454,7 +502,15 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
     }
   }
 
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t st = opt->search_threads ? opt->search_threads : (size_t)(cpus > 2 ? cpus : 2);
+  size_t wt = opt->write_threads ? opt->write_threads : (size_t)(cpus > 2 ? cpus / 2 : 1);
+  if ((rc = qs__pool_new("search", st, opt->search_queue ? opt->search_queue : 1000, 0,
+                         &s->search_pool, err)) ||
+      (rc = qs__pool_new("write", wt, opt->write_queue ? opt->write_queue : 10000, 0,
+                         &s->write_pool, err)))
+    goto fail;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
   /* TLS options only when serving HTTPS (MHD refuses them otherwise) */
   struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
@@ -518,7 +574,13 @@ uint16_t qs_server_port(const qs_server *s) { return s->port; }
 
 void qs_server_free(qs_server *s) {
   if (!s) return;
-  if (s->mhd) MHD_stop_daemon(s->mhd); /* waits for the requests in flight */
+  /* Stop accepting, let the workers finish (they resume their suspended connections), then
+  ** stop MHD, which waits for the requests in flight. */
+  if (s->mhd) MHD_quiesce_daemon(s->mhd);
+  qs__pool_free(s->search_pool);
+  qs__pool_free(s->write_pool);
+  s->search_pool = s->write_pool = NULL;
+  if (s->mhd) MHD_stop_daemon(s->mhd);
   qs__conns_stop(s);
   if (s->refresher_started) {
     pthread_mutex_lock(&s->mu);

@@ -44,6 +44,12 @@ typedef struct qs_options {
   const char *auth_file;
   const char *tls_cert_file;     /* PEM; with tls_key_file, the node serves HTTPS only */
   const char *tls_key_file;
+  /* Worker pools (docs/operations.md): searches and scripts, writes and management; cheap
+  ** reads run on the HTTP threads. 0 = the default given. */
+  uint32_t search_threads;      /* the number of CPUs, at least 2 */
+  uint32_t write_threads;       /* half the CPUs, at least 1 */
+  uint32_t search_queue;        /* 1000 queued searches; past it 429 */
+  uint32_t write_queue;         /* 10000 queued writes; past it 429 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start

@@ -13,7 +13,7 @@ The convention (stated in the guide's last section, keep both in step):
   makes curl fail on HTTP errors (--fail-with-body).
 - Shown output matches when it is the same text up to whitespace (a run of blanks or newlines
   in the guide matches any, or none), `...` stands for any text, and a number right before
-  `ms` (a duration) matches any number. Everything else (ids, counts, scores, ranking order,
+  `ms` (a duration) or after `"took":` matches any number. Everything else (ids, counts, scores, ranking order,
   versions, sizes) must be exactly as shown.
 """
 import os
@@ -85,7 +85,8 @@ def pattern(expected):
     """Shown output -> a regex for the whole stdout (see the module comment)."""
     out = []
     text = "\n".join(expected).strip()
-    tok = re.compile(r"(?P<any>\.\.\.)|(?P<ws>\s+)|(?P<ms>\d+(?:\.\d+)?(?=\s?ms\b))")
+    tok = re.compile(r"(?P<any>\.\.\.)|(?P<ws>\s+)|(?P<ms>\d+(?:\.\d+)?(?=\s?ms\b))"
+                     r"|(?P<took>(?<=\"took\":)\d+)")
     pos = 0
     for m in tok.finditer(text):
         out.append(re.escape(text[pos:m.start()]))

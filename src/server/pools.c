@@ -1,0 +1,142 @@
+/* pools.c: worker pools by kind of request (issue 13 #3), so one kind cannot starve another:
+** 4 slow UDF searches on 2 HTTP threads used to hold a plain _count for 26 s. Searches (and
+** anything that runs a script: _search, _msearch, _delete_by_query, _udf/_test, a _count with a
+** script) run on the search pool; writes and management (documents, _bulk, mappings, index and
+** UDF changes, refreshes) on the write pool; cheap reads (GET /, health, _cat, metrics, gets, a
+** plain _count) stay on libmicrohttpd's threads, which therefore never wait for slow work.
+** A pooled request's connection is suspended while a worker runs it and resumed when its
+** response is ready (server.c); a full queue answers 429 es_rejected_execution_exception, as
+** Elasticsearch's thread pools do.
+** Invariant: a job is owned by the queue until a worker takes it, then by that worker until it
+** calls its done function; the pool never touches a job after that. */
+#define _GNU_SOURCE /* memmem */
+#include <pthread.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+
+typedef struct job {
+  struct job *next;
+  qs__job_fn run;
+  void *arg;
+} job;
+
+struct qs__pool {
+  const char *name;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  job *head, *tail;
+  size_t queued, max_queue;
+  int stopping;
+  size_t nthreads;
+  pthread_t *threads;
+  uint64_t rejected, completed; /* relaxed atomics, for /metrics */
+  int nice;                     /* added niceness of the workers (0: as the server) */
+};
+
+static void *worker(void *arg) {
+  qs__pool *p = arg;
+  if (p->nice) setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + p->nice);
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->head && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+    if (!p->head) break; /* stopping, and the queue is drained */
+    job *j = p->head;
+    p->head = j->next;
+    if (!p->head) p->tail = NULL;
+    p->queued--;
+    pthread_mutex_unlock(&p->mu);
+    j->run(j->arg);
+    qb_free(j, sizeof *j);
+    __atomic_fetch_add(&p->completed, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&p->mu);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+qb_code qs__pool_new(const char *name, size_t nthreads, size_t max_queue, int nice,
+                     qs__pool **out, qb_err *err) {
+  *out = NULL;
+  qs__pool *p = qb_calloc(1, sizeof *p);
+  if (!p || !(p->threads = qb_calloc(nthreads, sizeof *p->threads))) {
+    qb_free(p, sizeof *p);
+    return qb_fail(err, QB_NOMEM, "server: out of memory for the %s pool", name);
+  }
+  p->name = name;
+  p->max_queue = max_queue;
+  p->nice = nice;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  for (; p->nthreads < nthreads; p->nthreads++)
+    if (pthread_create(&p->threads[p->nthreads], NULL, worker, p)) {
+      qs__pool_free(p);
+      return qb_fail(err, QB_NOMEM, "server: cannot start the %s pool's threads", name);
+    }
+  *out = p;
+  return QB_OK;
+}
+
+void qs__pool_free(qs__pool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->stopping = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (size_t i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+  qb_free(p->threads, (p->nthreads ? p->nthreads : 1) * sizeof *p->threads);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  qb_free(p, sizeof *p);
+}
+
+int qs__pool_submit(qs__pool *p, qs__job_fn run, void *arg) {
+  job *j = qb_malloc(sizeof *j);
+  if (!j) return 0;
+  j->next = NULL;
+  j->run = run;
+  j->arg = arg;
+  pthread_mutex_lock(&p->mu);
+  if (p->queued >= p->max_queue || p->stopping) {
+    pthread_mutex_unlock(&p->mu);
+    qb_free(j, sizeof *j);
+    __atomic_fetch_add(&p->rejected, 1, __ATOMIC_RELAXED);
+    return 0;
+  }
+  if (p->tail) p->tail->next = j;
+  else p->head = j;
+  p->tail = j;
+  p->queued++;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return 1;
+}
+
+void qs__pool_stats(qs__pool *p, qs__pool_stat *out) {
+  pthread_mutex_lock(&p->mu);
+  out->queued = p->queued;
+  pthread_mutex_unlock(&p->mu);
+  out->name = p->name;
+  out->threads = p->nthreads;
+  out->max_queue = p->max_queue;
+  out->rejected = __atomic_load_n(&p->rejected, __ATOMIC_RELAXED);
+  out->completed = __atomic_load_n(&p->completed, __ATOMIC_RELAXED);
+}
+
+/* Which pool runs R: NULL for the cheap reads that stay on MHD's threads. */
+qs__pool *qs__pool_for(qs_req *r) {
+  qs_server *s = r->srv;
+  qs_handler h = qs__routes[r->route].handler;
+  if (h == qs__h_search || h == qs__h_msearch || h == qs__h_delete_by_query ||
+      h == qs__h_udf_test || h == qs__h_i_search) /* a shard's half of a cluster search */
+    return s->search_pool;
+  if (h == qs__h_count) /* a plain count is cheap; one with a script may not be */
+    return r->body_len && memmem(r->body, r->body_len, "script", 6) ? s->search_pool : NULL;
+  if (h == qs__h_bulk || h == qs__h_doc_put || h == qs__h_doc_create || h == qs__h_doc_update ||
+      h == qs__h_doc_delete || h == qs__h_mapping_put || h == qs__h_index_create ||
+      h == qs__h_index_delete || h == qs__h_udf_put || h == qs__h_udf_delete ||
+      h == qs__h_udf_rollback || h == qs__h_refresh)
+    return s->write_pool;
+  return NULL;
+}
