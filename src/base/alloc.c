@@ -1,5 +1,6 @@
 /* alloc.c: the process-wide allocator hook (lua_Alloc's shape) plus live-byte accounting and a
-** fail-after-N switch for the OOM tests. Every allocation in the tree goes through here. */
+** fail-after-N switch for the OOM tests, and the sized malloc/free pair for C libraries that
+** cannot pass sizes back. Every allocation in the tree goes through here. */
 #include "base.h"
 
 #include <stdatomic.h>
@@ -21,6 +22,7 @@ static void *hook_ud;
 static _Atomic size_t live;
 static _Atomic uint64_t fail_at;  /* 0 = off; else the count at which allocation fails */
 static _Atomic uint64_t count;
+static _Thread_local uint64_t failures; /* this thread's failed allocations */
 
 void qb_alloc_set(qb_alloc_fn fn, void *ud) {
   hook = fn ? fn : default_alloc;
@@ -48,9 +50,15 @@ void *qb_realloc(void *ptr, size_t osize, size_t nsize) {
     }
     return NULL;
   }
-  if (QB_UNLIKELY(should_fail())) return NULL;
+  if (QB_UNLIKELY(should_fail())) {
+    failures++;
+    return NULL;
+  }
   p = hook(hook_ud, ptr, ptr ? osize : 0, nsize);
-  if (!p) return NULL;
+  if (!p) {
+    failures++;
+    return NULL;
+  }
   atomic_fetch_add_explicit(&live, nsize, memory_order_relaxed);
   if (ptr) atomic_fetch_sub_explicit(&live, osize, memory_order_relaxed);
   return p;
@@ -70,5 +78,28 @@ void *qb_calloc(size_t n, size_t size) {
 void qb_free(void *ptr, size_t size) {
   if (ptr) qb_realloc(ptr, size ? size : 1, 0);
 }
+
+/* The header keeps 16-byte alignment (max_align_t) for what follows it. */
+#define SIZED_HEADER 16
+
+void *qb_sized_malloc(size_t size) {
+  size_t total;
+  unsigned char *p;
+  if (__builtin_add_overflow(size, (size_t)SIZED_HEADER, &total)) return NULL;
+  if (!(p = qb_malloc(total))) return NULL;
+  memcpy(p, &total, sizeof total);
+  return p + SIZED_HEADER;
+}
+
+void qb_sized_free(void *ptr) {
+  size_t total;
+  unsigned char *p = ptr;
+  if (!p) return;
+  p -= SIZED_HEADER;
+  memcpy(&total, p, sizeof total);
+  qb_free(p, total);
+}
+
+uint64_t qb_alloc_failures(void) { return failures; }
 
 size_t qb_alloc_live_bytes(void) { return atomic_load_explicit(&live, memory_order_relaxed); }

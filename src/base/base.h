@@ -15,10 +15,14 @@
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-/* One table of codes (libuv's UV_ERRNO_MAP): yields the enum and qb_code_name. */
+/* One table of codes (libuv's UV_ERRNO_MAP): yields the enum and qb_code_name. Two codes are
+** easy to confuse: QB_PARSE is content a client sent that is not even well-formed (a request
+** body or manifest that is not JSON: the client's fault), QB_CORRUPT is data we stored or a
+** peer sent us that is damaged (a store, a segment, a shard result: ours to look at). The HTTP
+** status and Elasticsearch type of each code live in src/server/errors.c. */
 #define QB_ERRORS(X)                                                                             \
   X(OK) X(NOMEM) X(INVAL) X(MALFORMED) X(INVALID) X(TRAP) X(LIMIT) X(NOTFOUND) X(CONFLICT)      \
-  X(IO) X(CORRUPT) X(UNAVAILABLE) X(INTERNAL) X(UNLINKABLE) X(EXHAUSTED)
+  X(IO) X(CORRUPT) X(UNAVAILABLE) X(INTERNAL) X(UNLINKABLE) X(EXHAUSTED) X(PARSE)
 
 typedef enum qb_code {
 #define QB__X(n) QB_##n,
@@ -86,8 +90,21 @@ void *qb_calloc(size_t count, size_t size);
 void *qb_realloc(void *ptr, size_t osize, size_t nsize);
 void qb_free(void *ptr, size_t size);
 
+/* A malloc/free pair over the hook for C libraries that take allocator callbacks and never
+** pass a size back (jansson: json_set_alloc_funcs(qb_sized_malloc, qb_sized_free), installed
+** once at start-up by each program and test, before any JSON exists). Each block carries its
+** size in a 16-byte header, so its bytes (header included) count in qb_alloc_live_bytes and
+** fail-after-N reaches it. qb_sized_free(NULL) does nothing; never mix with qb_free. */
+void *qb_sized_malloc(size_t size);
+void qb_sized_free(void *ptr);
+
 /* Total bytes currently allocated through the hook (all threads, relaxed atomics). */
 size_t qb_alloc_live_bytes(void);
+
+/* How many allocations failed in the calling thread so far. A library that reports running out
+** of memory as something else (jansson's parser says "string expected") is told apart by
+** comparing this before and after the call. */
+uint64_t qb_alloc_failures(void);
 
 /* Test hook: make the Nth allocation from now fail (1 = the next one); 0 disables. Used by
 ** the OOM tests (SQLite's test_malloc.c). Returns how many allocations happened since the last

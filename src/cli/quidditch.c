@@ -3,6 +3,7 @@
 ** --etcd URL [--lease-ttl S]]`: parse the flags, install the stderr log sink, start the node
 ** (src/server) and serve until SIGINT or SIGTERM. Exit codes: 0 stopped, 1 could not start,
 ** 2 bad flags, 3 etcd unreachable at start, 4 node name taken in the cluster. */
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ static int auth_cmd(int argc, char **argv) {
 int main(int argc, char **argv) {
   qs_options opt = {0};
   qb_level level = QB_INFO;
+  /* jansson allocates through qb_alloc too (counted; base.h), before any JSON exists */
+  json_set_alloc_funcs(qb_sized_malloc, qb_sized_free);
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
     return usage(argc < 2 ? stderr : stdout);
   if (!strcmp(argv[1], "auth")) return auth_cmd(argc - 2, argv + 2);

@@ -215,7 +215,7 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
   qb_err err;
   qb_code rc = text ? qc_etcd_txn(n->etcd, &absent, 1, &put, 1, NULL, &err)
                     : qb_fail(&err, QB_NOMEM, "out of memory");
-  free(text);
+  qc__json_free(text);
   if (rc) {
     drop_shards(n, name, nsh, node);
     json_decref(meta);
@@ -515,11 +515,11 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
     json_decref(act);
     if (!a || qb_buf_puts(&bp->body, a) || qb_buf_puts(&bp->body, "\n") ||
         (src && (qb_buf_append(&bp->body, src, slen) || qb_buf_puts(&bp->body, "\n")))) {
-      free(a);
+      qc__json_free(a);
       status = error(out, 429, "circuit_breaking_exception", "out of memory");
       goto done;
     }
-    free(a);
+    qc__json_free(a);
     it->part = k;
     it->pos = bp->n++;
   }

@@ -99,7 +99,7 @@ static qb_code call(qc_etcd *e, const char *path, json_t *body, json_t **out, qb
   qb_buf_init(&b);
   qb_code rc = QB_OK;
   if (!c) {
-    free(text);
+    qc__json_free(text);
     return qb_fail(err, QB_NOMEM, "etcd: cannot make a curl handle");
   }
   struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -137,7 +137,7 @@ static qb_code call(qc_etcd *e, const char *path, json_t *body, json_t **out, qb
   curl_slist_free_all(hdr);
   curl_easy_cleanup(c);
   qb_buf_fini(&b);
-  free(text);
+  qc__json_free(text);
   return rc;
 }
 
@@ -558,7 +558,7 @@ static void *watch_loop(void *arg) {
       curl_easy_perform(c); /* returns when the stream ends, fails or is stopped */
       curl_easy_cleanup(c);
     }
-    free(text);
+    qc__json_free(text);
     /* etcd gone or restarted: try again shortly, from where the stream stopped */
     for (int i = 0; i < 10 && !__atomic_load_n(&w->stopping, __ATOMIC_ACQUIRE); i++) {
       struct timespec ts = {0, 20 * 1000000};

@@ -50,6 +50,14 @@ struct qc_node {
   int is_leader;
 };
 
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qc__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
+
 /* registry.c: point N->udfs at SQLite (embedded) or etcd (cluster). */
 void qc__registry_init(qc_node *n);
 /* meta.c */

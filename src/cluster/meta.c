@@ -168,7 +168,7 @@ static qb_code put_registration(qc_node *n, int mine_ok, qb_err *err) {
   qc_txn_op put = {.key = key, .value = text, .len = strlen(text),
                    .lease = qc_lease_id(n->lease)};
   qb_code rc = qc_etcd_txn(n->etcd, &absent, 1, &put, 1, NULL, err);
-  free(text);
+  qc__json_free(text);
   if (rc == QB_CONFLICT) {
     qc_kvs k;
     char other[128] = "?";
@@ -199,7 +199,7 @@ static qb_code put_registration(qc_node *n, int mine_ok, qb_err *err) {
       qc_txn_op put2 = {.key = key, .value = again, .len = strlen(again),
                         .lease = qc_lease_id(n->lease)};
       rc = qc_etcd_txn(n->etcd, &same, 1, &put2, 1, NULL, err);
-      free(again);
+      qc__json_free(again);
       return rc;
     }
     return qb_fail(err, QB_CONFLICT, "node name [%s] is taken by a live node at %s (names are "

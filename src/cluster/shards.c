@@ -268,7 +268,7 @@ nomem:
 out:
   for (i = 0; i < nremote; i++) {
     if (calls) qc_call_fini(&calls[i]);
-    if (texts && texts[i]) free(texts[i]);
+    if (texts && texts[i]) qc__json_free(texts[i]);
   }
   qb_free(calls, nremote * sizeof *calls);
   qb_free(texts, nremote * sizeof *texts);

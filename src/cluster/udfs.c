@@ -83,7 +83,7 @@ qb_code qc_udf_store(qc_node *n, const char *name, const char *manifest_json,
     qc_txn_op ops[2] = {{.key = vkey, .value = text, .len = strlen(text)},
                         {.key = ckey, .value = cur, .len = strlen(cur)}};
     rc = qc_etcd_txn(n->etcd, &absent, 1, ops, 2, NULL, err);
-    free(text);
+    qc__json_free(text);
     if (rc == QB_CONFLICT) continue; /* another coordinator took v: take the next one */
     if (!rc) *version = v;
     return rc;

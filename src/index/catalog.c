@@ -335,7 +335,7 @@ qb_code qi_catalog_list_json(qi_catalog *c, qb_buf *out, qb_err *err) {
     json_t *s = json_string(c->e[i].name);
     char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
     qb_buf_printf(out, "%s%s", i ? "," : "", t ? t : "\"\"");
-    free(t);
+    qi__json_free(t);
     json_decref(s);
   }
   qb_buf_puts(out, "]");

@@ -524,7 +524,11 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     return rc;
   }
   if (!json) return qb_fail(err, QB_INVAL, "failed to parse: document is empty");
-  if (!(doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr)))
+  uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
+  doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!doc && qb_alloc_failures() != failed)
+    return qb_fail(err, QB_NOMEM, "index: out of memory");
+  if (!doc)
     return qb_fail(err, QB_INVAL, "failed to parse: %s at line %d column %d", jerr.text,
                    jerr.line, jerr.column);
   qi__parsed_init(&p);
@@ -764,7 +768,11 @@ qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len,
   qb_code rc;
   size_t before;
   qb_buf mj;
-  if (!(j = json_loadb(mapping_json, len, JSON_REJECT_DUPLICATES, &jerr)))
+  uint64_t failed = qb_alloc_failures();
+  j = json_loadb(mapping_json, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!j && qb_alloc_failures() != failed)
+    return qb_fail(err, QB_NOMEM, "index: out of memory");
+  if (!j)
     return qb_fail(err, QB_INVAL, "failed to parse mapping: %s", jerr.text);
   qi__lock(ix);
   before = ix->map.nfields;

@@ -376,4 +376,12 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err);
 qb_code qi__check_id(const char *id, qb_err *err);
 void qi__index_free(qi_index *ix);
 
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qi__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
+
 #endif

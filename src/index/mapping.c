@@ -348,10 +348,10 @@ qb_code qi__mapping_to_json(const qi__mapping *m, qb_buf *out, qb_err *err) {
   json_decref(root);
   if (!s) return qb_fail(err, QB_NOMEM, "mapping: out of memory");
   if (qb_buf_puts(out, s)) {
-    free(s);
+    qi__json_free(s);
     return qb_fail(err, QB_NOMEM, "mapping: out of memory");
   }
-  free(s);
+  qi__json_free(s);
   return QB_OK;
 oom:
   json_decref(root);
@@ -376,7 +376,7 @@ static qb_code reject(walk *w, const qi__field *f, json_t *v, const char *why) {
   } else {
     s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(preview, sizeof preview, "%s", s ? s : "?");
-    free(s);
+    qi__json_free(s);
   }
   return qb_fail(w->err, QB_INVAL,
                  "failed to parse field [%s] of type [%s] in document with id '%s'. Preview of "

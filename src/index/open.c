@@ -165,14 +165,22 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
         len = (size_t)sqlite3_column_bytes(one, 0);
       }
     }
+    uint64_t failed = qb_alloc_failures(); /* out of memory is not a damaged document */
     doc = src ? json_loadb(src, len, 0, NULL) : NULL;
     sqlite3_reset(one);
+    if (!doc && qb_alloc_failures() != failed) {
+      rc = qb_fail(err, QB_NOMEM, "open: out of memory");
+      break;
+    }
     if (!doc) {
       skipped++;
       continue;
     }
     qi__parsed_init(&p);
-    if (qi__parse_doc(&ix->map, doc, id, &p, &ierr)) {
+    qb_code prc = qi__parse_doc(&ix->map, doc, id, &p, &ierr);
+    if (prc == QB_NOMEM) {
+      rc = qb_fail(err, QB_NOMEM, "open: out of memory");
+    } else if (prc) {
       qb_log(QB_WARN, "index %s: stored document [%s] no longer fits the mapping: %s", ix->dir,
              id, ierr.msg);
       skipped++;
@@ -241,13 +249,16 @@ static qb_code open_locked(qi_index *ix, qb_err *err) {
   if (rc == QB_NOTFOUND) {
     rc = QB_OK;
   } else if (!rc) {
+    uint64_t failed = qb_alloc_failures();
     if (!(j = json_loadb(b.data, b.len, 0, NULL))) {
-      rc = qb_fail(err, QB_CORRUPT, "index %s: stored mapping is not JSON", ix->dir);
+      rc = qb_alloc_failures() != failed
+               ? qb_fail(err, QB_NOMEM, "open: out of memory")
+               : qb_fail(err, QB_CORRUPT, "index %s: stored mapping is not JSON", ix->dir);
       goto done;
     }
     rc = qi__mapping_merge_json(&ix->map, j, err);
     json_decref(j);
-    if (rc) {
+    if (rc && rc != QB_NOMEM) {
       qb_wrap(err, "index %s: stored mapping: ", ix->dir);
       rc = QB_CORRUPT;
       if (err) err->code = QB_CORRUPT;
@@ -313,14 +324,18 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
   json_error_t jerr;
   qi__mapping probe = {0};
   struct stat stt;
-  char path[4096], *sj = NULL, *mj = NULL;
+  char path[4096], *sj = NULL; /* jansson's, NULL for no settings */
   qb_code rc;
   qb_buf mb;
   *out = NULL;
   if (body_json && *body_json) {
     const char *k;
     json_t *v;
-    if (!(body = json_loads(body_json, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(body)) {
+    uint64_t failed = qb_alloc_failures();
+    body = json_loads(body_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body && qb_alloc_failures() != failed)
+      return qb_fail(err, QB_NOMEM, "create: out of memory");
+    if (!body || !json_is_object(body)) {
       json_decref(body);
       return qb_fail(err, QB_INVAL, "failed to parse index body: %s",
                      body ? "not a JSON object" : jerr.text);
@@ -359,31 +374,30 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
     json_decref(body);
     return qb_fail(err, QB_NOMEM, "create: out of memory");
   }
-  sj = settings ? json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}");
+  sj = settings ? json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   qb_buf_init(&mb);
   if ((rc = qi__mapping_merge_json(&ix->map, mappings, err)) ||
       (rc = qi__mapping_to_json(&ix->map, &mb, err)))
     goto fail;
-  if (!sj) {
+  if (settings && !sj) {
     rc = qb_fail(err, QB_NOMEM, "create: out of memory");
     goto fail;
   }
   if ((rc = qi__store_open(&ix->st, dir, 1, ix->opt.sync_normal, err)) ||
       (rc = qi__store_begin(&ix->st, err)) ||
-      (rc = qi__store_meta_put(&ix->st, "settings", sj, err)) ||
+      (rc = qi__store_meta_put(&ix->st, "settings", sj ? sj : "{}", err)) ||
       (rc = qi__store_meta_put(&ix->st, "mappings", mb.data, err)) ||
       (rc = qi__store_commit(&ix->st, err)))
     goto fail;
   qi__mapping_fini(&ix->map);
   if ((rc = open_common(ix, err))) goto fail;
-  free(sj);
-  free(mj);
+  qi__json_free(sj);
   qb_buf_fini(&mb);
   json_decref(body);
   *out = ix;
   return QB_OK;
 fail:
-  free(sj);
+  qi__json_free(sj);
   qb_buf_fini(&mb);
   json_decref(body);
   qi__index_free(ix);

@@ -731,6 +731,30 @@ static qb_code parse_date_interval(pctx *p, const json_t *o, const char *k, cons
   return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s]: failed to parse [%s] interval [%s]", name, k, v);
 }
 
+/* "timeout": Elasticsearch's time value ("500ms", "2s", "1m", "-1" or "0" for none; a bare
+** number is milliseconds). A shard that passes it stops collecting and answers what it found
+** with timed_out (search.c). */
+static qb_code parse_timeout(pctx *p, const json_t *v, uint64_t *out) {
+  char buf[40], *end;
+  *out = 0;
+  if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lldms", (long long)json_integer_value(v));
+  else if (json_is_string(v) && json_string_length(v) < sizeof buf)
+    snprintf(buf, sizeof buf, "%s", json_string_value(v));
+  else return qb_fail(p->err, QB_MALFORMED, "[timeout] must be a time value such as \"500ms\"");
+  if (!strcmp(buf, "-1") || !strcmp(buf, "0") || !strcmp(buf, "-1ms")) return QB_OK;
+  double n = strtod(buf, &end);
+  static const struct { const char *unit; double ns; } units[] = {
+      {"nanos", 1}, {"micros", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}};
+  for (size_t i = 0; end != buf && n >= 0 && i < QB_COUNTOF(units); i++)
+    if (!strcmp(end, units[i].unit)) {
+      double ns = n * units[i].ns;
+      *out = ns >= 1 ? (ns > 1e18 ? (uint64_t)1e18 : (uint64_t)ns) : 1;
+      return QB_OK;
+    }
+  return qb_fail(p->err, QB_INVAL, "failed to parse setting [timeout] with value [%s] as a time "
+                 "value: unit is missing or unrecognized", buf);
+}
+
 static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, size_t *n) {
   const char *name;
   json_t *a;
@@ -875,7 +899,7 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
   req->size = 10;
   req->source_mode = 1;
   req->track_total = 10000;
-  if (!json_is_object(body)) return qb_fail(err, QB_CORRUPT, "request body must be a JSON object");
+  if (!json_is_object(body)) return qb_fail(err, QB_PARSE, "request body must be a JSON object");
   json_object_foreach((json_t *)body, k, v) {
     if (!strcmp(k, "query")) rc = parse_query(&p, v, "query", &req->query);
     else if (!strcmp(k, "context")) {
@@ -931,7 +955,8 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
       if (!json_is_boolean(v)) rc = qb_fail(err, QB_MALFORMED, "[%s] must be a boolean", k);
       else if (k[0] == 'v') req->want_version = json_is_true(v);
       else req->want_seq_no = json_is_true(v);
-    } else if (!strcmp(k, "timeout") || !strcmp(k, "explain") || !strcmp(k, "stored_fields") || !strcmp(k, "profile"))
+    } else if (!strcmp(k, "timeout")) rc = parse_timeout(&p, v, &req->timeout_ns);
+    else if (!strcmp(k, "explain") || !strcmp(k, "stored_fields") || !strcmp(k, "profile"))
       continue;
     else rc = qb_fail(err, QB_MALFORMED, "unknown key for a %s in [%s].", jtype(v), k);
     if (rc) return rc;

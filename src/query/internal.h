@@ -140,6 +140,7 @@ struct qq_request {
   int track_scores;
   int want_version, want_seq_no; /* "version", "seq_no_primary_term": hits carry them */
   int64_t track_total;      /* -1 = exact (true), 0 = don't (false), N = lower bound */
+  uint64_t timeout_ns;      /* "timeout": a shard stops collecting past it (timed_out); 0: none */
   int source_mode;          /* 1 = whole, 0 = none, 2 = filtered */
   const char **src_incl, **src_excl;
   size_t nsrc_incl, nsrc_excl;

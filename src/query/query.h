@@ -12,8 +12,8 @@
 **   qq_response_render qq_request x partials[] -> the `_search` response -- the coordinator half
 **   qq_search          the three above for local snapshots, in one call
 **
-** Errors: every call returns a qb_code and fills a qb_err; qq_error_json maps it to the
-** Elasticsearch error body and HTTP status (table above qq_error_json).
+** Errors: every call returns a qb_code and fills a qb_err; the server maps the code to an HTTP
+** status and Elasticsearch type (src/server/errors.c). The layer knows no HTTP status.
 **
 ** Threads: a qq_request is used by one thread at a time; qq_shard_search may run for different
 ** shards of one request one after the other, not concurrently (scripts are per request).
@@ -202,6 +202,9 @@ typedef struct qq_env {
   qq_script_provider *scripts; /* NULL: expressions only */
   size_t arena_limit_bytes;    /* per request; 0 = 512 MiB */
   uint32_t max_result_window;  /* from + size limit; 0 = 10000 (as index.max_result_window) */
+  /* The Elasticsearch type of a failed shard's code, for `_shards.failures[].reason.type` (the
+  ** server's table); NULL: "exception". */
+  const char *(*error_type)(qb_code code);
 } qq_env;
 
 typedef struct qq_request qq_request;
@@ -209,9 +212,9 @@ typedef struct qq_partial qq_partial;
 
 /* Parse the `_search` (or `_count` when FOR_COUNT) body BODY/LEN (not kept; LEN == 0 means an
 ** empty body = match_all) and resolve its scripts through ENV (ENV is borrowed for the life of
-** the request). *OUT: free with qq_request_free. Errors: QB_CORRUPT (not JSON:
-** x_content_parse_exception), QB_MALFORMED (parsing_exception), QB_INVAL
-** (illegal_argument_exception), QB_INVALID/QB_TRAP (script_exception), QB_NOMEM. */
+** the request). *OUT: free with qq_request_free. Errors: QB_PARSE (not JSON, or not an
+** object), QB_MALFORMED (unknown query, key or aggregation, wrong shape), QB_INVAL (a bad
+** value), QB_INVALID/QB_TRAP (a script does not compile or failed), QB_NOMEM. */
 qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int for_count,
                          qq_request **out, qb_err *err);
 void qq_request_free(qq_request *req);
@@ -222,9 +225,10 @@ void qq_request_free(qq_request *req);
 ** it is independent of SNAP afterwards. Free with qq_partial_free.
 ** Errors: QB_INVAL (a value does not fit the shard's mapping, e.g. a bad date for a date
 ** field, or a script's bind refused a field: the request's fault), QB_TRAP/QB_LIMIT (a script
-** failed: script_exception), QB_IO/QB_CORRUPT (index), QB_NOMEM. The coordinator may turn a
-** failed shard into a `_shards.failures` entry with qq_partial_failed (qq_search and the
-** cluster do that for every shard error: Elasticsearch's policy, src/cluster/cluster.h). */
+** failed), QB_IO/QB_CORRUPT (the index, e.g. a stored _source that is not JSON), QB_NOMEM.
+** The coordinator may turn a failed shard into a `_shards.failures` entry with
+** qq_partial_failed (qq_search and the cluster do that for every shard error:
+** Elasticsearch's policy, src/cluster/cluster.h). */
 qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
                         uint32_t shard_id, qq_partial **out, qb_err *err);
 
@@ -236,7 +240,8 @@ void qq_partial_free(qq_partial *p);
 /* Serialise a partial (for the wire between data node and coordinator) and read it back. The
 ** JSON is an internal format (docs/query.md): both ends must run the same version. A partial
 ** read back is only checked for its shape; rendering a damaged one gives a wrong or failed
-** response, never a crash. */
+** response, never a crash. Reading back: QB_CORRUPT when J is not a partial (damaged on the
+** way or by a peer: not the client's fault), QB_NOMEM. */
 qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
 qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
 
@@ -266,23 +271,5 @@ qb_code qq_search(const qq_env *env, const char *index_name, const qi_snapshot *
 /* The `_count` API: {"count": N, "_shards": {...}} (BODY may hold only "query"). */
 qb_code qq_count(const qq_env *env, const char *index_name, const qi_snapshot *const *snaps,
                  size_t n, const char *body, size_t len, struct json_t **out, qb_err *err);
-
-/* ==== errors ================================================================================= */
-
-/* The Elasticsearch error for ERR: returns a new object
-**   {"error": {"root_cause": [{"type": T, "reason": R}], "type": T, "reason": R}, "status": S}
-** and sets *STATUS (may be NULL) to S. The code picks T and S:
-**   QB_CORRUPT                       x_content_parse_exception    400  (body is not JSON)
-**   QB_MALFORMED                     parsing_exception            400  (unknown query, bad shape)
-**   QB_INVAL                         illegal_argument_exception   400
-**   QB_INVALID, QB_TRAP, QB_LIMIT    script_exception             400  (compile / runtime)
-**   QB_NOTFOUND                      index_not_found_exception    404  (the server's)
-**   QB_NOMEM, QB_EXHAUSTED           circuit_breaking_exception   429
-**   QB_UNAVAILABLE                   unavailable_shards_exception 503
-**   anything else                    exception                    500
-** Returns NULL only when out of memory. */
-struct json_t *qq_error_json(const qb_err *err, int *status);
-/* The type name and status for CODE, as in the table above. */
-const char *qq_error_type(qb_code code, int *status);
 
 #endif

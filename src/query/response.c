@@ -1,6 +1,7 @@
 /* response.c: the coordinator half: merge shard partials (top hits by the request's sort, then
 ** shard, then doc; totals; aggregations) and render Elasticsearch's `_search` / `_count` bodies;
-** the all-local qq_search / qq_count; and the error mapping (qb_code -> ES type + status). */
+** the all-local qq_search / qq_count. A failed shard keeps its qb_code; the type shown in
+** `_shards.failures` comes from qq_env.error_type (the server's table), never from here. */
 #define _GNU_SOURCE /* qsort_r */
 #include "internal.h"
 
@@ -9,35 +10,6 @@
 #include <string.h>
 
 json_t *qq__partial_json(const qq_partial *p);
-
-/* ---- errors -------------------------------------------------------------------------------- */
-
-const char *qq_error_type(qb_code code, int *status) {
-  const char *t;
-  int s;
-  switch (code) {
-  case QB_CORRUPT: t = "x_content_parse_exception"; s = 400; break;
-  case QB_MALFORMED: t = "parsing_exception"; s = 400; break;
-  case QB_INVAL: t = "illegal_argument_exception"; s = 400; break;
-  case QB_INVALID: case QB_TRAP: case QB_LIMIT: t = "script_exception"; s = 400; break;
-  case QB_NOTFOUND: t = "index_not_found_exception"; s = 404; break;
-  case QB_NOMEM: case QB_EXHAUSTED: t = "circuit_breaking_exception"; s = 429; break;
-  case QB_UNAVAILABLE: t = "unavailable_shards_exception"; s = 503; break;
-  default: t = "exception"; s = 500; break;
-  }
-  if (status) *status = s;
-  return t;
-}
-
-json_t *qq_error_json(const qb_err *err, int *status) {
-  int s;
-  qb_code code = err ? err->code : QB_INTERNAL;
-  const char *reason = err && err->msg[0] ? err->msg : qb_code_name(code);
-  const char *t = qq_error_type(code, &s);
-  if (status) *status = s;
-  return json_pack("{s:{s:[{s:s,s:s}],s:s,s:s},s:i}", "error", "root_cause", "type", t, "reason", reason,
-                   "type", t, "reason", reason, "status", s);
-}
 
 /* ---- merging hits ---------------------------------------------------------------------------- */
 
@@ -107,10 +79,10 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
     json_t *p = qq__partial_json(parts[i]);
     json_t *f = json_object_get(p, "failure");
     if (f) {
-      int st;
       qb_code code = (qb_code)json_integer_value(json_object_get(f, "code"));
       const char *reason = json_string_value(json_object_get(f, "reason"));
-      const char *type = qq_error_type(code, &st);
+      const char *type = req->env && req->env->error_type ? req->env->error_type(code) : NULL;
+      if (!type) type = "exception";
       const char *node = json_string_value(json_object_get(p, "node")); /* set by a coordinator */
       json_t *fj = json_pack("{s:O, s:O, s:s, s:{s:s, s:s}}", "shard", json_object_get(p, "shard"), "index",
                              json_object_get(p, "index"), "node", node ? node : "local", "reason", "type",
@@ -159,9 +131,18 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
     if (!res) goto nomem;
     goto ok;
   }
-  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", 0, "_shards", shards);
+  int timed_out = 0; /* any shard that stopped at the request's timeout */
+  for (size_t i = 0; i < n; i++)
+    timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
+  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", timed_out,
+                  "_shards", shards);
   json_t *hits = json_object(), *harr = json_array();
-  if (!res || !hits || json_object_set_new(res, "hits", hits) || !harr) {
+  if (!res || !hits || !harr) {
+    json_decref(hits);
+    json_decref(harr);
+    goto nomem;
+  }
+  if (json_object_set_new(res, "hits", hits)) { /* set_new takes HITS, also when it fails */
     json_decref(harr);
     goto nomem;
   }
@@ -176,9 +157,11 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
       goto nomem;
     }
   }
-  if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null()) ||
-      json_object_set_new(hits, "hits", harr))
+  if (json_object_set_new(hits, "max_score", has_max ? json_real(max_score) : json_null())) {
+    json_decref(harr);
     goto nomem;
+  }
+  if (json_object_set_new(hits, "hits", harr)) goto nomem;
   if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = json_copy(all[i].h);

@@ -29,9 +29,14 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
     req->body = json_object();
   } else {
     /* DECODE_ANY so "[1]" and "3" are found and rejected below with the right type */
+    uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
     req->body = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!req->body && qb_alloc_failures() != failed) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto fail;
+    }
     if (!req->body) {
-      rc = qb_fail(err, QB_CORRUPT, "failed to parse the request body: %s at line %d, column %d (position %d)",
+      rc = qb_fail(err, QB_PARSE, "failed to parse the request body: %s at line %d, column %d (position %d)",
                    je.text, je.line, je.column, je.position);
       goto fail;
     }
@@ -359,7 +364,8 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
             v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, len) : json_null();
           }
           else v = json_real(sc->res[i]);
-          if (!fields[hi] && !(fields[hi] = json_object())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+          if (!fields[hi] && !(fields[hi] = json_object()))
+            return json_decref(v), qb_fail(err, QB_NOMEM, "query: out of memory");
           if (!v || json_object_set_new(fields[hi], req->script_fields[f].name, json_pack("[o]", v)))
             return qb_fail(err, QB_NOMEM, "query: out of memory");
         }
@@ -387,6 +393,8 @@ typedef struct shard_run {
   uint64_t total;          /* matches counted */
   double max_score;
   int need_scores, can_prune, skipped;
+  uint64_t deadline_ns;    /* qb_now_ns() past which collection stops (req->timeout_ns); 0: none */
+  int timed_out;
 } shard_run;
 
 /* Plan-independent setup: scoring/pruning flags, the top-k heap, block scratch, sort columns
@@ -399,6 +407,7 @@ static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, 
   r->snap = snap;
   r->ns = ns;
   r->max_score = -INFINITY;
+  if (req->timeout_ns) r->deadline_ns = qb_now_ns() + req->timeout_ns;
   r->need_scores = !ns || req->track_scores || req->has_min_score;
   /* MaxScore may skip documents once the count has reached track_total_hits (DESIGN: ES's
   ** lower bound) when nothing else needs every match */
@@ -517,6 +526,12 @@ static qb_code search_segment(shard_run *r, size_t s, qb_err *err) {
     if (n && (n == QQ_BLOCK_MAX || d == QI_NO_MORE_DOCS)) {
       if ((rc = block_flush(r, s, n, err))) return rc;
       n = 0;
+      /* checked once a block (a clock read per 128 matches): past the request's timeout the
+      ** shard answers what it has collected, as Elasticsearch's timed_out does */
+      if (r->deadline_ns && qb_now_ns() > r->deadline_ns) {
+        r->timed_out = 1;
+        break;
+      }
     }
     if (d == QI_NO_MORE_DOCS) break;
   }
@@ -560,7 +575,9 @@ static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json
       if (rc != QB_NOTFOUND) goto fail;
       rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
     } else {
+      uint64_t failed = qb_alloc_failures();
       json_t *sj = json_loadb(src->data, src->len, 0, &je);
+      if (!sj && qb_alloc_failures() != failed) goto nomem;
       if (!sj) {
         rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
         goto fail;
@@ -638,7 +655,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   *out = NULL;
   if ((rc = run_init(&r, req, snap, index_name, shard_id, err))) goto done;
   size_t nseg = qi_snapshot_segment_count(snap);
-  for (size_t s = 0; s < nseg; s++)
+  for (size_t s = 0; s < nseg && !r.timed_out; s++)
     if ((rc = search_segment(&r, s, err))) goto done;
   if ((rc = fetch_hits(&r, index_name, &hits_j, err))) goto done;
   if (!(res = json_object()) ||
@@ -646,6 +663,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
       json_object_set_new(res, "shard", json_integer(shard_id)) ||
       json_object_set_new(res, "total", json_integer((json_int_t)r.total)) ||
       (r.skipped && json_object_set_new(res, "total_gte", json_true())) ||
+      (r.timed_out && json_object_set_new(res, "timed_out", json_true())) ||
       json_object_set_new(res, "max_score", run_shows_scores(&r) && r.total ? json_real((float)r.max_score) : json_null()) ||
       json_object_set(res, "hits", hits_j))
     goto nomem;

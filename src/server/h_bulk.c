@@ -58,9 +58,11 @@ static int parse(bulk *B, const char *url_index) {
       continue;
     }
     json_error_t je;
+    uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
     json_t *a = json_loadb(p, (size_t)(le - p), 0, &je);
     if (!a) {
-      qs__reply_error(r, 400, "x_content_parse_exception", "[%zu:%d] %s", line, je.column, je.text);
+      if (qb_alloc_failures() != failed) qs__reply_code(r, QB_NOMEM, "out of memory parsing _bulk");
+      else qs__reply_code(r, QB_PARSE, "[%zu:%d] %s", line, je.column, je.text);
       return 0;
     }
     const char *key = NULL;
@@ -85,7 +87,7 @@ static int parse(bulk *B, const char *url_index) {
       op *n = qb_realloc(B->ops, B->cap * sizeof *n, ncap * sizeof *n);
       if (!n) {
         json_decref(a);
-        qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory parsing _bulk");
+        qs__reply_code(r, QB_NOMEM, "out of memory parsing _bulk");
         return 0;
       }
       B->ops = n;
@@ -174,14 +176,9 @@ static void item_ok(bulk *B, size_t i, const qi_write_result *w, const char *res
 }
 
 static void item_fail_err(bulk *B, size_t i, const qb_err *err) {
-  int status = 500;
-  if (err->code == QB_CONFLICT) {
-    item_error(B, i, 409, "version_conflict_engine_exception", err->msg);
-    return;
-  }
-  const char *type = err->code == QB_INVAL ? (status = 400, "mapper_parsing_exception")
-                                           : qq_error_type(err->code, &status);
-  item_error(B, i, status, type, err->msg);
+  qs_error e = qs__error_for(err->code, -1);
+  if (err->code == QB_INVAL) e.type = "mapper_parsing_exception"; /* as a single-document write */
+  item_error(B, i, e.status, e.type, err->msg);
 }
 
 /* Commit the running batch (if any). */
@@ -189,7 +186,7 @@ static void flush(bulk *B) {
   if (!B->b) return;
   qb_err err;
   if (qi_bulk_commit(B->b, &err)) {
-    for (size_t k = 0; k < B->npend; k++) item_error(B, B->pend[k], 500, "exception", err.msg);
+    for (size_t k = 0; k < B->npend; k++) item_fail_err(B, B->pend[k], &err);
   }
   B->b = NULL;
   B->npend = 0;
@@ -308,7 +305,7 @@ void qs__h_bulk(qs_req *r) {
   B.touched = json_object();
   B.pend = qb_malloc(B.nops * sizeof *B.pend);
   if (!B.items || !B.touched || !B.pend) {
-    qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory running _bulk");
+    qs__reply_code(r, QB_NOMEM, "out of memory running _bulk");
     goto out;
   }
   for (size_t i = 0; i < B.nops; i++) json_array_append_new(B.items, json_null());

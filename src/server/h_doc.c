@@ -19,9 +19,8 @@ static json_t *write_json(const char *index, const qi_write_result *w, const cha
 
 /* Reply to a failed write of a document. */
 static void write_error(qs_req *r, const qb_err *err) {
+  /* a document that does not fit its mapping: the write API's own, more precise type */
   if (err->code == QB_INVAL) qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err->msg);
-  else if (err->code == QB_CONFLICT)
-    qs__reply_error(r, 409, "version_conflict_engine_exception", "%s", err->msg);
   else qs__reply_err(r, err);
 }
 
@@ -173,7 +172,8 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
       goto out;
     }
   } else if (rc) {
-    *type = qq_error_type(rc, &status);
+    qs_error e = qs__error_for(rc, -1);
+    *type = e.type, status = e.status;
     snprintf(reason, 512, "%s", err.msg);
     goto out;
   } else {
@@ -198,8 +198,8 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
   rc = qi_index_put(ix, id, text.data, text.len, res, &err);
   qb_buf_fini(&text);
   if (rc) {
-    if (rc == QB_INVAL) *type = "mapper_parsing_exception", status = 400;
-    else *type = qq_error_type(rc, &status);
+    qs_error e = qs__error_for(rc, -1);
+    *type = rc == QB_INVAL ? "mapper_parsing_exception" : e.type, status = e.status;
     snprintf(reason, 512, "%s", err.msg);
   }
 out:

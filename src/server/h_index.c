@@ -171,8 +171,7 @@ void qs__h_mapping_put(qs_req *r) {
   if (!ix) return;
   qb_err err;
   qb_code rc = qi_index_put_mapping(ix, r->body, r->body_len, &err);
-  if (rc == QB_INVAL) qs__reply_error(r, 400, "illegal_argument_exception", "%s", err.msg);
-  else if (rc) qs__reply_err(r, &err);
+  if (rc) qs__reply_err(r, &err); /* QB_INVAL: illegal_argument_exception, from the table */
   else qs__reply_json(r, 200, json_pack("{s:b}", "acknowledged", 1));
   qi_index_release(ix);
 }

@@ -76,15 +76,15 @@ static int refuse_params(qs_req *r) {
 }
 
 /* Elasticsearch's URI parameters ?size=, ?from=, ?sort=f[:asc|desc],..., ?_source=(true|false|
-** f,...), ?_source_includes= and ?_source_excludes= folded into the body when it lacks them
+** f,...), ?_source_includes=, ?_source_excludes= and ?timeout= folded into the body when it lacks them
 ** (the official clients send some of them in the URL). Returns a new body text in *OWNED
-** (free()) or leaves the body as it is; 0 after a reply. */
+** (qs__json_free) or leaves the body as it is; 0 after a reply. */
 static int uri_params(qs_req *r, char **owned) {
   *owned = NULL;
   const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from"), *sort = qs__arg(r, "sort");
   const char *src = qs__arg(r, "_source"), *inc = qs__arg(r, "_source_includes"),
-             *exc = qs__arg(r, "_source_excludes");
-  if (!size && !from && !sort && !src && !inc && !exc) return 1;
+             *exc = qs__arg(r, "_source_excludes"), *tmo = qs__arg(r, "timeout");
+  if (!size && !from && !sort && !src && !inc && !exc && !tmo) return 1;
   json_t *body;
   if (!qs__body_object(r, &body)) return 0;
   if (!body) body = json_object();
@@ -102,6 +102,7 @@ static int uri_params(qs_req *r, char **owned) {
     json_object_set_new(body, keys[i], json_integer(v));
   }
   if (sort && !json_object_get(body, "sort")) json_object_set_new(body, "sort", sort_array(sort));
+  if (tmo && !json_object_get(body, "timeout")) json_object_set_new(body, "timeout", json_string(tmo));
   if ((src || inc || exc) && !json_object_get(body, "_source")) {
     json_t *v;
     int flag = src && (!strcmp(src, "false") || !strcmp(src, "true"));
@@ -140,7 +141,7 @@ static void search(qs_req *r, int count) {
   if (!refuse_params(r) || (!count && !uri_params(r, &owned))) return;
   qc_shards t;
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
-    free(owned);
+    qs__json_free(owned);
     return;
   }
   const char *body = owned ? owned : r->body;
@@ -151,6 +152,7 @@ static void search(qs_req *r, int count) {
   qq_env env;
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
+  env.error_type = qs__error_type;
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);
@@ -171,7 +173,7 @@ static void search(qs_req *r, int count) {
   qq_request_free(req);
   qc_udf_provider_fini(&prov);
   qc_shards_fini(&t);
-  free(owned);
+  qs__json_free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
     if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
@@ -324,5 +326,5 @@ void qs__h_delete_by_query(qs_req *r) {
                                    "version_conflicts", 0, "noops", 0, "retries", "bulk", 0,
                                    "search", 0, "failures", failures));
 out:
-  free(sbody);
+  qs__json_free(sbody);
 }

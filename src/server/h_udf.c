@@ -9,25 +9,6 @@
 
 #include "internal.h"
 
-static void udf_error(qs_req *r, const qb_err *err) {
-  switch (err->code) {
-  case QB_NOTFOUND:
-    return qs__reply_error(r, 404, "resource_not_found_exception", "%s", err->msg);
-  case QB_INVAL:
-  case QB_MALFORMED:
-  case QB_INVALID:
-  case QB_UNLINKABLE:
-    return qs__reply_error(r, 400, "illegal_argument_exception", "%s", err->msg);
-  case QB_TRAP:
-  case QB_LIMIT:
-    return qs__reply_error(r, 400, "script_exception", "%s", err->msg);
-  case QB_CONFLICT:
-    return qs__reply_error(r, 409, "version_conflict_engine_exception", "%s", err->msg);
-  default:
-    return qs__reply_err(r, err);
-  }
-}
-
 static json_t *info_json(const qu_version_info *v) {
   char label[16];
   snprintf(label, sizeof label, "v%u", v->version);
@@ -93,8 +74,8 @@ void qs__h_udf_put(qs_req *r) {
         json_error_t je;
         manifest = json_loadb((const char *)parts[i].data, parts[i].len, 0, &je);
         if (!json_is_object(manifest)) {
-          qs__reply_error(r, 400, "x_content_parse_exception", "manifest part: %s",
-                          manifest ? "must be a JSON object" : je.text);
+          qs__reply_code(r, QB_PARSE, "manifest part: %s",
+                         manifest ? "must be a JSON object" : je.text);
           goto out;
         }
       }
@@ -124,13 +105,13 @@ void qs__h_udf_put(qs_req *r) {
   json_object_set_new(manifest, "name", json_string(name));
   char *mtext = json_dumps(manifest, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   if (!mtext) {
-    qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+    qs__reply_code(r, QB_NOMEM, "out of memory");
     goto out;
   }
   if (qc_node_routes(r->srv->node)) { /* a coordinator: etcd and every data node */
     json_t *res;
     int st = qc_udf_deploy(r->srv->node, name, mtext, strlen(mtext), wasm, wasm_len, &res);
-    free(mtext);
+    qs__json_free(mtext);
     qs__reply_json(r, st, res);
     goto out;
   }
@@ -138,10 +119,10 @@ void qs__h_udf_put(qs_req *r) {
   qb_err err;
   qb_code rc = qu_registry_deploy(qc_node_registry(r->srv->node), name, mtext, strlen(mtext), wasm, wasm_len, &info,
                                   &err);
-  free(mtext);
+  qs__json_free(mtext);
   if (rc) {
     qb_log(QB_INFO, "UDF deploy rejected: %s: %s", name, err.msg);
-    udf_error(r, &err);
+    qs__reply_err(r, &err);
     goto out;
   }
   /* Load the new version now, so the first search does not pay for it. */
@@ -179,7 +160,7 @@ void qs__h_udf_list(qs_req *r) {
   qb_err err;
   if (qu_registry_list(qc_node_registry(r->srv->node), list_cb, arr, &err)) {
     json_decref(arr);
-    return udf_error(r, &err);
+    return qs__reply_err(r, &err);
   }
   qs__reply_json(r, 200, json_pack("{s:o}", "udfs", arr));
 }
@@ -244,7 +225,7 @@ void qs__h_udf_get(qs_req *r) {
   }
   if (qu_registry_get(qc_node_registry(r->srv->node), name, version, &info, &mb, NULL, &err)) {
     qb_buf_fini(&mb);
-    return udf_error(r, &err);
+    return qs__reply_err(r, &err);
   }
   json_t *j = info_json(&info);
   const char *desc = "";
@@ -269,7 +250,7 @@ void qs__h_udf_versions(qs_req *r) {
   qb_err err;
   if (qu_registry_versions(qc_node_registry(r->srv->node), name, list_cb, arr, &err)) {
     json_decref(arr);
-    return udf_error(r, &err);
+    return qs__reply_err(r, &err);
   }
   json_int_t current = 0;
   size_t i;
@@ -299,11 +280,11 @@ void qs__h_udf_rollback(qs_req *r) {
                                  "rollback needs {\"to\": \"vN\"} naming a stored version");
   qu_version_info before;
   qb_err err;
-  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &before, NULL, NULL, &err)) return udf_error(r, &err);
-  if (qu_registry_rollback(qc_node_registry(r->srv->node), name, v, &err)) return udf_error(r, &err);
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &before, NULL, NULL, &err)) return qs__reply_err(r, &err);
+  if (qu_registry_rollback(qc_node_registry(r->srv->node), name, v, &err)) return qs__reply_err(r, &err);
   qb_log(QB_INFO, "UDF rolled back: %s (v%u -> v%u)", name, before.version, v);
   qu_version_info info;
-  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &info, NULL, NULL, &err)) return udf_error(r, &err);
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &info, NULL, NULL, &err)) return qs__reply_err(r, &err);
   json_t *j = info_json(&info);
   json_object_set_new(j, "acknowledged", json_true());
   json_object_set_new(j, "previous", json_integer(before.version));
@@ -313,7 +294,7 @@ void qs__h_udf_rollback(qs_req *r) {
 void qs__h_udf_delete(qs_req *r) {
   const char *name = r->caps[0];
   qb_err err;
-  if (qu_registry_delete(qc_node_registry(r->srv->node), name, &err)) return udf_error(r, &err);
+  if (qu_registry_delete(qc_node_registry(r->srv->node), name, &err)) return qs__reply_err(r, &err);
   qb_log(QB_INFO, "UDF deleted: %s", name);
   qs__reply_json(r, 200, json_pack("{s:b, s:s}", "acknowledged", 1, "name", name));
 }
@@ -333,7 +314,7 @@ void qs__h_udf_test(qs_req *r) {
   qb_err err;
   if (qu_registry_acquire(qc_node_registry(r->srv->node), name, version, &u, &err)) {
     json_decref(body);
-    return udf_error(r, &err);
+    return qs__reply_err(r, &err);
   }
   qb_buf res;
   qb_buf_init(&res);
@@ -341,7 +322,7 @@ void qs__h_udf_test(qs_req *r) {
   qb_code rc = qu_udf_test(u, body, &res, &err);
   uint64_t ns = qb_now_ns() - t0;
   if (rc) {
-    udf_error(r, &err);
+    qs__reply_err(r, &err);
   } else {
     json_t *val = res.data ? json_loadb(res.data, res.len, JSON_DECODE_ANY, NULL) : NULL;
     char label[16];

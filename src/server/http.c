@@ -205,12 +205,6 @@ void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, .
   qs__reply_json(r, status, qs__error_json(status, type, reason));
 }
 
-void qs__reply_err(qs_req *r, const qb_err *err) {
-  int status = 500;
-  json_t *j = qq_error_json(err, &status);
-  qs__reply_json(r, status, j);
-}
-
 int qs__body_object(qs_req *r, json_t **out) {
   *out = NULL;
   const char *p = r->body;
@@ -218,10 +212,12 @@ int qs__body_object(qs_req *r, json_t **out) {
   while (n && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++, n--;
   if (!n) return 1;
   json_error_t je;
+  uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
   json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &je);
   if (!j) {
-    qs__reply_error(r, 400, "x_content_parse_exception", "[%d:%d] %s", je.line, je.column,
-                    je.text);
+    if (qb_alloc_failures() != failed)
+      qs__reply_code(r, QB_NOMEM, "out of memory parsing the body");
+    else qs__reply_code(r, QB_PARSE, "[%d:%d] %s", je.line, je.column, je.text);
     return 0;
   }
   if (!json_is_object(j)) {

@@ -2,6 +2,7 @@
 ** life cycle, http.c the request/response helpers and the router, the h_*.c files the route
 ** handlers, multipart.c the form-data parser, metrics.c the counters and /metrics. The node's
 ** stores and the UDF adapter are src/cluster's (one qc_node handle).
+** errors.c holds the one table from qb_code to HTTP status and Elasticsearch type.
 **
 ** A request (qs_req) is handled by one worker thread from start to end: the handler reads
 ** the captured path segments and the body, and sets exactly one response (qs__reply_*). */
@@ -218,8 +219,22 @@ void qs__reply_text(qs_req *r, int status, const char *type, const char *text, s
 /* {"error":{"root_cause":[{type,reason}],"type","reason"},"status"}: an Elasticsearch error. */
 void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, ...)
     QB_PRINTF(4, 5);
-/* The same, with type and status chosen by ERR's code (qq_error_type's table). */
+/* ---- errors (errors.c): the one qb_code -> status + Elasticsearch type table -------------- */
+
+typedef struct qs_error {
+  int status;        /* HTTP status */
+  const char *type;  /* Elasticsearch error type, static */
+} qs_error;
+
+/* The status and type for CODE answered on ROUTE (a qs_route_id; -1: none in particular). */
+qs_error qs__error_for(qb_code code, int route);
+/* The type alone (no route): qq_env.error_type for the query layer's _shards.failures. */
+const char *qs__error_type(qb_code code);
+/* The Elasticsearch error for ERR, status and type from the table, ERR's message as reason.
+** A 500 is logged at ERROR (method, path, code, reason). */
 void qs__reply_err(qs_req *r, const qb_err *err);
+/* The same for CODE with a formatted reason. */
+void qs__reply_code(qs_req *r, qb_code code, const char *fmt, ...) QB_PRINTF(3, 4);
 /* The error body as a new json object (for _bulk items and tests). */
 json_t *qs__error_json(int status, const char *type, const char *reason);
 
@@ -288,5 +303,13 @@ qb_code qs__multipart_parse(const char *ctype, const uint8_t *body, size_t len, 
 
 void qs__metrics_http(qs_server *s, int route, int status);
 void qs__metrics_search(qs_server *s, uint64_t ns, int ok);
+
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qs__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
 
 #endif

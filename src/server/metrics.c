@@ -263,7 +263,7 @@ void qs__h_metrics(qs_req *r) {
   head(&b, "quidditch_memory_allocated_bytes", "gauge", "Bytes allocated through the qb_alloc hook.");
   qb_buf_printf(&b, "quidditch_memory_allocated_bytes{node=\"%s\"} %zu\n", node,
                 qb_alloc_live_bytes());
-  if (b.failed) qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  if (b.failed) qs__reply_code(r, QB_NOMEM, "out of memory");
   else qs__reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "",
                       b.len);
   qb_buf_fini(&b);

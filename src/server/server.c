@@ -156,7 +156,7 @@ static void run_route(qs_req *r) {
   /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
   if (qs__auth_check(r) && !qs__disk_refuse(r) && (!qc_node_routes(r->srv->node) || !qs__coord(r)))
     qs__routes[r->route].handler(r);
-  if (!r->status) qs__reply_error(r, 500, "exception", "handler gave no response");
+  if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
 }
 
 /* A worker runs a suspended connection's request, then hands it back to MHD, which calls
@@ -241,7 +241,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return finish(s, c, &r);
   }
   if (cx->too_big == 3) {
-    qs__reply_error(&r, 429, "circuit_breaking_exception", "out of memory reading the body");
+    qs__reply_code(&r, QB_NOMEM, "out of memory reading the body");
     return finish(s, c, &r);
   }
   if (cx->query && *cx->query) r.query = cx->query;
@@ -303,6 +303,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   conn_ctx *cx = *con_cls;
   qs__conn_phase(cls, c, QS_PHASE_IDLE); /* keep-alive: waiting for the next request */
   if (!cx) return;
+  /* A pooled request whose client left before its answer went out: MHD ends the connection
+  ** after the worker resumed it (JOB_DONE) without calling on_request again. While a worker
+  ** runs it (JOB_RUNNING) the connection is suspended, and MHD ends no suspended connection. */
+  if (__atomic_load_n(&cx->job, __ATOMIC_ACQUIRE) == JOB_DONE) qb_buf_fini(&cx->req.out);
   qb_buf_fini(&cx->body);
   qb_free(cx->capbuf, cx->capbuf_size);
   qb_free(cx->raw, cx->raw_size);

@@ -122,4 +122,12 @@ void qu__registry_release(qu_registry *r, qu_udf *u);
 /* manifest.c: a deep copy. */
 qb_code qu__manifest_clone(const qu_manifest *m, qu_manifest **out, qb_err *err);
 
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qu__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
+
 #endif

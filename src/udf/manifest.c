@@ -244,7 +244,7 @@ static qb_code from_json(const json_t *root, qu_manifest **out, qb_err *err) {
       char *text = json_dumps(jv, JSON_ENCODE_ANY | JSON_COMPACT);
       if (!text) NOMEM();
       const char *copy = qb_arena_strdup(&m->arena, text);
-      free(text); /* jansson's own allocation */
+      qu__json_free(text);
       if (!copy) NOMEM();
       if (w) {
         p->missing = copy;
@@ -266,8 +266,11 @@ fail:
 
 qb_code qu_manifest_parse(const char *json, size_t len, qu_manifest **out, qb_err *err) {
   json_error_t jerr;
+  uint64_t failed = qb_alloc_failures(); /* jansson may report running out as bad JSON */
   json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
   *out = NULL;
+  if (!root && qb_alloc_failures() != failed)
+    return qb_fail(err, QB_NOMEM, "manifest: out of memory parsing JSON");
   if (!root)
     return qb_fail(err, QB_INVAL, "manifest: invalid JSON at line %d column %d: %s", jerr.line,
                    jerr.column, jerr.text);
@@ -321,7 +324,7 @@ qb_code qu_manifest_json(const qu_manifest *m, qb_buf *out) {
   json_decref(root);
   if (!text) return QB_NOMEM;
   qb_code rc = qb_buf_puts(out, text);
-  free(text);
+  qu__json_free(text);
   return rc;
 }
 
@@ -465,7 +468,10 @@ qb_code qu_manifest_complete(const char *given, size_t len, const char *name,
   qw_port p;
   *out = NULL;
   if (given && len) {
+    uint64_t failed = qb_alloc_failures();
     root = json_loadb(given, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && qb_alloc_failures() != failed)
+      return qb_fail(err, QB_NOMEM, "manifest: out of memory parsing JSON");
     if (!root)
       return qb_fail(err, QB_INVAL, "manifest: invalid JSON at line %d column %d: %s",
                      jerr.line, jerr.column, jerr.text);

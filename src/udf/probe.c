@@ -78,7 +78,7 @@ qb_code qu_udf_test(qu_udf *u, const json_t *body, qb_buf *result, qb_err *err) 
       json_t *j = json_stringn(str.ptr, str.len);
       char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
       rc = text ? qb_buf_puts(result, text) : QB_NOMEM;
-      free(text);
+      qu__json_free(text);
       json_decref(j);
     }
   } else if (m->kind == QU_FILTER) {

@@ -94,8 +94,52 @@ def t_a_full_search_queue_answers_429():
               "counted in the metrics")
 
 
+SPIN_WAT = """(module
+  (func (export "spin") (param f64 i32) (result f64) (local i32)
+    (loop $l (local.set 2 (i32.add (local.get 2) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 2) (local.get 1))))
+    local.get 0))"""
+
+
+def t_timeout_returns_partial_results():
+    """The search `timeout` (body or ?timeout=): a shard past it stops collecting and answers
+    what it has, with timed_out: true, as Elasticsearch does. A slow but finite UDF (200,000
+    loop turns per document) makes the first block of 128 documents far longer than 1 ms."""
+    from qdtest import wat2wasm
+    wasm = wat2wasm(SPIN_WAT)
+    if wasm is None:
+        skip("wat2wasm missing")
+    with Server() as s:
+        lines = []
+        for i in range(1000):
+            lines += [{"index": {"_index": "t", "_id": str(i)}}, {"n": i}]
+        eq(s.bulk(lines).status, 200, "bulk")
+        man = {"name": "spin", "export": "spin", "kind": "score", "returns": "f64",
+               "params": [{"name": "s", "type": "f64", "default": "_score"},
+                          {"name": "turns", "type": "i32"}]}
+        body, ctype = multipart([("manifest", None, "application/json", json.dumps(man).encode()),
+                                 ("wasm", "spin.wasm", "application/wasm", wasm)])
+        check(s.http("PUT", "/_udf/spin", body, ctype).status == 200, "deploy spin")
+        q = {"size": 3, "track_total_hits": True, "query": {"function_score": {
+            "query": {"match_all": {}}, "script_score": {"script": {
+                "source": "spin", "params": {"turns": 200000}}}}}}
+        r = s.http("POST", "/t/_search", dict(q, timeout="1ms"), timeout=600)
+        check(r.status == 200, "a timed-out search still answers", r)
+        eq(r.json["timed_out"], True, "timed_out")
+        total = r.json["hits"]["total"]["value"]
+        check(0 < total < 1000, "partial results: %d of 1000" % total)
+        r = s.http("POST", "/t/_search?timeout=1ms", q, timeout=600)
+        eq((r.status, r.json.get("timed_out")), (200, True), "?timeout= in the URL")
+        q["query"]["function_score"]["script_score"]["script"]["params"]["turns"] = 10
+        r = s.http("POST", "/t/_search", dict(q, timeout="10m"))
+        eq((r.json["timed_out"], r.json["hits"]["total"]["value"]), (False, 1000), "in time")
+        r = s.http("POST", "/t/_search", dict(q, timeout="soon"))
+        check(r.status == 400 and "timeout" in r.text, "a bad time value is a 400", r)
+
+
 if __name__ == "__main__":
     run_tests([
         ("cheap_requests_do_not_wait_for_slow_searches", t_cheap_requests_do_not_wait_for_slow_searches),
         ("a_full_search_queue_answers_429", t_a_full_search_queue_answers_429),
+        ("timeout_returns_partial_results_with_timed_out", t_timeout_returns_partial_results),
     ])

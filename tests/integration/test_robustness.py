@@ -6,6 +6,7 @@ import json
 import os
 import random
 import socket
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
@@ -100,6 +101,55 @@ def t_odd_requests():
         r = s.http("POST", "/_bulk", json.dumps({"index": {"_index": "ok", "_id": "1"}}) + "\n" +
                    json.dumps({"a": 1}) + "\n", "application/x-ndjson")
         eq((r.status, r.json["errors"]), (200, False), "bulk after hostile input")
+
+
+def t_malformed_bodies():
+    """The client's fault: 400 with Elasticsearch's type, from the one table (errors.c)."""
+    with Server() as s:
+        s.http("PUT", "/fz", {"mappings": {"properties": {"title": {"type": "text"}}}})
+        for method, path, body, want in [
+                ("POST", "/fz/_search", '{"query": {', "x_content_parse_exception"),
+                ("POST", "/fz/_search", "[1, 2]", "x_content_parse_exception"),
+                ("POST", "/fz/_count", "{\"query\": nope}", "x_content_parse_exception"),
+                ("POST", "/fz/_search", '{"query": {"nope": {}}}', "parsing_exception"),
+                ("PUT", "/fz/_doc/1", '{"title": ', "x_content_parse_exception"),
+                ("POST", "/_bulk", '{"index": {"_index": "fz"\n{"title": "a"}\n',
+                 "x_content_parse_exception")]:
+            r = s.http(method, path, body, "application/json")
+            eq((r.status, r.json["error"]["type"], r.json["status"]), (400, want, 400),
+               "%s %s %r" % (method, path, body))
+        body, ctype = multipart([("manifest", None, "application/json", b'{"kind": '),
+                                 ("wasm", "m.wasm", "application/wasm", b"\x00asm\x01\x00\x00\x00")])
+        r = s.http("PUT", "/_udf/mp", body, ctype)
+        eq((r.status, r.json["error"]["type"]), (400, "x_content_parse_exception"), "manifest part")
+        check(" ERROR: " not in s.logtext(), "a client's mistake is not logged as ERROR",
+              s.logtext()[-2000:])
+
+
+def t_corrupt_store():
+    """Ours, not the client's: a damaged stored document answers 500 and logs ERROR, and the
+    node keeps serving."""
+    with Server() as s:
+        s.http("PUT", "/fz", {"mappings": {"properties": {"title": {"type": "text"}}}})
+        eq(s.http("PUT", "/fz/_doc/1?refresh=true", {"title": "intact"}).status, 201, "indexed")
+        eq(s.http("PUT", "/fz/_doc/2?refresh=true", {"title": "damaged"}).status, 201, "indexed")
+        s.stop()
+        dbs = [os.path.join(d, "docs.db") for d, _, files in os.walk(s.data) if "docs.db" in files]
+        eq(len(dbs), 1, "one index store under %s" % s.data)
+        db = sqlite3.connect(dbs[0])
+        eq(db.execute("UPDATE docs SET source = '{\"title\": \"dam' WHERE id = '2'").rowcount, 1,
+           "damaged one stored document")
+        db.commit()
+        db.close()
+        s.start()
+        r = s.http("POST", "/fz/_search", {"query": {"match": {"title": "damaged"}}})
+        eq((r.status, r.json["error"]["type"], r.json["status"]), (500, "exception", 500),
+           "a corrupt stored _source: %r" % r)
+        check("stored _source is not JSON" in r.json["error"]["reason"], "reason names it", r)
+        log = s.logtext()
+        check(" ERROR: " in log and "CORRUPT" in log, "logged at ERROR", log[-2000:])
+        r = s.http("POST", "/fz/_search", {"query": {"match": {"title": "intact"}}})
+        eq((r.status, r.json["hits"]["total"]["value"]), (200, 1), "the rest still answers")
 
 
 def t_bad_names_store_nothing():
@@ -226,6 +276,8 @@ if __name__ == "__main__":
         ("mutated_bodies_on_every_route_get_answers", t_mutated_bodies),
         ("malformed_multipart_deploys_store_nothing", t_malformed_multipart_deploys),
         ("odd_paths_and_broken_connections", t_odd_requests),
+        ("malformed_bodies_answer_400_with_the_elasticsearch_type", t_malformed_bodies),
+        ("a_corrupt_store_answers_500_and_logs_error", t_corrupt_store),
         ("bad_names_are_400_and_store_nothing", t_bad_names_store_nothing),
         ("conflicting_lengths_and_unknown_codings_are_refused", t_framing_edges),
         ("numbers_come_back_as_written", t_numbers_come_back_as_written),

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -73,6 +74,34 @@ static void fail_after_n_fails_exactly_the_nth_allocation(void **state) {
   assert_non_null(a);
   assert_null(b);
   qb_free(a, 8);
+}
+
+/* jansson's callbacks: blocks without a size given back are still counted, aligned, and fail
+** on the Nth allocation like any other. */
+static void sized_blocks_are_counted_and_fail_like_any_other(void **state) {
+  size_t before = qb_alloc_live_bytes();
+  unsigned char *p;
+  (void)state;
+  assert_non_null(p = qb_sized_malloc(100));
+  assert_int_equal((uintptr_t)p % 16, 0);
+  memset(p, 0xab, 100);
+  assert_true(qb_alloc_live_bytes() >= before + 100);
+  qb_sized_free(p);
+  assert_int_equal(qb_alloc_live_bytes(), before);
+  qb_sized_free(NULL);
+  assert_null(qb_sized_malloc(SIZE_MAX - 4));
+  qb_alloc_fail_after(1);
+  p = qb_sized_malloc(8);
+  qb_alloc_fail_after(0);
+  assert_null(p);
+  assert_int_equal(qb_alloc_live_bytes(), before);
+}
+
+static void parse_and_corrupt_are_distinct_codes(void **state) {
+  (void)state;
+  assert_int_not_equal(QB_PARSE, QB_CORRUPT);
+  assert_string_equal(qb_code_name(QB_PARSE), "PARSE");
+  assert_string_equal(qb_code_name(QB_CORRUPT), "CORRUPT");
 }
 
 static void arena_allocates_zeroed_aligned_memory_and_frees_all(void **state) {
@@ -175,6 +204,8 @@ int main(void) {
       cmocka_unit_test(code_names_come_from_the_table),
       cmocka_unit_test(allocator_counts_live_bytes),
       cmocka_unit_test(fail_after_n_fails_exactly_the_nth_allocation),
+      cmocka_unit_test(sized_blocks_are_counted_and_fail_like_any_other),
+      cmocka_unit_test(parse_and_corrupt_are_distinct_codes),
       cmocka_unit_test(arena_allocates_zeroed_aligned_memory_and_frees_all),
       cmocka_unit_test(arena_limit_fails_allocation),
       cmocka_unit_test(buf_appends_and_formats),

@@ -3,6 +3,8 @@
 ** the qb_alloc hook is left (SQLite and jansson allocate on their own). */
 #include "support.h"
 
+#include <jansson.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,6 +76,7 @@ static void every_failed_allocation_is_an_error_without_leaks(void **state) {
 }
 
 int main(void) {
+  json_set_alloc_funcs(qb_sized_malloc, qb_sized_free); /* OOM runs reach inside jansson too */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_failed_allocation_is_an_error_without_leaks),
   };

@@ -279,29 +279,27 @@ static void provider_unknown_source_falls_back_to_expressions(void **st) {
   json_decref(r);
 }
 
-static void trapping_udf_fails_the_request_with_script_exception(void **st) {
-  int status;
+static void trapping_udf_fails_the_request_with_a_trap(void **st) {
+  qb_code code;
   json_t *e = fx_search_error(*st, &penv, "{\"query\":{\"function_score\":{\"query\":{\"match_all\":{}},"
-                                          "\"script_score\":{\"script\":\"trap\"}}}}", &status);
-  assert_int_equal(status, 400);
-  assert_json_str(e, "error.type", "script_exception");
-  assert_json_str(e, "error.root_cause.0.type", "script_exception");
+                                          "\"script_score\":{\"script\":\"trap\"}}}}", &code);
+  assert_int_equal(code, QB_TRAP);
   const char *reason = json_string_value(fx_path(e, "error.reason"));
   assert_non_null(strstr(reason, "trap"));
   assert_non_null(strstr(reason, "unreachable executed"));
   json_decref(e);
 }
 
-static void unknown_wasm_udf_is_a_script_exception(void **st) {
-  int status;
+static void unknown_wasm_udf_is_an_invalid_script(void **st) {
+  qb_code code;
   json_t *e = fx_search_error(*st, &penv, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},"
-                                          "\"script\":{\"source\":\"nope\",\"lang\":\"wasm\"}}}}", &status);
-  assert_json_str(e, "error.type", "script_exception");
+                                          "\"script\":{\"source\":\"nope\",\"lang\":\"wasm\"}}}}", &code);
+  assert_int_equal(code, QB_INVALID);
   assert_non_null(strstr(json_string_value(fx_path(e, "error.reason")), "unknown udf [nope]"));
   json_decref(e);
   e = fx_search_error(*st, &penv, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},"
-                                  "\"script\":{\"source\":\"custom_score\",\"params\":{\"boost_factor\":\"x\"}}}}}", &status);
-  assert_json_str(e, "error.type", "illegal_argument_exception");
+                                  "\"script\":{\"source\":\"custom_score\",\"params\":{\"boost_factor\":\"x\"}}}}}", &code);
+  assert_int_equal(code, QB_INVAL);
   json_decref(e);
 }
 
@@ -328,8 +326,8 @@ int main(void) {
       cmocka_unit_test(provider_scores_with_bound_columns_params_and_context),
       cmocka_unit_test(provider_filters_transforms_and_aggregates),
       cmocka_unit_test(provider_unknown_source_falls_back_to_expressions),
-      cmocka_unit_test(trapping_udf_fails_the_request_with_script_exception),
-      cmocka_unit_test(unknown_wasm_udf_is_a_script_exception),
+      cmocka_unit_test(trapping_udf_fails_the_request_with_a_trap),
+      cmocka_unit_test(unknown_wasm_udf_is_an_invalid_script),
       cmocka_unit_test(scripts_are_freed_with_the_request),
   };
   return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
