@@ -16,13 +16,19 @@
 **   udf/custom_score_host_call   one qw_func_call_raw from C, ns        goal < 40 ns
 **   load/100KB            load + validate + instantiate a synthesized ~100 KB module, ms
 **
+**   jit/<kernel>          the same kernels on the native tier (src/jit), in the same run,
+**                         interleaved with native and the interpreter; compile time shown
+**   jit/geomean           goal <= 1.1x native, ahead of V8
+**
 ** Usage: bench_interp [--quick] [--gen-module FILE]   (--quick: 1 run, no warm-up) */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "jit.h"
 #include "kernels.h"
 #include "wasm.h"
 
@@ -127,7 +133,8 @@ static int read_file(const char *path, uint8_t **buf, size_t *len) {
 }
 
 /* Load DIR/FILE.wasm and instantiate it. Prints why and returns -1 on failure. */
-static int ours_open(const char *file, qw_engine **e, qw_module **m, qw_instance **inst) {
+static int ours_open(const char *file, bool jit, qw_engine **e, qw_module **m, qw_instance **inst,
+                     double *compile_ms) {
   char path[1024];
   uint8_t *buf;
   size_t len;
@@ -147,6 +154,17 @@ static int ours_open(const char *file, qw_engine **e, qw_module **m, qw_instance
     goto fail;
   }
   free(buf);
+  if (jit) {
+    qj_code *c = NULL;
+    if (qj_compile(*m, NULL, &c, &err) || qj_attach(c, *inst, &err)) {
+      qj_code_free(c);
+      qw_instance_free(*inst);
+      *inst = NULL;
+      goto fail;
+    }
+    if (compile_ms) *compile_ms = (double)qj_code_compile_ns(c) * 1e-6;
+    qj_code_free(c);
+  }
   return 0;
 fail:
   printf("  (ours: %s)\n", err.msg);
@@ -162,26 +180,31 @@ static void ours_close(qw_engine *e, qw_module *m, qw_instance *inst) {
   qw_engine_free(e);
 }
 
-/* Native and ours, interleaved run by run so that both see the same machine load. */
-static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
-  double tn[MAX_RUNS], to[MAX_RUNS], rn = 0, ro = 0;
+/* Native, the interpreter and the JIT, interleaved run by run so that all see the same machine
+** load. */
+static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours, stat5 *jit,
+                                 double *compile_ms) {
+  double tn[MAX_RUNS], to[MAX_RUNS], tj[MAX_RUNS], rn = 0, ro = 0;
   double (*volatile fn)(const int32_t *) = k->native; /* keep the call opaque */
-  qw_engine *e;
-  qw_module *m;
-  qw_instance *inst;
-  qw_func *f = NULL;
-  qw_val args[2], res[1];
+  qw_engine *e[2];
+  qw_module *m[2];
+  qw_instance *inst[2];
+  qw_func *f[2] = {NULL, NULL};
+  qw_val args[2], res[2][1];
   qb_err err;
-  int i, j;
+  int i, j, t;
   memset(ours, 0, sizeof *ours);
-  if (k->init)
-    k_hash_init();
-  if (!ours_open(k->file, &e, &m, &inst)) {
-    if (k->init &&
-        (!(f = qw_instance_func(inst, k->init)) || qw_func_call(f, NULL, 0, NULL, 0, &err)))
-      printf("  (ours: init %s failed)\n", k->init), f = NULL;
-    else if (!(f = qw_instance_func(inst, k->export)))
-      printf("  (ours: no export %s)\n", k->export);
+  memset(jit, 0, sizeof *jit);
+  for (t = 0; t < 2; t++) {
+    if (k->init)
+      k_hash_init();
+    if (!ours_open(k->file, t == 1, &e[t], &m[t], &inst[t], t ? compile_ms : NULL)) {
+      if (k->init &&
+          (!(f[t] = qw_instance_func(inst[t], k->init)) || qw_func_call(f[t], NULL, 0, NULL, 0, &err)))
+        printf("  (ours: init %s failed)\n", k->init), f[t] = NULL;
+      else if (!(f[t] = qw_instance_func(inst[t], k->export)))
+        printf("  (ours: no export %s)\n", k->export);
+    }
   }
   for (j = 0; j < k->nargs; j++)
     args[j] = qw_i32(k->args[j]);
@@ -190,23 +213,27 @@ static void time_native_and_ours(const kernel *k, stat5 *nat, stat5 *ours) {
     rn = fn(k->args);
     if (i >= 0)
       tn[i] = now_s() - t0;
-    if (f) {
+    for (t = 0; t < 2; t++) {
+      if (!f[t])
+        continue;
       t0 = now_s();
-      if (qw_func_call(f, args, (uint32_t)k->nargs, res, 1, &err)) {
-        printf("  (ours: %s: %s)\n", k->export, err.msg);
-        f = NULL;
+      if (qw_func_call(f[t], args, (uint32_t)k->nargs, res[t], 1, &err)) {
+        printf("  (%s: %s: %s)\n", t ? "jit" : "ours", k->export, err.msg);
+        f[t] = NULL;
       }
       if (i >= 0)
-        to[i] = now_s() - t0;
+        (t ? tj : to)[i] = now_s() - t0;
     }
   }
   *nat = summarize(tn, runs, rn);
-  if (f) {
-    ro = k->f64_result ? qw_val_f64(res[0]) : (double)(int32_t)res[0].of.i32;
-    *ours = summarize(to, runs, ro);
+  for (t = 0; t < 2; t++) {
+    if (f[t]) {
+      ro = k->f64_result ? qw_val_f64(res[t][0]) : (double)(int32_t)res[t][0].of.i32;
+      *(t ? jit : ours) = summarize(t ? tj : to, runs, ro);
+    }
+    if (e[t])
+      ours_close(e[t], m[t], inst[t]);
   }
-  if (e)
-    ours_close(e, m, inst);
 }
 
 static stat5 time_v8(const kernel *k) {
@@ -247,7 +274,8 @@ static int same_result(double a, double b) {
 
 /* ---- custom_score from the host ------------------------------------------------------------- */
 
-static void bench_host_call(void) {
+static void bench_host_call(bool jit) {
+  const char *name = jit ? "udf/custom_score_host_call_jit" : "udf/custom_score_host_call";
   qw_engine *e;
   qw_module *m;
   qw_instance *inst;
@@ -255,10 +283,10 @@ static void bench_host_call(void) {
   double t[MAX_RUNS], sum = 0;
   const int calls = 1000000;
   int i, j;
-  if (ours_open("udf", &e, &m, &inst))
+  if (ours_open("udf", jit, &e, &m, &inst, NULL))
     return;
   if (!(f = qw_instance_func(inst, "custom_score"))) {
-    printf("udf/custom_score_host_call  ours n/a (no export)\n");
+    printf("%s  ours n/a (no export)\n", name);
     ours_close(e, m, inst);
     return;
   }
@@ -273,7 +301,7 @@ static void bench_host_call(void) {
       slots[2] = (uint32_t)(j % 400);
       slots[3] = (uint32_t)((j & 3) + 1);
       if ((trap = qw_func_call_raw(f, slots))) {
-        printf("udf/custom_score_host_call  ours trapped: %s\n", qw_trap_message(trap));
+        printf("%s  ours trapped: %s\n", name, qw_trap_message(trap));
         ours_close(e, m, inst);
         return;
       }
@@ -285,9 +313,10 @@ static void bench_host_call(void) {
   }
   {
     stat5 s = summarize(t, runs, sum);
-    printf("udf/custom_score_host_call  ours %.1f ns/call (qw_func_call_raw)  %s (goal <40 ns)  "
+    printf("%s  ours %.1f ns/call (qw_func_call_raw)  %s (goal <%d ns)  "
            "med/%d [%.1f..%.1f]\n",
-           s.med, s.med < 40 ? "meets goal" : "MISSES goal", runs, s.min, s.max);
+           name, s.med, s.med < (jit ? 20 : 40) ? "meets goal" : "MISSES goal", jit ? 20 : 40, runs,
+           s.min, s.max);
   }
   ours_close(e, m, inst);
 }
@@ -443,8 +472,10 @@ static void bench_load(void) {
 /* ---- main ----------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-  double lg_ours = 0, lg_v8 = 0;
-  int n_ours = 0, n_v8 = 0, i;
+  double lg_ours = 0, lg_v8 = 0, lg_jit = 0, lg_jv8 = 0;
+  int n_ours = 0, n_v8 = 0, n_jit = 0, i;
+  char jit_lines[8][256];
+  int njl = 0;
   stat5 score_ours = {0}, score_native = {0}, score_v8 = {0};
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) {
@@ -471,8 +502,9 @@ int main(int argc, char **argv) {
     printf("bench_interp: node not found at configure time: no V8 column\n");
   for (i = 0; i < (int)QB_COUNTOF(kernels); i++) {
     const kernel *k = &kernels[i];
-    stat5 nat, ours, v8 = time_v8(k);
-    time_native_and_ours(k, &nat, &ours);
+    stat5 nat, ours, jit, v8 = time_v8(k);
+    double cms = 0;
+    time_native_and_ours(k, &nat, &ours, &jit, &cms);
     char v8s[32] = "n/a", warn[160] = "";
     if (v8.ok)
       snprintf(v8s, sizeof v8s, "%.3fs", v8.med);
@@ -491,6 +523,16 @@ int main(int argc, char **argv) {
     }
     if (v8.ok)
       lg_v8 += log(v8.med / nat.med), n_v8++;
+    if (jit.ok && njl < 8) {
+      double ratio = jit.med / nat.med;
+      snprintf(jit_lines[njl++], sizeof jit_lines[0],
+               "jit/%-14s ours %.3fs  native %.3fs  v8 %s  %.2fx native (goal <=1.1x)  compile "
+               "%.1f ms  med/%d [%.3f..%.3f]%s",
+               k->name, jit.med, nat.med, v8s, ratio, cms, runs, jit.min, jit.max,
+               same_result(jit.result, nat.result) ? "" : "  RESULT MISMATCH");
+      lg_jit += log(ratio), n_jit++;
+      if (v8.ok) lg_jv8 += log(v8.med / nat.med);
+    }
     if (k->native == n_score)
       score_ours = ours, score_native = nat, score_v8 = v8;
     fflush(stdout);
@@ -500,6 +542,12 @@ int main(int argc, char **argv) {
         "interp/geomean     ours %.1fx native over %d kernels  v8 %.1fx  (goal <=8x; references: "
         "wasm3 12.8x, WAMR fast-interp 16.3x, V8 1.3x)\n",
         exp(lg_ours / n_ours), n_ours, n_v8 ? exp(lg_v8 / n_v8) : 0.0);
+  for (i = 0; i < njl; i++)
+    printf("%s\n", jit_lines[i]);
+  if (n_jit)
+    printf("jit/geomean        ours %.2fx native over %d kernels  v8 %.2fx in the same run  (goal "
+           "<=1.1x, ahead of V8; references: WAMR LLVM JIT 1.22x, V8 1.30x)\n",
+           exp(lg_jit / n_jit), n_jit, n_v8 ? exp(lg_jv8 / n_jit) : 0.0);
   if (score_ours.ok) {
     double per = 1e9 / SCORE_CALLS;
     char v8s[32] = "n/a";
@@ -511,7 +559,8 @@ int main(int argc, char **argv) {
            score_ours.med * per < 25 ? "meets goal" : "MISSES goal", runs, score_ours.min * per,
            score_ours.max * per);
   }
-  bench_host_call();
+  bench_host_call(false);
+  bench_host_call(true);
   bench_load();
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # fuzz.sh SECONDS: `make fuzz`. Builds the libFuzzer targets with clang-19 into build/fuzz
-# (QD_FUZZ=ON, ASan + UBSan) and runs each for SECONDS, seeded from tests/fuzz/corpus/<x>/ and,
+# (QD_FUZZ=ON, ASan + UBSan) and runs each (fuzz_module, fuzz_query, fuzz_artifact: every
+# tests/fuzz/fuzz_*.c) for SECONDS, seeded from tests/fuzz/corpus/<x>/ and,
 # for fuzz_module, the spec suite's .wasm files copied into a scratch corpus (never into the
 # repo). A crash, leak, timeout or OOM input is copied to tests/data/regress/ and fails the run.
 set -u

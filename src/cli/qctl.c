@@ -1,13 +1,16 @@
 /* qctl.c: the command-line client of the REST API (DESIGN.md §1): UDFs (deploy, list, status,
-** versions, rollback, delete, test), indexes, _bulk and _search. Human output by default,
-** --json prints the server's raw response for scripts. Any failure exits non-zero with one
-** line "qctl: <type>: <reason>" on stderr. Talks HTTP only (libcurl + jansson). */
+** versions, rollback, delete, test), indexes, _bulk and _search; and, offline, the Ed25519 keys
+** that sign native artifacts (keys generate, keys sign: the UDF layer's formats). Human output
+** by default, --json prints the server's raw response for scripts. Any failure exits non-zero
+** with one line "qctl: <type>: <reason>" on stderr. Talks HTTP only (libcurl + jansson). */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "udf.h"
 
 static const char *base_url = "http://127.0.0.1:9200";
 static int json_out = 0;
@@ -23,6 +26,9 @@ static int usage(void) {
           "  bulk [INDEX] FILE            NDJSON file ('-' = stdin)\n"
           "  search INDEX JSON|@FILE\n"
           "  health\n"
+          "  keys generate --out DIR [--name N]   Ed25519 pair N.key (0600) + N.pub (default N:\n"
+          "                                       signing); a node trusts DIR/*.pub files\n"
+          "  keys sign --key N.key --in ARTIFACT [--out SIG]   64-byte signature (ARTIFACT.sig)\n"
           "URL: --url, else $QUIDDITCH_URL, else http://127.0.0.1:9200\n"
           "Credentials: $QUIDDITCH_API_KEY (base64 of id:key); $QUIDDITCH_CA trusts a certificate\n");
   return 2;
@@ -361,7 +367,15 @@ static int udf_cmd(int argc, char **argv) {
     const char *node;
     json_t *ni;
     json_object_foreach(json_object_get(j, "nodes"), node, ni) {
-      printf("  node %-8s %s, %s\n", node, jstr(ni, "status"), jstr(ni, "tier"));
+      printf("  node %-8s %s, %s", node, jstr(ni, "status"), jstr(ni, "tier"));
+      if (*jstr(ni, "native")) printf(" (native: %s", jstr(ni, "native"));
+      if (json_number_value(json_object_get(ni, "compile_ms")) > 0)
+        printf(", %.1f ms%s", json_number_value(json_object_get(ni, "compile_ms")),
+               json_is_true(json_object_get(ni, "cache_hit")) ? ", from the cache" : "");
+      if (*jstr(ni, "native")) printf(")");
+      printf("\n");
+      if (*jstr(ni, "reason")) printf("    why not native: %s\n", jstr(ni, "reason"));
+      if (*jstr(ni, "artifact")) printf("    artifact: %s\n", jstr(ni, "artifact"));
     }
     resp_free(&r);
     return 0;
@@ -551,6 +565,51 @@ static int health_cmd(void) {
   return 0;
 }
 
+/* ---- keys: offline, no server ---------------------------------------------------------------- */
+
+static int keys_cmd(int argc, char **argv) {
+  const char *out = NULL, *name = "signing", *key = NULL, *in = NULL;
+  if (argc < 1) return fail("usage: qctl keys generate --out DIR [--name N] | keys sign ...");
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) return fail("keys: %s needs a value", a);
+    if (!strcmp(a, "--out")) out = v;
+    else if (!strcmp(a, "--name")) name = v;
+    else if (!strcmp(a, "--key")) key = v;
+    else if (!strcmp(a, "--in")) in = v;
+    else return fail("keys: unknown flag '%s'", a);
+    i++;
+  }
+  qb_err err = {0};
+  if (!strcmp(argv[0], "generate")) {
+    char pub[4096], sec[4096];
+    if (!out) return fail("usage: qctl keys generate --out DIR [--name N]");
+    if (qu_keys_generate(out, name, pub, sec, &err)) return fail("%s", err.msg);
+    printf("public key  %s  (copy it into each node's --trusted-keys folder)\n", pub);
+    printf("private key %s  (mode 0600: keep it secret; sign with qctl keys sign)\n", sec);
+    return 0;
+  }
+  if (!strcmp(argv[0], "sign")) {
+    size_t len;
+    uint8_t sig[QU_SIG_BYTES];
+    char path[4096];
+    if (!key || !in) return fail("usage: qctl keys sign --key N.key --in ARTIFACT [--out SIG]");
+    char *bytes = read_file(in, &len);
+    if (!bytes) return fail("keys: cannot read %s", in);
+    qb_code rc = qu_artifact_sign(key, (const uint8_t *)bytes, len, sig, &err);
+    free(bytes);
+    if (rc) return fail("%s", err.msg);
+    snprintf(path, sizeof path, "%s", out ? out : in);
+    if (!out) strncat(path, ".sig", sizeof path - strlen(path) - 1);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(sig, 1, sizeof sig, f) != sizeof sig || fclose(f))
+      return fail("keys: cannot write %s", path);
+    printf("signature   %s\n", path);
+    return 0;
+  }
+  return fail("unknown keys command '%s'", argv[0]);
+}
+
 int main(int argc, char **argv) {
   const char *env = getenv("QUIDDITCH_URL");
   if (env && *env) base_url = env;
@@ -583,6 +642,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "bulk")) rc = bulk_cmd(n - 1, rest + 1);
   else if (!strcmp(cmd, "search")) rc = search_cmd(n - 1, rest + 1);
   else if (!strcmp(cmd, "health")) rc = health_cmd();
+  else if (!strcmp(cmd, "keys")) rc = keys_cmd(n - 1, rest + 1);
   else rc = usage();
   curl_global_cleanup();
   free(rest);

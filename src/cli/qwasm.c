@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jit.h"
 #include "spec.h"
 #include "wasm.h"
 
@@ -30,6 +31,7 @@ static void usage(FILE *f) {
       "      --fuel N                   budget: loop back-edges + calls (default unlimited)\n"
       "      --max-pages N              memory cap in 64 KiB pages (default 256 = 16 MiB)\n"
       "      --max-depth N              call depth (default 10000)\n"
+      "      --tier interp|jit          interpreter (default), or compile to native code first\n"
       "  inspect FILE.wasm              imports, exports with signatures, section sizes\n"
       "  spec [-v] [--known F] DIR...   run the spec suite's wast2json output (qwasm spec -h)\n"
       "  help                           this text\n"
@@ -256,6 +258,7 @@ typedef struct run_cmd {
   qw_limits lim;
   char **rest; /* the arguments after FILE: the WASI argv, or the --invoke arguments */
   int nrest;
+  int jit; /* --tier jit: compile to native code (src/jit) before the call */
 } run_cmd;
 
 /* Store option NAME's value VAL (NULL when the command line ended) into R: 0, or the exit
@@ -296,6 +299,13 @@ static int set_max_depth(run_cmd *r, const char *name, const char *val) {
   return 0;
 }
 
+static int set_tier(run_cmd *r, const char *name, const char *val) {
+  if (!val || (strcmp(val, "interp") && strcmp(val, "jit")))
+    return die(2, "%s: interp or jit", name);
+  r->jit = !strcmp(val, "jit");
+  return 0;
+}
+
 static const struct run_opt {
   const char *name; /* every option takes one value */
   run_setter set;
@@ -304,6 +314,7 @@ static const struct run_opt {
     {"--fuel", set_fuel},
     {"--max-pages", set_max_pages},
     {"--max-depth", set_max_depth},
+    {"--tier", set_tier},
 };
 
 /* ARGV into R (R->rest has room for ARGC). Options may come before or after FILE; `--` ends
@@ -465,6 +476,15 @@ static int cmd_run(int argc, char **argv) {
   }
   if (r.lim.fuel)
     qw_instance_set_fuel(inst, r.lim.fuel);
+  if (r.jit) { /* eagerly, before the call (the start function, if any, ran interpreted) */
+    qj_code *jc = NULL;
+    if (qj_compile(m, NULL, &jc, &err) || qj_attach(jc, inst, &err)) {
+      qj_code_free(jc);
+      status = die(1, "%s: %s", r.file, err.msg);
+      goto out;
+    }
+    qj_code_free(jc); /* the instance holds its reference */
+  }
   status = r.invoke ? run_invoke(&r, inst, uses_wasi) : run_start(&r, inst);
 out:
   qw_instance_free(inst);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jit.h"
 #include "spectest.h"
 #include "wasm.h"
 
@@ -31,6 +32,7 @@ typedef struct known {
 static struct {
   int verbose;
   int no_fork;
+  int jit; /* --tier jit: every module's instance runs native code (compiled after it started) */
   unsigned timeout_s;
   known *known;
   size_t nknown;
@@ -399,6 +401,17 @@ static void run_command(run *r, json_t *cmd) {
         add_module(r, NULL, m, NULL); /* see assert_uninstantiable */
       return;
     }
+    if (S.jit) { /* after instantiation (the start function ran interpreted) */
+      qj_code *jc = NULL;
+      if ((rc = qj_compile(m, NULL, &jc, &err)) || (rc = qj_attach(jc, inst, &err))) {
+        qj_code_free(jc);
+        report(r, 'X', line, "module %s: jit: %s: %s", fname ? fname : "?", code_name(rc), err.msg);
+        qw_instance_free(inst);
+        add_module(r, NULL, m, NULL);
+        return;
+      }
+      qj_code_free(jc); /* the instance holds its own reference */
+    }
     add_module(r, name, m, inst);
     r->cur = inst;
   } else if (!strcmp(type, "register")) {
@@ -736,7 +749,8 @@ static void spec_usage(FILE *f) {
           "                   is 0 when every failure is listed there\n"
           "  --emit-known F   write every failure to F in that format\n"
           "  --no-fork        run files in this process (for debuggers; a crash ends the run)\n"
-          "  --timeout S      seconds per file (default 300; 0 = none)\n");
+          "  --timeout S      seconds per file (default 300; 0 = none)\n"
+          "  --tier interp|jit  the tier every module runs on (default interp)\n");
 }
 
 int spec_main(int argc, char **argv) {
@@ -750,6 +764,14 @@ int spec_main(int argc, char **argv) {
       S.verbose = 1;
     else if (!strcmp(a, "--no-fork"))
       S.no_fork = 1;
+    else if (!strcmp(a, "--tier") && i + 1 < argc) {
+      const char *t = argv[++i];
+      if (strcmp(t, "interp") && strcmp(t, "jit")) {
+        fprintf(stderr, "qwasm spec: --tier: interp or jit, not %s\n", t);
+        return 2;
+      }
+      S.jit = !strcmp(t, "jit");
+    }
     else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
       return spec_usage(stdout), 0;
     else if (!strcmp(a, "--known") && i + 1 < argc) {
@@ -777,7 +799,7 @@ int spec_main(int argc, char **argv) {
   for (i = 0; i < argc; i++) {
     if (argv[i][0] == '-') {
       if (!strcmp(argv[i], "--known") || !strcmp(argv[i], "--emit-known") ||
-          !strcmp(argv[i], "--timeout"))
+          !strcmp(argv[i], "--timeout") || !strcmp(argv[i], "--tier"))
         i++;
       continue;
     }

@@ -41,12 +41,41 @@ static int query_manifest(qs_req *r, json_t *m) {
   return 1;
 }
 
+/* The uploaded native artifact for this node's architecture and its signature (multipart parts
+** native-x86_64 / native-aarch64, signature-<arch> or signature). */
+typedef struct native_parts {
+  const uint8_t *art, *sig, *arch_sig;
+  size_t art_len, sig_len, arch_sig_len;
+} native_parts;
+
+#if defined(__aarch64__)
+#define NODE_ARCH "aarch64"
+#else
+#define NODE_ARCH "x86_64"
+#endif
+
+static void native_part(native_parts *np, const qs_part *p) {
+  if (!strcmp(p->name, "native-" NODE_ARCH)) np->art = p->data, np->art_len = p->len;
+  else if (!strcmp(p->name, "signature-" NODE_ARCH)) np->arch_sig = p->data, np->arch_sig_len = p->len;
+  else if (!strcmp(p->name, "signature")) np->sig = p->data, np->sig_len = p->len;
+}
+
+/* Offer the artifact to the registry: it is used only when signed by a trusted key and made for
+** this module and node; the outcome (or why not) shows in GET /_udf/{name}. */
+static void offer_native(qs_req *r, const char *name, uint32_t version, const native_parts *np) {
+  if (!np->art) return;
+  const uint8_t *sig = np->arch_sig ? np->arch_sig : np->sig;
+  size_t sig_len = np->arch_sig ? np->arch_sig_len : np->sig_len;
+  qu_registry_offer_artifact(qc_node_registry(r->srv->node), name, version, np->art, np->art_len, sig, sig_len, NULL);
+}
+
 void qs__h_udf_put(qs_req *r) {
   const char *name = r->caps[0];
   uint64_t t0 = qb_now_ns();
   const uint8_t *wasm = (const uint8_t *)r->body;
   size_t wasm_len = r->body_len;
   json_t *manifest = NULL;
+  native_parts np = {0};
   qb_arena arena;
   qb_arena_init(&arena);
   if (!strncasecmp(r->content_type, "multipart/form-data", 19)) {
@@ -79,8 +108,7 @@ void qs__h_udf_put(qs_req *r) {
           goto out;
         }
       }
-      /* native-x86_64, native-aarch64, signature: accepted; this node has no JIT tier yet and
-      ** compiles from the wasm (DESIGN §4: a node may always fall back to the wasm). */
+      native_part(&np, &parts[i]); /* offered after the deploy (DESIGN §4) */
     }
     if (!wasm) {
       qs__reply_error(r, 400, "illegal_argument_exception", "multipart deploy has no [wasm] part");
@@ -125,6 +153,7 @@ void qs__h_udf_put(qs_req *r) {
     qs__reply_err(r, &err);
     goto out;
   }
+  offer_native(r, name, info.version, &np);
   /* Load the new version now, so the first search does not pay for it. */
   uint64_t t1 = qb_now_ns();
   qu_udf *u = NULL;
@@ -208,6 +237,22 @@ static void stats_cb(void *ud, const qu_stats *s) {
                      (json_int_t)s->instances);
 }
 
+/* This node's tier for VERSION of NAME (docs/rest-api.md): where its code comes from, the
+** native tier's state, compile time, cache hit, and why native code is not used. */
+static json_t *node_tier_json(qu_registry *reg, const char *name, uint32_t version) {
+  qu_tier_status st;
+  qb_err err;
+  if (qu_registry_tier_status(reg, name, version, &st, &err))
+    return json_pack("{s:s, s:s}", "tier", "interpreter", "status", "ready");
+  json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:i}", "tier", qu_origin_name(st.origin),
+                        "status", "ready", "native", qu_native_state_name(st.state),
+                        "compile_ms", st.compile_ms, "cache_hit", st.cache_hit,
+                        "verified_blocks", (int)st.verified_blocks);
+  if (st.reason[0]) json_object_set_new(o, "reason", json_string(st.reason));
+  if (st.artifact[0]) json_object_set_new(o, "artifact", json_string(st.artifact));
+  return o;
+}
+
 void qs__h_udf_get(qs_req *r) {
   const char *name = r->caps[0];
   qu_version_info info;
@@ -237,8 +282,8 @@ void qs__h_udf_get(qs_req *r) {
   qu_registry_stats(qc_node_registry(r->srv->node), stats_cb, &f);
   json_object_set_new(j, "tier", json_string(f.tier));
   json_object_set_new(j, "manifest", m ? m : json_object());
-  json_object_set_new(j, "nodes", json_pack("{s:{s:s, s:s, s:i}}", r->srv->node_name, "tier",
-                                            f.tier, "status", "ready", "compile_ms", 0));
+  json_object_set_new(j, "nodes", json_pack("{s:o}", r->srv->node_name,
+                                            node_tier_json(qc_node_registry(r->srv->node), name, info.version)));
   json_object_set_new(j, "stats", f.out ? f.out : json_pack("{s:i, s:i}", "calls", 0, "errors", 0));
   qb_buf_fini(&mb);
   qs__reply_json(r, 200, j);

@@ -1,9 +1,12 @@
 /* exec.c: the executor. A qu_plan is compiled once (qu_exec_new) into one op per param that
-** says where its slot value comes from; qu_exec_run then fills a preallocated slot array per
+** says where its slot value comes from; qu_exec_run reads the version's current entry once
+** (tier.c) and runs the whole block on it: the interpreter fills a preallocated slot array per
 ** document and calls qw_func_call_raw (no allocation, lookup or lock per call), or calls the
-** batch export once per block with the columns copied into the guest. Invariant: the instance
-** an exec holds has never trapped; any failure of a block discards it (qu__inst_checkin with
-** discard), so the next block starts on a fresh one. */
+** batch export once per block with the columns copied into the guest; native code gets the
+** block's argument columns in one call (or one call per document); a block being verified runs
+** on both and compares. Invariant: the instance an exec holds has never trapped; any failure
+** of a block discards it (qu__inst_checkin with discard), so the next block starts on a fresh
+** one. */
 #include "udf.h"
 
 #include <stdio.h>
@@ -51,6 +54,11 @@ struct qu_exec {
   size_t *strlen_;        /* [QU_BLOCK_MAX] their lengths */
   uint32_t nrun;          /* blocks run, for timing samples */
   int alloc_failed;       /* the last guest_alloc got 0 from qd_alloc */
+  int discard;            /* the block succeeded but the instance must not be reused */
+  uint32_t nargs;         /* wasm params of the export (m->nslots) */
+  uint64_t *acols;        /* native: [nargs * QU_BLOCK_MAX] argument columns, at first use */
+  const uint64_t **argv;  /* native: nargs pointers into acols */
+  uint64_t *res, *res2;   /* native, verify: [QU_BLOCK_MAX] raw result slots */
 };
 
 static uint64_t f64_bits(double d) {
@@ -115,6 +123,7 @@ qb_code qu_exec_new(qu_udf *u, const qu_plan *plan, qu_exec **out, qb_err *err) 
   x->plan = plan;
   x->nops = m->nparams;
   x->nslots = m->nslots > 3 ? m->nslots : 3;
+  x->nargs = m->nslots;
   qb_buf_init(&x->strout);
   if ((x->nops && !(x->ops = qb_calloc(x->nops, sizeof *x->ops))) ||
       !(x->slots = qb_calloc(x->nslots, sizeof *x->slots)))
@@ -192,6 +201,11 @@ void qu_exec_free(qu_exec *x) {
   qb_free(x->glen, (size_t)x->nstr * QU_BLOCK_MAX * sizeof(uint32_t));
   qb_free(x->stroff, x->stroff ? QU_BLOCK_MAX * sizeof(size_t) : 0);
   qb_free(x->strlen_, x->strlen_ ? QU_BLOCK_MAX * sizeof(size_t) : 0);
+  if (x->res) {
+    qb_free(x->acols, (size_t)x->nargs * QU_BLOCK_MAX * sizeof *x->acols);
+    qb_free(x->argv, (x->nargs ? x->nargs : 1) * sizeof *x->argv);
+    qb_free(x->res, 2 * QU_BLOCK_MAX * sizeof *x->res);
+  }
   qb_buf_fini(&x->strout);
   qb_free(x, sizeof *x);
 }
@@ -481,6 +495,160 @@ static qb_code run_batch(qu_exec *x, const qu_block *in, qu_out *out, qb_err *er
   return QB_OK;
 }
 
+/* ---- native code and verification ------------------------------------------------------------ */
+
+/* The buffers native blocks need, made at the first one (most execs never run native code). */
+static qb_code native_buffers(qu_exec *x, qb_err *err) {
+  if (x->res) return QB_OK;
+  size_t cells = (size_t)x->nargs * QU_BLOCK_MAX;
+  if ((cells && !(x->acols = qb_calloc(cells, sizeof *x->acols))) ||
+      !(x->argv = qb_calloc(x->nargs ? x->nargs : 1, sizeof *x->argv)) ||
+      !(x->res = qb_calloc(2 * QU_BLOCK_MAX, sizeof *x->res))) {
+    qb_free(x->acols, cells * sizeof *x->acols);
+    qb_free(x->argv, (x->nargs ? x->nargs : 1) * sizeof *x->argv);
+    x->acols = NULL;
+    x->argv = NULL;
+    return qb_fail(err, QB_NOMEM, "udf %s: out of memory", x->u->label);
+  }
+  x->res2 = x->res + QU_BLOCK_MAX;
+  for (uint32_t k = 0; k < x->nargs; k++) x->argv[k] = x->acols + (size_t)k * QU_BLOCK_MAX;
+  return QB_OK;
+}
+
+/* Fill the argument columns of the block (strings staged already). */
+static void fill_cols(qu_exec *x, const qu_block *in) {
+  size_t n = in->n;
+  for (uint32_t k = 0; k < x->nops; k++) {
+    const op *o = &x->ops[k];
+    uint64_t *c = x->acols + (size_t)o->slot * QU_BLOCK_MAX;
+    if (o->kind == OP_STR_CONST) {
+      for (size_t i = 0; i < n; i++) c[i] = o->gptr;
+      for (size_t i = 0; i < n; i++) c[QU_BLOCK_MAX + i] = o->str.len;
+    } else if (o->kind == OP_STR_COL) {
+      const uint32_t *gp = x->gptr + (size_t)o->sidx * QU_BLOCK_MAX;
+      const uint32_t *gl = x->glen + (size_t)o->sidx * QU_BLOCK_MAX;
+      for (size_t i = 0; i < n; i++) c[i] = gp[i];
+      for (size_t i = 0; i < n; i++) c[QU_BLOCK_MAX + i] = gl[i];
+    } else {
+      for (size_t i = 0; i < n; i++) c[i] = op_value(o, in, i);
+    }
+  }
+}
+
+/* Run entry NE over the block into RES (strings staged already). */
+static const qw_trap *native_call(qu_exec *x, const qu_native_entry *ne, const qu_block *in,
+                                  uint64_t *res) {
+  qw_instance *wi = x->inst->wi;
+  if (ne->block) {
+    fill_cols(x, in);
+    return ne->block(ne->code, wi, in->n, x->argv, res);
+  }
+  for (size_t i = 0; i < in->n; i++) {
+    fill_slots(x, in, i, x->slots);
+    const qw_trap *t = ne->doc(ne->code, wi, x->slots);
+    if (t) return t;
+    res[i] = x->slots[0];
+  }
+  return NULL;
+}
+
+/* Raw result slots RES of the block into OUT. */
+static qb_code put_results(qu_exec *x, const uint64_t *res, size_t n, qu_out *out,
+                           qb_err *err) {
+  qu_type rt = x->u->m->returns;
+  qb_code rc;
+  if (rt != QU_STRING && out->f64) {
+    double *f = out->f64;
+    for (size_t i = 0; i < n; i++) {
+      uint64_t r = res[i];
+      f[i] = rt == QU_F64 ? bits_f64(r) : rt == QU_F32 ? (double)bits_f32(r)
+             : rt == QU_I32 ? (double)(int32_t)(uint32_t)r : (double)(int64_t)r;
+    }
+    if (out->present) memset(out->present, 1, n);
+    return QB_OK;
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((rc = put_result(x, res[i], i, out, err))) return rc;
+  if (rt == QU_STRING) fix_strings(x, n, out);
+  return QB_OK;
+}
+
+static qb_code run_native(qu_exec *x, const qu__entry *e, const qu_block *in, qu_out *out,
+                          qb_err *err) {
+  qb_code rc;
+  if ((rc = native_buffers(x, err))) return rc;
+  if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
+  const qw_trap *t = native_call(x, &e->ne, in, x->res);
+  if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
+  return put_results(x, x->res, in->n, out, err);
+}
+
+/* Do results A (the interpreter's, strings copied into strout) and B (native, strings in the
+** guest's memory) agree bit for bit? WHY gets the first difference. */
+static int same_results(qu_exec *x, const uint64_t *a, const uint64_t *b, size_t n, char *why,
+                        size_t whylen) {
+  qu_type rt = x->u->m->returns;
+  uint64_t mask = (rt == QU_I32 || rt == QU_F32) ? 0xffffffffu : UINT64_MAX;
+  for (size_t i = 0; i < n; i++) {
+    if (rt != QU_STRING) {
+      if ((a[i] & mask) == (b[i] & mask)) continue;
+      snprintf(why, whylen, "document %zu of a block: interpreter 0x%llx, native 0x%llx", i,
+               (unsigned long long)(a[i] & mask), (unsigned long long)(b[i] & mask));
+      return 0;
+    }
+    size_t msize;
+    const uint8_t *mem = qw_instance_memory(x->inst->wi, &msize);
+    uint32_t p = (uint32_t)(b[i] >> 32), len = (uint32_t)b[i];
+    int anull = x->stroff[i] == SIZE_MAX, bnull = b[i] == UINT64_MAX;
+    if (anull && bnull) continue;
+    if (anull != bnull || (uint64_t)p + len > msize || len != x->strlen_[i] ||
+        (len && memcmp(mem + p, x->strout.data + x->stroff[i], len))) {
+      snprintf(why, whylen, "document %zu of a block: the string results differ", i);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* A block of the verification window: the interpreter's per-document results are served (the
+** scalar export: what native code compiles), then native code runs the same inputs on the same
+** instance (strings staged again after qd_reset) and the two are compared. Native code that
+** traps or differs is a mismatch, never a failed block. */
+static qb_code run_verify(qu_exec *x, const qu__entry *e, const qu_block *in, qu_out *out,
+                          uint64_t fuel, qb_err *err) {
+  qb_code rc;
+  size_t n = in->n;
+  char why[160];
+  if ((rc = native_buffers(x, err))) return rc;
+  if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
+  for (size_t i = 0; i < n; i++) {
+    fill_slots(x, in, i, x->slots);
+    const qw_trap *t = qw_func_call_raw(x->inst->fn, x->slots);
+    if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
+    x->res[i] = x->slots[0];
+  }
+  if ((rc = put_results(x, x->res, n, out, err))) return rc;
+  /* the user's results are final; whatever happens below only decides the swap */
+  qb_err scratch;
+  qw_instance_set_fuel(x->inst->wi, fuel);
+  if (x->nstr && stage_strings(x, in, &scratch)) {
+    x->discard = 1; /* inconclusive: the guest's allocator, not native code */
+    return QB_OK;
+  }
+  const qw_trap *t = native_call(x, &e->ne, in, x->res2);
+  if (t) {
+    snprintf(why, sizeof why, "native code trapped (%s) where the interpreter did not",
+             qw_trap_message(t));
+    x->discard = 1;
+    qu__tier_verified(x->u, 0, why);
+    return QB_OK;
+  }
+  int same = same_results(x, x->res, x->res2, n, why, sizeof why);
+  if (!same) x->discard = 1; /* code that computes wrong may also have written wrong */
+  qu__tier_verified(x->u, same, why);
+  return QB_OK;
+}
+
 /* ---- the entry --------------------------------------------------------------------------------- */
 
 static qb_code check_block(const qu_exec *x, const qu_block *in, const qu_out *out,
@@ -513,6 +681,9 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   uint64_t t0 = 0;
   if (!in->n) return QB_OK;
   if ((rc = check_block(x, in, out, err))) return rc;
+  /* the tier this block runs on, to its end (internal.h: the tier rule) */
+  const qu__entry *e = atomic_load_explicit(&u->entry, memory_order_acquire);
+  qu_tier tier = e->kind == QU__E_NATIVE ? QU_TIER_NATIVE : QU_TIER_INTERP;
   if (!x->inst && (rc = qu__inst_checkout(u, &x->inst, err))) goto count;
   /* one numeric destination: the kind's own array when given (a filter's KEEP, the others'
   ** F64), else the other one */
@@ -526,10 +697,21 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   qb_buf_reset(&x->strout);
   uint64_t fuel;
   if (__builtin_mul_overflow(u->opts.fuel_per_doc, (uint64_t)in->n + 1, &fuel)) fuel = UINT64_MAX;
+  qu__deadline dl;
+  uint64_t timeout_ms = u->opts.block_timeout_ms ? u->opts.block_timeout_ms : 1000;
   for (int attempt = 0;; attempt++) {
     qw_instance_set_fuel(x->inst->wi, fuel);
+    qu__deadline_arm(&dl, x->inst->wi, timeout_ms);
     x->alloc_failed = 0;
-    rc = x->inst->batch ? run_batch(x, in, &o, err) : run_docs(x, in, &o, err);
+    if (QB_LIKELY(e->kind == QU__E_INTERP))
+      rc = x->inst->batch ? run_batch(x, in, &o, err) : run_docs(x, in, &o, err);
+    else if (e->kind == QU__E_NATIVE)
+      rc = run_native(x, e, in, &o, err);
+    else
+      rc = run_verify(x, e, in, &o, fuel, err);
+    if (qu__deadline_disarm(&dl) && rc == QB_LIMIT && strstr(err ? err->msg : "", "time budget"))
+      rc = qb_fail(err, QB_LIMIT, "UDF %s ran past its deadline of %llu ms for a block of %zu "
+                   "documents", u->label, (unsigned long long)timeout_ms, in->n);
     /* ABI v1 2.1: a module whose memory ran out (qd_alloc gave 0) is re-instantiated, once */
     if (!rc || !x->alloc_failed || attempt) break;
     qu__inst_checkin(u, x->inst, 1);
@@ -537,15 +719,16 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
     if ((rc = qu__inst_checkout(u, &x->inst, err))) goto count;
     qb_buf_reset(&x->strout);
   }
-  if (rc) {
+  if (rc || x->discard) {
     qu__inst_checkin(u, x->inst, 1); /* never reuse an instance that failed mid-call */
     x->inst = NULL;
-  } else if (timed) {
-    qu__stats_observe(u->stats, QU_TIER_INTERP, (qb_now_ns() - t0) / in->n);
+    x->discard = 0;
   }
+  if (!rc && timed) qu__stats_observe(u->stats, tier, (qb_now_ns() - t0) / in->n);
+  QB_ASSERT(!rc || !x->inst); /* an exec never keeps a failed instance (nor a discarded one) */
 count:
-  atomic_fetch_add_explicit(&u->stats->blocks[QU_TIER_INTERP], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&u->stats->calls[QU_TIER_INTERP], in->n, memory_order_relaxed);
-  if (rc) atomic_fetch_add_explicit(&u->stats->errors[QU_TIER_INTERP], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&u->stats->blocks[tier], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&u->stats->calls[tier], in->n, memory_order_relaxed);
+  if (rc) atomic_fetch_add_explicit(&u->stats->errors[tier], 1, memory_order_relaxed);
   return rc;
 }

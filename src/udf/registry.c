@@ -72,6 +72,8 @@ qb_code qu_registry_open(qw_engine *engine, const char *path, const qu_options *
 
 void qu_registry_close(qu_registry *r) {
   if (!r) return;
+  /* no compile job of ours may outlive us */
+  if (r->opts.compiler) qu__compiler_forget(r->opts.compiler, r);
   /* drop the registry's own references; every search handle must be gone already */
   while (r->cache) {
     qu_udf *u = r->cache;
@@ -274,7 +276,9 @@ static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mj
   ** version and the memory cap are checked now, not at the first search */
   qu_udf *trial;
   qu__inst *in;
-  if (!(rc = qu__udf_new(r->engine, *m, 0, wasm, len, &r->opts, NULL, &trial, err))) {
+  qu_options topts = r->opts;
+  topts.compiler = NULL; /* the trial never runs a block */
+  if (!(rc = qu__udf_new(r->engine, *m, 0, wasm, len, &topts, NULL, &trial, err))) {
     if (!(rc = qu__inst_checkout(trial, &in, err))) qu__inst_checkin(trial, in, 1);
     qu__udf_destroy(trial);
   }
@@ -570,9 +574,12 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
     u->reg_current = 1; /* the registry's reference */
     atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
   }
+  if (stats->artifact_version == info.version)
+    memcpy(u->status.artifact, stats->artifact_note, sizeof u->status.artifact);
   *out = u;
 done:
   pthread_mutex_unlock(&r->mu);
+  if (!rc) qu__tier_start(u); /* outside the lock: a pinned-native compile takes a while */
   qu_manifest_free(m);
   qb_buf_fini(&mtext);
   qb_buf_fini(&wasm);
@@ -587,4 +594,97 @@ void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud) {
     fn(ud, &snap);
   }
   pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the native tier: status and uploaded artifacts ----------------------------------------- */
+
+qb_code qu_registry_tier_status(qu_registry *r, const char *name, uint32_t version,
+                                qu_tier_status *out, qb_err *err) {
+  qu_udf *u;
+  uint32_t cur, last;
+  qb_code rc;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&r->mu);
+  if ((rc = head(r, name, &cur, &last, err))) {
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+  }
+  if (!version) version = cur;
+  for (u = r->cache; u; u = u->next)
+    if (!u->dead && u->version == version && !strcmp(u->m->name, name)) break;
+  if (u) {
+    qu_udf_tier_status(u, out);
+  } else {
+    qu__stats *s = stats_for(r, name);
+    out->origin = QU_ORIGIN_INTERP;
+    out->state = QU_NATIVE_OFF;
+    snprintf(out->reason, sizeof out->reason, "%s",
+             r->opts.compiler ? "not loaded on this node yet" : "this node has no native compiler");
+    if (s && s->artifact_version == version)
+      memcpy(out->artifact, s->artifact_note, sizeof out->artifact);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return QB_OK;
+}
+
+/* Keep NOTE about VERSION's artifact for the status (under MU). */
+static void artifact_note(qu_registry *r, const char *name, uint32_t version, const char *note) {
+  qu__stats *s = stats_for(r, name);
+  if (s) {
+    s->artifact_version = version;
+    snprintf(s->artifact_note, sizeof s->artifact_note, "%s", note);
+  }
+  for (qu_udf *u = r->cache; u; u = u->next)
+    if (!u->dead && u->version == version && !strcmp(u->m->name, name)) {
+      pthread_mutex_lock(&u->tier_mu);
+      snprintf(u->status.artifact, sizeof u->status.artifact, "%s", note);
+      pthread_mutex_unlock(&u->tier_mu);
+    }
+}
+
+qb_code qu_registry_offer_artifact(qu_registry *r, const char *name, uint32_t version,
+                                   const uint8_t *artifact, size_t len, const uint8_t *sig,
+                                   size_t sig_len, qb_err *err) {
+  qu_compiler *c = r->opts.compiler;
+  qu_version_info info;
+  qu_artifact a;
+  qu__key key;
+  uint8_t sha[32];
+  qb_code rc;
+  char note[200];
+  qb_err local;
+  if (!err) err = &local;
+  pthread_mutex_lock(&r->mu);
+  rc = get_locked(r, name, version, &info, NULL, NULL, err);
+  pthread_mutex_unlock(&r->mu);
+  if (rc) return rc;
+  if (!c || !qu__compiler_cache(c))
+    rc = qb_fail(err, QB_UNAVAILABLE, "this node has no native tier (with a cache)");
+  else if (qu__compiler_pin(c) == QU_PIN_INTERP)
+    rc = qb_fail(err, QB_UNAVAILABLE, "the node is pinned to the interpreter");
+  else if (!(rc = qu__trust_verify(qu__compiler_trust(c), artifact, len, sig, sig_len, err)) &&
+           !(rc = qu_artifact_parse(artifact, len, &a, err))) {
+    size_t got = 0;
+    if (sodium_hex2bin(sha, sizeof sha, info.sha256, 64, NULL, &got, NULL) || got != 32)
+      rc = qb_fail(err, QB_CORRUPT, "udf %s v%u: stored hash is not hex", name, info.version);
+    else {
+      qu__key_of(c, sha, &key);
+      if (!(rc = qu__artifact_match(&a, &key, err)))
+        rc = qu__cache_put(qu__compiler_cache(c), &key, QU_ARTIFACT_AOT, a.object, a.object_len,
+                           err);
+    }
+  }
+  if (rc) {
+    snprintf(note, sizeof note, "uploaded artifact not used: %.130s; the node runs the WASM",
+             err->msg);
+    qb_log(QB_WARN, "UDF %s v%u: %s", name, info.version, note);
+  } else {
+    snprintf(note, sizeof note, "uploaded artifact accepted (signed by a trusted key, %s)",
+             a.triple);
+    qb_log(QB_INFO, "UDF %s v%u: %s", name, info.version, note);
+  }
+  pthread_mutex_lock(&r->mu);
+  artifact_note(r, name, info.version, note);
+  pthread_mutex_unlock(&r->mu);
+  return rc;
 }

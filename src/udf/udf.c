@@ -4,6 +4,7 @@
 ** instance checked out is in a state its module's code put it in, not a torn one. */
 #include "udf.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ void qu__stats_observe(qu__stats *s, qu_tier t, uint64_t ns) {
 void qu__stats_snapshot(const qu__stats *s, qu_stats *out) {
   memset(out, 0, sizeof *out);
   out->name = s->name;
-  out->mode = QU_TIER_INTERP; /* the native tier will publish itself here */
+  out->mode = (qu_tier)atomic_load_explicit(&s->mode, memory_order_relaxed);
   out->version = atomic_load_explicit(&s->version, memory_order_relaxed);
   for (int t = 0; t < QU_TIER_COUNT; t++) {
     out->calls[t] = atomic_load_explicit(&s->calls[t], memory_order_relaxed);
@@ -45,6 +46,11 @@ void qu__stats_snapshot(const qu__stats *s, qu_stats *out) {
   out->module_bytes = atomic_load_explicit(&s->module_bytes, memory_order_relaxed);
   out->instance_bytes = atomic_load_explicit(&s->instance_bytes, memory_order_relaxed);
   out->instances = atomic_load_explicit(&s->instances, memory_order_relaxed);
+  out->compiles = atomic_load_explicit(&s->compiles, memory_order_relaxed);
+  out->compile_failures = atomic_load_explicit(&s->compile_failures, memory_order_relaxed);
+  out->verify_mismatches = atomic_load_explicit(&s->verify_mismatches, memory_order_relaxed);
+  out->compile_seconds =
+      (double)atomic_load_explicit(&s->compile_ns, memory_order_relaxed) * 1e-9;
 }
 
 void qu_udf_stats(const qu_udf *u, qu_stats *out) { qu__stats_snapshot(u->stats, out); }
@@ -69,6 +75,12 @@ qb_code qu__udf_new(qw_engine *e, const qu_manifest *m, uint32_t version, const 
   if (!u->opts.timing_sample) u->opts.timing_sample = 64;
   u->limits.max_memory_pages = u->opts.max_memory_pages;
   pthread_mutex_init(&u->pool_mu, NULL);
+  qu__tier_init(u);
+  if (sodium_init() < 0) {
+    rc = qb_fail(err, QB_INTERNAL, "udf: libsodium init failed");
+    goto fail;
+  }
+  crypto_hash_sha256(u->sha256, wasm, len);
   if ((rc = qu__manifest_clone(m, &u->m, err))) goto fail;
   if (version) snprintf(u->label, sizeof u->label, "%s v%u", m->name, version);
   else snprintf(u->label, sizeof u->label, "%s", m->name); /* a deploy's trial instance */
@@ -122,6 +134,7 @@ void qu__udf_destroy(qu_udf *u) {
     qb_free(u->idle, u->opts.max_idle_instances * sizeof *u->idle);
   }
   if (u->stats && u->mod) atomic_fetch_sub(&u->stats->module_bytes, u->wasm_bytes);
+  qu__tier_fini(u);
   qw_imports_free(u->imports);
   qw_module_free(u->mod);
   qu_manifest_free(u->m);
@@ -132,7 +145,9 @@ void qu__udf_destroy(qu_udf *u) {
 qb_code qu_udf_load(qw_engine *engine, const qu_manifest *m, uint32_t version,
                     const uint8_t *wasm, size_t len, const qu_options *opts, qu_udf **out,
                     qb_err *err) {
-  return qu__udf_new(engine, m, version, wasm, len, opts, NULL, out, err);
+  qb_code rc = qu__udf_new(engine, m, version, wasm, len, opts, NULL, out, err);
+  if (!rc) qu__tier_start(*out);
+  return rc;
 }
 
 qu_udf *qu_udf_retain(qu_udf *u) {

@@ -18,6 +18,10 @@
 **   qu_exec      a plan running on one instance: one thread at a time (a script of one
 **                request). Holds one instance, checked out of the udf's pool at its first
 **                run and given back at qu_exec_free.
+**   qu_compiler  the native tier (optional): the program's compiler hook, a pool of 1-2
+**                low-priority threads, the native-code cache, the trust list. Any thread;
+**                outlives every registry and version that uses it. A version's blocks switch
+**                from the interpreter to native code between two blocks (docs/udf.md §10).
 **
 ** Errors (base.h): every call returns a qb_code and fills a caller-owned qb_err.
 **   QB_INVAL     bad input from a user: manifest, params, context, args ("udf x: ...")
@@ -44,6 +48,7 @@ typedef struct qu_registry qu_registry;
 typedef struct qu_udf qu_udf;
 typedef struct qu_plan qu_plan;
 typedef struct qu_exec qu_exec;
+typedef struct qu_compiler qu_compiler;
 
 /* ==== manifests ============================================================================== */
 
@@ -214,6 +219,189 @@ typedef struct qu_out {
   uint8_t *present;
 } qu_out;
 
+/* ==== the native tier: a compiler hook, the background pool, the cache, artifacts ========== */
+
+/* Each loaded version has one current entry, the code its blocks run: the interpreter first,
+** native code once a compiler registered through qu_native_ops has produced it and the first
+** blocks agreed bit for bit with the interpreter (docs/udf.md §10). Nothing here is used when
+** no qu_compiler is given in qu_options: every version then stays on the interpreter. */
+
+/* One module compiled to native code: opaque to this layer, owned by the hook. */
+typedef struct qu_native qu_native;
+
+/* The native code of one export, bound to an instance at each call (native code runs on the
+** same qw_instance as the interpreter: same memory, globals, tables, fuel, host functions).
+** Exactly one of DOC and BLOCK is set.
+**   DOC    one call: SLOTS in/out as qw_func_call_raw (the params, then slots[0] the result).
+**   BLOCK  N documents (1..QU_BLOCK_MAX): ARGS[k][i] is wasm param slot k of document i (a
+**          string param is two slots, ptr and len, already in the guest's memory);
+**          RESULTS[i] gets document i's result slot (i32/f32 in the low 32 bits).
+** Both return NULL or the trap that ended the call, with qw_func_call_raw's meaning (fuel and
+** interrupts included). CODE is qu_native_entry.code. */
+typedef const qw_trap *(*qu_native_doc_fn)(void *code, qw_instance *inst, uint64_t *slots);
+typedef const qw_trap *(*qu_native_block_fn)(void *code, qw_instance *inst, size_t n,
+                                             const uint64_t *const *args, uint64_t *results);
+typedef struct qu_native_entry {
+  qu_native_doc_fn doc;
+  qu_native_block_fn block;
+  void *code; /* owned by the qu_native it came from; valid until ops->free of it */
+} qu_native_entry;
+
+/* The compiler, as the program registers it (src/jit implements it). Every call may come from
+** the pool's threads, several at once for different modules; each returns QB_OK or fills ERR.
+** Every function but EMIT and LOAD is required. */
+typedef struct qu_native_ops {
+  void *ud;
+  const char *name;          /* for logs: "llvm" */
+  uint32_t abi_version;      /* the engine ABI native code depends on (artifacts, the cache) */
+  const char *triple;        /* this host's target: "x86_64-linux" (at most 31 bytes) */
+  const char *cpu_features;  /* canonical, e.g. "+avx2,+bmi2,+fma" (at most 63 bytes) */
+  /* Compile MODULE (validated: everything the interpreter runs) to native code for this
+  ** host, bounded in time and memory by the hook. */
+  qb_code (*compile)(void *ud, const qw_module *module, qu_native **out, qb_err *err);
+  /* The entry of function export EXPORT of N (a UDF's export). */
+  qb_code (*entry)(void *ud, qu_native *n, const char *export_name, qu_native_entry *out,
+                   qb_err *err);
+  /* Free N: only once no block can still run its code (this layer guarantees it). */
+  void (*free)(void *ud, qu_native *n);
+  /* The relocatable object of N for this host, appended to OBJECT (the cache stores it). */
+  qb_code (*emit)(void *ud, qu_native *n, qb_buf *object, qb_err *err);
+  /* Native code for MODULE from an object EMIT made (here, or an AOT compiler for this
+  ** triple/CPU). The bytes passed the container's checks; they are still the hook's to
+  ** check as an object: a malformed one is an error, never a crash. */
+  qb_code (*load)(void *ud, const qw_module *module, const uint8_t *object, size_t len,
+                  qu_native **out, qb_err *err);
+} qu_native_ops;
+
+/* Which tiers serve (`--udf-tier`). */
+typedef enum qu_tier_pin {
+  QU_PIN_AUTO = 0, /* interpreter at once, native code after a background compile + check */
+  QU_PIN_INTERP,   /* never compile */
+  QU_PIN_NATIVE    /* compile when the version loads, in the loading thread (the load waits;
+                      a failed compile is logged and the version stays on the interpreter) */
+} qu_tier_pin;
+
+typedef struct qu_compiler_options {
+  qu_tier_pin pin;
+  uint32_t threads;          /* background compile threads: 1 or 2; 0 = 1 */
+  int nice;                  /* their nice value: 0 = 19 (the lowest priority); -1 = unchanged */
+  uint32_t verify_blocks;    /* blocks run on both tiers before native code serves: 0 = 8;
+                                UINT32_MAX = none (native code serves at once) */
+  uint32_t max_queue;        /* versions waiting to compile: 0 = 256; more are not compiled */
+  const char *cache_dir;     /* DATA/cache (created when needed); NULL = no cache */
+  uint64_t cache_max_bytes;  /* 0 = 256 MiB */
+  const char *trusted_keys_dir; /* `--trusted-keys DIR`: *.pub files (qu_keys_generate); NULL =
+                                   no key is trusted: uploaded artifacts are never loaded */
+} qu_compiler_options;
+
+/* The background compiler: OPS (copied; OPS->ud must outlive the compiler), a pool of
+** low-priority threads, the cache and the trust list. Pass it in qu_options.compiler; it must
+** outlive every registry and version that uses it. Errors: QB_INVAL (ops incomplete, threads
+** > 2, a triple or features too long), QB_IO (the cache folder, the keys folder), QB_MALFORMED
+** (a key file: "trusted keys: k1.pub: not an Ed25519 public key (64 hex digits)"), QB_NOMEM. */
+qb_code qu_compiler_new(const qu_native_ops *ops, const qu_compiler_options *opts,
+                        qu_compiler **out, qb_err *err);
+/* Waits for the compile running now, drops the queued ones (their versions stay interpreted),
+** joins the threads. NULL does nothing. */
+void qu_compiler_free(qu_compiler *c);
+/* Block until no compile is queued or running (tests, tools, `qwasm run --tier jit`). */
+void qu_compiler_wait_idle(qu_compiler *c);
+
+/* The native-code cache's counters (quidditch_udf_cache_*). */
+typedef struct qu_cache_stats {
+  uint64_t hits, misses, evictions; /* quidditch_udf_cache_{hits,misses,evictions}_total */
+  uint64_t rejected;  /* entries found corrupt, truncated or for another ABI/target: removed */
+  uint64_t size_bytes, entries;     /* quidditch_udf_cache_size_bytes, _entries */
+} qu_cache_stats;
+void qu_compiler_cache_stats(qu_compiler *c, qu_cache_stats *out); /* zeros without a cache */
+
+/* Where a version's code comes from now (GET /_udf/{name}). */
+typedef enum qu_origin {
+  QU_ORIGIN_INTERP,  /* "interpreter" */
+  QU_ORIGIN_JIT,     /* "native-jit": compiled on this node */
+  QU_ORIGIN_CACHE,   /* "native-cache": this node's cache */
+  QU_ORIGIN_AOT      /* "native-aot": an uploaded, signed artifact */
+} qu_origin;
+const char *qu_origin_name(qu_origin o);
+
+typedef enum qu_native_state {
+  QU_NATIVE_OFF,       /* no compiler, or pinned to the interpreter */
+  QU_NATIVE_QUEUED,    /* waiting for a pool thread */
+  QU_NATIVE_COMPILING,
+  QU_NATIVE_VERIFYING, /* native code runs beside the interpreter on the first blocks */
+  QU_NATIVE_READY,     /* blocks run native code */
+  QU_NATIVE_FAILED     /* compile failed, queue full, or a verification mismatch: REASON */
+} qu_native_state;
+const char *qu_native_state_name(qu_native_state s); /* "off", "queued", ..., "failed" */
+
+/* One loaded version's tier, for GET /_udf/{name} and `qctl udf status`. */
+typedef struct qu_tier_status {
+  qu_origin origin;          /* the code new blocks start on */
+  qu_native_state state;
+  double compile_ms;         /* the background job's wall time (cache load or compile) */
+  int cache_hit;             /* 1: the code came from the cache */
+  uint32_t verified_blocks;  /* blocks compared so far / of VERIFY_TARGET */
+  uint32_t verify_target;
+  char reason[200];          /* why native code is not used ("" when it is, or not yet) */
+  char artifact[200];        /* what became of an uploaded artifact ("" when none) */
+} qu_tier_status;
+void qu_udf_tier_status(qu_udf *u, qu_tier_status *out);
+
+/* ---- artifacts (AOT files and cache entries share one container) ---- */
+
+/* The container (little-endian; docs/udf.md §11):
+**   0 magic "QDNATIV1" | 8 u32 format 1 | 12 u32 ABI version | 16 u32 flags (bit 0: AOT) |
+**   20 u32 0 | 24 [32] module SHA-256 | 56 [32] triple, NUL-padded | 88 [64] CPU features,
+**   NUL-padded | 152 u64 object length | 160 [32] SHA-256 of bytes 0..159 and the object |
+**   192 object bytes
+** It is untrusted input: qu_artifact_parse checks every field and the checksum. */
+#define QU_ARTIFACT_HEADER 192
+#define QU_ARTIFACT_MAX_OBJECT (256u << 20)
+#define QU_ARTIFACT_AOT 1u
+
+typedef struct qu_artifact {
+  uint32_t abi_version, flags;
+  uint8_t module_sha256[32];
+  char triple[32];          /* NUL-terminated */
+  char cpu_features[64];    /* NUL-terminated */
+  const uint8_t *object;    /* borrowed from the parsed bytes */
+  size_t object_len;
+} qu_artifact;
+
+/* Parse BYTES as a container into OUT (OBJECT points into BYTES). Errors: QB_MALFORMED ("native
+** artifact: bad magic", "...: truncated (header says 4096 object bytes, 100 present)"),
+** QB_CORRUPT ("native artifact: checksum mismatch"). Never reads past LEN. */
+qb_code qu_artifact_parse(const uint8_t *bytes, size_t len, qu_artifact *out, qb_err *err);
+/* Append the container of A (its OBJECT/OBJECT_LEN are the object) to OUT. QB_INVAL when a
+** string does not fit, QB_LIMIT over QU_ARTIFACT_MAX_OBJECT, QB_NOMEM. */
+qb_code qu_artifact_write(const qu_artifact *a, qb_buf *out, qb_err *err);
+
+/* Ed25519 (libsodium). Key files (qu_keys_generate): DIR/NAME.pub holds 64 hex digits and a
+** newline, DIR/NAME.key 128 (mode 0600). A signature is 64 bytes over the whole container
+** (the file `qctl` uploads as `signature`, raw or as 128 hex digits). */
+#define QU_SIG_BYTES 64
+/* Make a key pair NAME.key/NAME.pub in DIR (created when needed); never overwrites: QB_CONFLICT
+** when either file exists. PUB_PATH/KEY_PATH (may be NULL) get the paths (4096 bytes). */
+qb_code qu_keys_generate(const char *dir, const char *name, char *pub_path, char *key_path,
+                         qb_err *err);
+/* Sign BYTES with the secret key file KEY_PATH: SIG gets QU_SIG_BYTES. */
+qb_code qu_artifact_sign(const char *key_path, const uint8_t *bytes, size_t len,
+                         uint8_t sig[QU_SIG_BYTES], qb_err *err);
+
+/* Offer an uploaded artifact (and its detached signature, raw or hex; may be NULL) for version
+** VERSION of NAME in R. The node uses it only when it is signed by a key in the compiler's
+** trust list, parses, and matches the version's module SHA-256, the hook's ABI version, the
+** node's triple and CPU features; it then goes into the native-code cache (flag AOT) and the
+** version's compile job loads it from there. Otherwise the reason is logged (WARN) and kept
+** for qu_udf_tier_status (`artifact`); the version compiles its WASM itself. Returns QB_OK
+** when the artifact was accepted, else the reason's code (QB_UNAVAILABLE: no compiler or
+** cache; QB_INVALID: unsigned, untrusted or wrong signature; QB_MALFORMED/QB_CORRUPT: the
+** container; QB_CONFLICT: another module, ABI or target; QB_NOTFOUND: no such version).
+** Call it before the version is first acquired (the server: right after the deploy). */
+qb_code qu_registry_offer_artifact(qu_registry *r, const char *name, uint32_t version,
+                                   const uint8_t *artifact, size_t len, const uint8_t *sig,
+                                   size_t sig_len, qb_err *err);
+
 /* ==== options, loaded versions, execution ==================================================== */
 
 /* Sandbox and pool settings; a zeroed struct means the defaults shown. */
@@ -224,6 +412,9 @@ typedef struct qu_options {
   uint32_t max_idle_instances; /* idle instances kept per version; 0 = 16 */
   uint32_t timing_sample;      /* time 1 block in N for the latency histogram; 0 = 64, 1 = all */
   int no_batch;                /* 1 = ignore `<export>__batch` exports (tests, benchmarks) */
+  uint32_t block_timeout_ms;   /* wall clock one block may take; past it the call is
+                                  interrupted (QB_LIMIT "ran past its deadline"); 0 = 1000 */
+  qu_compiler *compiler;       /* the native tier (qu_compiler_new); NULL = interpreter only */
 } qu_options;
 
 /* Load one version outside any registry (tests, tools, a node's _test entry): decode +
@@ -298,6 +489,10 @@ typedef struct qu_stats {
   uint64_t module_bytes;                     /* wasm bytes of loaded versions: {type="module"} */
   uint64_t instance_bytes;                   /* live instances' memory: {type="instances"} */
   uint64_t instances;                        /* live instances (pooled + in use) */
+  uint64_t compiles;           /* native code installed (compiled or loaded) */
+  uint64_t compile_failures;   /* compiles that failed (quidditch_udf_compilation_status 0) */
+  uint64_t verify_mismatches;  /* native code that disagreed with the interpreter */
+  double compile_seconds;      /* the last compile's (or load's) wall time */
 } qu_stats;
 
 /* Snapshot of a standalone handle's counters. */
@@ -366,6 +561,12 @@ qb_code qu_registry_delete(qu_registry *r, const char *name, qb_err *err);
 ** Errors: QB_NOTFOUND ("udf x: no such udf"), the load errors. Any thread. */
 qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, qu_udf **out,
                             qb_err *err);
+
+/* The tier of VERSION (0 = current) of NAME on this node: the loaded version's
+** qu_udf_tier_status, or state "off" with reason "not loaded on this node yet" (and what became
+** of an uploaded artifact). QB_NOTFOUND when the name is unknown. */
+qb_code qu_registry_tier_status(qu_registry *r, const char *name, uint32_t version,
+                                qu_tier_status *out, qb_err *err);
 
 /* Statistics of every UDF seen since open (calls survive deploys and rollbacks). FN is called
 ** with the registry's lock held: do not call back into the registry. */

@@ -31,60 +31,17 @@ static qb_code translate(C *c, const qw__func_decl *d, qb_err *err) {
 
 /* ---- inlining small leaf functions ---- */
 
-static void skip_leb(const uint8_t **p, const uint8_t *end) {
-  while (*p < end && (*(*p)++ & 0x80)) {
-  }
-}
-
-/* Is the validated body [P, END) free of calls? (opcodes.def gives each op's immediates)
+/* Is the validated body [P, END) free of calls? (decoded by insn.c)
 ** *WRITTEN: bit x set when local x < 64 is the target of a local.set/tee. */
-static bool leaf_body(const uint8_t *p, const uint8_t *end, uint64_t *written) {
+static bool leaf_body(const qw_module *m, const uint8_t *p, const uint8_t *end,
+                      uint64_t *written) {
+  qw_insn in;
   *written = 0;
   while (p < end) {
-    uint32_t op = *p++, x = 0, n;
-    int imm;
-    if (op == 0xfc) {
-      qw__leb_u32(&p, end, &x);
-      op = 0xfc00 | x;
-    }
-    switch (op) {
-#define QW_OP(code, ident, name, immk, sig, align) \
-  case code:                                      \
-    imm = QW_IMM_##immk;                          \
-    break;
-#include "opcodes.def"
-    default: return false;
-    }
-    if (op == QW_OP_call || op == QW_OP_call_indirect) return false;
-    if (op == QW_OP_local_set || op == QW_OP_local_tee) {
-      const uint8_t *q = p;
-      qw__leb_u32(&q, end, &x);
-      if (x < 64) *written |= (uint64_t)1 << x;
-    }
-    switch (imm) {
-    case QW_IMM_NONE: break;
-    case QW_IMM_BR_TABLE:
-      qw__leb_u32(&p, end, &n);
-      for (uint32_t i = 0; i <= n && p < end; i++) skip_leb(&p, end);
-      break;
-    case QW_IMM_CALL_INDIRECT: case QW_IMM_MEM: case QW_IMM_TABLEINIT: case QW_IMM_TABLECOPY:
-      skip_leb(&p, end);
-      skip_leb(&p, end);
-      break;
-    case QW_IMM_MEMIDX: case QW_IMM_REFTYPE: p++; break;
-    case QW_IMM_MEMCOPY: p += 2; break;
-    case QW_IMM_F32: p += 4; break;
-    case QW_IMM_F64: p += 8; break;
-    case QW_IMM_SELECT_T:
-      qw__leb_u32(&p, end, &n);
-      p += n;
-      break;
-    case QW_IMM_MEMINIT:
-      skip_leb(&p, end);
-      p++;
-      break;
-    default: skip_leb(&p, end); break; /* one LEB: block type, index, constant */
-    }
+    if (!qw_insn_next(&p, end, m->bytes, &in)) return false;
+    if (in.op == QW_OP_call || in.op == QW_OP_call_indirect) return false;
+    if ((in.op == QW_OP_local_set || in.op == QW_OP_local_tee) && in.a < 64)
+      *written |= (uint64_t)1 << in.a;
   }
   return true;
 }
@@ -102,7 +59,7 @@ static bool inlinable(const C *c, uint32_t x) {
   uint64_t written;
   return d->body_end - d->body <= INLINE_MAX_BYTES && d->nlocals <= INLINE_MAX_LOCALS &&
          c->m->types[d->type_idx].nparams <= INLINE_MAX_PARAMS &&
-         leaf_body(d->body, d->body_end, &written);
+         leaf_body(c->m, d->body, d->body_end, &written);
 }
 
 static qb_code inline_call(C *c, uint32_t x, qb_err *err) {
@@ -110,7 +67,7 @@ static qb_code inline_call(C *c, uint32_t x, qb_err *err) {
   const qw__functype *ft = &c->m->types[d->type_idx];
   uint32_t np = ft->nparams, base = c->sp - np, save_fidx = c->fidx;
   uint64_t written = 0;
-  leaf_body(d->body, d->body_end, &written);
+  leaf_body(c->m, d->body, d->body_end, &written);
   /* a parameter the callee never writes reads the argument where it is (a caller's local or
   ** a constant slot: the callee cannot change either); the others get their home slot */
   for (uint32_t i = 0; i < np; i++) {
@@ -134,19 +91,15 @@ static qb_code inline_call(C *c, uint32_t x, qb_err *err) {
   return rc;
 }
 
-/* Translate instructions from P until the ctl stack is back to STOP entries. */
-static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, qb_err *err) {
+/* The families of body(): each translates IN when it is one of its instructions and says so
+** (false: not mine). LIVE: the current frame is reachable; dead code is parsed, not emitted. */
+
+/* Control: structured blocks, branches, return. */
+static bool control(C *c, const qw_insn *in, const uint8_t *end, bool live) {
   const qw_module *m = c->m;
-  while (p < end && c->csp > stop && !c->oom) {
-    c->wofs = (uint32_t)(p - m->bytes);
-    uint32_t op = *p++, x = 0, y = 0;
-    ctl *cur = &c->cs[c->csp - 1];
-    bool live = !cur->dead;
-    if (op == 0xfc) {
-      qw__leb_u32(&p, end, &x);
-      op = 0xfc00 | x;
-    }
-    switch (op) {
+  uint32_t op = in->op, x = 0;
+  ctl *cur = &c->cs[c->csp - 1];
+  switch (op) {
     case QW_OP_unreachable:
       if (!live) break;
       E0(c, OP_UNREACHABLE);
@@ -158,7 +111,7 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
     case QW_OP_loop:
     case QW_OP_if: {
       uint32_t np, nr;
-      qw__tr_blocktype(m, &p, end, &np, &nr);
+      qw__tr_blocktype(m, in->bt, &np, &nr);
       if (!live) {
         qw__tr_push_ctl(c, C_BLOCK, 0, 0);
         break;
@@ -186,7 +139,7 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
         qw__tr_moves(c, cur->nresults, cur->height);
         uint32_t at = E(c, OP_BR, 0);
         qw__tr_add_patch(c, cur, at + QW_OPX + 1, at);
-        cur = &c->cs[c->csp - 1];
+        cur = &c->cs[c->csp - 1]; /* the patch list may have moved the frames */
       }
       if (cur->else_patch >= 0) qw__tr_bind_patches(c, cur->else_patch);
       cur->else_patch = -1;
@@ -205,6 +158,7 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
         c->csp--;
         break;
       }
+      QB_ASSERT(!live || c->sp >= cur->height + cur->nresults); /* the results are there */
       if (live) qw__tr_moves(c, cur->nresults, cur->height);
       if (cur->else_patch >= 0) { /* if without else: the params are the results, in place */
         c->pt[cur->else_patch].next = cur->patches;
@@ -221,13 +175,13 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
       break;
     }
     case QW_OP_br:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (!live) break;
       qw__tr_br_to(c, x);
       qw__tr_unreachable_rest(c);
       break;
     case QW_OP_br_if: {
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (!live) break;
       ctl *t = &c->cs[c->csp - 1 - x];
       uint32_t n = qw__tr_arity(t), at, from;
@@ -246,10 +200,9 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
       break;
     }
     case QW_OP_br_table: {
-      uint32_t n;
-      qw__leb_u32(&p, end, &n);
+      uint32_t n = in->a;
       if (!GROW(c, c->tmp, c->tmpcap, (uint64_t)n + 1)) break;
-      for (uint32_t i = 0; i <= n; i++) qw__leb_u32(&p, end, &c->tmp[i]);
+      qw_insn_br_targets(in, end, c->tmp);
       if (!live) break;
       qw__tr_need_slots(c, 1);
       uint32_t s = qw__tr_slot_at(c, 1);
@@ -288,33 +241,50 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
       else qw__tr_ret(c);
       qw__tr_unreachable_rest(c);
       break;
+  default: return false;
+  }
+  (void)x;
+  return true;
+}
+
+/* Calls: inlined small leaves, CALL, CALL_IMPORT, CALL_INDIRECT. */
+static bool calls(C *c, const qw_insn *in, bool live, qb_code *rc, qb_err *err) {
+  const qw_module *m = c->m;
+  uint32_t op = in->op, x = 0, y = 0;
+  switch (op) {
     case QW_OP_call: {
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (!live) break;
       const qw__functype *t = &m->types[m->func_types[x]];
       if (inlinable(c, x)) {
-        qb_code rc = inline_call(c, x, err);
-        if (rc) return rc;
+        *rc = inline_call(c, x, err);
       } else if (x < m->nfunc_imports)
         qw__tr_call(c, OP_CALL_IMPORT, x, 0, t->nparams, t->nresults, false);
       else qw__tr_call(c, OP_CALL, x - m->nfunc_imports, 0, t->nparams, t->nresults, false);
       break;
     }
     case QW_OP_call_indirect: {
-      qw__leb_u32(&p, end, &x);
-      qw__leb_u32(&p, end, &y);
+      x = in->a;
+      y = in->b;
       if (!live) break;
       const qw__functype *t = &m->types[x];
       qw__tr_call(c, OP_CALL_INDIRECT, t->canon, y, t->nparams, t->nresults, true);
       break;
     }
+  default: return false;
+  }
+  (void)y;
+  return true;
+}
+
+/* Variables and operand moves: drop, select, locals, globals, table.get/set, references. */
+static bool variables(C *c, const qw_insn *in, bool live) {
+  uint32_t op = in->op, x = 0;
+  switch (op) {
     case QW_OP_drop:
       if (live) c->sp--;
       break;
-    case QW_OP_select_t:
-      qw__leb_u32(&p, end, &x);
-      p += x;
-      /* fall through */
+    case QW_OP_select_t: /* fall through: the type is validate.c's business */
     case QW_OP_select: {
       if (!live) break;
       qw__tr_need_slots(c, 3);
@@ -336,27 +306,27 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
       break;
     }
     case QW_OP_local_get:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (live) qw__tr_push(c, K_LOCAL, c->lmap ? c->lmap[x] : x, 0);
       break;
     case QW_OP_local_set:
     case QW_OP_local_tee:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (live) qw__tr_local_set(c, c->lmap ? c->lmap[x] : x, op == QW_OP_local_tee);
       break;
     case QW_OP_global_get:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (!live) break;
       E(c, OP_GLOBAL_GET, qw__tr_home(c, c->sp), x);
       qw__tr_push_home(c);
       qw__tr_dst_is(c, c->sp - 1);
       break;
     case QW_OP_global_set:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (live) qw__tr_sink(c, OP_GLOBAL_SET, 1, x, 0, 1);
       break;
     case QW_OP_table_get:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (!live) break;
       qw__tr_need_slots(c, 1);
       E(c, OP_TABLE_GET, qw__tr_home(c, c->sp - 1), x, qw__tr_slot_at(c, 1));
@@ -365,21 +335,37 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
       qw__tr_dst_is(c, c->sp - 1);
       break;
     case QW_OP_table_set:
-      qw__leb_u32(&p, end, &x);
+      x = in->a;
       if (live) qw__tr_sink(c, OP_TABLE_SET, 1, x, 0, 2);
       break;
 
+    case QW_OP_ref_null:
+      if (live) qw__tr_push(c, K_CONST, 0, 0);
+      break;
+    case QW_OP_ref_func:
+      x = in->a;
+      if (!live) break;
+      E(c, OP_REF_FUNC, qw__tr_home(c, c->sp), x);
+      qw__tr_push_home(c);
+      qw__tr_dst_is(c, c->sp - 1);
+      break;
+
+  default: return false;
+  }
+  return true;
+}
+
+/* Memory and tables: loads, stores, size/grow, bulk memory, segments, table ops. */
+static bool memory(C *c, const qw_insn *in, bool live) {
+  uint32_t op = in->op, x = 0, y = 0;
+  switch (op) {
 #define LD(W, O)                         \
   case QW_OP_##W:                        \
-    qw__leb_u32(&p, end, &x);            \
-    qw__leb_u32(&p, end, &y);            \
-    if (live) qw__tr_load(c, OP_##O, y);        \
+    if (live) qw__tr_load(c, OP_##O, (uint32_t)in->k);        \
     break;
 #define ST(W, O)                         \
   case QW_OP_##W:                        \
-    qw__leb_u32(&p, end, &x);            \
-    qw__leb_u32(&p, end, &y);            \
-    if (live) qw__tr_store(c, OP_##O, y);       \
+    if (live) qw__tr_store(c, OP_##O, (uint32_t)in->k);       \
     break;
       LD(i32_load, I32_LOAD)
       LD(i64_load, I64_LOAD)
@@ -408,43 +394,82 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
 #undef ST
 
     case QW_OP_memory_size:
-      p++;
       if (!live) break;
       E(c, OP_MEMORY_SIZE, qw__tr_home(c, c->sp));
       qw__tr_push_home(c);
       qw__tr_dst_is(c, c->sp - 1);
       break;
     case QW_OP_memory_grow:
-      p++;
       if (live) qw__tr_unop(c, OP_MEMORY_GROW);
       break;
-    case QW_OP_i32_const: {
-      int32_t v = 0;
-      qw__leb_s32(&p, end, &v);
-      if (live) qw__tr_push(c, K_CONST, 0, (uint32_t)v);
+    case QW_OP_memory_init:
+      x = in->a;
+      if (live) qw__tr_sink(c, OP_MEMORY_INIT, 1, x, 0, 3);
+      break;
+    case QW_OP_data_drop:
+      x = in->a;
+      if (live) E(c, OP_DATA_DROP, x);
+      break;
+    case QW_OP_memory_copy:
+      if (live) qw__tr_sink(c, OP_MEMORY_COPY, 0, 0, 0, 3);
+      break;
+    case QW_OP_memory_fill:
+      if (live) qw__tr_sink(c, OP_MEMORY_FILL, 0, 0, 0, 3);
+      break;
+    case QW_OP_table_init:
+      x = in->a; /* elem segment */
+      y = in->b; /* table */
+      if (live) qw__tr_sink(c, OP_TABLE_INIT, 2, y, x, 3);
+      break;
+    case QW_OP_elem_drop:
+      x = in->a;
+      if (live) E(c, OP_ELEM_DROP, x);
+      break;
+    case QW_OP_table_copy:
+      x = in->a;
+      y = in->b;
+      if (live) qw__tr_sink(c, OP_TABLE_COPY, 2, x, y, 3);
+      break;
+    case QW_OP_table_grow: {
+      x = in->a;
+      if (!live) break;
+      qw__tr_need_slots(c, 2);
+      uint32_t dd = c->sp - 2;
+      E(c, OP_TABLE_GROW, qw__tr_home(c, dd), x, c->st[dd].slot, c->st[dd + 1].slot);
+      c->sp -= 2;
+      qw__tr_push_home(c);
+      qw__tr_dst_is(c, dd);
       break;
     }
-    case QW_OP_i64_const: {
-      int64_t v = 0;
-      qw__leb_s64(&p, end, &v);
-      if (live) qw__tr_push(c, K_CONST, 0, (uint64_t)v);
+    case QW_OP_table_size:
+      x = in->a;
+      if (!live) break;
+      E(c, OP_TABLE_SIZE, qw__tr_home(c, c->sp), x);
+      qw__tr_push_home(c);
+      qw__tr_dst_is(c, c->sp - 1);
       break;
-    }
-    case QW_OP_f32_const: {
-      uint32_t v;
-      memcpy(&v, p, 4);
-      p += 4;
-      if (live) qw__tr_push(c, K_CONST, 0, v);
+    case QW_OP_table_fill:
+      x = in->a;
+      if (live) qw__tr_sink(c, OP_TABLE_FILL, 1, x, 0, 3);
       break;
-    }
-    case QW_OP_f64_const: {
-      uint64_t v;
-      memcpy(&v, p, 8);
-      p += 8;
-      if (live) qw__tr_push(c, K_CONST, 0, v);
-      break;
-    }
+  default: return false;
+  }
+  (void)y;
+  return true;
+}
 
+/* Numbers: constants, arithmetic, comparisons, conversions (and their immediate forms). */
+static bool numeric(C *c, const qw_insn *in, bool live) {
+  uint32_t op = in->op;
+  switch (op) {
+    case QW_OP_i32_const:
+      if (live) qw__tr_push(c, K_CONST, 0, (uint32_t)in->k);
+      break;
+    case QW_OP_i64_const:
+    case QW_OP_f32_const: /* bits, zero-extended */
+    case QW_OP_f64_const:
+      if (live) qw__tr_push(c, K_CONST, 0, in->k);
+      break;
 #define UN(W, O)                \
   case QW_OP_##W:               \
     if (live) qw__tr_unop(c, OP_##O);  \
@@ -620,75 +645,31 @@ static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, q
         c->st[c->sp - 1].k &= 0xffffffffu;
       break;
 
-    case QW_OP_ref_null:
-      p++;
-      if (live) qw__tr_push(c, K_CONST, 0, 0);
-      break;
-    case QW_OP_ref_func:
-      qw__leb_u32(&p, end, &x);
-      if (!live) break;
-      E(c, OP_REF_FUNC, qw__tr_home(c, c->sp), x);
-      qw__tr_push_home(c);
-      qw__tr_dst_is(c, c->sp - 1);
-      break;
+  default: return false;
+  }
+  return true;
+}
 
-    case QW_OP_memory_init:
-      qw__leb_u32(&p, end, &x);
-      p++;
-      if (live) qw__tr_sink(c, OP_MEMORY_INIT, 1, x, 0, 3);
-      break;
-    case QW_OP_data_drop:
-      qw__leb_u32(&p, end, &x);
-      if (live) E(c, OP_DATA_DROP, x);
-      break;
-    case QW_OP_memory_copy:
-      p += 2;
-      if (live) qw__tr_sink(c, OP_MEMORY_COPY, 0, 0, 0, 3);
-      break;
-    case QW_OP_memory_fill:
-      p++;
-      if (live) qw__tr_sink(c, OP_MEMORY_FILL, 0, 0, 0, 3);
-      break;
-    case QW_OP_table_init:
-      qw__leb_u32(&p, end, &x); /* elem segment */
-      qw__leb_u32(&p, end, &y); /* table */
-      if (live) qw__tr_sink(c, OP_TABLE_INIT, 2, y, x, 3);
-      break;
-    case QW_OP_elem_drop:
-      qw__leb_u32(&p, end, &x);
-      if (live) E(c, OP_ELEM_DROP, x);
-      break;
-    case QW_OP_table_copy:
-      qw__leb_u32(&p, end, &x);
-      qw__leb_u32(&p, end, &y);
-      if (live) qw__tr_sink(c, OP_TABLE_COPY, 2, x, y, 3);
-      break;
-    case QW_OP_table_grow: {
-      qw__leb_u32(&p, end, &x);
-      if (!live) break;
-      qw__tr_need_slots(c, 2);
-      uint32_t dd = c->sp - 2;
-      E(c, OP_TABLE_GROW, qw__tr_home(c, dd), x, c->st[dd].slot, c->st[dd + 1].slot);
-      c->sp -= 2;
-      qw__tr_push_home(c);
-      qw__tr_dst_is(c, dd);
-      break;
+/* Translate instructions from P until the ctl stack is back to STOP entries. Decoding is
+** insn.c's (wasm_backend.h), shared with the JIT; a body that does not decode was not
+** validated, which is QB_INTERNAL here. */
+static qb_code body(C *c, const uint8_t *p, const uint8_t *end, uint32_t stop, qb_err *err) {
+  const qw_module *m = c->m;
+  qw_insn in;
+  while (p < end && c->csp > stop && !c->oom) {
+    if (!qw_insn_next(&p, end, m->bytes, &in))
+      return qb_fail(err, QB_INTERNAL, "compile: function %u: undecodable at 0x%x", c->fidx,
+                     (uint32_t)(p - m->bytes));
+    c->wofs = in.offset;
+    bool live = !c->cs[c->csp - 1].dead;
+    qb_code rc = QB_OK;
+    if (control(c, &in, end, live) || calls(c, &in, live, &rc, err) ||
+        variables(c, &in, live) || memory(c, &in, live) || numeric(c, &in, live)) {
+      if (rc) return rc;
+      continue;
     }
-    case QW_OP_table_size:
-      qw__leb_u32(&p, end, &x);
-      if (!live) break;
-      E(c, OP_TABLE_SIZE, qw__tr_home(c, c->sp), x);
-      qw__tr_push_home(c);
-      qw__tr_dst_is(c, c->sp - 1);
-      break;
-    case QW_OP_table_fill:
-      qw__leb_u32(&p, end, &x);
-      if (live) qw__tr_sink(c, OP_TABLE_FILL, 1, x, 0, 3);
-      break;
-    default:
-      return qb_fail(err, QB_INTERNAL, "compile: function %u: unexpected opcode 0x%x at 0x%x",
-                     c->fidx, op, c->wofs);
-    }
+    return qb_fail(err, QB_INTERNAL, "compile: function %u: unexpected opcode 0x%x at 0x%x",
+                   c->fidx, in.op, c->wofs);
   }
   return QB_OK;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "wasm_backend.h"
 
 enum {
 #define IOP(n) OP_##n,
@@ -106,8 +107,8 @@ void qw__tr_br_to(C *c, uint32_t rel);
 uint32_t qw__tr_cond_br(C *c, bool on_true, uint32_t *at);
 ctl *qw__tr_push_ctl(C *c, uint8_t kind, uint32_t np, uint32_t nr);
 void qw__tr_settle(C *c, uint32_t np, uint32_t below);
-void qw__tr_blocktype(const qw_module *m, const uint8_t **p, const uint8_t *end, uint32_t *np,
-                      uint32_t *nr);
+/* BT: a block type as qw_insn.bt has it */
+void qw__tr_blocktype(const qw_module *m, int64_t bt, uint32_t *np, uint32_t *nr);
 void qw__tr_binop_m(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide, uint32_t om,
                     uint32_t ld, bool comm);
 void qw__tr_binop(C *c, uint32_t o, uint32_t oi, uint32_t orv, bool wide);

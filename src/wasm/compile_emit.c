@@ -165,13 +165,20 @@ void qw__tr_add_patch(C *c, ctl *t, uint32_t at, uint32_t from) {
 /* Point the displacement at code[AT] (of the instruction at FROM) to label T. */
 void qw__tr_link_to(C *c, ctl *t, uint32_t at, uint32_t from) {
   if (c->oom || at >= c->n) return;
-  if (t->kind == C_LOOP) c->code[at] = (uint32_t)((int32_t)t->loop_pos - (int32_t)from);
-  else qw__tr_add_patch(c, t, at, from);
+  if (t->kind == C_LOOP) {
+    QB_ASSERT(t->loop_pos <= from); /* a loop's label is behind: the displacement is <= 0 */
+    c->code[at] = (uint32_t)((int32_t)t->loop_pos - (int32_t)from);
+  } else {
+    qw__tr_add_patch(c, t, at, from);
+  }
 }
 
 void qw__tr_bind_patches(C *c, int32_t p) {
-  for (; p >= 0; p = c->pt[p].next)
+  for (; p >= 0; p = c->pt[p].next) {
+    /* forward branches only: bound at their label, after the branch, inside the code */
+    QB_ASSERT(c->oom || (c->pt[p].from <= c->n && c->pt[p].at < c->n));
     if (!c->oom && c->pt[p].at < c->n) c->code[c->pt[p].at] = c->n - c->pt[p].from;
+  }
 }
 
 uint32_t qw__tr_arity(const ctl *t) { return t->kind == C_LOOP ? t->nparams : t->nresults; }
@@ -346,12 +353,13 @@ void qw__tr_settle(C *c, uint32_t np, uint32_t below) {
   for (uint32_t i = from; i + below < c->sp; i++)
     if (c->st[i].kind == K_LOCAL || (i + below + np >= c->sp && c->st[i].kind == K_CONST))
       qw__tr_mat(c, i);
+#ifdef QB_ASSERTS
+  for (uint32_t i = from; i + below < c->sp && !c->oom; i++) /* invariant (3) of compile.c */
+    QB_ASSERT(c->st[i].kind != K_LOCAL);
+#endif
 }
 
-void qw__tr_blocktype(const qw_module *m, const uint8_t **p, const uint8_t *end, uint32_t *np,
-                      uint32_t *nr) {
-  int64_t bt = 0;
-  qw__leb_s33(p, end, &bt);
+void qw__tr_blocktype(const qw_module *m, int64_t bt, uint32_t *np, uint32_t *nr) {
   if (bt == -64) *np = 0, *nr = 0;
   else if (bt < 0) *np = 0, *nr = 1;
   else *np = m->types[bt].nparams, *nr = m->types[bt].nresults;
@@ -457,6 +465,10 @@ void qw__tr_sink(C *c, uint32_t o, uint32_t nimm, uint32_t i0, uint32_t i1, uint
 void qw__tr_local_set(C *c, uint32_t x, bool tee) {
   for (uint32_t i = 0; i + 1 < c->sp; i++)
     if (c->st[i].kind == K_LOCAL && c->st[i].slot == x) qw__tr_mat(c, i);
+#ifdef QB_ASSERTS
+  for (uint32_t i = 0; i + 1 < c->sp && !c->oom; i++) /* invariant (2) of compile.c */
+    QB_ASSERT(!(c->st[i].kind == K_LOCAL && c->st[i].slot == x));
+#endif
   ent *e = &c->st[c->sp - 1];
   if (e->kind == K_HOME && c->last_has_dst && c->last_dst_depth == c->sp - 1 &&
       c->last_end == c->n && c->barrier != c->n && !c->oom) {

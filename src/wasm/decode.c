@@ -6,6 +6,7 @@
 ** Errors are QB_MALFORMED with the spec suite's wording, QB_LIMIT for our implementation
 ** limits (internal.h), QB_NOMEM. */
 #include "internal.h"
+#include "wasm_backend.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -209,146 +210,51 @@ int qw__imm_kind(uint32_t code) {
   return -1;
 }
 
-static qb_code zero(rd *r) {
-  uint8_t b = 0;
-  const uint8_t *at = r->p;
-  TRY(u8(r, &b));
-  return b ? bad(r, at, "zero byte expected") : QB_OK;
-}
-
-static qb_code skip_leb(rd *r, unsigned bits) {
-  const uint8_t *at = r->p;
-  int64_t v64;
-  int32_t v32;
-  bool ok = bits == 64   ? qw__leb_s64(&r->p, r->end, &v64)
-            : bits == 33 ? qw__leb_s33(&r->p, r->end, &v64)
-                         : qw__leb_s32(&r->p, r->end, &v32);
-  return ok ? QB_OK : bad(r, at, qw__leb_why(at, r->end, bits));
-}
-
-static qb_code skip_bytes(rd *r, size_t n) {
-  if ((size_t)(r->end - r->p) < n)
-    return bad(r, r->p, "unexpected end of section or function");
-  r->p += n;
-  return QB_OK;
-}
-
-/* Skips one instruction's immediates; *DEPTH follows block nesting (end at 0 sets *DONE). */
+/* Skips one instruction (decoded by insn.c, the one decoder); *DEPTH follows block nesting
+** (end at 0 sets *DONE). Only the encoding is checked here; validate.c does the rest. */
 static qb_code skip_instr(rd *r, uint32_t *depth, bool *done) {
-  uint8_t op = 0, b = 0;
-  uint32_t code, n, i, x;
+  qw_insn in;
   const uint8_t *at = r->p;
-  int kind;
-  TRY(u8(r, &op));
-  code = op;
-  if (op == 0xfc) {
-    TRY(u32(r, &x));
-    code = x < 0x100 ? 0xfc00 | x : 0xffffffff;
-  }
-  kind = qw__imm_kind(code);
-  if (kind < 0)
-    return bad(r, at, "illegal opcode");
-  switch (kind) {
-  case QW_IMM_NONE:
-    if (op == 0x0b) {
-      if (*depth == 0)
-        *done = true;
-      else
-        --*depth;
-    }
-    return QB_OK;
-  case QW_IMM_BLOCK:
+  if (!qw_insn_next(&r->p, r->end, r->base, &in))
+    return bad(r, in.why ? r->base + in.why_at : at, in.why ? in.why : "illegal opcode");
+  if (in.op == QW_OP_block || in.op == QW_OP_loop || in.op == QW_OP_if) {
     ++*depth;
-    return skip_leb(r, 33);
-  case QW_IMM_LABEL:
-  case QW_IMM_FUNC:
-  case QW_IMM_LOCAL:
-  case QW_IMM_GLOBAL:
-  case QW_IMM_TABLE:
-  case QW_IMM_DATA:
-  case QW_IMM_ELEM:
-    return u32(r, &x);
-  case QW_IMM_BR_TABLE:
-    TRY(count(r, 1, UINT32_MAX, "labels", &n));
-    for (i = 0; i <= n; i++)
-      TRY(u32(r, &x));
-    return QB_OK;
-  case QW_IMM_CALL_INDIRECT:
-  case QW_IMM_MEM:
-  case QW_IMM_TABLEINIT:
-  case QW_IMM_TABLECOPY:
-    TRY(u32(r, &x));
-    return u32(r, &x);
-  case QW_IMM_MEMIDX:
-    return zero(r);
-  case QW_IMM_I32:
-    return skip_leb(r, 32);
-  case QW_IMM_I64:
-    return skip_leb(r, 64);
-  case QW_IMM_F32:
-    return skip_bytes(r, 4);
-  case QW_IMM_F64:
-    return skip_bytes(r, 8);
-  case QW_IMM_SELECT_T:
-    TRY(count(r, 1, UINT32_MAX, "types", &n));
-    for (i = 0; i < n; i++)
-      TRY(valtype(r, &b));
-    return QB_OK;
-  case QW_IMM_REFTYPE:
-    return reftype(r, &b);
-  case QW_IMM_MEMINIT:
-    TRY(u32(r, &x));
-    return zero(r);
-  case QW_IMM_MEMCOPY:
-    TRY(zero(r));
-    return zero(r);
+  } else if (in.op == QW_OP_end) {
+    if (*depth == 0)
+      *done = true;
+    else
+      --*depth;
   }
-  return bad(r, at, "illegal opcode");
+  return QB_OK;
 }
 
 /* A constant expression (spec 3.3.10): recognised when it is one constant instruction + end;
 ** otherwise QW_C_OTHER (validate.c explains). Either way R ends up after its `end`. */
 static qb_code cexpr(rd *r, qw__cexpr *c) {
-  const uint8_t *start = r->p;
+  const uint8_t *start = r->p, *q = r->p;
   uint32_t depth = 0;
   bool done = false;
+  qw_insn in;
   c->offset = (uint32_t)(start - r->base);
   c->op = QW_C_OTHER;
   c->idx = 0;
   c->bits = 0;
-  if (r->p < r->end) {
-    const uint8_t *q = r->p + 1, *e = r->end;
-    int32_t v32;
-    int64_t v64;
-    uint32_t idx;
-    bool ok = false;
-    switch (*r->p) {
-    case 0x41:
-      ok = qw__leb_s32(&q, e, &v32), c->op = QW_C_I32, c->bits = (uint32_t)v32;
+  if (qw_insn_next(&q, r->end, r->base, &in) && q < r->end && *q == 0x0b) {
+    bool ok = true;
+    switch (in.op) {
+    case QW_OP_i32_const: c->op = QW_C_I32, c->bits = (uint32_t)in.k; break;
+    case QW_OP_i64_const: c->op = QW_C_I64, c->bits = in.k; break;
+    case QW_OP_f32_const: c->op = QW_C_F32, c->bits = in.k; break;
+    case QW_OP_f64_const: c->op = QW_C_F64, c->bits = in.k; break;
+    case QW_OP_ref_null:
+      ok = in.a == QW_FUNCREF || in.a == QW_EXTERNREF;
+      c->op = QW_C_REF_NULL, c->idx = in.a;
       break;
-    case 0x42:
-      ok = qw__leb_s64(&q, e, &v64), c->op = QW_C_I64, c->bits = (uint64_t)v64;
-      break;
-    case 0x43:
-      if ((ok = e - q >= 4))
-        c->op = QW_C_F32, memcpy(&v32, q, 4), c->bits = (uint32_t)v32, q += 4;
-      break;
-    case 0x44:
-      if ((ok = e - q >= 8))
-        c->op = QW_C_F64, memcpy(&c->bits, q, 8), q += 8;
-      break;
-    case 0xd0:
-      if ((ok = q < e && (*q == QW_FUNCREF || *q == QW_EXTERNREF)))
-        c->op = QW_C_REF_NULL, c->idx = *q++;
-      break;
-    case 0xd2:
-      ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_REF_FUNC, c->idx = idx;
-      break;
-    case 0x23:
-      ok = qw__leb_u32(&q, e, &idx), c->op = QW_C_GLOBAL_GET, c->idx = idx;
-      break;
+    case QW_OP_ref_func: c->op = QW_C_REF_FUNC, c->idx = in.a; break;
+    case QW_OP_global_get: c->op = QW_C_GLOBAL_GET, c->idx = in.a; break;
+    default: ok = false; break;
     }
-    if (ok && q < e && *q == 0x0b) {
+    if (ok) {
       r->p = q + 1;
       return QB_OK;
     }

@@ -141,7 +141,7 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
                         qw_instance **out, qb_err *err) {
   qw_instance *inst;
   size_t off = sizeof *inst, o_funcs, o_own_funcs, o_globals, o_own_globals, o_tables, o_own_tables,
-         o_mems, o_own_mems, o_exports, o_edrop, o_ddrop;
+         o_mems, o_own_mems, o_exports, o_edrop, o_ddrop, o_entries;
   uint32_t ndef_globals = m->nglobals - m->nglobal_imports;
   uint32_t ndef_tables = m->ntables - m->ntable_imports, ndef_mems = m->nmems - m->nmem_imports;
   uint32_t i, nf = 0, nt = 0, nm = 0, ng = 0;
@@ -149,6 +149,7 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
   *out = NULL;
   if (!m->validated)
     return qb_fail(err, QB_INVAL, "instance: module is not validated");
+  o_entries = carve(&off, m->ndefined, sizeof(_Atomic(const qw__code *)));
   o_funcs = carve(&off, m->nfuncs, sizeof(qw_func *));
   o_own_funcs = carve(&off, m->ndefined, sizeof(qw_func));
   o_globals = carve(&off, m->nglobals, sizeof(qw__global *));
@@ -164,6 +165,7 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
     return qb_fail(err, QB_NOMEM, "instance: out of memory");
   inst->block_bytes = off;
 #define AT(o) ((void *)((char *)inst + (o)))
+  inst->entries = AT(o_entries);
   inst->funcs = AT(o_funcs);
   inst->own_funcs = AT(o_own_funcs);
   inst->globals = AT(o_globals);
@@ -195,6 +197,7 @@ qb_code qw_instance_new(qw_module *m, const qw_imports *imports, const qw_limits
     f->canon = f->type->canon;
     f->inst = inst;
     f->decl = &m->funcs[i];
+    f->entry = &inst->entries[i];
     f->index = m->nfunc_imports + i;
     inst->funcs[nf++] = f;
   }
@@ -284,6 +287,8 @@ void qw_instance_free(qw_instance *inst) {
   for (i = 0; i < m->nmems - m->nmem_imports; i++)
     qw__memory_fini(&inst->own_mems[i]);
   qw__exec_fini(&inst->own_exec);
+  if (inst->tier_owner && inst->tier_release) /* the native tier's reference (native.c) */
+    inst->tier_release(inst->tier_owner);
   if (inst->imports)
     qw_imports_free(inst->imports);
   qb_free(inst, inst->block_bytes);

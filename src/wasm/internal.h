@@ -84,10 +84,11 @@ typedef struct qw__export {
   char *name;
   uint8_t kind;
   uint32_t index;
-  uint32_t name_len;         /* bytes in NAME (names may contain NUL; added by engine-front) */
+  uint32_t name_len;         /* bytes in NAME (names may contain NUL) */
 } qw__export;
 
 typedef struct qw__code qw__code; /* compile.c's output, opaque to everyone else */
+struct qw_native_env; /* wasm_backend.h */
 
 /* A function defined in the module (not imported). */
 typedef struct qw__func_decl {
@@ -149,7 +150,7 @@ struct qw_module {
   /* functions referenced outside function bodies (exports, elems, global inits): the only
   ** ones ref.func may name in a body (spec: C.refs) */
   uint8_t *declared_refs;    /* nfuncs bytes, 1 = declared */
-  /* added by engine-front (instance.c): instances whose instantiation trapped after writing
+  /* instance.c: instances whose instantiation trapped after writing
   ** their own function references into an imported table (spec 2.0 keeps those writes, so the
   ** functions must stay callable); freed with the module. Pushed with CAS. */
   _Atomic(qw_instance *) zombies;
@@ -203,9 +204,10 @@ typedef struct qw__table {
 
 /* A global's cell. Imported globals point at the exporter's cell. */
 typedef struct qw__global {
+  uint64_t val;              /* i32 low half, floats as bits, refs as pointers. First: native
+                                code reads a cell as its value (wasm_backend.h) */
   uint8_t type;
   bool mut;
-  uint64_t val;              /* i32 low half, floats as bits, refs as pointers */
 } qw__global;
 
 /* A function instance: what a funcref points at. */
@@ -214,6 +216,7 @@ struct qw_func {
   uint32_t canon;            /* = type->canon; call_indirect compares these */
   qw_instance *inst;         /* defining instance; NULL for host functions */
   qw__func_decl *decl;       /* defined functions: the declaration (decl->code lazily) */
+  _Atomic(const struct qw__code *) *entry; /* defined functions: its slot in inst->entries */
   uint32_t index;            /* index in the defining module's function space */
   qw_host_fn host;           /* host functions only */
   void *host_ud;
@@ -240,8 +243,8 @@ typedef struct qw__exec {
   uint32_t trap_func;        /* where the last trap happened (function index, byte offset) */
   uint32_t trap_offset;
   qw_instance *trap_inst;
-  /* added by engine-exec (call.c/interp.c own these; zero-initialised = not set up yet):
-  ** qw__exec_setup() fills them, qw__exec_fini() frees them. */
+  /* call.c/interp.c own these (zero-initialised = not set up yet): qw__exec_setup() fills
+  ** them, qw__exec_fini() frees them. */
   struct qw__frame *frames;  /* return records, max_depth entries */
   struct qw__frame *frames_end;
   struct qw__frame *fr;      /* innermost record while a call runs */
@@ -274,10 +277,16 @@ struct qw_instance {
   int exit_code;             /* WASI proc_exit */
   char trap_where[96];
   void *wasi;                /* wasi.c state (output sink, rate limit), or NULL */
-  /* added by engine-front (instance.c): */
   qw_imports *imports;       /* the list linked against (a reference is held), or NULL */
   size_t block_bytes;        /* the one allocation holding the instance and its arrays */
   qw_instance *next_zombie;  /* see qw_module.zombies */
+  /* Entry slots, one per defined function: the code every call of it runs (interpreter code,
+  ** or a native stub, qw__code.native set); NULL until the first call compiles it. Written
+  ** with release stores (native.c: qw_native_publish, only between calls; interp.c: after a
+  ** lazy compile), read with acquire loads. The freeing rule is in wasm_backend.h. */
+  _Atomic(const qw__code *) *entries;
+  void *tier_owner;          /* holds the published native stubs (qw_native_publish) */
+  void (*tier_release)(void *owner);
 };
 
 /* memory.c / table.c */
@@ -305,7 +314,7 @@ void qw__code_free(qw__code *c);
 uint64_t qw__cexpr_eval(qw_instance *inst, const qw__cexpr *c);
 
 
-/* ---- added by engine-front: engine, LEB diagnostics, opcode table, import lists ----------- */
+/* ---- engine, LEB diagnostics, opcode table, import lists ----------------------------------- */
 
 /* Default sandbox limits (wasm.h qw_limits: a zero field means these). */
 #define QW_DEFAULT_MAX_PAGES 256u
@@ -378,7 +387,7 @@ void qw__imports_ref(qw_imports *im); /* instance.c: keep IM alive (qw_imports_f
 /* instance.c: free M's zombie instances (module.c calls it from qw_module_free). */
 void qw__module_free_zombies(qw_module *m);
 
-/* ---- added by engine-exec: the execution tier (compile.c, interp.c, call.c) --------------- */
+/* ---- the interpreter tier (compile.c, interp.c, call.c) and the native boundary ----------- */
 
 /* Threaded code of one defined function (compile.c makes it, interp.c runs it; layout in
 ** docs/interpreter.md). Immutable once published in qw__func_decl.code. */
@@ -399,6 +408,9 @@ struct qw__code {
   uint32_t ninit;            /* nlocals + nconsts rounded up to a multiple of 4: slots nparams..
                                 are set from INIT at entry (nslots >= nparams + ninit) */
   const uint64_t *init;      /* nlocals zeros, then the constants (CONSTS points into it) */
+  /* a native stub (native.c) has ops = one NATIVE op, ninit = 0, nslots = max(params,
+  ** results), and NATIVE set: the entry the op (and qw__invoke) calls; NULL otherwise */
+  void (*native)(struct qw_native_env *env, uint64_t *slots);
 };
 
 /* A return record of one wasm frame (interp.c). */
@@ -407,6 +419,14 @@ typedef struct qw__frame {
   uint64_t *fp;              /* the caller's frame */
   const qw__code *code;      /* the caller's code */
 } qw__frame;
+
+/* native.c: the trap boundary both tiers share. Runs native entry C->native on frame FP
+** (arguments in place; NSLOTS of it in use) with EX's budgets; a trap raised anywhere below
+** (native code, the runtime functions, interpreted code they call) comes back here through
+** the one longjmp (qw_rt_*), and is returned. EX->fuel is up to date afterwards. */
+const qw_trap *qw__native_run(qw__exec *ex, qw_instance *inst, const qw__code *c, uint64_t *fp);
+/* native.c: the trap descriptors native code names by enum qw_btrap */
+const qw_trap *qw__btrap(uint32_t id);
 
 /* call.c: give EX its value stack (LIMITS->max_stack_bytes) and return records
 ** (max_call_depth), fuel and depth limit from LIMITS (zero fields = defaults). Idempotent.

@@ -111,9 +111,12 @@ static double f64_max(double a, double b) {
 
 /* ---- slow paths, kept out of run() so its hot loop stays small ---- */
 
+/* The first call of a function through INST's entry slot: compile (or take the module's
+** published code) and fill the slot. */
 static QB_NOINLINE const qw__code *compile_slow(qw_instance *inst, uint32_t defined_idx) {
   qw__code *c = NULL;
   if (qw__compile(inst->mod, defined_idx, &c, NULL)) return NULL;
+  atomic_store_explicit(&inst->entries[defined_idx], c, memory_order_release);
   return c;
 }
 
@@ -270,7 +273,7 @@ static const qw_trap *run(qw__exec *ex, qw_instance *inst, const qw__code *code,
   uint8_t *const mem = inst->mem0;
   uint64_t msize = inst->mem0_obj ? inst->mem0_obj->size_bytes : 0;
   qw__global **const globals = inst->globals;
-  qw__func_decl *const decls = inst->mod->funcs;
+  _Atomic(const qw__code *) *const entries = inst->entries;
 
   if (QB_UNLIKELY(fr >= frames_end)) return QW_TRAP_STACK_EXHAUSTED;
   fr->ret_pc = NULL; /* the entry frame returns to qw__invoke */
@@ -322,7 +325,7 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
   if (f->host) return f->host(f->host_ud, NULL, args, args);
   qw_instance *inst = f->inst;
   if (QB_UNLIKELY(!ex->ready) && qw__exec_setup(ex, &inst->limits, NULL)) return QW_TRAP_NOMEM;
-  const qw__code *c = atomic_load_explicit(&f->decl->code, memory_order_acquire);
+  const qw__code *c = atomic_load_explicit(f->entry, memory_order_acquire);
   if (QB_UNLIKELY(!c)) {
     if (!(c = compile_slow(inst, f->index - inst->mod->nfunc_imports))) return QW_TRAP_NOMEM;
   }
@@ -357,6 +360,11 @@ const qw_trap *qw__invoke(qw__exec *ex, qw_func *f, uint64_t *args) {
     copied = true;
   }
   if (QB_UNLIKELY(fp + c->nslots > ex->stack_end)) return QW_TRAP_STACK_EXHAUSTED;
+  if (c->native) { /* native code: straight to the boundary */
+    const qw_trap *t = qw__native_run(ex, inst, c, fp);
+    if (copied && !t) memcpy(args, fp, (size_t)c->nresults * 8);
+    return t;
+  }
   { /* as CALL does: locals zero, constants in their slots */
     uint64_t *dst = fp + c->nparams;
     const uint64_t *src = c->init;

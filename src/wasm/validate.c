@@ -7,6 +7,7 @@
 ** across functions. Invariant after success: every index, type and immediate in every body is
 ** in range and well typed, so compile.c checks nothing again. */
 #include "internal.h"
+#include "wasm_backend.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -41,6 +42,8 @@ typedef struct vctx {
   uint32_t nlocals, lcap;
   uint8_t *tmp; /* br_table: the label types popped */
   uint32_t tcap;
+  uint32_t *tg; /* br_table: its targets, decoded by insn.c */
+  uint32_t tgcap;
 } vctx;
 
 /* ---- signatures from opcodes.def --------------------------------------------------------------
@@ -111,37 +114,12 @@ static qb_code nomem(vctx *v) {
   return qb_fail(v->err, QB_NOMEM, "validate: out of memory");
 }
 
-/* ---- reading immediates ------------------------------------------------------------------------
- */
+/* ---- immediates: decoded by insn.c (wasm_backend.h); checked here -------------------------- */
 
-static qb_code rd_u32(vctx *v, uint32_t *out) {
-  const uint8_t *at = v->p;
-  if (QB_LIKELY(qw__leb_u32(&v->p, v->end, out)))
-    return QB_OK;
-  return verr(v, QB_MALFORMED, at, "%s", qw__leb_why(at, v->end, 32));
-}
+#define AT(off) (v->m->bytes + (off)) /* an offset of qw_insn as a position for verr */
 
-static qb_code rd_byte(vctx *v, uint8_t *out) {
-  *out = 0; /* defined on failure too (gcc -O2 cannot see that callers stop on error) */
-  if (v->p >= v->end)
-    return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
-  *out = *v->p++;
-  return QB_OK;
-}
-
-static qb_code rd_zero(vctx *v) {
-  uint8_t b;
-  const uint8_t *at = v->p;
-  TRY(rd_byte(v, &b));
-  if (b)
-    return verr(v, QB_MALFORMED, at, "zero byte expected in %s", opname(v));
-  return QB_OK;
-}
-
-static qb_code rd_valtype(vctx *v, uint8_t *out) {
-  const uint8_t *at = v->p;
-  TRY(rd_byte(v, out));
-  switch (*out) {
+static qb_code valtype_ok(vctx *v, uint8_t t, uint32_t at) {
+  switch (t) {
   case QW_I32:
   case QW_I64:
   case QW_F32:
@@ -150,9 +128,15 @@ static qb_code rd_valtype(vctx *v, uint8_t *out) {
   case QW_EXTERNREF:
     return QB_OK;
   case QW_V128:
-    return verr(v, QB_MALFORMED, at, "v128 (SIMD) is not supported");
+    return verr(v, QB_MALFORMED, AT(at), "v128 (SIMD) is not supported");
   }
-  return verr(v, QB_MALFORMED, at, "malformed value type 0x%02x", *out);
+  return verr(v, QB_MALFORMED, AT(at), "malformed value type 0x%02x", t);
+}
+
+static qb_code zero_ok(vctx *v, uint32_t byte, uint32_t at) {
+  if (byte)
+    return verr(v, QB_MALFORMED, AT(at), "zero byte expected in %s", opname(v));
+  return QB_OK;
 }
 
 /* ---- the operand and control stacks ------------------------------------------------------------
@@ -280,11 +264,9 @@ static inline void label_types(const ctrl *c, const uint8_t **types, uint32_t *n
     *types = results(c), *n = c->nresults;
 }
 
-static qb_code label(vctx *v, uint32_t *depth) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, depth));
-  if (*depth >= v->nctrls)
-    return verr(v, QB_INVALID, at, "unknown label %u in %s", *depth, opname(v));
+static qb_code label(vctx *v, uint32_t depth, uint32_t at) {
+  if (depth >= v->nctrls)
+    return verr(v, QB_INVALID, AT(at), "unknown label %u in %s", depth, opname(v));
   return QB_OK;
 }
 
@@ -297,28 +279,22 @@ static qb_code need_mem(vctx *v, uint32_t idx) {
   return QB_OK;
 }
 
-static qb_code rd_table(vctx *v, uint32_t *idx) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, idx));
-  if (*idx >= v->m->ntables)
-    return verr(v, QB_INVALID, at, "unknown table %u in %s", *idx, opname(v));
+static qb_code table_ok(vctx *v, uint32_t idx, uint32_t at) {
+  if (idx >= v->m->ntables)
+    return verr(v, QB_INVALID, AT(at), "unknown table %u in %s", idx, opname(v));
   return QB_OK;
 }
 
-static qb_code rd_func(vctx *v, uint32_t *idx) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, idx));
-  if (*idx >= v->m->nfuncs)
-    return verr(v, QB_INVALID, at, "unknown function %u in %s", *idx, opname(v));
+static qb_code func_ok(vctx *v, uint32_t idx, uint32_t at) {
+  if (idx >= v->m->nfuncs)
+    return verr(v, QB_INVALID, AT(at), "unknown function %u in %s", idx, opname(v));
   return QB_OK;
 }
 
-static qb_code rd_global(vctx *v, uint32_t *idx) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, idx));
+static qb_code global_ok(vctx *v, uint32_t idx, uint32_t at) {
   /* spec 2.0: a constant expression sees only imported globals */
-  if (*idx >= (v->constant ? v->m->nglobal_imports : v->m->nglobals))
-    return verr(v, QB_INVALID, at, "unknown global %u in %s", *idx, opname(v));
+  if (idx >= (v->constant ? v->m->nglobal_imports : v->m->nglobals))
+    return verr(v, QB_INVALID, AT(at), "unknown global %u in %s", idx, opname(v));
   return QB_OK;
 }
 
@@ -333,17 +309,9 @@ static qb_code data_idx(vctx *v, const uint8_t *at, uint32_t idx) {
   return QB_OK;
 }
 
-static qb_code rd_data(vctx *v, uint32_t *idx) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, idx));
-  return data_idx(v, at, *idx);
-}
-
-static qb_code rd_elem(vctx *v, uint32_t *idx) {
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, idx));
-  if (*idx >= v->m->nelems)
-    return verr(v, QB_INVALID, at, "unknown elem segment %u in %s", *idx, opname(v));
+static qb_code elem_ok(vctx *v, uint32_t idx, uint32_t at) {
+  if (idx >= v->m->nelems)
+    return verr(v, QB_INVALID, AT(at), "unknown elem segment %u in %s", idx, opname(v));
   return QB_OK;
 }
 
@@ -351,48 +319,39 @@ static const qw__functype *functype(vctx *v, uint32_t func) {
   return &v->m->types[v->m->func_types[func]];
 }
 
-/* Block type (spec 5.4.1): 0x40, a value type, or a type index as s33. */
-static qb_code blocktype(vctx *v, const uint8_t **params, uint32_t *np, const uint8_t **results,
-                         uint32_t *nr, uint8_t *inl) {
-  const uint8_t *at = v->p;
-  int64_t x;
+/* Block type (spec 5.4.1): 0x40, a value type, or a type index as s33 (decoded in IN). */
+static qb_code blocktype(vctx *v, const qw_insn *in, const uint8_t **params, uint32_t *np,
+                         const uint8_t **results, uint32_t *nr, uint8_t *inl) {
   *params = *results = NULL;
   *np = *nr = 0;
   *inl = 0;
-  if (v->p < v->end && *v->p == 0x40) {
-    v->p++;
+  if (in->bt_form == 0)
     return QB_OK;
-  }
-  if (v->p < v->end && (*v->p & 0xc0) == 0x40) { /* a one-byte negative s33: a value type */
-    TRY(rd_valtype(v, inl));
+  if (in->bt_form == 1) {
+    *inl = (uint8_t)(in->bt + 256);
+    TRY(valtype_ok(v, *inl, in->at1));
     *nr = 1;
     return QB_OK;
   }
-  if (!qw__leb_s33(&v->p, v->end, &x))
-    return verr(v, QB_MALFORMED, at, "%s", qw__leb_why(at, v->end, 33));
-  if (x < 0 || (uint64_t)x >= v->m->ntypes)
-    return verr(v, QB_INVALID, at, "unknown type %lld in %s", (long long)x, opname(v));
-  {
-    const qw__functype *t = &v->m->types[x];
-    *params = t->types;
-    *np = t->nparams;
-    *results = t->types + t->nparams;
-    *nr = t->nresults;
-  }
+  if (in->bt < 0 || (uint64_t)in->bt >= v->m->ntypes)
+    return verr(v, QB_INVALID, AT(in->at1), "unknown type %lld in %s", (long long)in->bt,
+                opname(v));
+  const qw__functype *t = &v->m->types[in->bt];
+  *params = t->types;
+  *np = t->nparams;
+  *results = t->types + t->nparams;
+  *nr = t->nresults;
   return QB_OK;
 }
 
-static qb_code memarg(vctx *v, uint32_t natural) {
-  uint32_t align, offset;
-  const uint8_t *at = v->p;
-  TRY(rd_u32(v, &align));
-  if (align >= 32)
-    return verr(v, QB_MALFORMED, at, "malformed memop flags in %s", opname(v));
-  TRY(rd_u32(v, &offset));
+static qb_code memarg(vctx *v, const qw_insn *in, uint32_t natural) {
+  if (in->a >= 32)
+    return verr(v, QB_MALFORMED, AT(in->at1), "malformed memop flags in %s", opname(v));
   TRY(need_mem(v, 0));
-  if (align > natural)
-    return verr(v, QB_INVALID, at, "alignment must not be larger than natural in %s (2^%u > 2^%u)",
-                opname(v), align, natural);
+  if (in->a > natural)
+    return verr(v, QB_INVALID, AT(in->at1),
+                "alignment must not be larger than natural in %s (2^%u > 2^%u)", opname(v), in->a,
+                natural);
   return QB_OK;
 }
 
@@ -406,13 +365,342 @@ static bool is_ref(uint8_t t) {
 /* ---- the walk ----------------------------------------------------------------------------------
  */
 
-/* Walks instructions from v->p until the outermost frame (already pushed) ends. */
-static qb_code walk(vctx *v) {
+/* The walk's jobs, one per family of instructions. Each checks the immediates insn.c decoded
+** (indexes, zero bytes, types) and types the operands; *DONE: the outermost frame ended. */
+
+/* Plain ops: a fixed stack signature from opcodes.def (numeric, memory, conversions, bulk). */
+static qb_code plain(vctx *v, const qw_insn *in, opinfo oi) {
   const qw_module *m = v->m;
+  const sigdef *s = &sigs[oi.sig];
+  uint32_t x = in->a, y = in->b;
+  switch (oi.imm) {
+  case QW_IMM_NONE:
+  case QW_IMM_I32:
+  case QW_IMM_I64:
+  case QW_IMM_F32:
+  case QW_IMM_F64:
+    break;
+  case QW_IMM_MEM:
+    TRY(memarg(v, in, oi.align));
+    break;
+  case QW_IMM_MEMIDX:
+    TRY(zero_ok(v, in->a, in->at1));
+    TRY(need_mem(v, 0));
+    break;
+  case QW_IMM_MEMINIT:
+    TRY(zero_ok(v, in->b, in->at2));
+    TRY(need_mem(v, 0));
+    TRY(data_idx(v, AT(in->at1), x));
+    break;
+  case QW_IMM_DATA:
+    TRY(data_idx(v, AT(in->at1), x));
+    break;
+  case QW_IMM_MEMCOPY:
+    TRY(zero_ok(v, in->a, in->at1));
+    TRY(zero_ok(v, in->b, in->at2));
+    TRY(need_mem(v, 0));
+    break;
+  case QW_IMM_TABLEINIT:
+    TRY(table_ok(v, y, in->at2));
+    if (x >= m->nelems)
+      return verr(v, QB_INVALID, AT(in->at1), "unknown elem segment %u in table.init", x);
+    if (m->elems[x].type != m->tables[y].elem)
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in table.init (elem segment %u is %s, "
+                  "table %u is %s)",
+                  x, tname(m->elems[x].type), y, tname(m->tables[y].elem));
+    break;
+  case QW_IMM_ELEM:
+    TRY(elem_ok(v, x, in->at1));
+    break;
+  case QW_IMM_TABLECOPY:
+    TRY(table_ok(v, x, in->at1));
+    TRY(table_ok(v, y, in->at2));
+    if (m->tables[x].elem != m->tables[y].elem)
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in table.copy (table %u is %s, table %u "
+                  "is %s)",
+                  x, tname(m->tables[x].elem), y, tname(m->tables[y].elem));
+    break;
+  case QW_IMM_TABLE:
+    TRY(table_ok(v, x, in->at1));
+    break;
+  default:
+    return QB_NEVER(v->err);
+  }
+  /* pop p[np-1] .. p[0] */
+  switch (s->np) {
+  case 3:
+    TRY(pop(v, s->p[2])); /* fall through */
+  case 2:
+    TRY(pop(v, s->p[1])); /* fall through */
+  case 1:
+    TRY(pop(v, s->p[0])); /* fall through */
+  default:
+    break;
+  }
+  if (s->nr)
+    TRY(push(v, s->r));
+  return QB_OK;
+}
+
+/* br_table (spec A.3): every target has the default's arity and accepts the operands. */
+static qb_code br_table(vctx *v, const qw_insn *in) {
+  const uint8_t *t, *dt;
+  uint32_t n, dn, cnt = in->a, i, j;
+  if (cnt + 1 > v->tgcap) {
+    uint32_t *nt = qb_realloc(v->tg, (size_t)v->tgcap * sizeof *nt, ((size_t)cnt + 1) * sizeof *nt);
+    if (!nt)
+      return nomem(v);
+    v->tg = nt;
+    v->tgcap = cnt + 1;
+  }
+  qw_insn_br_targets(in, v->end, v->tg);
+  for (i = 0; i <= cnt; i++) /* the last one is the default */
+    TRY(label(v, v->tg[i], in->at1));
+  label_types(&v->ctrls[v->nctrls - 1 - v->tg[cnt]], &dt, &dn);
+  TRY(pop(v, QW_I32));
+  if (dn > v->tcap) {
+    uint8_t *nt = qb_realloc(v->tmp, v->tcap, dn);
+    if (!nt)
+      return nomem(v);
+    v->tmp = nt;
+    v->tcap = dn;
+  }
+  for (i = 0; i < cnt; i++) {
+    uint32_t y = v->tg[i];
+    label_types(&v->ctrls[v->nctrls - 1 - y], &t, &n);
+    if (n != dn)
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in br_table (label %u has %u "
+                  "values, the default %u)",
+                  y, n, dn);
+    for (j = n; j-- > 0;)
+      TRY(pop_any(v, &v->tmp[j]));
+    for (j = 0; j < n; j++) {
+      if (v->tmp[j] != t[j] && v->tmp[j] != UNKNOWN)
+        return mismatch(v, t[j], v->tmp[j], false);
+    }
+    for (j = 0; j < n; j++)
+      TRY(push(v, v->tmp[j]));
+  }
+  TRY(pop_n(v, dt, dn));
+  set_unreachable(v);
+  return QB_OK;
+}
+
+/* Control: blocks, branches, return, unreachable. *HANDLED: it was one of these. */
+static qb_code control(vctx *v, const qw_insn *in, bool *handled, bool *done) {
+  uint32_t x = in->a;
+  *handled = true;
+  switch (v->op) {
+  case QW_OP_unreachable:
+    set_unreachable(v);
+    return QB_OK;
+  case QW_OP_nop:
+    return QB_OK;
+  case QW_OP_block:
+  case QW_OP_loop:
+  case QW_OP_if: {
+    const uint8_t *pt, *rt;
+    uint32_t np, nr;
+    uint8_t inl;
+    TRY(blocktype(v, in, &pt, &np, &rt, &nr, &inl));
+    if (v->op == QW_OP_if)
+      TRY(pop(v, QW_I32));
+    TRY(pop_n(v, pt, np));
+    return push_ctrl(v, (uint16_t)v->op, pt, np, rt, nr, inl);
+  }
+  case QW_OP_else: {
+    ctrl c;
+    if (v->ctrls[v->nctrls - 1].opcode != QW_OP_if)
+      return verr(v, QB_MALFORMED, NULL, "else without if");
+    TRY(pop_ctrl(v, &c));
+    return push_ctrl(v, QW_OP_else, c.params, c.nparams, c.results, c.nresults, c.inl);
+  }
+  case QW_OP_end: {
+    ctrl c;
+    TRY(pop_ctrl(v, &c));
+    /* an if without else must map its params to its results unchanged */
+    if (c.opcode == QW_OP_if &&
+        (c.nparams != c.nresults || (c.nparams && memcmp(c.params, results(&c), c.nparams))))
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in if without else (params and results "
+                  "differ)");
+    if (v->nctrls == 0) {
+      *done = true; /* the caller checks what follows */
+      return QB_OK;
+    }
+    return push_n(v, results(&c), c.nresults);
+  }
+  case QW_OP_br: {
+    const uint8_t *t;
+    uint32_t n;
+    TRY(label(v, x, in->at1));
+    label_types(&v->ctrls[v->nctrls - 1 - x], &t, &n);
+    TRY(pop_n(v, t, n));
+    set_unreachable(v);
+    return QB_OK;
+  }
+  case QW_OP_br_if: {
+    const uint8_t *t;
+    uint32_t n;
+    TRY(label(v, x, in->at1));
+    TRY(pop(v, QW_I32));
+    label_types(&v->ctrls[v->nctrls - 1 - x], &t, &n);
+    TRY(pop_n(v, t, n));
+    return push_n(v, t, n);
+  }
+  case QW_OP_br_table:
+    return br_table(v, in);
+  case QW_OP_return: {
+    const ctrl *f = &v->ctrls[0];
+    TRY(pop_n(v, results(f), f->nresults));
+    set_unreachable(v);
+    return QB_OK;
+  }
+  }
+  *handled = false;
+  return QB_OK;
+}
+
+/* Calls. */
+static qb_code calls(vctx *v, const qw_insn *in, bool *handled) {
+  const qw_module *m = v->m;
+  const qw__functype *ft;
+  uint32_t x = in->a, y = in->b;
+  *handled = true;
+  switch (v->op) {
+  case QW_OP_call:
+    TRY(func_ok(v, x, in->at1));
+    ft = functype(v, x);
+    TRY(pop_n(v, ft->types, ft->nparams));
+    return push_n(v, ft->types + ft->nparams, ft->nresults);
+  case QW_OP_call_indirect:
+    TRY(table_ok(v, y, in->at2));
+    if (x >= m->ntypes)
+      return verr(v, QB_INVALID, AT(in->at1), "unknown type %u in call_indirect", x);
+    if (m->tables[y].elem != QW_FUNCREF)
+      return verr(v, QB_INVALID, NULL, "type mismatch in call_indirect (table %u is not funcref)",
+                  y);
+    ft = &m->types[x];
+    TRY(pop(v, QW_I32));
+    TRY(pop_n(v, ft->types, ft->nparams));
+    return push_n(v, ft->types + ft->nparams, ft->nresults);
+  }
+  *handled = false;
+  return QB_OK;
+}
+
+/* Operands and variables: drop, select, locals, globals, tables, references. */
+static qb_code variables(vctx *v, const qw_insn *in) {
+  const qw_module *m = v->m;
+  uint32_t x = in->a;
+  switch (v->op) {
+  case QW_OP_drop: {
+    uint8_t t;
+    return pop_any(v, &t);
+  }
+  case QW_OP_select: {
+    uint8_t t1, t2;
+    TRY(pop(v, QW_I32));
+    TRY(pop_any(v, &t1));
+    TRY(pop_any(v, &t2));
+    if (!is_num(t1) || !is_num(t2))
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in select (operands must be numeric "
+                  "without a type annotation, got %s and %s)",
+                  tname(t2), tname(t1));
+    if (t1 != t2 && t1 != UNKNOWN && t2 != UNKNOWN)
+      return mismatch(v, t2, t1, false);
+    return push(v, t1 == UNKNOWN ? t2 : t1);
+  }
+  case QW_OP_select_t: {
+    uint8_t t;
+    if (in->nsel != 1)
+      return verr(v, QB_INVALID, AT(in->at1), "invalid result arity in select (%u types)",
+                  in->nsel);
+    t = in->tbl[0];
+    TRY(valtype_ok(v, t, in->at2));
+    TRY(pop(v, QW_I32));
+    TRY(pop(v, t));
+    TRY(pop(v, t));
+    return push(v, t);
+  }
+  case QW_OP_local_get:
+  case QW_OP_local_set:
+  case QW_OP_local_tee: {
+    uint8_t t;
+    if (x >= v->nlocals)
+      return verr(v, QB_INVALID, AT(in->at1), "unknown local %u in %s", x, opname(v));
+    t = v->locals[x];
+    if (v->op == QW_OP_local_get)
+      return push(v, t);
+    TRY(pop(v, t));
+    if (v->op == QW_OP_local_tee)
+      TRY(push(v, t));
+    return QB_OK;
+  }
+  case QW_OP_global_get:
+    TRY(global_ok(v, x, in->at1));
+    if (v->constant && m->global_types[x].mut)
+      return verr(v, QB_INVALID, NULL, "constant expression required (global %u is mutable)", x);
+    return push(v, m->global_types[x].type);
+  case QW_OP_global_set:
+    TRY(global_ok(v, x, in->at1));
+    if (!m->global_types[x].mut)
+      return verr(v, QB_INVALID, NULL, "global is immutable (global.set %u)", x);
+    return pop(v, m->global_types[x].type);
+  case QW_OP_table_get:
+    TRY(table_ok(v, x, in->at1));
+    TRY(pop(v, QW_I32));
+    return push(v, m->tables[x].elem);
+  case QW_OP_table_set:
+    TRY(table_ok(v, x, in->at1));
+    TRY(pop(v, m->tables[x].elem));
+    return pop(v, QW_I32);
+  case QW_OP_table_grow:
+    TRY(table_ok(v, x, in->at1));
+    TRY(pop(v, QW_I32));
+    TRY(pop(v, m->tables[x].elem));
+    return push(v, QW_I32);
+  case QW_OP_table_fill:
+    TRY(table_ok(v, x, in->at1));
+    TRY(pop(v, QW_I32));
+    TRY(pop(v, m->tables[x].elem));
+    return pop(v, QW_I32);
+  case QW_OP_ref_null:
+    if (x != QW_FUNCREF && x != QW_EXTERNREF)
+      return verr(v, QB_MALFORMED, AT(in->at1), "malformed reference type 0x%02x", x);
+    return push(v, (uint8_t)x);
+  case QW_OP_ref_is_null: {
+    uint8_t t;
+    TRY(pop_any(v, &t));
+    if (!is_ref(t))
+      return verr(v, QB_INVALID, NULL,
+                  "type mismatch in ref.is_null (expected a reference, "
+                  "got %s)",
+                  tname(t));
+    return push(v, QW_I32);
+  }
+  case QW_OP_ref_func:
+    TRY(func_ok(v, x, in->at1));
+    /* spec C.refs: only functions named outside function bodies; constant expressions
+    ** themselves are such places */
+    if (!v->constant && !m->declared_refs[x])
+      return verr(v, QB_INVALID, NULL, "undeclared function reference %u in ref.func", x);
+    return push(v, QW_FUNCREF);
+  }
+  return QB_NEVER(v->err);
+}
+
+/* Walks instructions from v->p until the outermost frame (already pushed) ends: decodes each
+** with insn.c (the one decoder), checks constant-expression mode, hands it to its family. */
+static qb_code walk(vctx *v) {
   for (;;) {
-    uint8_t b;
-    uint32_t x, y;
+    qw_insn in;
     opinfo oi;
+    bool handled, done = false;
     v->op_at = v->p;
     if (QB_UNLIKELY(v->p >= v->end)) {
       if (v->where)
@@ -421,19 +709,15 @@ static qb_code walk(vctx *v) {
                   "unexpected end of section or function "
                   "(END opcode expected)");
     }
-    b = *v->p++;
-    if (b == 0xfc) {
-      TRY(rd_u32(v, &x));
-      v->op = 0xfc00 | (x & 0xff);
-      if (x >= 32 || !opsfc[x].legal)
-        return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0xfc %u", x);
-      oi = opsfc[x];
-    } else {
-      v->op = b;
-      oi = ops1[b];
-      if (!oi.legal)
-        return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0x%02x", b);
+    if (!qw_insn_next(&v->p, v->end, v->m->bytes, &in)) {
+      if (in.why)
+        return verr(v, QB_MALFORMED, AT(in.why_at), "%s", in.why);
+      if (in.op >> 8 == 0xfc)
+        return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0xfc %u", in.a);
+      return verr(v, QB_MALFORMED, v->op_at, "illegal opcode 0x%02x", in.op >> 8 ? in.op >> 8 : in.op);
     }
+    v->op = in.op;
+    oi = in.op >> 8 ? opsfc[in.op & 0x1f] : ops1[in.op];
     if (v->constant) {
       switch (v->op) {
       case QW_OP_i32_const:
@@ -450,351 +734,18 @@ static qb_code walk(vctx *v) {
                     opname(v));
       }
     }
-    if (oi.sig != QW_SIG_SPECIAL) { /* plain numeric, memory and conversion ops */
-      const sigdef *s = &sigs[oi.sig];
-      switch (oi.imm) {
-      case QW_IMM_NONE:
-        break;
-      case QW_IMM_MEM:
-        TRY(memarg(v, oi.align));
-        break;
-      case QW_IMM_MEMIDX:
-        TRY(rd_zero(v));
-        TRY(need_mem(v, 0));
-        break;
-      case QW_IMM_I32: {
-        int32_t c;
-        if (!qw__leb_s32(&v->p, v->end, &c))
-          return verr(v, QB_MALFORMED, v->op_at + 1, "%s", qw__leb_why(v->op_at + 1, v->end, 32));
-        break;
-      }
-      case QW_IMM_I64: {
-        int64_t c;
-        if (!qw__leb_s64(&v->p, v->end, &c))
-          return verr(v, QB_MALFORMED, v->op_at + 1, "%s", qw__leb_why(v->op_at + 1, v->end, 64));
-        break;
-      }
-      case QW_IMM_F32:
-      case QW_IMM_F64: {
-        size_t n = oi.imm == QW_IMM_F32 ? 4 : 8;
-        if ((size_t)(v->end - v->p) < n)
-          return verr(v, QB_MALFORMED, v->p, "unexpected end of section or function");
-        v->p += n;
-        break;
-      }
-      case QW_IMM_MEMINIT: {
-        const uint8_t *at = v->p;
-        TRY(rd_u32(v, &x));
-        TRY(rd_zero(v));
-        TRY(need_mem(v, 0));
-        TRY(data_idx(v, at, x));
-        break;
-      }
-      case QW_IMM_DATA:
-        TRY(rd_data(v, &x));
-        break;
-      case QW_IMM_MEMCOPY:
-        TRY(rd_zero(v));
-        TRY(rd_zero(v));
-        TRY(need_mem(v, 0));
-        break;
-      case QW_IMM_TABLEINIT: {
-        const uint8_t *at = v->p;
-        TRY(rd_u32(v, &x));
-        TRY(rd_table(v, &y));
-        if (x >= m->nelems)
-          return verr(v, QB_INVALID, at, "unknown elem segment %u in table.init", x);
-        if (m->elems[x].type != m->tables[y].elem)
-          return verr(v, QB_INVALID, NULL,
-                      "type mismatch in table.init (elem segment %u is %s, "
-                      "table %u is %s)",
-                      x, tname(m->elems[x].type), y, tname(m->tables[y].elem));
-        break;
-      }
-      case QW_IMM_ELEM:
-        TRY(rd_elem(v, &x));
-        break;
-      case QW_IMM_TABLECOPY:
-        TRY(rd_table(v, &x));
-        TRY(rd_table(v, &y));
-        if (m->tables[x].elem != m->tables[y].elem)
-          return verr(v, QB_INVALID, NULL,
-                      "type mismatch in table.copy (table %u is %s, table %u "
-                      "is %s)",
-                      x, tname(m->tables[x].elem), y, tname(m->tables[y].elem));
-        break;
-      case QW_IMM_TABLE:
-        TRY(rd_table(v, &x));
-        break;
-      default:
-        return QB_NEVER(v->err);
-      }
-      /* pop p[np-1] .. p[0] */
-      switch (s->np) {
-      case 3:
-        TRY(pop(v, s->p[2])); /* fall through */
-      case 2:
-        TRY(pop(v, s->p[1])); /* fall through */
-      case 1:
-        TRY(pop(v, s->p[0])); /* fall through */
-      default:
-        break;
-      }
-      if (s->nr)
-        TRY(push(v, s->r));
+    if (oi.sig != QW_SIG_SPECIAL) {
+      TRY(plain(v, &in, oi));
       continue;
     }
-
-    switch (v->op) {
-    case QW_OP_unreachable:
-      set_unreachable(v);
-      break;
-    case QW_OP_block:
-    case QW_OP_loop:
-    case QW_OP_if: {
-      const uint8_t *pt, *rt;
-      uint32_t np, nr;
-      uint8_t inl;
-      TRY(blocktype(v, &pt, &np, &rt, &nr, &inl));
-      if (v->op == QW_OP_if)
-        TRY(pop(v, QW_I32));
-      TRY(pop_n(v, pt, np));
-      TRY(push_ctrl(v, (uint16_t)v->op, pt, np, rt, nr, inl));
-      break;
-    }
-    case QW_OP_else: {
-      ctrl c;
-      if (v->ctrls[v->nctrls - 1].opcode != QW_OP_if)
-        return verr(v, QB_MALFORMED, NULL, "else without if");
-      TRY(pop_ctrl(v, &c));
-      TRY(push_ctrl(v, QW_OP_else, c.params, c.nparams, c.results, c.nresults, c.inl));
-      break;
-    }
-    case QW_OP_end: {
-      ctrl c;
-      TRY(pop_ctrl(v, &c));
-      /* an if without else must map its params to its results unchanged */
-      if (c.opcode == QW_OP_if &&
-          (c.nparams != c.nresults || (c.nparams && memcmp(c.params, results(&c), c.nparams))))
-        return verr(v, QB_INVALID, NULL,
-                    "type mismatch in if without else (params and results "
-                    "differ)");
-      if (v->nctrls == 0)
-        return QB_OK; /* the caller checks what follows */
-      TRY(push_n(v, results(&c), c.nresults));
-      break;
-    }
-    case QW_OP_br: {
-      const uint8_t *t;
-      uint32_t n;
-      TRY(label(v, &x));
-      label_types(&v->ctrls[v->nctrls - 1 - x], &t, &n);
-      TRY(pop_n(v, t, n));
-      set_unreachable(v);
-      break;
-    }
-    case QW_OP_br_if: {
-      const uint8_t *t;
-      uint32_t n;
-      TRY(label(v, &x));
-      TRY(pop(v, QW_I32));
-      label_types(&v->ctrls[v->nctrls - 1 - x], &t, &n);
-      TRY(pop_n(v, t, n));
-      TRY(push_n(v, t, n));
-      break;
-    }
-    case QW_OP_br_table: {
-      const uint8_t *t, *dt, *start;
-      uint32_t n, dn, cnt, i, j;
-      const uint8_t *at = v->p;
-      TRY(rd_u32(v, &cnt));
-      if (cnt > (size_t)(v->end - v->p))
-        return verr(v, QB_MALFORMED, at, "unexpected end of section or function");
-      start = v->p;
-      for (i = 0; i <= cnt; i++)
-        TRY(label(v, &x)); /* the last one is the default */
-      label_types(&v->ctrls[v->nctrls - 1 - x], &dt, &dn);
-      TRY(pop(v, QW_I32));
-      if (dn > v->tcap) {
-        uint8_t *nt = qb_realloc(v->tmp, v->tcap, dn);
-        if (!nt)
-          return nomem(v);
-        v->tmp = nt;
-        v->tcap = dn;
-      }
-      /* spec A.3: every target has the default's arity and accepts the operands */
-      {
-        const uint8_t *q = start;
-        for (i = 0; i < cnt; i++) {
-          qw__leb_u32(&q, v->end, &y);
-          label_types(&v->ctrls[v->nctrls - 1 - y], &t, &n);
-          if (n != dn)
-            return verr(v, QB_INVALID, NULL,
-                        "type mismatch in br_table (label %u has %u "
-                        "values, the default %u)",
-                        y, n, dn);
-          for (j = n; j-- > 0;)
-            TRY(pop_any(v, &v->tmp[j]));
-          for (j = 0; j < n; j++) {
-            if (v->tmp[j] != t[j] && v->tmp[j] != UNKNOWN)
-              return mismatch(v, t[j], v->tmp[j], false);
-          }
-          for (j = 0; j < n; j++)
-            TRY(push(v, v->tmp[j]));
-        }
-      }
-      TRY(pop_n(v, dt, dn));
-      set_unreachable(v);
-      break;
-    }
-    case QW_OP_return: {
-      const ctrl *f = &v->ctrls[0];
-      TRY(pop_n(v, results(f), f->nresults));
-      set_unreachable(v);
-      break;
-    }
-    case QW_OP_call: {
-      const qw__functype *ft;
-      TRY(rd_func(v, &x));
-      ft = functype(v, x);
-      TRY(pop_n(v, ft->types, ft->nparams));
-      TRY(push_n(v, ft->types + ft->nparams, ft->nresults));
-      break;
-    }
-    case QW_OP_call_indirect: {
-      const qw__functype *ft;
-      const uint8_t *at = v->p;
-      TRY(rd_u32(v, &x));
-      TRY(rd_table(v, &y));
-      if (x >= m->ntypes)
-        return verr(v, QB_INVALID, at, "unknown type %u in call_indirect", x);
-      if (m->tables[y].elem != QW_FUNCREF)
-        return verr(v, QB_INVALID, NULL, "type mismatch in call_indirect (table %u is not funcref)",
-                    y);
-      ft = &m->types[x];
-      TRY(pop(v, QW_I32));
-      TRY(pop_n(v, ft->types, ft->nparams));
-      TRY(push_n(v, ft->types + ft->nparams, ft->nresults));
-      break;
-    }
-    case QW_OP_drop: {
-      uint8_t t;
-      TRY(pop_any(v, &t));
-      break;
-    }
-    case QW_OP_select: {
-      uint8_t t1, t2;
-      TRY(pop(v, QW_I32));
-      TRY(pop_any(v, &t1));
-      TRY(pop_any(v, &t2));
-      if (!is_num(t1) || !is_num(t2))
-        return verr(v, QB_INVALID, NULL,
-                    "type mismatch in select (operands must be numeric "
-                    "without a type annotation, got %s and %s)",
-                    tname(t2), tname(t1));
-      if (t1 != t2 && t1 != UNKNOWN && t2 != UNKNOWN)
-        return mismatch(v, t2, t1, false);
-      TRY(push(v, t1 == UNKNOWN ? t2 : t1));
-      break;
-    }
-    case QW_OP_select_t: {
-      uint8_t t;
-      const uint8_t *at = v->p;
-      TRY(rd_u32(v, &x));
-      if (x != 1)
-        return verr(v, QB_INVALID, at, "invalid result arity in select (%u types)", x);
-      TRY(rd_valtype(v, &t));
-      TRY(pop(v, QW_I32));
-      TRY(pop(v, t));
-      TRY(pop(v, t));
-      TRY(push(v, t));
-      break;
-    }
-    case QW_OP_local_get:
-    case QW_OP_local_set:
-    case QW_OP_local_tee: {
-      const uint8_t *at = v->p;
-      uint8_t t;
-      TRY(rd_u32(v, &x));
-      if (x >= v->nlocals)
-        return verr(v, QB_INVALID, at, "unknown local %u in %s", x, opname(v));
-      t = v->locals[x];
-      if (v->op == QW_OP_local_get) {
-        TRY(push(v, t));
-      } else {
-        TRY(pop(v, t));
-        if (v->op == QW_OP_local_tee)
-          TRY(push(v, t));
-      }
-      break;
-    }
-    case QW_OP_global_get:
-      TRY(rd_global(v, &x));
-      if (v->constant && m->global_types[x].mut)
-        return verr(v, QB_INVALID, NULL, "constant expression required (global %u is mutable)", x);
-      TRY(push(v, m->global_types[x].type));
-      break;
-    case QW_OP_global_set:
-      TRY(rd_global(v, &x));
-      if (!m->global_types[x].mut)
-        return verr(v, QB_INVALID, NULL, "global is immutable (global.set %u)", x);
-      TRY(pop(v, m->global_types[x].type));
-      break;
-    case QW_OP_table_get:
-      TRY(rd_table(v, &x));
-      TRY(pop(v, QW_I32));
-      TRY(push(v, m->tables[x].elem));
-      break;
-    case QW_OP_table_set:
-      TRY(rd_table(v, &x));
-      TRY(pop(v, m->tables[x].elem));
-      TRY(pop(v, QW_I32));
-      break;
-    case QW_OP_table_grow:
-      TRY(rd_table(v, &x));
-      TRY(pop(v, QW_I32));
-      TRY(pop(v, m->tables[x].elem));
-      TRY(push(v, QW_I32));
-      break;
-    case QW_OP_table_fill:
-      TRY(rd_table(v, &x));
-      TRY(pop(v, QW_I32));
-      TRY(pop(v, m->tables[x].elem));
-      TRY(pop(v, QW_I32));
-      break;
-    case QW_OP_ref_null: {
-      uint8_t t;
-      const uint8_t *at = v->p;
-      TRY(rd_byte(v, &t));
-      if (t != QW_FUNCREF && t != QW_EXTERNREF)
-        return verr(v, QB_MALFORMED, at, "malformed reference type 0x%02x", t);
-      TRY(push(v, t));
-      break;
-    }
-    case QW_OP_ref_is_null: {
-      uint8_t t;
-      TRY(pop_any(v, &t));
-      if (!is_ref(t))
-        return verr(v, QB_INVALID, NULL,
-                    "type mismatch in ref.is_null (expected a reference, "
-                    "got %s)",
-                    tname(t));
-      TRY(push(v, QW_I32));
-      break;
-    }
-    case QW_OP_ref_func:
-      TRY(rd_func(v, &x));
-      /* spec C.refs: only functions named outside function bodies; constant expressions
-      ** themselves are such places */
-      if (!v->constant && !m->declared_refs[x])
-        return verr(v, QB_INVALID, NULL, "undeclared function reference %u in ref.func", x);
-      TRY(push(v, QW_FUNCREF));
-      break;
-    case QW_OP_nop:
-      break;
-    default:
-      return QB_NEVER(v->err);
-    }
+    TRY(control(v, &in, &handled, &done));
+    if (done)
+      return QB_OK;
+    if (handled)
+      continue;
+    TRY(calls(v, &in, &handled));
+    if (!handled)
+      TRY(variables(v, &in));
   }
 }
 
@@ -1032,6 +983,7 @@ qb_code qw__validate(qw_module *m, qb_err *err) {
   qb_free(v.ctrls, (size_t)v.ccap * sizeof *v.ctrls);
   qb_free(v.locals, v.lcap);
   qb_free(v.tmp, v.tcap);
+  qb_free(v.tg, (size_t)v.tgcap * sizeof *v.tg);
   if (rc == QB_OK)
     m->validated = true;
   return rc;

@@ -1,7 +1,7 @@
 #!/bin/sh
-# run_spec.sh QWASM SPEC_DIR KNOWN: the `spec` CTest. Exit 0 when every failing assertion is in
+# run_spec.sh QWASM SPEC_DIR KNOWN [TIER]: the `spec` CTest (TIER: interp, the default, or jit). Exit 0 when every failing assertion is in
 # KNOWN, 1 otherwise, 77 (CTest: skipped) when the suite is missing.
-qwasm=$1 dir=$2 known=$3
+qwasm=$1 dir=$2 known=$3 tier=${4:-interp}
 if [ ! -d "$dir/json" ]; then
   echo "**********************************************************************"
   echo "*** SPEC SUITE NOT FOUND at $dir: skipping"
@@ -11,4 +11,4 @@ if [ ! -d "$dir/json" ]; then
 fi
 set -- "$dir/json"
 [ -d "$dir/fallback-wg-2.0.draft1/json" ] && set -- "$@" "$dir/fallback-wg-2.0.draft1/json"
-exec "$qwasm" spec --known "$known" "$@"
+exec "$qwasm" spec --tier "$tier" --known "$known" "$@"

@@ -1,0 +1,123 @@
+/* internal.h: src/jit's shared internals: the lowering context (one per module being lowered)
+** and the per-family lowering entry points (lower_*.c), the ORC/object plumbing (orc.c).
+** Names are qj__. Nothing outside src/jit includes this file.
+**
+** IR shape (docs/jit.md): each defined function D becomes `qj_f<D>(ptr env, params...)`
+** returning void, one value or a struct of its results; `qj_e<D>(ptr env, ptr slots)` is its
+** entry (qw_native_fn) for the interpreter, C and the runtime. Locals and label values are
+** allocas (SROA/mem2reg turn them into SSA); fuel lives in an alloca and is written back to
+** env->fuel before every call and trap, re-read after calls. */
+#ifndef QJ_INTERNAL_H
+#define QJ_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "jit.h"
+#include "wasm_backend.h"
+
+/* control frame kinds */
+enum { QJ_FUNC, QJ_BLOCK, QJ_LOOP, QJ_IF };
+
+typedef struct qj__ctrl {
+  uint8_t kind;
+  bool dead;                 /* the rest of this frame is unreachable (after br, return, ...) */
+  uint32_t height;           /* value-stack height below the frame's params */
+  uint32_t nparams, nresults;
+  const uint8_t *params, *results;
+  LLVMBasicBlockRef label;   /* branch target: loop header, else the end */
+  LLVMBasicBlockRef end;     /* after the frame */
+  LLVMBasicBlockRef els;     /* if: the else arm, until `else` is seen; NULL otherwise */
+  LLVMValueRef *lvals;       /* allocas of the label's values (loop: params; else results) */
+  LLVMValueRef *rvals;       /* allocas of the results at the end (== lvals unless a loop) */
+  LLVMValueRef *pvals;       /* if: the param values, for the else arm */
+  LLVMValueRef *vals;        /* one allocation behind lvals/rvals/pvals */
+  uint32_t vcap;             /* entries in VALS */
+} qj__ctrl;
+
+typedef struct qj__lower {
+  const qw_module *m;
+  qw_bcounts n;
+  LLVMContextRef cx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vd;
+  LLVMTypeRef env_ty;        /* qw_native_env's public prefix, as LLVM sees it */
+  LLVMValueRef *fns;         /* qj_f<D>, ndefined */
+  LLVMTypeRef *fn_tys;
+  LLVMValueRef rt[24];       /* runtime functions, by enum below */
+  LLVMTypeRef rt_ty[24];
+  /* the function being lowered */
+  uint32_t d, func_index;
+  qw_bfunc bf;
+  qw_bfunctype ft;
+  LLVMValueRef fn, env;
+  LLVMValueRef *locals;      /* allocas, params first */
+  uint8_t *local_types;
+  uint32_t nlocals;          /* params included */
+  uint32_t loc_cap;          /* entries allocated in LOCALS and LOCAL_TYPES */
+  LLVMValueRef fuel;         /* alloca i64 */
+  LLVMValueRef msize;        /* alloca i64: memory 0's size in bytes */
+  LLVMValueRef mem;          /* memory 0's base */
+  LLVMValueRef globals, interrupt, funcs;
+  LLVMValueRef *stack;       /* the wasm value stack, as IR values */
+  uint8_t *stypes;
+  uint32_t sp, scap;
+  qj__ctrl *ctl;
+  uint32_t nctl, ctlcap;
+  uint32_t off;              /* byte offset of the instruction being lowered */
+  LLVMBasicBlockRef trap_bb[QW_BT__COUNT]; /* this function's shared trap blocks (or NULL) */
+  LLVMValueRef trap_at[QW_BT__COUNT];      /* their phi of the trapping instruction's offset */
+  bool oom;
+  qb_err *err;
+} qj__lower;
+
+enum {
+  QJ_RT_TRAP, QJ_RT_BUDGET, QJ_RT_CALL, QJ_RT_CALL_INDIRECT, QJ_RT_MEMORY_GROW,
+  QJ_RT_MEMORY_FILL, QJ_RT_MEMORY_COPY, QJ_RT_MEMORY_INIT, QJ_RT_DATA_DROP, QJ_RT_TABLE_GET,
+  QJ_RT_TABLE_SET, QJ_RT_TABLE_SIZE, QJ_RT_TABLE_GROW, QJ_RT_TABLE_FILL, QJ_RT_TABLE_COPY,
+  QJ_RT_TABLE_INIT, QJ_RT_ELEM_DROP, QJ_RT__COUNT
+};
+
+/* lower_func.c: the module -> IR driver; stack and helpers shared by the families */
+qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb_err *err);
+void qj__lower_fini(qj__lower *L);
+LLVMTypeRef qj__vtype(qj__lower *L, uint8_t t);
+void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
+LLVMValueRef qj__pop(qj__lower *L);
+LLVMValueRef qj__i32(qj__lower *L, uint64_t k);
+LLVMValueRef qj__i64(qj__lower *L, uint64_t k);
+/* a cold block that traps with T (enum qw_btrap) when COND holds; continues otherwise */
+void qj__trap_if(qj__lower *L, LLVMValueRef cond, uint32_t t);
+void qj__trap(qj__lower *L, uint32_t t); /* unconditional, leaves the builder in a dead block */
+LLVMValueRef qj__call_rt(qj__lower *L, int rt, LLVMValueRef *args, unsigned n);
+void qj__sync_out(qj__lower *L); /* fuel -> env before a call or trap */
+void qj__sync_in(qj__lower *L);  /* fuel and memory size back after a call */
+LLVMValueRef qj__env_field(qj__lower *L, size_t off, LLVMTypeRef t); /* load a public env field */
+LLVMValueRef qj__alloca(qj__lower *L, LLVMTypeRef t, const char *name); /* in the entry block */
+LLVMBasicBlockRef qj__block(qj__lower *L, const char *name);
+LLVMValueRef qj__intrinsic(qj__lower *L, const char *name, LLVMTypeRef *tys, unsigned ntys,
+                           LLVMValueRef *args, unsigned nargs);
+
+/* the families: each returns true when it lowered IN (false: not its instruction) */
+bool qj__lower_control(qj__lower *L, const qw_insn *in, const uint8_t *end);
+bool qj__lower_memory(qj__lower *L, const qw_insn *in);
+bool qj__lower_numeric(qj__lower *L, const qw_insn *in);
+bool qj__lower_convert(qj__lower *L, const qw_insn *in);
+bool qj__lower_call(qj__lower *L, const qw_insn *in);
+/* lower_call.c: the budget check of a call or back-edge; the entry wrapper of function D */
+void qj__budget(qj__lower *L);
+/* lower_control.c: a value as a 64-bit cell (slot, global) and back */
+LLVMValueRef qj__to_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
+LLVMValueRef qj__from_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
+void qj__emit_entry(qj__lower *L, uint32_t d);
+/* lower_control.c: open the function's own frame; close it at the final end */
+void qj__func_begin(qj__lower *L);
+
+/* orc.c */
+qb_code qj__targets_init(qb_err *err);
+LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err);
+qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err *err);
+
+#endif

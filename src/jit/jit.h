@@ -1,0 +1,71 @@
+/* jit.h: the native tier (prefix qj_): a validated qw_module -> LLVM IR -> native code, in
+** process through ORC LLJIT, or a relocatable object for a target triple (AOT) that can be
+** loaded back. Native code runs on the same qw_instance as the interpreter (same memory,
+** globals, tables, imports), with the interpreter's semantics, traps and limits; calls
+** between the tiers and traps across them work both ways.
+**
+** Lifetimes: a qj_code is refcounted. Its creator holds one reference; every instance it is
+** attached to holds one until it is detached, another code is attached, or the instance is
+** freed. The native code is freed when the last reference goes: attach/detach happen only
+** between two calls on the instance (its one-thread rule), so no call can still be running
+** in code that is freed (wasm_backend.h states the slot rule).
+** Threads: qj_compile, qj_emit_object and qj_load_object may run on any thread, concurrently
+** (each builds its own LLVM context); a qj_code may be attached to instances on any thread. */
+#ifndef QJ_JIT_H
+#define QJ_JIT_H
+
+#include "base.h"
+#include "wasm.h"
+
+typedef struct qj_code qj_code; /* the native code of one module */
+
+/* Zeroed = defaults. */
+typedef struct qj_options {
+  int opt_level;                /* LLVM optimisation level 1..3; 0 = the default (2) */
+} qj_options;
+
+/* Compile every defined function of M (validated; it must outlive *OUT) to native code for
+** this host, eagerly. *OUT: one reference, for qj_code_free. Errors: QB_UNAVAILABLE (the
+** host has no LLVM target, or M uses an instruction the tier lacks: SIMD), QB_NOMEM,
+** QB_INTERNAL (LLVM failed; ERR says how). */
+qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err);
+
+/* Publish C's entries on INST (an instance of C's module): from the next call on, every
+** function of INST runs native code, whichever tier calls it. INST takes a reference on C
+** and drops the one of the code it had. Call only between calls on INST. Errors: QB_INVAL
+** (another module), QB_CONFLICT (a call is running on INST). */
+qb_code qj_attach(qj_code *c, qw_instance *inst, qb_err *err);
+
+/* Every function of INST back to the interpreter (drops INST's reference, if any). Call only
+** between calls. Errors: QB_CONFLICT (a call is running). */
+qb_code qj_detach(qw_instance *inst, qb_err *err);
+
+/* A relocatable ELF object with M's native code for TRIPLE ("x86_64-linux",
+** "aarch64-linux", or a full LLVM triple), for a generic CPU of that architecture. *OBJ:
+** allocated with qb_malloc, *LEN bytes, free with qj_buffer_free. Errors: QB_UNAVAILABLE
+** (unknown target), QB_NOMEM, QB_INTERNAL. */
+qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options *opt,
+                       uint8_t **obj, size_t *len, qb_err *err);
+void qj_buffer_free(uint8_t *obj, size_t len);
+
+/* Load an object made by qj_emit_object for this host and module M: *OUT as qj_compile's.
+** The object is trusted native code: check its origin first (the UDF layer verifies a
+** signature and the module's hash). Errors: QB_INVAL (not for this ABI/module: wrong symbol
+** set or ABI version), QB_CORRUPT (not a loadable object for this host), QB_NOMEM. */
+qb_code qj_load_object(const qw_module *m, const uint8_t *obj, size_t len, qj_code **out,
+                       qb_err *err);
+
+/* Another reference to C (returns C). */
+qj_code *qj_code_ref(qj_code *c);
+/* Drop one reference; the last one frees the native code. NULL-safe. */
+void qj_code_free(qj_code *c);
+
+/* Wall time qj_compile/qj_load_object spent on C, in nanoseconds; bytes of native code
+** (the JIT's estimate: object size). */
+uint64_t qj_code_compile_ns(const qj_code *c);
+size_t qj_code_bytes(const qj_code *c);
+
+/* This host's target triple, e.g. "x86_64-pc-linux-gnu" (static string). */
+const char *qj_host_triple(void);
+
+#endif

@@ -1,0 +1,355 @@
+/* orc.c: LLVM plumbing of the native tier: target set-up (x86_64 and AArch64), target
+** machines for the host or a named triple, the optimisation pipeline, one ORC LLJIT per
+** qj_code with the runtime functions defined as absolute symbols, and the public calls of
+** jit.h (compile, attach, objects, references). Invariant: a qj_code's entries point into
+** its LLJIT, which is disposed only when the last reference goes (jit.h's rule). */
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct qj_code {
+  _Atomic uint32_t refs;
+  const qw_module *m;
+  LLVMOrcLLJITRef jit;
+  uint32_t nd;               /* defined functions = stubs */
+  qw_native_stub **stubs;
+  uint64_t compile_ns;
+  size_t bytes;
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void init_targets(void) {
+  LLVMInitializeX86TargetInfo();
+  LLVMInitializeX86Target();
+  LLVMInitializeX86TargetMC();
+  LLVMInitializeX86AsmPrinter();
+  LLVMInitializeAArch64TargetInfo();
+  LLVMInitializeAArch64Target();
+  LLVMInitializeAArch64TargetMC();
+  LLVMInitializeAArch64AsmPrinter();
+}
+
+qb_code qj__targets_init(qb_err *err) {
+  pthread_once(&once, init_targets);
+  return QB_OK;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static qb_code llvm_fail(qb_err *err, LLVMErrorRef e, const char *what) {
+  char *msg = LLVMGetErrorMessage(e);
+  qb_code rc = qb_fail(err, QB_INTERNAL, "jit: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return rc;
+}
+
+static const char *full_triple(const char *t) {
+  if (!strcmp(t, "x86_64-linux")) return "x86_64-unknown-linux-gnu";
+  if (!strcmp(t, "aarch64-linux")) return "aarch64-unknown-linux-gnu";
+  return t;
+}
+
+static int opt_level(const qj_options *o) {
+  int l = o && o->opt_level ? o->opt_level : 2;
+  return l < 1 ? 1 : l > 3 ? 3 : l;
+}
+
+LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err) {
+  char *ht = NULL, *cpu = NULL, *feat = NULL, *msg = NULL;
+  LLVMTargetRef target;
+  LLVMTargetMachineRef tm = NULL;
+  if (host) ht = LLVMGetDefaultTargetTriple(), cpu = LLVMGetHostCPUName(), feat = LLVMGetHostCPUFeatures();
+  const char *t = host ? ht : full_triple(triple);
+  if (LLVMGetTargetFromTriple(t, &target, &msg)) {
+    qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", t, msg ? msg : "?");
+  } else {
+    LLVMCodeGenOptLevel lv = opt >= 3 ? LLVMCodeGenLevelAggressive
+                             : opt == 1 ? LLVMCodeGenLevelLess : LLVMCodeGenLevelDefault;
+    tm = LLVMCreateTargetMachine(target, t, host ? cpu : "generic", host ? feat : "", lv,
+                                 LLVMRelocPIC, LLVMCodeModelDefault);
+    if (!tm) qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", t);
+  }
+  LLVMDisposeMessage(msg), LLVMDisposeMessage(ht), LLVMDisposeMessage(cpu), LLVMDisposeMessage(feat);
+  return tm;
+}
+
+qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err *err) {
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    qb_code rc = qb_fail(err, QB_INTERNAL, "jit: invalid IR: %.180s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return rc;
+  }
+  LLVMDisposeMessage(msg);
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(mod, dl);
+  LLVMDisposeTargetData(dl);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  char pipe[32];
+  snprintf(pipe, sizeof pipe, "default<O%d>", opt);
+  LLVMErrorRef e = LLVMRunPasses(mod, pipe, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  return e ? llvm_fail(err, e, "optimisation") : QB_OK;
+}
+
+/* ---- the code handle ------------------------------------------------------------------------- */
+
+static qb_code new_jit(qj_code *c, qb_err *err) {
+  LLVMOrcJITTargetMachineBuilderRef jtmb;
+  LLVMOrcLLJITBuilderRef b;
+  LLVMErrorRef e;
+  if ((e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb))) return llvm_fail(err, e, "host");
+  b = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
+  if ((e = LLVMOrcCreateLLJIT(&c->jit, b))) return llvm_fail(err, e, "LLJIT");
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(c->jit);
+  size_t n;
+  const qw_brt_sym *rt = qw_backend_runtime(&n);
+  LLVMOrcCSymbolMapPair pairs[n];
+  for (size_t i = 0; i < n; i++) {
+    pairs[i].Name = LLVMOrcLLJITMangleAndIntern(c->jit, rt[i].name);
+    pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)rt[i].addr;
+    pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pairs[i].Sym.Flags.TargetFlags = 0;
+  }
+  if ((e = LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, n))))
+    return llvm_fail(err, e, "runtime symbols");
+  /* libc (memcpy/memset, nearbyint & co. that LLVM may call) */
+  LLVMOrcDefinitionGeneratorRef gen;
+  if ((e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+           &gen, LLVMOrcLLJITGetGlobalPrefix(c->jit), NULL, NULL)))
+    return llvm_fail(err, e, "process symbols");
+  LLVMOrcJITDylibAddGenerator(jd, gen);
+  return QB_OK;
+}
+
+static qj_code *code_new(const qw_module *m) {
+  qj_code *c = qb_calloc(1, sizeof *c);
+  if (!c) return NULL;
+  qw_bcounts n = qw_bmod_counts(m);
+  c->m = m;
+  c->nd = n.nfuncs - n.nfunc_imports;
+  c->refs = 1;
+  if (!(c->stubs = qb_calloc(c->nd + 1, sizeof *c->stubs))) {
+    qb_free(c, sizeof *c);
+    return NULL;
+  }
+  return c;
+}
+
+static void code_destroy(qj_code *c) {
+  for (uint32_t i = 0; i < c->nd; i++) qw_native_stub_free(c->stubs[i]);
+  qb_free(c->stubs, (c->nd + 1) * sizeof *c->stubs);
+  if (c->jit) LLVMOrcDisposeLLJIT(c->jit);
+  qb_free(c, sizeof *c);
+}
+
+/* entries qj_e<D> -> stubs; the ABI marks first when CHECK (objects from elsewhere) */
+static qb_code bind(qj_code *c, bool check, qb_err *err) {
+  char name[32];
+  LLVMOrcExecutorAddress a;
+  LLVMErrorRef e;
+  if (check) {
+    if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_abi"))) {
+      LLVMConsumeError(e);
+      return qb_fail(err, QB_INVAL, "jit: object: no ABI mark (not made by qj_emit_object)");
+    }
+    if (*(const uint32_t *)(uintptr_t)a != QW_BACKEND_ABI)
+      return qb_fail(err, QB_INVAL, "jit: object: engine ABI %u, this engine has %u",
+                     *(const uint32_t *)(uintptr_t)a, QW_BACKEND_ABI);
+    if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_nfuncs"))) {
+      LLVMConsumeError(e);
+      return qb_fail(err, QB_INVAL, "jit: object: no function count");
+    }
+    if (*(const uint32_t *)(uintptr_t)a != c->nd)
+      return qb_fail(err, QB_INVAL, "jit: object: %u functions, the module has %u",
+                     *(const uint32_t *)(uintptr_t)a, c->nd);
+  }
+  for (uint32_t d = 0; d < c->nd; d++) {
+    snprintf(name, sizeof name, "qj_e%u", d);
+    if ((e = LLVMOrcLLJITLookup(c->jit, &a, name))) {
+      if (!check) return llvm_fail(err, e, name);
+      LLVMConsumeError(e);
+      return qb_fail(err, QB_INVAL, "jit: object: no entry %s", name);
+    }
+    qb_code rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
+    if (rc) return rc;
+  }
+  return QB_OK;
+}
+
+qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err) {
+  qb_code rc;
+  qj__lower L;
+  uint64_t t0 = now_ns();
+  int ol = opt_level(opt);
+  *out = NULL;
+  if (!qw_bmod_counts(m).validated) return qb_fail(err, QB_INVAL, "jit: module is not validated");
+  qj__targets_init(err);
+  qj_code *c = code_new(m);
+  if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMContextRef cx = LLVMOrcThreadSafeContextGetContext(tsc);
+  LLVMTargetMachineRef tm = NULL;
+  rc = qj__lower_module(&L, m, cx, err);
+  qj__lower_fini(&L);
+  if (!rc && !(tm = qj__machine(NULL, true, ol, err))) rc = QB_UNAVAILABLE;
+  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  if (!rc) rc = new_jit(c, err);
+  if (!rc) {
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(L.mod, tsc);
+    L.mod = NULL;
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(c->jit, LLVMOrcLLJITGetMainJITDylib(c->jit), tsm);
+    if (e) {
+      LLVMOrcDisposeThreadSafeModule(tsm);
+      rc = llvm_fail(err, e, "adding the module");
+    }
+  }
+  if (L.mod) LLVMDisposeModule(L.mod);
+  if (tm) LLVMDisposeTargetMachine(tm);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  if (!rc) rc = bind(c, false, err); /* materialises: code generation happens here */
+  if (rc) {
+    code_destroy(c);
+    return rc;
+  }
+  c->compile_ns = now_ns() - t0;
+  *out = c;
+  return QB_OK;
+}
+
+static void release(void *owner) { qj_code_free(owner); }
+
+qb_code qj_attach(qj_code *c, qw_instance *inst, qb_err *err) {
+  if (qw_instance_module_of(inst) != c->m)
+    return qb_fail(err, QB_INVAL, "jit: the code is for another module");
+  qj_code_ref(c);
+  qb_code rc = qw_native_publish(inst, c->stubs, c, release, err);
+  if (rc) qj_code_free(c);
+  return rc;
+}
+
+qb_code qj_detach(qw_instance *inst, qb_err *err) {
+  return qw_native_publish(inst, NULL, NULL, NULL, err);
+}
+
+qj_code *qj_code_ref(qj_code *c) {
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  return c;
+}
+
+void qj_code_free(qj_code *c) {
+  if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) code_destroy(c);
+}
+
+uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
+size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
+
+static char host_triple[96];
+static pthread_once_t triple_once = PTHREAD_ONCE_INIT;
+static void fill_triple(void) {
+  char *t = LLVMGetDefaultTargetTriple();
+  snprintf(host_triple, sizeof host_triple, "%s", t);
+  LLVMDisposeMessage(t);
+}
+const char *qj_host_triple(void) {
+  pthread_once(&triple_once, fill_triple);
+  return host_triple;
+}
+
+/* ---- objects --------------------------------------------------------------------------------- */
+
+qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options *opt,
+                       uint8_t **obj, size_t *len, qb_err *err) {
+  qb_code rc;
+  qj__lower L;
+  int ol = opt_level(opt);
+  *obj = NULL, *len = 0;
+  qj__targets_init(err);
+  LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
+  if (!tm) return QB_UNAVAILABLE;
+  LLVMContextRef cx = LLVMContextCreate();
+  rc = qj__lower_module(&L, m, cx, err);
+  qj__lower_fini(&L);
+  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  if (!rc) {
+    char *msg = NULL;
+    LLVMMemoryBufferRef mb = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, L.mod, LLVMObjectFile, &msg, &mb)) {
+      rc = qb_fail(err, QB_INTERNAL, "jit: object for %s: %s", triple, msg ? msg : "?");
+    } else {
+      size_t n = LLVMGetBufferSize(mb);
+      if (!(*obj = qb_malloc(n))) rc = qb_fail(err, QB_NOMEM, "jit: out of memory");
+      else memcpy(*obj, LLVMGetBufferStart(mb), n), *len = n;
+      LLVMDisposeMemoryBuffer(mb);
+    }
+    LLVMDisposeMessage(msg);
+  }
+  if (L.mod) LLVMDisposeModule(L.mod);
+  LLVMContextDispose(cx);
+  LLVMDisposeTargetMachine(tm);
+  return rc;
+}
+
+void qj_buffer_free(uint8_t *obj, size_t len) { qb_free(obj, len); }
+
+/* ELF e_machine of this host */
+#if defined(__x86_64__)
+#define HOST_MACHINE 62
+#elif defined(__aarch64__)
+#define HOST_MACHINE 183
+#else
+#define HOST_MACHINE 0
+#endif
+
+qb_code qj_load_object(const qw_module *m, const uint8_t *obj, size_t len, qj_code **out,
+                       qb_err *err) {
+  qb_code rc;
+  uint64_t t0 = now_ns();
+  *out = NULL;
+  if (len < 64 || memcmp(obj, "\177ELF", 4) || obj[4] != 2 || obj[5] != 1)
+    return qb_fail(err, QB_CORRUPT, "jit: object: not a 64-bit little-endian ELF file");
+  unsigned mach = obj[18] | obj[19] << 8;
+  if (mach != HOST_MACHINE)
+    return qb_fail(err, QB_INVAL, "jit: object: for another target (ELF machine %u, this host %u)",
+                   mach, HOST_MACHINE);
+  if (!qw_bmod_counts(m).validated) return qb_fail(err, QB_INVAL, "jit: module is not validated");
+  qj__targets_init(err);
+  qj_code *c = code_new(m);
+  if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  rc = new_jit(c, err);
+  if (!rc) {
+    LLVMMemoryBufferRef mb =
+        LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)obj, len, "qj-object");
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(c->jit, LLVMOrcLLJITGetMainJITDylib(c->jit), mb);
+    if (e) {
+      char *msg = LLVMGetErrorMessage(e);
+      rc = qb_fail(err, QB_CORRUPT, "jit: object: %s", msg);
+      LLVMDisposeErrorMessage(msg);
+    }
+  }
+  if (!rc) rc = bind(c, true, err);
+  if (rc) {
+    code_destroy(c);
+    return rc;
+  }
+  c->bytes = len;
+  c->compile_ns = now_ns() - t0;
+  *out = c;
+  return QB_OK;
+}

@@ -1,0 +1,338 @@
+/* test_jit.c: the native tier (src/jit) on real modules (wat2wasm at test time; skipped when
+** it is missing): traps with the interpreter's wording and places, a tier switch between two
+** calls on one instance, fuel and interrupt ending (loop (br 0)), calls and call_indirect
+** across tiers and instances, a trap crossing the boundary, AOT objects for two targets and
+** loading one back, compiles on two threads at once. Each test states the rule it pins down. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "jit.h"
+#include "wasm.h"
+#include "../../support/wat2wasm.h"
+
+typedef struct env {
+  qw_engine *eng;
+  qw_module *mod;
+  qw_instance *inst;
+} env;
+
+#define NEED_WAT2WASM()                                               \
+  do {                                                                \
+    if (system("command -v wat2wasm >/dev/null 2>&1")) skip();        \
+  } while (0)
+
+static qw_module *load(qw_engine *eng, const char *wat) {
+  size_t len = 0;
+  uint8_t *b = qd_wat2wasm("jit", wat, &len);
+  qb_err err;
+  qw_module *m = NULL;
+  assert_non_null(b);
+  assert_int_equal(qw_module_load(eng, b, len, &m, &err), QB_OK);
+  free(b);
+  return m;
+}
+
+static void setup(env *e, const char *wat, const qw_imports *im) {
+  qb_err err;
+  assert_int_equal(qw_engine_new(NULL, &e->eng, &err), QB_OK);
+  e->mod = load(e->eng, wat);
+  assert_int_equal(qw_instance_new(e->mod, im, NULL, &e->inst, &err), QB_OK);
+}
+
+static void teardown(env *e) {
+  qw_instance_free(e->inst);
+  qw_module_free(e->mod);
+  qw_engine_free(e->eng);
+}
+
+static void jit_attach(env *e) {
+  qj_code *c = NULL;
+  qb_err err;
+  assert_int_equal(qj_compile(e->mod, NULL, &c, &err), QB_OK);
+  assert_int_equal(qj_attach(c, e->inst, &err), QB_OK);
+  qj_code_free(c); /* the instance holds its reference */
+}
+
+static qb_code call_i32(qw_instance *inst, const char *name, uint32_t a, uint32_t b, uint32_t *r,
+                        qb_err *err) {
+  qw_func *f = qw_instance_func(inst, name);
+  assert_non_null(f);
+  qw_val args[2] = {{.type = QW_I32, .of.i32 = a}, {.type = QW_I32, .of.i32 = b}};
+  qw_val res[1];
+  uint32_t np = 0;
+  qw_sig sig;
+  qw_func_sig(f, &sig);
+  np = sig.nparams;
+  qb_code rc = qw_func_call(f, args, np, res, 1, err);
+  if (!rc && r) *r = res[0].of.i32;
+  return rc;
+}
+
+/* ---- traps ---------------------------------------------------------------------------------- */
+
+static const char *TRAPS =
+    "(module (memory 1)"
+    " (func (export \"div\") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))"
+    " (func (export \"rem\") (param i32 i32) (result i32) (i32.rem_s (local.get 0) (local.get 1)))"
+    " (func (export \"load\") (param i32 i32) (result i32) (i32.load offset=2 (local.get 0)))"
+    " (func (export \"cvt\") (param i32 i32) (result i32)"
+    "   (i32.trunc_f32_s (f32.div (f32.convert_i32_s (local.get 0)) (f32.convert_i32_s (local.get 1)))))"
+    " (func (export \"unr\") (param i32 i32) (result i32) unreachable))";
+
+/* Native traps carry the interpreter's code, wording and place (function, byte offset). */
+static void jit_traps_match_the_interpreter(void **state) {
+  NEED_WAT2WASM();
+  struct { const char *fn; uint32_t a, b; } cases[] = {
+      {"div", 1, 0}, {"div", 0x80000000u, 0xffffffffu}, {"load", 65534, 0},
+      {"cvt", 0, 0}, {"cvt", 0x7fffffff, 1}, {"unr", 0, 0}};
+  env in, nat;
+  setup(&in, TRAPS, NULL);
+  setup(&nat, TRAPS, NULL);
+  jit_attach(&nat);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    qb_err e1, e2;
+    qb_code r1 = call_i32(in.inst, cases[i].fn, cases[i].a, cases[i].b, NULL, &e1);
+    qb_code r2 = call_i32(nat.inst, cases[i].fn, cases[i].a, cases[i].b, NULL, &e2);
+    assert_int_equal(r1, QB_TRAP);
+    assert_int_equal(r2, r1);
+    assert_string_equal(e2.msg, e1.msg);
+    assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
+  }
+  uint32_t r = 1;
+  assert_int_equal(call_i32(nat.inst, "rem", 0x80000000u, 0xffffffffu, &r, NULL), QB_OK);
+  assert_int_equal(r, 0); /* spec: INT_MIN rem -1 is 0, no trap */
+  teardown(&in);
+  teardown(&nat);
+}
+
+/* ---- tier switch ---------------------------------------------------------------------------- */
+
+static const char *COUNTER =
+    "(module (memory (export \"mem\") 1) (global $g (mut i32) (i32.const 0))"
+    " (func (export \"bump\") (param i32 i32) (result i32)"
+    "   (global.set $g (i32.add (global.get $g) (local.get 0)))"
+    "   (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1)))"
+    "   (i32.add (global.get $g) (i32.load (i32.const 8)))))";
+
+/* Attaching and detaching between two calls switches tiers; memory and globals carry over. */
+static void jit_tier_switch_between_two_calls_on_one_instance(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  uint32_t r = 0;
+  qb_err err;
+  setup(&e, COUNTER, NULL);
+  assert_int_equal(call_i32(e.inst, "bump", 10, 0, &r, NULL), QB_OK); /* interp: g=10, m=1 */
+  assert_int_equal(r, 11);
+  jit_attach(&e);
+  assert_int_equal(call_i32(e.inst, "bump", 5, 0, &r, NULL), QB_OK); /* native: g=15, m=2 */
+  assert_int_equal(r, 17);
+  assert_int_equal(qj_detach(e.inst, &err), QB_OK);
+  assert_int_equal(call_i32(e.inst, "bump", 1, 0, &r, NULL), QB_OK); /* interp: g=16, m=3 */
+  assert_int_equal(r, 19);
+  jit_attach(&e);
+  jit_attach(&e); /* re-attaching drops the previous code's reference */
+  assert_int_equal(call_i32(e.inst, "bump", 1, 0, &r, NULL), QB_OK);
+  assert_int_equal(r, 21);
+  teardown(&e); /* frees the attached code with the instance (ASan: no leak) */
+}
+
+/* ---- budgets --------------------------------------------------------------------------------- */
+
+static const char *SPIN = "(module (func (export \"spin\") (param i32 i32) (result i32)"
+                          " (loop (br 0)) (i32.const 0)))";
+
+/* (loop (br 0)) in native code ends: with fuel, "fuel exhausted"; without, by an interrupt. */
+static void jit_infinite_loop_ends_by_fuel(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  qb_err err;
+  setup(&e, SPIN, NULL);
+  jit_attach(&e);
+  qw_instance_set_fuel(e.inst, 100000);
+  assert_int_equal(call_i32(e.inst, "spin", 0, 0, NULL, &err), QB_LIMIT);
+  assert_string_equal(err.msg, "fuel exhausted");
+  assert_int_equal(qw_instance_fuel(e.inst), 0);
+  teardown(&e);
+}
+
+static void *interrupter(void *p) {
+  usleep(20000); /* not a timing assertion: the call ends whenever this lands */
+  qw_instance_interrupt(p);
+  return NULL;
+}
+
+static void jit_infinite_loop_ends_by_interrupt(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  qb_err err;
+  pthread_t th;
+  setup(&e, SPIN, NULL);
+  jit_attach(&e);
+  assert_int_equal(pthread_create(&th, NULL, interrupter, e.inst), 0);
+  assert_int_equal(call_i32(e.inst, "spin", 0, 0, NULL, &err), QB_LIMIT);
+  assert_string_equal(err.msg, "interrupted");
+  pthread_join(th, NULL);
+  teardown(&e);
+}
+
+/* ---- across tiers ----------------------------------------------------------------------------- */
+
+static const char *LIB = /* stays interpreted */
+    "(module (type $t (func (param i32) (result i32)))"
+    " (table (export \"t\") 4 funcref)"
+    " (func (export \"dbl\") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))"
+    " (func (export \"boom\") (param i32) (result i32) (i32.div_u (local.get 0) (i32.const 0)))"
+    " (func (export \"call_t\") (param i32 i32) (result i32)"
+    "   (call_indirect (type $t) (local.get 1) (local.get 0))))";
+
+static const char *APP = /* runs native */
+    "(module (type $t (func (param i32) (result i32)))"
+    " (import \"lib\" \"dbl\" (func $dbl (type $t)))"
+    " (import \"lib\" \"boom\" (func $boom (type $t)))"
+    " (import \"lib\" \"t\" (table 4 funcref))"
+    " (func $sq (type $t) (i32.mul (local.get 0) (local.get 0)))"
+    " (elem (i32.const 0) $sq $dbl $boom)"
+    " (func (export \"via\") (param i32 i32) (result i32)"
+    "   (call_indirect (type $t) (local.get 1) (local.get 0)))"
+    " (func (export \"both\") (param i32 i32) (result i32)"
+    "   (i32.add (call $dbl (local.get 0)) (call $sq (local.get 0)))))";
+
+/* call, call_indirect and traps across the tiers and instances. */
+static void jit_calls_and_call_indirect_across_tiers(void **state) {
+  NEED_WAT2WASM();
+  env lib, app;
+  qw_imports *im;
+  qb_err err;
+  uint32_t r = 0;
+  setup(&lib, LIB, NULL);
+  assert_int_equal(qw_imports_new(&im, &err), QB_OK);
+  assert_int_equal(qw_imports_add_instance(im, "lib", lib.inst, &err), QB_OK);
+  setup(&app, APP, im);
+  jit_attach(&app);
+  assert_int_equal(call_i32(app.inst, "via", 0, 7, &r, NULL), QB_OK); /* native -> native */
+  assert_int_equal(r, 49);
+  assert_int_equal(call_i32(app.inst, "via", 1, 7, &r, NULL), QB_OK); /* native -> interp */
+  assert_int_equal(r, 14);
+  assert_int_equal(call_i32(lib.inst, "call_t", 0, 9, &r, NULL), QB_OK); /* interp -> native */
+  assert_int_equal(r, 81);
+  assert_int_equal(call_i32(app.inst, "both", 3, 0, &r, NULL), QB_OK);
+  assert_int_equal(r, 15);
+  /* a trap in interpreted code called from native code crosses the boundary */
+  assert_int_equal(call_i32(app.inst, "via", 2, 1, NULL, &err), QB_TRAP);
+  assert_string_equal(err.msg, "integer divide by zero");
+  assert_int_equal(call_i32(app.inst, "via", 3, 1, NULL, &err), QB_TRAP);
+  assert_string_equal(err.msg, "uninitialized element");
+  assert_int_equal(call_i32(app.inst, "via", 9, 1, NULL, &err), QB_TRAP);
+  assert_string_equal(err.msg, "undefined element");
+  /* and both instances still work afterwards */
+  assert_int_equal(call_i32(app.inst, "via", 0, 5, &r, NULL), QB_OK);
+  assert_int_equal(r, 25);
+  assert_int_equal(call_i32(lib.inst, "call_t", 1, 5, &r, NULL), QB_OK);
+  assert_int_equal(r, 10);
+  teardown(&app);
+  qw_imports_free(im);
+  teardown(&lib);
+}
+
+/* ---- objects ---------------------------------------------------------------------------------- */
+
+/* An object for each target; the host's loads back and runs; the other is refused. */
+static void jit_objects_for_two_targets_and_one_loaded_back(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  qb_err err;
+  uint8_t *x86 = NULL, *a64 = NULL;
+  size_t nx = 0, na = 0;
+  qj_code *c = NULL;
+  uint32_t r = 0;
+  setup(&e, COUNTER, NULL);
+  assert_int_equal(qj_emit_object(e.mod, "x86_64-linux", NULL, &x86, &nx, &err), QB_OK);
+  assert_int_equal(qj_emit_object(e.mod, "aarch64-linux", NULL, &a64, &na, &err), QB_OK);
+  assert_true(nx > 64 && na > 64);
+  assert_memory_equal(x86, "\177ELF", 4);
+  assert_memory_equal(a64, "\177ELF", 4);
+  assert_int_equal(x86[18] | x86[19] << 8, 62);  /* EM_X86_64 */
+  assert_int_equal(a64[18] | a64[19] << 8, 183); /* EM_AARCH64 */
+#if defined(__x86_64__)
+  assert_int_equal(qj_load_object(e.mod, a64, na, &c, &err), QB_INVAL);
+  assert_null(c);
+  assert_int_equal(qj_load_object(e.mod, x86, nx, &c, &err), QB_OK);
+  assert_int_equal(qj_attach(c, e.inst, &err), QB_OK);
+  qj_code_free(c);
+  assert_int_equal(call_i32(e.inst, "bump", 2, 0, &r, NULL), QB_OK);
+  assert_int_equal(r, 3);
+  /* a truncated object is an error, not a crash */
+  assert_int_not_equal(qj_load_object(e.mod, x86, 40, &c, &err), QB_OK);
+#endif
+  qj_buffer_free(x86, nx);
+  qj_buffer_free(a64, na);
+  teardown(&e);
+}
+
+/* ---- threads ---------------------------------------------------------------------------------- */
+
+typedef struct job {
+  qw_module *mod;
+  int ok;
+} job;
+
+static void *compile_and_run(void *p) {
+  job *j = p;
+  for (int k = 0; k < 3; k++) {
+    qw_instance *inst = NULL;
+    qj_code *c = NULL;
+    qb_err err;
+    uint32_t r = 0;
+    if (qw_instance_new(j->mod, NULL, NULL, &inst, &err) || qj_compile(j->mod, NULL, &c, &err) ||
+        qj_attach(c, inst, &err) || call_i32(inst, "bump", 4, 0, &r, &err) || r != 5) {
+      qj_code_free(c);
+      qw_instance_free(inst);
+      return NULL;
+    }
+    qj_code_free(c);
+    qw_instance_free(inst);
+  }
+  j->ok = 1;
+  return NULL;
+}
+
+/* The UDF layer compiles on a background pool: compiles of one module on two threads at once,
+** each attached to its own instance, all work. */
+static void jit_compiles_run_concurrently_on_two_threads(void **state) {
+  NEED_WAT2WASM();
+  env e;
+  pthread_t th[2];
+  job jobs[2];
+  setup(&e, COUNTER, NULL);
+  for (int i = 0; i < 2; i++) {
+    jobs[i] = (job){e.mod, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, compile_and_run, &jobs[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(jobs[i].ok, 1);
+  }
+  teardown(&e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(jit_traps_match_the_interpreter),
+      cmocka_unit_test(jit_tier_switch_between_two_calls_on_one_instance),
+      cmocka_unit_test(jit_infinite_loop_ends_by_fuel),
+      cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),
+      cmocka_unit_test(jit_calls_and_call_indirect_across_tiers),
+      cmocka_unit_test(jit_objects_for_two_targets_and_one_loaded_back),
+      cmocka_unit_test(jit_compiles_run_concurrently_on_two_threads),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
