@@ -108,6 +108,7 @@ struct qu_udf {
   qu_registry *reg;      /* owner of the cache entry, NULL when standalone */
   struct qu_udf *next;   /* registry cache list (under reg->mu) */
   int reg_current;       /* the registry holds a reference: the current version */
+  uint64_t last_used_ns; /* qb_now_ns() of the last acquire (under the registry's mu) */
   int dead;              /* deleted/replaced in the registry: acquire must not match it */
   qw_engine *engine;
   qu_manifest *m;        /* owned copy */

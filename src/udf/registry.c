@@ -22,6 +22,7 @@ struct qu_registry {
   qu_options opts;
   qu_udf *cache;      /* loaded versions */
   qu__stats *stats;   /* per name, kept until close */
+  uint64_t swept_ns;  /* the last unload_idle sweep */
 };
 
 static const char *const schema =
@@ -253,6 +254,48 @@ static qb_code commit(qu_registry *r, qb_code rc, qb_err *err) {
   return rc;
 }
 
+/* Keep NAME's newest versions_kept versions and its current one; older ones go (inside the
+** deploy's transaction, so a failed deploy prunes nothing). 507 versions of one UDF in a minute
+** used to stay forever (issue 13 #9). */
+static qb_code prune(qu_registry *r, const char *name, qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  uint32_t keep = r->opts.versions_kept ? r->opts.versions_kept : 10;
+  if ((rc = prep(r, "DELETE FROM qu_versions WHERE name = ?1 AND version NOT IN "
+                    "(SELECT current FROM qu_udfs WHERE name = ?1) AND version NOT IN "
+                    "(SELECT version FROM qu_versions WHERE name = ?1 ORDER BY version DESC "
+                    "LIMIT ?2)", &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, keep);
+  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "prune");
+  int pruned = sqlite3_changes(r->db);
+  sqlite3_finalize(st);
+  if (!rc && pruned)
+    qb_log(QB_INFO, "UDF %s: %d old versions pruned (the newest %u and the current are kept)",
+           name, pruned, keep);
+  return rc;
+}
+
+/* Current versions loaded but unused for idle_unload_ms lose the registry's reference, so their
+** module and idle instances are freed once no search holds them (20 big UDFs held 768 MB).
+** Called under mu, from acquire, at most once a second. */
+static void unload_idle(qu_registry *r, uint64_t now) {
+  if (now - r->swept_ns < 1000000000u) return;
+  r->swept_ns = now;
+  uint64_t idle = (uint64_t)(r->opts.idle_unload_ms ? r->opts.idle_unload_ms : 300000) * 1000000u;
+  qu_udf *u = r->cache, *next;
+  for (; u; u = next) {
+    next = u->next;
+    if (u->reg_current && now - u->last_used_ns > idle) {
+      qb_log(QB_INFO, "UDF %s v%u unloaded after %u ms unused (reloaded on next use)",
+             u->m->name, u->version, (unsigned)(idle / 1000000u));
+      u->reg_current = 0;
+      release_locked(r, u); /* may free U */
+    }
+  }
+}
+
 /* ---- deploy / install ------------------------------------------------------------------------ */
 
 /* Decode + validate + complete + check, outside the lock. */
@@ -265,6 +308,11 @@ static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mj
   if (name && !qu_name_valid(name))
     return qb_fail(err, QB_INVAL, "udf: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 "
                    "_ . -)", name);
+  uint64_t max = r->opts.max_module_bytes ? r->opts.max_module_bytes : (uint64_t)10 << 20;
+  if (len > max)
+    return qb_fail(err, QB_LIMIT, "udf %s: the module is %zu bytes, larger than the limit of "
+                   "%llu bytes (max_module_bytes)", name ? name : "", len,
+                   (unsigned long long)max);
   if ((rc = qw_module_load(r->engine, wasm, len, &mod, err))) {
     qb_wrap(err, "udf %s: module: ", name ? name : "");
     return rc;
@@ -316,6 +364,7 @@ qb_code qu_registry_deploy(qu_registry *r, const char *name, const char *manifes
     if (rc == QB_NOTFOUND) rc = QB_OK;
     v = last + 1;
     if (!rc) rc = insert_version(r, m, text.data, v, wasm, len, sha, now, 1, err);
+    if (!rc) rc = prune(r, m->name, err);
     rc = commit(r, rc, err);
   }
   if (!rc) {
@@ -380,6 +429,7 @@ qb_code qu_registry_install(qu_registry *r, const char *manifest_json, size_t ma
           sqlite3_finalize(st);
         }
       }
+      if (!rc) rc = prune(r, m->name, err);
     }
     rc = commit(r, rc, err);
   }
@@ -539,9 +589,11 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
   qu_manifest *m = NULL;
   *out = NULL;
   pthread_mutex_lock(&r->mu);
+  unload_idle(r, qb_now_ns());
   for (u = r->cache; u; u = u->next) {
     if (u->dead || strcmp(u->m->name, name)) continue;
     if (version ? u->version == version : u->reg_current) {
+      u->last_used_ns = qb_now_ns();
       uint32_t prev = atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
       QB_ASSERT(prev > 0); /* the cache holds only entries with a reference */
       *out = u;
@@ -567,6 +619,7 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
                         &r->opts, stats, &u, err)))
     goto done;
   u->reg = r;
+  u->last_used_ns = qb_now_ns();
   u->next = r->cache;
   r->cache = u;
   if (info.current) {
