@@ -19,7 +19,8 @@ static int usage(FILE *f) {
           "                       [--disk-flood-stage PCT] [--disk-high PCT]\n"
           "                       [--auth-file FILE] [--tls-cert PEM --tls-key PEM]\n"
           "                       [--search-threads N] [--write-threads N] [--search-queue N]\n"
-          "                       [--write-queue N]\n"
+          "                       [--write-queue N] [--udf-tier interp|native|auto]\n"
+          "                       [--trusted-keys DIR]\n"
           "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
           "         (the password or key is read from standard input; only its hash is kept)\n"
           "  With no flags: one process that is coordinator and data node, data under ./data,\n"
@@ -90,6 +91,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--tls-cert")) opt.tls_cert_file = v;
     else if (!strcmp(a, "--tls-key")) opt.tls_key_file = v;
     else if (!strcmp(a, "--data")) opt.data_dir = v;
+    else if (!strcmp(a, "--udf-tier")) opt.udf_tier = v;
+    else if (!strcmp(a, "--trusted-keys")) opt.trusted_keys_dir = v;
     else if (!strcmp(a, "--node")) opt.node_name = v;
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||

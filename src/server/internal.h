@@ -164,6 +164,7 @@ struct qs_server {
   qi_catalog *cat;
   qw_engine *engine;
   qu_registry *reg;
+  qu_compiler *compiler; /* the native tier; NULL: interpreter only */
   struct MHD_Daemon *mhd;
 
   pthread_mutex_t mu;   /* guards dirty*, stopping */

@@ -245,8 +245,11 @@ void qs__h_metrics(qs_req *r) {
     udf_emit e = {&b, node, p};
     qu_registry_stats(s->reg, udf_cb, &e);
   }
-  /* DESIGN §8's native-code cache: this build has no JIT tier, so the cache stays empty. The
-  ** series exist so dashboards and alert rules see zeros, not missing data. */
+  /* DESIGN §8's native-code cache (zeros without a native tier, so dashboards and alert rules
+  ** see zeros, not missing data). */
+  qu_cache_stats cs;
+  qu_compiler_cache_stats(s->compiler, &cs);
+  const uint64_t cval[] = {cs.hits, cs.misses, cs.evictions, cs.size_bytes, cs.entries};
   static const struct {
     const char *name, *type, *help;
   } cache[] = {
@@ -258,7 +261,8 @@ void qs__h_metrics(qs_req *r) {
   };
   for (size_t i = 0; i < sizeof cache / sizeof *cache; i++) {
     head(&b, cache[i].name, cache[i].type, cache[i].help);
-    qb_buf_printf(&b, "%s{node=\"%s\"} 0\n", cache[i].name, node);
+    qb_buf_printf(&b, "%s{node=\"%s\"} %llu\n", cache[i].name, node,
+                  (unsigned long long)cval[i]);
   }
   head(&b, "quidditch_memory_allocated_bytes", "gauge", "Bytes allocated through the qb_alloc hook.");
   qb_buf_printf(&b, "quidditch_memory_allocated_bytes{node=\"%s\"} %zu\n", node,

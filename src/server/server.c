@@ -454,6 +454,32 @@ static qb_code read_pem(const char *path, char **out, size_t *len, qb_err *err) 
   return QB_OK;
 }
 
+/* The UDF native tier: the LLVM hook in a background compiler, cache DATA/cache. A host the
+** JIT cannot serve runs the interpreter (a WARN says why); bad settings stop the start. */
+static qb_code udf_compiler(qs_server *s, const qs_options *opt, qb_err *err) {
+  const char *t = opt->udf_tier ? opt->udf_tier : "auto";
+  qu_compiler_options co = {0};
+  if (!strcmp(t, "auto")) co.pin = QU_PIN_AUTO;
+  else if (!strcmp(t, "interp")) co.pin = QU_PIN_INTERP;
+  else if (!strcmp(t, "native")) co.pin = QU_PIN_NATIVE;
+  else return qb_fail(err, QB_INVAL, "--udf-tier %.32s: expected interp, native or auto", t);
+  qu_native_ops ops;
+  qb_err e2;
+  if (qu_native_llvm(&ops, &e2)) {
+    qb_log(QB_WARN, "UDF native tier unavailable (%s): UDFs run on the interpreter", e2.msg);
+    return QB_OK;
+  }
+  char cache[1100];
+  snprintf(cache, sizeof cache, "%s/cache", s->data_dir);
+  co.cache_dir = cache;
+  co.trusted_keys_dir = opt->trusted_keys_dir;
+  qb_code rc = qu_compiler_new(&ops, &co, &s->compiler, err);
+  if (rc) return rc;
+  qb_log(QB_INFO, "UDF tier %s: native compiler %s for %s (%s), cache %s", t, ops.name,
+         ops.triple, ops.cpu_features[0] ? ops.cpu_features : "no extra CPU features", cache);
+  return QB_OK;
+}
+
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   qs_options dflt = {0};
   if (!opt) opt = &dflt;
@@ -509,8 +535,11 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   char regpath[1100];
   snprintf(regpath, sizeof regpath, "%s/udf", s->data_dir);
   if ((rc = mkdirs(regpath, err))) goto fail;
+  if ((rc = udf_compiler(s, opt, err))) goto fail;
+  qu_options uopt = {0};
+  uopt.compiler = s->compiler;
   snprintf(regpath, sizeof regpath, "%s/udf/registry.db", s->data_dir);
-  if ((rc = qu_registry_open(s->engine, regpath, NULL, &s->reg, err))) {
+  if ((rc = qu_registry_open(s->engine, regpath, &uopt, &s->reg, err))) {
     qb_wrap(err, "udf registry %s: ", regpath);
     goto fail;
   }
@@ -612,6 +641,7 @@ void qs_server_free(qs_server *s) {
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
   qu_registry_close(s->reg);
+  qu_compiler_free(s->compiler); /* after the registry (its versions), before the engine */
   if (s->engine) qw_engine_free(s->engine);
   qi_catalog_close(s->cat);
   pthread_cond_destroy(&s->cv);

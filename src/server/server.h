@@ -47,6 +47,11 @@ typedef struct qs_options {
   uint32_t write_threads;       /* half the CPUs, at least 1 */
   uint32_t search_queue;        /* 1000 queued searches; past it 429 */
   uint32_t write_queue;         /* 10000 queued writes; past it 429 */
+  /* The UDF native tier (docs/udf.md §10): "auto" (NULL: the interpreter at once, LLVM
+  ** native code after a background compile and a verified swap), "interp" (never compile),
+  ** "native" (compile when a version loads); its code cache is DATA/cache. */
+  const char *udf_tier;
+  const char *trusted_keys_dir; /* *.pub keys whose signed AOT artifacts load; NULL = none */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
