@@ -556,7 +556,7 @@ static int health_cmd(void) {
 static int keys_cmd(int argc, char **argv) {
   const char *out = NULL, *name = "signing", *key = NULL, *in = NULL;
   if (argc < 1) return fail("usage: qctl keys generate --out DIR [--name N] | keys sign ...");
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* flag, value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) return fail("keys: %s needs a value", a);
     if (!strcmp(a, "--out")) out = v;
@@ -564,7 +564,6 @@ static int keys_cmd(int argc, char **argv) {
     else if (!strcmp(a, "--key")) key = v;
     else if (!strcmp(a, "--in")) in = v;
     else return fail("keys: unknown flag '%s'", a);
-    i++;
   }
   qb_err err = {0};
   if (!strcmp(argv[0], "generate")) {

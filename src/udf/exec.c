@@ -697,8 +697,11 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
   qb_buf_reset(&x->strout);
   uint64_t fuel;
   if (__builtin_mul_overflow(u->opts.fuel_per_doc, (uint64_t)in->n + 1, &fuel)) fuel = UINT64_MAX;
+  qu__deadline dl;
+  uint64_t timeout_ms = u->opts.block_timeout_ms ? u->opts.block_timeout_ms : 1000;
   for (int attempt = 0;; attempt++) {
     qw_instance_set_fuel(x->inst->wi, fuel);
+    qu__deadline_arm(&dl, x->inst->wi, timeout_ms);
     x->alloc_failed = 0;
     if (QB_LIKELY(e->kind == QU__E_INTERP))
       rc = x->inst->batch ? run_batch(x, in, &o, err) : run_docs(x, in, &o, err);
@@ -706,6 +709,9 @@ qb_code qu_exec_run(qu_exec *x, const qu_block *in, qu_out *out, qb_err *err) {
       rc = run_native(x, e, in, &o, err);
     else
       rc = run_verify(x, e, in, &o, fuel, err);
+    if (qu__deadline_disarm(&dl) && rc == QB_LIMIT && strstr(err ? err->msg : "", "time budget"))
+      rc = qb_fail(err, QB_LIMIT, "UDF %s ran past its deadline of %llu ms for a block of %zu "
+                   "documents", u->label, (unsigned long long)timeout_ms, in->n);
     /* ABI v1 2.1: a module whose memory ran out (qd_alloc gave 0) is re-instantiated, once */
     if (!rc || !x->alloc_failed || attempt) break;
     qu__inst_checkin(u, x->inst, 1);

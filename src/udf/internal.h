@@ -108,6 +108,7 @@ struct qu_udf {
   qu_registry *reg;      /* owner of the cache entry, NULL when standalone */
   struct qu_udf *next;   /* registry cache list (under reg->mu) */
   int reg_current;       /* the registry holds a reference: the current version */
+  uint64_t last_used_ns; /* qb_now_ns() of the last acquire (under the registry's mu) */
   int dead;              /* deleted/replaced in the registry: acquire must not match it */
   qw_engine *engine;
   qu_manifest *m;        /* owned copy */
@@ -224,5 +225,18 @@ static inline void qu__json_free(void *p) {
   json_get_alloc_funcs(NULL, &f);
   f(p);
 }
+
+/* deadline.c: a running block's wall-clock deadline (the watchdog interrupts past it). */
+typedef struct qu__deadline {
+  struct qu__deadline *prev, *next;
+  qw_instance *inst;
+  uint64_t at_ns;
+  int fired;
+} qu__deadline;
+/* Arm D for INST (the block starts now) and TIMEOUT_MS; D stays the caller's (on its stack). */
+void qu__deadline_arm(qu__deadline *d, qw_instance *inst, uint64_t timeout_ms);
+/* The block ended: take D off the watch; 1 when its deadline had passed (the call was
+** interrupted, or the interrupt was withdrawn). */
+int qu__deadline_disarm(qu__deadline *d);
 
 #endif

@@ -8,6 +8,9 @@
 ** so acquire never revives a version that is being freed. */
 #include "udf.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,6 +25,9 @@ struct qu_registry {
   qu_options opts;
   qu_udf *cache;      /* loaded versions */
   qu__stats *stats;   /* per name, kept until close */
+  uint64_t swept_ns;  /* the last unload_idle sweep */
+  char *seq_path;     /* PATH.seq: the watermark file (below); NULL for ":memory:" */
+  uint64_t changes;   /* committed changes, as qu_meta and the watermark file say */
 };
 
 static const char *const schema =
@@ -33,7 +39,39 @@ static const char *const schema =
     "  name TEXT NOT NULL, version INTEGER NOT NULL, manifest TEXT NOT NULL,"
     "  wasm BLOB NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL, kind TEXT NOT NULL, export TEXT NOT NULL,"
-    "  PRIMARY KEY(name, version));";
+    "  PRIMARY KEY(name, version));"
+    "CREATE TABLE IF NOT EXISTS qu_meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+/* The watermark (issue 13 #7): every committed change bumps qu_meta.changes in its transaction,
+** and then PATH.seq is rewritten (tmp + fsync + rename) with the new count. At open, a store
+** whose count is below the file's lost acknowledged changes (a damaged or deleted
+** registry.db-wal after a crash, or a deleted registry.db: a deploy reverted from v3 to v2, or
+** every UDF gone without a word): the open fails with QB_CORRUPT and says what to do, instead
+** of serving old versions. A store ahead of the file is normal (a crash between the commit and
+** the file's rename). */
+static uint64_t read_seq(const char *path, int *found) {
+  FILE *f = fopen(path, "r");
+  unsigned long long v = 0;
+  *found = 0;
+  if (!f) return 0;
+  *found = fscanf(f, "%llu", &v) == 1;
+  fclose(f);
+  return v;
+}
+
+static void write_seq(qu_registry *r) {
+  if (!r->seq_path) return;
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", r->seq_path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return qb_log(QB_WARN, "udf registry: cannot write %s: %s", tmp, strerror(errno));
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)r->changes);
+  int ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp, r->seq_path))
+    qb_log(QB_WARN, "udf registry: cannot write %s: %s", r->seq_path, strerror(errno));
+}
 
 static qb_code db_fail(qu_registry *r, qb_err *err, const char *what) {
   int ec = sqlite3_errcode(r->db);
@@ -66,6 +104,34 @@ qb_code qu_registry_open(qw_engine *engine, const char *path, const qu_options *
     qu_registry_close(r);
     return c;
   }
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(r->db, "SELECT v FROM qu_meta WHERE k = 'changes'", -1, &st, NULL) ==
+      SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) r->changes = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  if (strcmp(path, ":memory:")) {
+    size_t n = strlen(path);
+    if (!(r->seq_path = qb_malloc(n + 5))) {
+      qu_registry_close(r);
+      return qb_fail(err, QB_NOMEM, "udf registry: out of memory");
+    }
+    memcpy(r->seq_path, path, n);
+    memcpy(r->seq_path + n, ".seq", 5);
+    int found;
+    uint64_t mark = read_seq(r->seq_path, &found);
+    if (found && mark > r->changes) {
+      qb_code c = qb_fail(err, QB_CORRUPT, "udf registry %s is behind its watermark (%llu "
+                          "committed changes recorded in %s, %llu in the store): acknowledged "
+                          "deploys, rollbacks or deletes were lost (registry.db-wal damaged or "
+                          "deleted?); restore the registry, or remove both files to start empty",
+                          path, (unsigned long long)mark, r->seq_path,
+                          (unsigned long long)r->changes);
+      qb_log(QB_ERROR, "%s", err ? err->msg : "udf registry: behind its watermark");
+      qu_registry_close(r);
+      return c;
+    }
+  }
   *out = r;
   return QB_OK;
 }
@@ -87,6 +153,7 @@ void qu_registry_close(qu_registry *r) {
     qb_free(s, sizeof *s);
   }
   if (r->db) sqlite3_close(r->db);
+  if (r->seq_path) qb_free(r->seq_path, strlen(r->seq_path) + 1);
   pthread_mutex_destroy(&r->mu);
   qb_free(r, sizeof *r);
 }
@@ -246,11 +313,60 @@ static qb_code commit(qu_registry *r, qb_code rc, qb_err *err) {
     sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
   }
-  if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+  char sql[96];
+  snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO qu_meta VALUES('changes', %llu)",
+           (unsigned long long)(r->changes + 1));
+  if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
     rc = db_fail(r, err, "commit");
     sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
   }
+  r->changes++;
+  write_seq(r); /* after the store has it: the file never claims more than the store holds */
   return rc;
+}
+
+/* Keep NAME's newest versions_kept versions and its current one; older ones go (inside the
+** deploy's transaction, so a failed deploy prunes nothing). 507 versions of one UDF in a minute
+** used to stay forever (issue 13 #9). */
+static qb_code prune(qu_registry *r, const char *name, qb_err *err) {
+  sqlite3_stmt *st;
+  qb_code rc;
+  uint32_t keep = r->opts.versions_kept ? r->opts.versions_kept : 10;
+  if ((rc = prep(r, "DELETE FROM qu_versions WHERE name = ?1 AND version NOT IN "
+                    "(SELECT current FROM qu_udfs WHERE name = ?1) AND version NOT IN "
+                    "(SELECT version FROM qu_versions WHERE name = ?1 ORDER BY version DESC "
+                    "LIMIT ?2)", &st, err)))
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, keep);
+  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "prune");
+  int pruned = sqlite3_changes(r->db);
+  sqlite3_finalize(st);
+  if (!rc && pruned)
+    qb_log(QB_INFO, "UDF %s: %d old versions pruned (the newest %u and the current are kept)",
+           name, pruned, keep);
+  return rc;
+}
+
+/* Current versions loaded but unused for idle_unload_ms lose the registry's reference, so their
+** module and idle instances are freed once no search holds them (20 big UDFs held 768 MB).
+** Called under mu, from acquire, at most once a second. */
+static void unload_idle(qu_registry *r, uint64_t now) {
+  if (now - r->swept_ns < 1000000000u) return;
+  r->swept_ns = now;
+  uint64_t idle = (uint64_t)(r->opts.idle_unload_ms ? r->opts.idle_unload_ms : 300000) * 1000000u;
+  qu_udf *u = r->cache, *next;
+  for (; u; u = next) {
+    next = u->next;
+    if (u->reg_current && now - u->last_used_ns > idle) {
+      qb_log(QB_INFO, "UDF %s v%u unloaded after %u ms unused (reloaded on next use)",
+             u->m->name, u->version, (unsigned)(idle / 1000000u));
+      u->reg_current = 0;
+      release_locked(r, u); /* may free U */
+    }
+  }
 }
 
 /* ---- deploy / install ------------------------------------------------------------------------ */
@@ -265,6 +381,11 @@ static qb_code prepare_manifest(qu_registry *r, const char *name, const char *mj
   if (name && !qu_name_valid(name))
     return qb_fail(err, QB_INVAL, "udf: \"%.64s\" is not a valid udf name (1-64 of A-Z a-z 0-9 "
                    "_ . -)", name);
+  uint64_t max = r->opts.max_module_bytes ? r->opts.max_module_bytes : (uint64_t)10 << 20;
+  if (len > max)
+    return qb_fail(err, QB_LIMIT, "udf %s: the module is %zu bytes, larger than the limit of "
+                   "%llu bytes (max_module_bytes)", name ? name : "", len,
+                   (unsigned long long)max);
   if ((rc = qw_module_load(r->engine, wasm, len, &mod, err))) {
     qb_wrap(err, "udf %s: module: ", name ? name : "");
     return rc;
@@ -316,6 +437,7 @@ qb_code qu_registry_deploy(qu_registry *r, const char *name, const char *manifes
     if (rc == QB_NOTFOUND) rc = QB_OK;
     v = last + 1;
     if (!rc) rc = insert_version(r, m, text.data, v, wasm, len, sha, now, 1, err);
+    if (!rc) rc = prune(r, m->name, err);
     rc = commit(r, rc, err);
   }
   if (!rc) {
@@ -380,6 +502,7 @@ qb_code qu_registry_install(qu_registry *r, const char *manifest_json, size_t ma
           sqlite3_finalize(st);
         }
       }
+      if (!rc) rc = prune(r, m->name, err);
     }
     rc = commit(r, rc, err);
   }
@@ -494,12 +617,15 @@ qb_code qu_registry_rollback(qu_registry *r, const char *name, uint32_t version,
   if (!version) return qb_fail(err, QB_INVAL, "udf %.64s: rollback needs a version (v1, v2, ...)",
                                name);
   pthread_mutex_lock(&r->mu);
-  if (!(rc = get_locked(r, name, version, &info, NULL, NULL, err)) &&
-      !(rc = prep(r, "UPDATE qu_udfs SET current = ? WHERE name = ?", &st, err))) {
-    sqlite3_bind_int64(st, 1, version);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "rollback");
-    sqlite3_finalize(st);
+  if (!(rc = begin(r, err))) { /* a transaction of its own: it counts in the watermark */
+    if (!(rc = get_locked(r, name, version, &info, NULL, NULL, err)) &&
+        !(rc = prep(r, "UPDATE qu_udfs SET current = ? WHERE name = ?", &st, err))) {
+      sqlite3_bind_int64(st, 1, version);
+      sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+      if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "rollback");
+      sqlite3_finalize(st);
+    }
+    rc = commit(r, rc, err);
     if (!rc && !info.current) drop_current(r, name, 0);
   }
   pthread_mutex_unlock(&r->mu);
@@ -539,9 +665,11 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
   qu_manifest *m = NULL;
   *out = NULL;
   pthread_mutex_lock(&r->mu);
+  unload_idle(r, qb_now_ns());
   for (u = r->cache; u; u = u->next) {
     if (u->dead || strcmp(u->m->name, name)) continue;
     if (version ? u->version == version : u->reg_current) {
+      u->last_used_ns = qb_now_ns();
       uint32_t prev = atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
       QB_ASSERT(prev > 0); /* the cache holds only entries with a reference */
       *out = u;
@@ -567,6 +695,7 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
                         &r->opts, stats, &u, err)))
     goto done;
   u->reg = r;
+  u->last_used_ns = qb_now_ns();
   u->next = r->cache;
   r->cache = u;
   if (info.current) {

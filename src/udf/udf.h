@@ -418,6 +418,14 @@ typedef struct qu_options {
   uint32_t max_idle_instances; /* idle instances kept per version; 0 = 16 */
   uint32_t timing_sample;      /* time 1 block in N for the latency histogram; 0 = 64, 1 = all */
   int no_batch;                /* 1 = ignore `<export>__batch` exports (tests, benchmarks) */
+  uint32_t block_timeout_ms;   /* wall clock one block may take; past it the call is
+                                  interrupted (QB_LIMIT "ran past its deadline"); 0 = 1000 */
+  /* Storage bounds (issue 13 #9): */
+  uint64_t max_module_bytes;   /* a deploy's module; larger is QB_LIMIT; 0 = 10 MiB */
+  uint32_t versions_kept;      /* per UDF: the newest N and the current one are kept, older
+                                  ones pruned at each deploy; 0 = 10 */
+  uint32_t idle_unload_ms;     /* a loaded current version (module, idle instances) unused
+                                  this long is unloaded, reloaded on next use; 0 = 300000 */
   qu_compiler *compiler;       /* the native tier (qu_compiler_new); NULL = interpreter only */
 } qu_options;
 

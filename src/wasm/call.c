@@ -177,3 +177,7 @@ void qw_instance_interrupt(qw_instance *inst) {
   qw__exec *ex = inst->exec; /* the running call's context, when entered through another */
   if (ex && ex != &inst->own_exec) atomic_store_explicit(&ex->interrupt, 1, memory_order_relaxed);
 }
+
+void qw_instance_interrupt_clear(qw_instance *inst) {
+  atomic_store_explicit(&inst->own_exec.interrupt, 0, memory_order_relaxed);
+}

@@ -222,6 +222,9 @@ int qw_instance_exit_code(const qw_instance *inst);
 void qw_instance_set_fuel(qw_instance *inst, uint64_t fuel);
 uint64_t qw_instance_fuel(const qw_instance *inst);
 void qw_instance_interrupt(qw_instance *inst);
+/* Withdraw an interrupt no call has taken yet (a deadline that fired just as its call returned),
+** so the next call does not trap on it. Call it from the thread that runs INST, between calls. */
+void qw_instance_interrupt_clear(qw_instance *inst);
 
 /* Memory 0 of INST (NULL/0 when none); the pointer is stable for the instance's lifetime
 ** (memory is reserved up to its cap), the size changes with memory.grow. */

@@ -10,10 +10,11 @@ real quidditch processes killed with SIGKILL and files damaged between runs:
 - a create that did not finish (a .new-* folder) is removed at start, not left as a stub."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import Server, check, eq, run_tests  # noqa: E402
+from qdtest import BUILD, Server, check, eq, run_tests, skip, wat2wasm  # noqa: E402
 
 
 def idx_dir(s, name):
@@ -97,9 +98,47 @@ def t_unfinished_create_leaves_nothing():
         eq(s.http("PUT", "/half").status, 200, "the name can be created")
 
 
+def t_lost_registry_changes_are_detected():
+    """issue 13 #7: a damaged or deleted registry.db-wal after a crash silently reverted the
+    current UDF from v3 to v2; a deleted registry.db lost every UDF without a word. Now the
+    node refuses to start and says why (the registry's watermark file records what was
+    committed); removing both files starts empty on purpose."""
+    wasm = [wat2wasm('(module (func (export "f") (param f64) (result f64) f64.const %d))' % k)
+            for k in (1, 2, 3)]
+    if wasm[0] is None:
+        return skip("wat2wasm missing")
+    for damage in ("wal", "db"):
+        with Server() as s:
+            for w in wasm:
+                r = s.http("PUT", "/_udf/f?kind=score", w, "application/wasm")
+                check(r.status == 200, "deploy", r)
+            s.kill()
+            reg = os.path.join(s.data, "udf", "registry.db")
+            if damage == "wal":
+                check(os.path.exists(reg + "-wal"), "the WAL is there after SIGKILL")
+                os.unlink(reg + "-wal")
+            else:
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(reg + suffix):
+                        os.unlink(reg + suffix)
+            r = subprocess.run([os.path.join(BUILD, "quidditch"), "serve", "--listen",
+                                "127.0.0.1:0", "--data", s.data], capture_output=True, text=True,
+                               timeout=60)
+            check(r.returncode != 0 and "behind its watermark" in r.stderr,
+                  "the node refuses to start on a registry that lost changes (%s)" % damage,
+                  r.returncode, r.stderr[-600:])
+            os.unlink(reg + ".seq")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(reg + suffix):
+                    os.unlink(reg + suffix)
+            s.start()  # both files removed: an empty registry, on purpose
+            eq(s.http("GET", "/_udf/f").status, 404, "an empty registry after removing both")
+
+
 if __name__ == "__main__":
     run_tests([
         ("a_lost_wal_behind_the_commit_file_is_red_and_refused", t_lost_wal_is_detected),
         ("a_deleted_docs_db_is_red_and_refused", t_deleted_store_is_detected),
         ("an_unfinished_create_leaves_nothing_behind", t_unfinished_create_leaves_nothing),
+        ("lost_registry_changes_stop_the_node_with_a_reason", t_lost_registry_changes_are_detected),
     ])

@@ -103,8 +103,9 @@ SPIN_WAT = """(module
 
 def t_timeout_returns_partial_results():
     """The search `timeout` (body or ?timeout=): a shard past it stops collecting and answers
-    what it has, with timed_out: true, as Elasticsearch does. A slow but finite UDF (200,000
-    loop turns per document) makes the first block of 128 documents far longer than 1 ms."""
+    what it has, with timed_out: true, as Elasticsearch does. A slow but finite UDF (20,000
+    loop turns per document) makes the first block of 256 documents far longer than 1 ms, and far
+    shorter than the 1 s block deadline."""
     from qdtest import wat2wasm
     wasm = wat2wasm(SPIN_WAT)
     if wasm is None:
@@ -122,7 +123,7 @@ def t_timeout_returns_partial_results():
         check(s.http("PUT", "/_udf/spin", body, ctype).status == 200, "deploy spin")
         q = {"size": 3, "track_total_hits": True, "query": {"function_score": {
             "query": {"match_all": {}}, "script_score": {"script": {
-                "source": "spin", "params": {"turns": 200000}}}}}}
+                "source": "spin", "params": {"turns": 20000}}}}}}
         r = s.http("POST", "/t/_search", dict(q, timeout="1ms"), timeout=600)
         check(r.status == 200, "a timed-out search still answers", r)
         eq(r.json["timed_out"], True, "timed_out")

@@ -391,6 +391,36 @@ static void infinite_loop_ends_by_fuel(void **state) {
   unload(&l);
 }
 
+/* issue 13 #3: fuel bounds work, not time: a block past its wall-clock deadline is interrupted
+** by the watchdog, the error names the UDF and the deadline, and the next block runs normally */
+static void a_block_past_its_deadline_is_interrupted(void **state) {
+  (void)state;
+  qu_options o = {0};
+  o.fuel_per_doc = (uint64_t)1 << 60; /* no fuel limit to speak of */
+  o.block_timeout_ms = 50;
+  loaded l = load("{\"name\": \"spin\", \"returns\": \"f64\", \"params\": "
+                  "[{\"name\": \"x\", \"type\": \"f64\", \"default\": \"_score\"}]}",
+                  "(module (func (export \"spin\") (param f64) (result f64)"
+                  " (if (f64.gt (local.get 0) (f64.const 0)) (then (loop $l (br $l))))"
+                  " (local.get 0)))",
+                  &o);
+  qu_plan *p = plan_of(l.m, NULL, NULL);
+  qu_exec *x = exec_of(l.u, p);
+  double score[2] = {1, 2}, res[2];
+  qb_err err = {0};
+  qu_block in = {2, score, 0, NULL};
+  qu_out out = {res, NULL, NULL, NULL};
+  assert_int_equal(qu_exec_run(x, &in, &out, &err), QB_LIMIT);
+  assert_string_equal(err.msg, "UDF spin v3 ran past its deadline of 50 ms for a block of 2 documents");
+  double zero[2] = {0, -1};
+  qu_block ok = {2, zero, 0, NULL};
+  if (qu_exec_run(x, &ok, &out, &err)) fail_msg("the next block: %s", err.msg);
+  assert_true(res[0] == 0 && res[1] == -1);
+  qu_exec_free(x);
+  qu_plan_free(p);
+  unload(&l);
+}
+
 static void memory_cap_applies_to_every_instance(void **state) {
   (void)state;
   qu_options o = {0};
@@ -532,6 +562,7 @@ int main(void) {
       cmocka_unit_test(filter_returns_a_keep_mask),
       cmocka_unit_test(trap_fails_with_the_exact_message_and_the_next_call_gets_a_fresh_instance),
       cmocka_unit_test(infinite_loop_ends_by_fuel),
+      cmocka_unit_test(a_block_past_its_deadline_is_interrupted),
       cmocka_unit_test(memory_cap_applies_to_every_instance),
       cmocka_unit_test(two_threads_call_one_version_concurrently),
       cmocka_unit_test(test_entry_runs_once_from_json_args),

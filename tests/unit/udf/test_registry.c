@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct fixture {
   char dir[64], path[96];
@@ -120,6 +121,51 @@ static void deploys_number_versions_and_survive_reopen(void **state) {
   assert_string_equal(err.msg, "udf answer: no version v7");
   assert_int_equal(qu_registry_get(f->r, "nope", 0, &info, NULL, NULL, &err), QB_NOTFOUND);
   assert_string_equal(err.msg, "udf nope: no such udf");
+}
+
+/* issue 13 #9: storage is bounded: the newest versions_kept and the current one stay, a module
+** over max_module_bytes is refused, and an idle loaded version is unloaded and reloads */
+static void storage_is_bounded_by_versions_kept_and_module_size(void **state) {
+  fixture *f = *state;
+  qb_err err = {0};
+  qu_options o = {0};
+  o.versions_kept = 3;
+  o.max_module_bytes = f->v1_len + 8;
+  o.idle_unload_ms = 1;
+  qu_registry_close(f->r);
+  if (qu_registry_open(f->e, f->path, &o, &f->r, &err)) fail_msg("open: %s", err.msg);
+  for (int i = 0; i < 7; i++) deploy(f, i % 2 ? f->v2 : f->v1, i % 2 ? f->v2_len : f->v1_len);
+  assert_int_equal(qu_registry_rollback(f->r, "answer", 5, &err), QB_OK);
+  deploy(f, f->v1, f->v1_len); /* v8: kept 6, 7, 8; v5 was current until now, so it goes too */
+  rows r = {0};
+  assert_int_equal(qu_registry_versions(f->r, "answer", collect, &r, &err), QB_OK);
+  assert_int_equal(r.n, 3);
+  assert_int_equal(r.info[0].version, 6);
+  assert_int_equal(r.info[2].version, 8);
+  assert_int_equal(qu_registry_rollback(f->r, "answer", 2, &err), QB_NOTFOUND);
+  assert_int_equal(qu_registry_rollback(f->r, "answer", 6, &err), QB_OK);
+  deploy(f, f->v1, f->v1_len); /* v9; the current v6 is kept although it is not among the newest */
+  rows r2 = {0};
+  assert_int_equal(qu_registry_versions(f->r, "answer", collect, &r2, &err), QB_OK);
+  assert_int_equal(r2.n, 3);
+  assert_int_equal(r2.info[0].version, 7);
+  /* too big a module */
+  uint8_t *big = calloc(1, f->v1_len + 100);
+  memcpy(big, f->v1, f->v1_len);
+  qu_version_info info;
+  assert_int_equal(qu_registry_deploy(f->r, NULL, answer_manifest, strlen(answer_manifest), big,
+                                      f->v1_len + 100, &info, &err), QB_LIMIT);
+  assert_non_null(strstr(err.msg, "larger than the limit"));
+  free(big);
+  /* idle unload: a version acquired, released, idle past 1 ms, is unloaded at the next sweep
+  ** and loads again on demand with the same results */
+  qu_udf *u, *again;
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &u, &err), QB_OK);
+  qu_udf_release(u);
+  usleep(1100000); /* the sweep runs at most once a second */
+  assert_int_equal(qu_registry_acquire(f->r, "answer", 0, &again, &err), QB_OK);
+  assert_int_equal(qu_udf_version(again), 9);
+  qu_udf_release(again);
 }
 
 static void rollback_makes_an_old_version_current_and_persists(void **state) {
@@ -387,6 +433,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(deploys_number_versions_and_survive_reopen),
       T(rollback_makes_an_old_version_current_and_persists),
+      T(storage_is_bounded_by_versions_kept_and_module_size),
       T(delete_removes_every_version_and_persists),
       T(failed_deploy_stores_nothing),
       T(deploy_with_only_a_name_fills_the_manifest),
