@@ -115,7 +115,10 @@ def t_native_swap_and_cache():
               "the compile's INFO line", log[-3000:])
         check("hot-swapped to native" in log, "the swap's INFO line", log[-3000:])
         eq(metric(s, "quidditch_udf_cache_hits_total"), 0.0, "no cache hit yet")
-        check(metric(s, "quidditch_udf_cache_entries") >= 1, "the object went into the cache")
+        end = time.time() + DEADLINE_S  # the object is written just after the swap
+        while metric(s, "quidditch_udf_cache_entries") < 1:
+            check(time.time() < end, "the object went into the cache", s.logtext()[-3000:])
+            time.sleep(0.05)
         check(os.listdir(os.path.join(s.data, "cache")), "DATA/cache holds the entry")
 
         s.restart()
