@@ -537,8 +537,7 @@ static int wait_native(void) {
     int done = tier && state && !strcmp(tier, "native-jit") && !strcmp(state, "ready");
     int failed = state && !strcmp(state, "failed");
     if (done || failed)
-      printf("udf: native node: custom_score_native %s (%s) after a %.1f ms background job "
-             "(LLVM compile + object for the cache)\n", tier, state, ms);
+      printf("udf: native node: custom_score_native %s (%s) after a %.1f ms LLVM compile\n", tier, state, ms);
     json_decref(j);
     if (done) return 0;
     if (failed) return -1;
