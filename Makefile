@@ -2,6 +2,7 @@
 # Both install missing Debian packages first (scripts/deps.sh skips what is present).
 #   make            Release build into build/ (build/qwasm, build/quidditch, build/qctl)
 #   make serve      build, then start the product on its embedded default
+#   make cluster    build, then etcd + 3 data nodes + a coordinator on 127.0.0.1:9200
 #   make test       Release build + the ASan/UBSan test build (build/asan); every test on both
 #   make bench      Release build, then the benchmarks (bench/)
 #   make fuzz       libFuzzer targets with clang-19 for FUZZ_SECONDS (default 60) each
@@ -19,7 +20,7 @@ CTEST = scripts/ctest.sh
 # the tests the interpreter's dispatch can change (test-switch)
 ENGINE_TESTS = ^(wasm|udf)/|^spec$$|^qwasm_cli$$|^fuzz_regress$$|^examples/
 
-.PHONY: all build deps deps-build serve test test-release test-switch test-clang ci bench fuzz \
+.PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench fuzz \
         clean
 
 all: build
@@ -36,6 +37,9 @@ build: deps-build
 
 serve: build
 	@scripts/serve.sh
+
+cluster: deps build
+	@scripts/cluster.sh
 
 test: deps
 	@$(CONFIGURE) -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

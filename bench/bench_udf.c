@@ -10,6 +10,10 @@
 **                         one wasm call per document (the scalar ABI)
 **   udf/10k_udf_interp_c  the C build of custom_score (clang -O2, batch export), when the first
 **                         module is the WAT build
+**   udf/10k_udf_native    the first module on a second node (`--udf-tier auto`, its own copy of
+**                         the index) once the LLVM tier serves it (GET /_udf says native-jit,
+**                         after the background compile and the verified swap); the block runs
+**                         one native call per document (no inlined block driver yet)
 **   udf/deploy_to_usable  PUT /_udf/{name} of a new version whose manifest default differs, then
 **                         the first search using it; timed from the PUT until that search's
 **                         response is in, with its score checked to come from the new version
@@ -17,7 +21,7 @@
 **                         scores, and the formula's doubles as script_fields, to 1e-9
 **                         relative); a line per difference otherwise
 ** How: a real node (qs_server_new with `quidditch serve`'s defaults, except a free port on
-** 127.0.0.1 and a temp data dir) runs in this process on its own thread pool; every request
+** 127.0.0.1, a temp data dir and `--udf-tier interp`, so the _interp cases stay there) runs in this process on its own thread pool; every request
 ** goes over HTTP/1.1 keep-alive (one libcurl handle), and nothing is subtracted. So the UDF runs
 ** through the server's own adapter (src/server/udf_script.c), which no public header exposes.
 ** A run is REQS back-to-back requests of one variant (per-request mean); the variants take
@@ -158,7 +162,9 @@ static int read_file(const char *path, buf *out) {
 /* ---- HTTP over one keep-alive connection ----------------------------------------------------- */
 
 static CURL *http;
-static char base_url[64];
+static char base_urls[2][64]; /* node 0: --udf-tier interp; node 1: auto (udf/10k_udf_native) */
+static int cur_node;          /* the node requests go to */
+#define base_url base_urls[cur_node]
 static buf resp;
 
 static size_t on_body(char *d, size_t sz, size_t n, void *ud) {
@@ -227,6 +233,7 @@ static int build_index(void) {
       "\"days_since_created\":{\"type\":\"integer\"},\"tier\":{\"type\":\"integer\"},"
       "\"price\":{\"type\":\"double\"}}}}";
   if (request_ok("PUT", "/products", NULL, mapping, strlen(mapping))) return -1;
+  rng = 0x9e3779b97f4a7c15u; /* the same corpus on each node */
   buf b = {0};
   int n = MATCHING + OTHERS;
   for (int i = 0; i < n; i++) {
@@ -314,13 +321,14 @@ static int make_scalar(const buf *wasm, buf *out) {
 
 /* ---- the queries ----------------------------------------------------------------------------- */
 
-enum { V_NOFN, V_EXPR, V_UDF, V_SCALAR, V_C, NV };
+enum { V_NOFN, V_EXPR, V_UDF, V_SCALAR, V_C, V_NATIVE, NV };
 typedef struct variant {
   const char *name; /* the case */
   const char *udf;  /* the UDF it deploys and uses (NULL: no script, or the expression) */
   buf module;       /* the bytes deployed */
   int on;           /* 1: runs (a UDF variant whose module is missing is left out) */
   char *body;       /* the _search body */
+  int node;         /* the node it runs on (base_urls) */
 } variant;
 static variant var[NV] = {
     [V_NOFN] = {"udf/10k_nofn", NULL, {0}, 1, NULL},
@@ -328,6 +336,7 @@ static variant var[NV] = {
     [V_UDF] = {"udf/10k_udf_interp", "custom_score", {0}, 0, NULL},
     [V_SCALAR] = {"udf/10k_udf_scalar", "custom_score_scalar", {0}, 0, NULL},
     [V_C] = {"udf/10k_udf_interp_c", "custom_score_c", {0}, 0, NULL},
+    [V_NATIVE] = {"udf/10k_udf_native", "custom_score_native", {0}, 0, NULL, 1},
 };
 #define IS_UDF(v) ((v) >= V_UDF)
 
@@ -390,7 +399,10 @@ static int parse_hits(const char *text, hits *out) {
 }
 
 static int search(int v, hits *out) {
-  if (request_ok("POST", "/products/_search", NULL, var[v].body, strlen(var[v].body))) return -1;
+  cur_node = var[v].node;
+  int rc = request_ok("POST", "/products/_search", NULL, var[v].body, strlen(var[v].body));
+  cur_node = 0;
+  if (rc) return -1;
   return out ? parse_hits(resp.p, out) : 0;
 }
 
@@ -406,7 +418,7 @@ static int check_fields(double *worst) {
   json_t *sf = json_pack("{s:{s:{s:s, s:o}}}", "expr", "script", "source", expr_price, "params",
                          script_params(0, 1, NULL));
   for (int v = V_UDF; v < NV; v++)
-    if (var[v].on)
+    if (var[v].on && !var[v].node)
       json_object_set_new(sf, var[v].udf,
                           json_pack("{s:{s:s, s:o}}", "script", "source", var[v].udf, "params",
                                     script_params(1, 1, "doc['price']")));
@@ -426,7 +438,7 @@ static int check_fields(double *worst) {
     json_t *f = json_object_get(h, "fields");
     double e = json_number_value(json_array_get(json_object_get(f, "expr"), 0));
     for (int v = V_UDF; v < NV; v++) {
-      if (!var[v].on) continue;
+      if (!var[v].on || var[v].node) continue;
       double u = json_number_value(json_array_get(json_object_get(f, var[v].udf), 0));
       double r = rel(e, u);
       if (r > *worst || isnan(r)) *worst = r;
@@ -503,6 +515,37 @@ static double fsync_ms(const char *dir, int n) {
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
+/* Search udf/10k_udf_native until the node's GET /_udf says native-jit/ready (60 s at most);
+** prints the compile time the node reports. 0 when native. */
+static int wait_native(void) {
+  double end = now_ms() + 60000;
+  while (now_ms() < end) {
+    if (search(V_NATIVE, NULL)) return -1;
+    cur_node = 1;
+    long st = request("GET", "/_udf/custom_score_native", NULL, NULL, 0);
+    cur_node = 0;
+    json_t *j = st == 200 ? json_loads(resp.p, 0, NULL) : NULL, *node;
+    const char *key, *tier = "?", *state = "?";
+    double ms = NAN;
+    json_object_foreach(json_object_get(j, "nodes"), key, node) {
+      tier = json_string_value(json_object_get(node, "tier"));
+      state = json_string_value(json_object_get(node, "native"));
+      ms = json_number_value(json_object_get(node, "compile_ms"));
+    }
+    if (!tier) tier = "?";
+    if (!state) state = "?";
+    int done = tier && state && !strcmp(tier, "native-jit") && !strcmp(state, "ready");
+    int failed = state && !strcmp(state, "failed");
+    if (done || failed)
+      printf("udf: native node: custom_score_native %s (%s) after a %.1f ms LLVM compile\n", tier, state, ms);
+    json_decref(j);
+    if (done) return 0;
+    if (failed) return -1;
+  }
+  printf("udf/10k_udf_native  skipped: not native within 60 s\n");
+  return -1;
+}
+
 /* One case: wall time per request (what the goal is about), then the process's CPU time per
 ** request (node + client), which other jobs on the machine disturb less. */
 static void line_query(int v, const double *t, const double *tc, size_t runs, double base,
@@ -527,7 +570,7 @@ static void line_query(int v, const double *t, const double *tc, size_t runs, do
 
 int main(void) {
   int rc = 1;
-  qs_server *srv = NULL;
+  qs_server *srv = NULL, *srv2 = NULL;
   setvbuf(stdout, NULL, _IOLBF, 0); /* lines show up as they come, also through a pipe */
   size_t runs = 11;
   const char *e = getenv("BENCH_UDF_RUNS");
@@ -544,6 +587,8 @@ int main(void) {
     return 0;
   }
   var[V_UDF].on = 1;
+  buf_put(&var[V_NATIVE].module, var[V_UDF].module.p, var[V_UDF].module.len);
+  var[V_NATIVE].on = 1;
   if (make_scalar(&var[V_UDF].module, &var[V_SCALAR].module))
     fprintf(stderr, "bench_udf: %s has no custom_score__batch export: no scalar case\n", wpath);
   else
@@ -565,13 +610,23 @@ int main(void) {
 
   char data[256];
   snprintf(data, sizeof data, "%s/data", tmpdir);
-  qs_options opt = {.listen = "127.0.0.1:0", .data_dir = data};
+  qs_options opt = {.listen = "127.0.0.1:0", .data_dir = data, .udf_tier = "interp"};
   qb_err err;
   if (qs_server_new(&opt, &srv, &err)) {
     fprintf(stderr, "bench_udf: cannot start the node: %s\n", err.msg);
     goto out;
   }
-  snprintf(base_url, sizeof base_url, "http://127.0.0.1:%u", (unsigned)qs_server_port(srv));
+  snprintf(base_urls[0], sizeof base_urls[0], "http://127.0.0.1:%u",
+           (unsigned)qs_server_port(srv));
+  char data2[256];
+  snprintf(data2, sizeof data2, "%s/data-native", tmpdir);
+  qs_options opt2 = {.listen = "127.0.0.1:0", .data_dir = data2, .udf_tier = "auto"};
+  if (qs_server_new(&opt2, &srv2, &err)) {
+    fprintf(stderr, "bench_udf: cannot start the native node: %s\n", err.msg);
+    goto out;
+  }
+  snprintf(base_urls[1], sizeof base_urls[1], "http://127.0.0.1:%u",
+           (unsigned)qs_server_port(srv2));
   curl_global_init(CURL_GLOBAL_DEFAULT);
   http = curl_easy_init();
   curl_easy_setopt(http, CURLOPT_WRITEFUNCTION, on_body);
@@ -583,6 +638,10 @@ int main(void) {
          var[V_C].on ? "; _c: custom_score.c.wasm" : "", base_url, tmpdir);
   double t0 = now_ms();
   if (build_index()) goto out;
+  cur_node = 1;
+  int bi = build_index();
+  cur_node = 0;
+  if (bi) goto out;
   printf("udf: indexed %d docs (%d match) in %.0f ms\n", MATCHING + OTHERS, MATCHING,
          now_ms() - t0);
   static const char nofn[] = "{\"query\":{\"match\":{\"title\":\"laptop\"}},\"size\":10}";
@@ -590,7 +649,10 @@ int main(void) {
   var[V_EXPR].body = script_body(expr_src, 1);
   for (int v = V_UDF; v < NV; v++) {
     if (!var[v].on) continue;
-    if (deploy(var[v].udf, &var[v].module, 0)) {
+    cur_node = var[v].node;
+    int drc = deploy(var[v].udf, &var[v].module, 0);
+    cur_node = 0;
+    if (drc) {
       if (v == V_UDF) goto out;
       printf("%s  skipped: its deploy failed (above)\n", var[v].name);
       var[v].on = 0;
@@ -598,6 +660,9 @@ int main(void) {
     }
     var[v].body = script_body(var[v].udf, 1);
   }
+
+  /* the native node: search until its tier is native (compile + the verified swap) */
+  if (wait_native()) var[V_NATIVE].on = 0;
 
   /* warm-up (page cache, instance pools, the allocator), then the check */
   for (int w = 0; w < 3; w++)
@@ -672,6 +737,7 @@ int main(void) {
 out:
   if (http) curl_easy_cleanup(http);
   qs_server_free(srv);
+  qs_server_free(srv2);
   rm_tmpdir();
   for (int v = 0; v < NV; v++) {
     free(var[v].body);

@@ -285,8 +285,22 @@ static int udf_deploy(int argc, char **argv) {
     const char *node;
     json_t *ni;
     json_object_foreach(json_object_get(r.json, "nodes"), node, ni) {
-      printf("  %-12s %-8s tier %s (loaded in %.1f ms)\n", node, jstr(ni, "status"),
-             jstr(ni, "tier"), json_number_value(json_object_get(ni, "load_ms")));
+      json_t *ms = json_object_get(ni, "load_ms"); /* one node; a cluster gives took_ms */
+      if (!ms) ms = json_object_get(ni, "took_ms");
+      if (!strcmp(jstr(ni, "status"), "failed"))
+        printf("  \xe2\x9c\x97 %-12s failed: %s\n", node, jstr(ni, "reason"));
+      else
+        printf("  %-12s %-8s tier %s (loaded in %.1f ms)\n", node, jstr(ni, "status"),
+               jstr(ni, "tier"), json_number_value(ms));
+    }
+    if (json_object_get(r.json, "nodes_total")) { /* a cluster's coordinator answered */
+      long long ok = jint(r.json, "nodes_ready"), total = jint(r.json, "nodes_total");
+      if (ok == total)
+        printf("\xe2\x9c\x93 Distributed to %lld data node%s in %lld ms\n", total,
+               total == 1 ? "" : "s", jint(r.json, "took"));
+      else
+        printf("\xe2\x9c\x97 Ready on %lld of %lld data nodes (the others install it from etcd "
+               "when they rejoin)\n", ok, total);
     }
     resp_free(&r);
   } else {

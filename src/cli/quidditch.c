@@ -1,6 +1,8 @@
 /* quidditch.c: the server binary. `quidditch serve [--listen HOST:PORT] [--data DIR]
-** [--node NAME] [--threads N] [--log-level debug|info|warn|error]`: parse the flags, install
-** the stderr log sink, start the node (src/server) and serve until SIGINT or SIGTERM. */
+** [--node-name NAME] [--threads N] [--log-level debug|info|warn|error] [--role data|coord|both
+** --etcd URL [--lease-ttl S]]`: parse the flags, install the stderr log sink, start the node
+** (src/server) and serve until SIGINT or SIGTERM. Exit codes: 0 stopped, 1 could not start,
+** 2 bad flags, 3 etcd unreachable at start, 4 node name taken in the cluster. */
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,18 +14,21 @@
 
 static int usage(FILE *f) {
   fprintf(f,
-          "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node NAME]\n"
-          "                       [--threads N] [--log-level debug|info|warn|error] [--role all]\n"
+          "usage: quidditch serve [--listen HOST:PORT] [--data DIR] [--node-name NAME]\n"
+          "                       [--threads N] [--log-level debug|info|warn|error]\n"
+          "                       [--role data|coord|both --etcd http://HOST:PORT [--lease-ttl S]]\n"
           "                       [--max-connections N] [--max-connections-per-client N]\n"
           "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
           "                       [--disk-flood-stage PCT] [--disk-high PCT]\n"
           "                       [--auth-file FILE] [--tls-cert PEM --tls-key PEM]\n"
           "                       [--search-threads N] [--write-threads N] [--search-queue N]\n"
-          "                       [--write-queue N]\n"
+          "                       [--write-queue N] [--udf-tier interp|native|auto]\n"
+          "                       [--trusted-keys DIR]\n"
           "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
           "         (the password or key is read from standard input; only its hash is kept)\n"
-          "  With no flags: one process that is coordinator and data node, data under ./data,\n"
-          "  listening on 127.0.0.1:9200.\n");
+          "  With no flags: the embedded default, one process that is coordinator and data node,\n"
+          "  data under ./data, listening on 127.0.0.1:9200. With --role: a cluster node on etcd\n"
+          "  (docs/cluster.md).\n");
   return f == stderr ? 2 : 0;
 }
 
@@ -90,7 +95,19 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--tls-cert")) opt.tls_cert_file = v;
     else if (!strcmp(a, "--tls-key")) opt.tls_key_file = v;
     else if (!strcmp(a, "--data")) opt.data_dir = v;
-    else if (!strcmp(a, "--node")) opt.node_name = v;
+    else if (!strcmp(a, "--udf-tier")) opt.udf_tier = v;
+    else if (!strcmp(a, "--trusted-keys")) opt.trusted_keys_dir = v;
+    else if (!strcmp(a, "--node") || !strcmp(a, "--node-name")) opt.node_name = v;
+    else if (!strcmp(a, "--etcd")) opt.etcd = v;
+    else if (!strcmp(a, "--lease-ttl")) {
+      char *end;
+      unsigned long t = strtoul(v, &end, 10);
+      if (*end || t < 1 || t > 3600) {
+        fprintf(stderr, "quidditch: --lease-ttl %s: expected seconds from 1 to 3600\n", v);
+        return 2;
+      }
+      opt.lease_ttl_s = (uint32_t)t;
+    }
     else if (!strcmp(a, "--threads")) opt.threads = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-connections-per-client") ||
              !strcmp(a, "--header-timeout-ms") || !strcmp(a, "--body-timeout-ms") ||
@@ -126,10 +143,13 @@ int main(int argc, char **argv) {
       *f = (uint32_t)n;
     }
     else if (!strcmp(a, "--role")) {
-      /* DESIGN §1: coord and data split the roles across processes once src/cluster exists */
-      if (strcmp(v, "all")) {
-        fprintf(stderr, "quidditch: --role %s: this build serves the embedded default only "
-                        "(--role all: coordinator and data node in one process)\n", v);
+      if (!strcmp(v, "all")) opt.role = 0; /* the embedded default */
+      else if (!strcmp(v, "data")) opt.role = 1;
+      else if (!strcmp(v, "coord")) opt.role = 2;
+      else if (!strcmp(v, "both")) opt.role = 3;
+      else {
+        fprintf(stderr, "quidditch: --role %s: expected data, coord or both (or all: the "
+                        "embedded default)\n", v);
         return 2;
       }
     }
@@ -147,6 +167,14 @@ int main(int argc, char **argv) {
       return usage(stderr);
     }
   }
+  if (opt.role && !opt.etcd) {
+    fprintf(stderr, "quidditch: --role needs --etcd http://HOST:PORT (the cluster's metadata)\n");
+    return 2;
+  }
+  if (!opt.role && opt.etcd) {
+    fprintf(stderr, "quidditch: --etcd needs --role data|coord|both\n");
+    return 2;
+  }
   qb_log_set(qb_log_stderr, (void *)(opt.node_name ? opt.node_name : "node-1"), level);
 
   /* Block the stop signals in every thread; the main thread waits for them. */
@@ -162,7 +190,7 @@ int main(int argc, char **argv) {
   if (qs_server_new(&opt, &srv, &err)) {
     qb_log(QB_ERROR, "cannot start: %s", err.msg);
     fprintf(stderr, "quidditch: %s\n", err.msg);
-    return 1;
+    return err.code == QB_UNAVAILABLE ? 3 : err.code == QB_CONFLICT ? 4 : 1;
   }
   int sig = 0;
   sigwait(&set, &sig);

@@ -227,8 +227,8 @@ void qq_request_free(qq_request *req);
 ** field, or a script's bind refused a field: the request's fault), QB_TRAP/QB_LIMIT (a script
 ** failed), QB_IO/QB_CORRUPT (the index, e.g. a stored _source that is not JSON), QB_NOMEM.
 ** The coordinator may turn a failed shard into a `_shards.failures` entry with
-** qq_partial_failed (qq_search does that for QB_TRAP, QB_LIMIT, QB_IO, QB_CORRUPT and fails
-** the request on the others). */
+** qq_partial_failed (qq_search and the cluster do that for every shard error:
+** Elasticsearch's policy, src/cluster/cluster.h). */
 qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *index_name,
                         uint32_t shard_id, qq_partial **out, qb_err *err);
 

@@ -83,9 +83,10 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
       const char *reason = json_string_value(json_object_get(f, "reason"));
       const char *type = req->env && req->env->error_type ? req->env->error_type(code) : NULL;
       if (!type) type = "exception";
+      const char *node = json_string_value(json_object_get(p, "node")); /* set by a coordinator */
       json_t *fj = json_pack("{s:O, s:O, s:s, s:{s:s, s:s}}", "shard", json_object_get(p, "shard"), "index",
-                             json_object_get(p, "index"), "node", "local", "reason", "type", type, "reason",
-                             reason ? reason : "");
+                             json_object_get(p, "index"), "node", node ? node : "local", "reason", "type",
+                             type, "reason", reason ? reason : "");
       if (!fj || json_array_append_new(failures, fj)) goto nomem;
       if (first_fail == SIZE_MAX) first_fail = i;
       nfail++;
@@ -204,13 +205,11 @@ static qb_code run_local(const qq_env *env, const char *index_name, const qi_sna
   for (size_t i = 0; i < n; i++) {
     qb_err e;
     qb_err_clear(&e);
-    if ((rc = qq_shard_search(req, snaps[i], index_name, (uint32_t)i, &parts[i], &e))) {
-      if (rc == QB_NOMEM || rc == QB_INVAL || rc == QB_MALFORMED) { /* the request's fault: fail it */
-        if (err) *err = e;
-        goto done;
-      }
-      if ((rc = qq_partial_failed(index_name, (uint32_t)i, &e, &parts[i], err))) goto done;
-    }
+    /* one policy (Elasticsearch's, as the cluster's): a shard that fails is a _shards.failures
+    ** entry; the request fails only when every shard did (qq_response_render) */
+    if ((rc = qq_shard_search(req, snaps[i], index_name, (uint32_t)i, &parts[i], &e)) &&
+        (rc = qq_partial_failed(index_name, (uint32_t)i, &e, &parts[i], err)))
+      goto done;
   }
   rc = qq_response_render(req, parts, n, (qb_now_ns() - t0) / 1000000, out, err);
 done:

@@ -209,11 +209,11 @@ static int use_index(bulk *B, size_t i, const char *name, int autocreate) {
     return 0;
   }
   qb_err err;
-  qb_code rc = qi_catalog_get(B->r->srv->cat, name, &B->ix, &err);
+  qb_code rc = qi_catalog_get(qc_node_catalog(B->r->srv->node), name, &B->ix, &err);
   if (rc == QB_NOTFOUND && autocreate) {
-    rc = qi_catalog_create(B->r->srv->cat, name, NULL, &B->ix, &err);
+    rc = qi_catalog_create(qc_node_catalog(B->r->srv->node), name, NULL, &B->ix, &err);
     if (rc == QB_OK) qb_log(QB_INFO, "index created: %s (dynamic mappings)", name);
-    if (rc == QB_CONFLICT) rc = qi_catalog_get(B->r->srv->cat, name, &B->ix, &err);
+    if (rc == QB_CONFLICT) rc = qi_catalog_get(qc_node_catalog(B->r->srv->node), name, &B->ix, &err);
   }
   if (rc == QB_NOTFOUND) {
     char why[300];
@@ -314,7 +314,7 @@ void qs__h_bulk(qs_req *r) {
   json_t *v;
   json_object_foreach(B.touched, name, v) {
     qi_index *ix;
-    if (qi_catalog_get(r->srv->cat, name, &ix, NULL) == QB_OK) {
+    if (qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, NULL) == QB_OK) {
       qs__after_write(r, ix, name);
       qi_index_release(ix);
     }

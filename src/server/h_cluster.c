@@ -1,6 +1,8 @@
-/* h_cluster.c: the node-level routes: the banner at /, _cluster/health, _nodes and
-** _cat/indices. One node holds every shard, so health is green unless an index was found
-** damaged at open (red: its primary cannot be served). */
+/* h_cluster.c: the node-level routes of the embedded default (and of a data node, about
+** itself): the banner at /, _cluster/health, _nodes, and _cat/indices|nodes|shards with
+** Elasticsearch's columns, plus the _cat renderer (?v, ?format=json) that the coordinator's
+** versions (h_coord.c) share. One node holds every shard, so health is green unless an index
+** was found damaged at open (red: its primary cannot be served). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,7 +36,8 @@ static size_t damaged_count(qi_catalog *cat) {
 }
 
 void qs__h_health(qs_req *r) {
-  size_t n = qi_catalog_count(r->srv->cat), bad = damaged_count(r->srv->cat);
+  qi_catalog *cat = qc_node_catalog(r->srv->node);
+  size_t n = qi_catalog_count(cat), bad = damaged_count(cat);
   qs__reply_json(r, 200,
                  json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:i, s:i, s:I, s:i, s:i, s:f}",
                            "cluster_name", "quidditch", "status", bad ? "red" : "green",
@@ -60,38 +63,115 @@ void qs__h_nodes(qs_req *r) {
                                    "nodes", s->node_name, node));
 }
 
-void qs__h_cat_indices(qs_req *r) {
-  json_t *arr = json_array();
-  for (size_t i = 0, n = qi_catalog_count(r->srv->cat); i < n; i++) {
-    char name[256];
-    qi_index *ix;
-    if (qi_catalog_name(r->srv->cat, i, name, NULL)) continue;
-    if (qi_catalog_damaged(r->srv->cat, name, NULL, 0)) {
-      json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n}", "health", "red",
-                                           "status", "open", "index", name, "pri", "1", "rep",
-                                           "0", "docs.count"));
-      continue;
+void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows) {
+  const char *fmt = qs__arg(r, "format");
+  if (fmt && !strcmp(fmt, "json")) return qs__reply_json(r, 200, rows);
+  size_t width[32] = {0};
+  int head = qs__arg_bool(r, "v");
+  if (n > 32) n = 32;
+  size_t i, k;
+  json_t *row;
+  for (k = 0; k < n; k++) width[k] = head ? strlen(cols[k]) : 0;
+  json_array_foreach(rows, i, row) {
+    for (k = 0; k < n; k++) {
+      const char *v = json_string_value(json_object_get(row, cols[k]));
+      size_t l = v ? strlen(v) : 0;
+      if (l > width[k]) width[k] = l;
     }
-    if (qi_catalog_get(r->srv->cat, name, &ix, NULL)) continue;
-    char count[32];
-    snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
-    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "health", "green",
-                                         "status", "open", "index", name, "pri", "1", "rep", "0",
-                                         "docs.count", count));
-    qi_index_release(ix);
   }
-  if (qs__arg(r, "format") && !strcmp(qs__arg(r, "format"), "json"))
-    return qs__reply_json(r, 200, arr);
   qb_buf t;
   qb_buf_init(&t);
-  size_t i;
-  json_t *v;
-  json_array_foreach(arr, i, v) {
-    const char *dc = json_string_value(json_object_get(v, "docs.count"));
-    qb_buf_printf(&t, "%s open %s 1 0 %s\n", json_string_value(json_object_get(v, "health")),
-                  json_string_value(json_object_get(v, "index")), dc ? dc : "");
+  if (head) {
+    for (k = 0; k < n; k++) {
+      if (k + 1 < n) qb_buf_printf(&t, "%-*s ", (int)width[k], cols[k]);
+      else qb_buf_puts(&t, cols[k]);
+    }
+    qb_buf_puts(&t, "\n");
   }
-  json_decref(arr);
+  json_array_foreach(rows, i, row) {
+    for (k = 0; k < n; k++) {
+      const char *v = json_string_value(json_object_get(row, cols[k]));
+      if (!v) v = "";
+      if (k + 1 < n) qb_buf_printf(&t, "%-*s ", (int)width[k], v);
+      else qb_buf_puts(&t, v);
+    }
+    qb_buf_puts(&t, "\n");
+  }
+  json_decref(rows);
   qs__reply_text(r, 200, "text/plain; charset=UTF-8", t.data ? t.data : "", t.len);
   qb_buf_fini(&t);
+}
+
+static const char *const index_cols[] = {"health", "status", "index", "uuid", "pri", "rep",
+                                         "docs.count", "docs.deleted", "store.size",
+                                         "pri.store.size"};
+
+void qs__h_cat_indices(qs_req *r) {
+  json_t *arr = json_array();
+  qi_catalog *cat = qc_node_catalog(r->srv->node);
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
+    char name[256];
+    qi_index *ix;
+    if (qi_catalog_name(cat, i, name, NULL)) continue;
+    if (qi_catalog_damaged(cat, name, NULL, 0)) {
+      json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:s}",
+                                           "health", "red", "status", "open", "index", name,
+                                           "uuid", name, "pri", "1", "rep", "0", "docs.count",
+                                           "docs.deleted", "", "store.size", "",
+                                           "pri.store.size", ""));
+      continue;
+    }
+    if (qi_catalog_get(cat, name, &ix, NULL)) continue;
+    char count[32];
+    snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                         "health", "green", "status", "open", "index", name,
+                                         "uuid", name, "pri", "1", "rep", "0", "docs.count",
+                                         count, "docs.deleted", "0", "store.size", "",
+                                         "pri.store.size", ""));
+    qi_index_release(ix);
+  }
+  qs__reply_cat(r, index_cols, sizeof index_cols / sizeof *index_cols, arr);
+}
+
+static const char *const node_cols[] = {"ip", "heap.percent", "ram.percent", "cpu", "load_1m",
+                                        "load_5m", "load_15m", "node.role", "master", "name"};
+
+void qs__h_cat_nodes(qs_req *r) {
+  qs_server *s = r->srv;
+  json_t *arr = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}]", "ip", s->host,
+                          "heap.percent", "", "ram.percent", "", "cpu", "", "load_1m", "",
+                          "load_5m", "", "load_15m", "", "node.role", "dm", "master", "*",
+                          "name", s->node_name);
+  qs__reply_cat(r, node_cols, sizeof node_cols / sizeof *node_cols, arr);
+}
+
+static const char *const shard_cols[] = {"index", "shard", "prirep", "state", "docs", "store",
+                                         "ip", "node"};
+
+void qs__h_cat_shards(qs_req *r) {
+  json_t *arr = json_array();
+  qi_catalog *cat = qc_node_catalog(r->srv->node);
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
+    char name[256];
+    qi_index *ix;
+    if (qi_catalog_name(cat, i, name, NULL) || qi_catalog_get(cat, name, &ix, NULL)) continue;
+    char count[32];
+    snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "index",
+                                         name, "shard", "0", "prirep", "p", "state", "STARTED",
+                                         "docs", count, "store", "", "ip", r->srv->host, "node",
+                                         r->srv->node_name));
+    qi_index_release(ix);
+  }
+  qs__reply_cat(r, shard_cols, sizeof shard_cols / sizeof *shard_cols, arr);
+}
+
+/* The column lists, for h_coord.c. */
+const char *const *qs__cat_cols(int which, size_t *n) {
+  switch (which) {
+  case 0: *n = sizeof index_cols / sizeof *index_cols; return index_cols;
+  case 1: *n = sizeof node_cols / sizeof *node_cols; return node_cols;
+  default: *n = sizeof shard_cols / sizeof *shard_cols; return shard_cols;
+  }
 }

@@ -11,15 +11,15 @@ qi_index *qs__index_open(qs_req *r, const char *name, int autocreate) {
   qi_index *ix = NULL;
   qb_err err;
   if (!qs__index_name_ok(name, reason)) {
-    if (!autocreate && qi_catalog_get(r->srv->cat, name, &ix, NULL) == QB_OK) return ix;
+    if (!autocreate && qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, NULL) == QB_OK) return ix;
     qs__reply_error(r, 400, "invalid_index_name_exception", "%s", reason);
     return NULL;
   }
-  qb_code rc = qi_catalog_get(r->srv->cat, name, &ix, &err);
+  qb_code rc = qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, &err);
   if (rc == QB_NOTFOUND && autocreate) {
-    rc = qi_catalog_create(r->srv->cat, name, NULL, &ix, &err);
+    rc = qi_catalog_create(qc_node_catalog(r->srv->node), name, NULL, &ix, &err);
     if (rc == QB_OK) qb_log(QB_INFO, "index created: %s (dynamic mappings)", name);
-    if (rc == QB_CONFLICT) rc = qi_catalog_get(r->srv->cat, name, &ix, &err); /* raced */
+    if (rc == QB_CONFLICT) rc = qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, &err); /* raced */
   }
   if (rc == QB_NOTFOUND) {
     qs__reply_no_index(r, name);
@@ -64,7 +64,7 @@ void qs__h_index_create(qs_req *r) {
   json_decref(body);
   qi_index *ix = NULL;
   qb_err err;
-  qb_code rc = qi_catalog_create(r->srv->cat, name, r->body_len ? r->body : NULL, &ix, &err);
+  qb_code rc = qi_catalog_create(qc_node_catalog(r->srv->node), name, r->body_len ? r->body : NULL, &ix, &err);
   if (rc == QB_CONFLICT) {
     char why[300];
     snprintf(why, sizeof why, "index [%s] already exists", name);
@@ -92,7 +92,7 @@ void qs__h_index_create(qs_req *r) {
 void qs__h_index_delete(qs_req *r) {
   const char *name = r->caps[0];
   qb_err err;
-  qb_code rc = qi_catalog_delete(r->srv->cat, name, &err);
+  qb_code rc = qi_catalog_delete(qc_node_catalog(r->srv->node), name, &err);
   if (rc == QB_NOTFOUND) return qs__reply_no_index(r, name);
   if (rc) return qs__reply_err(r, &err);
   qb_log(QB_INFO, "index deleted: %s", name);
@@ -101,7 +101,7 @@ void qs__h_index_delete(qs_req *r) {
 
 void qs__h_index_exists(qs_req *r) {
   qi_index *ix;
-  if (qi_catalog_get(r->srv->cat, r->caps[0], &ix, NULL) == QB_OK) {
+  if (qi_catalog_get(qc_node_catalog(r->srv->node), r->caps[0], &ix, NULL) == QB_OK) {
     qi_index_release(ix);
     r->status = 200;
   } else {
@@ -187,11 +187,11 @@ void qs__h_refresh(qs_req *r) {
     if (rc) return qs__reply_err(r, &err);
     total = 1;
   } else {
-    for (size_t i = 0, n = qi_catalog_count(r->srv->cat); i < n; i++) {
+    for (size_t i = 0, n = qi_catalog_count(qc_node_catalog(r->srv->node)); i < n; i++) {
       char name[256];
       qi_index *ix;
-      if (qi_catalog_name(r->srv->cat, i, name, NULL) ||
-          qi_catalog_get(r->srv->cat, name, &ix, NULL))
+      if (qi_catalog_name(qc_node_catalog(r->srv->node), i, name, NULL) ||
+          qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, NULL))
         continue;
       if (qs__refresh_now(r->srv, ix, name, &err) == QB_OK) total++;
       qi_index_release(ix);

@@ -9,76 +9,19 @@
 
 #include "internal.h"
 
-#define MAX_TARGETS 256
-
-typedef struct targets {
-  size_t n;
-  char names[MAX_TARGETS][256];
-  qi_index *ix[MAX_TARGETS];
-} targets;
-
-static void targets_release(targets *t) {
-  for (size_t i = 0; i < t->n; i++) qi_index_release(t->ix[i]);
-  t->n = 0;
-}
-
-static int add_target(targets *t, const char *name, qi_index *ix) {
-  for (size_t i = 0; i < t->n; i++) {
-    if (!strcmp(t->names[i], name)) {
-      qi_index_release(ix);
-      return 1;
-    }
-  }
-  if (t->n == MAX_TARGETS) {
-    qi_index_release(ix);
-    return 0;
-  }
-  snprintf(t->names[t->n], 256, "%s", name);
-  t->ix[t->n++] = ix;
-  return 1;
-}
-
-/* Resolve EXPR (NULL = all) into T. Replies and returns 0 on failure. */
-static int resolve(qs_req *r, const char *expr, targets *t) {
-  qs_server *s = r->srv;
-  t->n = 0;
-  int ignore = qs__arg_bool(r, "ignore_unavailable");
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", expr ? expr : "_all");
-  for (char *save = NULL, *part = strtok_r(buf, ",", &save); part;
-       part = strtok_r(NULL, ",", &save)) {
-    if (!strcmp(part, "_all") || strchr(part, '*')) {
-      const char *pat = strcmp(part, "_all") ? part : "*";
-      for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
-        char name[256];
-        qi_index *ix;
-        if (qi_catalog_name(s->cat, i, name, NULL) || fnmatch(pat, name, 0)) continue;
-        if (qi_catalog_get(s->cat, name, &ix, NULL)) continue;
-        if (!add_target(t, name, ix)) goto too_many;
-      }
-      continue;
-    }
-    qi_index *ix;
-    qb_err err;
-    qb_code rc = qi_catalog_get(s->cat, part, &ix, &err);
-    if (rc == QB_NOTFOUND && ignore) continue;
-    if (rc == QB_NOTFOUND) {
-      targets_release(t);
-      qs__reply_no_index(r, part);
-      return 0;
-    }
-    if (rc) {
-      targets_release(t);
-      qs__reply_err(r, &err);
-      return 0;
-    }
-    if (!add_target(t, part, ix)) goto too_many;
-  }
-  return 1;
-too_many:
-  targets_release(t);
-  qs__reply_error(r, 400, "illegal_argument_exception",
-                  "a search may target at most %d indexes", MAX_TARGETS);
+/* Resolve EXPR (NULL = all) into T (the node's shard source). Replies and returns 0 on
+** failure. */
+static int resolve(qs_req *r, const char *expr, qc_shards *t) {
+  char missing[256] = "";
+  qb_err err;
+  qc_shards_init(t);
+  qb_code rc = qc_node_resolve(r->srv->node, expr, qs__arg_bool(r, "ignore_unavailable"), t,
+                               missing, &err);
+  if (!rc) return 1;
+  qc_shards_fini(t);
+  if (rc == QB_NOTFOUND) qs__reply_no_index(r, missing);
+  else if (rc == QB_LIMIT) qs__reply_error(r, 400, "illegal_argument_exception", "%s", err.msg);
+  else qs__reply_err(r, &err);
   return 0;
 }
 
@@ -196,21 +139,16 @@ static json_t *empty_response(int count, uint64_t took_ms) {
 static void search(qs_req *r, int count) {
   char *owned = NULL;
   if (!refuse_params(r) || (!count && !uri_params(r, &owned))) return;
-  targets *t = qb_malloc(sizeof *t);
-  if (!t) {
-    qs__json_free(owned);
-    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
-  }
-  if (!resolve(r, r->ncaps ? r->caps[0] : NULL, t)) {
-    qb_free(t, sizeof *t);
+  qc_shards t;
+  if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
     qs__json_free(owned);
     return;
   }
   const char *body = owned ? owned : r->body;
   size_t len = owned ? strlen(owned) : r->body_len;
   uint64_t t0 = qb_now_ns();
-  qs_udf_provider prov;
-  qs__udf_provider_init(&prov, r->srv->reg);
+  qc_udf_provider prov;
+  qc_udf_provider_for(&prov, r->srv->node);
   qq_env env;
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
@@ -219,25 +157,22 @@ static void search(qs_req *r, int count) {
   qb_err err;
   qb_err_clear(&err);
   qq_request *req = NULL;
-  qq_partial *parts[MAX_TARGETS];
-  size_t nparts = 0;
-  qb_code rc = qq_request_parse(&env, body, len, count, &req, &err);
-  for (size_t i = 0; !rc && i < t->n; i++) {
-    qi_snapshot *snap = qi_index_snapshot(t->ix[i]);
-    rc = qq_shard_search(req, snap, t->names[i], 0, &parts[nparts], &err);
-    if (!rc) nparts++;
-    qi_snapshot_release(snap);
-  }
+  qq_partial **parts = qb_calloc(t.n ? t.n : 1, sizeof *parts);
+  qb_code rc = parts ? QB_OK : qb_fail(&err, QB_NOMEM, "out of memory");
+  /* the request is parsed once: its errors fail it; then each shard fails on its own */
+  if (!rc) rc = qq_request_parse(&env, body, len, count, &req, &err);
+  if (!rc) rc = qc_node_search(r->srv->node, req, body, len, count, &prov.got, &t, parts, &err);
   uint64_t took_ms = (qb_now_ns() - t0) / 1000000u;
+  size_t nparts = rc ? 0 : t.n;
   if (!rc) {
     if (nparts) rc = qq_response_render(req, parts, nparts, took_ms, &out, &err);
     else out = empty_response(count, took_ms);
   }
   for (size_t i = 0; i < nparts; i++) qq_partial_free(parts[i]);
+  qb_free(parts, (t.n ? t.n : 1) * sizeof *parts);
   qq_request_free(req);
-  qs__udf_provider_fini(&prov);
-  targets_release(t);
-  qb_free(t, sizeof *t);
+  qc_udf_provider_fini(&prov);
+  qc_shards_fini(&t);
   qs__json_free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
@@ -334,32 +269,31 @@ void qs__h_delete_by_query(qs_req *r) {
   char *sbody = sb ? json_dumps(sb, JSON_COMPACT) : NULL;
   json_decref(sb);
   json_decref(body);
-  targets *t = qb_malloc(sizeof *t);
-  if (!sbody || !t) {
-    qs__json_free(sbody);
-    qb_free(t, sizeof *t);
-    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
-  }
+  qc_shards T, *t = &T;
+  if (!sbody) return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
   if (!resolve(r, r->caps[0], t)) goto out;
   uint64_t deleted = 0, batches = 0;
   json_t *failures = json_array();
   for (size_t i = 0; i < t->n; i++) {
     qb_err err;
-    qs__refresh_now(r->srv, t->ix[i], t->names[i], &err);
+    if (!t->s[i].local) continue; /* the embedded default's shards are all local */
+    qi_index *ix = t->s[i].local;
+    const char *iname = t->s[i].index;
+    qs__refresh_now(r->srv, ix, iname, &err);
     for (;;) {
-      const char *caps[1] = {t->names[i]};
+      const char *caps[1] = {iname};
       json_t *res = NULL;
       int status = qs__subrequest(r, qs__h_search, caps, 1, sbody, strlen(sbody), &res);
       if (status != 200) {
         json_decref(failures);
-        targets_release(t);
+        qc_shards_fini(t);
         qs__reply_json(r, status, res);
         goto out;
       }
       json_t *hits = json_object_get(json_object_get(res, "hits"), "hits");
       size_t nhits = json_array_size(hits), n_ok = 0;
       qi_bulk *b = NULL;
-      if (nhits && qi_bulk_begin(t->ix[i], &b, &err) == QB_OK) {
+      if (nhits && qi_bulk_begin(ix, &b, &err) == QB_OK) {
         size_t k;
         json_t *h;
         json_array_foreach(hits, k, h) {
@@ -369,22 +303,22 @@ void qs__h_delete_by_query(qs_req *r) {
         }
         if (qi_bulk_commit(b, &err)) {
           n_ok = 0;
-          json_array_append_new(failures, json_pack("{s:s, s:s}", "index", t->names[i], "cause",
+          json_array_append_new(failures, json_pack("{s:s, s:s}", "index", iname, "cause",
                                                     err.msg));
         }
         batches++;
       } else if (nhits) {
-        json_array_append_new(failures, json_pack("{s:s, s:s}", "index", t->names[i], "cause",
+        json_array_append_new(failures, json_pack("{s:s, s:s}", "index", iname, "cause",
                                                   err.msg));
       }
       json_decref(res);
       deleted += n_ok;
       if (!n_ok) break; /* nothing matched, or nothing could be deleted: stop */
-      qs__refresh_now(r->srv, t->ix[i], t->names[i], &err);
+      qs__refresh_now(r->srv, ix, iname, &err);
       if (nhits < DBQ_BATCH) break;
     }
   }
-  targets_release(t);
+  qc_shards_fini(t);
   qs__reply_json(r, 200, json_pack("{s:I, s:b, s:I, s:I, s:I, s:i, s:i, s:{s:i, s:i}, s:o}",
                                    "took", (json_int_t)((qb_now_ns() - t0) / 1000000u),
                                    "timed_out", 0, "total", (json_int_t)deleted, "deleted",
@@ -393,5 +327,4 @@ void qs__h_delete_by_query(qs_req *r) {
                                    "search", 0, "failures", failures));
 out:
   qs__json_free(sbody);
-  qb_free(t, sizeof *t);
 }

@@ -66,7 +66,7 @@ static void offer_native(qs_req *r, const char *name, uint32_t version, const na
   if (!np->art) return;
   const uint8_t *sig = np->arch_sig ? np->arch_sig : np->sig;
   size_t sig_len = np->arch_sig ? np->arch_sig_len : np->sig_len;
-  qu_registry_offer_artifact(r->srv->reg, name, version, np->art, np->art_len, sig, sig_len, NULL);
+  qu_registry_offer_artifact(qc_node_registry(r->srv->node), name, version, np->art, np->art_len, sig, sig_len, NULL);
 }
 
 void qs__h_udf_put(qs_req *r) {
@@ -136,9 +136,16 @@ void qs__h_udf_put(qs_req *r) {
     qs__reply_code(r, QB_NOMEM, "out of memory");
     goto out;
   }
+  if (qc_node_routes(r->srv->node)) { /* a coordinator: etcd and every data node */
+    json_t *res;
+    int st = qc_udf_deploy(r->srv->node, name, mtext, strlen(mtext), wasm, wasm_len, &res);
+    qs__json_free(mtext);
+    qs__reply_json(r, st, res);
+    goto out;
+  }
   qu_version_info info;
   qb_err err;
-  qb_code rc = qu_registry_deploy(r->srv->reg, name, mtext, strlen(mtext), wasm, wasm_len, &info,
+  qb_code rc = qu_registry_deploy(qc_node_registry(r->srv->node), name, mtext, strlen(mtext), wasm, wasm_len, &info,
                                   &err);
   qs__json_free(mtext);
   if (rc) {
@@ -151,7 +158,7 @@ void qs__h_udf_put(qs_req *r) {
   uint64_t t1 = qb_now_ns();
   qu_udf *u = NULL;
   const char *status = "ready";
-  if (qu_registry_acquire(r->srv->reg, name, info.version, &u, &err) == QB_OK) qu_udf_release(u);
+  if (qu_registry_acquire(qc_node_registry(r->srv->node), name, info.version, &u, &err) == QB_OK) qu_udf_release(u);
   else status = "failed";
   double load_ms = (double)(qb_now_ns() - t1) / 1e6;
   json_t *j = info_json(&info);
@@ -163,7 +170,7 @@ void qs__h_udf_put(qs_req *r) {
   qb_buf mb;
   qb_buf_init(&mb);
   qu_version_info again;
-  if (qu_registry_get(r->srv->reg, name, info.version, &again, &mb, NULL, NULL) == QB_OK && mb.data)
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, info.version, &again, &mb, NULL, NULL) == QB_OK && mb.data)
     json_object_set_new(j, "manifest", json_loadb(mb.data, mb.len, 0, NULL));
   qb_buf_fini(&mb);
   qs__reply_json(r, 200, j);
@@ -180,7 +187,7 @@ static int list_cb(void *ud, const qu_version_info *info) {
 void qs__h_udf_list(qs_req *r) {
   json_t *arr = json_array();
   qb_err err;
-  if (qu_registry_list(r->srv->reg, list_cb, arr, &err)) {
+  if (qu_registry_list(qc_node_registry(r->srv->node), list_cb, arr, &err)) {
     json_decref(arr);
     return qs__reply_err(r, &err);
   }
@@ -261,7 +268,7 @@ void qs__h_udf_get(qs_req *r) {
       return qs__reply_error(r, 400, "illegal_argument_exception", "bad version [%.32s]",
                              qs__arg(r, "version"));
   }
-  if (qu_registry_get(r->srv->reg, name, version, &info, &mb, NULL, &err)) {
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, version, &info, &mb, NULL, &err)) {
     qb_buf_fini(&mb);
     return qs__reply_err(r, &err);
   }
@@ -272,11 +279,11 @@ void qs__h_udf_get(qs_req *r) {
     desc = json_string_value(json_object_get(m, "description"));
   json_object_set_new(j, "description", json_string(desc));
   stats_find f = {name, NULL, "interpreter"};
-  qu_registry_stats(r->srv->reg, stats_cb, &f);
+  qu_registry_stats(qc_node_registry(r->srv->node), stats_cb, &f);
   json_object_set_new(j, "tier", json_string(f.tier));
   json_object_set_new(j, "manifest", m ? m : json_object());
   json_object_set_new(j, "nodes", json_pack("{s:o}", r->srv->node_name,
-                                            node_tier_json(r->srv->reg, name, info.version)));
+                                            node_tier_json(qc_node_registry(r->srv->node), name, info.version)));
   json_object_set_new(j, "stats", f.out ? f.out : json_pack("{s:i, s:i}", "calls", 0, "errors", 0));
   qb_buf_fini(&mb);
   qs__reply_json(r, 200, j);
@@ -286,7 +293,7 @@ void qs__h_udf_versions(qs_req *r) {
   const char *name = r->caps[0];
   json_t *arr = json_array();
   qb_err err;
-  if (qu_registry_versions(r->srv->reg, name, list_cb, arr, &err)) {
+  if (qu_registry_versions(qc_node_registry(r->srv->node), name, list_cb, arr, &err)) {
     json_decref(arr);
     return qs__reply_err(r, &err);
   }
@@ -318,11 +325,11 @@ void qs__h_udf_rollback(qs_req *r) {
                                  "rollback needs {\"to\": \"vN\"} naming a stored version");
   qu_version_info before;
   qb_err err;
-  if (qu_registry_get(r->srv->reg, name, 0, &before, NULL, NULL, &err)) return qs__reply_err(r, &err);
-  if (qu_registry_rollback(r->srv->reg, name, v, &err)) return qs__reply_err(r, &err);
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &before, NULL, NULL, &err)) return qs__reply_err(r, &err);
+  if (qu_registry_rollback(qc_node_registry(r->srv->node), name, v, &err)) return qs__reply_err(r, &err);
   qb_log(QB_INFO, "UDF rolled back: %s (v%u -> v%u)", name, before.version, v);
   qu_version_info info;
-  if (qu_registry_get(r->srv->reg, name, 0, &info, NULL, NULL, &err)) return qs__reply_err(r, &err);
+  if (qu_registry_get(qc_node_registry(r->srv->node), name, 0, &info, NULL, NULL, &err)) return qs__reply_err(r, &err);
   json_t *j = info_json(&info);
   json_object_set_new(j, "acknowledged", json_true());
   json_object_set_new(j, "previous", json_integer(before.version));
@@ -332,7 +339,7 @@ void qs__h_udf_rollback(qs_req *r) {
 void qs__h_udf_delete(qs_req *r) {
   const char *name = r->caps[0];
   qb_err err;
-  if (qu_registry_delete(r->srv->reg, name, &err)) return qs__reply_err(r, &err);
+  if (qu_registry_delete(qc_node_registry(r->srv->node), name, &err)) return qs__reply_err(r, &err);
   qb_log(QB_INFO, "UDF deleted: %s", name);
   qs__reply_json(r, 200, json_pack("{s:b, s:s}", "acknowledged", 1, "name", name));
 }
@@ -350,7 +357,7 @@ void qs__h_udf_test(qs_req *r) {
   }
   qu_udf *u = NULL;
   qb_err err;
-  if (qu_registry_acquire(r->srv->reg, name, version, &u, &err)) {
+  if (qu_registry_acquire(qc_node_registry(r->srv->node), name, version, &u, &err)) {
     json_decref(body);
     return qs__reply_err(r, &err);
   }

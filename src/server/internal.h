@@ -1,7 +1,7 @@
 /* internal.h: what the files of src/server share. server.c owns the daemon and the request
 ** life cycle, http.c the request/response helpers and the router, the h_*.c files the route
-** handlers, udf_script.c the adapter that makes deployed UDFs query-layer scripts, multipart.c
-** the form-data parser, metrics.c the counters and /metrics.
+** handlers, multipart.c the form-data parser, metrics.c the counters and /metrics. The node's
+** stores and the UDF adapter are src/cluster's (one qc_node handle).
 ** errors.c holds the one table from qb_code to HTTP status and Elasticsearch type.
 **
 ** A request (qs_req) is handled by one worker thread from start to end: the handler reads
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "cluster.h"
 #include "index.h"
 #include "query.h"
 #include "server.h"
@@ -161,9 +162,8 @@ struct qs_server {
   uint32_t refresh_interval_ms;
   int64_t started_ms;
 
-  qi_catalog *cat;
-  qw_engine *engine;
-  qu_registry *reg;
+  qc_node *node;        /* the local shards (catalog) and the UDF registry */
+  qu_compiler *compiler; /* the native tier until qc_node_open takes it */
   struct MHD_Daemon *mhd;
 
   pthread_mutex_t mu;   /* guards dirty*, stopping */
@@ -201,6 +201,7 @@ struct qs_req {
   const char *body;                /* NUL-terminated; "" when there is none */
   size_t body_len;
   const char *content_type;        /* "" when absent */
+  const char *query;               /* the raw query string (after '?'), NULL when none */
   uint64_t start_ns;
 
   int status;                      /* response */
@@ -266,25 +267,21 @@ int qs__after_write(qs_req *r, qi_index *ix, const char *name);
 int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body,
                    qi_write_result *res, const char **type, char reason[512]);
 
+/* A coordinator of a cluster (h_coord.c): handle R when its route is one the coordinator
+** serves differently from the embedded default (index administration, documents, _bulk,
+** refresh, cluster APIs, UDF deploys); 0 leaves R to the route's handler (_search, _count,
+** _msearch: the same handler code over the node's shard source). */
+int qs__coord(qs_req *r);
+/* _cat output: ROWS (an array of objects with the columns COLS[0..N) as strings) as a text
+** table (aligned, a header with ?v) or JSON with ?format=json. Takes ROWS. */
+void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows);
+/* The columns of _cat/indices (WHICH 0), _cat/nodes (1), _cat/shards (2). */
+const char *const *qs__cat_cols(int which, size_t *n);
+
 /* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);
 #include "routes.def"
 #undef QS_ROUTE
-
-/* ---- the UDF adapter (udf_script.c) ------------------------------------------------------- */
-
-/* A per-request script provider: the first resolve of a UDF name pins its current version for
-** the rest of the request. Embeds the qq_script_provider handed to qq_env.scripts. */
-#define QS_PINS_MAX 16
-typedef struct qs_udf_provider {
-  qq_script_provider base;
-  qu_registry *reg;
-  size_t npins;
-  qu_udf *pins[QS_PINS_MAX];
-} qs_udf_provider;
-
-void qs__udf_provider_init(qs_udf_provider *p, qu_registry *reg);
-void qs__udf_provider_fini(qs_udf_provider *p);
 
 /* ---- multipart/form-data (multipart.c) -------------------------------------------------- */
 

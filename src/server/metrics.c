@@ -217,10 +217,10 @@ void qs__h_metrics(qs_req *r) {
                 (unsigned long long)ld(&s->m.refreshes));
 
   head(&b, "quidditch_index_docs", "gauge", "Live documents per index.");
-  for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+  for (size_t i = 0, n = qi_catalog_count(qc_node_catalog(s->node)); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(s->cat, i, name, NULL) || qi_catalog_get(s->cat, name, &ix, NULL))
+    if (qi_catalog_name(qc_node_catalog(s->node), i, name, NULL) || qi_catalog_get(qc_node_catalog(s->node), name, &ix, NULL))
       continue;
     qb_buf_printf(&b, "quidditch_index_docs{index=\"%s\",node=\"%s\"} %llu\n", name, node,
                   (unsigned long long)qi_index_doc_count(ix));
@@ -243,10 +243,13 @@ void qs__h_metrics(qs_req *r) {
   for (int p = 0; p < 8; p++) {
     head(&b, fams[p].name, fams[p].type, fams[p].help);
     udf_emit e = {&b, node, p};
-    qu_registry_stats(s->reg, udf_cb, &e);
+    qu_registry_stats(qc_node_registry(s->node), udf_cb, &e);
   }
-  /* DESIGN §8's native-code cache: this build has no JIT tier, so the cache stays empty. The
-  ** series exist so dashboards and alert rules see zeros, not missing data. */
+  /* DESIGN §8's native-code cache (zeros without a native tier, so dashboards and alert rules
+  ** see zeros, not missing data). */
+  qu_cache_stats cs;
+  qu_compiler_cache_stats(qc_node_compiler(s->node), &cs);
+  const uint64_t cval[] = {cs.hits, cs.misses, cs.evictions, cs.size_bytes, cs.entries};
   static const struct {
     const char *name, *type, *help;
   } cache[] = {
@@ -258,7 +261,8 @@ void qs__h_metrics(qs_req *r) {
   };
   for (size_t i = 0; i < sizeof cache / sizeof *cache; i++) {
     head(&b, cache[i].name, cache[i].type, cache[i].help);
-    qb_buf_printf(&b, "%s{node=\"%s\"} 0\n", cache[i].name, node);
+    qb_buf_printf(&b, "%s{node=\"%s\"} %llu\n", cache[i].name, node,
+                  (unsigned long long)cval[i]);
   }
   head(&b, "quidditch_memory_allocated_bytes", "gauge", "Bytes allocated through the qb_alloc hook.");
   qb_buf_printf(&b, "quidditch_memory_allocated_bytes{node=\"%s\"} %zu\n", node,

@@ -129,7 +129,7 @@ qs__pool *qs__pool_for(qs_req *r) {
   qs_server *s = r->srv;
   qs_handler h = qs__routes[r->route].handler;
   if (h == qs__h_search || h == qs__h_msearch || h == qs__h_delete_by_query ||
-      h == qs__h_udf_test)
+      h == qs__h_udf_test || h == qs__h_i_search) /* a shard's half of a cluster search */
     return s->search_pool;
   if (h == qs__h_count) /* a plain count is cheap; one with a script may not be */
     return r->body_len && memmem(r->body, r->body_len, "script", 6) ? s->search_pool : NULL;

@@ -1,5 +1,5 @@
-/* server.c: a node's life cycle. Opens the stores under the data directory (indexes through the
-** catalog, UDFs through the registry on one engine), runs libmicrohttpd with a thread pool,
+/* server.c: a node's life cycle. Opens the node (src/cluster: the index catalog and the UDF
+** registry under the data directory), runs libmicrohttpd with a thread pool,
 ** turns each HTTP request into a qs_req for its route's handler, and refreshes dirty indexes
 ** once per refresh interval on a background thread.
 ** Invariant: a request body is held whole in memory, bounded by its route's limit before it
@@ -26,6 +26,8 @@ typedef struct conn_ctx {
   int started;     /* the access handler has seen this request */
   char *raw;       /* the request path as sent (percent-encoded), from the URI log callback */
   size_t raw_size;
+  char *query;     /* the query string as sent (after '?'), NULL when none */
+  size_t query_size;
   uint64_t start_ns;
   size_t limit;
   int too_big;
@@ -106,6 +108,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     cx->raw[n] = 0;
     cx->raw_size = n + 1;
   }
+  if (uri[n] == '?' && (cx->query = qb_malloc(strlen(uri + n + 1) + 1))) {
+    cx->query_size = strlen(uri + n + 1) + 1;
+    memcpy(cx->query, uri + n + 1, cx->query_size);
+  }
   return cx;
 }
 
@@ -147,7 +153,9 @@ static const char *bad_framing(struct MHD_Connection *c, int *status, char *why,
 
 /* Authentication, the disk block, then the route's handler. */
 static void run_route(qs_req *r) {
-  if (qs__auth_check(r) && !qs__disk_refuse(r)) qs__routes[r->route].handler(r);
+  /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
+  if (qs__auth_check(r) && !qs__disk_refuse(r) && (!qc_node_routes(r->srv->node) || !qs__coord(r)))
+    qs__routes[r->route].handler(r);
   if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
 }
 
@@ -236,6 +244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     qs__reply_code(&r, QB_NOMEM, "out of memory reading the body");
     return finish(s, c, &r);
   }
+  if (cx->query && *cx->query) r.query = cx->query;
   if (cx->body.data) {
     r.body = cx->body.data;
     r.body_len = cx->body.len;
@@ -301,6 +310,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   qb_buf_fini(&cx->body);
   qb_free(cx->capbuf, cx->capbuf_size);
   qb_free(cx->raw, cx->raw_size);
+  qb_free(cx->query, cx->query_size);
   qb_free(cx, sizeof *cx);
   *con_cls = NULL;
 }
@@ -370,7 +380,7 @@ static void *refresher(void *arg) {
     for (size_t i = 0; i < n; i++) {
       qi_index *ix;
       qb_err err;
-      if (qi_catalog_get(s->cat, list[i], &ix, &err) == QB_OK) {
+      if (qi_catalog_get(qc_node_catalog(s->node), list[i], &ix, &err) == QB_OK) {
         if (qi_index_refresh(ix, &err) == QB_OK)
           __atomic_fetch_add(&s->m.refreshes, 1, __ATOMIC_RELAXED);
         else {
@@ -415,23 +425,6 @@ static qb_code parse_listen(qs_server *s, const char *listen, struct sockaddr_in
   return QB_OK;
 }
 
-static qb_code mkdirs(const char *path, qb_err *err) {
-  char tmp[1024];
-  size_t n = strlen(path);
-  if (n >= sizeof tmp) return qb_fail(err, QB_IO, "data directory path too long");
-  memcpy(tmp, path, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == 0) {
-      char c = tmp[i];
-      tmp[i] = 0;
-      if (mkdir(tmp, 0755) && errno != EEXIST)
-        return qb_fail(err, QB_IO, "data directory %s: %s", tmp, strerror(errno));
-      tmp[i] = c;
-    }
-  }
-  return QB_OK;
-}
-
 /* PATH's bytes, NUL-terminated, for MHD's in-memory TLS options (at most 1 MiB). */
 static qb_code read_pem(const char *path, char **out, size_t *len, qb_err *err) {
   FILE *f = fopen(path, "rb");
@@ -451,6 +444,32 @@ static qb_code read_pem(const char *path, char **out, size_t *len, qb_err *err) 
   if (!t) return qb_fail(err, QB_NOMEM, "TLS: out of memory");
   *out = t;
   *len = n + 1;
+  return QB_OK;
+}
+
+/* The UDF native tier: the LLVM hook in a background compiler, cache DATA/cache. A host the
+** JIT cannot serve runs the interpreter (a WARN says why); bad settings stop the start. */
+static qb_code udf_compiler(qs_server *s, const qs_options *opt, qb_err *err) {
+  const char *t = opt->udf_tier ? opt->udf_tier : "auto";
+  qu_compiler_options co = {0};
+  if (!strcmp(t, "auto")) co.pin = QU_PIN_AUTO;
+  else if (!strcmp(t, "interp")) co.pin = QU_PIN_INTERP;
+  else if (!strcmp(t, "native")) co.pin = QU_PIN_NATIVE;
+  else return qb_fail(err, QB_INVAL, "--udf-tier %.32s: expected interp, native or auto", t);
+  qu_native_ops ops;
+  qb_err e2;
+  if (qu_native_llvm(&ops, &e2)) {
+    qb_log(QB_WARN, "UDF native tier unavailable (%s): UDFs run on the interpreter", e2.msg);
+    return QB_OK;
+  }
+  char cache[1100];
+  snprintf(cache, sizeof cache, "%s/cache", s->data_dir);
+  co.cache_dir = cache;
+  co.trusted_keys_dir = opt->trusted_keys_dir;
+  qb_code rc = qu_compiler_new(&ops, &co, &s->compiler, err);
+  if (rc) return rc;
+  qb_log(QB_INFO, "UDF tier %s: native compiler %s for %s (%s), cache %s", t, ops.name,
+         ops.triple, ops.cpu_features[0] ? ops.cpu_features : "no extra CPU features", cache);
   return QB_OK;
 }
 
@@ -497,29 +516,20 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
         (rc = read_pem(opt->tls_key_file, &s->tls_key, &s->tls_key_len, err)))
       goto fail;
   }
-  if ((rc = mkdirs(s->data_dir, err))) goto fail;
-
-  qi_options iopt = {0};
-  iopt.sync_normal = opt->sync_normal ? 1 : 0;
-  if ((rc = qi_catalog_open(s->data_dir, &iopt, &s->cat, err))) {
-    qb_wrap(err, "data directory %s: ", s->data_dir);
-    goto fail;
-  }
-  if ((rc = qw_engine_new(NULL, &s->engine, err))) goto fail;
-  char regpath[1100];
-  snprintf(regpath, sizeof regpath, "%s/udf", s->data_dir);
-  if ((rc = mkdirs(regpath, err))) goto fail;
-  snprintf(regpath, sizeof regpath, "%s/udf/registry.db", s->data_dir);
-  if ((rc = qu_registry_open(s->engine, regpath, NULL, &s->reg, err))) {
-    qb_wrap(err, "udf registry %s: ", regpath);
-    goto fail;
-  }
+  if ((rc = udf_compiler(s, opt, err))) goto fail;
+  qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
+                          .sync_normal = opt->sync_normal, .role = (qc_role)opt->role,
+                          .etcd = opt->etcd, .lease_ttl_s = opt->lease_ttl_s,
+                          .compiler = s->compiler};
+  s->compiler = NULL; /* the node owns it now */
+  if ((rc = qc_node_open(&nopt, &s->node, err))) goto fail;
   /* Indexes reopened from disk are searchable at once. */
-  for (size_t i = 0, n = qi_catalog_count(s->cat); i < n; i++) {
+  qi_catalog *cat = qc_node_catalog(s->node);
+  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
     char name[256];
     qi_index *ix;
-    if (qi_catalog_name(s->cat, i, name, NULL) == QB_OK &&
-        qi_catalog_get(s->cat, name, &ix, NULL) == QB_OK) {
+    if (qi_catalog_name(cat, i, name, NULL) == QB_OK &&
+        qi_catalog_get(cat, name, &ix, NULL) == QB_OK) {
       qi_index_refresh(ix, NULL);
       qi_index_release(ix);
     }
@@ -583,6 +593,9 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
          s->conns.max_per_client, (unsigned long long)s->conns.fd_limit,
          (unsigned long long)s->conns.header_timeout_ms, (unsigned long long)s->conns.body_timeout_ms,
          (unsigned long long)s->conns.idle_timeout_ms);
+  char url[300];
+  snprintf(url, sizeof url, "http://%s:%u", s->host, (unsigned)s->port);
+  if ((rc = qc_node_join(s->node, url, err))) goto fail;
   *out = s;
   return QB_OK;
 fail:
@@ -611,9 +624,8 @@ void qs_server_free(qs_server *s) {
   }
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
-  qu_registry_close(s->reg);
-  if (s->engine) qw_engine_free(s->engine);
-  qi_catalog_close(s->cat);
+  qc_node_close(s->node);
+  qu_compiler_free(s->compiler); /* when the node never took it */
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->conns.cv);

@@ -25,6 +25,9 @@ typedef struct qs_options {
   uint32_t refresh_interval_ms; /* dirty indexes become searchable within this; 0 = 1000 */
   int sync_normal;              /* 1: SQLite synchronous=NORMAL (survives a killed process,
                                 ** not a power cut); 0: FULL */
+  int role;                     /* 0 = the embedded default; 1 data, 2 coord, 3 both (qc_role) */
+  const char *etcd;             /* "http://HOST:PORT" of etcd: required for a cluster role */
+  uint32_t lease_ttl_s;         /* a cluster node's etcd lease; 0 = 5 s */
   /* The connection guard (docs/operations.md); 0 = the default given. */
   uint32_t max_connections;     /* open connections in all; 10000, at most the fd limit - 256;
                                 ** past it a new connection is closed at once */
@@ -47,13 +50,20 @@ typedef struct qs_options {
   uint32_t write_threads;       /* half the CPUs, at least 1 */
   uint32_t search_queue;        /* 1000 queued searches; past it 429 */
   uint32_t write_queue;         /* 10000 queued writes; past it 429 */
+  /* The UDF native tier (docs/udf.md §10): "auto" (NULL: the interpreter at once, LLVM
+  ** native code after a background compile and a verified swap), "interp" (never compile),
+  ** "native" (compile when a version loads); its code cache is DATA/cache. */
+  const char *udf_tier;
+  const char *trusted_keys_dir; /* *.pub keys whose signed AOT artifacts load; NULL = none */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
-** serving. OPT may be NULL. Logs "listening on HOST:PORT" at INFO. *OUT: free with
-** qs_server_free. Errors: QB_INVAL (bad listen address), QB_IO (data directory, bind),
-** QB_CORRUPT (a store is not ours), QB_NOMEM. Refuses (QB_INVAL) to listen on an address
-** outside 127.0.0.0/8 without an auth file. On failure nothing is left running. */
+** serving. OPT may be NULL. Logs "listening on HOST:PORT" at INFO. A cluster role then joins
+** the cluster through etcd (docs/cluster.md). *OUT: free with qs_server_free. Errors: QB_INVAL
+** (bad listen address), QB_IO (data directory, bind), QB_CORRUPT (a store is not ours),
+** QB_UNAVAILABLE (etcd unreachable), QB_CONFLICT (the node name is taken by a live node),
+** QB_NOMEM. Refuses (QB_INVAL) to listen on an address outside 127.0.0.0/8 without an auth
+** file. On failure nothing is left running. */
 qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
 
 /* Add (or replace) user NAME (API_KEY = 0: HTTP Basic with password SECRET) or API key NAME

@@ -1,8 +1,8 @@
 /* pool.c: the background compiler (qu_compiler): the program's qu_native_ops, a FIFO of versions
 ** waiting for native code, one or two low-priority threads that serve it, the native-code
 ** cache and the trust list. One job: the cache (an entry this node or a trusted upload left),
-** else the hook's compile (and its object into the cache), then the export's entry handed to
-** tier.c. Invariant: a queued or running job holds a reference on its version, so a version
+** else the hook's compile, then the export's entry handed to tier.c, then (after a compile) its
+** object into the cache, so the swap does not wait for the second LLVM pass. Invariant: a queued or running job holds a reference on its version, so a version
 ** never dies under its compile; RUNNING lists what the threads hold, so a registry can wait
 ** for its own versions before it closes. */
 #define _GNU_SOURCE
@@ -54,7 +54,7 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
   qu_native *n = NULL;
   qu_native_entry ne = {0};
   qu_origin origin = QU_ORIGIN_JIT;
-  int hit = 0;
+  int hit = 0, compiled = 0;
   qb_err err = {0};
   qu__key key;
   uint64_t t0 = qb_now_ns();
@@ -84,15 +84,7 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
              u->label, err.msg);
       return;
     }
-    if (c->cache && ops->emit) {
-      qb_buf obj;
-      qb_buf_init(&obj);
-      qb_err e2 = {0};
-      if (ops->emit(ops->ud, n, &obj, &e2) ||
-          qu__cache_put(c->cache, &key, 0, (const uint8_t *)obj.data, obj.len, &e2))
-        qb_log(QB_WARN, "UDF %s: native code not cached: %s", u->label, e2.msg);
-      qb_buf_fini(&obj);
-    }
+    compiled = 1;
   }
   if (ops->entry(ops->ud, n, u->m->export_name, &ne, &err) || (!ne.doc == !ne.block)) {
     if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "the hook gave no single entry");
@@ -103,6 +95,17 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
     return;
   }
   qu__tier_install(u, n, &ne, origin, hit, qb_now_ns() - t0);
+  /* the object for the cache after the swap: native code serves meanwhile (EMIT only reads N;
+  ** this job's reference on U keeps N alive) */
+  if (compiled && c->cache && ops->emit) {
+    qb_buf obj;
+    qb_buf_init(&obj);
+    qb_err e2 = {0};
+    if (ops->emit(ops->ud, n, &obj, &e2) ||
+        qu__cache_put(c->cache, &key, 0, (const uint8_t *)obj.data, obj.len, &e2))
+      qb_log(QB_WARN, "UDF %s: native code not cached: %s", u->label, e2.msg);
+    qb_buf_fini(&obj);
+  }
 }
 
 /* ---- the threads ------------------------------------------------------------------------------ */

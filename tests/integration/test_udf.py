@@ -140,7 +140,10 @@ def t_deploy_and_score():
         close(r.json["result"], 1.5 * 2 + 0.25, 1e-12, "_test result")
         # status with stats, and metrics
         r = s.http("GET", "/_udf/boost")
-        eq((r.status, r.json["version"], r.json["tier"]), (200, 1, "interpreter"), "status")
+        eq((r.status, r.json["version"]), (200, 1), "status")
+        # the interpreter at once; native code once the background compile and the verified
+        # swap are done (test_udf_native.py), which may already be the case here
+        check(r.json["tier"] in ("interpreter", "native"), "tier", r)
         check(r.json["stats"]["calls"] > 0, "calls counted", r)
         m = s.http("GET", "/metrics").text
         check_prometheus(m)

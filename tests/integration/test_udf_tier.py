@@ -1,8 +1,8 @@
-"""test_udf_tier.py: a UDF's tier as GET /_udf/{name} shows it, on a real quidditch process.
-This build registers no native compiler, so every version runs on the interpreter and says
-why; a deploy with a `native-x86_64` artifact (and a signature) is accepted, the node does not
-load the artifact and GET /_udf/{name} says why (the artifact's own checks are unit tests in
-tests/unit/udf/test_artifact.c)."""
+"""test_udf_tier.py: a UDF's tier as GET /_udf/{name} shows it, on a real quidditch process
+started with `--udf-tier interp`: every version stays on the interpreter and says why; a
+deploy with a `native-x86_64` artifact (and a signature) is accepted, the node does not load
+the artifact and GET /_udf/{name} says why (the artifact's own checks are unit tests in
+tests/unit/udf/test_artifact.c; the native tier itself: test_udf_native.py)."""
 import json
 import os
 import sys
@@ -25,7 +25,7 @@ def t_tier_and_artifact():
     with open(os.path.join(SOURCE, "tests", "fuzz", "corpus", "artifact",
                            "custom_score-x86_64.qdn"), "rb") as f:
         art = f.read()
-    with Server() as s:
+    with Server(extra=["--udf-tier", "interp"]) as s:
         body, ctype = multipart([
             ("manifest", None, "application/json", json.dumps(MANIFEST).encode()),
             ("wasm", "twice.wasm", "application/wasm", w),
@@ -43,9 +43,21 @@ def t_tier_and_artifact():
         eq(n["status"], "ready", "status")
         eq(n["native"], "off", "native state")
         eq(n["cache_hit"], False, "cache hit")
-        eq(n["reason"], "this node has no native compiler", "reason")
+        eq(n["reason"], "the node is pinned to the interpreter", "reason")
         check("uploaded artifact not used" in n["artifact"]
-              and "no native tier" in n["artifact"], "artifact note", n)
+              and "pinned to the interpreter" in n["artifact"], "artifact note", n)
+        r = s.http("PUT", "/idx/_doc/1?refresh=true", {"x": 1})
+        check(r.status in (200, 201), "index a doc", r)
+        q = {"query": {"function_score": {"query": {"match_all": {}}, "script_score": {
+            "script": {"source": "twice"}}, "boost_mode": "replace"}}}
+        for _ in range(12):  # more blocks than the verified swap needs: still interpreted
+            r = s.http("POST", "/idx/_search", q)
+            eq(r.status, 200, "search: %r" % r)
+            eq(r.json["hits"]["hits"][0]["_score"], 2.0, "score")
+        n = list(s.http("GET", "/_udf/twice").json["nodes"].values())[0]
+        eq(n["tier"], "interpreter", "pinned: still the interpreter")
+        eq(n["native"], "off", "pinned: never compiled")
+        check("JIT compilation" not in s.logtext(), "pinned: no compile in the log")
         # a plain deploy has no artifact note; searches still run it
         r = s.http("PUT", "/_udf/twice", w, "application/wasm")
         eq(r.status, 200, "raw deploy: %r" % r)

@@ -284,3 +284,73 @@ def run_tests(tests):
             print("not ok %d - %s\n# %s" % (i, name, str(e).replace("\n", "\n# ")))
         sys.stdout.flush()
     sys.exit(1 if failed else SKIP if skipped else 0)
+
+
+ETCD = "/usr/bin/etcd"
+
+
+class Etcd:
+    """A real etcd (Debian's etcd-server) on free loopback ports with a temp data dir."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="qd-etcd-")
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.url = "http://127.0.0.1:%d" % self.client_port
+        self.proc = None
+
+    def start(self, deadline_s=30):
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        logf = open(os.path.join(self.tmp, "etcd.log"), "ab")
+        self.proc = subprocess.Popen(
+            [ETCD, "--data-dir", os.path.join(self.tmp, "data"), "--listen-client-urls", self.url,
+             "--advertise-client-urls", self.url, "--listen-peer-urls", peer,
+             "--initial-advertise-peer-urls", peer, "--initial-cluster", "default=" + peer],
+            stdout=logf, stderr=logf)
+        logf.close()
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError("etcd exited with %s" % self.proc.returncode)
+            try:
+                req = urllib.request.Request(self.url + "/v3/kv/range", data=b'{"key":"AA=="}',
+                                             method="POST")
+                with urllib.request.urlopen(req, timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("etcd did not answer within %ss" % deadline_s)
+
+    def stop(self):
+        """Stop etcd, keeping its data (start() again restarts it on the same ports)."""
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def close(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wait_for(what, fn, deadline_s=30, every_s=0.05):
+    """Poll FN until it returns a true value (returned), failing after DEADLINE_S with WHAT."""
+    end = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < end:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, AssertionError, KeyError, TypeError, ValueError) as e:
+            last = e
+        time.sleep(every_s)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))

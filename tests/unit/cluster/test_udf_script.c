@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "cluster.h"
 
 #define DBL_LEN 47 /* bytes of the module below */
 
@@ -79,14 +79,14 @@ static int teardown(void **state) {
 
 /* Run BODY on the index through a fresh provider (one request). */
 static qb_code search(fixture *f, const char *body, json_t **out, qb_err *err) {
-  qs_udf_provider p;
-  qs__udf_provider_init(&p, f->reg);
+  qc_udf_provider p;
+  qc_udf_provider_init(&p, f->reg, NULL);
   qq_env env = {.scripts = &p.base};
   qi_snapshot *snap = qi_index_snapshot(f->ix);
   const qi_snapshot *const snaps[1] = {snap};
   qb_code rc = qq_search(&env, "t", snaps, 1, body, strlen(body), out, err);
   qi_snapshot_release(snap);
-  qs__udf_provider_fini(&p);
+  qc_udf_provider_fini(&p);
   return rc;
 }
 
@@ -135,8 +135,8 @@ static void unknown_names_fall_through_to_expressions(void **state) {
 
 static void first_resolve_pins_the_version_for_the_request(void **state) {
   fixture *f = *state;
-  qs_udf_provider p;
-  qs__udf_provider_init(&p, f->reg);
+  qc_udf_provider p;
+  qc_udf_provider_init(&p, f->reg, NULL);
   qq_script *a = NULL, *b = NULL;
   qb_err err;
   assert_int_equal(p.base.resolve(&p.base, "dbl", NULL, QQ_SCRIPT_SCORE, NULL, NULL, &a, &err),
@@ -153,20 +153,20 @@ static void first_resolve_pins_the_version_for_the_request(void **state) {
   assert_string_equal(b->name, "dbl v1");
   a->vt->free(a);
   b->vt->free(b);
-  qs__udf_provider_fini(&p);
+  qc_udf_provider_fini(&p);
   /* a new request sees v2 */
-  qs__udf_provider_init(&p, f->reg);
+  qc_udf_provider_init(&p, f->reg, NULL);
   assert_int_equal(p.base.resolve(&p.base, "dbl", NULL, QQ_SCRIPT_SCORE, NULL, NULL, &a, &err),
                    QB_OK);
   assert_string_equal(a->name, "dbl v2");
   a->vt->free(a);
-  qs__udf_provider_fini(&p);
+  qc_udf_provider_fini(&p);
 }
 
 static void a_score_udf_is_refused_as_a_filter(void **state) {
   fixture *f = *state;
-  qs_udf_provider p;
-  qs__udf_provider_init(&p, f->reg);
+  qc_udf_provider p;
+  qc_udf_provider_init(&p, f->reg, NULL);
   qq_script *a = NULL;
   qb_err err;
   assert_int_equal(p.base.resolve(&p.base, "dbl", NULL, QQ_SCRIPT_FILTER, NULL, NULL, &a, &err),
@@ -174,7 +174,7 @@ static void a_score_udf_is_refused_as_a_filter(void **state) {
   assert_null(a);
   assert_non_null(strstr(err.msg, "dbl v"));
   assert_non_null(strstr(err.msg, "filter"));
-  qs__udf_provider_fini(&p);
+  qc_udf_provider_fini(&p);
 }
 
 static void bad_params_name_the_udf(void **state) {

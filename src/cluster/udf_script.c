@@ -1,8 +1,10 @@
-/* udf_script.c: the adapter that makes deployed UDFs query-layer scripts. A per-request
-** qq_script_provider resolves `script.source` to a UDF of the registry: the first resolve of a
-** name acquires its current version and pins it for the rest of the request, so one request
-** never mixes two versions even when a deploy or rollback lands while it runs. Anything that is
-** not a deployed UDF falls through to expressions (QB_NOTFOUND without a message).
+/* udf_script.c: the adapter that makes deployed UDFs query-layer scripts, and the version pin
+** map. A per-request qq_script_provider resolves `script.source` to a UDF of the registry: the
+** first resolve of a name acquires the version the request pins (a coordinator's shard
+** request) or else the current one, and keeps it for the rest of the request, so one search
+** never mixes two versions, on one shard or across shards, even when a deploy or rollback
+** lands while it runs. Anything that is not a deployed UDF falls through to expressions
+** (QB_NOTFOUND without a message).
 ** Invariant: a udf_script holds its own reference on the qu_udf and owns its plan and exec;
 ** the query layer's columns are passed through without copies (qq_str and qu_str share one
 ** layout, checked below). */
@@ -10,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include <jansson.h>
+
+#include "cluster.h"
 
 _Static_assert(sizeof(qq_str) == sizeof(qu_str) && offsetof(qq_str, len) == offsetof(qu_str, len),
                "qq_str and qu_str must share a layout");
@@ -125,30 +129,91 @@ static const char *want_name(qq_script_kind k) {
   return (unsigned)k < 4 ? n[k] : "a script";
 }
 
+/* A coordinator's stand-in: the data nodes run the real script; the coordinator only parses. */
+typedef struct stub_script {
+  qq_script base;
+  char label[80];
+} stub_script;
+
+static qb_code stub_bind(qq_script *base, const qq_shard_info *info, qq_bind *out, qb_err *err) {
+  return qb_fail(err, QB_INTERNAL, "%s: this node runs no UDFs (a coordinator)", base->name);
+}
+static qb_code stub_run(qq_script *base, const qq_block *in, qq_result_block *out, qb_err *err) {
+  return qb_fail(err, QB_INTERNAL, "%s: this node runs no UDFs (a coordinator)", base->name);
+}
+static void stub_free(qq_script *base) {
+  if (base) qb_free(base, sizeof(stub_script));
+}
+static const qq_script_vtable stub_vt = {stub_bind, stub_run, stub_free};
+
+/* The version of NAME this request uses, held in P (acquired on first use). */
+static qb_code pin(qc_udf_provider *p, const char *name, qu_udf **out, qb_err *err) {
+  *out = NULL;
+  for (size_t i = 0; i < p->got.n; i++)
+    if (!strcmp(p->got.pin[i].name, name)) {
+      *out = p->held[i];
+      return QB_OK;
+    }
+  if (p->got.n == QC_PINS_MAX)
+    return qb_fail(err, QB_INVAL, "too many different UDFs in one request (at most %d)",
+                   QC_PINS_MAX);
+  uint32_t want = p->want ? qc_pins_get(p->want, name) : 0;
+  qu_udf *u = NULL;
+  qb_err e2;
+  qb_code rc;
+  if (!p->reg) {
+    if (!p->current) return QB_NOTFOUND;
+    if ((rc = p->current(p->ud, name, &want, &e2))) {
+      if (rc != QB_NOTFOUND && err) *err = e2;
+      return rc;
+    }
+  } else {
+    rc = qu_registry_acquire(p->reg, name, want, &u, &e2);
+    if (rc == QB_NOTFOUND && want) {
+      /* pinned by the coordinator but not here (yet): fetch it, or fail this shard */
+      if (!p->fetch)
+        return qb_fail(err, QB_UNAVAILABLE, "udf %s v%u: not installed on this node", name, want);
+      if ((rc = p->fetch(p->ud, name, want, &e2))) {
+        if (err) *err = e2;
+        qb_wrap(err, "udf %s v%u: ", name, want);
+        return rc == QB_NOTFOUND ? QB_UNAVAILABLE : rc;
+      }
+      rc = qu_registry_acquire(p->reg, name, want, &u, &e2);
+    }
+    if (rc == QB_NOTFOUND && !want) return QB_NOTFOUND;
+    if (rc) {
+      if (err) *err = e2;
+      return rc == QB_NOTFOUND ? QB_UNAVAILABLE : rc;
+    }
+    want = qu_udf_version(u);
+  }
+  if ((rc = qc_pins_set(&p->got, name, want, err))) {
+    qu_udf_release(u);
+    return rc;
+  }
+  p->held[p->got.n - 1] = u;
+  *out = u;
+  return QB_OK;
+}
+
 static qb_code resolve(qq_script_provider *pb, const char *source, const char *lang,
                        qq_script_kind kind, const struct json_t *params,
                        const struct json_t *ctx, qq_script **out, qb_err *err) {
-  qs_udf_provider *p = (qs_udf_provider *)pb->ud;
+  qc_udf_provider *p = (qc_udf_provider *)pb->ud;
   *out = NULL;
   if (lang && strcmp(lang, "wasm") && strcmp(lang, "udf")) return QB_NOTFOUND;
   if (!source || !qu_name_valid(source)) return QB_NOTFOUND;
   qu_udf *u = NULL;
-  for (size_t i = 0; i < p->npins; i++)
-    if (!strcmp(qu_udf_name(p->pins[i]), source)) u = p->pins[i];
-  if (!u) {
-    qb_err e2;
-    qb_code rc = qu_registry_acquire(p->reg, source, 0, &u, &e2);
-    if (rc == QB_NOTFOUND) return QB_NOTFOUND;
-    if (rc) {
-      if (err) *err = e2;
-      return rc;
-    }
-    if (p->npins == QS_PINS_MAX) {
-      qu_udf_release(u);
-      return qb_fail(err, QB_INVAL, "too many different UDFs in one request (at most %d)",
-                     QS_PINS_MAX);
-    }
-    p->pins[p->npins++] = u;
+  qb_code rc = pin(p, source, &u, err);
+  if (rc) return rc;
+  if (!u) { /* a coordinator: a stand-in named like the real one */
+    stub_script *st = qb_calloc(1, sizeof *st);
+    if (!st) return qb_fail(err, QB_NOMEM, "out of memory");
+    snprintf(st->label, sizeof st->label, "%s v%u", source, qc_pins_get(&p->got, source));
+    st->base.vt = &stub_vt;
+    st->base.name = st->label;
+    *out = &st->base;
+    return QB_OK;
   }
   const qu_manifest *m = qu_udf_manifest(u);
   if (!kind_fits(qu_manifest_kind(m), kind))
@@ -163,7 +228,7 @@ static qb_code resolve(qq_script_provider *pb, const char *source, const char *l
   s->base.name = qu_udf_label(u);
   s->kind = kind;
   s->u = qu_udf_retain(u);
-  qb_code rc = qu_plan_new(m, params, ctx, &s->plan, err);
+  rc = qu_plan_new(m, params, ctx, &s->plan, err);
   if (rc) goto fail;
   s->ncols = qu_plan_ncols(s->plan);
   if (s->ncols > QQ_BIND_MAX_ARGS) {
@@ -178,14 +243,65 @@ fail:
   return rc;
 }
 
-void qs__udf_provider_init(qs_udf_provider *p, qu_registry *reg) {
+void qc_udf_provider_init(qc_udf_provider *p, qu_registry *reg, const qc_pins *want) {
   memset(p, 0, sizeof *p);
   p->base.resolve = resolve;
   p->base.ud = p;
   p->reg = reg;
+  p->want = want;
 }
 
-void qs__udf_provider_fini(qs_udf_provider *p) {
-  for (size_t i = 0; i < p->npins; i++) qu_udf_release(p->pins[i]);
-  p->npins = 0;
+void qc_udf_provider_fini(qc_udf_provider *p) {
+  for (size_t i = 0; i < p->got.n; i++) qu_udf_release(p->held[i]);
+  p->got.n = 0;
+}
+
+/* ---- pins ----------------------------------------------------------------------------------- */
+
+uint32_t qc_pins_get(const qc_pins *p, const char *name) {
+  for (size_t i = 0; p && i < p->n; i++)
+    if (!strcmp(p->pin[i].name, name)) return p->pin[i].version;
+  return 0;
+}
+
+qb_code qc_pins_set(qc_pins *p, const char *name, uint32_t version, qb_err *err) {
+  if (strlen(name) >= sizeof p->pin[0].name)
+    return qb_fail(err, QB_INVAL, "udf name [%.64s...] is too long", name);
+  for (size_t i = 0; i < p->n; i++)
+    if (!strcmp(p->pin[i].name, name)) {
+      p->pin[i].version = version;
+      return QB_OK;
+    }
+  if (p->n == QC_PINS_MAX)
+    return qb_fail(err, QB_INVAL, "too many different UDFs in one request (at most %d)",
+                   QC_PINS_MAX);
+  snprintf(p->pin[p->n].name, sizeof p->pin[0].name, "%s", name);
+  p->pin[p->n++].version = version;
+  return QB_OK;
+}
+
+json_t *qc_pins_to_json(const qc_pins *p) {
+  json_t *o = json_object();
+  for (size_t i = 0; o && i < p->n; i++)
+    if (json_object_set_new(o, p->pin[i].name, json_integer(p->pin[i].version))) {
+      json_decref(o);
+      return NULL;
+    }
+  return o;
+}
+
+qb_code qc_pins_from_json(const json_t *j, qc_pins *out, qb_err *err) {
+  out->n = 0;
+  if (!j || json_is_null(j)) return QB_OK;
+  if (!json_is_object(j)) return qb_fail(err, QB_INVAL, "udf pins: expected an object");
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)j, k, v) {
+    json_int_t n = json_integer_value(v);
+    if (!json_is_integer(v) || n < 1 || n > UINT32_MAX)
+      return qb_fail(err, QB_INVAL, "udf pins: [%.64s] must be a version number >= 1", k);
+    qb_code rc = qc_pins_set(out, k, (uint32_t)n, err);
+    if (rc) return rc;
+  }
+  return QB_OK;
 }

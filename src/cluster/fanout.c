@@ -1,0 +1,115 @@
+/* fanout.c: parallel HTTP requests from this node to others (libcurl multi): the scatter of
+** searches and bulk requests, shard creation, UDF pushes, cluster statistics. Each thread
+** keeps one multi handle for its fan-outs (freed when the thread ends), so its connection
+** cache keeps the connections to the data nodes open from one search to the next: a search
+** then costs no TCP handshake per shard.
+** Invariant: qc_fanout returns only when every call has its status (or error) and body, and
+** leaves no easy handle in the thread's multi handle. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_key_t tl_key;
+static void tl_free(void *m) { curl_multi_cleanup(m); }
+static void init(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  pthread_key_create(&tl_key, tl_free);
+}
+
+/* This thread's multi handle (made on first use). */
+static CURLM *thread_multi(void) {
+  CURLM *m = pthread_getspecific(tl_key);
+  if (!m && (m = curl_multi_init())) {
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 64L);
+    pthread_setspecific(tl_key, m);
+  }
+  return m;
+}
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
+  qc_call *c = ud;
+  return qb_buf_append(&c->resp, p, sz * nm) ? 0 : sz * nm;
+}
+
+void qc_call_fini(qc_call *c) { qb_buf_fini(&c->resp); }
+
+qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
+  pthread_once(&once, init);
+  if (!n) return QB_OK;
+  CURLM *m = thread_multi();
+  CURL **h = qb_calloc(n, sizeof *h);
+  struct curl_slist **hdrs = qb_calloc(n, sizeof *hdrs);
+  if (!m || !h || !hdrs) {
+    qb_free(h, n * sizeof *h);
+    qb_free(hdrs, n * sizeof *hdrs);
+    return qb_fail(err, QB_NOMEM, "fan-out: out of memory");
+  }
+  uint64_t t0 = qb_now_ns();
+  for (size_t i = 0; i < n; i++) {
+    qc_call *c = &calls[i];
+    qb_buf_init(&c->resp);
+    c->status = 0;
+    c->error[0] = 0;
+    if (!(h[i] = curl_easy_init())) {
+      snprintf(c->error, sizeof c->error, "out of memory");
+      continue;
+    }
+    char ct[128];
+    snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype ? c->ctype : "application/json");
+    hdrs[i] = curl_slist_append(NULL, ct);
+    hdrs[i] = curl_slist_append(hdrs[i], "Expect:");
+    curl_easy_setopt(h[i], CURLOPT_URL, c->url);
+    curl_easy_setopt(h[i], CURLOPT_CUSTOMREQUEST, c->method);
+    if (c->body) {
+      curl_easy_setopt(h[i], CURLOPT_POSTFIELDS, c->body);
+      curl_easy_setopt(h[i], CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->len);
+    } else if (!strcmp(c->method, "HEAD")) {
+      curl_easy_setopt(h[i], CURLOPT_NOBODY, 1L);
+    }
+    curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hdrs[i]);
+    curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h[i], CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(h[i], CURLOPT_PRIVATE, c);
+    curl_easy_setopt(h[i], CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 30000));
+    curl_easy_setopt(h[i], CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
+    curl_multi_add_handle(m, h[i]);
+  }
+  int running = 1;
+  while (running) {
+    if (curl_multi_perform(m, &running) != CURLM_OK) break;
+    if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
+  }
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(m, &left))) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    qc_call *c = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+    if (!c) continue;
+    c->took_ns = qb_now_ns() - t0;
+    if (msg->data.result != CURLE_OK) {
+      snprintf(c->error, sizeof c->error, "%s", curl_easy_strerror(msg->data.result));
+      c->status = 0;
+    } else {
+      long st = 0;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &st);
+      c->status = (int)st;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (h[i]) {
+      curl_multi_remove_handle(m, h[i]);
+      curl_easy_cleanup(h[i]);
+    }
+    curl_slist_free_all(hdrs[i]);
+    if (!calls[i].status && !calls[i].error[0])
+      snprintf(calls[i].error, sizeof calls[i].error, "no answer");
+  }
+  qb_free(h, n * sizeof *h);
+  qb_free(hdrs, n * sizeof *hdrs);
+  return QB_OK;
+}

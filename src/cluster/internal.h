@@ -1,0 +1,78 @@
+/* internal.h: what the files of src/cluster share. node.c owns the node handle, meta.c the
+** cluster view (membership, leader, index metadata cached from etcd watches), shards.c the
+** shard sources and the scatter of one request, udf_script.c the UDF adapter and pins,
+** etcd.c the etcd v3 client, fanout.c parallel HTTP, route.c document routing, registry.c
+** the UDF registry interface over SQLite or etcd, udfs.c the etcd half of the UDF registry.
+**
+** etcd layout (docs/cluster.md), every key under QC_PREFIX:
+**   schema                 {"version": 1}
+**   nodes/<name>           {"name", "url", "roles": [...], "started_ms"}  (the node's lease)
+**   leader                 {"name", "url"}                               (the leader's lease)
+**   indexes/<name>         index metadata with its shard map (qc_node_index_meta)
+**   udf/<name>/current     "N"
+**   udf/<name>/v/<N>       {"version", "manifest", "sha256", "size", "chunks", "created_ms"}
+**   blobs/<sha256>/<i>     the module bytes, QC_CHUNK_BYTES per key (content-addressed, so
+**                          two deploys racing for one version cannot mix their bytes) */
+#ifndef QC_INTERNAL_H
+#define QC_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "cluster.h"
+
+#define QC_PREFIX "/quidditch/v1/"
+#define QC_SCHEMA_VERSION 1
+#define QC_CHUNK_BYTES (512u << 10) /* etcd's default request limit is 1.5 MiB; base64 4/3 */
+
+struct qc_node {
+  char name[64];
+  char data_dir[1024];
+  qi_catalog *cat;
+  qw_engine *engine;
+  qu_registry *reg;
+  qu_compiler *compiler; /* owned; NULL: interpreter only */
+
+  qc_role role;
+  uint32_t ttl_s;
+  qc_etcd *etcd;             /* NULL in the embedded default */
+  char url[128];             /* where this node listens, once joined */
+  qc_lease *lease;
+  qc_watch *w_nodes, *w_indexes, *w_leader;
+  int joined;
+  qc_registry udfs;          /* the source of truth for UDF versions (registry.c) */
+  int64_t started_ms;
+
+  pthread_mutex_t mu;        /* guards what follows */
+  json_t *members;           /* name -> registration object */
+  json_t *indexes;           /* name -> metadata */
+  char leader[64];           /* "" when none known */
+  char leader_url[128];
+  int is_leader;
+};
+
+/* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
+** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */
+static inline void qc__json_free(void *p) {
+  json_free_t f;
+  json_get_alloc_funcs(NULL, &f);
+  f(p);
+}
+
+/* registry.c: point N->udfs at SQLite (embedded) or etcd (cluster). */
+void qc__registry_init(qc_node *n);
+/* meta.c */
+qb_code qc__meta_open(qc_node *n, const qc_node_options *opt, qb_err *err);
+void qc__meta_close(qc_node *n);
+/* The URL of live node NAME into URL (128 bytes); 0 when it is not live. */
+int qc__member_url(qc_node *n, const char *name, char url[128]);
+/* Put META (borrowed; NULL: remove) as NAME's cached metadata, right after this node wrote it. */
+void qc__index_cache_put(qc_node *n, const char *name, json_t *meta);
+/* udfs.c: install every current UDF from etcd into the local registry. */
+qb_code qc__udf_sync_all(qc_node *n, qb_err *err);
+/* udfs.c: install NAME vVERSION from etcd (QB_NOTFOUND: not in etcd). */
+qb_code qc__udf_fetch(void *node, const char *name, uint32_t version, qb_err *err);
+/* udfs.c: NAME's current version in etcd (QB_NOTFOUND without a message when none). */
+qb_code qc__udf_current(void *node, const char *name, uint32_t *version, qb_err *err);
+
+#endif

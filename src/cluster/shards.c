@@ -1,0 +1,335 @@
+/* shards.c: shard sources. Resolves an index expression into the shards a request targets
+** (each local, in this node's catalog, or on a remote data node: a coordinator reads the
+** shard map of the index metadata) and runs one parsed request on them, one partial per
+** shard. Local shards run one after the other on the caller's request (its scripts are per
+** request); remote shards get the request's body and UDF pins, all at once (fanout.c), and
+** answer with their partial (qc_node_serve_shard, the data node's half).
+** Invariant: qc_node_search sets every PARTS[i], a failure partial when shard i failed
+** (Elasticsearch's policy, cluster.h), or sets none and fails with QB_NOMEM. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SHARDS_MAX 1024
+
+void qc_shards_init(qc_shards *s) { memset(s, 0, sizeof *s); }
+
+void qc_shards_fini(qc_shards *s) {
+  for (size_t i = 0; i < s->n; i++) qi_index_release(s->s[i].local);
+  qb_free(s->s, s->cap * sizeof *s->s);
+  memset(s, 0, sizeof *s);
+}
+
+/* Append a shard (taking LOCAL's reference, released on failure too). */
+static qb_code add(qc_shards *s, const char *index, uint32_t shard_id, const char *node,
+                   const char *url, qi_index *local, qb_err *err) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->s[i].shard_id == shard_id && !strcmp(s->s[i].index, index)) {
+      qi_index_release(local);
+      return QB_OK;
+    }
+  if (s->n == SHARDS_MAX) {
+    qi_index_release(local);
+    return qb_fail(err, QB_LIMIT, "a search may target at most %d shards", SHARDS_MAX);
+  }
+  if (s->n == s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 16;
+    qc_shard *ns = qb_realloc(s->s, s->cap * sizeof *ns, nc * sizeof *ns);
+    if (!ns) {
+      qi_index_release(local);
+      return qb_fail(err, QB_NOMEM, "out of memory");
+    }
+    s->s = ns;
+    s->cap = nc;
+  }
+  qc_shard *x = &s->s[s->n++];
+  memset(x, 0, sizeof *x);
+  snprintf(x->index, sizeof x->index, "%s", index);
+  x->shard_id = shard_id;
+  snprintf(x->node, sizeof x->node, "%s", node ? node : "");
+  snprintf(x->url, sizeof x->url, "%s", url ? url : "");
+  x->local = local;
+  return QB_OK;
+}
+
+void qc_shard_local_name(const char *index, uint32_t shard, char out[256]) {
+  snprintf(out, 256, "%.240s~%u", index, shard);
+}
+
+/* Every shard of the index META names, each on the node of its primary copy (unassigned:
+** no url, no local). */
+static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *out, qb_err *err) {
+  size_t i;
+  json_t *sh;
+  json_array_foreach(json_object_get(meta, "shards"), i, sh) {
+    uint32_t id = (uint32_t)json_integer_value(json_object_get(sh, "shard"));
+    const char *node = NULL;
+    size_t k;
+    json_t *c;
+    json_array_foreach(json_object_get(sh, "copies"), k, c) {
+      if (json_is_true(json_object_get(c, "primary")) || !node)
+        node = json_string_value(json_object_get(c, "node"));
+    }
+    char url[128] = "";
+    if (node && !qc__member_url(n, node, url)) url[0] = 0;
+    qb_code rc = add(out, name, id, node ? node : "", url, NULL, err);
+    if (rc) return rc;
+  }
+  return QB_OK;
+}
+
+static qb_code resolve_cluster(qc_node *n, const char *expr, int ignore, qc_shards *out,
+                               char missing[256], qb_err *err) {
+  char buf[4096];
+  qb_code rc = QB_OK;
+  snprintf(buf, sizeof buf, "%s", expr ? expr : "_all");
+  json_t *all = NULL;
+  for (char *save = NULL, *part = strtok_r(buf, ",", &save); part && !rc;
+       part = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(part, "_all") || strchr(part, '*')) {
+      const char *pat = strcmp(part, "_all") ? part : "*";
+      if (!all && !(all = qc_node_indexes(n))) return qb_fail(err, QB_NOMEM, "out of memory");
+      /* in name order, as the embedded default's catalog gives them */
+      size_t cnt = json_object_size(all), m = 0;
+      const char **names = qb_calloc(cnt ? cnt : 1, sizeof *names);
+      if (!names) rc = qb_fail(err, QB_NOMEM, "out of memory");
+      const char *k;
+      json_t *v;
+      json_object_foreach(all, k, v) if (names && !fnmatch(pat, k, 0)) names[m++] = k;
+      for (size_t i = 1; i < m; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+          const char *t = names[j];
+          names[j] = names[j - 1];
+          names[j - 1] = t;
+        }
+      for (size_t i = 0; i < m && !rc; i++)
+        rc = add_meta(n, names[i], json_object_get(all, names[i]), out, err);
+      qb_free(names, (cnt ? cnt : 1) * sizeof *names);
+      continue;
+    }
+    json_t *meta = qc_node_index_meta(n, part);
+    if (!meta) {
+      if (ignore) continue;
+      if (missing) snprintf(missing, 256, "%s", part);
+      rc = qb_fail(err, QB_NOTFOUND, "no such index [%s]", part);
+      break;
+    }
+    rc = add_meta(n, part, meta, out, err);
+    json_decref(meta);
+  }
+  json_decref(all);
+  return rc;
+}
+
+qb_code qc_node_resolve(qc_node *n, const char *expr, int ignore_unavailable, qc_shards *out,
+                        char missing[256], qb_err *err) {
+  if (qc_node_routes(n)) return resolve_cluster(n, expr, ignore_unavailable, out, missing, err);
+  char buf[4096];
+  qb_code rc;
+  snprintf(buf, sizeof buf, "%s", expr ? expr : "_all");
+  for (char *save = NULL, *part = strtok_r(buf, ",", &save); part;
+       part = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(part, "_all") || strchr(part, '*')) {
+      const char *pat = strcmp(part, "_all") ? part : "*";
+      for (size_t i = 0, cnt = qi_catalog_count(n->cat); i < cnt; i++) {
+        char name[256];
+        qi_index *ix;
+        if (qi_catalog_name(n->cat, i, name, NULL) || fnmatch(pat, name, 0)) continue;
+        if (qi_catalog_get(n->cat, name, &ix, NULL)) continue;
+        if ((rc = add(out, name, 0, n->name, NULL, ix, err))) return rc;
+      }
+      continue;
+    }
+    qi_index *ix;
+    rc = qi_catalog_get(n->cat, part, &ix, err);
+    if (rc == QB_NOTFOUND && ignore_unavailable) continue;
+    if (rc == QB_NOTFOUND && missing) snprintf(missing, 256, "%s", part);
+    if (rc) return rc;
+    if ((rc = add(out, part, 0, n->name, NULL, ix, err))) return rc;
+  }
+  return QB_OK;
+}
+
+/* Shard SH failed on NODE with E: its failure partial, naming the node. */
+static qb_code failed(const qc_shard *sh, const char *node, const qb_err *e, qq_partial **out,
+                      qb_err *err) {
+  qq_partial *p;
+  json_t *j;
+  qb_code rc = qq_partial_failed(sh->index, sh->shard_id, e, &p, err);
+  if (rc || !node || !*node) {
+    *out = rc ? NULL : p;
+    return rc;
+  }
+  if (!(rc = qq_partial_to_json(p, &j, err))) {
+    json_object_set_new(j, "node", json_string(node));
+    qq_partial_free(p);
+    rc = qq_partial_from_json(j, &p, err);
+    json_decref(j);
+    if (rc) return rc;
+  }
+  *out = p;
+  return rc;
+}
+
+/* The answer of a remote shard: its partial, or a failure partial with the reason. */
+static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb_err *err) {
+  qb_err e;
+  qb_err_clear(&e);
+  if (!c->status) {
+    qb_fail(&e, QB_UNAVAILABLE, "node [%s] at %s did not answer: %s", x->node, x->url, c->error);
+    return failed(x, x->node, &e, out, err);
+  }
+  json_error_t je;
+  json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
+  if (c->status == 200 && j && !qq_partial_from_json(j, out, &e)) {
+    json_decref(j);
+    return QB_OK;
+  }
+  if (c->status != 200) {
+    const char *reason = json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
+    qb_fail(&e, c->status >= 500 ? QB_UNAVAILABLE : QB_INVAL, "node [%s]: HTTP %d: %s", x->node,
+            c->status, reason ? reason : "no reason given");
+  } else if (!e.msg[0]) {
+    qb_fail(&e, QB_CORRUPT, "node [%s]: the shard's answer is not a partial result", x->node);
+  }
+  json_decref(j);
+  return failed(x, x->node, &e, out, err);
+}
+
+qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len, int for_count,
+                       const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
+                       qb_err *err) {
+  qb_code rc = QB_OK;
+  size_t i, nremote = 0;
+  qc_call *calls = NULL;
+  char **texts = NULL;
+  for (i = 0; i < sh->n; i++) {
+    parts[i] = NULL;
+    if (!sh->s[i].local && sh->s[i].url[0]) nremote++;
+  }
+  if (nremote) {
+    calls = qb_calloc(nremote, sizeof *calls);
+    texts = qb_calloc(nremote, sizeof *texts);
+    if (!calls || !texts) {
+      rc = qb_fail(err, QB_NOMEM, "out of memory");
+      goto nomem;
+    }
+    json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
+    size_t r = 0;
+    for (i = 0; i < sh->n; i++) {
+      const qc_shard *x = &sh->s[i];
+      if (x->local || !x->url[0]) continue;
+      json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
+                            (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
+                            len, "pins", pj);
+      texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
+      json_decref(q);
+      if (!texts[r]) {
+        json_decref(pj);
+        rc = qb_fail(err, QB_NOMEM, "out of memory");
+        goto nomem;
+      }
+      calls[r].method = "POST";
+      snprintf(calls[r].url, sizeof calls[r].url, "%s/_internal/search", x->url);
+      calls[r].body = texts[r];
+      calls[r].len = strlen(texts[r]);
+      r++;
+    }
+    json_decref(pj);
+    if ((rc = qc_fanout(calls, nremote, 0, err))) goto nomem;
+  }
+  size_t r = 0;
+  for (i = 0; i < sh->n; i++) {
+    const qc_shard *x = &sh->s[i];
+    qb_err e;
+    qb_err_clear(&e);
+    if (x->local) {
+      qi_snapshot *snap = qi_index_snapshot(x->local);
+      rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
+      qi_snapshot_release(snap);
+      if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
+    } else if (x->url[0]) {
+      if ((rc = remote_result(x, &calls[r++], &parts[i], err))) goto nomem;
+    } else {
+      qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] has no live copy (its node [%s] is not in "
+              "the cluster)", x->index, x->shard_id, x->node);
+      if ((rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
+    }
+  }
+  goto out;
+nomem:
+  for (i = 0; i < sh->n; i++) {
+    qq_partial_free(parts[i]);
+    parts[i] = NULL;
+  }
+out:
+  for (i = 0; i < nremote; i++) {
+    if (calls) qc_call_fini(&calls[i]);
+    if (texts && texts[i]) qc__json_free(texts[i]);
+  }
+  qb_free(calls, nremote * sizeof *calls);
+  qb_free(texts, nremote * sizeof *texts);
+  return rc;
+}
+
+/* ---- the data node's half -------------------------------------------------------------------- */
+
+qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **out, qb_err *err) {
+  *out = NULL;
+  json_error_t je;
+  json_t *q = json_loadb(req, len, 0, &je);
+  const char *index = json_string_value(json_object_get(q, "index"));
+  json_t *shj = json_object_get(q, "shard");
+  const char *body = json_string_value(json_object_get(q, "body"));
+  size_t blen = json_string_length(json_object_get(q, "body"));
+  int for_count = json_is_true(json_object_get(q, "count"));
+  qc_pins pins;
+  qb_code rc;
+  if (!index || !json_is_integer(shj) || json_integer_value(shj) < 0 || !body) {
+    json_decref(q);
+    return qb_fail(err, QB_INVAL, "shard request: needs index, shard and body");
+  }
+  if ((rc = qc_pins_from_json(json_object_get(q, "pins"), &pins, err))) {
+    json_decref(q);
+    return rc;
+  }
+  qc_shard x = {0};
+  snprintf(x.index, sizeof x.index, "%s", index);
+  x.shard_id = (uint32_t)json_integer_value(shj);
+  snprintf(x.node, sizeof x.node, "%s", n->name);
+  char local[256];
+  qc_shard_local_name(index, x.shard_id, local);
+  qc_udf_provider prov;
+  qc_udf_provider_init(&prov, n->reg, &pins);
+  if (n->etcd) {
+    prov.fetch = qc__udf_fetch;
+    prov.ud = n;
+  }
+  qq_env env = {.scripts = &prov.base};
+  qq_request *r = NULL;
+  qq_partial *p = NULL;
+  qi_index *ix = NULL;
+  qb_err e;
+  qb_err_clear(&e);
+  rc = qi_catalog_get(n->cat, local, &ix, &e);
+  if (rc == QB_NOTFOUND)
+    qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] is not on node [%s]", index, x.shard_id, n->name);
+  if (!rc) rc = qq_request_parse(&env, body, blen, for_count, &r, &e);
+  if (!rc) {
+    qi_snapshot *snap = qi_index_snapshot(ix);
+    rc = qq_shard_search(r, snap, index, x.shard_id, &p, &e);
+    qi_snapshot_release(snap);
+  }
+  if (rc && (rc = failed(&x, n->name, &e, &p, err))) goto out;
+  rc = qq_partial_to_json(p, out, err);
+out:
+  qq_partial_free(p);
+  qq_request_free(r);
+  qc_udf_provider_fini(&prov);
+  qi_index_release(ix);
+  json_decref(q);
+  return rc;
+}

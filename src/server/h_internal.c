@@ -1,0 +1,102 @@
+/* h_internal.c: the data node's /_internal routes, called by coordinators (DESIGN §6): a
+** shard's half of a search (with the coordinator's UDF pins), creating and deleting a shard
+** (an index of the local catalog named "index~N"), and installing or removing a UDF version
+** from etcd on a push. Documents reach shards through the ordinary routes under the shard's
+** local name. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Only a data node serves /_internal (the embedded default and a coordinator hold no shards). */
+static int data_node(qs_req *r) {
+  if (qc_node_role(r->srv->node) & QC_DATA) return 1;
+  qs__reply_error(r, 400, "illegal_argument_exception",
+                  "[%s %s] is a data node's internal route and this node is not one", r->method,
+                  r->path);
+  return 0;
+}
+
+void qs__h_i_search(qs_req *r) {
+  if (!data_node(r)) return;
+  json_t *out;
+  qb_err err;
+  uint64_t t0 = qb_now_ns();
+  if (qc_node_serve_shard(r->srv->node, r->body, r->body_len, &out, &err))
+    return qs__reply_err(r, &err);
+  qs__metrics_search(r->srv, qb_now_ns() - t0, !json_object_get(out, "failure"));
+  qs__reply_json(r, 200, out);
+}
+
+/* The shard's local name from the captures; 0 after replying. */
+static int local_name(qs_req *r, char out[256]) {
+  char *end;
+  unsigned long id = strtoul(r->caps[1], &end, 10);
+  if (*end || id > 1023 || strchr(r->caps[0], '~')) {
+    qs__reply_error(r, 400, "illegal_argument_exception", "bad shard [%s][%s]", r->caps[0],
+                    r->caps[1]);
+    return 0;
+  }
+  qc_shard_local_name(r->caps[0], (uint32_t)id, out);
+  return 1;
+}
+
+void qs__h_i_shard_put(qs_req *r) {
+  char name[256];
+  if (!data_node(r) || !local_name(r, name)) return;
+  qi_index *ix = NULL;
+  qb_err err;
+  qb_code rc = qi_catalog_create(qc_node_catalog(r->srv->node), name,
+                                 r->body_len ? r->body : NULL, &ix, &err);
+  if (rc == QB_CONFLICT) rc = QB_OK; /* already here: a retried create */
+  if (rc == QB_INVAL) return qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err.msg);
+  if (rc) return qs__reply_err(r, &err);
+  qi_index_release(ix);
+  qb_log(QB_INFO, "shard created: %s", name);
+  qs__reply_json(r, 200, json_pack("{s:b, s:s}", "acknowledged", 1, "shard", name));
+}
+
+void qs__h_i_shard_delete(qs_req *r) {
+  char name[256];
+  if (!data_node(r) || !local_name(r, name)) return;
+  qb_err err;
+  qb_code rc = qi_catalog_delete(qc_node_catalog(r->srv->node), name, &err);
+  if (rc && rc != QB_NOTFOUND) return qs__reply_err(r, &err);
+  if (!rc) qb_log(QB_INFO, "shard deleted: %s", name);
+  qs__reply_json(r, 200, json_pack("{s:b}", "acknowledged", 1));
+}
+
+/* {"version": N, "current": bool}: install NAME vN from etcd and load it (the interpreter
+** tier is then ready); answers with the time it took. */
+void qs__h_i_udf_sync(qs_req *r) {
+  if (!data_node(r)) return;
+  uint64_t t0 = qb_now_ns();
+  json_t *body;
+  if (!qs__body_object(r, &body)) return;
+  json_int_t v = json_integer_value(json_object_get(body, "version"));
+  int current = json_is_true(json_object_get(body, "current"));
+  json_decref(body);
+  if (v < 1 || v > UINT32_MAX)
+    return qs__reply_error(r, 400, "illegal_argument_exception", "udf sync needs a version");
+  qb_err err;
+  qc_node *n = r->srv->node;
+  if (!qc_node_etcd(n))
+    return qs__reply_error(r, 400, "illegal_argument_exception", "this node is not in a cluster");
+  qb_code rc = qc_udf_install(n, r->caps[0], (uint32_t)v, current, &err);
+  qu_udf *u = NULL;
+  if (!rc) rc = qu_registry_acquire(qc_node_registry(n), r->caps[0], (uint32_t)v, &u, &err);
+  if (rc) return qs__reply_err(r, &err);
+  qu_udf_release(u);
+  double ms = (double)(qb_now_ns() - t0) / 1e6;
+  qs__reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s, s:f}", "node", qc_node_name(n), "udf",
+                                   r->caps[0], "version", v, "status", "ready", "took_ms", ms));
+}
+
+void qs__h_i_udf_delete(qs_req *r) {
+  if (!data_node(r)) return;
+  qb_err err;
+  qb_code rc = qu_registry_delete(qc_node_registry(r->srv->node), r->caps[0], &err);
+  if (rc && rc != QB_NOTFOUND) return qs__reply_err(r, &err);
+  qs__reply_json(r, 200, json_pack("{s:b}", "acknowledged", 1));
+}

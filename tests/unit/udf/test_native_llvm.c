@@ -1,0 +1,234 @@
+/* test_native_llvm.c: the real native tier (native_llvm.c over src/jit, LLVM) under the UDF
+** layer: custom_score compiles in the background, passes the verified swap and serves native
+** code with results bit for bit the interpreter's; native code keeps the sandbox's limits (an
+** endless loop ends in the fuel trap, and the same instance serves the next block); the hook's
+** fields (triple, canonical CPU features) and a missing export's error. */
+#include "udf_test_util.h"
+
+#include <math.h>
+
+#define BLOCK 64
+
+static qu_compiler *llvm_compiler(const qu_compiler_options *o) {
+  qu_native_ops ops;
+  qu_compiler *c = NULL;
+  qb_err err = {0};
+  if (qu_native_llvm(&ops, &err)) fail_msg("hook: %s", err.msg);
+  if (qu_compiler_new(&ops, o, &c, &err)) fail_msg("compiler: %s", err.msg);
+  return c;
+}
+
+static qu_udf *load_with(qw_engine *e, const qu_manifest *m, const char *text, qu_compiler *c,
+                         uint64_t fuel) {
+  size_t len;
+  uint8_t *b = wat(text, &len);
+  qu_options o = {0};
+  qu_udf *u = NULL;
+  qb_err err = {0};
+  o.compiler = c;
+  o.fuel_per_doc = fuel;
+  if (qu_udf_load(e, m, 3, b, len, &o, &u, &err)) fail_msg("load: %s", err.msg);
+  free(b);
+  return u;
+}
+
+static qu_plan *plan_of(const qu_manifest *m, const char *params) {
+  json_t *p = json_of(params);
+  json_t *c = json_of("{\"user\": {\"tier\": 1}}");
+  qu_plan *plan = NULL;
+  qb_err err = {0};
+  if (qu_plan_new(m, p, c, &plan, &err)) fail_msg("plan: %s", err.msg);
+  json_decref(p);
+  json_decref(c);
+  return plan;
+}
+
+static const char custom_params[] = "{\"boost_factor\": 1.2, \"recency_days\": \"_source.days\","
+                                    " \"user_tier\": \"_context.user.tier\"}";
+
+/* Block B of custom_score's inputs (odd values included: negative and huge days, NaN score). */
+static qb_code run_block(qu_exec *x, size_t b, double *res, qb_err *err) {
+  double score[BLOCK];
+  int64_t days[BLOCK];
+  uint8_t present[BLOCK];
+  for (size_t i = 0; i < BLOCK; i++) {
+    size_t d = b * BLOCK + i;
+    score[i] = d % 97 == 5 ? NAN : (double)(d % 1000) / 7 - 3;
+    days[i] = d % 13 == 0 ? -(int64_t)d : (int64_t)(d % 800) * (d % 17 == 0 ? 100000 : 1);
+    present[i] = d % 11 != 0;
+  }
+  qu_col col = {NULL, days, NULL, present};
+  qu_block in = {BLOCK, score, 1, &col};
+  qu_out out = {res, NULL, NULL, NULL};
+  return qu_exec_run(x, &in, &out, err);
+}
+
+static void run_ok(qu_exec *x, size_t b, double *res) {
+  qb_err err = {0};
+  if (run_block(x, b, res, &err)) fail_msg("block %zu: %s", b, err.msg);
+}
+
+static int same_bits(double a, double b) { return !memcmp(&a, &b, sizeof a); }
+
+static void custom_score_goes_native_bit_for_bit(void **state) {
+  (void)state;
+  qw_engine *e = engine_new();
+  qu_manifest *m = manifest_of(custom_score_manifest);
+  qu_compiler *c = llvm_compiler(NULL);
+  enum { N = 40 };
+  double want[N * BLOCK], res[BLOCK];
+  /* the interpreter's answers: a version without a compiler */
+  qu_udf *ui = load_with(e, m, custom_score_wat, NULL, 0);
+  qu_plan *p = plan_of(m, custom_params);
+  qu_exec *x = NULL;
+  qb_err err = {0};
+  if (qu_exec_new(ui, p, &x, &err)) fail_msg("exec: %s", err.msg);
+  for (size_t b = 0; b < N; b++) run_ok(x, b, want + b * BLOCK);
+  qu_exec_free(x);
+  qu_udf_release(ui);
+
+  qu_udf *u = load_with(e, m, custom_score_wat, c, 0);
+  if (qu_exec_new(u, p, &x, &err)) fail_msg("exec: %s", err.msg);
+  qu_compiler_wait_idle(c);
+  qu_tier_status st;
+  qu_udf_tier_status(u, &st);
+  if (st.state != QU_NATIVE_VERIFYING) fail_msg("state %s: %s", qu_native_state_name(st.state),
+                                                st.reason);
+  for (size_t b = 0; b < N; b++) {
+    run_ok(x, b, res);
+    for (size_t i = 0; i < BLOCK; i++)
+      if (!same_bits(res[i], want[b * BLOCK + i]))
+        fail_msg("block %zu doc %zu: %.17g, interpreter %.17g", b, i, res[i], want[b * BLOCK + i]);
+  }
+  qu_udf_tier_status(u, &st);
+  assert_int_equal(st.state, QU_NATIVE_READY);
+  assert_string_equal(qu_origin_name(st.origin), "native-jit");
+  assert_int_equal(st.verified_blocks, 8);
+  qu_stats s;
+  qu_udf_stats(u, &s);
+  assert_int_equal(s.mode, QU_TIER_NATIVE);
+  assert_int_equal(s.verify_mismatches, 0);
+  assert_int_equal(s.blocks[QU_TIER_NATIVE], N - 8);
+  assert_int_equal(s.calls[QU_TIER_NATIVE], (N - 8) * BLOCK);
+  qu_exec_free(x);
+  qu_plan_free(p);
+  qu_udf_release(u);
+  qu_compiler_free(c);
+  qu_manifest_free(m);
+  qw_engine_free(e);
+}
+
+/* Spins for ever on a negative score, else doubles it. */
+static const char spin_wat[] =
+    "(module (func (export \"spin\") (param $s f64) (result f64)\n"
+    "  (if (f64.lt (local.get $s) (f64.const 0)) (then (loop (br 0))))\n"
+    "  (f64.mul (local.get $s) (f64.const 2))))";
+static const char spin_manifest[] =
+    "{\"name\": \"spin\", \"export\": \"spin\", \"kind\": \"score\","
+    " \"params\": [{\"name\": \"s\", \"type\": \"f64\", \"default\": \"_score\"}],"
+    " \"returns\": \"f64\"}";
+
+static qb_code spin_block(qu_exec *x, double first, double *res, qb_err *err) {
+  double score[BLOCK];
+  for (size_t i = 0; i < BLOCK; i++) score[i] = i ? (double)i : first;
+  qu_block in = {BLOCK, score, 0, NULL};
+  qu_out out = {res, NULL, NULL, NULL};
+  return qu_exec_run(x, &in, &out, err);
+}
+
+static void native_code_keeps_the_fuel_limit(void **state) {
+  (void)state;
+  qw_engine *e = engine_new();
+  qu_manifest *m = manifest_of(spin_manifest);
+  /* pinned native, no verification: the load compiles and native code serves at once */
+  qu_compiler_options o = {.pin = QU_PIN_NATIVE, .verify_blocks = UINT32_MAX};
+  qu_compiler *c = llvm_compiler(&o);
+  qu_udf *u = load_with(e, m, spin_wat, c, 100000);
+  qu_plan *p = plan_of(m, "{}");
+  qu_exec *x = NULL;
+  qb_err err = {0};
+  double res[BLOCK];
+  if (qu_exec_new(u, p, &x, &err)) fail_msg("exec: %s", err.msg);
+  qu_tier_status st;
+  qu_udf_tier_status(u, &st);
+  assert_int_equal(st.state, QU_NATIVE_READY);
+  if (spin_block(x, 0.5, res, &err)) fail_msg("block: %s", err.msg);
+  assert_true(res[0] == 1.0 && res[BLOCK - 1] == 2.0 * (BLOCK - 1));
+  for (int round = 0; round < 2; round++) {
+    assert_int_equal(spin_block(x, -1, res, &err), QB_LIMIT);
+    assert_non_null(strstr(err.msg, "fuel"));
+    if (spin_block(x, 3, res, &err)) fail_msg("after the trap: %s", err.msg); /* same instance */
+    assert_true(res[0] == 6.0);
+  }
+  qu_stats s;
+  qu_udf_stats(u, &s);
+  assert_int_equal(s.blocks[QU_TIER_INTERP], 0);
+  assert_true(s.calls[QU_TIER_NATIVE] >= 3 * BLOCK);
+  qu_exec_free(x);
+  qu_plan_free(p);
+  qu_udf_release(u);
+  qu_compiler_free(c);
+  qu_manifest_free(m);
+  qw_engine_free(e);
+}
+
+static void the_hook_describes_this_host(void **state) {
+  (void)state;
+  qu_native_ops ops;
+  qb_err err = {0};
+  assert_int_equal(qu_native_llvm(&ops, &err), QB_OK);
+  assert_string_equal(ops.name, "llvm");
+  assert_true(ops.abi_version > 0);
+#if defined(__x86_64__)
+  assert_string_equal(ops.triple, "x86_64-linux");
+#elif defined(__aarch64__)
+  assert_string_equal(ops.triple, "aarch64-linux");
+#endif
+  assert_true(strlen(ops.cpu_features) < 64);
+  /* canonical: "+a,+b" in sorted order, no duplicates */
+  char prev[32] = "";
+  for (const char *f = ops.cpu_features; *f;) {
+    assert_int_equal(*f, '+');
+    const char *end = strchr(f, ',');
+    size_t n = end ? (size_t)(end - f) : strlen(f);
+    char cur[32];
+    assert_true(n > 1 && n < sizeof cur);
+    memcpy(cur, f + 1, n - 1);
+    cur[n - 1] = 0;
+    assert_true(strcmp(prev, cur) < 0);
+    memcpy(prev, cur, n);
+    f = end ? end + 1 : f + n;
+  }
+  qw_engine *e = engine_new();
+  qw_module *mod = module_of(e, custom_score_wat);
+  qu_native *n = NULL;
+  assert_int_equal(ops.compile(ops.ud, mod, &n, &err), QB_OK);
+  qu_native_entry ne;
+  assert_int_equal(ops.entry(ops.ud, n, "nope", &ne, &err), QB_NOTFOUND);
+  assert_int_equal(ops.entry(ops.ud, n, "custom_score", &ne, &err), QB_OK);
+  assert_true(ne.block && !ne.doc);
+  qb_buf obj;
+  qb_buf_init(&obj);
+  assert_int_equal(ops.emit(ops.ud, n, &obj, &err), QB_OK);
+  qu_native *n2 = NULL;
+  assert_int_equal(ops.load(ops.ud, mod, (const uint8_t *)obj.data, obj.len, &n2, &err), QB_OK);
+  /* a truncated object is an error, not a crash */
+  qu_native *n3 = NULL;
+  assert_int_not_equal(ops.load(ops.ud, mod, (const uint8_t *)obj.data, obj.len / 2, &n3, &err),
+                       QB_OK);
+  assert_null(n3);
+  qb_buf_fini(&obj);
+  ops.free(ops.ud, n2);
+  ops.free(ops.ud, n);
+  qw_module_free(mod);
+  qw_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(custom_score_goes_native_bit_for_bit),
+      cmocka_unit_test(native_code_keeps_the_fuel_limit),
+      cmocka_unit_test(the_hook_describes_this_host),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
