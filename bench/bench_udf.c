@@ -331,11 +331,11 @@ typedef struct variant {
   int node;         /* the node it runs on (base_urls) */
 } variant;
 static variant var[NV] = {
-    [V_NOFN] = {"udf/10k_nofn", NULL, {0}, 1, NULL},
-    [V_EXPR] = {"udf/10k_expr", NULL, {0}, 1, NULL},
-    [V_UDF] = {"udf/10k_udf_interp", "custom_score", {0}, 0, NULL},
-    [V_SCALAR] = {"udf/10k_udf_scalar", "custom_score_scalar", {0}, 0, NULL},
-    [V_C] = {"udf/10k_udf_interp_c", "custom_score_c", {0}, 0, NULL},
+    [V_NOFN] = {"udf/10k_nofn", NULL, {0}, 1, NULL, 0},
+    [V_EXPR] = {"udf/10k_expr", NULL, {0}, 1, NULL, 0},
+    [V_UDF] = {"udf/10k_udf_interp", "custom_score", {0}, 0, NULL, 0},
+    [V_SCALAR] = {"udf/10k_udf_scalar", "custom_score_scalar", {0}, 0, NULL, 0},
+    [V_C] = {"udf/10k_udf_interp_c", "custom_score_c", {0}, 0, NULL, 0},
     [V_NATIVE] = {"udf/10k_udf_native", "custom_score_native", {0}, 0, NULL, 1},
 };
 #define IS_UDF(v) ((v) >= V_UDF)
