@@ -77,6 +77,7 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
     }
     qb_buf_fini(&buf);
   }
+compile:
   if (!n) {
     if (ops->compile(ops->ud, u->mod, &n, &err)) {
       qu__tier_failed(u, "compilation failed: %s", err.msg);
@@ -89,6 +90,17 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
   if (ops->entry(ops->ud, n, u->m->export_name, &ne, &err) || (!ne.doc == !ne.block)) {
     if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "the hook gave no single entry");
     ops->free(ops->ud, n);
+    n = NULL;
+    if (hit) { /* a cached object that loads but serves no entry: never again; compile instead */
+      char why[sizeof err.msg + 32];
+      snprintf(why, sizeof why, "no native entry for %s: %s", u->m->export_name, err.msg);
+      qu__cache_reject(c->cache, &key, why);
+      hit = 0;
+      origin = QU_ORIGIN_JIT;
+      memset(&ne, 0, sizeof ne);
+      err.msg[0] = 0;
+      goto compile;
+    }
     qu__tier_failed(u, "no native entry for export %s: %s", u->m->export_name, err.msg);
     qb_log(QB_ERROR, "UDF %s: no native entry for %s: %s; staying on the interpreter", u->label,
            u->m->export_name, err.msg);

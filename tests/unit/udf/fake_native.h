@@ -19,6 +19,7 @@ typedef struct fake {
   int broken;           /* flip a bit of document 3's result */
   int fail_compile;     /* compile returns an error */
   int per_doc;          /* give a DOC entry instead of a BLOCK one */
+  int no_loaded_entry;  /* an object loaded from the cache gives no entry */
   size_t obj_len;       /* emitted object size (0 = 64) */
   uint32_t abi;         /* 0 = 1 */
   const char *triple;   /* NULL = "x86_64-linux" */
@@ -50,6 +51,7 @@ QB_UNUSED static void fake_open(fake *f) {
 
 typedef struct fake_native {
   fake *f;
+  int loaded; /* came from fake_load, not fake_compile */
   char export_name[80];
 } fake_native;
 
@@ -99,7 +101,8 @@ static qb_code fake_entry(void *ud, qu_native *nat, const char *export_name,
                           qu_native_entry *out, qb_err *err) {
   fake *f = ud;
   fake_native *n = (fake_native *)nat;
-  (void)err;
+  if (f->no_loaded_entry && n->loaded)
+    return qb_fail(err, QB_NOTFOUND, "fake: this object has no export %s", export_name);
   snprintf(n->export_name, sizeof n->export_name, "%s", export_name);
   memset(out, 0, sizeof *out);
   if (f->per_doc) out->doc = fake_doc;
@@ -133,6 +136,7 @@ static qb_code fake_load(void *ud, const qw_module *module, const uint8_t *objec
     return qb_fail(err, QB_MALFORMED, "fake: not a fake object");
   fake_native *n = calloc(1, sizeof *n);
   n->f = f;
+  n->loaded = 1;
   atomic_fetch_add(&f->loads, 1);
   *out = (qu_native *)n;
   return QB_OK;

@@ -2,7 +2,7 @@
 ** native tier (fake_native.h): the first load compiles and stores, a second compiler on the
 ** same folder (a restart) loads from the cache without compiling; a corrupt byte, a truncated
 ** entry, an entry for another ABI or target, and an object the hook refuses are each detected,
-** counted, removed and recompiled, never loaded. Directly (internal.h): LRU eviction order
+** counted, removed and recompiled, never loaded; so is an object that loads but gives no entry. Directly (internal.h): LRU eviction order
 ** under the size bound, across a reopen; stray temp files removed at open. */
 #include "udf_test_util.h"
 
@@ -75,6 +75,28 @@ static qu_tier_status node_start(fake *f, qu_cache_stats *cs) {
   qu_manifest_free(m);
   qw_engine_free(e);
   return st;
+}
+
+/* An object that loads but then gives no entry for the export is removed and recompiled,
+** so the next start loads the fresh one instead of failing again on every restart. */
+static void object_without_entry_is_removed(void **state) {
+  (void)state;
+  fake f = {0};
+  qu_cache_stats cs;
+  node_start(&f, &cs);
+  f.no_loaded_entry = 1;
+  qu_tier_status st = node_start(&f, &cs);
+  assert_int_equal(st.state, QU_NATIVE_READY);
+  assert_int_equal(st.origin, QU_ORIGIN_JIT); /* compiled again after the refused load */
+  assert_int_equal(cs.rejected, 1);
+  assert_int_equal(cs.hits, 0);
+  assert_int_equal(cs.entries, 1);
+  assert_int_equal(atomic_load(&f.compiles), 2);
+  assert_int_equal(atomic_load(&f.loads), 1);
+  f.no_loaded_entry = 0;
+  st = node_start(&f, &cs);
+  assert_int_equal(st.origin, QU_ORIGIN_CACHE);
+  assert_int_equal(atomic_load(&f.compiles), 2);
 }
 
 static void restart_loads_from_the_cache(void **state) {
@@ -253,6 +275,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(other_triple, setup, teardown),
       cmocka_unit_test_setup_teardown(other_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(object_the_hook_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(object_without_entry_is_removed, setup, teardown),
       cmocka_unit_test_setup_teardown(eviction_is_least_recently_used_first, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
