@@ -2,8 +2,9 @@
 ** native tier (fake_native.h): the first load compiles and stores, a second compiler on the
 ** same folder (a restart) loads from the cache without compiling; a corrupt byte, a truncated
 ** entry, an entry for another ABI or target, and an object the hook refuses are each detected,
-** counted, removed and recompiled, never loaded; so is an object that loads but gives no entry. Directly (internal.h): LRU eviction order
-** under the size bound, across a reopen; stray temp files removed at open. */
+** counted, removed and recompiled, never loaded; so is an object that loads but gives no
+** entry. Directly (internal.h): LRU eviction order under the size bound, across a reopen;
+** stray temp files removed at open. */
 #include "udf_test_util.h"
 
 #include <dirent.h>
