@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct pb {
   uint8_t *bytes;
@@ -530,7 +531,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
       fs->ord_off[nd] = (uint32_t)w;
     }
   }
-  if (qi__seg_finish(s)) goto oom;
+  if (qi__seg_finish(s, 0)) goto oom;
   qb_free(idx, (b->npb + 1) * sizeof *idx);
   qb_free(ord_of, (b->npb + 1) * sizeof *ord_of);
   qb_free(cnt, (nfields + 1) * sizeof *cnt);
@@ -556,6 +557,7 @@ qi__seg *qi__seg_retain(qi__seg *s) {
 
 void qi__seg_release(qi__seg *s) {
   if (!s || !qi__unref(&s->refs)) return;
+  if (s->map) munmap(s->map, s->map_len);
   qb_arena_fini(&s->arena);
   qb_free(s, sizeof *s);
 }

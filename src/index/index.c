@@ -67,7 +67,7 @@ ident *qi__id_insert(qi_index *ix, const char *id, size_t len) {
   copy[len] = 0;
   for (k = h & (ix->idcap - 1); ix->ids[k].id; k = (k + 1) & (ix->idcap - 1)) {
   }
-  ix->ids[k] = (ident){copy, (uint32_t)len, 0, 0, h, 0, 0, 0};
+  ix->ids[k] = (ident){copy, (uint32_t)len, 0, 0, h, 0, 0};
   ix->nids++;
   return &ix->ids[k];
 }
@@ -89,6 +89,35 @@ void qi__id_remove(qi_index *ix, ident *e) {
     ix->ids[j].id = NULL;
     i = j;
   }
+}
+
+void qi__id_clear(qi_index *ix) {
+  size_t i;
+  QB_ASSERT(qi__locked(ix));
+  for (i = 0; i < ix->idcap; i++)
+    if (ix->ids[i].id) qb_free(ix->ids[i].id, ix->ids[i].len + 1);
+  qb_free(ix->ids, ix->idcap * sizeof *ix->ids);
+  ix->ids = NULL;
+  ix->idcap = ix->nids = 0;
+}
+
+int qi__id_locate(qi_index *ix, const char *id, size_t len, qi__idloc *out) {
+  ident *e = qi__id_find(ix, id, len);
+  size_t i;
+  QB_ASSERT(qi__locked(ix));
+  if (e) {
+    *out = (qi__idloc){e, e->seg_no, e->doc, e->version, e->seq};
+    return 1;
+  }
+  for (i = ix->nseg; i-- > 0;) { /* newest first: an updated document is usually recent */
+    const wseg *w = &ix->segs[i];
+    int64_t d = qi__seg_lookup(w->core, w->bits, id, len, UINT64_MAX);
+    if (d >= 0) {
+      *out = (qi__idloc){NULL, w->core->seg_no, (uint32_t)d, w->core->ver[d], w->core->seq[d]};
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* ---- deletes -------------------------------------------------------------------------------- */
@@ -152,6 +181,7 @@ qb_code qi__flush_buffer(qi_index *ix, qb_err *err) {
   ix->segs[ix->nseg] = (wseg){.core = s, .dirty = 1};
   ix->nseg++;
   ix->seg_gen++;
+  qi__id_clear(ix); /* the buffer's documents are found through the new segment now */
   qi__builder_free(ix->buf);
   ix->buf = nb;
   ix->buf_seg_no = ix->seg_counter++;
@@ -185,24 +215,8 @@ static qb_code merge_range(qi_index *ix, size_t a, size_t b, qb_err *err) {
     if (!(maps[i] = qb_malloc(((size_t)cores[i]->max_doc + 1) * sizeof **maps))) goto done;
   }
   seg_no = ix->seg_counter++;
-  if ((rc = qi__merge(cores, live, n, (uint32_t)ix->map.nfields, seg_no, &out, maps, err)))
+  if ((rc = qi__merge(cores, live, n, (uint32_t)ix->map.nfields, seg_no, &out, maps, NULL, err)))
     goto done;
-  /* repoint the _id map at the merged segment */
-  for (i = 0; i < n; i++) {
-    uint32_t d;
-    for (d = 0; d < cores[i]->max_doc; d++) {
-      const char *id;
-      size_t len;
-      ident *e;
-      if (maps[i][d] == UINT32_MAX) continue;
-      id = cores[i]->ids + cores[i]->id_off[d];
-      len = cores[i]->id_off[d + 1] - cores[i]->id_off[d] - 1;
-      if ((e = qi__id_find(ix, id, len)) && e->seg_no == cores[i]->seg_no && e->doc == d) {
-        e->seg_no = seg_no;
-        e->doc = maps[i][d];
-      }
-    }
-  }
   for (i = a; i < b; i++) {
     maps[i - a] = (qb_free(maps[i - a], ((size_t)cores[i - a]->max_doc + 1) * sizeof **maps), NULL);
     qi__wseg_fini(&ix->segs[i]);
@@ -358,6 +372,23 @@ static qb_code publish(qi_index *ix, qb_err *err) {
   return QB_OK;
 }
 
+/* Replace W's heap segment by its file just written, mapped: the same bytes, read through the
+** page cache. Snapshots still holding the heap copy keep it until they are released. On
+** failure the heap copy simply stays. */
+static void swap_to_file(qi_index *ix, wseg *w) {
+  char path[4400];
+  qi__seg *m;
+  qb_err err;
+  if (w->core->map) return;
+  snprintf(path, sizeof path, "%s/seg_%08x.qis", ix->dir, w->core->seg_no);
+  if (qi__seg_read(path, 0, &m, &err)) {
+    qb_log(QB_WARN, "index %s: %s; the segment stays in memory", ix->dir, err.msg);
+    return;
+  }
+  qi__seg_release(w->core);
+  w->core = m;
+}
+
 /* Write the files of new segments and a commit file naming the current list. Called right
 ** after the buffer was flushed, so every document with _seq_no < next_seq is in a segment.
 ** Failures are logged, not returned: the store stays the source of truth, and the next open
@@ -378,6 +409,7 @@ static void persist_locked(qi_index *ix) {
       return;
     }
     ix->segs[i].persisted = 1;
+    swap_to_file(ix, &ix->segs[i]);
     changed = 1;
   }
   if (!changed && ix->committed_gen == ix->seg_gen && ix->committed_seq == ix->next_seq) return;
@@ -400,10 +432,9 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
   if (ix->failed)
     return qb_fail(err, QB_IO, "index %s: a write could not be committed (disk full?); it is "
                                "reopened from its store on next use", ix->dir);
-  if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err)) || (rc = publish(ix, err)))
-    return rc;
-  persist_locked(ix);
-  return QB_OK;
+  if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err))) return rc;
+  persist_locked(ix); /* first, so the snapshot reads the new segments from their files */
+  return publish(ix, err);
 }
 
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
@@ -422,8 +453,8 @@ qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
   while (!rc && ix->nseg > max_segments) rc = merge_smallest(ix, ix->nseg - max_segments + 1, err);
   if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
     rc = merge_range(ix, 0, 1, err);
-  if (!rc) rc = publish(ix, err);
   if (!rc) persist_locked(ix);
+  if (!rc) rc = publish(ix, err);
   qi__unlock(ix);
   return rc;
 }
@@ -486,7 +517,8 @@ static void check_txn(qi_index *ix) {
 
 /* One put inside an open transaction, applied to memory once its statements succeeded. */
 /* QB_CONFLICT when COND does not hold for the current entry E (NULL: no such document). */
-static qb_code check_cond(const char *id, const ident *e, const qi_write_cond *cond, qb_err *err) {
+static qb_code check_cond(const char *id, const qi__idloc *e, const qi_write_cond *cond,
+                          qb_err *err) {
   if (!cond) return QB_OK;
   if (cond->create_only && e)
     return qb_fail(err, QB_CONFLICT,
@@ -511,7 +543,9 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   json_t *doc;
   json_error_t jerr;
   qi__parsed p;
+  qi__idloc loc;
   ident *e;
+  int found;
   uint64_t version, seq;
   size_t nnew;
   qb_code rc;
@@ -533,9 +567,9 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
                    jerr.line, jerr.column);
   qi__parsed_init(&p);
   if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
-  e = qi__id_find(ix, id, strlen(id));
-  if ((rc = check_cond(id, e, cond, err))) goto done;
-  version = e ? e->version + 1 : 1;
+  found = qi__id_locate(ix, id, strlen(id), &loc);
+  if ((rc = check_cond(id, found ? &loc : NULL, cond, err))) goto done;
+  version = found ? loc.version + 1 : 1;
   seq = ix->next_seq;
   if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
     check_txn(ix);
@@ -561,8 +595,8 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     }
   }
   /* durable-to-be: now apply to memory */
-  if (e && (rc = qi__mark_deleted(ix, e->seg_no, e->doc))) goto mem_fail;
-  if (!e && !(e = qi__id_insert(ix, id, strlen(id)))) {
+  if (found && (rc = qi__mark_deleted(ix, loc.seg_no, loc.doc))) goto mem_fail;
+  if (!(e = found ? loc.e : NULL) && !(e = qi__id_insert(ix, id, strlen(id)))) {
     rc = QB_NOMEM;
     goto mem_fail;
   }
@@ -572,6 +606,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   e->version = version;
   e->seq = seq;
   ix->next_seq++;
+  if (!found) ix->live_count++;
   if (res) {
     snprintf(res->id, sizeof res->id, "%s", id);
     res->version = version;
@@ -598,7 +633,7 @@ done:
 
 static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *cond,
                            qi_write_result *res, qb_err *err) {
-  ident *e;
+  qi__idloc loc, *e;
   qb_code rc;
   QB_ASSERT(qi__locked(ix));
   if (res) memset(res, 0, sizeof *res);
@@ -606,7 +641,7 @@ static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *co
   if (!id) return qb_fail(err, QB_INVAL, "delete needs an _id");
   if ((rc = qi__check_id(id, err))) return rc;
   if (res) snprintf(res->id, sizeof res->id, "%s", id);
-  e = qi__id_find(ix, id, strlen(id));
+  e = qi__id_locate(ix, id, strlen(id), &loc) ? &loc : NULL;
   if (cond && cond->has_if_seq_no && (rc = check_cond(id, e, cond, err))) return rc;
   if (!e) return qb_fail(err, QB_NOTFOUND, "document [%s] not found", id);
   if ((rc = qi__store_delete(&ix->st, id, err))) {
@@ -623,7 +658,8 @@ static qb_code delete_item(qi_index *ix, const char *id, const qi_write_cond *co
     res->created = 1;
   }
   ix->next_seq++;
-  qi__id_remove(ix, e);
+  if (e->e) qi__id_remove(ix, e->e);
+  ix->live_count--;
   return QB_OK;
 }
 
@@ -749,7 +785,7 @@ qb_code qi_index_get(qi_index *ix, const char *id, qb_buf *source, uint64_t *ver
 uint64_t qi_index_doc_count(qi_index *ix) {
   uint64_t n;
   qi__lock(ix);
-  n = ix->nids;
+  n = ix->live_count;
   qi__unlock(ix);
   return n;
 }
@@ -810,7 +846,7 @@ qb_code qi_index_settings_json(qi_index *ix, qb_buf *out, qb_err *err) {
 
 void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
   qi__lock(ix);
-  out->live_docs = ix->nids;
+  out->live_docs = ix->live_count;
   out->buffered_docs = ix->buf ? qi__builder_docs(ix->buf) : 0;
   out->merges = ix->merges;
   out->refreshes = ix->refreshes;
@@ -841,6 +877,7 @@ void qi__index_free(qi_index *ix) {
   for (i = 0; i < ix->idcap; i++)
     if (ix->ids[i].id) qb_free(ix->ids[i].id, ix->ids[i].len + 1);
   qb_free(ix->ids, ix->idcap * sizeof *ix->ids);
+  ix->ids = NULL;
   qi__mapping_fini(&ix->map);
   qi__store_close(&ix->st);
   if (ix->remove_on_free) qi_index_destroy(ix->dir, NULL);

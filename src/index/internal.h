@@ -1,6 +1,7 @@
 /* internal.h: what the files of src/index share (qi__ names). Not for other layers.
-** Invariant: a qi__seg is immutable once built (freeze or merge) and lives in its own arena;
-** only its refcount changes. Field structs are immutable once added to a mapping. */
+** Invariant: a qi__seg is immutable once built (freeze or merge); its arrays live in its own
+** arena or, once its file is written or loaded, in the read-only mapping of that file; only its
+** refcount changes. Field structs are immutable once added to a mapping. */
 #ifndef QI_INTERNAL_H
 #define QI_INTERNAL_H
 
@@ -164,15 +165,22 @@ typedef struct qi__seg {
   uint32_t *id_hash;   /* _id -> doc: open addressing, linear probing; entries are doc + 1,
                        ** 0 = empty; id_mask + 1 slots (a power of two, at least 1.5 x max_doc) */
   size_t id_mask;
-  qb_arena arena;      /* everything above */
+  uint64_t min_seq, max_seq; /* range of seq[] (open: which segment can hold a stored _seq_no) */
+  void *map;           /* the segment file mapped read-only (arrays point into it), or NULL */
+  size_t map_len;
+  qb_arena arena;      /* the struct arrays, and every array when map is NULL */
 } qi__seg;
 
-/* Build S's id_hash from its ids (the last step of freeze, merge and segment-file load; the
-** table is not stored in files). Errors: QB_NOMEM (S unchanged but for its arena). */
+/* Build S's id_hash from its ids (the last step of freeze and merge; files store the table).
+** Errors: QB_NOMEM (S unchanged but for its arena). */
 qb_code qi__seg_index_ids(qi__seg *s);
-/* The read-side tables of a finished segment (the _id hash, the dense flags of doc values),
-** built once before it is published. */
-qb_code qi__seg_finish(qi__seg *s);
+/* The read-side state of a finished segment (the _id hash unless HAVE_IDS, the dense flags of
+** doc values, the seq range), computed once before it is published. */
+qb_code qi__seg_finish(qi__seg *s, int have_ids);
+/* Doc of core C whose _id is ID: with SEQ != UINT64_MAX the copy with that _seq_no, else the
+** copy live in BITS (NULL: all live). -1 when none. */
+int64_t qi__seg_lookup(const qi__seg *c, const uint64_t *bits, const char *id, size_t len,
+                       uint64_t seq);
 qi__seg *qi__seg_retain(qi__seg *s);
 void qi__seg_release(qi__seg *s);
 int64_t qi__fseg_find(const qi__fseg *f, const char *term, size_t len);
@@ -214,7 +222,8 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
 ** gets the new number of each doc or UINT32_MAX when it was deleted. *OUT is NULL when no
 ** document is live. */
 qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
-                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err);
+                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, const atomic_int *stop,
+                  qb_err *err);
 
 /* ---- snapshot --------------------------------------------------------------------------- */
 
@@ -232,7 +241,10 @@ struct qi_snapshot {
 
 /* Segment files (persist.c). */
 qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err);
-qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err);
+/* Map the segment file PATH (read-only) into *OUT. VERIFY: check the checksum and decode every
+** posting (files found at open); 0 only for a file this process has just written from memory
+** (the structure is still bounds-checked). */
+qb_code qi__seg_read(const char *path, int verify, qi__seg **out, qb_err *err);
 qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n, uint64_t watermark,
                          uint32_t seg_counter, qb_err *err);
 qb_code qi__commit_read(const char *dir, uint32_t **seg_nos, size_t *n, uint64_t *watermark,
@@ -282,6 +294,8 @@ typedef struct wseg {
   qi__live *pub;   /* last published bitmap, NULL when none */
 } wseg;
 
+/* The _id map holds only the documents of the buffer; a segment's documents are found through
+** the segment's own (mapped) _id table and the writer's live bits (qi__id_locate). */
 typedef struct ident {
   char *id;        /* NULL: empty slot */
   uint32_t len;
@@ -289,8 +303,14 @@ typedef struct ident {
   uint64_t hash;
   uint64_t version;
   uint64_t seq;    /* _seq_no of the indexed version */
-  uint8_t confirmed; /* open: the store still holds this version */
 } ident;
+
+/* Where the one live copy of an _id is. */
+typedef struct qi__idloc {
+  ident *e;        /* the buffer's map entry, or NULL: the copy is in segment seg_no */
+  uint32_t seg_no, doc;
+  uint64_t version, seq;
+} qi__idloc;
 
 struct qi_index {
   atomic_uint refs;
@@ -314,7 +334,8 @@ struct qi_index {
   uint64_t *bdel;            /* deletes of buffered docs */
   size_t bdelcap;            /* words */
   ident *ids;
-  size_t idcap, nids;        /* power-of-two table, live entries */
+  size_t idcap, nids;        /* the buffer's _id map: power-of-two table, entries */
+  uint64_t live_count;       /* live documents (buffer and segments) */
   qi_snapshot *cur;
   uint64_t merges, refreshes;
   uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
@@ -367,6 +388,10 @@ static inline bool qi__unref(atomic_uint *refs) {
 
 
 ident *qi__id_find(qi_index *ix, const char *id, size_t len);
+/* 1 and *OUT when ID has a live copy (buffer or segment), else 0. */
+int qi__id_locate(qi_index *ix, const char *id, size_t len, qi__idloc *out);
+/* Empty the buffer's _id map (its documents went into a segment). */
+void qi__id_clear(qi_index *ix);
 ident *qi__id_insert(qi_index *ix, const char *id, size_t len);
 void qi__id_remove(qi_index *ix, ident *e);
 qb_code qi__mark_deleted(qi_index *ix, uint32_t seg_no, uint32_t doc);

@@ -129,6 +129,8 @@ typedef struct mctx {
   uint32_t *cursor;    /* n: per input, the next term ordinal of the current field */
   uint32_t **ordmap;   /* n: per input, old -> new keyword ordinal (current field), or NULL */
   uint8_t *seen;       /* total: docs with a posting in the current field */
+  const atomic_int *stop; /* set: give up (the index is closing); NULL: never */
+  int stopped;
   enc e;
 } mctx;
 
@@ -229,6 +231,10 @@ static qb_code merge_terms(mctx *m, size_t f, int keyword) {
   }
   while ((best = next_term(m, f, &bn))) {
     int kept;
+    if (m->stop && atomic_load_explicit(m->stop, memory_order_relaxed)) {
+      m->stopped = 1;
+      return QB_UNAVAILABLE;
+    }
     term_begin(e);
     for (size_t i = 0; i < m->n; i++) {
       const qi__fseg *in = in_field(m, i, f);
@@ -356,7 +362,8 @@ static qb_code merge_field(mctx *m, size_t f) {
 }
 
 qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, uint32_t nfields,
-                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, qb_err *err) {
+                  uint32_t seg_no, qi__seg **out, uint32_t **docmap, const atomic_int *stop,
+                  qb_err *err) {
   mctx m;
   qi__seg *s = NULL;
   size_t idbytes, f;
@@ -365,6 +372,7 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
   m.live = live;
   m.n = n;
   m.docmap = docmap;
+  m.stop = stop;
   *out = NULL;
   if (!(m.total = map_docs(&m, &idbytes))) return QB_OK;
   if (!(s = m.s = qb_calloc(1, sizeof *s))) goto oom;
@@ -384,7 +392,7 @@ qb_code qi__merge(qi__seg *const *segs, const uint64_t *const *live, size_t n, u
   copy_ids(&m);
   for (f = 0; f < nfields; f++)
     if (merge_field(&m, f)) goto oom;
-  if (qi__seg_finish(s)) goto oom;
+  if (qi__seg_finish(s, 0)) goto oom;
   enc_free(&m.e);
   qb_free(m.cursor, n * sizeof *m.cursor);
   qb_free(m.ordmap, n * sizeof *m.ordmap);
@@ -400,5 +408,6 @@ oom:
     qb_arena_fini(&s->arena);
     qb_free(s, sizeof *s);
   }
+  if (m.stopped) return qb_fail(err, QB_UNAVAILABLE, "merge: stopped (the index is closing)");
   return qb_fail(err, QB_NOMEM, "merge: out of memory");
 }

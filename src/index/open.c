@@ -45,9 +45,10 @@ static qb_code set_settings(qi_index *ix, const char *s, size_t n, qb_err *err) 
 
 /* Load the segments named by the commit file. On any problem, none are kept (full replay):
 ** *WATERMARK (where replay starts) is then 0, while *COMMITTED keeps what the commit file says
-** was acknowledged, for the damage check. */
+** was acknowledged, for the damage check. Each loaded segment starts with every document
+** deleted: replay confirms (revives) the copies the store still holds at the same _seq_no. */
 static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed) {
-  uint32_t *nos = NULL, sc = 0, d;
+  uint32_t *nos = NULL, sc = 0;
   size_t n = 0, i;
   uint64_t wm = 0;
   qb_err err;
@@ -64,8 +65,10 @@ static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed
   for (i = 0; i < n; i++) {
     char path[4400];
     qi__seg *seg;
+    uint64_t *bits;
+    size_t nw;
     snprintf(path, sizeof path, "%s/seg_%08x.qis", ix->dir, nos[i]);
-    if (qi__seg_read(path, &seg, &err)) {
+    if (qi__seg_read(path, 1, &seg, &err)) {
       qb_log(QB_WARN, "index %s: %s; rebuilding from the store", ix->dir, err.msg);
       goto drop;
     }
@@ -75,31 +78,18 @@ static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed
       qi__seg_release(seg);
       goto drop;
     }
-    ix->segs[ix->nseg++] = (wseg){.core = seg, .dirty = 1, .persisted = 1};
-    if (nos[i] >= sc) sc = nos[i] + 1;
-  }
-  /* the _id map from the segments: a later _seq_no wins, the other copy is deleted */
-  for (i = 0; i < ix->nseg; i++) {
-    qi__seg *c = ix->segs[i].core;
-    for (d = 0; d < c->max_doc; d++) {
-      const char *id = c->ids + c->id_off[d];
-      size_t len = c->id_off[d + 1] - c->id_off[d] - 1;
-      ident *e = qi__id_find(ix, id, len);
-      if (e && e->seq > c->seq[d]) {
-        if (qi__mark_deleted(ix, c->seg_no, d)) goto drop;
-        continue;
-      }
-      if (e) {
-        if (qi__mark_deleted(ix, e->seg_no, e->doc)) goto drop;
-      } else if (!(e = qi__id_insert(ix, id, len))) {
-        goto drop;
-      }
-      e->seg_no = c->seg_no;
-      e->doc = d;
-      e->seq = c->seq[d];
-      e->version = c->ver[d];
-      e->confirmed = 0;
+    nw = ((size_t)seg->max_doc + 63) / 64;
+    if (!(bits = qb_calloc(nw ? nw : 1, sizeof *bits))) {
+      qi__seg_release(seg);
+      goto drop;
     }
+    if (!nw) { /* qi__wseg_fini frees max_doc-sized bitmaps */
+      qb_free(bits, sizeof *bits);
+      bits = NULL;
+    }
+    ix->segs[ix->nseg++] =
+        (wseg){.core = seg, .bits = bits, .ndel = seg->max_doc, .dirty = 1, .persisted = 1};
+    if (nos[i] >= sc) sc = nos[i] + 1;
   }
   ix->seg_counter = sc;
   *watermark = wm;
@@ -110,14 +100,24 @@ static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed
 drop:
   for (i = 0; i < ix->nseg; i++) qi__wseg_fini(&ix->segs[i]);
   ix->nseg = 0;
-  for (i = 0; i < ix->idcap; i++)
-    if (ix->ids[i].id) {
-      qb_free(ix->ids[i].id, ix->ids[i].len + 1);
-      ix->ids[i].id = NULL;
-    }
-  ix->nids = 0;
   if (sc > ix->seg_counter) ix->seg_counter = sc;
   qb_free(nos, n * sizeof *nos);
+}
+
+/* Revive the copy of ID at _seq_no SEQ in the loaded segments (the first NLOADED); 1 if found. */
+static int confirm(qi_index *ix, size_t nloaded, const char *id, size_t len, uint64_t seq) {
+  size_t i;
+  for (i = 0; i < nloaded; i++) {
+    wseg *w = &ix->segs[i];
+    int64_t d = qi__seg_lookup(w->core, NULL, id, len, seq);
+    if (d < 0) continue;
+    if (w->bits && !((w->bits[d / 64] >> (d % 64)) & 1)) {
+      w->bits[d / 64] |= 1ull << (d % 64);
+      w->ndel--;
+    }
+    return 1;
+  }
+  return 0;
 }
 
 /* Bring the in-memory index up to the store: documents at or past WATERMARK (and any the
@@ -127,7 +127,7 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
   sqlite3_stmt *s = NULL, *one = NULL;
   qb_code rc = QB_OK;
   int r;
-  size_t i;
+  size_t i, nloaded = ix->nseg;
   uint64_t max_seq = 0, skipped = 0, replayed = 0;
   if (sqlite3_prepare_v2(ix->st.db,
                          "SELECT seq,id,version,CASE WHEN seq >= ?1 THEN source END FROM docs "
@@ -146,18 +146,14 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
     size_t len = (size_t)sqlite3_column_bytes(s, 3);
     json_t *doc;
     qi__parsed p;
-    ident *e;
+    ident *e = NULL;
     qb_err ierr;
     if (!id || qi__check_id(id, NULL)) {
       skipped++;
       continue;
     }
     if (seq + 1 > max_seq) max_seq = seq + 1;
-    e = qi__id_find(ix, id, strlen(id));
-    if (e && e->seq == seq && !e->confirmed) {
-      e->confirmed = 1;
-      continue;
-    }
+    if (confirm(ix, nloaded, id, strlen(id), seq)) continue;
     if (!src) { /* below the watermark yet missing from the segments */
       sqlite3_bind_int64(one, 1, (sqlite3_int64)seq);
       if (sqlite3_step(one) == SQLITE_ROW) {
@@ -185,8 +181,7 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
              id, ierr.msg);
       skipped++;
     } else if ((rc = qi__mapping_commit(&ix->map, &p, err)) ||
-               (e && (rc = qi__mark_deleted(ix, e->seg_no, e->doc))) ||
-               (!e && !(e = qi__id_insert(ix, id, strlen(id)))) ||
+               !(e = qi__id_insert(ix, id, strlen(id))) || /* the store holds each _id once */
                (rc = qi__builder_add(ix->buf, &ix->map, &p, id, seq, ver, err))) {
       if (!rc) rc = qb_fail(err, QB_NOMEM, "open: out of memory");
     } else {
@@ -194,7 +189,6 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
       e->doc = qi__builder_docs(ix->buf) - 1;
       e->version = ver;
       e->seq = seq;
-      e->confirmed = 1;
       replayed++;
       if (qi__builder_docs(ix->buf) >=
           (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
@@ -206,19 +200,17 @@ static qb_code replay(qi_index *ix, uint64_t watermark, qb_err *err) {
   }
   if (!rc && r != SQLITE_DONE)
     rc = qb_fail(err, QB_CORRUPT, "document store: %s", sqlite3_errmsg(ix->st.db));
-  /* what the segments hold but the store does not (any more) is deleted */
-  for (i = 0; !rc && i < ix->idcap;) {
-    ident *e = &ix->ids[i];
-    if (e->id && !e->confirmed) {
-      if ((rc = qi__mark_deleted(ix, e->seg_no, e->doc))) {
-        rc = qb_fail(err, QB_NOMEM, "open: out of memory");
-        break;
-      }
-      qi__id_remove(ix, e); /* may shift a later entry into slot i: look at i again */
-      continue;
+  /* what the segments hold but the store does not (any more) stays deleted */
+  ix->live_count = 0;
+  for (i = 0; i < ix->nseg; i++) {
+    wseg *w = &ix->segs[i];
+    if (w->bits && !w->ndel) {
+      qb_free(w->bits, (((size_t)w->core->max_doc + 63) / 64) * sizeof *w->bits);
+      w->bits = NULL;
     }
-    i++;
+    ix->live_count += w->core->max_doc - w->ndel;
   }
+  ix->live_count += ix->nids;
   if (max_seq > ix->next_seq) ix->next_seq = max_seq;
   if (skipped)
     qb_log(QB_WARN, "index %s: %llu stored documents skipped", ix->dir, (unsigned long long)skipped);

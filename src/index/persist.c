@@ -3,7 +3,9 @@
 ** once (tmp + fsync + rename) and never changed; the commit file "segments" names the live
 ** ones and the watermark (every document with _seq_no <= watermark is in them). Files on disk
 ** are untrusted: a bad magic, size, checksum or any out-of-range offset makes the file unusable
-** (the caller then falls back to a full replay), never a crash.
+** (the caller then falls back to a full replay), never a crash. A file read back is mapped
+** read-only and its arrays are used in place (docs/index.md: why the checksum is checked at
+** open).
 ** Invariant: a segment read back is byte-for-byte the segment that was written. */
 #include "internal.h"
 
@@ -13,10 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC "QISEG002"
+#define MAGIC "QISEG003"
 #define COMMIT_HEAD "quidditch-segments 1"
 
 typedef struct hdr {
@@ -40,17 +43,15 @@ static uint64_t checksum(const uint8_t *p, size_t n) {
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
+/* A segment file is streamed through a small buffer (no second copy of the segment in memory);
+** every piece is padded to 8 bytes, so the checksum, which eats 8-byte words, can be fed piece
+** by piece. */
 typedef struct out {
-  qb_buf b;
+  int fd, failed;
+  uint64_t h, len;
+  size_t n;
+  uint8_t buf[1 << 16];
 } out;
-
-static void put(qb_buf *b, const void *p, size_t n) {
-  static const uint8_t zero[8];
-  qb_buf_append(b, p, n);
-  if (n % 8) qb_buf_append(b, zero, 8 - n % 8); /* keep every array 8-byte aligned */
-}
-
-static void put_u64(qb_buf *b, uint64_t v) { put(b, &v, 8); }
 
 static int write_all(int fd, const void *p, size_t n) {
   const char *c = p;
@@ -65,6 +66,49 @@ static int write_all(int fd, const void *p, size_t n) {
   }
   return 0;
 }
+
+static void out_bytes(out *o, const void *p, size_t n) {
+  const uint8_t *c = p;
+  while (n && !o->failed) {
+    size_t k = sizeof o->buf - o->n;
+    if (k > n) k = n;
+    memcpy(o->buf + o->n, c, k);
+    o->n += k;
+    c += k;
+    n -= k;
+    if (o->n == sizeof o->buf) {
+      if (write_all(o->fd, o->buf, o->n)) o->failed = 1;
+      o->n = 0;
+    }
+  }
+}
+
+static uint64_t checksum_step(uint64_t h, const uint8_t *p, size_t n) {
+  uint64_t w;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  for (; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void put(out *o, const void *p, size_t n) {
+  static const uint8_t zero[8];
+  o->h = checksum_step(o->h, p, n - n % 8);
+  if (n % 8) { /* the last partial word, zero-padded: the same words the reader sees */
+    uint8_t w[8] = {0};
+    memcpy(w, (const uint8_t *)p + n - n % 8, n % 8);
+    o->h = checksum_step(o->h, w, 8);
+  }
+  out_bytes(o, p, n);
+  if (n % 8) out_bytes(o, zero, 8 - n % 8); /* keep every array 8-byte aligned */
+  o->len += (n + 7) & ~(size_t)7;
+}
+
+static void put_u64(out *o, uint64_t v) { put(o, &v, 8); }
 
 static qb_code write_file(const char *dir, const char *name, const void *a, size_t an,
                           const void *b, size_t bn, qb_err *err) {
@@ -92,19 +136,16 @@ static qb_code write_file(const char *dir, const char *name, const void *a, size
   return QB_OK;
 }
 
-qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
-  qb_buf b;
-  hdr h;
+static void put_payload(out *o, const qi__seg *s) {
   uint32_t f;
-  char name[64];
   size_t nd = s->max_doc;
-  qb_code rc;
-  qb_buf_init(&b);
-  put_u64(&b, s->id_off[nd]);
-  put(&b, s->id_off, (nd + 1) * sizeof *s->id_off);
-  put(&b, s->ids, s->id_off[nd]);
-  put(&b, s->seq, nd * sizeof *s->seq);
-  put(&b, s->ver, nd * sizeof *s->ver);
+  put_u64(o, s->id_off[nd]);
+  put(o, s->id_off, (nd + 1) * sizeof *s->id_off);
+  put(o, s->ids, s->id_off[nd]);
+  put(o, s->seq, nd * sizeof *s->seq);
+  put(o, s->ver, nd * sizeof *s->ver);
+  put_u64(o, (uint64_t)s->id_mask + 1);
+  put(o, s->id_hash, (s->id_mask + 1) * sizeof *s->id_hash);
   for (f = 0; f < s->nfields; f++) {
     const qi__fseg *fs = &s->f[f];
     uint64_t nsk = 0, nords = fs->ord_off ? fs->ord_off[nd] : 0;
@@ -112,38 +153,69 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
                         fs->f64 != NULL, fs->ord_off != NULL, fs->pos != NULL, 0};
     uint32_t t;
     for (t = 0; t < fs->nterms; t++) nsk += fs->terms[t].nskips;
-    put(&b, flags, 8);
-    put_u64(&b, fs->nterms);
-    put_u64(&b, fs->nterms ? fs->term_off[fs->nterms] : 0);
-    put_u64(&b, fs->post_len);
-    put_u64(&b, nsk);
-    put_u64(&b, fs->doc_count);
-    put_u64(&b, fs->sum_ttf);
-    put_u64(&b, fs->sum_df);
-    put_u64(&b, nords);
-    put_u64(&b, fs->pos_len);
+    put(o, flags, 8);
+    put_u64(o, fs->nterms);
+    put_u64(o, fs->nterms ? fs->term_off[fs->nterms] : 0);
+    put_u64(o, fs->post_len);
+    put_u64(o, nsk);
+    put_u64(o, fs->doc_count);
+    put_u64(o, fs->sum_ttf);
+    put_u64(o, fs->sum_df);
+    put_u64(o, nords);
+    put_u64(o, fs->pos_len);
     if (fs->nterms) {
-      put(&b, fs->term_off, ((size_t)fs->nterms + 1) * sizeof *fs->term_off);
-      put(&b, fs->term_bytes, fs->term_off[fs->nterms]);
-      put(&b, fs->terms, (size_t)fs->nterms * sizeof *fs->terms);
-      put(&b, fs->post, fs->post_len);
-      put(&b, fs->skips, nsk * sizeof *fs->skips);
-      if (fs->pos) put(&b, fs->pos, fs->pos_len);
+      put(o, fs->term_off, ((size_t)fs->nterms + 1) * sizeof *fs->term_off);
+      put(o, fs->term_bytes, fs->term_off[fs->nterms]);
+      put(o, fs->terms, (size_t)fs->nterms * sizeof *fs->terms);
+      put(o, fs->post, fs->post_len);
+      put(o, fs->skips, nsk * sizeof *fs->skips);
+      if (fs->pos) put(o, fs->pos, fs->pos_len);
     }
-    if (fs->norms) put(&b, fs->norms, nd);
-    if (fs->i64 || fs->f64) put(&b, fs->dv_present, nd);
-    if (fs->i64) put(&b, fs->i64, nd * 8);
-    if (fs->f64) put(&b, fs->f64, nd * 8);
+    if (fs->norms) put(o, fs->norms, nd);
+    if (fs->i64 || fs->f64) put(o, fs->dv_present, nd);
+    if (fs->i64) put(o, fs->i64, nd * 8);
+    if (fs->f64) put(o, fs->f64, nd * 8);
     if (fs->ord_off) {
-      put(&b, fs->ord_off, (nd + 1) * sizeof *fs->ord_off);
-      put(&b, fs->ords, nords * sizeof *fs->ords);
+      put(o, fs->ord_off, (nd + 1) * sizeof *fs->ord_off);
+      put(o, fs->ords, nords * sizeof *fs->ords);
     }
   }
-  if (b.failed) {
-    qb_buf_fini(&b);
-    return qb_fail(err, QB_NOMEM, "segment file: out of memory");
-  }
+}
+
+/* Test hook: with QD_TEST_SEGMENT_WRITE_FAIL=1 in the environment every segment file write
+** fails as on a full disk (tests of failed merges and refreshes set it; nothing else does). */
+static int injected_failure(void) {
+  const char *e = getenv("QD_TEST_SEGMENT_WRITE_FAIL");
+  return e && *e == '1';
+}
+
+qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
+  hdr h;
+  char name[64], tmp[4400], path[4400];
+  out *o;
+  int fd;
+  qb_code rc = QB_OK;
+  snprintf(name, sizeof name, "seg_%08x.qis", s->seg_no);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (!(o = qb_malloc(sizeof *o))) return qb_fail(err, QB_NOMEM, "segment file: out of memory");
   memset(&h, 0, sizeof h);
+  if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+    qb_free(o, sizeof *o);
+    return qb_fail(err, QB_IO, "cannot create %s: %s", tmp, strerror(errno));
+  }
+  o->fd = fd;
+  o->failed = 0;
+  o->h = 0xcbf29ce484222325ull;
+  o->len = 0;
+  o->n = 0;
+  out_bytes(o, &h, sizeof h); /* the header goes in last, once the checksum is known */
+  put_payload(o, s);
+  if (!o->failed && o->n && write_all(fd, o->buf, o->n)) o->failed = 1;
+  if (!o->failed && injected_failure()) {
+    o->failed = 1;
+    errno = ENOSPC;
+  }
   memcpy(h.magic, MAGIC, 8);
   h.version = 1;
   h.seg_no = s->seg_no;
@@ -152,12 +224,26 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
   h.sz_term = sizeof(qi__term);
   h.sz_skip = sizeof(qi__skip);
   h.endian = 0x01020304;
-  h.payload_len = b.len;
-  h.checksum = checksum((const uint8_t *)b.data, b.len);
-  snprintf(name, sizeof name, "seg_%08x.qis", s->seg_no);
-  rc = write_file(dir, name, &h, sizeof h, b.data, b.len, err);
-  qb_buf_fini(&b);
-  return rc;
+  h.payload_len = o->len;
+  h.checksum = o->h;
+  if (o->failed || pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(fd)) {
+    rc = qb_fail(err, QB_IO, "cannot write %s: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    qb_free(o, sizeof *o);
+    return rc;
+  }
+  close(fd);
+  qb_free(o, sizeof *o);
+  if (rename(tmp, path)) {
+    unlink(tmp);
+    return qb_fail(err, QB_IO, "cannot rename %s: %s", tmp, strerror(errno));
+  }
+  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  return QB_OK;
 }
 
 /* ---- reading -------------------------------------------------------------------------------- */
@@ -168,10 +254,11 @@ typedef struct in {
   int bad;
 } in;
 
-/* Next N bytes (8-aligned in the file), copied into the arena; NULL and bad on short input. */
-static void *take(in *r, qb_arena *a, uint64_t n, size_t elem, qb_err *err) {
+/* The next N elements of ELEM bytes (8-aligned in the file), in place in the mapping; NULL and
+** bad on short input. */
+static void *take(in *r, uint64_t n, size_t elem) {
   uint64_t bytes, padded;
-  void *d;
+  const uint8_t *d;
   if (r->bad) return NULL;
   if (__builtin_mul_overflow(n, (uint64_t)elem, &bytes) || bytes > r->left) {
     r->bad = 1;
@@ -179,14 +266,10 @@ static void *take(in *r, qb_arena *a, uint64_t n, size_t elem, qb_err *err) {
   }
   padded = (bytes + 7) & ~7ull;
   if (padded > r->left) padded = r->left;
-  if (!(d = qb_arena_alloc(a, bytes ? (size_t)bytes : 1))) {
-    r->bad = 2;
-    return NULL;
-  }
-  qi__cpy(d, r->p, (size_t)bytes);
+  d = r->p;
   r->p += padded;
   r->left -= padded;
-  return d;
+  return (void *)(uintptr_t)d; /* read-only pages: nothing writes through segment arrays */
 }
 
 static uint64_t take_u64(in *r) {
@@ -200,7 +283,6 @@ static uint64_t take_u64(in *r) {
   r->left -= 8;
   return v;
 }
-
 /* Decode every posting of F once: in-range docs, increasing, counts matching df and skips. */
 static int check_postings(const qi__fseg *f, uint32_t max_doc) {
   uint32_t t;
@@ -271,10 +353,11 @@ static int check_postings(const qi__fseg *f, uint32_t max_doc) {
   return 1;
 }
 
-qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
+qb_code qi__seg_read(const char *path, int verify, qi__seg **out, qb_err *err) {
   qi__seg *s = NULL;
-  uint8_t *buf = NULL;
-  size_t size = 0;
+  const uint8_t *buf;
+  void *map = MAP_FAILED;
+  size_t size = 0, map_len = 0;
   hdr h;
   in r = {NULL, 0, 0};
   int fd = -1;
@@ -282,35 +365,30 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
   uint32_t f;
   qb_code rc = QB_CORRUPT;
   *out = NULL;
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st))
-    return qb_fail(err, QB_IO, "cannot open %s: %s", path, strerror(errno));
-  if ((size_t)st.st_size < sizeof h || read(fd, &h, sizeof h) != (ssize_t)sizeof h ||
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st)) {
+    rc = qb_fail(err, QB_IO, "cannot open %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return rc;
+  }
+  /* the size is checked before mapping: a page past the end of the file would be SIGBUS */
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof h + 8 ||
+      (uint64_t)st.st_size > SIZE_MAX || read(fd, &h, sizeof h) != (ssize_t)sizeof h ||
       memcmp(h.magic, MAGIC, 8) || h.version != 1 || h.sz_term != sizeof(qi__term) ||
       h.sz_skip != sizeof(qi__skip) || h.endian != 0x01020304 ||
-      h.payload_len != (uint64_t)st.st_size - sizeof h || h.nfields > 1u << 20) {
+      h.payload_len != (uint64_t)st.st_size - sizeof h || h.payload_len % 8 ||
+      h.nfields > 1u << 20) {
     close(fd);
     return qb_fail(err, QB_CORRUPT, "%s: not a segment file of this build", path);
   }
+  map_len = (size_t)st.st_size;
+  map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return qb_fail(err, QB_IO, "cannot map %s: %s", path, strerror(errno));
+  buf = (const uint8_t *)map + sizeof h;
   size = (size_t)h.payload_len;
-  if (!(buf = qb_malloc(size ? size : 1))) {
-    close(fd);
-    return qb_fail(err, QB_NOMEM, "%s: out of memory", path);
-  }
-  {
-    size_t got = 0;
-    while (got < size) {
-      ssize_t n = read(fd, buf + got, size - got);
-      if (n <= 0) {
-        if (n < 0 && errno == EINTR) continue;
-        break;
-      }
-      got += (size_t)n;
-    }
-    close(fd);
-    if (got != size || checksum(buf, size) != h.checksum) {
-      qb_free(buf, size ? size : 1);
-      return qb_fail(err, QB_CORRUPT, "%s: checksum mismatch", path);
-    }
+  if (verify && checksum(buf, size) != h.checksum) {
+    munmap(map, map_len);
+    return qb_fail(err, QB_CORRUPT, "%s: checksum mismatch", path);
   }
   if (!(s = qb_calloc(1, sizeof *s))) goto oom;
   qb_arena_init(&s->arena);
@@ -323,17 +401,28 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
   r.bad = 0;
   {
     size_t nd = h.max_doc;
-    uint64_t idb = take_u64(&r);
+    uint64_t idb = take_u64(&r), slots, used = 0;
     uint32_t d;
     if (!(s->f = qb_arena_array(&s->arena, h.nfields ? h.nfields : 1, sizeof *s->f))) goto oom;
-    s->id_off = take(&r, &s->arena, (uint64_t)nd + 1, 4, err);
-    s->ids = take(&r, &s->arena, idb, 1, err);
-    s->seq = take(&r, &s->arena, nd, 8, err);
-    s->ver = take(&r, &s->arena, nd, 8, err);
+    s->id_off = take(&r, (uint64_t)nd + 1, 4);
+    s->ids = take(&r, idb, 1);
+    s->seq = take(&r, nd, 8);
+    s->ver = take(&r, nd, 8);
+    slots = take_u64(&r);
+    if (r.bad || slots < nd + 1 || slots > (uint64_t)UINT32_MAX + 1 || (slots & (slots - 1)))
+      goto bad;
+    s->id_hash = take(&r, slots, 4);
+    s->id_mask = (size_t)slots - 1;
     if (r.bad) goto bad;
     if (s->id_off[0] != 0 || s->id_off[nd] != idb) goto bad;
     for (d = 0; d < nd; d++)
       if (s->id_off[d] >= s->id_off[d + 1] || s->ids[s->id_off[d + 1] - 1] != 0) goto bad;
+    /* the _id table: entries in range and at least one empty slot (a probe ends) */
+    for (uint64_t k = 0; k < slots; k++) {
+      if (s->id_hash[k] > nd) goto bad;
+      used += s->id_hash[k] != 0;
+    }
+    if (used != nd) goto bad;
     for (f = 0; f < h.nfields; f++) {
       qi__fseg *fs = &s->f[f];
       uint8_t flags[8];
@@ -358,13 +447,13 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
       fs->dv = (qi_dv_kind)flags[1];
       fs->nterms = (uint32_t)nterms;
       if (nterms) {
-        fs->term_off = take(&r, &s->arena, nterms + 1, 4, err);
-        fs->term_bytes = take(&r, &s->arena, tbytes, 1, err);
-        fs->terms = take(&r, &s->arena, nterms, sizeof *fs->terms, err);
-        fs->post = take(&r, &s->arena, plen, 1, err);
-        fs->skips = take(&r, &s->arena, nsk, sizeof *fs->skips, err);
+        fs->term_off = take(&r, nterms + 1, 4);
+        fs->term_bytes = take(&r, tbytes, 1);
+        fs->terms = take(&r, nterms, sizeof *fs->terms);
+        fs->post = take(&r, plen, 1);
+        fs->skips = take(&r, nsk, sizeof *fs->skips);
         if (flags[6]) {
-          fs->pos = take(&r, &s->arena, poslen, 1, err);
+          fs->pos = take(&r, poslen, 1);
           fs->pos_len = (size_t)poslen;
         }
         fs->post_len = (size_t)plen;
@@ -375,34 +464,35 @@ qb_code qi__seg_read(const char *path, qi__seg **out, qb_err *err) {
           if (fs->skips[k].offset > plen || fs->skips[k].last_doc >= h.max_doc ||
               fs->skips[k].pos_offset > poslen)
             goto bad;
-        if (!check_postings(fs, h.max_doc)) goto bad;
+        if (verify && !check_postings(fs, h.max_doc)) goto bad;
       }
-      if (flags[2]) fs->norms = take(&r, &s->arena, nd, 1, err);
-      if (flags[3] || flags[4]) fs->dv_present = take(&r, &s->arena, nd, 1, err);
-      if (flags[3]) fs->i64 = take(&r, &s->arena, nd, 8, err);
-      if (flags[4]) fs->f64 = take(&r, &s->arena, nd, 8, err);
+      if (flags[2]) fs->norms = take(&r, nd, 1);
+      if (flags[3] || flags[4]) fs->dv_present = take(&r, nd, 1);
+      if (flags[3]) fs->i64 = take(&r, nd, 8);
+      if (flags[4]) fs->f64 = take(&r, nd, 8);
       if (flags[5]) {
-        fs->ord_off = take(&r, &s->arena, (uint64_t)nd + 1, 4, err);
-        fs->ords = take(&r, &s->arena, nords, 4, err);
+        fs->ord_off = take(&r, (uint64_t)nd + 1, 4);
+        fs->ords = take(&r, nords, 4);
         if (r.bad || fs->ord_off[0] != 0 || fs->ord_off[nd] != nords) goto bad;
         for (d = 0; d < nd; d++)
           if (fs->ord_off[d] > fs->ord_off[d + 1]) goto bad;
-        for (k = 0; k < nords; k++)
-          if (fs->ords[k] >= fs->nterms) goto bad;
+        if (verify)
+          for (k = 0; k < nords; k++)
+            if (fs->ords[k] >= fs->nterms) goto bad;
       }
       if (r.bad) goto bad;
     }
     if (r.left) goto bad;
   }
-  if (qi__seg_finish(s)) goto oom;
-  qb_free(buf, size ? size : 1);
+  if (qi__seg_finish(s, 1)) goto oom;
+  s->map = map;
+  s->map_len = map_len;
   *out = s;
   return QB_OK;
 oom:
   rc = QB_NOMEM;
 bad:
-  if (r.bad == 2) rc = QB_NOMEM;
-  qb_free(buf, size ? size : 1);
+  munmap(map, map_len);
   if (s) {
     qb_arena_fini(&s->arena);
     qb_free(s, sizeof *s);

@@ -1,7 +1,7 @@
 /* segment.c: read-side accessors of snapshots and segments: fields, statistics, term
 ** dictionaries, document metadata and the _id lookup table, norms and doc values (block reads
 ** over plain arrays). Everything here reads immutable data and takes no lock; the _id table is
-** built once, before its segment is published (qi__seg_index_ids). */
+** built once, before its segment is published (qi__seg_index_ids), and stored in its file. */
 #include "internal.h"
 
 #include <math.h>
@@ -132,14 +132,39 @@ qb_code qi__seg_index_ids(qi__seg *s) {
   return QB_OK;
 }
 
-qb_code qi__seg_finish(qi__seg *s) {
-  uint32_t f;
+qb_code qi__seg_finish(qi__seg *s, int have_ids) {
+  uint32_t f, d;
   for (f = 0; f < s->nfields; f++) {
     qi__fseg *fs = &s->f[f];
     fs->dv_dense = fs->dv_present && (fs->i64 || fs->f64) &&
                    (s->max_doc == 0 || !memchr(fs->dv_present, 0, s->max_doc));
   }
-  return qi__seg_index_ids(s);
+  s->min_seq = UINT64_MAX;
+  s->max_seq = 0;
+  for (d = 0; d < s->max_doc; d++) {
+    if (s->seq[d] < s->min_seq) s->min_seq = s->seq[d];
+    if (s->seq[d] > s->max_seq) s->max_seq = s->seq[d];
+  }
+  return have_ids ? QB_OK : qi__seg_index_ids(s);
+}
+
+static inline int bit_live(const uint64_t *bits, uint32_t d) {
+  return !bits || (int)((bits[d >> 6] >> (d & 63)) & 1);
+}
+
+int64_t qi__seg_lookup(const qi__seg *c, const uint64_t *bits, const char *id, size_t len,
+                       uint64_t seq) {
+  size_t i;
+  uint32_t e;
+  if (!c->id_hash) return -1;
+  if (seq != UINT64_MAX && (seq < c->min_seq || seq > c->max_seq)) return -1;
+  for (i = (size_t)id_hash(id, len) & c->id_mask; (e = c->id_hash[i]); i = (i + 1) & c->id_mask) {
+    uint32_t d = e - 1;
+    if (c->id_off[d + 1] - c->id_off[d] - 1 != len || memcmp(c->ids + c->id_off[d], id, len))
+      continue;
+    if (seq != UINT64_MAX ? c->seq[d] == seq : bit_live(bits, d)) return d;
+  }
+  return -1;
 }
 
 int64_t qi_segment_find_id(const qi_segment *seg, const char *id, size_t len) {

@@ -126,6 +126,64 @@ static void merged_away_segment_files_are_removed(void **state) {
   assert_int_equal(access(dir, F_OK), -1);
 }
 
+/* Lines of /proc/self/maps that map a file under DIR (segment files are read in place). */
+static int mapped_files_under(const char *dir, int deleted_only) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[8192];
+  int n = 0;
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, dir) && strstr(line, "seg_") && (!deleted_only || strstr(line, "(deleted)")))
+      n++;
+  fclose(f);
+  return n;
+}
+
+static void a_snapshot_reads_mapped_segments_after_their_files_are_unlinked(void **state) {
+  char dir[4096];
+  qi_index *ix;
+  qi_options opt = {0};
+  qi_snapshot *old;
+  qb_err err;
+  int r;
+  (void)state;
+  if (access("/proc/self/maps", R_OK)) skip();
+  opt.no_auto_merge = 1;
+  tmpdir_new(dir);
+  assert_int_equal(qi_index_create(dir, NULL, &opt, &ix, &err), QB_OK);
+  for (r = 0; r < 3; r++) {
+    fill(ix, r * 200, r * 200 + 200);
+    assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  }
+  /* refresh swapped each new segment for its mapped file */
+  assert_int_equal(mapped_files_under(dir, 0), 3);
+  old = qi_index_snapshot(ix);
+  assert_int_equal(qi_snapshot_segment_count(old), 3);
+  assert_int_equal(qi_index_delete(ix, "3", NULL, &err), QB_OK);
+  assert_int_equal(qi_index_force_merge(ix, 1, &err), QB_OK);
+  assert_int_equal(count_seg_files(dir), 1); /* the three inputs are unlinked */
+  assert_int_equal(mapped_files_under(dir, 1), 3);
+  {
+    const char *t = "common";
+    hit h[4];
+    const qi_segment *seg = qi_snapshot_segment(old, 0);
+    assert_int_equal(search_or(old, "body", &t, 1, h, 4), 600); /* every doc, unchanged */
+    assert_int_equal(qi_snapshot_doc_count(old), 600); /* from before the delete */
+    assert_true(qi_segment_find_id(seg, "3", 1) >= 0);
+    assert_string_equal(qi_segment_doc_id(seg, 3, NULL), "3");
+  }
+  assert_int_equal(hits(ix, "common"), 599);
+  qi_snapshot_release(old);
+  assert_int_equal(mapped_files_under(dir, 1), 0); /* the last reference unmapped them */
+  qi_index_close(ix);
+  assert_int_equal(mapped_files_under(dir, 0), 0);
+  assert_int_equal(qi_index_open(dir, &opt, &ix, &err), QB_OK);
+  assert_int_equal(hits(ix, "common"), 599);
+  assert_int_equal(mapped_files_under(dir, 0), 1);
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
 static void damage(const char *path, int truncate_it) {
   int fd = open(path, O_RDWR);
   struct stat st;
@@ -206,6 +264,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reopen_loads_segments_and_replays_the_tail),
       cmocka_unit_test(merged_away_segment_files_are_removed),
+      cmocka_unit_test(a_snapshot_reads_mapped_segments_after_their_files_are_unlinked),
       cmocka_unit_test(damaged_segment_files_fall_back_to_a_rebuild),
       cmocka_unit_test(a_garbage_store_is_reported_as_corrupt),
   };
