@@ -261,23 +261,36 @@ static qb_code merge_smallest(qi_index *ix, size_t width, qb_err *err) {
   return merge_range(ix, best, best + width, err);
 }
 
-static qb_code maybe_merge(qi_index *ix, qb_err *err) {
-  size_t maxs = ix->opt.max_segments ? ix->opt.max_segments : 12;
+size_t qi__max_segments(const qi_index *ix) {
+  return ix->opt.max_segments ? ix->opt.max_segments : 12;
+}
+
+size_t qi__merge_factor(const qi_index *ix) {
   size_t mf = ix->opt.merge_factor ? ix->opt.merge_factor : 8;
+  return mf < 2 ? 2 : mf;
+}
+
+/* Drop segments with nothing live, then wake the merger (or, without merge threads: at open,
+** or when none could be started, merge here). */
+static qb_code maybe_merge(qi_index *ix, qb_err *err) {
+  size_t maxs = qi__max_segments(ix), mf = qi__merge_factor(ix);
   qb_code rc;
   size_t i;
   QB_ASSERT(qi__locked(ix));
   if (ix->opt.no_auto_merge) return QB_OK;
   /* segments with nothing live go at once */
   for (i = 0; i < ix->nseg; i++)
-    if (!live_docs_of(&ix->segs[i])) {
+    if (!live_docs_of(&ix->segs[i]) && !ix->segs[i].merging) {
       qi__wseg_fini(&ix->segs[i]);
       memmove(ix->segs + i, ix->segs + i + 1, (ix->nseg - i - 1) * sizeof *ix->segs);
       ix->nseg--;
       ix->seg_gen++;
       i--;
     }
-  if (mf < 2) mf = 2;
+  if (ix->nmthreads) {
+    if (ix->nseg > maxs) qi__merger_kick(ix);
+    return QB_OK;
+  }
   while (ix->nseg > maxs)
     if ((rc = merge_smallest(ix, mf, err))) return rc;
   return QB_OK;
@@ -312,7 +325,7 @@ void qi_snapshot_release(qi_snapshot *s) {
   qi_index_release(ix);
 }
 
-static qb_code publish(qi_index *ix, qb_err *err) {
+qb_code qi__publish(qi_index *ix, qb_err *err) {
   qi_snapshot *s = qb_calloc(1, sizeof *s), *old;
   size_t i, f, n = ix->nseg, nf = ix->map.nfields;
   QB_ASSERT(qi__locked(ix));
@@ -393,7 +406,7 @@ static void swap_to_file(qi_index *ix, wseg *w) {
 ** after the buffer was flushed, so every document with _seq_no < next_seq is in a segment.
 ** Failures are logged, not returned: the store stays the source of truth, and the next open
 ** replays whatever the files miss. */
-static void persist_locked(qi_index *ix) {
+void qi__persist_locked(qi_index *ix) {
   uint32_t *nos;
   size_t i, changed = 0;
   qb_err err;
@@ -415,7 +428,8 @@ static void persist_locked(qi_index *ix) {
   if (!changed && ix->committed_gen == ix->seg_gen && ix->committed_seq == ix->next_seq) return;
   if (!(nos = qb_malloc((ix->nseg + 1) * sizeof *nos))) return;
   for (i = 0; i < ix->nseg; i++) nos[i] = ix->segs[i].core->seg_no;
-  if (qi__commit_write(ix->dir, nos, ix->nseg, ix->next_seq, ix->seg_counter, &err)) {
+  if (qi__commit_write(ix->dir, nos, ix->nseg, ix->merge_out, ix->merge_out ? ix->nmthreads : 0,
+                       ix->next_seq, ix->seg_counter, &err)) {
     qb_log(QB_WARN, "index %s: commit file not written (%s)", ix->dir, err.msg);
   } else {
     ix->committed_gen = ix->seg_gen;
@@ -433,8 +447,8 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
     return qb_fail(err, QB_IO, "index %s: a write could not be committed (disk full?); it is "
                                "reopened from its store on next use", ix->dir);
   if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err))) return rc;
-  persist_locked(ix); /* first, so the snapshot reads the new segments from their files */
-  return publish(ix, err);
+  qi__persist_locked(ix); /* first, so the snapshot reads the new segments from their files */
+  return qi__publish(ix, err);
 }
 
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
@@ -449,12 +463,16 @@ qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err) {
   qb_code rc;
   if (!max_segments) max_segments = 1;
   qi__lock(ix);
+  ix->merge_hold++; /* no new background merge; wait for the running ones */
+  qi__merger_wait_idle(ix);
   rc = qi__flush_buffer(ix, err);
   while (!rc && ix->nseg > max_segments) rc = merge_smallest(ix, ix->nseg - max_segments + 1, err);
   if (!rc && ix->nseg == 1 && max_segments == 1 && ix->segs[0].ndel)
     rc = merge_range(ix, 0, 1, err);
-  if (!rc) persist_locked(ix);
-  if (!rc) rc = publish(ix, err);
+  if (!rc) qi__persist_locked(ix);
+  if (!rc) rc = qi__publish(ix, err);
+  ix->merge_hold--;
+  qi__merger_kick(ix);
   qi__unlock(ix);
   return rc;
 }
@@ -830,7 +848,7 @@ qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len,
         qb_free(f, sizeof *f);
       }
     } else {
-      rc = publish(ix, err); /* snapshots see the new fields */
+      rc = qi__publish(ix, err); /* snapshots see the new fields */
     }
   }
   qi__unlock(ix);
@@ -869,6 +887,7 @@ qb_code qi_index_flush(qi_index *ix, qb_err *err) {
 void qi__index_free(qi_index *ix) {
   size_t i;
   if (!ix) return;
+  qi__merger_stop(ix); /* first: the threads use everything below */
   snapshot_unref(ix->cur);
   for (i = 0; i < ix->nseg; i++) qi__wseg_fini(&ix->segs[i]);
   qb_free(ix->segs, ix->segcap * sizeof *ix->segs);
@@ -885,6 +904,8 @@ void qi__index_free(qi_index *ix) {
   qb_free(ix->dir, strlen(ix->dir) + 1);
   pthread_mutex_destroy(&ix->lock);
   pthread_mutex_destroy(&ix->snap_lock);
+  pthread_cond_destroy(&ix->merge_cv);
+  pthread_cond_destroy(&ix->idle_cv);
   qb_free(ix, sizeof *ix);
 }
 

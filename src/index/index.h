@@ -131,6 +131,10 @@ typedef struct qi_options {
                               ** process, not a power cut. 0 (default): FULL, survives both */
   uint8_t no_auto_merge;      /* 1: merge only in qi_index_force_merge (tests) */
   uint8_t no_persist;         /* 1: write no segment files; open re-indexes from the store */
+  uint8_t merge_threads;      /* background merges running at once; 0: 1 */
+  uint32_t merge_mb_per_sec;  /* throttle: a merge thread pauses so it reads at most this many
+                              ** MiB of input per second on average; 0: no pause (the threads
+                              ** run at a lower CPU priority either way) */
 } qi_options;
 
 /* ---- index lifecycle ----------------------------------------------------------------------- */
@@ -219,8 +223,9 @@ qb_code qi_bulk_delete_if(qi_bulk *b, const char *id, const qi_write_cond *cond,
                           qi_write_result *res, qb_err *err);
 
 /* Make every write so far searchable: the buffer becomes a segment, pending deletes apply,
-** merges run if the segment count passed max_segments, a new snapshot is published, and new
-** segments are written to files (a failure there is logged as WARN, not returned: the store
+** the background merger is woken if the segment count passed max_segments (refresh never
+** waits for a merge), new segments are written to files and read back mapped, a new snapshot
+** is published (a failure there is logged as WARN, not returned: the store
 ** stays the source of truth). Errors: QB_NOMEM (the old snapshot stays published).
 ** Threads: any; blocks writers of this index while it runs, never searchers. */
 qb_code qi_index_refresh(qi_index *ix, qb_err *err);
@@ -230,8 +235,14 @@ qb_code qi_index_refresh(qi_index *ix, qb_err *err);
 qb_code qi_index_flush(qi_index *ix, qb_err *err);
 
 /* Refresh, then merge segments until at most MAX_SEGMENTS (>= 1) remain, dropping deleted
-** documents, and publish. Errors: QB_NOMEM. */
+** documents, and publish. Waits for a running background merge first and runs its merges on
+** the calling thread. Errors: QB_NOMEM. */
 qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err);
+
+/* Wait until the background merges have nothing left to do (the segment count is within
+** max_segments, or the last merge failed and the segments did not change since). For tests
+** and benchmarks: searches and writes never need it. Threads: any. */
+void qi_index_wait_merges(qi_index *ix);
 
 /* ---- reads on the index -------------------------------------------------------------------- */
 

@@ -245,7 +245,10 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err);
 ** posting (files found at open); 0 only for a file this process has just written from memory
 ** (the structure is still bounds-checked). */
 qb_code qi__seg_read(const char *path, int verify, qi__seg **out, qb_err *err);
-qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n, uint64_t watermark,
+/* The commit file naming SEG_NOS; other segment files are removed, but those numbered in BUSY
+** (outputs of running merges, not yet named). */
+qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n,
+                         const uint32_t *busy, size_t nbusy, uint64_t watermark,
                          uint32_t seg_counter, qb_err *err);
 qb_code qi__commit_read(const char *dir, uint32_t **seg_nos, size_t *n, uint64_t *watermark,
                         uint32_t *seg_counter, qb_err *err);
@@ -291,6 +294,7 @@ typedef struct wseg {
   uint32_t ndel;
   uint8_t dirty;   /* bits changed since the last publish */
   uint8_t persisted; /* its file is on disk */
+  uint8_t merging; /* input of a running background merge: nothing else removes it */
   qi__live *pub;   /* last published bitmap, NULL when none */
 } wseg;
 
@@ -340,6 +344,18 @@ struct qi_index {
   uint64_t merges, refreshes;
   uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
   uint64_t committed_seq;          /* next_seq recorded in the last commit file */
+  /* background merges (merger.c); all under ix->lock but merge_stop */
+  pthread_t *mthreads;
+  size_t nmthreads;                /* running merge threads; 0: merges run inside refresh */
+  pthread_cond_t merge_cv;         /* work may be there, or stop */
+  pthread_cond_t idle_cv;          /* a merge finished */
+  atomic_int merge_stop;           /* closing: threads exit, a running merge gives up */
+  size_t merges_running;
+  uint32_t *merge_out;             /* nmthreads slots: seg_no a running merge writes, or
+                                   ** UINT32_MAX */
+  int merge_hold;                  /* force_merge runs: no new background merge starts */
+  uint64_t merge_fail_gen;         /* seg_gen when a merge last failed (no retry before it
+                                   ** changes); UINT64_MAX: none */
 #ifdef QB_ASSERTS
   pthread_t lock_owner;            /* valid while lock_held: who holds ix->lock */
   int lock_held;
@@ -373,6 +389,19 @@ static inline void qi__unlock(qi_index *ix) {
   pthread_mutex_unlock(&ix->lock);
 }
 
+/* pthread_cond_wait on ix->lock, keeping the holder record of checked builds true. */
+static inline void qi__cond_wait(qi_index *ix, pthread_cond_t *cv) {
+  QB_ASSERT(qi__locked(ix));
+#ifdef QB_ASSERTS
+  ix->lock_held = 0;
+#endif
+  pthread_cond_wait(cv, &ix->lock);
+#ifdef QB_ASSERTS
+  ix->lock_owner = pthread_self();
+  ix->lock_held = 1;
+#endif
+}
+
 /* Reference counts (indexes, snapshots, segments, live bitmaps): a new reference is taken
 ** from one already held, and a count never drops below zero. qi__unref is true for the last. */
 static inline void qi__ref(atomic_uint *refs) {
@@ -400,6 +429,19 @@ qb_code qi__flush_buffer(qi_index *ix, qb_err *err);
 qb_code qi__refresh_locked(qi_index *ix, qb_err *err);
 qb_code qi__check_id(const char *id, qb_err *err);
 void qi__index_free(qi_index *ix);
+qb_code qi__publish(qi_index *ix, qb_err *err);
+void qi__persist_locked(qi_index *ix);
+/* The max_segments / merge_factor in effect. */
+size_t qi__max_segments(const qi_index *ix);
+size_t qi__merge_factor(const qi_index *ix);
+
+/* merger.c: background merges. Start the threads (after open; on failure merges stay inside
+** refresh), wake them after the segment list grew, stop and join them (index free). */
+void qi__merger_start(qi_index *ix);
+void qi__merger_kick(qi_index *ix);
+void qi__merger_stop(qi_index *ix);
+/* Wait (holding ix->lock, which the wait releases) until no background merge runs. */
+void qi__merger_wait_idle(qi_index *ix);
 
 /* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
 ** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */

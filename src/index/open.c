@@ -27,6 +27,9 @@ static qi_index *index_alloc(const char *dir, const qi_options *opt) {
   if (opt) ix->opt = *opt;
   pthread_mutex_init(&ix->lock, NULL);
   pthread_mutex_init(&ix->snap_lock, NULL);
+  pthread_cond_init(&ix->merge_cv, NULL);
+  pthread_cond_init(&ix->idle_cv, NULL);
+  ix->merge_fail_gen = UINT64_MAX;
   ix->id_seed = (uint64_t)qb_now_ns() ^ ((uint64_t)getpid() << 32);
   if ((fd = open("/dev/urandom", O_RDONLY)) >= 0) {
     if (read(fd, &ix->id_seed, sizeof ix->id_seed) < 0) ix->id_seed ^= 0x5bd1e995;
@@ -305,6 +308,7 @@ qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb
     qi__index_free(ix);
     return rc;
   }
+  qi__merger_start(ix);
   *out = ix;
   return QB_OK;
 }
@@ -383,6 +387,7 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
     goto fail;
   qi__mapping_fini(&ix->map);
   if ((rc = open_common(ix, err))) goto fail;
+  qi__merger_start(ix);
   qi__json_free(sj);
   qb_buf_fini(&mb);
   json_decref(body);

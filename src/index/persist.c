@@ -503,7 +503,8 @@ bad:
 
 /* ---- the commit file ------------------------------------------------------------------------ */
 
-qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n, uint64_t watermark,
+qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n,
+                         const uint32_t *busy, size_t nbusy, uint64_t watermark,
                          uint32_t seg_counter, qb_err *err) {
   qb_buf b;
   size_t i;
@@ -529,6 +530,7 @@ qb_code qi__commit_write(const char *dir, const uint32_t *seg_nos, size_t n, uin
       int keep = 0;
       if (sscanf(de->d_name, "seg_%8x.%3s", &no, tail) != 2) continue;
       for (i = 0; i < n && !keep; i++) keep = seg_nos[i] == no && !strcmp(tail, "qis");
+      for (i = 0; i < nbusy && !keep; i++) keep = busy[i] == no; /* a merge is writing it */
       if (!keep) {
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
