@@ -11,9 +11,15 @@
 **   search/or2_qq_p50   the same queries as JSON `match` queries through src/query (qq_search),
 **                       when the query layer is built (BENCH_HAVE_QQ)
 **   search/open         reopening our index (segment files + id scan of the store)
+**   search/refresh_during_merge  p50/max of the refreshes (one per bulk batch) that ran while a
+**                       background merge was in progress (goal < 50 ms)
+**   search/rss_load     RssAnon/RssFile/VmRSS of this process (/proc/self/status) once the index
+**                       is loaded and its merges settled; search/rss_reopen the same in a fresh
+**                       process that reopened the index and ran the queries (a restart). Goal:
+**                       RssAnon (memory beyond the page cache) < 200 MiB at 1M documents.
 **   search/script_score owned by the query helper: bench_search_script_score() below is a weak
 **                       hook that a bench/bench_search_script.c may define.
-** Usage: bench_search [N]  (or BENCH_SEARCH_DOCS=N; default 1000000). BENCH_SEARCH_XAPIAN=path
+** Usage: bench_search [N]  (or BENCH_SEARCH_DOCS=N; default 1000000; `make bench-large`: 10M). BENCH_SEARCH_XAPIAN=path
 ** overrides the xapian_ref binary (default: next to this one). */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
@@ -342,6 +348,123 @@ static void minmax(const double *v, int n, double *lo, double *hi) {
   }
 }
 
+/* ---- memory and refresh figures (issue 14) ------------------------------------------------- */
+
+typedef struct rss {
+  double anon, file, total; /* MiB */
+} rss;
+
+static int rss_read(rss *out) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v;
+  memset(out, 0, sizeof *out);
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "RssAnon: %ld kB", &v) == 1) out->anon = (double)v / 1024;
+    else if (sscanf(line, "RssFile: %ld kB", &v) == 1) out->file = (double)v / 1024;
+    else if (sscanf(line, "VmRSS: %ld kB", &v) == 1) out->total = (double)v / 1024;
+  }
+  fclose(f);
+  return 0;
+}
+
+static void rss_print(const char *name, uint64_t n, const char *what) {
+  rss r;
+  if (rss_read(&r)) {
+    printf("%s  skipped: no /proc/self/status\n", name);
+    return;
+  }
+  printf("%s  ours RssAnon %.0f MiB  RssFile %.0f MiB  VmRSS %.0f MiB  %llu docs  %s  "
+         "(goal RssAnon < 200 MiB at 1M)\n",
+         name, r.anon, r.file, r.total, (unsigned long long)n, what);
+  fflush(stdout);
+}
+
+/* Refresh times, split by whether a background merge was running when the refresh began. */
+typedef struct refresh_log {
+  double *during, *idle;
+  size_t nd, ni, cap;
+} refresh_log;
+
+static void refresh_timed(qi_index *ix, refresh_log *l) {
+  qi_index_stats st;
+  qb_err err;
+  double t0;
+  int merging;
+  qi_index_stats_get(ix, &st);
+  merging = st.merges_running > 0;
+  t0 = now_s();
+  if (qi_index_refresh(ix, &err)) fprintf(stderr, "bench_search: refresh: %s\n", err.msg);
+  t0 = (now_s() - t0) * 1e3;
+  if (l->nd == l->cap || l->ni == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 256;
+    l->during = realloc(l->during, l->cap * sizeof *l->during);
+    l->idle = realloc(l->idle, l->cap * sizeof *l->idle);
+  }
+  if (merging) l->during[l->nd++] = t0;
+  else l->idle[l->ni++] = t0;
+}
+
+static void refresh_print(refresh_log *l) {
+  if (l->nd) {
+    qsort(l->during, l->nd, sizeof *l->during, sc_cmp_double);
+    printf("search/refresh_during_merge  ours p50 %.1fms  max %.1fms  (goal < 50 ms)  %zu "
+           "refreshes during a merge",
+           sc_pct(l->during, l->nd, 50), l->during[l->nd - 1], l->nd);
+  } else {
+    printf("search/refresh_during_merge  no refresh ran during a merge");
+  }
+  if (l->ni) {
+    qsort(l->idle, l->ni, sizeof *l->idle, sc_cmp_double);
+    printf("  (without: p50 %.1fms max %.1fms, %zu)", sc_pct(l->idle, l->ni, 50),
+           l->idle[l->ni - 1], l->ni);
+  }
+  printf("\n");
+  fflush(stdout);
+  free(l->during);
+  free(l->idle);
+}
+
+/* `bench_search --reopen-rss DIR N`: a fresh process (a restart) opens the index, runs the
+** queries once and prints its RSS. */
+static int reopen_rss_main(const char *dir, uint64_t n) {
+  sc_corpus c;
+  qi_index *ix;
+  qi_options opt = {0};
+  qi_snapshot *s;
+  qi_field_info fi;
+  qb_err err;
+  int q;
+  if (sc_load(&c, "/usr/share/dict/words")) return 1;
+  if (qi_index_open(dir, &opt, &ix, &err)) {
+    printf("search/rss_reopen  failed: %s\n", err.msg);
+    return 1;
+  }
+  rss_print("search/rss_reopen", qi_index_doc_count(ix), "after open");
+  s = qi_index_snapshot(ix);
+  qi_snapshot_field(s, "body", &fi);
+  for (q = 0; q < SC_QUERIES; q++) {
+    const char *t[2];
+    hit h[TOPK];
+    sc_query(&c, q, &t[0], &t[1]);
+    (void)topk_or(s, fi.id, t, 2, h);
+  }
+  qi_snapshot_release(s);
+  rss_print("search/rss_reopen", n, "after open + 200 queries");
+  qi_index_close(ix);
+  sc_free(&c);
+  return 0;
+}
+
+static void reopen_rss(const char *self, const char *dir, uint64_t n) {
+  char cmd[9000];
+  fflush(stdout);
+  snprintf(cmd, sizeof cmd, "'%s' --reopen-rss '%s' %llu", self, dir, (unsigned long long)n);
+  if (system(cmd)) printf("search/rss_reopen  failed to run %s\n", self);
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   uint64_t n = 1000000, i;
   const char *env = getenv("BENCH_SEARCH_DOCS");
@@ -357,6 +480,9 @@ int main(int argc, char **argv) {
   xres x;
   int have_x, r, q, mism = 0;
   const char *tmp = getenv("TMPDIR");
+  refresh_log rl = {0};
+  if (argc > 3 && !strcmp(argv[1], "--reopen-rss"))
+    return reopen_rss_main(argv[2], strtoull(argv[3], NULL, 10));
   if (argc > 1) n = strtoull(argv[1], NULL, 10);
   else if (env && *env) n = strtoull(env, NULL, 10);
   if (n < 1000) n = 1000;
@@ -406,12 +532,16 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bench_search: commit: %s\n", err.msg);
       return 1;
     }
+    refresh_timed(ix, &rl); /* as the server's 1 s refresher would: merges run behind */
   }
   if (qi_index_refresh(ix, &err)) {
     fprintf(stderr, "bench_search: refresh: %s\n", err.msg);
     return 1;
   }
   t1 = now_s();
+  qi_index_wait_merges(ix); /* the figures below on the settled index */
+  refresh_print(&rl);
+  rss_print("search/rss_load", n, "after loading and merging");
   ours_rate = (double)n / (t1 - t0);
   s = qi_index_snapshot(ix);
   qi_snapshot_field(s, "body", &fi);
@@ -562,6 +692,7 @@ int main(int argc, char **argv) {
   qi_snapshot_release(s);
   if (bench_search_script_score) bench_search_script_score(ix, &c, n);
   qi_index_close(ix);
+  reopen_rss(argv[0], ours_dir, n);
   /* reopen: segment files load, the store is scanned for ids only */
   t0 = now_s();
   if (!qi_index_open(ours_dir, &opt, &ix, &err)) {

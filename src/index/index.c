@@ -868,6 +868,7 @@ void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
   out->buffered_docs = ix->buf ? qi__builder_docs(ix->buf) : 0;
   out->merges = ix->merges;
   out->refreshes = ix->refreshes;
+  out->merges_running = (uint32_t)ix->merges_running;
   qi__unlock(ix);
   pthread_mutex_lock(&ix->snap_lock);
   out->segments = (uint32_t)ix->cur->nseg;

@@ -274,6 +274,7 @@ typedef struct qi_index_stats {
   uint32_t segments;       /* in the published snapshot */
   uint64_t merges;         /* merges done since open */
   uint64_t refreshes;      /* snapshots published since open */
+  uint32_t merges_running; /* background merges in progress */
 } qi_index_stats;
 void qi_index_stats_get(qi_index *ix, qi_index_stats *out);
 
