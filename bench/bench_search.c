@@ -419,6 +419,8 @@ static void refresh_print(refresh_log *l) {
     qsort(l->idle, l->ni, sizeof *l->idle, sc_cmp_double);
     printf("  (without: p50 %.1fms max %.1fms, %zu)", sc_pct(l->idle, l->ni, 50),
            l->idle[l->ni - 1], l->ni);
+    if (l->nd) /* 1x: a running merge does not slow a refresh down */
+      printf("  during/without p50 %.2fx", sc_pct(l->during, l->nd, 50) / sc_pct(l->idle, l->ni, 50));
   }
   printf("\n");
   fflush(stdout);
