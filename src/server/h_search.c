@@ -153,6 +153,8 @@ static void search(qs_req *r, int count) {
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
   env.error_type = qs__error_type;
+  env.script_value_max = r->srv->script_value_max;
+  env.script_response_max = r->srv->script_response_max;
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);

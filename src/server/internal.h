@@ -28,6 +28,7 @@
 #define QS_BODY_MAX (10u << 20)      /* request body bound, most routes */
 #define QS_BODY_MAX_BIG (100u << 20) /* _bulk, UDF deploy */
 #define QS_MAX_CAPTURES 4
+#define QS_RID_MAX 72 /* a request id, with its NUL */
 
 /* ---- routes ------------------------------------------------------------------------------- */
 
@@ -179,6 +180,8 @@ struct qs_server {
   qs__disk disk;
   qs__auth *auth;       /* NULL: open (loopback only) */
   qs__pool *search_pool, *write_pool;
+  size_t script_value_max, script_response_max; /* qq_env's (0: the query layer's default) */
+  uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;
 };
@@ -207,7 +210,14 @@ struct qs_req {
   int status;                      /* response */
   qb_buf out;
   const char *out_type;            /* NULL = application/json */
+  char rid[QS_RID_MAX];            /* the request id once made ("" until then: reqid.c) */
+  int rid_from_client;             /* RID is the client's X-Opaque-Id */
 };
+
+/* reqid.c: R's id (its client's X-Opaque-Id, else one made for it), made on first use. */
+const char *qs__req_id(qs_req *r);
+/* Tag this thread's log lines with R's id (NULL: stop tagging). */
+void qs__req_tag(qs_req *r);
 
 /* A query-string argument, or NULL. */
 const char *qs__arg(qs_req *r, const char *key);

@@ -55,6 +55,18 @@ typedef struct qs_options {
   ** "native" (compile when a version loads); its code cache is DATA/cache. */
   const char *udf_tier;
   const char *trusted_keys_dir; /* *.pub keys whose signed AOT artifacts load; NULL = none */
+  /* UDF budgets and storage bounds (qu_options, docs/operations.md); 0 = the default given. */
+  uint64_t udf_fuel_per_doc;     /* 10,000,000 units per document */
+  uint64_t udf_memory_bytes;     /* linear memory per instance, 16 MiB (whole 64 KiB pages) */
+  uint32_t udf_call_depth;       /* wasm frames per call, 10000 */
+  uint32_t udf_block_timeout_ms; /* wall clock per block, 1000 */
+  uint64_t udf_max_module_bytes; /* a deploy's module, 10 MiB */
+  uint32_t udf_versions_kept;    /* per UDF, 10 */
+  uint32_t udf_idle_unload_ms;   /* 300000 */
+  /* script_fields results: one string value, and all of one shard's response (the request
+  ** breaker); 0 = 1 MiB and 64 MiB. */
+  uint64_t script_value_max_bytes;
+  uint64_t script_response_max_bytes;
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
