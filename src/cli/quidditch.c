@@ -1,7 +1,7 @@
 /* quidditch.c: the server binary. `quidditch serve [--listen HOST:PORT] [--data DIR]
 ** [--node-name NAME] [--threads N] [--log-level debug|info|warn|error] [--role data|coord|both
 ** --etcd URL [--lease-ttl S]]`: parse the flags, install the stderr log sink, start the node
-** (src/server) and serve until SIGINT or SIGTERM. Exit codes: 0 stopped, 1 could not start,
+** (src/server) and serve until SIGINT or SIGTERM; SIGHUP reloads the auth file. Exit codes: 0 stopped, 1 could not start,
 ** 2 bad flags, 3 etcd unreachable at start, 4 node name taken in the cluster. */
 #include <jansson.h>
 #include <pthread.h>
@@ -261,6 +261,7 @@ int main(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP); /* reload the auth file */
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -272,7 +273,7 @@ int main(int argc, char **argv) {
     return err.code == QB_UNAVAILABLE ? 3 : err.code == QB_CONFLICT ? 4 : 1;
   }
   int sig = 0;
-  sigwait(&set, &sig);
+  while (!sigwait(&set, &sig) && sig == SIGHUP) qs_server_reload_auth(srv);
   qb_log(QB_INFO, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   qs_server_free(srv);
   qb_log(QB_INFO, "stopped");

@@ -123,6 +123,23 @@ qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err);
 void qs__auth_free(qs__auth *a);
 /* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
 int qs__auth_check(qs_req *r);
+/* Load the auth file again and swap the new credentials in (the cache of verified headers is
+** emptied); on any error the old ones stay. *USERS, *KEYS (may be NULL): what it holds now. */
+qb_code qs__auth_reload(qs__auth *a, size_t *users, size_t *keys, qb_err *err);
+/* 1 once per change of the auth file (mtime, size, inode) since it was last loaded. */
+int qs__auth_changed(qs__auth *a);
+const char *qs__auth_path(const qs__auth *a);
+/* Hold (LOCK 1) or release (0) the auth file for a read-modify-write (apikeys.c). */
+void qs__auth_lock_file(qs__auth *a, int lock);
+/* The API keys now loaded, as GET /_security/api_key lists them (never a hash); NULL: memory. */
+json_t *qs__auth_keys(qs__auth *a);
+/* Write J to PATH atomically (a temporary file, fsync, rename), mode 0600. */
+qb_code qs__auth_write(const char *path, const json_t *j, qb_err *err);
+/* apikeys.c: reload the auth file (WHY: "SIGHUP", "the file changed"), logging the outcome; a
+** malformed file is an ERROR and the old credentials stay. */
+void qs__auth_reload_logged(qs_server *s, const char *why);
+/* The refresher, once per interval: reload when the auth file changed. */
+void qs__auth_watch(qs_server *s);
 
 /* pools.c: worker pools by kind of request. */
 typedef struct qs__pool qs__pool;

@@ -379,6 +379,7 @@ static void *refresher(void *arg) {
     if (s->stopping) break;
     pthread_mutex_unlock(&s->mu);
     qs__disk_check(s);
+    qs__auth_watch(s);
     pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;

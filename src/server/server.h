@@ -86,6 +86,12 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
 qb_code qs_auth_add(const char *path, int api_key, const char *name, const char *secret,
                     const char *role, qb_err *err);
 
+/* Read the auth file again (quidditch serve does on SIGHUP; the node also notices a changed file
+** within a refresh interval): the new users and API keys apply to the next request; a file
+** that does not load is logged at ERROR and the old credentials stay. A node without an auth
+** file logs that there is none. Any thread. */
+void qs_server_reload_auth(qs_server *s);
+
 /* The port actually listened on (useful with port 0). */
 uint16_t qs_server_port(const qs_server *s);
 
