@@ -17,6 +17,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ struct qs__auth {
   size_t next;
   char *path;                /* the auth file */
   pthread_mutex_t file_mu;   /* serialises read-modify-write of the file (apikeys.c) */
+  int lock_fd;               /* PATH.lock, flock'ed while file_mu is held (-1: none) */
   struct stat seen;          /* the file as last loaded (qs__auth_changed) */
 };
 
@@ -189,6 +191,7 @@ qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err) {
   }
   pthread_mutex_init(&a->mu, NULL);
   pthread_mutex_init(&a->file_mu, NULL);
+  a->lock_fd = -1;
   *out = a;
   return QB_OK;
 }
@@ -238,9 +241,33 @@ int qs__auth_changed(qs__auth *a) {
   return changed;
 }
 
+/* PATH.lock, opened and flock'ed (LOCK_EX) so another process (`quidditch auth add-user`)
+** changing the file waits for us and we for it; -1 when it cannot be (then only this process's
+** changes are serialised). */
+static int lock_path(const char *path) {
+  char lp[4200];
+  snprintf(lp, sizeof lp, "%s.lock", path);
+  int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0 && flock(fd, LOCK_EX)) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+static void unlock_path(int fd) {
+  if (fd >= 0) close(fd); /* closing releases the flock */
+}
+
 void qs__auth_lock_file(qs__auth *a, int lock) {
-  if (lock) pthread_mutex_lock(&a->file_mu);
-  else pthread_mutex_unlock(&a->file_mu);
+  if (lock) {
+    pthread_mutex_lock(&a->file_mu);
+    a->lock_fd = lock_path(a->path);
+  } else {
+    unlock_path(a->lock_fd);
+    a->lock_fd = -1;
+    pthread_mutex_unlock(&a->file_mu);
+  }
 }
 
 json_t *qs__auth_keys(qs__auth *a) {
@@ -394,6 +421,7 @@ qb_code qs_auth_add(const char *path, int api_key, const char *name, const char 
     return qb_fail(err, QB_INVAL, "name [%s]: 1-63 bytes, no ':'", name);
   if (strlen(secret) < 8) return qb_fail(err, QB_INVAL, "a password or key has at least 8 bytes");
   json_error_t je;
+  int lfd = lock_path(path); /* a running node's REST changes to the same file wait */
   json_t *j = json_load_file(path, 0, &je);
   if (!j) j = json_object();
   const char *sec = api_key ? "api_keys" : "users";
@@ -403,11 +431,13 @@ qb_code qs_auth_add(const char *path, int api_key, const char *name, const char 
   if (crypto_pwhash_str(hash, secret, strlen(secret), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                         crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
     json_decref(j);
+    unlock_path(lfd);
     return qb_fail(err, QB_NOMEM, "auth: crypto_pwhash_str ran out of memory");
   }
   json_object_set_new(o, name, json_pack("{s:s, s:[s]}", "hash", hash, "roles", role));
   qb_code rc = qs__auth_write(path, j, err);
   json_decref(j);
+  unlock_path(lfd);
   return rc;
 }
 
