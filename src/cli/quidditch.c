@@ -29,6 +29,7 @@ static int usage(FILE *f) {
           "                       [--udf-block-timeout-ms MS] [--udf-max-module SIZE]\n"
           "                       [--udf-versions-kept N] [--udf-idle-unload-ms MS]\n"
           "                       [--script-value-max SIZE] [--script-response-max SIZE]\n"
+          "                       [--search-slow-ms MS]\n"
           "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
           "         (the password or key is read from standard input; only its hash is kept)\n"
           "  With no flags: the embedded default, one process that is coordinator and data node,\n"
@@ -39,7 +40,8 @@ static int usage(FILE *f) {
           "  --udf-block-timeout-ms wall clock per block (1000), --udf-max-module (10m),\n"
           "  --udf-versions-kept per UDF (10), --udf-idle-unload-ms (300000). script_fields:\n"
           "  --script-value-max one string value (1m), --script-response-max one shard's (64m).\n"
-          "  SIZE is bytes, or a number with k, m or g (KiB, MiB, GiB).\n");
+          "  SIZE is bytes, or a number with k, m or g (KiB, MiB, GiB). --search-slow-ms: a search\n"
+          "  taking this long is logged at WARN with its request id and UDFs (1000).\n");
   return f == stderr ? 2 : 0;
 }
 
@@ -77,6 +79,7 @@ static int budget_flag(const char *a, const char *v, qs_options *opt) {
       {"--udf-idle-unload-ms", 0, 1, 86400000, "milliseconds"},
       {"--script-value-max", 1, 1, 1ull << 30, "bytes per script_fields value"},
       {"--script-response-max", 1, 1, 64ull << 30, "bytes per shard response"},
+      {"--search-slow-ms", 0, 1, 86400000, "milliseconds"},
   };
   size_t i = 0;
   while (i < sizeof t / sizeof *t && strcmp(a, t[i].flag)) i++;
@@ -103,7 +106,8 @@ static int budget_flag(const char *a, const char *v, qs_options *opt) {
   case 5: opt->udf_versions_kept = (uint32_t)n; break;
   case 6: opt->udf_idle_unload_ms = (uint32_t)n; break;
   case 7: opt->script_value_max_bytes = n; break;
-  default: opt->script_response_max_bytes = n; break;
+  case 8: opt->script_response_max_bytes = n; break;
+  default: opt->slow_search_ms = (uint32_t)n; break;
   }
   return 1;
 }

@@ -199,6 +199,7 @@ struct qs_server {
   qs__pool *search_pool, *write_pool;
   size_t script_value_max, script_response_max; /* qq_env's (0: the query layer's default) */
   uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
+  uint32_t slow_search_ms; /* a search taking this long is logged at WARN (0: 1000) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;
 };

@@ -527,7 +527,8 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   }
   if ((rc = udf_compiler(s, opt, err))) goto fail;
   qu_options uopt = {.fuel_per_doc = opt->udf_fuel_per_doc,
-                     .max_memory_pages = (uint32_t)((opt->udf_memory_bytes + 65535) >> 16),
+                     .max_memory_pages = opt->udf_memory_bytes > (4ull << 30) ? 65536u
+                         : (uint32_t)((opt->udf_memory_bytes + 65535) >> 16),
                      .max_call_depth = opt->udf_call_depth,
                      .block_timeout_ms = opt->udf_block_timeout_ms,
                      .max_module_bytes = opt->udf_max_module_bytes,
@@ -535,6 +536,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
                      .idle_unload_ms = opt->udf_idle_unload_ms};
   s->script_value_max = (size_t)opt->script_value_max_bytes;
   s->script_response_max = (size_t)opt->script_response_max_bytes;
+  s->slow_search_ms = opt->slow_search_ms;
   qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
                           .sync_normal = opt->sync_normal, .role = (qc_role)opt->role,
                           .etcd = opt->etcd, .lease_ttl_s = opt->lease_ttl_s,

@@ -67,6 +67,8 @@ typedef struct qs_options {
   ** breaker); 0 = 1 MiB and 64 MiB. */
   uint64_t script_value_max_bytes;
   uint64_t script_response_max_bytes;
+  uint32_t slow_search_ms;       /* a search or count taking this long is a WARN line naming
+                                 ** its request and UDFs (the slow log); 0 = 1000 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start

@@ -1,6 +1,6 @@
 """test_budgets.py: the UDF budgets and the script_fields result limits are `quidditch serve`
 flags (issue 13), and every failed request is named by a request id in its log line and in its
-response's header. Against a real quidditch: a lowered budget takes effect (an infinite loop is
+response's header (and a slow search in its slow-log line). Against a real quidditch: a lowered budget takes effect (an infinite loop is
 cut at a 100 ms block deadline instead of 1 s; a UDF that grows its memory by 2 MiB succeeds
 under the default 16 MiB cap and traps under --udf-memory 1m), the result limits apply at a
 small value, bad flag values are refused with a clear error, and the request id of a failed
@@ -58,7 +58,8 @@ def t_block_deadline_flag():
     """--udf-block-timeout-ms 100: the infinite loop fails with a deadline of 100 ms (the default
     would say 1000 ms); the failure is a WARN line naming the request's id, which the reply's
     X-Request-Id header carries back."""
-    with Server(extra=["--udf-block-timeout-ms", "100", "--udf-tier", "interp"]) as s:
+    with Server(extra=["--udf-block-timeout-ms", "100", "--udf-tier", "interp",
+                       "--search-slow-ms", "50"]) as s:
         index_one(s)
         deploy_loop(s)
         r = s.http("POST", "/p/_search", LOOP_Q)
@@ -69,6 +70,9 @@ def t_block_deadline_flag():
         lines = [l for l in s.logtext().splitlines() if "[request %s]" % rid in l]
         check(any(" WARN: " in l and "deadline of 100 ms" in l for l in lines),
               "the node's log names the failed request %s" % rid, s.logtext()[-3000:])
+        check(any(re.search(r" WARN: \[request [^]]+\] slow search: \d+ ms \(threshold 50 ms\) "
+                            r"on \[p\], UDFs infinite_loop v1 \(failed\)", l) for l in lines),
+              "the slow log names the request and its UDF", lines)
         # the client's own id (Elasticsearch's X-Opaque-Id) is used and echoed instead
         r = s.http("POST", "/p/_search", LOOP_Q, headers={"X-Opaque-Id": "job-42 (nightly)"})
         eq(r.status, 400, "again")
