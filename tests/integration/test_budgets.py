@@ -26,6 +26,18 @@ GROW_WAT = """(module (memory 1)
     (i32.const 1))
   (func (export "qd_abi_version") (result i32) (i32.const 1)))"""
 
+# recursion N deep (depth), and N loop turns (fuel)
+DEEP_WAT = """(module
+  (func $down (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+      (else (i32.add (call $down (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))))
+  (func (export "deep") (param $n i32) (result i32) (call $down (local.get $n)))
+  (func (export "turns") (param $n i32) (result i32) (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $i))
+  (func (export "qd_abi_version") (result i32) (i32.const 1)))"""
+
 BIG_WAT = """(module (memory (export "memory") 48)
   (func (export "qd_alloc") (param i32) (result i32) i32.const 8)
   (func (export "blob") (param f64) (result i64)
@@ -133,6 +145,37 @@ def t_memory_cap_flag():
               "the same UDF traps under a 1 MiB cap", r)
 
 
+def t_call_depth_and_fuel_flags():
+    """Recursion 2,000 deep and 50,000 loop turns per document pass under the defaults (10,000
+    frames, 10,000,000 units); --udf-call-depth 1000 and --udf-fuel 10000 make the same
+    searches fail with the engine's errors."""
+    wasm = wat2wasm(DEEP_WAT)
+    if wasm is None:
+        return skip("wat2wasm missing")
+
+    def q(name, n):
+        return {"query": {"function_score": {"query": {"match_all": {}}, "script_score": {
+            "script": {"source": name, "params": {"n": n}}}}}}
+
+    def setup(s):
+        index_one(s)
+        for name in ("deep", "turns"):
+            man = json.dumps({"name": name, "export": name, "kind": "score", "returns": "i32",
+                              "params": [{"name": "n", "type": "i32"}]}).encode()
+            deploy(s, name, man, wasm)
+    with Server() as s:
+        setup(s)
+        eq(s.http("POST", "/p/_search", q("deep", 2000)).status, 200, "2,000 frames by default")
+        eq(s.http("POST", "/p/_search", q("turns", 50000)).status, 200, "50,000 turns by default")
+    with Server(extra=["--udf-call-depth", "1000", "--udf-fuel", "10000"]) as s:
+        setup(s)
+        r = s.http("POST", "/p/_search", q("deep", 2000))
+        check(r.status == 400 and "call stack exhausted" in r.text, "deeper than 1,000 frames", r)
+        eq(s.http("POST", "/p/_search", q("deep", 500)).status, 200, "500 frames still fit")
+        r = s.http("POST", "/p/_search", q("turns", 50000))
+        check(r.status == 400 and "exceeded its fuel budget" in r.text, "past 10,000 units", r)
+
+
 def t_result_limit_flags():
     """--script-value-max 100 and --script-response-max 1k: a value of 101 bytes is refused
     naming the limit; ten values of 200 bytes with a value limit of 1k trip the breaker."""
@@ -190,6 +233,7 @@ if __name__ == "__main__":
         ("block_deadline_flag_and_request_ids", t_block_deadline_flag),
         ("a_500_names_its_request", t_500_names_its_request),
         ("memory_cap_flag", t_memory_cap_flag),
+        ("call_depth_and_fuel_flags", t_call_depth_and_fuel_flags),
         ("result_limit_flags", t_result_limit_flags),
         ("bad_flag_values_are_refused", t_bad_flag_values_are_refused),
     ])
