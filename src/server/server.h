@@ -83,7 +83,8 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
 /* Add (or replace) user NAME (API_KEY = 0: HTTP Basic with password SECRET) or API key NAME
 ** (API_KEY = 1: `Authorization: ApiKey base64(NAME:SECRET)`) with ROLE ("read", "write" or
 ** "admin") to the auth file at PATH (created, mode 0600, written atomically). Only a
-** crypto_pwhash hash of SECRET is stored. A running node reads the file at start.
+** crypto_pwhash hash of SECRET is stored. A running node reads the file at start, and again
+** on SIGHUP or within a refresh interval of a change (qs_server_reload_auth).
 ** Errors: QB_INVAL (role, name, a secret under 8 bytes), QB_IO, QB_NOMEM. */
 qb_code qs_auth_add(const char *path, int api_key, const char *name, const char *secret,
                     const char *role, qb_err *err);
