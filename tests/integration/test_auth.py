@@ -248,6 +248,42 @@ def t_api_keys_over_rest():
               "an open node has no API keys", r)
 
 
+def t_concurrent_key_changes_lose_nothing():
+    """Six keys created at once over REST while `quidditch auth add-key` writes the same file:
+    every key is in the file afterwards and works (the read-modify-writes are serialised by the
+    file lock)."""
+    import threading
+
+    def run(f):
+        A = basic("root", "root-pass-123")
+        with Server(extra=["--auth-file", f]) as s:
+            got, errs = [], []
+
+            def create(i):
+                r = s.http("POST", "/_security/api_key", {"name": "k%d" % i, "role": "read"},
+                           headers=A)
+                (got if r.status == 200 else errs).append(r.json if r.status == 200 else r)
+            th = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+            for t in th:
+                t.start()
+            add("add-key", "cli", "cli-secret-key-9", "read", f)
+            for t in th:
+                t.join()
+            eq(errs, [], "every create succeeded")
+            stored = json.load(open(f))["api_keys"]
+            for k in got:
+                check(k["id"] in stored, "key %s is in the file" % k["name"], sorted(stored))
+            check("cli" in stored, "the CLI's key is in the file too", sorted(stored))
+            s.proc.send_signal(signal.SIGHUP)
+            wait_for("the reload", lambda: "reloaded (SIGHUP): 2 users, 7 API keys" in s.logtext())
+            for k in got:
+                eq(s.http("GET", "/", headers=key_hdr(k["encoded"])).status, 200,
+                   "key %s works" % k["name"])
+            eq(s.http("GET", "/", headers={"Authorization": "ApiKey " + apikey(
+                "cli", "cli-secret-key-9")}).status, 200, "the CLI's key works")
+    with_auth_file(run)
+
+
 def t_reload_on_sighup():
     def run(f):
         A = basic("root", "root-pass-123")
@@ -303,6 +339,7 @@ if __name__ == "__main__":
         ("a_node_runs_open_only_on_loopback", t_open_only_on_loopback),
         ("tls_serves_https", t_tls),
         ("api_keys_over_rest", t_api_keys_over_rest),
+        ("concurrent_key_changes_lose_nothing", t_concurrent_key_changes_lose_nothing),
         ("reload_on_sighup", t_reload_on_sighup),
         ("reload_when_the_file_changes", t_reload_when_the_file_changes),
     ])
