@@ -164,6 +164,11 @@ void qb_log_stderr(void *node_name, qb_level level, const char *line);
 int qb_log_enabled(qb_level level);
 void qb_log(qb_level level, const char *fmt, ...) QB_PRINTF(2, 3);
 const char *qb_level_name(qb_level level);
+/* Tag this thread's log lines (with the id of the request it runs): while set, each line
+** qb_log writes on this thread starts "[request TAG] ". FN(ARG) gives the tag only when a line
+** is written, so a request that logs nothing pays nothing. FN NULL clears the tag. */
+typedef const char *(*qb_log_tag_fn)(void *arg);
+void qb_log_set_tag(qb_log_tag_fn fn, void *arg);
 
 /* ---- time --------------------------------------------------------------------------------- */
 

@@ -10,6 +10,9 @@ static qb_log_fn sink;
 static void *sink_ud;
 static qb_level min_level = QB_INFO;
 
+static _Thread_local qb_log_tag_fn tag_fn;
+static _Thread_local void *tag_arg;
+
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
 const char *qb_level_name(qb_level l) { return (unsigned)l <= QB_ERROR ? level_names[l] : "?"; }
@@ -22,13 +25,24 @@ void qb_log_set(qb_log_fn fn, void *ud, qb_level level) {
 
 int qb_log_enabled(qb_level level) { return sink && level >= min_level; }
 
+void qb_log_set_tag(qb_log_tag_fn fn, void *arg) {
+  tag_fn = fn;
+  tag_arg = arg;
+}
+
 void qb_log(qb_level level, const char *fmt, ...) {
   char line[1024];
   va_list ap;
   size_t i;
   if (!qb_log_enabled(level)) return;
+  size_t at = 0;
+  const char *tag = tag_fn ? tag_fn(tag_arg) : NULL;
+  if (tag && *tag) {
+    int k = snprintf(line, sizeof line, "[request %.128s] ", tag);
+    at = k > 0 && (size_t)k < sizeof line ? (size_t)k : 0;
+  }
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  vsnprintf(line + at, sizeof line - at, fmt, ap);
   va_end(ap);
   for (i = 0; line[i]; i++) /* one event is one line */
     if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';

@@ -1,11 +1,12 @@
 /* quidditch.c: the server binary. `quidditch serve [--listen HOST:PORT] [--data DIR]
 ** [--node-name NAME] [--threads N] [--log-level debug|info|warn|error] [--role data|coord|both
 ** --etcd URL [--lease-ttl S]]`: parse the flags, install the stderr log sink, start the node
-** (src/server) and serve until SIGINT or SIGTERM. Exit codes: 0 stopped, 1 could not start,
+** (src/server) and serve until SIGINT or SIGTERM; SIGHUP reloads the auth file. Exit codes: 0 stopped, 1 could not start,
 ** 2 bad flags, 3 etcd unreachable at start, 4 node name taken in the cluster. */
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,92 @@ static int usage(FILE *f) {
           "                       [--search-threads N] [--write-threads N] [--search-queue N]\n"
           "                       [--write-queue N] [--udf-tier interp|native|auto]\n"
           "                       [--trusted-keys DIR]\n"
+          "                       [--udf-fuel N] [--udf-memory SIZE] [--udf-call-depth N]\n"
+          "                       [--udf-block-timeout-ms MS] [--udf-max-module SIZE]\n"
+          "                       [--udf-versions-kept N] [--udf-idle-unload-ms MS]\n"
+          "                       [--script-value-max SIZE] [--script-response-max SIZE]\n"
+          "                       [--search-slow-ms MS]\n"
           "       quidditch auth add-user|add-key NAME --role read|write|admin --file FILE\n"
-          "         (the password or key is read from standard input; only its hash is kept)\n"
+          "         (the password or key is read from standard input; only its hash is kept;\n"
+          "         a running node reloads the file on SIGHUP and when it changes)\n"
           "  With no flags: the embedded default, one process that is coordinator and data node,\n"
           "  data under ./data, listening on 127.0.0.1:9200. With --role: a cluster node on etcd\n"
-          "  (docs/cluster.md).\n");
+          "  (docs/cluster.md).\n"
+          "  UDF budgets (docs/operations.md): --udf-fuel units per document (10000000),\n"
+          "  --udf-memory linear memory per instance (16m), --udf-call-depth wasm frames (10000),\n"
+          "  --udf-block-timeout-ms wall clock per block (1000), --udf-max-module (10m),\n"
+          "  --udf-versions-kept per UDF (10), --udf-idle-unload-ms (300000). script_fields:\n"
+          "  --script-value-max one string value (1m), --script-response-max one shard's (64m).\n"
+          "  SIZE is bytes, or a number with k, m or g (KiB, MiB, GiB). --search-slow-ms: a search\n"
+          "  taking this long is logged at WARN with its request id and UDFs (1000).\n");
   return f == stderr ? 2 : 0;
+}
+
+/* SIZE: bytes, or a number with k|m|g (1024-based; "kb", "mib" too). 0 when malformed. */
+static uint64_t parse_size(const char *v) {
+  char *end;
+  if (!*v || *v == '-' || *v == '+') return 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  unsigned shift = 0;
+  if (*end == 'k' || *end == 'K') shift = 10, end++;
+  else if (*end == 'm' || *end == 'M') shift = 20, end++;
+  else if (*end == 'g' || *end == 'G') shift = 30, end++;
+  if (shift && (*end == 'i' || *end == 'I')) end++;
+  if (shift && (*end == 'b' || *end == 'B')) end++;
+  else if (!shift && (*end == 'b' || *end == 'B')) end++;
+  if (*end || end == v || n > (UINT64_MAX >> shift)) return 0;
+  return (uint64_t)n << shift;
+}
+
+/* The UDF budget and result-limit flags: 1 when A is one of them and V was stored, 0 when A
+** is not one, -1 (after saying why) when V is out of range. */
+static int budget_flag(const char *a, const char *v, qs_options *opt) {
+  static const struct {
+    const char *flag;
+    int size;          /* a SIZE, else a plain number */
+    uint64_t lo, hi;
+    const char *what;
+  } t[] = {
+      {"--udf-fuel", 0, 1000, 1000000000000ull, "fuel units per document"},
+      {"--udf-memory", 1, 64u << 10, 4ull << 30, "bytes of linear memory"},
+      {"--udf-call-depth", 0, 1, 100000, "wasm frames per call"},
+      {"--udf-block-timeout-ms", 0, 1, 3600000, "milliseconds per block"},
+      {"--udf-max-module", 1, 1024, 100u << 20, "bytes per module"},
+      {"--udf-versions-kept", 0, 1, 100000, "versions per UDF"},
+      {"--udf-idle-unload-ms", 0, 1, 86400000, "milliseconds"},
+      {"--script-value-max", 1, 1, 1ull << 30, "bytes per script_fields value"},
+      {"--script-response-max", 1, 1, 64ull << 30, "bytes per shard response"},
+      {"--search-slow-ms", 0, 1, 86400000, "milliseconds"},
+  };
+  size_t i = 0;
+  while (i < sizeof t / sizeof *t && strcmp(a, t[i].flag)) i++;
+  if (i == sizeof t / sizeof *t) return 0;
+  uint64_t n = 0;
+  if (t[i].size) n = parse_size(v);
+  else {
+    char *end;
+    unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (*v >= '0' && *v <= '9' && !*end) n = x;
+  }
+  if (n < t[i].lo || n > t[i].hi) {
+    fprintf(stderr, "quidditch: %s '%s': expected %s from %llu to %llu%s\n", a, v, t[i].what,
+            (unsigned long long)t[i].lo, (unsigned long long)t[i].hi,
+            t[i].size ? " (a number of bytes, or with k, m or g)" : "");
+    return -1;
+  }
+  switch (i) {
+  case 0: opt->udf_fuel_per_doc = n; break;
+  case 1: opt->udf_memory_bytes = n; break;
+  case 2: opt->udf_call_depth = (uint32_t)n; break;
+  case 3: opt->udf_block_timeout_ms = (uint32_t)n; break;
+  case 4: opt->udf_max_module_bytes = n; break;
+  case 5: opt->udf_versions_kept = (uint32_t)n; break;
+  case 6: opt->udf_idle_unload_ms = (uint32_t)n; break;
+  case 7: opt->script_value_max_bytes = n; break;
+  case 8: opt->script_response_max_bytes = n; break;
+  default: opt->slow_search_ms = (uint32_t)n; break;
+  }
+  return 1;
 }
 
 /* `quidditch auth add-user|add-key NAME --role R --file FILE`, the secret on standard input
@@ -90,6 +171,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "quidditch: %s needs a value\n", a);
       return 2;
     }
+    int bf = budget_flag(a, v, &opt);
+    if (bf < 0) return 2;
+    if (bf) continue;
     if (!strcmp(a, "--listen")) opt.listen = v;
     else if (!strcmp(a, "--auth-file")) opt.auth_file = v;
     else if (!strcmp(a, "--tls-cert")) opt.tls_cert_file = v;
@@ -182,6 +266,7 @@ int main(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP); /* reload the auth file */
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -193,7 +278,7 @@ int main(int argc, char **argv) {
     return err.code == QB_UNAVAILABLE ? 3 : err.code == QB_CONFLICT ? 4 : 1;
   }
   int sig = 0;
-  sigwait(&set, &sig);
+  while (!sigwait(&set, &sig) && sig == SIGHUP) qs_server_reload_auth(srv);
   qb_log(QB_INFO, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   qs_server_free(srv);
   qb_log(QB_INFO, "stopped");

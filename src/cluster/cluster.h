@@ -111,6 +111,10 @@ typedef struct qc_node_options {
   qu_compiler *compiler; /* the UDF native tier, or NULL (interpreter only). The node owns it
                          ** from qc_node_open on, even when the open fails, and frees it after
                          ** the registry's versions and before the engine. */
+  const qu_options *udf; /* UDF budgets and storage bounds (copied; its compiler is ignored);
+                         ** NULL = the defaults */
+  size_t script_value_max;    /* qq_env.script_value_max for shard searches; 0 = 1 MiB */
+  size_t script_response_max; /* qq_env.script_response_max; 0 = 64 MiB */
 } qc_node_options;
 
 /* Open the node's stores under OPT->data_dir (created when missing); a cluster role also

@@ -32,6 +32,8 @@ struct qc_node {
   qw_engine *engine;
   qu_registry *reg;
   qu_compiler *compiler; /* owned; NULL: interpreter only */
+  size_t script_value_max, script_response_max; /* qq_env's, for shard searches (0: default) */
+  qu_options udf_opts;       /* the budgets, for versions loaded outside the registry (_test) */
 
   qc_role role;
   uint32_t ttl_s;

@@ -59,7 +59,12 @@ qb_code qc_node_open(const qc_node_options *opt, qc_node **out, qb_err *err) {
   if ((rc = mkdirs(regpath, err))) goto fail;
   snprintf(regpath, sizeof regpath, "%s/udf/registry.db", n->data_dir);
   qu_options uopt = {0};
+  if (opt->udf) uopt = *opt->udf;
+  n->udf_opts = uopt;
+  n->udf_opts.compiler = NULL; /* a _test load stays on the interpreter */
   uopt.compiler = n->compiler;
+  n->script_value_max = opt->script_value_max;
+  n->script_response_max = opt->script_response_max;
   if ((rc = qu_registry_open(n->engine, regpath, &uopt, &n->reg, err))) {
     qb_wrap(err, "udf registry %s: ", regpath);
     goto fail;

@@ -308,7 +308,8 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
     prov.fetch = qc__udf_fetch;
     prov.ud = n;
   }
-  qq_env env = {.scripts = &prov.base};
+  qq_env env = {.scripts = &prov.base, .script_value_max = n->script_value_max,
+                .script_response_max = n->script_response_max};
   qq_request *r = NULL;
   qq_partial *p = NULL;
   qi_index *ix = NULL;

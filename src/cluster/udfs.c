@@ -304,7 +304,7 @@ int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_
   /* everything is checked before anything is stored */
   qb_code rc = qw_module_load(n->engine, wasm, len, &mod, &err);
   if (!rc) rc = qu_manifest_complete(manifest_json, manifest_len, name, mod, &m, &err);
-  if (!rc) rc = qu_udf_load(n->engine, m, 0, wasm, len, NULL, &u, &err);
+  if (!rc) rc = qu_udf_load(n->engine, m, 0, wasm, len, &n->udf_opts, &u, &err);
   if (!rc && qu_manifest_json(m, &mj)) rc = qb_fail(&err, QB_NOMEM, "out of memory");
   if (rc) {
     qb_log(QB_INFO, "UDF deploy rejected: %s: %s", name, err.msg);

@@ -205,6 +205,12 @@ typedef struct qq_env {
   /* The Elasticsearch type of a failed shard's code, for `_shards.failures[].reason.type` (the
   ** server's table); NULL: "exception". */
   const char *(*error_type)(qb_code code);
+  /* script_fields results (issue 13 #4): a string value longer than SCRIPT_VALUE_MAX bytes fails
+  ** the request (QB_LIMIT naming the field and _id); string values of one shard's response
+  ** adding up to more than SCRIPT_RESPONSE_MAX trip the request breaker (QB_NOMEM). 0 = 1 MiB
+  ** and 64 MiB. */
+  size_t script_value_max;
+  size_t script_response_max;
 } qq_env;
 
 typedef struct qq_request qq_request;

@@ -311,17 +311,25 @@ static int cmp_pair(const void *a, const void *b) {
 ** memory as a string, at size 50, took the node to 10.75 GB). One value over the first is a
 ** script error naming the document; the request's total over the second trips the request
 ** breaker (429 circuit_breaking_exception), as Elasticsearch's does, before the host runs short. */
-#define SF_VALUE_MAX ((size_t)1 << 20)    /* bytes in one string value */
-#define SF_REQUEST_MAX ((size_t)64 << 20) /* bytes of string values in one shard's response */
+#define SF_VALUE_MAX ((size_t)1 << 20)    /* default of qq_env.script_value_max */
+#define SF_REQUEST_MAX ((size_t)64 << 20) /* default of qq_env.script_response_max */
+
+static size_t sf_value_max(const qq_request *req) {
+  return req->env && req->env->script_value_max ? req->env->script_value_max : SF_VALUE_MAX;
+}
+static size_t sf_request_max(const qq_request *req) {
+  return req->env && req->env->script_response_max ? req->env->script_response_max
+                                                    : SF_REQUEST_MAX;
+}
 
 static qb_code sf_too_big(qq__shard *sh, const qi_segment *seg, uint32_t doc, const char *field,
                           size_t len, qb_err *err) {
   size_t idl = 0;
   const char *id = qi_segment_doc_id(seg, doc, &idl);
-  (void)sh;
   return qb_fail(err, QB_LIMIT, "script_fields [%s]: the value for document [%.*s] is %zu bytes, "
                  "larger than the limit of %zu bytes per value", field,
-                 (int)(id ? (idl > 100 ? 100 : idl) : 1), id ? id : "?", len, SF_VALUE_MAX);
+                 (int)(id ? (idl > 100 ? 100 : idl) : 1), id ? id : "?", len,
+                 sf_value_max(sh->req));
 }
 
 static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **fields, qb_err *err) {
@@ -356,11 +364,12 @@ static qb_code fetch_script_fields(qq__shard *sh, hit *hits, size_t n, json_t **
           if (!sc->res_present[i]) v = json_null();
           else if (sc->bind.result == QQ_RESULT_STR) {
             size_t len = sc->res_str[i].ptr ? sc->res_str[i].len : 0;
-            if (len > SF_VALUE_MAX)
+            if (len > sf_value_max(req))
               return sf_too_big(sh, seg, docs[i], req->script_fields[f].name, len, err);
-            if ((total += len) > SF_REQUEST_MAX)
+            if ((total += len) > sf_request_max(req))
               return qb_fail(err, QB_NOMEM, "[request] Data too large: script_fields would take "
-                             "more than the limit of %zu bytes in this response", SF_REQUEST_MAX);
+                             "more than the limit of %zu bytes in this response",
+                             sf_request_max(req));
             v = sc->res_str[i].ptr ? json_stringn(sc->res_str[i].ptr, len) : json_null();
           }
           else v = json_real(sc->res[i]);

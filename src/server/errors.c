@@ -3,7 +3,7 @@
 ** query layer gets the type names for `_shards.failures` from here (qq_env.error_type), so no
 ** other layer knows an HTTP status. Invariant: every qb_code has exactly one row (checked at
 ** compile time), and a code whose status is 500 is ours to look at, so its reply is logged
-** at ERROR.
+** at ERROR; the line names the request (its id: reqid.c), as the reply's X-Request-Id does.
 **
 ** The type depends on the code only, with one exception written in the table: the UDF routes
 ** (/_udf...) answer a module that does not decode, validate or link as illegal_argument_exception

@@ -153,6 +153,8 @@ static void search(qs_req *r, int count) {
   memset(&env, 0, sizeof env);
   env.scripts = &prov.base;
   env.error_type = qs__error_type;
+  env.script_value_max = r->srv->script_value_max;
+  env.script_response_max = r->srv->script_response_max;
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);
@@ -171,6 +173,17 @@ static void search(qs_req *r, int count) {
   for (size_t i = 0; i < nparts; i++) qq_partial_free(parts[i]);
   qb_free(parts, (t.n ? t.n : 1) * sizeof *parts);
   qq_request_free(req);
+  uint64_t slow_ms = r->srv->slow_search_ms ? r->srv->slow_search_ms : 1000;
+  if (took_ms >= slow_ms) { /* the slow log: the request's id tags the line */
+    char udfs[256] = "";
+    for (size_t i = 0, w = 0; i < prov.got.n && w < sizeof udfs; i++)
+      w += (size_t)snprintf(udfs + w, sizeof udfs - w, "%s%s v%u", i ? ", " : "",
+                            prov.got.pin[i].name, (unsigned)prov.got.pin[i].version);
+    qb_log(QB_WARN, "slow %s: %llu ms (threshold %llu ms) on [%s]%s%s%s", count ? "count" : "search",
+           (unsigned long long)took_ms, (unsigned long long)slow_ms,
+           r->ncaps ? r->caps[0] : "_all", udfs[0] ? ", UDFs " : "", udfs,
+           rc ? " (failed)" : "");
+  }
   qc_udf_provider_fini(&prov);
   qc_shards_fini(&t);
   qs__json_free(owned);

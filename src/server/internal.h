@@ -28,6 +28,7 @@
 #define QS_BODY_MAX (10u << 20)      /* request body bound, most routes */
 #define QS_BODY_MAX_BIG (100u << 20) /* _bulk, UDF deploy */
 #define QS_MAX_CAPTURES 4
+#define QS_RID_MAX 72 /* a request id, with its NUL */
 
 /* ---- routes ------------------------------------------------------------------------------- */
 
@@ -122,6 +123,23 @@ qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err);
 void qs__auth_free(qs__auth *a);
 /* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
 int qs__auth_check(qs_req *r);
+/* Load the auth file again and swap the new credentials in (the cache of verified headers is
+** emptied); on any error the old ones stay. *USERS, *KEYS (may be NULL): what it holds now. */
+qb_code qs__auth_reload(qs__auth *a, size_t *users, size_t *keys, qb_err *err);
+/* 1 once per change of the auth file (mtime, size, inode) since it was last loaded. */
+int qs__auth_changed(qs__auth *a);
+const char *qs__auth_path(const qs__auth *a);
+/* Hold (LOCK 1) or release (0) the auth file for a read-modify-write (apikeys.c). */
+void qs__auth_lock_file(qs__auth *a, int lock);
+/* The API keys now loaded, as GET /_security/api_key lists them (never a hash); NULL: memory. */
+json_t *qs__auth_keys(qs__auth *a);
+/* Write J to PATH atomically (a temporary file, fsync, rename), mode 0600. */
+qb_code qs__auth_write(const char *path, const json_t *j, qb_err *err);
+/* apikeys.c: reload the auth file (WHY: "SIGHUP", "the file changed"), logging the outcome; a
+** malformed file is an ERROR and the old credentials stay. */
+void qs__auth_reload_logged(qs_server *s, const char *why);
+/* The refresher, once per interval: reload when the auth file changed. */
+void qs__auth_watch(qs_server *s);
 
 /* pools.c: worker pools by kind of request. */
 typedef struct qs__pool qs__pool;
@@ -179,6 +197,9 @@ struct qs_server {
   qs__disk disk;
   qs__auth *auth;       /* NULL: open (loopback only) */
   qs__pool *search_pool, *write_pool;
+  size_t script_value_max, script_response_max; /* qq_env's (0: the query layer's default) */
+  uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
+  uint32_t slow_search_ms; /* a search taking this long is logged at WARN (0: 1000) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;
 };
@@ -207,7 +228,14 @@ struct qs_req {
   int status;                      /* response */
   qb_buf out;
   const char *out_type;            /* NULL = application/json */
+  char rid[QS_RID_MAX];            /* the request id once made ("" until then: reqid.c) */
+  int rid_from_client;             /* RID is the client's X-Opaque-Id */
 };
+
+/* reqid.c: R's id (its client's X-Opaque-Id, else one made for it), made on first use. */
+const char *qs__req_id(qs_req *r);
+/* Tag this thread's log lines with R's id (NULL: stop tagging). */
+void qs__req_tag(qs_req *r);
 
 /* A query-string argument, or NULL. */
 const char *qs__arg(qs_req *r, const char *key);

@@ -136,7 +136,8 @@ qs__pool *qs__pool_for(qs_req *r) {
   if (h == qs__h_bulk || h == qs__h_doc_put || h == qs__h_doc_create || h == qs__h_doc_update ||
       h == qs__h_doc_delete || h == qs__h_mapping_put || h == qs__h_index_create ||
       h == qs__h_index_delete || h == qs__h_udf_put || h == qs__h_udf_delete ||
-      h == qs__h_udf_rollback || h == qs__h_refresh)
+      h == qs__h_udf_rollback || h == qs__h_refresh ||
+      h == qs__h_api_key_create || h == qs__h_api_key_invalidate) /* crypto_pwhash, the file */
     return s->write_pool;
   return NULL;
 }

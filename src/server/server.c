@@ -64,6 +64,12 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
   }
   MHD_add_response_header(resp, "Content-Type", type);
   if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"quidditch\"");
+  /* an error names its request (as its log lines do); a client's X-Opaque-Id is echoed */
+  if (r->status >= 400 || r->rid[0] ||
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Opaque-Id")) {
+    const char *id = qs__req_id(r);
+    MHD_add_response_header(resp, r->rid_from_client ? "X-Opaque-Id" : "X-Request-Id", id);
+  }
   /* The official Elasticsearch clients refuse a server without this header. */
   MHD_add_response_header(resp, "X-elastic-product", "Elasticsearch");
   enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
@@ -153,10 +159,12 @@ static const char *bad_framing(struct MHD_Connection *c, int *status, char *why,
 
 /* Authentication, the disk block, then the route's handler. */
 static void run_route(qs_req *r) {
+  qs__req_tag(r); /* every line logged while it runs names the request */
   /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
   if (qs__auth_check(r) && !qs__disk_refuse(r) && (!qc_node_routes(r->srv->node) || !qs__coord(r)))
     qs__routes[r->route].handler(r);
   if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
+  qs__req_tag(NULL);
 }
 
 /* A worker runs a suspended connection's request, then hands it back to MHD, which calls
@@ -371,6 +379,7 @@ static void *refresher(void *arg) {
     if (s->stopping) break;
     pthread_mutex_unlock(&s->mu);
     qs__disk_check(s);
+    qs__auth_watch(s);
     pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;
@@ -517,10 +526,23 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
       goto fail;
   }
   if ((rc = udf_compiler(s, opt, err))) goto fail;
+  qu_options uopt = {.fuel_per_doc = opt->udf_fuel_per_doc,
+                     .max_memory_pages = opt->udf_memory_bytes > (4ull << 30) ? 65536u
+                         : (uint32_t)((opt->udf_memory_bytes + 65535) >> 16),
+                     .max_call_depth = opt->udf_call_depth,
+                     .block_timeout_ms = opt->udf_block_timeout_ms,
+                     .max_module_bytes = opt->udf_max_module_bytes,
+                     .versions_kept = opt->udf_versions_kept,
+                     .idle_unload_ms = opt->udf_idle_unload_ms};
+  s->script_value_max = (size_t)opt->script_value_max_bytes;
+  s->script_response_max = (size_t)opt->script_response_max_bytes;
+  s->slow_search_ms = opt->slow_search_ms;
   qc_node_options nopt = {.data_dir = s->data_dir, .name = s->node_name,
                           .sync_normal = opt->sync_normal, .role = (qc_role)opt->role,
                           .etcd = opt->etcd, .lease_ttl_s = opt->lease_ttl_s,
-                          .compiler = s->compiler};
+                          .compiler = s->compiler, .udf = &uopt,
+                          .script_value_max = s->script_value_max,
+                          .script_response_max = s->script_response_max};
   s->compiler = NULL; /* the node owns it now */
   if ((rc = qc_node_open(&nopt, &s->node, err))) goto fail;
   /* Indexes reopened from disk are searchable at once. */

@@ -55,6 +55,20 @@ typedef struct qs_options {
   ** "native" (compile when a version loads); its code cache is DATA/cache. */
   const char *udf_tier;
   const char *trusted_keys_dir; /* *.pub keys whose signed AOT artifacts load; NULL = none */
+  /* UDF budgets and storage bounds (qu_options, docs/operations.md); 0 = the default given. */
+  uint64_t udf_fuel_per_doc;     /* 10,000,000 units per document */
+  uint64_t udf_memory_bytes;     /* linear memory per instance, 16 MiB (whole 64 KiB pages) */
+  uint32_t udf_call_depth;       /* wasm frames per call, 10000 */
+  uint32_t udf_block_timeout_ms; /* wall clock per block, 1000 */
+  uint64_t udf_max_module_bytes; /* a deploy's module, 10 MiB */
+  uint32_t udf_versions_kept;    /* per UDF, 10 */
+  uint32_t udf_idle_unload_ms;   /* 300000 */
+  /* script_fields results: one string value, and all of one shard's response (the request
+  ** breaker); 0 = 1 MiB and 64 MiB. */
+  uint64_t script_value_max_bytes;
+  uint64_t script_response_max_bytes;
+  uint32_t slow_search_ms;       /* a search or count taking this long is a WARN line naming
+                                 ** its request and UDFs (the slow log); 0 = 1000 */
 } qs_options;
 
 /* Open the data directory (indexes, UDF registry), bind the listening socket and start
@@ -69,10 +83,17 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err);
 /* Add (or replace) user NAME (API_KEY = 0: HTTP Basic with password SECRET) or API key NAME
 ** (API_KEY = 1: `Authorization: ApiKey base64(NAME:SECRET)`) with ROLE ("read", "write" or
 ** "admin") to the auth file at PATH (created, mode 0600, written atomically). Only a
-** crypto_pwhash hash of SECRET is stored. A running node reads the file at start.
+** crypto_pwhash hash of SECRET is stored. A running node reads the file at start, and again
+** on SIGHUP or within a refresh interval of a change (qs_server_reload_auth).
 ** Errors: QB_INVAL (role, name, a secret under 8 bytes), QB_IO, QB_NOMEM. */
 qb_code qs_auth_add(const char *path, int api_key, const char *name, const char *secret,
                     const char *role, qb_err *err);
+
+/* Read the auth file again (quidditch serve does on SIGHUP; the node also notices a changed file
+** within a refresh interval): the new users and API keys apply to the next request; a file
+** that does not load is logged at ERROR and the old credentials stay. A node without an auth
+** file logs that there is none. Any thread. */
+void qs_server_reload_auth(qs_server *s);
 
 /* The port actually listened on (useful with port 0). */
 uint16_t qs_server_port(const qs_server *s);

@@ -74,6 +74,7 @@ qb_code qu__udf_new(qw_engine *e, const qu_manifest *m, uint32_t version, const 
   if (!u->opts.max_idle_instances) u->opts.max_idle_instances = 16;
   if (!u->opts.timing_sample) u->opts.timing_sample = 64;
   u->limits.max_memory_pages = u->opts.max_memory_pages;
+  u->limits.max_call_depth = u->opts.max_call_depth; /* 0: the engine's default */
   pthread_mutex_init(&u->pool_mu, NULL);
   qu__tier_init(u);
   if (sodium_init() < 0) {

@@ -420,6 +420,8 @@ typedef struct qu_options {
   int no_batch;                /* 1 = ignore `<export>__batch` exports (tests, benchmarks) */
   uint32_t block_timeout_ms;   /* wall clock one block may take; past it the call is
                                   interrupted (QB_LIMIT "ran past its deadline"); 0 = 1000 */
+  uint32_t max_call_depth;     /* wasm frames per call; 0 = the engine's 10000 (deeper is a
+                                  "call stack exhausted" trap) */
   /* Storage bounds (issue 13 #9): */
   uint64_t max_module_bytes;   /* a deploy's module; larger is QB_LIMIT; 0 = 10 MiB */
   uint32_t versions_kept;      /* per UDF: the newest N and the current one are kept, older

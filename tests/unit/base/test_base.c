@@ -1,8 +1,10 @@
-/* test_base.c: errors, allocator accounting and failure injection, arenas, buffers. */
+/* test_base.c: errors, allocator accounting and failure injection, arenas, buffers, log tags. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -196,6 +198,42 @@ static void assert_aborts_naming_the_condition_or_is_compiled_out(void **state) 
 #endif
 }
 
+/* The per-thread log tag: asked for only when a line is written, on the thread that set it. */
+static char last_line[1100];
+static int tag_calls;
+static void keep_line(void *ud, qb_level level, const char *line) {
+  (void)ud, (void)level;
+  snprintf(last_line, sizeof last_line, "%s", line);
+}
+static const char *the_tag(void *arg) {
+  tag_calls++;
+  return arg;
+}
+static void *log_untagged(void *arg) {
+  (void)arg;
+  qb_log(QB_WARN, "from another thread");
+  return NULL;
+}
+
+static void log_lines_carry_the_thread_tag(void **state) {
+  (void)state;
+  qb_log_set(keep_line, NULL, QB_INFO);
+  qb_log_set_tag(the_tag, "node-1-5f-7");
+  qb_log(QB_DEBUG, "below the level");
+  assert_int_equal(tag_calls, 0); /* nothing written, nothing asked */
+  qb_log(QB_ERROR, "GET /x: %s", "broken");
+  assert_string_equal(last_line, "[request node-1-5f-7] GET /x: broken");
+  assert_int_equal(tag_calls, 1);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, log_untagged, NULL), 0);
+  pthread_join(t, NULL);
+  assert_string_equal(last_line, "from another thread");
+  qb_log_set_tag(NULL, NULL);
+  qb_log(QB_INFO, "untagged");
+  assert_string_equal(last_line, "untagged");
+  qb_log_set(NULL, NULL, QB_INFO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fail_formats_message_and_returns_code),
@@ -211,6 +249,7 @@ int main(void) {
       cmocka_unit_test(buf_appends_and_formats),
       cmocka_unit_test(buf_failure_is_sticky),
       cmocka_unit_test(assert_aborts_naming_the_condition_or_is_compiled_out),
+      cmocka_unit_test(log_lines_carry_the_thread_tag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
