@@ -580,8 +580,9 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
 qb_code qu_registry_tier_status(qu_registry *r, const char *name, uint32_t version,
                                 qu_tier_status *out, qb_err *err);
 
-/* Statistics of every UDF seen since open (calls survive deploys and rollbacks). FN is called
-** with the registry's lock held: do not call back into the registry. */
+/* Statistics of every UDF seen since open and not deleted since (calls survive deploys and
+** rollbacks; a deleted UDF is left out until it is deployed again). FN is called with the
+** registry's lock held: do not call back into the registry. */
 typedef void (*qu_stats_fn)(void *ud, const qu_stats *s);
 void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud);
 

@@ -98,6 +98,15 @@ def t_other_examples():
             eq(got, {"1": "fast-laptop", "3": "gaming-laptop-with-laptop-stand"},
                os.path.basename(path))
             done.append(os.path.basename(path))
+        for path in builds("title_initials"):  # wasi-libc malloc without free (sdk/c)
+            deploy(s, "title_initials", path)
+            r = s.http("POST", "/shop/_search", {"query": {"ids": {"values": ["1", "3"]}},
+                                                 "script_fields": {"ini": {"script": {
+                                                     "source": "title_initials"}}}})
+            eq(r.status, 200, "title_initials: %r" % r)
+            got = {h["_id"]: h["fields"]["ini"][0] for h in r.json["hits"]["hits"]}
+            eq(got, {"1": "FL", "3": "GLWLS"}, os.path.basename(path))
+            done.append(os.path.basename(path))
         for path in builds("in_stock_and_cheap"):
             deploy(s, "in_stock_and_cheap", path)
             r = s.http("POST", "/shop/_search", {"query": {"bool": {"filter": [{"script": {
