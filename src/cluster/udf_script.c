@@ -56,6 +56,10 @@ static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out,
     a->missing_str.ptr = c->missing_str.ptr;
     a->missing_str.len = c->missing_str.len;
     set_alt(s, i, NULL);
+    if (c->from_doc && info->field_type && info->field_type(info, c->field) == QQ_FIELD_NONE)
+      return qb_fail(err, QB_INVALID, "%s: param %s: No field found for [%s] in mapping",
+                     qu_udf_label(s->u), qu_manifest_param(qu_udf_manifest(s->u), c->param)->name,
+                     c->field);
     if (c->type == QU_COL_STR && info->field_type) {
       qq_field_type ft = info->field_type(info, c->field);
       /* String columns come from keyword doc values. A text field read as a string uses its

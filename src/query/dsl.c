@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "expr_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,14 @@ static qb_code get_boost(pctx *p, const json_t *o, const char *qname, float *boo
 
 /* ---- scripts ----------------------------------------------------------------------------------- */
 
+/* Whether SOURCE is one bare word of a UDF name's shape ("my_scorer"), not an expression. */
+static int looks_like_a_name(const char *source) {
+  if (!*source || !(isalpha((unsigned char)*source) || *source == '_')) return 0;
+  for (const char *c = source; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return 0;
+  return 1;
+}
+
 static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const char *where,
                             qq__script **out) {
   qq_request *req = p->req;
@@ -107,7 +116,12 @@ static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const
     if (lang && !strcmp(lang, "wasm"))
       return qb_fail(p->err, QB_INVALID, "[%s] script: unknown udf [%.80s]", where, source);
     if ((rc = qq__expr_compile(source, kind, params, json_object_get(req->body, "context"), &s, p->err))) {
-      qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
+      /* a bare name is most likely a UDF that is not deployed (a typo, another cluster...) */
+      if (rc == QB_INVALID && req->env && req->env->scripts && looks_like_a_name(source))
+        qb_wrap(p->err, "[%s] script [%.80s]: no UDF named [%.80s] is deployed (and it is not "
+                "a valid expression): ", where, source, source);
+      else
+        qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
       return rc;
     }
   }

@@ -146,6 +146,7 @@ typedef struct qu_colspec {
   int64_t missing_i64; /* QU_COL_I64 */
   qu_str missing_str;  /* QU_COL_STR; bytes owned by the plan */
   uint32_t param;      /* which manifest param it feeds */
+  int from_doc;        /* 1: named as doc['F'], so an unmapped F is an error (Elasticsearch's) */
 } qu_colspec;
 
 /* Bind manifest M (borrowed: must outlive the plan) to a request. PARAMS is the script's
