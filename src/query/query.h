@@ -198,6 +198,12 @@ qb_code qq_expr_disasm(const qq_script *s, qb_buf *buf);
 
 /* ==== requests, shard partials, responses ===================================================== */
 
+/* Filter one document's *SRC (owned; replaced, or set to NULL for false) by an Elasticsearch
+** `_source` SPEC: true/NULL (all), false (none), a pattern or an array of patterns (includes),
+** or {"includes": ..., "excludes": ...}; patterns are dotted paths with `*`, as in a search.
+** For GET _doc and _mget items. QB_MALFORMED names a bad SPEC. */
+qb_code qq_source_apply(const struct json_t *spec, struct json_t **src, qb_err *err);
+
 typedef struct qq_env {
   qq_script_provider *scripts; /* NULL: expressions only */
   size_t arena_limit_bytes;    /* per request; 0 = 512 MiB */

@@ -434,6 +434,8 @@ static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, 
     if (req->sort[i].kind == SK_FIELD) {
       sortcol *sc = &r->scol[i];
       sc->mapped = !qi_snapshot_field(snap, req->sort[i].field, &sc->fi);
+      if (!sc->mapped && !req->sort[i].unmapped_ok)
+        return qb_fail(err, QB_INVAL, "No mapping found for [%s] in order to sort on", req->sort[i].field);
       if (sc->mapped && sc->fi.type == QI_TEXT)
         return qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field "
                        "data like aggregations and sorting, so these operations are disabled by default. Please use "
