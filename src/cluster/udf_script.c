@@ -65,6 +65,10 @@ static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out,
       /* String columns come from keyword doc values. A text field read as a string uses its
       ** keyword sub-field (what dynamic mapping gives every string), as a user means
       ** "_source.title" to be the title. */
+      if (ft == QQ_FIELD_TEXT && c->from_source) { /* "_source.F": the stored value, as named */
+        a->kind = QQ_ARG_SOURCE;
+        continue;
+      }
       if (ft == QQ_FIELD_TEXT) {
         set_alt(s, i, c->field);
         if (!s->alt[i]) return qb_fail(err, QB_NOMEM, "out of memory");

@@ -29,6 +29,10 @@ typedef struct qq__script {
   double *res;            /* results */
   uint8_t *keep, *res_present;
   qq_str *res_str;
+  /* QQ_ARG_SOURCE: one document's _source, and the block's string values (reset per block) */
+  qb_buf src_doc, src_bytes;
+  size_t *src_off[QQ_BIND_MAX_ARGS]; /* a value's offset in src_bytes; SIZE_MAX: none */
+  size_t *src_len[QQ_BIND_MAX_ARGS]; /* and its length */
   struct qq__script *next; /* all scripts of the request */
 } qq__script;
 

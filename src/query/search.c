@@ -55,7 +55,11 @@ fail:
 
 void qq_request_free(qq_request *req) {
   if (!req) return;
-  for (qq__script *s = req->scripts; s; s = s->next) s->s->vt->free(s->s);
+  for (qq__script *s = req->scripts; s; s = s->next) {
+    s->s->vt->free(s->s);
+    qb_buf_fini(&s->src_doc);
+    qb_buf_fini(&s->src_bytes);
+  }
   json_decref(req->body);
   qb_arena_fini(&req->arena);
   qb_free(req, sizeof *req);

@@ -156,7 +156,11 @@ static qb_code bind_one(bctx *b, uint32_t i, const json_t *v, int from_default) 
       b->p->uses_score = 1;
       return QB_OK;
     }
-    if (!strncmp(s, "_source.", 8)) return set_field(b, i, s + 8, NULL);
+    if (!strncmp(s, "_source.", 8)) {
+      qb_code rc = set_field(b, i, s + 8, NULL);
+      if (!rc) b->p->cols[b->p->ncols - 1].from_source = 1;
+      return rc;
+    }
     if (doc_field(s, field, sizeof field)) {
       qb_code rc = set_field(b, i, field, NULL);
       if (!rc) b->p->cols[b->p->ncols - 1].from_doc = 1;

@@ -147,6 +147,7 @@ typedef struct qu_colspec {
   qu_str missing_str;  /* QU_COL_STR; bytes owned by the plan */
   uint32_t param;      /* which manifest param it feeds */
   int from_doc;        /* 1: named as doc['F'], so an unmapped F is an error (Elasticsearch's) */
+  int from_source;     /* 1: named as _source.F, so a text F is read from the stored _source */
 } qu_colspec;
 
 /* Bind manifest M (borrowed: must outlive the plan) to a request. PARAMS is the script's
