@@ -90,16 +90,25 @@ static inline qd_strret qd_str_dup(const void *ptr, uint32_t len) {
 }
 
 /* The allocator hands out a chain of chunks; each starts with this header and its data follows.
-** The first chunk is a static arena. Later ones come from malloc when the module links one
-** (wasi-libc's malloc owns the memory it grows, so we must not grow behind its back), else from
-** memory.grow. Chunks are kept for reuse after qd_reset and never freed. */
+** The first chunk is a static arena. Later ones come from wasi-libc's malloc when the module is
+** built with wasi-libc (its malloc owns the memory it grows, so we must not grow behind its
+** back), else from memory.grow. Chunks are kept for reuse after qd_reset and never freed.
+**
+** Which one is decided at compile time by __wasi__ (clang --target=wasm32-wasi), not by a weak
+** reference to malloc: a weak declaration here would make the UDF's own malloc calls weak too,
+** so wasm-ld would not pull malloc out of libc.a and every call to it would become
+** `unreachable`. Define QD_NO_LIBC_MALLOC to use memory.grow under wasm32-wasi -nostdlib. */
+#if defined(__wasi__) && !defined(QD_NO_LIBC_MALLOC)
+#define QD__LIBC_MALLOC 1
+extern void *malloc(size_t);
+#else
+#define QD__LIBC_MALLOC 0
+#endif
 typedef struct qd__chunk {
   struct qd__chunk *next;
   uint32_t size; /* bytes of data after the 16-byte header */
   uint32_t pad[2];
 } qd__chunk;
-
-extern void *malloc(size_t) __attribute__((weak)); /* non-null only when libc's malloc is linked */
 
 __attribute__((weak, aligned(16))) unsigned char qd__arena[QD_ARENA_SIZE];
 __attribute__((weak)) qd__chunk *qd__cur;  /* chunk being filled; NULL before the first call */
@@ -108,10 +117,12 @@ __attribute__((weak)) uint32_t qd__off;    /* bytes used in *qd__cur's data */
 __attribute__((weak)) qd__chunk *qd__chunk_new(uint32_t want) {
   qd__chunk *c;
   if (want > 0x7fff0000u) return 0;
-  if (malloc) {
+  if (QD__LIBC_MALLOC) {
+#if QD__LIBC_MALLOC
     c = (qd__chunk *)malloc(sizeof(qd__chunk) + want);
     if (!c) return 0;
     c->size = want;
+#endif
   } else {
     uint32_t pages = (uint32_t)((sizeof(qd__chunk) + (uint64_t)want + 0xffff) >> 16);
     size_t old = __builtin_wasm_memory_grow(0, pages);

@@ -150,6 +150,12 @@ qb_code qb_buf_printf(qb_buf *b, const char *fmt, ...) QB_PRINTF(2, 3);
 qb_code qb_buf_reserve(qb_buf *b, size_t extra);
 void qb_buf_reset(qb_buf *b);
 
+/* ---- sizes -------------------------------------------------------------------------------- */
+
+/* N bytes for people, into OUT (returned): "521 B" (exact below 1 KiB), "2.3 KiB", "15.0 MiB". */
+#define QB_SIZE_STR 16
+const char *qb_size_str(uint64_t n, char out[QB_SIZE_STR]);
+
 /* ---- logging ------------------------------------------------------------------------------ */
 
 typedef enum qb_level { QB_DEBUG, QB_INFO, QB_WARN, QB_ERROR } qb_level;

@@ -15,11 +15,12 @@
 static const char *base_url = "http://127.0.0.1:9200";
 static int json_out = 0;
 
-static int usage(void) {
-  fprintf(stderr,
+static const char usage_text[] =
           "usage: qctl [--url URL] [--json] COMMAND ...\n"
           "  udf deploy --name N --wasm FILE [--manifest FILE] [--export E] [--kind K]\n"
-          "             [--returns T] [--description D]\n"
+          "             [--returns T] [--description D] [--param NAME:TYPE ...]\n"
+          "             (--param, repeatable: the manifest's params in order; TYPE i32 i64\n"
+          "             f32 f64 string)\n"
           "  udf list | status N | versions N | rollback N --to vN | delete N\n"
           "  udf test N --args JSON\n"
           "  index create NAME [--mappings JSON|@FILE] | index delete NAME | index list\n"
@@ -30,8 +31,48 @@ static int usage(void) {
           "                                       signing); a node trusts DIR/*.pub files\n"
           "  keys sign --key N.key --in ARTIFACT [--out SIG]   64-byte signature (ARTIFACT.sig)\n"
           "URL: --url, else $QUIDDITCH_URL, else http://127.0.0.1:9200\n"
-          "Credentials: $QUIDDITCH_API_KEY (base64 of id:key); $QUIDDITCH_CA trusts a certificate\n");
+          "Credentials: $QUIDDITCH_API_KEY (base64 of id:key); $QUIDDITCH_CA trusts a certificate\n";
+
+static int usage(void) {
+  fputs(usage_text, stderr);
   return 2;
+}
+
+/* Whether the usage entry LINE ("  udf list | status N | versions N") is about CMD and, when
+** given, its sub-command SUB: CMD is the entry's first word and SUB one of its words. */
+static int entry_names(const char *line, const char *cmd, const char *sub) {
+  size_t cl = strlen(cmd);
+  if (strncmp(line + 2, cmd, cl) || (line[2 + cl] != ' ' && line[2 + cl] != '\0')) return 0;
+  if (!sub) return 1;
+  size_t sl = strlen(sub);
+  for (const char *p = line + 2 + cl; (p = strstr(p, sub)); p += sl)
+    if (p[-1] == ' ' && (p[sl] == ' ' || p[sl] == '\0')) return 1;
+  return 0;
+}
+
+/* `qctl CMD [SUB] --help`: the usage text's entries for that command (and sub-command), with
+** their continuation lines, on stdout; exit 0. A command with no entry gets the whole text. */
+static int command_help(const char *cmd, const char *sub) {
+  char line[256];
+  int shown = 0, in_entry = 0;
+  for (const char *p = usage_text; *p;) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    snprintf(line, sizeof line, "%.*s", (int)len, p);
+    p += len + (end ? 1 : 0);
+    if (len < 3 || line[0] != ' ' || line[1] != ' ') { /* the header and footer lines */
+      in_entry = 0;
+      continue;
+    }
+    if (line[2] != ' ') in_entry = entry_names(line, cmd, sub); /* else: a continuation */
+    if (!in_entry) continue;
+    if (!shown) printf("usage: qctl [--url URL] [--json] ...\n");
+    printf("%s\n", line);
+    shown = 1;
+  }
+  if (!shown && sub) return command_help(cmd, NULL); /* an unknown sub-command: the command's */
+  if (!shown) fputs(usage_text, stdout);
+  return 0;
 }
 
 static int fail(const char *fmt, ...) {
@@ -193,41 +234,75 @@ static const char *jstr(json_t *o, const char *k) {
 static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
 
 static void human_size(long long n, char *out, size_t cap) {
-  if (n < 1024) snprintf(out, cap, "%lld B", n);
-  else if (n < 1024 * 1024) snprintf(out, cap, "%lld KB", (n + 1023) / 1024);
-  else snprintf(out, cap, "%.1f MB", (double)n / (1024.0 * 1024.0));
+  char b[QB_SIZE_STR];
+  snprintf(out, cap, "%s", qb_size_str(n < 0 ? 0 : (uint64_t)n, b));
 }
 
 /* ---- udf ------------------------------------------------------------------------------------ */
 
+/* `--param NAME:TYPE` appended to PARAMS as the manifest's {"name", "type"}; 0 or an error. */
+static int add_param(json_t *params, const char *spec) {
+  static const char *const types[] = {"i32", "i64", "f32", "f64", "string"};
+  const char *colon = strchr(spec, ':');
+  if (!colon || colon == spec)
+    return fail("udf deploy: --param '%s': expected NAME:TYPE (e.g. price:f64)", spec);
+  for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+    if (!strcmp(colon + 1, types[k])) {
+      json_array_append_new(params, json_pack("{s:s%, s:s}", "name", spec,
+                                              (size_t)(colon - spec), "type", types[k]));
+      return 0;
+    }
+  return fail("udf deploy: --param '%s': type '%s' is not one of i32, i64, f32, f64, string",
+              spec, colon + 1);
+}
+
 static int udf_deploy(int argc, char **argv) {
   const char *name = NULL, *wasm_path = NULL, *manifest_path = NULL;
+  json_t *params = json_array(); /* from --param, in order; replaces the manifest's */
   const char *fields[4][2] = {{"export", NULL}, {"kind", NULL}, {"returns", NULL},
                               {"description", NULL}};
   for (int i = 0; i < argc; i += 2) { /* flag, value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!v) return fail("%s needs a value", a);
-    if (!strcmp(a, "--name")) name = v;
+    if (!v) {
+      json_decref(params);
+      return fail("%s needs a value", a);
+    }
+    if (!strcmp(a, "--param")) {
+      if (add_param(params, v)) {
+        json_decref(params);
+        return 1;
+      }
+    } else if (!strcmp(a, "--name")) name = v;
     else if (!strcmp(a, "--wasm")) wasm_path = v;
     else if (!strcmp(a, "--manifest")) manifest_path = v;
     else {
       int k;
       for (k = 0; k < 4; k++)
         if (!strncmp(a, "--", 2) && !strcmp(a + 2, fields[k][0])) break;
-      if (k == 4) return fail("udf deploy: unknown flag '%s'", a);
+      if (k == 4) {
+        json_decref(params);
+        return fail("udf deploy: unknown flag '%s'", a);
+      }
       fields[k][1] = v;
     }
   }
-  if (!wasm_path) return fail("udf deploy: --wasm FILE is required");
+  if (!wasm_path) {
+    json_decref(params);
+    return fail("udf deploy: --wasm FILE is required");
+  }
   size_t wlen;
   char *wasm = read_file(wasm_path, &wlen);
-  if (!wasm) return fail("cannot read %s", wasm_path);
+  if (!wasm) {
+    json_decref(params);
+    return fail("cannot read %s", wasm_path);
+  }
   json_t *m = NULL;
   if (manifest_path) {
     json_error_t je;
     m = json_load_file(manifest_path, 0, &je);
     if (!json_is_object(m)) {
       free(wasm);
+      json_decref(params);
       return fail("manifest %s: %s", manifest_path, m ? "not a JSON object" : je.text);
     }
   } else {
@@ -239,11 +314,14 @@ static int udf_deploy(int argc, char **argv) {
   if (!name) {
     free(wasm);
     json_decref(m);
+    json_decref(params);
     return fail("udf deploy: --name N is required (or a manifest with \"name\")");
   }
   json_object_set_new(m, "name", json_string(name));
   for (int k = 0; k < 4; k++) /* what the user names explicitly wins */
     if (fields[k][1]) json_object_set_new(m, fields[k][0], json_string(fields[k][1]));
+  if (json_array_size(params)) json_object_set(m, "params", params);
+  json_decref(params);
   char *mtext = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(m);
 
@@ -616,7 +694,7 @@ int main(int argc, char **argv) {
   for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
     if (!strcmp(argv[i], "--json")) json_out = 1;
     else if (!strcmp(argv[i], "--url") && i + 1 < argc) base_url = argv[++i];
-    else if (!strcmp(argv[i], "--help")) return usage(), 0;
+    else if (!strcmp(argv[i], "--help")) return fputs(usage_text, stdout), 0;
     else return fail("unknown flag '%s'", argv[i]);
   }
   if (i >= argc) return usage();
@@ -629,6 +707,12 @@ int main(int argc, char **argv) {
     else rest[n++] = argv[k];
   }
   rest[n] = NULL;
+  for (int k = 0; k < n; k++)
+    if (!strcmp(rest[k], "--help") || !strcmp(rest[k], "-h")) {
+      int rc = command_help(rest[0], k > 1 ? rest[1] : NULL);
+      free(rest);
+      return rc;
+    }
   size_t bl = strlen(base_url);
   static char url[1024];
   snprintf(url, sizeof url, "%.*s", (int)(bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url);

@@ -56,11 +56,19 @@ static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out,
     a->missing_str.ptr = c->missing_str.ptr;
     a->missing_str.len = c->missing_str.len;
     set_alt(s, i, NULL);
+    if (c->from_doc && info->field_type && info->field_type(info, c->field) == QQ_FIELD_NONE)
+      return qb_fail(err, QB_INVALID, "%s: param %s: No field found for [%s] in mapping",
+                     qu_udf_label(s->u), qu_manifest_param(qu_udf_manifest(s->u), c->param)->name,
+                     c->field);
     if (c->type == QU_COL_STR && info->field_type) {
       qq_field_type ft = info->field_type(info, c->field);
       /* String columns come from keyword doc values. A text field read as a string uses its
       ** keyword sub-field (what dynamic mapping gives every string), as a user means
       ** "_source.title" to be the title. */
+      if (ft == QQ_FIELD_TEXT && c->from_source) { /* "_source.F": the stored value, as named */
+        a->kind = QQ_ARG_SOURCE;
+        continue;
+      }
       if (ft == QQ_FIELD_TEXT) {
         set_alt(s, i, c->field);
         if (!s->alt[i]) return qb_fail(err, QB_NOMEM, "out of memory");

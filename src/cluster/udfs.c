@@ -329,8 +329,9 @@ int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_
     st = code_error(out, &err);
     goto done;
   }
-  qb_log(QB_INFO, "UDF deployed: %s (v%u, %zu KB), pushing to the data nodes", name, v,
-         (len + 1023) / 1024);
+  char sz[QB_SIZE_STR];
+  qb_log(QB_INFO, "UDF deployed: %s (v%u, %s), pushing to the data nodes", name, v,
+         qb_size_str(len, sz));
   char body[64];
   snprintf(body, sizeof body, "{\"version\":%u,\"current\":true}", v);
   size_t ok, total;

@@ -242,7 +242,12 @@ static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int d
   char buf[48];
   if (!bj || json_array_append_new(buckets, bj)) return -1;
   if (date_key || bool_key) {
-    if (date_key) qi_date_format(json_integer_value(key), buf, sizeof buf);
+    if (date_key && a->format) {
+      if (qq__date_format(a->format, json_integer_value(key), buf, sizeof buf)) /* checked at parse */
+        qi_date_format(json_integer_value(key), buf, sizeof buf);
+    } else if (date_key) {
+      qi_date_format(json_integer_value(key), buf, sizeof buf);
+    }
     else snprintf(buf, sizeof buf, "%s", json_integer_value(key) ? "true" : "false");
     /* date_histogram puts key_as_string first, terms after key (as Elasticsearch does) */
     if (date_key && a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf)))

@@ -104,3 +104,125 @@ int64_t qq__date_next(int64_t ms, char unit) {
   if (date_math(op, &t)) return ms + 1;
   return t;
 }
+
+/* ---- "format": dates as Elasticsearch's (Java) patterns print them ----------------------------- */
+
+/* Named formats we print (and accept in a range query, whose dates qi_date_parse reads). */
+static const struct { const char *name, *pattern; } named[] = {
+    {"strict_date_optional_time", NULL}, {"date_optional_time", NULL},
+    {"strict_date_time", NULL},          {"date_time", NULL},
+    {"epoch_millis", "epoch_millis"},    {"epoch_second", "epoch_second"},
+    {"strict_date", "yyyy-MM-dd"},       {"date", "yyyy-MM-dd"},
+    {"basic_date", "yyyyMMdd"},          {"strict_year_month", "yyyy-MM"},
+    {"year_month", "yyyy-MM"},           {"strict_year", "yyyy"},
+    {"year", "yyyy"},                    {"strict_date_hour_minute_second", "yyyy-MM-dd'T'HH:mm:ss"},
+    {"date_hour_minute_second", "yyyy-MM-dd'T'HH:mm:ss"},
+};
+
+/* Write T (UTC ms) by PATTERN into OUT; -1 on a letter we do not print. */
+static int format_pattern(const char *pat, int64_t t, char *out, size_t cap) {
+  int64_t days = floor_div(t, 86400000), ms = t - days * 86400000, y;
+  unsigned mo, d;
+  qi_date_to_civil(days, &y, &mo, &d);
+  unsigned hh = (unsigned)(ms / 3600000), mi = (unsigned)(ms / 60000 % 60),
+           ss = (unsigned)(ms / 1000 % 60), frac = (unsigned)(ms % 1000);
+  size_t n = 0;
+  if (cap) out[0] = 0;
+  for (const char *p = pat; *p;) {
+    char c = *p, tmp[32];
+    size_t run = 1;
+    while (p[run] == c) run++;
+    tmp[0] = 0;
+    if (c == '\'') { /* 'literal' ('' is a quote) */
+      const char *e = p + 1;
+      if (*e == '\'') {
+        snprintf(tmp, sizeof tmp, "'");
+        p += 2;
+      } else {
+        while (*e && *e != '\'') e++;
+        if (!*e) return -1;
+        size_t l = (size_t)(e - p - 1);
+        if (n + l >= cap) return -1;
+        memcpy(out + n, p + 1, l);
+        n += l;
+        out[n] = 0;
+        p = e + 1;
+        continue;
+      }
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      switch (c) {
+      case 'y': case 'u':
+        if (run == 2) snprintf(tmp, sizeof tmp, "%02lld", (long long)((y % 100 + 100) % 100));
+        else snprintf(tmp, sizeof tmp, "%0*lld", (int)run, (long long)y);
+        break;
+      case 'M': snprintf(tmp, sizeof tmp, "%0*u", (int)(run > 2 ? 2 : run), mo); if (run > 2) return -1; break;
+      case 'd': snprintf(tmp, sizeof tmp, "%0*u", (int)run, d); if (run > 2) return -1; break;
+      case 'H': snprintf(tmp, sizeof tmp, "%0*u", (int)run, hh); if (run > 2) return -1; break;
+      case 'm': snprintf(tmp, sizeof tmp, "%0*u", (int)run, mi); if (run > 2) return -1; break;
+      case 's': snprintf(tmp, sizeof tmp, "%0*u", (int)run, ss); if (run > 2) return -1; break;
+      case 'S':
+        if (run > 3) return -1;
+        snprintf(tmp, sizeof tmp, "%03u", frac);
+        tmp[run] = 0;
+        break;
+      case 'X': snprintf(tmp, sizeof tmp, "Z"); break;     /* UTC: ISO offset letter */
+      case 'Z': snprintf(tmp, sizeof tmp, "+0000"); break; /* UTC: RFC 822 offset */
+      default: return -1;
+      }
+      p += run;
+    } else {
+      tmp[0] = c;
+      tmp[1] = 0;
+      p++;
+    }
+    size_t l = strlen(tmp);
+    if (n + l >= cap) return -1;
+    memcpy(out + n, tmp, l + 1);
+    n += l;
+  }
+  return 0;
+}
+
+qb_code qq__date_format_check(const char *format, qb_err *err) {
+  char buf[128];
+  for (const char *alt = format; alt && *alt;) { /* "yyyy-MM-dd||epoch_millis": each */
+    const char *bar = strstr(alt, "||");
+    size_t l = bar ? (size_t)(bar - alt) : strlen(alt);
+    char one[128];
+    if (l >= sizeof one) return qb_fail(err, QB_INVAL, "date format [%.64s] is too long", format);
+    memcpy(one, alt, l);
+    one[l] = 0;
+    if (qq__date_format(one, 0, buf, sizeof buf))
+      return qb_fail(err, QB_INVAL, "date format [%s] is not supported (named formats such as "
+                     "strict_date_optional_time, epoch_millis, date, or patterns of y M d H m s S "
+                     "and 'literals')", one);
+    alt = bar ? bar + 2 : NULL;
+  }
+  return QB_OK;
+}
+
+int qq__date_format(const char *format, int64_t t, char *out, size_t cap) {
+  const char *bar = strstr(format, "||"); /* the first of several formats prints */
+  char first[128];
+  if (bar) {
+    size_t l = (size_t)(bar - format);
+    if (l >= sizeof first) return -1;
+    memcpy(first, format, l);
+    first[l] = 0;
+    format = first;
+  }
+  const char *pat = format;
+  for (size_t i = 0; i < sizeof named / sizeof *named; i++)
+    if (!strcmp(format, named[i].name)) {
+      if (!named[i].pattern) {
+        qi_date_format(t, out, cap);
+        return 0;
+      }
+      pat = named[i].pattern;
+      break;
+    }
+  if (!strcmp(pat, "epoch_millis")) return snprintf(out, cap, "%lld", (long long)t) >= (int)cap ? -1 : 0;
+  if (!strcmp(pat, "epoch_second"))
+    return snprintf(out, cap, "%lld", (long long)floor_div(t, 1000)) >= (int)cap ? -1 : 0;
+  return format_pattern(pat, t, out, cap);
+}

@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "expr_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ typedef struct pctx {
   qq_request *req;
   qb_err *err;
   int depth;
+  int stored_fields_no_source; /* "stored_fields" without "_source" in it */
 } pctx;
 
 static qb_code nomem(pctx *p) { return qb_fail(p->err, QB_NOMEM, "query: out of memory"); }
@@ -56,7 +58,75 @@ static qb_code get_boost(pctx *p, const json_t *o, const char *qname, float *boo
   return QB_OK;
 }
 
+/* ---- options served at one value ----------------------------------------------------------------- */
+
+/* An option we accept only at the value we serve (its default, or one that changes nothing
+** here): anything else is refused rather than ignored. Returns 1 when K is one of them (then
+** *RC is QB_OK or the error), 0 when K is not such an option. */
+static int fixed_option(pctx *p, const char *qname, const char *k, const json_t *v, qb_code *rc) {
+  static const struct { const char *key, *value, *why; } fixed[] = {
+      {"case_insensitive", "false", "case-insensitive term matching is not supported"},
+      {"lenient", "false", "lenient parsing is not supported"},
+      {"adjust_pure_negative", "true", "only the default (true) is supported"},
+      {"auto_generate_synonyms_phrase_query", NULL, NULL}, /* no synonyms: any boolean */
+      {"zero_terms_query", "none", "only [none] is supported"},
+      {"analyzer", "standard", "only the [standard] analyzer is available"},
+      {"search_analyzer", "standard", "only the [standard] analyzer is available"},
+      {"relation", "intersects", "on a single-valued point field only [intersects] and [within] mean something"},
+      {"time_zone", "UTC", "only UTC is supported"},
+      {"_name", NULL, "named queries (matched_queries) are not supported"},
+  };
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    if (strcmp(k, fixed[i].key)) continue;
+    *rc = QB_OK;
+    const char *want = fixed[i].value;
+    char got[64] = "";
+    if (json_is_boolean(v)) snprintf(got, sizeof got, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_string(v)) snprintf(got, sizeof got, "%s", json_string_value(v));
+    if (!want && !fixed[i].why) { /* any boolean */
+      if (!json_is_boolean(v)) *rc = qb_fail(p->err, QB_MALFORMED, "[%s] query: [%s] must be a boolean", qname, k);
+      return 1;
+    }
+    int ok = want && !strcasecmp(got, want);
+    if (!strcmp(k, "relation")) ok = !strcasecmp(got, "intersects") || !strcasecmp(got, "within");
+    if (!strcmp(k, "time_zone"))
+      ok = !strcmp(got, "UTC") || !strcmp(got, "Z") || !strcmp(got, "+00:00") || !strcmp(got, "Etc/UTC");
+    if (!ok) *rc = qb_fail(p->err, QB_INVAL, "[%s] query: [%s] is not supported as [%s]: %s", qname, k, got, fixed[i].why);
+    return 1;
+  }
+  return 0;
+}
+
+/* Refuse any key of query BODY that is not in KEYS (space-separated) or a fixed option. */
+static qb_code only_keys(pctx *p, const json_t *body, const char *qname, const char *keys) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)body, k, v) {
+    size_t n = strlen(k);
+    const char *at = keys;
+    int listed = 0;
+    for (; (at = strstr(at, k)); at += n)
+      if ((at == keys || at[-1] == ' ') && (at[n] == ' ' || !at[n])) { listed = 1; break; }
+    qb_code rc;
+    if (listed) continue;
+    if (fixed_option(p, qname, k, v, &rc)) {
+      if (rc) return rc;
+      continue;
+    }
+    return qb_fail(p->err, QB_MALFORMED, "[%s] query does not support [%s]", qname, k);
+  }
+  return QB_OK;
+}
+
 /* ---- scripts ----------------------------------------------------------------------------------- */
+
+/* Whether SOURCE is one bare word of a UDF name's shape ("my_scorer"), not an expression. */
+static int looks_like_a_name(const char *source) {
+  if (!*source || !(isalpha((unsigned char)*source) || *source == '_')) return 0;
+  for (const char *c = source; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return 0;
+  return 1;
+}
 
 static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const char *where,
                             qq__script **out) {
@@ -107,7 +177,12 @@ static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const
     if (lang && !strcmp(lang, "wasm"))
       return qb_fail(p->err, QB_INVALID, "[%s] script: unknown udf [%.80s]", where, source);
     if ((rc = qq__expr_compile(source, kind, params, json_object_get(req->body, "context"), &s, p->err))) {
-      qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
+      /* a bare name is most likely a UDF that is not deployed (a typo, another cluster...) */
+      if (rc == QB_INVALID && req->env && req->env->scripts && looks_like_a_name(source))
+        qb_wrap(p->err, "[%s] script [%.80s]: no UDF named [%.80s] is deployed (and it is not "
+                "a valid expression): ", where, source, source);
+      else
+        qb_wrap(p->err, "[%s] script [%.80s]: ", where, source);
       return rc;
     }
   }
@@ -149,7 +224,12 @@ static qb_code field_body(pctx *p, const json_t *j, const char *qname, const cha
   if (!json_is_object(j))
     return qb_fail(p->err, QB_MALFORMED, "[%s] query malformed, no start_object after query name", qname);
   json_object_foreach((json_t *)j, k, v) {
-    if (!strcmp(k, "boost") || !strcmp(k, "_name")) continue;
+    qb_code rc;
+    if (!strcmp(k, "boost")) continue;
+    if (fixed_option(p, qname, k, v, &rc)) {
+      if (rc) return rc;
+      continue;
+    }
     if (*field)
       return qb_fail(p->err, QB_MALFORMED, "[%s] query doesn't support multiple fields, found [%s] and [%s]",
                      qname, *field, k);
@@ -170,7 +250,7 @@ static qb_code parse_term(pctx *p, const json_t *j, qq__query *q) {
     json_object_foreach((json_t *)o, k, v) {
       if (!strcmp(k, "value")) q->value = v;
       else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, "term", &q->boost))) return rc; }
-      else if (!strcmp(k, "case_insensitive") || !strcmp(k, "_name")) continue;
+      else if (fixed_option(p, "term", k, v, &rc)) { if (rc) return rc; }
       else return qb_fail(p->err, QB_MALFORMED, "[term] query does not support [%s]", k);
     }
     if (!q->value) return qb_fail(p->err, QB_MALFORMED, "[term] query: no [value] for field [%s]", q->field);
@@ -189,8 +269,14 @@ static qb_code parse_terms(pctx *p, const json_t *j, qq__query *q) {
   if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[terms] query malformed, no start_object after query name");
   if ((rc = get_boost(p, j, "terms", &q->boost))) return rc;
   json_object_foreach((json_t *)j, k, v) {
-    if (!strcmp(k, "boost") || !strcmp(k, "_name")) continue;
-    if (q->field) return qb_fail(p->err, QB_MALFORMED, "[terms] query does not support multiple fields");
+    if (!strcmp(k, "boost")) continue;
+    if (fixed_option(p, "terms", k, v, &rc)) {
+      if (rc) return rc;
+      continue;
+    }
+    if (q->field)
+      return qb_fail(p->err, QB_MALFORMED, "[terms] query does not support multiple fields, found [%s] and [%s]",
+                     q->field, k);
     if (!json_is_array(v))
       return qb_fail(p->err, QB_MALFORMED, "[terms] query: the value of field [%s] must be an array, got %s", k, jtype(v));
     q->field = k;
@@ -225,9 +311,8 @@ static qb_code parse_match(pctx *p, const json_t *j, qq__query *q) {
         else return qb_fail(p->err, QB_MALFORMED, "[match] query: [minimum_should_match] must be a number or string");
       } else if (!strcmp(k, "boost")) {
         if ((rc = get_boost(p, o, "match", &q->boost))) return rc;
-      } else if (!strcmp(k, "analyzer") || !strcmp(k, "zero_terms_query") || !strcmp(k, "_name") ||
-                 !strcmp(k, "lenient") || !strcmp(k, "auto_generate_synonyms_phrase_query")) {
-        continue;
+      } else if (fixed_option(p, "match", k, v, &rc)) {
+        if (rc) return rc;
       } else {
         return qb_fail(p->err, QB_MALFORMED, "[match] query does not support [%s]", k);
       }
@@ -253,7 +338,10 @@ static qb_code parse_range(pctx *p, const json_t *j, qq__query *q) {
     else if (!strcmp(k, "lt")) q->lt = v;
     else if (!strcmp(k, "lte") || !strcmp(k, "to")) q->lte = v;
     else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, "range", &q->boost))) return rc; }
-    else if (!strcmp(k, "format") || !strcmp(k, "time_zone") || !strcmp(k, "relation") || !strcmp(k, "_name")) continue;
+    else if (!strcmp(k, "format")) { /* our reader takes ISO 8601 and epoch millis whatever it says */
+      if (!json_is_string(v)) return qb_fail(p->err, QB_MALFORMED, "[range] query: [format] must be a string");
+      if ((rc = qq__date_format_check(json_string_value(v), p->err))) return rc;
+    } else if (fixed_option(p, "range", k, v, &rc)) { if (rc) return rc; }
     else return qb_fail(p->err, QB_MALFORMED, "[range] query does not support [%s]", k);
   }
   return QB_OK;
@@ -296,8 +384,9 @@ static qb_code parse_bool(pctx *p, const json_t *j, qq__query *q) {
         if (!(q->msm = qb_arena_strdup(&p->req->arena, buf))) return nomem(p);
       } else if (json_is_string(v)) q->msm = json_string_value(v);
       else return qb_fail(p->err, QB_MALFORMED, "[bool] query: [minimum_should_match] must be a number or string");
-    } else if (!strcmp(k, "_name") || !strcmp(k, "adjust_pure_negative")) rc = QB_OK;
-    else return qb_fail(p->err, QB_MALFORMED, "[bool] query does not support [%s]", k);
+    } else if (!fixed_option(p, "bool", k, v, &rc)) {
+      return qb_fail(p->err, QB_MALFORMED, "[bool] query does not support [%s]", k);
+    }
     if (rc) return rc;
   }
   return QB_OK;
@@ -334,8 +423,8 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
       } else return qb_fail(p->err, QB_MALFORMED, "[multi_match] [minimum_should_match] must be a number or string");
     } else if (!strcmp(k, "boost")) {
       if ((rc = get_boost(p, j, "multi_match", &q->boost))) return rc;
-    } else if (!strcmp(k, "_name") || !strcmp(k, "analyzer") || !strcmp(k, "lenient") || !strcmp(k, "zero_terms_query")) {
-      continue;
+    } else if (fixed_option(p, "multi_match", k, v, &rc)) {
+      if (rc) return rc;
     } else {
       return qb_fail(p->err, QB_MALFORMED, "[multi_match] query does not support [%s]", k);
     }
@@ -485,8 +574,8 @@ static qb_code parse_fscore(pctx *p, const json_t *j, qq__query *q) {
       q->has_min_score = 1;
     } else if (!strcmp(k, "boost")) {
       if ((rc = get_boost(p, j, "function_score", &q->boost))) return rc;
-    } else if (!strcmp(k, "_name")) {
-      continue;
+    } else if (fixed_option(p, "function_score", k, v, &rc)) {
+      if (rc) return rc;
     } else {
       if ((rc = parse_func_key(p, k, v, &top, &found))) return rc;
       if (!found) return qb_fail(p->err, QB_MALFORMED, "[function_score] query does not support [%s]", k);
@@ -527,7 +616,7 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
   if (!strcmp(name, "match_all") || !strcmp(name, "match_none")) {
     if (!(q = newq(p, name[6] == 'a' ? QK_MATCH_ALL : QK_MATCH_NONE))) return nomem(p);
     if (!json_is_object(body)) return qb_fail(p->err, QB_MALFORMED, "[%s] query malformed, no start_object after query name", name);
-    rc = get_boost(p, body, name, &q->boost);
+    if (!(rc = only_keys(p, body, name, "boost"))) rc = get_boost(p, body, name, &q->boost);
   } else if (!strcmp(name, "term")) {
     if (!(q = newq(p, QK_TERM))) return nomem(p);
     rc = parse_term(p, body, q);
@@ -545,13 +634,13 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     if (!(q = newq(p, QK_EXISTS))) return nomem(p);
     if (!json_is_string(f)) return qb_fail(p->err, QB_MALFORMED, "[exists] must be provided with a [field]");
     q->field = json_string_value(f);
-    rc = get_boost(p, body, "exists", &q->boost);
+    if (!(rc = only_keys(p, body, "exists", "field boost"))) rc = get_boost(p, body, "exists", &q->boost);
   } else if (!strcmp(name, "ids")) {
     json_t *v = json_is_object(body) ? json_object_get(body, "values") : NULL;
     if (!(q = newq(p, QK_IDS))) return nomem(p);
     if (!json_is_array(v)) return qb_fail(p->err, QB_MALFORMED, "[ids] query: [values] must be an array");
     q->value = v;
-    rc = get_boost(p, body, "ids", &q->boost);
+    if (!(rc = only_keys(p, body, "ids", "values boost"))) rc = get_boost(p, body, "ids", &q->boost);
   } else if (!strcmp(name, "bool")) {
     if (!(q = newq(p, QK_BOOL))) return nomem(p);
     if (!(rc = parse_bool(p, body, q))) rc = get_boost(p, body, "bool", &q->boost);
@@ -559,7 +648,9 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     json_t *f = json_is_object(body) ? json_object_get(body, "filter") : NULL;
     if (!(q = newq(p, QK_CONST))) return nomem(p);
     if (!f) return qb_fail(p->err, QB_MALFORMED, "[constant_score] requires a 'filter' element");
-    if (!(rc = parse_query(p, f, "constant_score.filter", &q->child))) rc = get_boost(p, body, "constant_score", &q->boost);
+    if (!(rc = only_keys(p, body, "constant_score", "filter boost")) &&
+        !(rc = parse_query(p, f, "constant_score.filter", &q->child)))
+      rc = get_boost(p, body, "constant_score", &q->boost);
   } else if (!strcmp(name, "function_score")) {
     if (!(q = newq(p, QK_FSCORE))) return nomem(p);
     rc = parse_fscore(p, body, q);
@@ -574,7 +665,8 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
       if (!getnum(ms, &q->min_score)) return qb_fail(p->err, QB_MALFORMED, "[script_score] [min_score] must be a number");
       q->has_min_score = 1;
     }
-    if (!(rc = parse_query(p, iq, "script_score.query", &q->child)) &&
+    if (!(rc = only_keys(p, body, "script_score", "query script min_score boost")) &&
+        !(rc = parse_query(p, iq, "script_score.query", &q->child)) &&
         !(rc = parse_script(p, sc, QQ_SCRIPT_SCORE, "script_score", &q->script)))
       rc = get_boost(p, body, "script_score", &q->boost);
   } else if (!strcmp(name, "dis_max")) {
@@ -583,7 +675,9 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     if (!(q = newq(p, QK_DISMAX))) return nomem(p);
     if (!json_is_array(qs)) return qb_fail(p->err, QB_MALFORMED, "[dis_max] requires 'queries' field with at least one clause");
     if (tb && !getnum(tb, &q->tie_breaker)) return qb_fail(p->err, QB_MALFORMED, "[dis_max] [tie_breaker] must be a number");
-    if (!(rc = parse_list(p, qs, "dis_max.queries", &q->should, &q->nshould))) rc = get_boost(p, body, "dis_max", &q->boost);
+    if (!(rc = only_keys(p, body, "dis_max", "queries tie_breaker boost")) &&
+        !(rc = parse_list(p, qs, "dis_max.queries", &q->should, &q->nshould)))
+      rc = get_boost(p, body, "dis_max", &q->boost);
   } else if (!strcmp(name, "multi_match")) {
     if (!(q = newq(p, QK_DISMAX))) return nomem(p);
     rc = parse_multi_match(p, body, q);
@@ -597,7 +691,11 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
       json_object_foreach((json_t *)o, k, v) {
         if (!strcmp(k, "value") || !strcmp(k, name) || !strcmp(k, "wildcard")) q->value = v;
         else if (!strcmp(k, "boost")) { if ((rc = get_boost(p, o, name, &q->boost))) return rc; }
-        else if (!strcmp(k, "rewrite") || !strcmp(k, "case_insensitive") || !strcmp(k, "_name")) continue;
+        else if (!strcmp(k, "rewrite")) { /* matches are constant-scored: the scoring rewrites differ */
+          const char *rw = json_is_string(v) ? json_string_value(v) : "";
+          if (strncmp(rw, "constant_score", 14))
+            return qb_fail(p->err, QB_INVAL, "[%s] query: [rewrite] [%s] is not supported (constant_score only)", name, rw);
+        } else if (fixed_option(p, name, k, v, &rc)) { if (rc) return rc; }
         else return qb_fail(p->err, QB_MALFORMED, "[%s] query does not support [%s]", name, k);
       }
     } else {
@@ -608,7 +706,8 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     json_t *sc = json_is_object(body) ? json_object_get(body, "script") : NULL;
     if (!(q = newq(p, QK_SCRIPT))) return nomem(p);
     if (!sc) return qb_fail(p->err, QB_MALFORMED, "[script] query requires a [script]");
-    if (!(rc = parse_script(p, sc, QQ_SCRIPT_FILTER, "script", &q->script)))
+    if (!(rc = only_keys(p, body, "script", "script boost")) &&
+        !(rc = parse_script(p, sc, QQ_SCRIPT_FILTER, "script", &q->script)))
       rc = get_boost(p, body, "script", &q->boost);
   } else {
     return qb_fail(p->err, QB_MALFORMED, "unknown query [%s]", name);
@@ -656,8 +755,9 @@ static qb_code parse_sort_one(pctx *p, const json_t *v, qq__sort *s) {
         if (json_is_string(ov) && !strcmp(json_string_value(ov), "_last")) s->missing = MISSING_LAST;
         else if (json_is_string(ov) && !strcmp(json_string_value(ov), "_first")) s->missing = MISSING_FIRST;
         else { s->missing = MISSING_VALUE; s->missing_value = ov; }
-      } else if (!strcmp(ok, "unmapped_type") || !strcmp(ok, "mode") || !strcmp(ok, "format")) {
-        continue;
+      } else if (!strcmp(ok, "unmapped_type")) {
+        if (!json_is_string(ov)) return qb_fail(p->err, QB_MALFORMED, "[sort] [unmapped_type] of [%s] must be a string", k);
+        s->unmapped_ok = 1;
       } else {
         return qb_fail(p->err, QB_MALFORMED, "[sort] option [%s] of [%s] is not supported", ok, k);
       }
@@ -839,8 +939,14 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
           return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [min_doc_count] must be an integer >= 1 "
                          "(0 is not supported)", name);
         g->min_doc_count = (uint64_t)json_integer_value(o);
-      } else if (!strcmp(k, "shard_size") || !strcmp(k, "format")) {
-        continue;
+      } else if (!strcmp(k, "format") && g->kind == AG_DATE_HISTOGRAM) {
+        if (!json_is_string(o)) return qb_fail(p->err, QB_MALFORMED, "[date_histogram] aggregation [%s]: [format] must be a string", name);
+        if ((rc = qq__date_format_check(json_string_value(o), p->err))) return rc;
+        g->format = json_string_value(o);
+      } else if (!strcmp(k, "shard_size") && g->kind == AG_TERMS) {
+        /* how many buckets a shard sends its coordinator: every bucket is exact within one */
+        if (!json_is_integer(o) || json_integer_value(o) < 0)
+          return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [shard_size] must be a non-negative integer", name);
       } else {
         return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
       }
@@ -891,8 +997,26 @@ static qb_code get_uint(pctx *p, const json_t *v, const char *what, uint32_t *ou
   return QB_OK;
 }
 
+/* "stored_fields": "_none_", a field name or an array of them. */
+static qb_code stored_fields(pctx *p, const json_t *v) {
+  int with_source = 0;
+  if (json_is_string(v)) {
+    with_source = !strcmp(json_string_value(v), "_source");
+  } else if (json_is_array(v)) {
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      const json_t *f = json_array_get(v, i);
+      if (!json_is_string(f)) return qb_fail(p->err, QB_MALFORMED, "[stored_fields] must be strings");
+      with_source |= !strcmp(json_string_value(f), "_source");
+    }
+  } else {
+    return qb_fail(p->err, QB_MALFORMED, "[stored_fields] must be a string or an array of strings");
+  }
+  p->stored_fields_no_source = !with_source;
+  return QB_OK;
+}
+
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
-  pctx p = {req, err, 0};
+  pctx p = {req, err, 0, 0};
   const char *k;
   json_t *v;
   qb_code rc = QB_OK;
@@ -956,12 +1080,22 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
       else if (k[0] == 'v') req->want_version = json_is_true(v);
       else req->want_seq_no = json_is_true(v);
     } else if (!strcmp(k, "timeout")) rc = parse_timeout(&p, v, &req->timeout_ns);
-    else if (!strcmp(k, "explain") || !strcmp(k, "stored_fields") || !strcmp(k, "profile"))
-      continue;
+    else if (!strcmp(k, "explain") || !strcmp(k, "profile")) {
+      /* false is what we do; true is refused rather than answered without what it asks */
+      if (!json_is_boolean(v)) rc = qb_fail(err, QB_MALFORMED, "[%s] must be a boolean", k);
+      else if (json_is_true(v))
+        rc = qb_fail(err, QB_INVAL, "[%s] is not supported: hits are not %s here", k,
+                     k[0] == 'e' ? "explained" : "profiled");
+    } else if (!strcmp(k, "stored_fields")) {
+      /* Every field is read from _source (none is stored apart), so asking for stored fields
+      ** returns none of them and, as in Elasticsearch, no _source unless it is listed. */
+      if ((rc = stored_fields(&p, v))) return rc;
+    }
     else rc = qb_fail(err, QB_MALFORMED, "unknown key for a %s in [%s].", jtype(v), k);
     if (rc) return rc;
   }
   if (!req->query && !(req->query = newq(&p, QK_MATCH_ALL))) return nomem(&p);
+  if (p.stored_fields_no_source && !json_object_get(body, "_source")) req->source_mode = 0;
   uint32_t window = req->env && req->env->max_result_window ? req->env->max_result_window : 10000;
   if ((uint64_t)req->from + req->size > window)
     return qb_fail(err, QB_INVAL, "Result window is too large, from + size must be less than or equal to: [%u] "

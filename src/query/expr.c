@@ -749,7 +749,9 @@ static qb_code xbind(qq_script *s, const qq_shard_info *info, qq_bind *out, qb_e
       return qb_fail(err, QB_INVAL,
                      "expression [%.60s]: field [%s] is not numeric (expressions read numeric, "
                      "date and boolean doc values only)", x->source, x->fields[i]);
-    /* an unmapped field reads as missing everywhere (0), as in Elasticsearch */
+    /* an unmapped field is an error, as Elasticsearch's doc['F'] ("missing" is per document) */
+    if (t == QQ_FIELD_NONE && info && info->field_type)
+      return qb_fail(err, QB_INVALID, "No field found for [%s] in mapping", x->fields[i]);
     out->args[n++] = (qq_arg){.kind = QQ_ARG_FIELD, .type = QQ_COL_F64, .field = x->fields[i]};
   }
   out->nargs = n;

@@ -29,6 +29,10 @@ typedef struct qq__script {
   double *res;            /* results */
   uint8_t *keep, *res_present;
   qq_str *res_str;
+  /* QQ_ARG_SOURCE: one document's _source, and the block's string values (reset per block) */
+  qb_buf src_doc, src_bytes;
+  size_t *src_off[QQ_BIND_MAX_ARGS]; /* a value's offset in src_bytes; SIZE_MAX: none */
+  size_t *src_len[QQ_BIND_MAX_ARGS]; /* and its length */
   struct qq__script *next; /* all scripts of the request */
 } qq__script;
 
@@ -96,6 +100,7 @@ typedef struct qq__sort {
   int desc;
   enum { MISSING_LAST, MISSING_FIRST, MISSING_VALUE } missing;
   const json_t *missing_value;
+  int unmapped_ok; /* "unmapped_type" given: an unmapped field sorts as missing, else an error */
 } qq__sort;
 
 typedef struct qq__script_field {
@@ -121,6 +126,7 @@ typedef struct qq__agg {
   uint64_t min_doc_count;  /* terms: default 1; histograms: default 0 (empty buckets filled) */
   double interval, offset; /* histogram; date_histogram fixed_interval in ms (calendar: 0) */
   char cal_unit;           /* date_histogram calendar_interval: y q M w d h m s, or 0 */
+  const char *format;      /* date_histogram: key_as_string's "format" (NULL: ISO 8601) */
   int has_order;
   struct qq__agg *subs;    /* terms: metric sub-aggregations */
   size_t nsubs;
@@ -161,6 +167,11 @@ qb_code qq__parse_date(const char *s, int64_t *ms);
 /* Calendar rounding for date_histogram: MS down to its UNIT (y q M w d h m s), and one UNIT on */
 int64_t qq__date_floor(int64_t ms, char unit);
 int64_t qq__date_next(int64_t ms, char unit);
+/* Dates by an Elasticsearch "format": named ones (strict_date_optional_time, epoch_millis,
+** date, ...) or a Java-style pattern of y M d H m s S X Z and 'literals'; "a||b" prints by a.
+** format -1 when FORMAT has what we cannot print (check says so in a QB_INVAL first). */
+int qq__date_format(const char *format, int64_t ms, char *out, size_t cap);
+qb_code qq__date_format_check(const char *format, qb_err *err);
 
 /* scripts.c: per-shard binding and block evaluation */
 typedef struct qq__shard qq__shard;

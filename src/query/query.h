@@ -75,7 +75,10 @@ typedef enum qq_arg_kind {
   QQ_ARG_FIELD, /* the doc value of FIELD for each doc (first value when multi-valued) */
   QQ_ARG_SCORE, /* the doc's _score as computed so far (f64; 0 where there is no scoring) */
   QQ_ARG_CONST, /* one value for every doc, filled once, never refilled */
-  QQ_ARG_DOCID  /* the doc's number in the shard snapshot (segment base + doc; i64 or f64) */
+  QQ_ARG_DOCID, /* the doc's number in the shard snapshot (segment base + doc; i64 or f64) */
+  QQ_ARG_SOURCE /* FIELD (a dotted path) as each doc's stored _source holds it (first value of an
+                ** array; strings for QQ_COL_STR, numbers for the others): for text fields,
+                ** which have no doc values. One store read and JSON parse per document. */
 } qq_arg_kind;
 
 /* One argument column a script needs, declared by qq_script_vtable.bind. */
@@ -197,6 +200,12 @@ qb_code qq_expr_compile(const char *source, qq_script_kind kind, const struct js
 qb_code qq_expr_disasm(const qq_script *s, qb_buf *buf);
 
 /* ==== requests, shard partials, responses ===================================================== */
+
+/* Filter one document's *SRC (owned; replaced, or set to NULL for false) by an Elasticsearch
+** `_source` SPEC: true/NULL (all), false (none), a pattern or an array of patterns (includes),
+** or {"includes": ..., "excludes": ...}; patterns are dotted paths with `*`, as in a search.
+** For GET _doc and _mget items. QB_MALFORMED names a bad SPEC. */
+qb_code qq_source_apply(const struct json_t *spec, struct json_t **src, qb_err *err);
 
 typedef struct qq_env {
   qq_script_provider *scripts; /* NULL: expressions only */

@@ -50,6 +50,12 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
         sc->field_id[i] = fi.id;
       }
     }
+    if (a->kind == QQ_ARG_SOURCE && (!a->field || !*a->field))
+      return qb_fail(err, QB_INTERNAL, "script [%.80s]: argument %zu has no _source path", sc->source, i);
+    if (a->kind == QQ_ARG_SOURCE && a->type == QQ_COL_STR && !sc->src_off[i] &&
+        (!(sc->src_off[i] = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof(size_t))) ||
+         !(sc->src_len[i] = qb_arena_array(ar, QQ_BLOCK_MAX, sizeof(size_t)))))
+      return qb_fail(err, QB_NOMEM, "query: out of memory");
     if (!sc->present[i] && !(sc->present[i] = qb_arena_alloc(ar, QQ_BLOCK_MAX))) return qb_fail(err, QB_NOMEM, "query: out of memory");
     c->type = a->type;
     c->present = sc->present[i];
@@ -86,6 +92,63 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err) {
   return QB_OK;
 }
 
+/* The value at dotted PATH of the _source object ROOT (the first element of an array), or NULL. */
+static const json_t *source_path(const json_t *root, const char *path) {
+  char key[256];
+  const json_t *cur = root;
+  while (cur && *path) {
+    if (json_is_array(cur)) cur = json_array_get(cur, 0);
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t)(dot - path) : strlen(path);
+    if (!json_is_object(cur) || n >= sizeof key) return NULL;
+    memcpy(key, path, n);
+    key[n] = 0;
+    /* "a.b" may also be one key with a dot in it, as Elasticsearch reads both */
+    const json_t *whole = dot ? json_object_get(cur, path) : NULL;
+    if (whole) return json_is_array(whole) ? json_array_get(whole, 0) : whole;
+    cur = json_object_get(cur, key);
+    path += n + (dot ? 1 : 0);
+  }
+  return json_is_array(cur) ? json_array_get(cur, 0) : cur;
+}
+
+/* Fill argument I (QQ_ARG_SOURCE) for DOCS of SEG from each document's stored _source. */
+static qb_code fill_from_source(qq__script *sc, qq__shard *sh, const qi_segment *seg, size_t i,
+                                const uint32_t *docs, size_t n, qb_err *err) {
+  const qq_arg *a = &sc->bind.args[i];
+  uint8_t *pr = sc->present[i];
+  for (size_t j = 0; j < n; j++) {
+    qb_buf_reset(&sc->src_doc);
+    qb_code rc = qi_snapshot_source(sh->snap, seg, docs[j], &sc->src_doc, err);
+    json_t *root = NULL;
+    if (rc && rc != QB_NOTFOUND) return rc;
+    if (!rc && !(root = json_loadb(sc->src_doc.data ? sc->src_doc.data : "{}", sc->src_doc.len, 0, NULL)))
+      return qb_fail(err, QB_CORRUPT, "script [%.80s]: a stored _source does not parse", sc->source);
+    const json_t *v = root ? source_path(root, a->field) : NULL;
+    pr[j] = 0;
+    if (a->type == QQ_COL_STR) {
+      sc->src_off[i][j] = SIZE_MAX;
+      if (json_is_string(v)) {
+        sc->src_off[i][j] = sc->src_bytes.len;
+        sc->src_len[i][j] = json_string_length(v);
+        if (qb_buf_append(&sc->src_bytes, json_string_value(v), json_string_length(v))) {
+          json_decref(root);
+          return qb_fail(err, QB_NOMEM, "query: out of memory");
+        }
+        pr[j] = 1;
+      }
+    } else if (json_is_number(v)) {
+      if (a->type == QQ_COL_F64) sc->f64[i][j] = json_number_value(v);
+      else sc->i64[i][j] = json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
+      pr[j] = 1;
+    }
+    if (!pr[j] && a->type == QQ_COL_F64) sc->f64[i][j] = a->missing_f64;
+    if (!pr[j] && a->type == QQ_COL_I64) sc->i64[i][j] = a->missing_i64;
+    json_decref(root);
+  }
+  return QB_OK;
+}
+
 qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uint32_t seg_base,
                        const uint32_t *docs, const double *score, size_t n, qb_err *err) {
   static const double zeros[QQ_BLOCK_MAX];
@@ -93,12 +156,16 @@ qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uin
   qb_code rc;
   if (!n) return QB_OK;
   if (!sc->bound && (rc = qq__script_bind(sc, sh, err))) return rc;
+  qb_buf_reset(&sc->src_bytes);
   for (size_t i = 0; i < sc->bind.nargs; i++) {
     const qq_arg *a = &sc->bind.args[i];
     uint8_t *pr = sc->present[i];
     size_t j;
     switch (a->kind) {
     case QQ_ARG_CONST: break;
+    case QQ_ARG_SOURCE:
+      if ((rc = fill_from_source(sc, sh, seg, i, docs, n, err))) return rc;
+      break;
     case QQ_ARG_SCORE:
       if (a->type == QQ_COL_F64) { /* the caller's scores themselves: columns are read-only */
         sc->cols[i].f64 = score ? score : zeros;
@@ -154,6 +221,13 @@ qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uin
     }
     }
   }
+  /* string values from _source point into src_bytes only now that it has stopped growing */
+  for (size_t i = 0; i < sc->bind.nargs; i++)
+    if (sc->bind.args[i].kind == QQ_ARG_SOURCE && sc->bind.args[i].type == QQ_COL_STR)
+      for (size_t j = 0; j < n; j++)
+        sc->str[i][j] = sc->src_off[i][j] == SIZE_MAX
+                            ? (sc->bind.args[i].has_missing ? sc->bind.args[i].missing_str : (qq_str){NULL, 0})
+                            : (qq_str){sc->src_bytes.data + sc->src_off[i][j], sc->src_len[i][j]};
   qq_block in = {.n = n, .doc_ids = docs, .score = score ? score : zeros, .ncols = sc->bind.nargs, .cols = sc->cols};
   qq_result_block out = {.f64 = sc->res, .keep = sc->keep, .str = sc->res_str, .present = sc->res_present};
   memset(sc->res_present, 1, n);

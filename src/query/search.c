@@ -55,7 +55,11 @@ fail:
 
 void qq_request_free(qq_request *req) {
   if (!req) return;
-  for (qq__script *s = req->scripts; s; s = s->next) s->s->vt->free(s->s);
+  for (qq__script *s = req->scripts; s; s = s->next) {
+    s->s->vt->free(s->s);
+    qb_buf_fini(&s->src_doc);
+    qb_buf_fini(&s->src_bytes);
+  }
   json_decref(req->body);
   qb_arena_fini(&req->arena);
   qb_free(req, sizeof *req);
@@ -443,6 +447,8 @@ static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, 
     if (req->sort[i].kind == SK_FIELD) {
       sortcol *sc = &r->scol[i];
       sc->mapped = !qi_snapshot_field(snap, req->sort[i].field, &sc->fi);
+      if (!sc->mapped && !req->sort[i].unmapped_ok)
+        return qb_fail(err, QB_INVAL, "No mapping found for [%s] in order to sort on", req->sort[i].field);
       if (sc->mapped && sc->fi.type == QI_TEXT)
         return qb_fail(err, QB_INVAL, "Text fields are not optimised for operations that require per-document field "
                        "data like aggregations and sorting, so these operations are disabled by default. Please use "

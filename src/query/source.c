@@ -131,3 +131,54 @@ json_t *qq__source_filter(const qq_request *req, json_t *src) {
   json_decref(src);
   return out;
 }
+
+/* ---- one document's _source outside a search (GET _doc, _mget items) ------------------------ */
+
+#define SRC_MAX_PATTERNS 64
+
+/* SPEC's patterns (a string or an array of strings) appended to PATS; 0 or an error. */
+static qb_code spec_patterns(const json_t *v, const char **pats, size_t *n, qb_err *err) {
+  if (json_is_string(v)) {
+    if (*n >= SRC_MAX_PATTERNS) return qb_fail(err, QB_INVAL, "[_source] more than %d patterns", SRC_MAX_PATTERNS);
+    pats[(*n)++] = json_string_value(v);
+    return QB_OK;
+  }
+  if (!json_is_array(v)) return qb_fail(err, QB_MALFORMED, "[_source] patterns must be a string or an array of strings");
+  for (size_t i = 0; i < json_array_size(v); i++) {
+    qb_code rc;
+    if (!json_is_string(json_array_get(v, i))) return qb_fail(err, QB_MALFORMED, "[_source] patterns must be strings");
+    if ((rc = spec_patterns(json_array_get(v, i), pats, n, err))) return rc;
+  }
+  return QB_OK;
+}
+
+qb_code qq_source_apply(const json_t *spec, json_t **src, qb_err *err) {
+  const char *incl[SRC_MAX_PATTERNS], *excl[SRC_MAX_PATTERNS];
+  size_t ni = 0, ne = 0;
+  qb_code rc = QB_OK;
+  if (!spec || json_is_true(spec)) return QB_OK;
+  if (json_is_false(spec)) {
+    json_decref(*src);
+    *src = NULL;
+    return QB_OK;
+  }
+  if (json_is_object(spec)) {
+    const char *k;
+    json_t *o;
+    json_object_foreach((json_t *)spec, k, o) {
+      if (!strcmp(k, "includes") || !strcmp(k, "include")) rc = spec_patterns(o, incl, &ni, err);
+      else if (!strcmp(k, "excludes") || !strcmp(k, "exclude")) rc = spec_patterns(o, excl, &ne, err);
+      else rc = qb_fail(err, QB_MALFORMED, "[_source] unknown key [%s]", k);
+      if (rc) return rc;
+    }
+  } else if ((rc = spec_patterns(spec, incl, &ni, err))) {
+    return rc;
+  }
+  if (!json_is_object(*src)) return QB_OK;
+  filt f = {ni ? incl : NULL, ne ? excl : NULL, ni, ne};
+  json_t *out = filter_obj(&f, *src, "", 0);
+  if (!out) return qb_fail(err, QB_NOMEM, "[_source] out of memory");
+  json_decref(*src);
+  *src = out;
+  return QB_OK;
+}

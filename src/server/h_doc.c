@@ -78,10 +78,52 @@ void qs__h_doc_put(qs_req *r) {
 
 void qs__h_doc_create(qs_req *r) { put_doc(r, r->caps[0], r->caps[1], 1); }
 
+/* ?_source=true|false|f1,f2 and ?_source_includes= / ?_source_excludes= (comma-separated) as a
+** `_source` spec in *SPEC (NULL: the whole source); 0 after replying. */
+static int url_source_spec(qs_req *r, json_t **spec) {
+  const char *keys[3] = {"_source", "_source_includes", "_source_excludes"};
+  json_t *lists[3] = {NULL, NULL, NULL};
+  *spec = NULL;
+  for (int k = 0; k < 3; k++) {
+    const char *v = qs__arg(r, keys[k]);
+    if (!v) continue;
+    if (k == 0 && (!strcmp(v, "true") || !strcmp(v, "false"))) {
+      *spec = json_boolean(!strcmp(v, "true"));
+      continue;
+    }
+    lists[k] = json_array();
+    for (const char *p = v; *p;) {
+      const char *comma = strchr(p, ',');
+      size_t n = comma ? (size_t)(comma - p) : strlen(p);
+      if (n) json_array_append_new(lists[k], json_stringn(p, n));
+      p += n + (comma ? 1 : 0);
+    }
+  }
+  if (!lists[0] && !lists[1] && !lists[2]) return 1;
+  if (*spec && json_is_false(*spec)) { /* _source=false wins over lists, as in Elasticsearch */
+    for (int k = 0; k < 3; k++) json_decref(lists[k]);
+    return 1;
+  }
+  json_decref(*spec);
+  json_t *incl = lists[1] ? lists[1] : lists[0];
+  if (lists[1] && lists[0]) json_array_extend(incl, lists[0]);
+  if (lists[1]) json_decref(lists[0]);
+  *spec = json_object();
+  if (incl) json_object_set_new(*spec, "includes", incl);
+  if (lists[2]) json_object_set_new(*spec, "excludes", lists[2]);
+  return 1;
+}
+
 void qs__h_doc_get(qs_req *r) {
   const char *index = r->caps[0], *id = r->caps[1];
+  json_t *url_spec = NULL;
+  if (!r->src_spec && !url_source_spec(r, &url_spec)) return;
+  const json_t *spec = r->src_spec ? r->src_spec : url_spec;
   qi_index *ix = qs__index_open(r, index, 0);
-  if (!ix) return;
+  if (!ix) {
+    json_decref(url_spec);
+    return;
+  }
   qb_buf src;
   qb_buf_init(&src);
   uint64_t version = 0, seq = 0;
@@ -93,14 +135,22 @@ void qs__h_doc_get(qs_req *r) {
     qs__reply_err(r, &err);
   } else {
     json_t *source = json_loadb(src.data ? src.data : "{}", src.len, 0, NULL);
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:i, s:b}", "_index", index, "_id", id,
-                          "_version", (json_int_t)version, "_seq_no", (json_int_t)seq,
-                          "_primary_term", 1, "found", 1);
-    if (j) json_object_set_new(j, "_source", source ? source : json_object());
-    qs__reply_json(r, 200, j);
+    if (!source) source = json_object();
+    if (spec && qq_source_apply(spec, &source, &err)) {
+      json_decref(source);
+      qs__reply_err(r, &err);
+    } else {
+      json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:i, s:b}", "_index", index, "_id", id,
+                            "_version", (json_int_t)version, "_seq_no", (json_int_t)seq,
+                            "_primary_term", 1, "found", 1);
+      if (j && source) json_object_set_new(j, "_source", source);
+      else json_decref(source);
+      qs__reply_json(r, 200, j);
+    }
   }
   qb_buf_fini(&src);
   qi_index_release(ix);
+  json_decref(url_spec);
 }
 
 void qs__h_doc_delete(qs_req *r) {
@@ -250,6 +300,24 @@ void qs__h_mget(qs_req *r) {
     return qs__reply_error(r, 400, "action_request_validation_exception",
                            "Validation Failed: 1: no documents to get;");
   }
+  /* every key is served or refused: an ignored one would answer another question */
+  const char *k;
+  json_t *v;
+  json_object_foreach(body, k, v) {
+    if (strcmp(k, "docs") && strcmp(k, "ids")) {
+      json_decref(body);
+      return qs__reply_error(r, 400, "parsing_exception", "Unknown key [%.64s] in the _mget body", k);
+    }
+  }
+  for (size_t i = 0; json_is_array(docs) && i < json_array_size(docs); i++) {
+    json_object_foreach(json_array_get(docs, i), k, v) {
+      if (strcmp(k, "_index") && strcmp(k, "_id") && strcmp(k, "_source") && strcmp(k, "routing")) {
+        json_decref(body);
+        return qs__reply_error(r, 400, "parsing_exception", "[docs] item %zu: unsupported field "
+                               "[%.64s] (served: _index, _id, _source, routing)", i, k);
+      }
+    }
+  }
   json_t *out = json_array();
   size_t n = json_is_array(docs) ? json_array_size(docs) : json_array_size(ids);
   for (size_t i = 0; i < n; i++) {
@@ -273,7 +341,10 @@ void qs__h_mget(qs_req *r) {
     }
     const char *caps[2] = {index, id};
     json_t *res = NULL;
+    /* an item's own "_source" wins over the URL's */
+    r->src_spec = d ? json_object_get(d, "_source") : NULL;
     int status = qs__subrequest(r, qs__h_doc_get, caps, 2, NULL, 0, &res);
+    r->src_spec = NULL;
     if (res && status >= 400 && json_object_get(res, "error")) {
       /* an item error carries the cause, not the HTTP envelope */
       json_t *item = json_pack("{s:s, s:s, s:O}", "_index", index, "_id", id, "error",

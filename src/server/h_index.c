@@ -2,9 +2,12 @@
 ** plus the helpers that open an index for a request (auto-creating it for writes) and apply a
 ** write's ?refresh. A bad request is rejected before the catalog is touched. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+static int settings_served(qs_req *r, const json_t *settings, const char *prefix);
 
 qi_index *qs__index_open(qs_req *r, const char *name, int autocreate) {
   char reason[256];
@@ -61,6 +64,16 @@ void qs__h_index_create(qs_req *r) {
       return;
     }
   }
+  if (!settings_served(r, json_object_get(body, "settings"), "")) {
+    json_decref(body);
+    return;
+  }
+  json_t *aliases = json_object_get(body, "aliases");
+  if (aliases && (!json_is_object(aliases) || json_object_size(aliases))) {
+    json_decref(body);
+    return qs__reply_error(r, 400, "illegal_argument_exception",
+                           "[aliases] are not supported: create the index without them");
+  }
   json_decref(body);
   qi_index *ix = NULL;
   qb_err err;
@@ -87,6 +100,53 @@ void qs__h_index_create(qs_req *r) {
   qb_log(QB_INFO, "index created: %s", name);
   qs__reply_json(r, 200, json_pack("{s:b, s:b, s:s}", "acknowledged", 1,
                                    "shards_acknowledged", 1, "index", name));
+}
+
+/* The index settings this node serves, at the values it serves: every other one is refused, as
+** Elasticsearch refuses an unknown setting, rather than stored and ignored. SETTINGS may nest
+** ({"index": {"number_of_shards": 1}}) or not; PREFIX is the dotted path so far. 0 after a
+** reply. */
+static int settings_served(qs_req *r, const json_t *settings, const char *prefix) {
+  const char *k;
+  json_t *v;
+  if (!settings) return 1;
+  if (!json_is_object(settings)) {
+    qs__reply_error(r, 400, "illegal_argument_exception", "[settings] must be an object");
+    return 0;
+  }
+  json_object_foreach((json_t *)settings, k, v) {
+    char raw[256], path[sizeof raw + 8];
+    snprintf(raw, sizeof raw, "%s%s", prefix, k);
+    if (json_is_object(v)) {
+      char sub[sizeof raw + 1];
+      snprintf(sub, sizeof sub, "%s.", raw);
+      if (!settings_served(r, v, sub)) return 0;
+      continue;
+    }
+    /* {"index": {"x": 1}}, {"index.x": 1} and {"x": 1} all name index.x */
+    snprintf(path, sizeof path, "%s%s", strncmp(raw, "index.", 6) ? "index." : "", raw);
+    const char *text = json_is_string(v) ? json_string_value(v) : NULL;
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : text ? strtoll(text, NULL, 10) : -1;
+    if (!strcmp(path, "index.number_of_shards")) {
+      if (n == 1) continue;
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "[index.number_of_shards] is [%lld] but a single node serves one shard per "
+                      "index: start a cluster (docs/cluster.md) for more", (long long)n);
+      return 0;
+    }
+    if (!strcmp(path, "index.number_of_replicas")) {
+      if (n == 0) continue;
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "[index.number_of_replicas] must be 0 on a single node (it keeps no "
+                      "copies): start a cluster (docs/cluster.md) for replicas");
+      return 0;
+    }
+    qs__reply_error(r, 400, "illegal_argument_exception",
+                    "unknown setting [%.200s]: this node serves index.number_of_shards (1) and "
+                    "index.number_of_replicas (0)", path);
+    return 0;
+  }
+  return 1;
 }
 
 void qs__h_index_delete(qs_req *r) {

@@ -339,8 +339,8 @@ void qs__h_udf_rollback(qs_req *r) {
 void qs__h_udf_delete(qs_req *r) {
   const char *name = r->caps[0];
   qb_err err;
+  /* the registry logs the one "UDF deleted" line */
   if (qu_registry_delete(qc_node_registry(r->srv->node), name, &err)) return qs__reply_err(r, &err);
-  qb_log(QB_INFO, "UDF deleted: %s", name);
   qs__reply_json(r, 200, json_pack("{s:b, s:s}", "acknowledged", 1, "name", name));
 }
 

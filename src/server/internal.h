@@ -224,6 +224,7 @@ struct qs_req {
   const char *content_type;        /* "" when absent */
   const char *query;               /* the raw query string (after '?'), NULL when none */
   uint64_t start_ns;
+  const json_t *src_spec;          /* an _mget item's "_source" for its GET (else the URL's) */
 
   int status;                      /* response */
   qb_buf out;
@@ -236,6 +237,10 @@ struct qs_req {
 const char *qs__req_id(qs_req *r);
 /* Tag this thread's log lines with R's id (NULL: stop tagging). */
 void qs__req_tag(qs_req *r);
+/* params.c: the URL parameters ROUTE serves ("" none, NULL: no row, a defect), and the check
+** the router makes before a handler: 0 after a 400 naming the first one not served. */
+const char *qs__route_params(int route);
+int qs__params_check(qs_req *r);
 
 /* A query-string argument, or NULL. */
 const char *qs__arg(qs_req *r, const char *key);

@@ -156,8 +156,16 @@ static qb_code bind_one(bctx *b, uint32_t i, const json_t *v, int from_default) 
       b->p->uses_score = 1;
       return QB_OK;
     }
-    if (!strncmp(s, "_source.", 8)) return set_field(b, i, s + 8, NULL);
-    if (doc_field(s, field, sizeof field)) return set_field(b, i, field, NULL);
+    if (!strncmp(s, "_source.", 8)) {
+      qb_code rc = set_field(b, i, s + 8, NULL);
+      if (!rc) b->p->cols[b->p->ncols - 1].from_source = 1;
+      return rc;
+    }
+    if (doc_field(s, field, sizeof field)) {
+      qb_code rc = set_field(b, i, field, NULL);
+      if (!rc) b->p->cols[b->p->ncols - 1].from_doc = 1;
+      return rc;
+    }
     if (!strncmp(s, "_context.", 9)) {
       const json_t *cv = b->context ? context_get(b->context, s + 9) : NULL;
       if (cv && !json_is_null(cv)) return set_const(b, i, cv);

@@ -71,6 +71,7 @@ typedef struct qu__stats {
   /* registry.c, under the registry's mutex: what became of an uploaded artifact */
   uint32_t artifact_version;
   char artifact_note[200];
+  int deleted; /* under the mutex: the UDF was deleted; its series leave /metrics until a deploy */
 } qu__stats;
 
 /* Record one sampled per-document duration of NS nanoseconds. */

@@ -348,6 +348,26 @@ static int find_export(const qw_module *mod, const char *name, qw_port *out) {
   return 0;
 }
 
+/* The error for an export NAME the module lacks (or that is not a function), naming the
+** functions it does export, so a typo is one glance away. */
+static qb_code export_error(const qw_module *mod, const char *name, qb_err *err) {
+  qw_port p;
+  if (find_export(mod, name, &p))
+    return qb_fail(err, QB_INVALID, "export %.64s: not a function", name);
+  char list[256] = "";
+  size_t len = 0;
+  uint32_t n = qw_module_export_count(mod), shown = 0;
+  for (uint32_t i = 0; i < n && len < sizeof list - 1; i++) {
+    qw_module_export(mod, i, &p);
+    if (p.kind != QW_KFUNC) continue;
+    int w = snprintf(list + len, sizeof list - len, "%s%.64s", shown++ ? ", " : "", p.name);
+    len += w > 0 ? (size_t)w : 0;
+  }
+  if (len >= sizeof list - 1) memcpy(list + sizeof list - 4, "...", 4);
+  return qb_fail(err, QB_INVALID, "export %.64s: not found in the module (its functions: %s)",
+                 name, shown ? list : "none");
+}
+
 static int sig_is(const qw_sig *s, const char *params, const char *results) {
   /* PARAMS/RESULTS: strings of 'i' (i32), 'I' (i64), 'f' (f32), 'F' (f64) */
   size_t np = strlen(params), nr = strlen(results);
@@ -373,10 +393,8 @@ qb_code qu_manifest_check(const qu_manifest *m, const qw_module *mod, qb_err *er
                      "import %.64s.%.64s: a udf may import only wasi_snapshot_preview1 "
                      "functions", p.module, p.name);
   }
-  if (!find_export(mod, m->export_name, &p))
-    return qb_fail(err, QB_INVALID, "export %.64s: not found in the module", m->export_name);
-  if (p.kind != QW_KFUNC)
-    return qb_fail(err, QB_INVALID, "export %.64s: not a function", m->export_name);
+  if (!find_export(mod, m->export_name, &p) || p.kind != QW_KFUNC)
+    return export_error(mod, m->export_name, err);
   uint32_t slot = 0;
   for (uint32_t i = 0; i < m->nparams; i++) {
     const qu_param *q = &m->params[i];
@@ -494,7 +512,12 @@ qb_code qu_manifest_complete(const char *given, size_t len, const char *name,
   json_t *jexp = json_object_get(root, "export");
   const char *exp = json_is_string(jexp) ? json_string_value(jexp)
                     : json_is_string(jname) ? json_string_value(jname) : NULL;
-  if (exp && find_export(mod, exp, &p) && p.kind == QW_KFUNC) {
+  /* a missing export is the error to report, not the manifest fields it would have filled */
+  if (exp && !(find_export(mod, exp, &p) && p.kind == QW_KFUNC)) {
+    rc = export_error(mod, exp, err);
+    goto done;
+  }
+  if (exp) {
     /* params: fill the ones the user left out (or their types) from the signature */
     json_t *jparams = json_object_get(root, "params");
     if (!jparams) {

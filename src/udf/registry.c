@@ -203,7 +203,10 @@ static void drop_current(qu_registry *r, const char *name, int dead) {
 static qu__stats *stats_for(qu_registry *r, const char *name) {
   qu__stats *s;
   for (s = r->stats; s; s = s->next)
-    if (!strcmp(s->name, name)) return s;
+    if (!strcmp(s->name, name)) {
+      s->deleted = 0; /* only reached for a UDF the store holds: it was deployed again */
+      return s;
+    }
   if (!(s = qb_calloc(1, sizeof *s))) return NULL;
   snprintf(s->name, sizeof s->name, "%s", name);
   s->next = r->stats;
@@ -455,8 +458,8 @@ qb_code qu_registry_deploy(qu_registry *r, const char *name, const char *manifes
     }
   }
   pthread_mutex_unlock(&r->mu);
-  if (!rc)
-    qb_log(QB_INFO, "UDF deployed: %s (v%u, %zu KB)", m->name, v, (len + 1023) / 1024);
+  char sz[QB_SIZE_STR];
+  if (!rc) qb_log(QB_INFO, "UDF deployed: %s (v%u, %s)", m->name, v, qb_size_str(len, sz));
   qu_manifest_free(m);
   qb_buf_fini(&text);
   return rc;
@@ -650,7 +653,11 @@ qb_code qu_registry_delete(qu_registry *r, const char *name, qb_err *err) {
     }
     rc = commit(r, rc, err);
   }
-  if (!rc) drop_current(r, name, 1);
+  if (!rc) {
+    drop_current(r, name, 1);
+    for (qu__stats *s = r->stats; s; s = s->next) /* kept (loaded code points at it), unlisted */
+      if (!strcmp(s->name, name)) s->deleted = 1;
+  }
   pthread_mutex_unlock(&r->mu);
   if (!rc) qb_log(QB_INFO, "UDF deleted: %s", name);
   return rc;
@@ -718,6 +725,7 @@ done:
 void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud) {
   pthread_mutex_lock(&r->mu);
   for (qu__stats *s = r->stats; s; s = s->next) {
+    if (s->deleted) continue;
     qu_stats snap;
     qu__stats_snapshot(s, &snap);
     fn(ud, &snap);

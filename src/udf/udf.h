@@ -146,6 +146,8 @@ typedef struct qu_colspec {
   int64_t missing_i64; /* QU_COL_I64 */
   qu_str missing_str;  /* QU_COL_STR; bytes owned by the plan */
   uint32_t param;      /* which manifest param it feeds */
+  int from_doc;        /* 1: named as doc['F'], so an unmapped F is an error (Elasticsearch's) */
+  int from_source;     /* 1: named as _source.F, so a text F is read from the stored _source */
 } qu_colspec;
 
 /* Bind manifest M (borrowed: must outlive the plan) to a request. PARAMS is the script's
@@ -582,8 +584,9 @@ qb_code qu_registry_acquire(qu_registry *r, const char *name, uint32_t version, 
 qb_code qu_registry_tier_status(qu_registry *r, const char *name, uint32_t version,
                                 qu_tier_status *out, qb_err *err);
 
-/* Statistics of every UDF seen since open (calls survive deploys and rollbacks). FN is called
-** with the registry's lock held: do not call back into the registry. */
+/* Statistics of every UDF seen since open and not deleted since (calls survive deploys and
+** rollbacks; a deleted UDF is left out until it is deployed again). FN is called with the
+** registry's lock held: do not call back into the registry. */
 typedef void (*qu_stats_fn)(void *ud, const qu_stats *s);
 void qu_registry_stats(qu_registry *r, qu_stats_fn fn, void *ud);
 

@@ -98,6 +98,27 @@ def t_other_examples():
             eq(got, {"1": "fast-laptop", "3": "gaming-laptop-with-laptop-stand"},
                os.path.basename(path))
             done.append(os.path.basename(path))
+        for path in builds("title_initials"):  # wasi-libc malloc without free (sdk/c)
+            deploy(s, "title_initials", path)
+            r = s.http("POST", "/shop/_search", {"query": {"ids": {"values": ["1", "3"]}},
+                                                 "script_fields": {"ini": {"script": {
+                                                     "source": "title_initials"}}}})
+            eq(r.status, 200, "title_initials: %r" % r)
+            got = {h["_id"]: h["fields"]["ini"][0] for h in r.json["hits"]["hits"]}
+            eq(got, {"1": "FL", "3": "GLWLS"}, os.path.basename(path))
+            # "_source.title" on a text field without a keyword sub-field reads the stored
+            # _source, long values (past any ignore_above) included
+            if s.http("HEAD", "/plain").status == 404:
+                eq(s.http("PUT", "/plain", {"mappings": {"properties": {
+                    "title": {"type": "text"}}}}).status, 200, "create plain")
+                s.bulk([{"index": {"_id": "p"}}, {"title": "Long " + "word " * 100 + "end"}],
+                       "/plain/_bulk?refresh=true")
+            r = s.http("POST", "/plain/_search", {"_source": False, "script_fields": {"ini": {
+                "script": {"source": "title_initials"}}}})
+            eq(r.status, 200, "title_initials on a text-only field: %r" % r)
+            eq(r.json["hits"]["hits"][0]["fields"]["ini"], ["LW" + "W" * 99 + "E"],
+               "from the stored _source")
+            done.append(os.path.basename(path))
         for path in builds("in_stock_and_cheap"):
             deploy(s, "in_stock_and_cheap", path)
             r = s.http("POST", "/shop/_search", {"query": {"bool": {"filter": [{"script": {

@@ -76,8 +76,19 @@ def t_qctl():
         p = qctl(s, "udf", "deploy", "--name", "bad", "--wasm", m, ok=False)
         check(p.returncode != 0 and p.stderr.startswith("qctl: illegal_argument_exception"),
               "bad module rejected", p.stdout, p.stderr)
+        r = s.http("POST", "/items/_search", {"query": {"function_score": {
+            "query": {"match": {"title": "laptop"}},
+            "script_score": {"script": {"source": "lin"}}}}})
+        eq(r.status, 200, "a search with lin: %r" % r)
+        metrics = s.http("GET", "/metrics").text
+        check('udf="lin"' in metrics, "lin's series in /metrics", metrics[:2000])
         p = qctl(s, "udf", "delete", "lin")
         check("deleted lin" in p.stdout, "delete", p.stdout)
+        metrics = s.http("GET", "/metrics").text
+        check('udf="lin"' not in metrics, "a deleted UDF's series leave /metrics",
+              [ln for ln in metrics.splitlines() if 'udf="lin"' in ln][:5])
+        deleted = [ln for ln in s.logtext().splitlines() if "UDF deleted: lin" in ln]
+        eq(len(deleted), 1, "one log line per delete: %r" % deleted)
         p = qctl(s, "udf", "status", "lin", ok=False)
         check(p.returncode == 1 and "resource_not_found_exception" in p.stderr, "gone", p.stderr)
         p = qctl(s, "index", "delete", "items")
@@ -87,5 +98,34 @@ def t_qctl():
         check(p.returncode == 1 and "cannot reach" in p.stderr, "server down", p.stderr)
 
 
+def t_help_and_params():
+    p = subprocess.run([os.path.join(BUILD, "qctl"), "udf", "deploy", "--help"],
+                       capture_output=True, text=True, timeout=30)
+    eq(p.returncode, 0, "udf deploy --help exits 0: %s" % p.stderr)
+    check("udf deploy" in p.stdout and "--param NAME:TYPE" in p.stdout
+          and "keys sign" not in p.stdout, "only udf deploy's usage", p.stdout)
+    p = subprocess.run([os.path.join(BUILD, "qctl"), "keys", "sign", "--help"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0 and "keys sign --key" in p.stdout and "generate" not in p.stdout,
+          "keys sign --help", p.stdout, p.stderr)
+    w = wat2wasm(WAT)
+    if w is None:
+        skip("wat2wasm not installed")
+    d = tempfile.mkdtemp(prefix="qd-qctl-")
+    path = os.path.join(d, "lin.wasm")
+    with open(path, "wb") as f:
+        f.write(w)
+    with Server() as s:
+        p = qctl(s, "udf", "deploy", "--name", "lin", "--wasm", path, "--param", "s:f64",
+                 "--param", "k:f64")
+        check("v1 ready" in p.stdout, "deploy with --param", p.stdout)
+        p = qctl(s, "--json", "udf", "test", "lin", "--args", '{"s": 3, "k": 4}')
+        eq(json.loads(p.stdout)["result"], 12, "the parameters have the names --param gave")
+        p = qctl(s, "udf", "deploy", "--name", "lin", "--wasm", path, "--param", "s:f64",
+                 "--param", "k:double", ok=False)
+        check(p.returncode == 1 and "type 'double' is not one of" in p.stderr, "bad --param type",
+              p.stderr)
+
+
 if __name__ == "__main__":
-    run_tests([("qctl_commands_end_to_end", t_qctl)])
+    run_tests([("qctl_commands_end_to_end", t_qctl), ("help_and_params", t_help_and_params)])

@@ -339,8 +339,34 @@ def t_one_search_one_version():
            % deploys[0])
 
 
+def t_errors_name_what_is_wrong():
+    with Server() as s:
+        setup(s)
+        deploy_boost(s)
+        # doc['F'] on a field the mapping lacks: Elasticsearch's error, not a silent missing
+        r = fscore(s, {"f": 3, "d": "doc['dayz']"})
+        eq(r.status, 400, "doc['dayz']: %r" % r)
+        check("No field found for [dayz] in mapping" in r.json["error"]["reason"], "reason", r)
+        r = fscore(s, {"f": 3}, source="doc['dayz'].value + _score")
+        eq(r.status, 400, "expression doc['dayz']: %r" % r)
+        check("No field found for [dayz] in mapping" in r.json["error"]["reason"], "reason", r)
+        # a bare name that is no deployed UDF: say so, beside the expression error
+        r = fscore(s, {}, source="bost")
+        eq((r.status, r.json["error"]["type"]), (400, "script_exception"), "bost: %r" % r)
+        check("no UDF named [bost] is deployed (and it is not a valid expression)"
+              in r.json["error"]["reason"], "reason names the missing UDF", r)
+        # deploying a name whose export is missing names the export, not a manifest field
+        body, ctype = multipart([("wasm", "boost.wasm", "application/wasm",
+                                  need_wasm(BOOST_WAT))])
+        r = s.http("PUT", "/_udf/boots", body, ctype)
+        eq(r.status, 400, "deploy without the export: %r" % r)
+        eq(r.json["error"]["reason"],
+           "export boots: not found in the module (its functions: boost)", "reason")
+
+
 if __name__ == "__main__":
     run_tests([
+        ("errors_name_the_missing_field_udf_and_export", t_errors_name_what_is_wrong),
         ("deploy_then_rank_with_function_score_udf", t_deploy_and_score),
         ("filter_udf_and_raw_application_wasm_deploy", t_filter_udf_and_raw_deploy),
         ("trapping_udf_fails_its_request_while_others_succeed", t_trap_fails_request_not_node),

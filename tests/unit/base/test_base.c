@@ -234,6 +234,19 @@ static void log_lines_carry_the_thread_tag(void **state) {
   qb_log_set(NULL, NULL, QB_INFO);
 }
 
+static void sizes_are_exact_below_a_kib_then_one_decimal(void **state) {
+  (void)state;
+  char b[QB_SIZE_STR];
+  assert_string_equal(qb_size_str(0, b), "0 B");
+  assert_string_equal(qb_size_str(521, b), "521 B");
+  assert_string_equal(qb_size_str(1023, b), "1023 B");
+  assert_string_equal(qb_size_str(1024, b), "1.0 KiB");
+  assert_string_equal(qb_size_str(2355, b), "2.3 KiB");
+  assert_string_equal(qb_size_str(1024 * 1024 - 1, b), "1.0 MiB"); /* never "1024.0 KiB" */
+  assert_string_equal(qb_size_str(15u << 20, b), "15.0 MiB");
+  assert_string_equal(qb_size_str(UINT64_MAX, b), "16.0 EiB");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fail_formats_message_and_returns_code),
@@ -250,6 +263,7 @@ int main(void) {
       cmocka_unit_test(buf_failure_is_sticky),
       cmocka_unit_test(assert_aborts_naming_the_condition_or_is_compiled_out),
       cmocka_unit_test(log_lines_carry_the_thread_tag),
+      cmocka_unit_test(sizes_are_exact_below_a_kib_then_one_decimal),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

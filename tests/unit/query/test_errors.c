@@ -46,6 +46,9 @@ static void script_compile_errors_are_invalid_scripts_with_positions(void **st) 
                QB_INVALID, "unknown variable [nope] at position 0");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"doc['tag'].value\"}}}",
                QB_INVAL, "field [tag] is not numeric");
+  /* Elasticsearch's doc['F'] on a field the mapping lacks (a typo would otherwise read 0) */
+  expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"doc['popularty'].value\"}}}",
+               QB_INVALID, "No field found for [popularty] in mapping");
   expect_error(st, "{\"query\":{\"script_score\":{\"query\":{\"match_all\":{}},\"script\":\"-_score\"}}}",
                QB_TRAP, "must produce a finite, non-negative score, but got [-1] for document [");
   /* issue 13 #10: 1/0 was capped silently at max_boost (3.4e38); NaN says NaN */

@@ -140,7 +140,7 @@ static void signature_mismatch_is_rejected(void **state) {
         custom_score_wat, QB_INVALID,
         "export custom_score: returns i32 in the manifest but f64 in the module");
   check("{\"name\": \"nope\", \"returns\": \"f64\"}", custom_score_wat, QB_INVALID,
-        "export nope: not found in the module");
+        "export nope: not found in the module (its functions: custom_score)");
   check("{\"name\": \"mem\", \"returns\": \"f64\"}", "(module (memory (export \"mem\") 1))",
         QB_INVALID, "export mem: not a function");
 }
@@ -226,6 +226,12 @@ static void completion_fills_params_and_returns_from_the_signature(void **state)
   assert_string_equal(err.msg,
                       "export custom_score: param 0 (a) is i64 in the manifest but f64 in the "
                       "module");
+  /* a missing export is what is reported, not the manifest fields it would have filled */
+  given = "{\"name\": \"x\", \"export\": \"custom_scor\"}";
+  assert_int_equal(qu_manifest_complete(given, strlen(given), NULL, mod, &m, &err), QB_INVALID);
+  assert_null(m);
+  assert_string_equal(err.msg, "export custom_scor: not found in the module (its functions: "
+                               "custom_score)");
   qw_module_free(mod);
   qw_engine_free(e);
 }
