@@ -394,6 +394,16 @@ qb_code qu_keys_generate(const char *dir, const char *name, char *pub_path, char
 qb_code qu_artifact_sign(const char *key_path, const uint8_t *bytes, size_t len,
                          uint8_t sig[QU_SIG_BYTES], qb_err *err);
 
+/* AOT: the container of WASM's native code for TARGET ("x86_64-linux" or "aarch64-linux", any
+** host can make either), flag AOT, no CPU features (the target's generic CPU), appended to OUT;
+** sign it with qu_artifact_sign (`qwasm compile`, `qctl udf compile`; aot.c). Errors: QB_INVAL
+** (unknown target), QB_MALFORMED/QB_INVALID (the module), QB_UNAVAILABLE (the JIT lacks an
+** instruction the module uses), QB_NOMEM, QB_INTERNAL. */
+qb_code qu_aot_compile(const uint8_t *wasm, size_t len, const char *target, qb_buf *out,
+                       qb_err *err);
+/* TARGET's canonical name ("x86_64-linux", "aarch64-linux"), or NULL when it is none of them. */
+const char *qu_aot_target(const char *target);
+
 /* Offer an uploaded artifact (and its detached signature, raw or hex; may be NULL) for version
 ** VERSION of NAME in R. The node uses it only when it is signed by a key in the compiler's
 ** trust list, parses, and matches the version's module SHA-256, the hook's ABI version, the
