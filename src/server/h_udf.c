@@ -242,7 +242,8 @@ static void stats_cb(void *ud, const qu_stats *s) {
 }
 
 /* This node's tier for VERSION of NAME (docs/rest-api.md): where its code comes from, the
-** native tier's state, compile time, cache hit, and why native code is not used. */
+** native tier's state, compile time and peak memory, cache hit, and why native code is not
+** used. */
 static json_t *node_tier_json(qu_registry *reg, const char *name, uint32_t version) {
   qu_tier_status st;
   qb_err err;
@@ -252,6 +253,7 @@ static json_t *node_tier_json(qu_registry *reg, const char *name, uint32_t versi
                         "status", "ready", "native", qu_native_state_name(st.state),
                         "compile_ms", st.compile_ms, "cache_hit", st.cache_hit,
                         "verified_blocks", (int)st.verified_blocks);
+  json_object_set_new(o, "compile_memory_bytes", json_integer((json_int_t)st.compile_memory_bytes));
   if (st.reason[0]) json_object_set_new(o, "reason", json_string(st.reason));
   if (st.artifact[0]) json_object_set_new(o, "artifact", json_string(st.artifact));
   return o;

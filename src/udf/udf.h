@@ -298,6 +298,11 @@ typedef struct qu_compiler_options {
   uint64_t cache_max_bytes;  /* 0 = 256 MiB */
   const char *trusted_keys_dir; /* `--trusted-keys DIR`: *.pub files (qu_keys_generate); NULL =
                                    no key is trusted: uploaded artifacts are never loaded */
+  /* What the JIT compiles (LLVM's time and memory grow with these; a module past one stays
+  ** on the interpreter, with the reason in qu_tier_status): */
+  uint32_t max_functions;    /* defined functions; 0 = 10,000 */
+  uint32_t max_code_bytes;   /* the code section; 0 = 4 MiB */
+  uint32_t max_body_bytes;   /* one function body; 0 = 256 KiB */
 } qu_compiler_options;
 
 /* The background compiler: OPS (copied; OPS->ud must outlive the compiler), a pool of
@@ -345,6 +350,7 @@ typedef struct qu_tier_status {
   qu_origin origin;          /* the code new blocks start on */
   qu_native_state state;
   double compile_ms;         /* the background job's wall time (cache load or compile) */
+  uint64_t compile_memory_bytes; /* its peak memory (qu_stats.compile_memory_bytes) */
   int cache_hit;             /* 1: the code came from the cache */
   uint32_t verified_blocks;  /* blocks compared so far / of VERIFY_TARGET */
   uint32_t verify_target;
@@ -515,6 +521,8 @@ typedef struct qu_stats {
   uint64_t compile_failures;   /* compiles that failed (quidditch_udf_compilation_status 0) */
   uint64_t verify_mismatches;  /* native code that disagreed with the interpreter */
   double compile_seconds;      /* the last compile's (or load's) wall time */
+  uint64_t compile_memory_bytes; /* the last compile's (or load's) peak memory: the process's
+                                    RSS high-water growth during it (an upper bound) */
 } qu_stats;
 
 /* Snapshot of a standalone handle's counters. */

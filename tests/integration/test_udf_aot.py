@@ -6,11 +6,13 @@ started with `--trusted-keys DIR`: GET /_udf/{name} (and `qctl udf status`) then
 native-aot, and the searches' scores are the interpreter's bytes. An unsigned artifact, one
 signed by a key the node does not trust, a tampered one and one for the wrong target
 (aarch64 uploaded as x86_64) are never loaded: the node compiles the WASM itself (native-jit)
-and says why in `artifact`. Each deploy uses its own module (the example plus a custom
+and says why in `artifact`; its compile's peak memory shows in GET /_udf/{name}
+(compile_memory_bytes) and the quidditch_udf_compile_memory_bytes metric. Each deploy uses its own module (the example plus a custom
 section), so no cache entry of an earlier deploy can stand in for the artifact."""
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -177,6 +179,13 @@ def t_aot():
             check(note.startswith("uploaded artifact not used") and want[tag] in note,
                   "%s: the reason is shown" % tag, n)
             check(want[tag] in s.logtext(), "%s: the reason is logged" % tag)
+            check(n["compile_memory_bytes"] > 0, "%s: the compile's peak memory shown" % tag, n)
+        r = s.http("GET", "/metrics")
+        m = re.search(r'^quidditch_udf_compile_memory_bytes\{udf="score_arm",[^}]*\} (\d+)$',
+                      r.text, re.M)
+        check(m and int(m.group(1)) > 0, "the compile memory metric", r.text[-3000:])
+        print("# compile peak memory of custom_score: %.1f MiB"
+              % (node_of(s, "score_arm")["compile_memory_bytes"] / 1048576.0))
 
 
 if __name__ == "__main__":
