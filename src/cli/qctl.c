@@ -486,6 +486,8 @@ static int udf_cmd(int argc, char **argv) {
       if (json_number_value(json_object_get(ni, "compile_ms")) > 0)
         printf(", %.1f ms%s", json_number_value(json_object_get(ni, "compile_ms")),
                json_is_true(json_object_get(ni, "cache_hit")) ? ", from the cache" : "");
+      if (jint(ni, "compile_memory_bytes") > 0)
+        printf(", %.1f MiB peak", (double)jint(ni, "compile_memory_bytes") / 1048576.0);
       if (*jstr(ni, "native")) printf(")");
       printf("\n");
       if (*jstr(ni, "reason")) printf("    why not native: %s\n", jstr(ni, "reason"));
