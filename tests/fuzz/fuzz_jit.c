@@ -5,7 +5,7 @@
 ** and every exported function is called on both with zero arguments, then with numbers from
 ** the input, under FUZZ_FUEL fuel, 16 pages and a shallow call depth. Native code must never
 ** crash or hang, and must agree with the interpreter: the same outcome code, the same results
-** bit for bit, the same trap wording (calls that ran out of fuel on either tier are not
+** bit for bit (NaNs: both NaN, see compare()), the same trap wording (calls that ran out of fuel on either tier are not
 ** compared beyond that: both must say so). Inputs over MAX_INPUT bytes are skipped (LLVM's
 ** compile time grows with the module, not the fuzzer's budget). Also built without libFuzzer
 ** with replay_main.c: CTest fuzz_jit_regress replays corpus/jit/ and tests/data/regress/fuzz_jit-*. */
@@ -51,13 +51,25 @@ static qw_engine *engine(void) {
   return e;
 }
 
-/* Both outcomes of one call must agree; abort with both on stderr when they do not */
+static int is_nan32(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu); }
+static int is_nan64(uint64_t b) {
+  return (b & 0x7ff0000000000000ull) == 0x7ff0000000000000ull && (b & 0xfffffffffffffull);
+}
+
+/* Both outcomes of one call must agree; abort with both on stderr when they do not. Two NaNs
+** agree whatever their bits: LLVM's constant folding gives +NaN where x86 gives -NaN, a known
+** JIT difference (tests/data/diff/KNOWN) that tests/diff/ tracks; here it would stop every
+** run at its first 0/0. */
 static void compare(const char *name, qb_code r1, const qb_err *e1, const qw_val *v1,
                     qb_code r2, const qb_err *e2, const qw_val *v2, uint32_t nres) {
   int same = r1 == r2;
   if (same && r1 == QB_OK) {
     for (uint32_t k = 0; k < nres && same; k++) {
-      if (v1[k].type == QW_I32 || v1[k].type == QW_F32)
+      if (v1[k].type == QW_F32 && is_nan32(v1[k].of.i32))
+        same = is_nan32(v2[k].of.i32);
+      else if (v1[k].type == QW_F64 && is_nan64(v1[k].of.i64))
+        same = is_nan64(v2[k].of.i64);
+      else if (v1[k].type == QW_I32 || v1[k].type == QW_F32)
         same = v1[k].of.i32 == v2[k].of.i32;
       else if (v1[k].type == QW_I64 || v1[k].type == QW_F64)
         same = v1[k].of.i64 == v2[k].of.i64;
