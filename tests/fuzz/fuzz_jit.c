@@ -82,6 +82,9 @@ static void compare(const char *name, qb_code r1, const qb_err *e1, const qw_val
   if (!same) {
     fprintf(stderr, "fuzz_jit: %s: interpreter %s (%s), native %s (%s)\n", name,
             qb_code_name(r1), r1 ? e1->msg : "ok", qb_code_name(r2), r2 ? e2->msg : "ok");
+    for (uint32_t k = 0; r1 == QB_OK && r2 == QB_OK && k < nres; k++)
+      fprintf(stderr, "  result %u: interpreter 0x%llx, native 0x%llx\n", k,
+              (unsigned long long)v1[k].of.i64, (unsigned long long)v2[k].of.i64);
     abort();
   }
 }
