@@ -4,7 +4,7 @@
 # every tests/fuzz/fuzz_*.c) for SECONDS, seeded from tests/fuzz/corpus/<x>/ and, for
 # fuzz_module and fuzz_jit, the spec suite's .wasm files copied into a scratch corpus (never
 # into the repo). A crash, leak, timeout or OOM input is copied to tests/data/regress/ and fails
-# the run. Then the differential test over DIFF_COUNT (2000) fresh wasm-opt -ttf modules with
+# the run. Then the differential test over DIFF_COUNT (1000) fresh wasm-opt -ttf modules with
 # the Release build's diff_run (RELEASE=build); a mismatch is kept in tests/data/diff/.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -66,8 +66,8 @@ done
 RELEASE=${RELEASE:-build}
 if [ -x "$RELEASE/tests/diff_run" ]; then
   seed=${DIFF_SEED:-$(date +%s)}
-  echo "fuzz: difftest, ${DIFF_COUNT:-2000} modules from seed $seed"
-  python3 tests/diff/difftest.py --runner "$RELEASE/tests/diff_run" --count "${DIFF_COUNT:-2000}" \
+  echo "fuzz: difftest, ${DIFF_COUNT:-1000} modules from seed $seed"
+  python3 tests/diff/difftest.py --runner "$RELEASE/tests/diff_run" --count "${DIFF_COUNT:-1000}" \
     --seed "$seed" --regress tests/data/diff --keep tests/data/diff
   st=$?
   [ $st = 0 ] || [ $st = 77 ] || { echo "fuzz: difftest FAILED"; fail=1; }
