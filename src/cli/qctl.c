@@ -412,22 +412,20 @@ static int udf_compile(int argc, char **argv) {
     char path[4096], sigp[4200];
     qb_buf_init(&art);
     snprintf(path, sizeof path, "%s/%.*s.%s.qdn", out, (int)stem, base, targets[t]);
+    uint8_t sig[QU_SIG_BYTES];
+    snprintf(sigp, sizeof sigp, "%s.sig", path);
     if (qu_aot_compile((const uint8_t *)wasm, wlen, targets[t], &art, &err)) {
       rc = fail("udf compile: %s for %s: %s", wasm_path, targets[t], err.msg);
+    } else if (key && qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err)) {
+      rc = fail("%s", err.msg); /* signed first: a bad key leaves no unsigned artifact */
     } else if (write_bytes(path, art.data, art.len)) {
       rc = fail("udf compile: cannot write %s: %s", path, strerror(errno));
     } else {
       printf("%-14s %s (%zu bytes)\n", targets[t], path, art.len);
-      if (key) {
-        uint8_t sig[QU_SIG_BYTES];
-        snprintf(sigp, sizeof sigp, "%s.sig", path);
-        if (qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err))
-          rc = fail("%s", err.msg);
-        else if (write_bytes(sigp, sig, sizeof sig))
-          rc = fail("udf compile: cannot write %s: %s", sigp, strerror(errno));
-        else
-          printf("%-14s %s\n", "signature", sigp);
-      }
+      if (key && write_bytes(sigp, sig, sizeof sig))
+        rc = fail("udf compile: cannot write %s: %s", sigp, strerror(errno));
+      else if (key)
+        printf("%-14s %s\n", "signature", sigp);
     }
     qb_buf_fini(&art);
   }

@@ -674,22 +674,21 @@ static int cmd_compile(int argc, char **argv) {
     return die(1, "%s: %s", file, err.msg);
   }
   int status = 0;
-  if (write_all(outp, art.data, art.len)) {
+  uint8_t sig[QU_SIG_BYTES];
+  char sp[4096];
+  snprintf(sp, sizeof sp, "%s.sig", outp);
+  /* sign first: a key that does not work leaves no unsigned artifact behind */
+  if (key && qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err)) {
+    status = die(1, "%s", err.msg);
+  } else if (write_all(outp, art.data, art.len)) {
     status = die(1, "%s: %s", outp, strerror(errno));
   } else {
     printf("%s: %s artifact, %zu bytes, compiled in %.1f ms\n", outp, target, art.len,
            (double)(qb_now_ns() - t0) / 1e6);
-    if (key) {
-      uint8_t sig[QU_SIG_BYTES];
-      char sp[4096];
-      snprintf(sp, sizeof sp, "%s.sig", outp);
-      if (qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err))
-        status = die(1, "%s", err.msg);
-      else if (write_all(sp, sig, sizeof sig))
-        status = die(1, "%s: %s", sp, strerror(errno));
-      else
-        printf("%s: signature\n", sp);
-    }
+    if (key && write_all(sp, sig, sizeof sig))
+      status = die(1, "%s: %s", sp, strerror(errno));
+    else if (key)
+      printf("%s: signature\n", sp);
   }
   qb_buf_fini(&art);
   return status;
