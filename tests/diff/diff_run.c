@@ -11,8 +11,9 @@
 ** Lines: `module FILE`, `log i32 4294967295` (values as unsigned bits), `call NAME`,
 ** `result i32 7 f64 4607182418800017408` (floats as bits), `trap CLASS|MESSAGE` (CLASS is
 ** coarse so that V8's wording compares: V8 says "float unrepresentable in integer range" both
-** where the spec says "integer overflow" and "invalid conversion to integer"), `memory PAGES HASH`, `skip REASON` (the module is not
-** for this comparison: an unknown import, a limit). Exit 0, or 2 for bad usage. */
+** where the spec says "integer overflow" and "invalid conversion to integer"), `memory PAGES
+** HASH`, `skip REASON` (the module is not for this comparison: an unknown import, a limit).
+** Exit 0, or 2 for bad usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,7 +243,8 @@ int main(int argc, char **argv) {
   qb_err err;
   int jit;
   qw_limits lim;
-  if (argc < 3 || strcmp(argv[1], "--tier") || (strcmp(argv[2], "interp") && strcmp(argv[2], "jit"))) {
+  if (argc < 3 || strcmp(argv[1], "--tier") ||
+      (strcmp(argv[2], "interp") && strcmp(argv[2], "jit"))) {
     fprintf(stderr, "usage: diff_run --tier interp|jit [--opt 1..3] FILE...\n");
     return 2;
   }

@@ -5,10 +5,11 @@
 ** and every exported function is called on both with zero arguments, then with numbers from
 ** the input, under FUZZ_FUEL fuel, 16 pages and a shallow call depth. Native code must never
 ** crash or hang, and must agree with the interpreter: the same outcome code, the same results
-** bit for bit (NaNs: both NaN, see compare()), the same trap wording (calls that ran out of fuel on either tier are not
-** compared beyond that: both must say so). Inputs over MAX_INPUT bytes are skipped (LLVM's
+** bit for bit (NaNs: both NaN, see compare()), the same trap wording (calls that ran out of
+** fuel on either tier are not compared beyond that: both must say so). Inputs over MAX_INPUT bytes are skipped (LLVM's
 ** compile time grows with the module, not the fuzzer's budget). Also built without libFuzzer
-** with replay_main.c: CTest fuzz_jit_regress replays corpus/jit/ and tests/data/regress/fuzz_jit-*. */
+** with replay_main.c: CTest fuzz_jit_regress replays corpus/jit/ and
+** tests/data/regress/fuzz_jit-*. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
