@@ -166,6 +166,19 @@ def t_aot():
         p = tool("qctl", "udf", "status", "custom_score", env=env)
         check("native-aot" in p.stdout, "qctl udf status shows native-aot", p.stdout, p.stderr)
 
+        # both targets in one deploy, each with its own signature part: the node takes its own
+        both = variant(wasm, "both", d)
+        p = tool("qctl", "udf", "compile", "--wasm", both, "--target", "aarch64-linux",
+                 "--target", "x86_64-linux", "--out", out, "--sign", key)
+        eq(p.returncode, 0, "compile both: " + p.stderr)
+        bx = os.path.join(out, "custom_score_both.x86_64-linux.qdn")
+        ba = os.path.join(out, "custom_score_both.aarch64-linux.qdn")
+        text = deploy(s, "score_both", both, "--native-aarch64", ba, "--signature-aarch64",
+                      ba + ".sig", "--native-x86_64", bx, "--signature-x86_64", bx + ".sig")
+        check("artifact: uploaded artifact accepted" in text, "both: x86_64's taken", text)
+        n = until_native(s, "score_both", base)
+        eq(n["tier"], "native-aot", "both: the x86_64 artifact serves")
+
         want = {"arm": "built for aarch64-linux, this node is x86_64-linux",
                 "unsigned": "the artifact is not signed",
                 "stranger": "not signed by a trusted key",
