@@ -5,7 +5,7 @@ tests/diff/diff_run.c) and on node's V8 (run_v8.js); every log value, result, tr
 memory checksum must agree.
 
   difftest.py --runner build/tests/diff_run [--count N] [--seed S] [--regress DIR]
-              [--keep DIR] [--jobs J]
+              [--keep DIR] [--jobs J] [--size MIN:MAX]
 
 Module I of a run comes from seed S+I. Even I: wasm-opt also runs --denan (no NaN can appear,
 so V8 must agree bit for bit too: three-way). Odd I: NaNs allowed; the interpreter and the JIT
@@ -34,9 +34,12 @@ FEATURES = ["-mvp", "--enable-sign-ext", "--enable-mutable-globals",
 CHUNK = 25
 
 
+SIZE = (200, 2500)  # random input bytes per module (--size MIN:MAX); more makes bigger modules
+
+
 def generate(path, seed, denan):
     rnd = random.Random(seed)
-    data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(200, 2500)))
+    data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(*SIZE)))
     raw = path + ".dat"
     with open(raw, "wb") as f:
         f.write(data)
@@ -128,7 +131,10 @@ def main():
     ap.add_argument("--regress")
     ap.add_argument("--keep")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--size", default="%d:%d" % SIZE)
     a = ap.parse_args()
+    global SIZE
+    SIZE = tuple(int(x) for x in a.size.split(":"))
     for tool in ("wasm-opt", "node"):
         if not shutil.which(tool):
             print("difftest: %s not installed; skipped" % tool)
