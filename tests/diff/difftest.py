@@ -124,6 +124,7 @@ def first_diff(a, b):
 
 
 def main():
+    global SIZE
     ap = argparse.ArgumentParser()
     ap.add_argument("--runner", required=True)
     ap.add_argument("--count", type=int, default=300)
@@ -133,7 +134,6 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--size", default="%d:%d" % SIZE)
     a = ap.parse_args()
-    global SIZE
     SIZE = tuple(int(x) for x in a.size.split(":"))
     for tool in ("wasm-opt", "node"):
         if not shutil.which(tool):
