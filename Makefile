@@ -20,7 +20,7 @@ CMAKE_FLAGS ?=
 CONFIGURE = cmake -S . -DQD_WASM_SPEC_DIR=$(SPEC) $(CMAKE_FLAGS)
 CTEST = scripts/ctest.sh
 # the tests the interpreter's dispatch can change (test-switch)
-ENGINE_TESTS = ^(wasm|udf)/|^spec$$|^qwasm_cli$$|^fuzz_regress$$|^examples/
+ENGINE_TESTS = ^(wasm|udf|diff)/|^spec$$|^qwasm_cli$$|^fuzz_regress$$|^fuzz_jit_regress$$|^examples/
 
 .PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench bench-large fuzz \
         clean

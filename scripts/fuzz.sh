@@ -1,9 +1,11 @@
 #!/bin/sh
 # fuzz.sh SECONDS: `make fuzz`. Builds the libFuzzer targets with clang-19 into build/fuzz
-# (QD_FUZZ=ON, ASan + UBSan) and runs each (fuzz_module, fuzz_query, fuzz_artifact: every
-# tests/fuzz/fuzz_*.c) for SECONDS, seeded from tests/fuzz/corpus/<x>/ and,
-# for fuzz_module, the spec suite's .wasm files copied into a scratch corpus (never into the
-# repo). A crash, leak, timeout or OOM input is copied to tests/data/regress/ and fails the run.
+# (QD_FUZZ=ON, ASan + UBSan) and runs each (fuzz_module, fuzz_jit, fuzz_query, fuzz_artifact:
+# every tests/fuzz/fuzz_*.c) for SECONDS, seeded from tests/fuzz/corpus/<x>/ and, for
+# fuzz_module and fuzz_jit, the spec suite's .wasm files copied into a scratch corpus (never
+# into the repo). A crash, leak, timeout or OOM input is copied to tests/data/regress/ and fails
+# the run. Then the differential test over DIFF_COUNT (1000) fresh wasm-opt -ttf modules with
+# the Release build's diff_run (RELEASE=build); a mismatch is kept in tests/data/diff/.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 SECONDS_EACH=${1:-60}
@@ -27,10 +29,16 @@ for t in $targets; do
   mkdir -p "$corpus" "$artifacts"
   rm -f "$artifacts"/*
   [ -d "tests/fuzz/corpus/$input" ] && cp -n tests/fuzz/corpus/"$input"/* "$corpus"/ 2>/dev/null
-  if [ "$input" = module ] && [ -d "$SPEC/json" ]; then
+  if { [ "$input" = module ] || [ "$input" = jit ]; } && [ -d "$SPEC/json" ]; then
     # the spec suite's modules: valid, invalid and malformed ones, the best seeds there are
+    # (fuzz_jit compiles each valid one with LLVM: one in 20 of them, or the initial corpus
+    # would take its whole budget)
+    step=1
+    [ "$input" = jit ] && step=20
+    n=0
     for f in "$SPEC"/json/*/*.wasm "$SPEC"/fallback-wg-2.0.draft1/json/*/*.wasm; do
-      [ -f "$f" ] && cp -n "$f" "$corpus/spec-$(basename "$f")"
+      n=$((n + 1))
+      [ $((n % step)) = 0 ] && [ -f "$f" ] && cp -n "$f" "$corpus/spec-$(basename "$f")"
     done
   fi
   echo "fuzz: $t for ${SECONDS_EACH}s, corpus $corpus ($(ls "$corpus" | wc -l) files)"
@@ -53,4 +61,17 @@ for t in $targets; do
     echo "fuzz: $t: no findings in ${SECONDS_EACH}s"
   fi
 done
+# the differential test on fresh seeds (tests/diff/difftest.py): interpreter, JIT and node's V8
+# on DIFF_COUNT modules from binaryen's wasm-opt -ttf; a mismatch is kept in tests/data/diff/
+RELEASE=${RELEASE:-build}
+if [ -x "$RELEASE/tests/diff_run" ]; then
+  seed=${DIFF_SEED:-$(date +%s)}
+  echo "fuzz: difftest, ${DIFF_COUNT:-1000} modules from seed $seed"
+  python3 tests/diff/difftest.py --runner "$RELEASE/tests/diff_run" --count "${DIFF_COUNT:-1000}" \
+    --seed "$seed" --regress tests/data/diff --keep tests/data/diff
+  st=$?
+  [ $st = 0 ] || [ $st = 77 ] || { echo "fuzz: difftest FAILED"; fail=1; }
+else
+  echo "fuzz: $RELEASE/tests/diff_run not built (make build): difftest skipped"
+fi
 exit $fail

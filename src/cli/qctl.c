@@ -2,13 +2,16 @@
 ** versions, rollback, delete, test), indexes, _bulk and _search; and, offline, the Ed25519 keys
 ** that sign native artifacts (keys generate, keys sign: the UDF layer's formats). Human output
 ** by default, --json prints the server's raw response for scripts. Any failure exits non-zero
-** with one line "qctl: <type>: <reason>" on stderr. Talks HTTP only (libcurl + jansson). */
+** with one line "qctl: <type>: <reason>" on stderr. Talks HTTP only (libcurl + jansson), but for
+** the offline commands: keys, and udf compile (AOT artifacts through the UDF layer). */
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "udf.h"
 
@@ -21,6 +24,11 @@ static const char usage_text[] =
           "             [--returns T] [--description D] [--param NAME:TYPE ...]\n"
           "             (--param, repeatable: the manifest's params in order; TYPE i32 i64\n"
           "             f32 f64 string)\n"
+          "             [--native-x86_64 F] [--native-aarch64 F] [--signature S]\n"
+          "             [--signature-x86_64 S] [--signature-aarch64 S]   signed AOT artifacts\n"
+          "  udf compile --wasm FILE --target T [--target T2] --out DIR [--sign N.key]\n"
+          "             offline: one AOT artifact per target (x86_64-linux, aarch64-linux),\n"
+          "             DIR/<stem>.<target>.qdn (+ .qdn.sig when signed)\n"
           "  udf list | status N | versions N | rollback N --to vN | delete N\n"
           "  udf test N --args JSON\n"
           "  index create NAME [--mappings JSON|@FILE] | index delete NAME | index list\n"
@@ -256,8 +264,16 @@ static int add_param(json_t *params, const char *spec) {
               spec, colon + 1);
 }
 
+/* The native parts a deploy may carry (h_udf.c reads them): artifact or signature files */
+static const char *const native_flags[] = {"native-x86_64", "native-aarch64", "signature",
+                                           "signature-x86_64", "signature-aarch64"};
+#define NNATIVE (sizeof native_flags / sizeof *native_flags)
+
 static int udf_deploy(int argc, char **argv) {
   const char *name = NULL, *wasm_path = NULL, *manifest_path = NULL;
+  const char *native_path[NNATIVE] = {0};
+  char *native[NNATIVE] = {0};
+  size_t native_len[NNATIVE] = {0};
   json_t *params = json_array(); /* from --param, in order; replaces the manifest's */
   const char *fields[4][2] = {{"export", NULL}, {"kind", NULL}, {"returns", NULL},
                               {"description", NULL}};
@@ -276,6 +292,13 @@ static int udf_deploy(int argc, char **argv) {
     else if (!strcmp(a, "--wasm")) wasm_path = v;
     else if (!strcmp(a, "--manifest")) manifest_path = v;
     else {
+      size_t j;
+      for (j = 0; j < NNATIVE; j++)
+        if (!strncmp(a, "--", 2) && !strcmp(a + 2, native_flags[j])) break;
+      if (j < NNATIVE) {
+        native_path[j] = v;
+        continue;
+      }
       int k;
       for (k = 0; k < 4; k++)
         if (!strncmp(a, "--", 2) && !strcmp(a + 2, fields[k][0])) break;
@@ -290,9 +313,18 @@ static int udf_deploy(int argc, char **argv) {
     json_decref(params);
     return fail("udf deploy: --wasm FILE is required");
   }
+  for (size_t j = 0; j < NNATIVE; j++) {
+    if (!native_path[j]) continue;
+    if (!(native[j] = read_file(native_path[j], &native_len[j]))) {
+      for (size_t k = 0; k < j; k++) free(native[k]);
+      json_decref(params);
+      return fail("cannot read %s", native_path[j]);
+    }
+  }
   size_t wlen;
   char *wasm = read_file(wasm_path, &wlen);
   if (!wasm) {
+    for (size_t j = 0; j < NNATIVE; j++) free(native[j]);
     json_decref(params);
     return fail("cannot read %s", wasm_path);
   }
@@ -302,7 +334,9 @@ static int udf_deploy(int argc, char **argv) {
     m = json_load_file(manifest_path, 0, &je);
     if (!json_is_object(m)) {
       free(wasm);
+      for (size_t j = 0; j < NNATIVE; j++) free(native[j]);
       json_decref(params);
+      json_decref(m);
       return fail("manifest %s: %s", manifest_path, m ? "not a JSON object" : je.text);
     }
   } else {
@@ -313,6 +347,7 @@ static int udf_deploy(int argc, char **argv) {
     name = name_copy = strdup(json_string_value(json_object_get(m, "name")));
   if (!name) {
     free(wasm);
+    for (size_t j = 0; j < NNATIVE; j++) free(native[j]);
     json_decref(m);
     json_decref(params);
     return fail("udf deploy: --name N is required (or a manifest with \"name\")");
@@ -342,6 +377,14 @@ static int udf_deploy(int argc, char **argv) {
   curl_mime_filename(p, "module.wasm");
   curl_mime_data(p, wasm, wlen);
   curl_mime_type(p, "application/wasm");
+  for (size_t j = 0; j < NNATIVE; j++) {
+    if (!native[j]) continue;
+    p = curl_mime_addpart(mime);
+    curl_mime_name(p, native_flags[j]);
+    curl_mime_filename(p, native_flags[j]);
+    curl_mime_data(p, native[j], native_len[j]);
+    curl_mime_type(p, "application/octet-stream");
+  }
   char path[300];
   char *esc = curl_easy_escape(dummy, name, 0);
   snprintf(path, sizeof path, "/_udf/%s", esc);
@@ -370,6 +413,7 @@ static int udf_deploy(int argc, char **argv) {
       else
         printf("  %-12s %-8s tier %s (loaded in %.1f ms)\n", node, jstr(ni, "status"),
                jstr(ni, "tier"), json_number_value(ms));
+      if (*jstr(ni, "artifact")) printf("    artifact: %s\n", jstr(ni, "artifact"));
     }
     if (json_object_get(r.json, "nodes_total")) { /* a cluster's coordinator answered */
       long long ok = jint(r.json, "nodes_ready"), total = jint(r.json, "nodes_total");
@@ -390,6 +434,7 @@ static int udf_deploy(int argc, char **argv) {
   free(mtext);
   free(wasm);
   free(name_copy);
+  for (size_t j = 0; j < NNATIVE; j++) free(native[j]);
   return 0;
 out_fail:
   curl_mime_free(mime);
@@ -397,7 +442,75 @@ out_fail:
   free(mtext);
   free(wasm);
   free(name_copy);
+  for (size_t j = 0; j < NNATIVE; j++) free(native[j]);
   return 1;
+}
+
+/* udf compile: offline, no server. One AOT artifact per --target, DIR/<stem>.<target>.qdn, and
+** with --sign its signature DIR/<stem>.<target>.qdn.sig */
+static int write_bytes(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  int bad = fwrite(p, 1, n, f) != n;
+  return (fclose(f) || bad) ? -1 : 0;
+}
+
+static int udf_compile(int argc, char **argv) {
+  const char *wasm_path = NULL, *out = NULL, *key = NULL, *targets[8];
+  int ntargets = 0;
+  for (int i = 0; i < argc; i += 2) { /* flag, value */
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) return fail("udf compile: %s needs a value", a);
+    if (!strcmp(a, "--wasm")) wasm_path = v;
+    else if (!strcmp(a, "--out")) out = v;
+    else if (!strcmp(a, "--sign")) key = v;
+    else if (!strcmp(a, "--target")) {
+      if (!qu_aot_target(v))
+        return fail("udf compile: unknown target '%s' (x86_64-linux or aarch64-linux)", v);
+      if (ntargets == 8) return fail("udf compile: at most 8 targets");
+      targets[ntargets++] = qu_aot_target(v);
+    } else return fail("udf compile: unknown flag '%s'", a);
+  }
+  if (!wasm_path || !out || !ntargets)
+    return fail("usage: qctl udf compile --wasm FILE --target T [--target T2] --out DIR "
+                "[--sign N.key]");
+  size_t wlen;
+  char *wasm = read_file(wasm_path, &wlen);
+  if (!wasm) return fail("cannot read %s", wasm_path);
+  if (mkdir(out, 0755) && errno != EEXIST) {
+    free(wasm);
+    return fail("udf compile: cannot create %s: %s", out, strerror(errno));
+  }
+  const char *base = strrchr(wasm_path, '/');
+  base = base ? base + 1 : wasm_path;
+  size_t stem = strlen(base);
+  if (stem > 5 && !strcmp(base + stem - 5, ".wasm")) stem -= 5;
+  int rc = 0;
+  for (int t = 0; t < ntargets && !rc; t++) {
+    qb_buf art;
+    qb_err err = {0};
+    char path[4096], sigp[4200];
+    qb_buf_init(&art);
+    snprintf(path, sizeof path, "%s/%.*s.%s.qdn", out, (int)stem, base, targets[t]);
+    uint8_t sig[QU_SIG_BYTES];
+    snprintf(sigp, sizeof sigp, "%s.sig", path);
+    if (qu_aot_compile((const uint8_t *)wasm, wlen, targets[t], &art, &err)) {
+      rc = fail("udf compile: %s for %s: %s", wasm_path, targets[t], err.msg);
+    } else if (key && qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err)) {
+      rc = fail("%s", err.msg); /* signed first: a bad key leaves no unsigned artifact */
+    } else if (write_bytes(path, art.data, art.len)) {
+      rc = fail("udf compile: cannot write %s: %s", path, strerror(errno));
+    } else {
+      printf("%-14s %s (%zu bytes)\n", targets[t], path, art.len);
+      if (key && write_bytes(sigp, sig, sizeof sig))
+        rc = fail("udf compile: cannot write %s: %s", sigp, strerror(errno));
+      else if (key)
+        printf("%-14s %s\n", "signature", sigp);
+    }
+    qb_buf_fini(&art);
+  }
+  free(wasm);
+  return rc;
 }
 
 static void print_version_row(json_t *v) {
@@ -412,6 +525,7 @@ static int udf_cmd(int argc, char **argv) {
   if (argc < 1) return usage();
   const char *sub = argv[0];
   if (!strcmp(sub, "deploy")) return udf_deploy(argc - 1, argv + 1);
+  if (!strcmp(sub, "compile")) return udf_compile(argc - 1, argv + 1);
   resp r;
   int rc;
   char path[512];
@@ -450,6 +564,8 @@ static int udf_cmd(int argc, char **argv) {
       if (json_number_value(json_object_get(ni, "compile_ms")) > 0)
         printf(", %.1f ms%s", json_number_value(json_object_get(ni, "compile_ms")),
                json_is_true(json_object_get(ni, "cache_hit")) ? ", from the cache" : "");
+      if (jint(ni, "compile_memory_bytes") > 0)
+        printf(", %.1f MiB peak", (double)jint(ni, "compile_memory_bytes") / 1048576.0);
       if (*jstr(ni, "native")) printf(")");
       printf("\n");
       if (*jstr(ni, "reason")) printf("    why not native: %s\n", jstr(ni, "reason"));

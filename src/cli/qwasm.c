@@ -12,6 +12,7 @@
 
 #include "jit.h"
 #include "spec.h"
+#include "udf.h"
 #include "wasm.h"
 
 static const char *prog = "qwasm";
@@ -33,6 +34,10 @@ static void usage(FILE *f) {
       "      --max-depth N              call depth (default 10000)\n"
       "      --tier interp|jit          interpreter (default), or compile to native code first\n"
       "  inspect FILE.wasm              imports, exports with signatures, section sizes\n"
+      "  compile FILE.wasm --target T --out F [--sign KEY]\n"
+      "                                 an AOT artifact: FILE's native code for target T\n"
+      "                                 (x86_64-linux or aarch64-linux, from any host) in the\n"
+      "                                 container a node loads; --sign KEY also writes F.sig\n"
       "  spec [-v] [--known F] DIR...   run the spec suite's wast2json output (qwasm spec -h)\n"
       "  help                           this text\n"
       "\n"
@@ -621,6 +626,74 @@ static int cmd_inspect(int argc, char **argv) {
   return 0;
 }
 
+/* ---- compile (AOT) ------------------------------------------------------------------------ */
+
+static int write_all(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  int bad = fwrite(p, 1, n, f) != n;
+  if (fclose(f) || bad) return -1;
+  return 0;
+}
+
+static int cmd_compile(int argc, char **argv) {
+  const char *file = NULL, *target = NULL, *outp = NULL, *key = NULL;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = !strcmp(a, "--target") ? &target
+                        : !strcmp(a, "--out")  ? &outp
+                        : !strcmp(a, "--sign") ? &key
+                                               : NULL;
+    if (slot) {
+      if (i + 1 >= argc) return die(2, "compile: %s needs a value", a);
+      *slot = argv[++i];
+    } else if (a[0] == '-' && a[1] == '-') {
+      return die(2, "compile: unknown option %s", a);
+    } else if (!file) {
+      file = a;
+    } else {
+      return die(2, "compile: one module at a time (got %s and %s)", file, a);
+    }
+  }
+  if (!file || !target || !outp)
+    return die(2, "usage: qwasm compile FILE.wasm --target x86_64-linux|aarch64-linux --out F "
+                  "[--sign KEY]");
+  if (!qu_aot_target(target))
+    return die(2, "compile: unknown target \"%s\" (x86_64-linux or aarch64-linux)", target);
+  uint8_t *wasm;
+  size_t len;
+  if (read_file(file, &wasm, &len)) return die(1, "%s: %s", file, strerror(errno));
+  qb_buf art;
+  qb_err err;
+  qb_buf_init(&art);
+  uint64_t t0 = qb_now_ns();
+  qb_code rc = qu_aot_compile(wasm, len, target, &art, &err);
+  free(wasm);
+  if (rc) {
+    qb_buf_fini(&art);
+    return die(1, "%s: %s", file, err.msg);
+  }
+  int status = 0;
+  uint8_t sig[QU_SIG_BYTES];
+  char sp[4096];
+  snprintf(sp, sizeof sp, "%s.sig", outp);
+  /* sign first: a key that does not work leaves no unsigned artifact behind */
+  if (key && qu_artifact_sign(key, (const uint8_t *)art.data, art.len, sig, &err)) {
+    status = die(1, "%s", err.msg);
+  } else if (write_all(outp, art.data, art.len)) {
+    status = die(1, "%s: %s", outp, strerror(errno));
+  } else {
+    printf("%s: %s artifact, %zu bytes, compiled in %.1f ms\n", outp, target, art.len,
+           (double)(qb_now_ns() - t0) / 1e6);
+    if (key && write_all(sp, sig, sizeof sig))
+      status = die(1, "%s: %s", sp, strerror(errno));
+    else if (key)
+      printf("%s: signature\n", sp);
+  }
+  qb_buf_fini(&art);
+  return status;
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -637,6 +710,8 @@ int main(int argc, char **argv) {
     return cmd_run(argc - 2, argv + 2);
   if (!strcmp(cmd, "inspect"))
     return cmd_inspect(argc - 2, argv + 2);
+  if (!strcmp(cmd, "compile"))
+    return cmd_compile(argc - 2, argv + 2);
   if (!strcmp(cmd, "spec"))
     return spec_main(argc - 2, argv + 2);
   fprintf(stderr, "%s: unknown command \"%s\" (try qwasm --help)\n", prog, cmd);

@@ -158,15 +158,19 @@ void qs__h_udf_put(qs_req *r) {
   uint64_t t1 = qb_now_ns();
   qu_udf *u = NULL;
   const char *status = "ready";
-  if (qu_registry_acquire(qc_node_registry(r->srv->node), name, info.version, &u, &err) == QB_OK) qu_udf_release(u);
-  else status = "failed";
+  qu_tier_status ts = {0}; /* its `artifact`: what became of an uploaded one, in the answer too */
+  if (qu_registry_acquire(qc_node_registry(r->srv->node), name, info.version, &u, &err) == QB_OK) {
+    qu_udf_tier_status(u, &ts);
+    qu_udf_release(u);
+  } else status = "failed";
   double load_ms = (double)(qb_now_ns() - t1) / 1e6;
   json_t *j = info_json(&info);
   json_object_set_new(j, "acknowledged", json_true());
   json_object_set_new(j, "took", json_integer((json_int_t)((qb_now_ns() - t0) / 1000000u)));
-  json_object_set_new(j, "nodes",
-                      json_pack("{s:{s:s, s:s, s:f}}", r->srv->node_name, "status", status,
-                                "tier", "interpreter", "load_ms", load_ms));
+  json_t *nj = json_pack("{s:s, s:s, s:f}", "status", status, "tier", "interpreter", "load_ms",
+                         load_ms);
+  if (ts.artifact[0]) json_object_set_new(nj, "artifact", json_string(ts.artifact));
+  json_object_set_new(j, "nodes", json_pack("{s:o}", r->srv->node_name, nj));
   qb_buf mb;
   qb_buf_init(&mb);
   qu_version_info again;
@@ -238,7 +242,8 @@ static void stats_cb(void *ud, const qu_stats *s) {
 }
 
 /* This node's tier for VERSION of NAME (docs/rest-api.md): where its code comes from, the
-** native tier's state, compile time, cache hit, and why native code is not used. */
+** native tier's state, compile time and peak memory, cache hit, and why native code is not
+** used. */
 static json_t *node_tier_json(qu_registry *reg, const char *name, uint32_t version) {
   qu_tier_status st;
   qb_err err;
@@ -248,6 +253,7 @@ static json_t *node_tier_json(qu_registry *reg, const char *name, uint32_t versi
                         "status", "ready", "native", qu_native_state_name(st.state),
                         "compile_ms", st.compile_ms, "cache_hit", st.cache_hit,
                         "verified_blocks", (int)st.verified_blocks);
+  json_object_set_new(o, "compile_memory_bytes", json_integer((json_int_t)st.compile_memory_bytes));
   if (st.reason[0]) json_object_set_new(o, "reason", json_string(st.reason));
   if (st.artifact[0]) json_object_set_new(o, "artifact", json_string(st.artifact));
   return o;

@@ -114,6 +114,10 @@ static void udf_cb(void *ud, const qu_stats *st) {
     qb_buf_printf(b, "quidditch_udf_compilation_status{udf=\"%s\",node=\"%s\"} %d\n", st->name,
                   e->node, st->mode == QU_TIER_NATIVE);
     break;
+  case 8:
+    qb_buf_printf(b, "quidditch_udf_compile_memory_bytes{udf=\"%s\",node=\"%s\"} %llu\n",
+                  st->name, e->node, (unsigned long long)st->compile_memory_bytes);
+    break;
   default:
     break;
   }
@@ -239,8 +243,10 @@ void qs__h_metrics(qs_req *r) {
       {"quidditch_udf_execution_mode", "gauge", "Execution tier: 0 interpreter, 1 native."},
       {"quidditch_udf_current_version", "gauge", "Version searches use."},
       {"quidditch_udf_compilation_status", "gauge", "1 when native code serves the UDF."},
+      {"quidditch_udf_compile_memory_bytes", "gauge",
+       "Peak memory of the last native compile (process RSS high-water growth)."},
   };
-  for (int p = 0; p < 8; p++) {
+  for (int p = 0; p < (int)(sizeof fams / sizeof *fams); p++) {
     head(&b, fams[p].name, fams[p].type, fams[p].help);
     udf_emit e = {&b, node, p};
     qu_registry_stats(qc_node_registry(s->node), udf_cb, &e);

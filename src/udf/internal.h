@@ -68,11 +68,21 @@ typedef struct qu__stats {
   _Atomic uint64_t module_bytes, instance_bytes, instances;
   _Atomic int mode;                       /* qu_tier of the current version's entry */
   _Atomic uint64_t compiles, compile_failures, verify_mismatches, compile_ns;
+  _Atomic uint64_t compile_mem_bytes;     /* the last compile's peak (compile_mem.c) */
   /* registry.c, under the registry's mutex: what became of an uploaded artifact */
   uint32_t artifact_version;
   char artifact_note[200];
   int deleted; /* under the mutex: the UDF was deleted; its series leave /metrics until a deploy */
 } qu__stats;
+
+/* The memory of one compile (compile_mem.c): begin before, end after; end gives the peak
+** bytes the compile added to the process (an upper bound: the probe is process-wide). */
+typedef struct qu__mem {
+  uint64_t rss0, heap0;
+  int hwm_reset;
+} qu__mem;
+void qu__mem_begin(qu__mem *m);
+uint64_t qu__mem_end(const qu__mem *m);
 
 /* Record one sampled per-document duration of NS nanoseconds. */
 void qu__stats_observe(qu__stats *s, qu_tier t, uint64_t ns);
@@ -159,7 +169,7 @@ void qu__tier_init(qu_udf *u);
 void qu__tier_start(qu_udf *u);
 /* The job's outcome: native code N (owned by U from now) with entry NE, or a failure. */
 void qu__tier_install(qu_udf *u, qu_native *n, const qu_native_entry *ne, qu_origin origin,
-                      int cache_hit, uint64_t ns);
+                      int cache_hit, uint64_t ns, uint64_t mem_bytes);
 void qu__tier_failed(qu_udf *u, const char *fmt, ...) QB_PRINTF(2, 3);
 void qu__tier_set_state(qu_udf *u, qu_native_state st);
 /* One verified block: OK 1 when both tiers agreed bit for bit, else WHY says where. */

@@ -49,6 +49,25 @@ void qu__key_of(qu_compiler *c, const uint8_t sha256[32], qu__key *out) {
 
 /* ---- one job -------------------------------------------------------------------------------- */
 
+/* 1 when M is past one of C's compile limits (docs/jit.md "Compile memory"): WHY says which */
+static int too_big(const qu_compiler *c, const qw_module *m, char *why, size_t cap) {
+  qw_module_info mi;
+  qw_module_get_info(m, &mi);
+  uint32_t defined = mi.nfuncs - mi.nimported_funcs;
+  if (defined > c->opts.max_functions)
+    snprintf(why, cap, "%u functions, over the JIT's limit of %u", defined,
+             c->opts.max_functions);
+  else if (mi.code_bytes > c->opts.max_code_bytes)
+    snprintf(why, cap, "%u bytes of code, over the JIT's limit of %u", mi.code_bytes,
+             c->opts.max_code_bytes);
+  else if (mi.max_body_bytes > c->opts.max_body_bytes)
+    snprintf(why, cap, "a function body of %u bytes, over the JIT's limit of %u",
+             mi.max_body_bytes, c->opts.max_body_bytes);
+  else
+    return 0;
+  return 1;
+}
+
 static void compile_one(qu_compiler *c, qu_udf *u) {
   const qu_native_ops *ops = &c->ops;
   qu_native *n = NULL;
@@ -58,6 +77,8 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
   qb_err err = {0};
   qu__key key;
   uint64_t t0 = qb_now_ns();
+  qu__mem mem;
+  qu__mem_begin(&mem);
   qu__tier_set_state(u, QU_NATIVE_COMPILING);
   qu__key_of(c, u->sha256, &key);
   if (c->cache && ops->load) {
@@ -79,6 +100,13 @@ static void compile_one(qu_compiler *c, qu_udf *u) {
   }
 compile:
   if (!n) {
+    char big[160];
+    if (too_big(c, u->mod, big, sizeof big)) {
+      qu__tier_failed(u, "not compiled: %s", big);
+      qb_log(QB_WARN, "UDF %s: not compiled to native code: %s; staying on the interpreter",
+             u->label, big);
+      return;
+    }
     if (ops->compile(ops->ud, u->mod, &n, &err)) {
       qu__tier_failed(u, "compilation failed: %s", err.msg);
       qb_log(QB_ERROR, "UDF %s: native compilation failed: %s; staying on the interpreter",
@@ -106,7 +134,7 @@ compile:
            u->m->export_name, err.msg);
     return;
   }
-  qu__tier_install(u, n, &ne, origin, hit, qb_now_ns() - t0);
+  qu__tier_install(u, n, &ne, origin, hit, qb_now_ns() - t0, qu__mem_end(&mem));
   /* the object for the cache after the swap: native code serves meanwhile (EMIT only reads N;
   ** this job's reference on U keeps N alive) */
   if (compiled && c->cache && ops->emit) {
@@ -221,6 +249,9 @@ qb_code qu_compiler_new(const qu_native_ops *ops, const qu_compiler_options *opt
   if (!c->opts.nice) c->opts.nice = 19;
   if (!c->opts.verify_blocks) c->opts.verify_blocks = 8;
   if (!c->opts.max_queue) c->opts.max_queue = 256;
+  if (!c->opts.max_functions) c->opts.max_functions = 10000;
+  if (!c->opts.max_code_bytes) c->opts.max_code_bytes = 4u << 20;
+  if (!c->opts.max_body_bytes) c->opts.max_body_bytes = 256u << 10;
   if (!c->opts.cache_max_bytes) c->opts.cache_max_bytes = (uint64_t)256 << 20;
   c->opts.cache_dir = c->opts.trusted_keys_dir = NULL;
   pthread_mutex_init(&c->mu, NULL);

@@ -93,7 +93,7 @@ void qu__tier_failed(qu_udf *u, const char *fmt, ...) {
 }
 
 void qu__tier_install(qu_udf *u, qu_native *n, const qu_native_entry *ne, qu_origin origin,
-                      int cache_hit, uint64_t ns) {
+                      int cache_hit, uint64_t ns, uint64_t mem_bytes) {
   uint32_t target = qu__compiler_verify_blocks(u->opts.compiler);
   const char *how = origin == QU_ORIGIN_JIT ? "JIT compilation" : origin == QU_ORIGIN_CACHE
                                                                       ? "native cache load"
@@ -106,12 +106,14 @@ void qu__tier_install(qu_udf *u, qu_native *n, const qu_native_entry *ne, qu_ori
   u->e_verify = u->e_native;
   u->e_verify.kind = QU__E_VERIFY;
   u->status.compile_ms = (double)ns / 1e6;
+  u->status.compile_memory_bytes = mem_bytes;
   u->status.cache_hit = cache_hit;
   u->status.verify_target = target == UINT32_MAX ? 0 : target;
   u->status.verified_blocks = 0;
   u->status.reason[0] = 0;
   atomic_fetch_add_explicit(&u->stats->compiles, 1, memory_order_relaxed);
   atomic_store_explicit(&u->stats->compile_ns, ns, memory_order_relaxed);
+  atomic_store_explicit(&u->stats->compile_mem_bytes, mem_bytes, memory_order_relaxed);
   if (target == UINT32_MAX) {
     u->status.state = QU_NATIVE_READY;
     publish(u, &u->e_native);

@@ -51,6 +51,7 @@ void qu__stats_snapshot(const qu__stats *s, qu_stats *out) {
   out->verify_mismatches = atomic_load_explicit(&s->verify_mismatches, memory_order_relaxed);
   out->compile_seconds =
       (double)atomic_load_explicit(&s->compile_ns, memory_order_relaxed) * 1e-9;
+  out->compile_memory_bytes = atomic_load_explicit(&s->compile_mem_bytes, memory_order_relaxed);
 }
 
 void qu_udf_stats(const qu_udf *u, qu_stats *out) { qu__stats_snapshot(u->stats, out); }

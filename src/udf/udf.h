@@ -300,6 +300,11 @@ typedef struct qu_compiler_options {
   uint64_t cache_max_bytes;  /* 0 = 256 MiB */
   const char *trusted_keys_dir; /* `--trusted-keys DIR`: *.pub files (qu_keys_generate); NULL =
                                    no key is trusted: uploaded artifacts are never loaded */
+  /* What the JIT compiles (LLVM's time and memory grow with these; a module past one stays
+  ** on the interpreter, with the reason in qu_tier_status): */
+  uint32_t max_functions;    /* defined functions; 0 = 10,000 */
+  uint32_t max_code_bytes;   /* the code section; 0 = 4 MiB */
+  uint32_t max_body_bytes;   /* one function body; 0 = 256 KiB */
 } qu_compiler_options;
 
 /* The background compiler: OPS (copied; OPS->ud must outlive the compiler), a pool of
@@ -347,6 +352,7 @@ typedef struct qu_tier_status {
   qu_origin origin;          /* the code new blocks start on */
   qu_native_state state;
   double compile_ms;         /* the background job's wall time (cache load or compile) */
+  uint64_t compile_memory_bytes; /* its peak memory (qu_stats.compile_memory_bytes) */
   int cache_hit;             /* 1: the code came from the cache */
   uint32_t verified_blocks;  /* blocks compared so far / of VERIFY_TARGET */
   uint32_t verify_target;
@@ -395,6 +401,16 @@ qb_code qu_keys_generate(const char *dir, const char *name, char *pub_path, char
 /* Sign BYTES with the secret key file KEY_PATH: SIG gets QU_SIG_BYTES. */
 qb_code qu_artifact_sign(const char *key_path, const uint8_t *bytes, size_t len,
                          uint8_t sig[QU_SIG_BYTES], qb_err *err);
+
+/* AOT: the container of WASM's native code for TARGET ("x86_64-linux" or "aarch64-linux", any
+** host can make either), flag AOT, no CPU features (the target's generic CPU), appended to OUT;
+** sign it with qu_artifact_sign (`qwasm compile`, `qctl udf compile`; aot.c). Errors: QB_INVAL
+** (unknown target), QB_MALFORMED/QB_INVALID (the module), QB_UNAVAILABLE (the JIT lacks an
+** instruction the module uses), QB_NOMEM, QB_INTERNAL. */
+qb_code qu_aot_compile(const uint8_t *wasm, size_t len, const char *target, qb_buf *out,
+                       qb_err *err);
+/* TARGET's canonical name ("x86_64-linux", "aarch64-linux"), or NULL when it is none of them. */
+const char *qu_aot_target(const char *target);
 
 /* Offer an uploaded artifact (and its detached signature, raw or hex; may be NULL) for version
 ** VERSION of NAME in R. The node uses it only when it is signed by a key in the compiler's
@@ -509,6 +525,8 @@ typedef struct qu_stats {
   uint64_t compile_failures;   /* compiles that failed (quidditch_udf_compilation_status 0) */
   uint64_t verify_mismatches;  /* native code that disagreed with the interpreter */
   double compile_seconds;      /* the last compile's (or load's) wall time */
+  uint64_t compile_memory_bytes; /* the last compile's (or load's) peak memory: the process's
+                                    RSS high-water growth during it (an upper bound) */
 } qu_stats;
 
 /* Snapshot of a standalone handle's counters. */

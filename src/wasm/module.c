@@ -158,5 +158,9 @@ void qw_module_get_info(const qw_module *m, qw_module_info *out) {
   out->nelems = m->nelems;
   out->ndatas = m->ndatas;
   out->code_bytes = m->code_bytes;
+  for (uint32_t i = 0; i < m->ndefined; i++) {
+    size_t n = m->funcs[i].body ? (size_t)(m->funcs[i].body_end - m->funcs[i].body) : 0;
+    if (n > out->max_body_bytes) out->max_body_bytes = (uint32_t)n;
+  }
   out->start_func = m->start;
 }

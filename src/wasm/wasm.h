@@ -132,6 +132,7 @@ typedef struct qw_module_info {
   size_t size_bytes;
   uint32_t ntypes, nfuncs, nimported_funcs, ntables, nmemories, nglobals, nelems, ndatas;
   uint32_t code_bytes;
+  uint32_t max_body_bytes; /* the largest function body (instructions), for compile limits */
   int64_t start_func; /* -1 when none */
 } qw_module_info;
 void qw_module_get_info(const qw_module *m, qw_module_info *out);

@@ -3,7 +3,10 @@
 ** the input, no leak. An input that parses must describe itself exactly: writing the parsed
 ** fields back gives the same bytes; and it goes through the node's target check (the CPU
 ** feature list is parsed there) against a fixed x86_64 node. Seeded with a real container
-** (tests/fuzz/corpus/artifact/: a clang-19 x86_64 object of custom_score in a container).
+** (tests/fuzz/corpus/artifact/: a clang-19 x86_64 object of custom_score in a container, and
+** the AOT artifacts `qwasm compile` writes of custom_score for x86_64-linux and aarch64-linux).
+** The object inside is not loaded here: a node loads one only after its signature (or, for
+** the cache, its checksum) verified, so the LLVM object loader never sees a mutated input.
 ** A mutated input almost never keeps a valid checksum, so each input is tried twice: as is,
 ** and with its checksum fixed up, so the fields behind the checksum get fuzzed too. */
 #include <stdint.h>

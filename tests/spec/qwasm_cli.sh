@@ -23,4 +23,15 @@ check no_such_export 1 "no exported function" "$qwasm" run "$ex/fib.wasm" --invo
 check inspect_lists_exports 0 "func   fib (i32) -> (i32)" "$qwasm" inspect "$ex/fib.wasm"
 check help 0 "usage: qwasm" "$qwasm" --help
 check unknown_command 2 "unknown command" "$qwasm" frobnicate
+# compile: an AOT artifact per target (the container a node loads; test_udf_aot.py deploys one)
+tmp=$(mktemp -d)
+check compile_x86_64 0 "x86_64-linux artifact" "$qwasm" compile "$ex/fib.wasm" --target x86_64-linux --out "$tmp/f.qdn"
+check compile_aarch64 0 "aarch64-linux artifact" "$qwasm" compile "$ex/fib.wasm" --target aarch64-linux --out "$tmp/a.qdn"
+check compile_container_magic 0 "QDNATIV1" head -c 8 "$tmp/a.qdn"
+check compile_unknown_target 2 "unknown target" "$qwasm" compile "$ex/fib.wasm" --target riscv64-linux --out "$tmp/r.qdn"
+check compile_needs_out 2 "usage: qwasm compile" "$qwasm" compile "$ex/fib.wasm" --target x86_64-linux
+check compile_rejects_junk 1 "magic header" "$qwasm" compile "$0" --target x86_64-linux --out "$tmp/j.qdn"
+check compile_bad_key 1 "not a key file" "$qwasm" compile "$ex/fib.wasm" --target x86_64-linux --out "$tmp/s.qdn" --sign "$0"
+if [ -e "$tmp/s.qdn" ]; then echo "FAIL compile_bad_key_writes_nothing: $tmp/s.qdn exists"; fail=1; else echo "ok   compile_bad_key_writes_nothing"; fi
+rm -rf "$tmp"
 exit $fail

@@ -2,7 +2,8 @@
 ** layer: custom_score compiles in the background, passes the verified swap and serves native
 ** code with results bit for bit the interpreter's; native code keeps the sandbox's limits (an
 ** endless loop ends in the fuel trap, and the same instance serves the next block); the hook's
-** fields (triple, canonical CPU features) and a missing export's error. */
+** fields (triple, canonical CPU features) and a missing export's error; the compile limits
+** (a module past one stays interpreted, saying why) and the compile's reported peak memory. */
 #include "udf_test_util.h"
 
 #include <math.h>
@@ -172,6 +173,55 @@ static void native_code_keeps_the_fuel_limit(void **state) {
   qw_engine_free(e);
 }
 
+/* The compile limits: a module past one stays on the interpreter with the reason (and still
+** serves); under them it compiles and the compile's peak memory is reported. */
+static void compile_limits_fall_back_to_the_interpreter(void **state) {
+  (void)state;
+  qw_engine *e = engine_new();
+  qu_manifest *m = manifest_of(spin_manifest);
+  static const struct {
+    qu_compiler_options o;
+    const char *why;
+  } cases[] = {
+      {{.pin = QU_PIN_NATIVE, .max_functions = 1}, NULL}, /* spin has one: at the limit */
+      {{.pin = QU_PIN_NATIVE, .max_code_bytes = 8}, "bytes of code, over the JIT's limit of 8"},
+      {{.pin = QU_PIN_NATIVE, .max_body_bytes = 4}, "a function body of"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    qu_compiler *c = llvm_compiler(&cases[k].o);
+    qu_udf *u = load_with(e, m, spin_wat, c, 100000);
+    qu_tier_status st;
+    qu_udf_tier_status(u, &st);
+    if (!cases[k].why) {
+      if (st.state != QU_NATIVE_VERIFYING && st.state != QU_NATIVE_READY)
+        fail_msg("case %zu: %s: %s", k, qu_native_state_name(st.state), st.reason);
+      qu_stats s;
+      qu_udf_stats(u, &s);
+      /* LLVM needs some memory: a probe that sees none is broken */
+      assert_true(st.compile_memory_bytes > 0);
+      assert_true(s.compile_memory_bytes == st.compile_memory_bytes);
+      assert_true(st.compile_memory_bytes < (512u << 20)); /* a tiny module, bounded */
+    } else {
+      assert_int_equal(st.state, QU_NATIVE_FAILED);
+      if (!strstr(st.reason, cases[k].why)) fail_msg("case %zu: reason \"%s\"", k, st.reason);
+      assert_string_equal(qu_origin_name(st.origin), "interpreter");
+      qu_plan *p = plan_of(m, "{}");
+      qu_exec *x = NULL;
+      qb_err err = {0};
+      double res[BLOCK];
+      if (qu_exec_new(u, p, &x, &err)) fail_msg("exec: %s", err.msg);
+      if (spin_block(x, 0.5, res, &err)) fail_msg("interpreted block: %s", err.msg);
+      assert_true(res[0] == 1.0);
+      qu_exec_free(x);
+      qu_plan_free(p);
+    }
+    qu_udf_release(u);
+    qu_compiler_free(c);
+  }
+  qu_manifest_free(m);
+  qw_engine_free(e);
+}
+
 static void the_hook_describes_this_host(void **state) {
   (void)state;
   qu_native_ops ops;
@@ -228,6 +278,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(custom_score_goes_native_bit_for_bit),
       cmocka_unit_test(native_code_keeps_the_fuel_limit),
+      cmocka_unit_test(compile_limits_fall_back_to_the_interpreter),
       cmocka_unit_test(the_hook_describes_this_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
