@@ -207,6 +207,19 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
                        const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
                        qb_err *err);
 
+/* search_type=dfs_query_then_fetch (dfs.c). Phase one: every shard of SH reports the term
+** statistics REQ's query scores with (local shards run on REQ, remote ones get BODY and PINS),
+** summed into *STATS (a new object; a shard that fails here is left out: it fails again in
+** phase two, where it is reported). Errors: QB_NOMEM only. */
+qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
+                    const qc_pins *pins, const qc_shards *sh, struct json_t **stats,
+                    qb_err *err);
+/* Phase two: qc_node_search with the global statistics DFS (NULL: each shard's own), so
+** scores equal those of one shard holding every document. */
+qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
+                           int for_count, const qc_pins *pins, const struct json_t *dfs,
+                           const qc_shards *sh, qq_partial **parts, qb_err *err);
+
 /* ==== the etcd v3 client (etcd.c) ============================================================== */
 
 /* etcd (3.4) over its v3 JSON gateway, with libcurl. Keys and values are bytes (base64 on the

@@ -219,6 +219,21 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
                          qq_request **out, qb_err *err);
 void qq_request_free(qq_request *req);
 
+/* External term statistics (search_type=dfs_query_then_fetch): when a request has them, BM25
+** asks them for each scored field's statistics and each term's document frequency, handing
+** in the shard's own values, and uses what they leave there. So a collector can record what a
+** shard has (phase one) and a coordinator's global sums can replace them (phase two): scores
+** then equal those of one shard holding every document. A term absent from a segment is still
+** asked about (with the shard's values), so a shard contributes every field the query scores.
+** Called on the thread running qq_shard_search; borrowed while REQ lives. */
+typedef struct qq_term_stats {
+  void *ud;
+  void (*field)(void *ud, const char *field, qi_field_stats *io);
+  void (*term)(void *ud, const char *field, const char *term, size_t len, uint64_t *doc_freq);
+} qq_term_stats;
+/* Use TS (NULL: the shard's own statistics, the default) in REQ's next shard searches. */
+void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
+
 /* Run REQ on one shard snapshot SNAP (borrowed during the call) of index INDEX_NAME, shard
 ** SHARD_ID. *OUT holds the shard's top from+size hits (doc ids, scores, sort values, their
 ** _source and fields already rendered), its total hit count and its partial aggregations;

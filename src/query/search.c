@@ -53,6 +53,8 @@ fail:
   return rc;
 }
 
+void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->term_stats = ts; }
+
 void qq_request_free(qq_request *req) {
   if (!req) return;
   for (qq__script *s = req->scripts; s; s = s->next) s->s->vt->free(s->s);

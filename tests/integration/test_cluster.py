@@ -162,6 +162,12 @@ def same(a, b, what):
         eq(a, b, what)
 
 
+def want_hits(q):
+    r = C["ref"].http("POST", "/products/_search", q)
+    eq(r.status, 200, "embedded %r" % q)
+    return r.json["hits"]["hits"]
+
+
 def t_same_answers_as_the_embedded_default():
     for n, q in enumerate(QUERIES):
         want = C["ref"].http("POST", "/products/_search", q)
@@ -179,6 +185,22 @@ def t_same_answers_as_the_embedded_default():
     eq(got.json["hits"]["total"], want.json["hits"]["total"], "scored total")
     eq(sorted(h["_id"] for h in got.json["hits"]["hits"]),
        sorted(h["_id"] for h in want.json["hits"]["hits"]), "scored hits")
+    # dfs_query_then_fetch: the shards' term statistics first, so scores equal one shard's
+    for q in (q, {"query": {"bool": {"should": [{"match": {"title": "blue phone"}},
+                                               {"term": {"cat": "d"}}]}}, "size": 100}):
+        want = {h["_id"]: h["_score"] for h in want_hits(q)}
+        got = C["coord"][0].http("POST", "/products/_search?search_type=dfs_query_then_fetch", q)
+        eq(got.status, 200, "dfs search: %r" % got)
+        eq(got.json["_shards"]["successful"], 3, "dfs _shards")
+        eq(sorted(h["_id"] for h in got.json["hits"]["hits"]), sorted(want), "dfs hits")
+        for h in got.json["hits"]["hits"]:
+            close(h["_score"], want[h["_id"]], 1e-6, "dfs score of " + h["_id"])
+        plain = C["coord"][0].http("POST", "/products/_search", q).json["hits"]["hits"]
+        check(any(abs(h["_score"] - want[h["_id"]]) > 1e-6 for h in plain),
+              "without dfs some score differs (else the test proves nothing)")
+    r = C["coord"][0].http("POST", "/products/_search?search_type=scan", {})
+    eq(r.status, 400, "an unknown search_type is refused")
+    check("scan" in r.text, "the refusal names it", r.text)
     for q in ({}, {"query": {"term": {"cat": "a"}}}):
         eq(C["coord"][1].http("POST", "/products/_count", q).json["count"],
            C["ref"].http("POST", "/products/_count", q).json["count"], "count %r" % q)
