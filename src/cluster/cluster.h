@@ -357,8 +357,12 @@ qb_code qc_udf_current(qc_node *n, const char *name, uint32_t *version, qb_err *
 /* ==== a coordinator's routes (coord.c) ========================================================= */
 
 /* Each returns the HTTP status and sets *OUT to the response body (a new json_t; NULL only
-** when out of memory), in Elasticsearch's shapes. QUERY is the request's raw query string
-** (NULL when none), passed on to the data nodes. */
+** when out of memory), in Elasticsearch's shapes (a data node's error answer passes through
+** as it came). When this coordinator itself fails the request (no leader, a node that does
+** not answer, a bad argument, out of memory) it returns 0 and *OUT is {"code": qb_code,
+** "reason": "..."}: the server answers that through its one error table, as the node's own
+** errors. QUERY is the request's raw query string (NULL when none), passed on to the data
+** nodes. */
 
 /* PUT /{index}: on the leader, place settings.number_of_shards (default 1) shards on live data
 ** nodes (distinct nodes first, then the least loaded), create them there (a mapping a data
@@ -382,6 +386,14 @@ int qc_refresh(qc_node *n, const char *expr, struct json_t **out);
 /* GET /{index} and GET /{index}/_mapping (SUFFIX "" or "/_mapping"): shard 0's answer under
 ** the index's name, with the cluster's settings. */
 int qc_index_get(qc_node *n, const char *name, const char *suffix, struct json_t **out);
+/* PUT /{index}/_mapping on every shard (the first refusal is the answer), then the merged
+** mapping into the index metadata. */
+int qc_mapping_put(qc_node *n, const char *index, const char *body, size_t len,
+                   struct json_t **out);
+/* _delete_by_query on every shard of the indexes EXPR names, each data node deleting on its
+** own shard; the counts summed, a failed shard in "failures". */
+int qc_delete_by_query(qc_node *n, const char *expr, const char *query, const char *body,
+                       size_t len, struct json_t **out);
 /* Per-shard document counts from every live data node: {"index": {"0": N, ...}, ...}. */
 struct json_t *qc_shard_docs(qc_node *n);
 
@@ -400,6 +412,12 @@ int qc_udf_delete(qc_node *n, const char *name, struct json_t **out);
 int qc_udf_status(qc_node *n, const char *name, struct json_t **out);
 /* GET /_udf: every UDF's current version in etcd. */
 int qc_udf_list(qc_node *n, struct json_t **out);
+/* GET /_udf/{name}/_versions: every version stored in etcd, in version order. */
+int qc_udf_versions(qc_node *n, const char *name, struct json_t **out);
+/* POST /_udf/{name}/_test: run VERSION (0 = the current one in etcd) on a live data node,
+** which installs it from etcd first when it lacks it; the answer names that node. */
+int qc_udf_test(qc_node *n, const char *name, uint32_t version, const char *body, size_t len,
+                struct json_t **out);
 
 /* ==== the UDF registry behind one interface (registry.c) ====================================== */
 

@@ -236,6 +236,11 @@ const char *qs__error_type(qb_code code);
 void qs__reply_err(qs_req *r, const qb_err *err);
 /* The same for CODE with a formatted reason. */
 void qs__reply_code(qs_req *r, qb_code code, const char *fmt, ...) QB_PRINTF(3, 4);
+/* h_coord.c: answer a coordinator route's result (cluster.h): STATUS and J as they are, or,
+** for STATUS 0, J's {"code", "reason"} through the error table. Takes J. */
+void qs__reply_cluster(qs_req *r, int status, json_t *j);
+/* h_index.c: 400 resource_already_exists_exception for index NAME (Elasticsearch's shape). */
+void qs__reply_exists(qs_req *r, const char *name);
 /* The error body as a new json object (for _bulk items and tests). */
 json_t *qs__error_json(int status, const char *type, const char *reason);
 

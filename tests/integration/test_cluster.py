@@ -284,6 +284,69 @@ def t_udf_deploy_reaches_every_node_and_searches_never_mix_versions():
           p.stdout)
 
 
+def t_udf_versions_and_test_through_a_coordinator():
+    if not wat2wasm("(module)"):
+        print("# SKIP wat2wasm not installed")
+        return
+    co = C["coord"][1]
+    r = co.http("GET", "/_udf/konst/_versions")
+    eq(r.status, 200, "versions: %r" % r)
+    eq(([v["version"] for v in r.json["versions"]], r.json["current"]), (list(range(1, 9)), 8),
+       "every version from etcd, in order")
+    eq([v["version"] for v in r.json["versions"] if v["current"]], [8], "one current")
+    r = co.http("POST", "/_udf/konst/_test", {"args": {"s": 0.5}})
+    eq((r.status, r.json.get("version"), r.json.get("result")), (200, 8, 2.0), "test: %r" % r)
+    r = co.http("POST", "/_udf/konst/_test?version=v1", {"args": {"s": 0.5}})
+    eq((r.status, r.json.get("version"), r.json.get("result")), (200, 1, 1.0), "test v1: %r" % r)
+    r = co.http("GET", "/_udf/nope/_versions")
+    eq((r.status, r.json["error"]["type"]), (404, "resource_not_found_exception"),
+       "an unknown UDF, typed by the error table")
+
+
+def t_coordinator_mapping_mget_and_delete_by_query():
+    co = C["coord"][0]
+    r = co.http("PUT", "/products/_mapping", {"properties": {"tag": {"type": "keyword"}}})
+    eq(r.status, 200, "put mapping on every shard: %r" % r)
+    eq(co.http("GET", "/products/_mapping").json["products"]["mappings"]["properties"]["tag"],
+       {"type": "keyword"}, "the mapping has the new field")
+    for dn in C["data"]:  # every shard took it
+        for row in dn.http("GET", "/_cat/indices?format=json").json:
+            if row["index"].startswith("products~"):
+                m = dn.http("GET", "/%s/_mapping" % row["index"]).json
+                check("tag" in m[row["index"]]["mappings"]["properties"], "tag on " + row["index"])
+    r = co.http("PUT", "/products/_mapping", {"properties": {"title": {"type": "long"}}})
+    eq(r.status, 400, "a conflicting mapping is refused as the data node refuses it: %r" % r)
+    r = co.http("POST", "/_mget", {"docs": [{"_index": "products", "_id": "d17"},
+                                            {"_index": "products", "_id": "nope"},
+                                            {"_index": "nosuch", "_id": "x"}]})
+    eq(r.status, 200, "_mget: %r" % r)
+    d = r.json["docs"]
+    eq((d[0]["_index"], d[0]["found"], d[0]["_source"]["n"]), ("products", True, 17), "mget hit")
+    eq((d[1]["_id"], d[1]["found"]), ("nope", False), "mget miss")
+    check("error" in d[2], "mget on a missing index", d[2])
+    r = co.http("POST", "/products/_mget", {"ids": ["d1", "d2", "d58"]})
+    eq([x["_source"]["n"] for x in r.json["docs"]], [1, 2, 58], "_mget by ids")
+    r = co.http("PUT", "/scratch", {"settings": {"number_of_shards": 3}, "mappings": MAPPINGS})
+    eq(r.status, 200, "scratch index")
+    r = co.http("PUT", "/scratch", {"settings": {"number_of_shards": 3}})
+    eq((r.status, r.json["error"]["type"]), (400, "resource_already_exists_exception"),
+       "an existing index, in Elasticsearch's shape")
+    lines = []
+    for i, doc in DOCS[:20]:
+        lines += [{"index": {"_index": "scratch", "_id": i}}, doc]
+    eq(co.bulk(lines).status, 200, "bulk into scratch")
+    co.http("POST", "/scratch/_refresh")
+    r = co.http("POST", "/scratch/_delete_by_query", {"query": {"term": {"cat": "a"}}})
+    eq((r.status, r.json.get("deleted"), r.json.get("failures")), (200, 5, []), "dbq: %r" % r)
+    co.http("POST", "/scratch/_refresh")
+    eq(co.http("POST", "/scratch/_count", {}).json["count"], 15, "15 left after the dbq")
+    r = co.http("POST", "/scratch/_delete_by_query", {})
+    eq(r.status, 400, "a dbq without a query is refused")
+    r = co.http("POST", "/nosuch/_delete_by_query", {"query": {"match_all": {}}})
+    eq((r.status, r.json["error"]["type"]), (404, "index_not_found_exception"), "dbq, no index")
+    eq(co.http("DELETE", "/scratch").status, 200, "drop scratch")
+
+
 def t_a_shard_request_for_an_unknown_version_fails_that_shard():
     if not wat2wasm("(module)"):
         print("# SKIP wat2wasm not installed")
@@ -401,6 +464,10 @@ def main():
             ("same answers as the embedded default", t_same_answers_as_the_embedded_default),
             ("udf deploy reaches every node; searches never mix versions",
              t_udf_deploy_reaches_every_node_and_searches_never_mix_versions),
+            ("udf versions and test through a coordinator",
+             t_udf_versions_and_test_through_a_coordinator),
+            ("coordinator: mapping, mget, delete_by_query",
+             t_coordinator_mapping_mget_and_delete_by_query),
             ("a shard request for an unknown version fails that shard",
              t_a_shard_request_for_an_unknown_version_fails_that_shard),
             ("a killed data node fails its shard only and resyncs on restart",
