@@ -323,6 +323,10 @@ typedef struct qc_call {
 ** 30000). Errors: QB_NOMEM only; a failed call is reported in its STATUS/ERROR. */
 qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err);
 void qc_call_fini(qc_call *c);
+/* The cluster's shared secret (NULL: none), sent by every later fan-out in this process as
+** the header QC_SECRET_HEADER; copied. One node per process, so one secret. */
+#define QC_SECRET_HEADER "X-Quidditch-Cluster-Secret"
+void qc_fanout_secret(const char *secret);
 
 /* ==== routing (route.c) ======================================================================== */
 

@@ -29,6 +29,17 @@ static CURLM *thread_multi(void) {
   return m;
 }
 
+/* The cluster secret's header line ("" = none); set at start and stop, read by fan-outs. */
+static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
+static char secret_hdr[1200];
+
+void qc_fanout_secret(const char *secret) {
+  pthread_mutex_lock(&secret_mu);
+  if (secret) snprintf(secret_hdr, sizeof secret_hdr, "%s: %.1100s", QC_SECRET_HEADER, secret);
+  else memset(secret_hdr, 0, sizeof secret_hdr);
+  pthread_mutex_unlock(&secret_mu);
+}
+
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
   qc_call *c = ud;
   return qb_buf_append(&c->resp, p, sz * nm) ? 0 : sz * nm;
@@ -61,6 +72,9 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype ? c->ctype : "application/json");
     hdrs[i] = curl_slist_append(NULL, ct);
     hdrs[i] = curl_slist_append(hdrs[i], "Expect:");
+    pthread_mutex_lock(&secret_mu);
+    if (secret_hdr[0]) hdrs[i] = curl_slist_append(hdrs[i], secret_hdr);
+    pthread_mutex_unlock(&secret_mu);
     curl_easy_setopt(h[i], CURLOPT_URL, c->url);
     curl_easy_setopt(h[i], CURLOPT_CUSTOMREQUEST, c->method);
     if (c->body) {

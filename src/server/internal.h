@@ -122,6 +122,16 @@ qb_code qs__auth_open(const char *path, qs__auth **out, qb_err *err);
 void qs__auth_free(qs__auth *a);
 /* 1 when R's credentials allow its route; else 0 after answering 401/403 security_exception. */
 int qs__auth_check(qs_req *r);
+/* h_internal.c: the cluster's shared secret. Open: read OPT->cluster_secret_file into
+** S->cluster_secret and hand it to the fan-out (every call to another node carries it);
+** QB_INVAL when it is unreadable or short, or when a cluster role has an auth file but no
+** secret. Check (auth.c's hook, before users): 1 when R carries the secret (a call from
+** another node of the cluster: allowed), 0 after a 401 (an /_internal route without it while
+** the node has a secret or credentials), -1 when users decide. */
+#define QS_CLUSTER_SECRET_MAX 1024
+qb_code qs__cluster_secret_open(qs_server *s, const qs_options *opt, qb_err *err);
+int qs__cluster_auth(qs_req *r);
+void qs__cluster_secret_free(qs_server *s);
 
 /* pools.c: worker pools by kind of request. */
 typedef struct qs__pool qs__pool;
@@ -178,6 +188,7 @@ struct qs_server {
   qs__conns conns;
   qs__disk disk;
   qs__auth *auth;       /* NULL: open (loopback only) */
+  char *cluster_secret; /* NULL: none (h_internal.c); qb_malloc'd, CLUSTER_SECRET_MAX + 1 */
   qs__pool *search_pool, *write_pool;
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;

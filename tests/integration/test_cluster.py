@@ -9,6 +9,7 @@ UDF from etcd before it serves; a killed coordinator leaves the other serving (a
 etcd restarted: nodes reconnect (the watches resume, leases are renewed or re-granted);
 a node name clash and an unreachable etcd are refused at start with their exit codes.
 Skipped (77) without /usr/bin/etcd."""
+import base64
 import json
 import os
 import struct
@@ -433,6 +434,68 @@ def t_nodes_reconnect_when_etcd_restarts():
           C["data"][0].logtext()[-2000:])
 
 
+def t_a_cluster_with_credentials_shares_a_secret_between_its_nodes():
+    tmp = C["ref"].tmp
+    auth, secret = os.path.join(tmp, "auth.json"), os.path.join(tmp, "cluster.secret")
+    r = subprocess.run([os.path.join(BUILD, "quidditch"), "auth", "add-user", "root", "--role",
+                        "admin", "--file", auth], input="root-pass-123\n", capture_output=True,
+                       text=True)
+    eq(r.returncode, 0, "quidditch auth: " + r.stderr)
+    with open(secret, "w") as f:
+        f.write("s3cret-shared-by-the-nodes-0123\n")
+    A = {"Authorization": "Basic " + base64.b64encode(b"root:root-pass-123").decode()}
+    etcd = Etcd().start()
+    nodes = []
+    try:
+        p = subprocess.run([os.path.join(BUILD, "quidditch"), "serve", "--role", "data", "--etcd",
+                            etcd.url, "--listen", "127.0.0.1:0", "--auth-file", auth, "--data",
+                            os.path.join(tmp, "nosecret")], capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode != 0 and "--cluster-secret-file" in p.stderr,
+              "a cluster node with credentials but no secret is refused", p.returncode, p.stderr)
+        sec = ["--auth-file", auth, "--cluster-secret-file", secret, "--etcd", etcd.url,
+               "--lease-ttl", TTL]
+        dn = Server(name="sdn1", extra=["--role", "data"] + sec).start()
+        co = Server(name="sco1", extra=["--role", "coord"] + sec).start()
+        nodes = [dn, co]
+        def ready():
+            r = co.http("GET", "/_cat/nodes?format=json", headers=A)
+            rows = r.json if r.status == 200 else []
+            return {x["name"] for x in rows} == {"sdn1", "sco1"} and \
+                any(x["master"] == "*" for x in rows)
+        wait_for("the secured coordinator sees its data node and leads", ready)
+        eq(co.http("GET", "/_cat/nodes").status, 401, "the coordinator wants credentials")
+        eq(co.http("PUT", "/s", {"settings": {"number_of_shards": 2}}, headers=A).status, 200,
+           "create an index through the secured coordinator")
+        r = co.bulk([{"index": {"_index": "s", "_id": "1"}}, {"t": "red bag"},
+                     {"index": {"_index": "s", "_id": "2"}}, {"t": "blue bag"}])
+        eq(r.status, 401, "bulk without credentials")
+        r = co.http("POST", "/_bulk?refresh=true", '{"index":{"_index":"s","_id":"1"}}\n{"t":"red '
+                    'bag"}\n{"index":{"_index":"s","_id":"2"}}\n{"t":"blue bag"}\n',
+                    "application/x-ndjson", headers=A)
+        check(r.status == 200 and not r.json["errors"], "bulk through the coordinator", r)
+        r = co.http("POST", "/s/_search", {"query": {"match": {"t": "bag"}}}, headers=A)
+        eq((r.status, r.json["hits"]["total"]["value"], r.json["_shards"]["successful"]),
+           (200, 2, 2), "search through the coordinator: %r" % r)
+        req = {"index": "s", "shard": 0, "count": False, "body": "{}", "pins": {}}
+        r = dn.http("POST", "/_internal/search", req)
+        eq((r.status, r.json["error"]["type"]), (401, "security_exception"),
+           "an internal route without the secret")
+        check("secret" in r.text, "the refusal says what is missing", r.text)
+        eq(dn.http("POST", "/_internal/search", req, headers=A).status, 401,
+           "a user's credentials are not the cluster's secret")
+        eq(dn.http("POST", "/_internal/search", req, headers={
+            "X-Quidditch-Cluster-Secret": "wrong-secret-of-the-same-length"}).status, 401,
+           "a wrong secret")
+        r = dn.http("POST", "/_internal/search", req, headers={
+            "X-Quidditch-Cluster-Secret": "s3cret-shared-by-the-nodes-0123"})
+        eq(r.status, 200, "the secret opens the internal route: %r" % r)
+    finally:
+        for s in nodes:
+            s.close()
+        etcd.close()
+
+
 def t_bad_starts_are_refused_with_their_exit_codes():
     binary = os.path.join(BUILD, "quidditch")
     tmp = C["ref"].tmp
@@ -475,6 +538,8 @@ def main():
             ("a killed coordinator leaves the other serving and leading",
              t_a_killed_coordinator_leaves_the_other_serving_and_leading),
             ("nodes reconnect when etcd restarts", t_nodes_reconnect_when_etcd_restarts),
+            ("a cluster with credentials shares a secret between its nodes",
+             t_a_cluster_with_credentials_shares_a_secret_between_its_nodes),
             ("bad starts are refused with their exit codes",
              t_bad_starts_are_refused_with_their_exit_codes),
         ])
