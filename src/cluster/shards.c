@@ -184,9 +184,9 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
   }
   json_error_t je;
   json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
-  if (c->status == 200 && j && !qq_partial_from_json(j, out, &e)) {
-    json_decref(j);
-    return QB_OK;
+  if (c->status == 200 && j) { /* the parsed answer becomes the partial, uncopied */
+    if (!qq_partial_from_json_take(j, out, &e)) return QB_OK;
+    j = NULL;
   }
   if (c->status != 200) {
     const char *reason = json_string_value(json_object_get(json_object_get(j, "error"), "reason"));

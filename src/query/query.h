@@ -259,6 +259,9 @@ void qq_partial_free(qq_partial *p);
 ** way or by a peer: not the client's fault), QB_NOMEM. */
 qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
 qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
+/* As qq_partial_from_json, taking the caller's reference on J (also when it fails) instead of
+** copying it: for a coordinator that parsed a shard's answer only to read it back. */
+qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *err);
 
 /* Merge PARTS (N, borrowed) and render the `_search` response into *OUT (a new json_t the
 ** caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. REQ must be

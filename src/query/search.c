@@ -109,6 +109,16 @@ qb_code qq_partial_from_json(const json_t *j, qq_partial **out, qb_err *err) {
   return partial_wrap(json_deep_copy(j), out, err);
 }
 
+qb_code qq_partial_from_json_take(json_t *j, qq_partial **out, qb_err *err) {
+  *out = NULL;
+  if (!json_is_object(j) || !json_is_integer(json_object_get(j, "shard")) ||
+      (!json_object_get(j, "failure") && !json_is_array(json_object_get(j, "hits")))) {
+    json_decref(j);
+    return qb_fail(err, QB_CORRUPT, "shard result: not a partial result object with [hits]");
+  }
+  return partial_wrap(j, out, err);
+}
+
 json_t *qq__partial_json(const qq_partial *p);
 json_t *qq__partial_json(const qq_partial *p) { return p->j; }
 
