@@ -258,7 +258,20 @@ void qs__h_msearch(qs_req *r) {
     }
     json_t *res = NULL;
     const char *caps[1] = {expr};
-    int status = qs__subrequest(r, qs__h_search, caps, expr ? 1 : 0, body, blen, &res);
+    int status;
+    /* a header's search_type must be the URL's (each search of the request runs with that) */
+    const char *st = json_string_value(json_object_get(head, "search_type"));
+    const char *url_st = qs__arg(r, "search_type");
+    if (json_object_get(head, "search_type") &&
+        (!st || strcmp(st, url_st ? url_st : "query_then_fetch"))) {
+      char why[300];
+      snprintf(why, sizeof why, "_msearch line %zu: [search_type] in a header is served only "
+               "as the URL's ?search_type= (give it there)", line - 1);
+      res = qs__error_json(400, "illegal_argument_exception", why);
+      status = 400;
+    } else {
+      status = qs__subrequest(r, qs__h_search, caps, expr ? 1 : 0, body, blen, &res);
+    }
     if (!res) res = qs__error_json(500, "exception", "search gave no response");
     json_object_set_new(res, "status", json_integer(status));
     json_array_append_new(responses, res);

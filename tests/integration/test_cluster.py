@@ -199,6 +199,17 @@ def t_same_answers_as_the_embedded_default():
         plain = C["coord"][0].http("POST", "/products/_search", q).json["hits"]["hits"]
         check(any(abs(h["_score"] - want[h["_id"]]) > 1e-6 for h in plain),
               "without dfs some score differs (else the test proves nothing)")
+    nd = "".join(json.dumps(x) + "\n" for x in ({}, q, {"search_type": "dfs_query_then_fetch"}, q))
+    r = C["coord"][1].http("POST", "/products/_msearch?search_type=dfs_query_then_fetch", nd,
+                           "application/x-ndjson")
+    eq(r.status, 200, "dfs _msearch")
+    for h in r.json["responses"][0]["hits"]["hits"]:
+        close(h["_score"], want[h["_id"]], 1e-6, "dfs _msearch score of " + h["_id"])
+    eq(r.json["responses"][1]["status"], 200, "a header's search_type equal to the URL's")
+    r = C["coord"][1].http("POST", "/products/_msearch", nd, "application/x-ndjson")
+    eq([x["status"] for x in r.json["responses"]], [200, 400],
+       "a header's search_type that the URL does not give is refused, naming it")
+    check("search_type" in json.dumps(r.json["responses"][1]), "named", r.json)
     r = C["coord"][0].http("POST", "/products/_search?search_type=scan", {})
     eq(r.status, 400, "an unknown search_type is refused")
     check("scan" in r.text, "the refusal names it", r.text)
