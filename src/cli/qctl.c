@@ -717,11 +717,13 @@ static int bulk_cmd(int argc, char **argv) {
 }
 
 static int search_cmd(int argc, char **argv) {
-  if (argc < 1) return fail("usage: qctl search INDEX [JSON|@FILE]");
+  if (argc < 1) return fail("usage: qctl search INDEX[?PARAMS] [JSON|@FILE]");
   char *body = argc >= 2 ? json_arg(argv[1]) : strdup("{}");
   if (!body) return fail("cannot read %s", argv[1]);
   char path[512];
-  snprintf(path, sizeof path, "/%s/_search", argv[0]);
+  const char *q = strchr(argv[0], '?'); /* "products?search_type=dfs_query_then_fetch" */
+  int ilen = q ? (int)(q - argv[0]) : (int)strlen(argv[0]);
+  snprintf(path, sizeof path, "/%.*s/_search%.400s", ilen, argv[0], q ? q : "");
   resp r;
   int rc = call("POST", path, body, strlen(body), "application/json", NULL, &r);
   free(body);

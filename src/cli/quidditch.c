@@ -21,7 +21,7 @@ static int usage(FILE *f) {
           "                       [--max-connections N] [--max-connections-per-client N]\n"
           "                       [--header-timeout-ms MS] [--body-timeout-ms MS] [--idle-timeout-ms MS]\n"
           "                       [--disk-flood-stage PCT] [--disk-high PCT]\n"
-          "                       [--auth-file FILE] [--tls-cert PEM --tls-key PEM]\n"
+          "                       [--auth-file FILE] [--cluster-secret-file FILE] [--tls-cert PEM --tls-key PEM]\n"
           "                       [--search-threads N] [--write-threads N] [--search-queue N]\n"
           "                       [--write-queue N] [--udf-tier interp|native|auto]\n"
           "                       [--trusted-keys DIR]\n"
@@ -176,6 +176,7 @@ int main(int argc, char **argv) {
     if (bf) continue;
     if (!strcmp(a, "--listen")) opt.listen = v;
     else if (!strcmp(a, "--auth-file")) opt.auth_file = v;
+    else if (!strcmp(a, "--cluster-secret-file")) opt.cluster_secret_file = v;
     else if (!strcmp(a, "--tls-cert")) opt.tls_cert_file = v;
     else if (!strcmp(a, "--tls-key")) opt.tls_key_file = v;
     else if (!strcmp(a, "--data")) opt.data_dir = v;

@@ -211,6 +211,19 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
                        const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
                        qb_err *err);
 
+/* search_type=dfs_query_then_fetch (dfs.c). Phase one: every shard of SH reports the term
+** statistics REQ's query scores with (local shards run on REQ, remote ones get BODY and PINS),
+** summed into *STATS (a new object; a shard that fails here is left out: it fails again in
+** phase two, where it is reported). Errors: QB_NOMEM only. */
+qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
+                    const qc_pins *pins, const qc_shards *sh, struct json_t **stats,
+                    qb_err *err);
+/* Phase two: qc_node_search with the global statistics DFS (NULL: each shard's own), so
+** scores equal those of one shard holding every document. */
+qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
+                           int for_count, const qc_pins *pins, const struct json_t *dfs,
+                           const qc_shards *sh, qq_partial **parts, qb_err *err);
+
 /* ==== the etcd v3 client (etcd.c) ============================================================== */
 
 /* etcd (3.4) over its v3 JSON gateway, with libcurl. Keys and values are bytes (base64 on the
@@ -314,6 +327,10 @@ typedef struct qc_call {
 ** 30000). Errors: QB_NOMEM only; a failed call is reported in its STATUS/ERROR. */
 qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err);
 void qc_call_fini(qc_call *c);
+/* The cluster's shared secret (NULL: none), sent by every later fan-out in this process as
+** the header QC_SECRET_HEADER; copied. One node per process, so one secret. */
+#define QC_SECRET_HEADER "X-Quidditch-Cluster-Secret"
+void qc_fanout_secret(const char *secret);
 
 /* ==== routing (route.c) ======================================================================== */
 
@@ -348,8 +365,12 @@ qb_code qc_udf_current(qc_node *n, const char *name, uint32_t *version, qb_err *
 /* ==== a coordinator's routes (coord.c) ========================================================= */
 
 /* Each returns the HTTP status and sets *OUT to the response body (a new json_t; NULL only
-** when out of memory), in Elasticsearch's shapes. QUERY is the request's raw query string
-** (NULL when none), passed on to the data nodes. */
+** when out of memory), in Elasticsearch's shapes (a data node's error answer passes through
+** as it came). When this coordinator itself fails the request (no leader, a node that does
+** not answer, a bad argument, out of memory) it returns 0 and *OUT is {"code": qb_code,
+** "reason": "..."}: the server answers that through its one error table, as the node's own
+** errors. QUERY is the request's raw query string (NULL when none), passed on to the data
+** nodes. */
 
 /* PUT /{index}: on the leader, place settings.number_of_shards (default 1) shards on live data
 ** nodes (distinct nodes first, then the least loaded), create them there (a mapping a data
@@ -373,6 +394,14 @@ int qc_refresh(qc_node *n, const char *expr, struct json_t **out);
 /* GET /{index} and GET /{index}/_mapping (SUFFIX "" or "/_mapping"): shard 0's answer under
 ** the index's name, with the cluster's settings. */
 int qc_index_get(qc_node *n, const char *name, const char *suffix, struct json_t **out);
+/* PUT /{index}/_mapping on every shard (the first refusal is the answer), then the merged
+** mapping into the index metadata. */
+int qc_mapping_put(qc_node *n, const char *index, const char *body, size_t len,
+                   struct json_t **out);
+/* _delete_by_query on every shard of the indexes EXPR names, each data node deleting on its
+** own shard; the counts summed, a failed shard in "failures". */
+int qc_delete_by_query(qc_node *n, const char *expr, const char *query, const char *body,
+                       size_t len, struct json_t **out);
 /* Per-shard document counts from every live data node: {"index": {"0": N, ...}, ...}. */
 struct json_t *qc_shard_docs(qc_node *n);
 
@@ -391,6 +420,12 @@ int qc_udf_delete(qc_node *n, const char *name, struct json_t **out);
 int qc_udf_status(qc_node *n, const char *name, struct json_t **out);
 /* GET /_udf: every UDF's current version in etcd. */
 int qc_udf_list(qc_node *n, struct json_t **out);
+/* GET /_udf/{name}/_versions: every version stored in etcd, in version order. */
+int qc_udf_versions(qc_node *n, const char *name, struct json_t **out);
+/* POST /_udf/{name}/_test: run VERSION (0 = the current one in etcd) on a live data node,
+** which installs it from etcd first when it lacks it; the answer names that node. */
+int qc_udf_test(qc_node *n, const char *name, uint32_t version, const char *body, size_t len,
+                struct json_t **out);
 
 /* ==== the UDF registry behind one interface (registry.c) ====================================== */
 

@@ -17,28 +17,28 @@
 
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER; /* the leader's allocations */
 
-static int error(json_t **out, int status, const char *type, const char *fmt, ...)
-    QB_PRINTF(4, 5);
-static int error(json_t **out, int status, const char *type, const char *fmt, ...) {
+/* This coordinator's own failure (cluster.h): 0 with *OUT = {"code", "reason"}, which the
+** server answers through its one error table. */
+static int fail(json_t **out, qb_code code, const char *fmt, ...) QB_PRINTF(3, 4);
+static int fail(json_t **out, qb_code code, const char *fmt, ...) {
   char reason[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
-  *out = json_pack("{s:{s:[{s:s,s:s}],s:s,s:s},s:i}", "error", "root_cause", "type", type,
-                   "reason", reason, "type", type, "reason", reason, "status", status);
-  return status;
+  *out = json_pack("{s:i, s:s}", "code", (int)code, "reason", reason);
+  return 0;
 }
 
 /* The call's answer as JSON (or an error naming the node when it gave none). */
 static int answer(qc_call *c, const char *node, json_t **out) {
   if (!c->status)
-    return error(out, 503, "node_not_connected_exception", "node [%s] did not answer: %s", node,
+    return fail(out, QB_UNAVAILABLE, "node [%s] did not answer: %s", node,
                  c->error);
   json_error_t je;
   *out = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
   if (!*out && c->resp.len)
-    return error(out, 502, "exception", "node [%s] answered HTTP %d without JSON", node,
+    return fail(out, QB_CORRUPT, "node [%s] answered HTTP %d without JSON", node,
                  c->status);
   if (!*out) *out = json_object();
   return c->status;
@@ -50,7 +50,7 @@ static int call1(const char *method, const char *url, const char *body, size_t l
   qc_call c = {.method = method, .body = body, .len = len, .ctype = ctype};
   snprintf(c.url, sizeof c.url, "%s", url);
   qb_err err;
-  if (qc_fanout(&c, 1, 0, &err)) return error(out, 429, "circuit_breaking_exception", "%s", err.msg);
+  if (qc_fanout(&c, 1, 0, &err)) return fail(out, QB_NOMEM, "%s", err.msg);
   int st = answer(&c, node, out);
   qc_call_fini(&c);
   return st;
@@ -137,13 +137,13 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
   json_t *b = len ? json_loadb(body, len, 0, &je) : json_object();
   if (!json_is_object(b)) {
     json_decref(b);
-    return error(out, 400, "x_content_parse_exception", "create index body: %s",
+    return fail(out, QB_PARSE, "create index body: %s",
                  len ? je.text : "not an object");
   }
   json_int_t nsh;
   if (!shard_count(json_object_get(b, "settings"), &nsh)) {
     json_decref(b);
-    return error(out, 400, "illegal_argument_exception",
+    return fail(out, QB_INVAL,
                  "Failed to parse value for setting [index.number_of_shards]: must be an "
                  "integer from 1 to %d", MAX_SHARDS);
   }
@@ -153,26 +153,20 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
     if (m[i].data) m[nm++] = m[i];
   if (!nm) {
     json_decref(b);
-    return error(out, 503, "no_data_nodes_exception",
+    return fail(out, QB_UNAVAILABLE,
                  "no live data node to place index [%s] on", name);
   }
   json_t *exists = qc_node_index_meta(n, name);
   if (exists) {
     json_decref(exists);
     json_decref(b);
-    char why[400];
-    snprintf(why, sizeof why, "index [%s] already exists", name);
-    *out = json_pack("{s:{s:[{s:s,s:s,s:s}],s:s,s:s,s:s},s:i}", "error", "root_cause", "type",
-                     "resource_already_exists_exception", "reason", why, "index", name, "type",
-                     "resource_already_exists_exception", "reason", why, "index", name,
-                     "status", 400);
-    return 400;
+    return fail(out, QB_CONFLICT, "index [%s] already exists", name);
   }
   const char **node = qb_calloc((size_t)nsh, sizeof *node);
   qc_call *c = qb_calloc((size_t)nsh, sizeof *c);
   int status = 200;
   if (!node || !c) {
-    status = error(out, 429, "circuit_breaking_exception", "out of memory");
+    status = fail(out, QB_NOMEM, "out of memory");
     goto out;
   }
   place(n, m, nm, nsh, node);
@@ -219,9 +213,9 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
   if (rc) {
     drop_shards(n, name, nsh, node);
     json_decref(meta);
-    status = rc == QB_CONFLICT ? error(out, 400, "resource_already_exists_exception",
+    status = rc == QB_CONFLICT ? fail(out, QB_CONFLICT,
                                        "index [%s] already exists", name)
-                               : error(out, 503, "exception", "%s", err.msg);
+                               : fail(out, QB_UNAVAILABLE, "%s", err.msg);
     goto out;
   }
   qc__index_cache_put(n, name, meta);
@@ -244,9 +238,9 @@ static int to_leader(qc_node *n, const char *method, const char *path, const cha
   qc_member l;
   qb_err err;
   if (qc_node_leader(n, &l, &err))
-    return error(out, 503, "master_not_discovered_exception", "%s", err.msg);
+    return fail(out, QB_UNAVAILABLE, "%s", err.msg);
   if (!strcmp(l.name, n->name)) /* our own old lease (etcd was away): never forward to self */
-    return error(out, 503, "master_not_discovered_exception",
+    return fail(out, QB_UNAVAILABLE,
                  "this coordinator is re-establishing its leadership; retry");
   char url[600];
   snprintf(url, sizeof url, "%s%s", l.url, path);
@@ -255,7 +249,7 @@ static int to_leader(qc_node *n, const char *method, const char *path, const cha
 
 int qc_index_create(qc_node *n, const char *name, const char *body, size_t len, json_t **out) {
   if (strchr(name, '~'))
-    return error(out, 400, "invalid_index_name_exception",
+    return fail(out, QB_INVAL,
                  "Invalid index name [%s], must not contain '~' in a cluster", name);
   if (!qc_node_is_leader(n)) {
     char path[300];
@@ -271,13 +265,13 @@ int qc_index_create(qc_node *n, const char *name, const char *body, size_t len, 
 int qc_index_delete(qc_node *n, const char *name, json_t **out) {
   json_t *meta = qc_node_index_meta(n, name);
   if (!meta)
-    return error(out, 404, "index_not_found_exception", "no such index [%s]", name);
+    return fail(out, QB_NOTFOUND, "no such index [%s]", name);
   char key[512];
   snprintf(key, sizeof key, "%sindexes/%s", QC_PREFIX, name);
   qb_err err;
   if (qc_etcd_delete(n->etcd, key, 0, NULL, &err)) {
     json_decref(meta);
-    return error(out, 503, "exception", "%s", err.msg);
+    return fail(out, QB_UNAVAILABLE, "%s", err.msg);
   }
   qc__index_cache_put(n, name, NULL);
   json_t *shards = json_object_get(meta, "shards");
@@ -337,7 +331,7 @@ int qc_doc_route(qc_node *n, const char *method, const char *index, const char *
                  size_t len, json_t **out) {
   int write = strcmp(method, "GET") && strcmp(method, "HEAD");
   json_t *meta = index_meta(n, index, write && strcmp(method, "DELETE"));
-  if (!meta) return error(out, 404, "index_not_found_exception", "no such index [%s]", index);
+  if (!meta) return fail(out, QB_NOTFOUND, "no such index [%s]", index);
   char gen[21];
   if (!id) {
     new_id(gen);
@@ -350,7 +344,7 @@ int qc_doc_route(qc_node *n, const char *method, const char *index, const char *
   int ok = shard_url(n, meta, shard, url, &node);
   json_decref(meta);
   if (!ok)
-    return error(out, 503, "unavailable_shards_exception",
+    return fail(out, QB_UNAVAILABLE,
                  "[%s][%u] primary shard is not active (node [%s] is not in the cluster)", index,
                  shard, node);
   qc_shard_local_name(index, shard, local);
@@ -422,7 +416,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
         (strcmp(kind, "index") && strcmp(kind, "create") && strcmp(kind, "update") &&
          strcmp(kind, "delete"))) {
       json_decref(act);
-      status = error(out, 400, "illegal_argument_exception",
+      status = fail(out, QB_INVAL,
                      "Malformed action/metadata line [%zu], expected one of [index, create, "
                      "update, delete]", line);
       goto done;
@@ -442,7 +436,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
       bitem *ni = qb_realloc(items, capitems * sizeof *ni, nc * sizeof *ni);
       if (!ni) {
         json_decref(act);
-        status = error(out, 429, "circuit_breaking_exception", "out of memory");
+        status = fail(out, QB_NOMEM, "out of memory");
         goto done;
       }
       items = ni;
@@ -490,7 +484,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
         bpart *np = qb_realloc(parts, capparts * sizeof *np, nc * sizeof *np);
         if (!np) {
           json_decref(act);
-          status = error(out, 429, "circuit_breaking_exception", "out of memory");
+          status = fail(out, QB_NOMEM, "out of memory");
           goto done;
         }
         parts = np;
@@ -516,7 +510,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
     if (!a || qb_buf_puts(&bp->body, a) || qb_buf_puts(&bp->body, "\n") ||
         (src && (qb_buf_append(&bp->body, src, slen) || qb_buf_puts(&bp->body, "\n")))) {
       qc__json_free(a);
-      status = error(out, 429, "circuit_breaking_exception", "out of memory");
+      status = fail(out, QB_NOMEM, "out of memory");
       goto done;
     }
     qc__json_free(a);
@@ -529,7 +523,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
   if (!calls || !answers) {
     qb_free(calls, (nparts ? nparts : 1) * sizeof *calls);
     qb_free(answers, (nparts ? nparts : 1) * sizeof *answers);
-    status = error(out, 429, "circuit_breaking_exception", "out of memory");
+    status = fail(out, QB_NOMEM, "out of memory");
     goto done;
   }
   size_t ncalls = 0;
@@ -588,6 +582,7 @@ int qc_bulk(qc_node *n, const char *index, const char *query, const char *body, 
       } else {
         const char *reason =
             json_string_value(json_object_get(json_object_get(a, "error"), "reason"));
+        if (!reason) reason = json_string_value(json_object_get(a, "reason"));
         r = json_pack("{s:{s:s, s:i, s:{s:s, s:s}}}", it->action, "_index",
                       parts[it->part].index, "status", 503, "error", "type",
                       "node_not_connected_exception", "reason",
@@ -621,9 +616,9 @@ int qc_refresh(qc_node *n, const char *expr, json_t **out) {
   qb_code rc = qc_node_resolve(n, expr, 0, &sh, missing, &err);
   if (rc) {
     qc_shards_fini(&sh);
-    return rc == QB_NOTFOUND ? error(out, 404, "index_not_found_exception", "no such index [%s]",
+    return rc == QB_NOTFOUND ? fail(out, QB_NOTFOUND, "no such index [%s]",
                                      missing)
-                             : error(out, 400, "illegal_argument_exception", "%s", err.msg);
+                             : fail(out, QB_INVAL, "%s", err.msg);
   }
   qc_call *c = qb_calloc(sh.n ? sh.n : 1, sizeof *c);
   size_t k = 0, ok = 0;
@@ -650,12 +645,12 @@ int qc_refresh(qc_node *n, const char *expr, json_t **out) {
 
 int qc_index_get(qc_node *n, const char *name, const char *suffix, json_t **out) {
   json_t *meta = qc_node_index_meta(n, name);
-  if (!meta) return error(out, 404, "index_not_found_exception", "no such index [%s]", name);
+  if (!meta) return fail(out, QB_NOTFOUND, "no such index [%s]", name);
   char url[128], local[256], full[700];
   const char *node;
   if (!shard_url(n, meta, 0, url, &node)) {
     json_decref(meta);
-    return error(out, 503, "unavailable_shards_exception", "[%s][0] is not active", name);
+    return fail(out, QB_UNAVAILABLE, "[%s][0] is not active", name);
   }
   qc_shard_local_name(name, 0, local);
   snprintf(full, sizeof full, "%s/%s%s", url, local, suffix);
@@ -723,4 +718,183 @@ json_t *qc_shard_docs(qc_node *n) {
     qc_call_fini(&c[i]);
   }
   return res;
+}
+
+/* ---- mappings, delete by query -------------------------------------------------------------- */
+
+/* Every shard of INDEX (live ones) as calls of METHOD to /{local}SUFFIX[?QUERY] with BODY;
+** *NSH: the index's shard count. NULL with *OUT set on a failure. */
+static qc_call *shard_calls(qc_node *n, const char *index, const char *method, const char *suffix,
+                            const char *query, const char *body, size_t len, size_t *ncalls,
+                            size_t *nsh, json_t **out) {
+  json_t *meta = qc_node_index_meta(n, index);
+  if (!meta) {
+    fail(out, QB_NOTFOUND, "no such index [%s]", index);
+    return NULL;
+  }
+  *nsh = json_array_size(json_object_get(meta, "shards"));
+  qc_call *c = qb_calloc(*nsh ? *nsh : 1, sizeof *c);
+  if (!c) {
+    json_decref(meta);
+    fail(out, QB_NOMEM, "out of memory");
+    return NULL;
+  }
+  size_t k = 0;
+  for (uint32_t s = 0; s < *nsh; s++) {
+    char url[128], local[256];
+    const char *node;
+    if (!shard_url(n, meta, s, url, &node)) {
+      qb_free(c, (*nsh ? *nsh : 1) * sizeof *c);
+      fail(out, QB_UNAVAILABLE,
+           "[%s][%u] primary shard is not active (node [%s] is not in the cluster)", index, s,
+           node);
+      json_decref(meta);
+      return NULL;
+    }
+    qc_shard_local_name(index, s, local);
+    c[k].method = method;
+    snprintf(c[k].url, sizeof c[k].url, "%s/%s%s%s%s", url, local, suffix, query ? "?" : "",
+             query ? query : "");
+    c[k].body = body;
+    c[k].len = len;
+    k++;
+  }
+  json_decref(meta);
+  *ncalls = k;
+  return c;
+}
+
+int qc_mapping_put(qc_node *n, const char *index, const char *body, size_t len,
+                   json_t **out) {
+  size_t k, nsh;
+  qc_call *c = shard_calls(n, index, "PUT", "/_mapping", NULL, body, len, &k, &nsh, out);
+  if (!c) return 0;
+  qc_fanout(c, k, 0, NULL);
+  int st = 200;
+  for (size_t i = 0; i < k && st == 200; i++)
+    if (c[i].status != 200) {
+      st = answer(&c[i], index, out); /* the first refusal, as the data node gave it */
+      if (st == 200) { /* unreachable */
+        json_decref(*out);
+        st = fail(out, QB_UNAVAILABLE, "shard %zu of [%s] did not take the mapping", i, index);
+      }
+    }
+  for (size_t i = 0; i < k; i++) qc_call_fini(&c[i]);
+  qb_free(c, (nsh ? nsh : 1) * sizeof *c);
+  if (st != 200) return st;
+  /* the index metadata keeps the merged mapping (shard 0's view of it) */
+  json_t *m = NULL;
+  if (qc_index_get(n, index, "/_mapping", &m) == 200) {
+    json_t *mappings = json_object_get(json_object_get(m, index), "mappings");
+    char key[512];
+    snprintf(key, sizeof key, "%sindexes/%s", QC_PREFIX, index);
+    for (int tries = 0; mappings && tries < 5; tries++) {
+      qc_kvs kv;
+      qb_err err;
+      if (qc_etcd_get(n->etcd, key, &kv, &err) || kv.n != 1) {
+        qc_kvs_fini(&kv);
+        break;
+      }
+      json_t *meta = json_loadb(kv.kv[0].value, kv.kv[0].value_len, 0, NULL);
+      int64_t rev = kv.kv[0].mod_revision;
+      qc_kvs_fini(&kv);
+      if (!json_is_object(meta)) {
+        json_decref(meta);
+        break;
+      }
+      json_object_set(meta, "mappings", mappings);
+      if (json_is_object(json_object_get(meta, "body")))
+        json_object_set(json_object_get(meta, "body"), "mappings", mappings);
+      char *text = json_dumps(meta, JSON_COMPACT);
+      qc_txn_cmp cmp = {key, rev};
+      qc_txn_op put = {.key = key, .value = text, .len = text ? strlen(text) : 0};
+      qb_code rc = text ? qc_etcd_txn(n->etcd, &cmp, 1, &put, 1, NULL, &err) : QB_NOMEM;
+      qc__json_free(text);
+      if (!rc) qc__index_cache_put(n, index, meta);
+      json_decref(meta);
+      if (rc != QB_CONFLICT) break;
+    }
+  }
+  json_decref(m);
+  *out = json_pack("{s:b}", "acknowledged", 1);
+  return 200;
+}
+
+int qc_delete_by_query(qc_node *n, const char *expr, const char *query, const char *body,
+                       size_t len, json_t **out) {
+  uint64_t t0 = qb_now_ns();
+  qc_shards sh;
+  qc_shards_init(&sh);
+  char missing[256] = "";
+  qb_err err;
+  qb_code rc = qc_node_resolve(n, expr, 0, &sh, missing, &err);
+  if (rc) {
+    qc_shards_fini(&sh);
+    return rc == QB_NOTFOUND ? fail(out, QB_NOTFOUND, "no such index [%s]", missing)
+                             : fail(out, rc, "%s", err.msg);
+  }
+  for (size_t i = 0; i < sh.n; i++)
+    if (!sh.s[i].url[0]) {
+      int st = fail(out, QB_UNAVAILABLE,
+                    "[%s][%u] primary shard is not active (node [%s] is not in the cluster)",
+                    sh.s[i].index, sh.s[i].shard_id, sh.s[i].node);
+      qc_shards_fini(&sh);
+      return st;
+    }
+  qc_call *c = qb_calloc(sh.n ? sh.n : 1, sizeof *c);
+  if (!c) {
+    qc_shards_fini(&sh);
+    return fail(out, QB_NOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < sh.n; i++) {
+    char local[256];
+    qc_shard_local_name(sh.s[i].index, sh.s[i].shard_id, local);
+    c[i].method = "POST";
+    snprintf(c[i].url, sizeof c[i].url, "%s/%s/_delete_by_query%s%s", sh.s[i].url, local,
+             query ? "?" : "", query ? query : "");
+    c[i].body = body;
+    c[i].len = len;
+  }
+  qc_fanout(c, sh.n, 0, NULL);
+  json_int_t deleted = 0, batches = 0;
+  json_t *failures = json_array();
+  int st = 200;
+  for (size_t i = 0; i < sh.n; i++) {
+    json_t *a = NULL;
+    int s = answer(&c[i], sh.s[i].node, &a);
+    if (s == 200) {
+      deleted += json_integer_value(json_object_get(a, "deleted"));
+      batches += json_integer_value(json_object_get(a, "batches"));
+      size_t k;
+      json_t *f;
+      json_array_foreach(json_object_get(a, "failures"), k, f) {
+        json_object_set_new(f, "index", json_string(sh.s[i].index));
+        json_object_set_new(f, "shard", json_integer(sh.s[i].shard_id));
+        json_array_append(failures, f);
+      }
+      json_decref(a);
+    } else if (st == 200 && s >= 400 && s < 500) {
+      st = s; /* a refused request (a bad query) is refused as the data node said */
+      *out = a;
+    } else {
+      const char *reason = json_string_value(json_object_get(json_object_get(a, "error"), "reason"));
+      if (!reason) reason = json_string_value(json_object_get(a, "reason"));
+      json_array_append_new(failures, json_pack("{s:s, s:I, s:s, s:s}", "index", sh.s[i].index,
+                                                "shard", (json_int_t)sh.s[i].shard_id, "node",
+                                                sh.s[i].node, "cause", reason ? reason : "?"));
+      json_decref(a);
+    }
+  }
+  for (size_t i = 0; i < sh.n; i++) qc_call_fini(&c[i]);
+  qb_free(c, (sh.n ? sh.n : 1) * sizeof *c);
+  qc_shards_fini(&sh);
+  if (st != 200) {
+    json_decref(failures);
+    return st;
+  }
+  *out = json_pack("{s:I, s:b, s:I, s:I, s:I, s:i, s:i, s:{s:i, s:i}, s:o}", "took",
+                   (json_int_t)((qb_now_ns() - t0) / 1000000u), "timed_out", 0, "total",
+                   deleted, "deleted", deleted, "batches", batches, "version_conflicts", 0,
+                   "noops", 0, "retries", "bulk", 0, "search", 0, "failures", failures);
+  return 200;
 }

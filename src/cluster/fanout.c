@@ -2,7 +2,7 @@
 ** searches and bulk requests, shard creation, UDF pushes, cluster statistics. Each thread
 ** keeps one multi handle for its fan-outs (freed when the thread ends), so its connection
 ** cache keeps the connections to the data nodes open from one search to the next: a search
-** then costs no TCP handshake per shard.
+** then costs no TCP handshake per shard; the easy handles are kept too, reset and reused.
 ** Invariant: qc_fanout returns only when every call has its status (or error) and body, and
 ** leaves no easy handle in the thread's multi handle. */
 #include <curl/curl.h>
@@ -11,22 +11,64 @@
 
 #include "internal.h"
 
+#define SPARE_MAX 32 /* easy handles a thread keeps between fan-outs */
+
+/* A thread's fan-out state: its multi handle (whose connection cache keeps the connections to
+** the other nodes open) and the easy handles of its last fan-outs, reset and reused. */
+typedef struct tl_state {
+  CURLM *m;
+  CURL *spare[SPARE_MAX];
+  size_t nspare;
+} tl_state;
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t tl_key;
-static void tl_free(void *m) { curl_multi_cleanup(m); }
+static void tl_free(void *p) {
+  tl_state *t = p;
+  for (size_t i = 0; i < t->nspare; i++) curl_easy_cleanup(t->spare[i]);
+  curl_multi_cleanup(t->m);
+  qb_free(t, sizeof *t);
+}
 static void init(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   pthread_key_create(&tl_key, tl_free);
 }
 
-/* This thread's multi handle (made on first use). */
-static CURLM *thread_multi(void) {
-  CURLM *m = pthread_getspecific(tl_key);
-  if (!m && (m = curl_multi_init())) {
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 64L);
-    pthread_setspecific(tl_key, m);
+/* This thread's state (made on first use); NULL when out of memory. */
+static tl_state *thread_state(void) {
+  tl_state *t = pthread_getspecific(tl_key);
+  if (t) return t;
+  if (!(t = qb_calloc(1, sizeof *t))) return NULL;
+  if (!(t->m = curl_multi_init())) {
+    qb_free(t, sizeof *t);
+    return NULL;
   }
-  return m;
+  curl_multi_setopt(t->m, CURLMOPT_MAXCONNECTS, 64L);
+  pthread_setspecific(tl_key, t);
+  return t;
+}
+
+static CURL *easy_get(tl_state *t) {
+  if (!t->nspare) return curl_easy_init();
+  CURL *h = t->spare[--t->nspare];
+  curl_easy_reset(h);
+  return h;
+}
+
+static void easy_put(tl_state *t, CURL *h) {
+  if (t->nspare < SPARE_MAX) t->spare[t->nspare++] = h;
+  else curl_easy_cleanup(h);
+}
+
+/* The cluster secret's header line ("" = none); set at start and stop, read by fan-outs. */
+static pthread_mutex_t secret_mu = PTHREAD_MUTEX_INITIALIZER;
+static char secret_hdr[1200];
+
+void qc_fanout_secret(const char *secret) {
+  pthread_mutex_lock(&secret_mu);
+  if (secret) snprintf(secret_hdr, sizeof secret_hdr, "%s: %.1100s", QC_SECRET_HEADER, secret);
+  else memset(secret_hdr, 0, sizeof secret_hdr);
+  pthread_mutex_unlock(&secret_mu);
 }
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
@@ -39,7 +81,8 @@ void qc_call_fini(qc_call *c) { qb_buf_fini(&c->resp); }
 qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
   pthread_once(&once, init);
   if (!n) return QB_OK;
-  CURLM *m = thread_multi();
+  tl_state *t = thread_state();
+  CURLM *m = t ? t->m : NULL;
   CURL **h = qb_calloc(n, sizeof *h);
   struct curl_slist **hdrs = qb_calloc(n, sizeof *hdrs);
   if (!m || !h || !hdrs) {
@@ -53,7 +96,7 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     qb_buf_init(&c->resp);
     c->status = 0;
     c->error[0] = 0;
-    if (!(h[i] = curl_easy_init())) {
+    if (!(h[i] = easy_get(t))) {
       snprintf(c->error, sizeof c->error, "out of memory");
       continue;
     }
@@ -61,6 +104,9 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype ? c->ctype : "application/json");
     hdrs[i] = curl_slist_append(NULL, ct);
     hdrs[i] = curl_slist_append(hdrs[i], "Expect:");
+    pthread_mutex_lock(&secret_mu);
+    if (secret_hdr[0]) hdrs[i] = curl_slist_append(hdrs[i], secret_hdr);
+    pthread_mutex_unlock(&secret_mu);
     curl_easy_setopt(h[i], CURLOPT_URL, c->url);
     curl_easy_setopt(h[i], CURLOPT_CUSTOMREQUEST, c->method);
     if (c->body) {
@@ -76,6 +122,7 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     curl_easy_setopt(h[i], CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 30000));
     curl_easy_setopt(h[i], CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h[i], CURLOPT_TCP_NODELAY, 1L); /* small requests: no Nagle delay */
     curl_multi_add_handle(m, h[i]);
   }
   int running = 1;
@@ -103,7 +150,7 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
   for (size_t i = 0; i < n; i++) {
     if (h[i]) {
       curl_multi_remove_handle(m, h[i]);
-      curl_easy_cleanup(h[i]);
+      easy_put(t, h[i]);
     }
     curl_slist_free_all(hdrs[i]);
     if (!calls[i].status && !calls[i].error[0])

@@ -2,7 +2,8 @@
 ** cluster view (membership, leader, index metadata cached from etcd watches), shards.c the
 ** shard sources and the scatter of one request, udf_script.c the UDF adapter and pins,
 ** etcd.c the etcd v3 client, fanout.c parallel HTTP, route.c document routing, registry.c
-** the UDF registry interface over SQLite or etcd, udfs.c the etcd half of the UDF registry.
+** the UDF registry interface over SQLite or etcd, udfs.c the etcd half of the UDF registry,
+** dfs.c the term statistics of dfs_query_then_fetch.
 **
 ** etcd layout (docs/cluster.md), every key under QC_PREFIX:
 **   schema                 {"version": 1}
@@ -76,5 +77,11 @@ qb_code qc__udf_sync_all(qc_node *n, qb_err *err);
 qb_code qc__udf_fetch(void *node, const char *name, uint32_t version, qb_err *err);
 /* udfs.c: NAME's current version in etcd (QB_NOTFOUND without a message when none). */
 qb_code qc__udf_current(void *node, const char *name, uint32_t *version, qb_err *err);
+
+/* dfs.c: term statistics (search_type=dfs_query_then_fetch): record one shard's into INTO;
+** use the global STATS (borrowed while TS is in use); add one shard's ONE into SUM. */
+void qc__dfs_collector(qq_term_stats *ts, json_t *into);
+void qc__dfs_apply(qq_term_stats *ts, const json_t *stats);
+void qc__dfs_add(json_t *sum, const json_t *one);
 
 #endif

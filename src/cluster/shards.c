@@ -184,9 +184,9 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
   }
   json_error_t je;
   json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
-  if (c->status == 200 && j && !qq_partial_from_json(j, out, &e)) {
-    json_decref(j);
-    return QB_OK;
+  if (c->status == 200 && j) { /* the parsed answer becomes the partial, uncopied */
+    if (!qq_partial_from_json_take(j, out, &e)) return QB_OK;
+    j = NULL;
   }
   if (c->status != 200) {
     const char *reason = json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
@@ -202,7 +202,16 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
 qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len, int for_count,
                        const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
                        qb_err *err) {
+  return qc_node_search_dfs(n, req, body, len, for_count, pins, NULL, sh, parts, err);
+}
+
+qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
+                           int for_count, const qc_pins *pins, const json_t *dfs,
+                           const qc_shards *sh, qq_partial **parts, qb_err *err) {
+  (void)n;
   qb_code rc = QB_OK;
+  qq_term_stats ts;
+  if (dfs) qc__dfs_apply(&ts, dfs);
   size_t i, nremote = 0;
   qc_call *calls = NULL;
   char **texts = NULL;
@@ -225,6 +234,7 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
       json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
                             (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
                             len, "pins", pj);
+      if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
       texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
       json_decref(q);
       if (!texts[r]) {
@@ -248,7 +258,9 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
     qb_err_clear(&e);
     if (x->local) {
       qi_snapshot *snap = qi_index_snapshot(x->local);
+      if (dfs) qq_request_set_term_stats(req, &ts);
       rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
+      qq_request_set_term_stats(req, NULL);
       qi_snapshot_release(snap);
       if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
     } else if (x->url[0]) {
@@ -286,6 +298,11 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
   const char *body = json_string_value(json_object_get(q, "body"));
   size_t blen = json_string_length(json_object_get(q, "body"));
   int for_count = json_is_true(json_object_get(q, "count"));
+  json_t *dfs = json_object_get(q, "dfs"); /* "collect" (phase one) or the global statistics */
+  json_t *collected = json_is_string(dfs) ? json_object() : NULL;
+  qq_term_stats ts;
+  if (collected) qc__dfs_collector(&ts, collected);
+  else if (json_is_object(dfs)) qc__dfs_apply(&ts, dfs);
   qc_pins pins;
   qb_code rc;
   if (!index || !json_is_integer(shj) || json_integer_value(shj) < 0 || !body) {
@@ -321,12 +338,19 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
   if (!rc) rc = qq_request_parse(&env, body, blen, for_count, &r, &e);
   if (!rc) {
     qi_snapshot *snap = qi_index_snapshot(ix);
+    if (collected || json_is_object(dfs)) qq_request_set_term_stats(r, &ts);
     rc = qq_shard_search(r, snap, index, x.shard_id, &p, &e);
     qi_snapshot_release(snap);
+  }
+  if (collected && !rc) { /* phase one of dfs_query_then_fetch: the statistics only */
+    *out = json_pack("{s:O}", "dfs", collected);
+    if (!*out) rc = qb_fail(err, QB_NOMEM, "out of memory");
+    goto out;
   }
   if (rc && (rc = failed(&x, n->name, &e, &p, err))) goto out;
   rc = qq_partial_to_json(p, out, err);
 out:
+  json_decref(collected);
   qq_partial_free(p);
   qq_request_free(r);
   qc_udf_provider_fini(&prov);

@@ -222,23 +222,13 @@ void qc_udf_provider_for(qc_udf_provider *p, qc_node *n) {
 
 /* ---- a coordinator's UDF routes ------------------------------------------------------------ */
 
-static int uerror(json_t **out, int status, const char *type, const char *reason) {
-  *out = json_pack("{s:{s:[{s:s,s:s}],s:s,s:s},s:i}", "error", "root_cause", "type", type,
-                   "reason", reason, "type", type, "reason", reason, "status", status);
-  return status;
+/* This coordinator's own failure (cluster.h): 0 with *OUT = {"code", "reason"}. */
+static int fail(json_t **out, qb_code code, const char *reason) {
+  *out = json_pack("{s:i, s:s}", "code", (int)code, "reason", reason);
+  return 0;
 }
 
-static int code_error(json_t **out, const qb_err *err) {
-  switch (err->code) {
-  case QB_NOTFOUND: return uerror(out, 404, "resource_not_found_exception", err->msg);
-  case QB_INVAL: case QB_MALFORMED: case QB_INVALID: case QB_UNLINKABLE:
-    return uerror(out, 400, "illegal_argument_exception", err->msg);
-  case QB_CONFLICT: return uerror(out, 409, "version_conflict_engine_exception", err->msg);
-  case QB_NOMEM: return uerror(out, 429, "circuit_breaking_exception", err->msg);
-  case QB_UNAVAILABLE: return uerror(out, 503, "unavailable_exception", err->msg);
-  default: return uerror(out, 500, "exception", err->msg);
-  }
-}
+static int code_error(json_t **out, const qb_err *err) { return fail(out, err->code, err->msg); }
 
 /* Push to every live data node: POST /_internal/udf/NAME/_sync BODY, or DELETE
 ** /_internal/udf/NAME when BODY is NULL. Returns {"node": {"status", "took_ms" | "reason"}}
@@ -318,7 +308,7 @@ int qc_udf_deploy(qc_node *n, const char *name, const char *manifest_json, size_
   uint32_t v = 0;
   char *mtext = qb_malloc(mj.len + 1);
   if (!mtext) {
-    st = uerror(out, 429, "circuit_breaking_exception", "out of memory");
+    st = fail(out, QB_NOMEM, "out of memory");
     goto done;
   }
   memcpy(mtext, mj.data, mj.len);
@@ -361,7 +351,7 @@ int qc_udf_rollback(qc_node *n, const char *name, uint32_t version, json_t **out
   if (rc == QB_NOTFOUND) {
     char why[200];
     snprintf(why, sizeof why, "udf %s: no such udf", name);
-    return uerror(out, 404, "resource_not_found_exception", why);
+    return fail(out, QB_NOTFOUND, why);
   }
   if (!rc) rc = n->udfs.ops->set_current(n->udfs.impl, name, version, &err);
   if (rc) return code_error(out, &err);
@@ -393,7 +383,7 @@ int qc_udf_status(qc_node *n, const char *name, json_t **out) {
   if (rc == QB_NOTFOUND) {
     char why[200];
     snprintf(why, sizeof why, "udf %s: no such udf", name);
-    return uerror(out, 404, "resource_not_found_exception", why);
+    return fail(out, QB_NOTFOUND, why);
   }
   if (rc) return code_error(out, &err);
   char key[256], rest[32];
@@ -459,4 +449,101 @@ int qc_udf_list(qc_node *n, json_t **out) {
   qc_kvs_fini(&k);
   *out = json_pack("{s:o}", "udfs", arr);
   return 200;
+}
+
+int qc_udf_versions(qc_node *n, const char *name, json_t **out) {
+  uint32_t cur = 0;
+  qb_err err;
+  qb_code rc = qc_udf_current(n, name, &cur, &err);
+  if (rc == QB_NOTFOUND) {
+    char why[200];
+    snprintf(why, sizeof why, "udf %s: no such udf", name);
+    return fail(out, QB_NOTFOUND, why);
+  }
+  if (rc) return code_error(out, &err);
+  char key[256];
+  ukey(key, sizeof key, name, "/v/");
+  qc_kvs k;
+  if ((rc = qc_etcd_range(n->etcd, key, 0, &k, &err))) return code_error(out, &err);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < k.n; i++) {
+    json_t *v = json_loadb(k.kv[i].value, k.kv[i].value_len, 0, NULL);
+    json_int_t ver = json_integer_value(json_object_get(v, "version"));
+    const char *mt = json_string_value(json_object_get(v, "manifest"));
+    json_t *m = mt ? json_loads(mt, 0, NULL) : NULL;
+    char label[16];
+    snprintf(label, sizeof label, "v%lld", (long long)ver);
+    const char *kind = json_string_value(json_object_get(m, "kind"));
+    const char *exp = json_string_value(json_object_get(m, "export"));
+    json_t *row = json_pack("{s:s, s:I, s:s, s:b, s:O, s:O, s:s, s:s, s:O}", "name", name,
+                            "version", ver, "version_label", label, "current",
+                            ver == (json_int_t)cur, "sha256",
+                            json_object_get(v, "sha256") ?: json_null(), "size",
+                            json_object_get(v, "size") ?: json_null(), "kind", kind ? kind : "",
+                            "export", exp ? exp : name, "created_ms",
+                            json_object_get(v, "created_ms") ?: json_null());
+    json_decref(m);
+    json_decref(v);
+    if (!row) continue;
+    /* in version order (the keys sort as text: v/10 before v/2) */
+    size_t at = json_array_size(arr);
+    while (at && json_integer_value(json_object_get(json_array_get(arr, at - 1), "version")) > ver)
+      at--;
+    json_array_insert_new(arr, at, row);
+  }
+  qc_kvs_fini(&k);
+  *out = json_pack("{s:s, s:I, s:o}", "name", name, "current", (json_int_t)cur, "versions", arr);
+  return 200;
+}
+
+int qc_udf_test(qc_node *n, const char *name, uint32_t version, const char *body, size_t len,
+                json_t **out) {
+  qb_err err;
+  if (!version) {
+    qb_code rc = qc_udf_current(n, name, &version, &err);
+    if (rc == QB_NOTFOUND) {
+      char why[200];
+      snprintf(why, sizeof why, "udf %s: no such udf", name);
+      return fail(out, QB_NOTFOUND, why);
+    }
+    if (rc) return code_error(out, &err);
+  }
+  qc_member m[256];
+  size_t nm = qc_node_members(n, m, 256), d;
+  if (nm > 256) nm = 256;
+  for (d = 0; d < nm && !m[d].data; d++) {}
+  if (d == nm) return fail(out, QB_UNAVAILABLE, "no live data node to run the test on");
+  /* the data node installs the version from etcd (if it lacks it), then runs it */
+  qc_call c[2];
+  memset(c, 0, sizeof c);
+  char sync[64];
+  snprintf(sync, sizeof sync, "{\"version\":%u}", version);
+  c[0].method = "POST";
+  snprintf(c[0].url, sizeof c[0].url, "%s/_internal/udf/%s/_sync", m[d].url, name);
+  c[0].body = sync;
+  c[0].len = strlen(sync);
+  qc_fanout(&c[0], 1, 0, NULL);
+  int st;
+  if (c[0].status != 200) {
+    json_t *a = c[0].status ? json_loadb(c[0].resp.data, c[0].resp.len, 0, NULL) : NULL;
+    st = a ? c[0].status : fail(out, QB_UNAVAILABLE, c[0].error[0] ? c[0].error : "no answer");
+    if (a) *out = a;
+    qc_call_fini(&c[0]);
+    return st;
+  }
+  qc_call_fini(&c[0]);
+  c[1].method = "POST";
+  snprintf(c[1].url, sizeof c[1].url, "%s/_udf/%s/_test?version=%u", m[d].url, name, version);
+  c[1].body = body ? body : "";
+  c[1].len = body ? len : 0;
+  qc_fanout(&c[1], 1, 0, NULL);
+  json_t *a = c[1].status ? json_loadb(c[1].resp.data ? c[1].resp.data : "", c[1].resp.len, 0,
+                                       NULL) : NULL;
+  st = a ? c[1].status : fail(out, QB_UNAVAILABLE, c[1].error[0] ? c[1].error : "no JSON answer");
+  if (a) {
+    json_object_set_new(a, "node", json_string(m[d].name));
+    *out = a;
+  }
+  qc_call_fini(&c[1]);
+  return st;
 }

@@ -157,6 +157,7 @@ struct qq_request {
   int has_min_score;
   double min_score;
   qq__script *scripts;      /* all scripts, for free */
+  const qq_term_stats *term_stats; /* NULL: the shard's own (qq_request_set_term_stats) */
 };
 
 /* dsl.c */

@@ -179,15 +179,24 @@ qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, 
   qb_code rc;
   *out = NULL;
   if ((rc = qi_postings_open_term(cx->seg, fi->id, term, len, &p, err))) return rc;
+  const qq_term_stats *ts = scoring ? cx->sh->req->term_stats : NULL;
+  qi_field_stats fs;
+  uint64_t df = 0;
+  if (scoring && (p || ts)) {
+    qi_snapshot_field_stats(cx->sh->snap, fi->id, &fs);
+    df = qi_snapshot_doc_freq(cx->sh->snap, fi->id, term, len);
+    if (ts) { /* asked even when this segment lacks the term: the collector sees every field */
+      ts->field(ts->ud, fi->name, &fs);
+      ts->term(ts->ud, fi->name, term, len, &df);
+    }
+  }
   if (!p) return (*out = qq__mk_none(cx)) ? QB_OK : qb_fail(err, QB_NOMEM, "query: out of memory");
   if ((rc = keep_postings(cx, p, err))) return rc;
   qq__term_it *t = qq__xalloc(cx, sizeof *t);
   if (!t) return qb_fail(err, QB_NOMEM, "query: out of memory");
   t->p = p;
   if (scoring) {
-    qi_field_stats fs;
-    qi_snapshot_field_stats(cx->sh->snap, fi->id, &fs);
-    qi_bm25_init(&t->w, boost, &fs, qi_snapshot_doc_freq(cx->sh->snap, fi->id, term, len), -1, -1);
+    qi_bm25_init(&t->w, boost, &fs, df, -1, -1);
     t->norms = fi->has_norms ? qi_segment_norms(cx->seg, fi->id) : NULL;
   }
   t->it.next = qq__term_next;

@@ -234,6 +234,21 @@ qb_code qq_request_parse(const qq_env *env, const char *body, size_t len, int fo
                          qq_request **out, qb_err *err);
 void qq_request_free(qq_request *req);
 
+/* External term statistics (search_type=dfs_query_then_fetch): when a request has them, BM25
+** asks them for each scored field's statistics and each term's document frequency, handing
+** in the shard's own values, and uses what they leave there. So a collector can record what a
+** shard has (phase one) and a coordinator's global sums can replace them (phase two): scores
+** then equal those of one shard holding every document. A term absent from a segment is still
+** asked about (with the shard's values), so a shard contributes every field the query scores.
+** Called on the thread running qq_shard_search; borrowed while REQ lives. */
+typedef struct qq_term_stats {
+  void *ud;
+  void (*field)(void *ud, const char *field, qi_field_stats *io);
+  void (*term)(void *ud, const char *field, const char *term, size_t len, uint64_t *doc_freq);
+} qq_term_stats;
+/* Use TS (NULL: the shard's own statistics, the default) in REQ's next shard searches. */
+void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
+
 /* Run REQ on one shard snapshot SNAP (borrowed during the call) of index INDEX_NAME, shard
 ** SHARD_ID. *OUT holds the shard's top from+size hits (doc ids, scores, sort values, their
 ** _source and fields already rendered), its total hit count and its partial aggregations;
@@ -259,6 +274,9 @@ void qq_partial_free(qq_partial *p);
 ** way or by a peer: not the client's fault), QB_NOMEM. */
 qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
 qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
+/* As qq_partial_from_json, taking the caller's reference on J (also when it fails) instead of
+** copying it: for a coordinator that parsed a shard's answer only to read it back. */
+qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *err);
 
 /* Merge PARTS (N, borrowed) and render the `_search` response into *OUT (a new json_t the
 ** caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. REQ must be

@@ -53,6 +53,8 @@ fail:
   return rc;
 }
 
+void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->term_stats = ts; }
+
 void qq_request_free(qq_request *req) {
   if (!req) return;
   for (qq__script *s = req->scripts; s; s = s->next) {
@@ -109,6 +111,16 @@ qb_code qq_partial_from_json(const json_t *j, qq_partial **out, qb_err *err) {
   if (!json_object_get(j, "failure") && !json_is_array(json_object_get(j, "hits")))
     return qb_fail(err, QB_CORRUPT, "shard result: [hits] missing");
   return partial_wrap(json_deep_copy(j), out, err);
+}
+
+qb_code qq_partial_from_json_take(json_t *j, qq_partial **out, qb_err *err) {
+  *out = NULL;
+  if (!json_is_object(j) || !json_is_integer(json_object_get(j, "shard")) ||
+      (!json_object_get(j, "failure") && !json_is_array(json_object_get(j, "hits")))) {
+    json_decref(j);
+    return qb_fail(err, QB_CORRUPT, "shard result: not a partial result object with [hits]");
+  }
+  return partial_wrap(j, out, err);
 }
 
 json_t *qq__partial_json(const qq_partial *p);

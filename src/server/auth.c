@@ -340,6 +340,8 @@ static int decode(const char *hdr, char *name, size_t ncap, char *secret, size_t
 }
 
 int qs__auth_check(qs_req *r) {
+  int node = qs__cluster_auth(r); /* another node of the cluster, or an internal route */
+  if (node >= 0) return node;
   qs__auth *a = r->srv->auth;
   if (!a) return 1;
   const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");

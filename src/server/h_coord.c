@@ -10,20 +10,54 @@
 
 #include "internal.h"
 
-static void reply(qs_req *r, int status, json_t *j) {
-  if (!strcmp(r->method, "HEAD")) {
+void qs__reply_cluster(qs_req *r, int status, json_t *j) {
+  if (!status) { /* the coordinator's own failure: through the error table */
+    const char *reason = json_string_value(json_object_get(j, "reason"));
+    qb_code code = j ? (qb_code)json_integer_value(json_object_get(j, "code")) : QB_NOMEM;
+    if (r->route == QS_R_INDEX_PUT && code == QB_CONFLICT) qs__reply_exists(r, r->caps[0]);
+    else qs__reply_code(r, code, "%s", reason ? reason : "out of memory");
     json_decref(j);
-    r->status = status;
+    return;
+  }
+  if (!j) {
+    qs__reply_code(r, QB_NOMEM, "out of memory");
     return;
   }
   qs__reply_json(r, status, j);
 }
 
+static void reply(qs_req *r, int status, json_t *j) {
+  if (!strcmp(r->method, "HEAD")) {
+    json_decref(j);
+    r->status = status ? status : 500;
+    return;
+  }
+  qs__reply_cluster(r, status, j);
+}
+
 static int index_ok(qs_req *r, const char *name) {
   char reason[256];
-  if (qs__index_name_ok(name, reason)) return 1;
+  if (strchr(name, '~'))
+    snprintf(reason, sizeof reason, "Invalid index name [%.180s], must not contain '~' in a cluster",
+             name);
+  else if (qs__index_name_ok(name, reason))
+    return 1;
   qs__reply_error(r, 400, "invalid_index_name_exception", "%s", reason);
   return 0;
+}
+
+/* ?version=vN or N; 0 when absent, -1 when not a version (after a reply). */
+static long long version_arg(qs_req *r) {
+  const char *v = qs__arg(r, "version");
+  if (!v) return 0;
+  char *end;
+  long long n = strtoll(v + (v[0] == 'v' || v[0] == 'V'), &end, 10);
+  if (*end || n < 1 || n > UINT32_MAX) {
+    qs__reply_error(r, 400, "illegal_argument_exception", "[version] is not a version: [%.100s]",
+                    v);
+    return -1;
+  }
+  return n;
 }
 
 static void doc(qs_req *r, const char *method, const char *op, const char *id) {
@@ -289,13 +323,26 @@ int qs__coord(qs_req *r) {
     reply(r, st, out);
     return 1;
   }
-  case QS_R_UDF_VERSIONS: case QS_R_UDF_TEST:
-  case QS_R_MAPPING_PUT: case QS_R_MGET: case QS_R_MGET_ALL: case QS_R_MGET_ALL_GET:
-  case QS_R_MGET_GET: case QS_R_DELETE_BY_QUERY:
-    qs__reply_error(r, 400, "illegal_argument_exception",
-                    "[%s %s] is not served by a cluster coordinator yet (docs/cluster.md)",
-                    r->method, r->path);
+  case QS_R_UDF_VERSIONS:
+    st = qc_udf_versions(r->srv->node, r->caps[0], &out);
+    reply(r, st, out);
     return 1;
+  case QS_R_UDF_TEST: {
+    long long v = version_arg(r);
+    if (v < 0) return 1;
+    st = qc_udf_test(r->srv->node, r->caps[0], (uint32_t)v, r->body, r->body_len, &out);
+    reply(r, st, out);
+    return 1;
+  }
+  case QS_R_MAPPING_PUT:
+    st = qc_mapping_put(r->srv->node, r->caps[0], r->body, r->body_len, &out);
+    reply(r, st, out);
+    return 1;
+  case QS_R_DELETE_BY_QUERY:
+    st = qc_delete_by_query(r->srv->node, r->caps[0], r->query, r->body, r->body_len, &out);
+    reply(r, st, out);
+    return 1;
+  /* _mget runs the node's handler: its per-document gets come back here (qs__subrequest) */
   default: return 0;
   }
 }

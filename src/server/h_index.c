@@ -46,6 +46,16 @@ int qs__after_write(qs_req *r, qi_index *ix, const char *name) {
   return 0;
 }
 
+void qs__reply_exists(qs_req *r, const char *name) {
+  char why[300];
+  snprintf(why, sizeof why, "index [%.250s] already exists", name);
+  json_t *cause = json_pack("{s:s, s:s, s:s}", "type", "resource_already_exists_exception",
+                            "reason", why, "index", name);
+  qs__reply_json(r, 400, json_pack("{s:{s:[o], s:s, s:s, s:s}, s:i}", "error", "root_cause",
+                                   cause, "type", "resource_already_exists_exception", "reason",
+                                   why, "index", name, "status", 400));
+}
+
 void qs__h_index_create(qs_req *r) {
   const char *name = r->caps[0];
   char reason[256];
@@ -78,16 +88,7 @@ void qs__h_index_create(qs_req *r) {
   qi_index *ix = NULL;
   qb_err err;
   qb_code rc = qi_catalog_create(qc_node_catalog(r->srv->node), name, r->body_len ? r->body : NULL, &ix, &err);
-  if (rc == QB_CONFLICT) {
-    char why[300];
-    snprintf(why, sizeof why, "index [%s] already exists", name);
-    json_t *cause = json_pack("{s:s, s:s, s:s}", "type", "resource_already_exists_exception",
-                              "reason", why, "index", name);
-    qs__reply_json(r, 400, json_pack("{s:{s:[o], s:s, s:s, s:s}, s:i}", "error", "root_cause",
-                                     cause, "type", "resource_already_exists_exception", "reason",
-                                     why, "index", name, "status", 400));
-    return;
-  }
+  if (rc == QB_CONFLICT) return qs__reply_exists(r, name);
   if (rc == QB_INVAL) {
     qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err.msg);
     return;

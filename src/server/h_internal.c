@@ -3,11 +3,70 @@
 ** (an index of the local catalog named "index~N"), and installing or removing a UDF version
 ** from etcd on a push. Documents reach shards through the ordinary routes under the shard's
 ** local name. */
+#include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* ---- the cluster's shared secret ------------------------------------------------------------ */
+
+qb_code qs__cluster_secret_open(qs_server *s, const qs_options *opt, qb_err *err) {
+  const char *path = opt->cluster_secret_file;
+  if (!path) {
+    if (opt->role && opt->auth_file)
+      return qb_fail(err, QB_INVAL, "a cluster node with --auth-file needs --cluster-secret-file "
+                     "(the secret its nodes share for their internal calls, docs/cluster.md)");
+    return QB_OK;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) return qb_fail(err, QB_INVAL, "cluster secret file %s: %s", path, strerror(errno));
+  char *sec = qb_calloc(1, QS_CLUSTER_SECRET_MAX + 1);
+  size_t n = sec ? fread(sec, 1, QS_CLUSTER_SECRET_MAX + 1, f) : 0;
+  fclose(f);
+  if (!sec) return qb_fail(err, QB_NOMEM, "out of memory");
+  while (n && (sec[n - 1] == '\n' || sec[n - 1] == '\r' || sec[n - 1] == ' ' || sec[n - 1] == '\t'))
+    sec[--n] = 0;
+  const char *why = n > QS_CLUSTER_SECRET_MAX ? "is longer than 1024 bytes"
+                    : n < 16                 ? "holds fewer than 16 characters"
+                    : memchr(sec, 0, n) || strpbrk(sec, "\r\n") ? "holds a NUL byte or a line break"
+                                                                 : NULL;
+  if (why) {
+    sodium_memzero(sec, QS_CLUSTER_SECRET_MAX + 1);
+    qb_free(sec, QS_CLUSTER_SECRET_MAX + 1);
+    return qb_fail(err, QB_INVAL, "cluster secret file %s %s", path, why);
+  }
+  s->cluster_secret = sec;
+  qc_fanout_secret(sec);
+  return QB_OK;
+}
+
+void qs__cluster_secret_free(qs_server *s) {
+  if (!s->cluster_secret) return;
+  qc_fanout_secret(NULL);
+  sodium_memzero(s->cluster_secret, QS_CLUSTER_SECRET_MAX + 1);
+  qb_free(s->cluster_secret, QS_CLUSTER_SECRET_MAX + 1);
+  s->cluster_secret = NULL;
+}
+
+int qs__cluster_auth(qs_req *r) {
+  const char *sec = r->srv->cluster_secret;
+  int internal = !strncmp(qs__routes[r->route].pattern, "/_internal/", 11);
+  if (sec) {
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, QC_SECRET_HEADER);
+    size_t n = strlen(sec);
+    if (h && strlen(h) == n && !sodium_memcmp(h, sec, n)) return 1;
+  }
+  if (internal && (sec || r->srv->auth)) {
+    qs__reply_error(r, 401, "security_exception",
+                    "[%s %s] is an internal route of the cluster: it needs the cluster's secret "
+                    "(" QC_SECRET_HEADER ")", r->method, qs__routes[r->route].pattern);
+    return 0;
+  }
+  return -1;
+}
 
 /* Only a data node serves /_internal (the embedded default and a coordinator hold no shards). */
 static int data_node(qs_req *r) {

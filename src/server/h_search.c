@@ -136,9 +136,23 @@ static json_t *empty_response(int count, uint64_t took_ms) {
                    "max_score", "hits");
 }
 
+/* ?search_type=: query_then_fetch (each shard scores with its own term statistics) or
+** dfs_query_then_fetch (the shards' statistics are gathered first: scores equal one shard's).
+** *DFS: 1 for the latter; 0 after a reply. */
+static int search_type(qs_req *r, int *dfs) {
+  const char *st = qs__arg(r, "search_type");
+  *dfs = st && !strcmp(st, "dfs_query_then_fetch");
+  if (!st || *dfs || !strcmp(st, "query_then_fetch")) return 1;
+  qs__reply_error(r, 400, "illegal_argument_exception",
+                  "No search type for [%.100s]: search_type is query_then_fetch or "
+                  "dfs_query_then_fetch", st);
+  return 0;
+}
+
 static void search(qs_req *r, int count) {
   char *owned = NULL;
-  if (!refuse_params(r) || (!count && !uri_params(r, &owned))) return;
+  int dfs;
+  if (!refuse_params(r) || !search_type(r, &dfs) || (!count && !uri_params(r, &owned))) return;
   qc_shards t;
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
     qs__json_free(owned);
@@ -163,7 +177,13 @@ static void search(qs_req *r, int count) {
   qb_code rc = parts ? QB_OK : qb_fail(&err, QB_NOMEM, "out of memory");
   /* the request is parsed once: its errors fail it; then each shard fails on its own */
   if (!rc) rc = qq_request_parse(&env, body, len, count, &req, &err);
-  if (!rc) rc = qc_node_search(r->srv->node, req, body, len, count, &prov.got, &t, parts, &err);
+  json_t *stats = NULL; /* dfs_query_then_fetch: every shard's term statistics, summed */
+  if (!rc && dfs && !count && t.n > 1)
+    rc = qc_node_dfs(r->srv->node, req, body, len, &prov.got, &t, &stats, &err);
+  if (!rc)
+    rc = qc_node_search_dfs(r->srv->node, req, body, len, count, &prov.got, stats, &t, parts,
+                            &err);
+  json_decref(stats);
   uint64_t took_ms = (qb_now_ns() - t0) / 1000000u;
   size_t nparts = rc ? 0 : t.n;
   if (!rc) {
@@ -251,7 +271,20 @@ void qs__h_msearch(qs_req *r) {
     }
     json_t *res = NULL;
     const char *caps[1] = {expr};
-    int status = qs__subrequest(r, qs__h_search, caps, expr ? 1 : 0, body, blen, &res);
+    int status;
+    /* a header's search_type must be the URL's (each search of the request runs with that) */
+    const char *st = json_string_value(json_object_get(head, "search_type"));
+    const char *url_st = qs__arg(r, "search_type");
+    if (json_object_get(head, "search_type") &&
+        (!st || strcmp(st, url_st ? url_st : "query_then_fetch"))) {
+      char why[300];
+      snprintf(why, sizeof why, "_msearch line %zu: [search_type] in a header is served only "
+               "as the URL's ?search_type= (give it there)", line - 1);
+      res = qs__error_json(400, "illegal_argument_exception", why);
+      status = 400;
+    } else {
+      status = qs__subrequest(r, qs__h_search, caps, expr ? 1 : 0, body, blen, &res);
+    }
     if (!res) res = qs__error_json(500, "exception", "search gave no response");
     json_object_set_new(res, "status", json_integer(status));
     json_array_append_new(responses, res);

@@ -140,7 +140,7 @@ void qs__h_udf_put(qs_req *r) {
     json_t *res;
     int st = qc_udf_deploy(r->srv->node, name, mtext, strlen(mtext), wasm, wasm_len, &res);
     qs__json_free(mtext);
-    qs__reply_json(r, st, res);
+    qs__reply_cluster(r, st, res);
     goto out;
   }
   qu_version_info info;

@@ -272,7 +272,20 @@ int qs__subrequest(qs_req *r, qs_handler h, const char *const *caps, size_t ncap
   sub.status = 0;
   sub.out_type = NULL;
   qb_buf_init(&sub.out);
-  h(&sub);
+  /* on a coordinator the sub-request goes where its route would (h_coord.c), e.g. _mget's gets */
+  int routed = 0;
+  if (qc_node_routes(r->srv->node))
+    for (int id = 0; id < QS_ROUTE_COUNT && !routed; id++) {
+      const qs_route *rt = &qs__routes[id];
+      size_t nc = 0;
+      for (const char *p = rt->pattern; *p; p++) nc += *p == '{';
+      if (rt->handler != h || nc != sub.ncaps) continue;
+      sub.route = id;
+      sub.method = rt->method;
+      routed = 1;
+      if (!qs__coord(&sub)) h(&sub);
+    }
+  if (!routed) h(&sub);
   *out = sub.out.len ? json_loadb(sub.out.data, sub.out.len, 0, NULL) : NULL;
   qb_buf_fini(&sub.out);
   return sub.status ? sub.status : 500;

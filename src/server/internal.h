@@ -140,6 +140,16 @@ qb_code qs__auth_write(const char *path, const json_t *j, qb_err *err);
 void qs__auth_reload_logged(qs_server *s, const char *why);
 /* The refresher, once per interval: reload when the auth file changed. */
 void qs__auth_watch(qs_server *s);
+/* h_internal.c: the cluster's shared secret. Open: read OPT->cluster_secret_file into
+** S->cluster_secret and hand it to the fan-out (every call to another node carries it);
+** QB_INVAL when it is unreadable or short, or when a cluster role has an auth file but no
+** secret. Check (auth.c's hook, before users): 1 when R carries the secret (a call from
+** another node of the cluster: allowed), 0 after a 401 (an /_internal route without it while
+** the node has a secret or credentials), -1 when users decide. */
+#define QS_CLUSTER_SECRET_MAX 1024
+qb_code qs__cluster_secret_open(qs_server *s, const qs_options *opt, qb_err *err);
+int qs__cluster_auth(qs_req *r);
+void qs__cluster_secret_free(qs_server *s);
 
 /* pools.c: worker pools by kind of request. */
 typedef struct qs__pool qs__pool;
@@ -196,6 +206,7 @@ struct qs_server {
   qs__conns conns;
   qs__disk disk;
   qs__auth *auth;       /* NULL: open (loopback only) */
+  char *cluster_secret; /* NULL: none (h_internal.c); qb_malloc'd, CLUSTER_SECRET_MAX + 1 */
   qs__pool *search_pool, *write_pool;
   size_t script_value_max, script_response_max; /* qq_env's (0: the query layer's default) */
   uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
@@ -269,6 +280,11 @@ const char *qs__error_type(qb_code code);
 void qs__reply_err(qs_req *r, const qb_err *err);
 /* The same for CODE with a formatted reason. */
 void qs__reply_code(qs_req *r, qb_code code, const char *fmt, ...) QB_PRINTF(3, 4);
+/* h_coord.c: answer a coordinator route's result (cluster.h): STATUS and J as they are, or,
+** for STATUS 0, J's {"code", "reason"} through the error table. Takes J. */
+void qs__reply_cluster(qs_req *r, int status, json_t *j);
+/* h_index.c: 400 resource_already_exists_exception for index NAME (Elasticsearch's shape). */
+void qs__reply_exists(qs_req *r, const char *name);
 /* The error body as a new json object (for _bulk items and tests). */
 json_t *qs__error_json(int status, const char *type, const char *reason);
 

@@ -3,7 +3,8 @@
 ** anything that runs a script: _search, _msearch, _delete_by_query, _udf/_test, a _count with a
 ** script) run on the search pool; writes and management (documents, _bulk, mappings, index and
 ** UDF changes, refreshes) on the write pool; cheap reads (GET /, health, _cat, metrics, gets, a
-** plain _count) stay on libmicrohttpd's threads, which therefore never wait for slow work.
+** plain _count) stay on libmicrohttpd's threads, which therefore never wait for slow work. On
+** a coordinator those reads wait for data nodes or etcd, so they run on the search pool too.
 ** A pooled request's connection is suspended while a worker runs it and resumed when its
 ** response is ready (server.c); a full queue answers 429 es_rejected_execution_exception, as
 ** Elasticsearch's thread pools do.
@@ -139,5 +140,11 @@ qs__pool *qs__pool_for(qs_req *r) {
       h == qs__h_udf_rollback || h == qs__h_refresh ||
       h == qs__h_api_key_create || h == qs__h_api_key_invalidate) /* crypto_pwhash, the file */
     return s->write_pool;
+  if (h == qs__h_i_shard_put || h == qs__h_i_shard_delete || h == qs__h_i_udf_sync ||
+      h == qs__h_i_udf_delete) /* a data node's half of index and UDF changes */
+    return s->write_pool;
+  /* a coordinator answers the other reads over the network (data nodes, etcd): not on MHD's
+  ** threads either */
+  if (qc_node_routes(s->node) && h != qs__h_root && h != qs__h_metrics) return s->search_pool;
   return NULL;
 }

@@ -507,6 +507,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   if ((rc = parse_listen(s, opt->listen ? opt->listen : "127.0.0.1:9200", &sa, err))) goto fail;
   int loopback = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
   if (opt->auth_file && (rc = qs__auth_open(opt->auth_file, &s->auth, err))) goto fail;
+  if ((rc = qs__cluster_secret_open(s, opt, err))) goto fail;
   if (!s->auth && !loopback) {
     rc = qb_fail(err, QB_INVAL, "refusing to listen on %s without credentials: anyone who can "
                  "reach it could deploy UDFs and delete indexes; give --auth-file (users and API "
@@ -654,6 +655,7 @@ void qs_server_free(qs_server *s) {
   pthread_cond_destroy(&s->conns.cv);
   pthread_mutex_destroy(&s->conns.mu);
   qs__auth_free(s->auth);
+  qs__cluster_secret_free(s);
   if (s->tls_cert) qb_free(s->tls_cert, s->tls_cert_len);
   if (s->tls_key) {
     memset(s->tls_key, 0, s->tls_key_len);

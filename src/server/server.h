@@ -42,6 +42,11 @@ typedef struct qs_options {
   /* Access (docs/operations.md): users and API keys with roles read/write/admin, hashed with
   ** crypto_pwhash. NULL = no credentials: allowed only when LISTEN is a loopback address. */
   const char *auth_file;
+  /* The secret nodes of one cluster share (docs/cluster.md): a coordinator sends it with every
+  ** call to another node; a node refuses /_internal routes without it (401) and takes a call
+  ** that carries it as the cluster's own. Required for a cluster role with auth_file. The
+  ** file holds the secret alone (at least 16 characters; trailing whitespace dropped). */
+  const char *cluster_secret_file;
   const char *tls_cert_file;     /* PEM; with tls_key_file, the node serves HTTPS only */
   const char *tls_key_file;
   /* Worker pools (docs/operations.md): searches and scripts, writes and management; cheap

@@ -9,6 +9,7 @@ UDF from etcd before it serves; a killed coordinator leaves the other serving (a
 etcd restarted: nodes reconnect (the watches resume, leases are renewed or re-granted);
 a node name clash and an unreachable etcd are refused at start with their exit codes.
 Skipped (77) without /usr/bin/etcd."""
+import base64
 import json
 import os
 import struct
@@ -162,6 +163,12 @@ def same(a, b, what):
         eq(a, b, what)
 
 
+def want_hits(q):
+    r = C["ref"].http("POST", "/products/_search", q)
+    eq(r.status, 200, "embedded %r" % q)
+    return r.json["hits"]["hits"]
+
+
 def t_same_answers_as_the_embedded_default():
     for n, q in enumerate(QUERIES):
         want = C["ref"].http("POST", "/products/_search", q)
@@ -179,6 +186,33 @@ def t_same_answers_as_the_embedded_default():
     eq(got.json["hits"]["total"], want.json["hits"]["total"], "scored total")
     eq(sorted(h["_id"] for h in got.json["hits"]["hits"]),
        sorted(h["_id"] for h in want.json["hits"]["hits"]), "scored hits")
+    # dfs_query_then_fetch: the shards' term statistics first, so scores equal one shard's
+    for q in (q, {"query": {"bool": {"should": [{"match": {"title": "blue phone"}},
+                                               {"term": {"cat": "d"}}]}}, "size": 100}):
+        want = {h["_id"]: h["_score"] for h in want_hits(q)}
+        got = C["coord"][0].http("POST", "/products/_search?search_type=dfs_query_then_fetch", q)
+        eq(got.status, 200, "dfs search: %r" % got)
+        eq(got.json["_shards"]["successful"], 3, "dfs _shards")
+        eq(sorted(h["_id"] for h in got.json["hits"]["hits"]), sorted(want), "dfs hits")
+        for h in got.json["hits"]["hits"]:
+            close(h["_score"], want[h["_id"]], 1e-6, "dfs score of " + h["_id"])
+        plain = C["coord"][0].http("POST", "/products/_search", q).json["hits"]["hits"]
+        check(any(abs(h["_score"] - want[h["_id"]]) > 1e-6 for h in plain),
+              "without dfs some score differs (else the test proves nothing)")
+    nd = "".join(json.dumps(x) + "\n" for x in ({}, q, {"search_type": "dfs_query_then_fetch"}, q))
+    r = C["coord"][1].http("POST", "/products/_msearch?search_type=dfs_query_then_fetch", nd,
+                           "application/x-ndjson")
+    eq(r.status, 200, "dfs _msearch")
+    for h in r.json["responses"][0]["hits"]["hits"]:
+        close(h["_score"], want[h["_id"]], 1e-6, "dfs _msearch score of " + h["_id"])
+    eq(r.json["responses"][1]["status"], 200, "a header's search_type equal to the URL's")
+    r = C["coord"][1].http("POST", "/products/_msearch", nd, "application/x-ndjson")
+    eq([x["status"] for x in r.json["responses"]], [200, 400],
+       "a header's search_type that the URL does not give is refused, naming it")
+    check("search_type" in json.dumps(r.json["responses"][1]), "named", r.json)
+    r = C["coord"][0].http("POST", "/products/_search?search_type=scan", {})
+    eq(r.status, 400, "an unknown search_type is refused")
+    check("scan" in r.text, "the refusal names it", r.text)
     for q in ({}, {"query": {"term": {"cat": "a"}}}):
         eq(C["coord"][1].http("POST", "/products/_count", q).json["count"],
            C["ref"].http("POST", "/products/_count", q).json["count"], "count %r" % q)
@@ -260,6 +294,69 @@ def t_udf_deploy_reaches_every_node_and_searches_never_mix_versions():
     eq(p.returncode, 0, "qctl udf deploy: " + p.stdout + p.stderr)
     check("Distributed to 3 data nodes" in p.stdout and "dn3" in p.stdout, "qctl summary",
           p.stdout)
+
+
+def t_udf_versions_and_test_through_a_coordinator():
+    if not wat2wasm("(module)"):
+        print("# SKIP wat2wasm not installed")
+        return
+    co = C["coord"][1]
+    r = co.http("GET", "/_udf/konst/_versions")
+    eq(r.status, 200, "versions: %r" % r)
+    eq(([v["version"] for v in r.json["versions"]], r.json["current"]), (list(range(1, 9)), 8),
+       "every version from etcd, in order")
+    eq([v["version"] for v in r.json["versions"] if v["current"]], [8], "one current")
+    r = co.http("POST", "/_udf/konst/_test", {"args": {"s": 0.5}})
+    eq((r.status, r.json.get("version"), r.json.get("result")), (200, 8, 2.0), "test: %r" % r)
+    r = co.http("POST", "/_udf/konst/_test?version=v1", {"args": {"s": 0.5}})
+    eq((r.status, r.json.get("version"), r.json.get("result")), (200, 1, 1.0), "test v1: %r" % r)
+    r = co.http("GET", "/_udf/nope/_versions")
+    eq((r.status, r.json["error"]["type"]), (404, "resource_not_found_exception"),
+       "an unknown UDF, typed by the error table")
+
+
+def t_coordinator_mapping_mget_and_delete_by_query():
+    co = C["coord"][0]
+    r = co.http("PUT", "/products/_mapping", {"properties": {"tag": {"type": "keyword"}}})
+    eq(r.status, 200, "put mapping on every shard: %r" % r)
+    eq(co.http("GET", "/products/_mapping").json["products"]["mappings"]["properties"]["tag"],
+       {"type": "keyword"}, "the mapping has the new field")
+    for dn in C["data"]:  # every shard took it
+        for row in dn.http("GET", "/_cat/indices?format=json").json:
+            if row["index"].startswith("products~"):
+                m = dn.http("GET", "/%s/_mapping" % row["index"]).json
+                check("tag" in m[row["index"]]["mappings"]["properties"], "tag on " + row["index"])
+    r = co.http("PUT", "/products/_mapping", {"properties": {"title": {"type": "long"}}})
+    eq(r.status, 400, "a conflicting mapping is refused as the data node refuses it: %r" % r)
+    r = co.http("POST", "/_mget", {"docs": [{"_index": "products", "_id": "d17"},
+                                            {"_index": "products", "_id": "nope"},
+                                            {"_index": "nosuch", "_id": "x"}]})
+    eq(r.status, 200, "_mget: %r" % r)
+    d = r.json["docs"]
+    eq((d[0]["_index"], d[0]["found"], d[0]["_source"]["n"]), ("products", True, 17), "mget hit")
+    eq((d[1]["_id"], d[1]["found"]), ("nope", False), "mget miss")
+    check("error" in d[2], "mget on a missing index", d[2])
+    r = co.http("POST", "/products/_mget", {"ids": ["d1", "d2", "d58"]})
+    eq([x["_source"]["n"] for x in r.json["docs"]], [1, 2, 58], "_mget by ids")
+    r = co.http("PUT", "/scratch", {"settings": {"number_of_shards": 3}, "mappings": MAPPINGS})
+    eq(r.status, 200, "scratch index")
+    r = co.http("PUT", "/scratch", {"settings": {"number_of_shards": 3}})
+    eq((r.status, r.json["error"]["type"]), (400, "resource_already_exists_exception"),
+       "an existing index, in Elasticsearch's shape")
+    lines = []
+    for i, doc in DOCS[:20]:
+        lines += [{"index": {"_index": "scratch", "_id": i}}, doc]
+    eq(co.bulk(lines).status, 200, "bulk into scratch")
+    co.http("POST", "/scratch/_refresh")
+    r = co.http("POST", "/scratch/_delete_by_query", {"query": {"term": {"cat": "a"}}})
+    eq((r.status, r.json.get("deleted"), r.json.get("failures")), (200, 5, []), "dbq: %r" % r)
+    co.http("POST", "/scratch/_refresh")
+    eq(co.http("POST", "/scratch/_count", {}).json["count"], 15, "15 left after the dbq")
+    r = co.http("POST", "/scratch/_delete_by_query", {})
+    eq(r.status, 400, "a dbq without a query is refused")
+    r = co.http("POST", "/nosuch/_delete_by_query", {"query": {"match_all": {}}})
+    eq((r.status, r.json["error"]["type"]), (404, "index_not_found_exception"), "dbq, no index")
+    eq(co.http("DELETE", "/scratch").status, 200, "drop scratch")
 
 
 def t_a_shard_request_for_an_unknown_version_fails_that_shard():
@@ -348,6 +445,68 @@ def t_nodes_reconnect_when_etcd_restarts():
           C["data"][0].logtext()[-2000:])
 
 
+def t_a_cluster_with_credentials_shares_a_secret_between_its_nodes():
+    tmp = C["ref"].tmp
+    auth, secret = os.path.join(tmp, "auth.json"), os.path.join(tmp, "cluster.secret")
+    r = subprocess.run([os.path.join(BUILD, "quidditch"), "auth", "add-user", "root", "--role",
+                        "admin", "--file", auth], input="root-pass-123\n", capture_output=True,
+                       text=True)
+    eq(r.returncode, 0, "quidditch auth: " + r.stderr)
+    with open(secret, "w") as f:
+        f.write("s3cret-shared-by-the-nodes-0123\n")
+    A = {"Authorization": "Basic " + base64.b64encode(b"root:root-pass-123").decode()}
+    etcd = Etcd().start()
+    nodes = []
+    try:
+        p = subprocess.run([os.path.join(BUILD, "quidditch"), "serve", "--role", "data", "--etcd",
+                            etcd.url, "--listen", "127.0.0.1:0", "--auth-file", auth, "--data",
+                            os.path.join(tmp, "nosecret")], capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode != 0 and "--cluster-secret-file" in p.stderr,
+              "a cluster node with credentials but no secret is refused", p.returncode, p.stderr)
+        sec = ["--auth-file", auth, "--cluster-secret-file", secret, "--etcd", etcd.url,
+               "--lease-ttl", TTL]
+        dn = Server(name="sdn1", extra=["--role", "data"] + sec).start()
+        co = Server(name="sco1", extra=["--role", "coord"] + sec).start()
+        nodes = [dn, co]
+        def ready():
+            r = co.http("GET", "/_cat/nodes?format=json", headers=A)
+            rows = r.json if r.status == 200 else []
+            return {x["name"] for x in rows} == {"sdn1", "sco1"} and \
+                any(x["master"] == "*" for x in rows)
+        wait_for("the secured coordinator sees its data node and leads", ready)
+        eq(co.http("GET", "/_cat/nodes").status, 401, "the coordinator wants credentials")
+        eq(co.http("PUT", "/s", {"settings": {"number_of_shards": 2}}, headers=A).status, 200,
+           "create an index through the secured coordinator")
+        r = co.bulk([{"index": {"_index": "s", "_id": "1"}}, {"t": "red bag"},
+                     {"index": {"_index": "s", "_id": "2"}}, {"t": "blue bag"}])
+        eq(r.status, 401, "bulk without credentials")
+        r = co.http("POST", "/_bulk?refresh=true", '{"index":{"_index":"s","_id":"1"}}\n{"t":"red '
+                    'bag"}\n{"index":{"_index":"s","_id":"2"}}\n{"t":"blue bag"}\n',
+                    "application/x-ndjson", headers=A)
+        check(r.status == 200 and not r.json["errors"], "bulk through the coordinator", r)
+        r = co.http("POST", "/s/_search", {"query": {"match": {"t": "bag"}}}, headers=A)
+        eq((r.status, r.json["hits"]["total"]["value"], r.json["_shards"]["successful"]),
+           (200, 2, 2), "search through the coordinator: %r" % r)
+        req = {"index": "s", "shard": 0, "count": False, "body": "{}", "pins": {}}
+        r = dn.http("POST", "/_internal/search", req)
+        eq((r.status, r.json["error"]["type"]), (401, "security_exception"),
+           "an internal route without the secret")
+        check("secret" in r.text, "the refusal says what is missing", r.text)
+        eq(dn.http("POST", "/_internal/search", req, headers=A).status, 401,
+           "a user's credentials are not the cluster's secret")
+        eq(dn.http("POST", "/_internal/search", req, headers={
+            "X-Quidditch-Cluster-Secret": "wrong-secret-of-the-same-length"}).status, 401,
+           "a wrong secret")
+        r = dn.http("POST", "/_internal/search", req, headers={
+            "X-Quidditch-Cluster-Secret": "s3cret-shared-by-the-nodes-0123"})
+        eq(r.status, 200, "the secret opens the internal route: %r" % r)
+    finally:
+        for s in nodes:
+            s.close()
+        etcd.close()
+
+
 def t_bad_starts_are_refused_with_their_exit_codes():
     binary = os.path.join(BUILD, "quidditch")
     tmp = C["ref"].tmp
@@ -379,6 +538,10 @@ def main():
             ("same answers as the embedded default", t_same_answers_as_the_embedded_default),
             ("udf deploy reaches every node; searches never mix versions",
              t_udf_deploy_reaches_every_node_and_searches_never_mix_versions),
+            ("udf versions and test through a coordinator",
+             t_udf_versions_and_test_through_a_coordinator),
+            ("coordinator: mapping, mget, delete_by_query",
+             t_coordinator_mapping_mget_and_delete_by_query),
             ("a shard request for an unknown version fails that shard",
              t_a_shard_request_for_an_unknown_version_fails_that_shard),
             ("a killed data node fails its shard only and resyncs on restart",
@@ -386,6 +549,8 @@ def main():
             ("a killed coordinator leaves the other serving and leading",
              t_a_killed_coordinator_leaves_the_other_serving_and_leading),
             ("nodes reconnect when etcd restarts", t_nodes_reconnect_when_etcd_restarts),
+            ("a cluster with credentials shares a secret between its nodes",
+             t_a_cluster_with_credentials_shares_a_secret_between_its_nodes),
             ("bad starts are refused with their exit codes",
              t_bad_starts_are_refused_with_their_exit_codes),
         ])

@@ -17,14 +17,18 @@ The convention (stated in the guide's last section, keep both in step):
   versions, sizes) must be exactly as shown.
 """
 import os
+import random
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import BUILD, SOURCE, Server, check, eq, run_tests  # noqa: E402
+from qdtest import BUILD, ETCD, SOURCE, Server, check, eq, run_tests  # noqa: E402
 
 GUIDE = os.path.join(SOURCE, "docs", "user-guide.md")
 
@@ -127,11 +131,18 @@ def run_guide(text, server, workdir):
     fail = "--fail-with-body" if curl_has_fail_with_body() else "--fail"
     prelude = "curl() { command curl %s \"$@\"; }\n" % fail
     ran = checked = 0
+    os.symlink(os.path.abspath(os.path.join(SOURCE, "scripts")), os.path.join(workdir, "scripts"))
+    etcd_port, data_base, coord = free_ports(2), free_ports(4), free_ports(1)
+    cluster_ports = {"localhost:9201": "127.0.0.1:%d" % coord, "COORD_PORT=9201":
+                     "COORD_PORT=%d" % coord, "DATA_PORT_BASE=9300": "DATA_PORT_BASE=%d" %
+                     data_base, "ETCD_PORT=2379": "ETCD_PORT=%d" % etcd_port}
     for st in steps:
         cmds = [c for c in st.commands if not is_make_serve(c)]
         if not any(c.strip() for c in cmds):
             continue
         body = "\n".join(cmds).replace("localhost:9200", "127.0.0.1:%d" % server.port)
+        for k, v in cluster_ports.items():  # the cluster section's ports: free ones
+            body = body.replace(k, v)
         p = subprocess.run(["/bin/sh", "-e", "-c", prelude + body], cwd=workdir, env=env,
                            capture_output=True, text=True, timeout=120)
         ran += 1
@@ -150,6 +161,40 @@ def run_guide(text, server, workdir):
                         where, "\n".join(st.expected), out, err,
                         first_difference(st.expected, p.stdout)))
     return ran, checked
+
+
+def free_ports(n):
+    """The first of N consecutive free loopback ports (the cluster section's etcd takes its
+    port + 1, data node k takes base + k)."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no %d consecutive free ports" % n)
+
+
+def stop_cluster(workdir):
+    """The cluster section's scripts/cluster.sh, if a failed step left it running."""
+    pidfile = os.path.join(workdir, "cluster", "pid")
+    if os.path.exists(pidfile):
+        try:
+            pid = int(open(pidfile).read().strip())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+        except (ValueError, OSError):
+            pass
 
 
 def read_guide():
@@ -199,7 +244,10 @@ def t_guide():
     work = tempfile.mkdtemp(prefix="qd-guide-")
     try:
         with Server() as s:
-            ran, checked = run_guide(text, s, work)
+            try:
+                ran, checked = run_guide(text, s, work)
+            finally:
+                stop_cluster(work)
         print("# %d steps of docs/user-guide.md ran, %d of them checked against shown output"
               % (ran, checked))
     finally:
@@ -207,6 +255,10 @@ def t_guide():
 
 
 if __name__ == "__main__":
+    if not os.access(ETCD, os.X_OK):
+        print("# SKIP %s is not installed: the guide's cluster section starts it "
+              "(scripts/deps.sh installs etcd-server)" % ETCD)
+        sys.exit(77)
     if not shutil.which("curl"):
         print("# SKIP curl not installed: docs/user-guide.md uses it")
         sys.exit(77)
