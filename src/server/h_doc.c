@@ -304,17 +304,19 @@ void qs__h_mget(qs_req *r) {
   const char *k;
   json_t *v;
   json_object_foreach(body, k, v) {
-    if (strcmp(k, "docs") && strcmp(k, "ids")) {
+    if (strcmp(k, "docs") && strcmp(k, "ids")) { /* K lives in BODY: reply, then free */
+      qs__reply_error(r, 400, "parsing_exception", "Unknown key [%.64s] in the _mget body", k);
       json_decref(body);
-      return qs__reply_error(r, 400, "parsing_exception", "Unknown key [%.64s] in the _mget body", k);
+      return;
     }
   }
   for (size_t i = 0; json_is_array(docs) && i < json_array_size(docs); i++) {
     json_object_foreach(json_array_get(docs, i), k, v) {
       if (strcmp(k, "_index") && strcmp(k, "_id") && strcmp(k, "_source") && strcmp(k, "routing")) {
+        qs__reply_error(r, 400, "parsing_exception", "[docs] item %zu: unsupported field "
+                        "[%.64s] (served: _index, _id, _source, routing)", i, k);
         json_decref(body);
-        return qs__reply_error(r, 400, "parsing_exception", "[docs] item %zu: unsupported field "
-                               "[%.64s] (served: _index, _id, _source, routing)", i, k);
+        return;
       }
     }
   }
