@@ -265,10 +265,12 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   return QB_OK;
 }
 
-qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb_err *err) {
+qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
+                         qb_err *err) {
   qb_code rc;
   char name[32];
   memset(L, 0, sizeof *L);
+  L->guard = guard;
   L->m = m;
   L->n = qw_bmod_counts(m);
   L->cx = cx;
@@ -300,6 +302,9 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb
   LLVMSetGlobalConstant(g, 1);
   g = LLVMAddGlobal(L->mod, L->i32, "qj_nfuncs");
   LLVMSetInitializer(g, qj__i32(L, nd));
+  LLVMSetGlobalConstant(g, 1);
+  g = LLVMAddGlobal(L->mod, L->i32, "qj_guard");
+  LLVMSetInitializer(g, qj__i32(L, guard));
   LLVMSetGlobalConstant(g, 1);
   return QB_OK;
 }

@@ -24,6 +24,7 @@ struct qj_code {
   qw_native_stub **stubs;
   uint64_t compile_ns;
   size_t bytes;
+  bool guard;                /* memory accesses unchecked: needs guarded memories */
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -68,6 +69,11 @@ static const char *full_triple(const char *t) {
   return t;
 }
 
+/* guard pages unless told otherwise or the fault handler cannot be installed */
+static bool use_guard(const qj_options *o) {
+  return !(o && o->explicit_bounds) && qw_native_guard_init();
+}
+
 static int opt_level(const qj_options *o) {
   int l = o && o->opt_level ? o->opt_level : 2;
   return l < 1 ? 1 : l > 3 ? 3 : l;
@@ -110,12 +116,12 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err
   /* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
   ** default), LLVM's own for 3 */
   static const char *const pipes[3] = {
-      "function(sroa,early-cse,simplifycfg,instcombine),cgscc(inline),"
-      "function(sroa,early-cse<memssa>,instcombine,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
-      "instcombine,simplifycfg)",
-      "function(sroa,early-cse,simplifycfg,instcombine),cgscc(inline),"
-      "function(sroa,early-cse<memssa>,instcombine,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
-      "loop(indvars),loop-vectorize,loop-unroll,instcombine,simplifycfg)",
+      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
+      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
+      "instcombine<no-verify-fixpoint>,simplifycfg)",
+      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
+      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
+      "loop(indvars),loop-vectorize,loop-unroll,instcombine<no-verify-fixpoint>,simplifycfg)",
       "default<O3>"};
   LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt - 1], tm, po);
   LLVMDisposePassBuilderOptions(po);
@@ -194,6 +200,13 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     if (*(const uint32_t *)(uintptr_t)a != c->nd)
       return qb_fail(err, QB_INVAL, "jit: object: %u functions, the module has %u",
                      *(const uint32_t *)(uintptr_t)a, c->nd);
+    if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_guard"))) {
+      LLVMConsumeError(e);
+      return qb_fail(err, QB_INVAL, "jit: object: no bounds mode");
+    }
+    c->guard = *(const uint32_t *)(uintptr_t)a != 0;
+    if (c->guard && !qw_native_guard_init())
+      return qb_fail(err, QB_INVAL, "jit: object: relies on guard pages, unavailable here");
   }
   for (uint32_t d = 0; d < c->nd; d++) {
     snprintf(name, sizeof name, "qj_e%u", d);
@@ -234,12 +247,12 @@ static void tm_give(int ol, LLVMTargetMachineRef tm) {
 
 /* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
 ** machine); *PH gets the CPU time of each phase when PH is not NULL */
-static qb_code host_object(const qw_module *m, int ol, LLVMMemoryBufferRef *mb, uint64_t ph[4],
-                           qb_err *err) {
+static qb_code host_object(const qw_module *m, int ol, bool guard, LLVMMemoryBufferRef *mb,
+                           uint64_t ph[4], qb_err *err) {
   qj__lower L;
   uint64_t t0 = cpu_ns();
   LLVMContextRef cx = LLVMContextCreate();
-  qb_code rc = qj__lower_module(&L, m, cx, err);
+  qb_code rc = qj__lower_module(&L, m, cx, guard, err);
   qj__lower_fini(&L);
   uint64_t t1 = cpu_ns();
   LLVMTargetMachineRef tm = rc ? NULL : tm_take(ol, err);
@@ -269,7 +282,8 @@ qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_
   qj__targets_init(err);
   qj_code *c = code_new(m);
   if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
-  qb_code rc = host_object(m, ol, &mb, ph, err);
+  c->guard = use_guard(opt);
+  qb_code rc = host_object(m, ol, c->guard, &mb, ph, err);
   uint64_t t1 = cpu_ns();
   if (!rc) rc = new_jit(c, err);
   if (!rc) {
@@ -299,6 +313,9 @@ static void release(void *owner) { qj_code_free(owner); }
 qb_code qj_attach(qj_code *c, qw_instance *inst, qb_err *err) {
   if (qw_instance_module_of(inst) != c->m)
     return qb_fail(err, QB_INVAL, "jit: the code is for another module");
+  if (c->guard && !qw_instance_guarded(inst))
+    return qb_fail(err, QB_UNAVAILABLE,
+                   "jit: the code relies on guard pages and the instance's memory has none");
   qj_code_ref(c);
   qb_code rc = qw_native_publish(inst, c->stubs, c, release, err);
   if (rc) qj_code_free(c);
@@ -318,6 +335,7 @@ void qj_code_free(qj_code *c) {
   if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) code_destroy(c);
 }
 
+bool qj_code_guarded(const qj_code *c) { return c->guard; }
 uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
 size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
 
@@ -345,7 +363,7 @@ qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options 
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = qj__lower_module(&L, m, cx, err);
+  rc = qj__lower_module(&L, m, cx, use_guard(opt), err);
   qj__lower_fini(&L);
   if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
   if (!rc) {

@@ -54,7 +54,9 @@ void qw__exec_fini(qw__exec *ex) {
 }
 
 static void note_where(qw_instance *inst, const qw__exec *ex) {
-  if (ex->trap_inst)
+  if (ex->trap_inst && ex->trap_func == UINT32_MAX) /* a guard-page fault in native code */
+    snprintf(inst->trap_where, sizeof inst->trap_where, "native code (memory guard page)");
+  else if (ex->trap_inst)
     snprintf(inst->trap_where, sizeof inst->trap_where, "function %u at offset 0x%x",
              ex->trap_func, ex->trap_offset);
   else
