@@ -111,6 +111,9 @@ static void traps_match(bool explicit_bounds) {
   setup(&nat, TRAPS, NULL);
   bool guarded = jit_attach_with(&nat, &o);
   if (explicit_bounds) assert_false(guarded);
+#if defined(__x86_64__) || defined(__aarch64__)
+  else assert_true(guarded); /* 64-bit hosts have guard pages, ASan builds too */
+#endif
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     qb_err e1, e2;
     qb_code r1 = call_i32(in.inst, cases[i].fn, cases[i].a, cases[i].b, NULL, &e1);
