@@ -115,6 +115,7 @@ void qj__budget(qj__lower *L);
 LLVMValueRef qj__to_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 LLVMValueRef qj__from_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 void qj__emit_entry(qj__lower *L, uint32_t d);
+void qj__emit_block(qj__lower *L, uint32_t d); /* lower_call.c: qj_b<D>, UDF-shaped exports */
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
 

@@ -60,6 +60,17 @@ void qj_buffer_free(uint8_t *obj, size_t len);
 qb_code qj_load_object(const qw_module *m, const uint8_t *obj, size_t len, qj_code **out,
                        qb_err *err);
 
+/* The block driver of C's function export NAME (one result, numeric params), or NULL when it
+** has none: runs N documents in one call through qj_block_call, bit for bit as N calls. */
+void *qj_block_entry(qj_code *c, const char *name);
+/* Run block driver B of C (qj_block_entry) on INST, an instance of C's module, between calls
+** (C need not be attached: calls through the instance's slots run the tier it has):
+** COLS[k][i] is parameter k of document i as a 64-bit cell, RES[i] gets the result cell. NULL,
+** or the trap that stopped the block at its first trapping document (QW_TRAP_HOST when INST
+** is another module's or its memory lacks the guard pages C relies on). */
+const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
+                             const uint64_t *const *cols, uint64_t *res);
+
 /* C leaves memory bounds to guard pages (no explicit checks in its code). */
 bool qj_code_guarded(const qj_code *c);
 

@@ -336,6 +336,32 @@ void qj_code_free(qj_code *c) {
 }
 
 bool qj_code_guarded(const qj_code *c) { return c->guard; }
+
+void *qj_block_entry(qj_code *c, const char *name) {
+  uint32_t cnt = qw_module_export_count(c->m), nimp = qw_bmod_counts(c->m).nfunc_imports;
+  qw_port p;
+  char sym[32];
+  for (uint32_t i = 0; i < cnt; i++) {
+    qw_module_export(c->m, i, &p);
+    if (p.kind != QW_KFUNC || strcmp(p.name, name) || p.index < nimp) continue;
+    snprintf(sym, sizeof sym, "qj_b%u", p.index - nimp);
+    LLVMOrcExecutorAddress a;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(c->jit, &a, sym);
+    if (e) {
+      LLVMConsumeError(e);
+      return NULL;
+    }
+    return (void *)(uintptr_t)a;
+  }
+  return NULL;
+}
+
+const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
+                             const uint64_t *const *cols, uint64_t *res) {
+  if (qw_instance_module_of(inst) != c->m || (c->guard && !qw_instance_guarded(inst)))
+    return QW_TRAP_HOST;
+  return qw_native_block_call(inst, (qw_native_fn)(uintptr_t)b, n, cols, res);
+}
 uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
 size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
 

@@ -223,6 +223,11 @@ qb_code qw_native_publish(qw_instance *inst, qw_native_stub *const *stubs, void 
 bool qw_native_guard_init(void);
 /* Memory 0 of INST is guarded (true when INST has no memory 0). */
 bool qw_instance_guarded(const qw_instance *inst);
+/* Run block driver FN (jit.h qj_block_entry) on INST through the trap boundary, as the
+** outermost call: N documents, COLS[k][i] the cell of parameter k of document i, RES[i] its
+** result cell. NULL, or the trap that stopped the block (qw_instance_trap_where set). */
+const qw_trap *qw_native_block_call(qw_instance *inst, qw_native_fn fn, size_t n,
+                                    const uint64_t *const *cols, uint64_t *res);
 /* The module INST instantiates. */
 const qw_module *qw_instance_module_of(const qw_instance *inst);
 
