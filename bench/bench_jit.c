@@ -76,7 +76,7 @@ static void bench_file(qw_engine *e, const char *path) {
   }
   free(bytes);
   for (int lv = 1; lv <= 3; lv++) {
-    qj_options o = {lv};
+    qj_options o = {.opt_level = lv};
     char what[24];
     int n = 0;
     double cpu[8];

@@ -69,6 +69,7 @@ typedef struct qj__lower {
   uint32_t off;              /* byte offset of the instruction being lowered */
   LLVMBasicBlockRef trap_bb[QW_BT__COUNT]; /* this function's shared trap blocks (or NULL) */
   LLVMValueRef trap_at[QW_BT__COUNT];      /* their phi of the trapping instruction's offset */
+  bool guard;                /* bounds left to guard pages: no explicit checks */
   bool oom;
   qb_err *err;
 } qj__lower;
@@ -81,7 +82,9 @@ enum {
 };
 
 /* lower_func.c: the module -> IR driver; stack and helpers shared by the families */
-qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb_err *err);
+/* GUARD: memory accesses unchecked (guard pages); the object records it as qj_guard */
+qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
+                         qb_err *err);
 void qj__lower_fini(qj__lower *L);
 LLVMTypeRef qj__vtype(qj__lower *L, uint8_t t);
 void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
@@ -112,6 +115,7 @@ void qj__budget(qj__lower *L);
 LLVMValueRef qj__to_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 LLVMValueRef qj__from_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 void qj__emit_entry(qj__lower *L, uint32_t d);
+void qj__emit_block(qj__lower *L, uint32_t d); /* lower_call.c: qj_b<D>, UDF-shaped exports */
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
 

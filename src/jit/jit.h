@@ -14,6 +14,8 @@
 #ifndef QJ_JIT_H
 #define QJ_JIT_H
 
+#include <stdbool.h>
+
 #include "base.h"
 #include "wasm.h"
 
@@ -22,6 +24,8 @@ typedef struct qj_code qj_code; /* the native code of one module */
 /* Zeroed = defaults. */
 typedef struct qj_options {
   int opt_level;                /* LLVM optimisation level 1..3; 0 = the default (2) */
+  bool explicit_bounds;         /* check every memory access in code (default: guard pages
+                                ** when the host has them, docs/jit.md) */
 } qj_options;
 
 /* Compile every defined function of M (validated; it must outlive *OUT) to native code for
@@ -33,7 +37,8 @@ qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_
 /* Publish C's entries on INST (an instance of C's module): from the next call on, every
 ** function of INST runs native code, whichever tier calls it. INST takes a reference on C
 ** and drops the one of the code it had. Call only between calls on INST. Errors: QB_INVAL
-** (another module), QB_CONFLICT (a call is running on INST). */
+** (another module), QB_CONFLICT (a call is running on INST), QB_UNAVAILABLE (C relies on
+** guard pages and INST's memory is not guarded: the address space did not allow it). */
 qb_code qj_attach(qj_code *c, qw_instance *inst, qb_err *err);
 
 /* Every function of INST back to the interpreter (drops INST's reference, if any). Call only
@@ -54,6 +59,20 @@ void qj_buffer_free(uint8_t *obj, size_t len);
 ** set or ABI version), QB_CORRUPT (not a loadable object for this host), QB_NOMEM. */
 qb_code qj_load_object(const qw_module *m, const uint8_t *obj, size_t len, qj_code **out,
                        qb_err *err);
+
+/* The block driver of C's function export NAME (one result, numeric params), or NULL when it
+** has none: runs N documents in one call through qj_block_call, bit for bit as N calls. */
+void *qj_block_entry(qj_code *c, const char *name);
+/* Run block driver B of C (qj_block_entry) on INST, an instance of C's module, between calls
+** (C need not be attached: calls through the instance's slots run the tier it has):
+** COLS[k][i] is parameter k of document i as a 64-bit cell, RES[i] gets the result cell. NULL,
+** or the trap that stopped the block at its first trapping document (QW_TRAP_HOST when INST
+** is another module's or its memory lacks the guard pages C relies on). */
+const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
+                             const uint64_t *const *cols, uint64_t *res);
+
+/* C leaves memory bounds to guard pages (no explicit checks in its code). */
+bool qj_code_guarded(const qj_code *c);
 
 /* Another reference to C (returns C). */
 qj_code *qj_code_ref(qj_code *c);

@@ -126,3 +126,75 @@ void qj__emit_entry(qj__lower *L, uint32_t d) {
   }
   LLVMBuildRetVoid(L->b);
 }
+
+/* The block driver of export function D (one result, numeric params): `qj_b<D>(env, slots)`
+** with slots[0] = n, slots[1] = the argument columns (nparams pointers to n 64-bit cells),
+** slots[2] = the n result cells. Document i does what one call through the entry does, in the
+** same order: one unit of fuel and the interrupt flag as qw__invoke charges before entering
+** (a trap there is placed at the callee's entry), then qj_f<D> inlined, its result as a cell.
+** A trap stops the block: the documents before it have their results. */
+void qj__emit_block(qj__lower *L, uint32_t d) {
+  char name[32];
+  snprintf(name, sizeof name, "qj_b%u", d);
+  qw_bfunc bf = qw_bmod_func(L->m, d);
+  qw_bfunctype t = qw_bmod_type(L->m, bf.type_idx);
+  LLVMTypeRef pt[2] = {L->ptr, L->ptr};
+  LLVMValueRef e = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, pt, 2, 0));
+  LLVMValueRef env = LLVMGetParam(e, 0), slots = LLVMGetParam(e, 1);
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(L->cx, e, "entry");
+  LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(L->cx, e, "doc");
+  LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(L->cx, e, "budget");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->cx, e, "call");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->cx, e, "done");
+  LLVMPositionBuilderAtEnd(L->b, entry);
+  LLVMValueRef n = LLVMBuildLoad2(L->b, L->i64, slots, "n");
+  LLVMValueRef one = qj__i64(L, 1), two = qj__i64(L, 2);
+  LLVMValueRef cols = LLVMBuildLoad2(L->b, L->ptr, LLVMBuildGEP2(L->b, L->i64, slots, &one, 1, ""), "");
+  LLVMValueRef res = LLVMBuildLoad2(L->b, L->ptr, LLVMBuildGEP2(L->b, L->i64, slots, &two, 1, ""), "");
+  LLVMValueRef col[t.nparams + 1];
+  for (uint32_t k = 0; k < t.nparams; k++) {
+    LLVMValueRef ki = qj__i64(L, k);
+    col[k] = LLVMBuildLoad2(L->b, L->ptr, LLVMBuildGEP2(L->b, L->ptr, cols, &ki, 1, ""), "");
+  }
+  LLVMValueRef interrupt = LLVMBuildLoad2(
+      L->b, L->ptr,
+      LLVMBuildGEP2(L->b, L->i8, env, &(LLVMValueRef){qj__i64(L, offsetof(qw_native_env, interrupt))}, 1, ""),
+      "");
+  LLVMValueRef fuelp =
+      LLVMBuildGEP2(L->b, L->i8, env, &(LLVMValueRef){qj__i64(L, offsetof(qw_native_env, fuel))}, 1, "");
+  LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntEQ, n, qj__i64(L, 0), ""), done, loop);
+  LLVMPositionBuilderAtEnd(L->b, loop);
+  LLVMValueRef i = LLVMBuildPhi(L->b, L->i64, "i");
+  LLVMValueRef f = LLVMBuildSub(L->b, LLVMBuildLoad2(L->b, L->i64, fuelp, ""), one, "");
+  LLVMBuildStore(L->b, f, fuelp);
+  LLVMValueRef intr = LLVMBuildLoad2(L->b, L->i32, interrupt, "intr");
+  LLVMSetOrdering(intr, LLVMAtomicOrderingMonotonic);
+  LLVMSetAlignment(intr, 4);
+  LLVMBuildCondBr(L->b,
+                  LLVMBuildOr(L->b, LLVMBuildICmp(L->b, LLVMIntSLT, f, qj__i64(L, 0), ""),
+                              LLVMBuildICmp(L->b, LLVMIntNE, intr, qj__i32(L, 0), ""), ""),
+                  slow, body);
+  LLVMPositionBuilderAtEnd(L->b, slow);
+  LLVMValueRef a[3] = {env, qj__i32(L, L->n.nfunc_imports + d), qj__i32(L, bf.body_offset)};
+  qj__call_rt(L, QJ_RT_BUDGET, a, 3);
+  LLVMBuildUnreachable(L->b);
+  LLVMPositionBuilderAtEnd(L->b, body);
+  LLVMValueRef args[t.nparams + 1];
+  args[0] = env;
+  for (uint32_t k = 0; k < t.nparams; k++) {
+    LLVMValueRef v = LLVMBuildLoad2(L->b, L->i64, LLVMBuildGEP2(L->b, L->i64, col[k], &i, 1, ""), "");
+    args[k + 1] = qj__from_cell(L, v, t.params[k]);
+  }
+  LLVMValueRef r = LLVMBuildCall2(L->b, L->fn_tys[d], L->fns[d], args, t.nparams + 1, "");
+  unsigned ai = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+  LLVMAddCallSiteAttribute(r, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(L->cx, ai, 0));
+  LLVMBuildStore(L->b, qj__to_cell(L, r, t.results[0]), LLVMBuildGEP2(L->b, L->i64, res, &i, 1, ""));
+  LLVMValueRef next = LLVMBuildAdd(L->b, i, one, "");
+  LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntULT, next, n, ""), loop, done);
+  LLVMValueRef zero = qj__i64(L, 0);
+  LLVMBasicBlockRef from[2] = {entry, body};
+  LLVMValueRef vals[2] = {zero, next};
+  LLVMAddIncoming(i, vals, from, 2);
+  LLVMPositionBuilderAtEnd(L->b, done);
+  LLVMBuildRetVoid(L->b);
+}

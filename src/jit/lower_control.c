@@ -248,7 +248,12 @@ bool qj__lower_control(qj__lower *L, const qw_insn *in, const uint8_t *end) {
     branch(L, &L->ctl[0]);
     c->dead = true;
     return true;
-  case 0x1a: qj__pop(L); return true; /* drop */
+  case 0x1a: { /* drop; with guard pages a dropped load still has to fault (LLVM would delete it) */
+    LLVMValueRef v = qj__pop(L);
+    if (L->guard && (LLVMIsAZExtInst(v) || LLVMIsASExtInst(v))) v = LLVMGetOperand(v, 0);
+    if (L->guard && LLVMIsALoadInst(v)) LLVMSetVolatile(v, 1);
+    return true;
+  }
   case 0x1b:                           /* select */
   case 0x1c: {                         /* select t */
     LLVMValueRef cond = qj__pop(L), b = qj__pop(L);

@@ -265,10 +265,12 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   return QB_OK;
 }
 
-qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb_err *err) {
+qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
+                         qb_err *err) {
   qb_code rc;
   char name[32];
   memset(L, 0, sizeof *L);
+  L->guard = guard;
   L->m = m;
   L->n = qw_bmod_counts(m);
   L->cx = cx;
@@ -294,12 +296,30 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, qb
     if ((rc = lower_body(L, d))) return rc;
     qj__emit_entry(L, d);
   }
+  /* block drivers for the exports a UDF can be: one result, numeric params */
+  for (uint32_t i = 0, ne = qw_module_export_count(m); i < ne; i++) {
+    qw_port p;
+    qw_module_export(m, i, &p);
+    if (p.kind != QW_KFUNC || p.index < L->n.nfunc_imports || p.sig.nresults != 1) continue;
+    bool ok = true;
+    for (uint32_t k = 0; k < p.sig.nparams; k++)
+      ok = ok && (p.sig.params[k] == QW_I32 || p.sig.params[k] == QW_I64 ||
+                  p.sig.params[k] == QW_F32 || p.sig.params[k] == QW_F64);
+    uint8_t rt = p.sig.results[0];
+    ok = ok && (rt == QW_I32 || rt == QW_I64 || rt == QW_F32 || rt == QW_F64);
+    char bn[32];
+    snprintf(bn, sizeof bn, "qj_b%u", p.index - L->n.nfunc_imports);
+    if (ok && !LLVMGetNamedFunction(L->mod, bn)) qj__emit_block(L, p.index - L->n.nfunc_imports);
+  }
   /* what qj_load_object checks: the ABI and the number of entries */
   LLVMValueRef g = LLVMAddGlobal(L->mod, L->i32, "qj_abi");
   LLVMSetInitializer(g, qj__i32(L, QW_BACKEND_ABI));
   LLVMSetGlobalConstant(g, 1);
   g = LLVMAddGlobal(L->mod, L->i32, "qj_nfuncs");
   LLVMSetInitializer(g, qj__i32(L, nd));
+  LLVMSetGlobalConstant(g, 1);
+  g = LLVMAddGlobal(L->mod, L->i32, "qj_guard");
+  LLVMSetInitializer(g, qj__i32(L, guard));
   LLVMSetGlobalConstant(g, 1);
   return QB_OK;
 }

@@ -1,7 +1,9 @@
 /* lower_memory.c: loads, stores, memory.size/grow, bulk memory, tables and references -> IR.
-** Bounds checks are explicit (no guard pages yet): the effective address is computed in 64
-** bits (u32 address + u32 offset never wraps) and ea + size must not pass memory 0's current
-** size, kept in an alloca that is re-read after calls and memory.grow (the base never moves).
+** The effective address is computed in 64 bits (u32 address + u32 offset never wraps). With
+** guard pages (L->guard) that is all: memory 0's reservation covers every such address and
+** an access past the committed size faults, which native.c turns into the trap. With explicit
+** checks ea + size must not pass memory 0's current size, kept in an alloca that is re-read
+** after calls and memory.grow (the base never moves).
 ** Accesses are byte-aligned loads/stores (wasm alignment is a hint); the host is little-endian.
 ** Bulk memory, tables and segments go through the runtime (qw_rt_*), which traps and charges
 ** fuel by length exactly as the interpreter does. */
@@ -9,6 +11,7 @@
 
 static LLVMValueRef address(qj__lower *L, LLVMValueRef a32, uint64_t offset, unsigned size) {
   LLVMValueRef ea = LLVMBuildAdd(L->b, LLVMBuildZExt(L->b, a32, L->i64, ""), qj__i64(L, offset), "ea");
+  if (L->guard) return LLVMBuildGEP2(L->b, L->i8, L->mem, &ea, 1, "");
   LLVMValueRef last = LLVMBuildAdd(L->b, ea, qj__i64(L, size), "");
   LLVMValueRef ms = LLVMBuildLoad2(L->b, L->i64, L->msize, "");
   qj__trap_if(L, LLVMBuildICmp(L->b, LLVMIntUGT, last, ms, ""), QW_BT_OOB_MEMORY);

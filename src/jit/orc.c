@@ -10,6 +10,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +24,7 @@ struct qj_code {
   qw_native_stub **stubs;
   uint64_t compile_ns;
   size_t bytes;
+  bool guard;                /* memory accesses unchecked: needs guarded memories */
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -48,6 +50,12 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static qb_code llvm_fail(qb_err *err, LLVMErrorRef e, const char *what) {
   char *msg = LLVMGetErrorMessage(e);
   qb_code rc = qb_fail(err, QB_INTERNAL, "jit: %s: %s", what, msg);
@@ -59,6 +67,11 @@ static const char *full_triple(const char *t) {
   if (!strcmp(t, "x86_64-linux")) return "x86_64-unknown-linux-gnu";
   if (!strcmp(t, "aarch64-linux")) return "aarch64-unknown-linux-gnu";
   return t;
+}
+
+/* guard pages unless told otherwise or the fault handler cannot be installed */
+static bool use_guard(const qj_options *o) {
+  return !(o && o->explicit_bounds) && qw_native_guard_init();
 }
 
 static int opt_level(const qj_options *o) {
@@ -100,9 +113,17 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err
   LLVMSetModuleDataLayout(mod, dl);
   LLVMDisposeTargetData(dl);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  char pipe[32];
-  snprintf(pipe, sizeof pipe, "default<O%d>", opt);
-  LLVMErrorRef e = LLVMRunPasses(mod, pipe, tm, po);
+  /* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
+  ** default), LLVM's own for 3 */
+  static const char *const pipes[3] = {
+      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
+      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
+      "instcombine<no-verify-fixpoint>,simplifycfg)",
+      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
+      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
+      "loop(indvars),loop-vectorize,loop-unroll,instcombine<no-verify-fixpoint>,simplifycfg)",
+      "default<O3>"};
+  LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt - 1], tm, po);
   LLVMDisposePassBuilderOptions(po);
   return e ? llvm_fail(err, e, "optimisation") : QB_OK;
 }
@@ -179,6 +200,13 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     if (*(const uint32_t *)(uintptr_t)a != c->nd)
       return qb_fail(err, QB_INVAL, "jit: object: %u functions, the module has %u",
                      *(const uint32_t *)(uintptr_t)a, c->nd);
+    if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_guard"))) {
+      LLVMConsumeError(e);
+      return qb_fail(err, QB_INVAL, "jit: object: no bounds mode");
+    }
+    c->guard = *(const uint32_t *)(uintptr_t)a != 0;
+    if (c->guard && !qw_native_guard_init())
+      return qb_fail(err, QB_INVAL, "jit: object: relies on guard pages, unavailable here");
   }
   for (uint32_t d = 0; d < c->nd; d++) {
     snprintf(name, sizeof name, "qj_e%u", d);
@@ -193,37 +221,84 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
   return QB_OK;
 }
 
-qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err) {
-  qb_code rc;
+/* Host target machines, one pool per level: creating one (host CPU name and features) costs
+** ~0.5 ms and a TargetMachine is not safe for concurrent use, so a compile takes one out and
+** puts it back. The pool is bounded; machines beyond it are disposed. */
+#define TM_POOL 4
+static pthread_mutex_t tm_mu = PTHREAD_MUTEX_INITIALIZER;
+static LLVMTargetMachineRef tm_pool[3][TM_POOL];
+static int tm_n[3];
+
+static LLVMTargetMachineRef tm_take(int ol, qb_err *err) {
+  LLVMTargetMachineRef tm = NULL;
+  pthread_mutex_lock(&tm_mu);
+  if (tm_n[ol - 1]) tm = tm_pool[ol - 1][--tm_n[ol - 1]];
+  pthread_mutex_unlock(&tm_mu);
+  return tm ? tm : qj__machine(NULL, true, ol, err);
+}
+
+static void tm_give(int ol, LLVMTargetMachineRef tm) {
+  if (!tm) return;
+  pthread_mutex_lock(&tm_mu);
+  if (tm_n[ol - 1] < TM_POOL) tm_pool[ol - 1][tm_n[ol - 1]++] = tm, tm = NULL;
+  pthread_mutex_unlock(&tm_mu);
+  if (tm) LLVMDisposeTargetMachine(tm);
+}
+
+/* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
+** machine); *PH gets the CPU time of each phase when PH is not NULL */
+static qb_code host_object(const qw_module *m, int ol, bool guard, LLVMMemoryBufferRef *mb,
+                           uint64_t ph[4], qb_err *err) {
   qj__lower L;
-  uint64_t t0 = now_ns();
+  uint64_t t0 = cpu_ns();
+  LLVMContextRef cx = LLVMContextCreate();
+  qb_code rc = qj__lower_module(&L, m, cx, guard, err);
+  qj__lower_fini(&L);
+  uint64_t t1 = cpu_ns();
+  LLVMTargetMachineRef tm = rc ? NULL : tm_take(ol, err);
+  if (!rc && !tm) rc = QB_UNAVAILABLE;
+  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  uint64_t t2 = cpu_ns();
+  if (!rc) {
+    char *msg = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, L.mod, LLVMObjectFile, &msg, mb))
+      rc = qb_fail(err, QB_INTERNAL, "jit: code generation: %.180s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+  }
+  uint64_t t3 = cpu_ns();
+  tm_give(ol, tm);
+  if (L.mod) LLVMDisposeModule(L.mod);
+  LLVMContextDispose(cx);
+  if (ph) ph[0] = t1 - t0, ph[1] = t2 - t1, ph[2] = t3 - t2;
+  return rc;
+}
+
+qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err) {
+  uint64_t t0 = now_ns(), ph[4] = {0};
   int ol = opt_level(opt);
+  LLVMMemoryBufferRef mb = NULL;
   *out = NULL;
   if (!qw_bmod_counts(m).validated) return qb_fail(err, QB_INVAL, "jit: module is not validated");
   qj__targets_init(err);
   qj_code *c = code_new(m);
   if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef cx = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMTargetMachineRef tm = NULL;
-  rc = qj__lower_module(&L, m, cx, err);
-  qj__lower_fini(&L);
-  if (!rc && !(tm = qj__machine(NULL, true, ol, err))) rc = QB_UNAVAILABLE;
-  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  c->guard = use_guard(opt);
+  qb_code rc = host_object(m, ol, c->guard, &mb, ph, err);
+  uint64_t t1 = cpu_ns();
   if (!rc) rc = new_jit(c, err);
   if (!rc) {
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(L.mod, tsc);
-    L.mod = NULL;
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(c->jit, LLVMOrcLLJITGetMainJITDylib(c->jit), tsm);
-    if (e) {
-      LLVMOrcDisposeThreadSafeModule(tsm);
-      rc = llvm_fail(err, e, "adding the module");
-    }
+    c->bytes = LLVMGetBufferSize(mb);
+    /* the JIT takes the buffer */
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(c->jit, LLVMOrcLLJITGetMainJITDylib(c->jit), mb);
+    mb = NULL;
+    if (e) rc = llvm_fail(err, e, "adding the object");
   }
-  if (L.mod) LLVMDisposeModule(L.mod);
-  if (tm) LLVMDisposeTargetMachine(tm);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  if (!rc) rc = bind(c, false, err); /* materialises: code generation happens here */
+  if (mb) LLVMDisposeMemoryBuffer(mb);
+  if (!rc) rc = bind(c, false, err); /* links the object */
+  ph[3] = cpu_ns() - t1;
+  if (getenv("QJ_TIMING"))
+    fprintf(stderr, "qj: O%d cpu: lower %.2f opt %.2f codegen %.2f link %.2f ms\n", ol,
+            ph[0] * 1e-6, ph[1] * 1e-6, ph[2] * 1e-6, ph[3] * 1e-6);
   if (rc) {
     code_destroy(c);
     return rc;
@@ -238,6 +313,9 @@ static void release(void *owner) { qj_code_free(owner); }
 qb_code qj_attach(qj_code *c, qw_instance *inst, qb_err *err) {
   if (qw_instance_module_of(inst) != c->m)
     return qb_fail(err, QB_INVAL, "jit: the code is for another module");
+  if (c->guard && !qw_instance_guarded(inst))
+    return qb_fail(err, QB_UNAVAILABLE,
+                   "jit: the code relies on guard pages and the instance's memory has none");
   qj_code_ref(c);
   qb_code rc = qw_native_publish(inst, c->stubs, c, release, err);
   if (rc) qj_code_free(c);
@@ -257,6 +335,33 @@ void qj_code_free(qj_code *c) {
   if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) code_destroy(c);
 }
 
+bool qj_code_guarded(const qj_code *c) { return c->guard; }
+
+void *qj_block_entry(qj_code *c, const char *name) {
+  uint32_t cnt = qw_module_export_count(c->m), nimp = qw_bmod_counts(c->m).nfunc_imports;
+  qw_port p;
+  char sym[32];
+  for (uint32_t i = 0; i < cnt; i++) {
+    qw_module_export(c->m, i, &p);
+    if (p.kind != QW_KFUNC || strcmp(p.name, name) || p.index < nimp) continue;
+    snprintf(sym, sizeof sym, "qj_b%u", p.index - nimp);
+    LLVMOrcExecutorAddress a;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(c->jit, &a, sym);
+    if (e) {
+      LLVMConsumeError(e);
+      return NULL;
+    }
+    return (void *)(uintptr_t)a;
+  }
+  return NULL;
+}
+
+const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
+                             const uint64_t *const *cols, uint64_t *res) {
+  if (qw_instance_module_of(inst) != c->m || (c->guard && !qw_instance_guarded(inst)))
+    return QW_TRAP_HOST;
+  return qw_native_block_call(inst, (qw_native_fn)(uintptr_t)b, n, cols, res);
+}
 uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
 size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
 
@@ -284,7 +389,7 @@ qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options 
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = qj__lower_module(&L, m, cx, err);
+  rc = qj__lower_module(&L, m, cx, use_guard(opt), err);
   qj__lower_fini(&L);
   if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
   if (!rc) {

@@ -9,8 +9,9 @@
 ** per instance is needed (jit.h has no query for it, and a pointer-keyed marker would go
 ** stale when the pool frees an instance and a new one gets its address). The cost is two
 ** passes of release stores over the module's entry slots per block (up to QU_BLOCK_MAX
-** documents). A true JIT block driver (the export inlined in a loop over the columns) is
-** not here: the block runs one native call per document. */
+** documents). Exports with a JIT block driver (one result, numeric params: jit.h
+** qj_block_entry) skip all that: the block is one call of the driver, the export inlined in a
+** loop over the columns, on the instance as it is (no attach). */
 #include "udf.h"
 
 #include <pthread.h>
@@ -25,6 +26,7 @@
 typedef struct export_entry {
   struct export_entry *next;
   struct qu_native *owner;
+  void *driver;               /* the export's JIT block driver (qj_block_entry), or NULL */
   uint32_t nparams, nslots;
   char name[]; /* the export's name */
 } export_entry;
@@ -115,6 +117,13 @@ static const qw_trap *block_fn(void *code, qw_instance *inst, size_t n,
   return t;
 }
 
+/* One block through the JIT's block driver: the export inlined in a loop over the columns. */
+static const qw_trap *driver_fn(void *code, qw_instance *inst, size_t n,
+                                const uint64_t *const *args, uint64_t *results) {
+  export_entry *e = code;
+  return qj_block_call(e->owner->code, e->driver, inst, n, args, results);
+}
+
 static qb_code op_entry(void *ud, qu_native *n, const char *export_name, qu_native_entry *out,
                         qb_err *err) {
   (void)ud;
@@ -140,8 +149,9 @@ static qb_code op_entry(void *ud, qu_native *n, const char *export_name, qu_nati
   e->next = n->entries;
   n->entries = e;
   pthread_mutex_unlock(&n->mu);
+  e->driver = qj_block_entry(n->code, export_name);
   memset(out, 0, sizeof *out);
-  out->block = block_fn;
+  out->block = e->driver ? driver_fn : block_fn;
   out->code = e;
   return QB_OK;
 }

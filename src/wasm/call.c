@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "wasm_backend.h"
 
 /* Fuel starts from the limits unless qw_instance_set_fuel already set it. */
 static void fuel_init(qw__exec *ex, const qw_limits *l) {
@@ -54,7 +55,9 @@ void qw__exec_fini(qw__exec *ex) {
 }
 
 static void note_where(qw_instance *inst, const qw__exec *ex) {
-  if (ex->trap_inst)
+  if (ex->trap_inst && ex->trap_func == UINT32_MAX) /* a guard-page fault in native code */
+    snprintf(inst->trap_where, sizeof inst->trap_where, "native code (memory guard page)");
+  else if (ex->trap_inst)
     snprintf(inst->trap_where, sizeof inst->trap_where, "function %u at offset 0x%x",
              ex->trap_func, ex->trap_offset);
   else
@@ -87,6 +90,25 @@ const qw_trap *qw_func_call_raw(qw_func *f, uint64_t *slots) {
   }
   for (uint32_t i = 0; i < nr; i++) slots[i] = base[i];
   return NULL;
+}
+
+const qw_trap *qw_native_block_call(qw_instance *inst, qw_native_fn fn, size_t n,
+                                    const uint64_t *const *cols, uint64_t *res) {
+  qw__exec *ex = inst->exec;
+  if (QB_UNLIKELY(!ex->ready) && qw__exec_setup(ex, &inst->limits, NULL)) return QW_TRAP_NOMEM;
+  if (QB_UNLIKELY(ex->fr != ex->frames)) return QW_TRAP_HOST; /* outermost calls only */
+  uint64_t *fp = call_base(ex, 3);
+  if (QB_UNLIKELY(!fp)) return QW_TRAP_STACK_EXHAUSTED;
+  char probe;
+  ex->cstack_limit = (uintptr_t)&probe - (256u << 10);
+  fp[0] = n, fp[1] = (uint64_t)(uintptr_t)cols, fp[2] = (uint64_t)(uintptr_t)res;
+  qw__code c;
+  memset(&c, 0, sizeof c);
+  c.native = fn;
+  c.nslots = 3;
+  const qw_trap *t = qw__native_run(ex, inst, &c, fp);
+  if (QB_UNLIKELY(t != NULL)) note_where(inst, ex);
+  return t;
 }
 
 static uint64_t val_bits(const qw_val *v) {

@@ -189,8 +189,14 @@ typedef struct qw__memory {
   uint32_t pages, max_pages; /* max_pages = min(declared max, the limit) */
   uint32_t decl_max;         /* declared maximum (for import matching); has_max below */
   bool has_max;
+  bool guarded;              /* reserved_bytes >= QW_GUARD_BYTES: no access of a 32-bit address
+                             ** plus offset can leave the reservation (guard pages) */
   size_t reserved_bytes;
 } qw__memory;
+
+/* What a guarded memory reserves: any u32 address + u32 offset + 8 bytes, rounded to a page
+** (address space only: PROT_NONE, MAP_NORESERVE) */
+#define QW_GUARD_BYTES ((size_t)8 << 30 | (size_t)1 << 16)
 
 /* A table of references (qw_func* or externref pointers; NULL = null). */
 typedef struct qw__table {

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* pthread_getattr_np */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 
 #include "internal.h"
@@ -55,6 +56,64 @@ const qw_trap *qw__btrap(uint32_t id) {
   return id < QW_BT__COUNT ? map[id] : QW_TRAP_UNREACHABLE;
 }
 
+/* ---- guard pages ------------------------------------------------------------------------------ */
+
+/* the innermost boundary's env on this thread while native code runs (NULL otherwise) */
+static _Thread_local qw_native_env *cur_env;
+static struct sigaction prev_segv, prev_bus;
+static bool guard_ok;
+
+static QB_NOINLINE __attribute__((noreturn)) void rt_raise(qw_native_env *env, const qw_trap *t,
+                                                        uint32_t func, uint32_t off);
+
+static void chain(int sig, siginfo_t *si, void *uc) {
+  const struct sigaction *p = sig == SIGBUS ? &prev_bus : &prev_segv;
+  if (p->sa_flags & SA_SIGINFO) {
+    p->sa_sigaction(sig, si, uc);
+  } else if (p->sa_handler == SIG_DFL || p->sa_handler == SIG_IGN) {
+    /* back to the default action and return: the faulting instruction faults again */
+    signal(sig, SIG_DFL);
+  } else {
+    p->sa_handler(sig);
+  }
+}
+
+/* A fault is ours only on a thread inside a boundary, at an address of the running instance's
+** memory-0 reservation past its committed size: then the faulting access is a wasm load or
+** store of native code (the runtime's own memory functions check bounds before touching
+** memory), and nothing between the boundary and here holds a lock or owns memory. */
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+  qw_native_env *env = cur_env;
+  const uint8_t *a = si->si_addr;
+  if (env && env->mem_end && a >= env->mem + *env->mem_size && a < env->mem_end) {
+    /* the place is not known from the PC: the boundary reports the function entered */
+    rt_raise(env, QW_TRAP_OOB_MEMORY, UINT32_MAX, 0);
+  }
+  chain(sig, si, uc);
+}
+
+static void guard_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  /* SA_NODEFER: the handler leaves by longjmp, so the signal must not stay blocked; SA_ONSTACK
+  ** uses the thread's alternate stack when it has one (ASan's); ours run well above the floor
+  ** native code keeps free (cstack_floor), so they need none */
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  guard_ok = !sigaction(SIGSEGV, &sa, &prev_segv) && !sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+bool qw_native_guard_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, guard_install);
+  return guard_ok;
+}
+
+bool qw_instance_guarded(const qw_instance *inst) {
+  return !inst->mem0_obj || inst->mem0_obj->guarded;
+}
+
 const qw_trap *qw__native_run(qw__exec *ex, qw_instance *inst, const qw__code *c, uint64_t *fp) {
   qw_native_env env;
   jmp_buf jb;
@@ -74,13 +133,19 @@ const qw_trap *qw__native_run(qw__exec *ex, qw_instance *inst, const qw__code *c
   env.trap = NULL;
   env.top = fp + c->nslots;
   env.fr = ex->fr;
+  env.mem_end = inst->mem0_obj && inst->mem0_obj->guarded
+                    ? inst->mem0_obj->data + inst->mem0_obj->reserved_bytes
+                    : NULL;
+  env.prev = cur_env;
   qw__exec *prev = inst->exec;
   inst->exec = ex;
   /* C11 7.13.2.1: ENV is changed between setjmp and longjmp (raise sets trap, the code its fuel),
   ** so after a longjmp it is read through a volatile pointer, never from a copy the compiler
   ** kept (clang -O2 returned the NULL it had stored before setjmp) */
   qw_native_env *volatile penv = &env;
+  cur_env = &env;
   if (!setjmp(jb)) c->native(&env, fp);
+  cur_env = penv->prev;
   inst->exec = prev;
   ex->fuel = penv->fuel;
   ex->fr = penv->fr;
@@ -89,7 +154,7 @@ const qw_trap *qw__native_run(qw__exec *ex, qw_instance *inst, const qw__code *c
 
 /* ---- the runtime functions ------------------------------------------------------------------ */
 
-static QB_NOINLINE __attribute__((noreturn)) void raise(qw_native_env *env, const qw_trap *t,
+static QB_NOINLINE __attribute__((noreturn)) void rt_raise(qw_native_env *env, const qw_trap *t,
                                                         uint32_t func, uint32_t off) {
   qw__exec *ex = env->ex;
   if (!ex->trap_inst) {
@@ -102,16 +167,16 @@ static QB_NOINLINE __attribute__((noreturn)) void raise(qw_native_env *env, cons
 }
 
 void qw_rt_trap(qw_native_env *env, uint32_t t, uint32_t func, uint32_t off) {
-  raise(env, qw__btrap(t), func, off);
+  rt_raise(env, qw__btrap(t), func, off);
 }
 
 void qw_rt_budget(qw_native_env *env, uint32_t func, uint32_t off) {
   if (env->fuel < 0) {
     env->fuel = -1;
-    raise(env, QW_TRAP_FUEL, func, off);
+    rt_raise(env, QW_TRAP_FUEL, func, off);
   }
   atomic_store_explicit(env->interrupt, 0, memory_order_relaxed); /* delivered once */
-  raise(env, QW_TRAP_INTERRUPTED, func, off);
+  rt_raise(env, QW_TRAP_INTERRUPTED, func, off);
 }
 
 /* F called from native code with arguments in SLOTS (not in the value stack): as the
@@ -126,7 +191,7 @@ static void call_out(qw_native_env *env, qw_func *f, uint64_t *slots, uint32_t f
       if (QB_UNLIKELY(--env->fuel < 0 ||
                       atomic_load_explicit(env->interrupt, memory_order_relaxed)))
         qw_rt_budget(env, func, off);
-      if (QB_UNLIKELY(env->depth_left <= 0)) raise(env, QW_TRAP_STACK_EXHAUSTED, func, off);
+      if (QB_UNLIKELY(env->depth_left <= 0)) rt_raise(env, QW_TRAP_STACK_EXHAUSTED, func, off);
       env->depth_left--;
       c->native(env, slots);
       env->depth_left++;
@@ -149,7 +214,7 @@ static void call_out(qw_native_env *env, qw_func *f, uint64_t *slots, uint32_t f
     env->fuel = ex->fuel;
     ex->fr = env->fr;
   }
-  if (QB_UNLIKELY(t != NULL)) raise(env, t, func, off);
+  if (QB_UNLIKELY(t != NULL)) rt_raise(env, t, func, off);
 }
 
 void qw_rt_call(qw_native_env *env, uint32_t f, uint64_t *slots, uint32_t func, uint32_t off) {
@@ -160,11 +225,11 @@ void qw_rt_call_indirect(qw_native_env *env, uint32_t tab, uint32_t type_idx, ui
                          uint64_t *slots, uint32_t func, uint32_t off) {
   qw_instance *inst = env->inst;
   const qw__table *tb = inst->tables[tab];
-  if (QB_UNLIKELY(i >= tb->size)) raise(env, QW_TRAP_UNDEFINED_ELEMENT, func, off);
+  if (QB_UNLIKELY(i >= tb->size)) rt_raise(env, QW_TRAP_UNDEFINED_ELEMENT, func, off);
   qw_func *f = (qw_func *)tb->elems[i];
-  if (QB_UNLIKELY(!f)) raise(env, QW_TRAP_UNINIT_ELEMENT, func, off);
+  if (QB_UNLIKELY(!f)) rt_raise(env, QW_TRAP_UNINIT_ELEMENT, func, off);
   if (QB_UNLIKELY(f->canon != inst->mod->types[type_idx].canon))
-    raise(env, QW_TRAP_INDIRECT_MISMATCH, func, off);
+    rt_raise(env, QW_TRAP_INDIRECT_MISMATCH, func, off);
   call_out(env, f, slots, func, off);
 }
 
@@ -184,7 +249,7 @@ void qw_rt_memory_fill(qw_native_env *env, uint32_t d, uint32_t v, uint32_t n, u
                        uint32_t off) {
   qw__memory *m = env->inst->mem0_obj;
   bulk_fuel(env, n >> 16, func, off);
-  if ((uint64_t)d + n > m->size_bytes) raise(env, QW_TRAP_OOB_MEMORY, func, off);
+  if ((uint64_t)d + n > m->size_bytes) rt_raise(env, QW_TRAP_OOB_MEMORY, func, off);
   memset(m->data + d, (int)(v & 0xff), n);
 }
 
@@ -193,7 +258,7 @@ void qw_rt_memory_copy(qw_native_env *env, uint32_t d, uint32_t s, uint32_t n, u
   qw__memory *m = env->inst->mem0_obj;
   bulk_fuel(env, n >> 16, func, off);
   if ((uint64_t)d + n > m->size_bytes || (uint64_t)s + n > m->size_bytes)
-    raise(env, QW_TRAP_OOB_MEMORY, func, off);
+    rt_raise(env, QW_TRAP_OOB_MEMORY, func, off);
   memmove(m->data + d, m->data + s, n);
 }
 
@@ -205,7 +270,7 @@ void qw_rt_memory_init(qw_native_env *env, uint32_t seg, uint32_t d, uint32_t s,
   qw__memory *m = inst->mem0_obj;
   bulk_fuel(env, n >> 16, func, off);
   if ((uint64_t)s + n > len || (uint64_t)d + n > m->size_bytes)
-    raise(env, QW_TRAP_OOB_MEMORY, func, off);
+    rt_raise(env, QW_TRAP_OOB_MEMORY, func, off);
   if (n) memcpy(m->data + d, ds->bytes + s, n);
 }
 
@@ -214,14 +279,14 @@ void qw_rt_data_drop(qw_native_env *env, uint32_t seg) { env->inst->data_dropped
 uint64_t qw_rt_table_get(qw_native_env *env, uint32_t tab, uint32_t i, uint32_t func,
                          uint32_t off) {
   qw__table *t = env->inst->tables[tab];
-  if (i >= t->size) raise(env, QW_TRAP_OOB_TABLE, func, off);
+  if (i >= t->size) rt_raise(env, QW_TRAP_OOB_TABLE, func, off);
   return (uint64_t)(uintptr_t)t->elems[i];
 }
 
 void qw_rt_table_set(qw_native_env *env, uint32_t tab, uint32_t i, uint64_t v, uint32_t func,
                      uint32_t off) {
   qw__table *t = env->inst->tables[tab];
-  if (i >= t->size) raise(env, QW_TRAP_OOB_TABLE, func, off);
+  if (i >= t->size) rt_raise(env, QW_TRAP_OOB_TABLE, func, off);
   t->elems[i] = (void *)(uintptr_t)v;
 }
 
@@ -235,7 +300,7 @@ void qw_rt_table_fill(qw_native_env *env, uint32_t tab, uint32_t i, uint64_t v, 
                       uint32_t func, uint32_t off) {
   qw__table *t = env->inst->tables[tab];
   bulk_fuel(env, n >> 13, func, off);
-  if ((uint64_t)i + n > t->size) raise(env, QW_TRAP_OOB_TABLE, func, off);
+  if ((uint64_t)i + n > t->size) rt_raise(env, QW_TRAP_OOB_TABLE, func, off);
   for (uint32_t k = 0; k < n; k++) t->elems[i + k] = (void *)(uintptr_t)v;
 }
 
@@ -244,7 +309,7 @@ void qw_rt_table_copy(qw_native_env *env, uint32_t dti, uint32_t sti, uint32_t d
   qw__table *dt = env->inst->tables[dti], *st = env->inst->tables[sti];
   bulk_fuel(env, n >> 13, func, off);
   if ((uint64_t)d + n > dt->size || (uint64_t)s + n > st->size)
-    raise(env, QW_TRAP_OOB_TABLE, func, off);
+    rt_raise(env, QW_TRAP_OOB_TABLE, func, off);
   if (n) memmove(dt->elems + d, st->elems + s, (size_t)n * sizeof(void *));
 }
 
@@ -255,7 +320,7 @@ void qw_rt_table_init(qw_native_env *env, uint32_t ti, uint32_t seg, uint32_t d,
   uint64_t len = inst->elem_dropped[seg] ? 0 : es->count;
   qw__table *t = inst->tables[ti];
   bulk_fuel(env, n >> 13, func, off);
-  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) raise(env, QW_TRAP_OOB_TABLE, func, off);
+  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) rt_raise(env, QW_TRAP_OOB_TABLE, func, off);
   for (uint32_t k = 0; k < n; k++)
     t->elems[d + k] = (void *)(uintptr_t)qw__cexpr_eval(inst, &es->items[s + k]);
 }

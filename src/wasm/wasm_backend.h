@@ -126,6 +126,8 @@ typedef struct qw_native_env {
   uint64_t *top;                 /* first value-stack slot free for calls out */
   void *fr;                      /* the innermost return record at entry */
   int64_t depth0;                /* depth_left at entry */
+  const uint8_t *mem_end;        /* end of memory 0's reservation (guard pages), or NULL */
+  void *prev;                    /* the env of the enclosing boundary on this thread */
 } qw_native_env;
 
 /* A native function's entry: arguments in SLOTS[0..nparams), results written to
@@ -211,6 +213,21 @@ void qw_native_stub_free(qw_native_stub *s); /* NULL-safe; only once no slot hol
 ** were made for another module. */
 qb_code qw_native_publish(qw_instance *inst, qw_native_stub *const *stubs, void *owner,
                           void (*release)(void *owner), qb_err *err);
+/* Guard pages. Code compiled without bounds checks relies on memory 0 being guarded (its
+** reservation covers every u32 address + u32 offset, the uncommitted part faulting) and on
+** this fault handler: a SIGSEGV/SIGBUS on this thread, while native code runs, at an address in
+** the running instance's memory-0 reservation past its current size becomes the trap "out of
+** bounds memory access" at the boundary (qw__native_run); any other fault goes to the handler
+** installed before (chained: ASan's, or the default). Installed once per process; true when
+** installed. */
+bool qw_native_guard_init(void);
+/* Memory 0 of INST is guarded (true when INST has no memory 0). */
+bool qw_instance_guarded(const qw_instance *inst);
+/* Run block driver FN (jit.h qj_block_entry) on INST through the trap boundary, as the
+** outermost call: N documents, COLS[k][i] the cell of parameter k of document i, RES[i] its
+** result cell. NULL, or the trap that stopped the block (qw_instance_trap_where set). */
+const qw_trap *qw_native_block_call(qw_instance *inst, qw_native_fn fn, size_t n,
+                                    const uint64_t *const *cols, uint64_t *res);
 /* The module INST instantiates. */
 const qw_module *qw_instance_module_of(const qw_instance *inst);
 

@@ -54,6 +54,16 @@ static void teardown(env *e) {
   qw_engine_free(e->eng);
 }
 
+static bool jit_attach_with(env *e, const qj_options *o) {
+  qj_code *c = NULL;
+  qb_err err;
+  assert_int_equal(qj_compile(e->mod, o, &c, &err), QB_OK);
+  bool guarded = qj_code_guarded(c);
+  assert_int_equal(qj_attach(c, e->inst, &err), QB_OK);
+  qj_code_free(c);
+  return guarded;
+}
+
 static void jit_attach(env *e) {
   qj_code *c = NULL;
   qb_err err;
@@ -88,16 +98,22 @@ static const char *TRAPS =
     "   (i32.trunc_f32_s (f32.div (f32.convert_i32_s (local.get 0)) (f32.convert_i32_s (local.get 1)))))"
     " (func (export \"unr\") (param i32 i32) (result i32) unreachable))";
 
-/* Native traps carry the interpreter's code, wording and place (function, byte offset). */
-static void jit_traps_match_the_interpreter(void **state) {
-  NEED_WAT2WASM();
+/* Native traps carry the interpreter's code, wording and place (function, byte offset). With
+** guard pages (the default where the host has them) an out-of-bounds access is found by the
+** fault handler, which does not know the place; with explicit checks it is exact. */
+static void traps_match(bool explicit_bounds) {
   struct { const char *fn; uint32_t a, b; } cases[] = {
       {"div", 1, 0}, {"div", 0x80000000u, 0xffffffffu}, {"load", 65534, 0},
-      {"cvt", 0, 0}, {"cvt", 0x7fffffff, 1}, {"unr", 0, 0}};
+      {"load", 0xffffffffu, 0}, {"cvt", 0, 0}, {"cvt", 0x7fffffff, 1}, {"unr", 0, 0}};
   env in, nat;
+  qj_options o = {.explicit_bounds = explicit_bounds};
   setup(&in, TRAPS, NULL);
   setup(&nat, TRAPS, NULL);
-  jit_attach(&nat);
+  bool guarded = jit_attach_with(&nat, &o);
+  if (explicit_bounds) assert_false(guarded);
+#if defined(__x86_64__) || defined(__aarch64__)
+  else assert_true(guarded); /* 64-bit hosts have guard pages, ASan builds too */
+#endif
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     qb_err e1, e2;
     qb_code r1 = call_i32(in.inst, cases[i].fn, cases[i].a, cases[i].b, NULL, &e1);
@@ -105,13 +121,95 @@ static void jit_traps_match_the_interpreter(void **state) {
     assert_int_equal(r1, QB_TRAP);
     assert_int_equal(r2, r1);
     assert_string_equal(e2.msg, e1.msg);
-    assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
+    if (guarded && !strcmp(cases[i].fn, "load"))
+      assert_string_equal(qw_instance_trap_where(nat.inst), "native code (memory guard page)");
+    else
+      assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
   }
   uint32_t r = 1;
   assert_int_equal(call_i32(nat.inst, "rem", 0x80000000u, 0xffffffffu, &r, NULL), QB_OK);
   assert_int_equal(r, 0); /* spec: INT_MIN rem -1 is 0, no trap */
+  /* after a guard-page trap the instance keeps working on the native tier */
+  assert_int_equal(call_i32(nat.inst, "load", 0, 0, &r, NULL), QB_OK);
   teardown(&in);
   teardown(&nat);
+}
+
+static void jit_traps_match_the_interpreter(void **state) {
+  NEED_WAT2WASM();
+  traps_match(false);
+}
+
+static void jit_traps_match_the_interpreter_with_explicit_bounds(void **state) {
+  NEED_WAT2WASM();
+  traps_match(true);
+}
+
+/* ---- block drivers --------------------------------------------------------------------------- */
+
+static const char *SCORE =
+    "(module (memory 1)"
+    " (func $w (param f64) (result f64) (f64.mul (local.get 0) (f64.const 0.75)))"
+    " (func (export \"score\") (param f64 i32 f32) (result f64)"
+    "   (if (i32.eq (local.get 1) (i32.const 13)) (then (unreachable)))"
+    "   (f64.add (call $w (local.get 0))"
+    "     (f64.add (f64.promote_f32 (f32.sqrt (local.get 2)))"
+    "       (f64.convert_i32_s (i32.load (i32.and (local.get 1) (i32.const 1020)))))))"
+    " (data (i32.const 0) \"\\01\\00\\00\\00\\ff\\ff\\ff\\ff\"))";
+
+/* One block-driver call gives the bits of N calls through the entry (NaN from sqrt of a
+** negative, -0, infinities), the same fuel left; a trap stops the block at that document with
+** the per-call trap and the results before it. */
+static void jit_block_driver_matches_one_call_per_document(void **state) {
+  NEED_WAT2WASM();
+  enum { N = 1000 };
+  static uint64_t c0[N], c1[N], c2[N], res[N], want[N];
+  const uint64_t *cols[3] = {c0, c1, c2};
+  env e, per;
+  setup(&e, SCORE, NULL);
+  setup(&per, SCORE, NULL);
+  jit_attach(&per);
+  qj_code *c = NULL;
+  qb_err err;
+  assert_int_equal(qj_compile(e.mod, NULL, &c, &err), QB_OK);
+  void *b = qj_block_entry(c, "score");
+  assert_non_null(b);
+  assert_null(qj_block_entry(c, "nope"));
+  double xs[] = {1.5, -0.0, 1e308, -1e308, 0.0 / 0.0, 3.0};
+  float fs[] = {2.0f, -1.0f, -0.0f, 1.0f / 0.0f, 16.0f};
+  for (size_t i = 0; i < N; i++) {
+    double x = xs[i % 6] * (double)(i + 1);
+    float f = fs[i % 5];
+    uint32_t fb;
+    memcpy(&c0[i], &x, 8);
+    c1[i] = (uint32_t)(i * 4); /* never 13 */
+    memcpy(&fb, &f, 4);
+    c2[i] = fb;
+  }
+  qw_func *f = qw_instance_func(per.inst, "score");
+  qw_instance_set_fuel(per.inst, 1u << 20);
+  qw_instance_set_fuel(e.inst, 1u << 20);
+  for (size_t i = 0; i < N; i++) {
+    uint64_t slots[3] = {c0[i], c1[i], c2[i]};
+    assert_null(qw_func_call_raw(f, slots));
+    want[i] = slots[0];
+  }
+  assert_null(qj_block_call(c, b, e.inst, N, cols, res));
+  assert_memory_equal(res, want, sizeof res);
+  assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(per.inst));
+  /* a trap at document 500 */
+  c1[500] = 13;
+  memset(res, 0, sizeof res);
+  const qw_trap *t = qj_block_call(c, b, e.inst, N, cols, res);
+  uint64_t slots[3] = {c0[500], c1[500], c2[500]};
+  const qw_trap *t1 = qw_func_call_raw(f, slots);
+  assert_non_null(t);
+  assert_ptr_equal(t, t1);
+  assert_memory_equal(res, want, 500 * sizeof *res);
+  assert_int_equal(res[500], 0);
+  qj_code_free(c);
+  teardown(&e);
+  teardown(&per);
 }
 
 /* ---- tier switch ---------------------------------------------------------------------------- */
@@ -327,6 +425,8 @@ static void jit_compiles_run_concurrently_on_two_threads(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(jit_traps_match_the_interpreter),
+      cmocka_unit_test(jit_traps_match_the_interpreter_with_explicit_bounds),
+      cmocka_unit_test(jit_block_driver_matches_one_call_per_document),
       cmocka_unit_test(jit_tier_switch_between_two_calls_on_one_instance),
       cmocka_unit_test(jit_infinite_loop_ends_by_fuel),
       cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),
