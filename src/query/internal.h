@@ -296,6 +296,11 @@ json_t *qq__source_filter(const qq_request *req, json_t *src);
 /* 1 when glob PAT (`*` any run, `?` one byte) matches all LEN bytes of S */
 int qq__glob(const char *pat, const char *s, size_t len);
 
+/* json_fast.c: json_loadb(TEXT, LEN, FLAGS, JE) -- the same tree, the same errors -- read by a
+** quick reader when the text is in its common subset (FLAGS: JSON_DECODE_ANY,
+** JSON_REJECT_DUPLICATES; anything else is passed on to jansson) */
+json_t *qq__json_load(const char *text, size_t len, int flags, json_error_t *je);
+
 /* small helpers */
 qq_field_type qq__field_type(const qi_field_info *fi);
 

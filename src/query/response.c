@@ -16,6 +16,8 @@ json_t *qq__partial_json(const qq_partial *p);
 typedef struct mhit {
   json_t *h;      /* borrowed from the partial */
   size_t shard;   /* position of its partial */
+  double score;   /* its _score and _doc, read once (not per comparison) */
+  json_int_t doc;
 } mhit;
 
 static int cmp_json_val(const qq__sort *s, const json_t *a, const json_t *b) {
@@ -44,9 +46,7 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
   const qq_request *req = ud;
   const mhit *a = pa, *b = pb;
   if (!req->nsort) {
-    double x = json_number_value(json_object_get(a->h, "_score"));
-    double y = json_number_value(json_object_get(b->h, "_score"));
-    if (x != y) return x > y ? -1 : 1;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
   } else {
     const json_t *sa = json_object_get(a->h, "sort"), *sb = json_object_get(b->h, "sort");
     for (size_t i = 0; i < req->nsort; i++) {
@@ -57,9 +57,7 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
     }
   }
   if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
-  json_int_t x = json_integer_value(json_object_get(a->h, "_doc"));
-  json_int_t y = json_integer_value(json_object_get(b->h, "_doc"));
-  return x < y ? -1 : x > y;
+  return a->doc < b->doc ? -1 : a->doc > b->doc;
 }
 
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
@@ -110,7 +108,9 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
         all = na;
         cap = nc;
       }
-      all[nall++] = (mhit){json_array_get(hs, k), i};
+      json_t *h = json_array_get(hs, k);
+      all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
+                           json_integer_value(json_object_get(h, "_doc"))};
     }
   }
   if (n && nfail == n) { /* every shard failed: the request fails with the first error */
@@ -163,11 +163,11 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (json_object_set_new(hits, "hits", harr)) goto nomem;
   if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+  /* the winners move into the response (no copy): PARTS lose their _doc keys (query.h) */
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
-    json_t *h = json_copy(all[i].h);
-    if (!h) goto nomem;
+    json_t *h = all[i].h;
     json_object_del(h, "_doc");
-    if (json_array_append_new(harr, h)) goto nomem;
+    if (json_array_append(harr, h)) goto nomem;
   }
   if (req->naggs) {
     json_t *aj;
