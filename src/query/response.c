@@ -119,9 +119,15 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
                  json_string_value(json_object_get(f, "reason")));
     goto done;
   }
-  json_t *shards = json_pack("{s:I, s:I, s:i, s:I}", "total", (json_int_t)n, "successful", (json_int_t)(n - nfail),
-                             "skipped", 0, "failed", (json_int_t)nfail);
-  if (!shards) goto nomem;
+  /* built key by key: json_pack reads its format on every call (a fixed cost, issue 14) */
+  json_t *shards = json_object();
+  if (!shards || json_object_set_new_nocheck(shards, "total", json_integer((json_int_t)n)) ||
+      json_object_set_new_nocheck(shards, "successful", json_integer((json_int_t)(n - nfail))) ||
+      json_object_set_new_nocheck(shards, "skipped", json_integer(0)) ||
+      json_object_set_new_nocheck(shards, "failed", json_integer((json_int_t)nfail))) {
+    json_decref(shards);
+    goto nomem;
+  }
   if (nfail && json_object_set(shards, "failures", failures)) {
     json_decref(shards);
     goto nomem;
@@ -134,8 +140,18 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   int timed_out = 0; /* any shard that stopped at the request's timeout */
   for (size_t i = 0; i < n; i++)
     timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
-  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", timed_out,
-                  "_shards", shards);
+  if ((res = json_object()) &&
+      (json_object_set_new_nocheck(res, "took", json_integer((json_int_t)took_ms)) ||
+       json_object_set_new_nocheck(res, "timed_out", json_boolean(timed_out)))) {
+    json_decref(res);
+    res = NULL;
+  }
+  if (!res) {
+    json_decref(shards);
+  } else if (json_object_set_new_nocheck(res, "_shards", shards)) { /* takes SHARDS, also on failure */
+    json_decref(res);
+    res = NULL;
+  }
   json_t *hits = json_object(), *harr = json_array();
   if (!res || !hits || !harr) {
     json_decref(hits);
@@ -148,10 +164,13 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (req->track_total) {
     json_t *t;
-    if (req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte))
-      t = json_pack("{s:I, s:s}", "value", (json_int_t)req->track_total, "relation", "gte");
-    else
-      t = json_pack("{s:I, s:s}", "value", (json_int_t)total, "relation", "eq");
+    int gte = req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte);
+    if ((t = json_object()) &&
+        (json_object_set_new_nocheck(t, "value", json_integer((json_int_t)(gte ? (uint64_t)req->track_total : total))) ||
+         json_object_set_new_nocheck(t, "relation", json_string_nocheck(gte ? "gte" : "eq")))) {
+      json_decref(t);
+      t = NULL;
+    }
     if (!t || json_object_set_new(hits, "total", t)) {
       json_decref(harr);
       goto nomem;

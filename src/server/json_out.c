@@ -53,6 +53,18 @@ static int real_text(double v, char out[48]) {
   return (int)(w - out);
 }
 
+/* 1 for the bytes written as they are (not '"', '\\' or a control byte) */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0), /* 0x00..0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f: '"' */
+    R16(1), R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50..0x5f: '\\' */
+    R16(1), R16(1),
+    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 0x80..0xff: UTF-8 */
+#undef R16
+};
+
 static void put_string(qb_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t run = 0;
@@ -60,6 +72,10 @@ static void put_string(qb_buf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     const char *esc = NULL;
+    if (plain[c]) { /* the common bytes: one table test each (issue 14) */
+      run++;
+      continue;
+    }
     char u[7];
     if (c == '"') esc = "\\\"";
     else if (c == '\\') esc = "\\\\";
