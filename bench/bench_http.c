@@ -7,6 +7,8 @@
 **   http/rare_p50       POST /bench/_search {"query":{"match":{"body":RARE}}}, size 10 with
 **                       _source, one rare term (sc_rare) per request (goal: p50 < 80 us)
 **   http/and2_p50       the same for a two-term AND (match operator and), no goal of its own
+**   http/none_p50       the same for match_none: the search path's own floor (pool hand-off,
+**                       parse, render), no goal of its own
 ** Each is the median over RUNS runs of the run's percentile, after a warm-up run.
 ** Usage: bench_http [N] (or BENCH_HTTP_DOCS=N; default 100000). BENCH_QUIDDITCH=path overrides
 ** the server binary; BENCH_HTTP_LOOPS=N repeats the rows N times (to attach a profiler). */
@@ -181,7 +183,7 @@ typedef struct row {
   int fails;
 } row;
 
-/* KIND 0: GET /; 1: rare term; 2: two-term AND */
+/* KIND 0: GET /; 1: rare term; 2: two-term AND; 3: match_none */
 static void measure(client *cl, const sc_corpus *c, int kind, row *out) {
   int nreq = kind ? SC_QUERIES : ROOT_REQS, r, q;
   double *lat = malloc((size_t)nreq * sizeof *lat), p50[RUNS], p99[RUNS];
@@ -199,6 +201,8 @@ static void measure(client *cl, const sc_corpus *c, int kind, row *out) {
         bl = snprintf(body, sizeof body,
                       "{\"query\":{\"match\":{\"body\":{\"query\":\"%s %s\",\"operator\":\"and\"}}}}",
                       t[0], t[1]);
+      } else if (kind == 3) {
+        bl = snprintf(body, sizeof body, "{\"query\":{\"match_none\":{}}}");
       }
       double t0 = now_s();
       st = kind ? request(cl, "POST", "/bench/_search", body, (size_t)bl, &bo, &blen)
@@ -295,16 +299,16 @@ int main(int argc, char **argv) {
   request(&cl, "POST", "/bench/_refresh", NULL, 0, &bo, &blen);
   fprintf(stderr, "# loaded %llu docs in %.1f s (server pid %d)\n", (unsigned long long)n, now_s() - t0, (int)g_child);
   {
-    static const char *const names[3] = {"root", "rare", "and2"};
-    static const double goals[3] = {40, 80, 0};
+    static const char *const names[4] = {"root", "rare", "and2", "none"};
+    static const double goals[4] = {40, 80, 0, 0};
     const char *lp = getenv("BENCH_HTTP_LOOPS"); /* repeat the rows (for a profiler) */
     int loops = lp && atoi(lp) > 1 ? atoi(lp) : 1;
-    for (k = 0; k < 3 * loops; k++) {
+    for (k = 0; k < 4 * loops; k++) {
       row rw;
-      measure(&cl, &c, k % 3, &rw);
-      if (rw.fails) printf("http/%s_p50  %d requests failed\n", names[k % 3], rw.fails);
-      printf("http/%s_p50  %.1fus  p99 %.1fus", names[k % 3], rw.p50, rw.p99);
-      if (goals[k % 3] > 0) printf("  goal < %.0fus (%.2fx goal)", goals[k % 3], rw.p50 / goals[k % 3]);
+      measure(&cl, &c, k % 4, &rw);
+      if (rw.fails) printf("http/%s_p50  %d requests failed\n", names[k % 4], rw.fails);
+      printf("http/%s_p50  %.1fus  p99 %.1fus", names[k % 4], rw.p50, rw.p99);
+      if (goals[k % 4] > 0) printf("  goal < %.0fus (%.2fx goal)", goals[k % 4], rw.p50 / goals[k % 4]);
       printf("  med/%d [%.1f..%.1f]\n", RUNS, rw.lo, rw.hi);
       fflush(stdout);
     }

@@ -396,6 +396,7 @@ typedef struct shard_run {
   int need_scores, can_prune, skipped;
   uint64_t deadline_ns;    /* qb_now_ns() past which collection stops (req->timeout_ns); 0: none */
   int timed_out;
+  json_t *index_j;         /* "_index" of every hit (hit_json), made once */
 } shard_run;
 
 /* Plan-independent setup: scoring/pruning flags, the top-k heap, block scratch, sort columns
@@ -561,7 +562,9 @@ static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json
   qb_code rc;
   json_t *hj = *out = json_object();
   if (!hj) goto nomem;
-  if (json_object_set_new(hj, "_index", json_string(index_name ? index_name : "")) ||
+  /* one _index string for all the shard's hits (shared, not copied per hit) */
+  if (!r->index_j && !(r->index_j = json_string(index_name ? index_name : ""))) goto nomem;
+  if (json_object_set(hj, "_index", r->index_j) ||
       json_object_set_new(hj, "_id", json_stringn(id ? id : "", id ? idlen : 0)) ||
       (req->want_version &&
        json_object_set_new(hj, "_version", json_integer((json_int_t)qi_segment_doc_version(seg, h->doc)))) ||
@@ -682,6 +685,7 @@ nomem:
 done:
   qq__seg_ctx_fini(&r.cx);
   qq__aggs_free(r.aggs);
+  json_decref(r.index_j);
   json_decref(hits_j);
   json_decref(res);
   return rc;
