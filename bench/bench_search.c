@@ -10,6 +10,9 @@
 **                       query preempted for a scheduler tick (4 ms) dominates the plain p99.
 **   search/or2_qq_p50   the same queries as JSON `match` queries through src/query (qq_search),
 **                       when the query layer is built (BENCH_HAVE_QQ)
+**   search/{none,rare,and2}_qq_p50  per-query floor through qq_search: match_none, one rare term
+**                       (sc_rare: ranks 10000..40000), two-term AND (match operator and, the or2
+**                       pairs); Xapian's rare and AND from xapian_ref (bench_qq_latency below)
 **   search/open         reopening our index (segment files + id scan of the store)
 **   search/refresh_during_merge  p50/max of the refreshes (one per bulk batch) that ran while a
 **                       background merge was in progress (goal < 50 ms)
@@ -293,7 +296,21 @@ typedef struct xres {
   int runs;
   char top[20][TOPK][16];
   int ntop[20];
+  double xq[2][2]; /* rare, and2: p50, p99 (0: not reported) */
 } xres;
+
+/* A "xq rare|and2 p50 p99" line of xapian_ref into X; 0 when LINE is one */
+static int parse_xq(const char *line, xres *x) {
+  char kind[16];
+  double a, b;
+  if (sscanf(line, "xq %15s %lf %lf", kind, &a, &b) != 3) return -1;
+  int k = !strcmp(kind, "rare") ? 0 : !strcmp(kind, "and2") ? 1 : -1;
+  if (k >= 0) {
+    x->xq[k][0] = a;
+    x->xq[k][1] = b;
+  }
+  return 0;
+}
 
 static int run_xapian(const char *self, uint64_t n, const char *dir, xres *x) {
   char cmd[16384], line[4096], bin[4096];
@@ -313,6 +330,7 @@ static int run_xapian(const char *self, uint64_t n, const char *dir, xres *x) {
   while (fgets(line, sizeof line, f)) {
     int r, q;
     double a, b;
+    if (!parse_xq(line, x)) continue;
     if (sscanf(line, "index %lf", &a) == 1) x->index_s = a;
     else if (sscanf(line, "best %lf %lf", &a, &b) == 2) {
       x->best50 = a;
@@ -466,6 +484,64 @@ static void reopen_rss(const char *self, const char *dir, uint64_t n) {
   if (system(cmd)) printf("search/rss_reopen  failed to run %s\n", self);
   fflush(stdout);
 }
+
+#ifdef BENCH_HAVE_QQ
+/* The per-query floor through qq_search (issue 14): match_none, a rare term, a two-term AND;
+** SC_QUERIES each, median over RUNS runs of each run's p50 (p99 alongside), after a warm-up;
+** ratios to Xapian's rare-term and OP_AND times when X has them. */
+static void bench_qq_latency(const qi_snapshot *s, const sc_corpus *c, const xres *x) {
+  static const char *const names[3] = {"none", "rare", "and2"};
+  qq_env qenv;
+  const qi_snapshot *snaps[1] = {s};
+  memset(&qenv, 0, sizeof qenv);
+  for (int kind = 0; kind < 3; kind++) {
+    double ql[SC_QUERIES], q50[RUNS], q99[RUNS], lo, hi, m50, m99;
+    int fails = 0;
+    qb_err err;
+    qb_err_clear(&err);
+    for (int r = 0; r <= RUNS; r++) {
+      for (int q = 0; q < SC_QUERIES; q++) {
+        const char *t[2];
+        char body[256];
+        json_t *out = NULL;
+        int bl;
+        sc_query(c, q, &t[0], &t[1]);
+        if (kind == 0)
+          bl = snprintf(body, sizeof body, "{\"size\":10,\"_source\":false,\"query\":{\"match_none\":{}}}");
+        else if (kind == 1)
+          bl = snprintf(body, sizeof body, "{\"size\":10,\"_source\":false,\"query\":{\"match\":{\"body\":\"%s\"}}}",
+                        sc_rare(c, q));
+        else
+          bl = snprintf(body, sizeof body,
+                        "{\"size\":10,\"_source\":false,\"query\":{\"match\":{\"body\":{\"query\":\"%s %s\","
+                        "\"operator\":\"and\"}}}}", t[0], t[1]);
+        double q0 = now_s();
+        if (qq_search(&qenv, "bench", snaps, 1, body, (size_t)bl, &out, &err)) fails++;
+        ql[q] = (now_s() - q0) * 1e6;
+        json_decref(out);
+      }
+      qsort(ql, SC_QUERIES, sizeof *ql, sc_cmp_double);
+      if (r) {
+        q50[r - 1] = sc_pct(ql, SC_QUERIES, 50);
+        q99[r - 1] = sc_pct(ql, SC_QUERIES, 99);
+      }
+    }
+    minmax(q50, RUNS, &lo, &hi);
+    m50 = median(q50, RUNS);
+    m99 = median(q99, RUNS);
+    if (fails) {
+      printf("search/%s_qq_p50  query layer failed on %d queries: %s\n", names[kind], fails, err.msg);
+    } else if (kind && x && x->xq[kind - 1][0] > 0) {
+      printf("search/%s_qq_p50  ours %.1fus  xapian %.1fus  %.2fx xapian (goal <= 1x)  med/%d [%.1f..%.1f]  "
+             "p99 %.1fus vs %.1fus\n", names[kind], m50, x->xq[kind - 1][0], m50 / x->xq[kind - 1][0], RUNS, lo, hi,
+             m99, x->xq[kind - 1][1]);
+    } else {
+      printf("search/%s_qq_p50  ours %.1fus  med/%d [%.1f..%.1f]  p99 %.1fus\n", names[kind], m50, RUNS, lo, hi, m99);
+    }
+    fflush(stdout);
+  }
+}
+#endif
 
 int main(int argc, char **argv) {
   uint64_t n = 1000000, i;
@@ -690,6 +766,7 @@ int main(int argc, char **argv) {
       printf("search/or2_qq_p50  ours %.1fus  med/%d [%.1f..%.1f]  p99 %.1fus\n", m50, RUNS, lo, hi, m99);
     }
   }
+  bench_qq_latency(s, &c, have_x ? &x : NULL);
 #endif
   qi_snapshot_release(s);
   if (bench_search_script_score) bench_search_script_score(ix, &c, n);

@@ -4,7 +4,8 @@
 ** Corpus: the lowercase ASCII words of /usr/share/dict/words (wamerican), shuffled by the seed,
 ** the first SC_VOCAB of them ranked; each document draws 80..120 words from a Zipf(s = 1)
 ** distribution over the ranks, plus price (f64), days (i32) and tier (i32).
-** Queries: SC_QUERIES two-term OR queries, both terms from ranks [SC_QMIN, SC_QMAX). */
+** Queries: SC_QUERIES two-term OR queries, both terms from ranks [SC_QMIN, SC_QMAX) (also run
+** as two-term AND); SC_QUERIES rare-term queries from ranks [SC_RMIN, SC_RMAX) (sc_rare). */
 #ifndef BENCH_SEARCH_CORPUS_H
 #define BENCH_SEARCH_CORPUS_H
 
@@ -128,6 +129,15 @@ static inline void sc_query(const sc_corpus *c, int q, const char **a, const cha
   while (rb == ra);
   *a = c->words[ra];
   *b = c->words[rb];
+}
+
+/* Rare-term query Q's term: ranks [SC_RMIN, SC_RMAX) (about 0.2..1 per 1,000 documents). */
+#define SC_RMIN 10000
+#define SC_RMAX 40000
+static inline const char *sc_rare(const sc_corpus *c, int q) {
+  uint64_t s = sc_mix(SC_SEED ^ 0x7a11ull ^ ((uint64_t)q << 24));
+  size_t r = SC_RMIN + (size_t)(sc_next(&s) % (SC_RMAX - SC_RMIN));
+  return c->words[r < c->nwords ? r : c->nwords - 1];
 }
 
 static inline int sc_cmp_double(const void *x, const void *y) {

@@ -7,7 +7,9 @@
 // set as OP_OR of two terms, top 10, BM25Weight(k1=1.2, k2=0, k3=1, b=0.75, min_normlen=0.5).
 // Output, one per line: "index <seconds> <docs>", "run <r> <p50_us> <p99_us>" per run (run 0
 // is the warm-up), "top <q> <id>..." for the first 20 queries of the last run, and
-// "best <p50_us> <p99_us>" over each query's best time in runs 1..RUNS.
+// "best <p50_us> <p99_us>" over each query's best time in runs 1..RUNS. Then the single-term
+// and AND rows: "xq rare|and2 <p50_us> <p99_us>", each the median over RUNS runs (after a
+// warm-up) of a run's percentile, for one rare term (sc_rare) and OP_AND of the OR pairs.
 #include <xapian.h>
 
 #include <chrono>
@@ -22,6 +24,35 @@ extern "C" {
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The rare-term and two-term AND rows (see the top comment).
+static void run_xq(Xapian::Enquire &enq, const sc_corpus &c, int runs) {
+  for (int kind = 0; kind < 2; kind++) {
+    std::vector<double> p50, p99, lat(SC_QUERIES);
+    for (int r = 0; r <= runs; r++) {
+      for (int q = 0; q < SC_QUERIES; q++) {
+        const char *a, *b;
+        sc_query(&c, q, &a, &b);
+        double s0 = now_s();
+        if (kind == 0) enq.set_query(Xapian::Query(sc_rare(&c, q)));
+        else enq.set_query(Xapian::Query(Xapian::Query::OP_AND, Xapian::Query(a), Xapian::Query(b)));
+        Xapian::MSet m = enq.get_mset(0, 10);
+        std::vector<std::string> ids;
+        for (Xapian::MSetIterator it = m.begin(); it != m.end(); ++it) ids.push_back(std::to_string(*it - 1));
+        lat[q] = (now_s() - s0) * 1e6;
+      }
+      if (!r) continue;
+      std::vector<double> s = lat;
+      std::qsort(s.data(), s.size(), sizeof(double), sc_cmp_double);
+      p50.push_back(sc_pct(s.data(), s.size(), 50));
+      p99.push_back(sc_pct(s.data(), s.size(), 99));
+    }
+    std::qsort(p50.data(), p50.size(), sizeof(double), sc_cmp_double);
+    std::qsort(p99.data(), p99.size(), sizeof(double), sc_cmp_double);
+    std::printf("xq %s %.3f %.3f\n", kind ? "and2" : "rare", p50[p50.size() / 2], p99[p99.size() / 2]);
+    std::fflush(stdout);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -100,6 +131,8 @@ int main(int argc, char **argv) {
     }
     std::qsort(best.data(), best.size(), sizeof(double), sc_cmp_double);
     std::printf("best %.3f %.3f\n", sc_pct(best.data(), best.size(), 50), sc_pct(best.data(), best.size(), 99));
+    std::fflush(stdout);
+    run_xq(enq, c, runs);
   } catch (const Xapian::Error &e) {
     std::fprintf(stderr, "xapian_ref: %s\n", e.get_description().c_str());
     return 1;

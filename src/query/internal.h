@@ -182,7 +182,19 @@ qb_code qq__script_bind(qq__script *sc, qq__shard *sh, qb_err *err);
 qb_code qq__script_run(qq__script *sc, qq__shard *sh, const qi_segment *seg, uint32_t seg_base,
                        const uint32_t *docs, const double *score, size_t n, qb_err *err);
 
+/* A term's BM25 weight on a shard, computed once for all its segments (issue 14: per segment it
+** cost a doc_freq over every segment and a 256-entry cache each time) */
+typedef struct qq__wcache {
+  struct qq__wcache *next;
+  uint32_t field;
+  float boost;
+  const char *term;         /* arena copy */
+  size_t len;
+  qi_bm25 w;
+} qq__wcache;
+
 struct qq__shard {
+  qq__wcache *wcache;       /* the weights computed so far (arena) */
   qq_request *req;
   const qi_snapshot *snap;
   const char *index_name;
@@ -252,7 +264,7 @@ static inline int qq__is_live(qq__seg_ctx *cx, uint32_t d) { return qi_segment_i
 typedef struct qq__term_it {
   qq__it it;
   qi_postings *p;
-  qi_bm25 w;
+  const qi_bm25 *w;     /* the shard's (qq__wcache); NULL when not scoring */
   const uint8_t *norms; /* NULL: no norms (norm 1) */
 } qq__term_it;
 uint32_t qq__term_next(qq__it *it);
@@ -307,6 +319,11 @@ qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t 
 json_t *qq__source_filter(const qq_request *req, json_t *src);
 /* 1 when glob PAT (`*` any run, `?` one byte) matches all LEN bytes of S */
 int qq__glob(const char *pat, const char *s, size_t len);
+
+/* json_fast.c: json_loadb(TEXT, LEN, FLAGS, JE) -- the same tree, the same errors -- read by a
+** quick reader when the text is in its common subset (FLAGS: JSON_DECODE_ANY,
+** JSON_REJECT_DUPLICATES; anything else is passed on to jansson) */
+json_t *qq__json_load(const char *text, size_t len, int flags, json_error_t *je);
 
 /* small helpers */
 qq_field_type qq__field_type(const qi_field_info *fi);

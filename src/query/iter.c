@@ -147,7 +147,7 @@ uint32_t qq__term_adv(qq__it *it, uint32_t t) {
 double qq__term_score(qq__it *it) {
   qq__term_it *t = (qq__term_it *)it;
   uint8_t norm = t->norms ? t->norms[it->doc] : 1;
-  return qi_bm25_score(&t->w, qi_postings_freq(t->p), norm);
+  return qi_bm25_score(t->w, qi_postings_freq(t->p), norm);
 }
 
 static qb_code keep_postings(qq__seg_ctx *cx, qi_postings *p, qb_err *err) {
@@ -172,6 +172,24 @@ void qq__seg_ctx_fini(qq__seg_ctx *cx) {
   cx->npostings = cx->cap_postings = 0;
 }
 
+/* The shard-wide BM25 weight of TERM in FIELD with BOOST (snapshot statistics), from the
+** shard's cache or computed and kept there; NULL: out of memory */
+static const qi_bm25 *term_weight(qq__shard *sh, uint32_t field, const char *term, size_t len, float boost) {
+  qq__wcache *c;
+  qi_field_stats fs;
+  for (c = sh->wcache; c; c = c->next)
+    if (c->field == field && c->boost == boost && c->len == len && !memcmp(c->term, term, len)) return &c->w;
+  if (!(c = qb_arena_alloc(sh->ar, sizeof *c)) || !(c->term = qb_arena_strndup(sh->ar, term, len))) return NULL;
+  c->field = field;
+  c->boost = boost;
+  c->len = len;
+  qi_snapshot_field_stats(sh->snap, field, &fs);
+  qi_bm25_init(&c->w, boost, &fs, qi_snapshot_doc_freq(sh->snap, field, term, len), -1, -1);
+  c->next = sh->wcache;
+  sh->wcache = c;
+  return &c->w;
+}
+
 /* Iterator of one term of an inverted field, scored with BM25 (boost in the weight) */
 qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, size_t len,
                        float boost, int scoring, qq__it **out, qb_err *err) {
@@ -182,7 +200,7 @@ qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, 
   const qq_term_stats *ts = scoring ? cx->sh->req->term_stats : NULL;
   qi_field_stats fs;
   uint64_t df = 0;
-  if (scoring && (p || ts)) {
+  if (ts) { /* dfs: the collector sees (or sets) the index-wide statistics of every term */
     qi_snapshot_field_stats(cx->sh->snap, fi->id, &fs);
     df = qi_snapshot_doc_freq(cx->sh->snap, fi->id, term, len);
     if (ts) { /* asked even when this segment lacks the term: the collector sees every field */
@@ -196,7 +214,14 @@ qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, 
   if (!t) return qb_fail(err, QB_NOMEM, "query: out of memory");
   t->p = p;
   if (scoring) {
-    qi_bm25_init(&t->w, boost, &fs, df, -1, -1);
+    if (ts) {
+      qi_bm25 *w = qq__xalloc(cx, sizeof *w);
+      if (!w) return qb_fail(err, QB_NOMEM, "query: out of memory");
+      qi_bm25_init(w, boost, &fs, df, -1, -1);
+      t->w = w;
+    } else if (!(t->w = term_weight(cx->sh, fi->id, term, len, boost))) {
+      return qb_fail(err, QB_NOMEM, "query: out of memory");
+    }
     t->norms = fi->has_norms ? qi_segment_norms(cx->seg, fi->id) : NULL;
   }
   t->it.next = qq__term_next;

@@ -53,7 +53,7 @@ static uint32_t ms_blockmax_skip(ms_it *m, uint32_t c) {
       } else {
         m->bfirst[i] = bi.first_doc;
         m->blast[i] = bi.last_doc;
-        m->bbound[i] = qi_bm25_score(&t->w, bi.max_freq, t->norms ? bi.min_norm : 1);
+        m->bbound[i] = qi_bm25_score(t->w, bi.max_freq, t->norms ? bi.min_norm : 1);
       }
     }
     if (c >= m->bfirst[i]) {
@@ -170,7 +170,7 @@ qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
     qi_block_info bi;
     qi_postings_term_bound(t->p, &bi);
     m->t[i] = t;
-    m->bound[i] = qi_bm25_score(&t->w, bi.max_freq, t->norms ? bi.min_norm : 1);
+    m->bound[i] = qi_bm25_score(t->w, bi.max_freq, t->norms ? bi.min_norm : 1);
     m->order[i] = i;
   }
   /* sort by bound (insertion sort: few terms), remembering the clause order */

@@ -278,8 +278,9 @@ qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *e
 ** copying it: for a coordinator that parsed a shard's answer only to read it back. */
 qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *err);
 
-/* Merge PARTS (N, borrowed) and render the `_search` response into *OUT (a new json_t the
-** caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. REQ must be
+/* Merge PARTS (N, borrowed; the hits that make the page move into *OUT without their "_doc"
+** keys: render a set of partials once, then free them) and render the `_search` response into
+** *OUT (a new json_t the caller json_decrefs): took (TOOK_MS), timed_out, _shards, hits, aggregations. REQ must be
 ** parsed from the same body as the shards' requests (sort, paging, track_total_hits and the
 ** aggregation definitions come from it). When every shard failed, fails with the first shard's
 ** error instead. For a `_count` request, renders {"count", "_shards"}. Errors: QB_INVAL

@@ -16,6 +16,8 @@ json_t *qq__partial_json(const qq_partial *p);
 typedef struct mhit {
   json_t *h;      /* borrowed from the partial */
   size_t shard;   /* position of its partial */
+  double score;   /* its _score and _doc, read once (not per comparison) */
+  json_int_t doc;
 } mhit;
 
 static int cmp_json_val(const qq__sort *s, const json_t *a, const json_t *b) {
@@ -44,9 +46,7 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
   const qq_request *req = ud;
   const mhit *a = pa, *b = pb;
   if (!req->nsort) {
-    double x = json_number_value(json_object_get(a->h, "_score"));
-    double y = json_number_value(json_object_get(b->h, "_score"));
-    if (x != y) return x > y ? -1 : 1;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
   } else {
     const json_t *sa = json_object_get(a->h, "sort"), *sb = json_object_get(b->h, "sort");
     for (size_t i = 0; i < req->nsort; i++) {
@@ -57,9 +57,7 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
     }
   }
   if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
-  json_int_t x = json_integer_value(json_object_get(a->h, "_doc"));
-  json_int_t y = json_integer_value(json_object_get(b->h, "_doc"));
-  return x < y ? -1 : x > y;
+  return a->doc < b->doc ? -1 : a->doc > b->doc;
 }
 
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
@@ -110,7 +108,9 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
         all = na;
         cap = nc;
       }
-      all[nall++] = (mhit){json_array_get(hs, k), i};
+      json_t *h = json_array_get(hs, k);
+      all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
+                           json_integer_value(json_object_get(h, "_doc"))};
     }
   }
   if (n && nfail == n) { /* every shard failed: the request fails with the first error */
@@ -119,9 +119,15 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
                  json_string_value(json_object_get(f, "reason")));
     goto done;
   }
-  json_t *shards = json_pack("{s:I, s:I, s:i, s:I}", "total", (json_int_t)n, "successful", (json_int_t)(n - nfail),
-                             "skipped", 0, "failed", (json_int_t)nfail);
-  if (!shards) goto nomem;
+  /* built key by key: json_pack reads its format on every call (a fixed cost, issue 14) */
+  json_t *shards = json_object();
+  if (!shards || json_object_set_new_nocheck(shards, "total", json_integer((json_int_t)n)) ||
+      json_object_set_new_nocheck(shards, "successful", json_integer((json_int_t)(n - nfail))) ||
+      json_object_set_new_nocheck(shards, "skipped", json_integer(0)) ||
+      json_object_set_new_nocheck(shards, "failed", json_integer((json_int_t)nfail))) {
+    json_decref(shards);
+    goto nomem;
+  }
   if (nfail && json_object_set(shards, "failures", failures)) {
     json_decref(shards);
     goto nomem;
@@ -134,8 +140,18 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   int timed_out = 0; /* any shard that stopped at the request's timeout */
   for (size_t i = 0; i < n; i++)
     timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
-  res = json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "timed_out", timed_out,
-                  "_shards", shards);
+  if ((res = json_object()) &&
+      (json_object_set_new_nocheck(res, "took", json_integer((json_int_t)took_ms)) ||
+       json_object_set_new_nocheck(res, "timed_out", json_boolean(timed_out)))) {
+    json_decref(res);
+    res = NULL;
+  }
+  if (!res) {
+    json_decref(shards);
+  } else if (json_object_set_new_nocheck(res, "_shards", shards)) { /* takes SHARDS, also on failure */
+    json_decref(res);
+    res = NULL;
+  }
   json_t *hits = json_object(), *harr = json_array();
   if (!res || !hits || !harr) {
     json_decref(hits);
@@ -148,10 +164,13 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (req->track_total) {
     json_t *t;
-    if (req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte))
-      t = json_pack("{s:I, s:s}", "value", (json_int_t)req->track_total, "relation", "gte");
-    else
-      t = json_pack("{s:I, s:s}", "value", (json_int_t)total, "relation", "eq");
+    int gte = req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte);
+    if ((t = json_object()) &&
+        (json_object_set_new_nocheck(t, "value", json_integer((json_int_t)(gte ? (uint64_t)req->track_total : total))) ||
+         json_object_set_new_nocheck(t, "relation", json_string_nocheck(gte ? "gte" : "eq")))) {
+      json_decref(t);
+      t = NULL;
+    }
     if (!t || json_object_set_new(hits, "total", t)) {
       json_decref(harr);
       goto nomem;
@@ -163,11 +182,11 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (json_object_set_new(hits, "hits", harr)) goto nomem;
   if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+  /* the winners move into the response (no copy): PARTS lose their _doc keys (query.h) */
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
-    json_t *h = json_copy(all[i].h);
-    if (!h) goto nomem;
+    json_t *h = all[i].h;
     json_object_del(h, "_doc");
-    if (json_array_append_new(harr, h)) goto nomem;
+    if (json_array_append(harr, h)) goto nomem;
   }
   if (req->naggs) {
     json_t *aj;
