@@ -535,7 +535,8 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
   e = qi__id_find(ix, id, strlen(id));
   if ((rc = check_cond(id, e, cond, err))) goto done;
-  version = e ? e->version + 1 : 1;
+  int existed = e != NULL;
+  version = cond && cond->has_version && cond->version ? cond->version : e ? e->version + 1 : 1;
   seq = ix->next_seq;
   if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
     check_txn(ix);
@@ -576,7 +577,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     snprintf(res->id, sizeof res->id, "%s", id);
     res->version = version;
     res->seq_no = seq;
-    res->created = version == 1;
+    res->created = !existed;
   }
   if (qi__builder_docs(ix->buf) >=
       (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))
