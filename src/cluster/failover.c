@@ -34,6 +34,7 @@ typedef struct live {
   qc_member m[256];
   size_t n;
   int64_t now;
+  int quiet; /* a trial run on a copy: no logging */
 } live;
 
 static int is_live(const live *l, const char *node) {
@@ -118,7 +119,8 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
         json_object_set_new(sh, "primary_term", json_integer((json_int_t)term));
         const char *on = json_string_value(json_object_get(old, "node"));
         if (on && *on) qc__sm_in_sync_del(sh, on);
-        qb_log(QB_WARN, "[%s][%u]: primary [%s] left; promoted the in-sync copy on [%s] (term "
+        if (!l->quiet)
+          qb_log(QB_WARN, "[%s][%u]: primary [%s] left; promoted the in-sync copy on [%s] (term "
                "%llu)", name, id, on ? on : "", nn, (unsigned long long)term);
         changed = 1;
         break;
@@ -142,7 +144,8 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
       if (*nn && l->now - json_integer_value(left) < delay) continue;
       const char *to = spare_node(l, meta, sh);
       if (!to) continue;
-      qb_log(QB_INFO, "[%s][%u]: copy %s re-allocated to [%s]", name, id,
+      if (!l->quiet)
+        qb_log(QB_INFO, "[%s][%u]: copy %s re-allocated to [%s]", name, id,
              *nn ? "of a node that left" : "(unassigned)", to);
       json_object_set_new(c, "node", json_string(to));
       json_object_del(c, "left_ms");
@@ -200,7 +203,9 @@ static void pass(struct qc__allocator *a) {
   json_t *meta;
   json_object_foreach(all, name, meta) {
     json_t *trial = json_deep_copy(meta);
+    l->quiet = 1;
     int todo = trial && fix(trial, l, NULL) > 0;
+    l->quiet = 0;
     json_decref(trial);
     if (todo) {
       qb_err err;
