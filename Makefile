@@ -5,6 +5,8 @@
 #   make cluster    build, then etcd + 3 data nodes + a coordinator on 127.0.0.1:9200
 #   make test       Release build + the ASan/UBSan test build (build/asan); every test on both
 #   make bench      Release build, then the benchmarks (bench/)
+#   make chaos      Release build, then the long replica fault test (scripts/chaos.sh: data nodes
+#                   killed at random, the leader coordinator killed, etcd restarted)
 #   make fuzz       libFuzzer targets with clang-19 for FUZZ_SECONDS (default 60) each
 #   make test-switch  the interpreter with switch dispatch (QD_DISPATCH_SWITCH=ON, build/switch):
 #                     the engine's tests (unit wasm + udf, spec suite, qwasm CLI, fuzz replays)
@@ -20,7 +22,7 @@ CTEST = scripts/ctest.sh
 # the tests the interpreter's dispatch can change (test-switch)
 ENGINE_TESTS = ^(wasm|udf)/|^spec$$|^qwasm_cli$$|^fuzz_regress$$|^examples/
 
-.PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench fuzz \
+.PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench chaos fuzz \
         clean
 
 all: build
@@ -73,6 +75,9 @@ ci:
 
 bench: deps build
 	@scripts/bench.sh
+
+chaos: deps build
+	@scripts/chaos.sh
 
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
