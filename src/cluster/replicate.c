@@ -227,6 +227,7 @@ static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, ui
   }
   qc_call calls[16];
   const char *cnode[16], *failed[16];
+  int sync[16];
   size_t nc = 0, nf = 0, i;
   json_t *c;
   *total = 1;
@@ -236,12 +237,16 @@ static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, ui
     const char *nn = json_string_value(json_object_get(c, "node"));
     if (!nn || !*nn || !strcmp(nn, n->name)) continue;
     (*total)++;
-    if (!qc__sm_in_sync(sh, nn) || nc == 16) continue;
+    if (nc == 16) continue;
+    /* copies out of the in-sync set get the write too (a copy that recovered a moment ago may
+    ** not be in this node's view of the set yet); only the in-sync ones must have it */
+    int in = qc__sm_in_sync(sh, nn);
     char url[128];
     if (!qc__member_url(n, nn, url)) {
-      failed[nf++] = nn;
+      if (in) failed[nf++] = nn;
       continue;
     }
+    sync[nc] = in;
     cnode[nc] = nn;
     calls[nc].method = "POST";
     snprintf(calls[nc].url, sizeof calls[nc].url, "%s/_internal/replica/%s/%u", url, w->index,
@@ -258,6 +263,7 @@ static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, ui
       (*ok)++;
       continue;
     }
+    if (!sync[i]) continue;
     if (calls[i].status == 409) {
       stale = 1;
       snprintf(why, sizeof why, "%.*s", (int)(calls[i].resp.len < 200 ? calls[i].resp.len : 200),

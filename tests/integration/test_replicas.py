@@ -311,6 +311,7 @@ def chaos(load):
                  deadline_s=90)
         load.wait_acks(10, "writes after round %d" % rnd_i)
     C["coord"].kill()  # the only coordinator (and leader): restarted, it leads again
+    time.sleep(TTL + 1)  # its name is free once its lease expired
     C["coord"].start()
     wait_for("the coordinator leads again", lambda: any(
         r["master"] == "*" for r in co().http("GET", "/_cat/nodes?format=json").json))
