@@ -355,6 +355,9 @@ int qc_doc_route(qc_node *n, const char *method, const char *index, const char *
   char url[128], local[256], full[1400];
   const char *node;
   int ok = shard_url(n, meta, shard, url, &node);
+  char nodebuf[64]; /* NODE points into META */
+  snprintf(nodebuf, sizeof nodebuf, "%s", node);
+  node = nodebuf;
   json_decref(meta);
   if (!ok)
     return error(out, 503, "unavailable_shards_exception",

@@ -80,6 +80,11 @@ def setup():
 
 
 def teardown():
+    keep = os.environ.get("QD_KEEP")  # keep the data and logs for a look
+    if keep:
+        print("# kept: " + " ".join(s.tmp for s in C.get("data", []) + [C["coord"]]))
+        for s in C.get("data", []) + [C["coord"]]:
+            s.close = s.stop
     for d in C.get("data", []):
         if d.proc:
             try:
@@ -90,7 +95,7 @@ def teardown():
     if C.get("coord"):
         C["coord"].close()
     if C.get("etcd"):
-        C["etcd"].close()
+        C["etcd"].stop() if keep else C["etcd"].close()
 
 
 def t_copies_on_distinct_nodes_and_writes_acked_by_both():
@@ -152,6 +157,8 @@ class Load:
         self.counter = 0
         self.writes_ok = self.writes_failed = 0
         self.searches = self.search_failures = 0
+        self.phase = "data nodes"  # failed searches are counted per phase of the faults
+        self.failures_by_phase = {}
         self.last_ok = {}    # shard-free: wall time of the last acknowledged write
         self.threads = [threading.Thread(target=self.writer, args=(w, keys), daemon=True)
                         for w in range(writers)]
@@ -192,6 +199,9 @@ class Load:
             with self.lock:
                 self.searches += 1
                 self.search_failures += bad
+                if bad:
+                    self.failures_by_phase[self.phase] = \
+                        self.failures_by_phase.get(self.phase, 0) + 1
             time.sleep(0.02)
 
     def wait_acks(self, n, what):
@@ -292,9 +302,11 @@ def t_faults_lose_no_acknowledged_write():
     finally:
         load.finish()
     n = verify(load)
-    print("# writes acknowledged %d, failed %d; %d ids; %d documents; searches %d, failed %d"
+    print("# writes acknowledged %d, failed %d; %d ids; %d documents; searches %d, failed %d %r"
           % (load.writes_ok, load.writes_failed, len(load.acked), n, load.searches,
-             load.search_failures))
+             load.search_failures, load.failures_by_phase))
+    check(not load.failures_by_phase.get("data nodes"), "no failed search while data nodes "
+          "failed (a copy was always there)", load.failures_by_phase)
     r = co().http("GET", "/rep/_doc/stale")
     eq(r.status, 404, "no stale-term write survived")
 
@@ -310,11 +322,13 @@ def chaos(load):
         wait_for("green after killing %s" % d.name, lambda: health()["status"] == "green",
                  deadline_s=90)
         load.wait_acks(10, "writes after round %d" % rnd_i)
+    load.phase = "coordinator killed"
     C["coord"].kill()  # the only coordinator (and leader): restarted, it leads again
     time.sleep(TTL + 1)  # its name is free once its lease expired
     C["coord"].start()
     wait_for("the coordinator leads again", lambda: any(
         r["master"] == "*" for r in co().http("GET", "/_cat/nodes?format=json").json))
+    load.phase = "etcd restarted"
     C["etcd"].stop()
     time.sleep(1)
     C["etcd"].start()
@@ -350,6 +364,16 @@ def t_a_dead_nodes_copy_is_reallocated_after_the_delay():
     wait_for("green again", lambda: health()["status"] == "green", deadline_s=30)
 
 
+def t_every_process_stops_cleanly():
+    """SIGTERM exits 0 and no log has a sanitizer report (the ASan build runs this too)."""
+    for s in C["data"] + [C["coord"]]:
+        rc = s.stop() if s.proc else 0
+        log = s.logtext()
+        check("ERROR: AddressSanitizer" not in log and "runtime error:" not in log,
+              "sanitizer report in %s's log" % s.name, log[-4000:])
+        eq(rc, 0, "%s exit status after SIGTERM" % s.name)
+
+
 def copy_docs_of(index, dn):
     r = dn.http("POST", "/%s~0/_search" % index, {"size": 100})
     return {h["_id"]: h["_source"]["v"] for h in r.json["hits"]["hits"]}
@@ -365,6 +389,7 @@ def main():
             ("faults lose no acknowledged write", t_faults_lose_no_acknowledged_write),
             ("a dead node's copy is re-allocated after the delay",
              t_a_dead_nodes_copy_is_reallocated_after_the_delay),
+            ("every process stops cleanly", t_every_process_stops_cleanly),
         ]
         only = os.environ.get("QD_ONLY")
         run_tests([t for i, t in enumerate(tests, 1) if not only or str(i) in only.split(",")])
