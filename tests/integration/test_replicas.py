@@ -6,8 +6,10 @@ reader searches: SIGKILL the node of a primary (an in-sync copy is promoted unde
 the restarted node recovers its copies), SIGSTOP a node past its lease and SIGCONT it (it must
 not accept writes with its stale term). At the end every acknowledged document is present with
 its last acknowledged value on every copy, no copy has a value that was never written, copies
-agree per shard, and failed searches are counted (goal 0). A dead node's copy is re-allocated
-after index.unassigned.node_left.delayed_timeout. Skipped (77) without /usr/bin/etcd.
+agree per shard, and failed searches are counted (none allowed while only data nodes fail). A
+dead node's copy is re-allocated after index.unassigned.node_left.delayed_timeout; a copy whose
+disk fills (a tmpfs; skipped where it cannot be mounted) leaves the in-sync set without losing
+an acknowledged write, and recovers once space is back. Skipped (77) without /usr/bin/etcd.
 QD_CHAOS=1 (make chaos) runs longer with more faults: kill the coordinator, restart etcd."""
 import json
 import os
@@ -18,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from qdtest import (ETCD, Etcd, Server, check, eq, run_tests, skip_all,  # noqa: E402
+from qdtest import (ETCD, Etcd, Server, check, eq, run_tests, skip, skip_all,  # noqa: E402
                     wait_for)
 
 TTL = 2  # seconds: the data nodes' lease
@@ -317,8 +319,10 @@ def chaos(load):
     for rnd_i in range(int(os.environ.get("QD_CHAOS_ROUNDS", "4"))):
         d = rnd.choice(C["data"])
         d.kill()
-        time.sleep(rnd.uniform(0.5, 3))
+        time.sleep(TTL + rnd.uniform(0.5, 3))  # its name is free once its lease expired
         d.start()
+        wait_for("%s back" % d.name, lambda: d.name in [
+            r["name"] for r in co().http("GET", "/_cat/nodes?format=json").json])
         wait_for("green after killing %s" % d.name, lambda: health()["status"] == "green",
                  deadline_s=90)
         load.wait_acks(10, "writes after round %d" % rnd_i)
@@ -364,6 +368,78 @@ def t_a_dead_nodes_copy_is_reallocated_after_the_delay():
     wait_for("green again", lambda: health()["status"] == "green", deadline_s=30)
 
 
+def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
+    """A data node whose data directory is a small tmpfs (root only, else skipped) holds a
+    replica; its disk fills: writes are still acknowledged by the other copies, the full copy is
+    out of the in-sync set (health yellow) and nothing acknowledged is lost; once space is back
+    it recovers and the cluster is green."""
+    import subprocess
+    import tempfile
+    mnt = tempfile.mkdtemp(prefix="qd-tmpfs-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if r.returncode:
+        os.rmdir(mnt)
+        skip("cannot mount a tmpfs here (%s)" % r.stderr.strip())
+    dn4 = None
+    try:
+        # 3 replicas on 3 nodes: the 4th copy is unassigned until dn4 joins and takes it
+        r = co().http("PUT", "/full", {"settings": {"number_of_shards": 1,
+                                                    "number_of_replicas": 3}})
+        eq(r.status, 200, "create: %r" % r)
+        for i in range(20):
+            eq(co().http("PUT", "/full/_doc/a%d" % i, {"v": i}).status, 201, "a write")
+        dn4 = Server(name="dn4", data=os.path.join(mnt, "data"), extra=[
+            "--role", "data", "--etcd", C["etcd"].url, "--lease-ttl", str(TTL)]).start()
+        wait_for("dn4's copy recovered", lambda: "dn4" in meta("full")["shards"][0]["in_sync"],
+                 deadline_s=30)
+        st = os.statvfs(mnt)
+        with open(os.path.join(mnt, "filler"), "ab") as f:
+            try:
+                free = st.f_bavail * st.f_frsize
+                while free > 0:
+                    f.write(b"\0" * min(free, 1 << 20))
+                    f.flush()
+                    free -= 1 << 20
+            except OSError:
+                pass
+        acked = {}
+        for i in range(40):
+            r = co().http("PUT", "/full/_doc/b%d" % i, {"v": i, "pad": "x" * 2000})
+            if r.status in (200, 201):
+                acked["b%d" % i] = i
+        check(len(acked) >= 35, "writes go on while a replica's disk is full", len(acked))
+        m = meta("full")["shards"][0]
+        check("dn4" not in m["in_sync"], "the full copy left the in-sync set", m)
+        eq(health()["status"], "yellow", "yellow while it is out")
+        for k, v in acked.items():
+            r = co().http("GET", "/full/_doc/" + k)
+            eq((r.status, r.json["_source"]["v"]), (200, v), "acknowledged %s" % k)
+        os.remove(os.path.join(mnt, "filler"))
+        wait_for("dn4 recovered once space is back", lambda: "dn4" in meta(
+            "full")["shards"][0]["in_sync"], deadline_s=40)
+        wait_for("green", lambda: health()["status"] == "green", deadline_s=30)
+        co().http("POST", "/full/_refresh")
+        pri = node(meta("full")["shards"][0]["copies"][0]["node"])
+        docs = [copy_docs_of("full", x) for x in (pri, dn4)]
+        eq(docs[0], docs[1], "dn4's copy agrees with the primary's")
+        check(all(docs[1].get(k) == v for k, v in acked.items()), "dn4 has every acked write")
+        co().http("DELETE", "/full")
+    finally:
+        if dn4:
+            rc = dn4.stop()
+            log = dn4.logtext()
+            dn4.close()
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+        try:
+            os.rmdir(mnt)
+        except OSError:
+            pass
+    check("ERROR: AddressSanitizer" not in log and "runtime error:" not in log,
+          "sanitizer report in dn4's log", log[-4000:])
+    eq(rc, 0, "dn4 exit status after SIGTERM")
+
+
 def t_every_process_stops_cleanly():
     """SIGTERM exits 0 and no log has a sanitizer report (the ASan build runs this too)."""
     for s in C["data"] + [C["coord"]]:
@@ -389,6 +465,8 @@ def main():
             ("faults lose no acknowledged write", t_faults_lose_no_acknowledged_write),
             ("a dead node's copy is re-allocated after the delay",
              t_a_dead_nodes_copy_is_reallocated_after_the_delay),
+            ("a copy on a full disk leaves the in-sync set",
+             t_a_copy_on_a_full_disk_leaves_the_in_sync_set),
             ("every process stops cleanly", t_every_process_stops_cleanly),
         ]
         only = os.environ.get("QD_ONLY")
