@@ -19,12 +19,23 @@
 
 #define REPL_TIMEOUT_MS 5000
 #define RECOVERY_CHUNK 500
+#define CKPT_GAP UINT64_MAX /* ckpt_term after a gap in the operations: recover by a full copy */
 
 typedef struct qc__rshard {
   char local[256];
   pthread_mutex_t mu;
   uint64_t max_term;
   int64_t local_ckpt, global_ckpt; /* -1: none yet */
+  uint64_t ckpt_term;              /* the term of the operation at local_ckpt */
+  /* on a primary: the _ids of its operations LOG_FIRST.. of term LOG_TERM (ops-based recovery) */
+  json_t *log;
+  int64_t log_first;
+  uint64_t log_term;
+  /* on a primary: copies it added to the in-sync set under term ADDED_TERM (its view of the
+  ** set in the metadata cache may not show them yet) */
+  char added[8][64];
+  int nadded;
+  uint64_t added_term;
   struct qc__rshard *next;
 } rshard;
 
@@ -34,6 +45,7 @@ void qc__repl_free(qc_node *n) {
   for (rshard *s = n->rshards, *nx; s; s = nx) {
     nx = s->next;
     pthread_mutex_destroy(&s->mu);
+    json_decref(s->log);
     qb_free(s, sizeof *s);
   }
   n->rshards = NULL;
@@ -50,12 +62,13 @@ static void ckpt_load(qc_node *n, rshard *s) {
   FILE *f = fopen(p, "r");
   s->local_ckpt = s->global_ckpt = -1;
   if (!f) return;
-  unsigned long long t;
+  unsigned long long t, ct = 0;
   long long l, g;
-  if (fscanf(f, "%llu %lld %lld", &t, &l, &g) == 3) {
+  if (fscanf(f, "%llu %lld %lld %llu", &t, &l, &g, &ct) >= 3) {
     s->max_term = t;
     s->local_ckpt = l;
     s->global_ckpt = g;
+    s->ckpt_term = ct;
   }
   fclose(f);
 }
@@ -70,8 +83,8 @@ static void ckpt_save(qc_node *n, rshard *s) {
   snprintf(tmp, sizeof tmp, "%s.tmp", p);
   FILE *f = fopen(tmp, "w");
   if (!f) return;
-  fprintf(f, "%llu %lld %lld\n", (unsigned long long)s->max_term, (long long)s->local_ckpt,
-          (long long)s->global_ckpt);
+  fprintf(f, "%llu %lld %lld %llu\n", (unsigned long long)s->max_term, (long long)s->local_ckpt,
+          (long long)s->global_ckpt, (unsigned long long)s->ckpt_term);
   if (fclose(f) == 0) rename(tmp, p);
 }
 
@@ -214,6 +227,23 @@ static int change_in_sync(json_t *meta, void *ud, qb_err *err) {
   return ch;
 }
 
+static int was_added(rshard *rs, const char *node, uint64_t term) {
+  if (rs->added_term != term) return 0;
+  for (int i = 0; i < rs->nadded; i++)
+    if (!strcmp(rs->added[i], node)) return 1;
+  return 0;
+}
+
+static void set_added(rshard *rs, const char *node, uint64_t term, int on) {
+  if (rs->added_term != term) rs->nadded = 0, rs->added_term = term;
+  for (int i = 0; i < rs->nadded; i++)
+    if (!strcmp(rs->added[i], node)) {
+      if (!on) memmove(rs->added[i], rs->added[i + 1], (size_t)(--rs->nadded - i) * 64);
+      return;
+    }
+  if (on && rs->nadded < 8) snprintf(rs->added[rs->nadded++], 64, "%s", node);
+}
+
 /* Send BODY to every in-sync copy of W's shard but this one; TOTAL and OK as qc_write_finish.
 ** A copy that fails is dropped from the in-sync set; a copy that refuses the term fails it. */
 static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, uint32_t *ok,
@@ -238,12 +268,14 @@ static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, ui
     if (!nn || !*nn || !strcmp(nn, n->name)) continue;
     (*total)++;
     if (nc == 16) continue;
-    /* copies out of the in-sync set get the write too (a copy that recovered a moment ago may
-    ** not be in this node's view of the set yet); only the in-sync ones must have it */
-    int in = qc__sm_in_sync(sh, nn);
+    /* in sync: in this node's view of the set, or added by this primary a moment ago (its
+    ** view may not show it yet); a copy out of the set gets nothing, so its checkpoint stays
+    ** exact and it can recover from the operations above it */
+    int in = qc__sm_in_sync(sh, nn) || was_added(w->rs, nn, w->term);
+    if (!in) continue;
     char url[128];
     if (!qc__member_url(n, nn, url)) {
-      if (in) failed[nf++] = nn;
+      failed[nf++] = nn;
       continue;
     }
     sync[nc] = in;
@@ -287,10 +319,53 @@ static qb_code send_to_copies(qc_write *w, const char *body, uint32_t *total, ui
     if (qc__sm_update(n, w->index, change_in_sync, &dc, &e))
       rc = qb_fail(err, QB_UNAVAILABLE, "[%s][%u]: %zu copies failed the write and could not be "
                    "removed from the in-sync set: %s", w->index, w->shard, nf, e.msg);
+    else
+      for (i = 0; i < nf; i++) set_added(w->rs, failed[i], w->term, 0);
   }
   for (i = 0; i < nc; i++) qc_call_fini(&calls[i]);
   json_decref(meta);
   return rc;
+}
+
+#define LOG_MAX 200000 /* operations a primary remembers for ops-based recovery */
+
+/* Remember the _ids of W's operations (sequence numbers local_ckpt+1..LAST). */
+static void log_ops(qc_write *w, int64_t last) {
+  rshard *rs = w->rs;
+  int64_t first = rs->local_ckpt + 1;
+  if (!rs->log || rs->log_term != w->term || rs->log_first + (int64_t)json_array_size(rs->log) !=
+                                                 first) {
+    json_decref(rs->log);
+    rs->log = json_array();
+    rs->log_first = first;
+    rs->log_term = w->term;
+  }
+  if (!rs->log) return;
+  json_t *seen = json_object();
+  size_t i;
+  json_t *v;
+  int64_t seq = first;
+  json_array_foreach(w->ids, i, v) {
+    const char *id = json_string_value(v);
+    if (json_object_get(seen, id)) continue; /* one op per _id, as qc_write_finish numbers them */
+    json_object_set_new(seen, id, json_true());
+    json_array_append(rs->log, v);
+    seq++;
+  }
+  json_decref(seen);
+  if (seq != last + 1) { /* cannot happen: the log would not match the numbers; drop it */
+    json_decref(rs->log);
+    rs->log = NULL;
+    return;
+  }
+  size_t n = json_array_size(rs->log);
+  if (n > LOG_MAX) { /* keep the newer half */
+    json_t *keep = json_array();
+    for (size_t k = n / 2; k < n; k++) json_array_append(keep, json_array_get(rs->log, k));
+    json_decref(rs->log);
+    rs->log = keep;
+    rs->log_first += (int64_t)(n / 2);
+  }
 }
 
 qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
@@ -341,7 +416,9 @@ qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *te
   }
   json_decref(ops);
   if (!rc) {
+    log_ops(w, seq);
     w->rs->local_ckpt = seq; /* applied here already */
+    w->rs->ckpt_term = w->term;
     rc = send_to_copies(w, body, total, ok, err);
     if (!rc) w->rs->global_ckpt = seq;
     ckpt_save(n, w->rs);
@@ -393,6 +470,15 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
   json_decref(meta);
   if (rc) goto out;
   if ((uint64_t)term > rs->max_term) rs->max_term = (uint64_t)term;
+  if (json_is_true(json_object_get(q, "probe"))) { /* recovery asks where this copy stands */
+    qi_index *px = NULL;
+    int has = qi_catalog_get(n->cat, local, &px, NULL) == QB_OK;
+    qi_index_release(px);
+    *out = json_pack("{s:I, s:I, s:b}", "local_checkpoint", (json_int_t)rs->local_ckpt,
+                     "ckpt_term", (json_int_t)rs->ckpt_term, "has_shard", has);
+    if (!*out) rc = qb_fail(err, QB_NOMEM, "out of memory");
+    goto out;
+  }
   if (reset) {
     char *text = json_dumps(reset, JSON_COMPACT);
     if (!text) {
@@ -407,6 +493,7 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
     qi_index_release(nix);
     if (rc) goto out;
     rs->local_ckpt = rs->global_ckpt = -1;
+    rs->ckpt_term = 0;
   }
   qi_index *ix = NULL;
   if ((rc = qi_catalog_get(n->cat, local, &ix, err))) {
@@ -414,7 +501,7 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
       rc = qb_fail(err, QB_UNAVAILABLE, "[%s][%u]: no copy on node [%s]", index, shard, n->name);
     goto out;
   }
-  int64_t last = rs->local_ckpt;
+  int64_t last = rs->local_ckpt, first_seq = -2;
   if (json_array_size(ops)) {
     qi_bulk *b;
     if ((rc = qi_bulk_begin(ix, &b, err))) {
@@ -445,7 +532,9 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
                              &e);
       }
       if (irc && !first.code) first = e, first.code = irc;
-      json_int_t sq = json_integer_value(json_object_get(op, "seq"));
+      json_t *sqj = json_object_get(op, "seq");
+      json_int_t sq = json_integer_value(sqj);
+      if (json_is_integer(sqj) && first_seq == -2) first_seq = sq;
       if (sq > last) last = sq;
     }
     rc = qi_bulk_commit(b, err);
@@ -455,6 +544,15 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
   qi_index_release(ix);
   if (rc) goto out;
   json_t *ck = json_object_get(q, "ckpt");
+  /* the checkpoint means "every operation up to it is here" only while they came without a
+  ** gap (a copy out of the in-sync set gets writes too, and misses those before): after a gap
+  ** only a recovery's explicit checkpoint makes it meaningful again */
+  if (json_is_integer(ck)) {
+    rs->ckpt_term = (uint64_t)term;
+  } else if (first_seq != -2) {
+    int contiguous = first_seq == rs->local_ckpt + 1 && rs->ckpt_term != CKPT_GAP;
+    rs->ckpt_term = contiguous ? (uint64_t)term : CKPT_GAP;
+  }
   rs->local_ckpt = json_is_integer(ck) ? json_integer_value(ck) : last;
   ckpt_save(n, rs);
   *out = json_pack("{s:I, s:b}", "local_checkpoint", (json_int_t)rs->local_ckpt, "refresh",
@@ -482,6 +580,73 @@ static qb_code send_chunk(const char *url, json_t *req, qb_err *err) {
   return rc;
 }
 
+/* Where the copy at URL stands: *CKPT its local checkpoint, 1 when it may recover from the
+** operations above it (it has the shard and its last operation is of this primary's term, so
+** everything up to it came from this primary in order), 0 for a full copy. */
+static int probe(qc_write *w, const char *url, int64_t *ckpt) {
+  char body[400];
+  snprintf(body, sizeof body, "{\"term\":%llu,\"primary\":\"%s\",\"probe\":true}",
+           (unsigned long long)w->term, w->n->name);
+  qc_call c = {.method = "POST", .body = body, .len = strlen(body)};
+  snprintf(c.url, sizeof c.url, "%s", url);
+  int ok = 0;
+  if (!qc_fanout(&c, 1, 10000, NULL) && c.status == 200) {
+    json_t *j = json_loadb(c.resp.data, c.resp.len, 0, NULL);
+    *ckpt = json_integer_value(json_object_get(j, "local_checkpoint"));
+    rshard *rs = w->rs;
+    ok = json_is_true(json_object_get(j, "has_shard")) &&
+         (uint64_t)json_integer_value(json_object_get(j, "ckpt_term")) == w->term &&
+         rs->log && rs->log_term == w->term && *ckpt >= rs->log_first - 1 &&
+         *ckpt <= rs->local_ckpt;
+    json_decref(j);
+  }
+  qc_call_fini(&c);
+  return ok;
+}
+
+/* Send the copy at URL the current state of every document of the operations above FROM. */
+static qb_code ops_recovery(qc_write *w, qi_index *ix, const char *url, int64_t from,
+                            size_t *sent, qb_err *err) {
+  rshard *rs = w->rs;
+  json_t *ops = json_array(), *seen = json_object();
+  qb_code rc = QB_OK;
+  size_t n = json_array_size(rs->log);
+  for (size_t k = (size_t)(from + 1 - rs->log_first); !rc && k <= n; k++) {
+    if (k < n) {
+      const char *id = json_string_value(json_array_get(rs->log, k));
+      if (json_object_get(seen, id)) continue;
+      json_object_set_new(seen, id, json_true());
+      qb_buf src;
+      qb_buf_init(&src);
+      uint64_t ver = 0;
+      qb_err e;
+      qb_code g = qi_index_get(ix, id, &src, &ver, NULL, &e);
+      if (g == QB_OK)
+        json_array_append_new(ops, json_pack("{s:s, s:I, s:s%}", "id", id, "v", (json_int_t)ver,
+                                             "src", src.data ? src.data : "{}", src.len));
+      else if (g == QB_NOTFOUND)
+        json_array_append_new(ops, json_pack("{s:s, s:b}", "id", id, "del", 1));
+      else
+        rc = qb_fail(err, g, "%s", e.msg);
+      qb_buf_fini(&src);
+      if (rc || json_array_size(ops) < RECOVERY_CHUNK) continue;
+    }
+    json_t *req = json_pack("{s:I, s:s, s:O}", "term", (json_int_t)w->term, "primary",
+                            w->n->name, "ops", ops);
+    if (k == n) {
+      json_object_set_new(req, "ckpt", json_integer((json_int_t)rs->local_ckpt));
+      json_object_set_new(req, "refresh", json_true());
+    }
+    rc = send_chunk(url, req, err);
+    json_decref(req);
+    *sent += json_array_size(ops);
+    json_array_clear(ops);
+  }
+  json_decref(ops);
+  json_decref(seen);
+  return rc;
+}
+
 qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const char *target,
                         json_t **out, qb_err *err) {
   *out = NULL;
@@ -503,6 +668,13 @@ qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const cha
   qb_buf_init(&mj);
   qb_buf_init(&sj);
   qb_buf_init(&src);
+  int64_t from = -1;
+  int by_ops = probe(w, url, &from);
+  if (by_ops) {
+    if (!(rc = qi_catalog_get(n->cat, local, &ix, err)))
+      rc = ops_recovery(w, ix, url, from, &sent, err);
+    goto in_sync;
+  }
   if ((rc = qi_catalog_get(n->cat, local, &ix, err)) || (rc = qi_index_refresh(ix, err)) ||
       (rc = qi_index_mapping_json(ix, &mj, err)) || (rc = qi_index_settings_json(ix, &sj, err)))
     goto out;
@@ -543,17 +715,21 @@ qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const cha
     json_decref(req);
     sent += json_array_size(ops);
   }
+in_sync:
   if (!rc) {
     const char *nodes[1] = {target};
     drop_ctx dc = {shard, w->term, n->name, nodes, 1, 1};
     rc = qc__sm_update(n, index, change_in_sync, &dc, err);
+    if (!rc) set_added(w->rs, target, w->term, 1);
   }
   if (!rc) {
     double ms = (double)(qb_now_ns() - t0) / 1e6;
-    qb_log(QB_INFO, "[%s][%u]: recovered the copy on [%s] (%zu documents, %.1f ms); it is in "
-           "sync", index, shard, target, sent, ms);
-    *out = json_pack("{s:s, s:I, s:s, s:I, s:f}", "index", index, "shard", (json_int_t)shard,
-                     "target", target, "documents", (json_int_t)sent, "took_ms", ms);
+    qb_log(QB_INFO, "[%s][%u]: recovered the copy on [%s] (%s: %zu documents, %.1f ms); it is "
+           "in sync", index, shard, target, by_ops ? "operations above its checkpoint" :
+           "full copy", sent, ms);
+    *out = json_pack("{s:s, s:I, s:s, s:s, s:I, s:f}", "index", index, "shard",
+                     (json_int_t)shard, "target", target, "kind", by_ops ? "operations" : "full",
+                     "documents", (json_int_t)sent, "took_ms", ms);
   }
 out:
   json_decref(ops);

@@ -311,6 +311,11 @@ def t_faults_lose_no_acknowledged_write():
           "failed (a copy was always there)", load.failures_by_phase)
     r = co().http("GET", "/rep/_doc/stale")
     eq(r.status, 404, "no stale-term write survived")
+    logs = "".join(d.logtext() for d in C["data"])
+    check("recovered the copy" in logs and "(full copy" in logs, "a deposed primary's copy "
+          "is recovered by a full copy")
+    check("(operations above its checkpoint" in logs, "a returning replica of an unchanged "
+          "term recovers from the operations above its checkpoint")
 
 
 def chaos(load):
