@@ -6,8 +6,10 @@ Cases (one line each):
   replicas/write_p50         p50 of single-document PUTs, 0 vs 1 replica
   replicas/failover_write    SIGKILL of a primary's data node to the first acknowledged write
                              on the promoted copy (lease TTL 2 s; goal < 2 x TTL)
-  replicas/recover_100k      a replica's node killed, one write, restarted: time until its copy
-                             of a 100k-document shard is recovered (full copy) and in sync
+  replicas/recover_ops       a replica's node killed, one write, restarted: time until its copy
+                             of a 100k-document shard is in sync again (operations above its
+                             checkpoint)
+  replicas/recover_100k      the same with the copy's checkpoint file removed: a full copy
 etcd, 3 data nodes and a coordinator share this 2-core machine.
 Usage: python3 bench/bench_replicas.py [BUILD_DIR]. Needs /usr/bin/etcd."""
 import base64
@@ -150,6 +152,20 @@ def main():
         wait_for("the replica out of the in-sync set", lambda: rep not in meta(
             etcd, "big")["shards"][0]["in_sync"], deadline_s=30)
         assert co.http("PUT", "/big/_doc/extra", {"v": 1}).status in (200, 201)
+        t0 = time.perf_counter()
+        dn.start()
+        wait_for("the copy recovered", lambda: rep in meta(etcd, "big")["shards"][0]["in_sync"],
+                 deadline_s=300, every_s=0.02)
+        dt = time.perf_counter() - t0
+        print("replicas/recover_ops       %.2f s from the restart to the copy in sync (%d "
+              "documents, 1 written while it was down: operations above its checkpoint; "
+              "includes the node's start)" % (dt, N_BIG + 1))
+        # the same with its checkpoint gone: a full copy of the 100k documents
+        dn.kill()
+        wait_for("the replica out of the in-sync set again", lambda: rep not in meta(
+            etcd, "big")["shards"][0]["in_sync"], deadline_s=30)
+        os.remove(os.path.join(dn.data, "replication", "big~0.ckpt"))
+        time.sleep(TTL + 1)
         t0 = time.perf_counter()
         dn.start()
         wait_for("the copy recovered", lambda: rep in meta(etcd, "big")["shards"][0]["in_sync"],
