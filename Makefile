@@ -7,6 +7,8 @@
 #   make bench      Release build, then the benchmarks (bench/)
 #   make bench-large  Release build, then bench_search on 10M documents (not in CI: hours, and
 #                     ~30 GiB of temp files in TMPDIR)
+#   make chaos      Release build, then the long replica fault test (scripts/chaos.sh: data nodes
+#                   killed at random, the leader coordinator killed, etcd restarted)
 #   make fuzz       libFuzzer targets with clang-19 for FUZZ_SECONDS (default 60) each
 #   make test-switch  the interpreter with switch dispatch (QD_DISPATCH_SWITCH=ON, build/switch):
 #                     the engine's tests (unit wasm + udf, spec suite, qwasm CLI, fuzz replays)
@@ -22,7 +24,7 @@ CTEST = scripts/ctest.sh
 # the tests the interpreter's dispatch can change (test-switch)
 ENGINE_TESTS = ^(wasm|udf|diff)/|^spec$$|^qwasm_cli$$|^fuzz_regress$$|^fuzz_jit_regress$$|^examples/
 
-.PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench bench-large fuzz \
+.PHONY: all build deps deps-build serve cluster test test-release test-switch test-clang ci bench bench-large chaos fuzz \
         clean
 
 all: build
@@ -78,6 +80,9 @@ bench: deps build
 
 bench-large: deps build
 	@build/bench/bench_search 10000000
+
+chaos: deps build
+	@scripts/chaos.sh
 
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)

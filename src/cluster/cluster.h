@@ -167,6 +167,7 @@ qu_compiler *qc_node_compiler(qc_node *n);
 
 /* ==== shard sources (shards.c) ================================================================= */
 
+#define QC_ALT_MAX 4
 /* One shard a request targets. LOCAL set: the shard is in this node's catalog (a reference,
 ** released by qc_shards_fini); else URL names the data node that holds it. */
 typedef struct qc_shard {
@@ -175,6 +176,10 @@ typedef struct qc_shard {
   char node[64];    /* the node that holds the copy ("" = this one) */
   char url[128];    /* "http://HOST:PORT" of that node; "" when LOCAL */
   qi_index *local;
+  /* the other in-sync copies on live nodes, tried in order when the first one fails */
+  uint8_t nalt;
+  char alt_node[QC_ALT_MAX][64];
+  char alt_url[QC_ALT_MAX][128];
 } qc_shard;
 
 typedef struct qc_shards {
@@ -294,6 +299,9 @@ qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_new)(void *ud), voi
                        qc_lease **out, qb_err *err);
 int64_t qc_lease_id(const qc_lease *l);
 int qc_lease_ok(const qc_lease *l);
+/* 1 while the lease is certainly alive in etcd: ok, and etcd accepted a renewal sent less than
+** the TTL ago (a process that was paused or cut off knows at once that it may have lost it). */
+int qc_lease_fresh(const qc_lease *l);
 void qc_lease_stop(qc_lease *l);
 
 /* A watch stream on every key under PREFIX from revision FROM (0 = now), on its own thread:
@@ -454,5 +462,49 @@ typedef struct qc_registry {
 
 /* The node's source of truth for UDF versions (borrowed, lives as long as N). */
 const qc_registry *qc_node_udf_registry(qc_node *n);
+
+
+/* ==== replication: primary-backup per shard (replicate.c, failover.c; docs/cluster.md) ======= */
+
+/* A write on a data node's local shard ("index~N"), as Elasticsearch's primary does it: BEGIN
+** checks that this node is the shard's primary in the metadata, under a live lease, and
+** serializes the shard's writes (one at a time, so every copy applies them in one order);
+** the caller applies the write to its local index and notes every _id it touched; FINISH
+** gives each touched document's resulting state (source and version, or deleted) the next
+** sequence numbers under the primary term, sends them to every other in-sync copy at once and
+** waits until each has them durably; a copy that fails is removed from the in-sync set in etcd
+** (a compare-and-swap of the index's metadata) before FINISH returns. Only a FINISH that
+** returned QB_OK may be acknowledged. END releases the shard.
+** BEGIN gives *OUT NULL (and QB_OK) when LOCAL is not a replicated shard (the embedded default,
+** or a name without '~'). Errors: QB_UNAVAILABLE (not the primary, stale term, lease lost, a
+** copy refused our term, the in-sync set could not be changed: the reason says which). */
+typedef struct qc_write qc_write;
+qb_code qc_write_begin(qc_node *n, const char *local, qc_write **out, qb_err *err);
+qb_code qc_write_note(qc_write *w, const char *id, qb_err *err);
+/* The copies refresh once they applied the write (the request had ?refresh). */
+void qc_write_refresh(qc_write *w);
+/* *TOTAL: the shard's copies (assigned ones), *OK: the copies that have the write, *TERM: the
+** primary term it was written under. */
+qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
+                        qb_err *err);
+void qc_write_end(qc_write *w);
+
+/* A copy's half: BODY/LEN is {"term", "primary", "ops": [{"seq", "id", "v", "src"} or {"seq",
+** "id", "del": true}], "reset": {create body} (recovery: the shard is re-created first),
+** "ckpt"}: refused with QB_CONFLICT when TERM is older than the newest this copy knows (its
+** metadata or an earlier request), else applied durably in one batch. *OUT: {"local_checkpoint",
+** "refresh": bool (the primary asked the copies to refresh)}.
+** Errors: QB_INVAL (not such a request), QB_CONFLICT (stale term), QB_IO (disk), QB_NOMEM. */
+qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const char *body,
+                         size_t len, struct json_t **out, qb_err *err);
+
+/* The primary's half of recovery: copy every document of the shard (with its version) to the
+** copy on node TARGET (which re-creates its shard first), holding the shard's writes, then add
+** TARGET to the in-sync set. Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
+qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const char *target,
+                        struct json_t **out, qb_err *err);
+
+/* Per-copy document counts from every live data node: {node: {"index~N": docs}}. */
+struct json_t *qc_copy_docs(qc_node *n);
 
 #endif

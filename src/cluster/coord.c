@@ -190,12 +190,17 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
   json_t *shards = json_array(), *settings = json_deep_copy(json_object_get(b, "settings"));
   if (!settings) settings = json_object();
   json_object_set_new(settings, "number_of_shards", json_integer(nsh));
-  if (!json_object_get(settings, "number_of_replicas"))
-    json_object_set_new(settings, "number_of_replicas", json_integer(0));
   for (json_int_t s = 0; s < nsh; s++)
     json_array_append_new(shards, json_pack("{s:I, s:i, s:[{s:s, s:b, s:s}]}", "shard",
                                             (json_int_t)s, "primary_term", 1, "copies", "node",
                                             node[s], "primary", 1, "state", "STARTED"));
+  /* replicas (replicas.c): copies on other nodes, settings.number_of_replicas */
+  if ((status = qc__replicas_place(n, name, body, len, settings, shards, m, nm, out)) != 200) {
+    json_decref(shards);
+    json_decref(settings);
+    drop_shards(n, name, nsh, node);
+    goto out;
+  }
   json_t *mappings = json_object_get(b, "mappings");
   mappings = mappings ? json_incref(mappings) : json_object();
   json_t *meta = json_pack("{s:s, s:o, s:o, s:O, s:o, s:I}", "name", name, "settings", settings,
@@ -212,6 +217,7 @@ static int create_on_leader(qc_node *n, const char *name, const char *body, size
   qc__json_free(text);
   if (rc) {
     drop_shards(n, name, nsh, node);
+    qc__replicas_drop(n, name, meta); /* replicas.c */
     json_decref(meta);
     status = rc == QB_CONFLICT ? fail(out, QB_CONFLICT,
                                        "index [%s] already exists", name)
@@ -282,6 +288,7 @@ int qc_index_delete(qc_node *n, const char *name, json_t **out) {
     node[i] = json_string_value(json_object_get(cp, "node"));
   }
   if (node) drop_shards(n, name, (json_int_t)nsh, node);
+  qc__replicas_drop(n, name, meta); /* replicas.c */
   qb_free(node, (nsh ? nsh : 1) * sizeof *node);
   json_decref(meta);
   qb_log(QB_INFO, "index deleted: %s", name);
@@ -342,6 +349,9 @@ int qc_doc_route(qc_node *n, const char *method, const char *index, const char *
   char url[128], local[256], full[1400];
   const char *node;
   int ok = shard_url(n, meta, shard, url, &node);
+  char nodebuf[64]; /* NODE points into META */
+  snprintf(nodebuf, sizeof nodebuf, "%s", node);
+  node = nodebuf;
   json_decref(meta);
   if (!ok)
     return fail(out, QB_UNAVAILABLE,
@@ -620,7 +630,7 @@ int qc_refresh(qc_node *n, const char *expr, json_t **out) {
                                      missing)
                              : fail(out, QB_INVAL, "%s", err.msg);
   }
-  qc_call *c = qb_calloc(sh.n ? sh.n : 1, sizeof *c);
+  qc_call *c = qb_calloc(sh.n ? sh.n * (1 + QC_ALT_MAX) : 1, sizeof *c);
   size_t k = 0, ok = 0;
   for (size_t i = 0; c && i < sh.n; i++) {
     if (!sh.s[i].url[0]) continue;
@@ -630,13 +640,15 @@ int qc_refresh(qc_node *n, const char *expr, json_t **out) {
     snprintf(c[k].url, sizeof c[k].url, "%s/%s/_refresh", sh.s[i].url, local);
     k++;
   }
+  size_t k0 = k;
+  k += qc__refresh_copies(&sh, c ? c + k : NULL, sh.n * QC_ALT_MAX); /* replicas.c */
   if (c) qc_fanout(c, k, 0, NULL);
   for (size_t i = 0; c && i < k; i++) {
     if (c[i].status == 200) ok++;
     qc_call_fini(&c[i]);
   }
-  qb_free(c, (sh.n ? sh.n : 1) * sizeof *c);
-  size_t total = sh.n;
+  qb_free(c, (sh.n ? sh.n * (1 + QC_ALT_MAX) : 1) * sizeof *c);
+  size_t total = sh.n + (k - k0);
   qc_shards_fini(&sh);
   *out = json_pack("{s:{s:I, s:I, s:I}}", "_shards", "total", (json_int_t)total, "successful",
                    (json_int_t)ok, "failed", (json_int_t)(total - ok));

@@ -379,6 +379,7 @@ struct qc_lease {
   void (*on_lost)(void *ud);
   void *ud;
   int ok, stopping;
+  int64_t renewed_ms; /* wall ms just before the last keep-alive etcd accepted (atomic) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   pthread_t th;
@@ -404,8 +405,10 @@ static void *lease_loop(void *arg) {
     qb_err err;
     qb_code rc;
     if (was_ok) {
+      int64_t before = qb_wall_ms();
       rc = qc_etcd_lease_keepalive(l->e, id, &err);
       if (!rc) last_ok = qb_wall_ms();
+      if (!rc) __atomic_store_n(&l->renewed_ms, before, __ATOMIC_RELAXED);
       int lost = rc == QB_NOTFOUND || qb_wall_ms() - last_ok > (int64_t)l->ttl_s * 1000;
       pthread_mutex_lock(&l->mu);
       if (lost) {
@@ -415,8 +418,9 @@ static void *lease_loop(void *arg) {
       continue;
     }
     /* lost: a new lease as soon as etcd answers, then the owner re-registers under it */
-    int64_t nid;
+    int64_t nid, before = qb_wall_ms();
     rc = qc_etcd_lease_grant(l->e, l->ttl_s, &nid, &err);
+    if (!rc) __atomic_store_n(&l->renewed_ms, before, __ATOMIC_RELAXED);
     pthread_mutex_lock(&l->mu);
     if (rc || l->stopping) continue;
     l->id = nid;
@@ -438,6 +442,7 @@ qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_lost)(void *ud), vo
   *out = NULL;
   qc_lease *l = qb_calloc(1, sizeof *l);
   if (!l) return qb_fail(err, QB_NOMEM, "etcd: out of memory");
+  l->renewed_ms = qb_wall_ms();
   qb_code rc = qc_etcd_lease_grant(e, ttl_s ? ttl_s : 5, &l->id, err);
   if (rc) {
     qb_free(l, sizeof *l);
@@ -464,6 +469,11 @@ qb_code qc_lease_start(qc_etcd *e, uint32_t ttl_s, void (*on_lost)(void *ud), vo
 int64_t qc_lease_id(const qc_lease *l) { return __atomic_load_n(&l->id, __ATOMIC_RELAXED); }
 
 int qc_lease_ok(const qc_lease *l) { return __atomic_load_n(&l->ok, __ATOMIC_RELAXED); }
+
+int qc_lease_fresh(const qc_lease *l) {
+  return qc_lease_ok(l) && qb_wall_ms() - __atomic_load_n(&l->renewed_ms, __ATOMIC_RELAXED) <
+                               (int64_t)l->ttl_s * 1000;
+}
 
 void qc_lease_stop(qc_lease *l) {
   if (!l) return;

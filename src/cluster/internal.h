@@ -52,6 +52,10 @@ struct qc_node {
   char leader[64];           /* "" when none known */
   char leader_url[128];
   int is_leader;
+
+  pthread_mutex_t repl_mu;   /* guards the list of replication states (replicate.c) */
+  struct qc__rshard *rshards;
+  struct qc__allocator *alloc; /* the leader's failover/allocation thread (failover.c) */
 };
 
 /* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
@@ -83,5 +87,37 @@ qb_code qc__udf_current(void *node, const char *name, uint32_t *version, qb_err 
 void qc__dfs_collector(qq_term_stats *ts, json_t *into);
 void qc__dfs_apply(qq_term_stats *ts, const json_t *stats);
 void qc__dfs_add(json_t *sum, const json_t *one);
+/* shardmap.c: the shard map of an index's metadata (copies[0] is the primary). */
+json_t *qc__sm_shard(json_t *meta, uint32_t shard);  /* borrowed; NULL when absent */
+const char *qc__sm_primary(json_t *sh);              /* the primary's node, NULL/"" unassigned */
+uint64_t qc__sm_term(json_t *sh);
+int qc__sm_in_sync(json_t *sh, const char *node);
+int qc__sm_in_sync_del(json_t *sh, const char *node); /* 1 when it was there */
+int qc__sm_in_sync_add(json_t *sh, const char *node); /* 1 when it was not */
+void qc__sm_normalize(json_t *sh);                    /* primary flags and states */
+/* A change of one index's metadata: 1 changed (store it), 0 nothing to do, -1 refuse (ERR set). */
+typedef int (*qc_sm_fn)(json_t *meta, void *ud, qb_err *err);
+/* Read INDEX's metadata from etcd, let FN change it, store it if the key did not change in
+** between (retried otherwise), and update the cache. */
+qb_code qc__sm_update(qc_node *n, const char *index, qc_sm_fn fn, void *ud, qb_err *err);
+/* replicate.c */
+void qc__repl_init(qc_node *n);
+void qc__repl_free(qc_node *n);
+/* replicas.c: add settings.number_of_replicas copies to the new index's SHARDS (created on
+** their nodes now; in sync when that worked) and set SETTINGS.number_of_replicas; 200, or an
+** error status with *OUT (a bad setting). */
+int qc__replicas_place(qc_node *n, const char *name, const char *body, size_t len,
+                       json_t *settings, json_t *shards, const qc_member *m, size_t nm,
+                       json_t **out);
+/* Fill C[0..MAX) with POST <copy>/<local>/_refresh for every alternate copy of SH's shards;
+** returns how many (C NULL: none). */
+size_t qc__refresh_copies(const qc_shards *sh, qc_call *c, size_t max);
+/* Delete the replica copies of index META on their nodes (best effort). */
+void qc__replicas_drop(qc_node *n, const char *name, json_t *meta);
+/* failover.c: index.unassigned.node_left.delayed_timeout of META in ms (default 60 s). */
+int64_t qc__delayed_timeout_ms(json_t *meta);
+/* failover.c: the allocator thread of a coordinator (acts while it leads). */
+qb_code qc__alloc_start(qc_node *n, qb_err *err);
+void qc__alloc_stop(qc_node *n);
 
 #endif

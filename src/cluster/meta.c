@@ -49,6 +49,7 @@ qb_code qc__meta_open(qc_node *n, const qc_node_options *opt, qb_err *err) {
 }
 
 void qc__meta_close(qc_node *n) {
+  qc__alloc_stop(n);
   qc_watch_stop(n->w_nodes);
   qc_watch_stop(n->w_indexes);
   qc_watch_stop(n->w_leader);
@@ -246,6 +247,7 @@ qb_code qc_node_join(qc_node *n, const char *url, qb_err *err) {
   if ((rc = qc_watch_start(n->etcd, wk, r3 + 1, on_watch, n, &n->w_leader, err))) return rc;
   n->joined = 1;
   if (n->role & QC_COORD) campaign(n);
+  if ((n->role & QC_COORD) && (rc = qc__alloc_start(n, err))) return rc;
   qb_log(QB_INFO, "joined the cluster at %s as %s%s", qc_etcd_endpoint(n->etcd),
          n->role == QC_BOTH ? "data+coord" : n->role == QC_DATA ? "data" : "coord",
          qc_node_is_leader(n) ? " (leader)" : "");

@@ -44,6 +44,7 @@ qb_code qc_node_open(const qc_node_options *opt, qc_node **out, qb_err *err) {
   snprintf(n->data_dir, sizeof n->data_dir, "%s", opt->data_dir);
   n->role = opt->role;
   pthread_mutex_init(&n->mu, NULL);
+  qc__repl_init(n);
   qb_code rc;
   if (n->role != QC_EMBEDDED && (rc = qc__meta_open(n, opt, err))) goto fail;
   if ((rc = mkdirs(n->data_dir, err))) goto fail;
@@ -84,6 +85,7 @@ void qc_node_close(qc_node *n) {
   qu_compiler_free(n->compiler); /* after the registry (its versions), before the engine */
   if (n->engine) qw_engine_free(n->engine);
   qi_catalog_close(n->cat);
+  qc__repl_free(n);
   pthread_mutex_destroy(&n->mu);
   qb_free(n, sizeof *n);
 }

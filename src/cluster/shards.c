@@ -6,6 +6,7 @@
 ** answer with their partial (qc_node_serve_shard, the data node's half).
 ** Invariant: qc_node_search sets every PARTS[i], a failure partial when shard i failed
 ** (Elasticsearch's policy, cluster.h), or sets none and fails with QB_NOMEM. */
+#define _GNU_SOURCE
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,24 +60,43 @@ void qc_shard_local_name(const char *index, uint32_t shard, char out[256]) {
   snprintf(out, 256, "%.240s~%u", index, shard);
 }
 
-/* Every shard of the index META names, each on the node of its primary copy (unassigned:
-** no url, no local). */
+/* Every shard of the index META names: its in-sync copies on live nodes, the first chosen
+** round-robin (so searches spread over the copies), the others kept as alternates to retry
+** on; a shard with no such copy has no url (its failure names the primary's node). */
 static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *out, qb_err *err) {
+  static unsigned rr;
   size_t i;
   json_t *sh;
   json_array_foreach(json_object_get(meta, "shards"), i, sh) {
     uint32_t id = (uint32_t)json_integer_value(json_object_get(sh, "shard"));
-    const char *node = NULL;
-    size_t k;
+    const char *pri = qc__sm_primary(sh);
+    const char *node[1 + QC_ALT_MAX];
+    char url[1 + QC_ALT_MAX][128];
+    size_t k, nc = 0;
     json_t *c;
     json_array_foreach(json_object_get(sh, "copies"), k, c) {
-      if (json_is_true(json_object_get(c, "primary")) || !node)
-        node = json_string_value(json_object_get(c, "node"));
+      const char *nn = json_string_value(json_object_get(c, "node"));
+      if (nc == 1 + QC_ALT_MAX || !nn || !*nn || !qc__sm_in_sync(sh, nn)) continue;
+      if (!qc__member_url(n, nn, url[nc])) continue;
+      node[nc++] = nn;
     }
-    char url[128] = "";
-    if (node && !qc__member_url(n, node, url)) url[0] = 0;
-    qb_code rc = add(out, name, id, node ? node : "", url, NULL, err);
+    if (!nc) {
+      qb_code rc = add(out, name, id, pri ? pri : "", "", NULL, err);
+      if (rc) return rc;
+      continue;
+    }
+    size_t first = __atomic_fetch_add(&rr, 1, __ATOMIC_RELAXED) % nc;
+    size_t before = out->n;
+    qb_code rc = add(out, name, id, node[first], url[first], NULL, err);
     if (rc) return rc;
+    if (out->n == before) continue; /* a duplicate */
+    qc_shard *x = &out->s[out->n - 1];
+    for (size_t a = 1; a < nc; a++) {
+      size_t j = (first + a) % nc;
+      snprintf(x->alt_node[x->nalt], sizeof x->alt_node[0], "%s", node[j]);
+      snprintf(x->alt_url[x->nalt], sizeof x->alt_url[0], "%s", url[j]);
+      x->nalt++;
+    }
   }
   return QB_OK;
 }
@@ -199,6 +219,33 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
   return failed(x, x->node, &e, out, err);
 }
 
+/* 1 when call C of a shard request failed (no answer, a 5xx, or a failure partial). */
+static int call_failed(const qc_call *c) {
+  if (c->status != 200) return 1;
+  if (!c->resp.data || !memmem(c->resp.data, c->resp.len, "\"failure\"", 9)) return 0;
+  json_t *j = json_loadb(c->resp.data, c->resp.len, 0, NULL);
+  int f = json_object_get(j, "failure") != NULL;
+  json_decref(j);
+  return f;
+}
+
+/* When shard X's call C failed, send it again to X's other copies in turn; C (and X's node
+** and url, for the failure's message) end as the first copy that answered, or the last one. */
+static void retry_copies(qc_shard *x, qc_call *c) {
+  for (size_t a = 0; a < x->nalt && call_failed(c); a++) {
+    qc_call again = *c;
+    qb_buf_init(&again.resp);
+    snprintf(again.url, sizeof again.url, "%s/_internal/search", x->alt_url[a]);
+    if (qc_fanout(&again, 1, 0, NULL)) break;
+    qb_log(QB_DEBUG, "shard [%s][%u]: copy on [%s] failed, retried on [%s]: %d", x->index,
+           x->shard_id, x->node, x->alt_node[a], again.status);
+    qc_call_fini(c);
+    *c = again;
+    snprintf(x->node, sizeof x->node, "%s", x->alt_node[a]);
+    snprintf(x->url, sizeof x->url, "%s", x->alt_url[a]);
+  }
+}
+
 qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len, int for_count,
                        const qc_pins *pins, const qc_shards *sh, qq_partial **parts,
                        qb_err *err) {
@@ -253,7 +300,7 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
   }
   size_t r = 0;
   for (i = 0; i < sh->n; i++) {
-    const qc_shard *x = &sh->s[i];
+    qc_shard *x = &sh->s[i];
     qb_err e;
     qb_err_clear(&e);
     if (x->local) {
@@ -264,6 +311,7 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
       qi_snapshot_release(snap);
       if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
     } else if (x->url[0]) {
+      retry_copies(x, &calls[r]);
       if ((rc = remote_result(x, &calls[r++], &parts[i], err))) goto nomem;
     } else {
       qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] has no live copy (its node [%s] is not in "

@@ -587,7 +587,9 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
   if ((rc = qi__parse_doc(&ix->map, doc, id, &p, err))) goto done;
   found = qi__id_locate(ix, id, strlen(id), &loc);
   if ((rc = check_cond(id, found ? &loc : NULL, cond, err))) goto done;
-  version = found ? loc.version + 1 : 1;
+  int existed = found;
+  /* a replica stores the primary's version (has_version); otherwise one more than now */
+  version = cond && cond->has_version && cond->version ? cond->version : found ? loc.version + 1 : 1;
   seq = ix->next_seq;
   if ((rc = qi__store_put(&ix->st, id, seq, version, json, len, err))) {
     check_txn(ix);
@@ -629,7 +631,7 @@ static qb_code put_item(qi_index *ix, const char *id, const char *json, size_t l
     snprintf(res->id, sizeof res->id, "%s", id);
     res->version = version;
     res->seq_no = seq;
-    res->created = version == 1;
+    res->created = !existed;
   }
   if (qi__builder_docs(ix->buf) >=
       (ix->opt.max_buffered_docs ? ix->opt.max_buffered_docs : 50000))

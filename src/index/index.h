@@ -208,6 +208,9 @@ typedef struct qi_write_cond {
   uint8_t create_only;    /* put: fail if the document exists (op_type=create, _create) */
   uint8_t has_if_seq_no;  /* fail unless the document exists with _seq_no == if_seq_no */
   uint64_t if_seq_no;
+  uint8_t has_version;    /* put: store the document with _version VERSION (>= 1) instead of
+                          ** the current one + 1: a replica applies its primary's versions */
+  uint64_t version;
 } qi_write_cond;
 
 /* qi_index_put / qi_index_delete / qi_bulk_put / qi_bulk_delete with COND (may be NULL).

@@ -98,6 +98,7 @@ static void count_shards(qc_node *n, counts *c, json_t *all) {
 }
 
 static void health(qs_req *r) {
+  if (qs__replica_health(r)) return; /* h_replica.c: every copy */
   json_t *all = qc_node_indexes(r->srv->node);
   counts c;
   count_shards(r->srv->node, &c, all);
@@ -179,6 +180,7 @@ static void cat_nodes(qs_req *r) {
 }
 
 static void cat_shards_or_indices(qs_req *r, int indices) {
+  if (!indices && qs__replica_cat_shards(r)) return; /* h_replica.c: every copy */
   qc_node *n = r->srv->node;
   json_t *all = qc_node_indexes(n), *docs = qc_shard_docs(n), *rows = json_array();
   qc_member m[256];

@@ -323,6 +323,12 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
 int qs__coord(qs_req *r);
 /* _cat output: ROWS (an array of objects with the columns COLS[0..N) as strings) as a text
 ** table (aligned, a header with ?v) or JSON with ?format=json. Takes ROWS. */
+/* h_replica.c: a write on a replicated shard's local name runs inside the shard's replicated
+** write (1: handled and answered; 0: not such a write, run the route's handler). */
+int qs__replica_wrap(qs_req *r);
+/* h_replica.c: a coordinator's _cluster/health and _cat/shards over every copy (answer; 1). */
+int qs__replica_health(qs_req *r);
+int qs__replica_cat_shards(qs_req *r);
 void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows);
 /* The columns of _cat/indices (WHICH 0), _cat/nodes (1), _cat/shards (2). */
 const char *const *qs__cat_cols(int which, size_t *n);

@@ -22,7 +22,7 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_HEALTH] = "", [QS_R_NODES] = "",
     [QS_R_CAT_INDICES] = "format v", [QS_R_CAT_NODES] = "format v", [QS_R_CAT_SHARDS] = "format v",
     [QS_R_I_SEARCH] = "", [QS_R_I_SHARD_PUT] = "", [QS_R_I_SHARD_DELETE] = "",
-    [QS_R_I_UDF_SYNC] = "", [QS_R_I_UDF_DELETE] = "",
+    [QS_R_I_UDF_SYNC] = "", [QS_R_I_UDF_DELETE] = "", [QS_R_I_REPLICA] = "", [QS_R_I_RECOVER] = "",
     [QS_R_API_KEY_CREATE] = "", [QS_R_API_KEY_PUT] = "", [QS_R_API_KEY_GET] = "id name",
     [QS_R_API_KEY_DELETE] = "",
     [QS_R_BULK] = P_REFRESH " routing", [QS_R_BULK_PUT] = P_REFRESH " routing",

@@ -162,7 +162,8 @@ static void run_route(qs_req *r) {
   qs__req_tag(r); /* every line logged while it runs names the request */
   /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
   if (qs__auth_check(r) && qs__params_check(r) && !qs__disk_refuse(r) &&
-      (!qc_node_routes(r->srv->node) || !qs__coord(r)))
+      (!qc_node_routes(r->srv->node) || !qs__coord(r)) &&
+      !qs__replica_wrap(r)) /* h_replica.c: a write on a replicated shard */
     qs__routes[r->route].handler(r);
   if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
   qs__req_tag(NULL);

@@ -100,7 +100,8 @@ def setup():
     co = C["coord"][0]
     wait_for("a leader", lambda: any(r["master"] == "*" for r in
                                      co.http("GET", "/_cat/nodes?format=json").json))
-    r = co.http("PUT", "/products", {"settings": {"number_of_shards": 3}, "mappings": MAPPINGS})
+    r = co.http("PUT", "/products", {"settings": {"number_of_shards": 3, "number_of_replicas": 0},
+                                      "mappings": MAPPINGS})
     eq(r.status, 200, "create the 3-shard index: %r" % r)
     r = C["ref"].http("PUT", "/products", {"mappings": MAPPINGS})
     eq(r.status, 200, "create the embedded index")
@@ -412,7 +413,7 @@ def t_a_killed_coordinator_leaves_the_other_serving_and_leading():
     r = co2.http("POST", "/products/_search", {"size": 0})
     eq((r.status, r.json["hits"]["total"]["value"]), (200, 60), "co2 serves at once")
     wait_for("co2 to lead", lambda: co2.http("PUT", "/after", {"settings": {
-        "number_of_shards": 2}}).status == 200)
+        "number_of_shards": 2, "number_of_replicas": 0}}).status == 200)
     rows = co2.http("GET", "/_cat/shards?format=json").json
     eq(sorted(r["node"] for r in rows if r["index"] == "after"), ["dn1", "dn2"],
        "the new leader places shards on distinct nodes")

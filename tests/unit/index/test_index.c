@@ -462,6 +462,40 @@ static void conditional_writes_conflict_like_elasticsearch(void **state) {
   tmpdir_remove(dir);
 }
 
+/* A replica stores its primary's versions (qi_write_cond.has_version), and they survive a
+** reopen. */
+static void a_given_version_is_stored_as_is(void **state) {
+  char dir[4096];
+  qi_index *ix = mk(dir, NULL);
+  qi_write_cond v = {.has_version = 1, .version = 7};
+  qi_write_result r;
+  qi_bulk *b;
+  qb_err err;
+  uint64_t ver = 0;
+  const char *d = "{\"body\":\"x\"}";
+  (void)state;
+  assert_int_equal(qi_index_put_if(ix, "a", d, strlen(d), &v, &r, &err), QB_OK);
+  assert_int_equal(r.version, 7);
+  assert_true(r.created);
+  v.version = 3; /* lower: a primary's history is the truth, not ours */
+  assert_int_equal(qi_bulk_begin(ix, &b, &err), QB_OK);
+  assert_int_equal(qi_bulk_put_if(b, "a", d, strlen(d), &v, &r, &err), QB_OK);
+  assert_int_equal(qi_bulk_commit(b, &err), QB_OK);
+  assert_int_equal(r.version, 3);
+  assert_false(r.created);
+  assert_int_equal(qi_index_put(ix, "a", d, strlen(d), &r, &err), QB_OK);
+  assert_int_equal(r.version, 4);
+  qi_index_close(ix);
+  assert_int_equal(qi_index_open(dir, NULL, &ix, &err), QB_OK);
+  qb_buf src;
+  qb_buf_init(&src);
+  assert_int_equal(qi_index_get(ix, "a", &src, &ver, NULL, &err), QB_OK);
+  assert_int_equal(ver, 4);
+  qb_buf_fini(&src);
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
 typedef struct race {
   qi_index *ix;
   int stop;
@@ -562,6 +596,7 @@ int main(void) {
       cmocka_unit_test(snapshots_are_isolated_from_later_writes),
       cmocka_unit_test(a_snapshot_keeps_its_index_alive_after_close),
       cmocka_unit_test(conditional_writes_conflict_like_elasticsearch),
+      cmocka_unit_test(a_given_version_is_stored_as_is),
       cmocka_unit_test(searches_run_while_writes_and_refreshes_continue),
       cmocka_unit_test(catalog_creates_lists_and_deletes_indexes),
   };
