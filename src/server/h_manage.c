@@ -220,10 +220,10 @@ void qs__h_validate(qs_req *r) {
   const char *k;
   json_t *v;
   json_object_foreach(body, k, v) {
-    if (strcmp(k, "query")) {
+    if (strcmp(k, "query")) { /* K lives in BODY: reply, then free */
+      qs__reply_error(r, 400, "parsing_exception", "request does not support [%.64s] (only [query])", k);
       json_decref(body);
-      return qs__reply_error(r, 400, "parsing_exception",
-                             "request does not support [%.64s] (only [query])", k);
+      return;
     }
   }
   json_decref(body);
