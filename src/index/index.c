@@ -874,7 +874,19 @@ void qi_index_stats_get(qi_index *ix, qi_index_stats *out) {
   qi__unlock(ix);
   pthread_mutex_lock(&ix->snap_lock);
   out->segments = (uint32_t)ix->cur->nseg;
+  out->deleted_docs = ix->cur->max_doc > ix->cur->live_docs ? ix->cur->max_doc - ix->cur->live_docs : 0;
   pthread_mutex_unlock(&ix->snap_lock);
+  out->disk_bytes = 0;
+  DIR *d = opendir(ix->dir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char path[4096];
+    struct stat st;
+    if (e->d_name[0] == '.') continue;
+    if (snprintf(path, sizeof path, "%s/%s", ix->dir, e->d_name) < (int)sizeof path &&
+        !stat(path, &st) && S_ISREG(st.st_mode))
+      out->disk_bytes += (uint64_t)st.st_size;
+  }
+  if (d) closedir(d);
 }
 
 qb_code qi_index_flush(qi_index *ix, qb_err *err) {

@@ -278,6 +278,8 @@ typedef struct qi_index_stats {
   uint64_t merges;         /* merges done since open */
   uint64_t refreshes;      /* snapshots published since open */
   uint32_t merges_running; /* background merges in progress */
+  uint64_t deleted_docs;   /* in the published snapshot's segments, not yet merged away */
+  uint64_t disk_bytes;     /* the index directory's files (segments, store, its WAL) */
 } qi_index_stats;
 void qi_index_stats_get(qi_index *ix, qi_index_stats *out);
 

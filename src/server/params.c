@@ -47,6 +47,17 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_DOC_DELETE] = P_DOC_WRITE, [QS_R_DOC_CREATE] = P_REFRESH " routing",
     [QS_R_DOC_CREATE_POST] = P_REFRESH " routing", [QS_R_DOC_UPDATE] = P_DOC_WRITE,
     [QS_R_DELETE_BY_QUERY] = P_REFRESH " routing",
+    [QS_R_CAT_HEALTH] = "format v", [QS_R_CAT_COUNT_ALL] = "format v", [QS_R_CAT_COUNT] = "format v",
+    [QS_R_CAT_ALIASES] = "format v",
+    [QS_R_STATS_ALL] = "", [QS_R_STATS] = "",
+    [QS_R_FLUSH_ALL] = "", [QS_R_FLUSH_ALL_GET] = "", [QS_R_FLUSH] = "", [QS_R_FLUSH_GET] = "",
+    [QS_R_FORCEMERGE_ALL] = "max_num_segments", [QS_R_FORCEMERGE] = "max_num_segments",
+    [QS_R_FIELD_CAPS_ALL] = "fields", [QS_R_FIELD_CAPS_ALL_POST] = "fields",
+    [QS_R_FIELD_CAPS] = "fields", [QS_R_FIELD_CAPS_POST] = "fields",
+    [QS_R_SETTINGS_ALL] = "", [QS_R_SETTINGS_GET] = "",
+    [QS_R_VALIDATE_ALL] = "explain", [QS_R_VALIDATE_ALL_POST] = "explain",
+    [QS_R_VALIDATE] = "explain", [QS_R_VALIDATE_POST] = "explain",
+    [QS_R_SOURCE_GET] = P_SOURCE " routing", [QS_R_SOURCE_HEAD] = P_SOURCE " routing",
 };
 
 /* every route takes these (http.c serves ?pretty) */
