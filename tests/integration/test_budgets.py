@@ -71,6 +71,7 @@ def t_block_deadline_flag():
     would say 1000 ms); the failure is a WARN line naming the request's id, which the reply's
     X-Request-Id header carries back."""
     with Server(extra=["--udf-block-timeout-ms", "100", "--udf-tier", "interp",
+                       "--udf-fuel", "1000000000000",  # the deadline, not the fuel, must end it
                        "--search-slow-ms", "50"]) as s:
         index_one(s)
         deploy_loop(s)
