@@ -24,8 +24,11 @@ typedef struct qj_code qj_code; /* the native code of one module */
 /* Zeroed = defaults. */
 typedef struct qj_options {
   int opt_level;                /* LLVM optimisation level 1..3; 0 = the default (2) */
-  bool explicit_bounds;         /* check every memory access in code (default: guard pages
-                                ** when the host has them, docs/jit.md) */
+  bool guard_pages;             /* opt-in: no bounds checks in code, a fault in the memory's
+                                ** guard region is the trap (docs/jit.md). Default: every access
+                                ** checked in code, so traps are exactly the interpreter's (with
+                                ** guard pages LLVM may drop a trapping load whose value is
+                                ** unused, and the differential test finds such modules) */
 } qj_options;
 
 /* Compile every defined function of M (validated; it must outlive *OUT) to native code for

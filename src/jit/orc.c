@@ -69,9 +69,9 @@ static const char *full_triple(const char *t) {
   return t;
 }
 
-/* guard pages unless told otherwise or the fault handler cannot be installed */
+/* guard pages when asked for and the fault handler can be installed */
 static bool use_guard(const qj_options *o) {
-  return !(o && o->explicit_bounds) && qw_native_guard_init();
+  return o && o->guard_pages && qw_native_guard_init();
 }
 
 static int opt_level(const qj_options *o) {

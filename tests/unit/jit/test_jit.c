@@ -99,14 +99,14 @@ static const char *TRAPS =
     " (func (export \"unr\") (param i32 i32) (result i32) unreachable))";
 
 /* Native traps carry the interpreter's code, wording and place (function, byte offset). With
-** guard pages (the default where the host has them) an out-of-bounds access is found by the
+** guard pages (opt-in, where the host has them) an out-of-bounds access is found by the
 ** fault handler, which does not know the place; with explicit checks it is exact. */
 static void traps_match(bool explicit_bounds) {
   struct { const char *fn; uint32_t a, b; } cases[] = {
       {"div", 1, 0}, {"div", 0x80000000u, 0xffffffffu}, {"load", 65534, 0},
       {"load", 0xffffffffu, 0}, {"cvt", 0, 0}, {"cvt", 0x7fffffff, 1}, {"unr", 0, 0}};
   env in, nat;
-  qj_options o = {.explicit_bounds = explicit_bounds};
+  qj_options o = {.guard_pages = !explicit_bounds};
   setup(&in, TRAPS, NULL);
   setup(&nat, TRAPS, NULL);
   bool guarded = jit_attach_with(&nat, &o);
