@@ -126,29 +126,14 @@ qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
     rc = qb_fail(err, QB_NOMEM, "out of memory");
     goto out;
   }
-  json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
-  size_t r = 0;
-  for (size_t i = 0; i < sh->n && r < nremote; i++) {
-    const qc_shard *x = &sh->s[i];
-    if (x->local || !x->url[0]) continue;
-    json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O, s:s}", "index", x->index, "shard",
-                          (json_int_t)x->shard_id, "count", 0, "body", body ? body : "", len,
-                          "pins", pj, "dfs", "collect");
-    texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
-    json_decref(q);
-    if (!texts[r]) {
-      json_decref(pj);
-      rc = qb_fail(err, QB_NOMEM, "out of memory");
-      goto out;
-    }
-    calls[r].method = "POST";
-    snprintf(calls[r].url, sizeof calls[r].url, "%s/_internal/search", x->url);
-    calls[r].body = texts[r];
-    calls[r].len = strlen(texts[r]);
-    r++;
+  if (nremote) { /* phase one: each shard records its statistics ("dfs": "collect") */
+    json_t *collect = json_string("collect");
+    rc = collect ? qc__shard_calls(sh, body, len, 0, pins, collect, calls, texts, err)
+                 : qb_fail(err, QB_NOMEM, "out of memory");
+    json_decref(collect);
+    if (!rc) rc = qc_fanout(calls, nremote, 0, err);
+    if (rc) goto out;
   }
-  json_decref(pj);
-  if (nremote && (rc = qc_fanout(calls, nremote, 0, err))) goto out;
   /* local shards on REQ itself, recording */
   for (size_t i = 0; i < sh->n; i++) {
     const qc_shard *x = &sh->s[i];

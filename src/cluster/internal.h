@@ -112,6 +112,12 @@ int qc__replicas_place(qc_node *n, const char *name, const char *body, size_t le
 /* Fill C[0..MAX) with POST <copy>/<local>/_refresh for every alternate copy of SH's shards;
 ** returns how many (C NULL: none). */
 size_t qc__refresh_copies(const qc_shards *sh, qc_call *c, size_t max);
+/* shards.c: CALLS[0..) (and their bodies in TEXTS, qc__json_free each) for SH's remote
+** shards, in order: POST /_internal/search with BODY, the pins and, when given, DFS (the
+** statistics to use, or "collect"). */
+qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
+                        const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
+                        qb_err *err);
 /* Delete the replica copies of index META on their nodes (best effort). */
 void qc__replicas_drop(qc_node *n, const char *name, json_t *meta);
 /* failover.c: index.unassigned.node_left.delayed_timeout of META in ms (default 60 s). */

@@ -252,6 +252,34 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
   return qc_node_search_dfs(n, req, body, len, for_count, pins, NULL, sh, parts, err);
 }
 
+qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
+                        const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
+                        qb_err *err) {
+  json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
+  size_t r = 0;
+  for (size_t i = 0; i < sh->n; i++) {
+    const qc_shard *x = &sh->s[i];
+    if (x->local || !x->url[0]) continue;
+    json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
+                          (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
+                          len, "pins", pj);
+    if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
+    texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
+    json_decref(q);
+    if (!texts[r]) {
+      json_decref(pj);
+      return qb_fail(err, QB_NOMEM, "out of memory");
+    }
+    calls[r].method = "POST";
+    snprintf(calls[r].url, sizeof calls[r].url, "%s/_internal/search", x->url);
+    calls[r].body = texts[r];
+    calls[r].len = strlen(texts[r]);
+    r++;
+  }
+  json_decref(pj);
+  return QB_OK;
+}
+
 qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
                            int for_count, const qc_pins *pins, const json_t *dfs,
                            const qc_shards *sh, qq_partial **parts, qb_err *err) {
@@ -273,30 +301,9 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
       rc = qb_fail(err, QB_NOMEM, "out of memory");
       goto nomem;
     }
-    json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
-    size_t r = 0;
-    for (i = 0; i < sh->n; i++) {
-      const qc_shard *x = &sh->s[i];
-      if (x->local || !x->url[0]) continue;
-      json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
-                            (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
-                            len, "pins", pj);
-      if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
-      texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
-      json_decref(q);
-      if (!texts[r]) {
-        json_decref(pj);
-        rc = qb_fail(err, QB_NOMEM, "out of memory");
-        goto nomem;
-      }
-      calls[r].method = "POST";
-      snprintf(calls[r].url, sizeof calls[r].url, "%s/_internal/search", x->url);
-      calls[r].body = texts[r];
-      calls[r].len = strlen(texts[r]);
-      r++;
-    }
-    json_decref(pj);
-    if ((rc = qc_fanout(calls, nremote, 0, err))) goto nomem;
+    if ((rc = qc__shard_calls(sh, body, len, for_count, pins, dfs, calls, texts, err)) ||
+        (rc = qc_fanout(calls, nremote, 0, err)))
+      goto nomem;
   }
   size_t r = 0;
   for (i = 0; i < sh->n; i++) {

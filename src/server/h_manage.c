@@ -228,11 +228,8 @@ void qs__h_validate(qs_req *r) {
   }
   json_decref(body);
   qc_udf_provider prov;
-  qc_udf_provider_for(&prov, r->srv->node);
   qq_env env;
-  memset(&env, 0, sizeof env);
-  env.scripts = &prov.base;
-  env.error_type = qs__error_type;
+  qs__query_env(r, &prov, &env);
   qq_request *req = NULL;
   qb_err err;
   qb_err_clear(&err);

@@ -58,6 +58,15 @@ static json_t *sort_array(const char *v) {
   return a;
 }
 
+void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env) {
+  qc_udf_provider_for(prov, r->srv->node);
+  memset(env, 0, sizeof *env);
+  env->scripts = &prov->base;
+  env->error_type = qs__error_type;
+  env->script_value_max = r->srv->script_value_max;
+  env->script_response_max = r->srv->script_response_max;
+}
+
 /* URI parameters of _search and _count that would change the answer but are not served here:
 ** ignoring them would answer another question (?q=title:x would match every document; a
 ** ?scroll= scan would stop after its first page, silently). 0 after a reply. */
@@ -162,13 +171,8 @@ static void search(qs_req *r, int count) {
   size_t len = owned ? strlen(owned) : r->body_len;
   uint64_t t0 = qb_now_ns();
   qc_udf_provider prov;
-  qc_udf_provider_for(&prov, r->srv->node);
   qq_env env;
-  memset(&env, 0, sizeof env);
-  env.scripts = &prov.base;
-  env.error_type = qs__error_type;
-  env.script_value_max = r->srv->script_value_max;
-  env.script_response_max = r->srv->script_response_max;
+  qs__query_env(r, &prov, &env);
   json_t *out = NULL;
   qb_err err;
   qb_err_clear(&err);

@@ -253,6 +253,10 @@ void qs__req_tag(qs_req *r);
 const char *qs__route_params(int route);
 int qs__params_check(qs_req *r);
 
+/* h_search.c: the query layer's env for R's request: the node's deployed UDFs as scripts (PROV,
+** qc_udf_provider_fini after the request), the error table, the result limits. */
+void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env);
+
 /* A query-string argument, or NULL. */
 const char *qs__arg(qs_req *r, const char *key);
 /* 1 when ?KEY is "true" or present and empty, 0 when "false" or absent. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "jit.h"
+#include "engine_harness.h"
 #include "wasm.h"
 
 #define FUZZ_FUEL 10000
@@ -33,24 +34,7 @@ static const qw_trap *stub(void *ud, qw_instance *caller, const uint64_t *args,
   return NULL;
 }
 
-static qw_engine *engine(void) {
-  static qw_engine *e;
-  if (!e) {
-    qw_limits lim;
-    qb_err err;
-    memset(&lim, 0, sizeof lim);
-    lim.max_memory_pages = FUZZ_PAGES;
-    lim.max_call_depth = 400;
-    lim.max_stack_bytes = 256 * 1024;
-    lim.max_table_elems = 10000;
-    lim.fuel = FUZZ_FUEL;
-    if (qw_engine_new(&lim, &e, &err)) {
-      fprintf(stderr, "fuzz_jit: engine: %s\n", err.msg);
-      abort();
-    }
-  }
-  return e;
-}
+static qw_engine *engine(void) { return fuzz_engine("fuzz_jit", FUZZ_PAGES, FUZZ_FUEL); }
 
 static int is_nan32(uint32_t b) { return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu); }
 static int is_nan64(uint64_t b) {

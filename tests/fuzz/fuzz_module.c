@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "spectest.h"
+#include "engine_harness.h"
 #include "wasm.h"
 
 #define FUZZ_FUEL 10000
@@ -31,24 +32,7 @@ static void discard(void *ud, int fd, const char *p, size_t n) {
   (void)ud, (void)fd, (void)p, (void)n;
 }
 
-static qw_engine *engine(void) {
-  static qw_engine *e;
-  if (!e) {
-    qw_limits lim;
-    qb_err err;
-    memset(&lim, 0, sizeof lim);
-    lim.max_memory_pages = FUZZ_PAGES;
-    lim.max_call_depth = 400;
-    lim.max_stack_bytes = 256 * 1024;
-    lim.max_table_elems = 10000;
-    lim.fuel = FUZZ_FUEL;
-    if (qw_engine_new(&lim, &e, &err)) {
-      fprintf(stderr, "fuzz_module: engine: %s\n", err.msg);
-      abort();
-    }
-  }
-  return e;
-}
+static qw_engine *engine(void) { return fuzz_engine("fuzz_module", FUZZ_PAGES, FUZZ_FUEL); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qw_engine *e = engine();
