@@ -368,6 +368,27 @@ static void log_ops(qc_write *w, int64_t last) {
   }
 }
 
+
+/* The operation that brings a copy to ID's current state in IX: {"id", "v", "src"} or, once
+** deleted, {"id", "del": true}; with "seq" unless SEQ is -1, in *OP. */
+static qb_code doc_op(qi_index *ix, const char *id, int64_t seq, json_t **out, qb_err *err) {
+  qb_buf src;
+  qb_buf_init(&src);
+  uint64_t ver = 0;
+  qb_err e;
+  qb_code g = qi_index_get(ix, id, &src, &ver, NULL, &e);
+  json_t *op = NULL;
+  if (g == QB_OK)
+    op = json_pack("{s:s, s:I, s:s%}", "id", id, "v", (json_int_t)ver, "src",
+                   src.data ? src.data : "{}", src.len);
+  else if (g == QB_NOTFOUND)
+    op = json_pack("{s:s, s:b}", "id", id, "del", 1);
+  qb_buf_fini(&src);
+  if (op && seq >= 0) json_object_set_new(op, "seq", json_integer((json_int_t)seq));
+  if ((*out = op)) return QB_OK;
+  return g && g != QB_NOTFOUND ? qb_fail(err, g, "%s", e.msg) : qb_fail(err, QB_NOMEM, "out of memory");
+}
+
 qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
                         qb_err *err) {
   *total = *ok = 1;
@@ -385,22 +406,8 @@ qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *te
     const char *id = json_string_value(v);
     if (json_object_get(seen, id)) continue;
     json_object_set_new(seen, id, json_true());
-    qb_buf src;
-    qb_buf_init(&src);
-    uint64_t ver = 0;
-    qb_err e;
-    qb_code g = qi_index_get(ix, id, &src, &ver, NULL, &e);
-    json_t *op = NULL;
-    if (g == QB_OK)
-      op = json_pack("{s:I, s:s, s:I, s:s%}", "seq", (json_int_t)++seq, "id", id, "v",
-                     (json_int_t)ver, "src", src.data ? src.data : "{}", src.len);
-    else if (g == QB_NOTFOUND)
-      op = json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)++seq, "id", id, "del", 1);
-    qb_buf_fini(&src);
-    if (!op) {
-      rc = g && g != QB_NOTFOUND ? qb_fail(err, g, "%s", e.msg) : qb_fail(err, QB_NOMEM, "out of memory");
-      break;
-    }
+    json_t *op;
+    if ((rc = doc_op(ix, id, ++seq, &op, err))) break;
     json_array_append_new(ops, op);
   }
   qi_index_release(ix);
@@ -616,19 +623,8 @@ static qb_code ops_recovery(qc_write *w, qi_index *ix, const char *url, int64_t 
       const char *id = json_string_value(json_array_get(rs->log, k));
       if (json_object_get(seen, id)) continue;
       json_object_set_new(seen, id, json_true());
-      qb_buf src;
-      qb_buf_init(&src);
-      uint64_t ver = 0;
-      qb_err e;
-      qb_code g = qi_index_get(ix, id, &src, &ver, NULL, &e);
-      if (g == QB_OK)
-        json_array_append_new(ops, json_pack("{s:s, s:I, s:s%}", "id", id, "v", (json_int_t)ver,
-                                             "src", src.data ? src.data : "{}", src.len));
-      else if (g == QB_NOTFOUND)
-        json_array_append_new(ops, json_pack("{s:s, s:b}", "id", id, "del", 1));
-      else
-        rc = qb_fail(err, g, "%s", e.msg);
-      qb_buf_fini(&src);
+      json_t *op;
+      if (!(rc = doc_op(ix, id, -1, &op, err))) json_array_append_new(ops, op);
       if (rc || json_array_size(ops) < RECOVERY_CHUNK) continue;
     }
     json_t *req = json_pack("{s:I, s:s, s:O}", "term", (json_int_t)w->term, "primary",
