@@ -110,6 +110,20 @@ static void put(out *o, const void *p, size_t n) {
 
 static void put_u64(out *o, uint64_t v) { put(o, &v, 8); }
 
+/* Put the written, fsynced TMP in place as PATH, and make the rename durable (fsync DIR). */
+static qb_code publish(const char *dir, const char *tmp, const char *path, qb_err *err) {
+  if (rename(tmp, path)) {
+    unlink(tmp);
+    return qb_fail(err, QB_IO, "cannot rename %s: %s", tmp, strerror(errno));
+  }
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  return QB_OK;
+}
+
 static qb_code write_file(const char *dir, const char *name, const void *a, size_t an,
                           const void *b, size_t bn, qb_err *err) {
   char tmp[4400], path[4400];
@@ -125,15 +139,7 @@ static qb_code write_file(const char *dir, const char *name, const void *a, size
     return rc;
   }
   close(fd);
-  if (rename(tmp, path)) {
-    unlink(tmp);
-    return qb_fail(err, QB_IO, "cannot rename %s: %s", tmp, strerror(errno));
-  }
-  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-  return QB_OK;
+  return publish(dir, tmp, path, err);
 }
 
 static void put_payload(out *o, const qi__seg *s) {
@@ -235,15 +241,7 @@ qb_code qi__seg_write(const qi__seg *s, const char *dir, qb_err *err) {
   }
   close(fd);
   qb_free(o, sizeof *o);
-  if (rename(tmp, path)) {
-    unlink(tmp);
-    return qb_fail(err, QB_IO, "cannot rename %s: %s", tmp, strerror(errno));
-  }
-  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-  return QB_OK;
+  return publish(dir, tmp, path, err);
 }
 
 /* ---- reading -------------------------------------------------------------------------------- */
