@@ -19,33 +19,21 @@ static int local_only(qs_req *r) {
 }
 
 /* The names a path's {index} (a name, a comma list, a pattern, _all) or, with NULL, every
-** index: a JSON array of strings, or NULL after a 404 naming the first missing one. */
+** index, as a search resolves them (qc_node_resolve): a JSON array of strings, or NULL
+** after the reply (a missing concrete name is 404). */
 static json_t *index_names(qs_req *r, const char *spec) {
-  qi_catalog *cat = qc_node_catalog(r->srv->node);
-  json_t *out = json_array();
-  for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
-    char name[256];
-    if (qi_catalog_name(cat, i, name, NULL)) continue;
-    int want = !spec || !strcmp(spec, "_all") || !strcmp(spec, "*");
-    for (const char *p = spec; !want && p && *p;) {
-      const char *comma = strchr(p, ',');
-      size_t l = comma ? (size_t)(comma - p) : strlen(p);
-      char one[256];
-      snprintf(one, sizeof one, "%.*s", (int)(l < sizeof one ? l : sizeof one - 1), p);
-      size_t ol = strlen(one);
-      want = !strcmp(one, name) ||
-             (ol && one[ol - 1] == '*' && !strncmp(one, name, ol - 1)); /* "logs-*" */
-      p = comma ? comma + 1 : NULL;
-    }
-    if (want) json_array_append_new(out, json_string(name));
-  }
-  /* a plain name that is not there: Elasticsearch's 404 */
-  if (spec && strcmp(spec, "_all") && !strchr(spec, '*') && !strchr(spec, ',') &&
-      !json_array_size(out)) {
-    json_decref(out);
-    qs__reply_no_index(r, spec);
-    return NULL;
-  }
+  qc_shards t;
+  char missing[256] = "";
+  qb_err err;
+  qc_shards_init(&t);
+  qb_code rc = qc_node_resolve(r->srv->node, spec, 0, &t, missing, &err);
+  json_t *out = rc ? NULL : json_array();
+  for (size_t i = 0; out && i < t.n; i++) /* one shard per index on one node */
+    json_array_append_new(out, json_string(t.s[i].index));
+  qc_shards_fini(&t);
+  if (rc == QB_NOTFOUND) qs__reply_no_index(r, missing);
+  else if (rc) qs__reply_err(r, &err);
+  else if (!out) qs__reply_code(r, QB_NOMEM, "out of memory");
   return out;
 }
 
