@@ -78,46 +78,9 @@ void qs__h_doc_put(qs_req *r) {
 
 void qs__h_doc_create(qs_req *r) { put_doc(r, r->caps[0], r->caps[1], 1); }
 
-/* ?_source=true|false|f1,f2 and ?_source_includes= / ?_source_excludes= (comma-separated) as a
-** `_source` spec in *SPEC (NULL: the whole source); 0 after replying. */
-static int url_source_spec(qs_req *r, json_t **spec) {
-  const char *keys[3] = {"_source", "_source_includes", "_source_excludes"};
-  json_t *lists[3] = {NULL, NULL, NULL};
-  *spec = NULL;
-  for (int k = 0; k < 3; k++) {
-    const char *v = qs__arg(r, keys[k]);
-    if (!v) continue;
-    if (k == 0 && (!strcmp(v, "true") || !strcmp(v, "false"))) {
-      *spec = json_boolean(!strcmp(v, "true"));
-      continue;
-    }
-    lists[k] = json_array();
-    for (const char *p = v; *p;) {
-      const char *comma = strchr(p, ',');
-      size_t n = comma ? (size_t)(comma - p) : strlen(p);
-      if (n) json_array_append_new(lists[k], json_stringn(p, n));
-      p += n + (comma ? 1 : 0);
-    }
-  }
-  if (!lists[0] && !lists[1] && !lists[2]) return 1;
-  if (*spec && json_is_false(*spec)) { /* _source=false wins over lists, as in Elasticsearch */
-    for (int k = 0; k < 3; k++) json_decref(lists[k]);
-    return 1;
-  }
-  json_decref(*spec);
-  json_t *incl = lists[1] ? lists[1] : lists[0];
-  if (lists[1] && lists[0]) json_array_extend(incl, lists[0]);
-  if (lists[1]) json_decref(lists[0]);
-  *spec = json_object();
-  if (incl) json_object_set_new(*spec, "includes", incl);
-  if (lists[2]) json_object_set_new(*spec, "excludes", lists[2]);
-  return 1;
-}
-
 void qs__h_doc_get(qs_req *r) {
   const char *index = r->caps[0], *id = r->caps[1];
-  json_t *url_spec = NULL;
-  if (!r->src_spec && !url_source_spec(r, &url_spec)) return;
+  json_t *url_spec = r->src_spec ? NULL : qs__url_source(r);
   const json_t *spec = r->src_spec ? r->src_spec : url_spec;
   qi_index *ix = qs__index_open(r, index, 0);
   if (!ix) {

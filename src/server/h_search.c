@@ -37,6 +37,18 @@ static json_t *csv_array(const char *v) {
   return a;
 }
 
+json_t *qs__url_source(qs_req *r) {
+  const char *src = qs__arg(r, "_source"), *inc = qs__arg(r, "_source_includes"),
+             *exc = qs__arg(r, "_source_excludes");
+  if (!src && !inc && !exc) return NULL;
+  int flag = src && (!strcmp(src, "false") || !strcmp(src, "true"));
+  if (flag && (!strcmp(src, "false") || (!inc && !exc))) return json_boolean(!strcmp(src, "true"));
+  json_t *v = json_object();
+  if (v && (inc || (src && !flag))) json_object_set_new(v, "includes", csv_array(inc ? inc : src));
+  if (v && exc) json_object_set_new(v, "excludes", csv_array(exc));
+  return v;
+}
+
 /* ?sort=f1:desc,f2 -> [{"f1": {"order": "desc"}}, "f2"] (the query parser checks the order). */
 static json_t *sort_array(const char *v) {
   json_t *items = csv_array(v), *a = json_array(), *it;
@@ -112,19 +124,8 @@ static int uri_params(qs_req *r, char **owned) {
   }
   if (sort && !json_object_get(body, "sort")) json_object_set_new(body, "sort", sort_array(sort));
   if (tmo && !json_object_get(body, "timeout")) json_object_set_new(body, "timeout", json_string(tmo));
-  if ((src || inc || exc) && !json_object_get(body, "_source")) {
-    json_t *v;
-    int flag = src && (!strcmp(src, "false") || !strcmp(src, "true"));
-    if (flag && !inc && !exc)
-      v = json_boolean(!strcmp(src, "true"));
-    else {
-      v = json_object();
-      if (v && (inc || (src && !flag)))
-        json_object_set_new(v, "includes", csv_array(inc ? inc : src));
-      if (v && exc) json_object_set_new(v, "excludes", csv_array(exc));
-    }
-    json_object_set_new(body, "_source", v);
-  }
+  if ((src || inc || exc) && !json_object_get(body, "_source"))
+    json_object_set_new(body, "_source", qs__url_source(r));
   *owned = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   json_decref(body);
   if (!*owned) {

@@ -257,6 +257,11 @@ int qs__params_check(qs_req *r);
 ** qc_udf_provider_fini after the request), the error table, the result limits. */
 void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env);
 
+/* h_search.c: ?_source=true|false|f1,f2, ?_source_includes= and ?_source_excludes=
+** (comma-separated) as a `_source` spec; NULL when R has none. false wins, as in
+** Elasticsearch; _source_includes wins over ?_source's list. */
+json_t *qs__url_source(qs_req *r);
+
 /* A query-string argument, or NULL. */
 const char *qs__arg(qs_req *r, const char *key);
 /* 1 when ?KEY is "true" or present and empty, 0 when "false" or absent. */
