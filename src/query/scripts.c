@@ -122,7 +122,8 @@ static qb_code fill_from_source(qq__script *sc, qq__shard *sh, const qi_segment 
     qb_code rc = qi_snapshot_source(sh->snap, seg, docs[j], &sc->src_doc, err);
     json_t *root = NULL;
     if (rc && rc != QB_NOTFOUND) return rc;
-    if (!rc && !(root = json_loadb(sc->src_doc.data ? sc->src_doc.data : "{}", sc->src_doc.len, 0, NULL)))
+    if (!rc && !(root = qq__json_load(sc->src_doc.data ? sc->src_doc.data : "{}",
+                                      sc->src_doc.data ? sc->src_doc.len : 2, 0, NULL)))
       return qb_fail(err, QB_CORRUPT, "script [%.80s]: a stored _source does not parse", sc->source);
     const json_t *v = root ? source_path(root, a->field) : NULL;
     pr[j] = 0;
