@@ -163,6 +163,10 @@ typedef struct qs__pool_stat {
 qb_code qs__pool_new(const char *name, size_t nthreads, size_t max_queue, int nice,
                      qs__pool **out, qb_err *err);
 /* Run what is queued, then stop and free the workers. NULL does nothing. */
+/* Stop: no more jobs are taken (qs__pool_submit refuses), the queue drains and the threads
+** are joined; the pool stays allocated, so a late submit is refused rather than a use after
+** free. Free stops first when it was not. */
+void qs__pool_stop(qs__pool *p);
 void qs__pool_free(qs__pool *p);
 /* Queue RUN(ARG); 0 when the queue is full (or out of memory): RUN will never be called. */
 int qs__pool_submit(qs__pool *p, qs__job_fn run, void *arg);
@@ -197,6 +201,7 @@ struct qs_server {
   pthread_mutex_t mu;   /* guards dirty*, stopping */
   pthread_cond_t cv;
   int stopping;
+  int closing;          /* atomic: qs_server_free began; new connections are refused */
   int refresher_started;
   pthread_t refresher;
   char **dirty;         /* names of indexes written since their last refresh */

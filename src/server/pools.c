@@ -30,6 +30,7 @@ struct qs__pool {
   job *head, *tail;
   size_t queued, max_queue;
   int stopping;
+  size_t nthreads_joined; /* qs__pool_stop has joined the threads */
   size_t nthreads;
   pthread_t *threads;
   uint64_t rejected, completed; /* relaxed atomics, for /metrics */
@@ -79,13 +80,19 @@ qb_code qs__pool_new(const char *name, size_t nthreads, size_t max_queue, int ni
   return QB_OK;
 }
 
-void qs__pool_free(qs__pool *p) {
+void qs__pool_stop(qs__pool *p) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
   p->stopping = 1;
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   for (size_t i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+  p->nthreads_joined = p->nthreads;
+}
+
+void qs__pool_free(qs__pool *p) {
+  if (!p) return;
+  if (p->nthreads_joined != p->nthreads) qs__pool_stop(p);
   qb_free(p->threads, (p->nthreads ? p->nthreads : 1) * sizeof *p->threads);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);

@@ -104,6 +104,16 @@ static void req_init(qs_req *r, qs_server *s, struct MHD_Connection *c, const ch
 /* Called once per request with the URI as sent, before MHD decodes it: keep its path, so
 ** routing splits on the real '/' and only then decodes each segment. The return value becomes
 ** the request's *con_cls. */
+/* New connections are refused once the server is closing. This stands in for
+** MHD_quiesce_daemon, which races with MHD's own epoll workers (libmicrohttpd 0.9.75 aborts the
+** process with "Failed to remove listen FD from epoll set" when a worker removes the listening
+** socket first). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len) {
+  (void)addr, (void)len;
+  qs_server *s = cls;
+  return __atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) ? MHD_NO : MHD_YES;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   qs__conn_phase(cls, c, QS_PHASE_HEADERS);
   conn_ctx *cx = qb_calloc(1, sizeof *cx);
@@ -295,7 +305,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       cx->capbuf = NULL;
       qs__pool_stat st;
       qs__pool_stats(pool, &st);
-      qs__reply_error(&r, 429, "es_rejected_execution_exception",
+      if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE))
+        qs__reply_error(&r, 503, "node_closed_exception", "node %s is shutting down",
+                        s->node_name);
+      else
+        qs__reply_error(&r, 429, "es_rejected_execution_exception",
                       "rejected execution: the %s pool's queue is full (%zu queued of at most %zu)",
                       st.name, st.queued, st.max_queue);
     } else {
@@ -578,7 +592,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
     tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
     tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
   }
-  s->mhd = MHD_start_daemon(flags, s->port, NULL, NULL, on_request, s,
+  s->mhd = MHD_start_daemon(flags, s->port, on_accept, s, on_request, s,
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
@@ -632,13 +646,16 @@ uint16_t qs_server_port(const qs_server *s) { return s->port; }
 
 void qs_server_free(qs_server *s) {
   if (!s) return;
-  /* Stop accepting, let the workers finish (they resume their suspended connections), then
-  ** stop MHD, which waits for the requests in flight. */
-  if (s->mhd) MHD_quiesce_daemon(s->mhd);
+  /* Refuse new connections, let the workers finish (they resume their suspended connections;
+  ** a request that comes late on an open connection is refused by the stopped pool), then
+  ** stop MHD, which waits for the requests in flight, and only then free the pools. */
+  __atomic_store_n(&s->closing, 1, __ATOMIC_RELEASE);
+  qs__pool_stop(s->search_pool);
+  qs__pool_stop(s->write_pool);
+  if (s->mhd) MHD_stop_daemon(s->mhd);
   qs__pool_free(s->search_pool);
   qs__pool_free(s->write_pool);
   s->search_pool = s->write_pool = NULL;
-  if (s->mhd) MHD_stop_daemon(s->mhd);
   qs__conns_stop(s);
   if (s->refresher_started) {
     pthread_mutex_lock(&s->mu);

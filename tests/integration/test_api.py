@@ -357,6 +357,45 @@ def t_restart_keeps_data():
         check_bm25(s)
 
 
+def t_shutdown_under_load_exits_cleanly():
+    """SIGTERM while clients open connections and search: the node exits 0 every time (MHD's
+    quiesce once raced its epoll workers and aborted the process), and each request in flight
+    gets an answer or a closed connection, never a hang."""
+    import http.client
+    with Server() as s:
+        load(s)
+        for round_ in range(12):
+            stop = threading.Event()
+            answered = [0]
+
+            def client():
+                while not stop.is_set():
+                    try:
+                        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                        for _ in range(3):
+                            c.request("POST", "/products/_search",
+                                      json.dumps({"query": {"match": {"title": "laptop"}}}),
+                                      {"Content-Type": "application/json"})
+                            c.getresponse().read()
+                            answered[0] += 1
+                        c.close()
+                    except (OSError, http.client.HTTPException):
+                        pass
+            threads = [threading.Thread(target=client) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.05 * (round_ % 4))
+            rc = s.stop()
+            stop.set()
+            for t in threads:
+                t.join(timeout=20)
+                check(not t.is_alive(), "a client hung after the node stopped")
+            eq(rc, 0, "exit status after SIGTERM under load (round %d): %s" % (round_, s.logtext()[-2000:]))
+            s.start()
+        eq(search(s, {"query": {"match": {"title": "laptop"}}})["hits"]["total"]["value"], 3,
+           "documents after the restarts")
+
+
 def t_sigkill_keeps_acknowledged_writes():
     with Server() as s:
         load(s)
@@ -414,6 +453,7 @@ if __name__ == "__main__":
         ("delete_by_query_in_batches", t_delete_by_query),
         ("documents_become_searchable_without_explicit_refresh", t_refresh_within_a_second),
         ("restart_keeps_indexes_and_documents", t_restart_keeps_data),
+        ("shutdown_under_load_exits_cleanly", t_shutdown_under_load_exits_cleanly),
         ("sigkill_keeps_acknowledged_writes", t_sigkill_keeps_acknowledged_writes),
         ("searches_run_during_writes", t_searches_run_during_writes),
     ])
