@@ -91,6 +91,8 @@ void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
 LLVMValueRef qj__pop(qj__lower *L);
 LLVMValueRef qj__i32(qj__lower *L, uint64_t k);
 LLVMValueRef qj__i64(qj__lower *L, uint64_t k);
+/* lower_numeric.c: a float zero LLVM cannot fold (a load of an opaque global) */
+LLVMValueRef qj__opaque_zero(qj__lower *L, LLVMTypeRef t);
 /* a cold block that traps with T (enum qw_btrap) when COND holds; continues otherwise */
 void qj__trap_if(qj__lower *L, LLVMValueRef cond, uint32_t t);
 void qj__trap(qj__lower *L, uint32_t t); /* unconditional, leaves the builder in a dead block */

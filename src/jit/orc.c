@@ -123,7 +123,19 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err
       "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
       "loop(indvars),loop-vectorize,loop-unroll,instcombine<no-verify-fixpoint>,simplifycfg)",
       "default<O3>"};
-  LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt - 1], tm, po);
+  /* debugging knobs (docs/jit.md): QJ_DUMP_IR=PREFIX writes the IR before/after the passes,
+  ** QJ_PIPELINE replaces the pass list */
+  const char *dump = getenv("QJ_DUMP_IR"), *pipe = getenv("QJ_PIPELINE");
+  char path[512];
+  if (dump) {
+    snprintf(path, sizeof path, "%s.pre.ll", dump);
+    LLVMPrintModuleToFile(mod, path, NULL);
+  }
+  LLVMErrorRef e = LLVMRunPasses(mod, pipe && *pipe ? pipe : pipes[opt - 1], tm, po);
+  if (dump && !e) {
+    snprintf(path, sizeof path, "%s.post.ll", dump);
+    LLVMPrintModuleToFile(mod, path, NULL);
+  }
   LLVMDisposePassBuilderOptions(po);
   return e ? llvm_fail(err, e, "optimisation") : QB_OK;
 }
