@@ -72,6 +72,7 @@ typedef struct qj__lower {
   bool guard;                /* bounds left to guard pages: no explicit checks */
   bool oom;
   qb_err *err;
+  uint64_t lower_ns;         /* orc.c: CPU time of the lowering */
 } qj__lower;
 
 enum {
@@ -124,6 +125,11 @@ void qj__func_begin(qj__lower *L);
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);
 LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err);
-qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err *err);
+/* HOIST: run hoist.c between the two parts; *REDO: it failed, lower again without it */
+qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, bool hoist, bool *redo,
+                     qb_err *err);
+
+/* hoist.c: version counted leaf loops without their budget and bounds checks; the count */
+unsigned qj__hoist_module(LLVMModuleRef mod, LLVMContextRef cx);
 
 #endif
