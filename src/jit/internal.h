@@ -72,6 +72,7 @@ typedef struct qj__lower {
   bool guard;                /* bounds left to guard pages: no explicit checks */
   bool oom;
   qb_err *err;
+  uint64_t lower_ns;         /* orc.c: CPU time of the lowering */
 } qj__lower;
 
 enum {
@@ -91,6 +92,8 @@ void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
 LLVMValueRef qj__pop(qj__lower *L);
 LLVMValueRef qj__i32(qj__lower *L, uint64_t k);
 LLVMValueRef qj__i64(qj__lower *L, uint64_t k);
+/* lower_numeric.c: a float zero LLVM cannot fold (a load of an opaque global) */
+LLVMValueRef qj__opaque_zero(qj__lower *L, LLVMTypeRef t);
 /* a cold block that traps with T (enum qw_btrap) when COND holds; continues otherwise */
 void qj__trap_if(qj__lower *L, LLVMValueRef cond, uint32_t t);
 void qj__trap(qj__lower *L, uint32_t t); /* unconditional, leaves the builder in a dead block */
@@ -122,6 +125,11 @@ void qj__func_begin(qj__lower *L);
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);
 LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err);
-qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err *err);
+/* HOIST: run hoist.c between the two parts; *REDO: it failed, lower again without it */
+qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, bool hoist, bool *redo,
+                     qb_err *err);
+
+/* hoist.c: version counted leaf loops without their budget and bounds checks; the count */
+unsigned qj__hoist_module(LLVMModuleRef mod, LLVMContextRef cx);
 
 #endif

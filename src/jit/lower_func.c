@@ -214,7 +214,8 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
     L->locals[i] = qj__alloca(L, qj__vtype(L, t), "");
     LLVMBuildStore(L->b,
                    i < L->ft.nparams ? LLVMGetParam(L->fn, i + 1)
-                                     : LLVMConstNull(qj__vtype(L, t)),
+                   : (t == QW_F32 || t == QW_F64) ? qj__opaque_zero(L, qj__vtype(L, t))
+                                                  : LLVMConstNull(qj__vtype(L, t)),
                    L->locals[i]);
   }
   L->fuel = qj__alloca(L, L->i64, "fuel");

@@ -91,22 +91,37 @@ static bool int_op(qj__lower *L, uint32_t op, LLVMTypeRef t, uint8_t wt) {
 ** folds x - 0, x + -0, x * 1, x / 1 (and x * -1, x / -1 to -x), which would pass it through.
 ** (x86 has no llvm.canonicalize in LLVM 19.) So a constant operand that is +-0 or +-1 is read
 ** from a global LLVM cannot see the value of (external, writable, never written): the op
-** stays. Other constants fold nothing of that kind. */
-static LLVMValueRef opaque(qj__lower *L, LLVMValueRef k) {
+** stays.
+** The same global hides +-inf (and a negative sqrt operand): LLVM folds 0/0, inf-inf, 0*inf,
+** inf/inf and sqrt(-x) of known operands to +NaN, where x86 gives its default NaN (sign set),
+** as the interpreter does (tests/data/diff/nan-constant-fold.wat). Zeroed float locals start
+** from it too (qj__opaque_zero), so a read-before-write local does not fold either. Other constants fold
+** nothing of that kind. */
+static LLVMValueRef opaque_k(qj__lower *L, LLVMValueRef k, bool negative) {
   if (!LLVMIsAConstantFP(k)) return k;
   LLVMTypeRef t = LLVMTypeOf(k);
   LLVMBool lossy;
   double v = LLVMConstRealGetDouble(k, &lossy);
-  if (!(v == 0.0 || v == 1.0 || v == -1.0)) return k;
-  char name[40];
-  snprintf(name, sizeof name, "qj_k%s_%s%d", t == L->f32 ? "f" : "d", signbit(v) ? "m" : "p",
-           (int)fabs(v));
+  if (!(v == 0.0 || v == 1.0 || v == -1.0 || isinf(v) || (negative && v < 0))) return k;
+  char name[48];
+  if (isinf(v) || fabs(v) > 1.0 || (v != 0.0 && fabs(v) < 1.0))
+    snprintf(name, sizeof name, "qj_k%s_%016llx", t == L->f32 ? "f" : "d",
+             (unsigned long long)(union { double d; uint64_t u; }){v}.u);
+  else
+    snprintf(name, sizeof name, "qj_k%s_%s%d", t == L->f32 ? "f" : "d", signbit(v) ? "m" : "p",
+             (int)fabs(v));
   LLVMValueRef g = LLVMGetNamedGlobal(L->mod, name);
   if (!g) {
     g = LLVMAddGlobal(L->mod, t, name);
     LLVMSetInitializer(g, k);
   }
   return LLVMBuildLoad2(L->b, t, g, "");
+}
+
+static LLVMValueRef opaque(qj__lower *L, LLVMValueRef k) { return opaque_k(L, k, false); }
+
+LLVMValueRef qj__opaque_zero(qj__lower *L, LLVMTypeRef t) {
+  return opaque(L, LLVMConstNull(t));
 }
 
 /* x != x ? x + x : F(x) */
@@ -144,7 +159,10 @@ static bool float_op(qj__lower *L, uint32_t op, uint8_t wt) {
     case 3: r = quiet_round(L, "llvm.floor", a); break;
     case 4: r = quiet_round(L, "llvm.trunc", a); break;
     case 5: r = quiet_round(L, "llvm.nearbyint", a); break;
-    default: r = qj__intrinsic(L, "llvm.sqrt", &t, 1, &a, 1); break;
+    default:
+      a = opaque_k(L, a, true);
+      r = qj__intrinsic(L, "llvm.sqrt", &t, 1, &a, 1);
+      break;
     }
     qj__push(L, r, wt);
     return true;

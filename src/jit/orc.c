@@ -98,7 +98,26 @@ LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err 
   return tm;
 }
 
-qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err *err) {
+#define NVF "instcombine<no-verify-fixpoint>"
+/* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
+** default) in two parts with the loop versioning of hoist.c between them; LLVM's own for 3 */
+static const char *const pipe_a =
+    "function(sroa,early-cse,simplifycfg," NVF "),cgscc(inline),"
+    "function(sroa,early-cse<memssa>," NVF ",simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
+    "loop(indvars),lcssa)";
+static const char *const pipe_b[2] = {"function(" NVF ",simplifycfg)",
+                                      "function(" NVF ",simplifycfg,loop-vectorize,loop-unroll,"
+                                      NVF ",simplifycfg)"};
+
+static qb_code run_passes(LLVMModuleRef mod, const char *pipe, LLVMTargetMachineRef tm, qb_err *err) {
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef e = LLVMRunPasses(mod, pipe, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  return e ? llvm_fail(err, e, "optimisation") : QB_OK;
+}
+
+qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, bool hoist, bool *redo,
+                     qb_err *err) {
   char *msg = NULL;
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
     qb_code rc = qb_fail(err, QB_INTERNAL, "jit: invalid IR: %.180s", msg ? msg : "?");
@@ -106,26 +125,45 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, qb_err
     return rc;
   }
   LLVMDisposeMessage(msg);
+  msg = NULL;
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(mod, triple);
   LLVMDisposeMessage(triple);
   LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, dl);
   LLVMDisposeTargetData(dl);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  /* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
-  ** default), LLVM's own for 3 */
-  static const char *const pipes[3] = {
-      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
-      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
-      "instcombine<no-verify-fixpoint>,simplifycfg)",
-      "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>),cgscc(inline),"
-      "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
-      "loop(indvars),loop-vectorize,loop-unroll,instcombine<no-verify-fixpoint>,simplifycfg)",
-      "default<O3>"};
-  LLVMErrorRef e = LLVMRunPasses(mod, pipes[opt - 1], tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  return e ? llvm_fail(err, e, "optimisation") : QB_OK;
+  /* debugging knobs (docs/jit.md): QJ_DUMP_IR=PREFIX writes the IR before/after the passes,
+  ** QJ_PIPELINE replaces the pass list, QJ_NO_HOIST turns hoist.c off */
+  hoist = hoist && !getenv("QJ_NO_HOIST");
+  *redo = false;
+  const char *dump = getenv("QJ_DUMP_IR"), *pipe = getenv("QJ_PIPELINE");
+  char path[512];
+  if (dump) {
+    snprintf(path, sizeof path, "%s.pre.ll", dump);
+    LLVMPrintModuleToFile(mod, path, NULL);
+  }
+  qb_code rc;
+  if (pipe && *pipe) {
+    rc = run_passes(mod, pipe, tm, err);
+  } else if (opt >= 3) {
+    rc = run_passes(mod, "default<O3>", tm, err);
+  } else if (!(rc = run_passes(mod, pipe_a, tm, err))) {
+    if (hoist && qj__hoist_module(mod, LLVMGetModuleContext(mod)) &&
+        LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+      /* a module hoist.c left invalid (a bug): the caller lowers it again, unversioned */
+      if (getenv("QJ_TIMING")) fprintf(stderr, "qj: hoisting left invalid IR: %.300s\n", msg);
+      LLVMDisposeMessage(msg);
+      *redo = true;
+      return qb_fail(err, QB_INTERNAL, "jit: loop versioning left invalid IR");
+    }
+    LLVMDisposeMessage(msg);
+    rc = run_passes(mod, pipe_b[opt - 1], tm, err);
+  }
+  if (dump && !rc) {
+    snprintf(path, sizeof path, "%s.post.ll", dump);
+    LLVMPrintModuleToFile(mod, path, NULL);
+  }
+  return rc;
 }
 
 /* ---- the code handle ------------------------------------------------------------------------- */
@@ -245,19 +283,34 @@ static void tm_give(int ol, LLVMTargetMachineRef tm) {
   if (tm) LLVMDisposeTargetMachine(tm);
 }
 
+/* lowering and the pipeline into L->mod; once more without loop versioning if that failed */
+static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
+                         LLVMTargetMachineRef tm, int ol, qb_err *err) {
+  qb_code rc = QB_OK;
+  for (int round = 0; round < 2; round++) {
+    uint64_t t = cpu_ns();
+    rc = qj__lower_module(L, m, cx, guard, err);
+    qj__lower_fini(L);
+    L->lower_ns = cpu_ns() - t;
+    bool redo = false;
+    if (!rc) rc = qj__optimize(L->mod, tm, ol, round == 0, &redo, err);
+    if (!redo) break;
+    LLVMDisposeModule(L->mod);
+    L->mod = NULL;
+  }
+  return rc;
+}
+
 /* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
 ** machine); *PH gets the CPU time of each phase when PH is not NULL */
 static qb_code host_object(const qw_module *m, int ol, bool guard, LLVMMemoryBufferRef *mb,
                            uint64_t ph[4], qb_err *err) {
-  qj__lower L;
+  qj__lower L = {0};
   uint64_t t0 = cpu_ns();
   LLVMContextRef cx = LLVMContextCreate();
-  qb_code rc = qj__lower_module(&L, m, cx, guard, err);
-  qj__lower_fini(&L);
-  uint64_t t1 = cpu_ns();
-  LLVMTargetMachineRef tm = rc ? NULL : tm_take(ol, err);
-  if (!rc && !tm) rc = QB_UNAVAILABLE;
-  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  LLVMTargetMachineRef tm = tm_take(ol, err);
+  qb_code rc = tm ? lower_opt(&L, m, cx, guard, tm, ol, err) : QB_UNAVAILABLE;
+  uint64_t t1 = t0 + L.lower_ns;
   uint64_t t2 = cpu_ns();
   if (!rc) {
     char *msg = NULL;
@@ -382,16 +435,14 @@ const char *qj_host_triple(void) {
 qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options *opt,
                        uint8_t **obj, size_t *len, qb_err *err) {
   qb_code rc;
-  qj__lower L;
+  qj__lower L = {0};
   int ol = opt_level(opt);
   *obj = NULL, *len = 0;
   qj__targets_init(err);
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = qj__lower_module(&L, m, cx, use_guard(opt), err);
-  qj__lower_fini(&L);
-  if (!rc) rc = qj__optimize(L.mod, tm, ol, err);
+  rc = lower_opt(&L, m, cx, use_guard(opt), tm, ol, err);
   if (!rc) {
     char *msg = NULL;
     LLVMMemoryBufferRef mb = NULL;

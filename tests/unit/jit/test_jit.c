@@ -262,6 +262,85 @@ static void jit_infinite_loop_ends_by_fuel(void **state) {
   teardown(&e);
 }
 
+/* Counted leaf loops run a copy without the budget and bounds checks when fuel, the interrupt
+** flag and the address range allow the whole trip (src/jit/hoist.c); otherwise the checked
+** loop. Either way each case ends as on the interpreter: result or trap (wording and place),
+** fuel left and memory, including a huge counted loop under small fuel, a store running off
+** the end of memory mid-loop and a `!=` loop whose step jumps over its bound. */
+static const char *COUNTED =
+    "(module (memory 1)"
+    " (func (export \"fill\") (param $base i32) (param $n i32) (result i32) (local $i i32)"
+    "   (loop $l"
+    "     (i32.store (i32.add (local.get $base) (i32.shl (local.get $i) (i32.const 2)))"
+    "                (i32.mul (local.get $i) (i32.const 3)))"
+    "     (br_if $l (i32.lt_s (local.tee $i (i32.add (local.get $i) (i32.const 1)))"
+    "                         (local.get $n))))"
+    "   (local.get $i))"
+    " (func (export \"skip\") (param $base i32) (param $n i32) (result i32) (local $i i32)"
+    "   (loop $l"
+    "     (i32.store8 (i32.add (local.get $base) (i32.and (local.get $i) (i32.const 1023)))"
+    "                 (local.get $i))"
+    "     (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 2)))"
+    "                       (local.get $n))))"
+    "   (local.get $i))"
+    " (func (export \"down\") (param $base i32) (param $n i32) (result i32) (local $s i32)"
+    "   (loop $l"
+    "     (local.set $s (i32.add (local.get $s)"
+    "       (i32.load16_u offset=6 (i32.add (local.get $base) (i32.mul (local.get $n) (i32.const 8))))))"
+    "     (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1))) (i32.const 0))))"
+    "   (local.get $s)))";
+
+static void jit_counted_loops_keep_fuel_and_bounds_exact(void **state) {
+  NEED_WAT2WASM();
+  struct { const char *fn; uint32_t a, b; uint64_t fuel; } cases[] = {
+      {"fill", 0, 1000, 1u << 20},            /* the whole trip fits: the fast copy */
+      {"fill", 0, 1000, 999},                 /* one unit short: fuel exhausted at the end */
+      {"fill", 0, 1000, 1000},                /* exactly enough */
+      {"fill", 0, 100000000, 5000},           /* a huge counted loop under small fuel */
+      {"fill", 65536 - 400, 200, 1u << 20},   /* runs off the end of memory at i = 100 */
+      {"fill", 65536 - 800, 200, 1u << 20},   /* ends exactly at the end */
+      {"fill", 0xfffffff0u, 8, 1u << 20},     /* the address wraps in 32 bits */
+      {"skip", 0, 1000, 1u << 20},            /* != with step 2, reached */
+      {"skip", 0, 1001, 20000},               /* != with step 2, jumped over: runs out of fuel */
+      {"down", 0, 5000, 1u << 20},            /* counts down to 0 */
+      {"down", 0, 9000, 1u << 20},            /* its first load is out of bounds */
+      {"down", 0, 5000, 100},                 /* counts down, fuel exhausted */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    env in, nat;
+    setup(&in, COUNTED, NULL);
+    setup(&nat, COUNTED, NULL);
+    jit_attach(&nat);
+    qw_instance_set_fuel(in.inst, cases[i].fuel);
+    qw_instance_set_fuel(nat.inst, cases[i].fuel);
+    qb_err e1 = {0}, e2 = {0};
+    uint32_t r1 = 0, r2 = 0;
+    qb_code c1 = call_i32(in.inst, cases[i].fn, cases[i].a, cases[i].b, &r1, &e1);
+    qb_code c2 = call_i32(nat.inst, cases[i].fn, cases[i].a, cases[i].b, &r2, &e2);
+    print_message("case %zu: %s(%u, %u) fuel %llu -> %d %s\n", i, cases[i].fn, cases[i].a,
+                  cases[i].b, (unsigned long long)cases[i].fuel, c1, c1 ? e1.msg : "ok");
+    assert_int_equal(c2, c1);
+    if (c1) {
+      assert_string_equal(e2.msg, e1.msg);
+      assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
+    } else {
+      assert_int_equal(r2, r1);
+    }
+    assert_int_equal(qw_instance_fuel(nat.inst), qw_instance_fuel(in.inst));
+    size_t n1, n2;
+    uint8_t *m1 = qw_instance_memory(in.inst, &n1), *m2 = qw_instance_memory(nat.inst, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(m1, m2, n1);
+    teardown(&in);
+    teardown(&nat);
+  }
+}
+
+/* a counted loop too long to run unchecked (over hoist.c's trip limit) still sees an interrupt */
+static const char *LONG = "(module (func (export \"spin\") (param i32 i32) (result i32) (local $i i32)"
+                          " (loop $l (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i)"
+                          " (i32.const 1))) (i32.const -1)))) (local.get $i)))";
+
 static void *interrupter(void *p) {
   usleep(20000); /* not a timing assertion: the call ends whenever this lands */
   qw_instance_interrupt(p);
@@ -270,16 +349,19 @@ static void *interrupter(void *p) {
 
 static void jit_infinite_loop_ends_by_interrupt(void **state) {
   NEED_WAT2WASM();
-  env e;
-  qb_err err;
-  pthread_t th;
-  setup(&e, SPIN, NULL);
-  jit_attach(&e);
-  assert_int_equal(pthread_create(&th, NULL, interrupter, e.inst), 0);
-  assert_int_equal(call_i32(e.inst, "spin", 0, 0, NULL, &err), QB_LIMIT);
-  assert_string_equal(err.msg, "interrupted");
-  pthread_join(th, NULL);
-  teardown(&e);
+  const char *mods[2] = {SPIN, LONG};
+  for (int k = 0; k < 2; k++) {
+    env e;
+    qb_err err;
+    pthread_t th;
+    setup(&e, mods[k], NULL);
+    jit_attach(&e);
+    assert_int_equal(pthread_create(&th, NULL, interrupter, e.inst), 0);
+    assert_int_equal(call_i32(e.inst, "spin", 0, 0, NULL, &err), QB_LIMIT);
+    assert_string_equal(err.msg, "interrupted");
+    pthread_join(th, NULL);
+    teardown(&e);
+  }
 }
 
 /* ---- across tiers ----------------------------------------------------------------------------- */
@@ -430,6 +512,7 @@ int main(void) {
       cmocka_unit_test(jit_tier_switch_between_two_calls_on_one_instance),
       cmocka_unit_test(jit_infinite_loop_ends_by_fuel),
       cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),
+      cmocka_unit_test(jit_counted_loops_keep_fuel_and_bounds_exact),
       cmocka_unit_test(jit_calls_and_call_indirect_across_tiers),
       cmocka_unit_test(jit_objects_for_two_targets_and_one_loaded_back),
       cmocka_unit_test(jit_compiles_run_concurrently_on_two_threads),
