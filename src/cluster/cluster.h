@@ -487,6 +487,10 @@ void qc_write_refresh(qc_write *w);
 ** primary term it was written under. */
 qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
                         qb_err *err);
+/* The write failed on this primary's own store (REASON, e.g. a full disk): FINISH also makes
+** it leave the in-sync set (when another copy is in it), so that the leader promotes one, and
+** BEGIN refuses further writes until then. */
+void qc_write_local_failed(qc_write *w, const char *reason);
 void qc_write_end(qc_write *w);
 
 /* A copy's half: BODY/LEN is {"term", "primary", "ops": [{"seq", "id", "v", "src"} or {"seq",
@@ -500,7 +504,9 @@ qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const ch
 
 /* The primary's half of recovery: copy every document of the shard (with its version) to the
 ** copy on node TARGET (which re-creates its shard first), holding the shard's writes, then add
-** TARGET to the in-sync set. Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
+** TARGET to the in-sync set; by the operations above the last one both agree on when both op
+** logs reach it. TARGET NULL: only make sure this new primary resynced its in-sync copies.
+** Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
 qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const char *target,
                         struct json_t **out, qb_err *err);
 
