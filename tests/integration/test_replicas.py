@@ -7,9 +7,14 @@ the restarted node recovers its copies), SIGSTOP a node past its lease and SIGCO
 not accept writes with its stale term). At the end every acknowledged document is present with
 its last acknowledged value on every copy, no copy has a value that was never written, copies
 agree per shard, and failed searches are counted (none allowed while only data nodes fail). A
-dead node's copy is re-allocated after index.unassigned.node_left.delayed_timeout; a copy whose
-disk fills (a tmpfs; skipped where it cannot be mounted) leaves the in-sync set without losing
-an acknowledged write, and recovers once space is back. Skipped (77) without /usr/bin/etcd.
+dead node's copy is re-allocated after index.unassigned.node_left.delayed_timeout, and the
+returning node deletes its orphaned copy. A promoted primary resyncs its copies: a deposed
+primary's unacknowledged write (left on one replica by a test-only hook,
+QD_TEST_PARTIAL_REPLICATION) is rolled back there. A primary's op log survives its restart, so
+a returning replica still recovers by operations. A copy whose disk fills (a tmpfs; skipped
+where it cannot be mounted) leaves the in-sync set without losing an acknowledged write, and
+recovers once space is back; a primary whose disk fills steps down and its in-sync copy is
+promoted. Skipped (77) without /usr/bin/etcd.
 QD_CHAOS=1 (make chaos) runs longer with more faults: kill the coordinator, restart etcd."""
 import json
 import os
@@ -503,7 +508,7 @@ def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
     """A data node whose data directory is a small tmpfs (root only, else skipped) holds a
     replica; its disk fills: writes are still acknowledged by the other copies, the full copy is
     out of the in-sync set (health yellow) and nothing acknowledged is lost; once space is back
-    it recovers and the cluster is green."""
+    it recovers and the cluster is green. Then the same for a primary (primary_on_a_full_disk)."""
     import subprocess
     import tempfile
     mnt = tempfile.mkdtemp(prefix="qd-tmpfs-")
@@ -556,6 +561,7 @@ def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
         eq(docs[0], docs[1], "dn4's copy agrees with the primary's")
         check(all(docs[1].get(k) == v for k, v in acked.items()), "dn4 has every acked write")
         co().http("DELETE", "/full")
+        primary_on_a_full_disk(mnt, dn4)
     finally:
         if dn4:
             rc = dn4.stop()
@@ -569,6 +575,76 @@ def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
     check("ERROR: AddressSanitizer" not in log and "runtime error:" not in log,
           "sanitizer report in dn4's log", log[-4000:])
     eq(rc, 0, "dn4 exit status after SIGTERM")
+
+
+def fill(mnt):
+    st = os.statvfs(mnt)
+    with open(os.path.join(mnt, "filler"), "ab") as f:
+        try:
+            free = st.f_bavail * st.f_frsize
+            while free > 0:
+                f.write(b"\0" * min(free, 1 << 20))
+                f.flush()
+                free -= 1 << 20
+        except OSError:
+            pass
+
+
+def primary_on_a_full_disk(mnt, dn4):
+    """The primary of a shard is on the full disk: its write fails with a clear error, it
+    steps down, the leader promotes the in-sync copy, and nothing acknowledged is lost."""
+    # 4 shards on 4 data nodes: each holds one primary, dn4 too
+    r = co().http("PUT", "/fullp", {"settings": {"number_of_shards": 4, "number_of_replicas": 1,
+                                                 "index.unassigned.node_left.delayed_timeout":
+                                                 "60s"}})
+    eq(r.status, 200, "create: %r" % r)
+    m = meta("fullp")
+    sh = [x for x in m["shards"] if x["copies"][0]["node"] == "dn4"]
+    eq(len(sh), 1, "dn4 holds one primary: %r" % m)
+    s, other = sh[0]["shard"], node(sh[0]["copies"][1]["node"])
+    path = "/fullp~%d/_doc/" % s
+    acked = {}
+    for i in range(10):
+        r = dn4.http("PUT", path + "p%d" % i, {"v": i})
+        eq((r.status, r.json["_shards"]["successful"]), (201, 2), "a write on both: %r" % r)
+        acked["p%d" % i] = i
+    fill(mnt)
+    failed = None
+    for i in range(10, 60):
+        r = dn4.http("PUT", path + "p%d" % i, {"v": i, "pad": "x" * 4000})
+        if r.status in (200, 201):
+            acked["p%d" % i] = i
+        else:
+            failed = failed or r
+    check(failed is not None, "writes fail on a primary whose disk is full")
+    eq(failed.status, 500, "the first failure is the store's: %r" % failed)
+    reason = failed.json["error"]["reason"]
+    check("disk is full" in reason or "No space left" in reason, "a clear error", failed)
+    wait_for("the in-sync copy on %s promoted" % other.name, lambda: meta("fullp")["shards"][s][
+        "copies"][0]["node"] == other.name, deadline_s=4 * TTL + 4)
+    m = meta("fullp")["shards"][s]
+    eq((m["primary_term"], m["in_sync"]), (2, [other.name]), "term 2, the full copy out")
+    r = dn4.http("PUT", path + "late", {"v": -1})
+    eq(r.status, 503, "the deposed primary refuses writes: %r" % r)
+    for i in range(60, 70):
+        r = other.http("PUT", path + "p%d" % i, {"v": i})
+        eq(r.status, 201, "the promoted primary takes writes: %r" % r)
+        acked["p%d" % i] = i
+    for k, v in acked.items():
+        eq(local_get(other, "fullp", s, k)[0], v, "acknowledged %s on the new primary" % k)
+    check("stepped down" in co().logtext(), "the leader logged the promotion")
+    os.remove(os.path.join(mnt, "filler"))
+    wait_for("dn4 recovered once space is back", lambda: "dn4" in meta(
+        "fullp")["shards"][s]["in_sync"], deadline_s=40)
+    co().http("POST", "/fullp/_refresh")
+    eq(copy_docs_of_shard("fullp", s, dn4), copy_docs_of_shard("fullp", s, other),
+       "dn4's copy agrees with the new primary's")
+    co().http("DELETE", "/fullp")
+
+
+def copy_docs_of_shard(index, shard, dn):
+    r = dn.http("POST", "/%s~%d/_search" % (index, shard), {"size": 200})
+    return {h["_id"]: h["_source"]["v"] for h in r.json["hits"]["hits"]}
 
 
 def t_every_process_stops_cleanly():
