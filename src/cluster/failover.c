@@ -131,7 +131,17 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
                "%llu)", name, id, on ? on : "", down ? "stepped down" : "left", nn,
                (unsigned long long)term);
         changed = 1;
+        down = 0;
         break;
+      }
+      if (down && json_array_size(json_object_get(sh, "in_sync")) == 0) {
+        /* it stepped down while the only other in-sync copy was dying: it is the best copy
+        ** left, so it stays the primary (its writes keep failing while its store does) */
+        qc__sm_in_sync_add(sh, pri);
+        if (!l->quiet)
+          qb_log(QB_WARN, "[%s][%u]: primary [%s] stepped down but no in-sync copy is left to "
+                 "promote; it stays the primary", name, id, pri);
+        changed = 1;
       }
     }
     for (size_t k = 0; k < json_array_size(copies); k++) {

@@ -51,7 +51,7 @@ static void probe(qc_node *n, qc__rshard *rs, uint64_t term, peer *p) {
   snprintf(c.url, sizeof c.url, "%s", p->url);
   qb_err e;
   qb_err_clear(&e);
-  p->answered = !qc_fanout(&c, 1, 10000, &e) && c.status == 200;
+  p->answered = !qc_fanout(&c, 1, 5000, &e) && c.status == 200;
   p->status = c.status;
   if (p->answered) {
     json_t *j = json_loadb(c.resp.data, c.resp.len, 0, NULL);
@@ -69,9 +69,12 @@ static void probe(qc_node *n, qc__rshard *rs, uint64_t term, peer *p) {
   qc_call_fini(&c);
 }
 
-/* 1 when the copy of P can be brought to this primary's history by operations. */
-static int by_operations(const qc__rshard *rs, const peer *p) {
-  return p->answered && p->has_shard && p->ids && p->from >= -1 && qc__oplog_covers(rs, p->from);
+/* 1 when the copy of P can be brought to this primary's history by operations (a returning
+** copy with no checkpoint, e.g. its file lost, may hold anything: it gets a full copy; an
+** in-sync one, IN_SYNC, had every write). */
+static int by_operations(const qc__rshard *rs, const peer *p, int in_sync) {
+  return p->answered && p->has_shard && p->ids && (in_sync || p->ckpt >= 0) && p->from >= -1 &&
+         qc__oplog_covers(rs, p->from);
 }
 
 /* The log entries of this primary above FROM (one _id per sequence number) and the end of a
@@ -229,7 +232,7 @@ qb_code qc__resync(qc_node *n, qc__rshard *rs, const char *index, uint32_t shard
         break;
       }
       size_t sent = 0;
-      if (by_operations(rs, &p)) prc = send_ops(n, rs, term, ix, &p, &sent, &e);
+      if (by_operations(rs, &p, 1)) prc = send_ops(n, rs, term, ix, &p, &sent, &e);
       else qb_fail(&e, QB_UNAVAILABLE, "%s", p.answered ? "its op log does not reach the last "
                    "operation both agree on" : p.why);
       if (prc == QB_CONFLICT) {
@@ -289,7 +292,7 @@ qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const cha
   qi_index *ix = NULL;
   size_t sent = 0;
   probe(n, rs, term, &p);
-  int ops = by_operations(rs, &p);
+  int ops = by_operations(rs, &p, 0);
   if (!(rc = qi_catalog_get(n->cat, local, &ix, err)))
     rc = ops ? send_ops(n, rs, term, ix, &p, &sent, err)
              : full_copy(n, rs, term, ix, p.url, &sent, err);

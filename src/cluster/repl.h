@@ -1,6 +1,6 @@
 /* repl.h: what the replication files of src/cluster share (docs/cluster.md, "Replication").
 ** oplog.c owns a local shard's replication state (terms, checkpoints, the persisted log of its
-** operations), replicate.c the primary's writes and a copy's applies, recovery.c a primary
+** operations), replicate.c the primary's writes, apply.c a copy's applies, recovery.c a primary
 ** bringing a copy to its history (recovery of a returning copy, resync after a promotion),
 ** orphans.c a returning node's copies the shard map no longer assigns to it.
 **

@@ -1,6 +1,7 @@
 /* replicas.c: replica copies at index creation and deletion (the leader's placement in
 ** coord.c places the primaries; this adds settings.number_of_replicas copies of each shard on
-** other data nodes and removes them with the index). */
+** other data nodes and removes them with the index), and the per-copy document counts that
+** _cat/shards shows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -427,8 +427,8 @@ def t_a_promoted_primary_resyncs_its_copies():
     wait_for("the resync rolled the write back on the last replica", lambda: (
         local_get(last, "rs3", 0, "keep"), local_get(last, "rs3", 0, "qd-partial-new")) ==
         ((1, 1), 404), deadline_s=15)
-    check("[rs3][0]: resynced 1 in-sync copies to primary term 2" in first.logtext(),
-          "the new primary logged its resync", first.logtext()[-2000:])
+    wait_for("the new primary logged its resync", lambda: "[rs3][0]: resynced 1 in-sync "
+             "copies to primary term 2" in first.logtext(), deadline_s=10)
     eq(sorted(meta("rs3")["shards"][0]["in_sync"]), sorted([first.name, last.name]),
        "the resynced copy stays in sync")
     r = co().http("PUT", "/rs3/_doc/after", {"v": 5})
