@@ -494,10 +494,13 @@ void qc_write_local_failed(qc_write *w, const char *reason);
 void qc_write_end(qc_write *w);
 
 /* A copy's half: BODY/LEN is {"term", "primary", "ops": [{"seq", "id", "v", "src"} or {"seq",
-** "id", "del": true}], "reset": {create body} (recovery: the shard is re-created first),
-** "ckpt"}: refused with QB_CONFLICT when TERM is older than the newest this copy knows (its
-** metadata or an earlier request), else applied durably in one batch. *OUT: {"local_checkpoint",
-** "refresh": bool (the primary asked the copies to refresh)}.
+** "id", "del": true}], "gckpt" (the primary's global checkpoint), "reset": {create body}
+** (recovery: the shard is re-created first), "ckpt" and "log": {"from", "ids"} (the end of a
+** recovery or resync: this copy's checkpoint and op log become the primary's), "probe": true
+** (only answer where this copy stands, apply.c)}: refused with QB_CONFLICT when TERM is older
+** than the newest this copy knows (its metadata or an earlier request), else applied durably
+** in one batch. *OUT: {"local_checkpoint", "refresh": bool (the primary asked the copies to
+** refresh)}.
 ** Errors: QB_INVAL (not such a request), QB_CONFLICT (stale term), QB_IO (disk), QB_NOMEM. */
 qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const char *body,
                          size_t len, struct json_t **out, qb_err *err);
