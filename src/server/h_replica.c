@@ -95,6 +95,21 @@ int qs__replica_wrap(qs_req *r) {
   return 1;
 }
 
+void qs__replica_blocked(qs_req *r, const char *reason) {
+  qc_node *n = r->srv->node;
+  if (!(qc_node_role(n) & QC_DATA) || !qc_node_etcd(n) || !is_write_route(r->route) ||
+      !r->ncaps || !strchr(r->caps[0], '~'))
+    return;
+  qc_write *w;
+  qb_err err;
+  if (qc_write_begin(n, r->caps[0], &w, &err) || !w) return; /* not (or no longer) its primary */
+  qc_write_local_failed(w, reason);
+  uint32_t total, ok;
+  uint64_t term;
+  qc_write_finish(w, &total, &ok, &term, &err); /* nothing written: only the step-down */
+  qc_write_end(w);
+}
+
 static int shard_of(qs_req *r, uint32_t *shard) {
   if (!(qc_node_role(r->srv->node) & QC_DATA) || !qc_node_etcd(r->srv->node)) {
     qs__reply_error(r, 400, "illegal_argument_exception",
