@@ -487,20 +487,29 @@ void qc_write_refresh(qc_write *w);
 ** primary term it was written under. */
 qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
                         qb_err *err);
+/* The write failed on this primary's own store (REASON, e.g. a full disk): FINISH also makes
+** it leave the in-sync set (when another copy is in it), so that the leader promotes one, and
+** BEGIN refuses further writes until then. */
+void qc_write_local_failed(qc_write *w, const char *reason);
 void qc_write_end(qc_write *w);
 
 /* A copy's half: BODY/LEN is {"term", "primary", "ops": [{"seq", "id", "v", "src"} or {"seq",
-** "id", "del": true}], "reset": {create body} (recovery: the shard is re-created first),
-** "ckpt"}: refused with QB_CONFLICT when TERM is older than the newest this copy knows (its
-** metadata or an earlier request), else applied durably in one batch. *OUT: {"local_checkpoint",
-** "refresh": bool (the primary asked the copies to refresh)}.
+** "id", "del": true}], "gckpt" (the primary's global checkpoint), "reset": {create body}
+** (recovery: the shard is re-created first), "ckpt" and "log": {"from", "ids"} (the end of a
+** recovery or resync: this copy's checkpoint and op log become the primary's), "probe": true
+** (only answer where this copy stands, apply.c)}: refused with QB_CONFLICT when TERM is older
+** than the newest this copy knows (its metadata or an earlier request), else applied durably
+** in one batch. *OUT: {"local_checkpoint", "refresh": bool (the primary asked the copies to
+** refresh)}.
 ** Errors: QB_INVAL (not such a request), QB_CONFLICT (stale term), QB_IO (disk), QB_NOMEM. */
 qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const char *body,
                          size_t len, struct json_t **out, qb_err *err);
 
 /* The primary's half of recovery: copy every document of the shard (with its version) to the
 ** copy on node TARGET (which re-creates its shard first), holding the shard's writes, then add
-** TARGET to the in-sync set. Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
+** TARGET to the in-sync set; by the operations above the last one both agree on when both op
+** logs reach it. TARGET NULL: only make sure this new primary resynced its in-sync copies.
+** Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
 qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const char *target,
                         struct json_t **out, qb_err *err);
 

@@ -100,9 +100,11 @@ typedef int (*qc_sm_fn)(json_t *meta, void *ud, qb_err *err);
 /* Read INDEX's metadata from etcd, let FN change it, store it if the key did not change in
 ** between (retried otherwise), and update the cache. */
 qb_code qc__sm_update(qc_node *n, const char *index, qc_sm_fn fn, void *ud, qb_err *err);
-/* replicate.c */
+/* oplog.c (the replication files share repl.h) */
 void qc__repl_init(qc_node *n);
 void qc__repl_free(qc_node *n);
+/* orphans.c: delete this node's shard copies the shard map in etcd no longer assigns to it. */
+void qc__orphans_sweep(qc_node *n);
 /* replicas.c: add settings.number_of_replicas copies to the new index's SHARDS (created on
 ** their nodes now; in sync when that worked) and set SETTINGS.number_of_replicas; 200, or an
 ** error status with *OUT (a bad setting). */

@@ -227,6 +227,7 @@ qb_code qc_node_join(qc_node *n, const char *url, qb_err *err) {
   if (n->role == QC_EMBEDDED) return QB_OK;
   snprintf(n->url, sizeof n->url, "%s", url);
   qb_code rc;
+  if (n->role & QC_DATA) qc__orphans_sweep(n); /* before registering (orphans.c) */
   if ((n->role & QC_DATA) && (rc = qc__udf_sync_all(n, err))) {
     qb_wrap(err, "syncing UDFs from etcd: ");
     return rc;
