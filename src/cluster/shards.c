@@ -65,6 +65,7 @@ void qc_shard_local_name(const char *index, uint32_t shard, char out[256]) {
 ** on; a shard with no such copy has no url (its failure names the primary's node). */
 static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *out, qb_err *err) {
   static unsigned rr;
+  int both = (n->role & QC_COORD) && (n->role & QC_DATA);
   size_t i;
   json_t *sh;
   json_array_foreach(json_object_get(meta, "shards"), i, sh) {
@@ -85,9 +86,17 @@ static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *o
       if (rc) return rc;
       continue;
     }
-    size_t first = __atomic_fetch_add(&rr, 1, __ATOMIC_RELAXED) % nc;
-    size_t before = out->n;
-    qb_code rc = add(out, name, id, node[first], url[first], NULL, err);
+    size_t first = nc, before = out->n;
+    qi_index *local = NULL;
+    for (size_t a = 0; both && a < nc; a++) /* this node holds a copy: search it in-process */
+      if (!strcmp(node[a], n->name)) {
+        char ln[256];
+        qc_shard_local_name(name, id, ln);
+        if (!qi_catalog_get(n->cat, ln, &local, NULL)) first = a;
+        break;
+      }
+    if (first == nc) first = __atomic_fetch_add(&rr, 1, __ATOMIC_RELAXED) % nc;
+    qb_code rc = add(out, name, id, node[first], url[first], local, err);
     if (rc) return rc;
     if (out->n == before) continue; /* a duplicate */
     qc_shard *x = &out->s[out->n - 1];
@@ -111,7 +120,7 @@ static qb_code resolve_cluster(qc_node *n, const char *expr, int ignore, qc_shar
        part = strtok_r(NULL, ",", &save)) {
     if (!strcmp(part, "_all") || strchr(part, '*')) {
       const char *pat = strcmp(part, "_all") ? part : "*";
-      if (!all && !(all = qc_node_indexes(n))) return qb_fail(err, QB_NOMEM, "out of memory");
+      if (!all && !(all = qc__indexes_view(n))) return qb_fail(err, QB_NOMEM, "out of memory");
       /* in name order, as the embedded default's catalog gives them */
       size_t cnt = json_object_size(all), m = 0;
       const char **names = qb_calloc(cnt ? cnt : 1, sizeof *names);
@@ -130,7 +139,7 @@ static qb_code resolve_cluster(qc_node *n, const char *expr, int ignore, qc_shar
       qb_free(names, (cnt ? cnt : 1) * sizeof *names);
       continue;
     }
-    json_t *meta = qc_node_index_meta(n, part);
+    json_t *meta = qc__index_meta_view(n, part); /* read only, no copy (meta.c) */
     if (!meta) {
       if (ignore) continue;
       if (missing) snprintf(missing, 256, "%s", part);
@@ -194,6 +203,27 @@ static qb_code failed(const qc_shard *sh, const char *node, const qb_err *e, qq_
   return rc;
 }
 
+int qc__shard_remote(const qc_shard *x, const qc_pins *pins) {
+  if (!x->url[0]) return 0;
+  /* a local copy runs in-process on the coordinator's request, unless the search pins UDFs:
+  ** the coordinator's request does not hold them runnable, so it goes to this node's own
+  ** data-node half over HTTP */
+  return !x->local || (pins && pins->n);
+}
+
+json_t *qc__call_json(const qc_call *c, qb_err *err) {
+  json_t *j = NULL;
+  const char *d = c->resp.data ? c->resp.data : "";
+  if (qc_wire_is(d, c->resp.len)) {
+    if (qc_wire_decode(d, c->resp.len, &j, err)) return NULL;
+    return j;
+  }
+  json_error_t je;
+  if (!(j = json_loadb(d, c->resp.len, 0, &je)))
+    qb_fail(err, QB_CORRUPT, "shard result: not JSON: %s", je.text);
+  return j;
+}
+
 /* The answer of a remote shard: its partial, or a failure partial with the reason. */
 static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb_err *err) {
   qb_err e;
@@ -202,9 +232,9 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
     qb_fail(&e, QB_UNAVAILABLE, "node [%s] at %s did not answer: %s", x->node, x->url, c->error);
     return failed(x, x->node, &e, out, err);
   }
-  json_error_t je;
-  json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
-  if (c->status == 200 && j) { /* the parsed answer becomes the partial, uncopied */
+  qb_err de;
+  json_t *j = qc__call_json(c, &de);
+  if (c->status == 200 && j) { /* the read answer becomes the partial, uncopied */
     if (!qq_partial_from_json_take(j, out, &e)) return QB_OK;
     j = NULL;
   }
@@ -212,6 +242,11 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
     const char *reason = json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
     qb_fail(&e, c->status >= 500 ? QB_UNAVAILABLE : QB_INVAL, "node [%s]: HTTP %d: %s", x->node,
             c->status, reason ? reason : "no reason given");
+  } else if (!j && de.code == QB_NOMEM) {
+    json_decref(j);
+    return qb_fail(err, QB_NOMEM, "%s", de.msg);
+  } else if (!j) {
+    qb_fail(&e, QB_CORRUPT, "node [%s]: %s", x->node, de.msg);
   } else if (!e.msg[0]) {
     qb_fail(&e, QB_CORRUPT, "node [%s]: the shard's answer is not a partial result", x->node);
   }
@@ -222,21 +257,22 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
 /* 1 when call C of a shard request failed (no answer, a 5xx, or a failure partial). */
 static int call_failed(const qc_call *c) {
   if (c->status != 200) return 1;
-  if (!c->resp.data || !memmem(c->resp.data, c->resp.len, "\"failure\"", 9)) return 0;
-  json_t *j = json_loadb(c->resp.data, c->resp.len, 0, NULL);
-  int f = json_object_get(j, "failure") != NULL;
+  if (!c->resp.data || !memmem(c->resp.data, c->resp.len, "failure", 7)) return 0;
+  qb_err e;
+  json_t *j = qc__call_json(c, &e);
+  int f = !j || json_object_get(j, "failure") != NULL;
   json_decref(j);
   return f;
 }
 
 /* When shard X's call C failed, send it again to X's other copies in turn; C (and X's node
 ** and url, for the failure's message) end as the first copy that answered, or the last one. */
-static void retry_copies(qc_shard *x, qc_call *c) {
+static void retry_copies(qc_shard *x, qc_call *c, uint32_t timeout_ms) {
   for (size_t a = 0; a < x->nalt && call_failed(c); a++) {
     qc_call again = *c;
     qb_buf_init(&again.resp);
     snprintf(again.url, sizeof again.url, "%s/_internal/search", x->alt_url[a]);
-    if (qc_fanout(&again, 1, 0, NULL)) break;
+    if (qc_fanout(&again, 1, timeout_ms, NULL)) break;
     qb_log(QB_DEBUG, "shard [%s][%u]: copy on [%s] failed, retried on [%s]: %d", x->index,
            x->shard_id, x->node, x->alt_node[a], again.status);
     qc_call_fini(c);
@@ -259,10 +295,11 @@ qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int f
   size_t r = 0;
   for (size_t i = 0; i < sh->n; i++) {
     const qc_shard *x = &sh->s[i];
-    if (x->local || !x->url[0]) continue;
-    json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
+    if (!qc__shard_remote(x, pins)) continue;
+    /* "wire": the answer comes back in the binary form (wire.c) */
+    json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O, s:i}", "index", x->index, "shard",
                           (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
-                          len, "pins", pj);
+                          len, "pins", pj, "wire", QC_WIRE_VERSION);
     if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
     texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
     json_decref(q);
@@ -280,6 +317,40 @@ qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int f
   return QB_OK;
 }
 
+/* ---- shard timeouts ---------------------------------------------------------------------------- */
+
+/* An Elasticsearch time value ("500ms", "2s", "1m", a bare number of ms) in ms; -1 when it
+** means none ("-1"), -2 when it does not read as one. */
+static int64_t time_value_ms(const json_t *v) {
+  if (json_is_integer(v)) return json_integer_value(v) < 0 ? -1 : json_integer_value(v);
+  const char *t = json_string_value(v);
+  if (!t) return -2;
+  char *end;
+  double x = strtod(t, &end);
+  if (end == t) return -2;
+  if (x < 0) return -1;
+  static const struct { const char *unit; double ms; } units[] = {
+      {"", 1}, {"nanos", 1e-6}, {"micros", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4},
+      {"h", 3.6e6}, {"d", 8.64e7}};
+  for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+    if (!strcmp(end, units[i].unit)) {
+      double ms = x * units[i].ms;
+      return ms > 86400e3 ? 86400000 : (int64_t)ms;
+    }
+  return -2;
+}
+
+uint32_t qc_shard_timeout_ms(const char *body, size_t len) {
+  if (!body || !len || !memmem(body, len, "\"timeout\"", 9)) return QC_SHARD_TIMEOUT_MS;
+  json_t *j = json_loadb(body, len, 0, NULL);
+  int64_t ms = time_value_ms(json_object_get(j, "timeout"));
+  json_decref(j);
+  if (ms < 0) return QC_SHARD_TIMEOUT_MS; /* none, or not a time (the parse refused it) */
+  return (uint32_t)ms + QC_SHARD_GRACE_MS;
+}
+
+/* ---- the scatter ------------------------------------------------------------------------------- */
+
 qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
                            int for_count, const qc_pins *pins, const json_t *dfs,
                            const qc_shards *sh, qq_partial **parts, qb_err *err) {
@@ -290,11 +361,13 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
   size_t i, nremote = 0;
   qc_call *calls = NULL;
   char **texts = NULL;
+  qc__fan *fan = NULL;
   for (i = 0; i < sh->n; i++) {
     parts[i] = NULL;
-    if (!sh->s[i].local && sh->s[i].url[0]) nremote++;
+    if (qc__shard_remote(&sh->s[i], pins)) nremote++;
   }
-  if (nremote) {
+  uint32_t tmo = nremote ? qc_shard_timeout_ms(body, len) : 0;
+  if (nremote) { /* sent first: the data nodes work while the local shards run here */
     calls = qb_calloc(nremote, sizeof *calls);
     texts = qb_calloc(nremote, sizeof *texts);
     if (!calls || !texts) {
@@ -302,25 +375,32 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
       goto nomem;
     }
     if ((rc = qc__shard_calls(sh, body, len, for_count, pins, dfs, calls, texts, err)) ||
-        (rc = qc_fanout(calls, nremote, 0, err)))
+        (rc = qc__fanout_start(calls, nremote, tmo, &fan, err)))
       goto nomem;
   }
+  for (i = 0; i < sh->n; i++) {
+    qc_shard *x = &sh->s[i];
+    if (!x->local || qc__shard_remote(x, pins)) continue;
+    qb_err e;
+    qb_err_clear(&e);
+    qi_snapshot *snap = qi_index_snapshot(x->local);
+    if (dfs) qq_request_set_term_stats(req, &ts);
+    rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
+    qq_request_set_term_stats(req, NULL);
+    qi_snapshot_release(snap);
+    if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
+  }
+  qc__fanout_wait(fan);
+  fan = NULL;
   size_t r = 0;
   for (i = 0; i < sh->n; i++) {
     qc_shard *x = &sh->s[i];
     qb_err e;
     qb_err_clear(&e);
-    if (x->local) {
-      qi_snapshot *snap = qi_index_snapshot(x->local);
-      if (dfs) qq_request_set_term_stats(req, &ts);
-      rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
-      qq_request_set_term_stats(req, NULL);
-      qi_snapshot_release(snap);
-      if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
-    } else if (x->url[0]) {
-      retry_copies(x, &calls[r]);
+    if (qc__shard_remote(x, pins)) {
+      retry_copies(x, &calls[r], tmo);
       if ((rc = remote_result(x, &calls[r++], &parts[i], err))) goto nomem;
-    } else {
+    } else if (!x->local) {
       qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] has no live copy (its node [%s] is not in "
               "the cluster)", x->index, x->shard_id, x->node);
       if ((rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
@@ -328,6 +408,7 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
   }
   goto out;
 nomem:
+  qc__fanout_wait(fan);
   for (i = 0; i < sh->n; i++) {
     qq_partial_free(parts[i]);
     parts[i] = NULL;
@@ -344,8 +425,10 @@ out:
 
 /* ---- the data node's half -------------------------------------------------------------------- */
 
-qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **out, qb_err *err) {
+qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **out, int *wire,
+                            qb_err *err) {
   *out = NULL;
+  if (wire) *wire = 0;
   json_error_t je;
   json_t *q = json_loadb(req, len, 0, &je);
   const char *index = json_string_value(json_object_get(q, "index"));
@@ -364,6 +447,7 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
     json_decref(q);
     return qb_fail(err, QB_INVAL, "shard request: needs index, shard and body");
   }
+  if (wire) *wire = json_integer_value(json_object_get(q, "wire")) == QC_WIRE_VERSION;
   if ((rc = qc_pins_from_json(json_object_get(q, "pins"), &pins, err))) {
     json_decref(q);
     return rc;
