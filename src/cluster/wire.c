@@ -199,7 +199,7 @@ static json_t *decode(rd *r, int depth) {
     if (!o) return r->rc = qb_fail(r->err, QB_NOMEM, "out of memory"), NULL;
     for (size_t i = 0; i < n; i++) {
       size_t kl;
-      char small[256], *key = small;
+      char small[64], *key = small;
       if (!get_len(r, 1, &kl)) goto fail;
       if (memchr(r->p, 0, kl)) {
         bad(r, "a key holding a NUL byte");
