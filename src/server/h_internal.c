@@ -86,6 +86,9 @@ void qs__h_i_search(qs_req *r) {
   if (qc_node_serve_shard(r->srv->node, r->body, r->body_len, &out, &wire, &err))
     return qs__reply_err(r, &err);
   qs__metrics_search(r->srv, qb_now_ns() - t0, !json_object_get(out, "failure"));
+  if (qb_log_enabled(QB_DEBUG)) /* tagged with the coordinator's request id (X-Opaque-Id) */
+    qb_log(QB_DEBUG, "shard search for a coordinator: %.3f ms%s",
+           (double)(qb_now_ns() - t0) / 1e6, json_object_get(out, "failure") ? " (failed)" : "");
   if (!wire) return qs__reply_json(r, 200, out); /* text JSON: the fallback and debug form */
   qb_buf b;
   qb_buf_init(&b);
