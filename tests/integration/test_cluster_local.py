@@ -140,6 +140,8 @@ def test_request_id_reaches_the_data_nodes():
 def test_shard_timeout_follows_the_search():
     dn = C["dn"][0]
     os.kill(dn.proc.pid, signal.SIGSTOP)
+    stat = "/proc/%d/stat" % dn.proc.pid
+    wait_for("dn1 stopped", lambda: open(stat).read().rsplit(")", 1)[1].split()[0] == "T")
     try:
         # with the old fixed 30 s timeout this would not answer within the client's 8 s
         r = C["c1"].http("POST", "/shop/_search", {"query": {"match_all": {}}, "timeout": "200ms"},
@@ -147,7 +149,7 @@ def test_shard_timeout_follows_the_search():
     finally:
         os.kill(dn.proc.pid, signal.SIGCONT)
     eq(r.status, 200, "search with a paused node: " + r.text[:300])
-    eq(r.json["_shards"]["failed"], 1, "the paused node's shard failed")
+    eq(r.json["_shards"]["failed"], 1, "the paused node's shard failed: " + r.text[:400])
     eq(r.json["_shards"]["successful"], 2, "the other shards answered")
     reason = json.dumps(r.json["_shards"]["failures"])
     check("dn1" in reason, "the failure names the paused node", reason)
