@@ -173,16 +173,11 @@ qb_code qc__fanout_start(qc_call *calls, size_t n, uint32_t timeout_ms, qc__fan 
   return QB_OK;
 }
 
-void qc__fanout_wait(qc__fan *f) {
-  if (!f) return;
-  CURLM *m = f->m;
-  while (m && f->running) {
-    curl_multi_poll(m, NULL, 0, 100, NULL);
-    if (curl_multi_perform(m, &f->running) != CURLM_OK) break;
-  }
+/* Record the calls that finished (their status, error and time). */
+static void collect(qc__fan *f) {
   CURLMsg *msg;
   int left;
-  while (m && (msg = curl_multi_info_read(m, &left))) {
+  while ((msg = curl_multi_info_read(f->m, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
     qc_call *c = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
@@ -197,6 +192,18 @@ void qc__fanout_wait(qc__fan *f) {
       c->status = (int)st;
     }
   }
+}
+
+void qc__fanout_wait(qc__fan *f) {
+  if (!f) return;
+  CURLM *m = f->m;
+  /* each call's time is its own (read as it ends), not the slowest one's */
+  while (m && f->running) {
+    curl_multi_poll(m, NULL, 0, 100, NULL);
+    if (curl_multi_perform(m, &f->running) != CURLM_OK) break;
+    collect(f);
+  }
+  if (m) collect(f);
   for (size_t i = 0; i < f->n; i++) {
     if (f->h[i]) {
       curl_multi_remove_handle(m, f->h[i]);
