@@ -386,6 +386,53 @@ qb_code qi__publish(qi_index *ix, qb_err *err) {
   return QB_OK;
 }
 
+/* Publish the current snapshot again with each segment's core replaced by the writer's copy of
+** the same segment when that one is mapped from its file (the persister adopted it): nothing
+** else changes, so deletes and updates since the last refresh stay invisible (publishing the
+** writer's bits here made a delete, or the old half of an update, visible before its refresh).
+** Errors: QB_NOMEM (the old snapshot stays). */
+qb_code qi__publish_cores(qi_index *ix, qb_err *err) {
+  const qi_snapshot *cur = ix->cur;
+  qi_snapshot *s = qb_calloc(1, sizeof *s), *old;
+  size_t i, k;
+  QB_ASSERT(qi__locked(ix));
+  if (!s) return qb_fail(err, QB_NOMEM, "publish: out of memory");
+  *s = *cur;
+  atomic_init(&s->refs, 1);
+  s->segs = qb_calloc(s->segcap, sizeof *s->segs);
+  s->base = qb_calloc(s->segcap + 1, sizeof *s->base);
+  s->fields = qb_calloc(s->fcap, sizeof *s->fields);
+  s->stats = qb_calloc(s->fcap, sizeof *s->stats);
+  if (!s->segs || !s->base || !s->fields || !s->stats) {
+    s->nseg = 0;
+    snapshot_free(s);
+    return qb_fail(err, QB_NOMEM, "publish: out of memory");
+  }
+  memcpy(s->base, cur->base, (cur->nseg + 1) * sizeof *s->base);
+  if (cur->nfields) memcpy(s->fields, cur->fields, cur->nfields * sizeof *s->fields);
+  if (cur->nfields) memcpy(s->stats, cur->stats, cur->nfields * sizeof *s->stats);
+  for (i = 0; i < cur->nseg; i++) {
+    qi__seg *c = cur->segs[i].core;
+    for (k = 0; k < ix->nseg; k++) {
+      qi__seg *w = ix->segs[k].core;
+      if (w != c && w->seg_no == c->seg_no && w->map && w->max_doc == c->max_doc) {
+        c = w;
+        break;
+      }
+    }
+    s->segs[i].core = qi__seg_retain(c);
+    s->segs[i].live = cur->segs[i].live;
+    if (s->segs[i].live) qi__ref(&s->segs[i].live->refs);
+    s->segs[i].snap = s;
+  }
+  pthread_mutex_lock(&ix->snap_lock);
+  old = ix->cur;
+  ix->cur = s;
+  pthread_mutex_unlock(&ix->snap_lock);
+  snapshot_unref(old);
+  return QB_OK;
+}
+
 qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
   qb_code rc;
   QB_ASSERT(qi__locked(ix));

@@ -440,6 +440,7 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err);
 qb_code qi__check_id(const char *id, qb_err *err);
 void qi__index_free(qi_index *ix);
 qb_code qi__publish(qi_index *ix, qb_err *err);
+qb_code qi__publish_cores(qi_index *ix, qb_err *err); /* the persister's: mapped cores only */
 
 /* persist_bg.c: segment files and the commit file. qi__persist_locked writes them now (under
 ** the lock); qi__persist_soon asks the persister thread (or persists now when there is none);

@@ -142,7 +142,7 @@ static void persist_pass(qi_index *ix) {
   qb_free(cores, n * sizeof *cores);
   qb_free(mapped, n * sizeof *mapped);
   commit_locked(ix);
-  if (changed && qi__publish(ix, &err)) /* searches read the mapped files from now on */
+  if (changed && qi__publish_cores(ix, &err)) /* searches read the mapped files from now on */
     qb_log(QB_WARN, "index %s: persisted, not yet published (%s)", ix->dir, err.msg);
 }
 
