@@ -334,9 +334,15 @@ static int phrase_member(const hl_term *t, const htok *k) {
 
 static void on_window(void *ud, uint32_t lo, uint32_t hi) {
   phr_mark *m = ud;
-  for (size_t i = 0; i < m->vt->n; i++) {
+  size_t a = 0, z = m->vt->n; /* tokens are in position order: the first at LO or after */
+  while (a < z) {
+    size_t mid = a + (z - a) / 2;
+    if (m->vt->v[mid].pos < lo) a = mid + 1;
+    else z = mid;
+  }
+  for (size_t i = a; i < m->vt->n && m->vt->v[i].pos <= hi; i++) {
     htok *k = &m->vt->v[i];
-    if (k->pos >= lo && k->pos <= hi && phrase_member(m->t, k)) k->mark = 1;
+    if (phrase_member(m->t, k)) k->mark = 1;
   }
 }
 
@@ -355,13 +361,23 @@ static int mark(vtoks *vt, const hl_term *t) {
   }
   if (t->n < 2) return 0;
   qq__pp_in in[HL_MAX_TERMS];
-  uint32_t *pos = qb_malloc(t->n * vt->n * sizeof *pos + 1);
+  size_t total = 0, at = 0; /* the slots' positions, counted first: one array for all */
+  for (size_t i = 0; i < t->n; i++) {
+    int last = t->prefix_last && i == t->n - 1;
+    size_t c = 0;
+    for (size_t j = 0; j < vt->n; j++)
+      c += last ? tok_pre(&vt->v[j], t->t[i], t->len[i]) : tok_is(&vt->v[j], t->t[i], t->len[i]);
+    if (!c) return 0;
+    total += c;
+  }
+  uint32_t *pos = qb_malloc(total * sizeof *pos);
   if (!pos) return -1;
   for (size_t i = 0; i < t->n; i++) {
-    uint32_t *p = pos + i * vt->n, np = 0;
+    uint32_t *p = pos + at, np = 0;
     int last = t->prefix_last && i == t->n - 1;
     for (size_t j = 0; j < vt->n; j++)
       if (last ? tok_pre(&vt->v[j], t->t[i], t->len[i]) : tok_is(&vt->v[j], t->t[i], t->len[i])) p[np++] = vt->v[j].pos;
+    at += np;
     in[i] = (qq__pp_in){p, np, t->qpos[i] - t->qpos[0], -1};
     for (size_t j = 0; j < i && !last; j++)
       if (!(t->prefix_last && j == t->n - 1) && t->len[j] == t->len[i] && !memcmp(t->t[j], t->t[i], t->len[i])) {
@@ -369,14 +385,10 @@ static int mark(vtoks *vt, const hl_term *t) {
         in[j].grp = in[i].grp;
         break;
       }
-    if (!np) {
-      qb_free(pos, t->n * vt->n * sizeof *pos + 1);
-      return 0;
-    }
   }
   phr_mark m = {vt, t};
   qq__phrase_match(in, t->n, t->slop, on_window, &m);
-  qb_free(pos, t->n * vt->n * sizeof *pos + 1);
+  qb_free(pos, total * sizeof *pos);
   return 0;
 }
 
