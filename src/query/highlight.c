@@ -431,7 +431,9 @@ static int passages(hctx *c, size_t value, const char *text, size_t len, const v
     while (s < len && isspace((unsigned char)text[s])) s++;
     if (s >= len) break;
     size_t e = s;
-    while (e < len && !(strchr(".!?", text[e]) && (e + 1 == len || isspace((unsigned char)text[e + 1])))) e++;
+    while (e < len && !((text[e] == '.' || text[e] == '!' || text[e] == '?') &&
+                        (e + 1 == len || isspace((unsigned char)text[e + 1]))))
+      e++;
     if (e < len) e++; /* the punctuation belongs to the sentence */
     size_t te = e;
     while (te > s && isspace((unsigned char)text[te - 1])) te--;
@@ -626,7 +628,10 @@ qb_code qq__highlight_hit(qq__shard *sh, const qi_segment *seg, uint32_t doc, co
     srclen = own.len;
   }
   json_error_t je;
-  if (!(sj = qq__json_load(src, srclen, 0, &je)) || !json_is_object(sj)) goto done; /* hit_json reports it */
+  const json_t *whole = sh->req->source_mode == 1 ? json_object_get(hj, "_source") : NULL;
+  if (whole) sj = json_incref((json_t *)whole); /* the hit's own, unfiltered: not parsed twice */
+  else if (!(sj = qq__json_load(src, srclen, 0, &je))) goto done; /* hit_json reports it */
+  if (!json_is_object(sj)) goto done;
   size_t nfields = qi_snapshot_field_count(sh->snap);
   for (size_t i = 0; i < h->nf; i++) {
     const hl_field *f = &h->f[i];

@@ -336,6 +336,9 @@ json_t *qq__json_load(const char *text, size_t len, int flags, json_error_t *je)
 ** window of token positions. */
 qb_code qq__parse_phrase(qq_request *req, const json_t *j, const char *qname, qq__query *q, qb_err *err);
 qb_code qq__build_phrase(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+/* IT (any iterator) is the request's top-level one: a phrase iterator then skips documents that
+** cannot beat the collector's cx->min_comp (setting cx->skipped), as MaxScore does */
+void qq__phrase_top(qq__it *it);
 typedef struct qq__pp_in {
   const uint32_t *pos;   /* the term's positions in the document, ascending */
   uint32_t n;            /* >= 1 */

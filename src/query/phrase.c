@@ -8,6 +8,7 @@
 ** the disjunction of its expansions' term queries, as Lucene rewrites them. */
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,7 @@ typedef struct phrase_it {
   uint32_t slop;
   int started;
   double freq;
+  int top;          /* the request's whole query: docs that cannot beat cx->min_comp are skipped */
   qi_bm25 w;
   const uint8_t *norms;
   qq__pp_in in[MAX_PHRASE_TERMS];
@@ -367,7 +369,25 @@ static uint32_t ph_adv(qq__it *it, uint32_t t) {
         goto again;
       }
     }
-    /* all on D: the phrase frequency from the positions */
+    /* all on D. At the top, once the collector has a bar: the score bound of the smallest term
+    ** frequency (a phrase occurs at most that often, a sloppy match counts at most 1) */
+    if (ph->top && ph->cx->min_comp > -INFINITY) {
+      uint32_t mf = UINT32_MAX;
+      for (size_t i = 0; i < ph->n; i++) {
+        uint32_t f = 0;
+        for (size_t e = 0; e < ph->s[i].np; e++)
+          if (qi_postings_doc(ph->s[i].p[e]) == d) f += qi_postings_freq(ph->s[i].p[e]);
+        if (f < mf) mf = f;
+      }
+      uint8_t norm = ph->norms ? ph->norms[d] : 1;
+      float bound = ph->w.weight - ph->w.weight / (1.0f + (float)mf * ph->w.cache[norm]);
+      if (bound <= ph->cx->min_comp) {
+        ph->cx->skipped = 1;
+        t = d + 1;
+        continue;
+      }
+    }
+    /* the phrase frequency from the positions */
     for (size_t i = 0; i < ph->n; i++) {
       if (slot_load(ph->cx, &ph->s[i])) {
         ph->cx->rc = qb_fail(ph->cx->err, QB_NOMEM, "query: out of memory");
@@ -574,4 +594,8 @@ qb_code qq__build_phrase(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__i
   ph->it.cost = lead[0]->cost;
   *out = &ph->it;
   return QB_OK;
+}
+
+void qq__phrase_top(qq__it *it) {
+  if (it->next == ph_next && it->score == ph_score) ((phrase_it *)it)->top = 1;
 }

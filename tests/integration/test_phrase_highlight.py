@@ -289,6 +289,16 @@ def t_phrase_with_slop():
     for words, slop in ((["dog", "boat"], 0), (["dog", "boat"], 2), (["bold", "red", "blue"], 4)):
         same(s, {"match_phrase": {"body": {"query": " ".join(words), "slop": slop, "boost": 2.5}}},
              phrase_scores(body, words, slop, 2.5), "body %r slop %d boost" % (words, slop))
+    # with a bar (track_total_hits 1, size 3) documents that cannot enter the top are skipped:
+    # the top stays the reference's (ties: index order), the total becomes a lower bound
+    order = {i: k for k, (i, _) in enumerate(DOCS)}
+    for words, slop in ((["red", "fox"], 0), (["blue", "dog"], 3), (["green", "box", "red"], 2)):
+        want = phrase_scores(body, words, slop)
+        top = sorted(want, key=lambda d: (-want[d], order[d]))[:3]
+        r = s.http("POST", "/p/_search", {"query": {"match_phrase": {"body": {"query": " ".join(words), "slop": slop}}},
+                                          "size": 3, "track_total_hits": 1, "_source": False})
+        eq([h["_id"] for h in r.json["hits"]["hits"]], top, "pruned top of %r slop %d" % (words, slop))
+        check(len(want) > 3, "more matches than the top", want)
     # the shorthand, and one term is a term query
     same(s, {"match_phrase": {"title": "green fox"}}, phrase_scores(title, ["green", "fox"], 0), "shorthand")
     same(s, {"match_phrase": {"title": "boat"}}, term_scores(title, "boat"), "one term")
