@@ -499,6 +499,15 @@ def t_highlight():
         eq(h, {"title": ref_fragments(t, ref_marks(t, {"dog", "fox"}, []), 100, 0)}, "bool of %s" % d)
 
 
+def t_clean_stop():
+    """the node stops cleanly (under ASan: no leak, no memory error) and logged no sanitizer report"""
+    s = server()
+    rc = s.stop()
+    log = s.logtext()
+    check(rc == 0 and "AddressSanitizer" not in log and "runtime error:" not in log,
+          "clean stop (exit %s)" % rc, log[-3000:])
+
+
 if __name__ == "__main__":
     try:
         run_tests([("phrase_with_slop_matches_and_scores_as_lucene", t_phrase_with_slop),
@@ -506,7 +515,8 @@ if __name__ == "__main__":
                    ("multi_match_phrase_prefix_cross_best_most_fields", t_multi_match_types),
                    ("a_repeated_phrase_term_needs_its_own_occurrence", t_repeated_terms),
                    ("unsupported_phrase_and_highlight_options_answer_400", t_refusals),
-                   ("highlight_fragments_as_the_reference", t_highlight)])
+                   ("highlight_fragments_as_the_reference", t_highlight),
+                   ("the_node_stops_cleanly", t_clean_stop)])
     finally:
         if SRV:
             SRV.close()
