@@ -449,7 +449,7 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
   uint32_t nslop = 0, nexp = 50;
   if (slop && (rc = get_uint(p, slop, "slop", &nslop))) return rc;
   if (maxexp && (rc = get_uint(p, maxexp, "max_expansions", &nexp))) return rc;
-  if (nexp > 1024) return qb_fail(p->err, QB_INVAL, "[multi_match] [max_expansions] must be <= 1024");
+  if (nexp > 1024 || !nexp) return qb_fail(p->err, QB_INVAL, "[multi_match] [max_expansions] must be in 1..1024");
   q->nshould = json_array_size(fields);
   if (!(q->should = qb_arena_array(&p->req->arena, q->nshould, sizeof *q->should))) return nomem(p);
   for (size_t i = 0; i < q->nshould; i++) {

@@ -100,6 +100,7 @@ qb_code qq__parse_phrase(qq_request *req, const json_t *j, const char *qname, qq
       else if (!strcmp(k, "slop")) { if ((rc = get_count(v, qname, k, 1u << 20, &q->slop, err))) return rc; }
       else if (prefix && !strcmp(k, "max_expansions")) {
         if ((rc = get_count(v, qname, k, MAX_EXPANSIONS_CAP, &q->max_expansions, err))) return rc;
+        if (!q->max_expansions) return qb_fail(err, QB_INVAL, "[%s] query: [max_expansions] must be greater than 0", qname);
       } else if (!strcmp(k, "boost")) { if ((rc = get_boost(v, qname, &q->boost, err))) return rc; }
       else if ((rc = fixed(qname, k, v, &hit, err)) || hit) { if (rc) return rc; }
       else return qb_fail(err, QB_MALFORMED, "[%s] query does not support [%s]", qname, k);
