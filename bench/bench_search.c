@@ -20,6 +20,7 @@
 **                       is loaded and its merges settled; search/rss_reopen the same in a fresh
 **                       process that reopened the index and ran the queries (a restart). Goal:
 **                       RssAnon (memory beyond the page cache) < 200 MiB at 1M documents.
+**   search/phrase{2,3}_qq_p50, search/highlight_top10  bench_search_phrase.c (a weak hook)
 **   search/script_score owned by the query helper: bench_search_script_score() below is a weak
 **                       hook that a bench/bench_search_script.c may define.
 ** Usage: bench_search [N]  (or BENCH_SEARCH_DOCS=N; default 1000000; `make bench-large`: 10M). BENCH_SEARCH_XAPIAN=path
@@ -276,6 +277,9 @@ static int exhaustive_or(qi_snapshot *s, uint32_t field, const char *const *term
 
 /* Defined by bench/bench_search_script.c (the query helper's) when present: runs the
 ** script_score cases on the index built here and prints their lines. */
+/* bench/bench_search_phrase.c's phrase and highlight rows, when it is linked in */
+__attribute__((weak)) void bench_search_phrase(const qi_snapshot *s, const sc_corpus *c, uint64_t n,
+                                               const char *self, const char *base);
 __attribute__((weak)) void bench_search_script_score(qi_index *ix, const sc_corpus *c,
                                                      uint64_t ndocs);
 
@@ -768,6 +772,7 @@ int main(int argc, char **argv) {
   }
   bench_qq_latency(s, &c, have_x ? &x : NULL);
 #endif
+  if (bench_search_phrase) bench_search_phrase(s, &c, n, argv[0], base);
   qi_snapshot_release(s);
   if (bench_search_script_score) bench_search_script_score(ix, &c, n);
   qi_index_close(ix);

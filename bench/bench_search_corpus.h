@@ -140,6 +140,24 @@ static inline const char *sc_rare(const sc_corpus *c, int q) {
   return c->words[r < c->nwords ? r : c->nwords - 1];
 }
 
+/* Phrase query Q of K (2..3) words: K consecutive words of document Q * 7919 % N at an offset
+** drawn from the seed, so every phrase occurs at least once; words separated by one space in
+** OUT (64 * K bytes). TEXT: scratch of 121 * 16 bytes. */
+static inline void sc_phrase(const sc_corpus *c, int q, int k, uint64_t n, char *out, char *text) {
+  sc_doc d;
+  uint64_t s = sc_mix(SC_SEED ^ 0x9a5eull ^ ((uint64_t)q << 16) ^ (uint64_t)k);
+  sc_doc_make(c, ((uint64_t)q * 7919u) % n, &d, text);
+  int nw = 1;
+  for (size_t i = 0; i < d.len; i++) nw += d.text[i] == ' ';
+  int start = (int)(sc_next(&s) % (uint64_t)(nw - k + 1)), w = 0;
+  size_t i = 0, o = 0;
+  for (; i < d.len && w < start; i++) w += d.text[i] == ' ';
+  for (w = 0; i < d.len; i++) {
+    if (d.text[i] == ' ' && ++w == k) break;
+    out[o++] = d.text[i];
+  }
+  out[o] = 0;
+}
 static inline int sc_cmp_double(const void *x, const void *y) {
   double a = *(const double *)x, b = *(const double *)y;
   return a < b ? -1 : a > b;

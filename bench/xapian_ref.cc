@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,63 @@ static void run_xq(Xapian::Enquire &enq, const sc_corpus &c, int runs) {
   }
 }
 
+// Phrase mode (xapian_ref DICT N DIR BATCH RUNS phrase): the same corpus indexed with
+// positions (index_text), then SC_QUERIES exact 2- and 3-word phrases (sc_phrase) as
+// OP_PHRASE, top 10, BM25 as above; prints "xphrase index <seconds>" and
+// "xphrase 2|3 <p50_us> <p99_us> <hits>", the median over RUNS runs after a warm-up of a run's
+// percentile, hits the sum of get_matches_estimated over the last run's queries.
+static int run_phrase(const sc_corpus &c, uint64_t n, const std::string &dir, uint64_t batch, int runs) {
+  std::vector<char> text(121 * 16), ptext(121 * 16);
+  double t0 = now_s();
+  {
+    Xapian::WritableDatabase db(dir, Xapian::DB_CREATE_OR_OVERWRITE);
+    Xapian::TermGenerator tg;
+    tg.set_stemming_strategy(Xapian::TermGenerator::STEM_NONE);
+    for (uint64_t i = 0; i < n; i++) {
+      sc_doc d;
+      sc_doc_make(&c, i, &d, text.data());
+      Xapian::Document doc;
+      tg.set_document(doc);
+      tg.index_text(std::string(d.text, d.len));
+      db.add_document(doc);
+      if ((i + 1) % batch == 0) db.commit();
+    }
+    db.commit();
+  }
+  std::printf("xphrase index %.6f\n", now_s() - t0);
+  Xapian::Database db(dir);
+  Xapian::Enquire enq(db);
+  enq.set_weighting_scheme(Xapian::BM25Weight(1.2, 0, 1, 0.75, 0.5));
+  for (int k = 2; k <= 3; k++) {
+    std::vector<double> p50, p99, lat(SC_QUERIES);
+    unsigned long long hits = 0;
+    for (int r = 0; r <= runs; r++) {
+      hits = 0;
+      for (int q = 0; q < SC_QUERIES; q++) {
+        char ph[256];
+        sc_phrase(&c, q, k, n, ph, ptext.data());
+        std::vector<Xapian::Query> terms;
+        for (char *t = std::strtok(ph, " "); t; t = std::strtok(nullptr, " ")) terms.emplace_back(t);
+        double s0 = now_s();
+        enq.set_query(Xapian::Query(Xapian::Query::OP_PHRASE, terms.begin(), terms.end(), terms.size()));
+        Xapian::MSet m = enq.get_mset(0, 10);
+        lat[q] = (now_s() - s0) * 1e6;
+        hits += m.get_matches_estimated();
+      }
+      if (!r) continue;
+      std::vector<double> s = lat;
+      std::qsort(s.data(), s.size(), sizeof(double), sc_cmp_double);
+      p50.push_back(sc_pct(s.data(), s.size(), 50));
+      p99.push_back(sc_pct(s.data(), s.size(), 99));
+    }
+    std::qsort(p50.data(), p50.size(), sizeof(double), sc_cmp_double);
+    std::qsort(p99.data(), p99.size(), sizeof(double), sc_cmp_double);
+    std::printf("xphrase %d %.3f %.3f %llu\n", k, p50[p50.size() / 2], p99[p99.size() / 2], hits);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
     std::fprintf(stderr, "usage: xapian_ref DICT N DIR BATCH [RUNS]\n");
@@ -69,6 +127,16 @@ int main(int argc, char **argv) {
   if (sc_load(&c, dict)) {
     std::fprintf(stderr, "xapian_ref: cannot load %s\n", dict);
     return 1;
+  }
+  if (argc > 6 && std::string(argv[6]) == "phrase") {
+    try {
+      int rc = run_phrase(c, n, dir, batch, runs);
+      sc_free(&c);
+      return rc;
+    } catch (const Xapian::Error &e) {
+      std::fprintf(stderr, "xapian_ref: %s\n", e.get_description().c_str());
+      return 1;
+    }
   }
   try {
     std::vector<char> text(121 * 16);

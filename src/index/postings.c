@@ -154,11 +154,20 @@ uint32_t qi_postings_positions(qi_postings *p, uint32_t *out, uint32_t max) {
   uint64_t v;
   uint32_t j, n, pos = 0;
   if (!p->pos_base || p->blk == UINT32_MAX || p->blk >= p->t->nskips) return 0;
-  /* skip the positions of the block's earlier documents (lazily: only when asked) */
-  while (p->pos_idx < p->i) {
-    for (j = 0; j < p->freqs[p->pos_idx]; j++) p->pos_cur = qi__get_varint(p->pos_cur, &v);
-    p->pos_idx++;
+  /* skip the positions of the block's earlier documents (lazily: only when asked). A varint
+  ** ends at a byte below 0x80, so skipping K of them is counting K such bytes, eight at a time
+  ** while at least eight remain (then the eight bytes read all belong to them) */
+  uint64_t need = 0;
+  for (; p->pos_idx < p->i; p->pos_idx++) need += p->freqs[p->pos_idx];
+  q = p->pos_cur;
+  while (need >= 8) {
+    uint64_t w;
+    memcpy(&w, q, 8);
+    need -= (uint64_t)__builtin_popcountll(~w & 0x8080808080808080ull);
+    q += 8;
   }
+  for (; need; q++) need -= !(*q & 0x80);
+  p->pos_cur = q;
   n = p->freqs[p->i];
   q = p->pos_cur;
   for (j = 0; j < n; j++) {

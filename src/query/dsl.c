@@ -203,6 +203,7 @@ static qb_code parse_script(pctx *p, const json_t *j, qq_script_kind kind, const
 /* ---- queries ------------------------------------------------------------------------------------ */
 
 static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__query **out);
+static qb_code get_uint(pctx *p, const json_t *v, const char *what, uint32_t *out);
 
 static qq__query *newq(pctx *p, qq__qkind k) {
   qq__query *q = alloc(p, sizeof *q);
@@ -399,6 +400,8 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
   const char *k, *msm = NULL;
   json_t *v;
   int op_and = 0, most = 0;
+  qq__qkind ckind = QK_MATCH; /* phrase types: one phrase query per field (phrase.c) */
+  const json_t *slop = NULL, *maxexp = NULL;
   qb_code rc;
   if (!json_is_object(j)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] query malformed, no start_object after query name");
   json_object_foreach((json_t *)j, k, v) {
@@ -407,8 +410,15 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
     else if (!strcmp(k, "type")) {
       const char *t = json_is_string(v) ? json_string_value(v) : "";
       if (!strcmp(t, "most_fields")) most = 1;
-      else if (strcmp(t, "best_fields")) return qb_fail(p->err, QB_INVAL, "[multi_match] query type [%s] is not supported (best_fields, most_fields)", t);
-    } else if (!strcmp(k, "operator")) {
+      else if (!strcmp(t, "phrase")) ckind = QK_PHRASE;
+      else if (!strcmp(t, "phrase_prefix")) ckind = QK_PHRASE_PREFIX;
+      else if (!strcmp(t, "cross_fields")) q->kind = QK_CROSS;
+      else if (strcmp(t, "best_fields"))
+        return qb_fail(p->err, QB_INVAL, "[multi_match] query type [%s] is not supported (best_fields, most_fields, "
+                       "phrase, phrase_prefix, cross_fields)", t);
+    } else if (!strcmp(k, "slop")) slop = v;
+    else if (!strcmp(k, "max_expansions")) maxexp = v;
+    else if (!strcmp(k, "operator")) {
       const char *s = json_is_string(v) ? json_string_value(v) : "";
       if (!strcasecmp(s, "and")) op_and = 1;
       else if (strcasecmp(s, "or")) return qb_fail(p->err, QB_INVAL, "[multi_match] query: unknown operator [%s], expected [and] or [or]", s);
@@ -433,6 +443,13 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
   if (!json_is_array(fields) || !json_array_size(fields))
     return qb_fail(p->err, QB_INVAL, "[multi_match] requires [fields] (querying all fields is not supported)");
   if (most) q->tie_breaker = 1;
+  if ((slop && ckind == QK_MATCH) || (maxexp && ckind != QK_PHRASE_PREFIX))
+    return qb_fail(p->err, QB_INVAL, "[multi_match] [%s] applies only to type [%s]", maxexp && ckind != QK_PHRASE_PREFIX ?
+                   "max_expansions" : "slop", maxexp && ckind != QK_PHRASE_PREFIX ? "phrase_prefix" : "phrase, phrase_prefix");
+  uint32_t nslop = 0, nexp = 50;
+  if (slop && (rc = get_uint(p, slop, "slop", &nslop))) return rc;
+  if (maxexp && (rc = get_uint(p, maxexp, "max_expansions", &nexp))) return rc;
+  if (nexp > 1024 || !nexp) return qb_fail(p->err, QB_INVAL, "[multi_match] [max_expansions] must be in 1..1024");
   q->nshould = json_array_size(fields);
   if (!(q->should = qb_arena_array(&p->req->arena, q->nshould, sizeof *q->should))) return nomem(p);
   for (size_t i = 0; i < q->nshould; i++) {
@@ -441,7 +458,9 @@ static qb_code parse_multi_match(pctx *p, const json_t *j, qq__query *q) {
     if (!json_is_string(f)) return qb_fail(p->err, QB_MALFORMED, "[multi_match] [fields] must be strings");
     const char *fs = json_string_value(f), *caret = strchr(fs, '^');
     if (strchr(fs, '*')) return qb_fail(p->err, QB_INVAL, "[multi_match] field patterns ([%s]) are not supported", fs);
-    if (!(m = newq(p, QK_MATCH))) return nomem(p);
+    if (!(m = newq(p, ckind))) return nomem(p);
+    m->slop = nslop;
+    m->max_expansions = nexp;
     if (caret) {
       char *end;
       double b = strtod(caret + 1, &end);
@@ -702,6 +721,9 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
       q->value = o;
     }
     if (!json_is_string(q->value)) return qb_fail(p->err, QB_MALFORMED, "[%s] query: [value] of field [%s] must be a string", name, q->field);
+  } else if (!strcmp(name, "match_phrase") || !strcmp(name, "match_phrase_prefix")) {
+    if (!(q = newq(p, name[12] ? QK_PHRASE_PREFIX : QK_PHRASE))) return nomem(p);
+    rc = qq__parse_phrase(p->req, body, name, q, p->err);
   } else if (!strcmp(name, "script")) {
     json_t *sc = json_is_object(body) ? json_object_get(body, "script") : NULL;
     if (!(q = newq(p, QK_SCRIPT))) return nomem(p);
@@ -1086,6 +1108,8 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
       else if (json_is_true(v))
         rc = qb_fail(err, QB_INVAL, "[%s] is not supported: hits are not %s here", k,
                      k[0] == 'e' ? "explained" : "profiled");
+    } else if (!strcmp(k, "highlight")) {
+      if ((rc = qq__parse_highlight(req, v, err))) return rc;
     } else if (!strcmp(k, "stored_fields")) {
       /* Every field is read from _source (none is stored apart), so asking for stored fields
       ** returns none of them and, as in Elasticsearch, no _source unless it is listed. */

@@ -38,6 +38,8 @@ static qb_code calc_msm(const char *spec, size_t n, size_t *out, qb_err *err) {
   return QB_OK;
 }
 
+qb_code qq__msm(const char *spec, size_t n, size_t *out, qb_err *err) { return calc_msm(spec, n, out, err); }
+
 /* ---- leaves needing the mapping ----------------------------------------------------------------- */
 
 qq_field_type qq__field_type(const qi_field_info *fi) {
@@ -529,6 +531,8 @@ qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out
     return qq__build_buffered(cx, q, scoring, out, err);
   case QK_DISMAX: return build_dismax(cx, q, scoring, out, err);
   case QK_PREFIX: case QK_WILDCARD: return build_pattern(cx, q, out, err);
+  case QK_PHRASE: case QK_PHRASE_PREFIX: return qq__build_phrase(cx, q, scoring, out, err);
+  case QK_CROSS: return qq__build_cross(cx, q, scoring, out, err);
   }
   return *out ? QB_OK : nomem(err);
 }

@@ -40,7 +40,8 @@ typedef struct qq__script {
 
 typedef enum qq__qkind {
   QK_MATCH_ALL, QK_MATCH_NONE, QK_TERM, QK_TERMS, QK_MATCH, QK_RANGE, QK_EXISTS, QK_IDS, QK_BOOL,
-  QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT, QK_DISMAX, QK_PREFIX, QK_WILDCARD
+  QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT, QK_DISMAX, QK_PREFIX, QK_WILDCARD,
+  QK_PHRASE, QK_PHRASE_PREFIX, QK_CROSS /* phrase.c, cross_fields.c */
 } qq__qkind;
 
 typedef enum { FV_NONE, FV_LOG, FV_LOG1P, FV_LOG2P, FV_LN, FV_LN1P, FV_LN2P, FV_SQUARE, FV_SQRT,
@@ -89,6 +90,9 @@ struct qq__query {
   double min_score;
   /* script_score, script */
   qq__script *script;
+  /* match_phrase, match_phrase_prefix (phrase.c); cross_fields (QK_CROSS: its QK_MATCH
+  ** children in should give the fields and boosts) */
+  uint32_t slop, max_expansions;
 };
 
 /* ---- sort, source filter, script fields, aggregations ------------------------------------------- */
@@ -158,6 +162,7 @@ struct qq_request {
   double min_score;
   qq__script *scripts;      /* all scripts, for free */
   const qq_term_stats *term_stats; /* NULL: the shard's own (qq_request_set_term_stats) */
+  struct qq__hl *highlight; /* "highlight" (highlight.c); NULL: none */
 };
 
 /* dsl.c */
@@ -324,6 +329,35 @@ int qq__glob(const char *pat, const char *s, size_t len);
 ** quick reader when the text is in its common subset (FLAGS: JSON_DECODE_ANY,
 ** JSON_REJECT_DUPLICATES; anything else is passed on to jansson) */
 json_t *qq__json_load(const char *text, size_t len, int flags, json_error_t *je);
+
+/* phrase.c: match_phrase / match_phrase_prefix ({"FIELD": text or {...}}) into Q (kind set by
+** the caller), and their iterators. qq__phrase_match: phrase frequency over one document's
+** positions (Lucene's exact and sloppy matchers); ON_MATCH (may be NULL) gets each match's
+** window of token positions. */
+qb_code qq__parse_phrase(qq_request *req, const json_t *j, const char *qname, qq__query *q, qb_err *err);
+qb_code qq__build_phrase(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+/* IT (any iterator) is the request's top-level one: a phrase iterator then skips documents that
+** cannot beat the collector's cx->min_comp (setting cx->skipped), as MaxScore does */
+void qq__phrase_top(qq__it *it);
+typedef struct qq__pp_in {
+  const uint32_t *pos;   /* the term's positions in the document, ascending */
+  uint32_t n;            /* >= 1 */
+  uint32_t offset;       /* its position in the query */
+  int grp;               /* slots with the same single term share a group (>= 0); -1: none */
+} qq__pp_in;
+double qq__phrase_match(const qq__pp_in *in, size_t n, uint32_t slop,
+                        void (*on_match)(void *ud, uint32_t lo, uint32_t hi), void *ud);
+/* keep P for the segment's end (freed with it), or free it and fail (phrase.c) */
+qb_code qq__keep_postings(qq__seg_ctx *cx, qi_postings *p, qb_err *err);
+/* exec.c: minimum_should_match SPEC over N clauses (*OUT untouched when SPEC is NULL) */
+qb_code qq__msm(const char *spec, size_t n, size_t *out, qb_err *err);
+/* cross_fields.c: multi_match type cross_fields (QK_CROSS) */
+qb_code qq__build_cross(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+/* highlight.c: the body's "highlight" object, and one hit's "highlight" (HJ gets the key when a
+** field has fragments); SRC: the hit's stored _source text (NULL/0: read it here) */
+qb_code qq__parse_highlight(qq_request *req, const json_t *v, qb_err *err);
+qb_code qq__highlight_hit(qq__shard *sh, const qi_segment *seg, uint32_t doc, const char *src,
+                          size_t srclen, json_t *hj, qb_err *err);
 
 /* small helpers */
 qq_field_type qq__field_type(const qi_field_info *fi);

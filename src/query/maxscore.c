@@ -148,6 +148,7 @@ qb_code qq__it_build_top(qq__seg_ctx *cx, const qq__query *q, qq__it **out, qb_e
   qb_code rc;
   if ((rc = qq__build(cx, q, 1, &it, err))) return rc;
   *out = it;
+  qq__phrase_top(it);
   /* a disjunction (msm 1) whose children are all term iterators */
   if (it->next != qq__disj_next || it->score != qq__disj_score) return QB_OK; /* not dis_max */
   qq__disj_it *dj = (qq__disj_it *)it;

@@ -663,6 +663,12 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
     rc = hit_json(r, &tk->h[i], index_name, fields ? fields[i] : NULL, &src, &hj, err);
     if (fields) fields[i] = NULL; /* taken by hit_json */
     if (rc) goto done;
+    if (req->highlight &&
+        (rc = qq__highlight_hit(&r->sh, qi_snapshot_segment(r->snap, tk->h[i].seg), tk->h[i].doc,
+                                req->source_mode ? src.data : NULL, req->source_mode ? src.len : 0, hj, err))) {
+      json_decref(hj);
+      goto done;
+    }
     if (json_array_append_new(hits_j, hj)) {
       rc = qb_fail(err, QB_NOMEM, "query: out of memory");
       goto done;

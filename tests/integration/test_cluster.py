@@ -528,6 +528,26 @@ def t_bad_starts_are_refused_with_their_exit_codes():
     eq(p.returncode, 2, "--role without --etcd")
 
 
+def t_phrases_and_highlight_through_a_coordinator():
+    """match_phrase with dfs scores as one shard's; highlight is done by the shards at fetch"""
+    for q in ({"query": {"match_phrase": {"title": {"query": "red blue", "slop": 2}}}, "size": 100,
+               "highlight": {"fields": {"title": {"number_of_fragments": 0}}}},
+              {"query": {"match_phrase_prefix": {"title": "blue ol"}}, "size": 100,
+               "highlight": {"pre_tags": ["<b>"], "post_tags": ["</b>"], "fields": {"*": {}}}},
+              {"query": {"multi_match": {"query": "fast phone", "type": "cross_fields", "fields": ["title", "cat"]}},
+               "size": 100, "highlight": {"fields": [{"title": {}}]}}):
+        want = {h["_id"]: h for h in want_hits(q)}
+        check(want, "the embedded default matches %r" % q)
+        got = C["coord"][0].http("POST", "/products/_search?search_type=dfs_query_then_fetch", q)
+        eq(got.status, 200, "coordinator %r: %r" % (q, got))
+        hits = got.json["hits"]["hits"]
+        eq(sorted(h["_id"] for h in hits), sorted(want), "phrase hits %r" % q)
+        for h in hits:
+            close(h["_score"], want[h["_id"]]["_score"], 1e-6, "dfs phrase score of " + h["_id"])
+            eq(h.get("highlight"), want[h["_id"]].get("highlight"), "highlight of " + h["_id"])
+            check(h.get("highlight"), "a highlight for " + h["_id"], h)
+
+
 def main():
     if not os.access(ETCD, os.X_OK):
         print("# SKIP %s is not installed (Debian package etcd-server)" % ETCD)
@@ -539,6 +559,8 @@ def main():
             ("shards on distinct nodes, routed as Elasticsearch",
              t_shards_on_distinct_nodes_routed_as_elasticsearch),
             ("same answers as the embedded default", t_same_answers_as_the_embedded_default),
+            ("phrases and highlight through a coordinator",
+             t_phrases_and_highlight_through_a_coordinator),
             ("udf deploy reaches every node; searches never mix versions",
              t_udf_deploy_reaches_every_node_and_searches_never_mix_versions),
             ("udf versions and test through a coordinator",
