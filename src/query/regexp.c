@@ -416,11 +416,18 @@ static void addst(const qq__re *re, int i, int *l, int *nl, unsigned *mark, unsi
   }
 }
 
+#define SMALL 512 /* states matched without allocating */
+
 int qq__re_match(const qq__re *re, const char *s, size_t len) {
   size_t n = (size_t)re->n, i = 0;
-  int *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *stack = malloc((2 * n + 2) * sizeof *stack);
-  unsigned *mark = calloc(n, sizeof *mark), gen = 1;
+  int sa[SMALL], sb[SMALL], sst[2 * SMALL + 2];
+  unsigned smark[SMALL];
+  int small = n <= SMALL;
+  int *a = small ? sa : malloc(n * sizeof *a), *b = small ? sb : malloc(n * sizeof *b);
+  int *stack = small ? sst : malloc((2 * n + 2) * sizeof *stack);
+  unsigned *mark = small ? smark : calloc(n, sizeof *mark), gen = 1;
   int na = 0, nb, k, hit = 0;
+  if (small) memset(smark, 0, n * sizeof *smark);
   if (!a || !b || !stack || !mark) goto out; /* out of memory: no match */
   addst(re, re->start, a, &na, mark, gen, stack);
   while (i < len && na) {
@@ -447,9 +454,11 @@ int qq__re_match(const qq__re *re, const char *s, size_t len) {
     for (k = 0; k < na; k++)
       if (re->s[a[k]].op == S_MATCH) hit = 1;
 out:
-  free(a);
-  free(b);
-  free(stack);
-  free(mark);
+  if (!small) {
+    free(a);
+    free(b);
+    free(stack);
+    free(mark);
+  }
   return hit;
 }
