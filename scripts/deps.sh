@@ -2,7 +2,7 @@
 # deps.sh: install the Debian packages Quidditch builds and tests with (DESIGN.md §3).
 # Skips what is already installed, so a second run costs a dpkg query. Usage: deps.sh [build|test|all]
 set -e
-BUILD="cmake make gcc pkg-config libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev llvm-19-dev"
+BUILD="cmake make gcc pkg-config libjansson-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev llvm-19-dev libstemmer-dev"
 TEST="libcmocka-dev wabt binaryen clang-19 lld-19 libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc nodejs wamerican libxapian-dev rustc libstd-rust-dev-wasm32 python3 python3-elasticsearch curl wrk prometheus etcd-server"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;

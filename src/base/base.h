@@ -22,7 +22,8 @@
 ** status and Elasticsearch type of each code live in src/server/errors.c. */
 #define QB_ERRORS(X)                                                                             \
   X(OK) X(NOMEM) X(INVAL) X(MALFORMED) X(INVALID) X(TRAP) X(LIMIT) X(NOTFOUND) X(CONFLICT)      \
-  X(IO) X(CORRUPT) X(UNAVAILABLE) X(INTERNAL) X(UNLINKABLE) X(EXHAUSTED) X(PARSE)
+  X(IO) X(CORRUPT) X(UNAVAILABLE) X(INTERNAL) X(UNLINKABLE) X(EXHAUSTED) X(PARSE) \
+  X(SYNTAX) /* a query string (query_string, ?q=) that does not parse */
 
 typedef enum qb_code {
 #define QB__X(n) QB_##n,

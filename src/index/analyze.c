@@ -248,7 +248,18 @@ static int joins(int a, int b) {
   return is_word(a) && is_word(b);
 }
 
-static qb_code standard(const char *text, size_t len, qi_token_fn fn, void *ud, qb_err *err) {
+/* Lucene's StandardTokenizer token types */
+static const char *word_type(uint32_t first, int nums_only, int kata_only) {
+  if (nums_only) return "<NUM>";
+  if (kata_only) return "<KATAKANA>";
+  if ((first >= 0xAC00 && first <= 0xD7A3) || (first >= 0x1100 && first <= 0x11FF) ||
+      (first >= 0x3130 && first <= 0x318F))
+    return "<HANGUL>";
+  return "<ALPHANUM>";
+}
+
+static qb_code standard(const char *text, size_t len, int lowercase, qi_token_fn fn, void *ud,
+                        qb_err *err) {
   const unsigned char *s = (const unsigned char *)text;
   char buf[QI_MAX_TOKEN_CHARS * 4 + 8];
   qi_token tok;
@@ -266,8 +277,9 @@ static qb_code standard(const char *text, size_t len, qi_token_fn fn, void *ud, 
     if (!(n = decode(s, i, len, &c))) return bad_utf8(err, i);
     k = cls(c);
     if (k == C_IDEO) {
-      blen = encode(lower(c), buf);
-      tok = (qi_token){buf, (uint32_t)blen, pos++, (uint32_t)i, (uint32_t)(i + n)};
+      blen = encode(lowercase ? lower(c) : c, buf);
+      tok = (qi_token){buf, (uint32_t)blen, pos++, (uint32_t)i, (uint32_t)(i + n),
+                       (c >= 0x3040 && c < 0x30A0) ? "<HIRAGANA>" : "<IDEOGRAPHIC>"};
       if ((rc = fn(ud, &tok, err))) return rc;
       i += n;
       continue;
@@ -278,13 +290,16 @@ static qb_code standard(const char *text, size_t len, qi_token_fn fn, void *ud, 
     }
     {
       size_t start = i, nchars = 0;
-      int last = k, alnum = 0;
+      int last = k, alnum = 0, nums_only = 1, kata_only = 1;
+      uint32_t first = c;
       blen = 0;
       for (;;) {
         if (k != C_EXTEND) last = k;
         if (k == C_LETTER || k == C_NUM || k == C_KATA) alnum = 1;
-        blen += (c < 0x80) ? (buf[blen] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c), 1)
-                           : encode(lower(c), buf + blen);
+        if (k == C_LETTER || k == C_KATA || k == C_EXTNUMLET) nums_only = 0;
+        if (k != C_KATA && k != C_EXTEND) kata_only = 0;
+        blen += (c < 0x80) ? (buf[blen] = (char)((lowercase && c >= 'A' && c <= 'Z') ? c + 32 : c), 1)
+                           : encode(lowercase ? lower(c) : c, buf + blen);
         nchars++;
         i += n;
         if (nchars >= QI_MAX_TOKEN_CHARS || i >= len) break;
@@ -315,7 +330,8 @@ static qb_code standard(const char *text, size_t len, qi_token_fn fn, void *ud, 
         break;
       }
       if (!alnum) continue;
-      tok = (qi_token){buf, (uint32_t)blen, pos++, (uint32_t)start, (uint32_t)i};
+      tok = (qi_token){buf, (uint32_t)blen, pos++, (uint32_t)start, (uint32_t)i,
+                       word_type(first, nums_only, kata_only)};
       if ((rc = fn(ud, &tok, err))) return rc;
     }
   }
@@ -328,7 +344,8 @@ qb_code qi_analyze(qi_analyzer a, const char *text, size_t len, qi_token_fn fn, 
   size_t i;
   uint32_t c, n;
   qi_token tok;
-  if (a == QI_ANALYZER_STANDARD) return standard(text, len, fn, ud, err);
+  if (a == QI_ANALYZER_STANDARD) return standard(text, len, 1, fn, ud, err);
+  if (a == QI_ANALYZER_CHAIN) return qb_fail(err, QB_INVAL, "analyzer: a chain needs qi_chain_analyze");
   if (a != QI_ANALYZER_KEYWORD) return QB_OK;
   for (i = 0; i < len; i += n) {
     if (s[i] < 0x80) {
@@ -338,6 +355,26 @@ qb_code qi_analyze(qi_analyzer a, const char *text, size_t len, qi_token_fn fn, 
     if (!(n = (uint32_t)decode(s, i, len, &c))) return bad_utf8(err, i);
   }
   if (len > UINT32_MAX) return qb_fail(err, QB_LIMIT, "keyword value longer than 4 GiB");
-  tok = (qi_token){text, (uint32_t)len, 0, 0, (uint32_t)len};
+  tok = (qi_token){text, (uint32_t)len, 0, 0, (uint32_t)len, "word"};
   return fn(ud, &tok, err);
+}
+
+/* ---- pieces analyzers.c builds chains from ---- */
+
+qb_code qi__std_tokenize(const char *text, size_t len, int lowercase, qi_token_fn fn, void *ud,
+                         qb_err *err) {
+  return standard(text, len, lowercase, fn, ud, err);
+}
+
+size_t qi__utf8_decode(const char *s, size_t i, size_t len, uint32_t *cp) {
+  return decode((const unsigned char *)s, i, len, cp);
+}
+
+size_t qi__utf8_encode(uint32_t c, char *out) { return encode(c, out); }
+
+uint32_t qi__lower_cp(uint32_t c) { return lower(c); }
+
+int qi__is_letter_cp(uint32_t c) {
+  int k = cls(c);
+  return k == C_LETTER || k == C_KATA || k == C_IDEO;
 }

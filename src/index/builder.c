@@ -314,7 +314,9 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
       c.fb = fbp;
       /* Elasticsearch's position_increment_gap: values of one field are 100 positions apart */
       fbp->pos_base = fbp->pos_next ? fbp->pos_next + 100 : 0;
-      if ((rc = qi_analyze(f->analyzer, v->s, v->len, on_token, &c, err))) {
+      if ((rc = f->analyzer == QI_ANALYZER_CHAIN
+                    ? qi_chain_analyze(f->ichain, v->s, v->len, on_token, &c, err)
+                    : qi_analyze(f->analyzer, v->s, v->len, on_token, &c, err))) {
         qb_wrap(err, "field [%s]: ", f->name);
         return rc;
       }

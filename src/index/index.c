@@ -915,6 +915,7 @@ void qi__index_free(qi_index *ix) {
   qb_free(ix->ids, ix->idcap * sizeof *ix->ids);
   ix->ids = NULL;
   qi__mapping_fini(&ix->map);
+  qi__analysis_free(ix->analysis);
   qi__store_close(&ix->st);
   if (ix->remove_on_free) qi_index_destroy(ix->dir, NULL);
   qb_free(ix->settings, ix->settings_len + 1);

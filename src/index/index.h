@@ -71,7 +71,10 @@ typedef enum qi_analyzer {
   QI_ANALYZER_NONE = 0,     /* field is not analyzed (numbers, dates, booleans) */
   QI_ANALYZER_STANDARD = 1, /* Lucene's StandardAnalyzer without stop words */
   QI_ANALYZER_KEYWORD = 2,  /* the whole value is one term */
+  QI_ANALYZER_CHAIN = 3,    /* any other analyzer: the field's qi_chain (qi_chain_analyze) */
 } qi_analyzer;
+
+typedef struct qi_chain qi_chain; /* an analyzer: tokenizer + token filters (analyzers.c) */
 
 /* Doc values a field has in a segment. Numbers are stored as one of two columns. */
 typedef enum qi_dv_kind {
@@ -93,6 +96,9 @@ typedef struct qi_field_info {
   uint8_t indexed;      /* 1: has an inverted index (text, keyword) */
   uint8_t has_norms;    /* 1: text fields; per-doc one-byte SmallFloat length */
   uint8_t has_positions; /* 1: text fields; qi_postings_positions works (phrase queries) */
+  /* QI_ANALYZER_CHAIN: the mapping's analyzer and search_analyzer (search_chain is index_chain
+  ** when none is given); valid while the snapshot is held. NULL otherwise. */
+  const qi_chain *index_chain, *search_chain;
 } qi_field_info;
 
 /* ---- analysis ------------------------------------------------------------------------------ */
@@ -104,6 +110,7 @@ typedef struct qi_token {
   uint32_t len;
   uint32_t position; /* 0, 1, 2, ... in token order */
   uint32_t start_offset, end_offset;
+  const char *type;  /* the tokenizer's token type ("<ALPHANUM>", "<NUM>", "word", ...) */
 } qi_token;
 
 /* Return QB_OK to go on; any other code stops analysis and is returned by qi_analyze. */
@@ -119,6 +126,25 @@ typedef qb_code (*qi_token_fn)(void *ud, const qi_token *tok, qb_err *err);
 ** Threads: any; no shared state. Allocates nothing. */
 qb_code qi_analyze(qi_analyzer a, const char *text, size_t len, qi_token_fn fn, void *ud,
                    qb_err *err);
+
+/* Analyze TEXT with chain C (qi_field_info.index_chain / search_chain, qi_snapshot_chain): its
+** tokenizer, then its filters in order. A token a stop filter drops leaves its position unused,
+** as in Lucene. Same contract as qi_analyze otherwise (allocates nothing unless a stemmer must be
+** made; a stemmer is shared through a pool). */
+qb_code qi_chain_analyze(const qi_chain *c, const char *text, size_t len, qi_token_fn fn,
+                         void *ud, qb_err *err);
+
+/* The analyzer named NAME (NUL-terminated) for S's index: a built-in one (standard, simple,
+** whitespace, keyword, stop, english and the other language analyzers, see docs/rest-api.md) or
+** one of the index's settings.analysis.analyzer. NULL when there is none. Valid while S is held. */
+const qi_chain *qi_snapshot_chain(const qi_snapshot *s, const char *name);
+
+/* Elasticsearch's _analyze: BODY (LEN bytes of JSON: text, and analyzer | field | tokenizer +
+** filter) against IX (NULL: no index, built-in analyzers only); appends {"tokens":[{"token",
+** "start_offset","end_offset","type","position"}]} to OUT. Errors: QB_INVAL (unknown analyzer,
+** field or option: the message is illegal_argument_exception's reason), QB_MALFORMED (not
+** JSON, or a value of the wrong type), QB_NOMEM. Threads: any. */
+qb_code qi_index_analyze(qi_index *ix, const char *body, size_t len, qb_buf *out, qb_err *err);
 
 /* ---- options ------------------------------------------------------------------------------- */
 

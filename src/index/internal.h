@@ -61,11 +61,18 @@ typedef struct qi__field {
   uint8_t indexed, has_norms;
   int32_t parent;        /* multi-field ("title.keyword"): the id of "title"; else -1 */
   uint32_t ignore_above; /* keyword: longer values (in chars) are skipped; 0 = no limit */
+  /* QI_ANALYZER_CHAIN: the analyzers (owned by the index's qi__analysis or built in), and the
+  ** names the mapping gave ("" when not given: the index's default analyzer) */
+  const qi_chain *ichain, *schain;
+  char an_name[64], san_name[64];
 } qi__field;
+
+typedef struct qi__analysis qi__analysis;
 
 typedef struct qi__mapping {
   qi__field **fields; /* by id */
   size_t nfields, cap;
+  const qi__analysis *an; /* the analyzers field mappings may name (NULL: built-in ones) */
 } qi__mapping;
 
 void qi__mapping_fini(qi__mapping *m);
@@ -106,6 +113,42 @@ qb_code qi__mapping_commit(qi__mapping *m, qi__parsed *p, qb_err *err);
 /* date.c: S as strict_date_optional_time with at least yyyy-MM-dd (no epoch millis): what a
 ** dynamic mapping takes for a date. QB_OK and *MS as qi_date_parse gives it, or QB_INVAL. */
 qb_code qi__date_detect(const char *s, size_t len, int64_t *ms);
+
+/* ---- analysis (analyze.c, analyzers.c, stem.c) ------------------------------------------- */
+
+/* analyze.c's pieces: the standard tokenizer (LOWERCASE 0: terms keep their case), UTF-8
+** decode (0: invalid) and encode, the simple lowercase mapping, and "is a letter" */
+qb_code qi__std_tokenize(const char *text, size_t len, int lowercase, qi_token_fn fn, void *ud,
+                         qb_err *err);
+size_t qi__utf8_decode(const char *s, size_t i, size_t len, uint32_t *cp);
+size_t qi__utf8_encode(uint32_t c, char *out);
+uint32_t qi__lower_cp(uint32_t c);
+int qi__is_letter_cp(uint32_t c);
+
+/* The index's analyzers, built from its settings (settings.analysis or settings.index.analysis):
+** immutable once built. Errors: QB_INVAL with the reason Elasticsearch gives. */
+qb_code qi__analysis_build(json_t *settings, qi__analysis **out, qb_err *err);
+void qi__analysis_free(qi__analysis *a);
+/* NAME among A's analyzers (A may be NULL), then the built-in ones; NULL when none */
+const qi_chain *qi__analysis_find(const qi__analysis *a, const char *name);
+/* The analyzer a text field without "analyzer" gets (A's "default"), and its search analyzer
+** ("default_search", else the default); NULL: the standard analyzer (QI_ANALYZER_STANDARD) */
+const qi_chain *qi__analysis_default(const qi__analysis *a, int search);
+
+/* A custom chain (tokenizer name + filter specs as in settings: names or objects; FDEFS: the
+** named filter definitions, may be NULL), and its free; for _analyze */
+qb_code qi__chain_custom(json_t *fdefs, const char *tokenizer, json_t *filters, const char *name,
+                         const char *where, qi_chain **out, qb_err *err);
+void qi__chain_free(qi_chain *c);
+json_t *qi__analysis_filters(const qi__analysis *a);
+
+/* stem.c: libstemmer, pooled. ALGO: a libstemmer algorithm name ("english", "porter", ...). */
+typedef struct qi__stemmer qi__stemmer;
+int qi__stem_known(const char *algo);
+qi__stemmer *qi__stem_take(const char *algo); /* NULL: out of memory or unknown algorithm */
+void qi__stem_give(const char *algo, qi__stemmer *s);
+/* WORD's stem into OUT (CAP bytes); 0 when it cannot be had (keep the word) */
+size_t qi__stem(qi__stemmer *s, const char *word, size_t len, char *out, size_t cap);
 
 /* ---- segments --------------------------------------------------------------------------- */
 
@@ -324,6 +367,7 @@ struct qi_index {
   pthread_mutex_t snap_lock; /* cur */
   qi__store st;
   qi__mapping map;
+  qi__analysis *analysis;    /* settings.analysis; immutable once open (NULL: none) */
   char *settings;            /* JSON text, qb_malloc'd */
   size_t settings_len;
   int failed;

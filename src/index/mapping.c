@@ -140,6 +140,16 @@ static int is_object_path(const qi__mapping *m, const qi__parsed *p, const char 
   return 0;
 }
 
+/* A text field without "analyzer" takes the index's analysis.analyzer.default (and
+** default_search), if it has one. */
+static void default_chain(const qi__mapping *m, qi__field *f) {
+  const qi_chain *d = qi__analysis_default(m->an, 0);
+  if (f->type != QI_TEXT || !d) return;
+  f->analyzer = QI_ANALYZER_CHAIN;
+  f->ichain = d;
+  f->schain = qi__analysis_default(m->an, 1);
+}
+
 static qb_code add_pending(const qi__mapping *m, qi__parsed *p, const char *name, size_t len,
                            qi_type t, int32_t parent, uint32_t ignore_above, qi__field **out) {
   qi__field *f;
@@ -147,6 +157,7 @@ static qb_code add_pending(const qi__mapping *m, qi__parsed *p, const char *name
   if (!(f = field_new(name, len, t, parent, ignore_above, QI_ANALYZER_NONE))) return QB_NOMEM;
   f->id = (uint32_t)(m->nfields + p->nnew);
   p->newf[p->nnew++] = f;
+  default_chain(m, f);
   *out = f;
   return QB_OK;
 }
@@ -197,18 +208,44 @@ static qb_code parse_field(qi__mapping *m, qi__parsed *p, const char *name, json
                      name);
     ignore_above = (uint32_t)json_integer_value(ja);
   }
-  if (jan) {
-    const char *a = json_is_string(jan) ? json_string_value(jan) : "?";
-    if (t != QI_TEXT) return qb_fail(err, QB_INVAL, "unknown parameter [analyzer] on mapper [%s] of type [%s]", name, qi_type_name(t));
-    if (!strcmp(a, "standard") || !strcmp(a, "default")) an = QI_ANALYZER_STANDARD;
-    else if (!strcmp(a, "keyword")) an = QI_ANALYZER_KEYWORD;
-    else return qb_fail(err, QB_INVAL, "analyzer [%s] has not been configured in mappings", a);
+  const char *an_name = "", *san_name = "";
+  const qi_chain *ich = NULL, *sch = NULL;
+  {
+    json_t *jsa = json_object_get(def, "search_analyzer");
+    if (json_object_get(def, "search_quote_analyzer"))
+      return qb_fail(err, QB_INVAL, "unknown parameter [search_quote_analyzer] on mapper [%s]: it is not supported", name);
+    if ((jan || jsa) && t != QI_TEXT)
+      return qb_fail(err, QB_INVAL, "unknown parameter [%s] on mapper [%s] of type [%s]",
+                     jan ? "analyzer" : "search_analyzer", name, qi_type_name(t));
+    if ((jan && !json_is_string(jan)) || (jsa && !json_is_string(jsa)))
+      return qb_fail(err, QB_INVAL, "[analyzer] on field [%s] must be a string", name);
+    if (jsa && !jan)
+      return qb_fail(err, QB_INVAL, "analyzer on field [%s] must be set when search_analyzer is set", name);
+    if (jan) {
+      an_name = json_string_value(jan);
+      if (!(ich = qi__analysis_find(m->an, an_name)))
+        return qb_fail(err, QB_INVAL, "analyzer [%s] has not been configured in mappings", an_name);
+      an = QI_ANALYZER_CHAIN;
+    }
+    if (jsa) {
+      san_name = json_string_value(jsa);
+      if (!(sch = qi__analysis_find(m->an, san_name)))
+        return qb_fail(err, QB_INVAL, "analyzer [%s] has not been configured in mappings", san_name);
+    }
+    if (strlen(an_name) >= 64 || strlen(san_name) >= 64)
+      return qb_fail(err, QB_INVAL, "analyzer names on field [%s] are at most 63 bytes", name);
   }
   f = lookup(m, p, name, len);
   if (f) {
     if (f->type != t)
       return qb_fail(err, QB_INVAL, "mapper [%s] cannot be changed from type [%s] to [%s]", name,
                      qi_type_name(f->type), qi_type_name(t));
+    if (t == QI_TEXT && (strcmp(f->an_name, an_name) || strcmp(f->san_name, san_name)))
+      return qb_fail(err, QB_INVAL, "Mapper for [%s] conflicts with existing mapper: Cannot update "
+                     "parameter [%s] from [%s] to [%s]", name,
+                     strcmp(f->an_name, an_name) ? "analyzer" : "search_analyzer",
+                     strcmp(f->an_name, an_name) ? (*f->an_name ? f->an_name : "default") : (*f->san_name ? f->san_name : "default"),
+                     strcmp(f->an_name, an_name) ? (*an_name ? an_name : "default") : (*san_name ? san_name : "default"));
   } else {
     if (is_object_path(m, p, name, len))
       return qb_fail(err, QB_INVAL, "can't merge a non object mapping [%s] with an object mapping",
@@ -218,6 +255,14 @@ static qb_code parse_field(qi__mapping *m, qi__parsed *p, const char *name, json
       return qb_fail(err, QB_NOMEM, "mapping: out of memory");
     f->id = (uint32_t)(m->nfields + p->nnew);
     p->newf[p->nnew++] = f;
+    if (an == QI_ANALYZER_CHAIN) {
+      f->ichain = ich;
+      f->schain = sch ? sch : ich;
+      snprintf(f->an_name, sizeof f->an_name, "%s", an_name);
+      snprintf(f->san_name, sizeof f->san_name, "%s", san_name);
+    } else {
+      default_chain(m, f);
+    }
   }
   {
     json_t *jf = json_object_get(def, "fields"), *v;
@@ -290,6 +335,10 @@ static json_t *field_json(const qi__field *f) {
     json_object_set_new(o, "ignore_above", json_integer(f->ignore_above));
   if (f->type == QI_TEXT && f->analyzer == QI_ANALYZER_KEYWORD)
     json_object_set_new(o, "analyzer", json_string("keyword"));
+  if (f->type == QI_TEXT && *f->an_name)
+    json_object_set_new(o, "analyzer", json_string(f->an_name));
+  if (f->type == QI_TEXT && *f->san_name)
+    json_object_set_new(o, "search_analyzer", json_string(f->san_name));
   return o;
 }
 

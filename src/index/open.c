@@ -241,6 +241,18 @@ static qb_code open_locked(qi_index *ix, qb_err *err) {
   if (rc == QB_NOTFOUND) rc = set_settings(ix, "{}", 2, err);
   else if (!rc) rc = set_settings(ix, b.data, b.len, err);
   if (rc) goto done;
+  {
+    json_t *sj = json_loadb(ix->settings, ix->settings_len, 0, NULL);
+    rc = qi__analysis_build(sj, &ix->analysis, err);
+    json_decref(sj);
+    if (rc && rc != QB_NOMEM) {
+      qb_wrap(err, "index %s: stored analysis settings: ", ix->dir);
+      rc = QB_CORRUPT;
+      if (err) err->code = QB_CORRUPT;
+    }
+    if (rc) goto done;
+    ix->map.an = ix->analysis;
+  }
   qb_buf_reset(&b);
   rc = qi__store_meta_get(&ix->st, "mappings", &b, err);
   if (rc == QB_NOTFOUND) {
@@ -353,26 +365,38 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
     json_decref(body);
     return qb_fail(err, QB_INVAL, "settings must be a JSON object");
   }
-  /* validate the mapping before touching the disk */
+  /* validate the analysis settings and the mapping before touching the disk */
+  qi__analysis *an = NULL;
+  if ((rc = qi__analysis_build(settings, &an, err))) {
+    json_decref(body);
+    return rc;
+  }
+  probe.an = an;
   if ((rc = qi__mapping_merge_json(&probe, mappings, err))) {
     qi__mapping_fini(&probe);
+    qi__analysis_free(an);
     json_decref(body);
     return rc;
   }
   qi__mapping_fini(&probe);
   if (mkdir(dir, 0755) && errno != EEXIST) {
+    qi__analysis_free(an);
     json_decref(body);
     return qb_fail(err, QB_IO, "cannot create index directory %s: %s", dir, strerror(errno));
   }
   snprintf(path, sizeof path, "%s/docs.db", dir);
   if (!stat(path, &stt)) {
+    qi__analysis_free(an);
     json_decref(body);
     return qb_fail(err, QB_CONFLICT, "index [%s] already exists", dir);
   }
   if (!(ix = index_alloc(dir, opt))) {
+    qi__analysis_free(an);
     json_decref(body);
     return qb_fail(err, QB_NOMEM, "create: out of memory");
   }
+  ix->analysis = an; /* for the mapping below; open_common builds it again from the store */
+  ix->map.an = an;
   sj = settings ? json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   qb_buf_init(&mb);
   if ((rc = qi__mapping_merge_json(&ix->map, mappings, err)) ||
@@ -389,6 +413,8 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
       (rc = qi__store_commit(&ix->st, err)))
     goto fail;
   qi__mapping_fini(&ix->map);
+  qi__analysis_free(ix->analysis);
+  ix->analysis = NULL;
   if ((rc = open_common(ix, err))) goto fail;
   qi__merger_start(ix);
   qi__persister_start(ix);

@@ -41,6 +41,8 @@ static void fill_info(const qi__field *f, qi_field_info *out) {
   out->indexed = f->indexed;
   out->has_norms = f->has_norms;
   out->has_positions = f->has_norms; /* text fields */
+  out->index_chain = f->analyzer == QI_ANALYZER_CHAIN ? f->ichain : NULL;
+  out->search_chain = f->analyzer == QI_ANALYZER_CHAIN ? f->schain : NULL;
 }
 
 qb_code qi_snapshot_field(const qi_snapshot *s, const char *name, qi_field_info *out) {

@@ -14,12 +14,13 @@
 
 #define MAX_QUERY_DEPTH 64
 
-typedef struct pctx {
+struct qq__pctx {
   qq_request *req;
   qb_err *err;
   int depth;
   int stored_fields_no_source; /* "stored_fields" without "_source" in it */
-} pctx;
+};
+typedef struct qq__pctx pctx;
 
 static qb_code nomem(pctx *p) { return qb_fail(p->err, QB_NOMEM, "query: out of memory"); }
 
@@ -70,8 +71,8 @@ static int fixed_option(pctx *p, const char *qname, const char *k, const json_t 
       {"adjust_pure_negative", "true", "only the default (true) is supported"},
       {"auto_generate_synonyms_phrase_query", NULL, NULL}, /* no synonyms: any boolean */
       {"zero_terms_query", "none", "only [none] is supported"},
-      {"analyzer", "standard", "only the [standard] analyzer is available"},
-      {"search_analyzer", "standard", "only the [standard] analyzer is available"},
+      {"analyzer", "standard", "only match and query_string name analyzers"},
+      {"search_analyzer", "standard", "only match and query_string name analyzers"},
       {"relation", "intersects", "on a single-valued point field only [intersects] and [within] mean something"},
       {"time_zone", "UTC", "only UTC is supported"},
       {"_name", NULL, "named queries (matched_queries) are not supported"},
@@ -116,6 +117,21 @@ static qb_code only_keys(pctx *p, const json_t *body, const char *qname, const c
     return qb_fail(p->err, QB_MALFORMED, "[%s] query does not support [%s]", qname, k);
   }
   return QB_OK;
+}
+
+/* ---- for the query parsers of other files ------------------------------------------------------ */
+
+static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__query **out);
+static qq__query *newq(pctx *p, qq__qkind k);
+
+qb_code qq__parse_sub(qq__pctx *p, const json_t *j, const char *where, qq__query **out) {
+  return parse_query(p, j, where, out);
+}
+qq__query *qq__newq(qq__pctx *p, qq__qkind k) { return newq(p, k); }
+qq_request *qq__pctx_req(qq__pctx *p) { return p->req; }
+qb_err *qq__pctx_err(qq__pctx *p) { return p->err; }
+qb_code qq__get_boost(qq__pctx *p, const json_t *o, const char *qname, float *boost) {
+  return get_boost(p, o, qname, boost);
 }
 
 /* ---- scripts ----------------------------------------------------------------------------------- */
@@ -295,6 +311,7 @@ static qb_code parse_match(pctx *p, const json_t *j, qq__query *q) {
   if (json_is_object(o)) {
     const char *k;
     json_t *v;
+    int taken = 0;
     text = NULL;
     json_object_foreach((json_t *)o, k, v) {
       if (!strcmp(k, "query")) text = v;
@@ -312,6 +329,8 @@ static qb_code parse_match(pctx *p, const json_t *j, qq__query *q) {
         else return qb_fail(p->err, QB_MALFORMED, "[match] query: [minimum_should_match] must be a number or string");
       } else if (!strcmp(k, "boost")) {
         if ((rc = get_boost(p, o, "match", &q->boost))) return rc;
+      } else if ((rc = qq__match_option(p, q, k, v, &taken)) || taken) {
+        if (rc) return rc;
       } else if (fixed_option(p, "match", k, v, &rc)) {
         if (rc) return rc;
       } else {
@@ -731,6 +750,11 @@ static qb_code parse_query(pctx *p, const json_t *j, const char *where, qq__quer
     if (!(rc = only_keys(p, body, "script", "script boost")) &&
         !(rc = parse_script(p, sc, QQ_SCRIPT_FILTER, "script", &q->script)))
       rc = get_boost(p, body, "script", &q->boost);
+  } else if (!strcmp(name, "fuzzy") || !strcmp(name, "regexp") || !strcmp(name, "boosting")) {
+    if (!(q = newq(p, name[0] == 'f' ? QK_FUZZY : name[0] == 'r' ? QK_REGEXP : QK_BOOSTING))) return nomem(p);
+    rc = name[0] == 'f' ? qq__parse_fuzzy(p, body, q) : name[0] == 'r' ? qq__parse_regexp(p, body, q) : qq__parse_boosting(p, body, q);
+  } else if (!strcmp(name, "query_string") || !strcmp(name, "simple_query_string")) {
+    if ((rc = qq__parse_qstring(p, body, name[0] == 's', &q))) return rc;
   } else {
     return qb_fail(p->err, QB_MALFORMED, "unknown query [%s]", name);
   }

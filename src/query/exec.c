@@ -338,14 +338,21 @@ static qb_code build_leaf_field(qq__seg_ctx *cx, const qq__query *q, int scoring
       break;
     }
     toks ts = {cx, NULL, NULL, 0, 0};
-    if ((rc = qi_analyze(fi.analyzer == QI_ANALYZER_NONE ? QI_ANALYZER_KEYWORD : fi.analyzer, q->text,
-                         strlen(q->text), on_tok, &ts, err)))
+    const qi_chain *ch = fi.search_chain;
+    if (q->x && q->x->analyzer && !(ch = qi_snapshot_chain(cx->sh->snap, q->x->analyzer)))
+      return qb_fail(err, QB_INVAL, "[match] analyzer [%s] not found", q->x->analyzer);
+    if ((rc = ch ? qi_chain_analyze(ch, q->text, strlen(q->text), on_tok, &ts, err)
+                 : qi_analyze(fi.analyzer == QI_ANALYZER_NONE ? QI_ANALYZER_KEYWORD : fi.analyzer,
+                              q->text, strlen(q->text), on_tok, &ts, err)))
       return rc;
     if (!ts.n) return (*out = qq__mk_none(cx)) ? QB_OK : nomem(err); /* zero_terms_query: none */
     qq__it **c = qb_arena_array(cx->sh->ar, ts.n, sizeof *c);
     if (!c) return nomem(err);
     for (size_t i = 0; i < ts.n; i++)
-      if ((rc = qq__mk_term(cx, &fi, ts.t[i], ts.len[i], q->boost, scoring, &c[i], err))) return rc;
+      if ((rc = q->x && q->x->fuzzy
+                    ? qq__mk_fuzzy_term(cx, q, &fi, ts.t[i], ts.len[i], scoring, &c[i], err)
+                    : qq__mk_term(cx, &fi, ts.t[i], ts.len[i], q->boost, scoring, &c[i], err)))
+        return rc;
     if (ts.n == 1) { *out = c[0]; return QB_OK; }
     size_t msm = 1;
     if (q->op_and) msm = ts.n;
@@ -514,6 +521,8 @@ static qb_code build_pattern(qq__seg_ctx *cx, const qq__query *q, qq__it **out, 
 
 qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
   qb_code rc;
+  if (q->field && strchr(q->field, '*') && q->kind != QK_EXISTS)
+    return qq__build_field_pattern(cx, q, scoring, out, err);
   switch (q->kind) {
   case QK_MATCH_ALL: *out = qq__mk_all(cx, q->boost); break;
   case QK_MATCH_NONE: *out = qq__mk_none(cx); break;
@@ -533,6 +542,7 @@ qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out
   case QK_PREFIX: case QK_WILDCARD: return build_pattern(cx, q, out, err);
   case QK_PHRASE: case QK_PHRASE_PREFIX: return qq__build_phrase(cx, q, scoring, out, err);
   case QK_CROSS: return qq__build_cross(cx, q, scoring, out, err);
+  case QK_FUZZY: case QK_REGEXP: case QK_BOOSTING: return qq__build_x(cx, q, scoring, out, err);
   }
   return *out ? QB_OK : nomem(err);
 }

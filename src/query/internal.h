@@ -41,8 +41,23 @@ typedef struct qq__script {
 typedef enum qq__qkind {
   QK_MATCH_ALL, QK_MATCH_NONE, QK_TERM, QK_TERMS, QK_MATCH, QK_RANGE, QK_EXISTS, QK_IDS, QK_BOOL,
   QK_CONST, QK_FSCORE, QK_SCRIPT_SCORE, QK_SCRIPT, QK_DISMAX, QK_PREFIX, QK_WILDCARD,
-  QK_PHRASE, QK_PHRASE_PREFIX, QK_CROSS /* phrase.c, cross_fields.c */
+  QK_PHRASE, QK_PHRASE_PREFIX, QK_CROSS, /* phrase.c, cross_fields.c */
+  QK_FUZZY, QK_REGEXP, QK_BOOSTING /* fuzzy.c, regexp.c */
 } qq__qkind;
+
+/* The options of the queries in fuzzy.c and regexp.c, and match's analyzer and fuzziness */
+typedef struct qq__re qq__re; /* a compiled regexp (regexp.c) */
+typedef struct qq__xq {
+  const char *analyzer;    /* match: the analyzer named in the query (NULL: the field's) */
+  int fuzzy;               /* match: "fuzziness" given (fuzzy: always 1) */
+  int edits;               /* 0..2; -1: AUTO (auto_lo, auto_hi) */
+  int auto_lo, auto_hi;
+  uint32_t prefix_len, max_exp;
+  int transpositions;
+  qq__re *re;              /* regexp */
+  struct qq__query *negative; /* boosting */
+  double negative_boost;
+} qq__xq;
 
 typedef enum { FV_NONE, FV_LOG, FV_LOG1P, FV_LOG2P, FV_LN, FV_LN1P, FV_LN2P, FV_SQUARE, FV_SQRT,
                FV_RECIPROCAL } qq__fvmod;
@@ -93,6 +108,7 @@ struct qq__query {
   /* match_phrase, match_phrase_prefix (phrase.c); cross_fields (QK_CROSS: its QK_MATCH
   ** children in should give the fields and boosts) */
   uint32_t slop, max_expansions;
+  qq__xq *x;               /* fuzzy, regexp, boosting; match's analyzer and fuzziness (or NULL) */
 };
 
 /* ---- sort, source filter, script fields, aggregations ------------------------------------------- */
@@ -161,12 +177,33 @@ struct qq_request {
   int has_min_score;
   double min_score;
   qq__script *scripts;      /* all scripts, for free */
+  json_t *made;             /* queries the request wrote itself (query_string): an array */
   const qq_term_stats *term_stats; /* NULL: the shard's own (qq_request_set_term_stats) */
   struct qq__hl *highlight; /* "highlight" (highlight.c); NULL: none */
 };
 
 /* dsl.c */
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);
+/* dsl.c's parse context, for the query parsers in other files */
+typedef struct qq__pctx qq__pctx;
+qb_code qq__parse_sub(qq__pctx *p, const json_t *j, const char *where, qq__query **out);
+qq__query *qq__newq(qq__pctx *p, qq__qkind k);
+qq_request *qq__pctx_req(qq__pctx *p);
+qb_err *qq__pctx_err(qq__pctx *p);
+/* A query's "boost" (a number >= 0) into *BOOST (1 when absent) */
+qb_code qq__get_boost(qq__pctx *p, const json_t *o, const char *qname, float *boost);
+/* fuzzy.c: the fuzzy and boosting queries; match's analyzer / fuzziness options (*TAKEN = 1
+** when K is one of them) */
+qb_code qq__parse_fuzzy(qq__pctx *p, const json_t *body, qq__query *q);
+qb_code qq__parse_boosting(qq__pctx *p, const json_t *body, qq__query *q);
+qb_code qq__match_option(qq__pctx *p, qq__query *q, const char *k, const json_t *v, int *taken);
+/* regexp.c */
+qb_code qq__parse_regexp(qq__pctx *p, const json_t *body, qq__query *q);
+/* 1 when RE matches all of S[0..LEN) (UTF-8) */
+int qq__re_match(const qq__re *re, const char *s, size_t len);
+/* qstring.c: query_string and simple_query_string, rewritten into the query DSL (kept in
+** req->made) and parsed as such */
+qb_code qq__parse_qstring(qq__pctx *p, const json_t *body, int simple, qq__query **out);
 /* date.c: what qi_date_parse reads ("2024-01-31", "2024-01-31T10:00:00Z", "...+02:00", epoch
 ** ms) plus date math ("now-1d/d", "2024-01-15||+1M") -> *MS (UTC). QB_INVAL when unreadable. */
 qb_code qq__parse_date(const char *s, int64_t *ms);
@@ -200,6 +237,7 @@ typedef struct qq__wcache {
 
 struct qq__shard {
   qq__wcache *wcache;       /* the weights computed so far (arena) */
+  void *xcache;             /* fuzzy.c: term expansions computed so far (arena) */
   qq_request *req;
   const qi_snapshot *snap;
   const char *index_name;
@@ -287,6 +325,14 @@ typedef struct qq__disj_it {
 uint32_t qq__disj_next(qq__it *it);
 uint32_t qq__disj_adv(qq__it *it, uint32_t t);
 double qq__disj_score(qq__it *it);
+
+/* fuzzy.c: the fuzzy, regexp and boosting iterators; one term of match with fuzziness; a leaf
+** whose field is a pattern ("*", "title*": query_string's fields) over the matching fields */
+qb_code qq__build_x(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
+qb_code qq__mk_fuzzy_term(qq__seg_ctx *cx, const qq__query *q, const qi_field_info *fi,
+                          const char *term, size_t len, int scoring, qq__it **out, qb_err *err);
+qb_code qq__build_field_pattern(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out,
+                                qb_err *err);
 
 /* exec.c / exec_script.c: node -> iterator */
 qb_code qq__build(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);

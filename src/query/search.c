@@ -64,6 +64,7 @@ void qq_request_free(qq_request *req) {
     qb_buf_fini(&s->src_bytes);
   }
   json_decref(req->body);
+  json_decref(req->made);
   qb_arena_fini(&req->arena);
   qb_free(req, sizeof *req);
 }

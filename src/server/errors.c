@@ -37,7 +37,9 @@
   X(UNLINKABLE, 400, "script_exception", "illegal_argument_exception")                            \
   X(EXHAUSTED, 429, "circuit_breaking_exception", NULL)                                           \
   /* the body (or a part of it) is not JSON: Elasticsearch's XContentParseException */           \
-  X(PARSE, 400, "x_content_parse_exception", NULL)
+  X(PARSE, 400, "x_content_parse_exception", NULL)                                                \
+  /* query_string / ?q= syntax: Elasticsearch's QueryShardException around a ParseException */   \
+  X(SYNTAX, 400, "query_shard_exception", NULL)
 
 typedef struct row {
   int status;

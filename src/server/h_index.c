@@ -126,6 +126,7 @@ static int settings_served(qs_req *r, const json_t *settings, const char *prefix
     }
     /* {"index": {"x": 1}}, {"index.x": 1} and {"x": 1} all name index.x */
     snprintf(path, sizeof path, "%s%s", strncmp(raw, "index.", 6) ? "index." : "", raw);
+    if (!strncmp(path, "index.analysis.", 15)) continue; /* checked by the index (analyzers.c) */
     const char *text = json_is_string(v) ? json_string_value(v) : NULL;
     json_int_t n = json_is_integer(v) ? json_integer_value(v) : text ? strtoll(text, NULL, 10) : -1;
     if (!strcmp(path, "index.number_of_shards")) {

@@ -83,16 +83,22 @@ void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env) {
 ** ignoring them would answer another question (?q=title:x would match every document; a
 ** ?scroll= scan would stop after its first page, silently). 0 after a reply. */
 static int refuse_params(qs_req *r) {
-  static const char *const refused[] = {"q", "df", "scroll"};
+  static const char *const refused[] = {"scroll"};
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     if (qs__arg(r, refused[i])) {
       qs__reply_error(r, 400, "illegal_argument_exception",
                       "request parameter [%s] is not supported: %s", refused[i],
-                      i < 2 ? "send the query in the body (query DSL)"
-                            : "page with from and size");
+                      "page with from and size");
       return 0;
     }
   }
+  static const char *const need_q[] = {"df", "default_operator", "analyzer"};
+  for (size_t i = 0; i < sizeof need_q / sizeof *need_q; i++)
+    if (!qs__arg(r, "q") && qs__arg(r, need_q[i])) {
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "request parameter [%s] is only served with [q]", need_q[i]);
+      return 0;
+    }
   return 1;
 }
 
@@ -105,10 +111,25 @@ static int uri_params(qs_req *r, char **owned) {
   const char *size = qs__arg(r, "size"), *from = qs__arg(r, "from"), *sort = qs__arg(r, "sort");
   const char *src = qs__arg(r, "_source"), *inc = qs__arg(r, "_source_includes"),
              *exc = qs__arg(r, "_source_excludes"), *tmo = qs__arg(r, "timeout");
-  if (!size && !from && !sort && !src && !inc && !exc && !tmo) return 1;
+  const char *q = qs__arg(r, "q");
+  if (!size && !from && !sort && !src && !inc && !exc && !tmo && !q) return 1;
   json_t *body;
   if (!qs__body_object(r, &body)) return 0;
   if (!body) body = json_object();
+  if (q) { /* URI search: the query_string query (qstring.c) */
+    if (json_object_get(body, "query")) {
+      json_decref(body);
+      qs__reply_error(r, 400, "illegal_argument_exception",
+                      "request parameter [q] and a [query] in the body cannot both be given");
+      return 0;
+    }
+    json_t *qs = json_pack("{s:s}", "query", q);
+    const char *df = qs__arg(r, "df"), *op = qs__arg(r, "default_operator"), *an = qs__arg(r, "analyzer");
+    if (qs && df) json_object_set_new(qs, "default_field", json_string(df));
+    if (qs && op) json_object_set_new(qs, "default_operator", json_string(op));
+    if (qs && an) json_object_set_new(qs, "analyzer", json_string(an));
+    json_object_set_new(body, "query", json_pack("{s:o}", "query_string", qs));
+  }
   const char *keys[2] = {"size", "from"}, *vals[2] = {size, from};
   for (int i = 0; i < 2; i++) {
     if (!vals[i] || json_object_get(body, keys[i])) continue;
@@ -162,7 +183,7 @@ static int search_type(qs_req *r, int *dfs) {
 static void search(qs_req *r, int count) {
   char *owned = NULL;
   int dfs;
-  if (!refuse_params(r) || !search_type(r, &dfs) || (!count && !uri_params(r, &owned))) return;
+  if (!refuse_params(r) || !search_type(r, &dfs) || !uri_params(r, &owned)) return;
   qc_shards t;
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
     qs__json_free(owned);

@@ -12,8 +12,8 @@
 #define P_REFRESH "refresh"
 #define P_SOURCE "_source _source_includes _source_excludes"
 #define P_DOC_WRITE P_REFRESH " routing if_seq_no if_primary_term"
-#define P_SEARCH "q df scroll " P_SOURCE " from size sort timeout ignore_unavailable search_type routing"
-#define P_COUNT "q df ignore_unavailable routing"
+#define P_SEARCH "q df default_operator analyzer scroll " P_SOURCE " from size sort timeout ignore_unavailable search_type routing"
+#define P_COUNT "q df default_operator analyzer ignore_unavailable routing"
 #define P_UDF_PUT "export kind returns description params"
 
 /* Indexed by route id; "" = none besides the common ones. */
@@ -58,6 +58,7 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_VALIDATE_ALL] = "explain", [QS_R_VALIDATE_ALL_POST] = "explain",
     [QS_R_VALIDATE] = "explain", [QS_R_VALIDATE_POST] = "explain",
     [QS_R_SOURCE_GET] = P_SOURCE " routing", [QS_R_SOURCE_HEAD] = P_SOURCE " routing",
+    [QS_R_ANALYZE_ALL] = "", [QS_R_ANALYZE_ALL_POST] = "", [QS_R_ANALYZE] = "", [QS_R_ANALYZE_POST] = "",
 };
 
 /* every route takes these (http.c serves ?pretty) */

@@ -38,6 +38,25 @@ QUERIES = {
                        {"function_score": {"query": {"match_all": {}}, "boost_mod": "sum"}}),
     "constant_score": ({"constant_score": {"filter": {"term": {"tag": "x"}}, "boost": 2}},
                        {"constant_score": {"filter": {"term": {"tag": "x"}}, "score": 2}}),
+    "match fuzziness": ({"match": {"title": {"query": "laptp", "fuzziness": "AUTO",
+                                             "prefix_length": 1, "max_expansions": 10,
+                                             "fuzzy_transpositions": True}}},
+                        {"match": {"title": {"query": "laptp", "fuzziness": 1, "fuzzy_prefix": 1}}}),
+    "fuzzy": ({"fuzzy": {"title": {"value": "laptp", "fuzziness": 1, "prefix_length": 0,
+                                   "max_expansions": 5, "transpositions": False}}},
+              {"fuzzy": {"title": {"value": "laptp", "edits": 1}}}),
+    "regexp": ({"regexp": {"tag": {"value": "[xy]", "flags": "ALL", "max_determinized_states": 100}}},
+               {"regexp": {"tag": {"value": "x", "flag": "ALL"}}}),
+    "boosting": ({"boosting": {"positive": {"match_all": {}}, "negative": {"term": {"tag": "x"}},
+                               "negative_boost": 0.5}},
+                 {"boosting": {"positive": {"match_all": {}}, "negative": {"term": {"tag": "x"}},
+                               "negative_boost": 0.5, "positive_boost": 2}}),
+    "query_string": ({"query_string": {"query": "laptop", "default_field": "title",
+                                       "default_operator": "AND", "fuzziness": 1}},
+                     {"query_string": {"query": "laptop", "default_fields": ["title"]}}),
+    "simple_query_string": ({"simple_query_string": {"query": "laptop", "fields": ["title^2"],
+                                                     "default_operator": "or", "flags": "ALL"}},
+                            {"simple_query_string": {"query": "laptop", "field": ["title"]}}),
 }
 
 AGGS = {
@@ -58,6 +77,9 @@ UNKNOWN = {"match": "fuzzyness", "term": "boots", "terms": "boots", "range": "in
            "bool": "shoud", "match_all": "boots", "exists": "nul_value", "prefix": "fuzzy",
            "wildcard": "valu", "ids": "type", "multi_match": "slops",
            "function_score": "boost_mod", "constant_score": "score",
+           "match fuzziness": "fuzzy_prefix", "fuzzy": "edits", "regexp": "flag",
+           "boosting": "positive_boost", "query_string": "default_fields",
+           "simple_query_string": "field",
            "terms agg": "sizes", "avg agg": "format", "histogram agg": "keyed",
            "date_histogram agg": "extended_bound"}
 
@@ -111,8 +133,8 @@ def t_options_not_served_are_refused():
         refused(search(s, {"profile": True}), "profile", "profile")
         refused(search(s, {"query": {"term": {"tag": {"value": "X", "case_insensitive": True}}}}),
                 "case_insensitive", "case_insensitive")
-        refused(search(s, {"query": {"match": {"title": {"query": "x", "analyzer": "english"}}}}),
-                "analyzer", "another analyzer")
+        refused(search(s, {"query": {"match": {"title": {"query": "x", "analyzer": "klingon"}}}}),
+                "klingon", "an analyzer that does not exist")
         refused(search(s, {"query": {"range": {"d": {"gte": "2021-01-01",
                                                      "time_zone": "+01:00"}}}}),
                 "time_zone", "a non-UTC time zone")
