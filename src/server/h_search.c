@@ -83,13 +83,12 @@ void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env) {
 ** ignoring them would answer another question (?q=title:x would match every document; a
 ** ?scroll= scan would stop after its first page, silently). 0 after a reply. */
 static int refuse_params(qs_req *r) {
-  static const char *const refused[] = {"q", "df", "scroll"};
+  static const char *const refused[] = {"q", "df"};
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     if (qs__arg(r, refused[i])) {
       qs__reply_error(r, 400, "illegal_argument_exception",
                       "request parameter [%s] is not supported: %s", refused[i],
-                      i < 2 ? "send the query in the body (query DSL)"
-                            : "page with from and size");
+                      "send the query in the body (query DSL)");
       return 0;
     }
   }
@@ -163,6 +162,10 @@ static void search(qs_req *r, int count) {
   char *owned = NULL;
   int dfs;
   if (!refuse_params(r) || !search_type(r, &dfs) || (!count && !uri_params(r, &owned))) return;
+  if (!count && qs__view_search(r, owned ? owned : r->body, owned ? strlen(owned) : r->body_len)) {
+    qs__json_free(owned); /* ?scroll= and "pit" searches (h_scroll.c) answered it */
+    return;
+  }
   qc_shards t;
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
     qs__json_free(owned);

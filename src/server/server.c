@@ -666,6 +666,7 @@ void qs_server_free(qs_server *s) {
   }
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
+  qs__ctxs_free(s); /* their snapshots, before the node's indexes close */
   qc_node_close(s->node);
   qu_compiler_free(s->compiler); /* when the node never took it */
   pthread_cond_destroy(&s->cv);
