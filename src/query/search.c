@@ -439,7 +439,8 @@ typedef struct shard_run {
   qq__collapse *col;       /* collapse: the groups' slots */
   hit *groups;             /* each group's best hit, by slot */
   sval *gsv;               /* their sort values (nsort per group) */
-  size_t ngroups, gcap;
+  size_t ngroups, gcap;    /* groups[0..ngroups) are set or unset (seg == UINT32_MAX) */
+  size_t nslots;           /* the slots qq__collapse_slots gave out */
   uint32_t slots[QQ_BLOCK_MAX];
 } shard_run;
 
@@ -569,8 +570,12 @@ static qb_code collapse_offer(shard_run *r, uint32_t slot, const hit *h, qb_err 
     }
     r->gcap = nc;
   }
-  if (slot < r->ngroups && cmp_hit(r->req, h, &r->groups[slot]) >= 0) return QB_OK;
-  if (slot >= r->ngroups) r->ngroups = slot + 1;
+  for (; r->ngroups <= slot; r->ngroups++) r->groups[r->ngroups].seg = UINT32_MAX;
+  if (r->groups[slot].seg != UINT32_MAX) {
+    hit old = r->groups[slot];
+    old.sv = ns ? r->gsv + (size_t)slot * ns : NULL;
+    if (cmp_hit(r->req, h, &old) >= 0) return QB_OK;
+  }
   r->groups[slot] = *h;
   r->groups[slot].sv = NULL; /* set from gsv when offered to the heap (gsv may move) */
   if (ns) memcpy(r->gsv + (size_t)slot * ns, h->sv, ns * sizeof *h->sv);
@@ -580,6 +585,7 @@ static qb_code collapse_offer(shard_run *r, uint32_t slot, const hit *h, qb_err 
 static void collapse_done(shard_run *r) {
   for (size_t g = 0; g < r->ngroups; g++) {
     hit h = r->groups[g];
+    if (h.seg == UINT32_MAX) continue;
     h.sv = r->ns ? r->gsv + g * r->ns : NULL;
     topk_add(&r->tk, &h);
   }
@@ -715,7 +721,7 @@ static qb_code block_flush(shard_run *r, size_t s, size_t n, qb_err *err) {
   if (r->pf_it) n = post_filter(r, n);
   r->total += n;
   if (r->ns) read_sort_values(r->req, r->scol, r->cx.seg, r->bdocs, n, r->bsv);
-  if (r->col && (rc = qq__collapse_slots(r->col, r->cx.seg, r->bdocs, n, r->slots, &r->ngroups, err)))
+  if (r->col && (rc = qq__collapse_slots(r->col, r->cx.seg, r->bdocs, n, r->slots, &r->nslots, err)))
     return rc;
   for (size_t i = 0; i < n; i++) {
     hit h = {r->bscores[i], r->cx.base + r->bdocs[i], (uint32_t)s, r->bdocs[i], r->bsv ? r->bsv + i * r->ns : NULL};

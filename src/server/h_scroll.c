@@ -134,6 +134,15 @@ static int keep_alive(qs_req *r, const char *what, const char *keep, uint64_t *n
   return 1;
 }
 
+/* A cluster coordinator has no pinned views (its shards are on other nodes): 1 after a 400 */
+static int coord_refused(qs_req *r, const char *what) {
+  if (!qc_node_routes(r->srv->node)) return 0;
+  qs__reply_error(r, 400, "illegal_argument_exception",
+                  "[%s] is not supported through a cluster coordinator: page with search_after "
+                  "(a sort with a tiebreaker field) instead", what);
+  return 1;
+}
+
 static void reply_missing(qs_req *r, const char *id) {
   qs__reply_error(r, 404, "search_context_missing_exception", "No search context found for id [%.64s]",
                   id ? id : "");
@@ -363,6 +372,7 @@ int qs__view_search(qs_req *r, const char *body, size_t len) {
     return 0;
   }
   const json_t *pit = json_object_get(b, "pit");
+  if (coord_refused(r, scroll ? "scroll" : "point in time")) return json_decref(b), 1;
   static const struct { const char *key, *why; } refused[] = {
       {"pit", "using [point in time] is not allowed in a scroll context"},
       {"search_after", "[search_after] cannot be used in a scroll context"},
@@ -463,7 +473,7 @@ int qs__view_search(qs_req *r, const char *body, size_t len) {
 /* POST|GET /_search/scroll[/{id}]: {"scroll_id", "scroll"} in the body or ?scroll_id=, ?scroll= */
 void qs__h_scroll(qs_req *r) {
   json_t *b;
-  if (!qs__body_object(r, &b)) return;
+  if (coord_refused(r, "scroll") || !qs__body_object(r, &b)) return;
   const char *id = r->ncaps ? r->caps[0] : qs__arg(r, "scroll_id");
   const char *keep = qs__arg(r, "scroll");
   const char *k;
@@ -500,7 +510,7 @@ void qs__h_scroll(qs_req *r) {
 /* DELETE /_search/scroll[/{id}]: {"scroll_id": id | [ids]}, or "_all" */
 void qs__h_scroll_clear(qs_req *r) {
   json_t *b;
-  if (!qs__body_object(r, &b)) return;
+  if (coord_refused(r, "scroll") || !qs__body_object(r, &b)) return;
   json_t *ids = json_array();
   if (r->ncaps) {
     const char *p = r->caps[0];
@@ -545,6 +555,7 @@ void qs__h_scroll_clear(qs_req *r) {
 void qs__h_pit_open(qs_req *r) {
   uint64_t keep;
   const char *ka = qs__arg(r, "keep_alive");
+  if (coord_refused(r, "point in time")) return;
   if (!ka)
     return qs__reply_error(r, 400, "action_request_validation_exception",
                            "Validation Failed: 1: [keep_alive] is not specified;");
@@ -570,7 +581,7 @@ void qs__h_pit_open(qs_req *r) {
 /* DELETE /_pit {"id": ...} */
 void qs__h_pit_close(qs_req *r) {
   json_t *b;
-  if (!qs__body_object(r, &b)) return;
+  if (coord_refused(r, "point in time") || !qs__body_object(r, &b)) return;
   const char *id = json_string_value(json_object_get(b, "id"));
   if (!id || json_object_size(b) != 1) {
     json_decref(b);
