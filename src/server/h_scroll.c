@@ -435,8 +435,8 @@ int qs__view_search(qs_req *r, const char *body, size_t len) {
   json_t *v;
   json_object_foreach((json_t *)pit, k, v) {
     if (strcmp(k, "id") && strcmp(k, "keep_alive")) {
-      json_decref(b);
       qs__reply_error(r, 400, "x_content_parse_exception", "[pit] unknown field [%s]", k);
+      json_decref(b); /* after the reply: K is B's */
       return 1;
     }
   }
@@ -456,8 +456,8 @@ int qs__view_search(qs_req *r, const char *body, size_t len) {
   int busy;
   vctx *c = ctx_get(r->srv, CTX_PIT, id, keep, &busy);
   if (!c) {
+    reply_missing(r, id); /* ID is B's */
     json_decref(b);
-    reply_missing(r, id);
     return 1;
   }
   json_t *sort = sort_copy(b), *res;
@@ -528,9 +528,10 @@ void qs__h_scroll_clear(qs_req *r) {
   json_t *v;
   json_object_foreach(b, k, v) {
     if (strcmp(k, "scroll_id")) {
-      json_decref(b);
+      qs__reply_error(r, 400, "x_content_parse_exception", "[clear_scroll] unknown field [%s]", k);
+      json_decref(b); /* after the reply: K is B's */
       json_decref(ids);
-      return qs__reply_error(r, 400, "x_content_parse_exception", "[clear_scroll] unknown field [%s]", k);
+      return;
     }
   }
   if (!json_array_size(ids)) {
