@@ -5,7 +5,7 @@
 ** of its last hit, with the `_shard_doc` tiebreaker (shard position << 32 | doc number in the
 ** snapshot) appended to its sort, so each document comes exactly once. Contexts are bounded in
 ** number (QS_CTX_MAX of each kind) and expire keep_alive after their last use (swept on every
-** use of the table). Cluster mode: a view pins local snapshots only, so a search whose shards
+** use of the table and by the refresher, once a refresh interval). Cluster mode: a view pins local snapshots only, so a search whose shards
 ** are on other nodes answers 400 naming scroll / point in time. */
 #define _GNU_SOURCE /* memmem */
 #include <pthread.h>
@@ -90,6 +90,14 @@ static void sweep_locked(qs__ctxs *t) {
       unref_locked(c);
     }
   }
+}
+
+void qs__ctxs_sweep(qs_server *s) {
+  qs__ctxs *t = __atomic_load_n(&s->ctxs, __ATOMIC_ACQUIRE);
+  if (!t) return;
+  pthread_mutex_lock(&t->mu);
+  sweep_locked(t);
+  pthread_mutex_unlock(&t->mu);
 }
 
 void qs__ctxs_free(qs_server *s) {

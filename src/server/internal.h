@@ -380,6 +380,8 @@ void qs__metrics_search(qs_server *s, uint64_t ns, int ok);
 /* The _search hook: a ?scroll= or "pit" search over BODY/LEN (the body after the URL's
 ** parameters); 1 when it answered R, 0 for an ordinary search. */
 int qs__view_search(qs_req *r, const char *body, size_t len);
+/* Forget the contexts past their keep_alive (the refresher, once a refresh interval). */
+void qs__ctxs_sweep(qs_server *s);
 /* Release every context (qs_server_free, before the node closes). */
 void qs__ctxs_free(qs_server *s);
 

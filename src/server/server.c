@@ -396,6 +396,7 @@ static void *refresher(void *arg) {
     pthread_mutex_unlock(&s->mu);
     qs__disk_check(s);
     qs__auth_watch(s);
+    qs__ctxs_sweep(s); /* expired scroll and PIT contexts let their snapshots go */
     pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;
