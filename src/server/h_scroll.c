@@ -338,10 +338,14 @@ static int sort_names(const json_t *sort, const char *name) {
   return 0;
 }
 
-/* One page of scroll C: run its body after its last hit; reply with the hits */
-static void scroll_page(qs_req *r, vctx *c) {
+/* One page of scroll C: run its body after its last hit; reply with the hits. 0 when it
+** failed (replied) */
+static int scroll_page(qs_req *r, vctx *c) {
   json_t *b = json_deep_copy(c->body), *res;
-  if (!b) return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  if (!b) {
+    qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+    return 0;
+  }
   if (c->pages) {
     json_object_del(b, "aggs");
     json_object_del(b, "aggregations");
@@ -349,7 +353,7 @@ static void scroll_page(qs_req *r, vctx *c) {
   if (c->after) json_object_set(b, "search_after", c->after);
   int ok = view_search(r, c, b, &res);
   json_decref(b);
-  if (!ok) return;
+  if (!ok) return 0;
   c->pages++;
   json_t *hits = json_object_get(json_object_get(res, "hits"), "hits");
   size_t n = json_array_size(hits), i;
@@ -364,6 +368,7 @@ static void scroll_page(qs_req *r, vctx *c) {
     else if (sa) json_array_remove(sa, json_array_size(sa) - 1);
   }
   qs__reply_json(r, 200, with_id("_scroll_id", c->id, res));
+  return 1;
 }
 
 /* The _search hook (h_search.c): ?scroll= and "pit" searches. 1 when it answered R. */
@@ -431,7 +436,13 @@ int qs__view_search(qs_req *r, const char *body, size_t len) {
     json_object_del(b, "from");
     if (!tt) json_object_set_new(b, "track_total_hits", json_true());
     c->body = b;
-    scroll_page(r, c);
+    if (!scroll_page(r, c)) { /* a first page that failed leaves no context behind */
+      char id[sizeof c->id];
+      memcpy(id, c->id, sizeof id);
+      release(table(r->srv), c);
+      ctx_close(r->srv, CTX_SCROLL, id);
+      return 1;
+    }
     release(table(r->srv), c);
     return 1;
   }

@@ -200,6 +200,9 @@ def t_scroll_expiry_and_limits():
             eq(r.status, 400, "scroll with %s" % what)
             check(what in r.json["error"]["reason"], "the refusal names " + what, r)
         eq(s.http("POST", "/shop/_search?scroll=banana", {}).status, 400, "a bad keep_alive")
+        eq(s.http("DELETE", "/_search/scroll", {"scroll_id": "_all"}).status, 404, "none left")
+        r = s.http("POST", "/shop/_search?scroll=1m", {"query": {"nope": {}}})
+        eq(err(r), (400, "parsing_exception"), "a scroll of a bad query (leaves no context)")
         ids = []
         for i in range(500):
             r = s.http("POST", "/shop/_search?scroll=1m&size=1", {})
