@@ -782,6 +782,7 @@ static qb_code parse_sort_one(pctx *p, const json_t *v, qq__sort *s) {
   }
   if (!strcmp(k, "_score")) { s->kind = SK_SCORE; s->desc = 1; }
   else if (!strcmp(k, "_doc")) s->kind = SK_DOC;
+  else if (!strcmp(k, "_shard_doc")) s->kind = SK_SHARD_DOC; /* paging.c checks it is a PIT's */
   else { s->kind = SK_FIELD; s->field = k; }
   if (json_is_string(o)) {
     const char *d = json_string_value(o);
@@ -1061,6 +1062,11 @@ static qb_code stored_fields(pctx *p, const json_t *v) {
   return QB_OK;
 }
 
+qb_code qq__parse_query(qq_request *req, const json_t *j, const char *where, qq__query **out, qb_err *err) {
+  pctx p = {req, err, 0, 0};
+  return parse_query(&p, j, where, out);
+}
+
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
   pctx p = {req, err, 0, 0};
   const char *k;
@@ -1139,11 +1145,13 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
       ** returns none of them and, as in Elasticsearch, no _source unless it is listed. */
       if ((rc = stored_fields(&p, v))) return rc;
     }
+    else if (qq__paging_key(k)) rc = qq__paging_parse(req, k, v, err);
     else rc = qb_fail(err, QB_MALFORMED, "unknown key for a %s in [%s].", jtype(v), k);
     if (rc) return rc;
   }
   if (!req->query && !(req->query = newq(&p, QK_MATCH_ALL))) return nomem(&p);
   if (p.stored_fields_no_source && !json_object_get(body, "_source")) req->source_mode = 0;
+  if ((rc = qq__paging_check(req, err))) return rc;
   uint32_t window = req->env && req->env->max_result_window ? req->env->max_result_window : 10000;
   if ((uint64_t)req->from + req->size > window)
     return qb_fail(err, QB_INVAL, "Result window is too large, from + size must be less than or equal to: [%u] "

@@ -113,7 +113,7 @@ struct qq__query {
 
 /* ---- sort, source filter, script fields, aggregations ------------------------------------------- */
 
-typedef enum { SK_SCORE, SK_DOC, SK_FIELD } qq__sort_kind;
+typedef enum { SK_SCORE, SK_DOC, SK_FIELD, SK_SHARD_DOC } qq__sort_kind; /* SK_SHARD_DOC: paging.c */
 typedef struct qq__sort {
   qq__sort_kind kind;
   const char *field;
@@ -180,6 +180,9 @@ struct qq_request {
   json_t *made;             /* queries the request wrote itself (query_string): an array */
   const qq_term_stats *term_stats; /* NULL: the shard's own (qq_request_set_term_stats) */
   struct qq__hl *highlight; /* "highlight" (highlight.c); NULL: none */
+  struct qq__paging *pg;    /* search_after, post_filter, collapse, rescore, ... (paging.c); NULL: none */
+  uint32_t shard_index;     /* _shard_doc's high half (qq_request_set_shard_index); 0 */
+  int has_shard_index;
 };
 
 /* dsl.c */
@@ -404,6 +407,48 @@ qb_code qq__build_cross(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it
 qb_code qq__parse_highlight(qq_request *req, const json_t *v, qb_err *err);
 qb_code qq__highlight_hit(qq__shard *sh, const qi_segment *seg, uint32_t doc, const char *src,
                           size_t srclen, json_t *hj, qb_err *err);
+/* ---- deep pagination and result shaping: paging.c (parse, search_after), collapse.c, rescore.c */
+
+typedef struct qq__rescore {
+  uint32_t window;          /* window_size (default 10) */
+  qq__query *query;         /* rescore_query */
+  double qw, rqw;           /* query_weight, rescore_query_weight (1, 1) */
+  enum { RS_TOTAL, RS_MULTIPLY, RS_AVG, RS_MAX, RS_MIN } mode;
+} qq__rescore;
+
+typedef struct qq__paging {
+  const json_t *after;      /* search_after: one value per sort key (NULL: none) */
+  qq__query *post_filter;   /* NULL: none */
+  uint64_t terminate_after; /* 0: none */
+  const char *collapse;     /* collapse.field (NULL: none) */
+  qq__rescore *rescore;     /* applied in order */
+  size_t nrescore;
+  uint32_t window;          /* the largest window_size */
+} qq__paging;
+
+/* dsl.c: parse one query at WHERE (for post_filter and rescore_query) */
+qb_code qq__parse_query(qq_request *req, const json_t *j, const char *where, qq__query **out, qb_err *err);
+/* paging.c: 1 when K is one of the body keys paging.c parses; parse it; check the request once
+** the whole body is read (search_after against sort, from, the combinations Elasticsearch
+** refuses) */
+int qq__paging_key(const char *k);
+qb_code qq__paging_parse(qq_request *req, const char *k, const json_t *v, qb_err *err);
+qb_code qq__paging_check(qq_request *req, qb_err *err);
+
+/* collapse.c: the groups of one shard, a slot per distinct value of the collapse field */
+typedef struct qq__collapse qq__collapse;
+qb_code qq__collapse_new(qq_request *req, const qi_snapshot *snap, qq__collapse **out, qb_err *err);
+void qq__collapse_free(qq__collapse *c);
+/* The slot of each of DOCS[0..n) of SEG (segment-local) into SLOTS; *NSLOTS grows with new
+** keys (a slot number == the previous *NSLOTS is new) */
+qb_code qq__collapse_slots(qq__collapse *c, const qi_segment *seg, const uint32_t *docs, size_t n,
+                           uint32_t *slots, size_t *nslots, qb_err *err);
+/* The collapse value of DOC of SEG as a hit's fields entry ([value] or [null]); NULL: OOM */
+json_t *qq__collapse_value(qq__collapse *c, const qi_segment *seg, uint32_t doc);
+
+/* rescore.c: re-score N hits (SEGS/DOCS in the snapshot, SCORES in and out) by RS */
+qb_code qq__rescore_apply(qq__shard *sh, const qq__rescore *rs, const uint32_t *segs,
+                          const uint32_t *docs, double *scores, size_t n, qb_err *err);
 
 /* small helpers */
 qq_field_type qq__field_type(const qi_field_info *fi);

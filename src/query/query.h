@@ -220,6 +220,9 @@ typedef struct qq_env {
   ** and 64 MiB. */
   size_t script_value_max;
   size_t script_response_max;
+  /* 1: the request searches a point in time or a scroll's pinned view, where the `_shard_doc`
+  ** sort (Elasticsearch's PIT tiebreaker) is allowed; 0: it is refused */
+  int pinned_view;
 } qq_env;
 
 typedef struct qq_request qq_request;
@@ -248,6 +251,10 @@ typedef struct qq_term_stats {
 } qq_term_stats;
 /* Use TS (NULL: the shard's own statistics, the default) in REQ's next shard searches. */
 void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
+
+/* The `_shard_doc` sort value of REQ's next shard searches is (IX << 32) | the doc's number in
+** the snapshot: IX is the shard's position among the searched shards (default: the shard id). */
+void qq_request_set_shard_index(qq_request *req, uint32_t ix);
 
 /* Run REQ on one shard snapshot SNAP (borrowed during the call) of index INDEX_NAME, shard
 ** SHARD_ID. *OUT holds the shard's top from+size hits (doc ids, scores, sort values, their

@@ -11,6 +11,44 @@
 
 json_t *qq__partial_json(const qq_partial *p);
 
+/* ---- collapse and terminate_after across shards (paging.c's coordinator half) ------------------ */
+
+/* 1 when a shard stopped at terminate_after */
+static int qq__any_terminated(qq_partial *const *parts, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (json_is_true(json_object_get(qq__partial_json(parts[i]), "terminated_early"))) return 1;
+  return 0;
+}
+
+/* Keep the first (best) hit of each collapse value among the merged, sorted hits ALL (records
+** of SIZE bytes whose first member is the hit's json_t *) */
+static qb_code qq__collapse_merge(const qq_request *req, void *all, size_t *n, size_t size, qb_err *err) {
+  json_t *seen = json_object();
+  size_t m = 0;
+  char *base = all;
+  if (!seen) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  for (size_t i = 0; i < *n; i++) {
+    json_t *h = *(json_t **)(void *)(base + i * size);
+    json_t *v = json_object_get(json_object_get(h, "fields"), req->pg->collapse);
+    char *key = json_dumps(v ? v : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!key) {
+      json_decref(seen);
+      return qb_fail(err, QB_NOMEM, "query: out of memory");
+    }
+    int dup = json_object_get(seen, key) != NULL;
+    if (!dup) json_object_set_new(seen, key, json_true());
+    json_free_t jfree;
+    json_get_alloc_funcs(NULL, &jfree); /* jansson's allocator (the program may install one) */
+    jfree(key);
+    if (dup) continue;
+    if (m != i) memcpy(base + m * size, base + i * size, size);
+    m++;
+  }
+  json_decref(seen);
+  *n = m;
+  return QB_OK;
+}
+
 /* ---- merging hits ---------------------------------------------------------------------------- */
 
 typedef struct mhit {
@@ -142,7 +180,9 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
     timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
   if ((res = json_object()) &&
       (json_object_set_new_nocheck(res, "took", json_integer((json_int_t)took_ms)) ||
-       json_object_set_new_nocheck(res, "timed_out", json_boolean(timed_out)))) {
+       json_object_set_new_nocheck(res, "timed_out", json_boolean(timed_out)) ||
+       (req->pg && req->pg->terminate_after &&
+        json_object_set_new_nocheck(res, "terminated_early", json_boolean(qq__any_terminated(parts, n)))))) {
     json_decref(res);
     res = NULL;
   }
@@ -182,6 +222,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   }
   if (json_object_set_new(hits, "hits", harr)) goto nomem;
   if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+  if (req->pg && req->pg->collapse && (rc = qq__collapse_merge(req, all, &nall, sizeof *all, err))) goto done;
   /* the winners move into the response (no copy): PARTS lose their _doc keys (query.h) */
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = all[i].h;

@@ -56,6 +56,11 @@ fail:
 
 void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->term_stats = ts; }
 
+void qq_request_set_shard_index(qq_request *req, uint32_t ix) {
+  req->shard_index = ix;
+  req->has_shard_index = 1;
+}
+
 void qq_request_free(qq_request *req) {
   if (!req) return;
   for (qq__script *s = req->scripts; s; s = s->next) {
@@ -182,7 +187,7 @@ static int cmp_hit(const qq_request *req, const hit *a, const hit *b) {
       const qq__sort *s = &req->sort[i];
       int c = 0;
       if (s->kind == SK_SCORE) c = a->score == b->score ? 0 : (a->score > b->score) == s->desc ? -1 : 1;
-      else if (s->kind == SK_DOC) c = a->gdoc == b->gdoc ? 0 : (a->gdoc < b->gdoc) != s->desc ? -1 : 1;
+      else if (s->kind == SK_DOC || s->kind == SK_SHARD_DOC) c = a->gdoc == b->gdoc ? 0 : (a->gdoc < b->gdoc) != s->desc ? -1 : 1;
       else c = cmp_sval(s, &a->sv[i], &b->sv[i]);
       if (c) return c;
     }
@@ -306,8 +311,9 @@ static void read_sort_values(const qq_request *req, const sortcol *sc, const qi_
 
 /* ---- fetch ------------------------------------------------------------------------------------------ */
 
-static json_t *sval_json(const qq__sort *s, const hit *h, const sval *v) {
+static json_t *sval_json(const qq__sort *s, const hit *h, const sval *v, uint64_t shard_ix) {
   if (s->kind == SK_SCORE) return json_real((float)h->score);
+  if (s->kind == SK_SHARD_DOC) return json_integer((json_int_t)(shard_ix << 32 | h->gdoc));
   if (s->kind == SK_DOC) return json_integer((json_int_t)h->gdoc);
   if (v->missing) return json_null();
   if (v->is_str) return json_stringn(v->str, v->len);
@@ -423,7 +429,197 @@ typedef struct shard_run {
   uint64_t deadline_ns;    /* qb_now_ns() past which collection stops (req->timeout_ns); 0: none */
   int timed_out;
   json_t *index_j;         /* "_index" of every hit (hit_json), made once */
+  /* deep pagination and result shaping (req->pg; paging.c, collapse.c, rescore.c) */
+  qq__it *pf_it;           /* post_filter on the current segment (NULL: none) */
+  int pf_started;
+  uint64_t collected;      /* terminate_after: matches collected so far */
+  int terminated;          /* stopped at terminate_after */
+  int presorted;           /* the heap is sorted already (rescore) */
+  sval *after_sv;          /* search_after, one value per sort key (nsort, or 1: the score) */
+  int has_after;
+  qq__collapse *col;       /* collapse: the groups' slots */
+  hit *groups;             /* each group's best hit, by slot */
+  sval *gsv;               /* their sort values (nsort per group) */
+  size_t ngroups, gcap;    /* groups[0..ngroups) are set or unset (seg == UINT32_MAX) */
+  size_t nslots;           /* the slots qq__collapse_slots gave out */
+  uint32_t slots[QQ_BLOCK_MAX];
 } shard_run;
+
+static uint64_t shard_ix(const shard_run *r) {
+  return r->req->has_shard_index ? r->req->shard_index : r->sh.shard_id;
+}
+
+/* ---- search_after, post_filter, terminate_after, collapse ------------------------------------ */
+
+/* search_after's value K (JSON) as a sort value of the shard's sort key K */
+static qb_code after_value(shard_run *r, size_t k, const json_t *v, sval *out, qb_err *err) {
+  const qq_request *req = r->req;
+  const qq__sort *s = req->nsort ? &req->sort[k] : NULL;
+  memset(out, 0, sizeof *out);
+  if (s && s->kind == SK_FIELD && r->scol[k].mapped && r->scol[k].fi.dv == QI_DV_KEYWORD) {
+    if (json_is_null(v)) out->missing = 1;
+    else if (json_is_string(v)) {
+      out->is_str = 1;
+      out->str = json_string_value(v);
+      out->len = json_string_length(v);
+    } else {
+      return qb_fail(err, QB_INVAL, "Failed to parse search_after value for field [%s]: a keyword "
+                     "field sorts by strings", s->field);
+    }
+    return QB_OK;
+  }
+  if (s && s->kind == SK_FIELD && (!r->scol[k].mapped || json_is_null(v))) {
+    out->missing = 1;
+    return QB_OK;
+  }
+  if (json_is_integer(v)) {
+    out->is_int = 1;
+    out->i64 = json_integer_value(v);
+    out->num = (double)out->i64;
+  } else if (json_is_real(v)) {
+    out->num = json_real_value(v);
+  } else if (json_is_boolean(v)) {
+    out->is_int = 1;
+    out->i64 = json_is_true(v);
+    out->num = (double)out->i64;
+  } else if (json_is_string(v)) {
+    char *end;
+    const char *t = json_string_value(v);
+    out->num = strtod(t, &end);
+    if (!*t || *end)
+      return qb_fail(err, QB_INVAL, "Failed to parse search_after value [%s] for sort key %zu", t, k);
+    long long ll = strtoll(t, &end, 10);
+    if (!*end) {
+      out->is_int = 1;
+      out->i64 = ll;
+    }
+  } else {
+    return qb_fail(err, QB_INVAL, "Failed to parse search_after value for sort key %zu", k);
+  }
+  return QB_OK;
+}
+
+static qb_code paging_init(shard_run *r, qb_err *err) {
+  const qq__paging *pg = r->req->pg;
+  qb_code rc;
+  if (pg->after) {
+    size_t nv = json_array_size(pg->after);
+    if (!(r->after_sv = qb_arena_array(&r->req->arena, nv + 1, sizeof *r->after_sv)))
+      return qb_fail(err, QB_NOMEM, "query: out of memory");
+    for (size_t k = 0; k < nv; k++)
+      if ((rc = after_value(r, k, json_array_get(pg->after, k), &r->after_sv[k], err))) return rc;
+    r->has_after = 1;
+  }
+  if (pg->collapse && (rc = qq__collapse_new(r->req, r->snap, &r->col, err))) return rc;
+  return QB_OK;
+}
+
+/* 1 when H ranks strictly after the search_after values (ties are skipped, as Elasticsearch) */
+static int after_ok(const shard_run *r, const hit *h) {
+  const qq_request *req = r->req;
+  size_t ns = req->nsort ? req->nsort : 1;
+  for (size_t k = 0; k < ns; k++) {
+    const qq__sort *s = req->nsort ? &req->sort[k] : NULL;
+    const sval *a = &r->after_sv[k];
+    int c;
+    if (!s || s->kind == SK_SCORE) { /* hits show float scores: compare those */
+      double hs = (float)h->score, as = a->num;
+      c = hs == as ? 0 : (hs > as) == (s ? s->desc : 1) ? -1 : 1;
+    } else if (s->kind == SK_DOC || s->kind == SK_SHARD_DOC) {
+      int64_t hv = (int64_t)(s->kind == SK_DOC ? h->gdoc : shard_ix(r) << 32 | h->gdoc);
+      int64_t av = a->is_int ? a->i64 : (int64_t)a->num;
+      c = hv == av ? 0 : (hv < av) != s->desc ? -1 : 1;
+    } else {
+      c = cmp_sval(s, &h->sv[k], a);
+    }
+    if (c) return c > 0;
+  }
+  return 0;
+}
+
+/* post_filter: keep the block's docs the filter matches (the aggregations saw them all) */
+static size_t post_filter(shard_run *r, size_t n) {
+  qq__it *p = r->pf_it;
+  size_t m = 0;
+  if (!r->pf_started) {
+    r->pf_started = 1;
+    p->next(p);
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint32_t d = r->bdocs[i];
+    if (p->doc < d) p->advance(p, d);
+    if (p->doc != d) continue;
+    r->bdocs[m] = d;
+    r->bscores[m++] = r->bscores[i];
+  }
+  return m;
+}
+
+/* collapse: H (of the block's slot SLOT) becomes its group's best if it beats it */
+static qb_code collapse_offer(shard_run *r, uint32_t slot, const hit *h, qb_err *err) {
+  size_t ns = r->ns;
+  if (slot >= r->gcap) {
+    size_t nc = r->gcap ? r->gcap * 2 : 256;
+    while (nc <= slot) nc *= 2;
+    hit *ng = qb_realloc(r->groups, r->gcap * sizeof *ng, nc * sizeof *ng);
+    if (!ng) return qb_fail(err, QB_NOMEM, "query: out of memory (collapse groups)");
+    r->groups = ng;
+    if (ns) {
+      sval *nv = qb_realloc(r->gsv, r->gcap * ns * sizeof *nv, nc * ns * sizeof *nv);
+      if (!nv) return qb_fail(err, QB_NOMEM, "query: out of memory (collapse groups)");
+      r->gsv = nv;
+    }
+    r->gcap = nc;
+  }
+  for (; r->ngroups <= slot; r->ngroups++) r->groups[r->ngroups].seg = UINT32_MAX;
+  if (r->groups[slot].seg != UINT32_MAX) {
+    hit old = r->groups[slot];
+    old.sv = ns ? r->gsv + (size_t)slot * ns : NULL;
+    if (cmp_hit(r->req, h, &old) >= 0) return QB_OK;
+  }
+  r->groups[slot] = *h;
+  r->groups[slot].sv = NULL; /* set from gsv when offered to the heap (gsv may move) */
+  if (ns) memcpy(r->gsv + (size_t)slot * ns, h->sv, ns * sizeof *h->sv);
+  return QB_OK;
+}
+
+static void collapse_done(shard_run *r) {
+  for (size_t g = 0; g < r->ngroups; g++) {
+    hit h = r->groups[g];
+    if (h.seg == UINT32_MAX) continue;
+    h.sv = r->ns ? r->gsv + g * r->ns : NULL;
+    topk_add(&r->tk, &h);
+  }
+}
+
+/* rescore: the heap sorted, its first window_size hits re-scored and re-sorted, per rescorer */
+static qb_code rescore_run(shard_run *r, qb_err *err) {
+  topk *tk = &r->tk;
+  const qq__paging *pg = r->req->pg;
+  if (!tk->n) return QB_OK;
+  qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, r->req);
+  r->presorted = 1;
+  uint32_t *segs = qb_arena_array(&r->req->arena, tk->n, sizeof *segs);
+  uint32_t *docs = qb_arena_array(&r->req->arena, tk->n, sizeof *docs);
+  double *sc = qb_arena_array(&r->req->arena, tk->n, sizeof *sc);
+  if (!segs || !docs || !sc) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  for (size_t k = 0; k < pg->nrescore; k++) {
+    size_t w = pg->rescore[k].window < tk->n ? pg->rescore[k].window : tk->n;
+    for (size_t i = 0; i < w; i++) {
+      segs[i] = tk->h[i].seg;
+      docs[i] = tk->h[i].doc;
+      sc[i] = tk->h[i].score;
+    }
+    qb_code rc = qq__rescore_apply(&r->sh, &pg->rescore[k], segs, docs, sc, w, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < w; i++) tk->h[i].score = sc[i];
+    qsort_r(tk->h, w, sizeof *tk->h, cmp_hit_qsort_req, r->req); /* the rest stays after */
+  }
+  r->max_score = -INFINITY;
+  for (size_t i = 0; i < tk->n; i++)
+    if (tk->h[i].score > r->max_score) r->max_score = tk->h[i].score;
+  return QB_OK;
+}
 
 /* Plan-independent setup: scoring/pruning flags, the top-k heap, block scratch, sort columns
 ** (a text field cannot be sorted on) and the aggregation states */
@@ -453,6 +649,8 @@ static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, 
   for (qq__script *s = req->scripts; s; s = s->next) s->bound = 0;
   r->tk.req = req;
   r->tk.k = req->for_count ? 0 : (size_t)req->from + req->size;
+  if (req->pg && !req->for_count && req->pg->window > r->tk.k) r->tk.k = req->pg->window;
+  if (req->pg) r->can_prune = 0; /* a bar from the heap's worst would not hold for these */
   r->tk.h = qb_arena_array(&req->arena, r->tk.k + 1, sizeof *r->tk.h);
   r->tk.svpool = qb_arena_array(&req->arena, (r->tk.k + 1) * (ns + 1), sizeof *r->tk.svpool);
   r->scol = qb_arena_array(&req->arena, ns + 1, sizeof *r->scol);
@@ -471,6 +669,10 @@ static qb_code run_init(shard_run *r, qq_request *req, const qi_snapshot *snap, 
                        "a keyword field instead. Alternatively, set fielddata=true on [%s] in order to load field "
                        "data by uninverting the inverted index.", req->sort[i].field);
     }
+  if (req->pg && !req->for_count) {
+    qb_code rc = paging_init(r, err);
+    if (rc) return rc;
+  }
   if (req->naggs && !req->for_count) return qq__aggs_new(req, &r->sh, &r->aggs, err);
   return QB_OK;
 }
@@ -505,15 +707,29 @@ static void block_add_run(shard_run *r, size_t *n, const uint32_t *td, const dou
 /* The block's N matches of segment S: counted, sort values read, aggregated, offered to top-k */
 static qb_code block_flush(shard_run *r, size_t s, size_t n, qb_err *err) {
   qb_code rc;
-  r->total += n;
-  if (r->ns) read_sort_values(r->req, r->scol, r->cx.seg, r->bdocs, n, r->bsv);
+  const qq__paging *pg = r->req->pg;
+  if (pg && pg->terminate_after) { /* counts the query's matches, before post_filter */
+    uint64_t left = pg->terminate_after - r->collected;
+    if (n > left) {
+      n = (size_t)left;
+      r->terminated = 1;
+    }
+    r->collected += n;
+  }
   if (r->aggs && (rc = qq__aggs_collect(r->aggs, r->cx.seg, (uint32_t)s, r->cx.base, r->bdocs,
                                         r->need_scores ? r->bscores : NULL, n, err)))
+    return rc;
+  if (r->pf_it) n = post_filter(r, n);
+  r->total += n;
+  if (r->ns) read_sort_values(r->req, r->scol, r->cx.seg, r->bdocs, n, r->bsv);
+  if (r->col && (rc = qq__collapse_slots(r->col, r->cx.seg, r->bdocs, n, r->slots, &r->nslots, err)))
     return rc;
   for (size_t i = 0; i < n; i++) {
     hit h = {r->bscores[i], r->cx.base + r->bdocs[i], (uint32_t)s, r->bdocs[i], r->bsv ? r->bsv + i * r->ns : NULL};
     if (r->need_scores && r->bscores[i] > r->max_score) r->max_score = r->bscores[i];
-    topk_add(&r->tk, &h);
+    if (r->has_after && !after_ok(r, &h)) continue;
+    if (!r->col) topk_add(&r->tk, &h);
+    else if ((rc = collapse_offer(r, r->slots[i], &h, err))) return rc;
   }
   run_raise_bar(r);
   return QB_OK;
@@ -539,6 +755,10 @@ static qb_code search_segment(shard_run *r, size_t s, qb_err *err) {
   if ((rc = r->can_prune ? qq__it_build_top(cx, req->query, &it, err)
                          : qq__it_build(cx, req->query, r->need_scores, &it, err)))
     return rc;
+  r->pf_it = NULL;
+  r->pf_started = 0;
+  if (req->pg && req->pg->post_filter && (rc = qq__it_build(cx, req->pg->post_filter, 0, &r->pf_it, err)))
+    return rc;
   /* a scripted node computes its docs a block at a time: take them as runs, not one by one */
   const int take = it->next == qq__buf_next;
   for (uint32_t d = it->next(it);; d = it->next(it)) {
@@ -557,6 +777,7 @@ static qb_code search_segment(shard_run *r, size_t s, qb_err *err) {
     if (n && (n == QQ_BLOCK_MAX || d == QI_NO_MORE_DOCS)) {
       if ((rc = block_flush(r, s, n, err))) return rc;
       n = 0;
+      if (r->terminated) break;
       /* checked once a block (a clock read per 128 matches): past the request's timeout the
       ** shard answers what it has collected, as Elasticsearch's timed_out does */
       if (r->deadline_ns && qb_now_ns() > r->deadline_ns) {
@@ -628,7 +849,7 @@ static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json
     json_t *sa = json_array();
     if (!sa || json_object_set_new(hj, "sort", sa)) goto nomem;
     for (size_t k = 0; k < r->ns; k++)
-      if (json_array_append_new(sa, sval_json(&req->sort[k], h, &h->sv[k]))) goto nomem;
+      if (json_array_append_new(sa, sval_json(&req->sort[k], h, &h->sv[k], shard_ix(r)))) goto nomem;
   }
   if (json_object_set_new(hj, "_doc", json_integer((json_int_t)h->gdoc))) goto nomem;
   return QB_OK;
@@ -648,7 +869,7 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
   json_t *hits_j, **fields = NULL;
   qb_buf src;
   qb_code rc = QB_OK;
-  if (tk->n) qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, req);
+  if (tk->n && !r->presorted) qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, req);
   if (!(hits_j = *out = json_array())) return qb_fail(err, QB_NOMEM, "query: out of memory");
   qb_buf_init(&src);
   /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
@@ -669,6 +890,16 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
                                 req->source_mode ? src.data : NULL, req->source_mode ? src.len : 0, hj, err))) {
       json_decref(hj);
       goto done;
+    }
+    if (r->col) { /* the group's value, as Elasticsearch shows it: fields.F = [value] */
+      json_t *fo = json_object_get(hj, "fields"), *cv;
+      cv = qq__collapse_value(r->col, qi_snapshot_segment(r->snap, tk->h[i].seg), tk->h[i].doc);
+      if (!fo && !json_object_set_new(hj, "fields", json_object())) fo = json_object_get(hj, "fields");
+      if (!cv || !fo || json_object_set_new(fo, req->pg->collapse, cv)) {
+        json_decref(hj);
+        rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+        goto done;
+      }
     }
     if (json_array_append_new(hits_j, hj)) {
       rc = qb_fail(err, QB_NOMEM, "query: out of memory");
@@ -694,8 +925,10 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   *out = NULL;
   if ((rc = run_init(&r, req, snap, index_name, shard_id, err))) goto done;
   size_t nseg = qi_snapshot_segment_count(snap);
-  for (size_t s = 0; s < nseg && !r.timed_out; s++)
+  for (size_t s = 0; s < nseg && !r.timed_out && !r.terminated; s++)
     if ((rc = search_segment(&r, s, err))) goto done;
+  if (r.col) collapse_done(&r);
+  if (req->pg && req->pg->nrescore && !req->for_count && (rc = rescore_run(&r, err))) goto done;
   if ((rc = fetch_hits(&r, index_name, &hits_j, err))) goto done;
   if (!(res = json_object()) ||
       json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
@@ -703,6 +936,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
       json_object_set_new(res, "total", json_integer((json_int_t)r.total)) ||
       (r.skipped && json_object_set_new(res, "total_gte", json_true())) ||
       (r.timed_out && json_object_set_new(res, "timed_out", json_true())) ||
+      (r.terminated && json_object_set_new(res, "terminated_early", json_true())) ||
       json_object_set_new(res, "max_score", run_shows_scores(&r) && r.total ? json_real((float)r.max_score) : json_null()) ||
       json_object_set(res, "hits", hits_j))
     goto nomem;
@@ -719,6 +953,9 @@ nomem:
 done:
   qq__seg_ctx_fini(&r.cx);
   qq__aggs_free(r.aggs);
+  qq__collapse_free(r.col);
+  qb_free(r.groups, r.gcap * sizeof *r.groups);
+  qb_free(r.gsv, r.gcap * r.ns * sizeof *r.gsv);
   json_decref(r.index_j);
   json_decref(hits_j);
   json_decref(res);

@@ -79,19 +79,9 @@ void qs__query_env(qs_req *r, qc_udf_provider *prov, qq_env *env) {
   env->script_response_max = r->srv->script_response_max;
 }
 
-/* URI parameters of _search and _count that would change the answer but are not served here:
-** ignoring them would answer another question (?q=title:x would match every document; a
-** ?scroll= scan would stop after its first page, silently). 0 after a reply. */
+/* URI parameters of _search and _count that mean nothing without ?q=: ignoring them would
+** answer another question than the one asked. 0 after a reply. */
 static int refuse_params(qs_req *r) {
-  static const char *const refused[] = {"scroll"};
-  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-    if (qs__arg(r, refused[i])) {
-      qs__reply_error(r, 400, "illegal_argument_exception",
-                      "request parameter [%s] is not supported: %s", refused[i],
-                      "page with from and size");
-      return 0;
-    }
-  }
   static const char *const need_q[] = {"df", "default_operator", "analyzer"};
   for (size_t i = 0; i < sizeof need_q / sizeof *need_q; i++)
     if (!qs__arg(r, "q") && qs__arg(r, need_q[i])) {
@@ -184,6 +174,10 @@ static void search(qs_req *r, int count) {
   char *owned = NULL;
   int dfs;
   if (!refuse_params(r) || !search_type(r, &dfs) || !uri_params(r, &owned)) return;
+  if (!count && qs__view_search(r, owned ? owned : r->body, owned ? strlen(owned) : r->body_len)) {
+    qs__json_free(owned); /* ?scroll= and "pit" searches (h_scroll.c) answered it */
+    return;
+  }
   qc_shards t;
   if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
     qs__json_free(owned);

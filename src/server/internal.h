@@ -218,6 +218,7 @@ struct qs_server {
   uint32_t slow_search_ms; /* a search taking this long is logged at WARN (0: 1000) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
   size_t tls_cert_len, tls_key_len;
+  struct qs__ctxs *ctxs;  /* scroll and point-in-time contexts (h_scroll.c); made on first use */
 };
 
 /* Remember that index NAME has unrefreshed writes (the refresher makes them searchable). */
@@ -376,6 +377,16 @@ qb_code qs__multipart_parse(const char *ctype, const uint8_t *body, size_t len, 
 
 void qs__metrics_http(qs_server *s, int route, int status);
 void qs__metrics_search(qs_server *s, uint64_t ns, int ok);
+
+/* ---- scroll and point in time (h_scroll.c) ------------------------------------------------ */
+
+/* The _search hook: a ?scroll= or "pit" search over BODY/LEN (the body after the URL's
+** parameters); 1 when it answered R, 0 for an ordinary search. */
+int qs__view_search(qs_req *r, const char *body, size_t len);
+/* Forget the contexts past their keep_alive (the refresher, once a refresh interval). */
+void qs__ctxs_sweep(qs_server *s);
+/* Release every context (qs_server_free, before the node closes). */
+void qs__ctxs_free(qs_server *s);
 
 /* Free a buffer jansson allocated for us (json_dumps) with the function jansson allocates with:
 ** qb_sized_free once a program installed it (json_set_alloc_funcs, base.h), free() before. */

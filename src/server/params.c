@@ -59,6 +59,10 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_VALIDATE] = "explain", [QS_R_VALIDATE_POST] = "explain",
     [QS_R_SOURCE_GET] = P_SOURCE " routing", [QS_R_SOURCE_HEAD] = P_SOURCE " routing",
     [QS_R_ANALYZE_ALL] = "", [QS_R_ANALYZE_ALL_POST] = "", [QS_R_ANALYZE] = "", [QS_R_ANALYZE_POST] = "",
+    [QS_R_SCROLL] = "scroll scroll_id", [QS_R_SCROLL_GET] = "scroll scroll_id",
+    [QS_R_SCROLL_ID] = "scroll", [QS_R_SCROLL_ID_GET] = "scroll",
+    [QS_R_SCROLL_CLEAR] = "", [QS_R_SCROLL_CLEAR_ID] = "",
+    [QS_R_PIT_OPEN] = "keep_alive ignore_unavailable", [QS_R_PIT_CLOSE] = "",
 };
 
 /* every route takes these (http.c serves ?pretty) */

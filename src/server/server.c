@@ -396,6 +396,7 @@ static void *refresher(void *arg) {
     pthread_mutex_unlock(&s->mu);
     qs__disk_check(s);
     qs__auth_watch(s);
+    qs__ctxs_sweep(s); /* expired scroll and PIT contexts let their snapshots go */
     pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
     size_t n = s->ndirty, cap = s->capdirty;
@@ -666,6 +667,7 @@ void qs_server_free(qs_server *s) {
   }
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
+  qs__ctxs_free(s); /* their snapshots, before the node's indexes close */
   qc_node_close(s->node);
   qu_compiler_free(s->compiler); /* when the node never took it */
   pthread_cond_destroy(&s->cv);
