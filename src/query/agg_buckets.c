@@ -236,11 +236,16 @@ static qb_code composite_block(qq__aggs_state *st, qq__agst *s, const qi_segment
       if (k) bad |= qb_buf_append(&kb, ",", 1);
       if (v[k].kind == 0) {
         json_t *sj = json_stringn(v[k].s, v[k].sl);
-        char *t = sj ? json_dumps(sj, JSON_ENCODE_ANY) : NULL;
+        size_t need = sj ? json_dumpb(sj, NULL, 0, JSON_ENCODE_ANY) : 0;
+        if (!need || qb_buf_reserve(&kb, need)) {
+          json_decref(sj);
+          bad = 1;
+          break;
+        }
+        json_dumpb(sj, kb.data + kb.len, need, JSON_ENCODE_ANY);
+        kb.len += need;
+        kb.data[kb.len] = 0;
         json_decref(sj);
-        if (!t) { bad = 1; break; }
-        bad |= qb_buf_append(&kb, t, strlen(t));
-        free(t);
       } else {
         if (v[k].kind == 1) snprintf(num, sizeof num, "%lld", (long long)v[k].i);
         else snprintf(num, sizeof num, "%.17g", v[k].d);

@@ -44,6 +44,10 @@ static qq__xagg *xget(ps *c, qq__agg *g) {
 
 /* Java's Double.toString for the common range: "100.0", "0.5", "99.9" */
 void qq__fmt_double(double v, char *out, size_t cap) {
+  if (v == floor(v) && fabs(v) < 1e7) {
+    snprintf(out, cap, "%.1f", v);
+    return;
+  }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(out, cap, "%.*g", prec, v);
     if (strtod(out, NULL) == v) break;

@@ -64,10 +64,10 @@ static json_t *key_string(const json_t *b, const char *name) {
   else if (json_is_number(k)) qq__fmt_double(json_number_value(k), buf, sizeof buf);
   else if (name) return json_string(name);
   else if (json_is_object(k)) {
-    char *t = json_dumps(k, JSON_COMPACT);
-    json_t *r = json_string(t ? t : "");
-    free(t);
-    return r;
+    char tb[1024];
+    size_t n = json_dumpb(k, tb, sizeof tb - 1, JSON_COMPACT);
+    tb[n < sizeof tb ? n : 0] = 0;
+    return json_string(tb);
   } else buf[0] = 0;
   return json_string(buf);
 }
