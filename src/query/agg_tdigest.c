@@ -31,7 +31,7 @@ qq__td *qq__td_new(double compression) {
   qq__td *t = qb_calloc(1, sizeof *t);
   if (!t) return NULL;
   t->comp = compression < 20 ? 20 : compression > 10000 ? 10000 : compression;
-  t->capb = (size_t)(t->comp * 8);
+  t->capb = (size_t)(t->comp * 32);
   t->min = INFINITY;
   t->max = -INFINITY;
   return t;
@@ -49,35 +49,37 @@ static int cmp_cent(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static double kscale(const qq__td *t, double q) { return t->comp / (2 * M_PI) * asin(2 * q - 1); }
+/* the largest q a centroid starting at Q0 may reach: k(q) - k(q0) <= 1 for the k1 scale
+** k(q) = C/(2 pi) asin(2q - 1), so one sin per centroid, not one asin per value */
+static double qlimit(const qq__td *t, double q0) {
+  double a = asin(2 * q0 - 1) + 2 * M_PI / t->comp;
+  return a >= M_PI / 2 ? 1 : (sin(a) + 1) / 2;
+}
 
-/* merge the buffer into the centroids */
+/* merge the buffer into the centroids (both sorted, then one pass) */
 static int compress(qq__td *t) {
   if (!t->nb) return 0;
   size_t all = t->n + t->nb;
   cent *v = qb_malloc(all * sizeof *v);
   if (!v) return -1;
-  memcpy(v, t->c, t->n * sizeof *v);
-  memcpy(v + t->n, t->buf, t->nb * sizeof *v);
-  qsort(v, all, sizeof *v, cmp_cent);
-  double total = 0;
-  for (size_t i = 0; i < all; i++) total += v[i].w;
-  size_t out = 0;
-  double before = 0; /* the weight of the finished centroids */
-  double klo = kscale(t, 0);
-  for (size_t i = 1; i < all; i++) {
-    double w = v[out].w + v[i].w;
-    double qr = (before + w) / total;
-    if (kscale(t, qr > 1 ? 1 : qr) - klo <= 1) {
-      v[out].m += (v[i].m - v[out].m) * v[i].w / w;
-      v[out].w = w;
+  qsort(t->buf, t->nb, sizeof *t->buf, cmp_cent);
+  double total = t->total;
+  for (size_t i = 0; i < t->nb; i++) total += t->buf[i].w;
+  size_t a = 0, b = 0, out = 0;
+  double before = 0, lim = 0; /* the weight of the finished centroids; the current one's q limit */
+  while (a < t->n || b < t->nb) {
+    cent x = b >= t->nb || (a < t->n && t->c[a].m <= t->buf[b].m) ? t->c[a++] : t->buf[b++];
+    if (out && (before + v[out - 1].w + x.w) / total <= lim) {
+      cent *c = &v[out - 1];
+      double w = c->w + x.w;
+      c->m += (x.m - c->m) * x.w / w;
+      c->w = w;
     } else {
-      before += v[out].w;
-      klo = kscale(t, before / total > 1 ? 1 : before / total);
-      v[++out] = v[i];
+      if (out) before += v[out - 1].w;
+      lim = qlimit(t, before / total);
+      v[out++] = x;
     }
   }
-  out++;
   if (out > t->cap) {
     cent *nc = qb_realloc(t->c, t->cap * sizeof *nc, out * sizeof *nc);
     if (!nc) {
