@@ -44,9 +44,45 @@ void qq__td_free(qq__td *t) {
   qb_free(t, sizeof *t);
 }
 
-static int cmp_cent(const void *a, const void *b) {
-  double x = ((const cent *)a)->m, y = ((const cent *)b)->m;
-  return x < y ? -1 : x > y;
+
+/* sort by mean, inline (qsort's calls through a pointer were most of a digest's cost) */
+static void sort_cents(cent *v, size_t n) {
+  while (n > 16) {
+    double piv = v[n / 2].m, a = v[0].m, c = v[n - 1].m; /* median of three */
+    if ((a <= piv && piv <= c) || (c <= piv && piv <= a)) {
+    } else if ((piv <= a && a <= c) || (c <= a && a <= piv)) piv = a;
+    else piv = c;
+    size_t i = 0, j = n - 1;
+    for (;;) {
+      while (v[i].m < piv) i++;
+      while (v[j].m > piv) j--;
+      if (i >= j) break;
+      cent t = v[i];
+      v[i] = v[j];
+      v[j] = t;
+      i++;
+      j--;
+    }
+    /* recurse into the smaller side, loop on the larger */
+    size_t left = j + 1;
+    if (left < n - left) {
+      sort_cents(v, left);
+      v += left;
+      n -= left;
+    } else {
+      sort_cents(v + left, n - left);
+      n = left;
+    }
+  }
+  for (size_t i = 1; i < n; i++) {
+    cent x = v[i];
+    size_t j = i;
+    while (j > 0 && v[j - 1].m > x.m) {
+      v[j] = v[j - 1];
+      j--;
+    }
+    v[j] = x;
+  }
 }
 
 /* the largest q a centroid starting at Q0 may reach: k(q) - k(q0) <= 1 for the k1 scale
@@ -62,7 +98,7 @@ static int compress(qq__td *t) {
   size_t all = t->n + t->nb;
   cent *v = qb_malloc(all * sizeof *v);
   if (!v) return -1;
-  qsort(t->buf, t->nb, sizeof *t->buf, cmp_cent);
+  sort_cents(t->buf, t->nb);
   double total = t->total;
   for (size_t i = 0; i < t->nb; i++) total += t->buf[i].w;
   size_t a = 0, b = 0, out = 0;
