@@ -433,7 +433,7 @@ static int composite_sort(const qq__agg *a, qq__merged *M) {
     return -1;
   }
   for (size_t i = 0; i < M->nb; i++) nb[i] = M->mb[v[i].i];
-  memcpy(M->mb, nb, M->nb * sizeof *nb);
+  if (M->nb) memcpy(M->mb, nb, M->nb * sizeof *nb);
   qb_free(nb, (M->nb ? M->nb : 1) * sizeof *nb);
   ckeys_free(v, M->nb);
   /* the index points at old positions: rebuild it */
