@@ -12,7 +12,7 @@
 ** K is a string (kind string), an integer (long, date in epoch ms, boolean 0/1) or a real
 ** (double, histogram); a shard lists every bucket it has, in any order. */
 #define _GNU_SOURCE /* qsort_r */
-#include "internal.h"
+#include "aggs_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -93,12 +93,7 @@ static json_t *render_metric(const qq__agg *a, const mstate *m, int is_date) {
   return o;
 }
 
-typedef struct mbucket {
-  json_t *key;
-  uint64_t doc_count;
-  mstate *subs;    /* nsubs: merged metric subs */
-  json_t **cparts; /* nsubs: for bucket subs, a JSON array of the children's partials */
-} mbucket;
+typedef qq__mbucket mbucket;
 
 static double metric_value(const qq__agg *a, const mstate *m, int *has) {
   *has = m->count > 0 || a->kind == AG_SUM || a->kind == AG_VALUE_COUNT;
@@ -140,16 +135,9 @@ static int cmp_mbucket(const void *pa, const void *pb, void *ud) {
   return c ? c : cmp_key(x, y);
 }
 
-typedef struct merged {
-  mbucket *mb;
-  size_t nb, cap;
-  const char *kind;
-  uint64_t all;       /* docs over all buckets */
-  int sub_date[64];   /* a->nsubs <= 64: checked by the parser */
-  json_t *index;
-} merged;
+typedef qq__merged merged;
 
-static void merged_fini(const qq__agg *a, merged *m) {
+void qq__merged_fini(const qq__agg *a, merged *m) {
   for (size_t i = 0; i < m->nb; i++) {
     qb_free(m->mb[i].subs, a->nsubs * sizeof *m->mb[i].subs);
     if (m->mb[i].cparts) {
@@ -161,15 +149,22 @@ static void merged_fini(const qq__agg *a, merged *m) {
   json_decref(m->index);
 }
 
+static int child_kind(qq__agg_kind k) { return !QQ__AGG_SIMPLE(k) && !QQ__AGG_PIPE(k); }
+
 static int has_bucket_subs(const qq__agg *a) {
   for (size_t k = 0; k < a->nsubs; k++)
-    if (QQ__AGG_BUCKETS(a->subs[k].kind)) return 1;
+    if (child_kind(a->subs[k].kind)) return 1;
   return 0;
+}
+
+mbucket *qq__merged_find(merged *M, const char *key) {
+  json_t *slot = M->index ? json_object_get(M->index, key) : NULL;
+  return slot ? &M->mb[json_integer_value(slot)] : NULL;
 }
 
 /* Merge the buckets of A from its partials, the JSON array APARTS (keys compared exactly).
 ** -1: out of memory */
-static int merge_buckets(const qq__agg *a, const json_t *aparts, merged *M) {
+int qq__merge_buckets(const qq__agg *a, const json_t *aparts, merged *M) {
   int nested = has_bucket_subs(a);
   memset(M, 0, sizeof *M);
   if (!(M->index = json_object())) return -1;
@@ -212,7 +207,7 @@ static int merge_buckets(const qq__agg *a, const json_t *aparts, merged *M) {
         if (nested) {
           if (!(m->cparts = qb_calloc(a->nsubs, sizeof *m->cparts))) return -1;
           for (size_t k = 0; k < a->nsubs; k++)
-            if (QQ__AGG_BUCKETS(a->subs[k].kind) && !(m->cparts[k] = json_array())) return -1;
+            if (child_kind(a->subs[k].kind) && !(m->cparts[k] = json_array())) return -1;
         }
         if (json_object_set_new(M->index, ks, json_integer((json_int_t)bi))) return -1;
       }
@@ -223,6 +218,7 @@ static int merge_buckets(const qq__agg *a, const json_t *aparts, merged *M) {
       const json_t *subs = json_object_get(b, "subs");
       for (size_t k = 0; k < a->nsubs; k++) {
         json_t *sp = json_object_get(subs, a->subs[k].name);
+        if (QQ__AGG_PIPE(a->subs[k].kind)) continue;
         if (m->cparts && m->cparts[k]) {
           if (sp && json_array_append(m->cparts[k], sp)) return -1;
         } else {
@@ -234,14 +230,18 @@ static int merge_buckets(const qq__agg *a, const json_t *aparts, merged *M) {
   return 0;
 }
 
-static json_t *render_agg(const qq__agg *a, const json_t *aparts, qb_err *err);
 
 static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int date_key, int bool_key,
                            const mbucket *m, const int *sub_date, qb_err *err) {
   json_t *bj = json_object();
   char buf[48];
   if (!bj || json_array_append_new(buckets, bj)) return -1;
-  if (date_key || bool_key) {
+  if (date_key && a->x && a->x->tz) {
+    qq__tz_format(a->x->tz, a->format, json_integer_value(key), buf, sizeof buf);
+    if (a->kind == AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf))) return -1;
+    if (json_object_set(bj, "key", key)) return -1;
+    if (a->kind != AG_DATE_HISTOGRAM && json_object_set_new(bj, "key_as_string", json_string(buf))) return -1;
+  } else if (date_key || bool_key) {
     if (date_key && a->format) {
       if (qq__date_format(a->format, json_integer_value(key), buf, sizeof buf)) /* checked at parse */
         qi_date_format(json_integer_value(key), buf, sizeof buf);
@@ -257,24 +257,29 @@ static int add_bucket_json(const qq__agg *a, json_t *buckets, json_t *key, int d
   } else if (json_object_set(bj, "key", key)) {
     return -1;
   }
+  return qq__bucket_body(a, bj, m, sub_date, err);
+}
+
+int qq__bucket_body(const qq__agg *a, json_t *bj, const mbucket *m, const int *sub_date, qb_err *err) {
   if (json_object_set_new(bj, "doc_count", json_integer((json_int_t)(m ? m->doc_count : 0)))) return -1;
   for (size_t k = 0; k < a->nsubs; k++) {
     json_t *mj;
-    if (QQ__AGG_BUCKETS(a->subs[k].kind)) {
-      mj = render_agg(&a->subs[k], m && m->cparts ? m->cparts[k] : NULL, err);
+    if (QQ__AGG_PIPE(a->subs[k].kind)) continue;
+    if (child_kind(a->subs[k].kind)) {
+      mj = qq__render_agg(&a->subs[k], m && m->cparts ? m->cparts[k] : NULL, err);
     } else {
       mstate empty = {0, 0, INFINITY, -INFINITY};
       mj = render_metric(&a->subs[k], m ? &m->subs[k] : &empty, sub_date[k]);
     }
     if (!mj || json_object_set_new(bj, a->subs[k].name, mj)) return -1;
   }
-  return 0;
+  return a->nsubs && qq__pipes_apply(a->subs, a->nsubs, bj, err) ? -1 : 0;
 }
 
 static json_t *render_terms(const qq__agg *a, const json_t *aparts, qb_err *err) {
   merged M;
   json_t *out = NULL;
-  if (merge_buckets(a, aparts, &M)) goto fail;
+  if (qq__merge_buckets(a, aparts, &M)) goto fail;
   if (M.nb) qsort_r(M.mb, M.nb, sizeof *M.mb, cmp_mbucket, (void *)a);
   json_t *buckets = json_array();
   uint64_t shown = 0;
@@ -289,12 +294,13 @@ static json_t *render_terms(const qq__agg *a, const json_t *aparts, qb_err *err)
     shown += M.mb[i].doc_count;
   }
   json_object_set_new(out, "sum_other_doc_count", json_integer((json_int_t)(M.all - shown)));
+  if (qq__bucket_sort_apply(a, out, err)) goto fail;
   goto done;
 fail:
   json_decref(out);
   out = NULL;
 done:
-  merged_fini(a, &M);
+  qq__merged_fini(a, &M);
   return out;
 }
 
@@ -309,9 +315,34 @@ static json_t *render_histogram(const qq__agg *a, const json_t *aparts, qb_err *
   json_t *out = NULL, *buckets = NULL;
   int date = a->kind == AG_DATE_HISTOGRAM;
   size_t emitted = 0;
-  if (merge_buckets(a, aparts, &M)) goto nomem;
+  if (qq__merge_buckets(a, aparts, &M)) goto nomem;
   if (M.nb) qsort(M.mb, M.nb, sizeof *M.mb, cmp_mbucket_key);
   if (!(buckets = json_array()) || !(out = json_pack("{s:O}", "buckets", buckets))) goto nomem;
+  const qq__xagg *x = a->x;
+  const int xt = date && x && (x->tz || x->offset_ms);
+  if (x && x->has_ebounds && !a->min_doc_count) { /* extended_bounds: empty buckets before the first */
+    int64_t lo = date ? qq__tz_floor(x->tz, x->emin, a->cal_unit, (int64_t)a->interval, x->offset_ms) : 0;
+    double dlo = date ? 0 : floor(((double)x->emin - a->offset) / a->interval) * a->interval + a->offset;
+    double first = M.nb ? json_number_value(M.mb[0].key) : INFINITY;
+    double hi = date ? (double)x->emax : (double)x->emax;
+    for (int guard = 0;; guard++) {
+      double k = date ? (double)lo : dlo;
+      if (!(k < first) || k > hi) break;
+      if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+      json_t *kj = date ? json_integer(lo) : json_real(dlo);
+      int r = !kj || add_bucket_json(a, buckets, kj, date, 0, NULL, M.sub_date, err);
+      json_decref(kj);
+      if (r) goto fail;
+      if (date) {
+        int64_t n2 = xt ? qq__tz_next(x->tz, lo, a->cal_unit, (int64_t)a->interval, x->offset_ms)
+                        : a->cal_unit ? qq__date_next(lo, a->cal_unit) : lo + (int64_t)a->interval;
+        if (n2 <= lo) break;
+        lo = n2;
+      } else {
+        dlo += a->interval;
+      }
+    }
+  }
   for (size_t i = 0; i < M.nb; i++) {
     if (M.mb[i].doc_count >= a->min_doc_count) {
       if (++emitted > QQ_MAX_BUCKETS) goto toomany;
@@ -322,7 +353,8 @@ static json_t *render_histogram(const qq__agg *a, const json_t *aparts, qb_err *
     if (date) {
       int64_t k = json_integer_value(M.mb[i].key), next = json_integer_value(M.mb[i + 1].key);
       for (;;) {
-        int64_t k2 = a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
+        int64_t k2 = xt ? qq__tz_next(x->tz, k, a->cal_unit, (int64_t)a->interval, x->offset_ms)
+                        : a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
         if (k2 <= k || k2 >= next) break;
         k = k2;
         if (++emitted > QQ_MAX_BUCKETS) goto toomany;
@@ -343,8 +375,36 @@ static json_t *render_histogram(const qq__agg *a, const json_t *aparts, qb_err *
       }
     }
   }
+  if (x && x->has_ebounds && !a->min_doc_count && M.nb) { /* and after the last */
+    if (date) {
+      int64_t k = json_integer_value(M.mb[M.nb - 1].key);
+      for (;;) {
+        int64_t k2 = xt ? qq__tz_next(x->tz, k, a->cal_unit, (int64_t)a->interval, x->offset_ms)
+                        : a->cal_unit ? qq__date_next(k, a->cal_unit) : k + (int64_t)a->interval;
+        if (k2 <= k || k2 > x->emax) break;
+        k = k2;
+        if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+        json_t *kj = json_integer(k);
+        int r = !kj || add_bucket_json(a, buckets, kj, 1, 0, NULL, M.sub_date, err);
+        json_decref(kj);
+        if (r) goto fail;
+      }
+    } else {
+      for (double k = json_number_value(M.mb[M.nb - 1].key) + a->interval; k <= (double)x->emax; k += a->interval) {
+        if (++emitted > QQ_MAX_BUCKETS) goto toomany;
+        json_t *kj = json_real(k);
+        int r = !kj || add_bucket_json(a, buckets, kj, 0, 0, NULL, M.sub_date, err);
+        json_decref(kj);
+        if (r) goto fail;
+      }
+    }
+  }
   json_decref(buckets);
-  merged_fini(a, &M);
+  qq__merged_fini(a, &M);
+  if (qq__bucket_sort_apply(a, out, err)) {
+    json_decref(out);
+    return NULL;
+  }
   return out;
 toomany:
   qb_fail(err, QB_INVAL, "too_many_buckets: aggregation [%s] would create more than %d buckets", a->name, QQ_MAX_BUCKETS);
@@ -354,13 +414,15 @@ nomem:
 fail:
   json_decref(buckets);
   json_decref(out);
-  merged_fini(a, &M);
+  qq__merged_fini(a, &M);
   return NULL;
 }
 
 /* Merge A's partials (the JSON array APARTS; NULL: none) and render it; NULL with ERR set (out
 ** of memory when ERR has no code) */
-static json_t *render_agg(const qq__agg *a, const json_t *aparts, qb_err *err) {
+json_t *qq__render_agg(const qq__agg *a, const json_t *aparts, qb_err *err) {
+  if (qq__agg_is_xbucket(a->kind)) return qq__xb_render(a, aparts, err);
+  if (!QQ__AGG_SIMPLE(a->kind) && !QQ__AGG_BUCKETS(a->kind)) return qq__x_render(a, aparts, err);
   if (a->kind == AG_TERMS) return render_terms(a, aparts, err);
   if (a->kind == AG_HISTOGRAM || a->kind == AG_DATE_HISTOGRAM) return render_histogram(a, aparts, err);
   mstate m = {0, 0, INFINITY, -INFINITY};
@@ -373,7 +435,9 @@ static json_t *render_agg(const qq__agg *a, const json_t *aparts, qb_err *err) {
 
 /* A's partials (the JSON array APARTS) as one partial of the same shape; NULL: out of memory.
 ** Recursion follows the request's aggregation tree (at most 4 bucket levels, dsl.c). */
-static json_t *merge_agg(const qq__agg *a, const json_t *aparts) {
+json_t *qq__merge_agg(const qq__agg *a, const json_t *aparts) {
+  if (qq__agg_is_xbucket(a->kind)) return qq__xb_merge(a, aparts);
+  if (!QQ__AGG_SIMPLE(a->kind) && !QQ__AGG_BUCKETS(a->kind)) return qq__x_merge(a, aparts);
   if (!QQ__AGG_BUCKETS(a->kind)) {
     mstate m = {0, 0, INFINITY, -INFINITY};
     int is_date = 0;
@@ -381,27 +445,35 @@ static json_t *merge_agg(const qq__agg *a, const json_t *aparts) {
     return qq__mstate_json(&m, is_date);
   }
   merged M;
+  if (qq__merge_buckets(a, aparts, &M)) {
+    qq__merged_fini(a, &M);
+    return NULL;
+  }
+  json_t *out = qq__merged_partial(a, &M, M.kind ? M.kind : "string", M.nb);
+  qq__merged_fini(a, &M);
+  return out;
+}
+
+json_t *qq__merged_partial(const qq__agg *a, merged *Mp, const char *kind, size_t limit) {
+  merged M = *Mp;
   json_t *bs = NULL, *out = NULL;
-  if (merge_buckets(a, aparts, &M) || !(bs = json_array()) ||
-      !(out = json_pack("{s:s, s:o}", "kind", M.kind ? M.kind : "string", "buckets", bs)))
-    goto fail;
-  for (size_t i = 0; i < M.nb; i++) {
+  if (!(bs = json_array()) || !(out = json_pack("{s:s, s:o}", "kind", kind, "buckets", bs))) goto fail;
+  for (size_t i = 0; i < M.nb && i < limit; i++) {
     const mbucket *m = &M.mb[i];
     json_t *bj = json_pack("{s:O, s:I}", "key", m->key, "doc_count", (json_int_t)m->doc_count);
     json_t *sj = a->nsubs ? json_object() : NULL;
     if (!bj || json_array_append_new(bs, bj) || (a->nsubs && (!sj || json_object_set_new(bj, "subs", sj))))
       goto fail;
     for (size_t k = 0; k < a->nsubs; k++) {
-      json_t *v = m->cparts && m->cparts[k] ? merge_agg(&a->subs[k], m->cparts[k])
+      if (QQ__AGG_PIPE(a->subs[k].kind)) continue;
+      json_t *v = m->cparts && m->cparts[k] ? qq__merge_agg(&a->subs[k], m->cparts[k])
                                              : qq__mstate_json(&m->subs[k], M.sub_date[k]);
       if (!v || json_object_set_new(sj, a->subs[k].name, v)) goto fail;
     }
   }
-  merged_fini(a, &M);
   return out;
 fail: /* json_pack's "o" took BS, even when it failed */
   json_decref(out);
-  merged_fini(a, &M);
   return NULL;
 }
 
@@ -426,8 +498,9 @@ qb_code qq_aggs_merge(const qq_request *req, const json_t *const *parts, size_t 
   if (!o) return nomem(err);
   for (size_t i = 0; i < req->naggs; i++) {
     const qq__agg *a = &req->aggs[i];
+    if (QQ__AGG_PIPE(a->kind)) continue;
     json_t *arr = agg_parts(a, parts, n);
-    json_t *aj = arr ? merge_agg(a, arr) : NULL;
+    json_t *aj = arr ? qq__merge_agg(a, arr) : NULL;
     json_decref(arr);
     if (!aj || json_object_set_new(o, a->name, aj)) {
       json_decref(o);
@@ -446,13 +519,14 @@ qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t 
   for (size_t i = 0; i < req->naggs; i++) {
     const qq__agg *a = &req->aggs[i];
     qb_err e2;
+    if (QQ__AGG_PIPE(a->kind)) continue;
     qb_err_clear(&e2);
     json_decref(aparts);
     if (!(aparts = agg_parts(a, (const json_t *const *)parts, n))) {
       rc = nomem(err);
       goto done;
     }
-    json_t *aj = render_agg(a, aparts, &e2);
+    json_t *aj = qq__render_agg(a, aparts, &e2);
     if (!aj || json_object_set_new(o, a->name, aj)) {
       if (e2.code && e2.code != QB_NOMEM) {
         if (err) *err = e2;
@@ -463,6 +537,7 @@ qb_code qq__aggs_render(qq_request *req, json_t *const *parts, size_t n, json_t 
       goto done;
     }
   }
+  if ((rc = qq__pipes_apply(req->aggs, req->naggs, o, err))) goto done;
   *out = o;
   o = NULL;
 done:

@@ -3,7 +3,7 @@
 ** the provider or compiled as expressions here, once per request. Errors follow Elasticsearch:
 ** QB_MALFORMED (parsing_exception) for unknown names and wrong shapes, QB_INVAL
 ** (illegal_argument_exception) for bad values; each message names the place in the body. */
-#include "internal.h"
+#include "aggs_int.h"
 #include "expr_int.h"
 
 #include <ctype.h>
@@ -928,7 +928,13 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
     size_t t;
     for (t = 0; t < QB_COUNTOF(kinds); t++)
       if (!strcmp(type, kinds[t])) break;
-    if (t == QB_COUNTOF(kinds)) return qb_fail(p->err, QB_MALFORMED, "unknown aggregation type [%s] in [%s]", type, name);
+    if (t == QB_COUNTOF(kinds)) { /* the kinds of issue 12 §4: agg_parse.c */
+      int xk = qq__agg_ext_kind(type);
+      if (xk < 0) return qb_fail(p->err, QB_MALFORMED, "unknown aggregation type [%s] in [%s]", type, name);
+      g->kind = (qq__agg_kind)xk;
+      if ((rc = qq__agg_parse_ext(p, g, type, body, nested))) return rc;
+      goto subs_part;
+    }
     g->kind = (qq__agg_kind)t;
     if (!json_is_object(body)) return qb_fail(p->err, QB_MALFORMED, "aggregation [%s]: [%s] must be an object", name, type);
     g->size = 10;
@@ -946,10 +952,6 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
       } else if (g->kind == AG_DATE_HISTOGRAM &&
                  (!strcmp(k, "calendar_interval") || !strcmp(k, "fixed_interval") || !strcmp(k, "interval"))) {
         if ((rc = parse_date_interval(p, o, k, name, g))) return rc;
-      } else if (g->kind == AG_DATE_HISTOGRAM && !strcmp(k, "time_zone")) {
-        const char *tz = json_is_string(o) ? json_string_value(o) : "";
-        if (strcmp(tz, "UTC") && strcmp(tz, "Z") && strcmp(tz, "+00:00") && strcmp(tz, "Etc/UTC"))
-          return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s]: only UTC is supported, got [%s]", name, tz);
       } else if ((g->kind == AG_HISTOGRAM || g->kind == AG_DATE_HISTOGRAM) && !strcmp(k, "min_doc_count")) {
         if (!json_is_integer(o) || json_integer_value(o) < 0)
           return qb_fail(p->err, QB_INVAL, "[%s] aggregation [%s]: [min_doc_count] must be a non-negative integer", type, name);
@@ -981,11 +983,6 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         else if (!strcmp(ok, "_key") || !strcmp(ok, "_term")) g->order = ORD_KEY;
         else { g->order = ORD_SUB; g->order_sub = ok; }
         g->has_order = 1;
-      } else if (!strcmp(k, "min_doc_count") && g->kind == AG_TERMS) {
-        if (!json_is_integer(o) || json_integer_value(o) < 1)
-          return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [min_doc_count] must be an integer >= 1 "
-                         "(0 is not supported)", name);
-        g->min_doc_count = (uint64_t)json_integer_value(o);
       } else if (!strcmp(k, "format") && g->kind == AG_DATE_HISTOGRAM) {
         if (!json_is_string(o)) return qb_fail(p->err, QB_MALFORMED, "[date_histogram] aggregation [%s]: [format] must be a string", name);
         if ((rc = qq__date_format_check(json_string_value(o), p->err))) return rc;
@@ -995,18 +992,21 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         if (!json_is_integer(o) || json_integer_value(o) < 0)
           return qb_fail(p->err, QB_INVAL, "[terms] aggregation [%s]: [shard_size] must be a non-negative integer", name);
       } else {
-        return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
+        int handled = 0; /* the options of issue 12 §4: agg_parse.c */
+        if ((rc = qq__agg_opt_ext(p, g, type, k, o, &handled))) return rc;
+        if (!handled) return qb_fail(p->err, QB_MALFORMED, "[%s] aggregation [%s] does not support [%s]", type, name, k);
       }
     }
     if (g->kind == AG_HISTOGRAM && !g->interval) return qb_fail(p->err, QB_INVAL, "[interval] must be >0 for histogram aggregation [%s]", name);
     if (g->kind == AG_DATE_HISTOGRAM && !g->interval && !g->cal_unit)
       return qb_fail(p->err, QB_INVAL, "[date_histogram] aggregation [%s] requires [calendar_interval] or [fixed_interval]", name);
     if (g->kind == AG_TERMS && !g->has_order) { g->order = ORD_COUNT; g->order_desc = 1; }
-    if (g->kind == AG_TERMS && !g->min_doc_count) g->min_doc_count = 1;
+    if (g->kind == AG_TERMS && !g->min_doc_count && !(g->x && g->x->mdc0)) g->min_doc_count = 1;
     if (!g->field && !g->script)
       return qb_fail(p->err, QB_INVAL, "aggregation [%s]: required one of fields [field, script], but none were specified", name);
+  subs_part:
     if (subs) {
-      if (!QQ__AGG_BUCKETS(g->kind)) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
+      if (!QQ__AGG_MULTI(g->kind)) return qb_fail(p->err, QB_INVAL, "aggregator [%s] of type [%s] cannot accept sub-aggregations", name, type);
       if (nested >= 3) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: bucket aggregations nest at most 4 levels deep", name);
       if ((rc = parse_aggs(p, subs, nested + 1, &g->subs, &g->nsubs))) return rc;
       if (g->nsubs > 64) return qb_fail(p->err, QB_INVAL, "aggregation [%s]: at most 64 sub-aggregations", name);
@@ -1017,12 +1017,21 @@ static qb_code parse_aggs(pctx *p, const json_t *v, int nested, qq__agg **out, s
         if (!strcmp(g->subs[s].name, g->order_sub)) break;
       if (s == g->nsubs)
         return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]. Unknown aggregation [%s]", g->order_sub, g->order_sub);
-      if (g->subs[s].kind == AG_STATS || QQ__AGG_BUCKETS(g->subs[s].kind))
+      if (g->subs[s].kind == AG_STATS || !QQ__AGG_SIMPLE(g->subs[s].kind))
         return qb_fail(p->err, QB_INVAL, "Invalid aggregator order path [%s]: not a single-value metric", g->order_sub);
       g->order_subi = s;
     }
+    if ((rc = qq__agg_check_ext(p, g))) return rc;
   }
   return QB_OK;
+}
+
+/* for agg_parse.c (qq__pctx_req and qq__pctx_err are above) */
+qb_code qq__pctx_query(qq__pctx *p, const json_t *j, const char *where, qq__query **out) {
+  return parse_query(p, j, where, out);
+}
+qb_code qq__pctx_script(qq__pctx *p, const json_t *j, const char *where, qq__script **out) {
+  return parse_script(p, j, QQ_SCRIPT_METRIC, where, out);
 }
 
 static qb_code get_uint(pctx *p, const json_t *v, const char *what, uint32_t *out) {

@@ -129,8 +129,15 @@ typedef struct qq__script_field {
 } qq__script_field;
 
 typedef enum { AG_TERMS, AG_AVG, AG_SUM, AG_MIN, AG_MAX, AG_STATS, AG_VALUE_COUNT, AG_HISTOGRAM,
-               AG_DATE_HISTOGRAM } qq__agg_kind;
+               AG_DATE_HISTOGRAM,
+               /* issue 12 §4 (aggs_int.h, agg_*.c) */
+               AG_CARDINALITY, AG_PERCENTILES, AG_PERCENTILE_RANKS, AG_EXTENDED_STATS, AG_WEIGHTED_AVG,
+               AG_TOP_HITS, AG_RANGE, AG_DATE_RANGE, AG_FILTER, AG_FILTERS, AG_MISSING, AG_GLOBAL,
+               AG_COMPOSITE, AG_AVG_BUCKET, AG_SUM_BUCKET, AG_MAX_BUCKET, AG_MIN_BUCKET,
+               AG_BUCKET_SORT } qq__agg_kind;
 #define QQ__AGG_BUCKETS(k) ((k) == AG_TERMS || (k) == AG_HISTOGRAM || (k) == AG_DATE_HISTOGRAM)
+/* every kind that has buckets (and so may have sub-aggregations) */
+#define QQ__AGG_MULTI(k) (QQ__AGG_BUCKETS(k) || ((k) >= AG_RANGE && (k) <= AG_COMPOSITE))
 
 typedef struct qq__agg {
   const char *name;
@@ -150,6 +157,7 @@ typedef struct qq__agg {
   int has_order;
   struct qq__agg *subs;    /* terms: metric sub-aggregations */
   size_t nsubs;
+  struct qq__xagg *x;      /* the options of the kinds of issue 12 §4 (aggs_int.h; NULL: none) */
 } qq__agg;
 
 /* ---- the request --------------------------------------------------------------------------------- */

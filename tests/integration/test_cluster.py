@@ -39,6 +39,22 @@ QUERIES = [
                          "h": {"histogram": {"field": "price", "interval": 10}}}},
     {"query": {"term": {"cat": "c"}}, "size": 3, "sort": [{"n": "asc"}],
      "aggs": {"s": {"sum": {"field": "price"}}}},
+    # issue 12 §4: the new aggregations merge across shards as one shard computes them
+    {"size": 0, "aggs": {"card": {"cardinality": {"field": "n"}},
+                         "hll": {"cardinality": {"field": "n", "precision_threshold": 10}},
+                         "cc": {"cardinality": {"field": "cat"}},
+                         "pct": {"percentiles": {"field": "price", "percents": [10, 50, 90]}},
+                         "pr": {"percentile_ranks": {"field": "price", "values": [20.5]}},
+                         "es": {"extended_stats": {"field": "price"}},
+                         "comp": {"composite": {"size": 5, "sources": [
+                             {"c": {"terms": {"field": "cat"}}},
+                             {"h": {"histogram": {"field": "price", "interval": 10}}}]}},
+                         "top": {"terms": {"field": "cat"}, "aggs": {"th": {"top_hits": {
+                             "size": 2, "sort": [{"n": "desc"}], "_source": ["n"]}}}},
+                         "r": {"range": {"field": "price", "ranges": [{"to": 20}, {"from": 20}]},
+                               "aggs": {"c": {"cardinality": {"field": "cat"}}}},
+                         "f": {"filters": {"filters": {"b": {"term": {"cat": "b"}}}, "other_bucket": True}},
+                         "g": {"global": {}, "aggs": {"m": {"max": {"field": "n"}}}}}},
 ]
 KONST_WAT = """(module
   (func (export "konst") (param $s f64) (result f64) (f64.const %s)))"""
@@ -217,6 +233,45 @@ def t_same_answers_as_the_embedded_default():
     for q in ({}, {"query": {"term": {"cat": "a"}}}):
         eq(C["coord"][1].http("POST", "/products/_count", q).json["count"],
            C["ref"].http("POST", "/products/_count", q).json["count"], "count %r" % q)
+
+
+def t_new_aggregations_merge_across_three_shards():
+    """cardinality, percentiles, composite and top_hits through a coordinator, against the
+    answers computed here (the comparison with the embedded index is in QUERIES)"""
+    co = C["coord"][0]
+    q = {"size": 0, "aggs": {"card": {"cardinality": {"field": "price"}},
+                             "pct": {"percentiles": {"field": "n", "percents": [25, 50, 75]}},
+                             "top": {"top_hits": {"size": 3, "sort": [{"price": "desc"}]}}}}
+    r = co.http("POST", "/products/_search", q)
+    eq(r.status, 200, "search: %r" % r)
+    a = r.json["aggregations"]
+    eq(a["card"]["value"], len({d["price"] for _, d in DOCS}), "cardinality over 3 shards")
+    ns = sorted(d["n"] for _, d in DOCS)
+    for k, v in a["pct"]["values"].items():  # exact: Hazen's rank q*n - 1/2 (60 values)
+        h = float(k) / 100 * len(ns) - 0.5
+        i = int(h)
+        close(v, ns[i] + (h - i) * (ns[i + 1] - ns[i]), 1e-9, "percentile " + k)
+    want = sorted(DOCS, key=lambda x: (-x[1]["price"], x[0]))[:3]
+    eq([h["_source"]["price"] for h in a["top"]["hits"]["hits"]], [d["price"] for _, d in want],
+       "top_hits by price over 3 shards")
+    eq(a["top"]["hits"]["total"]["value"], len(DOCS), "top_hits total")
+    # composite: every page through after_key, as one list
+    want = {}
+    for _, d in DOCS:
+        k = (d["cat"], d["n"] // 7 * 7)
+        want[k] = want.get(k, 0) + 1
+    got, after = [], None
+    for _ in range(100):
+        body = {"size": 0, "aggs": {"c": {"composite": {"size": 4, "sources": [
+            {"cat": {"terms": {"field": "cat"}}}, {"n": {"histogram": {"field": "n", "interval": 7}}}]}}}}
+        if after:
+            body["aggs"]["c"]["composite"]["after"] = after
+        c = co.http("POST", "/products/_search", body).json["aggregations"]["c"]
+        if not c["buckets"]:
+            break
+        got += [((b["key"]["cat"], int(b["key"]["n"])), b["doc_count"]) for b in c["buckets"]]
+        after = c["after_key"]
+    eq(got, sorted(want.items()), "composite pages over 3 shards")
 
 
 def deploy(co, k):
@@ -561,6 +616,7 @@ def main():
             ("same answers as the embedded default", t_same_answers_as_the_embedded_default),
             ("phrases and highlight through a coordinator",
              t_phrases_and_highlight_through_a_coordinator),
+            ("new aggregations merge across three shards", t_new_aggregations_merge_across_three_shards),
             ("udf deploy reaches every node; searches never mix versions",
              t_udf_deploy_reaches_every_node_and_searches_never_mix_versions),
             ("udf versions and test through a coordinator",

@@ -69,6 +69,37 @@ AGGS = {
                                            "format": "yyyy"}},
                        {"date_histogram": {"field": "d", "calendar_interval": "year",
                                            "extended_bound": {}}}),
+    # issue 12 §4
+    "cardinality": ({"cardinality": {"field": "tag", "precision_threshold": 100}},
+                    {"cardinality": {"field": "tag", "execution_hint": "direct"}}),
+    "percentiles": ({"percentiles": {"field": "n", "percents": [50], "keyed": False,
+                                     "tdigest": {"compression": 200}}},
+                    {"percentiles": {"field": "n", "hdr": {"number_of_significant_value_digits": 3}}}),
+    "percentile_ranks": ({"percentile_ranks": {"field": "n", "values": [5]}},
+                         {"percentile_ranks": {"field": "n", "values": [5], "method": "hdr"}}),
+    "extended_stats": ({"extended_stats": {"field": "n", "sigma": 3}},
+                       {"extended_stats": {"field": "n", "sigmas": 3}}),
+    "weighted_avg": ({"weighted_avg": {"value": {"field": "n"}, "weight": {"field": "n", "missing": 1}}},
+                     {"weighted_avg": {"value": {"field": "n"}, "weight": {"field": "n"}, "value_type": "long"}}),
+    "range": ({"range": {"field": "n", "ranges": [{"to": 5}], "keyed": True}},
+              {"range": {"field": "n", "ranges": [{"to": 5}], "rangez": 1}}),
+    "date_range": ({"date_range": {"field": "d", "format": "yyyy", "ranges": [{"from": "2021"}]}},
+                   {"date_range": {"field": "d", "ranges": [{"from": "2021"}], "time_zon": "UTC"}}),
+    "filters": ({"filters": {"filters": {"x": {"term": {"tag": "x"}}}, "other_bucket": True}},
+                {"filters": {"filters": {"x": {"term": {"tag": "x"}}}, "other_bucke": True}}),
+    "missing": ({"missing": {"field": "tag"}}, {"missing": {"field": "tag", "missin": 1}}),
+    "top_hits": ({"top_hits": {"size": 1, "sort": [{"n": "desc"}], "_source": ["n"]}},
+                 {"top_hits": {"size": 1, "highlight": {}}}),
+    "composite": ({"composite": {"size": 2, "sources": [{"t": {"terms": {"field": "tag"}}}]}},
+                  {"composite": {"size": 2, "sources": [{"t": {"terms": {"field": "tag"}}}], "sise": 1}}),
+    "terms options": ({"terms": {"field": "tag", "missing": "none", "include": "x|y", "exclude": ["y"],
+                                 "min_doc_count": 0, "order": {"_key": "asc"}}},
+                      {"terms": {"field": "tag", "collect_mode": "breadth_first"}}),
+    "date_histogram options": ({"date_histogram": {"field": "d", "calendar_interval": "year", "offset": "+1d",
+                                                   "time_zone": "Europe/Paris",
+                                                   "extended_bounds": {"min": "2019", "max": "2022"}}},
+                               {"date_histogram": {"field": "d", "calendar_interval": "year",
+                                                   "hard_bounds": {"min": "2019"}}}),
 }
 
 
@@ -81,7 +112,12 @@ UNKNOWN = {"match": "fuzzyness", "term": "boots", "terms": "boots", "range": "in
            "boosting": "positive_boost", "query_string": "default_fields",
            "simple_query_string": "field",
            "terms agg": "sizes", "avg agg": "format", "histogram agg": "keyed",
-           "date_histogram agg": "extended_bound"}
+           "date_histogram agg": "extended_bound", "cardinality agg": "execution_hint",
+           "percentiles agg": "hdr", "percentile_ranks agg": "method", "extended_stats agg": "sigmas",
+           "weighted_avg agg": "value_type", "range agg": "rangez", "date_range agg": "time_zon",
+           "filters agg": "other_bucke", "missing agg": "missin", "top_hits agg": "highlight",
+           "composite agg": "sise", "terms options agg": "collect_mode",
+           "date_histogram options agg": "hard_bounds"}
 
 
 def search(s, body, path="/shop/_search"):

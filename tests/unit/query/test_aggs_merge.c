@@ -17,6 +17,23 @@ static const char *body =
     "\"dh\":{\"date_histogram\":{\"field\":\"date\",\"calendar_interval\":\"month\"}},"
     "\"pop\":{\"terms\":{\"field\":\"popularity\"}}}}";
 
+/* the aggregations of issue 12 §4: rendered from two halves as from the whole */
+static const char *body2 =
+    "{\"size\":0,\"aggs\":{\"c\":{\"cardinality\":{\"field\":\"tag\"}},"
+    "\"cp\":{\"cardinality\":{\"field\":\"price\",\"precision_threshold\":1}},"
+    "\"pc\":{\"percentiles\":{\"field\":\"price\"}},\"pr\":{\"percentile_ranks\":{\"field\":\"price\",\"values\":[5]}},"
+    "\"es\":{\"extended_stats\":{\"field\":\"price\"}},"
+    "\"wa\":{\"weighted_avg\":{\"value\":{\"field\":\"price\"},\"weight\":{\"field\":\"days\"}}},"
+    "\"th\":{\"top_hits\":{\"size\":2,\"sort\":[{\"price\":\"desc\"}]}},"
+    "\"r\":{\"range\":{\"field\":\"price\",\"ranges\":[{\"to\":5},{\"from\":5}]},"
+    "\"aggs\":{\"c\":{\"cardinality\":{\"field\":\"tag\"}}}},"
+    "\"f\":{\"filters\":{\"filters\":{\"a\":{\"term\":{\"tag\":\"animal\"}}},\"other_bucket\":true}},"
+    "\"m\":{\"missing\":{\"field\":\"tag\"}},\"g\":{\"global\":{},\"aggs\":{\"mx\":{\"max\":{\"field\":\"price\"}}}},"
+    "\"co\":{\"composite\":{\"size\":2,\"sources\":[{\"t\":{\"terms\":{\"field\":\"tag\"}}}]}},"
+    "\"t\":{\"terms\":{\"field\":\"tag\"},\"aggs\":{\"s\":{\"sum\":{\"field\":\"price\"}},"
+    "\"bs\":{\"bucket_sort\":{\"sort\":[{\"s\":\"desc\"}],\"size\":1}}}},"
+    "\"sb\":{\"sum_bucket\":{\"buckets_path\":\"t>s\"}}}}";
+
 typedef struct three {
   fx whole, half[2];
 } three;
@@ -178,6 +195,47 @@ static void merged_partials_equal_the_whole_index_partial(void **st) {
   qq_request_free(req);
 }
 
+/* The new kinds: two shards render like one, and so does a staged merge of their partials */
+static void new_kinds_merge_like_one_shard(void **st) {
+  three *t = *st;
+  json_t *one = fx_search(&t->whole, body2), *two;
+  const qi_snapshot *snaps[2] = {t->half[0].snap, t->half[1].snap};
+  qb_err err;
+  assert_int_equal(qq_search(NULL, "test", snaps, 2, body2, strlen(body2), &two, &err), QB_OK);
+  assert_same_json(json_object_get(two, "aggregations"), json_object_get(one, "aggregations"), "aggregations");
+  qq_request *req;
+  json_t *halves[2], *merged, *parts[2];
+  assert_int_equal(qq_request_parse(NULL, body2, strlen(body2), 0, &req, &err), QB_OK);
+  halves[0] = shard_aggs(req, &t->half[0], 0);
+  halves[1] = shard_aggs(req, &t->half[1], 1);
+  parts[0] = halves[1];
+  parts[1] = NULL;
+  assert_int_equal(qq_aggs_merge(req, (const json_t *const *)parts, 2, &merged, &err), QB_OK);
+  parts[0] = halves[0];
+  parts[1] = merged;
+  json_t *m2;
+  assert_int_equal(qq_aggs_merge(req, (const json_t *const *)parts, 2, &m2, &err), QB_OK);
+  json_t *pj = json_pack("{s:s, s:i, s:i, s:n, s:[], s:O}", "index", "test", "shard", 0, "total", 6, "max_score",
+                         "hits", "aggs", m2);
+  qq_partial *p;
+  json_t *res;
+  assert_int_equal(qq_partial_from_json(pj, &p, &err), QB_OK);
+  assert_int_equal(qq_response_render(req, &p, 1, 0, &res, &err), QB_OK);
+  assert_same_json(json_object_get(res, "aggregations"), json_object_get(one, "aggregations"), "render(merge(merge))");
+  assert_json_num(one, "aggregations.c.value", 3);
+  assert_json_num(one, "aggregations.g.doc_count", 6);
+  qq_partial_free(p);
+  json_decref(pj);
+  json_decref(res);
+  json_decref(m2);
+  json_decref(merged);
+  json_decref(halves[0]);
+  json_decref(halves[1]);
+  qq_request_free(req);
+  json_decref(one);
+  json_decref(two);
+}
+
 /* No shards: every aggregation is there, empty */
 static void merging_nothing_gives_empty_partials(void **st) {
   qq_request *req;
@@ -198,6 +256,7 @@ int main(void) {
       cmocka_unit_test(two_shards_render_like_one),
       cmocka_unit_test(merged_partials_equal_the_whole_index_partial),
       cmocka_unit_test(merging_nothing_gives_empty_partials),
+      cmocka_unit_test(new_kinds_merge_like_one_shard),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
