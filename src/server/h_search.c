@@ -164,7 +164,24 @@ static void search(qs_req *r, int count) {
   int dfs;
   if (!refuse_params(r) || !search_type(r, &dfs) || (!count && !uri_params(r, &owned))) return;
   qc_shards t;
-  if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
+  char *expanded = NULL; /* aliases and patterns as concrete names (h_alias.c) */
+  json_t *afilter = NULL;
+  if (!qs__alias_expand(r, r->ncaps ? r->caps[0] : NULL, &expanded, &afilter)) {
+    qs__json_free(owned);
+    return;
+  }
+  int ok = resolve(r, expanded ? expanded : r->ncaps ? r->caps[0] : NULL, &t);
+  qs__alias_expand_free(expanded);
+  if (ok && afilter) { /* a filtered alias: its filter joins the query */
+    char *fb = qs__alias_filter_body(owned ? owned : r->body, owned ? strlen(owned) : r->body_len,
+                                     afilter);
+    if (fb) {
+      qs__json_free(owned);
+      owned = fb;
+    }
+  }
+  json_decref(afilter);
+  if (!ok) {
     qs__json_free(owned);
     return;
   }

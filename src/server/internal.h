@@ -217,6 +217,7 @@ struct qs_server {
   uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
   uint32_t slow_search_ms; /* a search taking this long is logged at WARN (0: 1000) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
+  struct qs__meta *meta;    /* aliases, closed indexes, templates (meta.c) */
   size_t tls_cert_len, tls_key_len;
 };
 
@@ -241,6 +242,7 @@ struct qs_req {
   const char *query;               /* the raw query string (after '?'), NULL when none */
   uint64_t start_ns;
   const json_t *src_spec;          /* an _mget item's "_source" for its GET (else the URL's) */
+  char alias_to[256];              /* caps[0] when it named an alias (h_alias.c) */
 
   int status;                      /* response */
   qb_buf out;
@@ -346,6 +348,66 @@ int qs__replica_cat_shards(qs_req *r);
 void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows);
 /* The columns of _cat/indices (WHICH 0), _cat/nodes (1), _cat/shards (2). */
 const char *const *qs__cat_cols(int which, size_t *n);
+
+
+/* ---- the node's index metadata (meta.c): aliases, closed indexes, templates ---------------- */
+typedef struct qs__meta qs__meta;
+/* Load DATA/meta.json (missing: empty). Errors: QB_CORRUPT (not a JSON object), QB_IO. */
+qb_code qs__meta_open(qs_server *s, qb_err *err);
+void qs__meta_close(qs_server *s);
+/* A copy of SECTION ({} when absent); json_decref it. */
+json_t *qs__meta_get(qs_server *s, const char *section);
+/* FN changes a copy of the whole document; when it returns QB_OK the copy is written to disk
+** and replaces it, else (or when the write fails) nothing changes. One update at a time. */
+typedef qb_code (*qs__meta_fn)(json_t *doc, void *ud, qb_err *err);
+qb_code qs__meta_update(qs_server *s, qs__meta_fn fn, void *ud, qb_err *err);
+/* DOC's SECTION object (created when absent; borrowed). */
+json_t *qs__meta_section(json_t *doc, const char *section);
+
+/* h_alias.c. 0 after replying 400 on a cluster coordinator (the route is one node's). */
+int qs__local_only(qs_req *r);
+int qs__index_is_closed(qs_server *s, const char *index);
+void qs__reply_closed(qs_req *r, const char *index); /* 400 index_closed_exception */
+int qs__is_alias(qs_server *s, const char *name);
+/* Alias NAME's index for a write (WRITE: its write index) or a one-document read, into OUT:
+** 1; 0 when NAME is no alias; -1 with REASON when the alias has no such index. */
+int qs__alias_resolve_one(qs_server *s, const char *name, int write, char out[256], char *reason,
+                          size_t cap);
+/* Before handler H runs: a document route's {index} naming an alias becomes its index, and a
+** closed index is refused. 0 after a reply. */
+int qs__alias_caps(qs_req *r, qs_handler h);
+/* A search's index expression EXPR (NULL: all) with aliases and patterns expanded to concrete
+** names (closed indexes skipped by patterns, refused by name), in *OUT (qs__alias_expand_free;
+** NULL on a coordinator: use EXPR), and the aliases' filter for the whole request in *FILTER
+** (NULL: none). 0 after a reply. */
+int qs__alias_expand(qs_req *r, const char *expr, char **out, json_t **filter);
+void qs__alias_expand_free(char *expr);
+/* The search body BODY/LEN with its query ANDed with FILTER (json_dumps text; NULL when BODY is
+** not an object: the search reports it). */
+char *qs__alias_filter_body(const char *body, size_t len, json_t *filter);
+/* {alias: props} of INDEX (a new object). */
+json_t *qs__aliases_of(qs_server *s, const char *index);
+/* A create body's or template's "aliases": 0 after a 400 naming what is wrong. */
+int qs__aliases_check(qs_req *r, json_t *aliases);
+qb_code qs__aliases_add(qs_server *s, const char *index, json_t *aliases, qb_err *err);
+/* After INDEX was deleted: its aliases and closed mark go. */
+void qs__index_forget(qs_server *s, const char *index);
+
+/* h_template.c: create index NAME with BODY/LEN (NULL: none) over the matching index template,
+** then add the aliases they name. Errors: those of qi_catalog_create; QB_INVAL when NAME is an
+** alias. */
+qb_code qs__index_create(qs_server *s, const char *name, const char *body, size_t len,
+                         qi_index **out, qb_err *err);
+/* The create body for INDEX: the matching template's pieces with BODY (borrowed; NULL) over
+** them. A new object. */
+json_t *qs__template_compose(qs_server *s, const char *index, json_t *body);
+/* h_index.c: index settings this node serves; 0 after a 400 naming one it does not. */
+int qs__settings_check(qs_req *r, const json_t *settings);
+/* h_update.c: a scripted update of the stored SOURCE (an object, changed in place) by BODY's
+** "script" with "ctx" semantics; 0 or an HTTP status with TYPE and REASON. *NOOP set when the
+** script set ctx.op to "noop" / "none". */
+int qs__update_script(qs_req *r, json_t *script, json_t *source, const char *id, int *noop,
+                      const char **type, char reason[512]);
 
 /* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);
