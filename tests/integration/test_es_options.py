@@ -125,7 +125,8 @@ def t_options_not_served_are_refused():
                 "number_of_shards", "3 shards on one node")
         refused(s.http("PUT", "/slow", {"settings": {"index": {"refresh_interval": "30s"}}}),
                 "index.refresh_interval", "a setting this node does not serve")
-        refused(s.http("PUT", "/aliased", {"aliases": {"a1": {}}}), "aliases", "aliases")
+        refused(s.http("PUT", "/aliased", {"aliases": {"a1": {"routing": "x"}}}), "routing",
+                "alias routing (aliases are served, routing is not)")
         for name in ("sharded", "slow", "aliased"):
             eq(s.http("HEAD", "/" + name).status, 404, "a refused create leaves no index " + name)
         eq(s.http("PUT", "/one", {"settings": {"index": {"number_of_shards": "1",
