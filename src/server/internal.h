@@ -403,11 +403,22 @@ qb_code qs__index_create(qs_server *s, const char *name, const char *body, size_
 json_t *qs__template_compose(qs_server *s, const char *index, json_t *body);
 /* h_index.c: index settings this node serves; 0 after a 400 naming one it does not. */
 int qs__settings_check(qs_req *r, const json_t *settings);
-/* h_update.c: a scripted update of the stored SOURCE (an object, changed in place) by BODY's
-** "script" with "ctx" semantics; 0 or an HTTP status with TYPE and REASON. *NOOP set when the
-** script set ctx.op to "noop" / "none". */
-int qs__update_script(qs_req *r, json_t *script, json_t *source, const char *id, int *noop,
-                      const char **type, char reason[512]);
+/* h_script.c: the scripts of _update, _update_by_query and _reindex (an expression on
+** ctx._source, or a deployed UDF's name). New: 0, or an HTTP status with REASON. */
+typedef struct qs__script qs__script;
+int qs__script_new(json_t *script, qs__script **out, char reason[512]);
+void qs__script_free(qs__script *s);
+int qs__script_is_udf(const qs__script *s);
+/* An expression on SOURCE (changed in place); *OP 0 index, 1 noop, 2 delete. 0 or 400. */
+int qs__script_run(const qs__script *s, json_t *source, int *op, char reason[512]);
+/* A UDF on the documents IDS (an array of strings) of INDEX: *OUT {id: its result}; 0 or an
+** HTTP status with REASON. */
+int qs__script_udf(qs_req *r, const qs__script *s, const char *index, json_t *ids, json_t **out,
+                   char reason[512]);
+/* Merge a UDF's result PATCH (a string holding a JSON object) into SOURCE: 0 or 400. */
+int qs__script_merge(json_t *source, json_t *patch, const char *id, char reason[512]);
+/* h_reindex.c: POST /{index}/_update/{id} with a "script" (h_doc.c hands it over). */
+void qs__update_scripted(qs_req *r, json_t *body);
 
 /* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);
