@@ -582,7 +582,3 @@ out:
   json_decref(body);
   qs__script_free(s);
 }
-
-void qs__h_explain(qs_req *r) {
-  qs__reply_error(r, 400, "illegal_argument_exception", "[_explain] is not served yet");
-}

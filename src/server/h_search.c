@@ -181,6 +181,11 @@ static void search(qs_req *r, int count) {
     }
   }
   json_decref(afilter);
+  json_t *xq = NULL; /* explain: true (h_explain.c) */
+  if (ok && !count && !qs__explain_take(r, &owned, &xq)) {
+    qc_shards_fini(&t);
+    ok = 0;
+  }
   if (!ok) {
     qs__json_free(owned);
     return;
@@ -231,8 +236,18 @@ static void search(qs_req *r, int count) {
   qs__json_free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
+    json_decref(xq);
     if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
     return qs__reply_err(r, &err);
+  }
+  if (xq) { /* each hit's _explanation */
+    char why[512];
+    int st = qs__explain_hits(r, xq, out, why);
+    json_decref(xq);
+    if (st) {
+      json_decref(out);
+      return qs__reply_error(r, st, "illegal_argument_exception", "%s", why);
+    }
   }
   qs__reply_json(r, 200, out);
 }

@@ -417,6 +417,16 @@ int qs__script_udf(qs_req *r, const qs__script *s, const char *index, json_t *id
                    char reason[512]);
 /* Merge a UDF's result PATCH (a string holding a JSON object) into SOURCE: 0 or 400. */
 int qs__script_merge(json_t *source, json_t *patch, const char *id, char reason[512]);
+/* h_explain.c: the BM25 explanation of document ID of INDEX for QUERY (NULL: match_all) in
+** *OUT, *MATCHED; 0, 404 (no such index or document) or 400 (a query, option or field not
+** explained) with REASON. */
+int qs__explain_doc(qs_req *r, const char *index, const char *id, json_t *query, int *matched,
+                    json_t **out, char reason[512]);
+/* `explain: true` in a search body: taken out of the body (*OWNED, the body text to search,
+** replaced) with the query to explain in *QUERY (NULL: not asked); 0 after a reply. Then
+** qs__explain_hits adds each hit's "_explanation" to RESPONSE: 0 or a status with REASON. */
+int qs__explain_take(qs_req *r, char **owned, json_t **query);
+int qs__explain_hits(qs_req *r, json_t *query, json_t *response, char reason[512]);
 /* h_reindex.c: POST /{index}/_update/{id} with a "script" (h_doc.c hands it over). */
 void qs__update_scripted(qs_req *r, json_t *body);
 
