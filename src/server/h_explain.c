@@ -22,7 +22,7 @@ typedef struct ex {
 } ex;
 
 static json_t *node(double v, const char *desc, json_t *details) {
-  return json_pack("{s:f, s:s, s:o}", "value", v, "description", desc,
+  return json_pack("{s:f, s:s, s:o}", "value", v, "description", desc, "details",
                    details ? details : json_array());
 }
 
