@@ -155,6 +155,11 @@ def t_stats():
         eq(node["indices"]["docs"]["count"], len(DOCS), "_nodes/stats docs")
         eq(node["indices"]["indexing"]["index_total"], len(DOCS), "indexing counter")
         check(node["indices"]["search"]["query_total"] >= 1, "search counter", node)
+        rows = s.http("GET", "/_cat/shards?format=json").json
+        eq([(x["index"], x["shard"], x["prirep"], x["state"], x["docs"]) for x in rows],
+           [("s1", "0", "p", "STARTED", str(len(DOCS)))], "_cat/shards on one node")
+        check(rows[0]["store"].endswith("b") and rows[0]["store"][0].isdigit(), "store size",
+              rows[0])
 
 
 if __name__ == "__main__":
