@@ -24,10 +24,9 @@ int qs__local_only(qs_req *r) {
 }
 
 int qs__index_is_closed(qs_server *s, const char *index) {
-  json_t *c = qs__meta_get(s, "closed");
-  int closed = json_object_get(c, index) != NULL;
+  json_t *c = qs__meta_get_key(s, "closed", index);
   json_decref(c);
-  return closed;
+  return c != NULL;
 }
 
 void qs__reply_closed(qs_req *r, const char *index) {
@@ -74,10 +73,10 @@ static int alias_target(const char *alias, json_t *a, int write, char out[256], 
 
 int qs__alias_resolve_one(qs_server *s, const char *name, int write, char out[256], char *reason,
                           size_t cap) {
-  json_t *all = qs__meta_get(s, "aliases"), *a = json_object_get(all, name);
+  json_t *a = qs__meta_get_key(s, "aliases", name);
   int rc = 0;
   if (a) rc = alias_target(name, a, write, out, reason, cap) ? 1 : -1;
-  json_decref(all);
+  json_decref(a);
   return rc;
 }
 
@@ -142,7 +141,9 @@ int qs__alias_expand(qs_req *r, const char *expr, char **out, json_t **filter) {
       for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
         char name[256];
         if (qi_catalog_name(cat, i, name, NULL) || fnmatch(pat, name, 0)) continue;
-        if (!json_object_get(closed, name)) expand_add(order, filters, name, NULL);
+        /* patterns skip closed and damaged indexes, as the node's own resolution does */
+        if (!json_object_get(closed, name) && !qi_catalog_damaged(cat, name, NULL, 0))
+          expand_add(order, filters, name, NULL);
       }
       const char *an;
       json_t *a;
@@ -731,8 +732,7 @@ qb_code qs__aliases_add(qs_server *s, const char *index, json_t *aliases, qb_err
 }
 
 int qs__is_alias(qs_server *s, const char *name) {
-  json_t *all = qs__meta_get(s, "aliases");
-  int yes = json_object_get(all, name) != NULL;
-  json_decref(all);
-  return yes;
+  json_t *a = qs__meta_get_key(s, "aliases", name);
+  json_decref(a);
+  return a != NULL;
 }

@@ -347,14 +347,29 @@ void qs__h_delete_by_query(qs_req *r) {
     return qs__reply_error(r, 400, "action_request_validation_exception",
                            "Validation Failed: 1: query is missing;");
   }
+  char *expanded = NULL; /* aliases as their indexes, a filtered alias's filter joins (h_alias.c) */
+  json_t *afilter = NULL;
+  if (!qs__alias_expand(r, r->caps[0], &expanded, &afilter)) {
+    json_decref(body);
+    return;
+  }
   json_t *sb = json_pack("{s:O, s:i, s:b, s:[s]}", "query", query, "size", DBQ_BATCH, "_source",
                          0, "sort", "_doc");
+  if (sb && afilter)
+    json_object_set_new(sb, "query", json_pack("{s:{s:[O], s:[o]}}", "bool", "must", query,
+                                               "filter", afilter));
+  else json_decref(afilter);
   char *sbody = sb ? json_dumps(sb, JSON_COMPACT) : NULL;
   json_decref(sb);
   json_decref(body);
   qc_shards T, *t = &T;
-  if (!sbody) return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
-  if (!resolve(r, r->caps[0], t)) goto out;
+  if (!sbody) {
+    qs__alias_expand_free(expanded);
+    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  }
+  int found = resolve(r, expanded ? expanded : r->caps[0], t);
+  qs__alias_expand_free(expanded);
+  if (!found) goto out;
   uint64_t deleted = 0, batches = 0;
   json_t *failures = json_array();
   for (size_t i = 0; i < t->n; i++) {

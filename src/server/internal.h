@@ -357,6 +357,8 @@ qb_code qs__meta_open(qs_server *s, qb_err *err);
 void qs__meta_close(qs_server *s);
 /* A copy of SECTION ({} when absent); json_decref it. */
 json_t *qs__meta_get(qs_server *s, const char *section);
+/* A copy of SECTION's entry KEY, or NULL (a cheap lookup: every document request asks). */
+json_t *qs__meta_get_key(qs_server *s, const char *section, const char *key);
 /* FN changes a copy of the whole document; when it returns QB_OK the copy is written to disk
 ** and replaces it, else (or when the write fails) nothing changes. One update at a time. */
 typedef qb_code (*qs__meta_fn)(json_t *doc, void *ud, qb_err *err);

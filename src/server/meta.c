@@ -63,6 +63,16 @@ json_t *qs__meta_get(qs_server *s, const char *section) {
   return out;
 }
 
+json_t *qs__meta_get_key(qs_server *s, const char *section, const char *key) {
+  qs__meta *m = s->meta;
+  if (!m) return NULL;
+  pthread_mutex_lock(&m->mu);
+  json_t *v = json_object_get(json_object_get(m->doc, section), key);
+  json_t *out = v ? json_deep_copy(v) : NULL;
+  pthread_mutex_unlock(&m->mu);
+  return out;
+}
+
 qb_code qs__meta_update(qs_server *s, qs__meta_fn fn, void *ud, qb_err *err) {
   qs__meta *m = s->meta;
   if (!m) return qb_fail(err, QB_INTERNAL, "the node's metadata is not open");

@@ -68,6 +68,14 @@ def t_aliases():
         eq(s.http("PUT", "/a1/_alias/bad", {"filter": {"nope": {}}}).status, 400, "bad filter")
         eq(s.http("PUT", "/both").status, 400, "an index may not take an alias's name")
         eq(s.http("PUT", "/a1/_alias/a2").status, 400, "an alias may not take an index's name")
+        # _delete_by_query through a filtered alias deletes only what the filter lets through
+        s.http("PUT", "/a3", {"mappings": {"properties": {"color": {"type": "keyword"}}}})
+        s.bulk([{"index": {"_index": "a3", "_id": "1"}}, {"color": "red"},
+                {"index": {"_index": "a3", "_id": "2"}}, {"color": "blue"}])
+        s.http("PUT", "/a3/_alias/a3reds", {"filter": {"term": {"color": "red"}}})
+        r = s.http("POST", "/a3reds/_delete_by_query?refresh=true", {"query": {"match_all": {}}})
+        eq((r.status, r.json.get("deleted")), (200, 1), "dbq through a filtered alias: %r" % r)
+        eq(s.http("GET", "/a3/_doc/2").status, 200, "the unfiltered document stays")
         # persisted
         s.restart()
         eq(s.http("POST", "/reds/_count").json["count"], reds, "aliases survive a restart")
