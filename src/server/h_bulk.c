@@ -99,6 +99,16 @@ static int parse(bulk *B, const char *url_index) {
     o->meta = a;
     json_t *jx = json_object_get(meta, "_index"), *jid = json_object_get(meta, "_id");
     o->index = json_is_string(jx) ? json_string_value(jx) : url_index;
+    char target[256], why[512];
+    int al = o->index ? qs__alias_resolve_one(r->srv, o->index, 1, target, why, sizeof why) : 0;
+    if (al < 0) {
+      qs__reply_error(r, 400, "illegal_argument_exception", "line %zu: %s", line, why);
+      return 0;
+    }
+    if (al > 0) { /* an alias: its write index, kept in the item's meta */
+      json_object_set_new(meta, "_index", json_string(target));
+      o->index = json_string_value(json_object_get(meta, "_index"));
+    }
     if (json_is_string(jid)) o->id = json_string_value(jid);
     else if (json_is_integer(jid)) {
       json_object_set_new(meta, "_id", json_sprintf("%lld", (long long)json_integer_value(jid)));
@@ -208,10 +218,14 @@ static int use_index(bulk *B, size_t i, const char *name, int autocreate) {
     item_error(B, i, 400, "invalid_index_name_exception", reason);
     return 0;
   }
+  if (qs__index_is_closed(B->r->srv, name)) {
+    item_error(B, i, 400, "index_closed_exception", "closed");
+    return 0;
+  }
   qb_err err;
   qb_code rc = qi_catalog_get(qc_node_catalog(B->r->srv->node), name, &B->ix, &err);
   if (rc == QB_NOTFOUND && autocreate) {
-    rc = qi_catalog_create(qc_node_catalog(B->r->srv->node), name, NULL, &B->ix, &err);
+    rc = qs__index_create(B->r->srv, name, NULL, 0, &B->ix, &err); /* templates apply */
     if (rc == QB_OK) qb_log(QB_INFO, "index created: %s (dynamic mappings)", name);
     if (rc == QB_CONFLICT) rc = qi_catalog_get(qc_node_catalog(B->r->srv->node), name, &B->ix, &err);
   }

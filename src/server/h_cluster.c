@@ -156,11 +156,18 @@ void qs__h_cat_shards(qs_req *r) {
     char name[256];
     qi_index *ix;
     if (qi_catalog_name(cat, i, name, NULL) || qi_catalog_get(cat, name, &ix, NULL)) continue;
-    char count[32];
+    char count[32], store[32];
     snprintf(count, sizeof count, "%llu", (unsigned long long)qi_index_doc_count(ix));
+    qi_index_stats st; /* the store as Elasticsearch's _cat prints sizes: 208b, 5.2kb, 1.1mb */
+    qi_index_stats_get(ix, &st);
+    double v = (double)st.disk_bytes;
+    const char *unit = "b";
+    for (const char *const *u = (const char *const[]){"kb", "mb", "gb", "tb", NULL}; *u && v >= 1024; u++)
+      v /= 1024, unit = *u;
+    snprintf(store, sizeof store, unit[0] == 'b' ? "%.0f%s" : "%.1f%s", v, unit);
     json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "index",
                                          name, "shard", "0", "prirep", "p", "state", "STARTED",
-                                         "docs", count, "store", "", "ip", r->srv->host, "node",
+                                         "docs", count, "store", store, "ip", r->srv->host, "node",
                                          r->srv->node_name));
     qi_index_release(ix);
   }

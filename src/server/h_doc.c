@@ -161,7 +161,8 @@ int qs__update_doc(qi_index *ix, const char *index, const char *id, json_t *body
   int as_upsert = json_is_true(json_object_get(body, "doc_as_upsert"));
   if (json_object_get(body, "script")) {
     *type = "illegal_argument_exception";
-    snprintf(reason, 512, "scripted updates are not supported; use a partial doc");
+    snprintf(reason, 512, "scripted updates are served by POST /{index}/_update/{id}, not in "
+             "_bulk: use a partial doc here");
     return 400;
   }
   if (!json_is_object(doc)) {
@@ -228,6 +229,11 @@ void qs__h_doc_update(qs_req *r) {
   if (!qs__body_object(r, &body)) return;
   if (!body) return qs__reply_error(r, 400, "action_request_validation_exception",
                                     "Validation Failed: 1: script or doc is missing;");
+  if (json_object_get(body, "script")) { /* h_reindex.c */
+    qs__update_scripted(r, body);
+    json_decref(body);
+    return;
+  }
   /* Only an upsert may create the index: a missing document changes nothing. */
   int upsert = json_is_true(json_object_get(body, "doc_as_upsert")) ||
                json_is_object(json_object_get(body, "upsert"));

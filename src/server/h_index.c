@@ -20,7 +20,7 @@ qi_index *qs__index_open(qs_req *r, const char *name, int autocreate) {
   }
   qb_code rc = qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, &err);
   if (rc == QB_NOTFOUND && autocreate) {
-    rc = qi_catalog_create(qc_node_catalog(r->srv->node), name, NULL, &ix, &err);
+    rc = qs__index_create(r->srv, name, NULL, 0, &ix, &err); /* templates apply */
     if (rc == QB_OK) qb_log(QB_INFO, "index created: %s (dynamic mappings)", name);
     if (rc == QB_CONFLICT) rc = qi_catalog_get(qc_node_catalog(r->srv->node), name, &ix, &err); /* raced */
   }
@@ -78,16 +78,18 @@ void qs__h_index_create(qs_req *r) {
     json_decref(body);
     return;
   }
-  json_t *aliases = json_object_get(body, "aliases");
-  if (aliases && (!json_is_object(aliases) || json_object_size(aliases))) {
+  if (!qs__aliases_check(r, json_object_get(body, "aliases"))) { /* h_alias.c */
     json_decref(body);
-    return qs__reply_error(r, 400, "illegal_argument_exception",
-                           "[aliases] are not supported: create the index without them");
+    return;
   }
   json_decref(body);
   qi_index *ix = NULL;
   qb_err err;
-  qb_code rc = qi_catalog_create(qc_node_catalog(r->srv->node), name, r->body_len ? r->body : NULL, &ix, &err);
+  if (qs__is_alias(r->srv, name))
+    return qs__reply_error(r, 400, "invalid_index_name_exception",
+                           "Invalid index name [%s], already exists as alias", name);
+  /* the matching index template, then the body, then the aliases (h_template.c) */
+  qb_code rc = qs__index_create(r->srv, name, r->body_len ? r->body : NULL, r->body_len, &ix, &err);
   if (rc == QB_CONFLICT) return qs__reply_exists(r, name);
   if (rc == QB_INVAL) {
     qs__reply_error(r, 400, "mapper_parsing_exception", "%s", err.msg);
@@ -107,6 +109,10 @@ void qs__h_index_create(qs_req *r) {
 ** Elasticsearch refuses an unknown setting, rather than stored and ignored. SETTINGS may nest
 ** ({"index": {"number_of_shards": 1}}) or not; PREFIX is the dotted path so far. 0 after a
 ** reply. */
+int qs__settings_check(qs_req *r, const json_t *settings) {
+  return settings_served(r, settings, "");
+}
+
 static int settings_served(qs_req *r, const json_t *settings, const char *prefix) {
   const char *k;
   json_t *v;
@@ -157,6 +163,7 @@ void qs__h_index_delete(qs_req *r) {
   qb_code rc = qi_catalog_delete(qc_node_catalog(r->srv->node), name, &err);
   if (rc == QB_NOTFOUND) return qs__reply_no_index(r, name);
   if (rc) return qs__reply_err(r, &err);
+  qs__index_forget(r->srv, name); /* its aliases and closed mark (h_alias.c) */
   qb_log(QB_INFO, "index deleted: %s", name);
   qs__reply_json(r, 200, json_pack("{s:b}", "acknowledged", 1));
 }
@@ -200,7 +207,8 @@ void qs__h_index_get(qs_req *r) {
     if (!json_object_get(idx, "number_of_replicas") &&
         !json_object_get(settings, "number_of_replicas"))
       json_object_set_new(idx, "number_of_replicas", json_string("0"));
-    json_t *j = json_pack("{s:{s:{}, s:o, s:o}}", name, "aliases", "mappings", load_json(&m),
+    json_t *j = json_pack("{s:{s:o, s:o, s:o}}", name, "aliases", qs__aliases_of(r->srv, name),
+                          "mappings", load_json(&m),
                           "settings", settings);
     qs__reply_json(r, 200, j);
   }

@@ -1,7 +1,7 @@
 /* h_manage.c: the index-management reads and chores an Elasticsearch user reaches for:
 ** GET /{index}/_source/{id}, GET /{index}/_settings, GET /_stats and /{index}/_stats,
 ** POST /_flush and /{index}/_flush, POST /{index}/_forcemerge, GET /{index}/_validate/query,
-** GET /_field_caps and /{index}/_field_caps, GET /_cat/health, /_cat/count, /_cat/aliases.
+** GET /_field_caps and /{index}/_field_caps, GET /_cat/health, /_cat/count (_cat/aliases: h_alias.c).
 ** These serve one node's catalog; a cluster coordinator does not serve them yet (400). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +10,7 @@
 #include "internal.h"
 
 /* 0 after replying 400 on a coordinator, which holds no shards of its own. */
-static int local_only(qs_req *r) {
-  if (!qc_node_routes(r->srv->node)) return 1;
-  qs__reply_error(r, 400, "illegal_argument_exception",
-                  "[%s %s] is not served by a cluster coordinator yet (docs/cluster.md)", r->method,
-                  r->path);
-  return 0;
-}
+static int local_only(qs_req *r) { return qs__local_only(r); }
 
 /* The names a path's {index} (a name, a comma list, a pattern, _all) or, with NULL, every
 ** index, as a search resolves them (qc_node_resolve): a JSON array of strings, or NULL
@@ -25,8 +19,13 @@ static json_t *index_names(qs_req *r, const char *spec) {
   qc_shards t;
   char missing[256] = "";
   qb_err err;
+  char *expanded = NULL;
+  json_t *filter = NULL; /* the management routes take the whole index */
+  if (!qs__alias_expand(r, spec, &expanded, &filter)) return NULL;
+  json_decref(filter);
   qc_shards_init(&t);
-  qb_code rc = qc_node_resolve(r->srv->node, spec, 0, &t, missing, &err);
+  qb_code rc = qc_node_resolve(r->srv->node, expanded ? expanded : spec, 0, &t, missing, &err);
+  qs__alias_expand_free(expanded);
   json_t *out = rc ? NULL : json_array();
   for (size_t i = 0; out && i < t.n; i++) /* one shard per index on one node */
     json_array_append_new(out, json_string(t.s[i].index));
@@ -359,12 +358,4 @@ void qs__h_cat_count(qs_req *r) {
   snprintf(count, sizeof count, "%llu", (unsigned long long)total);
   qs__reply_cat(r, count_cols, 3,
                 json_pack("[{s:s, s:s, s:s}]", "epoch", epoch, "timestamp", ts, "count", count));
-}
-
-static const char *const alias_cols[] = {"alias", "index", "filter", "routing.index",
-                                         "routing.search", "is_write_index"};
-
-/* Aliases are refused at creation (docs/rest-api.md), so there are none to list. */
-void qs__h_cat_aliases(qs_req *r) {
-  qs__reply_cat(r, alias_cols, sizeof alias_cols / sizeof *alias_cols, json_array());
 }

@@ -179,7 +179,29 @@ static void search(qs_req *r, int count) {
     return;
   }
   qc_shards t;
-  if (!resolve(r, r->ncaps ? r->caps[0] : NULL, &t)) {
+  char *expanded = NULL; /* aliases and patterns as concrete names (h_alias.c) */
+  json_t *afilter = NULL;
+  if (!qs__alias_expand(r, r->ncaps ? r->caps[0] : NULL, &expanded, &afilter)) {
+    qs__json_free(owned);
+    return;
+  }
+  int ok = resolve(r, expanded ? expanded : r->ncaps ? r->caps[0] : NULL, &t);
+  qs__alias_expand_free(expanded);
+  if (ok && afilter) { /* a filtered alias: its filter joins the query */
+    char *fb = qs__alias_filter_body(owned ? owned : r->body, owned ? strlen(owned) : r->body_len,
+                                     afilter);
+    if (fb) {
+      qs__json_free(owned);
+      owned = fb;
+    }
+  }
+  json_decref(afilter);
+  json_t *xq = NULL; /* explain: true (h_explain.c) */
+  if (ok && !count && !qs__explain_take(r, &owned, &xq)) {
+    qc_shards_fini(&t);
+    ok = 0;
+  }
+  if (!ok) {
     qs__json_free(owned);
     return;
   }
@@ -229,8 +251,18 @@ static void search(qs_req *r, int count) {
   qs__json_free(owned);
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
+    json_decref(xq);
     if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
     return qs__reply_err(r, &err);
+  }
+  if (xq) { /* each hit's _explanation */
+    char why[512];
+    int st = qs__explain_hits(r, xq, out, why);
+    json_decref(xq);
+    if (st) {
+      json_decref(out);
+      return qs__reply_error(r, st, "illegal_argument_exception", "%s", why);
+    }
   }
   qs__reply_json(r, 200, out);
 }
@@ -330,14 +362,29 @@ void qs__h_delete_by_query(qs_req *r) {
     return qs__reply_error(r, 400, "action_request_validation_exception",
                            "Validation Failed: 1: query is missing;");
   }
+  char *expanded = NULL; /* aliases as their indexes, a filtered alias's filter joins (h_alias.c) */
+  json_t *afilter = NULL;
+  if (!qs__alias_expand(r, r->caps[0], &expanded, &afilter)) {
+    json_decref(body);
+    return;
+  }
   json_t *sb = json_pack("{s:O, s:i, s:b, s:[s]}", "query", query, "size", DBQ_BATCH, "_source",
                          0, "sort", "_doc");
+  if (sb && afilter)
+    json_object_set_new(sb, "query", json_pack("{s:{s:[O], s:[o]}}", "bool", "must", query,
+                                               "filter", afilter));
+  else json_decref(afilter);
   char *sbody = sb ? json_dumps(sb, JSON_COMPACT) : NULL;
   json_decref(sb);
   json_decref(body);
   qc_shards T, *t = &T;
-  if (!sbody) return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
-  if (!resolve(r, r->caps[0], t)) goto out;
+  if (!sbody) {
+    qs__alias_expand_free(expanded);
+    return qs__reply_error(r, 429, "circuit_breaking_exception", "out of memory");
+  }
+  int found = resolve(r, expanded ? expanded : r->caps[0], t);
+  qs__alias_expand_free(expanded);
+  if (!found) goto out;
   uint64_t deleted = 0, batches = 0;
   json_t *failures = json_array();
   for (size_t i = 0; i < t->n; i++) {

@@ -285,7 +285,7 @@ int qs__subrequest(qs_req *r, qs_handler h, const char *const *caps, size_t ncap
       routed = 1;
       if (!qs__coord(&sub)) h(&sub);
     }
-  if (!routed) h(&sub);
+  if (!routed && qs__alias_caps(&sub, h)) h(&sub);
   *out = sub.out.len ? json_loadb(sub.out.data, sub.out.len, 0, NULL) : NULL;
   qb_buf_fini(&sub.out);
   return sub.status ? sub.status : 500;

@@ -217,6 +217,7 @@ struct qs_server {
   uint64_t rid_next;    /* request ids made so far (reqid.c; relaxed atomics) */
   uint32_t slow_search_ms; /* a search taking this long is logged at WARN (0: 1000) */
   char *tls_cert, *tls_key; /* PEM text when serving HTTPS (qb_malloc'd) */
+  struct qs__meta *meta;    /* aliases, closed indexes, templates (meta.c) */
   size_t tls_cert_len, tls_key_len;
   struct qs__ctxs *ctxs;  /* scroll and point-in-time contexts (h_scroll.c); made on first use */
 };
@@ -242,6 +243,7 @@ struct qs_req {
   const char *query;               /* the raw query string (after '?'), NULL when none */
   uint64_t start_ns;
   const json_t *src_spec;          /* an _mget item's "_source" for its GET (else the URL's) */
+  char alias_to[256];              /* caps[0] when it named an alias (h_alias.c) */
 
   int status;                      /* response */
   qb_buf out;
@@ -350,6 +352,89 @@ int qs__replica_cat_shards(qs_req *r);
 void qs__reply_cat(qs_req *r, const char *const *cols, size_t n, json_t *rows);
 /* The columns of _cat/indices (WHICH 0), _cat/nodes (1), _cat/shards (2). */
 const char *const *qs__cat_cols(int which, size_t *n);
+
+
+/* ---- the node's index metadata (meta.c): aliases, closed indexes, templates ---------------- */
+typedef struct qs__meta qs__meta;
+/* Load DATA/meta.json (missing: empty). Errors: QB_CORRUPT (not a JSON object), QB_IO. */
+qb_code qs__meta_open(qs_server *s, qb_err *err);
+void qs__meta_close(qs_server *s);
+/* A copy of SECTION ({} when absent); json_decref it. */
+json_t *qs__meta_get(qs_server *s, const char *section);
+/* A copy of SECTION's entry KEY, or NULL (a cheap lookup: every document request asks). */
+json_t *qs__meta_get_key(qs_server *s, const char *section, const char *key);
+/* FN changes a copy of the whole document; when it returns QB_OK the copy is written to disk
+** and replaces it, else (or when the write fails) nothing changes. One update at a time. */
+typedef qb_code (*qs__meta_fn)(json_t *doc, void *ud, qb_err *err);
+qb_code qs__meta_update(qs_server *s, qs__meta_fn fn, void *ud, qb_err *err);
+/* DOC's SECTION object (created when absent; borrowed). */
+json_t *qs__meta_section(json_t *doc, const char *section);
+
+/* h_alias.c. 0 after replying 400 on a cluster coordinator (the route is one node's). */
+int qs__local_only(qs_req *r);
+int qs__index_is_closed(qs_server *s, const char *index);
+void qs__reply_closed(qs_req *r, const char *index); /* 400 index_closed_exception */
+int qs__is_alias(qs_server *s, const char *name);
+/* Alias NAME's index for a write (WRITE: its write index) or a one-document read, into OUT:
+** 1; 0 when NAME is no alias; -1 with REASON when the alias has no such index. */
+int qs__alias_resolve_one(qs_server *s, const char *name, int write, char out[256], char *reason,
+                          size_t cap);
+/* Before handler H runs: a document route's {index} naming an alias becomes its index, and a
+** closed index is refused. 0 after a reply. */
+int qs__alias_caps(qs_req *r, qs_handler h);
+/* A search's index expression EXPR (NULL: all) with aliases and patterns expanded to concrete
+** names (closed indexes skipped by patterns, refused by name), in *OUT (qs__alias_expand_free;
+** NULL on a coordinator: use EXPR), and the aliases' filter for the whole request in *FILTER
+** (NULL: none). 0 after a reply. */
+int qs__alias_expand(qs_req *r, const char *expr, char **out, json_t **filter);
+void qs__alias_expand_free(char *expr);
+/* The search body BODY/LEN with its query ANDed with FILTER (json_dumps text; NULL when BODY is
+** not an object: the search reports it). */
+char *qs__alias_filter_body(const char *body, size_t len, json_t *filter);
+/* {alias: props} of INDEX (a new object). */
+json_t *qs__aliases_of(qs_server *s, const char *index);
+/* A create body's or template's "aliases": 0 after a 400 naming what is wrong. */
+int qs__aliases_check(qs_req *r, json_t *aliases);
+qb_code qs__aliases_add(qs_server *s, const char *index, json_t *aliases, qb_err *err);
+/* After INDEX was deleted: its aliases and closed mark go. */
+void qs__index_forget(qs_server *s, const char *index);
+
+/* h_template.c: create index NAME with BODY/LEN (NULL: none) over the matching index template,
+** then add the aliases they name. Errors: those of qi_catalog_create; QB_INVAL when NAME is an
+** alias. */
+qb_code qs__index_create(qs_server *s, const char *name, const char *body, size_t len,
+                         qi_index **out, qb_err *err);
+/* The create body for INDEX: the matching template's pieces with BODY (borrowed; NULL) over
+** them. A new object. */
+json_t *qs__template_compose(qs_server *s, const char *index, json_t *body);
+/* h_index.c: index settings this node serves; 0 after a 400 naming one it does not. */
+int qs__settings_check(qs_req *r, const json_t *settings);
+/* h_script.c: the scripts of _update, _update_by_query and _reindex (an expression on
+** ctx._source, or a deployed UDF's name). New: 0, or an HTTP status with REASON. */
+typedef struct qs__script qs__script;
+int qs__script_new(json_t *script, qs__script **out, char reason[512]);
+void qs__script_free(qs__script *s);
+int qs__script_is_udf(const qs__script *s);
+/* An expression on SOURCE (changed in place); *OP 0 index, 1 noop, 2 delete. 0 or 400. */
+int qs__script_run(const qs__script *s, json_t *source, int *op, char reason[512]);
+/* A UDF on the documents IDS (an array of strings) of INDEX: *OUT {id: its result}; 0 or an
+** HTTP status with REASON. */
+int qs__script_udf(qs_req *r, const qs__script *s, const char *index, json_t *ids, json_t **out,
+                   char reason[512]);
+/* Merge a UDF's result PATCH (a string holding a JSON object) into SOURCE: 0 or 400. */
+int qs__script_merge(json_t *source, json_t *patch, const char *id, char reason[512]);
+/* h_explain.c: the BM25 explanation of document ID of INDEX for QUERY (NULL: match_all) in
+** *OUT, *MATCHED; 0, 404 (no such index or document) or 400 (a query, option or field not
+** explained) with REASON. */
+int qs__explain_doc(qs_req *r, const char *index, const char *id, json_t *query, int *matched,
+                    json_t **out, char reason[512]);
+/* `explain: true` in a search body: taken out of the body (*OWNED, the body text to search,
+** replaced) with the query to explain in *QUERY (NULL: not asked); 0 after a reply. Then
+** qs__explain_hits adds each hit's "_explanation" to RESPONSE: 0 or a status with REASON. */
+int qs__explain_take(qs_req *r, char **owned, json_t **query);
+int qs__explain_hits(qs_req *r, json_t *query, json_t *response, char reason[512]);
+/* h_reindex.c: POST /{index}/_update/{id} with a "script" (h_doc.c hands it over). */
+void qs__update_scripted(qs_req *r, json_t *body);
 
 /* ---- handlers (one prototype per routes.def row) ----------------------------------------- */
 #define QS_ROUTE(id, m, p, h, big) void h(qs_req *r);

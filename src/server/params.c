@@ -63,6 +63,18 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_SCROLL_ID] = "scroll", [QS_R_SCROLL_ID_GET] = "scroll",
     [QS_R_SCROLL_CLEAR] = "", [QS_R_SCROLL_CLEAR_ID] = "",
     [QS_R_PIT_OPEN] = "keep_alive ignore_unavailable", [QS_R_PIT_CLOSE] = "",
+    [QS_R_ALIASES_POST] = "", [QS_R_ALIAS_GET_ALL] = "", [QS_R_ALIAS_GET_NAME] = "",
+    [QS_R_ALIAS_GET_INDEX] = "", [QS_R_ALIAS_GET_ONE] = "", [QS_R_ALIAS_PUT] = "",
+    [QS_R_ALIAS_POST] = "", [QS_R_ALIASES_PUT] = "", [QS_R_ALIAS_DELETE] = "",
+    [QS_R_ALIASES_DELETE] = "", [QS_R_INDEX_CLOSE] = "", [QS_R_INDEX_OPEN] = "",
+    [QS_R_ITEMPLATE_LIST] = "", [QS_R_ITEMPLATE_GET] = "", [QS_R_ITEMPLATE_PUT] = "",
+    [QS_R_ITEMPLATE_POST] = "", [QS_R_ITEMPLATE_DELETE] = "", [QS_R_CTEMPLATE_LIST] = "",
+    [QS_R_CTEMPLATE_GET] = "", [QS_R_CTEMPLATE_PUT] = "", [QS_R_CTEMPLATE_POST] = "",
+    [QS_R_CTEMPLATE_DELETE] = "", [QS_R_LTEMPLATE_GET] = "", [QS_R_LTEMPLATE_GET1] = "",
+    [QS_R_LTEMPLATE_PUT] = "", [QS_R_LTEMPLATE_POST] = "", [QS_R_LTEMPLATE_DELETE] = "",
+    [QS_R_REINDEX] = P_REFRESH, [QS_R_UPDATE_BY_QUERY] = P_REFRESH " conflicts",
+    [QS_R_EXPLAIN] = "", [QS_R_EXPLAIN_POST] = "",
+    [QS_R_CLUSTER_STATS] = "", [QS_R_NODES_STATS] = "",
 };
 
 /* every route takes these (http.c serves ?pretty) */

@@ -173,7 +173,8 @@ static void run_route(qs_req *r) {
   /* a coordinator of a cluster routes what is not the same code in both (h_coord.c) */
   if (qs__auth_check(r) && qs__params_check(r) && !qs__disk_refuse(r) &&
       (!qc_node_routes(r->srv->node) || !qs__coord(r)) &&
-      !qs__replica_wrap(r)) /* h_replica.c: a write on a replicated shard */
+      !qs__replica_wrap(r) && /* h_replica.c: a write on a replicated shard */
+      qs__alias_caps(r, qs__routes[r->route].handler)) /* h_alias.c: {index} as an alias */
     qs__routes[r->route].handler(r);
   if (!r->status) qs__reply_code(r, QB_INTERNAL, "handler gave no response");
   qs__req_tag(NULL);
@@ -563,6 +564,7 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
                           .script_response_max = s->script_response_max};
   s->compiler = NULL; /* the node owns it now */
   if ((rc = qc_node_open(&nopt, &s->node, err))) goto fail;
+  if ((rc = qs__meta_open(s, err))) goto fail;
   /* Indexes reopened from disk are searchable at once. */
   qi_catalog *cat = qc_node_catalog(s->node);
   for (size_t i = 0, n = qi_catalog_count(cat); i < n; i++) {
@@ -669,6 +671,7 @@ void qs_server_free(qs_server *s) {
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
   qs__ctxs_free(s); /* their snapshots, before the node's indexes close */
   qc_node_close(s->node);
+  qs__meta_close(s);
   qu_compiler_free(s->compiler); /* when the node never took it */
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
