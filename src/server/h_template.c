@@ -170,11 +170,11 @@ void qs__h_index_template_put(qs_req *r) {
     json_t *a, *b;
     json_array_foreach(pats, i, a) json_array_foreach(json_object_get(t, "index_patterns"), k, b) {
       if (!json_equal(a, b)) continue;
-      json_decref(all);
       qs__reply_error(r, 400, "illegal_argument_exception",
                       "index template [%.200s] has index patterns [%.200s] matching patterns from "
                       "existing templates [%.200s] that have the same priority [%lld]; use a "
                       "different priority", r->caps[0], json_string_value(a), other, (long long)p);
+      json_decref(all); /* after the reply: OTHER is one of its keys */
       goto out;
     }
   }
