@@ -293,17 +293,7 @@ qb_code qq__xb_collect(qq__aggs_state *st, qq__agst *s, const qi_segment *seg, u
   }
   if (a->kind == AG_MISSING) {
     for (size_t i = 0; i < n; i++) {
-      int has = 0;
-      if (s->mapped && s->fi.dv == QI_DV_KEYWORD) {
-        const uint32_t *o;
-        has = qi_dv_doc_ords(seg, s->fi.id, docs[i], &o) > 0;
-      } else if (s->mapped && s->fi.dv != QI_DV_NONE) {
-        double d;
-        uint8_t pr;
-        qi_dv_read_f64(seg, s->fi.id, docs + i, 1, &d, &pr);
-        has = pr;
-      }
-      if (!has && (rc = qq__bucket_hit(st, s, 0, i, seg, base, docs, scores, err))) return rc;
+      if (!qq__agg_doc_has_value(s, seg, docs[i]) && (rc = qq__bucket_hit(st, s, 0, i, seg, base, docs, scores, err))) return rc;
     }
     return QB_OK;
   }

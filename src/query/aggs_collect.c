@@ -265,6 +265,20 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
 
 /* Doc DOCS[I] falls in bucket BI: count it, feed the metric subs (values computed for the block)
 ** and the bucket subs (this one doc) */
+int qq__agg_doc_has_value(const qq__agst *s, const qi_segment *seg, uint32_t doc) {
+  if (s->mapped && s->fi.dv == QI_DV_KEYWORD) {
+    const uint32_t *o;
+    return qi_dv_doc_ords(seg, s->fi.id, doc, &o) > 0;
+  }
+  if (s->mapped && s->fi.dv != QI_DV_NONE) {
+    double v;
+    uint8_t pr;
+    qi_dv_read_f64(seg, s->fi.id, &doc, 1, &v, &pr);
+    return pr;
+  }
+  return 0;
+}
+
 qb_code qq__bucket_hit(qq__aggs_state *st, agst *s, long bi, size_t i, const qi_segment *seg,
                           uint64_t base, const uint32_t *docs, const double *scores, qb_err *err) {
   bucket *b = &s->b[bi];
@@ -291,17 +305,7 @@ static qb_code collect_terms(qq__aggs_state *st, agst *s, const qi_segment *seg,
   if ((rc = qq__bucket_subs_values(st, s, seg, base, docs, scores, n, err))) return rc;
   if (x && x->tmissing) { /* terms "missing": docs without a value have a bucket of their own */
     for (size_t i = 0; i < n; i++) {
-      int has = 0;
-      if (s->mapped && s->fi.dv == QI_DV_KEYWORD) {
-        const uint32_t *o;
-        has = qi_dv_doc_ords(seg, s->fi.id, docs[i], &o) > 0;
-      } else if (s->mapped && s->fi.dv != QI_DV_NONE) {
-        double v;
-        uint8_t pr;
-        qi_dv_read_f64(seg, s->fi.id, docs + i, 1, &v, &pr);
-        has = pr;
-      }
-      if (has) continue;
+      if (qq__agg_doc_has_value(s, seg, docs[i])) continue;
       const json_t *mv = x->tmissing;
       long bi;
       if (s->kk == KEY_STR || !s->mapped) {

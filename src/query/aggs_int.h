@@ -177,6 +177,8 @@ void qq__fcache_free(qq__aggs_state *st);
 /* Find or add the bucket of a key; its index or -1 when out of memory */
 long qq__bucket_get(qq__aggs_state *st, qq__agst *s, const char *k, size_t kl, int64_t ik, double dk);
 /* DOCS[I] falls in bucket BI (the block's metric sub values are in s->vals) */
+/* 1 when DOC of SEG has a value of S's field (aggs_collect.c) */
+int qq__agg_doc_has_value(const qq__agst *s, const qi_segment *seg, uint32_t doc);
 qb_code qq__bucket_hit(qq__aggs_state *st, qq__agst *s, long bi, size_t i, const qi_segment *seg,
                        uint64_t base, const uint32_t *docs, const double *scores, qb_err *err);
 /* The metric sub values of a block (before qq__bucket_hit) */

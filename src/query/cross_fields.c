@@ -17,25 +17,6 @@
 
 static qb_code nomem(qb_err *err) { return qb_fail(err, QB_NOMEM, "query: out of memory"); }
 
-typedef struct dmx_it {
-  qq__disj_it d;
-  double tie;
-} dmx_it;
-
-static double dmx_score(qq__it *it) {
-  dmx_it *m = (dmx_it *)it;
-  double sum = 0, mx = 0;
-  int any = 0;
-  for (size_t i = 0; i < m->d.n; i++)
-    if (m->d.c[i]->doc == it->doc) {
-      double s = (float)m->d.c[i]->score(m->d.c[i]);
-      sum += s;
-      if (!any || s > mx) mx = s;
-      any = 1;
-    }
-  return (float)(mx + (sum - mx) * m->tie);
-}
-
 /* dis_max of C[0..n) (none-iterators dropped); *OUT none when all are */
 static qb_code mk_dmx(qq__seg_ctx *cx, qq__it **c, size_t n, double tie, int scoring, qq__it **out, qb_err *err) {
   size_t k = 0;
@@ -43,19 +24,7 @@ static qb_code mk_dmx(qq__seg_ctx *cx, qq__it **c, size_t n, double tie, int sco
     if (c[i]->next != qq__none_next) c[k++] = c[i];
   if (!k) return (*out = qq__mk_none(cx)) ? QB_OK : nomem(err);
   if (k == 1) { *out = c[0]; return QB_OK; }
-  dmx_it *m = qq__xalloc(cx, sizeof *m);
-  if (!m) return nomem(err);
-  memset(m, 0, sizeof *m);
-  m->d.c = c;
-  m->d.n = k;
-  m->d.msm = 1;
-  m->tie = tie;
-  m->d.it.next = qq__disj_next;
-  m->d.it.advance = qq__disj_adv;
-  m->d.it.score = scoring ? dmx_score : qq__zero_score;
-  for (size_t i = 0; i < k; i++) m->d.it.cost += c[i]->cost;
-  *out = &m->d.it;
-  return QB_OK;
+  return (*out = qq__mk_dismax(cx, c, k, tie, scoring)) ? QB_OK : nomem(err);
 }
 
 typedef struct xtoks {

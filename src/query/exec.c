@@ -469,6 +469,21 @@ static double dmax_score(qq__it *it) {
   return (float)(mx + (sum - mx) * m->tie);
 }
 
+qq__it *qq__mk_dismax(qq__seg_ctx *cx, qq__it **c, size_t n, double tie, int scoring) {
+  dmax_it *m = qq__xalloc(cx, sizeof *m);
+  if (!m) return NULL;
+  memset(m, 0, sizeof *m);
+  m->d.c = c;
+  m->d.n = n;
+  m->d.msm = 1;
+  m->tie = tie;
+  m->d.it.next = qq__disj_next;
+  m->d.it.advance = qq__disj_adv;
+  m->d.it.score = scoring ? dmax_score : qq__zero_score;
+  for (size_t i = 0; i < n; i++) m->d.it.cost += c[i]->cost;
+  return &m->d.it;
+}
+
 static qb_code build_dismax(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err) {
   qb_code rc;
   size_t n = q->nshould, k = 0;
@@ -479,17 +494,9 @@ static qb_code build_dismax(qq__seg_ctx *cx, const qq__query *q, int scoring, qq
     if (c[k]->next != qq__none_next) k++;
   }
   if (!k) return (*out = qq__mk_none(cx)) ? QB_OK : nomem(err);
-  dmax_it *m = qq__xalloc(cx, sizeof *m);
-  if (!m) return nomem(err);
-  m->d.c = c;
-  m->d.n = k;
-  m->d.msm = 1;
-  m->tie = q->tie_breaker;
-  m->d.it.next = qq__disj_next;
-  m->d.it.advance = qq__disj_adv;
-  m->d.it.score = scoring ? dmax_score : qq__zero_score;
-  for (size_t i = 0; i < k; i++) m->d.it.cost += c[i]->cost;
-  *out = scoring ? qq__mk_boost(cx, &m->d.it, q->boost, 0) : &m->d.it;
+  qq__it *d = qq__mk_dismax(cx, c, k, q->tie_breaker, scoring);
+  if (!d) return nomem(err);
+  *out = scoring ? qq__mk_boost(cx, d, q->boost, 0) : d;
   return *out ? QB_OK : nomem(err);
 }
 

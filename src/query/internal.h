@@ -408,6 +408,9 @@ double qq__phrase_match(const qq__pp_in *in, size_t n, uint32_t slop,
 qb_code qq__keep_postings(qq__seg_ctx *cx, qi_postings *p, qb_err *err);
 /* exec.c: minimum_should_match SPEC over N clauses (*OUT untouched when SPEC is NULL) */
 qb_code qq__msm(const char *spec, size_t n, size_t *out, qb_err *err);
+/* exec.c: dis_max over C[0..n) (n >= 1, none-iterators dropped already): the best child's score
+** plus TIE times the others' (Lucene's DisjunctionMaxQuery); NULL when out of memory */
+qq__it *qq__mk_dismax(qq__seg_ctx *cx, qq__it **c, size_t n, double tie, int scoring);
 /* cross_fields.c: multi_match type cross_fields (QK_CROSS) */
 qb_code qq__build_cross(qq__seg_ctx *cx, const qq__query *q, int scoring, qq__it **out, qb_err *err);
 /* highlight.c: the body's "highlight" object, and one hit's "highlight" (HJ gets the key when a
