@@ -325,7 +325,7 @@ static json_t *render_histogram(const qq__agg *a, const json_t *aparts, qb_err *
     double dlo = date ? 0 : floor(((double)x->emin - a->offset) / a->interval) * a->interval + a->offset;
     double first = M.nb ? json_number_value(M.mb[0].key) : INFINITY;
     double hi = date ? (double)x->emax : (double)x->emax;
-    for (int guard = 0;; guard++) {
+    for (;;) { /* bounded by QQ_MAX_BUCKETS and the strictly rising key */
       double k = date ? (double)lo : dlo;
       if (!(k < first) || k > hi) break;
       if (++emitted > QQ_MAX_BUCKETS) goto toomany;
