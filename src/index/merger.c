@@ -238,6 +238,11 @@ static void *merge_main(void *arg) {
     qb_err_clear(&err);
     rc = run(ix, &j, &err);
     qi__lock(ix);
+    /* writes since the last publish (deletes in the writer's bits, a flushed buffer) must wait
+    ** for their refresh: publishing the merge now would show them early, so the next refresh
+    ** publishes the merge with them */
+    int unpublished = 0;
+    for (size_t i = 0; i < ix->nseg; i++) unpublished |= ix->segs[i].dirty;
     if (!rc && (rc = install(ix, &j)) == QB_NOMEM) qb_fail(&err, rc, "merge: out of memory");
     if (rc) {
       unmark(ix, &j);
@@ -250,7 +255,7 @@ static void *merge_main(void *arg) {
       qb_err perr;
       ix->merge_out[j.slot] = UINT32_MAX; /* named by the segment list now */
       qi__persist_soon(ix); /* the commit file names the merged segment */
-      if (qi__publish(ix, &perr))
+      if (!unpublished && qi__publish(ix, &perr))
         qb_log(QB_WARN, "index %s: merged, not yet published (%s)", ix->dir, perr.msg);
     }
     ix->merge_out[j.slot] = UINT32_MAX;

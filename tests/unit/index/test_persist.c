@@ -328,6 +328,41 @@ static void the_persister_publishes_no_unrefreshed_deletes(void **state) {
   tmpdir_remove(dir);
 }
 
+/* The same for a background merge: one that ends while a delete waits for its refresh leaves the
+** published snapshot alone (the next refresh publishes both). Three 20,000-document segments
+** over max_segments 2 start a merge at the third refresh; the deletes follow at once. */
+static void a_background_merge_publishes_no_unrefreshed_deletes(void **state) {
+  char dir[4096];
+  qi_index *ix;
+  qi_options opt = {0};
+  qi_index_stats st;
+  qb_err err;
+  int i;
+  (void)state;
+  opt.max_segments = 2;
+  opt.merge_factor = 3;
+  opt.max_buffered_docs = 100000;
+  tmpdir_new(dir);
+  assert_int_equal(qi_index_create(dir, NULL, &opt, &ix, &err), QB_OK);
+  for (i = 0; i < 3; i++) {
+    fill(ix, i * 20000, (i + 1) * 20000);
+    assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  }
+  for (i = 0; i < 10; i++) { /* word0 documents of the first segment, likely mid-merge */
+    char id[16];
+    snprintf(id, sizeof id, "%d", i * 10);
+    assert_int_equal(qi_index_delete(ix, id, NULL, &err), QB_OK);
+  }
+  qi_index_wait_merges(ix);
+  qi_index_stats_get(ix, &st);
+  assert_true(st.merges > 0);
+  assert_int_equal(hits(ix, "word0"), 6000);
+  assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  assert_int_equal(hits(ix, "word0"), 5990);
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reopen_loads_segments_and_replays_the_tail),
@@ -337,6 +372,7 @@ int main(void) {
       cmocka_unit_test(a_garbage_store_is_reported_as_corrupt),
       cmocka_unit_test(the_commit_watermark_is_the_flush_while_the_buffer_fills),
       cmocka_unit_test(the_persister_publishes_no_unrefreshed_deletes),
+      cmocka_unit_test(a_background_merge_publishes_no_unrefreshed_deletes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
