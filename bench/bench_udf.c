@@ -14,6 +14,10 @@
 **                         the index) once the LLVM tier serves it (GET /_udf says native-jit,
 **                         after the background compile and the verified swap); the block runs
 **                         one native call per document (no inlined block driver yet)
+**   udf/block_native      custom_score through the UDF layer alone (qu_exec_run, no server) on
+**                         the native tier: ns per document over 10,000 documents in blocks of
+**                         1,000, with the interpreter's figure beside it (goal < 3 ns/doc);
+**                         BENCH_UDF_BLOCK_ONLY=1 runs only this case
 **   udf/deploy_to_usable  PUT /_udf/{name} of a new version whose manifest default differs, then
 **                         the first search using it; timed from the PUT until that search's
 **                         response is in, with its score checked to come from the new version
@@ -46,6 +50,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "udf.h"
 
 #ifndef BENCH_UDF_DIR
 #define BENCH_UDF_DIR "build/examples/udfs"
@@ -568,6 +573,81 @@ static void line_query(int v, const double *t, const double *tc, size_t runs, do
   printf("  med/%zu [%.3f..%.3f]\n", runs, clo, chi);
 }
 
+/* ---- udf/block_native: the UDF layer alone -------------------------------------------------- */
+
+#define BLK_DOCS 10000
+#define BLK_N 1000 /* documents per qu_exec_run, as the query layer sends them (<= QU_BLOCK_MAX) */
+
+/* custom_score through qu_exec_run, no server: blocks of BLK_N documents, BLK_DOCS per run, on
+** the native tier (LLVM hook, after the compile and the verified swap) and on the interpreter;
+** ns per document, median of RUNS. */
+static void block_bench(const buf *module, size_t runs) {
+  qb_err err = {0};
+  qw_engine *eng = NULL;
+  qu_manifest *man = NULL;
+  qu_native_ops ops;
+  qu_compiler *comp = NULL;
+  qu_udf *u[2] = {NULL, NULL};
+  qu_plan *plan = NULL;
+  qu_exec *x[2] = {NULL, NULL};
+  json_t *params = json_loads("{\"boost_factor\": 1.2, \"recency_days\": \"_source.days\","
+                              " \"user_tier\": \"_context.user.tier\"}", 0, NULL);
+  json_t *ctx = json_loads("{\"user\": {\"tier\": 1}}", 0, NULL);
+  static double score[BLK_DOCS], res[BLK_DOCS];
+  static int64_t days[BLK_DOCS];
+  static uint8_t present[BLK_DOCS];
+  for (size_t i = 0; i < BLK_DOCS; i++) {
+    score[i] = (double)(i % 1000) / 7 + 1;
+    days[i] = (int64_t)(i % 800);
+    present[i] = i % 11 != 0;
+  }
+  if (qw_engine_new(NULL, &eng, &err) ||
+      qu_manifest_parse(manifest_src.p, manifest_src.len, &man, &err) ||
+      qu_native_llvm(&ops, &err) || qu_compiler_new(&ops, NULL, &comp, &err) ||
+      qu_plan_new(man, params, ctx, &plan, &err))
+    goto fail;
+  for (int k = 0; k < 2; k++) {
+    qu_options o = {0};
+    o.compiler = k == 0 ? comp : NULL;
+    if (qu_udf_load(eng, man, 1, (const uint8_t *)module->p, module->len, &o, &u[k], &err) ||
+        qu_exec_new(u[k], plan, &x[k], &err))
+      goto fail;
+  }
+  qu_compiler_wait_idle(comp);
+  double t[2][MAX_RUNS];
+  for (size_t r = 0; r < runs + 1; r++) /* run 0: the verification window and warm-up */
+    for (int k = 0; k < 2; k++) {
+      double a = now_ms();
+      for (size_t b = 0; b < BLK_DOCS; b += BLK_N) {
+        qu_col col = {NULL, days + b, NULL, present + b};
+        qu_block in = {BLK_N, score + b, 1, &col};
+        qu_out out = {res + b, NULL, NULL, NULL};
+        if (qu_exec_run(x[k], &in, &out, &err)) goto fail;
+      }
+      if (r) t[k][r - 1] = (now_ms() - a) * 1e6 / BLK_DOCS;
+    }
+  qu_tier_status st;
+  qu_udf_tier_status(u[0], &st);
+  double lo, hi;
+  minmax(t[0], runs, &lo, &hi);
+  printf("%-20s ours %.2f ns/doc  interpreter %.2f ns/doc  (%s; blocks of %d, %d docs; goal "
+         "< 3 ns/doc)  med/%zu [%.2f..%.2f]\n",
+         "udf/block_native", median(t[0], runs), median(t[1], runs),
+         st.state == QU_NATIVE_READY ? qu_origin_name(st.origin) : qu_native_state_name(st.state),
+         BLK_N, BLK_DOCS, runs, lo, hi);
+  goto done;
+fail:
+  printf("udf/block_native  skipped: %s\n", err.msg);
+done:
+  for (int k = 0; k < 2; k++) qu_exec_free(x[k]), qu_udf_release(u[k]);
+  qu_plan_free(plan);
+  qu_compiler_free(comp);
+  qu_manifest_free(man);
+  qw_engine_free(eng);
+  json_decref(params);
+  json_decref(ctx);
+}
+
 int main(void) {
   int rc = 1;
   qs_server *srv = NULL, *srv2 = NULL;
@@ -599,6 +679,8 @@ int main(void) {
     return 0;
   }
 
+  block_bench(&var[V_UDF].module, runs);
+  if (getenv("BENCH_UDF_BLOCK_ONLY")) return 0;
   if (!mkdtemp(tmpdir)) {
     perror("bench_udf: mkdtemp");
     return 1;

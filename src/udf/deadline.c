@@ -3,7 +3,7 @@
 ** its instance is armed here with a deadline, and one watchdog thread per process interrupts
 ** (qw_instance_interrupt) every armed instance whose deadline has passed; the call then traps
 ** at its next back-edge or call, on either tier. Arming and disarming cost one uncontended lock
-** per block (128 documents), not per document.
+** per block, not per document, and no wake-up unless the deadline is before the watchdog's.
 ** Invariant: an entry is on the list exactly while its block runs; the watchdog touches an
 ** instance only under mu and only while it is armed, so it never interrupts an instance that
 ** has been checked in or freed; an interrupt that lands as the call returns is withdrawn at
@@ -18,6 +18,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static qu__deadline *armed; /* doubly linked, under mu */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int started;
+static uint64_t wake_ns; /* under mu: when the watchdog wakes next (0: it is awake) */
 
 static void *watchdog(void *arg) {
   (void)arg;
@@ -41,7 +42,9 @@ static void *watchdog(void *arg) {
     uint64_t ns = (uint64_t)ts.tv_nsec + wait;
     ts.tv_sec += (time_t)(ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);
+    wake_ns = now + wait;
     pthread_cond_timedwait(&cv, &mu, &ts);
+    wake_ns = 0;
   }
   return NULL;
 }
@@ -65,8 +68,10 @@ void qu__deadline_arm(qu__deadline *d, qw_instance *inst, uint64_t timeout_ms) {
   d->next = armed;
   if (armed) armed->prev = d;
   armed = d;
-  /* wake the watchdog only when this deadline may be its earliest: cheap enough either way */
-  pthread_cond_signal(&cv);
+  /* wake the watchdog only when it would sleep past this deadline: it sleeps at most 100 ms
+  ** and a block's deadline is usually further away, so most blocks make no wake-up (a futex
+  ** call and a context switch per block, most of the UDF layer's cost around a native block) */
+  if (wake_ns && d->at_ns < wake_ns) pthread_cond_signal(&cv);
   pthread_mutex_unlock(&mu);
 }
 
