@@ -99,9 +99,9 @@ def main():
             runs = []
             for k in range(3):
                 ix = "b%d_%d" % (rep, k)
-                st = co.http("PUT", "/" + ix, {"settings": {"number_of_shards": 3,
-                                                            "number_of_replicas": rep}}).status
-                assert st == 200
+                r = co.http("PUT", "/" + ix, {"settings": {"number_of_shards": 3,
+                                                           "number_of_replicas": rep}})
+                assert r.status == 200, "create %s: %r\n%s" % (ix, r, co.logtext()[-2000:])
                 runs.append(bulk_rate(co, ix))
             rates[rep] = statistics.median(runs)
             p50[rep] = write_p50(co, "b%d_0" % rep)

@@ -204,9 +204,11 @@ void qc_shard_local_name(const char *index, uint32_t shard, char out[256]);
 /* A data node's half of a search: REQ/LEN is a shard request {"index", "shard", "count",
 ** "body" (the _search body text), "pins" (qc_pins)}; *OUT gets the shard's partial as JSON
 ** (qq_partial_to_json), a failure partial when the shard failed, e.g. on a pinned UDF version
-** this node lacks and cannot fetch. Errors: QB_INVAL (not a shard request), QB_NOMEM. */
+** this node lacks and cannot fetch. *WIRE (may be NULL) is set to the request's "wire" (1: the
+** coordinator reads the binary form, qc_wire_encode; 0: text JSON). Errors: QB_INVAL (not a
+** shard request), QB_NOMEM. */
 qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, struct json_t **out,
-                            qb_err *err);
+                            int *wire, qb_err *err);
 
 /* Run REQ (parsed from BODY/LEN, a `_count` when FOR_COUNT) on every shard of SH: local shards
 ** one after the other on REQ itself, remote ones in parallel, each remote shard request
@@ -339,6 +341,30 @@ void qc_call_fini(qc_call *c);
 ** the header QC_SECRET_HEADER; copied. One node per process, so one secret. */
 #define QC_SECRET_HEADER "X-Quidditch-Cluster-Secret"
 void qc_fanout_secret(const char *secret);
+/* The request id the fan-outs of this thread carry as X-Opaque-Id (so a data node's log lines
+** name the coordinator's request): FN(ARG) is asked when a fan-out starts (FN NULL: none). The
+** server sets it with its log tag, for the request the thread runs. */
+void qc_fanout_request_id(const char *(*fn)(void *arg), void *arg);
+/* The timeout of a search's shard requests (docs/cluster.md): the search's own "timeout" in
+** BODY/LEN (a shard stops collecting then and answers timed_out) plus QC_SHARD_GRACE_MS for
+** its answer to travel, else QC_SHARD_TIMEOUT_MS. A shard past it fails over to its next copy. */
+#define QC_SHARD_TIMEOUT_MS 10000u
+#define QC_SHARD_GRACE_MS 1000u
+uint32_t qc_shard_timeout_ms(const char *body, size_t len);
+
+/* ==== the binary partial (wire.c) ============================================================== */
+
+/* A shard's partial as the tagged binary form of its JSON tree ("QDP" and QC_WIRE_VERSION, then
+** the value; the format: wire.c), the data node's answer to a shard request with "wire": 1. */
+#define QC_WIRE_VERSION 1
+#define QC_WIRE_MAX_DEPTH 2048 /* as jansson's parser */
+/* Append J's form to OUT. QB_INVAL (nested too deep), QB_NOMEM. */
+qb_code qc_wire_encode(const struct json_t *j, qb_buf *out, qb_err *err);
+/* 1 when P/LEN starts as a binary partial (else it is text JSON). */
+int qc_wire_is(const void *p, size_t len);
+/* Read P/LEN (untrusted) back into *OUT (a new tree). QB_CORRUPT naming what is wrong and where
+** (a wrong version, a truncated or damaged value, bytes after it), QB_NOMEM. */
+qb_code qc_wire_decode(const void *p, size_t len, struct json_t **out, qb_err *err);
 
 /* ==== routing (route.c) ======================================================================== */
 
@@ -487,20 +513,29 @@ void qc_write_refresh(qc_write *w);
 ** primary term it was written under. */
 qb_code qc_write_finish(qc_write *w, uint32_t *total, uint32_t *ok, uint64_t *term,
                         qb_err *err);
+/* The write failed on this primary's own store (REASON, e.g. a full disk): FINISH also makes
+** it leave the in-sync set (when another copy is in it), so that the leader promotes one, and
+** BEGIN refuses further writes until then. */
+void qc_write_local_failed(qc_write *w, const char *reason);
 void qc_write_end(qc_write *w);
 
 /* A copy's half: BODY/LEN is {"term", "primary", "ops": [{"seq", "id", "v", "src"} or {"seq",
-** "id", "del": true}], "reset": {create body} (recovery: the shard is re-created first),
-** "ckpt"}: refused with QB_CONFLICT when TERM is older than the newest this copy knows (its
-** metadata or an earlier request), else applied durably in one batch. *OUT: {"local_checkpoint",
-** "refresh": bool (the primary asked the copies to refresh)}.
+** "id", "del": true}], "gckpt" (the primary's global checkpoint), "reset": {create body}
+** (recovery: the shard is re-created first), "ckpt" and "log": {"from", "ids"} (the end of a
+** recovery or resync: this copy's checkpoint and op log become the primary's), "probe": true
+** (only answer where this copy stands, apply.c)}: refused with QB_CONFLICT when TERM is older
+** than the newest this copy knows (its metadata or an earlier request), else applied durably
+** in one batch. *OUT: {"local_checkpoint", "refresh": bool (the primary asked the copies to
+** refresh)}.
 ** Errors: QB_INVAL (not such a request), QB_CONFLICT (stale term), QB_IO (disk), QB_NOMEM. */
 qb_code qc_replica_apply(qc_node *n, const char *index, uint32_t shard, const char *body,
                          size_t len, struct json_t **out, qb_err *err);
 
 /* The primary's half of recovery: copy every document of the shard (with its version) to the
 ** copy on node TARGET (which re-creates its shard first), holding the shard's writes, then add
-** TARGET to the in-sync set. Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
+** TARGET to the in-sync set; by the operations above the last one both agree on when both op
+** logs reach it. TARGET NULL: only make sure this new primary resynced its in-sync copies.
+** Errors: as qc_write_begin, QB_UNAVAILABLE (TARGET failed). */
 qb_code qc_recover_copy(qc_node *n, const char *index, uint32_t shard, const char *target,
                         struct json_t **out, qb_err *err);
 

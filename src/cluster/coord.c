@@ -703,14 +703,33 @@ json_t *qc_shard_docs(qc_node *n) {
   if (nm > 256) nm = 256;
   qc_call c[256];
   memset(c, 0, sizeof c);
+  json_t *res = json_object();
   for (size_t i = 0; i < nm; i++) {
     if (!m[i].data) continue;
+    if ((n->role & QC_DATA) && !strcmp(m[i].name, n->name)) {
+      /* this node's own shards, from its catalog: over HTTP its /_cat/indices is the
+      ** coordinator's, which would ask every node again, itself included */
+      for (size_t x = 0, cnt = qi_catalog_count(n->cat); res && x < cnt; x++) {
+        char ln[256];
+        qi_index *ix;
+        const char *tilde;
+        if (qi_catalog_name(n->cat, x, ln, NULL) || !(tilde = strrchr(ln, '~')) ||
+            qi_catalog_get(n->cat, ln, &ix, NULL))
+          continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(tilde - ln), ln);
+        json_t *per = json_object_get(res, name);
+        if (!per) json_object_set_new(res, name, per = json_object());
+        json_object_set_new(per, tilde + 1, json_integer((json_int_t)qi_index_doc_count(ix)));
+        qi_index_release(ix);
+      }
+      continue;
+    }
     c[k].method = "GET";
     snprintf(c[k].url, sizeof c[k].url, "%s/_cat/indices?format=json", m[i].url);
     k++;
   }
   qc_fanout(c, k, 5000, NULL);
-  json_t *res = json_object();
   for (size_t i = 0; i < k; i++) {
     json_t *arr = c[i].status == 200 ? json_loadb(c[i].resp.data, c[i].resp.len, 0, NULL) : NULL;
     size_t j;

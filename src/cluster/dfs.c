@@ -118,7 +118,7 @@ qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
   (void)n;
   size_t nremote = 0;
   for (size_t i = 0; i < sh->n; i++)
-    if (!sh->s[i].local && sh->s[i].url[0]) nremote++;
+    if (qc__shard_remote(&sh->s[i], pins)) nremote++;
   qc_call *calls = nremote ? qb_calloc(nremote, sizeof *calls) : NULL;
   char **texts = nremote ? qb_calloc(nremote, sizeof *texts) : NULL;
   qb_code rc = QB_OK;
@@ -131,13 +131,13 @@ qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
     rc = collect ? qc__shard_calls(sh, body, len, 0, pins, collect, calls, texts, err)
                  : qb_fail(err, QB_NOMEM, "out of memory");
     json_decref(collect);
-    if (!rc) rc = qc_fanout(calls, nremote, 0, err);
+    if (!rc) rc = qc_fanout(calls, nremote, qc_shard_timeout_ms(body, len), err);
     if (rc) goto out;
   }
   /* local shards on REQ itself, recording */
   for (size_t i = 0; i < sh->n; i++) {
     const qc_shard *x = &sh->s[i];
-    if (!x->local) continue;
+    if (!x->local || qc__shard_remote(x, pins)) continue;
     json_t *one = json_object();
     qq_term_stats ts;
     qc__dfs_collector(&ts, one);
@@ -154,8 +154,8 @@ qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
   /* a shard that fails here fails again in phase two, where its failure is reported */
   for (size_t i = 0; i < nremote; i++) {
     if (calls[i].status != 200) continue;
-    json_t *j = json_loadb(calls[i].resp.data ? calls[i].resp.data : "", calls[i].resp.len, 0,
-                           NULL);
+    qb_err e;
+    json_t *j = qc__call_json(&calls[i], &e); /* binary (wire.c) or text */
     if (json_is_object(json_object_get(j, "dfs"))) qc__dfs_add(*stats, json_object_get(j, "dfs"));
     json_decref(j);
   }

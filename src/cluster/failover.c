@@ -8,7 +8,10 @@
 **    60 s) it is re-allocated to a live data node that holds no copy of the shard; a copy
 **    with no node is allocated at once;
 **  - a copy on a live node that is not in sync is recovered from its primary
-**    (POST /_internal/recover on the primary's node, qc_recover_copy).
+**    (POST /_internal/recover on the primary's node, qc_recover_copy);
+**  - a primary that stepped down (it left the in-sync set after a write failed on its own
+**    store, e.g. a full disk) is replaced by an in-sync copy as one whose node left;
+**  - the primary of each new term is asked to resync its in-sync copies (recovery.c).
 ** Every change is a compare-and-swap of the index's metadata (qc__sm_update), so a leader
 ** that lost its lease in between cannot overwrite its successor's decisions. */
 #include <stdio.h>
@@ -28,6 +31,7 @@ struct qc__allocator {
   pthread_cond_t cv;
   int stop;
   json_t *tried; /* "index/shard/node" -> ms of the last recovery attempt */
+  json_t *resynced; /* "index/shard" -> the primary term whose resync its primary confirmed */
 };
 
 typedef struct live {
@@ -106,7 +110,10 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
     json_t *copies = json_object_get(sh, "copies");
     uint32_t id = (uint32_t)json_integer_value(json_object_get(sh, "shard"));
     const char *pri = qc__sm_primary(sh);
-    if (!is_live(l, pri)) {
+    /* a primary whose node left, or that stepped down (it left the in-sync set itself after a
+    ** write failed on its store, e.g. a full disk) */
+    int gone = !is_live(l, pri), down = !gone && !qc__sm_in_sync(sh, pri);
+    if (gone || down) {
       for (size_t k = 1; k < json_array_size(copies); k++) {
         json_t *c = json_array_get(copies, k);
         const char *nn = json_string_value(json_object_get(c, "node"));
@@ -120,10 +127,21 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
         const char *on = json_string_value(json_object_get(old, "node"));
         if (on && *on) qc__sm_in_sync_del(sh, on);
         if (!l->quiet)
-          qb_log(QB_WARN, "[%s][%u]: primary [%s] left; promoted the in-sync copy on [%s] (term "
-               "%llu)", name, id, on ? on : "", nn, (unsigned long long)term);
+          qb_log(QB_WARN, "[%s][%u]: primary [%s] %s; promoted the in-sync copy on [%s] (term "
+               "%llu)", name, id, on ? on : "", down ? "stepped down" : "left", nn,
+               (unsigned long long)term);
         changed = 1;
+        down = 0;
         break;
+      }
+      if (down && json_array_size(json_object_get(sh, "in_sync")) == 0) {
+        /* it stepped down while the only other in-sync copy was dying: it is the best copy
+        ** left, so it stays the primary (its writes keep failing while its store does) */
+        qc__sm_in_sync_add(sh, pri);
+        if (!l->quiet)
+          qb_log(QB_WARN, "[%s][%u]: primary [%s] stepped down but no in-sync copy is left to "
+                 "promote; it stays the primary", name, id, pri);
+        changed = 1;
       }
     }
     for (size_t k = 0; k < json_array_size(copies); k++) {
@@ -156,6 +174,28 @@ static int fix(json_t *meta, void *ud, qb_err *err) {
   return changed;
 }
 
+/* Have the live primary PRI of shard ID resync its in-sync copies once per primary term (after
+** a promotion; the primary's first write would otherwise do it). */
+static void resync(struct qc__allocator *a, const char *name, uint32_t id, json_t *sh,
+                   const char *pri) {
+  char key[400], url[128];
+  snprintf(key, sizeof key, "%s/%u", name, id);
+  json_int_t term = (json_int_t)qc__sm_term(sh);
+  if (json_integer_value(json_object_get(a->resynced, key)) == term ||
+      json_array_size(json_object_get(sh, "in_sync")) < 2 || !qc__member_url(a->n, pri, url))
+    return;
+  const char *body = "{\"resync\":true}";
+  qc_call call = {.method = "POST", .body = body, .len = strlen(body)};
+  snprintf(call.url, sizeof call.url, "%s/_internal/recover/%s/%u", url, name, id);
+  qc_fanout(&call, 1, 120000, NULL);
+  if (call.status == 200) json_object_set_new(a->resynced, key, json_integer(term));
+  else
+    qb_log(QB_WARN, "[%s][%u]: the resync of term %lld on [%s] failed (HTTP %d): %.*s", name, id,
+           (long long)term, pri, call.status, (int)(call.resp.len < 200 ? call.resp.len : 200),
+           call.resp.data ? call.resp.data : call.error);
+  qc_call_fini(&call);
+}
+
 /* Ask the primary of each copy that is on a live node but not in sync to recover it. */
 static void recoveries(struct qc__allocator *a, const live *l, const char *name, json_t *meta) {
   size_t i;
@@ -164,6 +204,7 @@ static void recoveries(struct qc__allocator *a, const live *l, const char *name,
     const char *pri = qc__sm_primary(sh);
     if (!is_live(l, pri) || !qc__sm_in_sync(sh, pri)) continue;
     uint32_t id = (uint32_t)json_integer_value(json_object_get(sh, "shard"));
+    resync(a, name, id, sh, pri);
     size_t k;
     json_t *c;
     json_array_foreach(json_object_get(sh, "copies"), k, c) {
@@ -244,7 +285,8 @@ static void *loop(void *arg) {
 
 qb_code qc__alloc_start(qc_node *n, qb_err *err) {
   struct qc__allocator *a = qb_calloc(1, sizeof *a);
-  if (!a || !(a->tried = json_object())) {
+  if (!a || !(a->tried = json_object()) || !(a->resynced = json_object())) {
+    if (a) json_decref(a->tried);
     qb_free(a, sizeof *a);
     return qb_fail(err, QB_NOMEM, "out of memory");
   }
@@ -253,6 +295,7 @@ qb_code qc__alloc_start(qc_node *n, qb_err *err) {
   pthread_cond_init(&a->cv, NULL);
   if (pthread_create(&a->th, NULL, loop, a)) {
     json_decref(a->tried);
+    json_decref(a->resynced);
     qb_free(a, sizeof *a);
     return qb_fail(err, QB_NOMEM, "allocator: cannot start its thread");
   }
@@ -271,6 +314,7 @@ void qc__alloc_stop(qc_node *n) {
   pthread_mutex_destroy(&a->mu);
   pthread_cond_destroy(&a->cv);
   json_decref(a->tried);
+  json_decref(a->resynced);
   qb_free(a, sizeof *a);
   n->alloc = NULL;
 }

@@ -19,6 +19,7 @@ typedef struct tl_state {
   CURLM *m;
   CURL *spare[SPARE_MAX];
   size_t nspare;
+  int busy; /* a fan-out of this thread is under way in M */
 } tl_state;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -78,25 +79,64 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
 
 void qc_call_fini(qc_call *c) { qb_buf_fini(&c->resp); }
 
-qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
+/* The request id of this thread's fan-outs (X-Opaque-Id), asked for when one starts. */
+static __thread const char *(*rid_fn)(void *);
+static __thread void *rid_arg;
+
+void qc_fanout_request_id(const char *(*fn)(void *arg), void *arg) {
+  rid_fn = fn;
+  rid_arg = fn ? arg : NULL;
+}
+
+/* A fan-out under way: its calls' easy handles and headers in a multi handle (the thread's, or
+** its own when the thread's is busy with an outer fan-out). */
+struct qc__fan {
+  tl_state *t;
+  CURLM *m;
+  int own_m, running;
+  size_t n;
+  qc_call *calls;
+  CURL **h;
+  struct curl_slist **hdrs;
+  uint64_t t0;
+};
+
+qb_code qc__fanout_start(qc_call *calls, size_t n, uint32_t timeout_ms, qc__fan **out,
+                         qb_err *err) {
   pthread_once(&once, init);
-  if (!n) return QB_OK;
+  *out = NULL;
   tl_state *t = thread_state();
-  CURLM *m = t ? t->m : NULL;
-  CURL **h = qb_calloc(n, sizeof *h);
-  struct curl_slist **hdrs = qb_calloc(n, sizeof *hdrs);
-  if (!m || !h || !hdrs) {
+  qc__fan *f = qb_calloc(1, sizeof *f);
+  CURL **h = n ? qb_calloc(n, sizeof *h) : NULL;
+  struct curl_slist **hdrs = n ? qb_calloc(n, sizeof *hdrs) : NULL;
+  if (!t || !f || (n && (!h || !hdrs))) {
+    qb_free(f, sizeof *f);
     qb_free(h, n * sizeof *h);
     qb_free(hdrs, n * sizeof *hdrs);
     return qb_fail(err, QB_NOMEM, "fan-out: out of memory");
   }
-  uint64_t t0 = qb_now_ns();
+  f->t = t;
+  if (t->busy) { /* nested in a fan-out of this thread: a multi handle of its own */
+    f->m = curl_multi_init();
+    f->own_m = 1;
+  } else {
+    f->m = t->m;
+    t->busy = 1;
+  }
+  f->n = n;
+  f->calls = calls;
+  f->h = h;
+  f->hdrs = hdrs;
+  f->t0 = qb_now_ns();
+  char rid[160] = "";
+  const char *id = rid_fn ? rid_fn(rid_arg) : NULL;
+  if (id && *id) snprintf(rid, sizeof rid, "X-Opaque-Id: %.140s", id);
   for (size_t i = 0; i < n; i++) {
     qc_call *c = &calls[i];
     qb_buf_init(&c->resp);
     c->status = 0;
     c->error[0] = 0;
-    if (!(h[i] = easy_get(t))) {
+    if (!f->m || !(h[i] = easy_get(t))) {
       snprintf(c->error, sizeof c->error, "out of memory");
       continue;
     }
@@ -104,6 +144,7 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype ? c->ctype : "application/json");
     hdrs[i] = curl_slist_append(NULL, ct);
     hdrs[i] = curl_slist_append(hdrs[i], "Expect:");
+    if (rid[0]) hdrs[i] = curl_slist_append(hdrs[i], rid);
     pthread_mutex_lock(&secret_mu);
     if (secret_hdr[0]) hdrs[i] = curl_slist_append(hdrs[i], secret_hdr);
     pthread_mutex_unlock(&secret_mu);
@@ -123,21 +164,25 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
     curl_easy_setopt(h[i], CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h[i], CURLOPT_TCP_NODELAY, 1L); /* small requests: no Nagle delay */
-    curl_multi_add_handle(m, h[i]);
+    curl_multi_add_handle(f->m, h[i]);
   }
-  int running = 1;
-  while (running) {
-    if (curl_multi_perform(m, &running) != CURLM_OK) break;
-    if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
-  }
+  /* send what can be sent now, so the nodes work while the caller does (a local shard) */
+  f->running = 1;
+  if (f->m && curl_multi_perform(f->m, &f->running) != CURLM_OK) f->running = 0;
+  *out = f;
+  return QB_OK;
+}
+
+/* Record the calls that finished (their status, error and time). */
+static void collect(qc__fan *f) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(m, &left))) {
+  while ((msg = curl_multi_info_read(f->m, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
     qc_call *c = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
     if (!c) continue;
-    c->took_ns = qb_now_ns() - t0;
+    c->took_ns = qb_now_ns() - f->t0;
     if (msg->data.result != CURLE_OK) {
       snprintf(c->error, sizeof c->error, "%s", curl_easy_strerror(msg->data.result));
       c->status = 0;
@@ -147,16 +192,39 @@ qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
       c->status = (int)st;
     }
   }
-  for (size_t i = 0; i < n; i++) {
-    if (h[i]) {
-      curl_multi_remove_handle(m, h[i]);
-      easy_put(t, h[i]);
-    }
-    curl_slist_free_all(hdrs[i]);
-    if (!calls[i].status && !calls[i].error[0])
-      snprintf(calls[i].error, sizeof calls[i].error, "no answer");
+}
+
+void qc__fanout_wait(qc__fan *f) {
+  if (!f) return;
+  CURLM *m = f->m;
+  /* each call's time is its own (read as it ends), not the slowest one's */
+  while (m && f->running) {
+    curl_multi_poll(m, NULL, 0, 100, NULL);
+    if (curl_multi_perform(m, &f->running) != CURLM_OK) break;
+    collect(f);
   }
-  qb_free(h, n * sizeof *h);
-  qb_free(hdrs, n * sizeof *hdrs);
+  if (m) collect(f);
+  for (size_t i = 0; i < f->n; i++) {
+    if (f->h[i]) {
+      curl_multi_remove_handle(m, f->h[i]);
+      easy_put(f->t, f->h[i]);
+    }
+    curl_slist_free_all(f->hdrs[i]);
+    if (!f->calls[i].status && !f->calls[i].error[0])
+      snprintf(f->calls[i].error, sizeof f->calls[i].error, "no answer");
+  }
+  if (f->own_m) curl_multi_cleanup(m);
+  else f->t->busy = 0;
+  qb_free(f->h, f->n * sizeof *f->h);
+  qb_free(f->hdrs, f->n * sizeof *f->hdrs);
+  qb_free(f, sizeof *f);
+}
+
+qb_code qc_fanout(qc_call *calls, size_t n, uint32_t timeout_ms, qb_err *err) {
+  if (!n) return QB_OK;
+  qc__fan *f;
+  qb_code rc = qc__fanout_start(calls, n, timeout_ms, &f, err);
+  if (rc) return rc;
+  qc__fanout_wait(f);
   return QB_OK;
 }

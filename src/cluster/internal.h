@@ -66,6 +66,13 @@ static inline void qc__json_free(void *p) {
   f(p);
 }
 
+/* fanout.c: qc_fanout in two halves: start the N calls (sent as far as they go without
+** waiting), let the caller work, then wait for every answer (and free *F). Same contract as
+** qc_fanout; a fan-out nested between the two runs on a multi handle of its own. */
+typedef struct qc__fan qc__fan;
+qb_code qc__fanout_start(qc_call *calls, size_t n, uint32_t timeout_ms, qc__fan **f,
+                         qb_err *err);
+void qc__fanout_wait(qc__fan *f);
 /* registry.c: point N->udfs at SQLite (embedded) or etcd (cluster). */
 void qc__registry_init(qc_node *n);
 /* meta.c */
@@ -75,6 +82,11 @@ void qc__meta_close(qc_node *n);
 int qc__member_url(qc_node *n, const char *name, char url[128]);
 /* Put META (borrowed; NULL: remove) as NAME's cached metadata, right after this node wrote it. */
 void qc__index_cache_put(qc_node *n, const char *name, json_t *meta);
+/* Views of the cached metadata (meta.c's invariant): NAME's metadata object itself (a
+** reference: json_decref it, never change it; fetched from etcd when not cached yet, NULL when
+** absent), and every index's, as a new object of such shared values. */
+json_t *qc__index_meta_view(qc_node *n, const char *name);
+json_t *qc__indexes_view(qc_node *n);
 /* udfs.c: install every current UDF from etcd into the local registry. */
 qb_code qc__udf_sync_all(qc_node *n, qb_err *err);
 /* udfs.c: install NAME vVERSION from etcd (QB_NOTFOUND: not in etcd). */
@@ -100,9 +112,11 @@ typedef int (*qc_sm_fn)(json_t *meta, void *ud, qb_err *err);
 /* Read INDEX's metadata from etcd, let FN change it, store it if the key did not change in
 ** between (retried otherwise), and update the cache. */
 qb_code qc__sm_update(qc_node *n, const char *index, qc_sm_fn fn, void *ud, qb_err *err);
-/* replicate.c */
+/* oplog.c (the replication files share repl.h) */
 void qc__repl_init(qc_node *n);
 void qc__repl_free(qc_node *n);
+/* orphans.c: delete this node's shard copies the shard map in etcd no longer assigns to it. */
+void qc__orphans_sweep(qc_node *n);
 /* replicas.c: add settings.number_of_replicas copies to the new index's SHARDS (created on
 ** their nodes now; in sync when that worked) and set SETTINGS.number_of_replicas; 200, or an
 ** error status with *OUT (a bad setting). */
@@ -118,6 +132,12 @@ size_t qc__refresh_copies(const qc_shards *sh, qc_call *c, size_t max);
 qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
                         const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
                         qb_err *err);
+/* 1 when shard X of a search pinning PINS goes over HTTP (a remote copy, or a local one while
+** UDFs are pinned), 0 when it runs in-process (LOCAL) or has no copy. */
+int qc__shard_remote(const qc_shard *x, const qc_pins *pins);
+/* A shard call's answer as a tree: the binary form (wire.c) or text JSON; NULL with ERR
+** (QB_CORRUPT naming the damage, QB_NOMEM). */
+json_t *qc__call_json(const qc_call *c, qb_err *err);
 /* Delete the replica copies of index META on their nodes (best effort). */
 void qc__replicas_drop(qc_node *n, const char *name, json_t *meta);
 /* failover.c: index.unassigned.node_left.delayed_timeout of META in ms (default 60 s). */

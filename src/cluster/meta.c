@@ -4,7 +4,10 @@
 ** whenever the key goes); and caches of the members and the index metadata, loaded with one
 ** range and kept current by watch streams from the revision after it.
 ** Invariant: the caches change only under n->mu, from the watch threads or at join; readers
-** take copies (json_deep_copy) under the same lock. */
+** take copies (json_deep_copy) under the same lock, or a view (the search path): a reference
+** to the cached metadata object itself. A cached index object is never changed in place (a
+** change replaces it, and what is put is a copy), so a view stays valid and unchanged for as
+** long as its holder keeps it, and jansson's reference counts are atomic. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +230,7 @@ qb_code qc_node_join(qc_node *n, const char *url, qb_err *err) {
   if (n->role == QC_EMBEDDED) return QB_OK;
   snprintf(n->url, sizeof n->url, "%s", url);
   qb_code rc;
+  if (n->role & QC_DATA) qc__orphans_sweep(n); /* before registering (orphans.c) */
   if ((n->role & QC_DATA) && (rc = qc__udf_sync_all(n, err))) {
     qb_wrap(err, "syncing UDFs from etcd: ");
     return rc;
@@ -342,9 +346,35 @@ json_t *qc_node_index_meta(qc_node *n, const char *name) {
   return j;
 }
 
-void qc__index_cache_put(qc_node *n, const char *name, json_t *meta) {
+json_t *qc__index_meta_view(qc_node *n, const char *name) {
+  if (!n->etcd) return NULL;
   pthread_mutex_lock(&n->mu);
-  if (meta) json_object_set(n->indexes, name, meta);
+  json_t *j = json_incref(json_object_get(n->indexes, name));
+  pthread_mutex_unlock(&n->mu);
+  return j ? j : qc_node_index_meta(n, name);
+}
+
+json_t *qc__indexes_view(qc_node *n) {
+  json_t *v = json_object();
+  if (!v || !n->etcd) return v;
+  const char *k;
+  json_t *meta;
+  pthread_mutex_lock(&n->mu);
+  json_object_foreach(n->indexes, k, meta) {
+    if (json_object_set(v, k, meta)) {
+      json_decref(v);
+      v = NULL;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&n->mu);
+  return v;
+}
+
+void qc__index_cache_put(qc_node *n, const char *name, json_t *meta) {
+  json_t *copy = meta ? json_deep_copy(meta) : NULL; /* the caller may change its own later */
+  pthread_mutex_lock(&n->mu);
+  if (copy) json_object_set_new(n->indexes, name, copy);
   else json_object_del(n->indexes, name);
   pthread_mutex_unlock(&n->mu);
 }

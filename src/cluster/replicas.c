@@ -1,6 +1,7 @@
 /* replicas.c: replica copies at index creation and deletion (the leader's placement in
 ** coord.c places the primaries; this adds settings.number_of_replicas copies of each shard on
-** other data nodes and removes them with the index). */
+** other data nodes and removes them with the index), and the per-copy document counts that
+** _cat/shards shows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +142,39 @@ size_t qc__refresh_copies(const qc_shards *sh, qc_call *c, size_t max) {
       k++;
     }
   return k;
+}
+/* ---- per-copy document counts ---------------------------------------------------------- */
+
+json_t *qc_copy_docs(qc_node *n) {
+  qc_member m[256];
+  size_t nm = qc_node_members(n, m, 256), k = 0;
+  if (nm > 256) nm = 256;
+  qc_call *c = qb_calloc(nm ? nm : 1, sizeof *c);
+  const char **who = qb_calloc(nm ? nm : 1, sizeof *who);
+  json_t *res = json_object();
+  for (size_t i = 0; c && who && i < nm; i++) {
+    if (!m[i].data) continue;
+    c[k].method = "GET";
+    snprintf(c[k].url, sizeof c[k].url, "%s/_cat/indices?format=json", m[i].url);
+    who[k++] = m[i].name;
+  }
+  if (c && who) qc_fanout(c, k, 5000, NULL);
+  for (size_t i = 0; c && who && i < k; i++) {
+    json_t *arr = c[i].status == 200 ? json_loadb(c[i].resp.data, c[i].resp.len, 0, NULL) : NULL;
+    json_t *per = json_object();
+    size_t j;
+    json_t *row;
+    json_array_foreach(arr, j, row) {
+      const char *ix = json_string_value(json_object_get(row, "index"));
+      const char *cnt = json_string_value(json_object_get(row, "docs.count"));
+      if (ix && strchr(ix, '~'))
+        json_object_set_new(per, ix, json_integer(cnt ? strtoll(cnt, NULL, 10) : 0));
+    }
+    json_object_set_new(res, who[i], per);
+    json_decref(arr);
+    qc_call_fini(&c[i]);
+  }
+  qb_free(c, (nm ? nm : 1) * sizeof *c);
+  qb_free(who, (nm ? nm : 1) * sizeof *who);
+  return res;
 }

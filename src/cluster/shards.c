@@ -18,10 +18,43 @@
 
 void qc_shards_init(qc_shards *s) { memset(s, 0, sizeof *s); }
 
+/* Each thread keeps the array of its last shard list for the next one: a shard is ~1.3 KB, so
+** the array is a large allocation, which costs malloc a consolidation of its fast bins on
+** every search (5% of a coordinator's CPU in the profile). Freed when the thread ends. */
+#define SPARE_CAP 64
+typedef struct spare {
+  qc_shard *s;
+  size_t cap;
+} spare;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_key_t spare_key;
+static void spare_free(void *p) {
+  spare *sp = p;
+  qb_free(sp->s, sp->cap * sizeof *sp->s);
+  qb_free(sp, sizeof *sp);
+}
+static void spare_init(void) { pthread_key_create(&spare_key, spare_free); }
+
 void qc_shards_fini(qc_shards *s) {
   for (size_t i = 0; i < s->n; i++) qi_index_release(s->s[i].local);
-  qb_free(s->s, s->cap * sizeof *s->s);
+  pthread_once(&spare_once, spare_init);
+  spare *sp = pthread_getspecific(spare_key);
+  if (s->s && !sp && s->cap <= SPARE_CAP && (sp = qb_calloc(1, sizeof *sp)))
+    pthread_setspecific(spare_key, sp);
+  if (s->s && sp && !sp->s && s->cap <= SPARE_CAP) {
+    sp->s = s->s;
+    sp->cap = s->cap;
+  } else {
+    qb_free(s->s, s->cap * sizeof *s->s);
+  }
   memset(s, 0, sizeof *s);
+}
+
+/* Copy SRC into DST (CAP bytes), cut to fit. */
+static void copy(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strnlen(src, cap - 1) : 0;
+  memcpy(dst, src ? src : "", n);
+  dst[n] = 0;
 }
 
 /* Append a shard (taking LOCAL's reference, released on failure too). */
@@ -36,6 +69,15 @@ static qb_code add(qc_shards *s, const char *index, uint32_t shard_id, const cha
     qi_index_release(local);
     return qb_fail(err, QB_LIMIT, "a search may target at most %d shards", SHARDS_MAX);
   }
+  if (!s->cap) {
+    pthread_once(&spare_once, spare_init);
+    spare *sp = pthread_getspecific(spare_key);
+    if (sp && sp->s) {
+      s->s = sp->s;
+      s->cap = sp->cap;
+      sp->s = NULL;
+    }
+  }
   if (s->n == s->cap) {
     size_t nc = s->cap ? s->cap * 2 : 16;
     qc_shard *ns = qb_realloc(s->s, s->cap * sizeof *ns, nc * sizeof *ns);
@@ -47,12 +89,12 @@ static qb_code add(qc_shards *s, const char *index, uint32_t shard_id, const cha
     s->cap = nc;
   }
   qc_shard *x = &s->s[s->n++];
-  memset(x, 0, sizeof *x);
-  snprintf(x->index, sizeof x->index, "%s", index);
+  copy(x->index, sizeof x->index, index);
   x->shard_id = shard_id;
-  snprintf(x->node, sizeof x->node, "%s", node ? node : "");
-  snprintf(x->url, sizeof x->url, "%s", url ? url : "");
+  copy(x->node, sizeof x->node, node);
+  copy(x->url, sizeof x->url, url);
   x->local = local;
+  x->nalt = 0;
   return QB_OK;
 }
 
@@ -65,6 +107,7 @@ void qc_shard_local_name(const char *index, uint32_t shard, char out[256]) {
 ** on; a shard with no such copy has no url (its failure names the primary's node). */
 static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *out, qb_err *err) {
   static unsigned rr;
+  int both = (n->role & QC_COORD) && (n->role & QC_DATA);
   size_t i;
   json_t *sh;
   json_array_foreach(json_object_get(meta, "shards"), i, sh) {
@@ -85,16 +128,24 @@ static qb_code add_meta(qc_node *n, const char *name, json_t *meta, qc_shards *o
       if (rc) return rc;
       continue;
     }
-    size_t first = __atomic_fetch_add(&rr, 1, __ATOMIC_RELAXED) % nc;
-    size_t before = out->n;
-    qb_code rc = add(out, name, id, node[first], url[first], NULL, err);
+    size_t first = nc, before = out->n;
+    qi_index *local = NULL;
+    for (size_t a = 0; both && a < nc; a++) /* this node holds a copy: search it in-process */
+      if (!strcmp(node[a], n->name)) {
+        char ln[256];
+        qc_shard_local_name(name, id, ln);
+        if (!qi_catalog_get(n->cat, ln, &local, NULL)) first = a;
+        break;
+      }
+    if (first == nc) first = __atomic_fetch_add(&rr, 1, __ATOMIC_RELAXED) % nc;
+    qb_code rc = add(out, name, id, node[first], url[first], local, err);
     if (rc) return rc;
     if (out->n == before) continue; /* a duplicate */
     qc_shard *x = &out->s[out->n - 1];
     for (size_t a = 1; a < nc; a++) {
       size_t j = (first + a) % nc;
-      snprintf(x->alt_node[x->nalt], sizeof x->alt_node[0], "%s", node[j]);
-      snprintf(x->alt_url[x->nalt], sizeof x->alt_url[0], "%s", url[j]);
+      copy(x->alt_node[x->nalt], sizeof x->alt_node[0], node[j]);
+      copy(x->alt_url[x->nalt], sizeof x->alt_url[0], url[j]);
       x->nalt++;
     }
   }
@@ -111,7 +162,7 @@ static qb_code resolve_cluster(qc_node *n, const char *expr, int ignore, qc_shar
        part = strtok_r(NULL, ",", &save)) {
     if (!strcmp(part, "_all") || strchr(part, '*')) {
       const char *pat = strcmp(part, "_all") ? part : "*";
-      if (!all && !(all = qc_node_indexes(n))) return qb_fail(err, QB_NOMEM, "out of memory");
+      if (!all && !(all = qc__indexes_view(n))) return qb_fail(err, QB_NOMEM, "out of memory");
       /* in name order, as the embedded default's catalog gives them */
       size_t cnt = json_object_size(all), m = 0;
       const char **names = qb_calloc(cnt ? cnt : 1, sizeof *names);
@@ -130,7 +181,7 @@ static qb_code resolve_cluster(qc_node *n, const char *expr, int ignore, qc_shar
       qb_free(names, (cnt ? cnt : 1) * sizeof *names);
       continue;
     }
-    json_t *meta = qc_node_index_meta(n, part);
+    json_t *meta = qc__index_meta_view(n, part); /* read only, no copy (meta.c) */
     if (!meta) {
       if (ignore) continue;
       if (missing) snprintf(missing, 256, "%s", part);
@@ -194,6 +245,27 @@ static qb_code failed(const qc_shard *sh, const char *node, const qb_err *e, qq_
   return rc;
 }
 
+int qc__shard_remote(const qc_shard *x, const qc_pins *pins) {
+  if (!x->url[0]) return 0;
+  /* a local copy runs in-process on the coordinator's request, unless the search pins UDFs:
+  ** the coordinator's request does not hold them runnable, so it goes to this node's own
+  ** data-node half over HTTP */
+  return !x->local || (pins && pins->n);
+}
+
+json_t *qc__call_json(const qc_call *c, qb_err *err) {
+  json_t *j = NULL;
+  const char *d = c->resp.data ? c->resp.data : "";
+  if (qc_wire_is(d, c->resp.len)) {
+    if (qc_wire_decode(d, c->resp.len, &j, err)) return NULL;
+    return j;
+  }
+  json_error_t je;
+  if (!(j = json_loadb(d, c->resp.len, 0, &je)))
+    qb_fail(err, QB_CORRUPT, "shard result: not JSON: %s", je.text);
+  return j;
+}
+
 /* The answer of a remote shard: its partial, or a failure partial with the reason. */
 static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb_err *err) {
   qb_err e;
@@ -202,9 +274,9 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
     qb_fail(&e, QB_UNAVAILABLE, "node [%s] at %s did not answer: %s", x->node, x->url, c->error);
     return failed(x, x->node, &e, out, err);
   }
-  json_error_t je;
-  json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &je);
-  if (c->status == 200 && j) { /* the parsed answer becomes the partial, uncopied */
+  qb_err de;
+  json_t *j = qc__call_json(c, &de);
+  if (c->status == 200 && j) { /* the read answer becomes the partial, uncopied */
     if (!qq_partial_from_json_take(j, out, &e)) return QB_OK;
     j = NULL;
   }
@@ -212,6 +284,11 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
     const char *reason = json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
     qb_fail(&e, c->status >= 500 ? QB_UNAVAILABLE : QB_INVAL, "node [%s]: HTTP %d: %s", x->node,
             c->status, reason ? reason : "no reason given");
+  } else if (!j && de.code == QB_NOMEM) {
+    json_decref(j);
+    return qb_fail(err, QB_NOMEM, "%s", de.msg);
+  } else if (!j) {
+    qb_fail(&e, QB_CORRUPT, "node [%s]: %s", x->node, de.msg);
   } else if (!e.msg[0]) {
     qb_fail(&e, QB_CORRUPT, "node [%s]: the shard's answer is not a partial result", x->node);
   }
@@ -222,21 +299,22 @@ static qb_code remote_result(const qc_shard *x, qc_call *c, qq_partial **out, qb
 /* 1 when call C of a shard request failed (no answer, a 5xx, or a failure partial). */
 static int call_failed(const qc_call *c) {
   if (c->status != 200) return 1;
-  if (!c->resp.data || !memmem(c->resp.data, c->resp.len, "\"failure\"", 9)) return 0;
-  json_t *j = json_loadb(c->resp.data, c->resp.len, 0, NULL);
-  int f = json_object_get(j, "failure") != NULL;
+  if (!c->resp.data || !memmem(c->resp.data, c->resp.len, "failure", 7)) return 0;
+  qb_err e;
+  json_t *j = qc__call_json(c, &e);
+  int f = !j || json_object_get(j, "failure") != NULL;
   json_decref(j);
   return f;
 }
 
 /* When shard X's call C failed, send it again to X's other copies in turn; C (and X's node
 ** and url, for the failure's message) end as the first copy that answered, or the last one. */
-static void retry_copies(qc_shard *x, qc_call *c) {
+static void retry_copies(qc_shard *x, qc_call *c, uint32_t timeout_ms) {
   for (size_t a = 0; a < x->nalt && call_failed(c); a++) {
     qc_call again = *c;
     qb_buf_init(&again.resp);
     snprintf(again.url, sizeof again.url, "%s/_internal/search", x->alt_url[a]);
-    if (qc_fanout(&again, 1, 0, NULL)) break;
+    if (qc_fanout(&again, 1, timeout_ms, NULL)) break;
     qb_log(QB_DEBUG, "shard [%s][%u]: copy on [%s] failed, retried on [%s]: %d", x->index,
            x->shard_id, x->node, x->alt_node[a], again.status);
     qc_call_fini(c);
@@ -255,30 +333,78 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
 qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
                         const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
                         qb_err *err) {
+  /* what every shard gets is written once; each request is its index and shard, then that.
+  ** "wire": the answer comes back in the binary form (wire.c) */
   json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
-  size_t r = 0;
-  for (size_t i = 0; i < sh->n; i++) {
+  json_t *q = pj ? json_pack("{s:b, s:s%, s:O, s:i}", "count", for_count, "body",
+                             body ? body : "", len, "pins", pj, "wire", QC_WIRE_VERSION)
+                 : NULL;
+  if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
+  char *rest = q ? json_dumps(q, JSON_COMPACT) : NULL;
+  json_decref(q);
+  json_decref(pj);
+  if (!rest) return qb_fail(err, QB_NOMEM, "out of memory");
+  size_t rlen = strlen(rest), r = 0;
+  json_malloc_t jm;
+  json_get_alloc_funcs(&jm, NULL);
+  qb_code rc = QB_OK;
+  for (size_t i = 0; i < sh->n && !rc; i++) {
     const qc_shard *x = &sh->s[i];
-    if (x->local || !x->url[0]) continue;
-    json_t *q = json_pack("{s:s, s:I, s:b, s:s%, s:O}", "index", x->index, "shard",
-                          (json_int_t)x->shard_id, "count", for_count, "body", body ? body : "",
-                          len, "pins", pj);
-    if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
-    texts[r] = q ? json_dumps(q, JSON_COMPACT) : NULL;
-    json_decref(q);
-    if (!texts[r]) {
-      json_decref(pj);
-      return qb_fail(err, QB_NOMEM, "out of memory");
+    if (!qc__shard_remote(x, pins)) continue;
+    json_t *ij = json_string(x->index);
+    char *iq = ij ? json_dumps(ij, JSON_ENCODE_ANY) : NULL;
+    json_decref(ij);
+    size_t cap = (iq ? strlen(iq) : 0) + rlen + 40;
+    if (!iq || !(texts[r] = jm(cap))) {
+      qc__json_free(iq);
+      rc = qb_fail(err, QB_NOMEM, "out of memory");
+      break;
     }
+    int w = snprintf(texts[r], cap, "{\"index\":%s,\"shard\":%u,%s", iq, x->shard_id, rest + 1);
+    qc__json_free(iq);
     calls[r].method = "POST";
     snprintf(calls[r].url, sizeof calls[r].url, "%s/_internal/search", x->url);
     calls[r].body = texts[r];
-    calls[r].len = strlen(texts[r]);
+    calls[r].len = (size_t)w;
     r++;
   }
-  json_decref(pj);
-  return QB_OK;
+  qc__json_free(rest);
+  return rc;
 }
+
+/* ---- shard timeouts ---------------------------------------------------------------------------- */
+
+/* An Elasticsearch time value ("500ms", "2s", "1m", a bare number of ms) in ms; -1 when it
+** means none ("-1"), -2 when it does not read as one. */
+static int64_t time_value_ms(const json_t *v) {
+  if (json_is_integer(v)) return json_integer_value(v) < 0 ? -1 : json_integer_value(v);
+  const char *t = json_string_value(v);
+  if (!t) return -2;
+  char *end;
+  double x = strtod(t, &end);
+  if (end == t) return -2;
+  if (x < 0) return -1;
+  static const struct { const char *unit; double ms; } units[] = {
+      {"", 1}, {"nanos", 1e-6}, {"micros", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4},
+      {"h", 3.6e6}, {"d", 8.64e7}};
+  for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+    if (!strcmp(end, units[i].unit)) {
+      double ms = x * units[i].ms;
+      return ms > 86400e3 ? 86400000 : (int64_t)ms;
+    }
+  return -2;
+}
+
+uint32_t qc_shard_timeout_ms(const char *body, size_t len) {
+  if (!body || !len || !memmem(body, len, "\"timeout\"", 9)) return QC_SHARD_TIMEOUT_MS;
+  json_t *j = json_loadb(body, len, 0, NULL);
+  int64_t ms = time_value_ms(json_object_get(j, "timeout"));
+  json_decref(j);
+  if (ms < 0) return QC_SHARD_TIMEOUT_MS; /* none, or not a time (the parse refused it) */
+  return (uint32_t)ms + QC_SHARD_GRACE_MS;
+}
+
+/* ---- the scatter ------------------------------------------------------------------------------- */
 
 qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
                            int for_count, const qc_pins *pins, const json_t *dfs,
@@ -290,11 +416,13 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
   size_t i, nremote = 0;
   qc_call *calls = NULL;
   char **texts = NULL;
+  qc__fan *fan = NULL;
   for (i = 0; i < sh->n; i++) {
     parts[i] = NULL;
-    if (!sh->s[i].local && sh->s[i].url[0]) nremote++;
+    if (qc__shard_remote(&sh->s[i], pins)) nremote++;
   }
-  if (nremote) {
+  uint32_t tmo = nremote ? qc_shard_timeout_ms(body, len) : 0;
+  if (nremote) { /* sent first: the data nodes work while the local shards run here */
     calls = qb_calloc(nremote, sizeof *calls);
     texts = qb_calloc(nremote, sizeof *texts);
     if (!calls || !texts) {
@@ -302,25 +430,32 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
       goto nomem;
     }
     if ((rc = qc__shard_calls(sh, body, len, for_count, pins, dfs, calls, texts, err)) ||
-        (rc = qc_fanout(calls, nremote, 0, err)))
+        (rc = qc__fanout_start(calls, nremote, tmo, &fan, err)))
       goto nomem;
   }
+  for (i = 0; i < sh->n; i++) {
+    qc_shard *x = &sh->s[i];
+    if (!x->local || qc__shard_remote(x, pins)) continue;
+    qb_err e;
+    qb_err_clear(&e);
+    qi_snapshot *snap = qi_index_snapshot(x->local);
+    if (dfs) qq_request_set_term_stats(req, &ts);
+    rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
+    qq_request_set_term_stats(req, NULL);
+    qi_snapshot_release(snap);
+    if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
+  }
+  qc__fanout_wait(fan);
+  fan = NULL;
   size_t r = 0;
   for (i = 0; i < sh->n; i++) {
     qc_shard *x = &sh->s[i];
     qb_err e;
     qb_err_clear(&e);
-    if (x->local) {
-      qi_snapshot *snap = qi_index_snapshot(x->local);
-      if (dfs) qq_request_set_term_stats(req, &ts);
-      rc = qq_shard_search(req, snap, x->index, x->shard_id, &parts[i], &e);
-      qq_request_set_term_stats(req, NULL);
-      qi_snapshot_release(snap);
-      if (rc && (rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
-    } else if (x->url[0]) {
-      retry_copies(x, &calls[r]);
+    if (qc__shard_remote(x, pins)) {
+      retry_copies(x, &calls[r], tmo);
       if ((rc = remote_result(x, &calls[r++], &parts[i], err))) goto nomem;
-    } else {
+    } else if (!x->local) {
       qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] has no live copy (its node [%s] is not in "
               "the cluster)", x->index, x->shard_id, x->node);
       if ((rc = failed(x, x->node, &e, &parts[i], err))) goto nomem;
@@ -328,6 +463,7 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
   }
   goto out;
 nomem:
+  qc__fanout_wait(fan);
   for (i = 0; i < sh->n; i++) {
     qq_partial_free(parts[i]);
     parts[i] = NULL;
@@ -344,8 +480,10 @@ out:
 
 /* ---- the data node's half -------------------------------------------------------------------- */
 
-qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **out, qb_err *err) {
+qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **out, int *wire,
+                            qb_err *err) {
   *out = NULL;
+  if (wire) *wire = 0;
   json_error_t je;
   json_t *q = json_loadb(req, len, 0, &je);
   const char *index = json_string_value(json_object_get(q, "index"));
@@ -364,6 +502,7 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
     json_decref(q);
     return qb_fail(err, QB_INVAL, "shard request: needs index, shard and body");
   }
+  if (wire) *wire = json_integer_value(json_object_get(q, "wire")) == QC_WIRE_VERSION;
   if ((rc = qc_pins_from_json(json_object_get(q, "pins"), &pins, err))) {
     json_decref(q);
     return rc;

@@ -3,6 +3,7 @@
 ** blocks of QI_BLOCK_SIZE with skip data), plus columns for norms and doc values. Freezing
 ** sorts the term dictionaries and copies everything into one arena: an immutable qi__seg.
 ** Invariant: documents are added in increasing local doc number, so deltas are >= 1. */
+#define _GNU_SOURCE /* qsort_r */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -375,33 +376,48 @@ qb_code qi__builder_add(qi__builder *b, const qi__mapping *m, const qi__parsed *
 
 /* ---- freeze ---------------------------------------------------------------------------------- */
 
-static const qi__builder *sort_b;
-static int cmp_pb(const void *x, const void *y) {
-  const pb *a = &sort_b->pbs[*(const uint32_t *)x], *c = &sort_b->pbs[*(const uint32_t *)y];
-  uint32_t n = a->term_len < c->term_len ? a->term_len : c->term_len;
-  int r = memcmp(sort_b->terms + a->term_off, sort_b->terms + c->term_off, n);
-  if (r) return r;
-  return a->term_len < c->term_len ? -1 : a->term_len > c->term_len;
-}
-
 static int cmp_u32(const void *x, const void *y) {
   uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
   return a < b ? -1 : a > b;
 }
 
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Sorting terms: each carries its first 8 bytes as a big-endian key (zero-padded, which orders
+** as memcmp-then-length does), so most comparisons are one integer compare; ties go to the
+** bytes. Terms are sorted as (key, index) pairs, which keeps the sort in cache. */
+typedef struct skey {
+  uint64_t key;
+  uint32_t idx;
+} skey;
 
-/* Sort the builder indexes IDX (N of them) by term bytes. */
-static void sort_terms(const qi__builder *b, uint32_t *idx, size_t n) {
-  pthread_mutex_lock(&sort_lock);
-  sort_b = b;
-  qsort(idx, n, sizeof *idx, cmp_pb);
-  pthread_mutex_unlock(&sort_lock);
+static int cmp_skey(const void *x, const void *y, void *arg) {
+  const skey *a = x, *c = y;
+  const qi__builder *b = arg;
+  if (a->key != c->key) return a->key < c->key ? -1 : 1;
+  const pb *p = &b->pbs[a->idx], *q = &b->pbs[c->idx];
+  uint32_t n = p->term_len < q->term_len ? p->term_len : q->term_len;
+  int r = memcmp(b->terms + p->term_off, b->terms + q->term_off, n);
+  if (r) return r;
+  return p->term_len < q->term_len ? -1 : p->term_len > q->term_len;
+}
+
+/* Sort the builder indexes IDX (N of them) by term bytes; KEYS has room for N. */
+static void sort_terms(const qi__builder *b, uint32_t *idx, size_t n, skey *keys) {
+  size_t i, k;
+  for (i = 0; i < n; i++) {
+    const pb *p = &b->pbs[idx[i]];
+    const uint8_t *t = (const uint8_t *)b->terms + p->term_off;
+    uint64_t key = 0;
+    for (k = 0; k < 8; k++) key = key << 8 | (k < p->term_len ? t[k] : 0);
+    keys[i] = (skey){key, idx[i]};
+  }
+  qsort_r(keys, n, sizeof *keys, cmp_skey, (void *)b);
+  for (i = 0; i < n; i++) idx[i] = keys[i].idx;
 }
 
 qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_err *err) {
   qi__seg *s;
   uint32_t *idx = NULL, *ord_of = NULL, *cnt = NULL;
+  skey *keys = NULL;
   size_t *start = NULL;
   size_t i, f, nd = b->ndocs;
   *out = NULL;
@@ -427,6 +443,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
   /* group builder terms by field */
   if (!(idx = qb_malloc((b->npb + 1) * sizeof *idx)) ||
       !(ord_of = qb_malloc((b->npb + 1) * sizeof *ord_of)) ||
+      !(keys = qb_malloc((b->npb + 1) * sizeof *keys)) ||
       !(cnt = qb_calloc(nfields + 1, sizeof *cnt)) ||
       !(start = qb_calloc(nfields + 2, sizeof *start)))
     goto oom;
@@ -449,7 +466,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
     fs->sum_ttf = fbp->sum_ttf;
     fs->sum_df = fbp->sum_df;
     if (nt) {
-      sort_terms(b, ti, nt);
+      sort_terms(b, ti, nt, keys);
       for (t = 0; t < nt; t++) {
         pb *p = &b->pbs[ti[t]];
         ord_of[ti[t]] = t;
@@ -534,6 +551,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
   if (qi__seg_finish(s, 0)) goto oom;
   qb_free(idx, (b->npb + 1) * sizeof *idx);
   qb_free(ord_of, (b->npb + 1) * sizeof *ord_of);
+  qb_free(keys, (b->npb + 1) * sizeof *keys);
   qb_free(cnt, (nfields + 1) * sizeof *cnt);
   qb_free(start, (nfields + 2) * sizeof *start);
   *out = s;
@@ -541,6 +559,7 @@ qb_code qi__builder_freeze(qi__builder *b, uint32_t nfields, qi__seg **out, qb_e
 oom:
   qb_free(idx, (b->npb + 1) * sizeof *idx);
   qb_free(ord_of, (b->npb + 1) * sizeof *ord_of);
+  qb_free(keys, (b->npb + 1) * sizeof *keys);
   qb_free(cnt, (nfields + 1) * sizeof *cnt);
   qb_free(start, (nfields + 2) * sizeof *start);
   qb_arena_fini(&s->arena);

@@ -181,8 +181,9 @@ qb_code qi__flush_buffer(qi_index *ix, qb_err *err) {
   ix->segs[ix->nseg] = (wseg){.core = s, .dirty = 1};
   ix->nseg++;
   ix->seg_gen++;
+  ix->flushed_seq = ix->next_seq;
   qi__id_clear(ix); /* the buffer's documents are found through the new segment now */
-  qi__builder_free(ix->buf);
+  qi__retire_builder(ix, ix->buf); /* freed off the lock when a persister runs */
   ix->buf = nb;
   ix->buf_seg_no = ix->seg_counter++;
   if (ix->bdel) {
@@ -385,57 +386,51 @@ qb_code qi__publish(qi_index *ix, qb_err *err) {
   return QB_OK;
 }
 
-/* Replace W's heap segment by its file just written, mapped: the same bytes, read through the
-** page cache. Snapshots still holding the heap copy keep it until they are released. On
-** failure the heap copy simply stays. */
-static void swap_to_file(qi_index *ix, wseg *w) {
-  char path[4400];
-  qi__seg *m;
-  qb_err err;
-  if (w->core->map) return;
-  snprintf(path, sizeof path, "%s/seg_%08x.qis", ix->dir, w->core->seg_no);
-  if (qi__seg_read(path, 0, &m, &err)) {
-    qb_log(QB_WARN, "index %s: %s; the segment stays in memory", ix->dir, err.msg);
-    return;
-  }
-  qi__seg_release(w->core);
-  w->core = m;
-}
-
-/* Write the files of new segments and a commit file naming the current list. Called right
-** after the buffer was flushed, so every document with _seq_no < next_seq is in a segment.
-** Failures are logged, not returned: the store stays the source of truth, and the next open
-** replays whatever the files miss. */
-void qi__persist_locked(qi_index *ix) {
-  uint32_t *nos;
-  size_t i, changed = 0;
-  qb_err err;
+/* Publish the current snapshot again with each segment's core replaced by the writer's copy of
+** the same segment when that one is mapped from its file (the persister adopted it): nothing
+** else changes, so deletes and updates since the last refresh stay invisible (publishing the
+** writer's bits here made a delete, or the old half of an update, visible before its refresh).
+** Errors: QB_NOMEM (the old snapshot stays). */
+qb_code qi__publish_cores(qi_index *ix, qb_err *err) {
+  const qi_snapshot *cur = ix->cur;
+  qi_snapshot *s = qb_calloc(1, sizeof *s), *old;
+  size_t i, k;
   QB_ASSERT(qi__locked(ix));
-  /* A failed index may hold buffered operations its store never committed: a commit file
-  ** written now would claim them (and open.c would then call the store damaged). */
-  if (ix->opt.no_persist || ix->failed || (ix->buf && qi__builder_docs(ix->buf))) return;
-  for (i = 0; i < ix->nseg; i++) {
-    if (ix->segs[i].persisted) continue;
-    if (qi__seg_write(ix->segs[i].core, ix->dir, &err)) {
-      qb_log(QB_WARN, "index %s: segment not persisted (%s); it will be rebuilt on open", ix->dir,
-             err.msg);
-      return;
+  if (!s) return qb_fail(err, QB_NOMEM, "publish: out of memory");
+  *s = *cur;
+  atomic_init(&s->refs, 1);
+  s->segs = qb_calloc(s->segcap, sizeof *s->segs);
+  s->base = qb_calloc(s->segcap + 1, sizeof *s->base);
+  s->fields = qb_calloc(s->fcap, sizeof *s->fields);
+  s->stats = qb_calloc(s->fcap, sizeof *s->stats);
+  if (!s->segs || !s->base || !s->fields || !s->stats) {
+    s->nseg = 0;
+    snapshot_free(s);
+    return qb_fail(err, QB_NOMEM, "publish: out of memory");
+  }
+  memcpy(s->base, cur->base, (cur->nseg + 1) * sizeof *s->base);
+  if (cur->nfields) memcpy(s->fields, cur->fields, cur->nfields * sizeof *s->fields);
+  if (cur->nfields) memcpy(s->stats, cur->stats, cur->nfields * sizeof *s->stats);
+  for (i = 0; i < cur->nseg; i++) {
+    qi__seg *c = cur->segs[i].core;
+    for (k = 0; k < ix->nseg; k++) {
+      qi__seg *w = ix->segs[k].core;
+      if (w != c && w->seg_no == c->seg_no && w->map && w->max_doc == c->max_doc) {
+        c = w;
+        break;
+      }
     }
-    ix->segs[i].persisted = 1;
-    swap_to_file(ix, &ix->segs[i]);
-    changed = 1;
+    s->segs[i].core = qi__seg_retain(c);
+    s->segs[i].live = cur->segs[i].live;
+    if (s->segs[i].live) qi__ref(&s->segs[i].live->refs);
+    s->segs[i].snap = s;
   }
-  if (!changed && ix->committed_gen == ix->seg_gen && ix->committed_seq == ix->next_seq) return;
-  if (!(nos = qb_malloc((ix->nseg + 1) * sizeof *nos))) return;
-  for (i = 0; i < ix->nseg; i++) nos[i] = ix->segs[i].core->seg_no;
-  if (qi__commit_write(ix->dir, nos, ix->nseg, ix->merge_out, ix->merge_out ? ix->nmthreads : 0,
-                       ix->next_seq, ix->seg_counter, &err)) {
-    qb_log(QB_WARN, "index %s: commit file not written (%s)", ix->dir, err.msg);
-  } else {
-    ix->committed_gen = ix->seg_gen;
-    ix->committed_seq = ix->next_seq;
-  }
-  qb_free(nos, (ix->nseg + 1) * sizeof *nos);
+  pthread_mutex_lock(&ix->snap_lock);
+  old = ix->cur;
+  ix->cur = s;
+  pthread_mutex_unlock(&ix->snap_lock);
+  snapshot_unref(old);
+  return QB_OK;
 }
 
 qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
@@ -447,8 +442,14 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err) {
     return qb_fail(err, QB_IO, "index %s: a write could not be committed (disk full?); it is "
                                "reopened from its store on next use", ix->dir);
   if ((rc = qi__flush_buffer(ix, err)) || (rc = maybe_merge(ix, err))) return rc;
-  qi__persist_locked(ix); /* first, so the snapshot reads the new segments from their files */
-  return qi__publish(ix, err);
+  if (!ix->persister) {
+    qi__persist_locked(ix); /* first, so the snapshot reads the new segments from their files */
+    return qi__publish(ix, err);
+  }
+  /* visible now from the heap copy; the persister writes and maps the files behind */
+  rc = qi__publish(ix, err);
+  qi__persist_soon(ix);
+  return rc;
 }
 
 qb_code qi_index_refresh(qi_index *ix, qb_err *err) {
@@ -902,7 +903,8 @@ qb_code qi_index_flush(qi_index *ix, qb_err *err) {
 void qi__index_free(qi_index *ix) {
   size_t i;
   if (!ix) return;
-  qi__merger_stop(ix); /* first: the threads use everything below */
+  qi__persister_stop(ix); /* first: the threads use everything below */
+  qi__merger_stop(ix);
   snapshot_unref(ix->cur);
   for (i = 0; i < ix->nseg; i++) qi__wseg_fini(&ix->segs[i]);
   qb_free(ix->segs, ix->segcap * sizeof *ix->segs);
@@ -921,6 +923,8 @@ void qi__index_free(qi_index *ix) {
   pthread_mutex_destroy(&ix->snap_lock);
   pthread_cond_destroy(&ix->merge_cv);
   pthread_cond_destroy(&ix->idle_cv);
+  pthread_cond_destroy(&ix->persist_cv);
+  pthread_cond_destroy(&ix->persist_idle_cv);
   qb_free(ix, sizeof *ix);
 }
 

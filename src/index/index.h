@@ -227,9 +227,10 @@ qb_code qi_bulk_delete_if(qi_bulk *b, const char *id, const qi_write_cond *cond,
 
 /* Make every write so far searchable: the buffer becomes a segment, pending deletes apply,
 ** the background merger is woken if the segment count passed max_segments (refresh never
-** waits for a merge), new segments are written to files and read back mapped, a new snapshot
-** is published (a failure there is logged as WARN, not returned: the store
-** stays the source of truth). Errors: QB_NOMEM (the old snapshot stays published).
+** waits for a merge), a new snapshot is published; the index's persister thread then writes
+** the new segments to files, reads them back mapped and writes the commit file (a failure
+** there is logged as WARN, not returned: the store stays the source of truth; see
+** qi_index_wait_merges). Errors: QB_NOMEM (the old snapshot stays published).
 ** Threads: any; blocks writers of this index while it runs, never searchers. */
 qb_code qi_index_refresh(qi_index *ix, qb_err *err);
 
@@ -243,8 +244,10 @@ qb_code qi_index_flush(qi_index *ix, qb_err *err);
 qb_code qi_index_force_merge(qi_index *ix, uint32_t max_segments, qb_err *err);
 
 /* Wait until the background merges have nothing left to do (the segment count is within
-** max_segments, or the last merge failed and the segments did not change since). For tests
-** and benchmarks: searches and writes never need it. Threads: any. */
+** max_segments, or the last merge failed and the segments did not change since) and the
+** persister has written every segment file and the commit file (a refresh makes documents
+** visible at once; their files follow on that thread). For tests and benchmarks: searches and
+** writes never need it. Threads: any. */
 void qi_index_wait_merges(qi_index *ix);
 
 /* ---- reads on the index -------------------------------------------------------------------- */

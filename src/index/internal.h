@@ -344,6 +344,16 @@ struct qi_index {
   uint64_t merges, refreshes;
   uint64_t seg_gen, committed_gen; /* segment list changes; the last one persisted */
   uint64_t committed_seq;          /* next_seq recorded in the last commit file */
+  uint64_t flushed_seq;            /* next_seq at the last flush: every smaller _seq_no is in a
+                                   ** segment */
+  /* the persister (persist_bg.c); all under ix->lock */
+  pthread_t pthread;
+  int persister;                   /* the thread runs */
+  int persist_stop, persist_want, persisting;
+  pthread_cond_t persist_cv;       /* work may be there, or stop */
+  pthread_cond_t persist_idle_cv;  /* a pass finished */
+  qi__builder **dead;              /* flushed buffers, freed by the persister */
+  size_t ndead, deadcap;
   /* background merges (merger.c); all under ix->lock but merge_stop */
   pthread_t *mthreads;
   size_t nmthreads;                /* running merge threads; 0: merges run inside refresh */
@@ -430,7 +440,19 @@ qb_code qi__refresh_locked(qi_index *ix, qb_err *err);
 qb_code qi__check_id(const char *id, qb_err *err);
 void qi__index_free(qi_index *ix);
 qb_code qi__publish(qi_index *ix, qb_err *err);
+qb_code qi__publish_cores(qi_index *ix, qb_err *err); /* the persister's: mapped cores only */
+
+/* persist_bg.c: segment files and the commit file. qi__persist_locked writes them now (under
+** the lock); qi__persist_soon asks the persister thread (or persists now when there is none);
+** qi__retire_builder hands a flushed buffer to the thread to free. Start after open, stop
+** before the merger at free. */
 void qi__persist_locked(qi_index *ix);
+void qi__persist_soon(qi_index *ix);
+void qi__retire_builder(qi_index *ix, qi__builder *b);
+void qi__persister_start(qi_index *ix);
+void qi__persister_stop(qi_index *ix);
+/* Wait (holding ix->lock, which the wait releases) until the persister has nothing to do. */
+void qi__persister_wait_idle(qi_index *ix);
 /* The max_segments / merge_factor in effect. */
 size_t qi__max_segments(const qi_index *ix);
 size_t qi__merge_factor(const qi_index *ix);

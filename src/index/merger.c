@@ -249,7 +249,7 @@ static void *merge_main(void *arg) {
     } else {
       qb_err perr;
       ix->merge_out[j.slot] = UINT32_MAX; /* named by the segment list now */
-      qi__persist_locked(ix);
+      qi__persist_soon(ix); /* the commit file names the merged segment */
       if (qi__publish(ix, &perr))
         qb_log(QB_WARN, "index %s: merged, not yet published (%s)", ix->dir, perr.msg);
     }
@@ -333,5 +333,6 @@ void qi_index_wait_merges(qi_index *ix) {
     pthread_cond_broadcast(&ix->merge_cv);
     qi__cond_wait(ix, &ix->idle_cv);
   }
+  qi__persister_wait_idle(ix); /* and their files are written */
   qi__unlock(ix);
 }

@@ -29,6 +29,8 @@ static qi_index *index_alloc(const char *dir, const qi_options *opt) {
   pthread_mutex_init(&ix->snap_lock, NULL);
   pthread_cond_init(&ix->merge_cv, NULL);
   pthread_cond_init(&ix->idle_cv, NULL);
+  pthread_cond_init(&ix->persist_cv, NULL);
+  pthread_cond_init(&ix->persist_idle_cv, NULL);
   ix->merge_fail_gen = UINT64_MAX;
   ix->id_seed = (uint64_t)qb_now_ns() ^ ((uint64_t)getpid() << 32);
   if ((fd = open("/dev/urandom", O_RDONLY)) >= 0) {
@@ -97,7 +99,7 @@ static void load_segments(qi_index *ix, uint64_t *watermark, uint64_t *committed
   ix->seg_counter = sc;
   *watermark = wm;
   ix->committed_gen = ix->seg_gen;
-  ix->committed_seq = wm;
+  ix->committed_seq = ix->flushed_seq = wm;
   qb_free(nos, n * sizeof *nos);
   return;
 drop:
@@ -309,6 +311,7 @@ qb_code qi_index_open(const char *dir, const qi_options *opt, qi_index **out, qb
     return rc;
   }
   qi__merger_start(ix);
+  qi__persister_start(ix);
   *out = ix;
   return QB_OK;
 }
@@ -388,6 +391,7 @@ qb_code qi_index_create(const char *dir, const char *body_json, const qi_options
   qi__mapping_fini(&ix->map);
   if ((rc = open_common(ix, err))) goto fail;
   qi__merger_start(ix);
+  qi__persister_start(ix);
   qi__json_free(sj);
   qb_buf_fini(&mb);
   json_decref(body);

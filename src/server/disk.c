@@ -52,6 +52,7 @@ int qs__disk_refuse(qs_req *r) {
   if (!__atomic_load_n(&d->blocked, __ATOMIC_RELAXED) || !adds_data(qs__routes[r->route].handler))
     return 0;
   uint64_t pm = __atomic_load_n(&d->used_pm, __ATOMIC_RELAXED);
+  qs__replica_blocked(r, "disk usage exceeded the flood-stage watermark"); /* a primary steps down */
   qs__reply_error(r, 429, "cluster_block_exception",
                   "blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, "
                   "index has read-only-allow-delete block]; disk usage %llu.%llu%% of the data "

@@ -81,11 +81,25 @@ void qs__h_i_search(qs_req *r) {
   if (!data_node(r)) return;
   json_t *out;
   qb_err err;
+  int wire;
   uint64_t t0 = qb_now_ns();
-  if (qc_node_serve_shard(r->srv->node, r->body, r->body_len, &out, &err))
+  if (qc_node_serve_shard(r->srv->node, r->body, r->body_len, &out, &wire, &err))
     return qs__reply_err(r, &err);
   qs__metrics_search(r->srv, qb_now_ns() - t0, !json_object_get(out, "failure"));
-  qs__reply_json(r, 200, out);
+  if (qb_log_enabled(QB_DEBUG)) /* tagged with the coordinator's request id (X-Opaque-Id) */
+    qb_log(QB_DEBUG, "shard search for a coordinator: %.3f ms%s",
+           (double)(qb_now_ns() - t0) / 1e6, json_object_get(out, "failure") ? " (failed)" : "");
+  if (!wire) return qs__reply_json(r, 200, out); /* text JSON: the fallback and debug form */
+  qb_buf b;
+  qb_buf_init(&b);
+  qb_code rc = qc_wire_encode(out, &b, &err); /* the coordinator asked for the binary form */
+  json_decref(out);
+  if (rc) {
+    qb_buf_fini(&b);
+    return qs__reply_err(r, &err);
+  }
+  qs__reply_text(r, 200, "application/x-quidditch-partial", b.data, b.len);
+  qb_buf_fini(&b);
 }
 
 /* The shard's local name from the captures; 0 after replying. */

@@ -3,7 +3,9 @@
 ** shard's primary) runs its ordinary handler inside src/cluster's replicated write
 ** (qc_write_begin/finish: primary check, one write at a time per shard, the resulting
 ** documents sent to every in-sync copy before the answer); /_internal/replica applies a
-** primary's operations on a copy; /_internal/recover copies a shard to a recovering copy;
+** primary's operations on a copy; /_internal/recover copies a shard to a recovering copy (or,
+** with {"resync": true}, has a new primary resync its in-sync copies); a write that fails on
+** the primary's own store (a full disk) makes it step down;
 ** _cluster/health and _cat/shards show every copy. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,14 @@ static void set_shards(json_t *j, uint32_t total, uint32_t ok, uint64_t term) {
   json_object_set_new(j, "_shards", json_pack("{s:I, s:I, s:i}", "total", (json_int_t)total,
                                               "successful", (json_int_t)ok, "failed", 0));
   json_object_set_new(j, "_primary_term", json_integer((json_int_t)term));
+}
+
+/* A write failed on this primary's own store (a 5xx other than 503, e.g. a full disk): the
+** primary steps down (qc_write_local_failed) with the error's reason. */
+static void local_failure(qc_write *w, json_t *res) {
+  json_t *e = json_object_get(res, "error");
+  const char *why = json_string_value(json_object_get(e, "reason"));
+  qc_write_local_failed(w, why ? why : "a local write failed");
 }
 
 int qs__replica_wrap(qs_req *r) {
@@ -55,9 +65,12 @@ int qs__replica_wrap(qs_req *r) {
       json_int_t ist = json_integer_value(json_object_get(inner, "status"));
       const char *id = json_string_value(json_object_get(inner, "_id"));
       if (id && ist >= 200 && ist < 300 && !rc) rc = qc_write_note(w, id, &err);
+      if (ist >= 500 && ist != 503) local_failure(w, inner);
     }
   } else if (st >= 200 && st < 300 && json_is_string(json_object_get(res, "_id"))) {
     rc = qc_write_note(w, json_string_value(json_object_get(res, "_id")), &err);
+  } else if (st >= 500 && st != 503) {
+    local_failure(w, res);
   }
   const char *rf = qs__arg(r, "refresh");
   if (rf && strcmp(rf, "false")) qc_write_refresh(w);
@@ -80,6 +93,21 @@ int qs__replica_wrap(qs_req *r) {
   }
   qs__reply_json(r, st, res ? res : json_object());
   return 1;
+}
+
+void qs__replica_blocked(qs_req *r, const char *reason) {
+  qc_node *n = r->srv->node;
+  if (!(qc_node_role(n) & QC_DATA) || !qc_node_etcd(n) || !is_write_route(r->route) ||
+      !r->ncaps || !strchr(r->caps[0], '~'))
+    return;
+  qc_write *w;
+  qb_err err;
+  if (qc_write_begin(n, r->caps[0], &w, &err) || !w) return; /* not (or no longer) its primary */
+  qc_write_local_failed(w, reason);
+  uint32_t total, ok;
+  uint64_t term;
+  qc_write_finish(w, &total, &ok, &term, &err); /* nothing written: only the step-down */
+  qc_write_end(w);
 }
 
 static int shard_of(qs_req *r, uint32_t *shard) {
@@ -129,10 +157,12 @@ void qs__h_i_recover(qs_req *r) {
   json_t *body;
   if (!qs__body_object(r, &body)) return;
   const char *target = json_string_value(json_object_get(body, "target"));
-  if (!target || !strcmp(target, qc_node_name(r->srv->node))) {
+  int resync = json_is_true(json_object_get(body, "resync")); /* the new primary's resync */
+  if (resync ? target != NULL : !target || !strcmp(target, qc_node_name(r->srv->node))) {
     json_decref(body);
     return qs__reply_error(r, 400, "illegal_argument_exception",
-                           "recovery needs {\"target\": NODE}, another node than this one");
+                           "recovery needs {\"target\": NODE}, another node than this one, or "
+                           "{\"resync\": true}");
   }
   json_t *out;
   qb_err err;

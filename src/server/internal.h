@@ -340,6 +340,9 @@ int qs__coord(qs_req *r);
 /* h_replica.c: a write on a replicated shard's local name runs inside the shard's replicated
 ** write (1: handled and answered; 0: not such a write, run the route's handler). */
 int qs__replica_wrap(qs_req *r);
+/* h_replica.c: R, a write on a shard this node is the primary of, is refused by the flood-stage
+** watermark (disk.c): the primary steps down so that an in-sync copy elsewhere takes its writes. */
+void qs__replica_blocked(qs_req *r, const char *reason);
 /* h_replica.c: a coordinator's _cluster/health and _cat/shards over every copy (answer; 1). */
 int qs__replica_health(qs_req *r);
 int qs__replica_cat_shards(qs_req *r);

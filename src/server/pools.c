@@ -136,6 +136,13 @@ void qs__pool_stats(qs__pool *p, qs__pool_stat *out) {
 qs__pool *qs__pool_for(qs_req *r) {
   qs_server *s = r->srv;
   qs_handler h = qs__routes[r->route].handler;
+  /* a node that is coordinator and data node (--role both) calls itself: its data node's half
+  ** (the /_internal routes, requests to a shard's local name "index~N") must not queue behind
+  ** the coordinator's work that waits for it (one write thread: a deadlock), so it runs on
+  ** MHD's threads */
+  if (qc_node_routes(s->node) && (qc_node_role(s->node) & QC_DATA) &&
+      (!strncmp(qs__routes[r->route].pattern, "/_internal/", 11) || strchr(r->path, '~')))
+    return NULL;
   if (h == qs__h_search || h == qs__h_msearch || h == qs__h_delete_by_query ||
       h == qs__h_udf_test || h == qs__h_i_search) /* a shard's half of a cluster search */
     return s->search_pool;

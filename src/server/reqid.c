@@ -34,4 +34,5 @@ static const char *tag(void *arg) { return qs__req_id(arg); }
 void qs__req_tag(qs_req *r) {
   if (r) qb_log_set_tag(tag, r);
   else qb_log_set_tag(NULL, NULL);
+  qc_fanout_request_id(r ? tag : NULL, r); /* the data nodes log it too (X-Opaque-Id) */
 }

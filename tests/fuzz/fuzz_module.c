@@ -79,12 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                             p.sig.nresults, stub, (void *)(uintptr_t)p.sig.nresults, &err))
       goto out;
   }
-  memset(&lim, 0, sizeof lim);
-  lim.max_memory_pages = FUZZ_PAGES;
-  lim.max_call_depth = 400;
-  lim.max_stack_bytes = 256 * 1024;
-  lim.max_table_elems = 10000;
-  lim.fuel = FUZZ_FUEL;
+  lim = fuzz_limits(FUZZ_PAGES, FUZZ_FUEL);
   if (qw_instance_new(m, im, &lim, &inst, &err))
     goto out; /* unlinkable, trap in start, ... */
   for (i = 0; i < qw_module_export_count(m); i++) {

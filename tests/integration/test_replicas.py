@@ -7,9 +7,14 @@ the restarted node recovers its copies), SIGSTOP a node past its lease and SIGCO
 not accept writes with its stale term). At the end every acknowledged document is present with
 its last acknowledged value on every copy, no copy has a value that was never written, copies
 agree per shard, and failed searches are counted (none allowed while only data nodes fail). A
-dead node's copy is re-allocated after index.unassigned.node_left.delayed_timeout; a copy whose
-disk fills (a tmpfs; skipped where it cannot be mounted) leaves the in-sync set without losing
-an acknowledged write, and recovers once space is back. Skipped (77) without /usr/bin/etcd.
+dead node's copy is re-allocated after index.unassigned.node_left.delayed_timeout, and the
+returning node deletes its orphaned copy. A promoted primary resyncs its copies: a deposed
+primary's unacknowledged write (left on one replica by a test-only hook,
+QD_TEST_PARTIAL_REPLICATION) is rolled back there. A primary's op log survives its restart, so
+a returning replica still recovers by operations. A copy whose disk fills (a tmpfs; skipped
+where it cannot be mounted) leaves the in-sync set without losing an acknowledged write, and
+recovers once space is back; a primary whose disk fills steps down and its in-sync copy is
+promoted. Skipped (77) without /usr/bin/etcd.
 QD_CHAOS=1 (make chaos) runs longer with more faults: kill the coordinator, restart etcd."""
 import json
 import os
@@ -70,6 +75,9 @@ def setup():
         skip_all("no etcd at %s (scripts/deps.sh installs etcd-server)" % ETCD)
     etcd = Etcd().start()
     C["etcd"] = etcd
+    # the test-only hook of src/cluster/replicate.c: a primary forwards a write of an _id
+    # "qd-partial-*" to its last replicas only and does not acknowledge it
+    os.environ["QD_TEST_PARTIAL_REPLICATION"] = "1"
     C["data"] = [data_node("dn%d" % i, etcd).start() for i in (1, 2, 3)]
     C["coord"] = coordinator("co1", etcd).start()
     wait_for("a leader and 3 data nodes", lambda: health()["number_of_data_nodes"] == 3 and any(
@@ -312,10 +320,9 @@ def t_faults_lose_no_acknowledged_write():
     r = co().http("GET", "/rep/_doc/stale")
     eq(r.status, 404, "no stale-term write survived")
     logs = "".join(d.logtext() for d in C["data"])
-    check("recovered the copy" in logs and "(full copy" in logs, "a deposed primary's copy "
-          "is recovered by a full copy")
-    check("(operations above its checkpoint" in logs, "a returning replica of an unchanged "
-          "term recovers from the operations above its checkpoint")
+    check("(operations above its checkpoint" in logs, "a returning copy (a deposed primary "
+          "too) recovers from the operations above the point both agree on", logs[-3000:])
+
 
 
 def chaos(load):
@@ -369,15 +376,139 @@ def t_a_dead_nodes_copy_is_reallocated_after_the_delay():
             e, meta("moved"), health(), co().logtext()[-3000:]))
     docs = copy_docs_of("moved", node(spare))
     eq(docs, {"x": 7}, "the new copy has the document")
+    check("[moved][0]: recovered the copy on [%s] (full copy" % spare in "".join(
+        d.logtext() for d in C["data"]), "a new copy is recovered by a full copy")
+    before = len(node(rep).logtext())
     node(rep).start()
     wait_for("green again", lambda: health()["status"] == "green", deadline_s=30)
+    # the returning node's copy of [moved] is assigned to the spare now: an orphan, deleted
+    log = node(rep).logtext()[before:]
+    check("deleted orphaned shard copy [moved~0]: the shard map of [moved] assigns shard 0 to "
+          "other nodes" in log, "the orphaned copy is deleted with an INFO line", log[-3000:])
+    local = [r["index"] for r in node(rep).http("GET", "/_cat/indices?format=json").json]
+    check("moved~0" not in local, "the orphan is gone", local)
+    check(any(x.startswith("rep~") for x in local), "the copies still assigned stay", local)
+
+
+def local_get(dn, index, shard, id):
+    r = dn.http("GET", "/%s~%d/_doc/%s" % (index, shard, id))
+    return (r.json["_source"]["v"], r.json["_version"]) if r.status == 200 else r.status
+
+
+def t_a_promoted_primary_resyncs_its_copies():
+    """Primary-replica resync: a primary that dies mid-replication leaves its last write on one
+    replica only (the test hook: it skips the first replica and does not acknowledge); the first
+    replica is promoted without it, and its resync rolls the write back on the other replica:
+    an update returns to its acknowledged value and version, a new document is deleted. The
+    deposed primary comes back, recovers from the operations above the point both agree on,
+    and loses its unacknowledged write too."""
+    r = co().http("PUT", "/rs3", {"settings": {
+        "number_of_shards": 1, "number_of_replicas": 2,
+        "index.unassigned.node_left.delayed_timeout": "60s"}})
+    eq(r.status, 200, "create: %r" % r)
+    for i in range(5):
+        eq(co().http("PUT", "/rs3/_doc/k%d" % i, {"v": i}).status, 201, "a write")
+    eq(co().http("PUT", "/rs3/_doc/keep", {"v": 1}).status, 201, "the acknowledged value")
+    m = meta("rs3")["shards"][0]
+    pri, first, last = [node(c["node"]) for c in m["copies"]]
+    eq(sorted(m["in_sync"]), sorted(d.name for d in (pri, first, last)), "3 copies in sync")
+    r = pri.bulk([{"index": {"_id": "keep"}}, {"v": 2}, {"index": {"_id": "qd-partial-new"}},
+                  {"v": 9}], "/rs3~0/_bulk")
+    eq(r.status, 503, "the hook's write is not acknowledged: %r" % r)
+    eq(local_get(pri, "rs3", 0, "keep"), (2, 2), "the primary applied it")
+    eq(local_get(last, "rs3", 0, "keep"), (2, 2), "the last replica got it")
+    eq(local_get(last, "rs3", 0, "qd-partial-new"), (9, 1), "the last replica got it")
+    eq(local_get(first, "rs3", 0, "keep"), (1, 1), "the first replica did not")
+    eq(local_get(first, "rs3", 0, "qd-partial-new"), 404, "the first replica did not")
+    pri.kill()
+    wait_for("the first replica promoted", lambda: primary_of_index("rs3") == first.name,
+             deadline_s=4 * TTL + 4)
+    eq(meta("rs3")["shards"][0]["primary_term"], 2, "term 2")
+    wait_for("the resync rolled the write back on the last replica", lambda: (
+        local_get(last, "rs3", 0, "keep"), local_get(last, "rs3", 0, "qd-partial-new")) ==
+        ((1, 1), 404), deadline_s=15)
+    wait_for("the new primary logged its resync", lambda: "[rs3][0]: resynced 1 in-sync "
+             "copies to primary term 2" in first.logtext(), deadline_s=10)
+    eq(sorted(meta("rs3")["shards"][0]["in_sync"]), sorted([first.name, last.name]),
+       "the resynced copy stays in sync")
+    r = co().http("PUT", "/rs3/_doc/after", {"v": 5})
+    eq((r.status, r.json["_shards"]["successful"]), (201, 2), "a write on term 2: %r" % r)
+    before = len(first.logtext())
+    pri.start()
+    wait_for("the deposed primary recovered", lambda: sorted(meta("rs3")["shards"][0][
+        "in_sync"]) == sorted(d.name for d in (pri, first, last)), deadline_s=30)
+    check("[rs3][0]: recovered the copy on [%s] (operations above its checkpoint" % pri.name
+          in first.logtext()[before:], "by operations", first.logtext()[before:][-2000:])
+    eq(local_get(pri, "rs3", 0, "keep"), (1, 1), "its unacknowledged update is rolled back")
+    eq(local_get(pri, "rs3", 0, "qd-partial-new"), 404, "its unacknowledged document is gone")
+    co().http("POST", "/rs3/_refresh")
+    docs = [copy_docs_of("rs3", d) for d in (pri, first, last)]
+    eq(docs[0], docs[1], "copies agree")
+    eq(docs[1], docs[2], "copies agree")
+    eq(docs[0], dict([("k%d" % i, i) for i in range(5)] + [("keep", 1), ("after", 5)]),
+       "exactly the acknowledged documents")
+    wait_for("green", lambda: health()["status"] == "green", deadline_s=30)
+    co().http("DELETE", "/rs3")
+
+
+def t_operation_recovery_survives_a_restart_of_the_primary():
+    """The primary's op log is kept in its store: a replica that was away while the primary
+    restarted still recovers from the operations above its checkpoint, not by a full copy."""
+    r = co().http("PUT", "/oplog", {"settings": {
+        "number_of_shards": 1, "number_of_replicas": 1,
+        "index.unassigned.node_left.delayed_timeout": "60s"}})
+    eq(r.status, 200, "create: %r" % r)
+    acked = {}
+    for i in range(30):
+        r = co().http("PUT", "/oplog/_doc/a%d" % i, {"v": i})
+        eq((r.status, r.json["_shards"]["successful"]), (201, 2), "on both copies")
+        acked["a%d" % i] = i
+    m = meta("oplog")["shards"][0]
+    pri, rep = node(m["copies"][0]["node"]), node(m["copies"][1]["node"])
+    rep.kill()
+    for i in range(20):
+        r = co().http("PUT", "/oplog/_doc/b%d" % i, {"v": i})
+        eq(r.status, 201, "acknowledged by the primary alone: %r" % r)
+        acked["b%d" % i] = i
+    check(rep.name not in meta("oplog")["shards"][0]["in_sync"], "the replica left the set")
+    eq(pri.stop(), 0, "the primary stops")
+    pri.start()
+    before = len(pri.logtext())
+
+    def put(k, v):
+        r = co().http("PUT", "/oplog/_doc/" + k, {"v": v})
+        return r.status == 201
+    wait_for("the restarted primary takes writes", lambda: put("c0", 0), deadline_s=30)
+    acked["c0"] = 0
+    for i in range(1, 10):
+        eq(put("c%d" % i, i), True, "a write after the restart")
+        acked["c%d" % i] = i
+    eq(meta("oplog")["shards"][0]["primary_term"], 1, "no promotion: the same term")
+    wait_for("%s's lease expired" % rep.name, lambda: rep.name not in [
+        r["name"] for r in co().http("GET", "/_cat/nodes?format=json").json], deadline_s=20)
+    rep.start()
+    wait_for("the replica recovered", lambda: rep.name in meta("oplog")["shards"][0]["in_sync"],
+             deadline_s=30)
+    log = pri.logtext()[before:]
+    check("[oplog][0]: recovered the copy on [%s] (operations" % rep.name in log,
+          "recovered from the operations kept across the restart", log[-3000:])
+    co().http("POST", "/oplog/_refresh")
+    docs = [copy_docs_of("oplog", d) for d in (pri, rep)]
+    eq(docs[0], docs[1], "copies agree")
+    eq(docs[0], acked, "every acknowledged document")
+    wait_for("green", lambda: health()["status"] == "green", deadline_s=30)
+    co().http("DELETE", "/oplog")
+
+
+def primary_of_index(index):
+    return meta(index)["shards"][0]["copies"][0]["node"]
 
 
 def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
     """A data node whose data directory is a small tmpfs (root only, else skipped) holds a
     replica; its disk fills: writes are still acknowledged by the other copies, the full copy is
     out of the in-sync set (health yellow) and nothing acknowledged is lost; once space is back
-    it recovers and the cluster is green."""
+    it recovers and the cluster is green. Then the same for a primary (primary_on_a_full_disk)."""
     import subprocess
     import tempfile
     mnt = tempfile.mkdtemp(prefix="qd-tmpfs-")
@@ -430,6 +561,7 @@ def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
         eq(docs[0], docs[1], "dn4's copy agrees with the primary's")
         check(all(docs[1].get(k) == v for k, v in acked.items()), "dn4 has every acked write")
         co().http("DELETE", "/full")
+        primary_on_a_full_disk(mnt, dn4)
     finally:
         if dn4:
             rc = dn4.stop()
@@ -443,6 +575,79 @@ def t_a_copy_on_a_full_disk_leaves_the_in_sync_set():
     check("ERROR: AddressSanitizer" not in log and "runtime error:" not in log,
           "sanitizer report in dn4's log", log[-4000:])
     eq(rc, 0, "dn4 exit status after SIGTERM")
+
+
+def fill(mnt):
+    st = os.statvfs(mnt)
+    with open(os.path.join(mnt, "filler"), "ab") as f:
+        try:
+            free = st.f_bavail * st.f_frsize
+            while free > 0:
+                f.write(b"\0" * min(free, 1 << 20))
+                f.flush()
+                free -= 1 << 20
+        except OSError:
+            pass
+
+
+def primary_on_a_full_disk(mnt, dn4):
+    """The primary of a shard is on the full disk: its write fails with a clear error, it
+    steps down, the leader promotes the in-sync copy, and nothing acknowledged is lost."""
+    # 4 shards on 4 data nodes: each holds one primary, dn4 too
+    r = co().http("PUT", "/fullp", {"settings": {"number_of_shards": 4, "number_of_replicas": 1,
+                                                 "index.unassigned.node_left.delayed_timeout":
+                                                 "60s"}})
+    eq(r.status, 200, "create: %r" % r)
+    m = meta("fullp")
+    sh = [x for x in m["shards"] if x["copies"][0]["node"] == "dn4"]
+    eq(len(sh), 1, "dn4 holds one primary: %r" % m)
+    s, other = sh[0]["shard"], node(sh[0]["copies"][1]["node"])
+    path = "/fullp~%d/_doc/" % s
+    acked = {}
+    for i in range(10):
+        r = dn4.http("PUT", path + "p%d" % i, {"v": i})
+        eq((r.status, r.json["_shards"]["successful"]), (201, 2), "a write on both: %r" % r)
+        acked["p%d" % i] = i
+    fill(mnt)
+    failed = None
+    for i in range(10, 60):
+        r = dn4.http("PUT", path + "p%d" % i, {"v": i, "pad": "x" * 4000})
+        if r.status in (200, 201):
+            acked["p%d" % i] = i
+        else:
+            failed = failed or r
+    check(failed is not None, "writes fail on a primary whose disk is full")
+    # the store's error, or the flood-stage watermark's when its check saw the disk first
+    reason = failed.json["error"]["reason"]
+    check((failed.status == 500 and ("disk is full" in reason or "No space left" in reason)) or
+          (failed.status == 429 and "flood-stage watermark" in reason), "a clear error", failed)
+    print("# the primary on a full disk: first refused write HTTP %d (%s)" % (
+        failed.status, "the store's error" if failed.status == 500 else "flood-stage watermark"))
+    wait_for("the in-sync copy on %s promoted" % other.name, lambda: meta("fullp")["shards"][s][
+        "copies"][0]["node"] == other.name, deadline_s=4 * TTL + 4)
+    m = meta("fullp")["shards"][s]
+    eq((m["primary_term"], m["in_sync"]), (2, [other.name]), "term 2, the full copy out")
+    r = dn4.http("PUT", path + "late", {"v": -1})
+    check(r.status in (429, 503), "the deposed primary refuses writes", r)
+    for i in range(60, 70):
+        r = other.http("PUT", path + "p%d" % i, {"v": i})
+        eq(r.status, 201, "the promoted primary takes writes: %r" % r)
+        acked["p%d" % i] = i
+    for k, v in acked.items():
+        eq(local_get(other, "fullp", s, k)[0], v, "acknowledged %s on the new primary" % k)
+    check("stepped down" in co().logtext(), "the leader logged the promotion")
+    os.remove(os.path.join(mnt, "filler"))
+    wait_for("dn4 recovered once space is back", lambda: "dn4" in meta(
+        "fullp")["shards"][s]["in_sync"], deadline_s=40)
+    co().http("POST", "/fullp/_refresh")
+    eq(copy_docs_of_shard("fullp", s, dn4), copy_docs_of_shard("fullp", s, other),
+       "dn4's copy agrees with the new primary's")
+    co().http("DELETE", "/fullp")
+
+
+def copy_docs_of_shard(index, shard, dn):
+    r = dn.http("POST", "/%s~%d/_search" % (index, shard), {"size": 200})
+    return {h["_id"]: h["_source"]["v"] for h in r.json["hits"]["hits"]}
 
 
 def t_every_process_stops_cleanly():
@@ -470,6 +675,9 @@ def main():
             ("faults lose no acknowledged write", t_faults_lose_no_acknowledged_write),
             ("a dead node's copy is re-allocated after the delay",
              t_a_dead_nodes_copy_is_reallocated_after_the_delay),
+            ("a promoted primary resyncs its copies", t_a_promoted_primary_resyncs_its_copies),
+            ("operation recovery survives a restart of the primary",
+             t_operation_recovery_survives_a_restart_of_the_primary),
             ("a copy on a full disk leaves the in-sync set",
              t_a_copy_on_a_full_disk_leaves_the_in_sync_set),
             ("every process stops cleanly", t_every_process_stops_cleanly),

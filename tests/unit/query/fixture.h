@@ -81,6 +81,7 @@ static QB_UNUSED int fx_setup(void **state) {
     }
   }
   if (qi_index_refresh(f->ix, &err)) return -1;
+  qi_index_wait_merges(f->ix); /* no persister thread allocates while a test counts allocations */
   f->snap = qi_index_snapshot(f->ix);
   *state = f;
   return 0;
