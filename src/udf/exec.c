@@ -57,7 +57,8 @@ struct qu_exec {
   int discard;            /* the block succeeded but the instance must not be reused */
   uint32_t nargs;         /* wasm params of the export (m->nslots) */
   uint64_t *acols;        /* native: [nargs * QU_BLOCK_MAX] argument columns, at first use */
-  const uint64_t **argv;  /* native: nargs pointers into acols */
+  const uint64_t **argv;  /* native: nargs column pointers (into acols or the block's own) */
+  int consts_filled;      /* native: OP_CONST columns of acols hold their value already */
   uint64_t *res, *res2;   /* native, verify: [QU_BLOCK_MAX] raw result slots */
 };
 
@@ -515,24 +516,57 @@ static qb_code native_buffers(qu_exec *x, qb_err *err) {
   return QB_OK;
 }
 
-/* Fill the argument columns of the block (strings staged already). */
-static void fill_cols(qu_exec *x, const qu_block *in) {
+/* The argument columns of a block-driver call: a column the block already has as 64-bit
+** cells with the bits the driver reads (the f64 score, an f64/i64 column, an i32 column as
+** i64: the driver truncates) is passed as is, without a copy; constants are filled once per
+** exec; the rest (missing values, conversions, strings) is copied into acols. */
+static void block_cols(qu_exec *x, const qu_block *in) {
   size_t n = in->n;
   for (uint32_t k = 0; k < x->nops; k++) {
     const op *o = &x->ops[k];
     uint64_t *c = x->acols + (size_t)o->slot * QU_BLOCK_MAX;
-    if (o->kind == OP_STR_CONST) {
+    const qu_col *col = o->kind >= OP_COL_F64 && o->kind <= OP_COL_I32 ? &in->cols[o->col] : NULL;
+    x->argv[o->slot] = c;
+    switch (o->kind) {
+    case OP_SCORE_F64: x->argv[o->slot] = (const uint64_t *)(const void *)in->score; break;
+    case OP_CONST:
+      if (!x->consts_filled)
+        for (size_t i = 0; i < QU_BLOCK_MAX; i++) c[i] = o->bits;
+      break;
+    case OP_COL_F64:
+      if (!col->present) x->argv[o->slot] = (const uint64_t *)(const void *)col->f64;
+      else
+        for (size_t i = 0; i < n; i++) c[i] = col->present[i] ? f64_bits(col->f64[i]) : o->bits;
+      break;
+    case OP_COL_I64:
+    case OP_COL_I32:
+      if (!col->present) {
+        x->argv[o->slot] = (const uint64_t *)(const void *)col->i64;
+      } else {
+        const int64_t *v = col->i64;
+        const uint8_t *pr = col->present;
+        uint64_t miss = o->bits;
+        for (size_t i = 0; i < n; i++) c[i] = pr[i] ? (uint64_t)v[i] : miss;
+      }
+      break;
+    case OP_STR_CONST:
       for (size_t i = 0; i < n; i++) c[i] = o->gptr;
       for (size_t i = 0; i < n; i++) c[QU_BLOCK_MAX + i] = o->str.len;
-    } else if (o->kind == OP_STR_COL) {
+      x->argv[o->slot + 1] = c + QU_BLOCK_MAX;
+      break;
+    case OP_STR_COL: {
       const uint32_t *gp = x->gptr + (size_t)o->sidx * QU_BLOCK_MAX;
       const uint32_t *gl = x->glen + (size_t)o->sidx * QU_BLOCK_MAX;
       for (size_t i = 0; i < n; i++) c[i] = gp[i];
       for (size_t i = 0; i < n; i++) c[QU_BLOCK_MAX + i] = gl[i];
-    } else {
+      x->argv[o->slot + 1] = c + QU_BLOCK_MAX;
+      break;
+    }
+    default:
       for (size_t i = 0; i < n; i++) c[i] = op_value(o, in, i);
     }
   }
+  x->consts_filled = 1;
 }
 
 /* Run entry NE over the block into RES (strings staged already). */
@@ -540,7 +574,7 @@ static const qw_trap *native_call(qu_exec *x, const qu_native_entry *ne, const q
                                   uint64_t *res) {
   qw_instance *wi = x->inst->wi;
   if (ne->block) {
-    fill_cols(x, in);
+    block_cols(x, in);
     return ne->block(ne->code, wi, in->n, x->argv, res);
   }
   for (size_t i = 0; i < in->n; i++) {
@@ -578,6 +612,13 @@ static qb_code run_native(qu_exec *x, const qu__entry *e, const qu_block *in, qu
   qb_code rc;
   if ((rc = native_buffers(x, err))) return rc;
   if (x->nstr && (rc = stage_strings(x, in, err))) return rc;
+  /* an f64 result straight into the caller's array (the driver writes f64 bits as cells) */
+  if (e->ne.block && x->u->m->returns == QU_F64 && out->f64) {
+    const qw_trap *t = native_call(x, &e->ne, in, (uint64_t *)(void *)out->f64);
+    if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
+    if (out->present) memset(out->present, 1, in->n);
+    return QB_OK;
+  }
   const qw_trap *t = native_call(x, &e->ne, in, x->res);
   if (QB_UNLIKELY(t != NULL)) return trap_fail(x, t, err);
   return put_results(x, x->res, in->n, out, err);

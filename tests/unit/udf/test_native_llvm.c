@@ -222,6 +222,102 @@ static void compile_limits_fall_back_to_the_interpreter(void **state) {
   qw_engine_free(e);
 }
 
+/* Every kind of argument column a block driver reads, against the interpreter bit for bit:
+** an i32 param from an i64 column (values past 32 bits wrap), f64 and i64 columns, a constant
+** and _score; columns with and without present flags in turn on one exec (a column passed as
+** the block's own array one block, copied the next) and blocks of varying sizes. */
+static const char mix_wat[] =
+    "(module (func (export \"mix\") (param $a i32) (param $b f64) (param $c i64) (param $k f64)"
+    "  (param $s f64) (result f64)\n"
+    "  (f64.add (f64.add (f64.mul (f64.convert_i32_s (local.get $a)) (local.get $k))\n"
+    "                    (local.get $b))\n"
+    "           (f64.add (f64.mul (f64.convert_i64_s (local.get $c)) (f64.const 0.5))\n"
+    "                    (local.get $s)))))";
+static const char mix_manifest[] =
+    "{\"name\": \"mix\", \"export\": \"mix\", \"kind\": \"score\","
+    " \"params\": [{\"name\": \"a\", \"type\": \"i32\", \"missing\": 7},"
+    "              {\"name\": \"b\", \"type\": \"f64\", \"missing\": 0.25},"
+    "              {\"name\": \"c\", \"type\": \"i64\", \"missing\": -3},"
+    "              {\"name\": \"k\", \"type\": \"f64\"},"
+    "              {\"name\": \"s\", \"type\": \"f64\", \"default\": \"_score\"}],"
+    " \"returns\": \"f64\"}";
+
+static void mix_run(qu_exec *x, const qu_plan *p, size_t n, int with_present, size_t salt,
+                    double *res) {
+  static double score[QU_BLOCK_MAX], f[QU_BLOCK_MAX];
+  static int64_t iv[QU_BLOCK_MAX], cv[QU_BLOCK_MAX];
+  static uint8_t pa[QU_BLOCK_MAX], pb[QU_BLOCK_MAX], pc[QU_BLOCK_MAX];
+  for (size_t i = 0; i < n; i++) {
+    size_t d = i + salt;
+    score[i] = (double)(d % 101) / 3;
+    f[i] = d % 29 == 0 ? NAN : (double)d * 1.25 - 40;
+    iv[i] = d % 3 == 0 ? (int64_t)0x100000000ll * (int64_t)(d % 5 + 1) + (int64_t)d
+            : d % 3 == 1 ? -(int64_t)d : (int64_t)0x7fffffffll + (int64_t)d;
+    cv[i] = (int64_t)d * 1000003 - (d % 2 ? (int64_t)1 << 40 : 0);
+    pa[i] = d % 7 != 0;
+    pb[i] = d % 5 != 0;
+    pc[i] = d % 3 != 0;
+  }
+  qu_col cols[3];
+  assert_int_equal(qu_plan_ncols(p), 3);
+  for (uint32_t k = 0; k < 3; k++) {
+    const char *fld = qu_plan_col(p, k)->field;
+    qu_col c = {NULL, NULL, NULL, NULL};
+    if (!strcmp(fld, "a")) c = (qu_col){NULL, iv, NULL, with_present ? pa : NULL};
+    else if (!strcmp(fld, "b")) c = (qu_col){f, NULL, NULL, with_present ? pb : NULL};
+    else c = (qu_col){NULL, cv, NULL, with_present ? pc : NULL};
+    cols[k] = c;
+  }
+  qu_block in = {n, score, 3, cols};
+  uint8_t present[QU_BLOCK_MAX];
+  qu_out out = {res, NULL, NULL, present};
+  qb_err err = {0};
+  memset(present, 0, n);
+  if (qu_exec_run(x, &in, &out, &err)) fail_msg("block of %zu: %s", n, err.msg);
+  for (size_t i = 0; i < n; i++) assert_int_equal(present[i], 1);
+}
+
+static void block_columns_read_as_the_interpreter_does(void **state) {
+  (void)state;
+  static const size_t sizes[] = {1, QU_BLOCK_MAX, 5, 64, QU_BLOCK_MAX, 3, 200};
+  enum { NB = sizeof sizes / sizeof *sizes };
+  static double want[2 * NB][QU_BLOCK_MAX], got[QU_BLOCK_MAX];
+  qw_engine *e = engine_new();
+  qu_manifest *m = manifest_of(mix_manifest);
+  qu_plan *p = plan_of(m, "{\"a\": \"_source.a\", \"b\": \"_source.b\", \"c\": \"_source.c\","
+                          " \"k\": 2.5}");
+  qu_compiler_options o = {.pin = QU_PIN_NATIVE, .verify_blocks = UINT32_MAX};
+  qu_compiler *c = llvm_compiler(&o);
+  qu_udf *ui = load_with(e, m, mix_wat, NULL, 0), *un = load_with(e, m, mix_wat, c, 0);
+  qu_exec *xi = NULL, *xn = NULL;
+  qb_err err = {0};
+  if (qu_exec_new(ui, p, &xi, &err) || qu_exec_new(un, p, &xn, &err)) fail_msg("exec: %s", err.msg);
+  qu_tier_status st;
+  qu_udf_tier_status(un, &st);
+  if (st.state != QU_NATIVE_READY) fail_msg("state %s: %s", qu_native_state_name(st.state),
+                                            st.reason);
+  for (size_t r = 0; r < 2 * NB; r++) mix_run(xi, p, sizes[r % NB], (int)(r & 1), r * 37, want[r]);
+  for (size_t r = 0; r < 2 * NB; r++) {
+    mix_run(xn, p, sizes[r % NB], (int)(r & 1), r * 37, got);
+    for (size_t i = 0; i < sizes[r % NB]; i++)
+      if (!same_bits(got[i], want[r][i]))
+        fail_msg("block %zu (%zu docs, present %d) doc %zu: native %.17g, interpreter %.17g", r,
+                 sizes[r % NB], (int)(r & 1), i, got[i], want[r][i]);
+  }
+  qu_stats s;
+  qu_udf_stats(un, &s);
+  assert_int_equal(s.blocks[QU_TIER_NATIVE], 2 * NB);
+  assert_int_equal(s.blocks[QU_TIER_INTERP], 0);
+  qu_exec_free(xi);
+  qu_exec_free(xn);
+  qu_udf_release(ui);
+  qu_udf_release(un);
+  qu_plan_free(p);
+  qu_compiler_free(c);
+  qu_manifest_free(m);
+  qw_engine_free(e);
+}
+
 static void the_hook_describes_this_host(void **state) {
   (void)state;
   qu_native_ops ops;
@@ -280,6 +376,7 @@ int main(void) {
       cmocka_unit_test(native_code_keeps_the_fuel_limit),
       cmocka_unit_test(compile_limits_fall_back_to_the_interpreter),
       cmocka_unit_test(the_hook_describes_this_host),
+      cmocka_unit_test(block_columns_read_as_the_interpreter_does),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
