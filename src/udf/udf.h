@@ -277,8 +277,9 @@ typedef struct qu_native_ops {
 
 /* The LLVM compiler (src/jit) as a hook (native_llvm.c): fills *OUT for this host (triple
 ** "x86_64-linux"/"aarch64-linux", CPU features like "+avx,+avx2,+fma"). Its entries are block
-** functions that attach the native code to the instance for the block only and make one call
-** per document (no inlined block driver yet). Errors: QB_UNAVAILABLE (no host triple). */
+** functions that attach the native code to the instance for the block only; an export with one
+** result and numeric params runs through the JIT's block driver (the export inlined in a loop
+** over the columns), others make one call per document. Errors: QB_UNAVAILABLE (no host triple). */
 qb_code qu_native_llvm(qu_native_ops *out, qb_err *err);
 
 /* Which tiers serve (`--udf-tier`). */
