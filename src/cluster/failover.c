@@ -12,6 +12,8 @@
 **  - a primary that stepped down (it left the in-sync set after a write failed on its own
 **    store, e.g. a full disk) is replaced by an in-sync copy as one whose node left;
 **  - the primary of each new term is asked to resync its in-sync copies (recovery.c).
+** Recoveries and resyncs (synchronous calls to a primary: minutes for a full copy, or hung on a
+** node paused by SIGSTOP) run on a second thread, so promotions never wait behind them.
 ** Every change is a compare-and-swap of the index's metadata (qc__sm_update), so a leader
 ** that lost its lease in between cannot overwrite its successor's decisions. */
 #include <stdio.h>
@@ -26,12 +28,12 @@
 
 struct qc__allocator {
   qc_node *n;
-  pthread_t th;
+  pthread_t th, rth; /* th: promotions and placement (fix); rth: recoveries and resyncs */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;
-  json_t *tried; /* "index/shard/node" -> ms of the last recovery attempt */
-  json_t *resynced; /* "index/shard" -> the primary term whose resync its primary confirmed */
+  json_t *tried; /* rth only: "index/shard/node" -> ms of the last recovery attempt */
+  json_t *resynced; /* rth only: "index/shard" -> the primary term its primary resynced */
 };
 
 typedef struct live {
@@ -256,7 +258,22 @@ static void pass(struct qc__allocator *a) {
     }
   }
   json_decref(all);
-  all = qc_node_indexes(n);
+  qb_free(l, sizeof *l);
+}
+
+/* The recoveries and resyncs of one tick, on their own thread: each is a synchronous call to a
+** primary that may take minutes (a full copy) or hang (a node paused by SIGSTOP keeps its
+** connections open), and promotions must not wait behind it. */
+static void recover_pass(struct qc__allocator *a) {
+  qc_node *n = a->n;
+  live *l = qb_calloc(1, sizeof *l);
+  if (!l) return;
+  size_t cnt = qc_node_members(n, l->m, 256);
+  l->n = cnt < 256 ? cnt : 256;
+  l->now = qb_wall_ms();
+  json_t *all = qc_node_indexes(n);
+  const char *name;
+  json_t *meta;
   json_object_foreach(all, name, meta) {
     if (!qc_node_is_leader(n)) break;
     recoveries(a, l, name, meta);
@@ -265,8 +282,7 @@ static void pass(struct qc__allocator *a) {
   qb_free(l, sizeof *l);
 }
 
-static void *loop(void *arg) {
-  struct qc__allocator *a = arg;
+static void run_loop(struct qc__allocator *a, void (*fn)(struct qc__allocator *)) {
   pthread_mutex_lock(&a->mu);
   while (!a->stop) {
     struct timespec ts;
@@ -276,10 +292,19 @@ static void *loop(void *arg) {
     pthread_cond_timedwait(&a->cv, &a->mu, &ts);
     if (a->stop) break;
     pthread_mutex_unlock(&a->mu);
-    if (qc_node_is_leader(a->n)) pass(a);
+    if (qc_node_is_leader(a->n)) fn(a);
     pthread_mutex_lock(&a->mu);
   }
   pthread_mutex_unlock(&a->mu);
+}
+
+static void *loop(void *arg) {
+  run_loop(arg, pass);
+  return NULL;
+}
+
+static void *recover_loop(void *arg) {
+  run_loop(arg, recover_pass);
   return NULL;
 }
 
@@ -299,6 +324,17 @@ qb_code qc__alloc_start(qc_node *n, qb_err *err) {
     qb_free(a, sizeof *a);
     return qb_fail(err, QB_NOMEM, "allocator: cannot start its thread");
   }
+  if (pthread_create(&a->rth, NULL, recover_loop, a)) {
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    json_decref(a->tried);
+    json_decref(a->resynced);
+    qb_free(a, sizeof *a);
+    return qb_fail(err, QB_NOMEM, "allocator: cannot start its recovery thread");
+  }
   n->alloc = a;
   return QB_OK;
 }
@@ -308,9 +344,10 @@ void qc__alloc_stop(qc_node *n) {
   if (!a) return;
   pthread_mutex_lock(&a->mu);
   a->stop = 1;
-  pthread_cond_signal(&a->cv);
+  pthread_cond_broadcast(&a->cv);
   pthread_mutex_unlock(&a->mu);
   pthread_join(a->th, NULL);
+  pthread_join(a->rth, NULL); /* may wait for a recovery call in flight (its timeout bounds it) */
   pthread_mutex_destroy(&a->mu);
   pthread_cond_destroy(&a->cv);
   json_decref(a->tried);
