@@ -104,6 +104,7 @@ qb_code qq__aggs_new(qq_request *req, qq__shard *sh, qq__aggs_state **out, qb_er
 }
 
 static void free_one(agst *s) {
+  if (!s->a) return; /* never initialised: an earlier aggregation's init failed */
   for (size_t i = 0; s->has_bucket_subs && i < s->nb; i++)
     for (size_t k = 0; s->b[i].child && k < s->a->nsubs; k++)
       if (child_kind(s->a->subs[k].kind)) free_one(&s->b[i].child[k]);
