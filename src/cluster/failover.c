@@ -234,13 +234,20 @@ static void recoveries(struct qc__allocator *a, const live *l, const char *name,
   }
 }
 
-static void pass(struct qc__allocator *a) {
-  qc_node *n = a->n;
+/* The live members and the time of one pass; NULL when out of memory (qb_free with its size) */
+static live *live_now(qc_node *n) {
   live *l = qb_calloc(1, sizeof *l);
-  if (!l) return;
+  if (!l) return NULL;
   size_t cnt = qc_node_members(n, l->m, 256);
   l->n = cnt < 256 ? cnt : 256;
   l->now = qb_wall_ms();
+  return l;
+}
+
+static void pass(struct qc__allocator *a) {
+  qc_node *n = a->n;
+  live *l = live_now(n);
+  if (!l) return;
   json_t *all = qc_node_indexes(n);
   const char *name;
   json_t *meta;
@@ -266,11 +273,8 @@ static void pass(struct qc__allocator *a) {
 ** connections open), and promotions must not wait behind it. */
 static void recover_pass(struct qc__allocator *a) {
   qc_node *n = a->n;
-  live *l = qb_calloc(1, sizeof *l);
+  live *l = live_now(n);
   if (!l) return;
-  size_t cnt = qc_node_members(n, l->m, 256);
-  l->n = cnt < 256 ? cnt : 256;
-  l->now = qb_wall_ms();
   json_t *all = qc_node_indexes(n);
   const char *name;
   json_t *meta;
