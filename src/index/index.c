@@ -860,8 +860,10 @@ qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len,
 }
 
 qb_code qi_index_settings_json(qi_index *ix, qb_buf *out, qb_err *err) {
-  if (qb_buf_append(out, ix->settings, ix->settings_len))
-    return qb_fail(err, QB_NOMEM, "settings: out of memory");
+  pthread_mutex_lock(&ix->snap_lock); /* qi_index_settings_set (settings.c) swaps the text */
+  int bad = qb_buf_append(out, ix->settings, ix->settings_len) != 0;
+  pthread_mutex_unlock(&ix->snap_lock);
+  if (bad) return qb_fail(err, QB_NOMEM, "settings: out of memory");
   return QB_OK;
 }
 

@@ -296,8 +296,14 @@ qb_code qi_index_mapping_json(qi_index *ix, qb_buf *out, qb_err *err);
 ** or a type change of an existing field: illegal_argument_exception), QB_IO, QB_NOMEM. */
 qb_code qi_index_put_mapping(qi_index *ix, const char *mapping_json, size_t len, qb_err *err);
 
-/* The settings given at creation, as a JSON object appended to OUT. */
+/* The settings given at creation (or by qi_index_settings_set), as a JSON object appended to
+** OUT. */
 qb_code qi_index_settings_json(qi_index *ix, qb_buf *out, qb_err *err);
+
+/* Replace the settings with JSON/LEN (a whole object, as qi_index_settings_json returns it),
+** stored before they are served: they survive a restart, and a failure changes nothing.
+** The analysis settings cannot change (QB_INVAL). Errors: QB_INVAL, QB_IO, QB_NOMEM. */
+qb_code qi_index_settings_set(qi_index *ix, const char *json, size_t len, qb_err *err);
 
 /* Writer-side counters, for _stats and tests. */
 typedef struct qi_index_stats {

@@ -1164,7 +1164,8 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
   uint32_t window = req->env && req->env->max_result_window ? req->env->max_result_window : 10000;
   if ((uint64_t)req->from + req->size > window)
     return qb_fail(err, QB_INVAL, "Result window is too large, from + size must be less than or equal to: [%u] "
-                   "but was [%llu]. See the scroll api for a more efficient way to request large data sets.",
+                   "but was [%llu]. This limit can be set by changing the [index.max_result_window] index "
+                   "level setting (or see the scroll api).",
                    window, (unsigned long long)req->from + req->size);
   return QB_OK;
 }

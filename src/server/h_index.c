@@ -149,9 +149,13 @@ static int settings_served(qs_req *r, const json_t *settings, const char *prefix
                       "copies): start a cluster (docs/cluster.md) for replicas");
       return 0;
     }
+    int dyn = qs__setting_dynamic(r, path, v); /* refresh_interval, max_result_window */
+    if (dyn > 0) continue;
+    if (dyn == 0) return 0;
     qs__reply_error(r, 400, "illegal_argument_exception",
-                    "unknown setting [%.200s]: this node serves index.number_of_shards (1) and "
-                    "index.number_of_replicas (0)", path);
+                    "unknown setting [%.200s]: this node serves index.number_of_shards (1), "
+                    "index.number_of_replicas (0), index.refresh_interval and "
+                    "index.max_result_window", path);
     return 0;
   }
   return 1;
@@ -196,6 +200,7 @@ void qs__h_index_get(qs_req *r) {
     qs__reply_err(r, &err);
   } else {
     json_t *settings = load_json(&st);
+    qs__settings_normalize(settings); /* h_settings.c: strings under "index" */
     json_t *idx = json_object_get(settings, "index");
     if (!json_is_object(idx)) {
       idx = json_object();

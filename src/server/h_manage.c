@@ -359,3 +359,5 @@ void qs__h_cat_count(qs_req *r) {
   qs__reply_cat(r, count_cols, 3,
                 json_pack("[{s:s, s:s, s:s}]", "epoch", epoch, "timestamp", ts, "count", count));
 }
+
+json_t *qs__manage_index_names(qs_req *r, const char *spec) { return index_names(r, spec); }

@@ -277,6 +277,7 @@ static int view_search(qs_req *r, vctx *c, const json_t *body, json_t **out) {
   }
   qs__query_env(r, &prov, &env);
   env.pinned_view = 1;
+  for (size_t i = 0; i < c->n; i++) qs__env_window_named(r->srv, c->index[i], &env);
   qq_partial **parts = qb_calloc(c->n ? c->n : 1, sizeof *parts);
   qb_code rc = parts ? qq_request_parse(&env, text, strlen(text), 0, &req, &err)
                      : qb_fail(&err, QB_NOMEM, "out of memory");

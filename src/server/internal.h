@@ -206,6 +206,8 @@ struct qs_server {
   pthread_t refresher;
   char **dirty;         /* names of indexes written since their last refresh */
   size_t ndirty, capdirty;
+  uint64_t *dirty_since; /* CLOCK_MONOTONIC ns when dirty[i] was marked (capdirty slots) */
+  int refresh_kick;      /* under mu: the refresher looks again before it sleeps */
 
   qs_metrics m;
   qs__conns conns;
@@ -480,5 +482,25 @@ static inline void qs__json_free(void *p) {
   json_get_alloc_funcs(NULL, &f);
   f(p);
 }
+
+/* h_settings.c: the dynamic index settings (refresh_interval, max_result_window,
+** number_of_replicas). qs__setting_dynamic: 1 when PATH ("index.x") is one and V a good value,
+** 0 after a 400 naming it, -1 when it is none of them (for the creation checks). */
+int qs__setting_dynamic(qs_req *r, const char *path, const json_t *v);
+/* IX's refresh interval in ms (-1: periodic refresh disabled); *GIVEN 0 when unset (the
+** server's interval applies). */
+int64_t qs__index_refresh_ms(qi_index *ix, int *given);
+/* IX's index.max_result_window; 0 when unset (10000). */
+uint32_t qs__index_max_window(qi_index *ix);
+/* ENV->max_result_window lowered to the smallest set by T's local shards' or INDEX's index. */
+void qs__env_window(const qc_shards *t, qq_env *env);
+void qs__env_window_named(qs_server *s, const char *index, qq_env *env);
+/* The settings as GET shows them: scalar settings as strings under "index". */
+void qs__settings_normalize(json_t *settings);
+/* h_manage.c: the index names of a path's {index} (NULL: all) as a JSON array; NULL after a
+** reply. */
+json_t *qs__manage_index_names(qs_req *r, const char *spec);
+/* server.c: the refresher looks at the dirty indexes' intervals again now. */
+void qs__refresher_kick(qs_server *s);
 
 #endif

@@ -75,6 +75,7 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_REINDEX] = P_REFRESH, [QS_R_UPDATE_BY_QUERY] = P_REFRESH " conflicts",
     [QS_R_EXPLAIN] = "", [QS_R_EXPLAIN_POST] = "",
     [QS_R_CLUSTER_STATS] = "", [QS_R_NODES_STATS] = "",
+    [QS_R_SETTINGS_PUT] = "", [QS_R_SETTINGS_PUT_ALL] = "",
 };
 
 /* every route takes these (http.c serves ?pretty) */

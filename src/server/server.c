@@ -342,23 +342,53 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- refresh ------------------------------------------------------------------------------ */
 
-void qs__mark_dirty(qs_server *s, const char *name) {
-  pthread_mutex_lock(&s->mu);
+/* Add NAME, dirty since SINCE, under s->mu; an entry already there keeps the earlier time. */
+static void dirty_add_locked(qs_server *s, const char *name, uint64_t since) {
   for (size_t i = 0; i < s->ndirty; i++)
-    if (!strcmp(s->dirty[i], name)) goto out;
+    if (!strcmp(s->dirty[i], name)) {
+      if (since < s->dirty_since[i]) s->dirty_since[i] = since;
+      return;
+    }
   if (s->ndirty == s->capdirty) {
     size_t ncap = s->capdirty ? s->capdirty * 2 : 16;
-    char **nd = qb_realloc(s->dirty, s->capdirty * sizeof *nd, ncap * sizeof *nd);
-    if (!nd) goto out; /* the next write or an explicit refresh catches up */
+    char **nd = qb_malloc(ncap * sizeof *nd);
+    uint64_t *ns = qb_malloc(ncap * sizeof *ns);
+    if (!nd || !ns) { /* the next write or an explicit refresh catches up */
+      qb_free(nd, nd ? ncap * sizeof *nd : 0);
+      qb_free(ns, ns ? ncap * sizeof *ns : 0);
+      return;
+    }
+    if (s->ndirty) {
+      memcpy(nd, s->dirty, s->ndirty * sizeof *nd);
+      memcpy(ns, s->dirty_since, s->ndirty * sizeof *ns);
+    }
+    qb_free(s->dirty, s->capdirty * sizeof *nd);
+    qb_free(s->dirty_since, s->capdirty * sizeof *ns);
     s->dirty = nd;
+    s->dirty_since = ns;
     s->capdirty = ncap;
   }
   size_t len = strlen(name) + 1;
   char *copy = qb_malloc(len);
-  if (!copy) goto out;
+  if (!copy) return;
   memcpy(copy, name, len);
+  s->dirty_since[s->ndirty] = since;
   s->dirty[s->ndirty++] = copy;
-out:
+  /* an index with a short refresh_interval must not wait for the server's tick */
+  s->refresh_kick = 1;
+  pthread_cond_signal(&s->cv);
+}
+
+void qs__mark_dirty(qs_server *s, const char *name) {
+  pthread_mutex_lock(&s->mu);
+  dirty_add_locked(s, name, qb_now_ns());
+  pthread_mutex_unlock(&s->mu);
+}
+
+void qs__refresher_kick(qs_server *s) {
+  pthread_mutex_lock(&s->mu);
+  s->refresh_kick = 1;
+  pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -367,7 +397,9 @@ static void forget_dirty(qs_server *s, const char *name) {
   for (size_t i = 0; i < s->ndirty; i++) {
     if (!strcmp(s->dirty[i], name)) {
       qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
-      s->dirty[i] = s->dirty[--s->ndirty];
+      s->ndirty--;
+      s->dirty[i] = s->dirty[s->ndirty];
+      s->dirty_since[i] = s->dirty_since[s->ndirty];
       break;
     }
   }
@@ -383,42 +415,75 @@ qb_code qs__refresh_now(qs_server *s, qi_index *ix, const char *name, qb_err *er
   return rc;
 }
 
+/* The refresher: every server tick (refresh_interval_ms) the chores, and the dirty indexes
+** without an index.refresh_interval of their own; an index with one is refreshed once it has
+** been dirty that long, and never by this thread with -1 (explicit _refresh and ?refresh= still
+** do). It sleeps until the next tick or the next index due, whichever is first. */
 static void *refresher(void *arg) {
   qs_server *s = arg;
+  uint64_t tick = (uint64_t)s->refresh_interval_ms * 1000000u;
+  uint64_t chores_due = qb_now_ns() + tick, wake = chores_due;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->refresh_interval_ms * 1000000u;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    if (!s->refresh_kick) {
+      struct timespec ts;
+      uint64_t now = qb_now_ns(), d = wake > now ? wake - now : 0;
+      clock_gettime(CLOCK_MONOTONIC, &ts); /* s->cv waits on CLOCK_MONOTONIC */
+      uint64_t ns = (uint64_t)ts.tv_nsec + d;
+      ts.tv_sec += (time_t)(ns / 1000000000u);
+      ts.tv_nsec = (long)(ns % 1000000000u);
+      pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    s->refresh_kick = 0;
     if (s->stopping) break;
     pthread_mutex_unlock(&s->mu);
-    qs__disk_check(s);
-    qs__auth_watch(s);
-    qs__ctxs_sweep(s); /* expired scroll and PIT contexts let their snapshots go */
+    uint64_t now = qb_now_ns();
+    int ticked = now >= chores_due;
+    if (ticked) {
+      qs__disk_check(s);
+      qs__auth_watch(s);
+      qs__ctxs_sweep(s); /* expired scroll and PIT contexts let their snapshots go */
+      chores_due = now + tick;
+    }
+    wake = chores_due;
     pthread_mutex_lock(&s->mu);
     char **list = s->dirty;
+    uint64_t *since = s->dirty_since;
     size_t n = s->ndirty, cap = s->capdirty;
     s->dirty = NULL;
+    s->dirty_since = NULL;
     s->ndirty = s->capdirty = 0;
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {
       qi_index *ix;
       qb_err err;
       if (qi_catalog_get(qc_node_catalog(s->node), list[i], &ix, &err) == QB_OK) {
-        if (qi_index_refresh(ix, &err) == QB_OK)
+        int given;
+        int64_t ms = qs__index_refresh_ms(ix, &given); /* h_settings.c */
+        uint64_t due = given && ms > 0 ? since[i] + (uint64_t)ms * 1000000u : since[i];
+        if ((given && ms < 0) || (given ? now < due : !ticked)) {
+          pthread_mutex_lock(&s->mu); /* not yet (or not by this thread): it stays dirty */
+          int kick = s->refresh_kick; /* not a new write: the wake below covers it */
+          dirty_add_locked(s, list[i], since[i]);
+          s->refresh_kick = kick;
+          pthread_mutex_unlock(&s->mu);
+          if (given && ms > 0 && due < wake) wake = due;
+        } else if (qi_index_refresh(ix, &err) == QB_OK) {
           __atomic_fetch_add(&s->m.refreshes, 1, __ATOMIC_RELAXED);
-        else {
+        } else {
           qb_log(QB_WARN, "refresh of index [%s] failed: %s", list[i], err.msg);
-          qs__mark_dirty(s, list[i]);
+          pthread_mutex_lock(&s->mu);
+          int kick = s->refresh_kick; /* retried when due again, not at once */
+          dirty_add_locked(s, list[i], qb_now_ns());
+          s->refresh_kick = kick;
+          pthread_mutex_unlock(&s->mu);
         }
         qi_index_release(ix);
       }
       qb_free(list[i], strlen(list[i]) + 1);
     }
     qb_free(list, cap * sizeof *list);
+    qb_free(since, cap * sizeof *since);
     pthread_mutex_lock(&s->mu);
   }
   pthread_mutex_unlock(&s->mu);
@@ -507,7 +572,13 @@ qb_code qs_server_new(const qs_options *opt, qs_server **out, qb_err *err) {
   qs_server *s = qb_calloc(1, sizeof *s);
   if (!s) return qb_fail(err, QB_NOMEM, "server: out of memory");
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
+  {
+    pthread_condattr_t ca; /* the refresher's deadlines are monotonic */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+  }
   pthread_mutex_init(&s->conns.mu, NULL);
   pthread_cond_init(&s->conns.cv, NULL);
   qs__conns_limits(s, opt);
@@ -669,6 +740,7 @@ void qs_server_free(qs_server *s) {
   }
   for (size_t i = 0; i < s->ndirty; i++) qb_free(s->dirty[i], strlen(s->dirty[i]) + 1);
   qb_free(s->dirty, s->capdirty * sizeof *s->dirty);
+  qb_free(s->dirty_since, s->capdirty * sizeof *s->dirty_since);
   qs__ctxs_free(s); /* their snapshots, before the node's indexes close */
   qc_node_close(s->node);
   qs__meta_close(s);
