@@ -1162,7 +1162,7 @@ qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err) {
   if (p.stored_fields_no_source && !json_object_get(body, "_source")) req->source_mode = 0;
   if ((rc = qq__paging_check(req, err))) return rc;
   uint32_t window = req->env && req->env->max_result_window ? req->env->max_result_window : 10000;
-  if ((uint64_t)req->from + req->size > window)
+  if (!req->for_count && (uint64_t)req->from + req->size > window) /* _count fetches no hits */
     return qb_fail(err, QB_INVAL, "Result window is too large, from + size must be less than or equal to: [%u] "
                    "but was [%llu]. This limit can be set by changing the [index.max_result_window] index "
                    "level setting (or see the scroll api).",

@@ -218,7 +218,7 @@ static void search(qs_req *r, int count) {
   qq_partial **parts = qb_calloc(t.n ? t.n : 1, sizeof *parts);
   qb_code rc = parts ? QB_OK : qb_fail(&err, QB_NOMEM, "out of memory");
   /* the request is parsed once: its errors fail it; then each shard fails on its own */
-  qs__env_window(&t, &env); /* index.max_result_window (h_settings.c) */
+  qs__env_window(r->srv, &t, &env); /* index.max_result_window (h_settings.c) */
   if (!rc) rc = qq_request_parse(&env, body, len, count, &req, &err);
   json_t *stats = NULL; /* dfs_query_then_fetch: every shard's term statistics, summed */
   if (!rc && dfs && !count && t.n > 1)

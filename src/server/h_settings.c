@@ -131,21 +131,35 @@ uint32_t qs__index_max_window(qi_index *ix) {
   return (uint32_t)n;
 }
 
-/* ENV's max_result_window: the smallest of the searched indexes' (T's local shards), as each of
-** Elasticsearch's shards checks its own. 0 (10000) when none sets one. */
-void qs__env_window(const qc_shards *t, qq_env *env) {
+/* ENV's max_result_window: the smallest of the searched indexes' (T's shards), as each of
+** Elasticsearch's shards checks its own: a local shard's index settings, or on a cluster
+** coordinator the settings the index was created with (its metadata). 0 (10000) when none sets
+** one. */
+static void lower(qq_env *env, uint32_t w) {
+  if (w && (!env->max_result_window || w < env->max_result_window)) env->max_result_window = w;
+}
+
+void qs__env_window(qs_server *srv, const qc_shards *t, qq_env *env) {
   for (size_t i = 0; i < t->n; i++) {
-    uint32_t w = t->s[i].local ? qs__index_max_window(t->s[i].local) : 0;
-    if (w && (!env->max_result_window || w < env->max_result_window)) env->max_result_window = w;
+    if (t->s[i].local) {
+      lower(env, qs__index_max_window(t->s[i].local));
+      continue;
+    }
+    if (i && !strcmp(t->s[i - 1].index, t->s[i].index)) continue; /* its other shards */
+    json_t *meta = qc_node_index_meta(srv->node, t->s[i].index);
+    long long n;
+    if (int_value(lookup(json_object_get(meta, "settings"), "max_result_window"), &n) && n >= 1 &&
+        n <= WINDOW_MAX)
+      lower(env, (uint32_t)n);
+    json_decref(meta);
   }
 }
 
 void qs__env_window_named(qs_server *s, const char *index, qq_env *env) {
   qi_index *ix;
   if (qi_catalog_get(qc_node_catalog(s->node), index, &ix, NULL)) return;
-  uint32_t w = qs__index_max_window(ix);
+  lower(env, qs__index_max_window(ix));
   qi_index_release(ix);
-  if (w && (!env->max_result_window || w < env->max_result_window)) env->max_result_window = w;
 }
 
 /* GET's view of SETTINGS (changed in place): the scalar settings, flat or nested, as strings

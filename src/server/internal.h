@@ -493,7 +493,7 @@ int64_t qs__index_refresh_ms(qi_index *ix, int *given);
 /* IX's index.max_result_window; 0 when unset (10000). */
 uint32_t qs__index_max_window(qi_index *ix);
 /* ENV->max_result_window lowered to the smallest set by T's local shards' or INDEX's index. */
-void qs__env_window(const qc_shards *t, qq_env *env);
+void qs__env_window(qs_server *s, const qc_shards *t, qq_env *env);
 void qs__env_window_named(qs_server *s, const char *index, qq_env *env);
 /* The settings as GET shows them: scalar settings as strings under "index". */
 void qs__settings_normalize(json_t *settings);

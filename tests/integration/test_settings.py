@@ -124,6 +124,9 @@ def t_max_result_window():
         eq(settings(s, "tiny")["max_result_window"], "5", "creation's window")
         refused(s.http("POST", "/tiny/_search", {"size": 6}), "index.max_result_window",
                 "creation's window applies")
+        eq(s.http("POST", "/tiny/_count", {}).status, 200, "_count fetches no hits: no window")
+        refused(s.http("POST", "/tiny/_search", {}), "index.max_result_window",
+                "the default size 10 is over a window of 5, as in Elasticsearch")
         refused(s.http("PUT", "/bad", {"settings": {"max_result_window": 0}}),
                 "index.max_result_window", "create with a bad window")
         eq(s.http("HEAD", "/bad").status, 404, "the refused creation made nothing")
