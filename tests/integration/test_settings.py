@@ -153,7 +153,8 @@ def t_refused_changes_nothing():
             ({"index": {"foo": 1}}, "index.foo"),
             ({"index": {"analysis": {"analyzer": {}}}}, "index.analysis"),
             # a good value next to a bad one: nothing of the request is applied
-            ({"index": {"max_result_window": 7, "refresh_interval": "x"}}, "index.refresh_interval"),
+            ({"index": {"max_result_window": 7, "refresh_interval": "x"}},
+             "index.refresh_interval"),
             ({"index": {"refresh_interval": "1s", "nope": True}}, "index.nope"),
         ]
         for body, key in bad:

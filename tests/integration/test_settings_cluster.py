@@ -14,7 +14,8 @@ C = {}
 
 def t_window_and_refusals():
     co = C["co"]
-    r = co.http("PUT", "/w", {"settings": {"number_of_shards": 2, "index": {"max_result_window": 5}}})
+    r = co.http("PUT", "/w", {"settings": {"number_of_shards": 2,
+                                           "index": {"max_result_window": 5}}})
     eq(r.status, 200, "create w: %r" % r)
     eq(co.http("PUT", "/free", {"settings": {"number_of_shards": 2}}).status, 200, "create free")
     for ix in ("w", "free"):
