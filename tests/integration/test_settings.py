@@ -27,6 +27,19 @@ def refused(r, key, what):
     check(key in r.json["error"]["reason"], "%s: the reason names %s" % (what, key), r.json)
 
 
+def clean_stop(s):
+    """Stop S and fail on a bad exit or a sanitizer report in its log (the ASan build)."""
+    rc = s.stop()
+    log = s.logtext()
+    check(rc == 0 and "AddressSanitizer" not in log and "runtime error:" not in log,
+          "quidditch stopped cleanly (exit %s)" % rc, log[-3000:])
+
+
+def restart(s):
+    clean_stop(s)
+    s.start()
+
+
 def ticks(s, n=2):
     """Let the server's periodic refresher run N times: each time a write to the control index
     (default refresh) becomes visible without a refresh, one refresher pass has run after it."""
@@ -70,11 +83,12 @@ def t_refresh_interval():
         # set at creation, and kept over a restart
         r = s.http("PUT", "/frozen", {"settings": {"index": {"refresh_interval": "-1"}}})
         eq(r.status, 200, "create with refresh_interval: %r" % r)
-        s.restart()
+        restart(s)
         eq(settings(s, "frozen")["refresh_interval"], "-1", "creation's interval after restart")
         eq(s.http("PUT", "/frozen/_doc/1", {"msg": "x"}).status, 201, "write after restart")
         ticks(s)
         eq(count(s, "frozen"), 0, "-1 still honoured after a restart")
+        clean_stop(s)
 
 
 def t_max_result_window():
@@ -108,7 +122,7 @@ def t_max_result_window():
         ids += [h["_id"] for h in r.json["hits"]["hits"]]
         eq(sorted(ids, key=int), [str(i) for i in range(60)], "the scroll reads past the window")
         # survives a restart
-        s.restart()
+        restart(s)
         eq(settings(s, "shop")["max_result_window"], "50", "after restart")
         refused(s.http("POST", "/shop/_search", {"size": 51}), "index.max_result_window",
                 "after restart")
@@ -130,6 +144,7 @@ def t_max_result_window():
         refused(s.http("PUT", "/bad", {"settings": {"max_result_window": 0}}),
                 "index.max_result_window", "create with a bad window")
         eq(s.http("HEAD", "/bad").status, 404, "the refused creation made nothing")
+        clean_stop(s)
 
 
 def t_refused_changes_nothing():
@@ -164,7 +179,7 @@ def t_refused_changes_nothing():
            "an unknown parameter")
         eq(s.http("PUT", "/nope/_settings", {"refresh_interval": "1s"}).status, 404, "no index")
         eq(settings(s, "shop"), before, "every refused PUT left the settings as they were")
-        s.restart()
+        restart(s)
         eq(settings(s, "shop"), before, "and so did the store")
         # number_of_replicas 0 is what a single node serves: stored and reported
         r = s.http("PUT", "/shop/_settings", {"settings": {"index": {"number_of_replicas": "0"}}})
@@ -176,6 +191,7 @@ def t_refused_changes_nothing():
         eq((settings(s, "shop")["max_result_window"], settings(s, "two")["max_result_window"]),
            ("9", "9"), "PUT /_settings reached both")
         eq(settings(s, "shop")["refresh_interval"], "2s", "the other settings stay")
+        clean_stop(s)
 
 
 if __name__ == "__main__":
