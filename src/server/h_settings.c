@@ -312,7 +312,7 @@ void qs__h_settings_put(qs_req *r) {
     json_decref(body);
     return;
   }
-  /* every index's new settings first, then stored one index at a time */
+  /* the request was checked whole above; now each index: its settings with the changes, stored */
   size_t i;
   json_t *jn;
   qb_err err;
