@@ -269,7 +269,7 @@ static qb_code standard(const char *text, size_t len, int lowercase, qi_token_fn
   int k;
   while (i < len) {
     /* ASCII fast path for what separates words */
-    if (s[i] < 0x80 && cls_ascii(s[i]) != C_LETTER && cls_ascii(s[i]) != C_NUM &&
+    if (s[i] < 0x80 && (unsigned)((s[i] | 0x20) - 'a') >= 26u && (unsigned)(s[i] - '0') >= 10u &&
         s[i] != '_') {
       i++;
       continue;
@@ -302,6 +302,15 @@ static qb_code standard(const char *text, size_t len, int lowercase, qi_token_fn
                            : encode(lowercase ? lower(c) : c, buf + blen);
         nchars++;
         i += n;
+        if (last == C_LETTER || last == C_NUM) /* fast path: ASCII letters and digits join it */
+          while (i < len && nchars < QI_MAX_TOKEN_CHARS && (c = s[i]) < 0x80 &&
+                 ((c | 0x20) - 'a' < 26 || c - '0' < 10)) {
+            if (c >= 'A') nums_only = 0, last = C_LETTER;
+            else last = C_NUM;
+            buf[blen++] = (char)(lowercase && c >= 'A' && c <= 'Z' ? c + 32 : c);
+            nchars++;
+            i++;
+          }
         if (nchars >= QI_MAX_TOKEN_CHARS || i >= len) break;
         if (s[i] < 0x80) {
           c = s[i];
