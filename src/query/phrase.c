@@ -388,9 +388,28 @@ static uint32_t ph_adv(qq__it *it, uint32_t t) {
         continue;
       }
     }
+    /* exact, three terms or more: the two rarest terms' positions first; most candidates
+    ** fail there, and then the others' positions are never read */
+    int pre = !ph->slop && ph->n > 2;
+    if (pre) {
+      qq__pp_in two[2];
+      for (size_t k = 0; k < 2; k++) {
+        if (slot_load(ph->cx, L[k])) {
+          ph->cx->rc = qb_fail(ph->cx->err, QB_NOMEM, "query: out of memory");
+          return it->doc = NMD;
+        }
+        two[k] = ph->in[L[k] - ph->s];
+        two[k].pos = L[k]->pos;
+        two[k].n = L[k]->npos;
+      }
+      if (qq__phrase_match(two, 2, 0, NULL, NULL) <= 0) {
+        t = d + 1;
+        continue;
+      }
+    }
     /* the phrase frequency from the positions */
     for (size_t i = 0; i < ph->n; i++) {
-      if (slot_load(ph->cx, &ph->s[i])) {
+      if ((!pre || (&ph->s[i] != L[0] && &ph->s[i] != L[1])) && slot_load(ph->cx, &ph->s[i])) {
         ph->cx->rc = qb_fail(ph->cx->err, QB_NOMEM, "query: out of memory");
         return it->doc = NMD;
       }
