@@ -106,7 +106,7 @@ static const char *const pipe_a =
     "function(sroa,early-cse<memssa>," NVF ",simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
     "loop(indvars),lcssa)";
 static const char *const pipe_b[2] = {"function(" NVF ",simplifycfg)",
-                                      "function(" NVF ",simplifycfg,loop-vectorize,loop-unroll,"
+                                      "function(" NVF ",simplifycfg<switch-to-lookup>,loop-vectorize,loop-unroll,"
                                       NVF ",simplifycfg)"};
 
 static qb_code run_passes(LLVMModuleRef mod, const char *pipe, LLVMTargetMachineRef tm, qb_err *err) {

@@ -1,0 +1,112 @@
+/* blockscan.c: which exports may have a check-free block loop (docs/jit.md, "Check-free block
+** drivers"). An export qualifies when everything it can run is loop-free, trap-free and
+** bounded: its body and every function it reaches by direct calls (an acyclic call graph, no
+** imports, no call_indirect) use only instructions that cannot trap, touch no memory or table
+** and call nothing in the runtime. For such an export the scan gives static bounds that hold for
+** one document on every path: the fuel it can charge (1 for the entry + 1 per call, each call
+** instruction counted as if taken: without loops each runs at most once per invocation), the
+** longest chain of nested calls (depth_left it needs) and a bound on the native stack its
+** frames can take. The driver checks these once per block before it takes the check-free loop
+** and falls back to the checked loop otherwise, so no document can hit a limit in the
+** check-free loop that the checked one would have hit.
+** Invariant: the scan is conservative; any instruction it does not know disqualifies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SCAN_MAX_DEPTH 32          /* nested calls we follow (deeper: not check-free) */
+#define SCAN_MAX_BYTES (64u << 10) /* body bytes one export may reach */
+#define SCAN_MAX_STACK (64u << 10) /* stack bound we accept */
+#define SCAN_MAX_FUEL (1u << 20)   /* fuel per document we accept */
+
+/* May instruction OP run without a trap, a memory or table access and a runtime call? Calls
+** are handled by the caller. */
+static bool harmless(uint32_t op) {
+  switch (op) {
+  case 0x01: case 0x02: case 0x04: case 0x05: case 0x0b: case 0x0c: case 0x0d: case 0x0e:
+  case 0x0f: case 0x1a: case 0x1b: case 0x1c:             /* control without loops, select */
+  case 0x20: case 0x21: case 0x22: case 0x23: case 0x24:  /* locals, globals */
+  case 0x41: case 0x42: case 0x43: case 0x44:             /* constants */
+    return true;
+  case 0x6d: case 0x6e: case 0x6f: case 0x70:             /* i32 div/rem: trap */
+  case 0x7f: case 0x80: case 0x81: case 0x82:             /* i64 div/rem */
+  case 0xa8: case 0xa9: case 0xaa: case 0xab:             /* i32.trunc_f*: trap */
+  case 0xae: case 0xaf: case 0xb0: case 0xb1:             /* i64.trunc_f* */
+    return false;
+  default:
+    if (op >= 0x45 && op <= 0xc4) return true;            /* numeric, conversions, sign-ext */
+    return op >= 0xfc00 && op <= 0xfc07;                  /* trunc_sat */
+  }
+}
+
+typedef struct scan {
+  const qw_module *m;
+  qw_bcounts n;
+  uint8_t *state;      /* per defined function: 0 unseen, 1 on the path, 2 done, 3 bad */
+  qj_block_bounds *b;  /* per defined function, valid when state == 2 */
+  size_t bytes;        /* body bytes scanned for this export */
+} scan;
+
+static bool visit(scan *s, uint32_t d, unsigned depth) {
+  if (s->state[d] == 2) return true;
+  if (s->state[d] != 0 || depth > SCAN_MAX_DEPTH) return false; /* a cycle, bad, too deep */
+  s->state[d] = 1;
+  qw_bfunc bf = qw_bmod_func(s->m, d);
+  size_t len = (size_t)(bf.body_end - bf.body);
+  s->bytes += len;
+  if (s->bytes > SCAN_MAX_BYTES) goto bad;
+  /* a frame: every local and every value the body computes may be spilled (16 bytes each:
+  ** no SIMD), plus the call's own overhead */
+  uint64_t fuel = 0, calls_depth = 0, frame = 16u * ((uint64_t)bf.nlocals + 16 + len) + 256,
+           callee_stack = 0;
+  const uint8_t *p = bf.body, *base = qw_bmod_bytes(s->m, &(size_t){0});
+  qw_insn in;
+  while (p < bf.body_end) {
+    if (!qw_insn_next(&p, bf.body_end, base, &in)) goto bad;
+    if (in.op == 0x10) {
+      if (in.a < s->n.nfunc_imports) goto bad;
+      uint32_t c = in.a - s->n.nfunc_imports;
+      if (!visit(s, c, depth + 1)) goto bad;
+      fuel += 1 + s->b[c].fuel;
+      if (s->b[c].depth + 1 > calls_depth) calls_depth = s->b[c].depth + 1;
+      if (s->b[c].stack > callee_stack) callee_stack = s->b[c].stack;
+      if (fuel > SCAN_MAX_FUEL) goto bad;
+      continue;
+    }
+    if (!harmless(in.op)) goto bad;
+  }
+  s->b[d].fuel = fuel;
+  s->b[d].depth = calls_depth;
+  s->b[d].stack = frame + callee_stack;
+  if (s->b[d].stack > SCAN_MAX_STACK) goto bad;
+  s->state[d] = 2;
+  return true;
+bad:
+  s->state[d] = 3;
+  return false;
+}
+
+qb_code qj__block_scan(const qw_module *m, uint32_t d, qj_block_bounds *out, uint8_t *reach,
+                       bool *ok, qb_err *err) {
+  scan s = {.m = m, .n = qw_bmod_counts(m)};
+  uint32_t nd = s.n.nfuncs - s.n.nfunc_imports;
+  *ok = false;
+  s.state = qb_calloc(nd + 1, 1);
+  s.b = qb_calloc(nd + 1, sizeof *s.b);
+  if (!s.state || !s.b) {
+    qb_free(s.state, nd + 1), qb_free(s.b, (nd + 1) * sizeof *s.b);
+    return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  }
+  if (!getenv("QJ_NO_CHECKFREE") && visit(&s, d, 0)) {
+    *ok = true;
+    *out = s.b[d];
+    out->fuel += 1; /* the entry's own unit */
+    for (uint32_t i = 0; i < nd; i++)
+      if (s.state[i] == 2) reach[i] = 1;
+  }
+  qb_free(s.state, nd + 1);
+  qb_free(s.b, (nd + 1) * sizeof *s.b);
+  return QB_OK;
+}
