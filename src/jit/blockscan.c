@@ -3,8 +3,9 @@
 ** bounded: its body and every function it reaches by direct calls (an acyclic call graph, no
 ** imports, no call_indirect) use only instructions that cannot trap, touch no memory or table
 ** and call nothing in the runtime. For such an export the scan gives static bounds that hold for
-** one document on every path: the fuel it can charge (1 for the entry + 1 per call, each call
-** instruction counted as if taken: without loops each runs at most once per invocation), the
+** one document on every path: the fuel it can charge (1 for the entry + 1 per call but those
+** the interpreter inlines, each call instruction counted as if taken: without loops each runs
+** at most once per invocation), the
 ** longest chain of nested calls (depth_left it needs) and a bound on the native stack its
 ** frames can take. The driver checks these once per block before it takes the check-free loop
 ** and falls back to the checked loop otherwise, so no document can hit a limit in the
@@ -69,8 +70,10 @@ static bool visit(scan *s, uint32_t d, unsigned depth) {
       if (in.a < s->n.nfunc_imports) goto bad;
       uint32_t c = in.a - s->n.nfunc_imports;
       if (!visit(s, c, depth + 1)) goto bad;
-      fuel += 1 + s->b[c].fuel;
-      if (s->b[c].depth + 1 > calls_depth) calls_depth = s->b[c].depth + 1;
+      bool free_call = qw_bmod_call_free(s->m, in.a); /* inlined by the interpreter: 0 */
+      fuel += (free_call ? 0 : 1) + s->b[c].fuel;
+      uint64_t cd = s->b[c].depth + (free_call ? 0 : 1);
+      if (cd > calls_depth) calls_depth = cd;
       if (s->b[c].stack > callee_stack) callee_stack = s->b[c].stack;
       if (fuel > SCAN_MAX_FUEL) goto bad;
       continue;

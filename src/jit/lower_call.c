@@ -1,7 +1,8 @@
 /* lower_call.c: calls -> IR, the budget check, and each function's entry wrapper. A call to a
 ** function of the module is a direct LLVM call (native to native, arguments in registers),
 ** after the interpreter's checks: call depth (env->depth_left) and one unit of fuel plus the
-** interrupt flag. Imports and call_indirect go through the runtime (qw_rt_call*), which finds
+** interrupt flag; none for a small leaf the interpreter inlines (qw_bmod_call_free), which it
+** charges nothing. Imports and call_indirect go through the runtime (qw_rt_call*), which finds
 ** the callee's tier through its entry slot and charges fuel as the interpreter's call_out.
 ** Invariant: fuel is written to env before anything that can read it (calls, traps) and read
 ** back after calls; the native stack is checked at every function's entry (lower_func.c). */
@@ -41,13 +42,23 @@ static void call_direct(qj__lower *L, uint32_t d) {
   LLVMValueRef args[t.nparams + 1];
   args[0] = L->env;
   for (uint32_t i = t.nparams; i > 0; i--) args[i] = qj__pop(L);
+  /* a small leaf the interpreter inlines: its call pays no fuel and takes no depth there */
+  bool free_call = qw_bmod_call_free(L->m, L->n.nfunc_imports + d);
   if (L->nocheck) { /* check-free: the unit is counted, the driver checked the bounds */
     LLVMValueRef ga[t.nparams + 2];
     memcpy(ga, args, sizeof args);
     ga[t.nparams + 1] = L->gfuel;
-    LLVMBuildStore(L->b, LLVMBuildSub(L->b, LLVMBuildLoad2(L->b, L->i64, L->gfuel, ""),
-                                      qj__i64(L, 1), ""), L->gfuel);
+    if (!free_call)
+      LLVMBuildStore(L->b, LLVMBuildSub(L->b, LLVMBuildLoad2(L->b, L->i64, L->gfuel, ""),
+                                        qj__i64(L, 1), ""), L->gfuel);
     push_results(L, LLVMBuildCall2(L->b, L->gfn_tys[d], L->gfns[d], ga, t.nparams + 2, ""), t);
+    return;
+  }
+  if (free_call) {
+    qj__sync_out(L);
+    LLVMValueRef r = LLVMBuildCall2(L->b, L->fn_tys[d], L->fns[d], args, t.nparams + 1, "");
+    qj__sync_in(L);
+    push_results(L, r, t);
     return;
   }
   LLVMValueRef dp = LLVMBuildGEP2(L->b, L->i8, L->env,
@@ -234,6 +245,11 @@ void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast) {
       LLVMBuildGEP2(L->b, L->i8, env, &(LLVMValueRef){qj__i64(L, offsetof(qw_native_env, fuel))}, 1, "");
   LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntEQ, n, zero, ""), done, fast ? test : checked);
   if (fast) {
+    /* qj_block_checkfree's mark: qj_cf<D>, the fuel bound per document */
+    snprintf(name, sizeof name, "qj_cf%u", d);
+    LLVMValueRef mark = LLVMAddGlobal(L->mod, L->i64, name);
+    LLVMSetInitializer(mark, qj__i64(L, fast->fuel));
+    LLVMSetGlobalConstant(mark, 1);
     /* the one test of the block */
     LLVMPositionBuilderAtEnd(L->b, test);
     LLVMValueRef f0 = LLVMBuildLoad2(L->b, L->i64, fuelp, "fuel0");

@@ -5,6 +5,7 @@
 ** a decoding failure here is QB_INTERNAL, never a crash. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -323,8 +324,15 @@ static qb_code lower_blocks(qj__lower *L) {
     if (reach[d]) rc = lower_body(L, d);
   L->nocheck = false;
   if (rc) goto out;
-  for (uint32_t j = 0; j < nb; j++)
-    qj__emit_block(L, drv[j], fast[j] && !L->nocheck_bad ? &bd[j] : NULL);
+  for (uint32_t j = 0; j < nb; j++) {
+    bool f = fast[j] && !L->nocheck_bad;
+    if (getenv("QJ_BLOCK_DEBUG"))
+      fprintf(stderr, "block: function %u: %s (fuel %llu, depth %llu, stack %llu per document)\n",
+              L->n.nfunc_imports + drv[j], f ? "check-free" : "checked",
+              (unsigned long long)bd[j].fuel, (unsigned long long)bd[j].depth,
+              (unsigned long long)bd[j].stack);
+    qj__emit_block(L, drv[j], f ? &bd[j] : NULL);
+  }
 out:
   qb_free(drv, (ne + 1) * sizeof *drv);
   qb_free(bd, (ne + 1) * sizeof *bd);
