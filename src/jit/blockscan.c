@@ -105,7 +105,8 @@ qb_code qj__block_scan(const qw_module *m, uint32_t d, qj_block_bounds *out, uin
   if (!getenv("QJ_NO_CHECKFREE") && visit(&s, d, 0)) {
     *ok = true;
     *out = s.b[d];
-    out->fuel += 1; /* the entry's own unit */
+    out->fuel += 1;     /* the entry's own unit */
+    out->stack += 1024; /* the loop's own frame (qj_c<D>, out of line) */
     for (uint32_t i = 0; i < nd; i++)
       if (s.state[i] == 2) reach[i] = 1;
   }
