@@ -292,6 +292,9 @@ static qb_code lower_blocks(qj__lower *L) {
     qw_port p;
     qw_module_export(m, i, &p);
     if (p.kind != QW_KFUNC || p.index < L->n.nfunc_imports || p.sig.nresults != 1) continue;
+    /* the UDF ABI's own exports (qd_alloc, qd_abi_version...) are never run by blocks: a
+    ** driver for them would only cost compile time (the entry still serves them) */
+    if (!strncmp(p.name, "qd_", 3)) continue;
     bool ok = true;
     for (uint32_t k = 0; k < p.sig.nparams; k++)
       ok = ok && (p.sig.params[k] == QW_I32 || p.sig.params[k] == QW_I64 ||
