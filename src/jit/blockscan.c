@@ -1,8 +1,8 @@
 /* blockscan.c: which exports may have a check-free block loop (docs/jit.md, "Check-free block
-** drivers"). An export qualifies when everything it can run is loop-free, trap-free and
-** bounded: its body and every function it reaches by direct calls (an acyclic call graph, no
-** imports, no call_indirect) use only instructions that cannot trap, touch no memory or table
-** and call nothing in the runtime. For such an export the scan gives static bounds that hold for
+** drivers"). An export qualifies when everything it can run is loop-free and bounded: its body
+** and every function it reaches by direct calls (an acyclic call graph, no imports, no
+** call_indirect) has no loop, touches no table and calls nothing in the runtime (traps and
+** bounds-checked memory accesses are fine: they leave through the trap call). For such an export the scan gives static bounds that hold for
 ** one document on every path: the fuel it can charge (1 for the entry + 1 per call but those
 ** the interpreter inlines, each call instruction counted as if taken: without loops each runs
 ** at most once per invocation), the
@@ -22,21 +22,20 @@
 #define SCAN_MAX_STACK (64u << 10) /* stack bound we accept */
 #define SCAN_MAX_FUEL (1u << 20)   /* fuel per document we accept */
 
-/* May instruction OP run without a trap, a memory or table access and a runtime call? Calls
-** are handled by the caller. */
-static bool harmless(uint32_t op) {
+/* May instruction OP run in a check-free loop: no loop, no runtime call (calls are handled by
+** the caller)? Traps are allowed: a trap leaves the loop through the same trap call as in the
+** checked code, with the counted fuel written back first. Memory loads and stores keep their
+** explicit bounds checks (they trap that way), so they are allowed unless the code leaves
+** bounds to guard pages (GUARD): a fault would not write the counted fuel back. */
+static bool harmless(uint32_t op, bool guard) {
   switch (op) {
-  case 0x01: case 0x02: case 0x04: case 0x05: case 0x0b: case 0x0c: case 0x0d: case 0x0e:
-  case 0x0f: case 0x1a: case 0x1b: case 0x1c:             /* control without loops, select */
+  case 0x00: case 0x01: case 0x02: case 0x04: case 0x05: case 0x0b: case 0x0c: case 0x0d:
+  case 0x0e: case 0x0f: case 0x1a: case 0x1b: case 0x1c:  /* control without loops, select */
   case 0x20: case 0x21: case 0x22: case 0x23: case 0x24:  /* locals, globals */
   case 0x41: case 0x42: case 0x43: case 0x44:             /* constants */
     return true;
-  case 0x6d: case 0x6e: case 0x6f: case 0x70:             /* i32 div/rem: trap */
-  case 0x7f: case 0x80: case 0x81: case 0x82:             /* i64 div/rem */
-  case 0xa8: case 0xa9: case 0xaa: case 0xab:             /* i32.trunc_f*: trap */
-  case 0xae: case 0xaf: case 0xb0: case 0xb1:             /* i64.trunc_f* */
-    return false;
   default:
+    if (op >= 0x28 && op <= 0x3f) return !guard;          /* loads, stores, memory.size */
     if (op >= 0x45 && op <= 0xc4) return true;            /* numeric, conversions, sign-ext */
     return op >= 0xfc00 && op <= 0xfc07;                  /* trunc_sat */
   }
@@ -44,6 +43,7 @@ static bool harmless(uint32_t op) {
 
 typedef struct scan {
   const qw_module *m;
+  bool guard;
   qw_bcounts n;
   uint8_t *state;      /* per defined function: 0 unseen, 1 on the path, 2 done, 3 bad */
   qj_block_bounds *b;  /* per defined function, valid when state == 2 */
@@ -78,7 +78,7 @@ static bool visit(scan *s, uint32_t d, unsigned depth) {
       if (fuel > SCAN_MAX_FUEL) goto bad;
       continue;
     }
-    if (!harmless(in.op)) goto bad;
+    if (!harmless(in.op, s->guard)) goto bad;
   }
   s->b[d].fuel = fuel;
   s->b[d].depth = calls_depth;
@@ -91,9 +91,9 @@ bad:
   return false;
 }
 
-qb_code qj__block_scan(const qw_module *m, uint32_t d, qj_block_bounds *out, uint8_t *reach,
-                       bool *ok, qb_err *err) {
-  scan s = {.m = m, .n = qw_bmod_counts(m)};
+qb_code qj__block_scan(const qw_module *m, uint32_t d, bool guard, qj_block_bounds *out,
+                       uint8_t *reach, bool *ok, qb_err *err) {
+  scan s = {.m = m, .guard = guard, .n = qw_bmod_counts(m)};
   uint32_t nd = s.n.nfuncs - s.n.nfunc_imports;
   *ok = false;
   s.state = qb_calloc(nd + 1, 1);

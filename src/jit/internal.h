@@ -74,8 +74,9 @@ typedef struct qj__lower {
   ** check-free block loop reaches; NULL for the others */
   LLVMValueRef *gfns;
   LLVMTypeRef *gfn_tys;
-  bool nocheck;              /* lowering a qj_g<D>: no budget, depth or stack checks */
-  bool nocheck_bad;          /* a qj_g<D> needed a check after all (a scan bug): not used */
+  bool nocheck;              /* lowering a qj_g<D>: no budget, depth or stack checks; a trap
+                             ** writes the counter (GFUEL) back as env->fuel */
+  bool nocheck_bad;          /* a qj_g<D> needed a budget or runtime call (a scan bug): unused */
   LLVMValueRef gfuel;        /* qj_g<D>'s fuel counter (ptr i64), charged 1 per call */
   bool oom;
   qb_err *err;
@@ -131,10 +132,10 @@ typedef struct qj_block_bounds {
   uint64_t depth;  /* longest chain of nested direct calls (depth_left needed) */
   uint64_t stack;  /* native stack bytes its frames can take at most */
 } qj_block_bounds;
-/* Is export D (defined index) check-free? *OK, *OUT the bounds, REACH[f] = 1 for each defined
+/* Is export D (defined index) check-free (GUARD: the code relies on guard pages)? *OK, *OUT the bounds, REACH[f] = 1 for each defined
 ** function it can run (nd entries, others untouched). Errors: QB_NOMEM. */
-qb_code qj__block_scan(const qw_module *m, uint32_t d, qj_block_bounds *out, uint8_t *reach,
-                       bool *ok, qb_err *err);
+qb_code qj__block_scan(const qw_module *m, uint32_t d, bool guard, qj_block_bounds *out,
+                       uint8_t *reach, bool *ok, qb_err *err);
 /* lower_call.c: qj_b<D>, UDF-shaped exports; FAST: bounds of its check-free loop (qj_g<D>
 ** lowered), or NULL for the checked loop alone */
 void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast);

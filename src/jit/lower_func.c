@@ -73,7 +73,9 @@ static LLVMValueRef env_ptr(qj__lower *L, size_t off) {
 }
 
 void qj__sync_out(qj__lower *L) {
-  LLVMBuildStore(L->b, LLVMBuildLoad2(L->b, L->i64, L->fuel, "fuel"),
+  /* in a qj_g<D> the fuel is the check-free loop's counter (the function's own alloca is
+  ** never charged there) */
+  LLVMBuildStore(L->b, LLVMBuildLoad2(L->b, L->i64, L->nocheck ? L->gfuel : L->fuel, "fuel"),
                  env_ptr(L, offsetof(qw_native_env, fuel)));
 }
 
@@ -84,12 +86,11 @@ void qj__sync_in(qj__lower *L) {
 }
 
 LLVMValueRef qj__call_rt(qj__lower *L, int rt, LLVMValueRef *args, unsigned n) {
-  if (L->nocheck) L->nocheck_bad = true;
+  if (L->nocheck && rt != QJ_RT_TRAP) L->nocheck_bad = true; /* a trap is fine (blockscan.c) */
   return LLVMBuildCall2(L->b, L->rt_ty[rt], L->rt[rt], args, n, "");
 }
 
 void qj__trap(qj__lower *L, uint32_t t) {
-  if (L->nocheck) L->nocheck_bad = true;
   qj__sync_out(L);
   LLVMValueRef a[4] = {L->env, qj__i32(L, t), qj__i32(L, L->func_index), qj__i32(L, L->off)};
   qj__call_rt(L, QJ_RT_TRAP, a, 4);
@@ -100,7 +101,6 @@ void qj__trap(qj__lower *L, uint32_t t) {
 /* One trap block per trap kind and function, entered from every site with the site's offset
 ** (a phi): a conditional trap costs the site one branch, and the IR stays small. */
 void qj__trap_if(qj__lower *L, LLVMValueRef cond, uint32_t t) {
-  if (L->nocheck) L->nocheck_bad = true;
   LLVMBasicBlockRef here = LLVMGetInsertBlock(L->b), ok = qj__block(L, "ok");
   if (!L->trap_bb[t]) {
     L->trap_bb[t] = qj__block(L, "trap");
@@ -305,7 +305,7 @@ static qb_code lower_blocks(qj__lower *L) {
     for (uint32_t j = 0; j < nb && ok; j++) ok = drv[j] != d; /* exported twice */
     if (!ok) continue;
     drv[nb] = d;
-    if ((rc = qj__block_scan(m, d, &bd[nb], reach, &fast[nb], L->err))) goto out;
+    if ((rc = qj__block_scan(m, d, L->guard, &bd[nb], reach, &fast[nb], L->err))) goto out;
     nb++;
   }
   /* the check-free variants: an extra trailing parameter, the fuel counter */

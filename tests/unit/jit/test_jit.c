@@ -233,7 +233,11 @@ static const char *CHECKFREE =
     "   (f64.add (f64.mul (local.get $x) (call $tier (i32.and (local.get 1) (i32.const 3))))"
     "     (f64.add (f64.convert_i64_s (global.get $acc))"
     "       (f64.convert_i32_s (i32.trunc_sat_f64_s (local.get 0))))))"
-    " (func (export \"get\") (result i64) (global.get $acc)))";
+    " (func (export \"get\") (result i64) (global.get $acc))"
+    " (memory 1) (data (i32.const 0) \"\\05\\00\\00\\00\\07\\00\\00\\00\")"
+    " (func (export \"tab\") (param i32 i32 i32) (result i32)"
+    "   (i32.add (i32.load (i32.shl (local.get 0) (i32.const 2)))"
+    "     (i32.div_s (i32.const 1000) (local.get 1)))))";
 
 /* Runs N documents of COLS through the interpreter's entry one call at a time, as the UDF layer
 ** would without a driver: results into OUT; the first trap, at *AT. */
@@ -284,13 +288,36 @@ static void jit_checkfree_block_keeps_fuel_interrupt_and_results_exact(void **st
   {
     env t;
     qj_code *tc = NULL;
-    setup(&t, SCORE, NULL); /* a load and an unreachable: the checked loop only */
+    setup(&t, SCORE, NULL); /* a load, an unreachable and a call: traps are fine */
     assert_int_equal(qj_compile(t.mod, NULL, &tc, &err), QB_OK);
     assert_non_null(qj_block_entry(tc, "score"));
-    assert_false(qj_block_checkfree(tc, "score", NULL));
+    assert_true(qj_block_checkfree(tc, "score", NULL));
+    qj_code_free(tc);
+    teardown(&t);
+    /* a loop or an indirect call: the checked loop only */
+    setup(&t, "(module (table 1 funcref) (type $t (func (result i32)))"
+              " (func (export \"l\") (param i32) (result i32)"
+              "   (loop (br_if 0 (i32.eqz (local.get 0)))) (local.get 0))"
+              " (func (export \"ind\") (param i32) (result i32)"
+              "   (call_indirect (type $t) (local.get 0))))", NULL);
+    assert_int_equal(qj_compile(t.mod, NULL, &tc, &err), QB_OK);
+    assert_non_null(qj_block_entry(tc, "l"));
+    assert_false(qj_block_checkfree(tc, "l", NULL));
+    assert_false(qj_block_checkfree(tc, "ind", NULL));
     qj_code_free(tc);
     teardown(&t);
   }
+#if defined(__x86_64__) || defined(__aarch64__)
+  { /* guard pages: a fault would not write the counted fuel back, so memory keeps it checked */
+    qj_code *gc = NULL;
+    qj_options go = {.guard_pages = true};
+    assert_int_equal(qj_compile(e.mod, &go, &gc, &err), QB_OK);
+    assert_true(qj_code_guarded(gc));
+    assert_true(qj_block_checkfree(gc, "score", NULL));
+    assert_false(qj_block_checkfree(gc, "tab", NULL));
+    qj_code_free(gc);
+  }
+#endif
   double xs[] = {1.5, -0.0, 1e308, -1e308, 0.0 / 0.0, 3.0, -2.5e9};
   float fs[] = {2.0f, -1.0f, -0.0f, 1.0f / 0.0f, 16.0f};
   for (size_t i = 0; i < N; i++) {
@@ -365,7 +392,53 @@ static void jit_checkfree_block_keeps_fuel_interrupt_and_results_exact(void **st
   assert_null(qj_block_call(c, b, e.inst, N, cols, res));
   assert_memory_equal(res, want, sizeof res);
   assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
-  /* 5. a result array overlapping a column is refused by the check-free test, not wrong */
+  /* 5. traps inside a check-free loop (a bounds-checked load, a division): the block stops at
+  ** the interpreter's document with its trap, place and fuel left, the results before it kept */
+  {
+    void *bt = qj_block_entry(c, "tab");
+    assert_non_null(bt);
+    assert_true(qj_block_checkfree(c, "tab", NULL));
+    for (int k = 0; k < 3; k++) {
+      for (size_t i = 0; i < N; i++) {
+        c0[i] = i % 2;                             /* words 0 and 1 of the data */
+        c1[i] = (uint32_t)(i % 9 + 1);
+        c2[i] = 0;
+      }
+      if (k == 1) c1[600] = 0;                     /* integer divide by zero */
+      if (k == 2) c0[300] = 16384;                 /* 16384 * 4 = 65536: out of bounds */
+      qw_instance_set_fuel(e.inst, 1u << 20);
+      qw_instance_set_fuel(in.inst, 1u << 20);
+      qw_func *tf = qw_instance_func(in.inst, "tab");
+      const qw_trap *t1 = NULL;
+      for (at = 0; at < N && !t1; at++) {
+        uint64_t sl[3] = {c0[at], c1[at], c2[at]};
+        if (!(t1 = qw_func_call_raw(tf, sl))) want[at] = sl[0];
+      }
+      if (t1) at--;
+      memset(res, 0, sizeof res);
+      const qw_trap *t2 = qj_block_call(c, bt, e.inst, N, cols, res);
+      assert_ptr_equal(t2, t1);
+      assert_int_equal(at, k == 0 ? N : k == 1 ? 600 : 300);
+      for (size_t i = 0; i < at; i++) assert_int_equal((uint32_t)res[i], (uint32_t)want[i]);
+      if (at < N) {
+        assert_int_equal(res[at], 0);
+        assert_string_equal(qw_instance_trap_where(e.inst), qw_instance_trap_where(in.inst));
+      }
+      assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+    }
+    for (size_t i = 0; i < N; i++) { /* the columns of the next case, as they were */
+      double x = xs[i % 7] * (double)(i + 1);
+      float f = fs[i % 5];
+      uint32_t fb;
+      memcpy(&c0[i], &x, 8);
+      c1[i] = (uint32_t)(i * 7 + i / 2);
+      memcpy(&fb, &f, 4);
+      c2[i] = fb;
+    }
+    qw_instance_set_fuel(e.inst, 1u << 30);
+    qw_instance_set_fuel(in.inst, 1u << 30);
+  }
+  /* 6. a result array overlapping a column is refused by the check-free test, not wrong */
   memcpy(res, c0, sizeof res);
   const uint64_t *cols2[3] = {res, c1, c2};
   assert_null(interp_docs(in.inst, N, cols, want, &at));
