@@ -93,7 +93,12 @@ static qb_code us_bind(qq_script *base, const qq_shard_info *info, qq_bind *out,
 static qb_code us_run(qq_script *base, const qq_block *in, qq_result_block *out, qb_err *err) {
   udf_script *s = (udf_script *)base;
   qb_code rc;
-  if (!s->x && (rc = qu_exec_new(s->u, s->plan, &s->x, err))) return rc;
+  if (!s->x) {
+    if ((rc = qu_exec_new(s->u, s->plan, &s->x, err))) return rc;
+    /* the query layer's reads put the colspec's missing value (us_bind passed it; 0 without
+    ** one) where a document has none (query.h qq_col) */
+    qu_exec_set_filled(s->x, 1);
+  }
   if (in->ncols != s->ncols) return QB_NEVER(err);
   for (uint32_t i = 0; i < s->ncols; i++) {
     const qq_col *c = &in->cols[i];

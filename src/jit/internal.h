@@ -70,6 +70,14 @@ typedef struct qj__lower {
   LLVMBasicBlockRef trap_bb[QW_BT__COUNT]; /* this function's shared trap blocks (or NULL) */
   LLVMValueRef trap_at[QW_BT__COUNT];      /* their phi of the trapping instruction's offset */
   bool guard;                /* bounds left to guard pages: no explicit checks */
+  /* check-free variants (blockscan.c): qj_g<D>(env, params..., ptr fuel) for the functions a
+  ** check-free block loop reaches; NULL for the others */
+  LLVMValueRef *gfns;
+  LLVMTypeRef *gfn_tys;
+  bool nocheck;              /* lowering a qj_g<D>: no budget, depth or stack checks; a trap
+                             ** writes the counter (GFUEL) back as env->fuel */
+  bool nocheck_bad;          /* a qj_g<D> needed a budget or runtime call (a scan bug): unused */
+  LLVMValueRef gfuel;        /* qj_g<D>'s fuel counter (ptr i64), charged 1 per call */
   bool oom;
   qb_err *err;
   uint64_t lower_ns;         /* orc.c: CPU time of the lowering */
@@ -118,7 +126,19 @@ void qj__budget(qj__lower *L);
 LLVMValueRef qj__to_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 LLVMValueRef qj__from_cell(qj__lower *L, LLVMValueRef v, uint8_t t);
 void qj__emit_entry(qj__lower *L, uint32_t d);
-void qj__emit_block(qj__lower *L, uint32_t d); /* lower_call.c: qj_b<D>, UDF-shaped exports */
+/* blockscan.c: static bounds of one document of a check-free export, on every path */
+typedef struct qj_block_bounds {
+  uint64_t fuel;   /* units charged at most (the entry's one included) */
+  uint64_t depth;  /* longest chain of nested direct calls (depth_left needed) */
+  uint64_t stack;  /* native stack bytes its frames can take at most */
+} qj_block_bounds;
+/* Is export D (defined index) check-free (GUARD: the code relies on guard pages)? *OK, *OUT the bounds, REACH[f] = 1 for each defined
+** function it can run (nd entries, others untouched). Errors: QB_NOMEM. */
+qb_code qj__block_scan(const qw_module *m, uint32_t d, bool guard, qj_block_bounds *out,
+                       uint8_t *reach, bool *ok, qb_err *err);
+/* lower_call.c: qj_b<D>, UDF-shaped exports; FAST: bounds of its check-free loop (qj_g<D>
+** lowered), or NULL for the checked loop alone */
+void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast);
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
 

@@ -66,6 +66,10 @@ qb_code qj_load_object(const qw_module *m, const uint8_t *obj, size_t len, qj_co
 /* The block driver of C's function export NAME (one result, numeric params), or NULL when it
 ** has none: runs N documents in one call through qj_block_call, bit for bit as N calls. */
 void *qj_block_entry(qj_code *c, const char *name);
+/* Does the block driver of export NAME have a check-free loop (docs/jit.md "Check-free block
+** drivers")? *FUEL_PER_DOC (may be NULL): the fuel a document can charge at most, which a
+** block must have for n documents to take it (else the checked loop runs). */
+bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc);
 /* Run block driver B of C (qj_block_entry) on INST, an instance of C's module, between calls
 ** (C need not be attached: calls through the instance's slots run the tier it has):
 ** COLS[k][i] is parameter k of document i as a 64-bit cell, RES[i] gets the result cell. NULL,

@@ -111,7 +111,7 @@ static void end_frame(qj__lower *L) {
     r[i] = LLVMBuildLoad2(L->b, qj__vtype(L, c->results[i]), c->rvals[i], "");
   L->nctl--;
   if (c->kind == QJ_FUNC) {
-    qj__sync_out(L);
+    if (!L->nocheck) qj__sync_out(L); /* a qj_g<D>'s counter goes back after the whole loop */
     if (c->nresults == 0) LLVMBuildRetVoid(L->b);
     else if (c->nresults == 1) LLVMBuildRet(L->b, r[0]);
     else LLVMBuildAggregateRet(L->b, r, c->nresults);

@@ -5,6 +5,7 @@
 ** a decoding failure here is QB_INTERNAL, never a crash. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -72,7 +73,9 @@ static LLVMValueRef env_ptr(qj__lower *L, size_t off) {
 }
 
 void qj__sync_out(qj__lower *L) {
-  LLVMBuildStore(L->b, LLVMBuildLoad2(L->b, L->i64, L->fuel, "fuel"),
+  /* in a qj_g<D> the fuel is the check-free loop's counter (the function's own alloca is
+  ** never charged there) */
+  LLVMBuildStore(L->b, LLVMBuildLoad2(L->b, L->i64, L->nocheck ? L->gfuel : L->fuel, "fuel"),
                  env_ptr(L, offsetof(qw_native_env, fuel)));
 }
 
@@ -83,6 +86,7 @@ void qj__sync_in(qj__lower *L) {
 }
 
 LLVMValueRef qj__call_rt(qj__lower *L, int rt, LLVMValueRef *args, unsigned n) {
+  if (L->nocheck && rt != QJ_RT_TRAP) L->nocheck_bad = true; /* a trap is fine (blockscan.c) */
   return LLVMBuildCall2(L->b, L->rt_ty[rt], L->rt[rt], args, n, "");
 }
 
@@ -182,8 +186,9 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   L->func_index = L->n.nfunc_imports + d;
   L->bf = qw_bmod_func(L->m, d);
   L->ft = qw_bmod_type(L->m, L->bf.type_idx);
-  L->fn = L->fns[d];
+  L->fn = L->nocheck ? L->gfns[d] : L->fns[d];
   L->env = LLVMGetParam(L->fn, 0);
+  L->gfuel = L->nocheck ? LLVMGetParam(L->fn, L->ft.nparams + 1) : NULL;
   L->sp = 0;
   L->nctl = 0;
   L->off = L->bf.body_offset;
@@ -225,7 +230,7 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   L->funcs = qj__env_field(L, offsetof(qw_native_env, funcs), L->ptr);
   L->interrupt = qj__env_field(L, offsetof(qw_native_env, interrupt), L->ptr);
   qj__sync_in(L);
-  { /* the native stack: a frame below the floor traps (recursion through cross-tier calls) */
+  if (!L->nocheck) { /* the native stack: a frame below the floor traps (recursion through cross-tier calls) */
     LLVMValueRef sp = qj__intrinsic(L, "llvm.stacksave", &L->ptr, 1, NULL, 0);
     LLVMValueRef lim = qj__env_field(L, offsetof(qw_native_env, cstack_limit), L->i64);
     qj__trap_if(L, LLVMBuildICmp(L->b, LLVMIntULT, LLVMBuildPtrToInt(L->b, sp, L->i64, ""), lim, ""),
@@ -266,6 +271,79 @@ static qb_code lower_body(qj__lower *L, uint32_t d) {
   return QB_OK;
 }
 
+/* Block drivers for the exports a UDF can be (one result, numeric params); for those
+** blockscan.c finds check-free, the qj_g<D> variants of what they reach, lowered without
+** checks, and a check-free loop in the driver. */
+static qb_code lower_blocks(qj__lower *L) {
+  const qw_module *m = L->m;
+  uint32_t nd = L->n.nfuncs - L->n.nfunc_imports, ne = qw_module_export_count(m), nb = 0;
+  qb_code rc = QB_OK;
+  uint32_t *drv = qb_calloc(ne + 1, sizeof *drv);   /* defined index of each driver */
+  qj_block_bounds *bd = qb_calloc(ne + 1, sizeof *bd);
+  bool *fast = qb_calloc(ne + 1, sizeof *fast);
+  uint8_t *reach = qb_calloc(nd + 1, 1);
+  L->gfns = qb_calloc(nd + 1, sizeof *L->gfns);
+  L->gfn_tys = qb_calloc(nd + 1, sizeof *L->gfn_tys);
+  if (!drv || !bd || !fast || !reach || !L->gfns || !L->gfn_tys) {
+    rc = qb_fail(L->err, QB_NOMEM, "jit: out of memory");
+    goto out;
+  }
+  for (uint32_t i = 0; i < ne; i++) {
+    qw_port p;
+    qw_module_export(m, i, &p);
+    if (p.kind != QW_KFUNC || p.index < L->n.nfunc_imports || p.sig.nresults != 1) continue;
+    /* the UDF ABI's own exports (qd_alloc, qd_abi_version...) are never run by blocks: a
+    ** driver for them would only cost compile time (the entry still serves them) */
+    if (!strncmp(p.name, "qd_", 3)) continue;
+    bool ok = true;
+    for (uint32_t k = 0; k < p.sig.nparams; k++)
+      ok = ok && (p.sig.params[k] == QW_I32 || p.sig.params[k] == QW_I64 ||
+                  p.sig.params[k] == QW_F32 || p.sig.params[k] == QW_F64);
+    uint8_t rt = p.sig.results[0];
+    ok = ok && (rt == QW_I32 || rt == QW_I64 || rt == QW_F32 || rt == QW_F64);
+    uint32_t d = p.index - L->n.nfunc_imports;
+    for (uint32_t j = 0; j < nb && ok; j++) ok = drv[j] != d; /* exported twice */
+    if (!ok) continue;
+    drv[nb] = d;
+    if ((rc = qj__block_scan(m, d, L->guard, &bd[nb], reach, &fast[nb], L->err))) goto out;
+    nb++;
+  }
+  /* the check-free variants: an extra trailing parameter, the fuel counter */
+  char name[32];
+  for (uint32_t d = 0; d < nd; d++) {
+    if (!reach[d]) continue;
+    LLVMTypeRef ft = L->fn_tys[d];
+    unsigned np = LLVMCountParamTypes(ft);
+    LLVMTypeRef ps[np + 1];
+    LLVMGetParamTypes(ft, ps);
+    ps[np] = L->ptr;
+    L->gfn_tys[d] = LLVMFunctionType(LLVMGetReturnType(ft), ps, np + 1, 0);
+    snprintf(name, sizeof name, "qj_g%u", d);
+    L->gfns[d] = LLVMAddFunction(L->mod, name, L->gfn_tys[d]);
+    LLVMSetLinkage(L->gfns[d], LLVMInternalLinkage);
+  }
+  L->nocheck = true;
+  for (uint32_t d = 0; d < nd && !rc; d++)
+    if (reach[d]) rc = lower_body(L, d);
+  L->nocheck = false;
+  if (rc) goto out;
+  for (uint32_t j = 0; j < nb; j++) {
+    bool f = fast[j] && !L->nocheck_bad;
+    if (getenv("QJ_BLOCK_DEBUG"))
+      fprintf(stderr, "block: function %u: %s (fuel %llu, depth %llu, stack %llu per document)\n",
+              L->n.nfunc_imports + drv[j], f ? "check-free" : "checked",
+              (unsigned long long)bd[j].fuel, (unsigned long long)bd[j].depth,
+              (unsigned long long)bd[j].stack);
+    qj__emit_block(L, drv[j], f ? &bd[j] : NULL);
+  }
+out:
+  qb_free(drv, (ne + 1) * sizeof *drv);
+  qb_free(bd, (ne + 1) * sizeof *bd);
+  qb_free(fast, (ne + 1) * sizeof *fast);
+  qb_free(reach, nd + 1);
+  return rc;
+}
+
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
                          qb_err *err) {
   qb_code rc;
@@ -297,21 +375,7 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
     if ((rc = lower_body(L, d))) return rc;
     qj__emit_entry(L, d);
   }
-  /* block drivers for the exports a UDF can be: one result, numeric params */
-  for (uint32_t i = 0, ne = qw_module_export_count(m); i < ne; i++) {
-    qw_port p;
-    qw_module_export(m, i, &p);
-    if (p.kind != QW_KFUNC || p.index < L->n.nfunc_imports || p.sig.nresults != 1) continue;
-    bool ok = true;
-    for (uint32_t k = 0; k < p.sig.nparams; k++)
-      ok = ok && (p.sig.params[k] == QW_I32 || p.sig.params[k] == QW_I64 ||
-                  p.sig.params[k] == QW_F32 || p.sig.params[k] == QW_F64);
-    uint8_t rt = p.sig.results[0];
-    ok = ok && (rt == QW_I32 || rt == QW_I64 || rt == QW_F32 || rt == QW_F64);
-    char bn[32];
-    snprintf(bn, sizeof bn, "qj_b%u", p.index - L->n.nfunc_imports);
-    if (ok && !LLVMGetNamedFunction(L->mod, bn)) qj__emit_block(L, p.index - L->n.nfunc_imports);
-  }
+  if ((rc = lower_blocks(L))) return rc;
   /* what qj_load_object checks: the ABI and the number of entries */
   LLVMValueRef g = LLVMAddGlobal(L->mod, L->i32, "qj_abi");
   LLVMSetInitializer(g, qj__i32(L, QW_BACKEND_ABI));
@@ -329,6 +393,8 @@ void qj__lower_fini(qj__lower *L) {
   uint32_t nd = L->n.nfuncs - L->n.nfunc_imports;
   qb_free(L->fns, (nd + 1) * sizeof *L->fns);
   qb_free(L->fn_tys, (nd + 1) * sizeof *L->fn_tys);
+  qb_free(L->gfns, L->gfns ? (nd + 1) * sizeof *L->gfns : 0);
+  qb_free(L->gfn_tys, L->gfn_tys ? (nd + 1) * sizeof *L->gfn_tys : 0);
   qb_free(L->locals, L->loc_cap * sizeof *L->locals);
   qb_free(L->local_types, L->loc_cap);
   qb_free(L->stack, L->scap * sizeof *L->stack);

@@ -106,7 +106,7 @@ static const char *const pipe_a =
     "function(sroa,early-cse<memssa>," NVF ",simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
     "loop(indvars),lcssa)";
 static const char *const pipe_b[2] = {"function(" NVF ",simplifycfg)",
-                                      "function(" NVF ",simplifycfg,loop-vectorize,loop-unroll,"
+                                      "function(" NVF ",simplifycfg<switch-to-lookup>,loop-vectorize,loop-unroll,"
                                       NVF ",simplifycfg)"};
 
 static qb_code run_passes(LLVMModuleRef mod, const char *pipe, LLVMTargetMachineRef tm, qb_err *err) {
@@ -390,23 +390,34 @@ void qj_code_free(qj_code *c) {
 
 bool qj_code_guarded(const qj_code *c) { return c->guard; }
 
-void *qj_block_entry(qj_code *c, const char *name) {
+/* The address of symbol PREFIX<D> for function export NAME (D: its defined index), or 0. */
+static uintptr_t export_sym(qj_code *c, const char *name, const char *prefix) {
   uint32_t cnt = qw_module_export_count(c->m), nimp = qw_bmod_counts(c->m).nfunc_imports;
   qw_port p;
   char sym[32];
   for (uint32_t i = 0; i < cnt; i++) {
     qw_module_export(c->m, i, &p);
     if (p.kind != QW_KFUNC || strcmp(p.name, name) || p.index < nimp) continue;
-    snprintf(sym, sizeof sym, "qj_b%u", p.index - nimp);
+    snprintf(sym, sizeof sym, "%s%u", prefix, p.index - nimp);
     LLVMOrcExecutorAddress a;
     LLVMErrorRef e = LLVMOrcLLJITLookup(c->jit, &a, sym);
     if (e) {
       LLVMConsumeError(e);
-      return NULL;
+      return 0;
     }
-    return (void *)(uintptr_t)a;
+    return (uintptr_t)a;
   }
-  return NULL;
+  return 0;
+}
+
+void *qj_block_entry(qj_code *c, const char *name) {
+  return (void *)export_sym(c, name, "qj_b");
+}
+
+bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc) {
+  const uint64_t *k = (const uint64_t *)export_sym(c, name, "qj_cf");
+  if (k && fuel_per_doc) *fuel_per_doc = *k;
+  return k != NULL;
 }
 
 const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,

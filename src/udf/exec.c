@@ -59,6 +59,7 @@ struct qu_exec {
   uint64_t *acols;        /* native: [nargs * QU_BLOCK_MAX] argument columns, at first use */
   const uint64_t **argv;  /* native: nargs column pointers (into acols or the block's own) */
   int consts_filled;      /* native: OP_CONST columns of acols hold their value already */
+  int filled;             /* qu_exec_set_filled: missing values are in the columns already */
   uint64_t *res, *res2;   /* native, verify: [QU_BLOCK_MAX] raw result slots */
 };
 
@@ -189,6 +190,8 @@ nomem_x:
 nomem:
   return qb_fail(err, QB_NOMEM, "udf %s: out of memory", u->label);
 }
+
+void qu_exec_set_filled(qu_exec *x, int on) { x->filled = on != 0; }
 
 void qu_exec_free(qu_exec *x) {
   if (!x) return;
@@ -518,8 +521,9 @@ static qb_code native_buffers(qu_exec *x, qb_err *err) {
 
 /* The argument columns of a block-driver call: a column the block already has as 64-bit
 ** cells with the bits the driver reads (the f64 score, an f64/i64 column, an i32 column as
-** i64: the driver truncates) is passed as is, without a copy; constants are filled once per
-** exec; the rest (missing values, conversions, strings) is copied into acols. */
+** i64: the driver truncates), with no missing value to put in (no PRESENT, or FILLED), is
+** passed as is, without a copy; constants are filled once per exec; the rest (missing values,
+** conversions, strings) is copied into acols. */
 static void block_cols(qu_exec *x, const qu_block *in) {
   size_t n = in->n;
   for (uint32_t k = 0; k < x->nops; k++) {
@@ -534,13 +538,13 @@ static void block_cols(qu_exec *x, const qu_block *in) {
         for (size_t i = 0; i < QU_BLOCK_MAX; i++) c[i] = o->bits;
       break;
     case OP_COL_F64:
-      if (!col->present) x->argv[o->slot] = (const uint64_t *)(const void *)col->f64;
+      if (!col->present || x->filled) x->argv[o->slot] = (const uint64_t *)(const void *)col->f64;
       else
         for (size_t i = 0; i < n; i++) c[i] = col->present[i] ? f64_bits(col->f64[i]) : o->bits;
       break;
     case OP_COL_I64:
     case OP_COL_I32:
-      if (!col->present) {
+      if (!col->present || x->filled) {
         x->argv[o->slot] = (const uint64_t *)(const void *)col->i64;
       } else {
         const int64_t *v = col->i64;

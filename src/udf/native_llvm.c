@@ -20,7 +20,7 @@
 
 #include "jit.h"
 
-#define ABI_VERSION 1u /* qj_load_object checks its own ABI tag inside the object too */
+#define ABI_VERSION 2u /* qj_load_object checks its own ABI tag inside the object too */
 #define MAX_SLOTS 256  /* max(params, results) of an export the entry accepts */
 
 typedef struct export_entry {

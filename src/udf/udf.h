@@ -477,6 +477,11 @@ int qu_udf_has_batch(const qu_udf *u);
 qb_code qu_exec_new(qu_udf *u, const qu_plan *plan, qu_exec **out, qb_err *err);
 /* Gives the instance back to U's pool; NULL does nothing. */
 void qu_exec_free(qu_exec *x);
+/* ON: the blocks X gets have their missing values filled: in every numeric column, where
+** PRESENT is 0 the value already is the colspec's missing value (0 without one), as the query
+** layer's block reads leave it (query.h qq_col). The native tier then gives such columns to
+** its block driver as they are instead of copying them. Default off. */
+void qu_exec_set_filled(qu_exec *x, int on);
 
 /* Run the UDF over the N documents of IN into OUT: one qw_func_call_raw per document on a
 ** preallocated slot array (no allocation, no lookup per call), or one call of

@@ -33,6 +33,8 @@ qw_bfunc qw_bmod_func(const qw_module *m, uint32_t d) {
   return o;
 }
 
+bool qw_bmod_call_free(const qw_module *m, uint32_t i) { return qw__call_inlined(m, i); }
+
 qw_bimport qw_bmod_import(const qw_module *m, uint32_t i) {
   const qw__import *im = &m->imports[i];
   qw_bimport o = {im->module, im->name, im->kind, im->type_idx};

@@ -53,13 +53,18 @@ static bool leaf_body(const qw_module *m, const uint8_t *p, const uint8_t *end,
 #define INLINE_MAX_BYTES 160
 #define INLINE_MAX_LOCALS 8
 #define INLINE_MAX_PARAMS 16
-static bool inlinable(const C *c, uint32_t x) {
-  if (x < c->m->nfunc_imports || c->inl != UINT32_MAX) return false;
-  const qw__func_decl *d = &c->m->funcs[x - c->m->nfunc_imports];
+bool qw__call_inlined(const qw_module *m, uint32_t x) {
+  if (x < m->nfunc_imports) return false;
+  const qw__func_decl *d = &m->funcs[x - m->nfunc_imports];
   uint64_t written;
   return d->body_end - d->body <= INLINE_MAX_BYTES && d->nlocals <= INLINE_MAX_LOCALS &&
-         c->m->types[d->type_idx].nparams <= INLINE_MAX_PARAMS &&
-         leaf_body(c->m, d->body, d->body_end, &written);
+         m->types[d->type_idx].nparams <= INLINE_MAX_PARAMS &&
+         leaf_body(m, d->body, d->body_end, &written);
+}
+
+/* (inside an inlined body nothing is inlined, but a leaf has no calls to inline anyway) */
+static bool inlinable(const C *c, uint32_t x) {
+  return c->inl == UINT32_MAX && qw__call_inlined(c->m, x);
 }
 
 static qb_code inline_call(C *c, uint32_t x, qb_err *err) {

@@ -169,6 +169,9 @@ qb_code qw__engine_canon(qw_engine *e, const uint8_t *types, uint32_t nparams,
 
 qb_code qw__decode(qw_module *m, qb_err *err);   /* decode.c: fills M from m->bytes */
 qb_code qw__validate(qw_module *m, qb_err *err); /* validate.c */
+/* compile.c: does the interpreter inline a call to function X (a small leaf; such a call pays
+** no fuel and takes no call depth)? Validated M. */
+bool qw__call_inlined(const qw_module *m, uint32_t x);
 
 /* ---- traps --------------------------------------------------------------------------------- */
 

@@ -15,7 +15,7 @@
 
 /* Changes whenever anything native code depends on changes (qw_native_env's layout, the
 ** runtime functions' names or signatures, the entry convention). Part of an AOT artifact's key. */
-#define QW_BACKEND_ABI 1u
+#define QW_BACKEND_ABI 2u /* 2: calls the interpreter inlines pay no fuel or depth in native code */
 
 /* ---- the module, read-only ------------------------------------------------------------------ */
 
@@ -62,6 +62,10 @@ qw_bfunctype qw_bmod_type(const qw_module *m, uint32_t i);
 uint32_t qw_bmod_func_type(const qw_module *m, uint32_t i);
 /* Defined function D (< nfuncs - nfunc_imports). */
 qw_bfunc qw_bmod_func(const qw_module *m, uint32_t d);
+/* Does a `call` of function I (index space) pay nothing: no fuel, no call depth? The
+** interpreter inlines small leaf functions (compile.c) and charges such a call nothing, so
+** native code must not either, for the same fuel left and the same traps. */
+bool qw_bmod_call_free(const qw_module *m, uint32_t i);
 qw_bimport qw_bmod_import(const qw_module *m, uint32_t i);
 /* Global I's type (imports first); *MUT: mutable. */
 uint8_t qw_bmod_global(const qw_module *m, uint32_t i, bool *mut);

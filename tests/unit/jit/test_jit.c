@@ -212,6 +212,243 @@ static void jit_block_driver_matches_one_call_per_document(void **state) {
   teardown(&per);
 }
 
+/* A check-free export: no loop, no memory, nothing that traps; a call taken on some documents
+** only (the fuel charged varies per document: $w has too many locals for the interpreter to
+** inline it, so its call pays a unit), a call the interpreter inlines ($tier: it pays nothing,
+** in native code too), a br_table, a mutable global carried from document to document, NaN
+** and -0 through float ops, trunc_sat. */
+static const char *CHECKFREE =
+    "(module (global $acc (mut i64) (i64.const 7))"
+    " (func $w (param f64) (result f64) (local i32 i32 i32 i32 i32 i32 i32 i32 i32)"
+    "   (f64.mul (local.get 0) (f64.const 0.75)))"
+    " (func $tier (param i32) (result f64)"
+    "   (block $o (block $b (block $a (br_table $a $b $o (local.get 0)))"
+    "     (return (f64.const 1.5))) (return (f64.const -0.0))) (f64.const 0.8))"
+    " (func (export \"score\") (param f64 i32 f32) (result f64)"
+    "   (local $x f64)"
+    "   (global.set $acc (i64.add (global.get $acc) (i64.extend_i32_u (local.get 1))))"
+    "   (local.set $x (f64.promote_f32 (f32.sqrt (local.get 2))))"
+    "   (if (i32.and (local.get 1) (i32.const 1))"
+    "     (then (local.set $x (f64.add (local.get $x) (call $w (local.get 0))))))"
+    "   (f64.add (f64.mul (local.get $x) (call $tier (i32.and (local.get 1) (i32.const 3))))"
+    "     (f64.add (f64.convert_i64_s (global.get $acc))"
+    "       (f64.convert_i32_s (i32.trunc_sat_f64_s (local.get 0))))))"
+    " (func (export \"get\") (result i64) (global.get $acc))"
+    " (memory 1) (data (i32.const 0) \"\\05\\00\\00\\00\\07\\00\\00\\00\")"
+    " (func (export \"tab\") (param i32 i32 i32) (result i32)"
+    "   (i32.add (i32.load (i32.shl (local.get 0) (i32.const 2)))"
+    "     (i32.div_s (i32.const 1000) (local.get 1)))))";
+
+/* Runs N documents of COLS through the interpreter's entry one call at a time, as the UDF layer
+** would without a driver: results into OUT; the first trap, at *AT. */
+static const qw_trap *interp_docs(qw_instance *inst, size_t n, const uint64_t *const *cols,
+                                  uint64_t *out, size_t *at) {
+  qw_func *f = qw_instance_func(inst, "score");
+  for (size_t i = 0; i < n; i++) {
+    uint64_t slots[3] = {cols[0][i], cols[1][i], cols[2][i]};
+    const qw_trap *t = qw_func_call_raw(f, slots);
+    if (t) {
+      *at = i;
+      return t;
+    }
+    out[i] = slots[0];
+  }
+  *at = n;
+  return NULL;
+}
+
+static uint64_t get_acc(qw_instance *inst) {
+  qw_val r[1];
+  assert_int_equal(qw_func_call(qw_instance_func(inst, "get"), NULL, 0, r, 1, NULL), QB_OK);
+  return r[0].of.i64;
+}
+
+/* The check-free loop (docs/jit.md): an export that cannot trap or loop runs its block without
+** per-document checks, and still gives the interpreter's result bits, globals and fuel left;
+** fuel that does not cover a block (and an interrupt) is found before the block starts, so the
+** checked loop runs it and stops at the document where the interpreter stops, with the same
+** trap; blocks before it ran whole on the check-free path. */
+static void jit_checkfree_block_keeps_fuel_interrupt_and_results_exact(void **state) {
+  NEED_WAT2WASM();
+  enum { N = 1000 };
+  static uint64_t c0[N], c1[N], c2[N], res[N], want[N];
+  const uint64_t *cols[3] = {c0, c1, c2};
+  env e, in;
+  setup(&e, CHECKFREE, NULL);
+  setup(&in, CHECKFREE, NULL);
+  qj_code *c = NULL;
+  qb_err err;
+  assert_int_equal(qj_compile(e.mod, NULL, &c, &err), QB_OK);
+  void *b = qj_block_entry(c, "score");
+  assert_non_null(b);
+  uint64_t per_doc = 0;
+  assert_true(qj_block_checkfree(c, "score", &per_doc));
+  assert_int_equal(per_doc, 2); /* the entry and $w; $tier is free */
+  assert_true(qj_block_checkfree(c, "get", NULL)); /* no params, a global read */
+  {
+    env t;
+    qj_code *tc = NULL;
+    setup(&t, SCORE, NULL); /* a load, an unreachable and a call: traps are fine */
+    assert_int_equal(qj_compile(t.mod, NULL, &tc, &err), QB_OK);
+    assert_non_null(qj_block_entry(tc, "score"));
+    assert_true(qj_block_checkfree(tc, "score", NULL));
+    qj_code_free(tc);
+    teardown(&t);
+    /* a loop or an indirect call: the checked loop only */
+    setup(&t, "(module (table 1 funcref) (type $t (func (result i32)))"
+              " (func (export \"l\") (param i32) (result i32)"
+              "   (loop (br_if 0 (i32.eqz (local.get 0)))) (local.get 0))"
+              " (func (export \"ind\") (param i32) (result i32)"
+              "   (call_indirect (type $t) (local.get 0))))", NULL);
+    assert_int_equal(qj_compile(t.mod, NULL, &tc, &err), QB_OK);
+    assert_non_null(qj_block_entry(tc, "l"));
+    assert_false(qj_block_checkfree(tc, "l", NULL));
+    assert_false(qj_block_checkfree(tc, "ind", NULL));
+    qj_code_free(tc);
+    teardown(&t);
+  }
+#if defined(__x86_64__) || defined(__aarch64__)
+  { /* guard pages: a fault would not write the counted fuel back, so memory keeps it checked */
+    qj_code *gc = NULL;
+    qj_options go = {.guard_pages = true};
+    assert_int_equal(qj_compile(e.mod, &go, &gc, &err), QB_OK);
+    assert_true(qj_code_guarded(gc));
+    assert_true(qj_block_checkfree(gc, "score", NULL));
+    assert_false(qj_block_checkfree(gc, "tab", NULL));
+    qj_code_free(gc);
+  }
+#endif
+  double xs[] = {1.5, -0.0, 1e308, -1e308, 0.0 / 0.0, 3.0, -2.5e9};
+  float fs[] = {2.0f, -1.0f, -0.0f, 1.0f / 0.0f, 16.0f};
+  for (size_t i = 0; i < N; i++) {
+    double x = xs[i % 7] * (double)(i + 1);
+    float f = fs[i % 5];
+    uint32_t fb;
+    memcpy(&c0[i], &x, 8);
+    c1[i] = (uint32_t)(i * 7 + i / 2);
+    memcpy(&fb, &f, 4);
+    c2[i] = fb;
+  }
+  /* fuel actually charged by one block (odd c1 take the extra call) */
+  uint64_t charge = 0;
+  for (size_t i = 0; i < N; i++) charge += 1 + (c1[i] & 1);
+  assert_true(charge < N * per_doc);
+  size_t at;
+  /* 1. plenty of fuel: three blocks, each on the check-free path, bit for bit */
+  qw_instance_set_fuel(e.inst, 1u << 30);
+  qw_instance_set_fuel(in.inst, 1u << 30);
+  for (int k = 0; k < 3; k++) {
+    assert_null(interp_docs(in.inst, N, cols, want, &at));
+    memset(res, 0, sizeof res);
+    assert_null(qj_block_call(c, b, e.inst, N, cols, res));
+    assert_memory_equal(res, want, sizeof res);
+    assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+    assert_int_equal(get_acc(e.inst), get_acc(in.inst));
+  }
+  /* 2. fuel for two whole blocks on the check-free path (N * per_doc at the start of each) and
+  ** a third that the fuel covers only in part: the third runs checked and traps where the
+  ** interpreter does */
+  uint64_t fuel = 2 * charge + charge / 2;
+  assert_true(fuel - charge >= N * per_doc && fuel - 2 * charge < charge);
+  qw_instance_set_fuel(e.inst, fuel);
+  qw_instance_set_fuel(in.inst, fuel);
+  for (int k = 0; k < 2; k++) {
+    assert_null(interp_docs(in.inst, N, cols, want, &at));
+    assert_null(qj_block_call(c, b, e.inst, N, cols, res));
+    assert_memory_equal(res, want, sizeof res);
+    assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+  }
+  memset(res, 0, sizeof res);
+  const qw_trap *ti = interp_docs(in.inst, N, cols, want, &at);
+  const qw_trap *tn = qj_block_call(c, b, e.inst, N, cols, res);
+  assert_non_null(ti);
+  assert_ptr_equal(tn, ti);
+  assert_non_null(strstr(qw_trap_message(tn), "fuel"));
+  assert_true(at > 0 && at < N);
+  assert_memory_equal(res, want, at * sizeof *res);
+  assert_int_equal(res[at], 0);
+  assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+  qw_instance_set_fuel(e.inst, 100);
+  qw_instance_set_fuel(in.inst, 100);
+  assert_int_equal(get_acc(e.inst), get_acc(in.inst));
+  /* 3. an interrupt between two blocks stops the next one at its first document */
+  qw_instance_set_fuel(e.inst, 1u << 30);
+  qw_instance_set_fuel(in.inst, 1u << 30);
+  qw_instance_interrupt(e.inst);
+  qw_instance_interrupt(in.inst);
+  res[0] = 42;
+  ti = interp_docs(in.inst, N, cols, want, &at);
+  tn = qj_block_call(c, b, e.inst, N, cols, res);
+  assert_non_null(tn);
+  assert_ptr_equal(tn, ti);
+  assert_non_null(strstr(qw_trap_message(tn), "interrupt"));
+  assert_int_equal(at, 0);
+  assert_int_equal(res[0], 42);
+  qw_instance_interrupt_clear(e.inst);
+  qw_instance_interrupt_clear(in.inst);
+  assert_int_equal(get_acc(e.inst), get_acc(in.inst));
+  /* 4. and the block after it runs again, check-free, the same as the interpreter */
+  assert_null(interp_docs(in.inst, N, cols, want, &at));
+  assert_null(qj_block_call(c, b, e.inst, N, cols, res));
+  assert_memory_equal(res, want, sizeof res);
+  assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+  /* 5. traps inside a check-free loop (a bounds-checked load, a division): the block stops at
+  ** the interpreter's document with its trap, place and fuel left, the results before it kept */
+  {
+    void *bt = qj_block_entry(c, "tab");
+    assert_non_null(bt);
+    assert_true(qj_block_checkfree(c, "tab", NULL));
+    for (int k = 0; k < 3; k++) {
+      for (size_t i = 0; i < N; i++) {
+        c0[i] = i % 2;                             /* words 0 and 1 of the data */
+        c1[i] = (uint32_t)(i % 9 + 1);
+        c2[i] = 0;
+      }
+      if (k == 1) c1[600] = 0;                     /* integer divide by zero */
+      if (k == 2) c0[300] = 16384;                 /* 16384 * 4 = 65536: out of bounds */
+      qw_instance_set_fuel(e.inst, 1u << 20);
+      qw_instance_set_fuel(in.inst, 1u << 20);
+      qw_func *tf = qw_instance_func(in.inst, "tab");
+      const qw_trap *t1 = NULL;
+      for (at = 0; at < N && !t1; at++) {
+        uint64_t sl[3] = {c0[at], c1[at], c2[at]};
+        if (!(t1 = qw_func_call_raw(tf, sl))) want[at] = sl[0];
+      }
+      if (t1) at--;
+      memset(res, 0, sizeof res);
+      const qw_trap *t2 = qj_block_call(c, bt, e.inst, N, cols, res);
+      assert_ptr_equal(t2, t1);
+      assert_int_equal(at, k == 0 ? N : k == 1 ? 600 : 300);
+      for (size_t i = 0; i < at; i++) assert_int_equal((uint32_t)res[i], (uint32_t)want[i]);
+      if (at < N) {
+        assert_int_equal(res[at], 0);
+        assert_string_equal(qw_instance_trap_where(e.inst), qw_instance_trap_where(in.inst));
+      }
+      assert_int_equal(qw_instance_fuel(e.inst), qw_instance_fuel(in.inst));
+    }
+    for (size_t i = 0; i < N; i++) { /* the columns of the next case, as they were */
+      double x = xs[i % 7] * (double)(i + 1);
+      float f = fs[i % 5];
+      uint32_t fb;
+      memcpy(&c0[i], &x, 8);
+      c1[i] = (uint32_t)(i * 7 + i / 2);
+      memcpy(&fb, &f, 4);
+      c2[i] = fb;
+    }
+    qw_instance_set_fuel(e.inst, 1u << 30);
+    qw_instance_set_fuel(in.inst, 1u << 30);
+  }
+  /* 6. a result array overlapping a column is refused by the check-free test, not wrong */
+  memcpy(res, c0, sizeof res);
+  const uint64_t *cols2[3] = {res, c1, c2};
+  assert_null(interp_docs(in.inst, N, cols, want, &at));
+  assert_null(qj_block_call(c, b, e.inst, N, cols2, res));
+  assert_memory_equal(res, want, sizeof res);
+  qj_code_free(c);
+  teardown(&e);
+  teardown(&in);
+}
+
 /* ---- tier switch ---------------------------------------------------------------------------- */
 
 static const char *COUNTER =
@@ -509,6 +746,7 @@ int main(void) {
       cmocka_unit_test(jit_traps_match_the_interpreter),
       cmocka_unit_test(jit_traps_match_the_interpreter_with_explicit_bounds),
       cmocka_unit_test(jit_block_driver_matches_one_call_per_document),
+      cmocka_unit_test(jit_checkfree_block_keeps_fuel_interrupt_and_results_exact),
       cmocka_unit_test(jit_tier_switch_between_two_calls_on_one_instance),
       cmocka_unit_test(jit_infinite_loop_ends_by_fuel),
       cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),

@@ -225,7 +225,8 @@ static void compile_limits_fall_back_to_the_interpreter(void **state) {
 /* Every kind of argument column a block driver reads, against the interpreter bit for bit:
 ** an i32 param from an i64 column (values past 32 bits wrap), f64 and i64 columns, a constant
 ** and _score; columns with and without present flags in turn on one exec (a column passed as
-** the block's own array one block, copied the next) and blocks of varying sizes. */
+** the block's own array one block, copied the next) and blocks of varying sizes; then columns
+** whose missing values are filled in already (qu_exec_set_filled: passed as they are). */
 static const char mix_wat[] =
     "(module (func (export \"mix\") (param $a i32) (param $b f64) (param $c i64) (param $k f64)"
     "  (param $s f64) (result f64)\n"
@@ -242,8 +243,9 @@ static const char mix_manifest[] =
     "              {\"name\": \"s\", \"type\": \"f64\", \"default\": \"_score\"}],"
     " \"returns\": \"f64\"}";
 
-static void mix_run(qu_exec *x, const qu_plan *p, size_t n, int with_present, size_t salt,
-                    double *res) {
+/* FILL: put the manifest's missing values where present is 0 (qu_exec_set_filled's promise) */
+static void mix_run_f(qu_exec *x, const qu_plan *p, size_t n, int with_present, size_t salt,
+                      double *res, int fill) {
   static double score[QU_BLOCK_MAX], f[QU_BLOCK_MAX];
   static int64_t iv[QU_BLOCK_MAX], cv[QU_BLOCK_MAX];
   static uint8_t pa[QU_BLOCK_MAX], pb[QU_BLOCK_MAX], pc[QU_BLOCK_MAX];
@@ -257,6 +259,11 @@ static void mix_run(qu_exec *x, const qu_plan *p, size_t n, int with_present, si
     pa[i] = d % 7 != 0;
     pb[i] = d % 5 != 0;
     pc[i] = d % 3 != 0;
+    if (fill && with_present) {
+      if (!pa[i]) iv[i] = 7;
+      if (!pb[i]) f[i] = 0.25;
+      if (!pc[i]) cv[i] = -3;
+    }
   }
   qu_col cols[3];
   assert_int_equal(qu_plan_ncols(p), 3);
@@ -275,6 +282,11 @@ static void mix_run(qu_exec *x, const qu_plan *p, size_t n, int with_present, si
   memset(present, 0, n);
   if (qu_exec_run(x, &in, &out, &err)) fail_msg("block of %zu: %s", n, err.msg);
   for (size_t i = 0; i < n; i++) assert_int_equal(present[i], 1);
+}
+
+static void mix_run(qu_exec *x, const qu_plan *p, size_t n, int with_present, size_t salt,
+                    double *res) {
+  mix_run_f(x, p, n, with_present, salt, res, 0);
 }
 
 static void block_columns_read_as_the_interpreter_does(void **state) {
@@ -304,9 +316,18 @@ static void block_columns_read_as_the_interpreter_does(void **state) {
         fail_msg("block %zu (%zu docs, present %d) doc %zu: native %.17g, interpreter %.17g", r,
                  sizes[r % NB], (int)(r & 1), i, got[i], want[r][i]);
   }
+  /* the query layer's columns: missing values filled in already, passed to the driver as is */
+  qu_exec_set_filled(xn, 1);
+  for (size_t r = 0; r < 2 * NB; r++) {
+    mix_run_f(xn, p, sizes[r % NB], (int)(r & 1), r * 37, got, 1);
+    for (size_t i = 0; i < sizes[r % NB]; i++)
+      if (!same_bits(got[i], want[r][i]))
+        fail_msg("filled block %zu (%zu docs, present %d) doc %zu: native %.17g, interpreter "
+                 "%.17g", r, sizes[r % NB], (int)(r & 1), i, got[i], want[r][i]);
+  }
   qu_stats s;
   qu_udf_stats(un, &s);
-  assert_int_equal(s.blocks[QU_TIER_NATIVE], 2 * NB);
+  assert_int_equal(s.blocks[QU_TIER_NATIVE], 4 * NB);
   assert_int_equal(s.blocks[QU_TIER_INTERP], 0);
   qu_exec_free(xi);
   qu_exec_free(xn);
