@@ -593,6 +593,25 @@ static int cmp_term(const qi__fseg *f, uint32_t ord, const char *t, size_t n) {
 
 uint32_t qi__fseg_seek(const qi__fseg *f, const char *term, size_t len) {
   uint32_t lo = 0, hi = f->nterms;
+  if (f->sample) { /* the stretch between the last sample keyed below TERM's key and the first
+                   ** keyed above it: every term before is less, every term after greater */
+    uint64_t key = qi__term_key(term, len);
+    uint32_t a = 0, z = f->nsample;
+    while (a < z) { /* the first sample keyed >= KEY */
+      uint32_t mid = a + (z - a) / 2;
+      if (f->sample[mid] < key) a = mid + 1;
+      else z = mid;
+    }
+    uint32_t b = a;
+    z = f->nsample;
+    while (b < z) { /* the first sample keyed > KEY */
+      uint32_t mid = b + (z - b) / 2;
+      if (f->sample[mid] <= key) b = mid + 1;
+      else z = mid;
+    }
+    lo = a ? (a - 1) * QI__TERM_SAMPLE + 1 : 0;
+    hi = b < f->nsample ? b * QI__TERM_SAMPLE : f->nterms;
+  }
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
     if (cmp_term(f, mid, term, len) < 0) lo = mid + 1;

@@ -193,7 +193,14 @@ typedef struct qi__fseg {
   bool dv_dense;       /* every document has a value: block reads skip the present column */
   uint32_t *ord_off;   /* keyword: max_doc + 1 offsets into ords */
   uint32_t *ords;
+  /* term lookup's first step (qi__seg_finish): the first 8 bytes, big-endian and zero-padded,
+  ** of every QI__TERM_SAMPLE-th term (nsample of them; NULL: none, plain binary search). A
+  ** small heap array searched first, so a lookup touches the mapped dictionary only within
+  ** one stretch of terms instead of all over it */
+  uint64_t *sample;
+  uint32_t nsample;
 } qi__fseg;
+#define QI__TERM_SAMPLE 32
 
 typedef struct qi__seg {
   atomic_uint refs;
@@ -228,6 +235,12 @@ qi__seg *qi__seg_retain(qi__seg *s);
 void qi__seg_release(qi__seg *s);
 int64_t qi__fseg_find(const qi__fseg *f, const char *term, size_t len);
 uint32_t qi__fseg_seek(const qi__fseg *f, const char *term, size_t len);
+/* A term's sample key: its first 8 bytes, big-endian, zero-padded (monotone in term order) */
+static inline uint64_t qi__term_key(const char *t, size_t n) {
+  uint64_t k = 0;
+  for (size_t i = 0; i < 8; i++) k = k << 8 | (i < n ? (unsigned char)t[i] : 0);
+  return k;
+}
 
 /* Immutable, refcounted live-docs bitmap of one segment. */
 typedef struct qi__live {

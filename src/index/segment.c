@@ -134,12 +134,27 @@ qb_code qi__seg_index_ids(qi__seg *s) {
   return QB_OK;
 }
 
+/* The sampled first step of FS's term lookup (qi__fseg.sample) in AR; 0, or -1 out of memory */
+static int sample_terms(qi__fseg *fs, qb_arena *ar) {
+  fs->sample = NULL;
+  fs->nsample = 0;
+  if (fs->nterms < 4 * QI__TERM_SAMPLE) return 0; /* a short dictionary: binary search alone */
+  uint32_t n = (fs->nterms + QI__TERM_SAMPLE - 1) / QI__TERM_SAMPLE;
+  if (!(fs->sample = qb_arena_array(ar, n, sizeof *fs->sample))) return -1;
+  for (uint32_t k = 0; k < n; k++)
+    fs->sample[k] = qi__term_key(fs->term_bytes + fs->term_off[k * QI__TERM_SAMPLE],
+                                 fs->term_off[k * QI__TERM_SAMPLE + 1] - fs->term_off[k * QI__TERM_SAMPLE]);
+  fs->nsample = n;
+  return 0;
+}
+
 qb_code qi__seg_finish(qi__seg *s, int have_ids) {
   uint32_t f, d;
   for (f = 0; f < s->nfields; f++) {
     qi__fseg *fs = &s->f[f];
     fs->dv_dense = fs->dv_present && (fs->i64 || fs->f64) &&
                    (s->max_doc == 0 || !memchr(fs->dv_present, 0, s->max_doc));
+    if (fs->nterms && sample_terms(fs, &s->arena)) return QB_NOMEM;
   }
   s->min_seq = UINT64_MAX;
   s->max_seq = 0;

@@ -584,6 +584,65 @@ static void catalog_creates_lists_and_deletes_indexes(void **state) {
   tmpdir_remove(dir);
 }
 
+/* The term dictionary's sampled first step (qi__fseg.sample): every term is found, with its
+** document frequency, and no absent one, in segments from the builder, from a merge and read
+** back from disk, with many terms sharing their first 8 bytes (equal sample keys) and keys
+** at the ends of the range. */
+static void tag_value(int i, char *out, size_t cap) {
+  static const char *const pre[] = {"prefix00", "prefix00-", "p", "prefix0", "zz\x7f", "a"};
+  snprintf(out, cap, "%s%d", pre[i % 6], i / 6);
+}
+
+static void check_tags(qi_index *ix, int n, const char *when) {
+  qi_snapshot *s = qi_index_snapshot(ix);
+  qi_field_info fi;
+  char t[64];
+  assert_int_equal(qi_snapshot_field(s, "tag", &fi), QB_OK);
+  for (int i = 0; i < n; i++) {
+    tag_value(i, t, sizeof t);
+    uint64_t df = qi_snapshot_doc_freq(s, fi.id, t, strlen(t));
+    if (df != (uint64_t)(i % 7 == 0 ? 2 : 1)) fail_msg("%s: [%s] df %llu", when, t, (unsigned long long)df);
+  }
+  static const char *const absent[] = {"", "prefix00-", "prefix00x", "prefix0", "zz", "zz\x7f\x7f", "\x01", "\xff", "prefix00-99999", "p-1", "b"};
+  for (size_t k = 0; k < sizeof absent / sizeof *absent; k++)
+    if (qi_snapshot_doc_freq(s, fi.id, absent[k], strlen(absent[k])))
+      fail_msg("%s: absent [%s] found", when, absent[k]);
+  qi_snapshot_release(s);
+}
+
+static void sampled_term_lookup_finds_every_term_and_no_other(void **state) {
+  char dir[256], doc[128], id[32], t[64];
+  qi_options opt = {0};
+  qb_err err;
+  qi_index *ix;
+  const int n = 1500;
+  (void)state;
+  opt.no_auto_merge = 1;
+  ix = mk(dir, &opt);
+  for (int part = 0; part < 3; part++) { /* three segments */
+    qi_bulk *b;
+    assert_int_equal(qi_bulk_begin(ix, &b, &err), QB_OK);
+    for (int i = part; i < n; i += 3) {
+      tag_value(i, t, sizeof t);
+      for (int c = 0; c < (i % 7 == 0 ? 2 : 1); c++) {
+        snprintf(doc, sizeof doc, "{\"tag\":\"%s\"}", t);
+        snprintf(id, sizeof id, "%d-%d", i, c);
+        if (qi_bulk_put(b, id, doc, strlen(doc), NULL, &err)) fail_msg("put: %s", err.msg);
+      }
+    }
+    assert_int_equal(qi_bulk_commit(b, &err), QB_OK);
+    assert_int_equal(qi_index_refresh(ix, &err), QB_OK);
+  }
+  check_tags(ix, n, "three built segments");
+  assert_int_equal(qi_index_force_merge(ix, 1, &err), QB_OK);
+  check_tags(ix, n, "merged");
+  qi_index_close(ix);
+  assert_int_equal(qi_index_open(dir, &opt, &ix, &err), QB_OK);
+  check_tags(ix, n, "reopened");
+  qi_index_close(ix);
+  tmpdir_remove(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(writes_become_searchable_on_refresh),
@@ -599,6 +658,7 @@ int main(void) {
       cmocka_unit_test(a_given_version_is_stored_as_is),
       cmocka_unit_test(searches_run_while_writes_and_refreshes_continue),
       cmocka_unit_test(catalog_creates_lists_and_deletes_indexes),
+      cmocka_unit_test(sampled_term_lookup_finds_every_term_and_no_other),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
