@@ -359,6 +359,10 @@ void qi_snapshot_field_stats(const qi_snapshot *s, uint32_t field, qi_field_stat
 /* Documents containing TERM (LEN bytes, already analyzed) in FIELD across all segments of S
 ** (deleted included, as Lucene's docFreq); 0 when absent. */
 uint64_t qi_snapshot_doc_freq(const qi_snapshot *s, uint32_t field, const char *term, size_t len);
+/* As qi_snapshot_doc_freq, and ORDS[i] (qi_snapshot_segment_count entries) the term's ordinal
+** in segment i, -1 where it is absent: a search opens its postings without a second lookup. */
+uint64_t qi_snapshot_doc_freq_ords(const qi_snapshot *s, uint32_t field, const char *term, size_t len,
+                                   int64_t *ords);
 
 /* _source of local document DOC of segment SEG (of S) appended to OUT, read from the store by
 ** the document's _id: it is the newest stored version, which differs from the segment's if the

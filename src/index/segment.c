@@ -71,16 +71,21 @@ void qi_snapshot_field_stats(const qi_snapshot *s, uint32_t field, qi_field_stat
   *out = s->stats[field];
 }
 
-uint64_t qi_snapshot_doc_freq(const qi_snapshot *s, uint32_t field, const char *term,
-                              size_t len) {
+uint64_t qi_snapshot_doc_freq_ords(const qi_snapshot *s, uint32_t field, const char *term, size_t len,
+                                   int64_t *ords) {
   uint64_t n = 0;
-  size_t i;
-  for (i = 0; i < s->nseg; i++) {
+  for (size_t i = 0; i < s->nseg; i++) {
     const qi__fseg *f = fseg(&s->segs[i], field);
-    int64_t o;
-    if (f && (o = qi__fseg_find(f, term, len)) >= 0) n += f->terms[o].df;
+    int64_t o = f ? qi__fseg_find(f, term, len) : -1;
+    if (o >= 0) n += f->terms[o].df;
+    if (ords) ords[i] = o;
   }
   return n;
+}
+
+uint64_t qi_snapshot_doc_freq(const qi_snapshot *s, uint32_t field, const char *term,
+                              size_t len) {
+  return qi_snapshot_doc_freq_ords(s, field, term, len, NULL);
 }
 
 /* ---- segment --------------------------------------------------------------------------------- */

@@ -244,6 +244,8 @@ typedef struct qq__wcache {
   const char *term;         /* arena copy */
   size_t len;
   qi_bm25 w;
+  int64_t *ords;            /* the term's ordinal in each segment of the snapshot, -1: absent */
+  size_t nords;
 } qq__wcache;
 
 struct qq__shard {

@@ -174,30 +174,47 @@ void qq__seg_ctx_fini(qq__seg_ctx *cx) {
 
 /* The shard-wide BM25 weight of TERM in FIELD with BOOST (snapshot statistics), from the
 ** shard's cache or computed and kept there; NULL: out of memory */
-static const qi_bm25 *term_weight(qq__shard *sh, uint32_t field, const char *term, size_t len, float boost) {
+/* The weight of TERM on FIELD with BOOST in SH's snapshot, and its ordinal in each segment
+** (found once for the weight's document frequency, not again per segment); NULL: no memory */
+static const qq__wcache *term_weight(qq__shard *sh, uint32_t field, const char *term, size_t len, float boost) {
   qq__wcache *c;
   qi_field_stats fs;
   for (c = sh->wcache; c; c = c->next)
-    if (c->field == field && c->boost == boost && c->len == len && !memcmp(c->term, term, len)) return &c->w;
-  if (!(c = qb_arena_alloc(sh->ar, sizeof *c)) || !(c->term = qb_arena_strndup(sh->ar, term, len))) return NULL;
+    if (c->field == field && c->boost == boost && c->len == len && !memcmp(c->term, term, len)) return c;
+  size_t nseg = qi_snapshot_segment_count(sh->snap);
+  if (!(c = qb_arena_alloc(sh->ar, sizeof *c)) || !(c->term = qb_arena_strndup(sh->ar, term, len)) ||
+      !(c->ords = qb_arena_array(sh->ar, nseg ? nseg : 1, sizeof *c->ords)))
+    return NULL;
   c->field = field;
   c->boost = boost;
   c->len = len;
+  c->nords = nseg;
   qi_snapshot_field_stats(sh->snap, field, &fs);
-  qi_bm25_init(&c->w, boost, &fs, qi_snapshot_doc_freq(sh->snap, field, term, len), -1, -1);
+  qi_bm25_init(&c->w, boost, &fs, qi_snapshot_doc_freq_ords(sh->snap, field, term, len, c->ords), -1, -1);
   c->next = sh->wcache;
   sh->wcache = c;
-  return &c->w;
+  return c;
 }
 
 /* Iterator of one term of an inverted field, scored with BM25 (boost in the weight) */
 qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, size_t len,
                        float boost, int scoring, qq__it **out, qb_err *err) {
-  qi_postings *p;
+  qi_postings *p = NULL;
   qb_code rc;
   *out = NULL;
-  if ((rc = qi_postings_open_term(cx->seg, fi->id, term, len, &p, err))) return rc;
   const qq_term_stats *ts = scoring ? cx->sh->req->term_stats : NULL;
+  const qq__wcache *wc = NULL;
+  int by_ord = 0;
+  if (scoring && !ts) { /* the weight first: its lookup gives this segment's ordinal */
+    if (!(wc = term_weight(cx->sh, fi->id, term, len, boost))) return qb_fail(err, QB_NOMEM, "query: out of memory");
+    by_ord = cx->seg_index < wc->nords && qi_snapshot_segment(cx->sh->snap, cx->seg_index) == cx->seg;
+  }
+  if (by_ord) {
+    int64_t o = wc->ords[cx->seg_index];
+    if (o >= 0 && (rc = qi_postings_open(cx->seg, fi->id, (uint32_t)o, &p, err))) return rc;
+  } else if ((rc = qi_postings_open_term(cx->seg, fi->id, term, len, &p, err))) {
+    return rc;
+  }
   qi_field_stats fs;
   uint64_t df = 0;
   if (ts) { /* dfs: the collector sees (or sets) the index-wide statistics of every term */
@@ -219,8 +236,8 @@ qb_code qq__mk_term(qq__seg_ctx *cx, const qi_field_info *fi, const char *term, 
       if (!w) return qb_fail(err, QB_NOMEM, "query: out of memory");
       qi_bm25_init(w, boost, &fs, df, -1, -1);
       t->w = w;
-    } else if (!(t->w = term_weight(cx->sh, fi->id, term, len, boost))) {
-      return qb_fail(err, QB_NOMEM, "query: out of memory");
+    } else {
+      t->w = &wc->w;
     }
     t->norms = fi->has_norms ? qi_segment_norms(cx->seg, fi->id) : NULL;
   }
