@@ -11,7 +11,8 @@
 **                       parse, render), no goal of its own
 ** Each is the median over RUNS runs of the run's percentile, after a warm-up run.
 ** Usage: bench_http [N] (or BENCH_HTTP_DOCS=N; default 100000). BENCH_QUIDDITCH=path overrides
-** the server binary; BENCH_HTTP_LOOPS=N repeats the rows N times (to attach a profiler). */
+** the server binary; BENCH_HTTP_LOOPS=N repeats the rows N times (to attach a profiler);
+** BENCH_HTTP_ONLY=root|rare|and2|none runs only that row. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -302,9 +303,11 @@ int main(int argc, char **argv) {
     static const char *const names[4] = {"root", "rare", "and2", "none"};
     static const double goals[4] = {40, 80, 0, 0};
     const char *lp = getenv("BENCH_HTTP_LOOPS"); /* repeat the rows (for a profiler) */
+    const char *only = getenv("BENCH_HTTP_ONLY"); /* one row only (for a profiler) */
     int loops = lp && atoi(lp) > 1 ? atoi(lp) : 1;
     for (k = 0; k < 4 * loops; k++) {
       row rw;
+      if (only && *only && strcmp(only, names[k % 4])) continue;
       measure(&cl, &c, k % 4, &rw);
       if (rw.fails) printf("http/%s_p50  %d requests failed\n", names[k % 4], rw.fails);
       printf("http/%s_p50  %.1fus  p99 %.1fus", names[k % 4], rw.p50, rw.p99);
