@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define FORMAT "quidditch-index-1"
+#define READER_MMAP "268435456" /* bytes of docs.db the reader connection maps */
 
 static qb_code sqerr(qb_err *err, sqlite3 *db, const char *what) {
   int ec = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
@@ -82,6 +83,10 @@ qb_code qi__store_open(qi__store *st, const char *dir, int create, int sync_norm
     goto fail;
   }
   sqlite3_busy_timeout(st->rdb, 10000);
+  /* the reader maps the first 256 MiB of the file (issue 14): a search's _source reads then
+  ** copy no pages through pread into SQLite's cache. Page cache, not heap; past 256 MiB reads
+  ** go through pread as before. A failure leaves it unmapped (still correct). */
+  sqlite3_exec(st->rdb, "PRAGMA mmap_size=" READER_MMAP, NULL, NULL, NULL);
   if ((rc = prep(st->rdb, "SELECT source,version,seq FROM docs WHERE id=?", &st->rsel, err)) ||
       (rc = prep(st->rdb, "SELECT id,source FROM docs WHERE seq=?", &st->rsel_seq, err)) ||
       (rc = prep(st->rdb, "BEGIN", &st->rbegin, err)) || (rc = prep(st->rdb, "COMMIT", &st->rend, err)))
