@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define RAW_MAX_DEPTH 64
 #define RAW_MAX_KEYS 256 /* keys of the objects open at once (the duplicate check) */
@@ -55,6 +58,22 @@ static const unsigned char cls[256] = {
 static int string(cn *c) {
   const unsigned char *p = c->p + 1, *end = c->end;
   for (;;) {
+#ifdef __SSE2__
+    /* sixteen bytes at a time while none is '"', '\\' or below 0x20 or above 0x7f (one signed
+    ** compare takes both: bytes from 0x80 are negative) */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+      __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                 _mm_cmplt_epi8(x, space));
+      int mask = _mm_movemask_epi8(hit);
+      if (mask) {
+        p += __builtin_ctz((unsigned)mask);
+        break;
+      }
+      p += 16;
+    }
+#else
     /* eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII */
     while (end - p >= 8) {
       uint64_t x, q, b;
@@ -68,6 +87,7 @@ static int string(cn *c) {
         break;
       p += 8;
     }
+#endif
     while (p < end && cls[*p] == 1) p++;
     if (p >= end) return 0;
     switch (cls[*p]) {
