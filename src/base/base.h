@@ -183,4 +183,12 @@ void qb_log_set_tag(qb_log_tag_fn fn, void *arg);
 uint64_t qb_now_ns(void);
 int64_t qb_wall_ms(void);
 
+/* ---- numbers as text ----------------------------------------------------------------------- */
+
+/* V (finite) with the fewest significant digits (1..17) that strtod reads back as V, laid out as
+** JavaScript prints numbers (fixed notation for 1e-6 <= |V| < 1e21, else d.ddde+N), with ".0"
+** on an integral value: 1.36, 100.0, 0.000001, 2.5e-7, 6.02e+23. NUL-terminated; the length. */
+#define QB_REAL_TEXT 48
+int qb_real_text(double v, char out[QB_REAL_TEXT]);
+
 #endif

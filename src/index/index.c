@@ -495,6 +495,25 @@ qb_code qi_snapshot_source(const qi_snapshot *s, const qi_segment *seg, uint32_t
   return qi__store_get(&s->ix->st, id, out, NULL, NULL, err);
 }
 
+#define SOURCES_CHUNK 64 /* documents a store read (the seq and id arrays live on the stack) */
+
+qb_code qi_snapshot_sources(const qi_snapshot *s, const qi_segment *const *segs, const uint32_t *docs,
+                            size_t n, qb_buf *out, size_t *off, size_t *len, qb_err *err) {
+  uint64_t seqs[SOURCES_CHUNK];
+  const char *ids[SOURCES_CHUNK];
+  for (size_t at = 0; at < n; at += SOURCES_CHUNK) {
+    size_t m = n - at < SOURCES_CHUNK ? n - at : SOURCES_CHUNK;
+    qb_code rc;
+    for (size_t i = 0; i < m; i++) {
+      if (!(ids[i] = qi_segment_doc_id(segs[at + i], docs[at + i], NULL)))
+        return qb_fail(err, QB_INVAL, "document %u out of range", docs[at + i]);
+      seqs[i] = qi_segment_doc_seq_no(segs[at + i], docs[at + i]);
+    }
+    if ((rc = qi__store_get_many(&s->ix->st, seqs, ids, m, out, off + at, len + at, err))) return rc;
+  }
+  return QB_OK;
+}
+
 /* ---- writes --------------------------------------------------------------------------------- */
 
 qb_code qi__check_id(const char *id, qb_err *err) {

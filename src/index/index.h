@@ -371,6 +371,14 @@ uint64_t qi_snapshot_doc_freq_ords(const qi_snapshot *s, uint32_t field, const c
 qb_code qi_snapshot_source(const qi_snapshot *s, const qi_segment *seg, uint32_t doc, qb_buf *out,
                            qb_err *err);
 
+/* The _source of N documents at once: document I is local doc DOCS[I] of segment SEGS[I] (of
+** S); its text is appended to OUT at OFF[I], LEN[I] bytes, or LEN[I] == SIZE_MAX when it was
+** deleted since S. The same texts as N qi_snapshot_source calls, found by the document's seq_no
+** (the store's rowid; by _id only when the row was replaced since S) inside one read of the
+** store. Errors: QB_INVAL (a doc out of range), QB_IO, QB_CORRUPT, QB_NOMEM. Threads: any. */
+qb_code qi_snapshot_sources(const qi_snapshot *s, const qi_segment *const *segs, const uint32_t *docs,
+                            size_t n, qb_buf *out, size_t *off, size_t *len, qb_err *err);
+
 /* ---- segments ------------------------------------------------------------------------------ */
 
 /* Documents numbered 0..max_doc-1 in SEG, deleted ones included. */

@@ -322,6 +322,7 @@ typedef struct qi__store {
   sqlite3 *rdb;          /* reader connection (under rlock) */
   pthread_mutex_t rlock;
   sqlite3_stmt *ins, *del, *sel_id, *meta_put, *rsel;
+  sqlite3_stmt *rsel_seq, *rbegin, *rend; /* reader: a source by rowid; one read transaction */
   int in_txn;
 } qi__store;
 
@@ -340,6 +341,11 @@ qb_code qi__store_delete(qi__store *st, const char *id, qb_err *err);
 /* Reader connection: source, version, seq of ID. */
 qb_code qi__store_get(qi__store *st, const char *id, qb_buf *src, uint64_t *version, uint64_t *seq,
                       qb_err *err);
+/* Reader connection: the sources of N documents, by rowid SEQS[i] (its id must be IDS[i], else
+** it is found by id: replaced since), appended to OUT at OFF[i], LEN[i] bytes (SIZE_MAX: gone),
+** all inside one read transaction. */
+qb_code qi__store_get_many(qi__store *st, const uint64_t *seqs, const char *const *ids, size_t n,
+                           qb_buf *out, size_t *off, size_t *len, qb_err *err);
 qb_code qi__store_checkpoint(qi__store *st, qb_err *err);
 
 /* ---- the writer (index.c, open.c) ------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define FORMAT "quidditch-index-1"
+#define READER_MMAP "268435456" /* bytes of docs.db the reader connection maps */
 
 static qb_code sqerr(qb_err *err, sqlite3 *db, const char *what) {
   int ec = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
@@ -82,7 +83,13 @@ qb_code qi__store_open(qi__store *st, const char *dir, int create, int sync_norm
     goto fail;
   }
   sqlite3_busy_timeout(st->rdb, 10000);
-  if ((rc = prep(st->rdb, "SELECT source,version,seq FROM docs WHERE id=?", &st->rsel, err)))
+  /* the reader maps the first 256 MiB of the file (issue 14): a search's _source reads then
+  ** copy no pages through pread into SQLite's cache. Page cache, not heap; past 256 MiB reads
+  ** go through pread as before. A failure leaves it unmapped (still correct). */
+  sqlite3_exec(st->rdb, "PRAGMA mmap_size=" READER_MMAP, NULL, NULL, NULL);
+  if ((rc = prep(st->rdb, "SELECT source,version,seq FROM docs WHERE id=?", &st->rsel, err)) ||
+      (rc = prep(st->rdb, "SELECT id,source FROM docs WHERE seq=?", &st->rsel_seq, err)) ||
+      (rc = prep(st->rdb, "BEGIN", &st->rbegin, err)) || (rc = prep(st->rdb, "COMMIT", &st->rend, err)))
     goto fail;
   return QB_OK;
 fail:
@@ -96,6 +103,9 @@ void qi__store_close(qi__store *st) {
   sqlite3_finalize(st->sel_id);
   sqlite3_finalize(st->meta_put);
   sqlite3_finalize(st->rsel);
+  sqlite3_finalize(st->rsel_seq);
+  sqlite3_finalize(st->rbegin);
+  sqlite3_finalize(st->rend);
   if (st->rdb) sqlite3_close(st->rdb);
   if (st->db) sqlite3_close(st->db);
   pthread_mutex_destroy(&st->rlock);
@@ -192,6 +202,68 @@ qb_code qi__store_get(qi__store *st, const char *id, qb_buf *src, uint64_t *vers
   }
   sqlite3_reset(st->rsel);
   sqlite3_clear_bindings(st->rsel);
+  pthread_mutex_unlock(&st->rlock);
+  return rc;
+}
+
+/* one statement run to its end (BEGIN, COMMIT on the reader) */
+static int run1(sqlite3_stmt *s) {
+  int r = sqlite3_step(s);
+  sqlite3_reset(s);
+  return r == SQLITE_DONE;
+}
+
+/* the source of ID by id (rsel) appended to OUT; *GOT: 1 found, 0 gone */
+static qb_code get_by_id(qi__store *st, const char *id, qb_buf *out, int *got, qb_err *err) {
+  qb_code rc = QB_OK;
+  int r;
+  *got = 0;
+  sqlite3_bind_text(st->rsel, 1, id, -1, SQLITE_STATIC);
+  r = sqlite3_step(st->rsel);
+  if (r == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(st->rsel, 0);
+    if (qb_buf_append(out, p ? p : "", (size_t)sqlite3_column_bytes(st->rsel, 0)))
+      rc = qb_fail(err, QB_NOMEM, "document store: out of memory");
+    *got = 1;
+  } else if (r != SQLITE_DONE) {
+    rc = sqerr(err, st->rdb, "read document");
+  }
+  sqlite3_reset(st->rsel);
+  sqlite3_clear_bindings(st->rsel);
+  return rc;
+}
+
+/* By rowid (the table's own b-tree; the id index is not walked), the row's id checked: a row
+** of that seq holds the document's newest version unless it was replaced (new seq) or deleted
+** since, which the id lookup then answers as qi__store_get does. One read transaction (one
+** lock and WAL snapshot, not one a document). */
+qb_code qi__store_get_many(qi__store *st, const uint64_t *seqs, const char *const *ids, size_t n,
+                           qb_buf *out, size_t *off, size_t *len, qb_err *err) {
+  qb_code rc = QB_OK;
+  pthread_mutex_lock(&st->rlock);
+  int txn = run1(st->rbegin); /* without it (it cannot fail but on OOM) each read takes its own */
+  for (size_t i = 0; i < n && !rc; i++) {
+    size_t at = out->len;
+    int r, got = 0;
+    sqlite3_bind_int64(st->rsel_seq, 1, (sqlite3_int64)seqs[i]);
+    r = sqlite3_step(st->rsel_seq);
+    if (r == SQLITE_ROW) {
+      const char *rid = (const char *)sqlite3_column_text(st->rsel_seq, 0);
+      if (rid && !strcmp(rid, ids[i])) {
+        const void *p = sqlite3_column_blob(st->rsel_seq, 1);
+        if (qb_buf_append(out, p ? p : "", (size_t)sqlite3_column_bytes(st->rsel_seq, 1)))
+          rc = qb_fail(err, QB_NOMEM, "document store: out of memory");
+        got = 1;
+      }
+    } else if (r != SQLITE_DONE) {
+      rc = sqerr(err, st->rdb, "read document");
+    }
+    sqlite3_reset(st->rsel_seq);
+    if (!rc && !got) rc = get_by_id(st, ids[i], out, &got, err);
+    off[i] = at;
+    len[i] = got > 0 ? out->len - at : SIZE_MAX;
+  }
+  if (txn) run1(st->rend);
   pthread_mutex_unlock(&st->rlock);
   return rc;
 }

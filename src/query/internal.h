@@ -191,6 +191,7 @@ struct qq_request {
   struct qq__paging *pg;    /* search_after, post_filter, collapse, rescore, ... (paging.c); NULL: none */
   uint32_t shard_index;     /* _shard_doc's high half (qq_request_set_shard_index); 0 */
   int has_shard_index;
+  int raw_source;           /* whole _source may be spliced raw (qq_request_raw_source) */
 };
 
 /* dsl.c */

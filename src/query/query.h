@@ -252,6 +252,23 @@ typedef struct qq_term_stats {
 /* Use TS (NULL: the shard's own statistics, the default) in REQ's next shard searches. */
 void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
 
+/* Raw _source (issue 14): after this call, REQ's shard searches may give a hit's whole
+** `_source` (no filtering, no highlight) as a JSON string whose value is QQ_RAW_JSON followed
+** by the stored text, when that text is checked to be exactly what the server's compact JSON
+** writer would print for its tree (qq_json_canonical): the writer then copies it as it is,
+** not parsing and printing it. Only for a response written compactly as rendered (not pretty,
+** not read back by anyone: explain, scroll and cluster partials do not use it). Damaged text
+** is never raw: it fails the shard as before. */
+void qq_request_raw_source(qq_request *req);
+#define QQ_RAW_JSON "\xff\x00qq-raw" /* 8 bytes no JSON text's string holds (0xff is not UTF-8) */
+#define QQ_RAW_JSON_LEN 8
+/* 1 when TEXT (LEN bytes) is a JSON object that json_loadb reads and the server's compact
+** writer (src/server/json_out.c) prints back byte for byte: no whitespace, no duplicate key,
+** escapes only \" \\ \n \r \t \b \f, valid UTF-8, integers in int64 without "-0", reals in
+** their shortest form (qb_real_text), at most 64 levels and 256 open keys. 0 otherwise,
+** including for every text that is not JSON. */
+int qq_json_canonical(const char *text, size_t len);
+
 /* The `_shard_doc` sort value of REQ's next shard searches is (IX << 32) | the doc's number in
 ** the snapshot: IX is the shard's position among the searched shards (default: the shard id). */
 void qq_request_set_shard_index(qq_request *req, uint32_t ix);

@@ -56,6 +56,8 @@ fail:
 
 void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->term_stats = ts; }
 
+void qq_request_raw_source(qq_request *req) { req->raw_source = 1; }
+
 void qq_request_set_shard_index(qq_request *req, uint32_t ix) {
   req->shard_index = ix;
   req->has_shard_index = 1;
@@ -806,10 +808,11 @@ static int run_shows_scores(const shard_run *r) {
   return r->need_scores && (!r->ns || req->track_scores || req->sort[0].kind == SK_SCORE);
 }
 
-/* Hit H rendered for the partial: _index, _id, _version/_seq_no, _score, _source (through SRC),
-** FIELDS (taken; may be NULL), sort values, _doc */
+/* Hit H rendered for the partial: _index, _id, _version/_seq_no, _score, _source (its stored
+** text SRC, SRCLEN bytes; SRC NULL: none, deleted since), FIELDS (taken; may be NULL), sort
+** values, _doc. RAW: scratch for a raw _source's marked text (qq_request_raw_source). */
 static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json_t *fields,
-                        qb_buf *src, json_t **out, qb_err *err) {
+                        const char *src, size_t srclen, qb_buf *raw, json_t **out, qb_err *err) {
   const qq_request *req = r->req;
   const qi_segment *seg = qi_snapshot_segment(r->snap, h->seg);
   size_t idlen;
@@ -828,23 +831,26 @@ static qb_code hit_json(shard_run *r, const hit *h, const char *index_name, json
         json_object_set_new(hj, "_primary_term", json_integer(1)))) ||
       json_object_set_new(hj, "_score", run_shows_scores(r) ? json_real((float)h->score) : json_null()))
     goto nomem;
-  if (req->source_mode) {
-    json_error_t je;
-    qb_buf_reset(src);
-    if ((rc = qi_snapshot_source(r->snap, seg, h->doc, src, err))) {
-      if (rc != QB_NOTFOUND) goto fail;
-      rc = QB_OK; /* deleted since the snapshot: no _source, as a realtime miss */
+  if (req->source_mode && src) { /* no SRC: deleted since the snapshot, no _source (a realtime miss) */
+    json_t *sj;
+    if (req->raw_source && req->source_mode == 1 && !req->highlight && qq_json_canonical(src, srclen)) {
+      /* printed as it is stored (source_raw.c): no tree built, parsed or printed */
+      qb_buf_reset(raw);
+      qb_buf_append(raw, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+      qb_buf_append(raw, src, srclen);
+      if (raw->failed || !(sj = json_stringn_nocheck(raw->data, raw->len))) goto nomem;
     } else {
+      json_error_t je;
       uint64_t failed = qb_alloc_failures();
-      json_t *sj = qq__json_load(src->data, src->len, 0, &je);
+      sj = qq__json_load(src, srclen, 0, &je);
       if (!sj && qb_alloc_failures() != failed) goto nomem;
       if (!sj) {
         rc = qb_fail(err, QB_CORRUPT, "document [%s]: stored _source is not JSON: %s", id ? id : "?", je.text);
         goto fail;
       }
       if (req->source_mode == 2) sj = qq__source_filter(req, sj);
-      if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
     }
+    if (!sj || json_object_set_new(hj, "_source", sj)) goto nomem;
   }
   if (fields && json_object_set_new(hj, "fields", fields)) {
     fields = NULL;
@@ -873,11 +879,13 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
   qq_request *req = r->req;
   topk *tk = &r->tk;
   json_t *hits_j, **fields = NULL;
-  qb_buf src;
+  qb_buf src, raw;
+  size_t *soff = NULL, *slen = NULL;
   qb_code rc = QB_OK;
   if (tk->n && !r->presorted) qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, req);
   if (!(hits_j = *out = json_array())) return qb_fail(err, QB_NOMEM, "query: out of memory");
   qb_buf_init(&src);
+  qb_buf_init(&raw);
   /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
   if (tk->n && req->nscript_fields) {
     if (!(fields = qb_arena_array(&req->arena, tk->n, sizeof *fields))) {
@@ -886,14 +894,31 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
     }
     if ((rc = fetch_script_fields(&r->sh, tk->h, tk->n, fields, err))) goto done;
   }
+  if (tk->n && req->source_mode) { /* every hit's stored text in one read of the store */
+    const qi_segment **segs = qb_arena_array(&req->arena, tk->n, sizeof *segs);
+    uint32_t *docs = qb_arena_array(&req->arena, tk->n, sizeof *docs);
+    soff = qb_arena_array(&req->arena, tk->n, sizeof *soff);
+    slen = qb_arena_array(&req->arena, tk->n, sizeof *slen);
+    if (!segs || !docs || !soff || !slen) {
+      rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+      goto done;
+    }
+    for (size_t i = 0; i < tk->n; i++) {
+      segs[i] = qi_snapshot_segment(r->snap, tk->h[i].seg);
+      docs[i] = tk->h[i].doc;
+    }
+    if ((rc = qi_snapshot_sources(r->snap, segs, docs, tk->n, &src, soff, slen, err))) goto done;
+  }
   for (size_t i = 0; i < tk->n; i++) {
     json_t *hj;
-    rc = hit_json(r, &tk->h[i], index_name, fields ? fields[i] : NULL, &src, &hj, err);
+    const char *sp = soff && slen[i] != SIZE_MAX ? src.data + soff[i] : NULL;
+    size_t sl = sp ? slen[i] : 0;
+    rc = hit_json(r, &tk->h[i], index_name, fields ? fields[i] : NULL, sp, sl, &raw, &hj, err);
     if (fields) fields[i] = NULL; /* taken by hit_json */
     if (rc) goto done;
     if (req->highlight &&
         (rc = qq__highlight_hit(&r->sh, qi_snapshot_segment(r->snap, tk->h[i].seg), tk->h[i].doc,
-                                req->source_mode ? src.data : NULL, req->source_mode ? src.len : 0, hj, err))) {
+                                sp, sl, hj, err))) {
       json_decref(hj);
       goto done;
     }
@@ -916,6 +941,7 @@ done:
   if (fields)
     for (size_t i = 0; i < tk->n; i++) json_decref(fields[i]);
   qb_buf_fini(&src);
+  qb_buf_fini(&raw);
   if (rc) {
     json_decref(hits_j);
     *out = NULL;

@@ -15,50 +15,6 @@
 
 #define QS_JSON_MAX_DEPTH 4096
 
-/* V with the fewest significant digits (1..17) that strtod reads back as V, laid out as
-** JavaScript prints numbers (fixed notation for 1e-6 <= |V| < 1e21, else d.ddde+N), with ".0"
-** on an integral value so it stays a real: 1.36, 100.0, 0.000001, 2.5e-7, 6.02e+23. */
-static int real_text(double v, char out[48]) {
-  char e[40], dig[24];
-  int nd = 0, neg = 0, lo = 1, hi = 17;
-  /* the fewest digits, by bisection: if P digits read back as V, so do P + 1 (the nearest
-  ** (P+1)-digit number is at least as near as the nearest P-digit one); ~4 conversions, not up
-  ** to 17 (two reals a hit: a fixed cost every search paid, issue 14) */
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    snprintf(e, sizeof e, "%.*e", mid - 1, v);
-    if (strtod(e, NULL) == v) hi = mid;
-    else lo = mid + 1;
-  }
-  snprintf(e, sizeof e, "%.*e", lo - 1, v);
-  const char *s = e;
-  if (*s == '-') neg = 1, s++;
-  for (; *s && *s != 'e' && nd < 20; s++)
-    if (*s != '.') dig[nd++] = *s;
-  int ex = *s == 'e' ? atoi(s + 1) : 0;
-  while (nd > 1 && dig[nd - 1] == '0') nd--;
-  char *w = out;
-  if (neg) *w++ = '-';
-  if (ex >= -6 && ex < 21) {
-    if (ex < 0) {
-      *w++ = '0', *w++ = '.';
-      for (int i = 0; i < -ex - 1; i++) *w++ = '0';
-      memcpy(w, dig, (size_t)nd), w += nd;
-    } else {
-      for (int i = 0; i <= ex; i++) *w++ = i < nd ? dig[i] : '0';
-      *w++ = '.';
-      if (nd > ex + 1) memcpy(w, dig + ex + 1, (size_t)(nd - ex - 1)), w += nd - ex - 1;
-      else *w++ = '0';
-    }
-  } else {
-    *w++ = dig[0];
-    if (nd > 1) *w++ = '.', memcpy(w, dig + 1, (size_t)(nd - 1)), w += nd - 1;
-    w += snprintf(w, 8, "e%c%d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
-  }
-  *w = 0;
-  return (int)(w - out);
-}
-
 /* 1 for the bytes written as they are (not '"', '\\' or a control byte) */
 static const unsigned char plain[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
@@ -149,12 +105,25 @@ static int write_value(qb_buf *b, const json_t *j, int pretty, int depth) {
     qb_buf_append(b, "]", 1);
     return 0;
   }
-  case JSON_STRING: put_string(b, json_string_value(j), json_string_length(j)); return 0;
+  case JSON_STRING: {
+    const char *s = json_string_value(j);
+    size_t n = json_string_length(j);
+    if (n >= QQ_RAW_JSON_LEN && !memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) {
+      /* a hit's _source the query layer checked is printed as it is (qq_request_raw_source) */
+      if (!pretty) return qb_buf_append(b, s + QQ_RAW_JSON_LEN, n - QQ_RAW_JSON_LEN), 0;
+      json_t *t = json_loadb(s + QQ_RAW_JSON_LEN, n - QQ_RAW_JSON_LEN, 0, NULL); /* pretty: laid out */
+      int rc = t ? write_value(b, t, pretty, depth) : -1;
+      json_decref(t);
+      return rc;
+    }
+    put_string(b, s, n);
+    return 0;
+  }
   case JSON_INTEGER:
     snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
     qb_buf_puts(b, num);
     return 0;
-  case JSON_REAL: qb_buf_append(b, num, (size_t)real_text(json_real_value(j), num)); return 0;
+  case JSON_REAL: qb_buf_append(b, num, (size_t)qb_real_text(json_real_value(j), num)); return 0;
   case JSON_TRUE: qb_buf_puts(b, "true"); return 0;
   case JSON_FALSE: qb_buf_puts(b, "false"); return 0;
   case JSON_NULL: qb_buf_puts(b, "null"); return 0;
