@@ -234,13 +234,9 @@ static qb_code failed(const qc_shard *sh, const char *node, const qb_err *e, qq_
     *out = rc ? NULL : p;
     return rc;
   }
-  if (!(rc = qq_partial_to_json(p, &j, err))) {
-    json_object_set_new(j, "node", json_string(node));
-    qq_partial_free(p);
-    rc = qq_partial_from_json(j, &p, err);
-    json_decref(j);
-    if (rc) return rc;
-  }
+  j = qq_partial_to_json_take(p);
+  json_object_set_new(j, "node", json_string(node));
+  if ((rc = qq_partial_from_json_take(j, &p, err))) return rc;
   *out = p;
   return rc;
 }
@@ -542,7 +538,9 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
     goto out;
   }
   if (rc && (rc = failed(&x, n->name, &e, &p, err))) goto out;
-  rc = qq_partial_to_json(p, out, err);
+  *out = qq_partial_to_json_take(p); /* handed over, not copied */
+  p = NULL;
+  if (!*out) rc = qb_fail(err, QB_NOMEM, "out of memory");
 out:
   json_decref(collected);
   qq_partial_free(p);

@@ -298,6 +298,9 @@ void qq_partial_free(qq_partial *p);
 ** way or by a peer: not the client's fault), QB_NOMEM. */
 qb_code qq_partial_to_json(const qq_partial *p, struct json_t **out, qb_err *err);
 qb_code qq_partial_from_json(const struct json_t *j, qq_partial **out, qb_err *err);
+/* As qq_partial_to_json, handing over P's tree instead of copying it: P is freed, the caller
+** owns the result (NULL when P is NULL). For a data node that answers with its partial. */
+struct json_t *qq_partial_to_json_take(qq_partial *p);
 /* As qq_partial_from_json, taking the caller's reference on J (also when it fails) instead of
 ** copying it: for a coordinator that parsed a shard's answer only to read it back. */
 qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *err);

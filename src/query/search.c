@@ -113,6 +113,12 @@ qb_code qq_partial_to_json(const qq_partial *p, json_t **out, qb_err *err) {
   return QB_OK;
 }
 
+json_t *qq_partial_to_json_take(qq_partial *p) {
+  json_t *j = p ? p->j : NULL;
+  if (p) qb_free(p, sizeof *p);
+  return j;
+}
+
 qb_code qq_partial_from_json(const json_t *j, qq_partial **out, qb_err *err) {
   *out = NULL;
   if (!json_is_object(j) || !json_is_integer(json_object_get(j, "shard")))
