@@ -128,7 +128,7 @@ qb_code qc_node_dfs(qc_node *n, qq_request *req, const char *body, size_t len,
   }
   if (nremote) { /* phase one: each shard records its statistics ("dfs": "collect") */
     json_t *collect = json_string("collect");
-    rc = collect ? qc__shard_calls(sh, body, len, 0, pins, collect, calls, texts, err)
+    rc = collect ? qc__shard_calls(sh, body, len, 0, 0, pins, collect, calls, texts, err)
                  : qb_fail(err, QB_NOMEM, "out of memory");
     json_decref(collect);
     if (!rc) rc = qc_fanout(calls, nremote, qc_shard_timeout_ms(body, len), err);

@@ -128,10 +128,11 @@ int qc__replicas_place(qc_node *n, const char *name, const char *body, size_t le
 size_t qc__refresh_copies(const qc_shards *sh, qc_call *c, size_t max);
 /* shards.c: CALLS[0..) (and their bodies in TEXTS, qc__json_free each) for SH's remote
 ** shards, in order: POST /_internal/search with BODY, the pins and, when given, DFS (the
-** statistics to use, or "collect"). */
+** statistics to use, or "collect"). RAW: the hits' `_source` may come back as raw JSON
+** (wire.c; the request's qq_request_raw_source). */
 qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
-                        const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
-                        qb_err *err);
+                        int raw, const qc_pins *pins, const json_t *dfs, qc_call *calls,
+                        char **texts, qb_err *err);
 /* 1 when shard X of a search pinning PINS goes over HTTP (a remote copy, or a local one while
 ** UDFs are pinned), 0 when it runs in-process (LOCAL) or has no copy. */
 int qc__shard_remote(const qc_shard *x, const qc_pins *pins);

@@ -327,8 +327,8 @@ qb_code qc_node_search(qc_node *n, qq_request *req, const char *body, size_t len
 }
 
 qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int for_count,
-                        const qc_pins *pins, const json_t *dfs, qc_call *calls, char **texts,
-                        qb_err *err) {
+                        int raw, const qc_pins *pins, const json_t *dfs, qc_call *calls,
+                        char **texts, qb_err *err) {
   /* what every shard gets is written once; each request is its index and shard, then that.
   ** "wire": the answer comes back in the binary form (wire.c) */
   json_t *pj = qc_pins_to_json(pins ? pins : &(qc_pins){0});
@@ -336,6 +336,7 @@ qb_code qc__shard_calls(const qc_shards *sh, const char *body, size_t len, int f
                              body ? body : "", len, "pins", pj, "wire", QC_WIRE_VERSION)
                  : NULL;
   if (q && dfs) json_object_set(q, "dfs", (json_t *)dfs);
+  if (q && raw) json_object_set_new(q, "raw", json_true());
   char *rest = q ? json_dumps(q, JSON_COMPACT) : NULL;
   json_decref(q);
   json_decref(pj);
@@ -425,7 +426,8 @@ qb_code qc_node_search_dfs(qc_node *n, qq_request *req, const char *body, size_t
       rc = qb_fail(err, QB_NOMEM, "out of memory");
       goto nomem;
     }
-    if ((rc = qc__shard_calls(sh, body, len, for_count, pins, dfs, calls, texts, err)) ||
+    if ((rc = qc__shard_calls(sh, body, len, for_count, qq_request_raw_source_on(req), pins,
+                                dfs, calls, texts, err)) ||
         (rc = qc__fanout_start(calls, nremote, tmo, &fan, err)))
       goto nomem;
   }
@@ -526,6 +528,8 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
   if (rc == QB_NOTFOUND)
     qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] is not on node [%s]", index, x.shard_id, n->name);
   if (!rc) rc = qq_request_parse(&env, body, blen, for_count, &r, &e);
+  if (!rc && wire && *wire && json_is_true(json_object_get(q, "raw")))
+    qq_request_raw_source(r); /* the coordinator copies the hits' _source as it is (wire.c) */
   if (!rc) {
     qi_snapshot *snap = qi_index_snapshot(ix);
     if (collected || json_is_object(dfs)) qq_request_set_term_stats(r, &ts);

@@ -10,6 +10,10 @@
 **   3 integer: zigzag varint (int64)        4 real: 8 bytes, IEEE 754 binary64, little-endian
 **   5 string: varint length, UTF-8 bytes    6 array: varint count, the values
 **   7 object: varint count, then count times (varint key length, key bytes, value)
+**   8 raw JSON: varint length, the text of a hit's `_source` as the query layer marks it
+**     (QQ_RAW_JSON, query.h), sent only to a coordinator that asked ("raw": 1): it reads back
+**     as the same marked string, checked with qq_json_canonical, so the coordinator copies it
+**     into its response without building its tree
 ** Varints are LEB128 (7 bits a byte, at most 10 bytes). Nothing may follow the value.
 ** Invariant: the bytes come from a peer, so they are untrusted: every length is checked against
 ** what is left, counts are bounded by the bytes left (a value takes at least one), strings and
@@ -21,7 +25,7 @@
 
 #include "internal.h"
 
-enum { T_NULL, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARR, T_OBJ };
+enum { T_NULL, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARR, T_OBJ, T_RAW };
 
 static const char magic[4] = {'Q', 'D', 'P', QC_WIRE_VERSION};
 
@@ -70,10 +74,18 @@ static int encode(const json_t *j, qb_buf *b, int depth) {
     qb_buf_append(b, t, 9);
     return 1;
   }
-  case JSON_STRING:
+  case JSON_STRING: {
+    const char *s = json_string_value(j);
+    size_t n = json_string_length(j);
+    if (n >= QQ_RAW_JSON_LEN && !memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) {
+      put_tag(b, T_RAW); /* a marked _source: its text, without the mark */
+      put_bytes(b, s + QQ_RAW_JSON_LEN, n - QQ_RAW_JSON_LEN);
+      return 1;
+    }
     put_tag(b, T_STR);
-    put_bytes(b, json_string_value(j), json_string_length(j));
+    put_bytes(b, s, n);
     return 1;
+  }
   case JSON_ARRAY: {
     size_t i;
     json_t *v;
@@ -175,6 +187,20 @@ static json_t *decode(rd *r, int depth) {
     if (!get_len(r, 1, &n)) return NULL;
     json_t *j = json_stringn((const char *)r->p, n); /* NULL: not UTF-8 (or out of memory) */
     if (!j) return bad(r, "a string that is not UTF-8"), NULL;
+    r->p += n;
+    return j;
+  }
+  case T_RAW: { /* printed as it is by the coordinator: it must be what its writer prints */
+    size_t n;
+    if (!get_len(r, 1, &n)) return NULL;
+    if (!qq_json_canonical((const char *)r->p, n)) return bad(r, "raw JSON that is not canonical"), NULL;
+    char *m = n <= SIZE_MAX - QQ_RAW_JSON_LEN ? qb_malloc(n + QQ_RAW_JSON_LEN) : NULL;
+    if (!m) return r->rc = qb_fail(r->err, QB_NOMEM, "out of memory"), NULL;
+    memcpy(m, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+    memcpy(m + QQ_RAW_JSON_LEN, r->p, n);
+    json_t *j = json_stringn_nocheck(m, n + QQ_RAW_JSON_LEN);
+    qb_free(m, n + QQ_RAW_JSON_LEN);
+    if (!j) return r->rc = qb_fail(r->err, QB_NOMEM, "out of memory"), NULL;
     r->p += n;
     return j;
   }

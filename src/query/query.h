@@ -260,6 +260,8 @@ void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
 ** not read back by anyone: explain, scroll and cluster partials do not use it). Damaged text
 ** is never raw: it fails the shard as before. */
 void qq_request_raw_source(qq_request *req);
+/* 1 after qq_request_raw_source(REQ): a coordinator asks its shards for raw _source too. */
+int qq_request_raw_source_on(const qq_request *req);
 #define QQ_RAW_JSON "\xff\x00qq-raw" /* 8 bytes no JSON text's string holds (0xff is not UTF-8) */
 #define QQ_RAW_JSON_LEN 8
 /* 1 when TEXT (LEN bytes) is a JSON object that json_loadb reads and the server's compact

@@ -58,6 +58,8 @@ void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->
 
 void qq_request_raw_source(qq_request *req) { req->raw_source = 1; }
 
+int qq_request_raw_source_on(const qq_request *req) { return req && req->raw_source; }
+
 void qq_request_set_shard_index(qq_request *req, uint32_t ix) {
   req->shard_index = ix;
   req->has_shard_index = 1;

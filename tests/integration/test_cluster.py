@@ -603,6 +603,31 @@ def t_phrases_and_highlight_through_a_coordinator():
             check(h.get("highlight"), "a highlight for " + h["_id"], h)
 
 
+def t_stored_source_reaches_the_client_as_the_embedded_default_prints_it():
+    """a compact stored _source travels raw (wire tag 8) and is copied into the response; any
+    other text is printed from its tree; both exactly as the embedded default prints them"""
+    docs = [('{"t":"raw","n":1,"s":"caf\u00e9 \\"q\\""}', '{"t":"raw","n":1,"s":"caf\u00e9 \\"q\\""}'),
+            ('{"t": "spaced", "f": 1.50}', '{"t":"spaced","f":1.5}'),
+            ('{"t":"esc","k":"a\\u0041"}', '{"t":"esc","k":"aA"}')]
+    nd = "".join('{"index":{"_index":"rawsrc","_id":"%d"}}\n%s\n' % (i, d)
+                 for i, (d, _) in enumerate(docs))
+    co = C["coord"][0]
+    eq(co.http("PUT", "/rawsrc", {"settings": {"number_of_shards": 3, "number_of_replicas": 0}})
+       .status, 200, "create rawsrc")
+    for s in (co, C["ref"]):
+        r = s.http("POST", "/_bulk?refresh=true", nd.encode(), "application/x-ndjson")
+        eq(r.status, 200, "bulk rawsrc on %s: %r" % (s.name, r))
+    try:
+        for s in (co, C["ref"]):
+            text = s.http("POST", "/rawsrc/_search", {"size": 10}).text
+            for i, (_, want) in enumerate(docs):
+                check('"_id":"%d","_score":1.0,"_source":%s' % (i, want) in text,
+                      "doc %d's _source printed as %s on %s" % (i, want, s.name), text)
+    finally:
+        for s in (co, C["ref"]):
+            s.http("DELETE", "/rawsrc")
+
+
 def main():
     if not os.access(ETCD, os.X_OK):
         print("# SKIP %s is not installed (Debian package etcd-server)" % ETCD)
@@ -614,6 +639,8 @@ def main():
             ("shards on distinct nodes, routed as Elasticsearch",
              t_shards_on_distinct_nodes_routed_as_elasticsearch),
             ("same answers as the embedded default", t_same_answers_as_the_embedded_default),
+            ("stored _source reaches the client as the embedded default prints it",
+             t_stored_source_reaches_the_client_as_the_embedded_default_prints_it),
             ("phrases and highlight through a coordinator",
              t_phrases_and_highlight_through_a_coordinator),
             ("new aggregations merge across three shards", t_new_aggregations_merge_across_three_shards),

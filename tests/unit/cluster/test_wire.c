@@ -137,6 +137,37 @@ static void damaged_bytes_are_refused_with_the_reason(void **state) {
   expect_corrupt("QDP\x01\x04\x00\x00", 7, "truncated real");
 }
 
+/* A hit's raw _source (QQ_RAW_JSON, "raw": 1) travels as its text (tag 8) and reads back as
+** the same marked string; raw text that the coordinator's writer would not print back byte
+** for byte (damaged, not JSON, spaces) is refused, never copied into a response. */
+static void a_raw_source_reads_back_marked_and_bad_raw_text_is_refused(void **state) {
+  (void)state;
+  const char *text = "{\"t\":\"alpha\",\"n\":17}";
+  char marked[64];
+  memcpy(marked, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+  memcpy(marked + QQ_RAW_JSON_LEN, text, strlen(text));
+  json_t *j = json_pack("{s:[{s:o}]}", "hits", "_source",
+                        json_stringn_nocheck(marked, QQ_RAW_JSON_LEN + strlen(text)));
+  assert_non_null(j);
+  qb_buf b;
+  encode(j, &b);
+  char want[32] = {8, (char)strlen(text)}; /* tag 8, the length, the text unmarked */
+  memcpy(want + 2, text, strlen(text));
+  assert_non_null(memmem(b.data, b.len, want, 2 + strlen(text)));
+  assert_null(memmem(b.data, b.len, "qq-raw", 6));
+  json_t *back = NULL;
+  qb_err err;
+  assert_int_equal(qc_wire_decode(b.data, b.len, &back, &err), QB_OK);
+  assert_true(json_equal(j, back)); /* the same marked string */
+  json_decref(back);
+  json_decref(j);
+  qb_buf_fini(&b);
+  expect_corrupt("QDP\x01\x08\x05" "{\"a\":", 11, "not canonical");   /* cut short */
+  expect_corrupt("QDP\x01\x08\x03" "abc", 9, "not canonical");          /* not JSON */
+  expect_corrupt("QDP\x01\x08\x08" "{\"a\": 1}", 14, "not canonical"); /* a space */
+  expect_corrupt("QDP\x01\x08\x09" "{\"a\":1}", 13, "past the end");
+}
+
 static void nesting_past_the_limit_is_refused(void **state) {
   (void)state;
   size_t depth = QC_WIRE_MAX_DEPTH + 2, len = 4 + 2 * depth + 1;
@@ -199,6 +230,7 @@ int main(void) {
       cmocka_unit_test(a_failure_partial_and_extremes_read_back),
       cmocka_unit_test(every_truncation_is_refused),
       cmocka_unit_test(damaged_bytes_are_refused_with_the_reason),
+      cmocka_unit_test(a_raw_source_reads_back_marked_and_bad_raw_text_is_refused),
       cmocka_unit_test(nesting_past_the_limit_is_refused),
       cmocka_unit_test(random_damage_never_crashes),
   };
