@@ -1,5 +1,5 @@
 /* h_manage.c: the index-management reads and chores an Elasticsearch user reaches for:
-** GET /{index}/_source/{id}, GET /{index}/_settings, GET /_stats and /{index}/_stats,
+** GET /{index}/_source/{id} (GET /{index}/_settings: h_settings.c), GET /_stats and /{index}/_stats,
 ** POST /_flush and /{index}/_flush, POST /{index}/_forcemerge, GET /{index}/_validate/query,
 ** GET /_field_caps and /{index}/_field_caps, GET /_cat/health, /_cat/count (_cat/aliases: h_alias.c).
 ** These serve one node's catalog; a cluster coordinator does not serve them yet (400). */
@@ -57,31 +57,6 @@ void qs__h_source_get(qs_req *r) {
   }
   if (r->method[0] == 'H') qb_buf_reset(&r->out); /* HEAD: the status only */
   json_decref(doc);
-}
-
-/* ---- GET /{index}/_settings -------------------------------------------------------------------- */
-
-void qs__h_settings_get(qs_req *r) {
-  if (!local_only(r)) return;
-  json_t *names = index_names(r, r->ncaps ? r->caps[0] : NULL), *out = json_object();
-  if (!names) {
-    json_decref(out);
-    return;
-  }
-  size_t i;
-  json_t *jn;
-  json_array_foreach(names, i, jn) {
-    const char *caps[1] = {json_string_value(jn)};
-    json_t *idx = NULL;
-    /* GET /{index} gives {name: {aliases, mappings, settings}}: its settings, once */
-    if (qs__subrequest(r, qs__h_index_get, caps, 1, NULL, 0, &idx) == 200)
-      json_object_set_new(out, caps[0],
-                          json_pack("{s:O}", "settings",
-                                    json_object_get(json_object_get(idx, caps[0]), "settings")));
-    json_decref(idx);
-  }
-  json_decref(names);
-  qs__reply_json(r, 200, out);
 }
 
 /* ---- _stats -------------------------------------------------------------------------------------- */

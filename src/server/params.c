@@ -14,6 +14,7 @@
 #define P_DOC_WRITE P_REFRESH " routing if_seq_no if_primary_term"
 #define P_SEARCH "q df default_operator analyzer scroll " P_SOURCE " from size sort timeout ignore_unavailable search_type routing"
 #define P_COUNT "q df default_operator analyzer ignore_unavailable routing"
+#define P_SETTINGS_GET "flat_settings include_defaults"
 #define P_UDF_PUT "export kind returns description params"
 
 /* Indexed by route id; "" = none besides the common ones. */
@@ -54,7 +55,8 @@ static const char *const route_params[QS_ROUTE_COUNT] = {
     [QS_R_FORCEMERGE_ALL] = "max_num_segments", [QS_R_FORCEMERGE] = "max_num_segments",
     [QS_R_FIELD_CAPS_ALL] = "fields", [QS_R_FIELD_CAPS_ALL_POST] = "fields",
     [QS_R_FIELD_CAPS] = "fields", [QS_R_FIELD_CAPS_POST] = "fields",
-    [QS_R_SETTINGS_ALL] = "", [QS_R_SETTINGS_GET] = "",
+    [QS_R_SETTINGS_ALL] = P_SETTINGS_GET, [QS_R_SETTINGS_GET] = P_SETTINGS_GET,
+    [QS_R_SETTINGS_ALL_NAME] = P_SETTINGS_GET, [QS_R_SETTINGS_GET_NAME] = P_SETTINGS_GET,
     [QS_R_VALIDATE_ALL] = "explain", [QS_R_VALIDATE_ALL_POST] = "explain",
     [QS_R_VALIDATE] = "explain", [QS_R_VALIDATE_POST] = "explain",
     [QS_R_SOURCE_GET] = P_SOURCE " routing", [QS_R_SOURCE_HEAD] = P_SOURCE " routing",

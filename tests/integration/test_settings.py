@@ -194,7 +194,42 @@ def t_refused_changes_nothing():
         clean_stop(s)
 
 
+def t_get_filtered_flat_defaults():
+    """GET _settings/{name} with wildcards, ?flat_settings and ?include_defaults, each answer
+    written out by hand from Elasticsearch's documented shapes."""
+    with Server() as s:
+        eq(s.http("PUT", "/shop", {"settings": {"index": {"refresh_interval": "5s"}}}).status, 200,
+           "create shop")
+        eq(s.http("PUT", "/logs").status, 200, "create logs")
+        r = s.http("GET", "/shop/_settings/index.refresh_interval")
+        eq((r.status, r.json), (200, {"shop": {"settings": {"index": {"refresh_interval": "5s"}}}}),
+           "one name")
+        r = s.http("GET", "/_settings/*.number_of_*,index.refresh_interval?flat_settings=true")
+        eq((r.status, r.json), (200, {
+            "shop": {"settings": {"index.number_of_shards": "1", "index.number_of_replicas": "0",
+                                  "index.refresh_interval": "5s"}},
+            "logs": {"settings": {"index.number_of_shards": "1",
+                                  "index.number_of_replicas": "0"}}}), "wildcards, a list, flat")
+        r = s.http("GET", "/shop,logs/_settings/index.refresh_*")
+        eq((r.status, r.json), (200, {"shop": {"settings": {"index": {"refresh_interval": "5s"}}}}),
+           "an index the filter leaves empty is left out")
+        r = s.http("GET", "/logs/_settings?include_defaults=true&flat_settings=true")
+        eq(r.status, 200, "include_defaults: %r" % r)
+        eq(r.json["logs"]["defaults"], {"index.refresh_interval": "1s",
+                                        "index.max_result_window": "10000"}, "defaults")
+        r = s.http("GET", "/shop/_settings/index.refresh_interval?include_defaults")
+        eq(r.json, {"shop": {"settings": {"index": {"refresh_interval": "5s"}}, "defaults": {}}},
+           "a setting the index sets is no default")
+        eq(s.http("GET", "/shop/_settings/nothing*").json, {}, "nothing matches")
+        r = s.http("GET", "/shop/_settings?flat_settings=yes")
+        eq(r.status, 400, "a flag that is not a boolean: %r" % r)
+        check("[yes]" in r.json["error"]["reason"], "the reason names the value", r.json)
+        eq(s.http("GET", "/nope/_settings/index.*").status, 404, "no such index")
+        clean_stop(s)
+
+
 if __name__ == "__main__":
     run_tests([("refresh_interval_minus_one_and_short", t_refresh_interval),
                ("max_result_window_search_scroll_restart", t_max_result_window),
-               ("refused_settings_change_nothing", t_refused_changes_nothing)])
+               ("refused_settings_change_nothing", t_refused_changes_nothing),
+               ("get_filtered_flat_defaults", t_get_filtered_flat_defaults)])
