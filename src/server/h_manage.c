@@ -1,5 +1,5 @@
 /* h_manage.c: the index-management reads and chores an Elasticsearch user reaches for:
-** GET /{index}/_source/{id} (GET /{index}/_settings: h_settings.c), GET /_stats and /{index}/_stats,
+** GET /{index}/_source/{id} (GET /{index}/_settings: h_settings_get.c), GET /_stats and /{index}/_stats,
 ** POST /_flush and /{index}/_flush, POST /{index}/_forcemerge, GET /{index}/_validate/query,
 ** GET /_field_caps and /{index}/_field_caps, GET /_cat/health, /_cat/count (_cat/aliases: h_alias.c).
 ** These serve one node's catalog; a cluster coordinator does not serve them yet (400). */
