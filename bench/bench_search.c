@@ -628,6 +628,16 @@ int main(int argc, char **argv) {
   s = qi_index_snapshot(ix);
   qi_snapshot_field(s, "body", &fi);
   fprintf(stderr, "# ours: indexed in %.1f s, %zu segments\n", t1 - t0, qi_snapshot_segment_count(s));
+#ifdef BENCH_HAVE_QQ
+  if (getenv("BENCH_SEARCH_QQ_ONLY")) { /* profiling: the qq_search floor rows alone, N times */
+    for (long k = strtol(getenv("BENCH_SEARCH_QQ_ONLY"), NULL, 10); k > 0; k--)
+      bench_qq_latency(s, &c, NULL);
+    qi_snapshot_release(s);
+    qi_index_close(ix);
+    nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+  }
+#endif
 
   /* ours: queries; first check WAND against the exhaustive reference */
   for (q = 0; q < 10; q++) {

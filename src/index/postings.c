@@ -1,6 +1,7 @@
 /* postings.c: iterating one term's postings in one segment, block by block. A block of up to
-** QI_BLOCK_SIZE postings is decoded at once into plain arrays (docs, freqs), so next() is an
-** array step; advance() first skips whole blocks on their last_doc (skip data), then scans.
+** QI_BLOCK_SIZE postings is decoded into plain arrays (docs, freqs) as far as it is read, so
+** next() is an array step; advance() first skips whole blocks on their last_doc (skip data),
+** then decodes and scans only up to its target.
 ** Encoding (see builder.c): per posting varint((doc - prev) << 1 | (freq == 1)), then
 ** varint(freq) when freq != 1; prev is the previous posting's doc, -1 for the first. */
 #include "internal.h"
@@ -14,6 +15,9 @@ struct qi_postings {
   const uint64_t *live;  /* NULL: all live */
   uint32_t blk;          /* loaded block; UINT32_MAX before the first */
   uint32_t n, i;         /* postings in the loaded block, index of the current one */
+  uint32_t dec;          /* postings of the block decoded so far (i < dec once one is) */
+  uint32_t prev;         /* the last decoded doc (the previous block's last before any) */
+  const uint8_t *cur;    /* the next undecoded posting's bytes */
   uint32_t doc, freq;
   uint32_t docs[QI_BLOCK_SIZE], freqs[QI_BLOCK_SIZE];
   const uint8_t *pos_base; /* the term's positions, NULL when the field has none */
@@ -41,7 +45,8 @@ qb_code qi_postings_open(const qi_segment *seg, uint32_t field, uint32_t ord, qi
   p->pos_idx = 0;
   p->live = seg->live ? seg->live->bits : NULL;
   p->blk = UINT32_MAX;
-  p->n = p->i = 0;
+  p->n = p->i = p->dec = p->prev = 0;
+  p->cur = NULL;
   p->doc = QI_NO_MORE_DOCS;
   p->freq = 0;
   *out = p;
@@ -59,28 +64,34 @@ qb_code qi_postings_open_term(const qi_segment *seg, uint32_t field, const char 
 
 void qi_postings_free(qi_postings *p) { qb_free(p, sizeof *p); }
 
+/* Block K becomes the loaded one, decoded lazily: an advance() into a block of a frequent term
+** usually wants a doc in its first part, and the rest is never read (a conjunction led by a
+** rarer term visits many blocks that way). */
 static void load(qi_postings *p, uint32_t k) {
-  const uint8_t *s = p->base + p->sk[k].offset;
-  uint32_t prev = k ? p->sk[k - 1].last_doc : UINT32_MAX, n, j;
-  uint64_t v, fq;
-  n = (k + 1 < p->t->nskips) ? QI_BLOCK_SIZE : p->t->df - k * QI_BLOCK_SIZE;
-  for (j = 0; j < n; j++) {
-    s = qi__get_varint(s, &v);
-    prev += (uint32_t)(v >> 1);
-    p->docs[j] = prev;
-    if (v & 1) {
-      p->freqs[j] = 1;
-    } else {
-      s = qi__get_varint(s, &fq);
-      p->freqs[j] = (uint32_t)fq;
-    }
-  }
+  p->cur = p->base + p->sk[k].offset;
+  p->prev = k ? p->sk[k - 1].last_doc : UINT32_MAX;
+  p->n = (k + 1 < p->t->nskips) ? QI_BLOCK_SIZE : p->t->df - k * QI_BLOCK_SIZE;
+  p->dec = 0;
   p->blk = k;
-  p->n = n;
   if (p->pos_base) {
     p->pos_cur = p->pos_base + p->sk[k].pos_offset;
     p->pos_idx = 0;
   }
+}
+
+/* Decode the loaded block's next posting (dec < n). */
+static inline void decode1(qi_postings *p) {
+  uint64_t v, fq;
+  const uint8_t *s = qi__get_varint(p->cur, &v);
+  uint32_t j = p->dec++;
+  p->docs[j] = p->prev += (uint32_t)(v >> 1);
+  if (v & 1) {
+    p->freqs[j] = 1;
+  } else {
+    s = qi__get_varint(s, &fq);
+    p->freqs[j] = (uint32_t)fq;
+  }
+  p->cur = s;
 }
 
 static inline int live(const qi_postings *p, uint32_t d) {
@@ -90,7 +101,7 @@ static inline int live(const qi_postings *p, uint32_t d) {
 uint32_t qi_postings_next(qi_postings *p) {
   for (;;) {
     if (p->blk != UINT32_MAX && p->i + 1 < p->n) {
-      p->i++;
+      if (++p->i == p->dec) decode1(p);
     } else {
       uint32_t k = p->blk == UINT32_MAX ? 0 : p->blk + 1;
       if (k >= p->t->nskips) {
@@ -101,6 +112,7 @@ uint32_t qi_postings_next(qi_postings *p) {
       }
       load(p, k);
       p->i = 0;
+      decode1(p);
     }
     p->doc = p->docs[p->i];
     p->freq = p->freqs[p->i];
@@ -137,8 +149,10 @@ uint32_t qi_postings_advance(qi_postings *p, uint32_t target) {
   if (k != p->blk) {
     load(p, k);
     p->i = 0;
+    decode1(p);
   }
-  while (p->docs[p->i] < target) p->i++; /* the block's last doc is >= target */
+  while (p->docs[p->i] < target) /* the block's last doc is >= target */
+    if (++p->i == p->dec) decode1(p);
   p->doc = p->docs[p->i];
   p->freq = p->freqs[p->i];
   if (live(p, p->doc)) return p->doc;
