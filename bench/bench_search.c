@@ -24,7 +24,9 @@
 **   search/script_score owned by the query helper: bench_search_script_score() below is a weak
 **                       hook that a bench/bench_search_script.c may define.
 ** Usage: bench_search [N]  (or BENCH_SEARCH_DOCS=N; default 1000000; `make bench-large`: 10M). BENCH_SEARCH_XAPIAN=path
-** overrides the xapian_ref binary (default: next to this one). */
+** overrides the xapian_ref binary (default: next to this one). For profiling (perf record -p):
+** BENCH_SEARCH_QQ_ONLY=K indexes, then runs only the qq_search floor rows K times and exits;
+** BENCH_SEARCH_QQ_KIND=none|rare|and2 keeps one of those rows. */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -498,7 +500,9 @@ static void bench_qq_latency(const qi_snapshot *s, const sc_corpus *c, const xre
   qq_env qenv;
   const qi_snapshot *snaps[1] = {s};
   memset(&qenv, 0, sizeof qenv);
+  const char *only = getenv("BENCH_SEARCH_QQ_KIND"); /* none|rare|and2: that row alone */
   for (int kind = 0; kind < 3; kind++) {
+    if (only && strcmp(only, names[kind])) continue;
     double ql[SC_QUERIES], q50[RUNS], q99[RUNS], lo, hi, m50, m99;
     int fails = 0;
     qb_err err;
