@@ -354,6 +354,10 @@ json_t *qc__index_meta_view(qc_node *n, const char *name) {
   return j ? j : qc_node_index_meta(n, name);
 }
 
+json_t *qc_node_index_meta_view(qc_node *n, const char *name) {
+  return qc__index_meta_view(n, name);
+}
+
 json_t *qc__indexes_view(qc_node *n) {
   json_t *v = json_object();
   if (!v || !n->etcd) return v;

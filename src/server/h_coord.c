@@ -269,7 +269,7 @@ int qs__coord(qs_req *r) {
     reply(r, st, out);
     return 1;
   case QS_R_INDEX_HEAD: {
-    json_t *meta = qc_node_index_meta(r->srv->node, r->caps[0]);
+    json_t *meta = qc_node_index_meta_view(r->srv->node, r->caps[0]);
     r->status = meta ? 200 : 404;
     json_decref(meta);
     return 1;

@@ -146,7 +146,7 @@ void qs__env_window(qs_server *srv, const qc_shards *t, qq_env *env) {
       continue;
     }
     if (i && !strcmp(t->s[i - 1].index, t->s[i].index)) continue; /* its other shards */
-    json_t *meta = qc_node_index_meta(srv->node, t->s[i].index);
+    json_t *meta = qc_node_index_meta_view(srv->node, t->s[i].index); /* read only */
     long long n;
     if (int_value(lookup(json_object_get(meta, "settings"), "max_result_window"), &n) && n >= 1 &&
         n <= WINDOW_MAX)
