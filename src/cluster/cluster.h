@@ -205,7 +205,8 @@ void qc_shard_local_name(const char *index, uint32_t shard, char out[256]);
 ** "body" (the _search body text), "pins" (qc_pins)}; *OUT gets the shard's partial as JSON
 ** (qq_partial_to_json), a failure partial when the shard failed, e.g. on a pinned UDF version
 ** this node lacks and cannot fetch. *WIRE (may be NULL) is set to the request's "wire" (1: the
-** coordinator reads the binary form, qc_wire_encode; 0: text JSON). Errors: QB_INVAL (not a
+** coordinator reads the binary form, qc_wire_encode; 2: that, and it splices raw _source,
+** qc_wire_encode_raw; 0: text JSON). Errors: QB_INVAL (not a
 ** shard request), QB_NOMEM. */
 qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, struct json_t **out,
                             int *wire, qb_err *err);
@@ -360,6 +361,10 @@ uint32_t qc_shard_timeout_ms(const char *body, size_t len);
 #define QC_WIRE_MAX_DEPTH 2048 /* as jansson's parser */
 /* Append J's form to OUT. QB_INVAL (nested too deep), QB_NOMEM. */
 qb_code qc_wire_encode(const struct json_t *j, qb_buf *out, qb_err *err);
+/* The same, for a coordinator that asked for raw _source ("raw": 1, RAW_SOURCE 1): a hit's
+** _source tree (hits[i]._source) is sent as raw JSON (tag 8) when its compact text is what the
+** coordinator's writer prints for it (qq_json_canonical), else as a tree. */
+qb_code qc_wire_encode_raw(const struct json_t *j, int raw_source, qb_buf *out, qb_err *err);
 /* 1 when P/LEN starts as a binary partial (else it is text JSON). */
 int qc_wire_is(const void *p, size_t len);
 /* Read P/LEN (untrusted) back into *OUT (a new tree). QB_CORRUPT naming what is wrong and where

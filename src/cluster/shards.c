@@ -528,8 +528,10 @@ qb_code qc_node_serve_shard(qc_node *n, const char *req, size_t len, json_t **ou
   if (rc == QB_NOTFOUND)
     qb_fail(&e, QB_UNAVAILABLE, "shard [%s][%u] is not on node [%s]", index, x.shard_id, n->name);
   if (!rc) rc = qq_request_parse(&env, body, blen, for_count, &r, &e);
-  if (!rc && wire && *wire && json_is_true(json_object_get(q, "raw")))
+  if (!rc && wire && *wire && json_is_true(json_object_get(q, "raw"))) {
     qq_request_raw_source(r); /* the coordinator copies the hits' _source as it is (wire.c) */
+    *wire = 2;
+  }
   if (!rc) {
     qi_snapshot *snap = qi_index_snapshot(ix);
     if (collected || json_is_object(dfs)) qq_request_set_term_stats(r, &ts);

@@ -53,8 +53,36 @@ static void put_bytes(qb_buf *b, const char *s, size_t n) {
   qb_buf_append(b, s, n);
 }
 
-static int encode(const json_t *j, qb_buf *b, int depth) {
+/* Where a value sits in the partial: a hit's _source is sent raw when the coordinator asked */
+enum { AT_ANY, AT_TOP, AT_HITS, AT_HIT, AT_SOURCE };
+
+typedef struct enc {
+  qb_buf *b;
+  int raw;      /* the coordinator splices raw _source (it asked "raw") */
+  qb_buf text;  /* scratch: a _source printed compact */
+} enc;
+
+static int to_buf(const char *p, size_t n, void *ud) { return qb_buf_append(ud, p, n) ? -1 : 0; }
+
+/* A hit's _source tree (its stored text was not the compact form the coordinator's writer
+** prints, so the shard parsed it) printed compact and sent as raw JSON when that text is what
+** the writer would print for the tree (qq_json_canonical): the coordinator then copies it into
+** its response instead of reading, freeing and printing a tree per hit. 0: sent as a tree. */
+static int encode_source_raw(const json_t *j, enc *e) {
+  if (!json_is_object(j)) return 0;
+  qb_buf_reset(&e->text);
+  if (json_dump_callback(j, to_buf, &e->text, JSON_COMPACT) || e->text.failed ||
+      !qq_json_canonical(e->text.data, e->text.len))
+    return 0;
+  put_tag(e->b, T_RAW);
+  put_bytes(e->b, e->text.data, e->text.len);
+  return 1;
+}
+
+static int encode(const json_t *j, enc *e, int depth, int at) {
+  qb_buf *b = e->b;
   if (depth > QC_WIRE_MAX_DEPTH) return 0;
+  if (at == AT_SOURCE && e->raw && encode_source_raw(j, e)) return 1;
   switch (json_typeof(j)) {
   case JSON_NULL: put_tag(b, T_NULL); return 1;
   case JSON_FALSE: put_tag(b, T_FALSE); return 1;
@@ -91,7 +119,7 @@ static int encode(const json_t *j, qb_buf *b, int depth) {
     json_t *v;
     put_tag(b, T_ARR);
     put_varint(b, json_array_size(j));
-    json_array_foreach((json_t *)j, i, v) if (!encode(v, b, depth + 1)) return 0;
+    json_array_foreach((json_t *)j, i, v) if (!encode(v, e, depth + 1, at == AT_HITS ? AT_HIT : AT_ANY)) return 0;
     return 1;
   }
   case JSON_OBJECT: {
@@ -101,7 +129,10 @@ static int encode(const json_t *j, qb_buf *b, int depth) {
     put_varint(b, json_object_size(j));
     json_object_foreach((json_t *)j, k, v) {
       put_bytes(b, k, strlen(k));
-      if (!encode(v, b, depth + 1)) return 0;
+      int in = at == AT_TOP && !strcmp(k, "hits")     ? AT_HITS
+               : at == AT_HIT && !strcmp(k, "_source") ? AT_SOURCE
+                                                       : AT_ANY;
+      if (!encode(v, e, depth + 1, in)) return 0;
     }
     return 1;
   }
@@ -110,8 +141,15 @@ static int encode(const json_t *j, qb_buf *b, int depth) {
 }
 
 qb_code qc_wire_encode(const json_t *j, qb_buf *out, qb_err *err) {
+  return qc_wire_encode_raw(j, 0, out, err);
+}
+
+qb_code qc_wire_encode_raw(const json_t *j, int raw_source, qb_buf *out, qb_err *err) {
   qb_buf_append(out, magic, sizeof magic);
-  if (!j || !encode(j, out, 0))
+  enc e = {out, raw_source, {0}};
+  int ok = j && encode(j, &e, 0, AT_TOP);
+  qb_buf_fini(&e.text);
+  if (!ok)
     return qb_fail(err, QB_INVAL, "partial wire: a tree nested deeper than %d levels",
                    QC_WIRE_MAX_DEPTH);
   if (out->failed) return qb_fail(err, QB_NOMEM, "partial wire: out of memory");
@@ -124,6 +162,8 @@ typedef struct rd {
   const unsigned char *p, *start, *end;
   qb_err *err;
   qb_code rc;
+  json_t *index_s; /* the last "_index" string read (in the tree): an equal one shares it, as
+                   ** the shard's own hits do (a partial's hits name one index) */
 } rd;
 
 static int bad(rd *r, const char *what) {
@@ -155,6 +195,25 @@ static int get_len(rd *r, size_t min, size_t *n) {
   if (v > (uint64_t)(r->end - r->p) / min) return bad(r, "a length past the end");
   *n = (size_t)v;
   return 1;
+}
+
+static json_t *decode(rd *r, int depth);
+
+/* The value of an "_index" key when it is a string equal to the last one: that one, shared
+** (a new reference); NULL otherwise, with nothing read. */
+static json_t *shared_index(rd *r) {
+  const unsigned char *at = r->p;
+  size_t n;
+  if (!r->index_s || r->p == r->end || *r->p != T_STR) return NULL;
+  r->p++;
+  if (!get_len(r, 1, &n) || n != json_string_length(r->index_s) ||
+      memcmp(r->p, json_string_value(r->index_s), n)) {
+    r->p = at;
+    r->rc = QB_OK; /* a bad length is reported by the ordinary read that follows */
+    return NULL;
+  }
+  r->p += n;
+  return json_incref(r->index_s);
 }
 
 static json_t *decode(rd *r, int depth) {
@@ -194,12 +253,15 @@ static json_t *decode(rd *r, int depth) {
     size_t n;
     if (!get_len(r, 1, &n)) return NULL;
     if (!qq_json_canonical((const char *)r->p, n)) return bad(r, "raw JSON that is not canonical"), NULL;
-    char *m = n <= SIZE_MAX - QQ_RAW_JSON_LEN ? qb_malloc(n + QQ_RAW_JSON_LEN) : NULL;
+    char small[1024]; /* most documents: no allocation for the marked text */
+    char *m = n <= sizeof small - QQ_RAW_JSON_LEN ? small
+              : n <= SIZE_MAX - QQ_RAW_JSON_LEN  ? qb_malloc(n + QQ_RAW_JSON_LEN)
+                                                 : NULL;
     if (!m) return r->rc = qb_fail(r->err, QB_NOMEM, "out of memory"), NULL;
     memcpy(m, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
     memcpy(m + QQ_RAW_JSON_LEN, r->p, n);
     json_t *j = json_stringn_nocheck(m, n + QQ_RAW_JSON_LEN);
-    qb_free(m, n + QQ_RAW_JSON_LEN);
+    if (m != small) qb_free(m, n + QQ_RAW_JSON_LEN);
     if (!j) return r->rc = qb_fail(r->err, QB_NOMEM, "out of memory"), NULL;
     r->p += n;
     return j;
@@ -239,7 +301,9 @@ static json_t *decode(rd *r, int depth) {
       key[kl] = 0;
       const unsigned char *at = r->p;
       r->p += kl;
-      json_t *v = decode(r, depth + 1);
+      int is_index = kl == 6 && !memcmp(key, "_index", 6);
+      json_t *v = is_index ? shared_index(r) : NULL;
+      if (!v && (v = decode(r, depth + 1)) && is_index && json_is_string(v)) r->index_s = v;
       int refused = v && json_object_set_new(o, key, v); /* refused: the key is not UTF-8 */
       if (key != small) qb_free(key, kl + 1);
       if (!v) goto fail;
@@ -268,7 +332,7 @@ qb_code qc_wire_decode(const void *p, size_t len, json_t **out, qb_err *err) {
   if (len < 4 || b[3] != QC_WIRE_VERSION)
     return qb_fail(err, QB_CORRUPT, "shard result: binary partial version %d, this build reads "
                    "version %d", len < 4 ? -1 : b[3], QC_WIRE_VERSION);
-  rd r = {b + 4, b, b + len, err, QB_OK};
+  rd r = {b + 4, b, b + len, err, QB_OK, NULL};
   json_t *j = decode(&r, 0);
   if (j && r.p != r.end) {
     bad(&r, "bytes after the value");

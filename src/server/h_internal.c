@@ -92,7 +92,8 @@ void qs__h_i_search(qs_req *r) {
   if (!wire) return qs__reply_json(r, 200, out); /* text JSON: the fallback and debug form */
   qb_buf b;
   qb_buf_init(&b);
-  qb_code rc = qc_wire_encode(out, &b, &err); /* the coordinator asked for the binary form */
+  /* the coordinator asked for the binary form (2: and splices raw _source) */
+  qb_code rc = qc_wire_encode_raw(out, wire == 2, &b, &err);
   json_decref(out);
   if (rc) {
     qb_buf_fini(&b);

@@ -168,6 +168,53 @@ static void a_raw_source_reads_back_marked_and_bad_raw_text_is_refused(void **st
   expect_corrupt("QDP\x01\x08\x09" "{\"a\":1}", 13, "past the end");
 }
 
+/* For a coordinator that splices raw _source: a hit's _source tree goes as raw JSON when its
+** compact text is what the writer prints (here: the stored text had spaces), else as a tree (a
+** real jansson prints with 17 digits, not the shortest form); only hits[i]._source, and only
+** when asked. */
+static void a_source_tree_goes_raw_when_its_compact_text_is_canonical(void **state) {
+  (void)state;
+  json_error_t je;
+  json_t *j = json_loads("{\"index\":\"i\",\"hits\":[{\"_index\":\"i\",\"_source\":"
+                         "{\"t\": \"alpha d\\u00e9lta\", \"n\": 17, \"a\": [true, null]}},"
+                         "{\"_index\":\"i\",\"_source\":{\"f\": 1.36}}],"
+                         "\"aggs\":{\"_source\":{\"x\":1}}}", 0, &je);
+  assert_non_null(j);
+  qb_buf b;
+  qb_buf_init(&b);
+  qb_err err;
+  assert_int_equal(qc_wire_encode_raw(j, 1, &b, &err), QB_OK);
+  const char *text = "{\"t\":\"alpha d\xc3\xa9lta\",\"n\":17,\"a\":[true,null]}";
+  char want[64] = {8, (char)strlen(text)};
+  memcpy(want + 2, text, strlen(text));
+  assert_non_null(memmem(b.data, b.len, want, 2 + strlen(text)));
+  assert_null(memmem(b.data, b.len, "{\"f\":", 5)); /* the real: a tree (tag 7), not text */
+  assert_null(memmem(b.data, b.len, "{\"x\":", 5)); /* not a hit's _source */
+  json_t *back = NULL;
+  assert_int_equal(qc_wire_decode(b.data, b.len, &back, &err), QB_OK);
+  json_t *h0 = json_array_get(json_object_get(back, "hits"), 0);
+  json_t *h1 = json_array_get(json_object_get(back, "hits"), 1);
+  const char *s0 = json_string_value(json_object_get(h0, "_source"));
+  assert_non_null(s0);
+  assert_memory_equal(s0, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+  assert_string_equal(s0 + QQ_RAW_JSON_LEN, text);
+  assert_true(json_equal(json_object_get(h1, "_source"),
+                         json_object_get(json_array_get(json_object_get(j, "hits"), 1), "_source")));
+  /* the hits' equal "_index" strings are one value, as the shard's were */
+  assert_ptr_equal(json_object_get(h0, "_index"), json_object_get(h1, "_index"));
+  assert_string_equal(json_string_value(json_object_get(h1, "_index")), "i");
+  json_decref(back);
+  /* not asked: every _source a tree, and the partial reads back equal */
+  qb_buf_reset(&b);
+  assert_int_equal(qc_wire_encode_raw(j, 0, &b, &err), QB_OK);
+  assert_null(memmem(b.data, b.len, want, 2 + strlen(text)));
+  assert_int_equal(qc_wire_decode(b.data, b.len, &back, &err), QB_OK);
+  assert_true(json_equal(j, back));
+  json_decref(back);
+  json_decref(j);
+  qb_buf_fini(&b);
+}
+
 static void nesting_past_the_limit_is_refused(void **state) {
   (void)state;
   size_t depth = QC_WIRE_MAX_DEPTH + 2, len = 4 + 2 * depth + 1;
@@ -231,6 +278,7 @@ int main(void) {
       cmocka_unit_test(every_truncation_is_refused),
       cmocka_unit_test(damaged_bytes_are_refused_with_the_reason),
       cmocka_unit_test(a_raw_source_reads_back_marked_and_bad_raw_text_is_refused),
+      cmocka_unit_test(a_source_tree_goes_raw_when_its_compact_text_is_canonical),
       cmocka_unit_test(nesting_past_the_limit_is_refused),
       cmocka_unit_test(random_damage_never_crashes),
   };
