@@ -62,16 +62,67 @@ typedef struct enc {
   qb_buf text;  /* scratch: a _source printed compact */
 } enc;
 
-static int to_buf(const char *p, size_t n, void *ud) { return qb_buf_append(ud, p, n) ? -1 : 0; }
+/* S/N as a JSON string into T, when it needs no escape; 0 otherwise. */
+static int print_str(qb_buf *t, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == '"' || c == '\\') return 0;
+  }
+  qb_buf_append(t, "\"", 1);
+  qb_buf_append(t, s, n);
+  qb_buf_append(t, "\"", 1);
+  return 1;
+}
+
+/* J printed compact into T for the common values (no reals, no string that needs an escape:
+** the writer's forms of those are its own); 0 for anything else, which then goes as a tree.
+** jansson's own printer costs a hash table of the open containers per call. */
+static int print_compact(const json_t *j, qb_buf *t, int depth) {
+  if (depth > 64) return 0;
+  switch (json_typeof(j)) {
+  case JSON_NULL: return !qb_buf_append(t, "null", 4);
+  case JSON_FALSE: return !qb_buf_append(t, "false", 5);
+  case JSON_TRUE: return !qb_buf_append(t, "true", 4);
+  case JSON_INTEGER: {
+    char n[24];
+    int w = snprintf(n, sizeof n, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    return !qb_buf_append(t, n, (size_t)w);
+  }
+  case JSON_REAL: return 0;
+  case JSON_STRING: return print_str(t, json_string_value(j), json_string_length(j));
+  case JSON_ARRAY: {
+    qb_buf_append(t, "[", 1);
+    for (size_t i = 0, n = json_array_size(j); i < n; i++)
+      if ((i && qb_buf_append(t, ",", 1)) || !print_compact(json_array_get(j, i), t, depth + 1))
+        return 0;
+    return !qb_buf_append(t, "]", 1);
+  }
+  case JSON_OBJECT: {
+    const char *k;
+    json_t *v;
+    int first = 1;
+    qb_buf_append(t, "{", 1);
+    json_object_foreach((json_t *)j, k, v) {
+      if ((!first && qb_buf_append(t, ",", 1)) || !print_str(t, k, strlen(k)) ||
+          qb_buf_append(t, ":", 1) || !print_compact(v, t, depth + 1))
+        return 0;
+      first = 0;
+    }
+    return !qb_buf_append(t, "}", 1);
+  }
+  }
+  return 0;
+}
 
 /* A hit's _source tree (its stored text was not the compact form the coordinator's writer
 ** prints, so the shard parsed it) printed compact and sent as raw JSON when that text is what
-** the writer would print for the tree (qq_json_canonical): the coordinator then copies it into
+** the writer would print for the tree (qq_json_canonical, which stays the judge of the
+** printer's text): the coordinator then copies it into
 ** its response instead of reading, freeing and printing a tree per hit. 0: sent as a tree. */
 static int encode_source_raw(const json_t *j, enc *e) {
   if (!json_is_object(j)) return 0;
   qb_buf_reset(&e->text);
-  if (json_dump_callback(j, to_buf, &e->text, JSON_COMPACT) || e->text.failed ||
+  if (!print_compact(j, &e->text, 0) || e->text.failed ||
       !qq_json_canonical(e->text.data, e->text.len))
     return 0;
   put_tag(e->b, T_RAW);
@@ -145,6 +196,7 @@ qb_code qc_wire_encode(const json_t *j, qb_buf *out, qb_err *err) {
 }
 
 qb_code qc_wire_encode_raw(const json_t *j, int raw_source, qb_buf *out, qb_err *err) {
+  qb_buf_reserve(out, 4096); /* a 10-hit partial in one allocation, not a doubling per KB */
   qb_buf_append(out, magic, sizeof magic);
   enc e = {out, raw_source, {0}};
   int ok = j && encode(j, &e, 0, AT_TOP);

@@ -170,14 +170,15 @@ static void a_raw_source_reads_back_marked_and_bad_raw_text_is_refused(void **st
 
 /* For a coordinator that splices raw _source: a hit's _source tree goes as raw JSON when its
 ** compact text is what the writer prints (here: the stored text had spaces), else as a tree (a
-** real jansson prints with 17 digits, not the shortest form); only hits[i]._source, and only
-** when asked. */
+** real or a string that needs an escape: the writer's forms of those are its own); only
+** hits[i]._source, and only when asked. */
 static void a_source_tree_goes_raw_when_its_compact_text_is_canonical(void **state) {
   (void)state;
   json_error_t je;
   json_t *j = json_loads("{\"index\":\"i\",\"hits\":[{\"_index\":\"i\",\"_source\":"
                          "{\"t\": \"alpha d\\u00e9lta\", \"n\": 17, \"a\": [true, null]}},"
-                         "{\"_index\":\"i\",\"_source\":{\"f\": 1.36}}],"
+                         "{\"_index\":\"i\",\"_source\":{\"f\": 1.36}},"
+                         "{\"_index\":\"i\",\"_source\":{\"q\": \"say \\\"hi\\\"\"}}],"
                          "\"aggs\":{\"_source\":{\"x\":1}}}", 0, &je);
   assert_non_null(j);
   qb_buf b;
@@ -190,6 +191,7 @@ static void a_source_tree_goes_raw_when_its_compact_text_is_canonical(void **sta
   assert_non_null(memmem(b.data, b.len, want, 2 + strlen(text)));
   assert_null(memmem(b.data, b.len, "{\"f\":", 5)); /* the real: a tree (tag 7), not text */
   assert_null(memmem(b.data, b.len, "{\"x\":", 5)); /* not a hit's _source */
+  assert_null(memmem(b.data, b.len, "{\"q\":", 5)); /* an escape: a tree */
   json_t *back = NULL;
   assert_int_equal(qc_wire_decode(b.data, b.len, &back, &err), QB_OK);
   json_t *h0 = json_array_get(json_object_get(back, "hits"), 0);
