@@ -4,6 +4,9 @@ Cases (one line each: ours, the reference, the difference, the goal; median of 5
   cluster/search_10hits   p50 of a 10-hit match query through a coordinator over 3 data nodes
                           (3 shards) vs the embedded default on the same corpus: the
                           coordinator's added latency (goal: < 0.3 ms p50)
+ cluster/search_cpu     CPU time per search of each process (utime + stime from /proc/PID/stat over
+                          the 2000 searches of the case above): the coordinator, each data node, the
+                          embedded default; steadier than latency on a loaded machine
   cluster/deploy          PUT /_udf/NAME on the coordinator until every data node answered
                           ready (goal: < 20 ms for 3 nodes)
   cluster/pushdown_bytes  bytes the shards send the coordinator for a 10-hit search scored by a
@@ -42,10 +45,20 @@ def post(c, path, body):
     return r.status, r.read()
 
 
-def p50_ms(server, body):
+def cpu_s(server):
+    """The server process's CPU time so far (user + system), in seconds."""
+    with open("/proc/%d/stat" % server.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def p50_ms(server, body, cpu_of=()):
+    """p50 (median of the runs' medians), min and max run; with CPU_OF, also each of those
+    servers' CPU time per search in us, over the measured searches."""
     c = conn(server)
     for _ in range(50):  # warm-up
         post(c, "/bench/_search", body)
+    cpu0 = [cpu_s(s) for s in cpu_of]
     runs = []
     for _ in range(RUNS):
         t = []
@@ -56,7 +69,8 @@ def p50_ms(server, body):
             assert st == 200
         runs.append(statistics.median(t))
     c.close()
-    return statistics.median(runs), min(runs), max(runs)
+    cpu = [(cpu_s(s) - c0) / (RUNS * N_QUERIES) * 1e6 for s, c0 in zip(cpu_of, cpu0)]
+    return statistics.median(runs), min(runs), max(runs), cpu
 
 
 def main():
@@ -91,11 +105,14 @@ def main():
                 assert s.bulk(lines, "/bench/_bulk").status == 200
             s.http("POST", "/bench/_refresh")
         q = {"query": {"match": {"t": "alpha delta"}}, "size": 10}
-        emb, emin, emax = p50_ms(ref, q)
-        clu, cmin, cmax = p50_ms(co, q)
+        emb, emin, emax, (ecpu,) = p50_ms(ref, q, [ref])
+        clu, cmin, cmax, ccpu = p50_ms(co, q, [co] + nodes[:3])
         print("cluster/search_10hits  ours %.3f ms  embedded %.3f ms  +%.3f ms (goal <0.3 ms)  "
               "med/%d [%.3f..%.3f] vs [%.3f..%.3f]" % (clu, emb, clu - emb, RUNS, cmin, cmax,
                                                        emin, emax))
+        print("cluster/search_cpu     coordinator %.0f us  data nodes %s us  embedded %.0f us "
+              "per search (load %.2f)" % (ccpu[0], "/".join("%.0f" % x for x in ccpu[1:]), ecpu,
+                                          os.getloadavg()[0]))
         manifest = {"kind": "score", "returns": "f64",
                     "params": [{"name": "s", "type": "f64", "default": "_score"},
                                {"name": "n", "type": "f64", "default": "doc['n']"}]}
