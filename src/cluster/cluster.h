@@ -152,6 +152,9 @@ qb_code qc_node_leader(qc_node *n, qc_member *out, qb_err *err);
 ** "primary_term", "copies": [{"node", "primary", "state"}]}], "created_ms"} as a new
 ** reference, or NULL when there is no such index. */
 struct json_t *qc_node_index_meta(qc_node *n, const char *name);
+/* The same metadata shared, not copied (a search reads it on every request): a reference to
+** json_decref and never change, since other requests read the same object. */
+struct json_t *qc_node_index_meta_view(qc_node *n, const char *name);
 /* Every index's metadata: {name: meta, ...}, a new reference (NULL when out of memory). */
 struct json_t *qc_node_indexes(qc_node *n);
 /* Close; no request may still use N. NULL does nothing. */
