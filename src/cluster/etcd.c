@@ -110,6 +110,7 @@ static qb_code call(qc_etcd *e, const char *path, json_t *body, json_t **out, qb
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROXY, ""); /* etcd directly, whatever http_proxy says */
   CURLcode cc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -564,6 +565,7 @@ static void *watch_loop(void *arg) {
       curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
       curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
       curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(c, CURLOPT_PROXY, "");
       curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
       curl_easy_perform(c); /* returns when the stream ends, fails or is stopped */
       curl_easy_cleanup(c);

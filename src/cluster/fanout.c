@@ -164,6 +164,7 @@ qb_code qc__fanout_start(qc_call *calls, size_t n, uint32_t timeout_ms, qc__fan 
     curl_easy_setopt(h[i], CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h[i], CURLOPT_TCP_NODELAY, 1L); /* small requests: no Nagle delay */
+    curl_easy_setopt(h[i], CURLOPT_PROXY, ""); /* nodes talk directly, whatever http_proxy says */
     curl_multi_add_handle(f->m, h[i]);
   }
   /* send what can be sent now, so the nodes work while the caller does (a local shard) */

@@ -45,7 +45,8 @@ class Response:
 
 
 class Server:
-    def __init__(self, name="node-1", data=None, extra=()):
+    def __init__(self, name="node-1", data=None, extra=(), env=None):
+        self.env = dict(os.environ, **env) if env else None  # the process's, with ENV on top
         self.port = None  # the first start listens on port 0 and reads the port from the log
         self.tmp = tempfile.mkdtemp(prefix="qd-it-")
         self.data = data or os.path.join(self.tmp, "data")
@@ -62,7 +63,7 @@ class Server:
         self.proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:%d" % (self.port or 0), "--data", self.data,
              "--node", self.name] + self.extra,
-            stdout=logf, stderr=logf)
+            stdout=logf, stderr=logf, env=self.env)
         logf.close()
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
