@@ -2,7 +2,7 @@
 ** and the per-family lowering entry points (lower_*.c), the ORC/object plumbing (orc.c).
 ** Names are qj__. Nothing outside src/jit includes this file.
 **
-** IR shape (docs/jit.md): each defined function D becomes `qj_f<D>(ptr env, params...)`
+** IR shape (docs/jit.md): each selected defined function D (select.c) becomes `qj_f<D>(ptr env, params...)`
 ** returning void, one value or a struct of its results; `qj_e<D>(ptr env, ptr slots)` is its
 ** entry (qw_native_fn) for the interpreter, C and the runtime. Locals and label values are
 ** allocas (SROA/mem2reg turn them into SSA); fuel lives in an alloca and is written back to
@@ -44,7 +44,8 @@ typedef struct qj__lower {
   LLVMBuilderRef b;
   LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vd;
   LLVMTypeRef env_ty;        /* qw_native_env's public prefix, as LLVM sees it */
-  LLVMValueRef *fns;         /* qj_f<D>, ndefined */
+  uint8_t *sel;              /* select.c: SEL[D] = 1 for the functions compiled, ndefined */
+  LLVMValueRef *fns;         /* qj_f<D>, ndefined (NULL for those not selected) */
   LLVMTypeRef *fn_tys;
   LLVMValueRef rt[24];       /* runtime functions, by enum below */
   LLVMTypeRef rt_ty[24];
@@ -141,6 +142,10 @@ qb_code qj__block_scan(const qw_module *m, uint32_t d, bool guard, qj_block_boun
 void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast);
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
+
+/* select.c: SEL[D] = 1 (ndefined entries) for each defined function of M the tier compiles:
+** what calls of M's exports (but the UDF ABI's qd_*) can reach. Errors: QB_NOMEM, QB_INTERNAL. */
+qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err);
 
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);

@@ -31,14 +31,19 @@ typedef struct qj_options {
                                 ** unused, and the differential test finds such modules) */
 } qj_options;
 
-/* Compile every defined function of M (validated; it must outlive *OUT) to native code for
-** this host, eagerly. *OUT: one reference, for qj_code_free. Errors: QB_UNAVAILABLE (the
+/* Compile the defined functions of M (validated; it must outlive *OUT) that calls of its
+** function exports can run to native code for this host, eagerly: the exports but the UDF
+** ABI's own (names starting "qd_", which the UDF layer runs in the interpreter), closed over
+** direct calls and over call_indirect to every function of the called signature (docs/jit.md
+** "What is compiled"). The others keep the interpreter's code. *OUT: one reference, for
+** qj_code_free. Errors: QB_UNAVAILABLE (the
 ** host has no LLVM target, or M uses an instruction the tier lacks: SIMD), QB_NOMEM,
 ** QB_INTERNAL (LLVM failed; ERR says how). */
 qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err);
 
 /* Publish C's entries on INST (an instance of C's module): from the next call on, every
-** function of INST runs native code, whichever tier calls it. INST takes a reference on C
+** function C compiled runs native code on INST, whichever tier calls it (the others run the
+** interpreter; calls between them cross the tiers). INST takes a reference on C
 ** and drops the one of the code it had. Call only between calls on INST. Errors: QB_INVAL
 ** (another module), QB_CONFLICT (a call is running on INST), QB_UNAVAILABLE (C relies on
 ** guard pages and INST's memory is not guarded: the address space did not allow it). */

@@ -364,14 +364,18 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
   uint32_t nd = L->n.nfuncs - L->n.nfunc_imports;
   L->fns = qb_calloc(nd + 1, sizeof *L->fns);
   L->fn_tys = qb_calloc(nd + 1, sizeof *L->fn_tys);
-  if (!L->fns || !L->fn_tys) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  L->sel = qb_calloc(nd + 1, 1);
+  if (!L->fns || !L->fn_tys || !L->sel) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  if ((rc = qj__select(m, L->sel, err))) return rc;
   for (uint32_t d = 0; d < nd; d++) {
+    if (!L->sel[d]) continue;
     snprintf(name, sizeof name, "qj_f%u", d);
     L->fn_tys[d] = func_type(L, qw_bmod_func(m, d).type_idx);
     L->fns[d] = LLVMAddFunction(L->mod, name, L->fn_tys[d]);
     LLVMSetLinkage(L->fns[d], LLVMInternalLinkage);
   }
   for (uint32_t d = 0; d < nd; d++) {
+    if (!L->sel[d]) continue;
     if ((rc = lower_body(L, d))) return rc;
     qj__emit_entry(L, d);
   }
@@ -393,6 +397,7 @@ void qj__lower_fini(qj__lower *L) {
   uint32_t nd = L->n.nfuncs - L->n.nfunc_imports;
   qb_free(L->fns, (nd + 1) * sizeof *L->fns);
   qb_free(L->fn_tys, (nd + 1) * sizeof *L->fn_tys);
+  qb_free(L->sel, L->sel ? nd + 1 : 0);
   qb_free(L->gfns, L->gfns ? (nd + 1) * sizeof *L->gfns : 0);
   qb_free(L->gfn_tys, L->gfn_tys ? (nd + 1) * sizeof *L->gfn_tys : 0);
   qb_free(L->locals, L->loc_cap * sizeof *L->locals);

@@ -246,17 +246,26 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     if (c->guard && !qw_native_guard_init())
       return qb_fail(err, QB_INVAL, "jit: object: relies on guard pages, unavailable here");
   }
-  for (uint32_t d = 0; d < c->nd; d++) {
+  /* the functions select.c chose have an entry; the others keep the interpreter's (NULL) */
+  uint8_t *sel = qb_calloc(c->nd + 1, 1);
+  if (!sel) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  qb_code rc = qj__select(c->m, sel, err);
+  for (uint32_t d = 0; d < c->nd && !rc; d++) {
+    if (!sel[d]) continue;
     snprintf(name, sizeof name, "qj_e%u", d);
     if ((e = LLVMOrcLLJITLookup(c->jit, &a, name))) {
-      if (!check) return llvm_fail(err, e, name);
-      LLVMConsumeError(e);
-      return qb_fail(err, QB_INVAL, "jit: object: no entry %s", name);
+      if (!check) {
+        rc = llvm_fail(err, e, name);
+      } else {
+        LLVMConsumeError(e);
+        rc = qb_fail(err, QB_INVAL, "jit: object: no entry %s", name);
+      }
+      break;
     }
-    qb_code rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
-    if (rc) return rc;
+    rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
   }
-  return QB_OK;
+  qb_free(sel, c->nd + 1);
+  return rc;
 }
 
 /* Host target machines, one pool per level: creating one (host CPU name and features) costs

@@ -1,0 +1,63 @@
+/* select.c: which defined functions the native tier compiles (docs/jit.md "What is compiled").
+** Native code is only ever entered through an export (the interpreter runs the start function at
+** instantiation, before any code is attached), so the set is what a call of an export can run:
+** the function exports, closed over direct calls, and over call_indirect of type T to every
+** defined function of T's signature (a table can only hold, and a call_indirect only succeed on,
+** such functions). The UDF ABI's own exports (qd_alloc, qd_reset, qd_abi_version...) are no
+** roots: the UDF layer calls them on the instance without native code attached (exec.c), so
+** compiling them (a Rust module's whole allocator and formatting machinery) only costs compile
+** time. A function outside the set keeps its interpreter entry; calls between the tiers work
+** (wasm_backend.h), so the set decides speed, never results.
+** Invariant: a selected function's direct callees are selected (lower_call.c calls them
+** natively, without a check). */
+#include <string.h>
+
+#include "internal.h"
+
+static bool same_sig(qw_bfunctype a, qw_bfunctype b) {
+  return a.nparams == b.nparams && a.nresults == b.nresults &&
+         !memcmp(a.params, b.params, a.nparams) && !memcmp(a.results, b.results, a.nresults);
+}
+
+qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err) {
+  qw_bcounts n = qw_bmod_counts(m);
+  uint32_t nd = n.nfuncs - n.nfunc_imports, ne = qw_module_export_count(m), top = 0;
+  uint32_t *work = qb_calloc(nd + 1, sizeof *work);
+  uint8_t *tseen = qb_calloc(n.ntypes + 1, 1); /* call_indirect types already followed */
+  if (!work || !tseen) {
+    qb_free(work, (nd + 1) * sizeof *work), qb_free(tseen, n.ntypes + 1);
+    return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  }
+  memset(sel, 0, nd);
+#define ADD(d_) (sel[d_] ? (void)0 : (void)(sel[d_] = 1, work[top++] = (d_)))
+  for (uint32_t i = 0; i < ne; i++) {
+    qw_port p;
+    qw_module_export(m, i, &p);
+    if (p.kind == QW_KFUNC && p.index >= n.nfunc_imports && strncmp(p.name, "qd_", 3))
+      ADD(p.index - n.nfunc_imports);
+  }
+  const uint8_t *base = qw_bmod_bytes(m, &(size_t){0});
+  qb_code rc = QB_OK;
+  while (top && !rc) {
+    qw_bfunc bf = qw_bmod_func(m, work[--top]);
+    const uint8_t *p = bf.body;
+    qw_insn in;
+    while (p < bf.body_end) {
+      if (!qw_insn_next(&p, bf.body_end, base, &in)) {
+        rc = qb_fail(err, QB_INTERNAL, "jit: cannot decode function body at 0x%x",
+                     bf.body_offset);
+        break;
+      }
+      if (in.op == 0x10 && in.a >= n.nfunc_imports) ADD(in.a - n.nfunc_imports);
+      if (in.op != 0x11 || tseen[in.a]) continue;
+      tseen[in.a] = 1;
+      qw_bfunctype t = qw_bmod_type(m, in.a);
+      for (uint32_t d = 0; d < nd; d++)
+        if (!sel[d] && same_sig(qw_bmod_type(m, qw_bmod_func(m, d).type_idx), t)) ADD(d);
+    }
+  }
+#undef ADD
+  qb_free(work, (nd + 1) * sizeof *work);
+  qb_free(tseen, n.ntypes + 1);
+  return rc;
+}
