@@ -1,6 +1,7 @@
 /* bench_jit.c: what the native tier costs to get to native code, per module (STYLE.md
 ** "Benchmarks"): for each .wasm given (default: the example UDFs in build/examples/udfs), the
-** wall time of qj_compile at -O1, -O2 (the default) and -O3, of qj_emit_object for x86_64
+** wall time of qj_compile at -O1, -O2 (the default) and -O3 as the UDF layer calls it
+** (qj_options.udf: native_llvm.c), with its CPU time, of qj_emit_object for x86_64
 ** and aarch64, and of qj_load_object of the x86_64 object (the cache/AOT path). Median of 5
 ** after one warm-up, with min and max. Benchmarks report; they never fail.
 **
@@ -76,7 +77,7 @@ static void bench_file(qw_engine *e, const char *path) {
   }
   free(bytes);
   for (int lv = 1; lv <= 3; lv++) {
-    qj_options o = {.opt_level = lv};
+    qj_options o = {.opt_level = lv, .udf = true};
     char what[24];
     int n = 0;
     double cpu[8];
@@ -98,6 +99,7 @@ static void bench_file(qw_engine *e, const char *path) {
   }
   uint8_t *obj = NULL;
   size_t olen = 0;
+  const qj_options udf = {.udf = true};
   const char *arch[2] = {"x86_64", "aarch64"};
   for (int a = 0; a < 2; a++) {
     char triple[32], what[24];
@@ -107,7 +109,7 @@ static void bench_file(qw_engine *e, const char *path) {
       uint8_t *o = NULL;
       size_t ol = 0;
       uint64_t t0 = qb_now_ns();
-      if (qj_emit_object(m, triple, NULL, &o, &ol, &err)) {
+      if (qj_emit_object(m, triple, &udf, &o, &ol, &err)) {
         printf("jit/%s: object %s: %s\n", file, triple, err.msg);
         break;
       }

@@ -44,7 +44,8 @@ typedef struct qj__lower {
   LLVMBuilderRef b;
   LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vd;
   LLVMTypeRef env_ty;        /* qw_native_env's public prefix, as LLVM sees it */
-  uint8_t *sel;              /* select.c: SEL[D] = 1 for the functions compiled, ndefined */
+  uint8_t *sel;              /* select.c: QJ_SEL_* of each defined function, ndefined */
+  bool udf;                  /* qj_options.udf: select.c's UDF mode, entries only where used */
   LLVMValueRef *fns;         /* qj_f<D>, ndefined (NULL for those not selected) */
   LLVMTypeRef *fn_tys;
   LLVMValueRef rt[24];       /* runtime functions, by enum below */
@@ -93,8 +94,9 @@ enum {
 
 /* lower_func.c: the module -> IR driver; stack and helpers shared by the families */
 /* GUARD: memory accesses unchecked (guard pages); the object records it as qj_guard */
+/* UDF: qj_options.udf. The module gets `i8 qj_sel[ndefined]`: 1 where qj_e<D> exists */
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         qb_err *err);
+                         bool udf, qb_err *err);
 void qj__lower_fini(qj__lower *L);
 LLVMTypeRef qj__vtype(qj__lower *L, uint8_t t);
 void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
@@ -143,9 +145,13 @@ void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast);
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
 
-/* select.c: SEL[D] = 1 (ndefined entries) for each defined function of M the tier compiles:
-** what calls of M's exports (but the UDF ABI's qd_*) can reach. Errors: QB_NOMEM, QB_INTERNAL. */
-qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err);
+/* select.c: SEL[D] (ndefined entries) for each defined function of M: QJ_SEL_CODE when the tier
+** compiles it (what calls of the roots can run), QJ_SEL_ROOT for a root (a function export;
+** UDF: but those the UDF layer runs in the interpreter), QJ_SEL_INDIRECT when a call_indirect
+** of the set can call it. lower_func.c adds QJ_SEL_DRIVER (a block driver was emitted) and
+** QJ_SEL_ENTRY (it has a qj_e<D>). Errors: QB_NOMEM, QB_INTERNAL. */
+enum { QJ_SEL_CODE = 1, QJ_SEL_ROOT = 2, QJ_SEL_INDIRECT = 4, QJ_SEL_DRIVER = 8, QJ_SEL_ENTRY = 16 };
+qb_code qj__select(const qw_module *m, bool udf, uint8_t *sel, qb_err *err);
 
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);

@@ -29,14 +29,19 @@ typedef struct qj_options {
                                 ** checked in code, so traps are exactly the interpreter's (with
                                 ** guard pages LLVM may drop a trapping load whose value is
                                 ** unused, and the differential test finds such modules) */
+  bool udf;                     /* for the UDF layer (native_llvm.c): no code for the exports
+                                ** it runs in the interpreter (qd_*, X__batch of an export X),
+                                ** and entries only where it can enter through a slot: exports
+                                ** without a block driver and call_indirect targets (docs/jit.md
+                                ** "What is compiled"). Attached, the other functions run the
+                                ** interpreter when called from outside native code */
 } qj_options;
 
 /* Compile the defined functions of M (validated; it must outlive *OUT) that calls of its
-** function exports can run to native code for this host, eagerly: the exports but the UDF
-** ABI's own (names starting "qd_", which the UDF layer runs in the interpreter), closed over
-** direct calls and over call_indirect to every function of the called signature (docs/jit.md
-** "What is compiled"). The others keep the interpreter's code. *OUT: one reference, for
-** qj_code_free. Errors: QB_UNAVAILABLE (the
+** function exports can run to native code for this host, eagerly: the exports (OPT->udf: but
+** the UDF layer's interpreter-only ones), closed over direct calls and over call_indirect to
+** every function of the called signature (docs/jit.md "What is compiled"). The others keep the
+** interpreter's code. *OUT: one reference, for qj_code_free. Errors: QB_UNAVAILABLE (the
 ** host has no LLVM target, or M uses an instruction the tier lacks: SIMD), QB_NOMEM,
 ** QB_INTERNAL (LLVM failed; ERR says how). */
 qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err);

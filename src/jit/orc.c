@@ -246,12 +246,14 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     if (c->guard && !qw_native_guard_init())
       return qb_fail(err, QB_INVAL, "jit: object: relies on guard pages, unavailable here");
   }
-  /* the functions select.c chose have an entry; the others keep the interpreter's (NULL) */
-  uint8_t *sel = qb_calloc(c->nd + 1, 1);
-  if (!sel) return qb_fail(err, QB_NOMEM, "jit: out of memory");
-  qb_code rc = qj__select(c->m, sel, err);
+  /* qj_sel[D] != 0: D has an entry (select.c); the others keep the interpreter's (NULL stub).
+  ** An object from before qj_sel has an entry for every function. */
+  const uint8_t *sel = NULL;
+  if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_sel"))) LLVMConsumeError(e);
+  else sel = (const uint8_t *)(uintptr_t)a;
+  qb_code rc = QB_OK;
   for (uint32_t d = 0; d < c->nd && !rc; d++) {
-    if (!sel[d]) continue;
+    if (sel && !sel[d]) continue;
     snprintf(name, sizeof name, "qj_e%u", d);
     if ((e = LLVMOrcLLJITLookup(c->jit, &a, name))) {
       if (!check) {
@@ -264,7 +266,6 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     }
     rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
   }
-  qb_free(sel, c->nd + 1);
   return rc;
 }
 
@@ -294,11 +295,11 @@ static void tm_give(int ol, LLVMTargetMachineRef tm) {
 
 /* lowering and the pipeline into L->mod; once more without loop versioning if that failed */
 static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         LLVMTargetMachineRef tm, int ol, qb_err *err) {
+                         bool udf, LLVMTargetMachineRef tm, int ol, qb_err *err) {
   qb_code rc = QB_OK;
   for (int round = 0; round < 2; round++) {
     uint64_t t = cpu_ns();
-    rc = qj__lower_module(L, m, cx, guard, err);
+    rc = qj__lower_module(L, m, cx, guard, udf, err);
     qj__lower_fini(L);
     L->lower_ns = cpu_ns() - t;
     bool redo = false;
@@ -312,13 +313,13 @@ static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
 
 /* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
 ** machine); *PH gets the CPU time of each phase when PH is not NULL */
-static qb_code host_object(const qw_module *m, int ol, bool guard, LLVMMemoryBufferRef *mb,
-                           uint64_t ph[4], qb_err *err) {
+static qb_code host_object(const qw_module *m, int ol, bool guard, bool udf,
+                           LLVMMemoryBufferRef *mb, uint64_t ph[4], qb_err *err) {
   qj__lower L = {0};
   uint64_t t0 = cpu_ns();
   LLVMContextRef cx = LLVMContextCreate();
   LLVMTargetMachineRef tm = tm_take(ol, err);
-  qb_code rc = tm ? lower_opt(&L, m, cx, guard, tm, ol, err) : QB_UNAVAILABLE;
+  qb_code rc = tm ? lower_opt(&L, m, cx, guard, udf, tm, ol, err) : QB_UNAVAILABLE;
   uint64_t t1 = t0 + L.lower_ns;
   uint64_t t2 = cpu_ns();
   if (!rc) {
@@ -345,7 +346,7 @@ qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_
   qj_code *c = code_new(m);
   if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
   c->guard = use_guard(opt);
-  qb_code rc = host_object(m, ol, c->guard, &mb, ph, err);
+  qb_code rc = host_object(m, ol, c->guard, opt && opt->udf, &mb, ph, err);
   uint64_t t1 = cpu_ns();
   if (!rc) rc = new_jit(c, err);
   if (!rc) {
@@ -462,7 +463,7 @@ qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options 
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = lower_opt(&L, m, cx, use_guard(opt), tm, ol, err);
+  rc = lower_opt(&L, m, cx, use_guard(opt), opt && opt->udf, tm, ol, err);
   if (!rc) {
     char *msg = NULL;
     LLVMMemoryBufferRef mb = NULL;

@@ -1,12 +1,14 @@
-/* select.c: which defined functions the native tier compiles (docs/jit.md "What is compiled").
-** Native code is only ever entered through an export (the interpreter runs the start function at
-** instantiation, before any code is attached), so the set is what a call of an export can run:
-** the function exports, closed over direct calls, and over call_indirect of type T to every
-** defined function of T's signature (a table can only hold, and a call_indirect only succeed on,
-** such functions). The UDF ABI's own exports (qd_alloc, qd_reset, qd_abi_version...) are no
-** roots: the UDF layer calls them on the instance without native code attached (exec.c), so
-** compiling them (a Rust module's whole allocator and formatting machinery) only costs compile
-** time. A function outside the set keeps its interpreter entry; calls between the tiers work
+/* select.c: which defined functions the native tier compiles, and which of them get an entry
+** (docs/jit.md "What is compiled"). Native code is only ever entered through an export (the
+** interpreter runs the start function at instantiation, before any code is attached), so the
+** set is what calls of the roots can run: the function exports, closed over direct calls, and
+** over call_indirect of type T to every defined function of T's signature (a table can only
+** hold, and a call_indirect only succeed on, such functions).
+** UDF mode (qj_options.udf) drops the roots the UDF layer runs in the interpreter only (exec.c):
+** the ABI's own exports (qd_alloc, qd_reset, qd_abi_version...) and the batch form X__batch of
+** an export X. In a Rust module those reach the allocator, the panic machinery and, through
+** call_indirect, the formatting code: compiling them only costs compile time.
+** A function outside the set keeps its interpreter entry; calls between the tiers work
 ** (wasm_backend.h), so the set decides speed, never results.
 ** Invariant: a selected function's direct callees are selected (lower_call.c calls them
 ** natively, without a check). */
@@ -19,7 +21,22 @@ static bool same_sig(qw_bfunctype a, qw_bfunctype b) {
          !memcmp(a.params, b.params, a.nparams) && !memcmp(a.results, b.results, a.nresults);
 }
 
-qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err) {
+/* is export NAME one the UDF layer runs only in the interpreter? */
+static bool udf_interp_only(const qw_module *m, const char *name) {
+  if (!strncmp(name, "qd_", 3)) return true;
+  size_t len = strlen(name);
+  if (len <= 7 || strcmp(name + len - 7, "__batch")) return false;
+  uint32_t ne = qw_module_export_count(m);
+  for (uint32_t i = 0; i < ne; i++) {
+    qw_port p;
+    qw_module_export(m, i, &p);
+    if (p.kind == QW_KFUNC && strlen(p.name) == len - 7 && !strncmp(p.name, name, len - 7))
+      return true;
+  }
+  return false;
+}
+
+qb_code qj__select(const qw_module *m, bool udf, uint8_t *sel, qb_err *err) {
   qw_bcounts n = qw_bmod_counts(m);
   uint32_t nd = n.nfuncs - n.nfunc_imports, ne = qw_module_export_count(m), top = 0;
   uint32_t *work = qb_calloc(nd + 1, sizeof *work);
@@ -29,12 +46,17 @@ qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err) {
     return qb_fail(err, QB_NOMEM, "jit: out of memory");
   }
   memset(sel, 0, nd);
-#define ADD(d_) (sel[d_] ? (void)0 : (void)(sel[d_] = 1, work[top++] = (d_)))
+#define ADD(d_, why_)                                                                        \
+  do {                                                                                       \
+    uint32_t a_ = (d_);                                                                      \
+    if (!sel[a_]) work[top++] = a_;                                                          \
+    sel[a_] |= QJ_SEL_CODE | (why_);                                                         \
+  } while (0)
   for (uint32_t i = 0; i < ne; i++) {
     qw_port p;
     qw_module_export(m, i, &p);
-    if (p.kind == QW_KFUNC && p.index >= n.nfunc_imports && strncmp(p.name, "qd_", 3))
-      ADD(p.index - n.nfunc_imports);
+    if (p.kind == QW_KFUNC && p.index >= n.nfunc_imports && !(udf && udf_interp_only(m, p.name)))
+      ADD(p.index - n.nfunc_imports, QJ_SEL_ROOT);
   }
   const uint8_t *base = qw_bmod_bytes(m, &(size_t){0});
   qb_code rc = QB_OK;
@@ -48,12 +70,12 @@ qb_code qj__select(const qw_module *m, uint8_t *sel, qb_err *err) {
                      bf.body_offset);
         break;
       }
-      if (in.op == 0x10 && in.a >= n.nfunc_imports) ADD(in.a - n.nfunc_imports);
+      if (in.op == 0x10 && in.a >= n.nfunc_imports) ADD(in.a - n.nfunc_imports, 0);
       if (in.op != 0x11 || tseen[in.a]) continue;
       tseen[in.a] = 1;
       qw_bfunctype t = qw_bmod_type(m, in.a);
       for (uint32_t d = 0; d < nd; d++)
-        if (!sel[d] && same_sig(qw_bmod_type(m, qw_bmod_func(m, d).type_idx), t)) ADD(d);
+        if (same_sig(qw_bmod_type(m, qw_bmod_func(m, d).type_idx), t)) ADD(d, QJ_SEL_INDIRECT);
     }
   }
 #undef ADD

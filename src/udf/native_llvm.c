@@ -46,6 +46,9 @@ typedef struct llvm_hook {
 static llvm_hook hook; /* one per process: the host does not change */
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 
+/* the UDF layer's compile: no code for what it runs in the interpreter (jit.h qj_options.udf) */
+static const qj_options udf_opts = {.udf = true};
+
 static qu_native *wrap(const qw_module *m, qj_code *code, qb_err *err) {
   qu_native *n = qb_calloc(1, sizeof *n);
   if (!n) {
@@ -62,7 +65,7 @@ static qu_native *wrap(const qw_module *m, qj_code *code, qb_err *err) {
 static qb_code op_compile(void *ud, const qw_module *module, qu_native **out, qb_err *err) {
   (void)ud;
   qj_code *code;
-  qb_code rc = qj_compile(module, NULL, &code, err);
+  qb_code rc = qj_compile(module, &udf_opts, &code, err);
   if (rc) return rc;
   return (*out = wrap(module, code, err)) ? QB_OK : QB_NOMEM;
 }
@@ -80,7 +83,7 @@ static qb_code op_emit(void *ud, qu_native *n, qb_buf *object, qb_err *err) {
   const llvm_hook *h = ud;
   uint8_t *obj;
   size_t len;
-  qb_code rc = qj_emit_object(n->m, h->triple, NULL, &obj, &len, err);
+  qb_code rc = qj_emit_object(n->m, h->triple, &udf_opts, &obj, &len, err);
   if (rc) return rc;
   rc = qb_buf_append(object, obj, len);
   qj_buffer_free(obj, len);
