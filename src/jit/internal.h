@@ -46,6 +46,7 @@ typedef struct qj__lower {
   LLVMTypeRef env_ty;        /* qw_native_env's public prefix, as LLVM sees it */
   uint8_t *sel;              /* select.c: QJ_SEL_* of each defined function, ndefined */
   bool udf;                  /* qj_options.udf: select.c's UDF mode, entries only where used */
+  const char *only;          /* qj_options.export_name (UDF mode) */
   LLVMValueRef *fns;         /* qj_f<D>, ndefined (NULL for those not selected) */
   LLVMTypeRef *fn_tys;
   LLVMValueRef rt[24];       /* runtime functions, by enum below */
@@ -94,9 +95,9 @@ enum {
 
 /* lower_func.c: the module -> IR driver; stack and helpers shared by the families */
 /* GUARD: memory accesses unchecked (guard pages); the object records it as qj_guard */
-/* UDF: qj_options.udf. The module gets `i8 qj_sel[ndefined]`: 1 where qj_e<D> exists */
+/* OPT: udf and export_name are used (may be NULL). The module gets `i8 qj_sel[ndefined]`: 1 where qj_e<D> exists */
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         bool udf, qb_err *err);
+                         const qj_options *opt, qb_err *err);
 void qj__lower_fini(qj__lower *L);
 LLVMTypeRef qj__vtype(qj__lower *L, uint8_t t);
 void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
@@ -151,7 +152,7 @@ void qj__func_begin(qj__lower *L);
 ** of the set can call it. lower_func.c adds QJ_SEL_DRIVER (a block driver was emitted) and
 ** QJ_SEL_ENTRY (it has a qj_e<D>). Errors: QB_NOMEM, QB_INTERNAL. */
 enum { QJ_SEL_CODE = 1, QJ_SEL_ROOT = 2, QJ_SEL_INDIRECT = 4, QJ_SEL_DRIVER = 8, QJ_SEL_ENTRY = 16 };
-qb_code qj__select(const qw_module *m, bool udf, uint8_t *sel, qb_err *err);
+qb_code qj__select(const qw_module *m, bool udf, const char *only, uint8_t *sel, qb_err *err);
 
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);

@@ -35,6 +35,8 @@ typedef struct qj_options {
                                 ** without a block driver and call_indirect targets (docs/jit.md
                                 ** "What is compiled"). Attached, the other functions run the
                                 ** interpreter when called from outside native code */
+  const char *export_name;      /* with UDF: the one export the UDF runs (the manifest's) is
+                                ** the only root; NULL: every export but the ones above */
 } qj_options;
 
 /* Compile the defined functions of M (validated; it must outlive *OUT) that calls of its
@@ -87,6 +89,10 @@ bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc);
 ** is another module's or its memory lacks the guard pages C relies on). */
 const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
                              const uint64_t *const *cols, uint64_t *res);
+
+/* Has C code for function export NAME: its block driver or its entry (UDF mode compiles
+** only some exports; an object records which)? */
+bool qj_code_has_export(qj_code *c, const char *name);
 
 /* C leaves memory bounds to guard pages (no explicit checks in its code). */
 bool qj_code_guarded(const qj_code *c);

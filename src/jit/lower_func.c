@@ -347,12 +347,14 @@ out:
 }
 
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         bool udf, qb_err *err) {
+                         const qj_options *opt, qb_err *err) {
+  bool udf = opt && opt->udf;
   qb_code rc;
   char name[32];
   memset(L, 0, sizeof *L);
   L->guard = guard;
   L->udf = udf;
+  L->only = udf ? opt->export_name : NULL;
   L->m = m;
   L->n = qw_bmod_counts(m);
   L->cx = cx;
@@ -369,7 +371,7 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
   L->fn_tys = qb_calloc(nd + 1, sizeof *L->fn_tys);
   L->sel = qb_calloc(nd + 1, 1);
   if (!L->fns || !L->fn_tys || !L->sel) return qb_fail(err, QB_NOMEM, "jit: out of memory");
-  if ((rc = qj__select(m, udf, L->sel, err))) return rc;
+  if ((rc = qj__select(m, udf, L->only, L->sel, err))) return rc;
   for (uint32_t d = 0; d < nd; d++) {
     if (!L->sel[d]) continue;
     snprintf(name, sizeof name, "qj_f%u", d);

@@ -295,11 +295,11 @@ static void tm_give(int ol, LLVMTargetMachineRef tm) {
 
 /* lowering and the pipeline into L->mod; once more without loop versioning if that failed */
 static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         bool udf, LLVMTargetMachineRef tm, int ol, qb_err *err) {
+                         const qj_options *opt, LLVMTargetMachineRef tm, int ol, qb_err *err) {
   qb_code rc = QB_OK;
   for (int round = 0; round < 2; round++) {
     uint64_t t = cpu_ns();
-    rc = qj__lower_module(L, m, cx, guard, udf, err);
+    rc = qj__lower_module(L, m, cx, guard, opt, err);
     qj__lower_fini(L);
     L->lower_ns = cpu_ns() - t;
     bool redo = false;
@@ -313,13 +313,13 @@ static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
 
 /* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
 ** machine); *PH gets the CPU time of each phase when PH is not NULL */
-static qb_code host_object(const qw_module *m, int ol, bool guard, bool udf,
+static qb_code host_object(const qw_module *m, int ol, bool guard, const qj_options *opt,
                            LLVMMemoryBufferRef *mb, uint64_t ph[4], qb_err *err) {
   qj__lower L = {0};
   uint64_t t0 = cpu_ns();
   LLVMContextRef cx = LLVMContextCreate();
   LLVMTargetMachineRef tm = tm_take(ol, err);
-  qb_code rc = tm ? lower_opt(&L, m, cx, guard, udf, tm, ol, err) : QB_UNAVAILABLE;
+  qb_code rc = tm ? lower_opt(&L, m, cx, guard, opt, tm, ol, err) : QB_UNAVAILABLE;
   uint64_t t1 = t0 + L.lower_ns;
   uint64_t t2 = cpu_ns();
   if (!rc) {
@@ -346,7 +346,7 @@ qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_
   qj_code *c = code_new(m);
   if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
   c->guard = use_guard(opt);
-  qb_code rc = host_object(m, ol, c->guard, opt && opt->udf, &mb, ph, err);
+  qb_code rc = host_object(m, ol, c->guard, opt, &mb, ph, err);
   uint64_t t1 = cpu_ns();
   if (!rc) rc = new_jit(c, err);
   if (!rc) {
@@ -420,6 +420,10 @@ static uintptr_t export_sym(qj_code *c, const char *name, const char *prefix) {
   return 0;
 }
 
+bool qj_code_has_export(qj_code *c, const char *name) {
+  return export_sym(c, name, "qj_b") || export_sym(c, name, "qj_e");
+}
+
 void *qj_block_entry(qj_code *c, const char *name) {
   return (void *)export_sym(c, name, "qj_b");
 }
@@ -463,7 +467,7 @@ qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options 
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = lower_opt(&L, m, cx, use_guard(opt), opt && opt->udf, tm, ol, err);
+  rc = lower_opt(&L, m, cx, use_guard(opt), opt, tm, ol, err);
   if (!rc) {
     char *msg = NULL;
     LLVMMemoryBufferRef mb = NULL;

@@ -7,7 +7,8 @@
 ** UDF mode (qj_options.udf) drops the roots the UDF layer runs in the interpreter only (exec.c):
 ** the ABI's own exports (qd_alloc, qd_reset, qd_abi_version...) and the batch form X__batch of
 ** an export X. In a Rust module those reach the allocator, the panic machinery and, through
-** call_indirect, the formatting code: compiling them only costs compile time.
+** call_indirect, the formatting code: compiling them only costs compile time. Given the one
+** export the UDF runs (qj_options.export_name), that export is the only root.
 ** A function outside the set keeps its interpreter entry; calls between the tiers work
 ** (wasm_backend.h), so the set decides speed, never results.
 ** Invariant: a selected function's direct callees are selected (lower_call.c calls them
@@ -36,7 +37,7 @@ static bool udf_interp_only(const qw_module *m, const char *name) {
   return false;
 }
 
-qb_code qj__select(const qw_module *m, bool udf, uint8_t *sel, qb_err *err) {
+qb_code qj__select(const qw_module *m, bool udf, const char *only, uint8_t *sel, qb_err *err) {
   qw_bcounts n = qw_bmod_counts(m);
   uint32_t nd = n.nfuncs - n.nfunc_imports, ne = qw_module_export_count(m), top = 0;
   uint32_t *work = qb_calloc(nd + 1, sizeof *work);
@@ -55,8 +56,9 @@ qb_code qj__select(const qw_module *m, bool udf, uint8_t *sel, qb_err *err) {
   for (uint32_t i = 0; i < ne; i++) {
     qw_port p;
     qw_module_export(m, i, &p);
-    if (p.kind == QW_KFUNC && p.index >= n.nfunc_imports && !(udf && udf_interp_only(m, p.name)))
-      ADD(p.index - n.nfunc_imports, QJ_SEL_ROOT);
+    if (p.kind != QW_KFUNC || p.index < n.nfunc_imports) continue;
+    if (udf && (only ? strcmp(p.name, only) != 0 : udf_interp_only(m, p.name))) continue;
+    ADD(p.index - n.nfunc_imports, QJ_SEL_ROOT);
   }
   const uint8_t *base = qw_bmod_bytes(m, &(size_t){0});
   qb_code rc = QB_OK;
