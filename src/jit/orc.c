@@ -16,8 +16,19 @@
 
 #include "internal.h"
 
+/* qj_block_entry's handle: a driver and what qj_block_call needs to run it */
+typedef struct qj_driver {
+  struct qj_driver *next;
+  qw_native_fn fn;           /* qj_b<D> */
+  uint32_t nparams;
+  bool fast;                 /* has the check-free loop and no checked one: the flag protocol */
+  char name[];               /* the export */
+} qj_driver;
+
 struct qj_code {
   _Atomic uint32_t refs;
+  pthread_mutex_t mu;        /* guards DRIVERS */
+  qj_driver *drivers;
   const qw_module *m;
   LLVMOrcLLJITRef jit;
   uint32_t nd;               /* defined functions = stubs */
@@ -100,9 +111,11 @@ LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err 
 
 #define NVF "instcombine<no-verify-fixpoint>"
 /* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
-** default) in two parts with the loop versioning of hoist.c between them; LLVM's own for 3 */
+** default) in two parts with the loop versioning of hoist.c between them; LLVM's own for 3.
+** globaldce first: a qj_f<D> that only a skipped entry or checked loop would call (UDF mode,
+** check-free drivers) costs nothing more */
 static const char *const pipe_a =
-    "function(sroa,early-cse,simplifycfg," NVF "),cgscc(inline),"
+    "globaldce,function(sroa,early-cse,simplifycfg," NVF "),cgscc(inline),"
     "function(sroa,early-cse<memssa>," NVF ",simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
     "loop(indvars),lcssa)";
 static const char *const pipe_b[2] = {"function(" NVF ",simplifycfg)",
@@ -204,7 +217,9 @@ static qj_code *code_new(const qw_module *m) {
   c->m = m;
   c->nd = n.nfuncs - n.nfunc_imports;
   c->refs = 1;
+  pthread_mutex_init(&c->mu, NULL);
   if (!(c->stubs = qb_calloc(c->nd + 1, sizeof *c->stubs))) {
+    pthread_mutex_destroy(&c->mu);
     qb_free(c, sizeof *c);
     return NULL;
   }
@@ -215,6 +230,11 @@ static void code_destroy(qj_code *c) {
   for (uint32_t i = 0; i < c->nd; i++) qw_native_stub_free(c->stubs[i]);
   qb_free(c->stubs, (c->nd + 1) * sizeof *c->stubs);
   if (c->jit) LLVMOrcDisposeLLJIT(c->jit);
+  for (qj_driver *d = c->drivers, *nx; d; d = nx) {
+    nx = d->next;
+    qb_free(d, sizeof *d + strlen(d->name) + 1);
+  }
+  pthread_mutex_destroy(&c->mu);
   qb_free(c, sizeof *c);
 }
 
@@ -425,7 +445,30 @@ bool qj_code_has_export(qj_code *c, const char *name) {
 }
 
 void *qj_block_entry(qj_code *c, const char *name) {
-  return (void *)export_sym(c, name, "qj_b");
+  qw_native_fn fn = (qw_native_fn)export_sym(c, name, "qj_b");
+  if (!fn) return NULL;
+  qj_driver *d;
+  pthread_mutex_lock(&c->mu);
+  for (d = c->drivers; d && strcmp(d->name, name); d = d->next) {
+  }
+  if (!d) {
+    qw_port p = {0};
+    for (uint32_t i = 0, cnt = qw_module_export_count(c->m); i < cnt; i++) {
+      qw_module_export(c->m, i, &p);
+      if (p.kind == QW_KFUNC && !strcmp(p.name, name)) break;
+    }
+    size_t nl = strlen(name) + 1;
+    if ((d = qb_malloc(sizeof *d + nl))) {
+      d->fn = fn;
+      d->nparams = p.sig.nparams;
+      d->fast = export_sym(c, name, "qj_cf") != 0;
+      memcpy(d->name, name, nl);
+      d->next = c->drivers;
+      c->drivers = d;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return d;
 }
 
 bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc) {
@@ -436,9 +479,29 @@ bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc) {
 
 const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
                              const uint64_t *const *cols, uint64_t *res) {
+  const qj_driver *d = b;
   if (qw_instance_module_of(inst) != c->m || (c->guard && !qw_instance_guarded(inst)))
     return QW_TRAP_HOST;
-  return qw_native_block_call(inst, (qw_native_fn)(uintptr_t)b, n, cols, res);
+  if (!d->fast) return qw_native_block_call(inst, d->fn, n, cols, res);
+  /* a check-free driver sets FLAG when its once-per-block test fails (fuel short of the
+  ** block's bound, an interrupt pending, too little depth or stack, RES overlapping a column):
+  ** then the interpreter runs the block, one call per document as the checked loop would
+  ** (lower_call.c qj__emit_block); that block is about to run out or be interrupted */
+  uint64_t flag = 0;
+  const uint64_t *cf[d->nparams + 1];
+  for (uint32_t k = 0; k < d->nparams; k++) cf[k] = cols[k];
+  cf[d->nparams] = &flag;
+  const qw_trap *t = qw_native_block_call(inst, d->fn, n, cf, res);
+  if (t || !flag) return t;
+  qw_func *f = qw_instance_func(inst, d->name);
+  if (!f) return QW_TRAP_HOST;
+  uint64_t slots[d->nparams + 1];
+  for (size_t i = 0; i < n; i++) {
+    for (uint32_t k = 0; k < d->nparams; k++) slots[k] = cols[k][i];
+    if ((t = qw_func_call_raw(f, slots))) return t;
+    res[i] = slots[0];
+  }
+  return NULL;
 }
 uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
 size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
