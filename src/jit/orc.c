@@ -90,22 +90,33 @@ static int opt_level(const qj_options *o) {
   return l < 1 ? 1 : l > 3 ? 3 : l;
 }
 
+/* The host's triple, CPU name and features, asked once: LLVM finds them with CPUID, which a
+** virtual machine traps (~0.3 ms of every qj_load_object went there, through LLJIT's own
+** host detection) */
+static char *host_t, *host_cpu, *host_feat;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static void fill_host(void) {
+  host_t = LLVMGetDefaultTargetTriple();
+  host_cpu = LLVMGetHostCPUName();
+  host_feat = LLVMGetHostCPUFeatures();
+}
+
 LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err) {
-  char *ht = NULL, *cpu = NULL, *feat = NULL, *msg = NULL;
+  char *msg = NULL;
   LLVMTargetRef target;
   LLVMTargetMachineRef tm = NULL;
-  if (host) ht = LLVMGetDefaultTargetTriple(), cpu = LLVMGetHostCPUName(), feat = LLVMGetHostCPUFeatures();
-  const char *t = host ? ht : full_triple(triple);
+  if (host) pthread_once(&host_once, fill_host);
+  const char *t = host ? host_t : full_triple(triple);
   if (LLVMGetTargetFromTriple(t, &target, &msg)) {
     qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", t, msg ? msg : "?");
   } else {
     LLVMCodeGenOptLevel lv = opt >= 3 ? LLVMCodeGenLevelAggressive
                              : opt == 1 ? LLVMCodeGenLevelLess : LLVMCodeGenLevelDefault;
-    tm = LLVMCreateTargetMachine(target, t, host ? cpu : "generic", host ? feat : "", lv,
-                                 LLVMRelocPIC, LLVMCodeModelDefault);
+    tm = LLVMCreateTargetMachine(target, t, host ? host_cpu : "generic", host ? host_feat : "",
+                                 lv, LLVMRelocPIC, LLVMCodeModelDefault);
     if (!tm) qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", t);
   }
-  LLVMDisposeMessage(msg), LLVMDisposeMessage(ht), LLVMDisposeMessage(cpu), LLVMDisposeMessage(feat);
+  LLVMDisposeMessage(msg);
   return tm;
 }
 
@@ -185,7 +196,23 @@ static qb_code new_jit(qj_code *c, qb_err *err) {
   LLVMOrcJITTargetMachineBuilderRef jtmb;
   LLVMOrcLLJITBuilderRef b;
   LLVMErrorRef e;
-  if ((e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb))) return llvm_fail(err, e, "host");
+  /* The LLJIT only links objects (its IR layer is never used), but building it makes a target
+  ** machine from this builder for the data layout. A generic CPU without a feature list: with
+  ** the host's (~200 features, each closed over the ones it implies) that machine's subtarget
+  ** cost most of a qj_load_object, and DetectHost asks CPUID, which a VM traps */
+  pthread_once(&host_once, fill_host);
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(host_t, &target, &msg)) {
+    qb_code rc = qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", host_t, msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return rc;
+  }
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, host_t, "generic", "",
+                                                    LLVMCodeGenLevelDefault, LLVMRelocPIC,
+                                                    LLVMCodeModelDefault);
+  if (!tm) return qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", host_t);
+  jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm); /* takes TM */
   b = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
   if ((e = LLVMOrcCreateLLJIT(&c->jit, b))) return llvm_fail(err, e, "LLJIT");
