@@ -22,7 +22,10 @@
 
 #include "jit.h"
 
-#define ABI_VERSION 2u /* qj_load_object checks its own ABI tag inside the object too */
+/* qj_load_object checks its own ABI tag inside the object too. 3: objects have entries only
+** where the UDF layer uses them (qj_sel) and check-free drivers without a checked loop (they
+** read a flag pointer after the columns: an older qj_block_call does not pass it) */
+#define ABI_VERSION 3u
 #define MAX_SLOTS 256  /* max(params, results) of an export the entry accepts */
 
 typedef struct export_entry {
