@@ -38,20 +38,30 @@ struct qj_code {
   bool guard;                /* memory accesses unchecked: needs guarded memories */
 };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void init_targets(void) {
+/* Each architecture's LLVM target is set up on first use (a fresh process that only loads a
+** cached object sets up the host's alone: part of the restart path) */
+static pthread_once_t x86_once = PTHREAD_ONCE_INIT, a64_once = PTHREAD_ONCE_INIT;
+static void init_x86(void) {
   LLVMInitializeX86TargetInfo();
   LLVMInitializeX86Target();
   LLVMInitializeX86TargetMC();
   LLVMInitializeX86AsmPrinter();
+}
+static void init_a64(void) {
   LLVMInitializeAArch64TargetInfo();
   LLVMInitializeAArch64Target();
   LLVMInitializeAArch64TargetMC();
   LLVMInitializeAArch64AsmPrinter();
 }
 
+/* the target for triple T (a full LLVM triple), set up */
+static void init_for(const char *t) {
+  if (!strncmp(t, "x86_64", 6)) pthread_once(&x86_once, init_x86);
+  else if (!strncmp(t, "aarch64", 7) || !strncmp(t, "arm64", 5)) pthread_once(&a64_once, init_a64);
+}
+
 qb_code qj__targets_init(qb_err *err) {
-  pthread_once(&once, init_targets);
+  init_for(qj_host_triple());
   return QB_OK;
 }
 
@@ -90,13 +100,12 @@ static int opt_level(const qj_options *o) {
   return l < 1 ? 1 : l > 3 ? 3 : l;
 }
 
-/* The host's triple, CPU name and features, asked once: LLVM finds them with CPUID, which a
-** virtual machine traps (~0.3 ms of every qj_load_object went there, through LLJIT's own
-** host detection) */
-static char *host_t, *host_cpu, *host_feat;
+/* The host's CPU name and features, asked once and only for code generation: LLVM finds them
+** with CPUID, which a virtual machine traps (~0.3 ms of every qj_load_object went there,
+** through LLJIT's own host detection) */
+static char *host_cpu, *host_feat;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static void fill_host(void) {
-  host_t = LLVMGetDefaultTargetTriple();
   host_cpu = LLVMGetHostCPUName();
   host_feat = LLVMGetHostCPUFeatures();
 }
@@ -106,7 +115,8 @@ LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err 
   LLVMTargetRef target;
   LLVMTargetMachineRef tm = NULL;
   if (host) pthread_once(&host_once, fill_host);
-  const char *t = host ? host_t : full_triple(triple);
+  const char *t = host ? qj_host_triple() : full_triple(triple);
+  init_for(t);
   if (LLVMGetTargetFromTriple(t, &target, &msg)) {
     qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", t, msg ? msg : "?");
   } else {
@@ -200,18 +210,18 @@ static qb_code new_jit(qj_code *c, qb_err *err) {
   ** machine from this builder for the data layout. A generic CPU without a feature list: with
   ** the host's (~200 features, each closed over the ones it implies) that machine's subtarget
   ** cost most of a qj_load_object, and DetectHost asks CPUID, which a VM traps */
-  pthread_once(&host_once, fill_host);
+  const char *ht = qj_host_triple();
   LLVMTargetRef target;
   char *msg = NULL;
-  if (LLVMGetTargetFromTriple(host_t, &target, &msg)) {
-    qb_code rc = qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", host_t, msg ? msg : "?");
+  if (LLVMGetTargetFromTriple(ht, &target, &msg)) {
+    qb_code rc = qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", ht, msg ? msg : "?");
     LLVMDisposeMessage(msg);
     return rc;
   }
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, host_t, "generic", "",
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, ht, "generic", "",
                                                     LLVMCodeGenLevelDefault, LLVMRelocPIC,
                                                     LLVMCodeModelDefault);
-  if (!tm) return qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", host_t);
+  if (!tm) return qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", ht);
   jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm); /* takes TM */
   b = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
