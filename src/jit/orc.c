@@ -530,6 +530,9 @@ const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
   cf[d->nparams] = &flag;
   const qw_trap *t = qw_native_block_call(inst, d->fn, n, cf, res);
   if (t || !flag) return t;
+  if (getenv("QJ_BLOCK_DEBUG"))
+    fprintf(stderr, "block: %s: the check-free test failed, %zu documents in the interpreter\n",
+            d->name, n);
   qw_func *f = qw_instance_func(inst, d->name);
   if (!f) return QW_TRAP_HOST;
   uint64_t slots[d->nparams + 1];
