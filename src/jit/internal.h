@@ -149,9 +149,11 @@ void qj__func_begin(qj__lower *L);
 /* select.c: SEL[D] (ndefined entries) for each defined function of M: QJ_SEL_CODE when the tier
 ** compiles it (what calls of the roots can run), QJ_SEL_ROOT for a root (a function export;
 ** UDF: but those the UDF layer runs in the interpreter), QJ_SEL_INDIRECT when a call_indirect
-** of the set can call it. lower_func.c adds QJ_SEL_DRIVER (a block driver was emitted) and
+** of the set can call it, QJ_SEL_HOT when it is reached without a call right before
+** `unreachable` (UDF mode; all selected otherwise). lower_func.c adds QJ_SEL_DRIVER (a block driver was emitted) and
 ** QJ_SEL_ENTRY (it has a qj_e<D>). Errors: QB_NOMEM, QB_INTERNAL. */
-enum { QJ_SEL_CODE = 1, QJ_SEL_ROOT = 2, QJ_SEL_INDIRECT = 4, QJ_SEL_DRIVER = 8, QJ_SEL_ENTRY = 16 };
+enum { QJ_SEL_CODE = 1, QJ_SEL_ROOT = 2, QJ_SEL_INDIRECT = 4, QJ_SEL_DRIVER = 8, QJ_SEL_ENTRY = 16,
+       QJ_SEL_HOT = 32 };
 qb_code qj__select(const qw_module *m, bool udf, const char *only, uint8_t *sel, qb_err *err);
 
 /* orc.c */

@@ -378,6 +378,13 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
     L->fn_tys[d] = func_type(L, qw_bmod_func(m, d).type_idx);
     L->fns[d] = LLVMAddFunction(L->mod, name, L->fn_tys[d]);
     LLVMSetLinkage(L->fns[d], LLVMInternalLinkage);
+    if (!(L->sel[d] & QJ_SEL_HOT)) { /* only on the way to a trap (select.c): cheap codegen */
+      static const char *const attrs[] = {"optnone", "noinline", "cold"};
+      for (int k = 0; k < 3; k++)
+        LLVMAddAttributeAtIndex(
+            L->fns[d], LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(cx, LLVMGetEnumAttributeKindForName(attrs[k], strlen(attrs[k])), 0));
+    }
   }
   for (uint32_t d = 0; d < nd; d++)
     if (L->sel[d] && (rc = lower_body(L, d))) return rc;

@@ -755,7 +755,11 @@ static const char *UDF_MOD =
     " (func (export \"f\") (param i32 i32) (result i32) (i32.add (call $dbl (local.get 0))"
     "   (call_indirect (type $t) (local.get 0) (i32.and (local.get 1) (i32.const 1)))))"
     " (func (export \"f__batch\") (param i32 i32 i32)"
-    "   (i32.store (local.get 2) (call $grow (local.get 0)))))";
+    "   (i32.store (local.get 2) (call $grow (local.get 0))))"
+    " (func $boom (param i32) (global.set $bump (local.get 0)))"
+    " (func (export \"h\") (param i32 i32) (result i32)"
+    "   (if (i32.eq (local.get 0) (i32.const 7)) (then (call $boom (local.get 1)) unreachable))"
+    "   (i32.mul (local.get 0) (i32.const 5))))";
 
 /* UDF mode (qj_options.udf) compiles less than the default (no code for qd_alloc and the
 ** batch form, which the UDF layer runs in the interpreter, nor for what only they reach), and
@@ -799,6 +803,21 @@ static void jit_udf_mode_leaves_interpreter_only_exports_out(void **state) {
     uint32_t want;
     assert_int_equal(call_i32(in.inst, "f", (uint32_t)c0[i], (uint32_t)c1[i], &want, &err), QB_OK);
     assert_int_equal(res[i], want);
+  }
+  { /* a helper called right before `unreachable` (compiled at optnone): the same trap */
+    uint64_t h0[3] = {1, 2, 7}, h1[3] = {0, 0, 9};
+    const uint64_t *hc[2] = {h0, h1};
+    void *hb = qj_block_entry(cu, "h");
+    assert_non_null(hb);
+    const qw_trap *tn = qj_block_call(cu, hb, udf.inst, 3, hc, res);
+    assert_non_null(tn);
+    assert_int_equal(res[0], 5);
+    assert_int_equal(res[1], 10);
+    uint32_t got;
+    assert_int_equal(call_i32(in.inst, "h", 7, 9, &got, &err), QB_TRAP);
+    qw_func *hf = qw_instance_func(in.inst, "h");
+    uint64_t sl[2] = {7, 9};
+    assert_ptr_equal(qw_func_call_raw(hf, sl), tn);
   }
 #if defined(__x86_64__) || defined(__aarch64__)
   { /* the object keeps the set: loaded back, the same results */
