@@ -2,7 +2,7 @@
 ** and the per-family lowering entry points (lower_*.c), the ORC/object plumbing (orc.c).
 ** Names are qj__. Nothing outside src/jit includes this file.
 **
-** IR shape (docs/jit.md): each defined function D becomes `qj_f<D>(ptr env, params...)`
+** IR shape (docs/jit.md): each selected defined function D (select.c) becomes `qj_f<D>(ptr env, params...)`
 ** returning void, one value or a struct of its results; `qj_e<D>(ptr env, ptr slots)` is its
 ** entry (qw_native_fn) for the interpreter, C and the runtime. Locals and label values are
 ** allocas (SROA/mem2reg turn them into SSA); fuel lives in an alloca and is written back to
@@ -44,7 +44,10 @@ typedef struct qj__lower {
   LLVMBuilderRef b;
   LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vd;
   LLVMTypeRef env_ty;        /* qw_native_env's public prefix, as LLVM sees it */
-  LLVMValueRef *fns;         /* qj_f<D>, ndefined */
+  uint8_t *sel;              /* select.c: QJ_SEL_* of each defined function, ndefined */
+  bool udf;                  /* qj_options.udf: select.c's UDF mode, entries only where used */
+  const char *only;          /* qj_options.export_name (UDF mode) */
+  LLVMValueRef *fns;         /* qj_f<D>, ndefined (NULL for those not selected) */
   LLVMTypeRef *fn_tys;
   LLVMValueRef rt[24];       /* runtime functions, by enum below */
   LLVMTypeRef rt_ty[24];
@@ -92,8 +95,9 @@ enum {
 
 /* lower_func.c: the module -> IR driver; stack and helpers shared by the families */
 /* GUARD: memory accesses unchecked (guard pages); the object records it as qj_guard */
+/* OPT: udf and export_name are used (may be NULL). The module gets `i8 qj_sel[ndefined]`: 1 where qj_e<D> exists */
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         qb_err *err);
+                         const qj_options *opt, qb_err *err);
 void qj__lower_fini(qj__lower *L);
 LLVMTypeRef qj__vtype(qj__lower *L, uint8_t t);
 void qj__push(qj__lower *L, LLVMValueRef v, uint8_t t);
@@ -141,6 +145,16 @@ qb_code qj__block_scan(const qw_module *m, uint32_t d, bool guard, qj_block_boun
 void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast);
 /* lower_control.c: open the function's own frame; close it at the final end */
 void qj__func_begin(qj__lower *L);
+
+/* select.c: SEL[D] (ndefined entries) for each defined function of M: QJ_SEL_CODE when the tier
+** compiles it (what calls of the roots can run), QJ_SEL_ROOT for a root (a function export;
+** UDF: but those the UDF layer runs in the interpreter), QJ_SEL_INDIRECT when a call_indirect
+** of the set can call it, QJ_SEL_HOT when it is reached without a call right before
+** `unreachable` (UDF mode; all selected otherwise). lower_func.c adds QJ_SEL_DRIVER (a block driver was emitted) and
+** QJ_SEL_ENTRY (it has a qj_e<D>). Errors: QB_NOMEM, QB_INTERNAL. */
+enum { QJ_SEL_CODE = 1, QJ_SEL_ROOT = 2, QJ_SEL_INDIRECT = 4, QJ_SEL_DRIVER = 8, QJ_SEL_ENTRY = 16,
+       QJ_SEL_HOT = 32 };
+qb_code qj__select(const qw_module *m, bool udf, const char *only, uint8_t *sel, qb_err *err);
 
 /* orc.c */
 qb_code qj__targets_init(qb_err *err);

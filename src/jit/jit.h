@@ -29,16 +29,28 @@ typedef struct qj_options {
                                 ** checked in code, so traps are exactly the interpreter's (with
                                 ** guard pages LLVM may drop a trapping load whose value is
                                 ** unused, and the differential test finds such modules) */
+  bool udf;                     /* for the UDF layer (native_llvm.c): no code for the exports
+                                ** it runs in the interpreter (qd_*, X__batch of an export X),
+                                ** and entries only where it can enter through a slot: exports
+                                ** without a block driver and call_indirect targets (docs/jit.md
+                                ** "What is compiled"). Attached, the other functions run the
+                                ** interpreter when called from outside native code */
+  const char *export_name;      /* with UDF: the one export the UDF runs (the manifest's) is
+                                ** the only root; NULL: every export but the ones above */
 } qj_options;
 
-/* Compile every defined function of M (validated; it must outlive *OUT) to native code for
-** this host, eagerly. *OUT: one reference, for qj_code_free. Errors: QB_UNAVAILABLE (the
+/* Compile the defined functions of M (validated; it must outlive *OUT) that calls of its
+** function exports can run to native code for this host, eagerly: the exports (OPT->udf: but
+** the UDF layer's interpreter-only ones), closed over direct calls and over call_indirect to
+** every function of the called signature (docs/jit.md "What is compiled"). The others keep the
+** interpreter's code. *OUT: one reference, for qj_code_free. Errors: QB_UNAVAILABLE (the
 ** host has no LLVM target, or M uses an instruction the tier lacks: SIMD), QB_NOMEM,
 ** QB_INTERNAL (LLVM failed; ERR says how). */
 qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_err *err);
 
 /* Publish C's entries on INST (an instance of C's module): from the next call on, every
-** function of INST runs native code, whichever tier calls it. INST takes a reference on C
+** function C compiled runs native code on INST, whichever tier calls it (the others run the
+** interpreter; calls between them cross the tiers). INST takes a reference on C
 ** and drops the one of the code it had. Call only between calls on INST. Errors: QB_INVAL
 ** (another module), QB_CONFLICT (a call is running on INST), QB_UNAVAILABLE (C relies on
 ** guard pages and INST's memory is not guarded: the address space did not allow it). */
@@ -77,6 +89,10 @@ bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc);
 ** is another module's or its memory lacks the guard pages C relies on). */
 const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
                              const uint64_t *const *cols, uint64_t *res);
+
+/* Has C code for function export NAME: its block driver or its entry (UDF mode compiles
+** only some exports; an object records which)? */
+bool qj_code_has_export(qj_code *c, const char *name);
 
 /* C leaves memory bounds to guard pages (no explicit checks in its code). */
 bool qj_code_guarded(const qj_code *c);

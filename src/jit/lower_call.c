@@ -210,7 +210,9 @@ static LLVMValueRef emit_fast_loop(qj__lower *L, uint32_t d, qw_bfunctype t) {
 ** stack above the floor. Then no document can trap, run out of fuel or depth, and the loop runs
 ** qj_g<D> (no checks) with the fuel charged in a counter as the checked loop charges it (1 per
 ** document and per call taken), written back after the loop: results and fuel left are the
-** checked loop's. Otherwise the checked loop runs, as without FAST. */
+** checked loop's. Otherwise the driver stores 1 through the pointer after the columns
+** (cols[nparams], which qj_block_call adds) and returns: the block runs in the interpreter; a
+** FAST driver has no checked loop. */
 void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast) {
   char name[32];
   snprintf(name, sizeof name, "qj_b%u", d);
@@ -223,9 +225,6 @@ void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast) {
   LLVMBasicBlockRef test = fast ? LLVMAppendBasicBlockInContext(L->cx, e, "test") : NULL;
   LLVMBasicBlockRef floop = fast ? LLVMAppendBasicBlockInContext(L->cx, e, "fdoc") : NULL;
   LLVMBasicBlockRef checked = LLVMAppendBasicBlockInContext(L->cx, e, "checked");
-  LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(L->cx, e, "doc");
-  LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(L->cx, e, "budget");
-  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->cx, e, "call");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->cx, e, "done");
   LLVMPositionBuilderAtEnd(L->b, entry);
   LLVMValueRef n = LLVMBuildLoad2(L->b, L->i64, slots, "n");
@@ -298,7 +297,21 @@ void qj__emit_block(qj__lower *L, uint32_t d, const qj_block_bounds *fast) {
     LLVMValueRef left = LLVMBuildCall2(L->b, LLVMGlobalGetValueType(fl), fl, ca, t.nparams + 4, "");
     LLVMBuildStore(L->b, left, fuelp);
     LLVMBuildRetVoid(L->b);
+    /* a test failed: no checked loop here (it would be a second copy of the export to compile
+    ** for a block that is about to run out or be interrupted); the driver sets the flag that
+    ** qj_block_call passes after the columns, and the interpreter runs the block */
+    LLVMPositionBuilderAtEnd(L->b, checked);
+    LLVMValueRef np = qj__i64(L, t.nparams);
+    LLVMValueRef flag = LLVMBuildLoad2(L->b, L->ptr, LLVMBuildGEP2(L->b, L->ptr, cols, &np, 1, ""), "");
+    LLVMBuildStore(L->b, one, flag);
+    LLVMBuildBr(L->b, done);
+    LLVMPositionBuilderAtEnd(L->b, done);
+    LLVMBuildRetVoid(L->b);
+    return;
   }
+  LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(L->cx, e, "doc");
+  LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(L->cx, e, "budget");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->cx, e, "call");
   LLVMPositionBuilderAtEnd(L->b, checked);
   LLVMBuildBr(L->b, loop);
   LLVMPositionBuilderAtEnd(L->b, loop);

@@ -302,6 +302,7 @@ static qb_code lower_blocks(qj__lower *L) {
     uint8_t rt = p.sig.results[0];
     ok = ok && (rt == QW_I32 || rt == QW_I64 || rt == QW_F32 || rt == QW_F64);
     uint32_t d = p.index - L->n.nfunc_imports;
+    ok = ok && (L->sel[d] & QJ_SEL_ROOT); /* UDF mode: not one the interpreter runs */
     for (uint32_t j = 0; j < nb && ok; j++) ok = drv[j] != d; /* exported twice */
     if (!ok) continue;
     drv[nb] = d;
@@ -335,6 +336,7 @@ static qb_code lower_blocks(qj__lower *L) {
               (unsigned long long)bd[j].fuel, (unsigned long long)bd[j].depth,
               (unsigned long long)bd[j].stack);
     qj__emit_block(L, drv[j], f ? &bd[j] : NULL);
+    L->sel[drv[j]] |= QJ_SEL_DRIVER;
   }
 out:
   qb_free(drv, (ne + 1) * sizeof *drv);
@@ -345,11 +347,14 @@ out:
 }
 
 qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         qb_err *err) {
+                         const qj_options *opt, qb_err *err) {
+  bool udf = opt && opt->udf;
   qb_code rc;
   char name[32];
   memset(L, 0, sizeof *L);
   L->guard = guard;
+  L->udf = udf;
+  L->only = udf ? opt->export_name : NULL;
   L->m = m;
   L->n = qw_bmod_counts(m);
   L->cx = cx;
@@ -364,18 +369,43 @@ qb_code qj__lower_module(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
   uint32_t nd = L->n.nfuncs - L->n.nfunc_imports;
   L->fns = qb_calloc(nd + 1, sizeof *L->fns);
   L->fn_tys = qb_calloc(nd + 1, sizeof *L->fn_tys);
-  if (!L->fns || !L->fn_tys) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  L->sel = qb_calloc(nd + 1, 1);
+  if (!L->fns || !L->fn_tys || !L->sel) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  if ((rc = qj__select(m, udf, L->only, L->sel, err))) return rc;
   for (uint32_t d = 0; d < nd; d++) {
+    if (!L->sel[d]) continue;
     snprintf(name, sizeof name, "qj_f%u", d);
     L->fn_tys[d] = func_type(L, qw_bmod_func(m, d).type_idx);
     L->fns[d] = LLVMAddFunction(L->mod, name, L->fn_tys[d]);
     LLVMSetLinkage(L->fns[d], LLVMInternalLinkage);
+    if (!(L->sel[d] & QJ_SEL_HOT)) { /* only on the way to a trap (select.c): cheap codegen */
+      static const char *const attrs[] = {"optnone", "noinline", "cold"};
+      for (int k = 0; k < 3; k++)
+        LLVMAddAttributeAtIndex(
+            L->fns[d], LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(cx, LLVMGetEnumAttributeKindForName(attrs[k], strlen(attrs[k])), 0));
+    }
   }
-  for (uint32_t d = 0; d < nd; d++) {
-    if ((rc = lower_body(L, d))) return rc;
-    qj__emit_entry(L, d);
-  }
+  for (uint32_t d = 0; d < nd; d++)
+    if (L->sel[d] && (rc = lower_body(L, d))) return rc;
   if ((rc = lower_blocks(L))) return rc;
+  /* entries: all selected; UDF mode only those the UDF layer can enter through a slot (attached,
+  ** native_llvm.c): an export without a block driver, a call_indirect target. Direct callees
+  ** are called natively; an export with a driver is run by the driver alone. */
+  LLVMValueRef *marks = qb_calloc(nd + 1, sizeof *marks);
+  if (!marks) return qb_fail(err, QB_NOMEM, "jit: out of memory");
+  for (uint32_t d = 0; d < nd; d++) {
+    uint8_t s = L->sel[d];
+    bool entry = s && (!udf || (s & QJ_SEL_INDIRECT) ||
+                       ((s & QJ_SEL_ROOT) && !(s & QJ_SEL_DRIVER)));
+    if (entry) qj__emit_entry(L, d), L->sel[d] |= QJ_SEL_ENTRY;
+    marks[d] = LLVMConstInt(L->i8, entry, 0);
+  }
+  LLVMTypeRef sel_ty = LLVMArrayType(L->i8, nd);
+  LLVMValueRef gs = LLVMAddGlobal(L->mod, sel_ty, "qj_sel");
+  LLVMSetInitializer(gs, LLVMConstArray(L->i8, marks, nd));
+  LLVMSetGlobalConstant(gs, 1);
+  qb_free(marks, (nd + 1) * sizeof *marks);
   /* what qj_load_object checks: the ABI and the number of entries */
   LLVMValueRef g = LLVMAddGlobal(L->mod, L->i32, "qj_abi");
   LLVMSetInitializer(g, qj__i32(L, QW_BACKEND_ABI));
@@ -393,6 +423,7 @@ void qj__lower_fini(qj__lower *L) {
   uint32_t nd = L->n.nfuncs - L->n.nfunc_imports;
   qb_free(L->fns, (nd + 1) * sizeof *L->fns);
   qb_free(L->fn_tys, (nd + 1) * sizeof *L->fn_tys);
+  qb_free(L->sel, L->sel ? nd + 1 : 0);
   qb_free(L->gfns, L->gfns ? (nd + 1) * sizeof *L->gfns : 0);
   qb_free(L->gfn_tys, L->gfn_tys ? (nd + 1) * sizeof *L->gfn_tys : 0);
   qb_free(L->locals, L->loc_cap * sizeof *L->locals);

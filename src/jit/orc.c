@@ -16,8 +16,19 @@
 
 #include "internal.h"
 
+/* qj_block_entry's handle: a driver and what qj_block_call needs to run it */
+typedef struct qj_driver {
+  struct qj_driver *next;
+  qw_native_fn fn;           /* qj_b<D> */
+  uint32_t nparams;
+  bool fast;                 /* has the check-free loop and no checked one: the flag protocol */
+  char name[];               /* the export */
+} qj_driver;
+
 struct qj_code {
   _Atomic uint32_t refs;
+  pthread_mutex_t mu;        /* guards DRIVERS */
+  qj_driver *drivers;
   const qw_module *m;
   LLVMOrcLLJITRef jit;
   uint32_t nd;               /* defined functions = stubs */
@@ -27,20 +38,30 @@ struct qj_code {
   bool guard;                /* memory accesses unchecked: needs guarded memories */
 };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void init_targets(void) {
+/* Each architecture's LLVM target is set up on first use (a fresh process that only loads a
+** cached object sets up the host's alone: part of the restart path) */
+static pthread_once_t x86_once = PTHREAD_ONCE_INIT, a64_once = PTHREAD_ONCE_INIT;
+static void init_x86(void) {
   LLVMInitializeX86TargetInfo();
   LLVMInitializeX86Target();
   LLVMInitializeX86TargetMC();
   LLVMInitializeX86AsmPrinter();
+}
+static void init_a64(void) {
   LLVMInitializeAArch64TargetInfo();
   LLVMInitializeAArch64Target();
   LLVMInitializeAArch64TargetMC();
   LLVMInitializeAArch64AsmPrinter();
 }
 
+/* the target for triple T (a full LLVM triple), set up */
+static void init_for(const char *t) {
+  if (!strncmp(t, "x86_64", 6)) pthread_once(&x86_once, init_x86);
+  else if (!strncmp(t, "aarch64", 7) || !strncmp(t, "arm64", 5)) pthread_once(&a64_once, init_a64);
+}
+
 qb_code qj__targets_init(qb_err *err) {
-  pthread_once(&once, init_targets);
+  init_for(qj_host_triple());
   return QB_OK;
 }
 
@@ -79,30 +100,43 @@ static int opt_level(const qj_options *o) {
   return l < 1 ? 1 : l > 3 ? 3 : l;
 }
 
+/* The host's CPU name and features, asked once and only for code generation: LLVM finds them
+** with CPUID, which a virtual machine traps (~0.3 ms of every qj_load_object went there,
+** through LLJIT's own host detection) */
+static char *host_cpu, *host_feat;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static void fill_host(void) {
+  host_cpu = LLVMGetHostCPUName();
+  host_feat = LLVMGetHostCPUFeatures();
+}
+
 LLVMTargetMachineRef qj__machine(const char *triple, bool host, int opt, qb_err *err) {
-  char *ht = NULL, *cpu = NULL, *feat = NULL, *msg = NULL;
+  char *msg = NULL;
   LLVMTargetRef target;
   LLVMTargetMachineRef tm = NULL;
-  if (host) ht = LLVMGetDefaultTargetTriple(), cpu = LLVMGetHostCPUName(), feat = LLVMGetHostCPUFeatures();
-  const char *t = host ? ht : full_triple(triple);
+  if (host) pthread_once(&host_once, fill_host);
+  const char *t = host ? qj_host_triple() : full_triple(triple);
+  init_for(t);
   if (LLVMGetTargetFromTriple(t, &target, &msg)) {
     qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", t, msg ? msg : "?");
   } else {
     LLVMCodeGenOptLevel lv = opt >= 3 ? LLVMCodeGenLevelAggressive
                              : opt == 1 ? LLVMCodeGenLevelLess : LLVMCodeGenLevelDefault;
-    tm = LLVMCreateTargetMachine(target, t, host ? cpu : "generic", host ? feat : "", lv,
-                                 LLVMRelocPIC, LLVMCodeModelDefault);
+    tm = LLVMCreateTargetMachine(target, t, host ? host_cpu : "generic", host ? host_feat : "",
+                                 lv, LLVMRelocPIC, LLVMCodeModelDefault);
     if (!tm) qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", t);
   }
-  LLVMDisposeMessage(msg), LLVMDisposeMessage(ht), LLVMDisposeMessage(cpu), LLVMDisposeMessage(feat);
+  LLVMDisposeMessage(msg);
   return tm;
 }
 
 #define NVF "instcombine<no-verify-fixpoint>"
 /* docs/jit.md "Optimisation level and compile time": a short pipeline for 1 and 2 (the
-** default) in two parts with the loop versioning of hoist.c between them; LLVM's own for 3 */
+** default) in two parts with the loop versioning of hoist.c between them; LLVM's own for 3.
+** globaldce first: a qj_f<D> that only a skipped entry or checked loop would call (UDF mode,
+** check-free drivers) costs nothing more */
 static const char *const pipe_a =
-    "function(sroa,early-cse,simplifycfg," NVF "),cgscc(inline),"
+    "globaldce,function(sroa,early-cse,simplifycfg," NVF "),cgscc(inline),"
     "function(sroa,early-cse<memssa>," NVF ",simplifycfg,gvn,loop-mssa(loop-rotate,licm),"
     "loop(indvars),lcssa)";
 static const char *const pipe_b[2] = {"function(" NVF ",simplifycfg)",
@@ -172,7 +206,23 @@ static qb_code new_jit(qj_code *c, qb_err *err) {
   LLVMOrcJITTargetMachineBuilderRef jtmb;
   LLVMOrcLLJITBuilderRef b;
   LLVMErrorRef e;
-  if ((e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb))) return llvm_fail(err, e, "host");
+  /* The LLJIT only links objects (its IR layer is never used), but building it makes a target
+  ** machine from this builder for the data layout. A generic CPU without a feature list: with
+  ** the host's (~200 features, each closed over the ones it implies) that machine's subtarget
+  ** cost most of a qj_load_object, and DetectHost asks CPUID, which a VM traps */
+  const char *ht = qj_host_triple();
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(ht, &target, &msg)) {
+    qb_code rc = qb_fail(err, QB_UNAVAILABLE, "jit: no target for %s: %s", ht, msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return rc;
+  }
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, ht, "generic", "",
+                                                    LLVMCodeGenLevelDefault, LLVMRelocPIC,
+                                                    LLVMCodeModelDefault);
+  if (!tm) return qb_fail(err, QB_UNAVAILABLE, "jit: cannot make a target machine for %s", ht);
+  jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm); /* takes TM */
   b = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
   if ((e = LLVMOrcCreateLLJIT(&c->jit, b))) return llvm_fail(err, e, "LLJIT");
@@ -204,7 +254,9 @@ static qj_code *code_new(const qw_module *m) {
   c->m = m;
   c->nd = n.nfuncs - n.nfunc_imports;
   c->refs = 1;
+  pthread_mutex_init(&c->mu, NULL);
   if (!(c->stubs = qb_calloc(c->nd + 1, sizeof *c->stubs))) {
+    pthread_mutex_destroy(&c->mu);
     qb_free(c, sizeof *c);
     return NULL;
   }
@@ -215,6 +267,11 @@ static void code_destroy(qj_code *c) {
   for (uint32_t i = 0; i < c->nd; i++) qw_native_stub_free(c->stubs[i]);
   qb_free(c->stubs, (c->nd + 1) * sizeof *c->stubs);
   if (c->jit) LLVMOrcDisposeLLJIT(c->jit);
+  for (qj_driver *d = c->drivers, *nx; d; d = nx) {
+    nx = d->next;
+    qb_free(d, sizeof *d + strlen(d->name) + 1);
+  }
+  pthread_mutex_destroy(&c->mu);
   qb_free(c, sizeof *c);
 }
 
@@ -246,17 +303,27 @@ static qb_code bind(qj_code *c, bool check, qb_err *err) {
     if (c->guard && !qw_native_guard_init())
       return qb_fail(err, QB_INVAL, "jit: object: relies on guard pages, unavailable here");
   }
-  for (uint32_t d = 0; d < c->nd; d++) {
+  /* qj_sel[D] != 0: D has an entry (select.c); the others keep the interpreter's (NULL stub).
+  ** An object from before qj_sel has an entry for every function. */
+  const uint8_t *sel = NULL;
+  if ((e = LLVMOrcLLJITLookup(c->jit, &a, "qj_sel"))) LLVMConsumeError(e);
+  else sel = (const uint8_t *)(uintptr_t)a;
+  qb_code rc = QB_OK;
+  for (uint32_t d = 0; d < c->nd && !rc; d++) {
+    if (sel && !sel[d]) continue;
     snprintf(name, sizeof name, "qj_e%u", d);
     if ((e = LLVMOrcLLJITLookup(c->jit, &a, name))) {
-      if (!check) return llvm_fail(err, e, name);
-      LLVMConsumeError(e);
-      return qb_fail(err, QB_INVAL, "jit: object: no entry %s", name);
+      if (!check) {
+        rc = llvm_fail(err, e, name);
+      } else {
+        LLVMConsumeError(e);
+        rc = qb_fail(err, QB_INVAL, "jit: object: no entry %s", name);
+      }
+      break;
     }
-    qb_code rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
-    if (rc) return rc;
+    rc = qw_native_stub_new(c->m, d, (qw_native_fn)(uintptr_t)a, &c->stubs[d], err);
   }
-  return QB_OK;
+  return rc;
 }
 
 /* Host target machines, one pool per level: creating one (host CPU name and features) costs
@@ -285,11 +352,11 @@ static void tm_give(int ol, LLVMTargetMachineRef tm) {
 
 /* lowering and the pipeline into L->mod; once more without loop versioning if that failed */
 static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bool guard,
-                         LLVMTargetMachineRef tm, int ol, qb_err *err) {
+                         const qj_options *opt, LLVMTargetMachineRef tm, int ol, qb_err *err) {
   qb_code rc = QB_OK;
   for (int round = 0; round < 2; round++) {
     uint64_t t = cpu_ns();
-    rc = qj__lower_module(L, m, cx, guard, err);
+    rc = qj__lower_module(L, m, cx, guard, opt, err);
     qj__lower_fini(L);
     L->lower_ns = cpu_ns() - t;
     bool redo = false;
@@ -303,13 +370,13 @@ static qb_code lower_opt(qj__lower *L, const qw_module *m, LLVMContextRef cx, bo
 
 /* M's code for the host as an object (lowering, the pipeline, code generation with a pooled
 ** machine); *PH gets the CPU time of each phase when PH is not NULL */
-static qb_code host_object(const qw_module *m, int ol, bool guard, LLVMMemoryBufferRef *mb,
-                           uint64_t ph[4], qb_err *err) {
+static qb_code host_object(const qw_module *m, int ol, bool guard, const qj_options *opt,
+                           LLVMMemoryBufferRef *mb, uint64_t ph[4], qb_err *err) {
   qj__lower L = {0};
   uint64_t t0 = cpu_ns();
   LLVMContextRef cx = LLVMContextCreate();
   LLVMTargetMachineRef tm = tm_take(ol, err);
-  qb_code rc = tm ? lower_opt(&L, m, cx, guard, tm, ol, err) : QB_UNAVAILABLE;
+  qb_code rc = tm ? lower_opt(&L, m, cx, guard, opt, tm, ol, err) : QB_UNAVAILABLE;
   uint64_t t1 = t0 + L.lower_ns;
   uint64_t t2 = cpu_ns();
   if (!rc) {
@@ -336,7 +403,7 @@ qb_code qj_compile(const qw_module *m, const qj_options *opt, qj_code **out, qb_
   qj_code *c = code_new(m);
   if (!c) return qb_fail(err, QB_NOMEM, "jit: out of memory");
   c->guard = use_guard(opt);
-  qb_code rc = host_object(m, ol, c->guard, &mb, ph, err);
+  qb_code rc = host_object(m, ol, c->guard, opt, &mb, ph, err);
   uint64_t t1 = cpu_ns();
   if (!rc) rc = new_jit(c, err);
   if (!rc) {
@@ -410,8 +477,35 @@ static uintptr_t export_sym(qj_code *c, const char *name, const char *prefix) {
   return 0;
 }
 
+bool qj_code_has_export(qj_code *c, const char *name) {
+  return export_sym(c, name, "qj_b") || export_sym(c, name, "qj_e");
+}
+
 void *qj_block_entry(qj_code *c, const char *name) {
-  return (void *)export_sym(c, name, "qj_b");
+  qw_native_fn fn = (qw_native_fn)export_sym(c, name, "qj_b");
+  if (!fn) return NULL;
+  qj_driver *d;
+  pthread_mutex_lock(&c->mu);
+  for (d = c->drivers; d && strcmp(d->name, name); d = d->next) {
+  }
+  if (!d) {
+    qw_port p = {0};
+    for (uint32_t i = 0, cnt = qw_module_export_count(c->m); i < cnt; i++) {
+      qw_module_export(c->m, i, &p);
+      if (p.kind == QW_KFUNC && !strcmp(p.name, name)) break;
+    }
+    size_t nl = strlen(name) + 1;
+    if ((d = qb_malloc(sizeof *d + nl))) {
+      d->fn = fn;
+      d->nparams = p.sig.nparams;
+      d->fast = export_sym(c, name, "qj_cf") != 0;
+      memcpy(d->name, name, nl);
+      d->next = c->drivers;
+      c->drivers = d;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return d;
 }
 
 bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc) {
@@ -422,9 +516,32 @@ bool qj_block_checkfree(qj_code *c, const char *name, uint64_t *fuel_per_doc) {
 
 const qw_trap *qj_block_call(qj_code *c, void *b, qw_instance *inst, size_t n,
                              const uint64_t *const *cols, uint64_t *res) {
+  const qj_driver *d = b;
   if (qw_instance_module_of(inst) != c->m || (c->guard && !qw_instance_guarded(inst)))
     return QW_TRAP_HOST;
-  return qw_native_block_call(inst, (qw_native_fn)(uintptr_t)b, n, cols, res);
+  if (!d->fast) return qw_native_block_call(inst, d->fn, n, cols, res);
+  /* a check-free driver sets FLAG when its once-per-block test fails (fuel short of the
+  ** block's bound, an interrupt pending, too little depth or stack, RES overlapping a column):
+  ** then the interpreter runs the block, one call per document as the checked loop would
+  ** (lower_call.c qj__emit_block); that block is about to run out or be interrupted */
+  uint64_t flag = 0;
+  const uint64_t *cf[d->nparams + 1];
+  for (uint32_t k = 0; k < d->nparams; k++) cf[k] = cols[k];
+  cf[d->nparams] = &flag;
+  const qw_trap *t = qw_native_block_call(inst, d->fn, n, cf, res);
+  if (t || !flag) return t;
+  if (getenv("QJ_BLOCK_DEBUG"))
+    fprintf(stderr, "block: %s: the check-free test failed, %zu documents in the interpreter\n",
+            d->name, n);
+  qw_func *f = qw_instance_func(inst, d->name);
+  if (!f) return QW_TRAP_HOST;
+  uint64_t slots[d->nparams + 1];
+  for (size_t i = 0; i < n; i++) {
+    for (uint32_t k = 0; k < d->nparams; k++) slots[k] = cols[k][i];
+    if ((t = qw_func_call_raw(f, slots))) return t;
+    res[i] = slots[0];
+  }
+  return NULL;
 }
 uint64_t qj_code_compile_ns(const qj_code *c) { return c->compile_ns; }
 size_t qj_code_bytes(const qj_code *c) { return c->bytes; }
@@ -453,7 +570,7 @@ qb_code qj_emit_object(const qw_module *m, const char *triple, const qj_options 
   LLVMTargetMachineRef tm = qj__machine(triple, false, ol, err);
   if (!tm) return QB_UNAVAILABLE;
   LLVMContextRef cx = LLVMContextCreate();
-  rc = lower_opt(&L, m, cx, use_guard(opt), tm, ol, err);
+  rc = lower_opt(&L, m, cx, use_guard(opt), opt, tm, ol, err);
   if (!rc) {
     char *msg = NULL;
     LLVMMemoryBufferRef mb = NULL;

@@ -1,6 +1,8 @@
 /* native_llvm.c: the native tier's compiler hook (qu_native_ops) on top of src/jit: compile is
-** qj_compile, emit/load are qj_emit_object/qj_load_object for this host's triple, free drops
-** the qj_code. An export's entry is a block function that, for one block, attaches the code to
+** qj_compile in UDF mode (jit.h qj_options.udf), done by the first entry call for the export it
+** names, so only that export and what it reaches is compiled; emit/load are
+** qj_emit_object/qj_load_object for this host's triple (an entry for an export a loaded object
+** lacks compiles it), free drops the qj_code. An export's entry is a block function that, for one block, attaches the code to
 ** the instance (qj_attach), calls the export once per document through qw_func_call_raw
 ** (which then runs native code through the instance's entry slots) and detaches it again.
 ** Invariant: an instance carries native entries only inside one of our block calls. So the
@@ -20,19 +22,24 @@
 
 #include "jit.h"
 
-#define ABI_VERSION 2u /* qj_load_object checks its own ABI tag inside the object too */
+/* qj_load_object checks its own ABI tag inside the object too. 3: objects have entries only
+** where the UDF layer uses them (qj_sel) and check-free drivers without a checked loop (they
+** read a flag pointer after the columns: an older qj_block_call does not pass it) */
+#define ABI_VERSION 3u
 #define MAX_SLOTS 256  /* max(params, results) of an export the entry accepts */
 
 typedef struct export_entry {
   struct export_entry *next;
   struct qu_native *owner;
+  qj_code *code;              /* one reference: the code with this export (usually N's) */
   void *driver;               /* the export's JIT block driver (qj_block_entry), or NULL */
   uint32_t nparams, nslots;
   char name[]; /* the export's name */
 } export_entry;
 
 struct qu_native {
-  qj_code *code;
+  qj_code *code;      /* NULL until the first op_entry when compiled (op_compile defers) */
+  char *export_name;  /* the export CODE was compiled for (NULL: loaded, or all) */
   const qw_module *m; /* outlives N: the version's module */
   pthread_mutex_t mu; /* guards ENTRIES */
   export_entry *entries;
@@ -45,6 +52,12 @@ typedef struct llvm_hook {
 
 static llvm_hook hook; /* one per process: the host does not change */
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+
+/* The UDF layer's compile (jit.h qj_options.udf): no code for what it runs in the interpreter,
+** and only the export it runs (EXPORT; NULL: every other export). */
+static qj_options udf_opts(const char *export_name) {
+  return (qj_options){.udf = true, .export_name = export_name};
+}
 
 static qu_native *wrap(const qw_module *m, qj_code *code, qb_err *err) {
   qu_native *n = qb_calloc(1, sizeof *n);
@@ -59,12 +72,12 @@ static qu_native *wrap(const qw_module *m, qj_code *code, qb_err *err) {
   return n;
 }
 
+/* The compile happens in op_entry, which names the export the UDF runs (pool.c calls it right
+** after, on the same thread): only that export and what it reaches is compiled (a module's other
+** exports, a self-test say, can be most of its code). */
 static qb_code op_compile(void *ud, const qw_module *module, qu_native **out, qb_err *err) {
   (void)ud;
-  qj_code *code;
-  qb_code rc = qj_compile(module, NULL, &code, err);
-  if (rc) return rc;
-  return (*out = wrap(module, code, err)) ? QB_OK : QB_NOMEM;
+  return (*out = wrap(module, NULL, err)) ? QB_OK : QB_NOMEM;
 }
 
 static qb_code op_load(void *ud, const qw_module *module, const uint8_t *object, size_t len,
@@ -80,7 +93,10 @@ static qb_code op_emit(void *ud, qu_native *n, qb_buf *object, qb_err *err) {
   const llvm_hook *h = ud;
   uint8_t *obj;
   size_t len;
-  qb_code rc = qj_emit_object(n->m, h->triple, NULL, &obj, &len, err);
+  pthread_mutex_lock(&n->mu);
+  qj_options o = udf_opts(n->export_name);
+  qb_code rc = qj_emit_object(n->m, h->triple, &o, &obj, &len, err);
+  pthread_mutex_unlock(&n->mu);
   if (rc) return rc;
   rc = qb_buf_append(object, obj, len);
   qj_buffer_free(obj, len);
@@ -92,9 +108,11 @@ static void op_free(void *ud, qu_native *n) {
   if (!n) return;
   for (export_entry *e = n->entries, *nx; e; e = nx) {
     nx = e->next;
+    qj_code_free(e->code);
     qb_free(e, sizeof *e + strlen(e->name) + 1);
   }
   qj_code_free(n->code);
+  if (n->export_name) qb_free(n->export_name, strlen(n->export_name) + 1);
   pthread_mutex_destroy(&n->mu);
   qb_free(n, sizeof *n);
 }
@@ -105,7 +123,7 @@ static const qw_trap *block_fn(void *code, qw_instance *inst, size_t n,
   export_entry *e = code;
   qb_err err;
   qw_func *f = qw_instance_func(inst, e->name);
-  if (!f || qj_attach(e->owner->code, inst, &err)) return QW_TRAP_HOST;
+  if (!f || qj_attach(e->code, inst, &err)) return QW_TRAP_HOST;
   uint64_t slots[MAX_SLOTS];
   const qw_trap *t = NULL;
   for (size_t i = 0; i < n && !t; i++) {
@@ -121,7 +139,7 @@ static const qw_trap *block_fn(void *code, qw_instance *inst, size_t n,
 static const qw_trap *driver_fn(void *code, qw_instance *inst, size_t n,
                                 const uint64_t *const *args, uint64_t *results) {
   export_entry *e = code;
-  return qj_block_call(e->owner->code, e->driver, inst, n, args, results);
+  return qj_block_call(e->code, e->driver, inst, n, args, results);
 }
 
 static qb_code op_entry(void *ud, qu_native *n, const char *export_name, qu_native_entry *out,
@@ -145,11 +163,25 @@ static qb_code op_entry(void *ud, qu_native *n, const char *export_name, qu_nati
   e->owner = n;
   e->nparams = p.sig.nparams;
   e->nslots = nslots;
+  qb_code rc = QB_OK;
+  qj_options o = udf_opts(export_name);
   pthread_mutex_lock(&n->mu);
-  e->next = n->entries;
-  n->entries = e;
+  if (!n->code) { /* op_compile's deferred compile, for this export */
+    if (!(n->export_name = qb_malloc(nl))) rc = qb_fail(err, QB_NOMEM, "jit: out of memory");
+    else if ((rc = qj_compile(n->m, &o, &n->code, err)))
+      qb_free(n->export_name, nl), n->export_name = NULL;
+    else memcpy(n->export_name, export_name, nl);
+  }
+  if (!rc && qj_code_has_export(n->code, export_name)) e->code = qj_code_ref(n->code);
+  else if (!rc) /* loaded, or compiled for another export: code of its own */
+    rc = qj_compile(n->m, &o, &e->code, err);
+  if (!rc) e->next = n->entries, n->entries = e;
   pthread_mutex_unlock(&n->mu);
-  e->driver = qj_block_entry(n->code, export_name);
+  if (rc) {
+    qb_free(e, sizeof *e + nl);
+    return rc;
+  }
+  e->driver = qj_block_entry(e->code, export_name);
   memset(out, 0, sizeof *out);
   out->block = e->driver ? driver_fn : block_fn;
   out->code = e;

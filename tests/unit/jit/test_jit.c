@@ -741,6 +741,109 @@ static void jit_compiles_run_concurrently_on_two_threads(void **state) {
   teardown(&e);
 }
 
+/* ---- UDF mode ------------------------------------------------------------------------------ */
+
+static const char *UDF_MOD =
+    "(module (memory (export \"memory\") 1) (global $bump (mut i32) (i32.const 1024))"
+    " (type $t (func (param i32) (result i32)))"
+    " (table 2 funcref) (elem (i32.const 0) $dbl $inc)"
+    " (func $dbl (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))"
+    " (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))"
+    " (func $grow (param i32) (result i32) (global.get $bump)"
+    "   (global.set $bump (i32.add (global.get $bump) (call $inc (local.get 0)))))"
+    " (func (export \"qd_alloc\") (param i32) (result i32) (call $grow (local.get 0)))"
+    " (func (export \"f\") (param i32 i32) (result i32) (i32.add (call $dbl (local.get 0))"
+    "   (call_indirect (type $t) (local.get 0) (i32.and (local.get 1) (i32.const 1)))))"
+    " (func (export \"f__batch\") (param i32 i32 i32)"
+    "   (i32.store (local.get 2) (call $grow (local.get 0))))"
+    " (func $boom (param i32) (global.set $bump (local.get 0)))"
+    " (func (export \"h\") (param i32 i32) (result i32)"
+    "   (if (i32.eq (local.get 0) (i32.const 7)) (then (call $boom (local.get 1)) unreachable))"
+    "   (i32.mul (local.get 0) (i32.const 5))))";
+
+/* UDF mode (qj_options.udf) compiles less than the default (no code for qd_alloc and the
+** batch form, which the UDF layer runs in the interpreter, nor for what only they reach), and
+** every export still gives the interpreter's results with the code attached, the left-out
+** ones through the interpreter; so does an object made in UDF mode and loaded back. */
+static void jit_udf_mode_leaves_interpreter_only_exports_out(void **state) {
+  (void)state;
+  NEED_WAT2WASM();
+  env in, all, udf;
+  qb_err err;
+  qj_code *ca = NULL, *cu = NULL;
+  qj_options uo = {.udf = true};
+  setup(&in, UDF_MOD, NULL);
+  setup(&all, UDF_MOD, NULL);
+  setup(&udf, UDF_MOD, NULL);
+  assert_int_equal(qj_compile(all.mod, NULL, &ca, &err), QB_OK);
+  assert_int_equal(qj_compile(udf.mod, &uo, &cu, &err), QB_OK);
+  assert_true(qj_code_bytes(cu) < qj_code_bytes(ca));
+  assert_non_null(qj_block_entry(cu, "f"));
+  assert_int_equal(qj_attach(ca, all.inst, &err), QB_OK);
+  assert_int_equal(qj_attach(cu, udf.inst, &err), QB_OK);
+  qj_code_free(ca);
+  for (uint32_t i = 0; i < 4; i++) {
+    uint32_t want, got_a, got_u;
+    assert_int_equal(call_i32(in.inst, "f", 20 + i, i, &want, &err), QB_OK);
+    assert_int_equal(call_i32(all.inst, "f", 20 + i, i, &got_a, &err), QB_OK);
+    assert_int_equal(call_i32(udf.inst, "f", 20 + i, i, &got_u, &err), QB_OK);
+    assert_int_equal(got_a, want);
+    assert_int_equal(got_u, want);
+    assert_int_equal(call_i32(in.inst, "qd_alloc", 8 * i, 0, &want, &err), QB_OK);
+    assert_int_equal(call_i32(all.inst, "qd_alloc", 8 * i, 0, &got_a, &err), QB_OK);
+    assert_int_equal(call_i32(udf.inst, "qd_alloc", 8 * i, 0, &got_u, &err), QB_OK);
+    assert_int_equal(got_a, want);
+    assert_int_equal(got_u, want);
+  }
+  /* the block driver of f, against per-document calls of the interpreter */
+  uint64_t c0[3] = {5, 6, 7}, c1[3] = {0, 1, 2}, res[3];
+  const uint64_t *cols[2] = {c0, c1};
+  assert_null(qj_block_call(cu, qj_block_entry(cu, "f"), udf.inst, 3, cols, res));
+  for (int i = 0; i < 3; i++) {
+    uint32_t want;
+    assert_int_equal(call_i32(in.inst, "f", (uint32_t)c0[i], (uint32_t)c1[i], &want, &err), QB_OK);
+    assert_int_equal(res[i], want);
+  }
+  { /* a helper called right before `unreachable` (compiled at optnone): the same trap */
+    uint64_t h0[3] = {1, 2, 7}, h1[3] = {0, 0, 9};
+    const uint64_t *hc[2] = {h0, h1};
+    void *hb = qj_block_entry(cu, "h");
+    assert_non_null(hb);
+    const qw_trap *tn = qj_block_call(cu, hb, udf.inst, 3, hc, res);
+    assert_non_null(tn);
+    assert_int_equal(res[0], 5);
+    assert_int_equal(res[1], 10);
+    uint32_t got;
+    assert_int_equal(call_i32(in.inst, "h", 7, 9, &got, &err), QB_TRAP);
+    qw_func *hf = qw_instance_func(in.inst, "h");
+    uint64_t sl[2] = {7, 9};
+    assert_ptr_equal(qw_func_call_raw(hf, sl), tn);
+  }
+#if defined(__x86_64__) || defined(__aarch64__)
+  { /* the object keeps the set: loaded back, the same results */
+    uint8_t *obj = NULL;
+    size_t len = 0;
+    qj_code *lc = NULL;
+    assert_int_equal(qj_emit_object(udf.mod, qj_host_triple(), &uo, &obj, &len, &err), QB_OK);
+    assert_int_equal(qj_load_object(udf.mod, obj, len, &lc, &err), QB_OK);
+    qj_buffer_free(obj, len);
+    assert_int_equal(qj_attach(lc, udf.inst, &err), QB_OK);
+    qj_code_free(lc);
+    uint32_t want, got;
+    assert_int_equal(call_i32(in.inst, "f", 9, 1, &want, &err), QB_OK);
+    assert_int_equal(call_i32(udf.inst, "f", 9, 1, &got, &err), QB_OK);
+    assert_int_equal(got, want);
+    assert_int_equal(call_i32(in.inst, "qd_alloc", 3, 0, &want, &err), QB_OK);
+    assert_int_equal(call_i32(udf.inst, "qd_alloc", 3, 0, &got, &err), QB_OK);
+    assert_int_equal(got, want);
+  }
+#endif
+  qj_code_free(cu);
+  teardown(&in);
+  teardown(&all);
+  teardown(&udf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(jit_traps_match_the_interpreter),
@@ -754,6 +857,7 @@ int main(void) {
       cmocka_unit_test(jit_calls_and_call_indirect_across_tiers),
       cmocka_unit_test(jit_objects_for_two_targets_and_one_loaded_back),
       cmocka_unit_test(jit_compiles_run_concurrently_on_two_threads),
+      cmocka_unit_test(jit_udf_mode_leaves_interpreter_only_exports_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
 ** code with results bit for bit the interpreter's; native code keeps the sandbox's limits (an
 ** endless loop ends in the fuel trap, and the same instance serves the next block); the hook's
 ** fields (triple, canonical CPU features) and a missing export's error; the compile limits
-** (a module past one stays interpreted, saying why) and the compile's reported peak memory. */
+** (a module past one stays interpreted, saying why) and the compile's reported peak memory;
+** code per export (the hook compiles only the export an entry names). */
 #include "udf_test_util.h"
 
 #include <math.h>
@@ -391,6 +392,49 @@ static void the_hook_describes_this_host(void **state) {
   qw_engine_free(e);
 }
 
+/* The hook compiles only the export an entry names (and what it reaches), on that entry: a
+** second export of the same module, and an export an object loaded back was not compiled for
+** (compiled then), give the right results too. */
+static void each_export_gets_code_of_its_own(void **state) {
+  (void)state;
+  static const char two[] =
+      "(module (memory 1)"
+      " (func $big (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))"
+      " (func (export \"a\") (param i32) (result i32) (i32.add (local.get 0) (i32.const 7)))"
+      " (func (export \"b\") (param i32) (result i32) (call $big (local.get 0))))";
+  qu_native_ops ops;
+  qb_err err = {0};
+  assert_int_equal(qu_native_llvm(&ops, &err), QB_OK);
+  qw_engine *e = engine_new();
+  qw_module *mod = module_of(e, two);
+  qw_instance *inst = NULL;
+  assert_int_equal(qw_instance_new(mod, NULL, NULL, &inst, &err), QB_OK);
+  uint64_t col[3] = {1, 20, 300}, res[3];
+  const uint64_t *cols[1] = {col};
+  qu_native *n = NULL, *n2 = NULL;
+  qu_native_entry na, nb, nb2;
+  assert_int_equal(ops.compile(ops.ud, mod, &n, &err), QB_OK);
+  assert_int_equal(ops.entry(ops.ud, n, "a", &na, &err), QB_OK);
+  assert_int_equal(ops.entry(ops.ud, n, "b", &nb, &err), QB_OK);
+  assert_null(na.block(na.code, inst, 3, cols, res));
+  for (int i = 0; i < 3; i++) assert_int_equal(res[i], col[i] + 7);
+  assert_null(nb.block(nb.code, inst, 3, cols, res));
+  for (int i = 0; i < 3; i++) assert_int_equal(res[i], col[i] * 3);
+  qb_buf obj;
+  qb_buf_init(&obj);
+  assert_int_equal(ops.emit(ops.ud, n, &obj, &err), QB_OK); /* made for "a" */
+  assert_int_equal(ops.load(ops.ud, mod, (const uint8_t *)obj.data, obj.len, &n2, &err), QB_OK);
+  qb_buf_fini(&obj);
+  assert_int_equal(ops.entry(ops.ud, n2, "b", &nb2, &err), QB_OK);
+  assert_null(nb2.block(nb2.code, inst, 3, cols, res));
+  for (int i = 0; i < 3; i++) assert_int_equal(res[i], col[i] * 3);
+  ops.free(ops.ud, n2);
+  ops.free(ops.ud, n);
+  qw_instance_free(inst);
+  qw_module_free(mod);
+  qw_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(custom_score_goes_native_bit_for_bit),
@@ -398,6 +442,7 @@ int main(void) {
       cmocka_unit_test(compile_limits_fall_back_to_the_interpreter),
       cmocka_unit_test(the_hook_describes_this_host),
       cmocka_unit_test(block_columns_read_as_the_interpreter_does),
+      cmocka_unit_test(each_export_gets_code_of_its_own),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
