@@ -99,7 +99,8 @@ void qb_free(void *ptr, size_t size);
 void *qb_sized_malloc(size_t size);
 void qb_sized_free(void *ptr);
 
-/* Total bytes currently allocated through the hook (all threads, relaxed atomics). */
+/* Total bytes currently allocated through the hook (all threads: the sum of per-thread
+** counters, exact when no other thread allocates meanwhile). */
 size_t qb_alloc_live_bytes(void);
 
 /* How many allocations failed in the calling thread so far. A library that reports running out
@@ -109,7 +110,7 @@ uint64_t qb_alloc_failures(void);
 
 /* Test hook: make the Nth allocation from now fail (1 = the next one); 0 disables. Used by
 ** the OOM tests (SQLite's test_malloc.c). Returns how many allocations happened since the last
-** call to qb_alloc_fail_after. */
+** call to qb_alloc_fail_after while it was armed (n > 0; unarmed, allocations are not counted). */
 uint64_t qb_alloc_fail_after(uint64_t n);
 
 /* ---- arenas ------------------------------------------------------------------------------- */
