@@ -260,6 +260,13 @@ void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
 ** not read back by anyone: explain, scroll and cluster partials do not use it). Damaged text
 ** is never raw: it fails the shard as before. */
 void qq_request_raw_source(qq_request *req);
+/* Hits as text (issue 14): after this call (and qq_request_raw_source), REQ's shard searches
+** on this process may give a plain hit (no highlight, script_fields, collapse or sort values;
+** _source whole or none) as a JSON string whose value is QQ_RAW_JSON followed by the whole hit's
+** text as the compact writer prints it (its _score and _doc kept beside it for the merge): no
+** tree is built for it, freed or walked. Only for partials that qq_response_render merges here
+** and the compact writer prints (qq_partial_to_json turns such hits back into objects). */
+void qq_request_hits_text(qq_request *req);
 /* 1 after qq_request_raw_source(REQ): a coordinator asks its shards for raw _source too. */
 int qq_request_raw_source_on(const qq_request *req);
 #define QQ_RAW_JSON "\xff\x00qq-raw" /* 8 bytes no JSON text's string holds (0xff is not UTF-8) */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 json_t *qq__partial_json(const qq_partial *p);
+int qq__partial_hit_key(const qq_partial *p, size_t k, double *score, json_int_t *doc);
 
 /* ---- collapse and terminate_after across shards (paging.c's coordinator half) ------------------ */
 
@@ -147,8 +148,13 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
         cap = nc;
       }
       json_t *h = json_array_get(hs, k);
-      all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
-                           json_integer_value(json_object_get(h, "_doc"))};
+      double sc;
+      json_int_t doc;
+      if (qq__partial_hit_key(parts[i], k, &sc, &doc)) /* a hit written as text (search.c) */
+        all[nall++] = (mhit){h, i, sc, doc};
+      else
+        all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
+                             json_integer_value(json_object_get(h, "_doc"))};
     }
   }
   if (n && nfail == n) { /* every shard failed: the request fails with the first error */
@@ -226,7 +232,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   /* the winners move into the response (no copy): PARTS lose their _doc keys (query.h) */
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = all[i].h;
-    json_object_del(h, "_doc");
+    if (json_is_object(h)) json_object_del(h, "_doc"); /* a text hit has none */
     if (json_array_append(harr, h)) goto nomem;
   }
   if (req->naggs) {

@@ -256,3 +256,17 @@ int qq_json_canonical(const char *text, size_t len) {
   c.nkeys = 0;
   return value(&c, 1) && c.p == c.end;
 }
+
+int qq__utf8_ok(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
+    size_t k = utf8_len(p, (size_t)(end - p));
+    if (!k) return 0;
+    p += k;
+  }
+  return 1;
+}

@@ -221,7 +221,10 @@ static void search(qs_req *r, int count) {
   qs__env_window(r->srv, &t, &env); /* index.max_result_window (h_settings.c) */
   if (!rc) rc = qq_request_parse(&env, body, len, count, &req, &err);
   /* the response goes straight to the compact writer: stored _source may be copied as it is */
-  if (!rc && !count && !xq && !qs__arg_bool(r, "pretty")) qq_request_raw_source(req);
+  if (!rc && !count && !xq && !qs__arg_bool(r, "pretty")) {
+    qq_request_raw_source(req);
+    qq_request_hits_text(req); /* plain hits as text, not trees (issue 14) */
+  }
   json_t *stats = NULL; /* dfs_query_then_fetch: every shard's term statistics, summed */
   if (!rc && dfs && !count && t.n > 1)
     rc = qc_node_dfs(r->srv->node, req, body, len, &prov.got, &t, &stats, &err);
