@@ -192,6 +192,10 @@ int64_t qb_wall_ms(void);
 #define QB_REAL_TEXT 48
 int qb_real_text(double v, char out[QB_REAL_TEXT]);
 
+/* V in decimal, as printf's "%lld" writes it; NUL-terminated; the length. */
+#define QB_INT_TEXT 24
+int qb_int_text(int64_t v, char out[QB_INT_TEXT]);
+
 /* S (N bytes, passed through as they are: the caller has checked it is UTF-8) appended to B as
 ** a JSON string: quoted, with \" \\ \n \r \t \b \f and \u00XX for the other control bytes, as
 ** jansson's compact writer escapes (without JSON_ENSURE_ASCII). The one string writer of the

@@ -135,3 +135,17 @@ layout:
   *w = 0;
   return (int)(w - out);
 }
+
+int qb_int_text(int64_t v, char out[QB_INT_TEXT]) {
+  char tmp[QB_INT_TEXT];
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+  int n = 0, w = 0;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) out[w++] = '-';
+  while (n) out[w++] = tmp[--n];
+  out[w] = 0;
+  return w;
+}

@@ -943,9 +943,8 @@ static int run_hits_text(const shard_run *r) {
 }
 
 static void int_text(qb_buf *b, json_int_t v) {
-  char num[32];
-  int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, v); /* as json_out.c prints it */
-  qb_buf_append(b, num, (size_t)n);
+  char num[QB_INT_TEXT];
+  qb_buf_append(b, num, (size_t)qb_int_text(v, num)); /* as json_out.c prints it */
 }
 
 /* Hit H as text into *OUT (a QQ_RAW_JSON string): what the compact writer (json_out.c) prints

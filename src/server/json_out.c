@@ -73,9 +73,8 @@ static int write_value(qb_buf *b, const json_t *j, int pretty, int depth) {
     put_string(b, s, n);
     return 0;
   }
-  case JSON_INTEGER:
-    snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-    qb_buf_puts(b, num);
+  case JSON_INTEGER: /* json_int_t is long long (JSON_INTEGER_IS_LONG_LONG): "%lld" */
+    qb_buf_append(b, num, (size_t)qb_int_text(json_integer_value(j), num));
     return 0;
   case JSON_REAL: qb_buf_append(b, num, (size_t)qb_real_text(json_real_value(j), num)); return 0;
   case JSON_TRUE: qb_buf_puts(b, "true"); return 0;
