@@ -199,7 +199,7 @@ int qb_int_text(int64_t v, char out[QB_INT_TEXT]);
 /* S (N bytes, passed through as they are: the caller has checked it is UTF-8) appended to B as
 ** a JSON string: quoted, with \" \\ \n \r \t \b \f and \u00XX for the other control bytes, as
 ** jansson's compact writer escapes (without JSON_ENSURE_ASCII). The one string writer of the
-** server's JSON output (json_out.c) and of hits the query layer writes as text (search.c). */
+** JSON writer (query/json_write.c) and of hits the query layer writes as text (search.c). */
 void qb_json_string(qb_buf *b, const char *s, size_t n);
 
 #endif

@@ -1,5 +1,5 @@
 /* jsontext.c: a JSON string's text (qb_json_string), shared by the server's JSON writer
-** (src/server/json_out.c) and the query layer's hits written as text (src/query/search.c), so
+** (src/query/json_write.c) and the query layer's hits written as text (src/query/search.c), so
 ** both print a string the same way, byte for byte. */
 #include "base.h"
 

@@ -1,6 +1,7 @@
 /* realtext.c: a double as the shortest text that reads back as it (issue 13 #10, issue 14),
-** laid out as JavaScript prints numbers; json_out.c writes reals with it and the query layer
-** checks stored _source against it before splicing it raw (source_raw.c). */
+** laid out as JavaScript prints numbers; the JSON writer (query/json_write.c) prints reals
+** with it and the query layer checks stored _source against it before splicing it raw
+** (source_raw.c). Also an int64's text (qb_int_text). */
 #include "base.h"
 
 #include <float.h>

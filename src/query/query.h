@@ -272,11 +272,18 @@ int qq_request_raw_source_on(const qq_request *req);
 #define QQ_RAW_JSON "\xff\x00qq-raw" /* 8 bytes no JSON text's string holds (0xff is not UTF-8) */
 #define QQ_RAW_JSON_LEN 8
 /* 1 when TEXT (LEN bytes) is a JSON object that json_loadb reads and the server's compact
-** writer (src/server/json_out.c) prints back byte for byte: no whitespace, no duplicate key,
+** writer (qq_json_write) prints back byte for byte: no whitespace, no duplicate key,
 ** escapes only \" \\ \n \r \t \b \f, valid UTF-8, integers in int64 without "-0", reals in
 ** their shortest form (qb_real_text), at most 64 levels and 256 open keys. 0 otherwise,
 ** including for every text that is not JSON. */
 int qq_json_canonical(const char *text, size_t len);
+
+/* J as JSON text appended to OUT: compact (no spaces) or PRETTY (jansson's JSON_INDENT(2)),
+** keys in insertion order, UTF-8 passed through, every real in its shortest form (qb_real_text)
+** and every integer as "%lld"; a QQ_RAW_JSON string is copied as it is when compact (it is
+** laid out when pretty). The server writes all its responses with it (json_out.c).
+** Errors: QB_INVAL (J NULL), QB_LIMIT (nested past 4096 levels), QB_NOMEM. */
+qb_code qq_json_write(const struct json_t *j, int pretty, qb_buf *out, qb_err *err);
 
 /* The `_shard_doc` sort value of REQ's next shard searches is (IX << 32) | the doc's number in
 ** the snapshot: IX is the shard's position among the searched shards (default: the shard id). */

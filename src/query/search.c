@@ -944,10 +944,10 @@ static int run_hits_text(const shard_run *r) {
 
 static void int_text(qb_buf *b, json_int_t v) {
   char num[QB_INT_TEXT];
-  qb_buf_append(b, num, (size_t)qb_int_text(v, num)); /* as json_out.c prints it */
+  qb_buf_append(b, num, (size_t)qb_int_text(v, num)); /* as json_write.c prints it */
 }
 
-/* Hit H as text into *OUT (a QQ_RAW_JSON string): what the compact writer (json_out.c) prints
+/* Hit H as text into *OUT (a QQ_RAW_JSON string): what the compact writer (json_write.c) prints
 ** for hit_json's object without its _doc, the same strings (qb_json_string) and numbers
 ** (qb_real_text, JSON_INTEGER_FORMAT), in the same order. 0 done; 1 when this hit takes
 ** hit_json instead (an _id or index name jansson would refuse, a score that is not finite, a
