@@ -264,8 +264,10 @@ void qq_request_raw_source(qq_request *req);
 ** on this process may give a plain hit (no highlight, script_fields, collapse or sort values;
 ** _source whole or none) as a JSON string whose value is QQ_RAW_JSON followed by the whole hit's
 ** text as the compact writer prints it (its _score and _doc kept beside it for the merge): no
-** tree is built for it, freed or walked. Only for partials that qq_response_render merges here
-** and the compact writer prints (qq_partial_to_json turns such hits back into objects). */
+** tree is built for it, freed or walked; qq_response_render then gives the whole response as
+** one such string when no shard failed and there are no aggregations or collapse. Only for
+** partials that qq_response_render merges here and a response the compact writer prints
+** (qq_partial_to_json turns such hits back into objects). */
 void qq_request_hits_text(qq_request *req);
 /* 1 after qq_request_raw_source(REQ): a coordinator asks its shards for raw _source too. */
 int qq_request_raw_source_on(const qq_request *req);

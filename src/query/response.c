@@ -99,6 +99,60 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
   return a->doc < b->doc ? -1 : a->doc > b->doc;
 }
 
+static void int_text(qb_buf *b, json_int_t v) {
+  char num[QB_INT_TEXT];
+  qb_buf_append(b, num, (size_t)qb_int_text(v, num));
+}
+
+/* The whole response as text (qq_request_hits_text), a QQ_RAW_JSON string in *OUT: what
+** qq_json_write prints for the tree qq_response_render builds below, key for key, when there
+** are no failures, aggregations or collapse (the caller checked). The page's text hits are
+** copied, the others written (without _doc) by qq_json_write. 0, or -1 when out of memory. */
+static int render_text(const qq_request *req, qq_partial *const *parts, size_t n, mhit *all,
+                       size_t nall, uint64_t total, int total_gte, int has_max, double max_score,
+                       int timed_out, uint64_t took_ms, json_t **out) {
+  qb_buf b;
+  char num[QB_REAL_TEXT];
+  qb_buf_init(&b);
+  qb_buf_reserve(&b, 8192);
+  qb_buf_append(&b, QQ_RAW_JSON "{\"took\":", QQ_RAW_JSON_LEN + 8);
+  int_text(&b, (json_int_t)took_ms);
+  qb_buf_puts(&b, timed_out ? ",\"timed_out\":true" : ",\"timed_out\":false");
+  if (req->pg && req->pg->terminate_after)
+    qb_buf_puts(&b, qq__any_terminated(parts, n) ? ",\"terminated_early\":true"
+                                                 : ",\"terminated_early\":false");
+  qb_buf_puts(&b, ",\"_shards\":{\"total\":");
+  int_text(&b, (json_int_t)n);
+  qb_buf_puts(&b, ",\"successful\":");
+  int_text(&b, (json_int_t)n);
+  qb_buf_puts(&b, ",\"skipped\":0,\"failed\":0},\"hits\":{");
+  if (req->track_total) {
+    int gte = req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte);
+    qb_buf_puts(&b, "\"total\":{\"value\":");
+    int_text(&b, (json_int_t)(gte ? (uint64_t)req->track_total : total));
+    qb_buf_puts(&b, gte ? ",\"relation\":\"gte\"}," : ",\"relation\":\"eq\"},");
+  }
+  qb_buf_puts(&b, "\"max_score\":");
+  if (has_max) qb_buf_append(&b, num, (size_t)qb_real_text(max_score, num));
+  else qb_buf_puts(&b, "null");
+  qb_buf_puts(&b, ",\"hits\":[");
+  for (size_t i = req->from, k = 0; i < nall && i < (size_t)req->from + req->size; i++, k++) {
+    json_t *h = all[i].h;
+    const char *s = json_string_value(h);
+    if (k) qb_buf_append(&b, ",", 1);
+    if (s && json_string_length(h) >= QQ_RAW_JSON_LEN && !memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) {
+      qb_buf_append(&b, s + QQ_RAW_JSON_LEN, json_string_length(h) - QQ_RAW_JSON_LEN);
+      continue;
+    }
+    json_object_del(h, "_doc");
+    if (qq_json_write(h, 0, &b, NULL)) b.failed = 1;
+  }
+  qb_buf_puts(&b, "]}}");
+  *out = b.failed ? NULL : json_stringn_nocheck(b.data, b.len);
+  qb_buf_fini(&b);
+  return *out ? 0 : -1;
+}
+
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
                            json_t **out, qb_err *err) {
   json_t *res = NULL, *failures = NULL, **aggparts = NULL;
@@ -161,6 +215,17 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
     json_t *f = json_object_get(qq__partial_json(parts[first_fail]), "failure");
     rc = qb_fail(err, (qb_code)json_integer_value(json_object_get(f, "code")), "%s",
                  json_string_value(json_object_get(f, "reason")));
+    goto done;
+  }
+  if (req->hits_text && !req->for_count && !req->naggs && !nfail &&
+      !(req->pg && req->pg->collapse) && (!has_max || isfinite(max_score))) {
+    int timed_out = 0; /* any shard that stopped at the request's timeout */
+    for (size_t i = 0; i < n; i++)
+      timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
+    if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+    if (render_text(req, parts, n, all, nall, total, total_gte, has_max, max_score, timed_out,
+                    took_ms, out))
+      goto nomem;
     goto done;
   }
   /* built key by key: json_pack reads its format on every call (a fixed cost, issue 14) */

@@ -949,9 +949,11 @@ static void int_text(qb_buf *b, json_int_t v) {
 
 /* Hit H as text into *OUT (a QQ_RAW_JSON string): what the compact writer (json_write.c) prints
 ** for hit_json's object without its _doc, the same strings (qb_json_string) and numbers
-** (qb_real_text, JSON_INTEGER_FORMAT), in the same order. 0 done; 1 when this hit takes
-** hit_json instead (an _id or index name jansson would refuse, a score that is not finite, a
-** _source not in canonical form); -1 out of memory. */
+** (qb_int_text, qb_real_text) in the same order; a _source not in canonical form is read and
+** written by qq_json_write, as the tree would be. 0 done; 1 when this hit takes hit_json
+** instead (an _id or index name jansson would refuse, a score that is not finite, a _source
+** that does not read, or out of memory on the way: hit_json then reports it); -1 out of
+** memory. */
 static int hit_text(shard_run *r, const hit *h, const char *index_name, const char *src,
                     size_t srclen, qb_buf *raw, json_t **out) {
   const qq_request *req = r->req;
@@ -964,8 +966,7 @@ static int hit_text(shard_run *r, const hit *h, const char *index_name, const ch
   char num[QB_REAL_TEXT];
   *out = NULL;
   if (!id) id = "", idlen = 0;
-  if (!qq__utf8_ok(id, idlen) || !qq__utf8_ok(ix, ixlen) || (scores && !isfinite(score)) ||
-      (req->source_mode && src && !qq_json_canonical(src, srclen)))
+  if (!qq__utf8_ok(id, idlen) || !qq__utf8_ok(ix, ixlen) || (scores && !isfinite(score)))
     return 1;
   qb_buf_reset(raw);
   qb_buf_append(raw, QQ_RAW_JSON "{\"_index\":", QQ_RAW_JSON_LEN + 10);
@@ -986,7 +987,14 @@ static int hit_text(shard_run *r, const hit *h, const char *index_name, const ch
   else qb_buf_puts(raw, "null");
   if (req->source_mode && src) {
     qb_buf_puts(raw, ",\"_source\":");
-    qb_buf_append(raw, src, srclen);
+    if (qq_json_canonical(src, srclen)) {
+      qb_buf_append(raw, src, srclen); /* as the writer would print it */
+    } else { /* read and written as hit_json's tree would be; damage: hit_json reports it */
+      json_t *sj = qq__json_load(src, srclen, 0, NULL);
+      int bad = !sj || qq_json_write(sj, 0, raw, NULL);
+      json_decref(sj);
+      if (bad) return 1;
+    }
   }
   qb_buf_append(raw, "}", 1);
   if (raw->failed || !(*out = json_stringn_nocheck(raw->data, raw->len))) return -1;

@@ -2,9 +2,9 @@
 ** must change no response: on a seeded corpus of varied _ids (quotes, backslashes, control bytes,
 ** UTF-8) and sources (canonical and not), in several segments with deletions,
 ** every request below, on one shard and on two, is rendered with and without the text path and
-** written by the compact writer (json_out.c); the bytes must be equal. The plain requests must
-** take the text path (or this compared nothing), and a text partial turned back into JSON
-** (qq_partial_to_json) must equal the tree path's. */
+** written by the compact writer (qq_json_write); the bytes must be equal. The plain requests must
+** take the text path, hits and whole response (or this compared nothing), and a text partial
+** turned back into JSON (qq_partial_to_json) must equal the tree path's. */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,11 +111,13 @@ static int teardown(void **state) {
   return 0;
 }
 
+json_t *qq__partial_json(const qq_partial *p); /* search.c: a partial's own tree */
+
 /* MODE 0: the tree path (raw _source only, as before); 1: hits as text. BODY on NSHARDS shards
 ** (the same snapshot: equal scores meet in the merge); the response's compact text in OUT.
-** *TEXT_HITS: how many response hits were text. *PART0: shard 0's partial as JSON. */
+** *TEXT_HITS: how many of the partials' hits were text; *TEXT_ROOT: the response was text. */
 static void render(tx *t, const char *body, int mode, size_t nshards, qb_buf *out,
-                   size_t *text_hits, json_t **part0) {
+                   size_t *text_hits, int *text_root) {
   qq_request *req;
   qq_partial *parts[2] = {NULL, NULL};
   json_t *res = NULL;
@@ -126,11 +128,13 @@ static void render(tx *t, const char *body, int mode, size_t nshards, qb_buf *ou
   for (size_t s = 0; s < nshards; s++)
     if (qq_shard_search(req, t->snap, "idx-\"q\"", (uint32_t)s, &parts[s], &err))
       fail_msg("search %s: %s", body, err.msg);
-  if (part0 && qq_partial_to_json(parts[0], part0, &err)) fail_msg("to_json: %s", err.msg);
-  if (qq_response_render(req, parts, nshards, 0, &res, &err)) fail_msg("render %s: %s", body, err.msg);
-  json_t *hits = json_object_get(json_object_get(res, "hits"), "hits");
   *text_hits = 0;
-  for (size_t i = 0; i < json_array_size(hits); i++) *text_hits += json_is_string(json_array_get(hits, i));
+  for (size_t s = 0; s < nshards; s++) {
+    json_t *hits = json_object_get(qq__partial_json(parts[s]), "hits");
+    for (size_t i = 0; i < json_array_size(hits); i++) *text_hits += json_is_string(json_array_get(hits, i));
+  }
+  if (qq_response_render(req, parts, nshards, 0, &res, &err)) fail_msg("render %s: %s", body, err.msg);
+  *text_root = json_is_string(res);
   qb_buf_init(out);
   if (qs__json_write(res, 0, out, &err)) fail_msg("write: %s", err.msg);
   json_decref(res);
@@ -148,6 +152,9 @@ static const char *const plain_bodies[] = {
     "{\"query\":{\"constant_score\":{\"filter\":{\"term\":{\"title\":\"theta\"}}}},\"size\":30}",
     "{\"query\":{\"bool\":{\"filter\":{\"range\":{\"n\":{\"gte\":100}}}}},\"size\":30}",
     "{\"query\":{\"match\":{\"title\":\"iota kappa\"}},\"min_score\":0.5,\"track_total_hits\":false}",
+    "{\"query\":{\"match\":{\"title\":\"alpha\"}},\"track_total_hits\":5}",
+    "{\"query\":{\"match_all\":{}},\"terminate_after\":50,\"size\":5}",
+    "{\"query\":{\"match\":{\"title\":\"rare2\"}},\"timeout\":\"10s\",\"from\":2}",
 };
 
 /* requests the text path must leave to hit_json (and still answer the same) */
@@ -162,14 +169,16 @@ static const char *const other_bodies[] = {
     "{\"query\":{\"match_all\":{}},\"collapse\":{\"field\":\"n\"},\"size\":15}",
 };
 
-static void compare(tx *t, const char *body, size_t *text_total) {
+static void compare(tx *t, const char *body, size_t *text_total, int *roots) {
   for (size_t nshards = 1; nshards <= 2; nshards++) {
     qb_buf a, b;
     size_t ta, tb;
+    int ra, rb;
     json_t *pa = NULL, *pb = NULL;
-    render(t, body, 0, nshards, &a, &tb, NULL);
-    render(t, body, 1, nshards, &b, &ta, NULL);
-    if (tb) fail_msg("%s: the tree path gave %zu text hits", body, tb);
+    render(t, body, 0, nshards, &a, &tb, &rb);
+    render(t, body, 1, nshards, &b, &ta, &ra);
+    if (tb || rb) fail_msg("%s: the tree path gave %zu text hits, text root %d", body, tb, rb);
+    *roots += ra;
     if (a.len != b.len || memcmp(a.data, b.data, a.len))
       fail_msg("%s on %zu shard(s): the responses differ\ntree: %s\ntext: %s", body, nshards,
                a.data, b.data);
@@ -215,8 +224,10 @@ static void plain_hits_as_text_print_the_same(void **state) {
   tx *t = *state;
   for (size_t i = 0; i < sizeof plain_bodies / sizeof *plain_bodies; i++) {
     size_t text = 0;
-    compare(t, plain_bodies[i], &text);
+    int roots = 0;
+    compare(t, plain_bodies[i], &text, &roots);
     if (!text) fail_msg("%s: no hit took the text path", plain_bodies[i]);
+    if (roots != 2) fail_msg("%s: the response was text %d times of 2", plain_bodies[i], roots);
   }
 }
 
@@ -224,7 +235,8 @@ static void other_requests_keep_their_trees(void **state) {
   tx *t = *state;
   for (size_t i = 0; i < sizeof other_bodies / sizeof *other_bodies; i++) {
     size_t text = 0;
-    compare(t, other_bodies[i], &text);
+    int roots = 0;
+    compare(t, other_bodies[i], &text, &roots);
     if (text) fail_msg("%s: %zu hits took the text path", other_bodies[i], text);
   }
 }
