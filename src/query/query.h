@@ -332,6 +332,11 @@ qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *er
 ** (too_many_buckets), QB_NOMEM, or the shards' error. */
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n,
                            uint64_t took_ms, struct json_t **out, qb_err *err);
+/* qq_response_render, but a response it would give as one text (qq_request_hits_text) is
+** appended to TEXT as the compact writer would print it, and *OUT is then NULL: the server
+** replies with TEXT as it is, not copying it into a string and out again. */
+qb_code qq_response_render_text(qq_request *req, qq_partial *const *parts, size_t n,
+                                uint64_t took_ms, qb_buf *text, struct json_t **out, qb_err *err);
 
 /* Merge the partial aggregations of N shards into one partial of the same shape, for a
 ** coordinator that merges in stages (per node, then across nodes) or keeps a running merge.

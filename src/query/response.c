@@ -104,57 +104,80 @@ static void int_text(qb_buf *b, json_int_t v) {
   qb_buf_append(b, num, (size_t)qb_int_text(v, num));
 }
 
-/* The whole response as text (qq_request_hits_text), a QQ_RAW_JSON string in *OUT: what
-** qq_json_write prints for the tree qq_response_render builds below, key for key, when there
-** are no failures, aggregations or collapse (the caller checked). The page's text hits are
-** copied, the others written (without _doc) by qq_json_write. 0, or -1 when out of memory. */
+/* The whole response as text (qq_request_hits_text) appended to TEXT, or when TEXT is NULL
+** as a QQ_RAW_JSON string in *OUT: what qq_json_write prints for the tree qq_response_render
+** builds below, key for key, when there are no failures, aggregations or collapse (the caller
+** checked). The page's text hits are copied, the others written (without _doc) by
+** qq_json_write. 0, or -1 when out of memory. */
 static int render_text(const qq_request *req, qq_partial *const *parts, size_t n, mhit *all,
                        size_t nall, uint64_t total, int total_gte, int has_max, double max_score,
-                       int timed_out, uint64_t took_ms, json_t **out) {
-  qb_buf b;
+                       int timed_out, uint64_t took_ms, qb_buf *text, json_t **out) {
+  qb_buf own, *b = text ? text : &own;
   char num[QB_REAL_TEXT];
-  qb_buf_init(&b);
-  qb_buf_reserve(&b, 8192);
-  qb_buf_append(&b, QQ_RAW_JSON "{\"took\":", QQ_RAW_JSON_LEN + 8);
-  int_text(&b, (json_int_t)took_ms);
-  qb_buf_puts(&b, timed_out ? ",\"timed_out\":true" : ",\"timed_out\":false");
+  if (!text) {
+    qb_buf_init(&own);
+    qb_buf_reserve(&own, 8192);
+    qb_buf_append(&own, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+  } else {
+    size_t need = 512; /* the page's text hits and the head: one allocation */
+    for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++)
+      need += json_string_length(all[i].h) + 1;
+    qb_buf_reserve(text, need);
+  }
+  qb_buf_append(b, "{\"took\":", 8);
+  int_text(b, (json_int_t)took_ms);
+  qb_buf_puts(b, timed_out ? ",\"timed_out\":true" : ",\"timed_out\":false");
   if (req->pg && req->pg->terminate_after)
-    qb_buf_puts(&b, qq__any_terminated(parts, n) ? ",\"terminated_early\":true"
+    qb_buf_puts(b, qq__any_terminated(parts, n) ? ",\"terminated_early\":true"
                                                  : ",\"terminated_early\":false");
-  qb_buf_puts(&b, ",\"_shards\":{\"total\":");
-  int_text(&b, (json_int_t)n);
-  qb_buf_puts(&b, ",\"successful\":");
-  int_text(&b, (json_int_t)n);
-  qb_buf_puts(&b, ",\"skipped\":0,\"failed\":0},\"hits\":{");
+  qb_buf_puts(b, ",\"_shards\":{\"total\":");
+  int_text(b, (json_int_t)n);
+  qb_buf_puts(b, ",\"successful\":");
+  int_text(b, (json_int_t)n);
+  qb_buf_puts(b, ",\"skipped\":0,\"failed\":0},\"hits\":{");
   if (req->track_total) {
     int gte = req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte);
-    qb_buf_puts(&b, "\"total\":{\"value\":");
-    int_text(&b, (json_int_t)(gte ? (uint64_t)req->track_total : total));
-    qb_buf_puts(&b, gte ? ",\"relation\":\"gte\"}," : ",\"relation\":\"eq\"},");
+    qb_buf_puts(b, "\"total\":{\"value\":");
+    int_text(b, (json_int_t)(gte ? (uint64_t)req->track_total : total));
+    qb_buf_puts(b, gte ? ",\"relation\":\"gte\"}," : ",\"relation\":\"eq\"},");
   }
-  qb_buf_puts(&b, "\"max_score\":");
-  if (has_max) qb_buf_append(&b, num, (size_t)qb_real_text(max_score, num));
-  else qb_buf_puts(&b, "null");
-  qb_buf_puts(&b, ",\"hits\":[");
+  qb_buf_puts(b, "\"max_score\":");
+  if (has_max) qb_buf_append(b, num, (size_t)qb_real_text(max_score, num));
+  else qb_buf_puts(b, "null");
+  qb_buf_puts(b, ",\"hits\":[");
   for (size_t i = req->from, k = 0; i < nall && i < (size_t)req->from + req->size; i++, k++) {
     json_t *h = all[i].h;
     const char *s = json_string_value(h);
-    if (k) qb_buf_append(&b, ",", 1);
+    if (k) qb_buf_append(b, ",", 1);
     if (s && json_string_length(h) >= QQ_RAW_JSON_LEN && !memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) {
-      qb_buf_append(&b, s + QQ_RAW_JSON_LEN, json_string_length(h) - QQ_RAW_JSON_LEN);
+      qb_buf_append(b, s + QQ_RAW_JSON_LEN, json_string_length(h) - QQ_RAW_JSON_LEN);
       continue;
     }
     json_object_del(h, "_doc");
-    if (qq_json_write(h, 0, &b, NULL)) b.failed = 1;
+    if (qq_json_write(h, 0, b, NULL)) b->failed = 1;
   }
-  qb_buf_puts(&b, "]}}");
-  *out = b.failed ? NULL : json_stringn_nocheck(b.data, b.len);
-  qb_buf_fini(&b);
+  qb_buf_puts(b, "]}}");
+  if (text) return text->failed ? -1 : 0;
+  *out = own.failed ? NULL : json_stringn_nocheck(own.data, own.len);
+  qb_buf_fini(&own);
   return *out ? 0 : -1;
 }
 
+static qb_code render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
+                      qb_buf *text, json_t **out, qb_err *err);
+
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
                            json_t **out, qb_err *err) {
+  return render(req, parts, n, took_ms, NULL, out, err);
+}
+
+qb_code qq_response_render_text(qq_request *req, qq_partial *const *parts, size_t n,
+                                uint64_t took_ms, qb_buf *text, json_t **out, qb_err *err) {
+  return render(req, parts, n, took_ms, text, out, err);
+}
+
+static qb_code render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
+                      qb_buf *text, json_t **out, qb_err *err) {
   json_t *res = NULL, *failures = NULL, **aggparts = NULL;
   mhit *all = NULL;
   size_t nall = 0, cap = 0, nfail = 0, first_fail = SIZE_MAX;
@@ -224,7 +247,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
       timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
     if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
     if (render_text(req, parts, n, all, nall, total, total_gte, has_max, max_score, timed_out,
-                    took_ms, out))
+                    took_ms, text, out))
       goto nomem;
     goto done;
   }

@@ -205,6 +205,17 @@ void qs__reply_json(qs_req *r, int status, json_t *j) {
   if (r->out.len && qs__arg_bool(r, "pretty")) qb_buf_puts(&r->out, "\n");
 }
 
+void qs__reply_buf(qs_req *r, int status, qb_buf *body) {
+  qb_buf_fini(&r->out);
+  r->out = *body; /* taken, not copied */
+  qb_buf_init(body);
+  r->status = status;
+  if (r->out.failed) {
+    qb_buf_reset(&r->out);
+    qs__reply_code(r, QB_NOMEM, "out of memory writing the response");
+  }
+}
+
 void qs__reply_text(qs_req *r, int status, const char *type, const char *text, size_t len) {
   qb_buf_reset(&r->out);
   r->status = status;
