@@ -159,10 +159,20 @@ static int plain_search(const qs_req *r) {
       "script", "agg", "highlight", "rescore", "collapse", "suggest", "sort", "pit",
       "search_after", "runtime", "knn", "explain", "profile", "wildcard", "regexp", "fuzzy",
       "prefix", "query_string", "more_like_this", "terms_set", "inner_hits", "udf"};
+  /* the words' first letters: the body is read once (22 memmem passes were ~6k instructions) */
+  static const unsigned char first[256] = {['s'] = 1, ['a'] = 1, ['h'] = 1, ['r'] = 1, ['c'] = 1,
+                                           ['p'] = 1, ['k'] = 1, ['e'] = 1, ['w'] = 1, ['f'] = 1,
+                                           ['q'] = 1, ['m'] = 1, ['t'] = 1, ['i'] = 1, ['u'] = 1};
   long size = 10, from = 0;
   if (r->query || r->body_len > 1024) return 0;
-  for (size_t i = 0; i < sizeof pooled / sizeof *pooled; i++)
-    if (memmem(r->body, r->body_len, pooled[i], strlen(pooled[i]))) return 0;
+  for (size_t i = 0; i < r->body_len; i++) {
+    if (!first[(unsigned char)r->body[i]]) continue;
+    for (size_t w = 0; w < sizeof pooled / sizeof *pooled; w++) {
+      size_t n = strlen(pooled[w]);
+      if (pooled[w][0] == r->body[i] && n <= r->body_len - i && !memcmp(r->body + i, pooled[w], n))
+        return 0;
+    }
+  }
   if (body_number(r->body, r->body_len, "\"size\"", &size) < 0 ||
       body_number(r->body, r->body_len, "\"from\"", &from) < 0)
     return 0;
