@@ -133,6 +133,7 @@ uint64_t qb_alloc_failures(void) { return failures; }
 
 size_t qb_alloc_live_bytes(void) {
   size_t sum = atomic_load_explicit(&shared_slot.bytes, memory_order_relaxed);
-  for (unsigned i = 0; i < LIVE_SLOTS; i++) sum += atomic_load_explicit(&slots[i].bytes, memory_order_relaxed);
+  for (unsigned i = 0; i < LIVE_SLOTS; i++)
+    sum += atomic_load_explicit(&slots[i].bytes, memory_order_relaxed);
   return sum;
 }

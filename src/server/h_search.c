@@ -238,7 +238,8 @@ static void search(qs_req *r, int count) {
   uint64_t took_ms = (qb_now_ns() - t0) / 1000000u;
   size_t nparts = rc ? 0 : t.n;
   if (!rc) {
-    if (nparts && as_text) rc = qq_response_render_text(req, parts, nparts, took_ms, &text, &out, &err);
+    if (nparts && as_text)
+      rc = qq_response_render_text(req, parts, nparts, took_ms, &text, &out, &err);
     else if (nparts) rc = qq_response_render(req, parts, nparts, took_ms, &out, &err);
     else out = empty_response(count, took_ms);
   }

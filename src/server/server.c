@@ -81,7 +81,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
     if (resp) qb_buf_init(&r->out); /* MHD owns it now */
     else qb_free(o, sizeof *o);
   }
-  if (!resp) resp = MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
+  if (!resp)
+    resp = MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
   if (!resp) return MHD_NO;
   const char *type = r->out_type;
   if (!type) {

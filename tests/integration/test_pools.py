@@ -1,9 +1,10 @@
 """test_pools.py: slow work must not starve cheap work (issue 13 #3), against a real quidditch.
 Four searches with a UDF that never returns (examples/udfs/infinite_loop, ended by its budget)
 run on the search pool; while all four are still running, plain _counts, plain searches,
-document gets, writes and GET / are answered (they used to wait behind them: 4 slow searches held a _count for 26 s on
-2 HTTP threads). A full search queue answers 429 es_rejected_execution_exception. The check is
-ordering, not timing: the cheap requests finish before the slow searches do."""
+document gets, writes and GET / are answered (they used to wait behind them: 4 slow searches
+held a _count for 26 s on 2 HTTP threads). A full search queue answers 429
+es_rejected_execution_exception. The check is ordering, not timing: the cheap requests finish
+before the slow searches do."""
 import glob
 import json
 import os

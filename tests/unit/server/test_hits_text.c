@@ -58,13 +58,17 @@ static void doc_source(int i, char *out, size_t cap) {
   int n = (int)(next_rand() % 1000) - 200;
   switch (i % 5) {
   case 0: snprintf(out, cap, "{\"title\":\"%s\",\"n\":%d,\"r\":%d.25}", title, n, n); break;
-  case 1: snprintf(out, cap, "{\"title\":\"%s\",\"n\":%d,\"r\":1.50}", title, n); break; /* not shortest */
-  case 2: snprintf(out, cap, "{ \"title\": \"%s\", \"n\": %d }", title, n); break;          /* spaces */
+  case 1: /* a real not in its shortest form */
+    snprintf(out, cap, "{\"title\":\"%s\",\"n\":%d,\"r\":1.50}", title, n);
+    break;
+  case 2: snprintf(out, cap, "{ \"title\": \"%s\", \"n\": %d }", title, n); break; /* spaces */
   case 3:
     snprintf(out, cap, "{\"title\":\"%s\",\"n\":%d,\"tags\":[\"a\",\"b\\\"c\"],\"o\":{\"x\":null,"
              "\"y\":[true,false],\"z\":0.1}}", title, n);
     break;
-  default: snprintf(out, cap, "{\"title\":\"%s \\u00e9\",\"n\":%d}", title, n); break; /* \u escape */
+  default: /* a \u escape */
+    snprintf(out, cap, "{\"title\":\"%s \\u00e9\",\"n\":%d}", title, n);
+    break;
   }
 }
 
@@ -123,7 +127,8 @@ static void render(tx *t, const char *body, int mode, size_t nshards, qb_buf *ou
   qq_partial *parts[2] = {NULL, NULL};
   json_t *res = NULL;
   qb_err err;
-  if (qq_request_parse(NULL, body, strlen(body), 0, &req, &err)) fail_msg("parse %s: %s", body, err.msg);
+  if (qq_request_parse(NULL, body, strlen(body), 0, &req, &err))
+    fail_msg("parse %s: %s", body, err.msg);
   qq_request_raw_source(req);
   if (mode) qq_request_hits_text(req);
   for (size_t s = 0; s < nshards; s++)
@@ -132,7 +137,8 @@ static void render(tx *t, const char *body, int mode, size_t nshards, qb_buf *ou
   *text_hits = 0;
   for (size_t s = 0; s < nshards; s++) {
     json_t *hits = json_object_get(qq__partial_json(parts[s]), "hits");
-    for (size_t i = 0; i < json_array_size(hits); i++) *text_hits += json_is_string(json_array_get(hits, i));
+    for (size_t i = 0; i < json_array_size(hits); i++)
+      *text_hits += json_is_string(json_array_get(hits, i));
   }
   qb_buf_init(out);
   if (mode == 2) { /* straight into the reply's buffer */
@@ -141,7 +147,8 @@ static void render(tx *t, const char *body, int mode, size_t nshards, qb_buf *ou
     *text_root = !res;
     if (res && qs__json_write(res, 0, out, &err)) fail_msg("write: %s", err.msg);
   } else {
-    if (qq_response_render(req, parts, nshards, 0, &res, &err)) fail_msg("render %s: %s", body, err.msg);
+    if (qq_response_render(req, parts, nshards, 0, &res, &err))
+      fail_msg("render %s: %s", body, err.msg);
     *text_root = json_is_string(res);
     if (qs__json_write(res, 0, out, &err)) fail_msg("write: %s", err.msg);
   }
@@ -159,7 +166,8 @@ static const char *const plain_bodies[] = {
     "{\"query\":{\"match\":{\"title\":\"eta\"}},\"_source\":false,\"size\":25}",
     "{\"query\":{\"constant_score\":{\"filter\":{\"term\":{\"title\":\"theta\"}}}},\"size\":30}",
     "{\"query\":{\"bool\":{\"filter\":{\"range\":{\"n\":{\"gte\":100}}}}},\"size\":30}",
-    "{\"query\":{\"match\":{\"title\":\"iota kappa\"}},\"min_score\":0.5,\"track_total_hits\":false}",
+    "{\"query\":{\"match\":{\"title\":\"iota kappa\"}},\"min_score\":0.5,"
+    "\"track_total_hits\":false}",
     "{\"query\":{\"match\":{\"title\":\"alpha\"}},\"track_total_hits\":5}",
     "{\"query\":{\"match_all\":{}},\"terminate_after\":50,\"size\":5}",
     "{\"query\":{\"match\":{\"title\":\"rare2\"}},\"timeout\":\"10s\",\"from\":2}",
@@ -173,7 +181,8 @@ static const char *const other_bodies[] = {
     "{\"query\":{\"match_all\":{}},\"sort\":[{\"n\":\"desc\"}],\"size\":20}",
     "{\"query\":{\"match\":{\"title\":\"zeta\"}},\"sort\":[\"_score\"],\"track_scores\":true}",
     "{\"query\":{\"match\":{\"title\":\"beta\"}},\"highlight\":{\"fields\":{\"title\":{}}}}",
-    "{\"query\":{\"match\":{\"title\":\"gamma\"}},\"script_fields\":{\"m\":{\"script\":\"doc['n'].value * 2\"}}}",
+    "{\"query\":{\"match\":{\"title\":\"gamma\"}},"
+    "\"script_fields\":{\"m\":{\"script\":\"doc['n'].value * 2\"}}}",
     "{\"query\":{\"match_all\":{}},\"collapse\":{\"field\":\"n\"},\"size\":15}",
 };
 
@@ -226,7 +235,8 @@ static void compare(tx *t, const char *body, size_t *text_total, int *roots) {
     assert_int_equal(qs__json_write(pb, 0, &b, &err), QB_OK);
     if (a.len != b.len || memcmp(a.data, b.data, a.len))
       fail_msg("%s: the text partial as JSON differs\ntree: %s\ntext: %s", body, a.data, b.data);
-    if (strstr(a.data, "\"_id\":") && !strstr(a.data, "\"_doc\":")) fail_msg("%s: no _doc in the partial: %s", body, a.data);
+    if (strstr(a.data, "\"_id\":") && !strstr(a.data, "\"_doc\":"))
+      fail_msg("%s: no _doc in the partial: %s", body, a.data);
     qb_buf_fini(&a);
     qb_buf_fini(&b);
     json_decref(pa);
