@@ -166,8 +166,8 @@ static const char *const plain_bodies[] = {
     "{\"query\":{\"match\":{\"title\":\"eta\"}},\"_source\":false,\"size\":25}",
     "{\"query\":{\"constant_score\":{\"filter\":{\"term\":{\"title\":\"theta\"}}}},\"size\":30}",
     "{\"query\":{\"bool\":{\"filter\":{\"range\":{\"n\":{\"gte\":100}}}}},\"size\":30}",
-    "{\"query\":{\"match\":{\"title\":\"iota kappa\"}},\"min_score\":0.5,"
-    "\"track_total_hits\":false}",
+    ("{\"query\":{\"match\":{\"title\":\"iota kappa\"}},\"min_score\":0.5,"
+     "\"track_total_hits\":false}"),
     "{\"query\":{\"match\":{\"title\":\"alpha\"}},\"track_total_hits\":5}",
     "{\"query\":{\"match_all\":{}},\"terminate_after\":50,\"size\":5}",
     "{\"query\":{\"match\":{\"title\":\"rare2\"}},\"timeout\":\"10s\",\"from\":2}",
@@ -181,8 +181,8 @@ static const char *const other_bodies[] = {
     "{\"query\":{\"match_all\":{}},\"sort\":[{\"n\":\"desc\"}],\"size\":20}",
     "{\"query\":{\"match\":{\"title\":\"zeta\"}},\"sort\":[\"_score\"],\"track_scores\":true}",
     "{\"query\":{\"match\":{\"title\":\"beta\"}},\"highlight\":{\"fields\":{\"title\":{}}}}",
-    "{\"query\":{\"match\":{\"title\":\"gamma\"}},"
-    "\"script_fields\":{\"m\":{\"script\":\"doc['n'].value * 2\"}}}",
+    ("{\"query\":{\"match\":{\"title\":\"gamma\"}},"
+     "\"script_fields\":{\"m\":{\"script\":\"doc['n'].value * 2\"}}}"),
     "{\"query\":{\"match_all\":{}},\"collapse\":{\"field\":\"n\"},\"size\":15}",
 };
 
