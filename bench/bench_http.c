@@ -12,9 +12,11 @@
 ** Each is the median over RUNS runs of the run's percentile, after a warm-up run.
 ** Usage: bench_http [N] (or BENCH_HTTP_DOCS=N; default 100000). BENCH_QUIDDITCH=path overrides
 ** the server binary; BENCH_HTTP_LOOPS=N repeats the rows N times (to attach a profiler);
-** BENCH_HTTP_ONLY=root|rare|and2|none runs only that row. Each row also prints the server's
-** CPU time a request (all its threads, from /proc/PID/task/N/schedstat): less noisy than the
-** latency on a shared machine, where a busy core delays each of a request's thread hand-offs. */
+** BENCH_HTTP_ONLY=root|rare|and2|none runs only that row; BENCH_HTTP_WAIT=S waits S seconds
+** after loading (to attach a profiler, e.g. callgrind_control -i on, before the rows start).
+** Each row also prints the server's CPU time a request (all its threads, from
+** /proc/PID/task/N/schedstat): less noisy than the latency on a shared machine, where a busy
+** core delays each of a request's thread hand-offs. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -333,6 +335,10 @@ int main(int argc, char **argv) {
     if (server_cpu_ns() - c0 < 0.05 * 200e6) break;
   }
   fprintf(stderr, "# loaded %llu docs in %.1f s (server pid %d)\n", (unsigned long long)n, now_s() - t0, (int)g_child);
+  { /* BENCH_HTTP_WAIT=S: S seconds before the rows, to attach a profiler to a fixed workload */
+    const char *w = getenv("BENCH_HTTP_WAIT");
+    if (w && atoi(w) > 0) sleep((unsigned)atoi(w));
+  }
   {
     static const char *const names[4] = {"root", "rare", "and2", "none"};
     static const double goals[4] = {40, 80, 0, 0};

@@ -99,7 +99,8 @@ void qb_free(void *ptr, size_t size);
 void *qb_sized_malloc(size_t size);
 void qb_sized_free(void *ptr);
 
-/* Total bytes currently allocated through the hook (all threads, relaxed atomics). */
+/* Total bytes currently allocated through the hook (all threads: the sum of per-thread
+** counters, exact when no other thread allocates meanwhile). */
 size_t qb_alloc_live_bytes(void);
 
 /* How many allocations failed in the calling thread so far. A library that reports running out
@@ -109,7 +110,7 @@ uint64_t qb_alloc_failures(void);
 
 /* Test hook: make the Nth allocation from now fail (1 = the next one); 0 disables. Used by
 ** the OOM tests (SQLite's test_malloc.c). Returns how many allocations happened since the last
-** call to qb_alloc_fail_after. */
+** call to qb_alloc_fail_after while it was armed (n > 0; unarmed, allocations are not counted). */
 uint64_t qb_alloc_fail_after(uint64_t n);
 
 /* ---- arenas ------------------------------------------------------------------------------- */
@@ -190,5 +191,15 @@ int64_t qb_wall_ms(void);
 ** on an integral value: 1.36, 100.0, 0.000001, 2.5e-7, 6.02e+23. NUL-terminated; the length. */
 #define QB_REAL_TEXT 48
 int qb_real_text(double v, char out[QB_REAL_TEXT]);
+
+/* V in decimal, as printf's "%lld" writes it; NUL-terminated; the length. */
+#define QB_INT_TEXT 24
+int qb_int_text(int64_t v, char out[QB_INT_TEXT]);
+
+/* S (N bytes, passed through as they are: the caller has checked it is UTF-8) appended to B as
+** a JSON string: quoted, with \" \\ \n \r \t \b \f and \u00XX for the other control bytes, as
+** jansson's compact writer escapes (without JSON_ENSURE_ASCII). The one string writer of the
+** JSON writer (query/json_write.c) and of hits the query layer writes as text (search.c). */
+void qb_json_string(qb_buf *b, const char *s, size_t n);
 
 #endif

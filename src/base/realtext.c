@@ -1,6 +1,7 @@
 /* realtext.c: a double as the shortest text that reads back as it (issue 13 #10, issue 14),
-** laid out as JavaScript prints numbers; json_out.c writes reals with it and the query layer
-** checks stored _source against it before splicing it raw (source_raw.c). */
+** laid out as JavaScript prints numbers; the JSON writer (query/json_write.c) prints reals
+** with it and the query layer checks stored _source against it before splicing it raw
+** (source_raw.c). Also an int64's text (qb_int_text). */
 #include "base.h"
 
 #include <float.h>
@@ -134,4 +135,18 @@ layout:
   }
   *w = 0;
   return (int)(w - out);
+}
+
+int qb_int_text(int64_t v, char out[QB_INT_TEXT]) {
+  char tmp[QB_INT_TEXT];
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+  int n = 0, w = 0;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) out[w++] = '-';
+  while (n) out[w++] = tmp[--n];
+  out[w] = 0;
+  return w;
 }

@@ -192,7 +192,11 @@ struct qq_request {
   uint32_t shard_index;     /* _shard_doc's high half (qq_request_set_shard_index); 0 */
   int has_shard_index;
   int raw_source;           /* whole _source may be spliced raw (qq_request_raw_source) */
+  int hits_text;            /* plain hits may be written as text (qq_request_hits_text) */
 };
+
+/* source_raw.c: 1 when S (N bytes) is UTF-8 by jansson's rules (what json_stringn accepts) */
+int qq__utf8_ok(const char *s, size_t n);
 
 /* dsl.c */
 qb_code qq__parse(qq_request *req, const json_t *body, qb_err *err);

@@ -260,16 +260,32 @@ void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts);
 ** not read back by anyone: explain, scroll and cluster partials do not use it). Damaged text
 ** is never raw: it fails the shard as before. */
 void qq_request_raw_source(qq_request *req);
+/* Hits as text (issue 14): after this call (and qq_request_raw_source), REQ's shard searches
+** on this process may give a plain hit (no highlight, script_fields, collapse or sort values;
+** _source whole or none) as a JSON string whose value is QQ_RAW_JSON followed by the whole hit's
+** text as the compact writer prints it (its _score and _doc kept beside it for the merge): no
+** tree is built for it, freed or walked; qq_response_render then gives the whole response as
+** one such string when no shard failed and there are no aggregations or collapse. Only for
+** partials that qq_response_render merges here and a response the compact writer prints
+** (qq_partial_to_json turns such hits back into objects). */
+void qq_request_hits_text(qq_request *req);
 /* 1 after qq_request_raw_source(REQ): a coordinator asks its shards for raw _source too. */
 int qq_request_raw_source_on(const qq_request *req);
 #define QQ_RAW_JSON "\xff\x00qq-raw" /* 8 bytes no JSON text's string holds (0xff is not UTF-8) */
 #define QQ_RAW_JSON_LEN 8
 /* 1 when TEXT (LEN bytes) is a JSON object that json_loadb reads and the server's compact
-** writer (src/server/json_out.c) prints back byte for byte: no whitespace, no duplicate key,
+** writer (qq_json_write) prints back byte for byte: no whitespace, no duplicate key,
 ** escapes only \" \\ \n \r \t \b \f, valid UTF-8, integers in int64 without "-0", reals in
 ** their shortest form (qb_real_text), at most 64 levels and 256 open keys. 0 otherwise,
 ** including for every text that is not JSON. */
 int qq_json_canonical(const char *text, size_t len);
+
+/* J as JSON text appended to OUT: compact (no spaces) or PRETTY (jansson's JSON_INDENT(2)),
+** keys in insertion order, UTF-8 passed through, every real in its shortest form (qb_real_text)
+** and every integer as "%lld"; a QQ_RAW_JSON string is copied as it is when compact (it is
+** laid out when pretty). The server writes all its responses with it (json_out.c).
+** Errors: QB_INVAL (J NULL), QB_LIMIT (nested past 4096 levels), QB_NOMEM. */
+qb_code qq_json_write(const struct json_t *j, int pretty, qb_buf *out, qb_err *err);
 
 /* The `_shard_doc` sort value of REQ's next shard searches is (IX << 32) | the doc's number in
 ** the snapshot: IX is the shard's position among the searched shards (default: the shard id). */
@@ -316,6 +332,11 @@ qb_code qq_partial_from_json_take(struct json_t *j, qq_partial **out, qb_err *er
 ** (too_many_buckets), QB_NOMEM, or the shards' error. */
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n,
                            uint64_t took_ms, struct json_t **out, qb_err *err);
+/* qq_response_render, but a response it would give as one text (qq_request_hits_text) is
+** appended to TEXT as the compact writer would print it, and *OUT is then NULL: the server
+** replies with TEXT as it is, not copying it into a string and out again. */
+qb_code qq_response_render_text(qq_request *req, qq_partial *const *parts, size_t n,
+                                uint64_t took_ms, qb_buf *text, struct json_t **out, qb_err *err);
 
 /* Merge the partial aggregations of N shards into one partial of the same shape, for a
 ** coordinator that merges in stages (per node, then across nodes) or keeps a running merge.

@@ -10,6 +10,7 @@
 #include <string.h>
 
 json_t *qq__partial_json(const qq_partial *p);
+int qq__partial_hit_key(const qq_partial *p, size_t k, double *score, json_int_t *doc);
 
 /* ---- collapse and terminate_after across shards (paging.c's coordinator half) ------------------ */
 
@@ -98,8 +99,85 @@ static int cmp_mhit(const void *pa, const void *pb, void *ud) {
   return a->doc < b->doc ? -1 : a->doc > b->doc;
 }
 
+static void int_text(qb_buf *b, json_int_t v) {
+  char num[QB_INT_TEXT];
+  qb_buf_append(b, num, (size_t)qb_int_text(v, num));
+}
+
+/* The whole response as text (qq_request_hits_text) appended to TEXT, or when TEXT is NULL
+** as a QQ_RAW_JSON string in *OUT: what qq_json_write prints for the tree qq_response_render
+** builds below, key for key, when there are no failures, aggregations or collapse (the caller
+** checked). The page's text hits are copied, the others written (without _doc) by
+** qq_json_write. 0, or -1 when out of memory. */
+static int render_text(const qq_request *req, qq_partial *const *parts, size_t n, mhit *all,
+                       size_t nall, uint64_t total, int total_gte, int has_max, double max_score,
+                       int timed_out, uint64_t took_ms, qb_buf *text, json_t **out) {
+  qb_buf own, *b = text ? text : &own;
+  char num[QB_REAL_TEXT];
+  if (!text) {
+    qb_buf_init(&own);
+    qb_buf_reserve(&own, 8192);
+    qb_buf_append(&own, QQ_RAW_JSON, QQ_RAW_JSON_LEN);
+  } else {
+    size_t need = 512; /* the page's text hits and the head: one allocation */
+    for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++)
+      need += json_string_length(all[i].h) + 1;
+    qb_buf_reserve(text, need);
+  }
+  qb_buf_append(b, "{\"took\":", 8);
+  int_text(b, (json_int_t)took_ms);
+  qb_buf_puts(b, timed_out ? ",\"timed_out\":true" : ",\"timed_out\":false");
+  if (req->pg && req->pg->terminate_after)
+    qb_buf_puts(b, qq__any_terminated(parts, n) ? ",\"terminated_early\":true"
+                                                 : ",\"terminated_early\":false");
+  qb_buf_puts(b, ",\"_shards\":{\"total\":");
+  int_text(b, (json_int_t)n);
+  qb_buf_puts(b, ",\"successful\":");
+  int_text(b, (json_int_t)n);
+  qb_buf_puts(b, ",\"skipped\":0,\"failed\":0},\"hits\":{");
+  if (req->track_total) {
+    int gte = req->track_total > 0 && (total > (uint64_t)req->track_total || total_gte);
+    qb_buf_puts(b, "\"total\":{\"value\":");
+    int_text(b, (json_int_t)(gte ? (uint64_t)req->track_total : total));
+    qb_buf_puts(b, gte ? ",\"relation\":\"gte\"}," : ",\"relation\":\"eq\"},");
+  }
+  qb_buf_puts(b, "\"max_score\":");
+  if (has_max) qb_buf_append(b, num, (size_t)qb_real_text(max_score, num));
+  else qb_buf_puts(b, "null");
+  qb_buf_puts(b, ",\"hits\":[");
+  for (size_t i = req->from, k = 0; i < nall && i < (size_t)req->from + req->size; i++, k++) {
+    json_t *h = all[i].h;
+    const char *s = json_string_value(h);
+    if (k) qb_buf_append(b, ",", 1);
+    if (s && json_string_length(h) >= QQ_RAW_JSON_LEN && !memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) {
+      qb_buf_append(b, s + QQ_RAW_JSON_LEN, json_string_length(h) - QQ_RAW_JSON_LEN);
+      continue;
+    }
+    json_object_del(h, "_doc");
+    if (qq_json_write(h, 0, b, NULL)) b->failed = 1;
+  }
+  qb_buf_puts(b, "]}}");
+  if (text) return text->failed ? -1 : 0;
+  *out = own.failed ? NULL : json_stringn_nocheck(own.data, own.len);
+  qb_buf_fini(&own);
+  return *out ? 0 : -1;
+}
+
+static qb_code render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
+                      qb_buf *text, json_t **out, qb_err *err);
+
 qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
                            json_t **out, qb_err *err) {
+  return render(req, parts, n, took_ms, NULL, out, err);
+}
+
+qb_code qq_response_render_text(qq_request *req, qq_partial *const *parts, size_t n,
+                                uint64_t took_ms, qb_buf *text, json_t **out, qb_err *err) {
+  return render(req, parts, n, took_ms, text, out, err);
+}
+
+static qb_code render(qq_request *req, qq_partial *const *parts, size_t n, uint64_t took_ms,
+                      qb_buf *text, json_t **out, qb_err *err) {
   json_t *res = NULL, *failures = NULL, **aggparts = NULL;
   mhit *all = NULL;
   size_t nall = 0, cap = 0, nfail = 0, first_fail = SIZE_MAX;
@@ -147,14 +225,30 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
         cap = nc;
       }
       json_t *h = json_array_get(hs, k);
-      all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
-                           json_integer_value(json_object_get(h, "_doc"))};
+      double sc;
+      json_int_t doc;
+      if (qq__partial_hit_key(parts[i], k, &sc, &doc)) /* a hit written as text (search.c) */
+        all[nall++] = (mhit){h, i, sc, doc};
+      else
+        all[nall++] = (mhit){h, i, json_number_value(json_object_get(h, "_score")),
+                             json_integer_value(json_object_get(h, "_doc"))};
     }
   }
   if (n && nfail == n) { /* every shard failed: the request fails with the first error */
     json_t *f = json_object_get(qq__partial_json(parts[first_fail]), "failure");
     rc = qb_fail(err, (qb_code)json_integer_value(json_object_get(f, "code")), "%s",
                  json_string_value(json_object_get(f, "reason")));
+    goto done;
+  }
+  if (req->hits_text && !req->for_count && !req->naggs && !nfail &&
+      !(req->pg && req->pg->collapse) && (!has_max || isfinite(max_score))) {
+    int timed_out = 0; /* any shard that stopped at the request's timeout */
+    for (size_t i = 0; i < n; i++)
+      timed_out |= json_is_true(json_object_get(qq__partial_json(parts[i]), "timed_out"));
+    if (nall) qsort_r(all, nall, sizeof *all, cmp_mhit, req);
+    if (render_text(req, parts, n, all, nall, total, total_gte, has_max, max_score, timed_out,
+                    took_ms, text, out))
+      goto nomem;
     goto done;
   }
   /* built key by key: json_pack reads its format on every call (a fixed cost, issue 14) */
@@ -226,7 +320,7 @@ qb_code qq_response_render(qq_request *req, qq_partial *const *parts, size_t n, 
   /* the winners move into the response (no copy): PARTS lose their _doc keys (query.h) */
   for (size_t i = req->from; i < nall && i < (size_t)req->from + req->size; i++) {
     json_t *h = all[i].h;
-    json_object_del(h, "_doc");
+    if (json_is_object(h)) json_object_del(h, "_doc"); /* a text hit has none */
     if (json_array_append(harr, h)) goto nomem;
   }
   if (req->naggs) {

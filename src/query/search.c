@@ -58,6 +58,8 @@ void qq_request_set_term_stats(qq_request *req, const qq_term_stats *ts) { req->
 
 void qq_request_raw_source(qq_request *req) { req->raw_source = 1; }
 
+void qq_request_hits_text(qq_request *req) { req->hits_text = 1; }
+
 int qq_request_raw_source_on(const qq_request *req) { return req && req->raw_source; }
 
 void qq_request_set_shard_index(qq_request *req, uint32_t ix) {
@@ -80,14 +82,57 @@ void qq_request_free(qq_request *req) {
 
 /* ---- partials --------------------------------------------------------------------------------- */
 
+/* KEYS: when the shard wrote hits as text (qq_request_hits_text), every hit's _score and _doc
+** in "hits" order (the text holds neither _doc nor a number to read back); NULL otherwise. */
+typedef struct hit_key {
+  double score;
+  json_int_t doc;
+} hit_key;
+
 struct qq_partial {
   json_t *j;
+  hit_key *keys;
+  size_t nkeys;
 };
+
+static void keys_free(qq_partial *p) {
+  qb_free(p->keys, p->nkeys * sizeof *p->keys);
+  p->keys = NULL;
+  p->nkeys = 0;
+}
 
 void qq_partial_free(qq_partial *p) {
   if (!p) return;
   json_decref(p->j);
+  keys_free(p);
   qb_free(p, sizeof *p);
+}
+
+/* 1 when hit K of P's "hits" was written with its keys beside it (*SCORE, *DOC) */
+int qq__partial_hit_key(const qq_partial *p, size_t k, double *score, json_int_t *doc);
+int qq__partial_hit_key(const qq_partial *p, size_t k, double *score, json_int_t *doc) {
+  if (!p->keys || k >= p->nkeys) return 0;
+  *score = p->keys[k].score;
+  *doc = p->keys[k].doc;
+  return 1;
+}
+
+/* J's text hits (P's keys) back into objects with their _doc, as every reader of a partial's
+** JSON expects them. 0, or -1 when out of memory. */
+static int untext(json_t *j, const qq_partial *p) {
+  json_t *hits = json_object_get(j, "hits");
+  for (size_t k = 0; k < json_array_size(hits) && k < p->nkeys; k++) {
+    json_t *h = json_array_get(hits, k);
+    if (!json_is_string(h)) continue;
+    const char *s = json_string_value(h);
+    size_t n = json_string_length(h);
+    if (n < QQ_RAW_JSON_LEN || memcmp(s, QQ_RAW_JSON, QQ_RAW_JSON_LEN)) continue;
+    json_t *o = json_loadb(s + QQ_RAW_JSON_LEN, n - QQ_RAW_JSON_LEN, 0, NULL);
+    if (!o || json_object_set_new(o, "_doc", json_integer(p->keys[k].doc)) ||
+        json_array_set_new(hits, k, o))
+      return -1;
+  }
+  return 0;
 }
 
 static qb_code partial_wrap(json_t *j, qq_partial **out, qb_err *err) {
@@ -98,6 +143,8 @@ static qb_code partial_wrap(json_t *j, qq_partial **out, qb_err *err) {
     return qb_fail(err, QB_NOMEM, "query: out of memory");
   }
   p->j = j;
+  p->keys = NULL;
+  p->nkeys = 0;
   *out = p;
   return QB_OK;
 }
@@ -111,13 +158,24 @@ qb_code qq_partial_failed(const char *index_name, uint32_t shard_id, const qb_er
 }
 
 qb_code qq_partial_to_json(const qq_partial *p, json_t **out, qb_err *err) {
-  if (!(*out = json_deep_copy(p->j))) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  if (!(*out = json_deep_copy(p->j)) || (p->keys && untext(*out, p))) {
+    json_decref(*out);
+    *out = NULL;
+    return qb_fail(err, QB_NOMEM, "query: out of memory");
+  }
   return QB_OK;
 }
 
 json_t *qq_partial_to_json_take(qq_partial *p) {
   json_t *j = p ? p->j : NULL;
-  if (p) qb_free(p, sizeof *p);
+  if (j && p->keys && untext(j, p)) {
+    json_decref(j);
+    j = NULL;
+  }
+  if (p) {
+    keys_free(p);
+    qb_free(p, sizeof *p);
+  }
   return j;
 }
 
@@ -876,16 +934,92 @@ fail:
   return rc;
 }
 
-/* The winners, best first, as the partial's "hits" array *OUT */
-static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb_err *err) {
+/* Whether the run's hits may be written as text (qq_request_hits_text): only what hit_json
+** renders from the hit alone (no fields, sort values, highlight, collapse or filtered _source) */
+static int run_hits_text(const shard_run *r) {
+  const qq_request *req = r->req;
+  return req->hits_text && req->raw_source && req->source_mode <= 1 && !req->highlight &&
+         !req->nscript_fields && !r->col && !r->ns;
+}
+
+static void int_text(qb_buf *b, json_int_t v) {
+  char num[QB_INT_TEXT];
+  qb_buf_append(b, num, (size_t)qb_int_text(v, num)); /* as json_write.c prints it */
+}
+
+/* Hit H as text into *OUT (a QQ_RAW_JSON string): what the compact writer (json_write.c) prints
+** for hit_json's object without its _doc, the same strings (qb_json_string) and numbers
+** (qb_int_text, qb_real_text) in the same order; a _source not in canonical form is read and
+** written by qq_json_write, as the tree would be. 0 done; 1 when this hit takes hit_json
+** instead (an _id or index name jansson would refuse, a score that is not finite, a _source
+** that does not read, or out of memory on the way: hit_json then reports it); -1 out of
+** memory. */
+static int hit_text(shard_run *r, const hit *h, const char *index_name, const char *src,
+                    size_t srclen, qb_buf *raw, json_t **out) {
+  const qq_request *req = r->req;
+  const qi_segment *seg = qi_snapshot_segment(r->snap, h->seg);
+  const char *ix = index_name ? index_name : "";
+  size_t idlen, ixlen = strlen(ix);
+  const char *id = qi_segment_doc_id(seg, h->doc, &idlen);
+  int scores = run_shows_scores(r);
+  double score = (float)h->score; /* json_real((float)score), as hit_json stores it */
+  char num[QB_REAL_TEXT];
+  *out = NULL;
+  if (!id) id = "", idlen = 0;
+  if (!qq__utf8_ok(id, idlen) || !qq__utf8_ok(ix, ixlen) || (scores && !isfinite(score)))
+    return 1;
+  qb_buf_reset(raw);
+  qb_buf_append(raw, QQ_RAW_JSON "{\"_index\":", QQ_RAW_JSON_LEN + 10);
+  qb_json_string(raw, ix, ixlen);
+  qb_buf_append(raw, ",\"_id\":", 7);
+  qb_json_string(raw, id, idlen);
+  if (req->want_version) {
+    qb_buf_puts(raw, ",\"_version\":");
+    int_text(raw, (json_int_t)qi_segment_doc_version(seg, h->doc));
+  }
+  if (req->want_seq_no) {
+    qb_buf_puts(raw, ",\"_seq_no\":");
+    int_text(raw, (json_int_t)qi_segment_doc_seq_no(seg, h->doc));
+    qb_buf_puts(raw, ",\"_primary_term\":1");
+  }
+  qb_buf_puts(raw, ",\"_score\":");
+  if (scores) qb_buf_append(raw, num, (size_t)qb_real_text(score, num));
+  else qb_buf_puts(raw, "null");
+  if (req->source_mode && src) {
+    qb_buf_puts(raw, ",\"_source\":");
+    if (qq_json_canonical(src, srclen)) {
+      qb_buf_append(raw, src, srclen); /* as the writer would print it */
+    } else { /* read and written as hit_json's tree would be; damage: hit_json reports it */
+      json_t *sj = qq__json_load(src, srclen, 0, NULL);
+      int bad = !sj || qq_json_write(sj, 0, raw, NULL);
+      json_decref(sj);
+      if (bad) return 1;
+    }
+  }
+  qb_buf_append(raw, "}", 1);
+  if (raw->failed || !(*out = json_stringn_nocheck(raw->data, raw->len))) return -1;
+  return 0;
+}
+
+/* The winners, best first, as the partial's "hits" array *OUT; *KEYS: their scores and _doc
+** when some are text (run_hits_text), else NULL (tk->n entries, qb_free) */
+static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, hit_key **keys,
+                          qb_err *err) {
   qq_request *req = r->req;
   topk *tk = &r->tk;
   json_t *hits_j, **fields = NULL;
   qb_buf src, raw;
   size_t *soff = NULL, *slen = NULL;
   qb_code rc = QB_OK;
+  int text = run_hits_text(r);
+  *keys = NULL;
   if (tk->n && !r->presorted) qsort_r(tk->h, tk->n, sizeof *tk->h, cmp_hit_qsort_req, req);
   if (!(hits_j = *out = json_array())) return qb_fail(err, QB_NOMEM, "query: out of memory");
+  if (text && tk->n && !(*keys = qb_malloc(tk->n * sizeof **keys))) {
+    json_decref(hits_j);
+    *out = NULL;
+    return qb_fail(err, QB_NOMEM, "query: out of memory");
+  }
   qb_buf_init(&src);
   qb_buf_init(&raw);
   /* the coordinator applies `from` after merging, so a shard returns its whole top from+size */
@@ -915,6 +1049,21 @@ static qb_code fetch_hits(shard_run *r, const char *index_name, json_t **out, qb
     json_t *hj;
     const char *sp = soff && slen[i] != SIZE_MAX ? src.data + soff[i] : NULL;
     size_t sl = sp ? slen[i] : 0;
+    if (text) {
+      (*keys)[i] = (hit_key){(float)tk->h[i].score, (json_int_t)tk->h[i].gdoc};
+      int t = hit_text(r, &tk->h[i], index_name, sp, sl, &raw, &hj);
+      if (t < 0) {
+        rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+        goto done;
+      }
+      if (!t) {
+        if (json_array_append_new(hits_j, hj)) {
+          rc = qb_fail(err, QB_NOMEM, "query: out of memory");
+          goto done;
+        }
+        continue;
+      }
+    }
     rc = hit_json(r, &tk->h[i], index_name, fields ? fields[i] : NULL, sp, sl, &raw, &hj, err);
     if (fields) fields[i] = NULL; /* taken by hit_json */
     if (rc) goto done;
@@ -947,6 +1096,8 @@ done:
   if (rc) {
     json_decref(hits_j);
     *out = NULL;
+    qb_free(*keys, tk->n * sizeof **keys);
+    *keys = NULL;
   }
   return rc;
 }
@@ -956,6 +1107,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   shard_run r;
   qb_code rc;
   json_t *res = NULL, *hits_j = NULL;
+  hit_key *keys = NULL;
   *out = NULL;
   if ((rc = run_init(&r, req, snap, index_name, shard_id, err))) goto done;
   size_t nseg = qi_snapshot_segment_count(snap);
@@ -963,7 +1115,7 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
     if ((rc = search_segment(&r, s, err))) goto done;
   if (r.col) collapse_done(&r);
   if (req->pg && req->pg->nrescore && !req->for_count && (rc = rescore_run(&r, err))) goto done;
-  if ((rc = fetch_hits(&r, index_name, &hits_j, err))) goto done;
+  if ((rc = fetch_hits(&r, index_name, &hits_j, &keys, err))) goto done;
   if (!(res = json_object()) ||
       json_object_set_new(res, "index", json_string(index_name ? index_name : "")) ||
       json_object_set_new(res, "shard", json_integer(shard_id)) ||
@@ -981,6 +1133,11 @@ qb_code qq_shard_search(qq_request *req, const qi_snapshot *snap, const char *in
   }
   rc = partial_wrap(res, out, err);
   res = NULL;
+  if (!rc && keys) { /* the text hits' scores and _doc go with them (qq__partial_hit_key) */
+    (*out)->keys = keys;
+    (*out)->nkeys = r.tk.n;
+    keys = NULL;
+  }
   goto done;
 nomem:
   rc = qb_fail(err, QB_NOMEM, "query: out of memory");
@@ -993,5 +1150,6 @@ done:
   json_decref(r.index_j);
   json_decref(hits_j);
   json_decref(res);
+  if (keys) qb_free(keys, r.tk.n * sizeof *keys);
   return rc;
 }

@@ -1,6 +1,6 @@
 /* source_raw.c: whether a stored _source can go into a response as it is (issue 14: parsing
 ** and printing the hits' _source was most of a rare-term search). qq_json_canonical accepts a
-** text only when it is valid JSON that the server's compact writer (json_out.c) would print
+** text only when it is valid JSON that the compact writer (json_write.c) would print
 ** back byte for byte from the tree qq__json_load builds: so splicing it changes no response,
 ** and any text it is unsure of (whitespace, \u escapes, a duplicate key, a real not in its
 ** shortest form, invalid UTF-8, anything that is not JSON) takes the old path, where damage is
@@ -255,4 +255,18 @@ int qq_json_canonical(const char *text, size_t len) {
   c.end = c.p + len;
   c.nkeys = 0;
   return value(&c, 1) && c.p == c.end;
+}
+
+int qq__utf8_ok(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
+    size_t k = utf8_len(p, (size_t)(end - p));
+    if (!k) return 0;
+    p += k;
+  }
+  return 1;
 }

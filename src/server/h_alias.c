@@ -128,6 +128,16 @@ int qs__alias_expand(qs_req *r, const char *expr, char **out, json_t **filter) {
   *out = NULL;
   *filter = NULL;
   if (qc_node_routes(r->srv->node)) return 1; /* a coordinator: names as given */
+  if (expr && *expr && !strchr(expr, ',') && !strchr(expr, '*') && strcmp(expr, "_all")) {
+    /* one name that is neither an alias nor closed: itself, as the loop below would give it,
+    ** without copying the aliases and the closed set (~6k instructions a search; issue 14) */
+    json_t *a = qs__meta_get_key(r->srv, "aliases", expr);
+    json_t *c = qs__meta_get_key(r->srv, "closed", expr);
+    int plain = !a && !c;
+    json_decref(a);
+    json_decref(c);
+    if (plain) return 1;
+  }
   json_t *aliases = qs__meta_get(r->srv, "aliases"), *closed = qs__meta_get(r->srv, "closed");
   json_t *order = json_array(), *filters = json_object();
   qi_catalog *cat = qc_node_catalog(r->srv->node);

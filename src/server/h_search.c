@@ -212,6 +212,8 @@ static void search(qs_req *r, int count) {
   qq_env env;
   qs__query_env(r, &prov, &env);
   json_t *out = NULL;
+  qb_buf text; /* the response, when it is written as text (qq_response_render_text) */
+  qb_buf_init(&text);
   qb_err err;
   qb_err_clear(&err);
   qq_request *req = NULL;
@@ -221,7 +223,11 @@ static void search(qs_req *r, int count) {
   qs__env_window(r->srv, &t, &env); /* index.max_result_window (h_settings.c) */
   if (!rc) rc = qq_request_parse(&env, body, len, count, &req, &err);
   /* the response goes straight to the compact writer: stored _source may be copied as it is */
-  if (!rc && !count && !xq && !qs__arg_bool(r, "pretty")) qq_request_raw_source(req);
+  int as_text = !rc && !count && !xq && !qs__arg_bool(r, "pretty");
+  if (as_text) {
+    qq_request_raw_source(req);
+    qq_request_hits_text(req); /* plain hits as text, not trees (issue 14) */
+  }
   json_t *stats = NULL; /* dfs_query_then_fetch: every shard's term statistics, summed */
   if (!rc && dfs && !count && t.n > 1)
     rc = qc_node_dfs(r->srv->node, req, body, len, &prov.got, &t, &stats, &err);
@@ -232,7 +238,9 @@ static void search(qs_req *r, int count) {
   uint64_t took_ms = (qb_now_ns() - t0) / 1000000u;
   size_t nparts = rc ? 0 : t.n;
   if (!rc) {
-    if (nparts) rc = qq_response_render(req, parts, nparts, took_ms, &out, &err);
+    if (nparts && as_text)
+      rc = qq_response_render_text(req, parts, nparts, took_ms, &text, &out, &err);
+    else if (nparts) rc = qq_response_render(req, parts, nparts, took_ms, &out, &err);
     else out = empty_response(count, took_ms);
   }
   for (size_t i = 0; i < nparts; i++) qq_partial_free(parts[i]);
@@ -255,9 +263,12 @@ static void search(qs_req *r, int count) {
   if (!count) qs__metrics_search(r->srv, qb_now_ns() - t0, rc == QB_OK);
   if (rc) {
     json_decref(xq);
+    qb_buf_fini(&text);
     if (rc == QB_TRAP || rc == QB_LIMIT) qb_log(QB_WARN, "search failed: %s", err.msg);
     return qs__reply_err(r, &err);
   }
+  if (!out && text.data) return qs__reply_buf(r, 200, &text); /* as text: taken as it is */
+  qb_buf_fini(&text);
   if (xq) { /* each hit's _explanation */
     char why[512];
     int st = qs__explain_hits(r, xq, out, why);

@@ -279,6 +279,9 @@ int qs__arg_bool(qs_req *r, const char *key);
 
 /* Responses. reply_json takes J's reference (J NULL: out of memory -> 500). */
 void qs__reply_json(qs_req *r, int status, json_t *j);
+/* Reply with BODY, a JSON text the caller wrote (compact, as qs__json_write would): taken,
+** BODY is left empty. */
+void qs__reply_buf(qs_req *r, int status, qb_buf *body);
 void qs__reply_text(qs_req *r, int status, const char *type, const char *text, size_t len);
 /* {"error":{"root_cause":[{type,reason}],"type","reason"},"status"}: an Elasticsearch error. */
 void qs__reply_error(qs_req *r, int status, const char *type, const char *fmt, ...)

@@ -3,8 +3,9 @@
 ** anything that runs a script: _search, _msearch, _delete_by_query, _udf/_test, a _count with a
 ** script) run on the search pool; writes and management (documents, _bulk, mappings, index and
 ** UDF changes, refreshes) on the write pool; cheap reads (GET /, health, _cat, metrics, gets, a
-** plain _count) stay on libmicrohttpd's threads, which therefore never wait for slow work. On
-** a coordinator those reads wait for data nodes or etcd, so they run on the search pool too.
+** plain _count, a plain search: plain_search) stay on libmicrohttpd's threads, which therefore
+** never wait for slow work. On a coordinator those reads wait for data nodes or etcd, so they
+** run on the search pool too.
 ** A pooled request's connection is suspended while a worker runs it and resumed when its
 ** response is ready (server.c); a full queue answers 429 es_rejected_execution_exception, as
 ** Elasticsearch's thread pools do.
@@ -132,6 +133,62 @@ void qs__pool_stats(qs__pool *p, qs__pool_stat *out) {
   out->completed = __atomic_load_n(&p->completed, __ATOMIC_RELAXED);
 }
 
+/* The number after KEY (a quoted member name) in BODY, into *V: 1 when found and read, 0 when
+** KEY is absent, -1 when it is there but not followed by ": <digits>" (the caller stays safe) */
+static int body_number(const char *body, size_t len, const char *key, long *v) {
+  const char *k = memmem(body, len, key, strlen(key)), *end = body + len;
+  if (!k) return 0;
+  const char *p = k + strlen(key);
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  if (p >= end || *p++ != ':') return -1;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  if (p >= end || *p < '0' || *p > '9') return -1;
+  for (*v = 0; p < end && *p >= '0' && *p <= '9' && *v < 1000000; p++) *v = *v * 10 + (*p - '0');
+  return memmem(p, (size_t)(end - p), key, strlen(key)) ? -1 : 1; /* a second one: unsure */
+}
+
+#define W(s) {s, sizeof s - 1}
+static const struct {
+  const char *w;
+  size_t n;
+} pooled[] = {W("script"), W("agg"), W("highlight"), W("rescore"), W("collapse"), W("suggest"),
+              W("sort"), W("pit"), W("search_after"), W("runtime"), W("knn"), W("explain"),
+              W("profile"), W("wildcard"), W("regexp"), W("fuzzy"), W("prefix"),
+              W("query_string"), W("more_like_this"), W("terms_set"), W("inner_hits"), W("udf")};
+#undef W
+/* by first letter, the pooled words that start with it (bit i: pooled[i]): the body is read
+** once, trying only those (22 memmem passes were ~6k instructions a request) */
+static uint32_t pooled_by_first[256];
+static pthread_once_t pooled_once = PTHREAD_ONCE_INIT;
+
+static void pooled_init(void) {
+  for (size_t i = 0; i < sizeof pooled / sizeof *pooled; i++)
+    pooled_by_first[(unsigned char)pooled[i].w[0]] |= (uint32_t)1 << i;
+}
+
+/* A plain search costs what a plain _count of its query costs, plus a page of at most 100
+** hits, so it runs where a plain count does: on the HTTP thread that read it, without the two
+** thread hand-offs a pooled request pays (issue 14: ~17 us of a ~100 us rare-term search).
+** Whatever may run long stays pooled: a script or UDF, aggregations, highlight, rescore,
+** collapse, sorting, queries that expand terms, a page past 100 hits, any URL parameter (?q=,
+** ?scroll=, ...), a body over 1 KiB. Words are looked for anywhere in the body, so a query
+** that merely mentions one (as a term) is pooled too: never the other way round. */
+static int plain_search(const qs_req *r) {
+  long size = 10, from = 0;
+  if (r->query || r->body_len > 1024) return 0;
+  pthread_once(&pooled_once, pooled_init);
+  for (size_t i = 0; i < r->body_len; i++)
+    for (uint32_t m = pooled_by_first[(unsigned char)r->body[i]]; m; m &= m - 1) {
+      size_t w = (size_t)__builtin_ctz(m);
+      if (pooled[w].n <= r->body_len - i && !memcmp(r->body + i, pooled[w].w, pooled[w].n))
+        return 0;
+    }
+  if (body_number(r->body, r->body_len, "\"size\"", &size) < 0 ||
+      body_number(r->body, r->body_len, "\"from\"", &from) < 0)
+    return 0;
+  return size + from <= 100;
+}
+
 /* Which pool runs R: NULL for the cheap reads that stay on MHD's threads. */
 qs__pool *qs__pool_for(qs_req *r) {
   qs_server *s = r->srv;
@@ -143,6 +200,7 @@ qs__pool *qs__pool_for(qs_req *r) {
   if (qc_node_routes(s->node) && (qc_node_role(s->node) & QC_DATA) &&
       (!strncmp(qs__routes[r->route].pattern, "/_internal/", 11) || strchr(r->path, '~')))
     return NULL;
+  if (h == qs__h_search && !qc_node_routes(s->node) && plain_search(r)) return NULL;
   if (h == qs__h_search || h == qs__h_msearch || h == qs__h_delete_by_query ||
       h == qs__h_udf_test || h == qs__h_i_search) /* a shard's half of a cluster search */
     return s->search_pool;

@@ -35,24 +35,54 @@ typedef struct conn_ctx {
   /* a request run by a worker pool (pools.c) while its connection is suspended */
   int job;            /* JOB_NONE, JOB_RUNNING (a worker owns req), JOB_DONE (req answered) */
   qs_req req;
-  char *capbuf;       /* req.caps point into it */
+  char *capbuf;       /* caps (and req.caps) point into it */
   size_t capbuf_size;
+  int route;          /* qs__route_match's answer for this request (-4: out of memory) */
+  const char *caps[QS_MAX_CAPTURES];
+  size_t ncaps;
 } conn_ctx;
 enum { JOB_NONE, JOB_RUNNING, JOB_DONE };
 
-static size_t body_limit(const char *method, const char *path) {
-  char *capbuf = qb_malloc(strlen(path) + 1);
-  const char *caps[QS_MAX_CAPTURES];
-  size_t ncaps = 0;
-  int id = capbuf ? qs__route_match(method, path, capbuf, caps, &ncaps) : -1;
-  qb_free(capbuf, strlen(path) + 1);
-  return (id >= 0 && qs__routes[id].big_body) ? QS_BODY_MAX_BIG : QS_BODY_MAX;
+/* The request's route, matched once when its headers are in (its body limit depends on it) and
+** kept for the handler: CX->capbuf holds the decoded segments CX->caps point into. */
+static int route_once(conn_ctx *cx, const char *method, const char *path) {
+  size_t n = strlen(path) + 1;
+  if (!(cx->capbuf = qb_malloc(n))) return cx->route = -4; /* out of memory */
+  cx->capbuf_size = n;
+  return cx->route = qs__route_match(method, path, cx->capbuf, cx->caps, &cx->ncaps);
+}
+
+static size_t body_limit(const conn_ctx *cx) {
+  return (cx->route >= 0 && qs__routes[cx->route].big_body) ? QS_BODY_MAX_BIG : QS_BODY_MAX;
+}
+
+/* A reply body handed to MHD (not copied): freed through the allocator when MHD is done */
+typedef struct owned_body {
+  char *data;
+  size_t cap;
+} owned_body;
+
+static void owned_body_free(void *cls) {
+  owned_body *o = cls;
+  qb_free(o->data, o->cap);
+  qb_free(o, sizeof *o);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, qs_req *r) {
   const char *data = r->out.data ? r->out.data : "";
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *resp = NULL;
+  owned_body *o;
+  /* a page of hits (tens of KiB) goes to MHD as it is: a copy and an allocation fewer (issue 14) */
+  if (r->out.data && r->out.len >= 4096 && (o = qb_malloc(sizeof *o))) {
+    o->data = r->out.data;
+    o->cap = r->out.cap;
+    resp = MHD_create_response_from_buffer_with_free_callback_cls(r->out.len, r->out.data,
+                                                                  owned_body_free, o);
+    if (resp) qb_buf_init(&r->out); /* MHD owns it now */
+    else qb_free(o, sizeof *o);
+  }
+  if (!resp)
+    resp = MHD_create_response_from_buffer(r->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
   if (!resp) return MHD_NO;
   const char *type = r->out_type;
   if (!type) {
@@ -203,7 +233,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     qs__conn_phase(s, c, QS_PHASE_BODY);
     cx->start_ns = qb_now_ns();
     qb_buf_init(&cx->body);
-    cx->limit = body_limit(method, cx->raw ? cx->raw : url);
+    route_once(cx, method, cx->raw ? cx->raw : url);
+    cx->limit = body_limit(cx);
     char why[128];
     int fst;
     if (bad_framing(c, &fst, why, sizeof why)) {
@@ -273,10 +304,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (ct) r.content_type = ct;
 
-  size_t plen = strlen(url);
-  char *capbuf = qb_malloc(plen + 1);
-  if (!capbuf) return MHD_NO;
-  int id = qs__route_match(method, url, capbuf, r.caps, &r.ncaps);
+  if (cx->route == -4) return MHD_NO; /* out of memory matching it */
+  int id = cx->route;
+  r.ncaps = id >= 0 ? cx->ncaps : 0;
+  memcpy(r.caps, cx->caps, sizeof r.caps);
   char shown[512], mshown[64];
   if (id < 0) { /* the URI as sent may hold any byte: show it escaped, so the reply is JSON */
     qs__printable(url, shown, sizeof shown);
@@ -296,14 +327,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     qs__pool *pool = qs__pool_for(&r);
     if (pool) {
       cx->req = r;
-      cx->capbuf = capbuf;
-      cx->capbuf_size = plen + 1;
       cx->job = JOB_RUNNING;
       MHD_suspend_connection(c);
       if (qs__pool_submit(pool, run_job, cx)) return MHD_YES;
       MHD_resume_connection(c);
       cx->job = JOB_NONE;
-      cx->capbuf = NULL;
       qs__pool_stat st;
       qs__pool_stats(pool, &st);
       if (__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE))
@@ -318,7 +346,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
   }
   enum MHD_Result ret = finish(s, c, &r);
-  qb_free(capbuf, plen + 1);
+  qb_free(cx->capbuf, cx->capbuf_size);
+  cx->capbuf = NULL;
   (void)version;
   return ret;
 }

@@ -1,9 +1,10 @@
 """test_pools.py: slow work must not starve cheap work (issue 13 #3), against a real quidditch.
 Four searches with a UDF that never returns (examples/udfs/infinite_loop, ended by its budget)
-run on the search pool; while all four are still running, plain _counts, document gets, writes
-and GET / are answered (they used to wait behind them: 4 slow searches held a _count for 26 s on
-2 HTTP threads). A full search queue answers 429 es_rejected_execution_exception. The check is
-ordering, not timing: the cheap requests finish before the slow searches do."""
+run on the search pool; while all four are still running, plain _counts, plain searches,
+document gets, writes and GET / are answered (they used to wait behind them: 4 slow searches
+held a _count for 26 s on 2 HTTP threads). A full search queue answers 429
+es_rejected_execution_exception. The check is ordering, not timing: the cheap requests finish
+before the slow searches do."""
 import glob
 import json
 import os
@@ -69,8 +70,12 @@ def t_cheap_requests_do_not_wait_for_slow_searches():
             eq(s.http("GET", "/p/_doc/%d" % i).status, 200, "a get")
             eq(s.http("PUT", "/p/_doc/w%d" % i, {"n": -i}).status, 201, "a write")
             eq(s.http("GET", "/").status, 200, "the banner")
+            # a plain search (no script, a page of at most 100) runs where a plain count does
+            r = s.http("POST", "/p/_search", {"query": {"term": {"n": 7 + i}}})
+            eq((r.status, [h["_id"] for h in r.json["hits"]["hits"]]), (200, [str(7 + i)]),
+               "a plain search")
         left = queued()
-        check(left >= 1, "8 cheap requests were answered while %d searches still waited" % left)
+        check(left >= 1, "10 cheap requests were answered while %d searches still waited" % left)
         for t in th:
             t.join()
         eq(sorted(results), [400] * 8, "the slow searches end with their budget's error")

@@ -66,6 +66,41 @@ static void allocator_counts_live_bytes(void **state) {
   assert_null(qb_calloc(SIZE_MAX / 2, 4));
 }
 
+/* each thread counts in its own slot: a block freed on another thread than the one that
+** allocated it still leaves the sum as it was, and many threads (past the slots) count too */
+static void *alloc_there(void *arg) {
+  void **p = arg;
+  *p = qb_malloc(1000);
+  return NULL;
+}
+
+static void *free_there(void *arg) {
+  qb_free(*(void **)arg, 1000);
+  return NULL;
+}
+
+static void live_bytes_add_up_across_threads(void **state) {
+  (void)state;
+  size_t before = qb_alloc_live_bytes();
+  for (int round = 0; round < 150; round++) { /* 300 threads: more than the slots */
+    void *p = NULL;
+    pthread_t a, b;
+    assert_int_equal(pthread_create(&a, NULL, alloc_there, &p), 0);
+    pthread_join(a, NULL);
+    assert_non_null(p);
+    assert_int_equal(qb_alloc_live_bytes(), before + 1000);
+    assert_int_equal(pthread_create(&b, NULL, free_there, &p), 0);
+    pthread_join(b, NULL);
+    assert_int_equal(qb_alloc_live_bytes(), before);
+  }
+  void *q = NULL;
+  pthread_t a;
+  assert_int_equal(pthread_create(&a, NULL, alloc_there, &q), 0);
+  pthread_join(a, NULL);
+  qb_free(q, 1000); /* here */
+  assert_int_equal(qb_alloc_live_bytes(), before);
+}
+
 static void fail_after_n_fails_exactly_the_nth_allocation(void **state) {
   void *a, *b;
   (void)state;
@@ -254,6 +289,7 @@ int main(void) {
       cmocka_unit_test(long_messages_are_truncated_not_overflowed),
       cmocka_unit_test(code_names_come_from_the_table),
       cmocka_unit_test(allocator_counts_live_bytes),
+      cmocka_unit_test(live_bytes_add_up_across_threads),
       cmocka_unit_test(fail_after_n_fails_exactly_the_nth_allocation),
       cmocka_unit_test(sized_blocks_are_counted_and_fail_like_any_other),
       cmocka_unit_test(parse_and_corrupt_are_distinct_codes),

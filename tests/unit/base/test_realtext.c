@@ -97,9 +97,31 @@ static void shortest_text_equals_the_definition(void **st) {
   check(1.7976931348623157e308);
 }
 
+/* qb_int_text writes what "%lld" writes (json_out.c used snprintf before it) */
+static void integers_print_as_printf_does(void **st) {
+  (void)st;
+  uint64_t seed = 0x2545f4914f6cdd1dull;
+  const int64_t edge[] = {0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                          1000000000000000000ll, -999999999999999999ll};
+  for (int i = 0; i < 100000 + (int)(sizeof edge / sizeof *edge); i++) {
+    int64_t v;
+    if (i < (int)(sizeof edge / sizeof *edge)) v = edge[i];
+    else {
+      uint64_t u = rnd(&seed);
+      v = (int64_t)(u >> (u % 64)); /* every magnitude */
+      if (u & 1) v = -v;
+    }
+    char got[QB_INT_TEXT], want[32];
+    int n = qb_int_text(v, got);
+    snprintf(want, sizeof want, "%lld", (long long)v);
+    if (strcmp(got, want) || n != (int)strlen(want)) fail_msg("%s: got %s", want, got);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(shortest_text_equals_the_definition),
+      cmocka_unit_test(integers_print_as_printf_does),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
