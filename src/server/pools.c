@@ -172,10 +172,12 @@ static void pooled_init(void) {
 ** Whatever may run long stays pooled: a script or UDF, aggregations, highlight, rescore,
 ** collapse, sorting, queries that expand terms, a page past 100 hits, any URL parameter (?q=,
 ** ?scroll=, ...), a body over 1 KiB. Words are looked for anywhere in the body, so a query
-** that merely mentions one (as a term) is pooled too: never the other way round. */
+** that merely mentions one (as a term) is pooled too: never the other way round. A body with
+** a backslash is pooled: an escape could spell one of the words ("\u0073cript_score"). */
 static int plain_search(const qs_req *r) {
   long size = 10, from = 0;
-  if (r->query || r->body_len > 1024) return 0;
+  if (r->query || r->body_len > 1024 || (r->body_len && memchr(r->body, '\\', r->body_len)))
+    return 0;
   pthread_once(&pooled_once, pooled_init);
   for (size_t i = 0; i < r->body_len; i++)
     for (uint32_t m = pooled_by_first[(unsigned char)r->body[i]]; m; m &= m - 1) {

@@ -76,9 +76,19 @@ def t_cheap_requests_do_not_wait_for_slow_searches():
                "a plain search")
         left = queued()
         check(left >= 1, "10 cheap requests were answered while %d searches still waited" % left)
+        # a script spelled with an escape is no plain search: it waits in the pool's queue too
+        escaped = json.dumps(SLOW_Q).replace('"script', '"\\u0073cript')
+        check("script" not in escaped, "the escaped body hides the word", escaped)
+        th.append(threading.Thread(target=lambda: results.append(
+            s.http("POST", "/p/_search", escaped, timeout=300).status)))
+        th[-1].start()
         for t in th:
             t.join()
-        eq(sorted(results), [400] * 8, "the slow searches end with their budget's error")
+        eq(sorted(results), [400] * 9, "the slow searches end with their budget's error")
+        m = re.search(r'quidditch_thread_pool_completed_total\{pool="search",node="node-1"\} (\d+)',
+                      s.http("GET", "/metrics").text)
+        eq(int(m.group(1)) if m else -1, 9, "the search pool ran the 9 scripted searches, "
+           "the escaped one too (the plain ones ran on the HTTP threads)")
 
 
 def t_a_full_search_queue_answers_429():
