@@ -201,5 +201,9 @@ int qb_int_text(int64_t v, char out[QB_INT_TEXT]);
 ** jansson's compact writer escapes (without JSON_ENSURE_ASCII). The one string writer of the
 ** JSON writer (query/json_write.c) and of hits the query layer writes as text (search.c). */
 void qb_json_string(qb_buf *b, const char *s, size_t n);
+/* Per byte, how a JSON string holds it: 1 as it is (printable ASCII but '"' and '\\'), 2 a
+** byte of a UTF-8 sequence (0x80..0xff), 0 one to escape or end on (a control byte, '"', '\\').
+** Shared by the string writer and the query layer's fast reader (json_fast.c). */
+extern const unsigned char qb_json_plain[256];
 
 #endif

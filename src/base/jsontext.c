@@ -3,15 +3,14 @@
 ** both print a string the same way, byte for byte. */
 #include "base.h"
 
-/* 1 for the bytes written as they are (not '"', '\\' or a control byte) */
-static const unsigned char plain[256] = {
+const unsigned char qb_json_plain[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
     R16(0), R16(0), /* 0x00..0x1f */
     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f: '"' */
     R16(1), R16(1),
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50..0x5f: '\\' */
     R16(1), R16(1),
-    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 0x80..0xff: UTF-8 */
+    R16(2), R16(2), R16(2), R16(2), R16(2), R16(2), R16(2), R16(2), /* 0x80..0xff: UTF-8 */
 #undef R16
 };
 
@@ -22,7 +21,7 @@ void qb_json_string(qb_buf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     const char *esc = NULL;
-    if (plain[c]) { /* the common bytes: one table test each (issue 14) */
+    if (qb_json_plain[c]) { /* the common bytes: one table test each (issue 14) */
       run++;
       continue;
     }

@@ -44,18 +44,6 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   return 0;
 }
 
-/* 1 for the bytes a string holds as they are: not '"', '\\', a control byte or non-ASCII */
-static const unsigned char plain[256] = {
-#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0), /* 0x00..0x1f */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f: '"' */
-    R16(1), R16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50..0x5f: '\\' */
-    R16(1), R16(1),
-    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80..0xff */
-#undef R16
-};
-
 /* A string at r->p (on the opening quote): S and N point into the input when it has no escapes,
 ** else into r->sbuf. 0 on success. */
 static int str(rd *r, const char **s, size_t *n) {
@@ -63,7 +51,7 @@ static int str(rd *r, const char **s, size_t *n) {
   size_t w = 0;
   int esc = 0;
   for (;;) {
-    while (p < r->end && plain[(unsigned char)*p]) p++; /* the common bytes, one test each */
+    while (p < r->end && qb_json_plain[(unsigned char)*p] == 1) p++; /* ASCII: one test each */
     if (p >= r->end) return -1;
     unsigned char c = (unsigned char)*p;
     if (c == '"') break;
