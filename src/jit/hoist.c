@@ -256,9 +256,28 @@ static LLVMValueRef trip_count(fn_ctx *c, LLVMValueRef cmp, bool cont_on_true, L
   return T;
 }
 
+/* a base that is one zext'd value (or none) plus a constant: in the i64 form its low 32 bits
+** rarely differ from the whole (only when the 32-bit address wraps) */
+static bool simple_base(LLVMValueRef v) {
+  for (int hop = 0; hop < 4 && LLVMIsAInstruction(v); hop++) {
+    LLVMOpcode op = LLVMGetInstructionOpcode(v);
+    if ((op != LLVMAdd && op != LLVMSub) || !LLVMIsAConstantInt(LLVMGetOperand(v, 1))) break;
+    v = LLVMGetOperand(v, 0);
+  }
+  return LLVMIsAConstantInt(v) || LLVMIsAZExtInst(v);
+}
+
+/* a checked address the clone computes as an i64 `base + k * stride` (k the iteration): what
+** it proved zext(A) to be, so that the vectoriser sees one linear address, not a 32-bit
+** induction variable that might wrap (clang's wasm steps pointers, `p += 16`, not `i*n+j`) */
+typedef struct wide_addr {
+  LLVMValueRef zx, base;
+  int64_t stride;
+} wide_addr;
+
 /* a bounds check `X > M` (X = zext(A) + k, M invariant) in B's terminator: the condition that
-** it passes for every iteration 0..T, or NULL */
-static LLVMValueRef bounds_ok(fn_ctx *c, LLVMValueRef cond, LLVMValueRef T) {
+** it passes for every iteration 0..T, or NULL; *w the address as an i64 form for the clone */
+static LLVMValueRef bounds_ok(fn_ctx *c, LLVMValueRef cond, LLVMValueRef T, wide_addr *w) {
   LLVMBuilderRef b = c->pb;
   if (!LLVMIsAICmpInst(cond)) return nope(__LINE__), NULL;
   LLVMIntPredicate p = LLVMGetICmpPredicate(cond);
@@ -285,6 +304,14 @@ static LLVMValueRef bounds_ok(fn_ctx *c, LLVMValueRef cond, LLVMValueRef T) {
   LLVMValueRef top = LLVMBuildAdd(b, hi, K(c, k), "");
   LLVMValueRef ok = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, lo, K(c, 0), ""),
                                  LLVMBuildICmp(b, LLVMIntSLE, hi, K(c, UINT32_MAX), ""), "");
+  /* zext(A) at iteration k is a0 + k*stride for k in 0..T (no wrap: the range is in [0, 2^32)).
+  ** The unnormalised base is used when it is that a0 (checked here): then two addresses off
+  ** one pointer keep a constant distance the vectoriser can see */
+  w->zx = X, w->stride = a.stride, w->base = a0;
+  if (simple_base(a.base)) {
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULE, a.base, K(c, UINT32_MAX), ""), "");
+    w->base = a.base;
+  }
   return LLVMBuildAnd(b, ok, LLVMBuildICmp(b, p == LLVMIntUGT ? LLVMIntULE : LLVMIntULT, top, M, ""),
                       "inb");
 }
@@ -396,20 +423,23 @@ static bool version_loop(fn_ctx *c, uint32_t latch, uint32_t head, LLVMBasicBloc
   /* the bounds checks it removes: (block index, condition) */
   uint32_t nchk = 0, cap = 16;
   uint32_t *chk = malloc(cap * sizeof *chk);
-  if (!chk) return nope(__LINE__);
+  wide_addr *wa = malloc(cap * sizeof *wa);
+  if (!chk || !wa) return free(chk), free(wa), nope(__LINE__);
   for (uint32_t i = 0; i < c->nb; i++) {
     if (!c->in[i] || i == latch) continue;
     LLVMValueRef t = LLVMGetBasicBlockTerminator(c->bbs[i]);
     if (!t || !LLVMIsABranchInst(t) || !LLVMIsConditional(t)) continue;
     if (trap_kind(c, LLVMGetSuccessor(t, 0)) != QW_BT_OOB_MEMORY) continue;
-    LLVMValueRef ok = bounds_ok(c, LLVMGetCondition(t), T);
-    if (!ok) continue;
-    go = LLVMBuildAnd(b, go, ok, "");
     if (nchk == cap) {
       uint32_t *n2 = realloc(chk, 2 * cap * sizeof *chk);
-      if (!n2) break;
-      chk = n2, cap *= 2;
+      if (n2) chk = n2;
+      wide_addr *w2 = n2 ? realloc(wa, 2 * cap * sizeof *wa) : NULL;
+      if (!w2) break;
+      wa = w2, cap *= 2;
     }
+    LLVMValueRef ok = bounds_ok(c, LLVMGetCondition(t), T, &wa[nchk]);
+    if (!ok) continue;
+    go = LLVMBuildAnd(b, go, ok, "");
     chk[nchk++] = i;
   }
 
@@ -421,7 +451,7 @@ static bool version_loop(fn_ctx *c, uint32_t latch, uint32_t head, LLVMBasicBloc
         ninsn++;
   pmap vm;
   if (!pmap_init(&vm, ninsn + 2 * (size_t)nloop)) {
-    free(chk), pmap_fini(&vm);
+    free(chk), free(wa), pmap_fini(&vm);
     return nope(__LINE__);
   }
   LLVMBuilderRef cb = LLVMCreateBuilderInContext(L->cx);
@@ -466,8 +496,34 @@ static bool version_loop(fn_ctx *c, uint32_t latch, uint32_t head, LLVMBasicBloc
       }
     }
   }
-  /* the clone's checks go: the budget branch and the bounds checks proven above */
   LLVMBasicBlockRef Hc = LLVMValueAsBasicBlock(pmap_get(&vm, LLVMBasicBlockAsValue(H)));
+  /* the clone's proven addresses as i64 forms in its iteration count k (0 .. T), before the checks
+  ** that also use them go */
+  unsigned nwide = 0;
+  {
+    LLVMBasicBlockRef Bc = LLVMValueAsBasicBlock(pmap_get(&vm, LLVMBasicBlockAsValue(B)));
+    LLVMPositionBuilderBefore(cb, LLVMGetFirstInstruction(Hc));
+    LLVMValueRef k = LLVMBuildPhi(cb, L->i64, "qjk");
+    LLVMPositionBuilderBefore(cb, LLVMGetBasicBlockTerminator(Bc));
+    LLVMValueRef k1 = LLVMBuildNUWAdd(cb, k, K(c, 1), "");
+    LLVMValueRef zero = K(c, 0);
+    LLVMBasicBlockRef from = c->bbs[pre];
+    LLVMAddIncoming(k, &zero, &from, 1);
+    LLVMAddIncoming(k, &k1, &Bc, 1);
+    for (uint32_t j = 0; j < nchk; j++) {
+      LLVMValueRef zc = inside(c, wa[j].zx) ? pmap_get(&vm, wa[j].zx) : NULL;
+      bool dup = false; /* two checks of one address: rewritten at the first */
+      for (uint32_t i = 0; i < j; i++) dup = dup || wa[i].zx == wa[j].zx;
+      if (!zc || dup) continue;
+      LLVMPositionBuilderBefore(cb, zc); /* |k * stride| <= 2^44, base < 2^32: no i64 overflow */
+      LLVMValueRef w = LLVMBuildNSWAdd(cb, wa[j].base, LLVMBuildNSWMul(cb, k, K(c, wa[j].stride), ""), "qjw");
+      LLVMReplaceAllUsesWith(zc, w);
+      LLVMInstructionEraseFromParent(zc);
+      pmap_put(&vm, wa[j].zx, w); /* for the exits' phis below */
+      nwide++;
+    }
+  }
+  /* the clone's checks go: the budget branch and the bounds checks proven above */
   {
     LLVMBasicBlockRef Bc = LLVMValueAsBasicBlock(pmap_get(&vm, LLVMBasicBlockAsValue(B)));
     LLVMValueRef t = LLVMGetBasicBlockTerminator(Bc), cond = LLVMGetCondition(t);
@@ -516,8 +572,9 @@ static bool version_loop(fn_ctx *c, uint32_t latch, uint32_t head, LLVMBasicBloc
   LLVMBuildCondBr(cb, go, Hc, H);
   LLVMSetValueName2(LLVMBasicBlockAsValue(H), "qjv", 3); /* versioned: not looked at again */
   if (getenv("QJ_HOIST_DEBUG"))
-    fprintf(stderr, "hoist: versioned a loop of %u blocks, %u bounds checks hoisted\n", nloop, nchk);
-  free(chk);
+    fprintf(stderr, "hoist: versioned a loop of %u blocks, %u bounds checks hoisted, %u addresses widened\n",
+            nloop, nchk, nwide);
+  free(chk), free(wa);
   LLVMDisposeBuilder(cb);
   pmap_fini(&vm);
   return true;

@@ -527,9 +527,46 @@ static const char *COUNTED =
     "     (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1))) (i32.const 0))))"
     "   (local.get $s)))";
 
+typedef struct loop_case {
+  const char *fn;
+  uint32_t a, b;
+  uint64_t fuel;
+} loop_case;
+
+/* WAT's function on the JIT ends as on the interpreter: result or trap (wording and place),
+** fuel left and memory */
+static void same_as_interpreter(const char *wat, const loop_case *lc) {
+  env in, nat;
+  setup(&in, wat, NULL);
+  setup(&nat, wat, NULL);
+  jit_attach(&nat);
+  qw_instance_set_fuel(in.inst, lc->fuel);
+  qw_instance_set_fuel(nat.inst, lc->fuel);
+  qb_err e1 = {0}, e2 = {0};
+  uint32_t r1 = 0, r2 = 0;
+  qb_code c1 = call_i32(in.inst, lc->fn, lc->a, lc->b, &r1, &e1);
+  qb_code c2 = call_i32(nat.inst, lc->fn, lc->a, lc->b, &r2, &e2);
+  print_message("%s(%u, %u) fuel %llu -> %d %s\n", lc->fn, lc->a, lc->b,
+                (unsigned long long)lc->fuel, c1, c1 ? e1.msg : "ok");
+  assert_int_equal(c2, c1);
+  if (c1) {
+    assert_string_equal(e2.msg, e1.msg);
+    assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
+  } else {
+    assert_int_equal(r2, r1);
+  }
+  assert_int_equal(qw_instance_fuel(nat.inst), qw_instance_fuel(in.inst));
+  size_t n1, n2;
+  uint8_t *m1 = qw_instance_memory(in.inst, &n1), *m2 = qw_instance_memory(nat.inst, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(m1, m2, n1);
+  teardown(&in);
+  teardown(&nat);
+}
+
 static void jit_counted_loops_keep_fuel_and_bounds_exact(void **state) {
   NEED_WAT2WASM();
-  struct { const char *fn; uint32_t a, b; uint64_t fuel; } cases[] = {
+  loop_case cases[] = {
       {"fill", 0, 1000, 1u << 20},            /* the whole trip fits: the fast copy */
       {"fill", 0, 1000, 999},                 /* one unit short: fuel exhausted at the end */
       {"fill", 0, 1000, 1000},                /* exactly enough */
@@ -543,34 +580,66 @@ static void jit_counted_loops_keep_fuel_and_bounds_exact(void **state) {
       {"down", 0, 9000, 1u << 20},            /* its first load is out of bounds */
       {"down", 0, 5000, 100},                 /* counts down, fuel exhausted */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    env in, nat;
-    setup(&in, COUNTED, NULL);
-    setup(&nat, COUNTED, NULL);
-    jit_attach(&nat);
-    qw_instance_set_fuel(in.inst, cases[i].fuel);
-    qw_instance_set_fuel(nat.inst, cases[i].fuel);
-    qb_err e1 = {0}, e2 = {0};
-    uint32_t r1 = 0, r2 = 0;
-    qb_code c1 = call_i32(in.inst, cases[i].fn, cases[i].a, cases[i].b, &r1, &e1);
-    qb_code c2 = call_i32(nat.inst, cases[i].fn, cases[i].a, cases[i].b, &r2, &e2);
-    print_message("case %zu: %s(%u, %u) fuel %llu -> %d %s\n", i, cases[i].fn, cases[i].a,
-                  cases[i].b, (unsigned long long)cases[i].fuel, c1, c1 ? e1.msg : "ok");
-    assert_int_equal(c2, c1);
-    if (c1) {
-      assert_string_equal(e2.msg, e1.msg);
-      assert_string_equal(qw_instance_trap_where(nat.inst), qw_instance_trap_where(in.inst));
-    } else {
-      assert_int_equal(r2, r1);
-    }
-    assert_int_equal(qw_instance_fuel(nat.inst), qw_instance_fuel(in.inst));
-    size_t n1, n2;
-    uint8_t *m1 = qw_instance_memory(in.inst, &n1), *m2 = qw_instance_memory(nat.inst, &n2);
-    assert_int_equal(n1, n2);
-    assert_memory_equal(m1, m2, n1);
-    teardown(&in);
-    teardown(&nat);
-  }
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) same_as_interpreter(COUNTED, &cases[i]);
+}
+
+/* clang's wasm for `c[i*n+j] += x * b[k*n+j]` steps two pointers (p += 8, unrolled: p and p + 4)
+** rather than indexing; such a loop's checks are hoisted and, in the unchecked copy, each
+** address becomes one i64 form in the iteration (what lets LLVM vectorise it). Counted by
+** QJ_HOIST_DEBUG's line for the compile; the copy runs only when the whole trip is in bounds,
+** so a trip running off the end traps where the interpreter does. */
+static const char *POINTERS =
+    "(module (memory 1) (data (i32.const 0) \"\\01\\02\\03\\04\\05\\06\\07\\08\\09\")"
+    " (func (export \"madd\") (param $p i32) (param $n i32) (result i32) (local $q i32) (local $i i32)"
+    "   (local.set $q (i32.add (local.get $p) (i32.const 2048)))"
+    "   (loop $l"
+    "     (i32.store (local.get $q) (i32.add (i32.load (local.get $q))"
+    "       (i32.add (local.get $i) (i32.mul (i32.load (local.get $p)) (i32.const 3)))))"
+    "     (i32.store (i32.add (local.get $q) (i32.const 4)) (i32.add (i32.load (i32.add (local.get $q)"
+    "       (i32.const 4))) (i32.mul (i32.load (i32.add (local.get $p) (i32.const 4))) (i32.const 5))))"
+    "     (local.set $p (i32.add (local.get $p) (i32.const 8)))"
+    "     (local.set $q (i32.add (local.get $q) (i32.const 8)))"
+    "     (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 2))) (local.get $n))))"
+    "   (local.get $i)))";
+
+static void jit_pointer_loops_are_hoisted_and_trap_exactly(void **state) {
+  NEED_WAT2WASM();
+  /* the compile's QJ_HOIST_DEBUG lines, through a file in place of stderr */
+  env e;
+  setup(&e, POINTERS, NULL);
+  FILE *log = tmpfile();
+  assert_non_null(log);
+  fflush(stderr);
+  int saved = dup(2);
+  assert_true(saved >= 0 && dup2(fileno(log), 2) >= 0);
+  setenv("QJ_HOIST_DEBUG", "1", 1);
+  jit_attach(&e);
+  unsetenv("QJ_HOIST_DEBUG");
+  fflush(stderr);
+  dup2(saved, 2), close(saved);
+  teardown(&e);
+  rewind(log);
+  char line[256];
+  unsigned blocks, hoisted = 0, widened = 0;
+  while (fgets(line, sizeof line, log))
+    if (sscanf(line, "hoist: versioned a loop of %u blocks, %u bounds checks hoisted, %u addresses widened",
+               &blocks, &hoisted, &widened) == 3)
+      break;
+  fclose(log);
+  print_message("pointer loop: %u checks hoisted, %u addresses widened\n", hoisted, widened);
+  assert_true(hoisted >= 2);
+  assert_true(widened >= 2);
+  loop_case cases[] = {
+      {"madd", 0, 1000, 1u << 20},             /* in bounds: the unchecked copy */
+      {"madd", 0, 1000, 300},                  /* fuel exhausted mid-trip */
+      {"madd", 65536 - 2048 - 800, 200, 1u << 20}, /* the last store ends at the end of memory */
+      {"madd", 65536 - 2048 - 800, 202, 1u << 20}, /* one more trip: its load of q traps */
+      {"madd", 65536 - 2048 - 804, 202, 1u << 20}, /* ... or its store to q + 4 */
+      {"madd", 0, 1001, 1u << 20},             /* != jumped over: runs off the end of memory */
+      {"madd", 0xfffff800u, 8, 1u << 20},      /* q wraps to 0, p is out of bounds */
+      {"madd", 0xfffffff8u, 8, 1u << 20},      /* p + 4 wraps in 32 bits */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) same_as_interpreter(POINTERS, &cases[i]);
 }
 
 /* a counted loop too long to run unchecked (over hoist.c's trip limit) still sees an interrupt */
@@ -854,6 +923,7 @@ int main(void) {
       cmocka_unit_test(jit_infinite_loop_ends_by_fuel),
       cmocka_unit_test(jit_infinite_loop_ends_by_interrupt),
       cmocka_unit_test(jit_counted_loops_keep_fuel_and_bounds_exact),
+      cmocka_unit_test(jit_pointer_loops_are_hoisted_and_trap_exactly),
       cmocka_unit_test(jit_calls_and_call_indirect_across_tiers),
       cmocka_unit_test(jit_objects_for_two_targets_and_one_loaded_back),
       cmocka_unit_test(jit_compiles_run_concurrently_on_two_threads),
