@@ -166,8 +166,9 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, bool h
   LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, dl);
   LLVMDisposeTargetData(dl);
-  /* debugging knobs (docs/jit.md): QJ_DUMP_IR=PREFIX writes the IR before/after the passes,
-  ** QJ_PIPELINE replaces the pass list, QJ_NO_HOIST turns hoist.c off */
+  /* debugging knobs (docs/jit.md): QJ_DUMP_IR=PREFIX writes the IR before/after the passes
+  ** (and PREFIX.mid.ll after hoist.c), QJ_PIPELINE replaces the pass list, QJ_NO_HOIST turns
+  ** hoist.c off */
   hoist = hoist && !getenv("QJ_NO_HOIST");
   *redo = false;
   const char *dump = getenv("QJ_DUMP_IR"), *pipe = getenv("QJ_PIPELINE");
@@ -191,6 +192,10 @@ qb_code qj__optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, bool h
       return qb_fail(err, QB_INTERNAL, "jit: loop versioning left invalid IR");
     }
     LLVMDisposeMessage(msg);
+    if (dump) { /* between the two parts: what hoist.c made */
+      snprintf(path, sizeof path, "%s.mid.ll", dump);
+      LLVMPrintModuleToFile(mod, path, NULL);
+    }
     rc = run_passes(mod, pipe_b[opt - 1], tm, err);
   }
   if (dump && !rc) {
