@@ -214,8 +214,9 @@ typedef struct rd {
   const unsigned char *p, *start, *end;
   qb_err *err;
   qb_code rc;
-  json_t *index_s; /* the last "_index" string read (in the tree): an equal one shares it, as
-                   ** the shard's own hits do (a partial's hits name one index) */
+  json_t *index_s; /* the last "_index" string read: an equal one shares it, as the shard's
+                   ** own hits do (a partial's hits name one index). The reader holds its own
+                   ** reference: a duplicate key or a failed object frees the tree's. */
 } rd;
 
 static int bad(rd *r, const char *what) {
@@ -355,7 +356,10 @@ static json_t *decode(rd *r, int depth) {
       r->p += kl;
       int is_index = kl == 6 && !memcmp(key, "_index", 6);
       json_t *v = is_index ? shared_index(r) : NULL;
-      if (!v && (v = decode(r, depth + 1)) && is_index && json_is_string(v)) r->index_s = v;
+      if (!v && (v = decode(r, depth + 1)) && is_index && json_is_string(v)) {
+        json_decref(r->index_s);
+        r->index_s = json_incref(v);
+      }
       int refused = v && json_object_set_new(o, key, v); /* refused: the key is not UTF-8 */
       if (key != small) qb_free(key, kl + 1);
       if (!v) goto fail;
@@ -386,6 +390,7 @@ qb_code qc_wire_decode(const void *p, size_t len, json_t **out, qb_err *err) {
                    "version %d", len < 4 ? -1 : b[3], QC_WIRE_VERSION);
   rd r = {b + 4, b, b + len, err, QB_OK, NULL};
   json_t *j = decode(&r, 0);
+  json_decref(r.index_s);
   if (j && r.p != r.end) {
     bad(&r, "bytes after the value");
     json_decref(j);
