@@ -129,6 +129,7 @@ void qs__h_settings_get(qs_req *r) {
     json_decref(out);
     return;
   }
+  json_t *base = with_defaults ? defaults(r->srv) : NULL; /* the same for every index */
   size_t i;
   json_t *jn;
   json_array_foreach(list, i, jn) {
@@ -139,7 +140,7 @@ void qs__h_settings_get(qs_req *r) {
       json_decref(idx);
       continue; /* deleted since the names were read */
     }
-    json_t *set = json_object(), *def = json_object(), *base = defaults(r->srv);
+    json_t *set = json_object(), *def = json_object();
     flatten(json_object_get(json_object_get(idx, caps[0]), "settings"), "", names, set, 0);
     if (with_defaults) {
       flatten(base, "", names, def, 0);
@@ -158,9 +159,9 @@ void qs__h_settings_get(qs_req *r) {
     }
     json_decref(set);
     json_decref(def);
-    json_decref(base);
     json_decref(idx);
   }
+  json_decref(base);
   json_decref(list);
   qs__reply_json(r, 200, out);
 }
